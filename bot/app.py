@@ -1,0 +1,172 @@
+"""One builder for the Application: defaults, rate limiter, database lifecycle, handlers, jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    LinkPreviewOptions,
+    Update,
+)
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.context import LinliContext, Runtime
+from bot.i18n import translator
+from bot.models import N_
+from storage.db import open_database
+from storage.timeutil import to_db
+
+log = logging.getLogger(__name__)
+
+# Each feature module has ``register(app)``; they are registered in this order. Command handlers
+# come first; ``bot.conversations.core`` registers the private-chat router (menu buttons, then
+# the running dialog, then a polite fallback) last, so it only sees what nobody else took.
+FEATURES = [
+    "bot.dialogs",
+    "bot.conversations.members",
+    "bot.conversations.requests",
+    "bot.conversations.completion",
+    "bot.conversations.rewards",
+    "bot.conversations.reports",
+    "bot.conversations.settings",
+    "bot.jobs.outbox",
+    "bot.jobs.sweeps",
+    "bot.conversations.core",
+]
+
+# (command, description message id); private chats. Group chats get GROUP_COMMANDS.
+PRIVATE_COMMANDS = [
+    ("start", N_("Start or edit your registration")),
+    ("request", N_("Ask for help")),
+    ("tasks", N_("Open tasks you can help with")),
+    ("mytasks", N_("Your tasks")),
+    ("points", N_("Your points")),
+    ("rewards", N_("Points supermarket")),
+    ("vouchers", N_("Your vouchers")),
+    ("profile", N_("Your profile")),
+    ("language", N_("中文 / English")),
+    ("settings", N_("Reminders and digest")),
+    ("help", N_("What I can do")),
+    ("cancel", N_("Stop what you are doing")),
+]
+GROUP_COMMANDS = [
+    ("setup", N_("Make this group a community's volunteer group")),
+    ("help", N_("What I can do")),
+]
+
+
+class LinliApplication(Application):  # type: ignore[type-arg]
+    """Ignores an update it has already handled (Telegram redelivers after a crash)."""
+
+    async def process_update(self, update: object) -> None:
+        if not isinstance(update, Update):
+            await super().process_update(update)
+            return
+        runtime: Runtime = self.bot_data["runtime"]
+        db = runtime.db
+        key = _update_key(update)
+        if db is not None and await db.fetchval("SELECT 1 FROM processed_updates WHERE update_key = ?", (key,)):
+            log.info("update %s was delivered again; ignored", update.update_id)
+            return
+        await super().process_update(update)
+        if db is not None:
+            try:
+                async with db.transaction() as conn:
+                    await conn.execute(
+                        "INSERT OR IGNORE INTO processed_updates (update_key, processed_at) VALUES (?, ?)",
+                        (key, to_db(runtime.clock.now())),
+                    )
+            except Exception:  # never let bookkeeping break handling
+                log.exception("could not record update %s", update.update_id)
+
+
+def _update_key(update: Update) -> str:
+    """The update id plus a hash of its content: a redelivery has both the same."""
+    body = json.dumps(update.to_dict(), sort_keys=True, ensure_ascii=False, default=str)
+    return f"{update.update_id}:{hashlib.sha1(body.encode()).hexdigest()[:16]}"
+
+
+def build_application(settings: Settings, clock: Clock | None = None) -> Application:  # type: ignore[type-arg]
+    runtime = Runtime(settings=settings, clock=clock or Clock())
+
+    async def post_init(app: Application) -> None:  # type: ignore[type-arg]
+        runtime.db = await open_database(settings.database_url)
+        from bot.jobs.outbox import reset_in_flight
+
+        back = await reset_in_flight(runtime.db)
+        if back:
+            log.info("%d outbox messages were in flight at the last stop; sending them again", back)
+        me = await app.bot.get_me()
+        runtime.bot_username = me.username or ""
+        await _set_commands(app)
+        log.info("Linli is running as @%s", runtime.bot_username)
+
+    async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
+        if runtime.db is not None:
+            await runtime.db.close()
+            runtime.db = None
+
+    builder: ApplicationBuilder = (  # type: ignore[type-arg]
+        ApplicationBuilder()
+        .application_class(LinliApplication)
+        .token(settings.token())
+        .base_url(settings.bot_api_url)
+        .base_file_url(settings.file_url)
+        .defaults(Defaults(parse_mode="HTML", tzinfo=settings.tz, link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        .rate_limiter(AIORateLimiter(overall_max_rate=30, group_max_rate=20, max_retries=5))
+        .context_types(ContextTypes(context=LinliContext))
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .concurrent_updates(False)
+        .connect_timeout(10)
+        .read_timeout(15)
+        .write_timeout(15)
+        .get_updates_read_timeout(40)
+        .connection_pool_size(64)
+    )
+    app = builder.build()
+    app.bot_data["runtime"] = runtime
+    for name in FEATURES:
+        importlib.import_module(name).register(app)
+    app.add_error_handler(_on_error)
+    return app
+
+
+async def _set_commands(app: Application) -> None:  # type: ignore[type-arg]
+    try:
+        for lang in ("zh", "en", None):
+            t = translator(lang or app.bot_data["runtime"].settings.default_language)
+            private = [BotCommand(c, t(d)) for c, d in PRIVATE_COMMANDS]
+            group = [BotCommand(c, t(d)) for c, d in GROUP_COMMANDS]
+            await app.bot.set_my_commands(private, scope=BotCommandScopeAllPrivateChats(), language_code=lang)
+            await app.bot.set_my_commands(group, scope=BotCommandScopeAllGroupChats(), language_code=lang)
+    except TelegramError as exc:
+        log.warning("could not register the command list: %s", exc)
+
+
+async def _on_error(update: object, ctx: Any) -> None:
+    """Log the error; tell the person, in their language, that something went wrong."""
+    log.error("error while handling an update", exc_info=ctx.error)
+    if not isinstance(update, Update):
+        return
+    try:
+        from bot.ui import answer, tr_for
+
+        t = await tr_for(update, ctx)
+        text = t("Sorry, something went wrong on our side. Please try again in a moment.")
+        if update.callback_query is not None:
+            await answer(update.callback_query, text, alert=True)
+        elif update.effective_chat is not None and update.effective_chat.type == "private":
+            await update.effective_chat.send_message(text)
+    except Exception:
+        log.debug("could not tell the user about the error", exc_info=True)

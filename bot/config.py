@@ -1,0 +1,139 @@
+"""Configuration: one pydantic-settings class read from the environment and ``.env``.
+
+Nothing here runs at import time; ``load_settings()`` turns every problem into one clear line
+(``ConfigError``) that names the setting and never shows the token's value.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_API_URL = "https://api.telegram.org/bot"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; ``str()`` is one line for the operator."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = Field(default=None, alias="BOT_TOKEN")
+    bot_api_url: str = Field(default=DEFAULT_API_URL, alias="BOT_API_URL")
+    bot_api_file_url: str | None = Field(default=None, alias="BOT_API_FILE_URL")
+    database_url: str = Field(default="sqlite:///data/linli.db", alias="DATABASE_URL")
+    admin_ids: Annotated[frozenset[int], NoDecode] = Field(default=frozenset(), alias="BOT_ADMIN_IDS")
+    timezone: str = Field(default="Asia/Shanghai", alias="BOT_TIMEZONE")
+    default_language: Literal["zh", "en"] = Field(default="zh", alias="BOT_DEFAULT_LANGUAGE")
+    self_service_setup: bool = Field(default=False, alias="BOT_SELF_SERVICE_SETUP")
+    webhook_url: str | None = Field(default=None, alias="BOT_WEBHOOK_URL")
+    webhook_secret: SecretStr | None = Field(default=None, alias="BOT_WEBHOOK_SECRET")
+    webhook_listen: str = Field(default="127.0.0.1:8443", alias="BOT_WEBHOOK_LISTEN")
+    log_level: str = Field(default="INFO", alias="BOT_LOG_LEVEL")
+    # How often the outbox and the sweeps run (seconds); tests and the demo shorten them.
+    outbox_interval: float = Field(default=0.5, gt=0, alias="BOT_OUTBOX_INTERVAL")
+    sweep_interval: float = Field(default=30.0, gt=0, alias="BOT_SWEEP_INTERVAL")
+    # Messages per second the outbox may send (Telegram allows about 30 overall).
+    send_rate: float = Field(default=28.0, gt=0, le=30, alias="BOT_SEND_RATE")
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admins(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",") if p.strip()]
+            try:
+                return frozenset(int(p) for p in parts)
+            except ValueError:
+                raise ValueError("must be comma-separated Telegram user ids, e.g. 12345,67890") from None
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}, e.g. Asia/Shanghai") from None
+        return value
+
+    @field_validator("bot_api_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_db(cls, value: str) -> str:
+        from storage.db import DatabaseError, sqlite_path_from_url
+
+        try:
+            sqlite_path_from_url(value)
+        except DatabaseError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError("must be host:port, e.g. 127.0.0.1:8443")
+        return value
+
+    @field_validator("default_language", mode="before")
+    @classmethod
+    def _norm_lang(cls, value: object) -> object:
+        if isinstance(value, str):
+            low = value.strip().lower()
+            if low.startswith("zh"):
+                return "zh"
+            if low.startswith("en"):
+                return "en"
+        return value
+
+    # -- derived -------------------------------------------------------------------------
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def file_url(self) -> str:
+        if self.bot_api_file_url:
+            return self.bot_api_file_url
+        base = self.bot_api_url
+        # https://api.telegram.org/bot → https://api.telegram.org/file/bot
+        if base.endswith("/bot"):
+            return base[: -len("bot")] + "file/bot"
+        return base.rstrip("/") + "/file/bot"
+
+    def token(self) -> str:
+        if self.bot_token is None or not self.bot_token.get_secret_value().strip():
+            raise ConfigError("BOT_TOKEN is not set: get a token from @BotFather (or run `linli demo`)")
+        return self.bot_token.get_secret_value().strip()
+
+    def is_admin(self, tg_user_id: int | None) -> bool:
+        return tg_user_id is not None and tg_user_id in self.admin_ids
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings; raise ``ConfigError`` with one line naming the bad setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = first.get("loc") or ("?",)
+        name = str(loc[0])
+        field = Settings.model_fields.get(name)
+        env_name = field.alias if field is not None and field.alias else name.upper()
+        msg = first.get("msg", "is invalid")
+        msg = msg.removeprefix("Value error, ")
+        # Never echo the input: for BOT_TOKEN it would be the secret.
+        raise ConfigError(f"{env_name}: {msg}") from None

@@ -1,0 +1,54 @@
+"""A typed context: handlers and jobs reach the database, settings and clock through it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from telegram.ext import Application, CallbackContext, ExtBot
+
+from bot.clock import Clock
+from bot.config import Settings
+from storage.db import Database
+
+
+@dataclass
+class Runtime:
+    """Everything a handler needs besides the update; kept in ``bot_data['runtime']``."""
+
+    settings: Settings
+    clock: Clock
+    db: Database | None = None
+    bot_username: str = ""
+
+    @property
+    def database(self) -> Database:
+        if self.db is None:
+            raise RuntimeError("the database is not open yet")
+        return self.db
+
+
+class LinliContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+    @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.bot_data["runtime"]
+        return runtime
+
+    @property
+    def db(self) -> Database:
+        return self.runtime.database
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def clock(self) -> Clock:
+        return self.runtime.clock
+
+    def now(self) -> datetime:
+        return self.runtime.clock.now()
+
+
+LinliApp = Application[ExtBot[None], LinliContext, dict[Any, Any], dict[Any, Any], dict[Any, Any], Any]

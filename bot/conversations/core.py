@@ -1,0 +1,62 @@
+"""/help, and the private-chat router that runs last: menu buttons, the running dialog, fallback."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import CommandHandler, MessageHandler, filters
+
+from bot import dialogs
+from bot.context import LinliApp, LinliContext
+from bot.menu import handle_menu_text, load_member, main_menu
+from bot.ui import reply, tr_for
+
+
+async def help_command(update: Update, ctx: LinliContext) -> None:
+    t = await tr_for(update, ctx)
+    chat = update.effective_chat
+    if chat is not None and chat.type != "private":
+        await reply(
+            update,
+            t("I am Linli, the neighbourhood volunteer bot. Open a private chat with me to register, ask for help or see your points."),
+        )
+        return
+    user = update.effective_user
+    assert user is not None
+    member = await load_member(ctx, user.id)
+    lines = [t("I am Linli (邻里). I help neighbours help each other.")]
+    if member is None or not member.registered:
+        lines.append(t("Send /start to register. It takes a minute."))
+    else:
+        lines.append(t("Use the buttons below. You can also type:"))
+        lines.append(t("/request ask for help · /tasks open tasks · /mytasks your tasks"))
+        lines.append(t("/points your points · /rewards points supermarket · /profile your data"))
+        lines.append(t("/language 中文 / English · /cancel stop · /deleteme erase your data"))
+    await reply(update, "\n".join(lines), await main_menu(ctx, user.id, t))
+
+
+async def private_router(update: Update, ctx: LinliContext) -> None:
+    if await handle_menu_text(update, ctx):
+        return
+    if await dialogs.handle_input(update, ctx):
+        return
+    user = update.effective_user
+    if user is None:
+        return
+    t = await tr_for(update, ctx)
+    member = await load_member(ctx, user.id)
+    if member is None or not member.registered:
+        await reply(update, t("Hello! To use Linli, please register first: send /start."))
+        return
+    await reply(update, t("Please choose from the buttons below."), await main_menu(ctx, user.id, t))
+
+
+async def unknown_command(update: Update, ctx: LinliContext) -> None:
+    t = await tr_for(update, ctx)
+    await reply(update, t("Sorry, I do not know that command. Send /help to see what I can do."))
+
+
+def register(app: LinliApp) -> None:
+    app.add_handler(CommandHandler("help", help_command))
+    private = filters.ChatType.PRIVATE
+    app.add_handler(MessageHandler(private & ~filters.COMMAND, private_router))
+    app.add_handler(MessageHandler(private & filters.COMMAND, unknown_command))

@@ -1,0 +1,182 @@
+"""Texts in Chinese and English from gettext catalogs (Babel).
+
+Catalogs are ``bot/locales/<locale>/LC_MESSAGES/<part>.po``: one file per part of the bot, all
+merged at load time, so people working on different parts never edit the same file. Message ids
+are the English texts. Use a ``Translator``::
+
+    t = translator("zh")
+    t("Hello, {name}!", name=html.escape(name))
+
+``python -m bot.i18n check`` lists message ids used in the code but missing from a catalog;
+``python -m bot.i18n update PART`` adds the missing ones to ``PART.po`` of each language (the
+English entry is filled with the id itself, the Chinese one is left empty for a translator and
+the test suite fails until it is filled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po, write_po
+
+LOCALES = {"zh": "zh_CN", "en": "en"}
+SUPPORTED = tuple(LOCALES)
+LOCALE_DIR = Path(__file__).parent / "locales"
+# Function names whose first string argument is a message id.
+KEYWORDS = {"_": None, "N_": None, "t": None, "np": (1, 2)}
+
+
+def normalise_language(code: str | None, default: str = "zh") -> str:
+    """Telegram ``language_code`` (``zh-hans``, ``en-US``, ...) or a stored choice → ``zh``/``en``."""
+    if not code:
+        return default
+    low = code.strip().lower()
+    if low.startswith("zh"):
+        return "zh"
+    if low.startswith("en"):
+        return "en"
+    return default
+
+
+@cache
+def _messages(lang: str) -> dict[str, str | tuple[str, ...]]:
+    locale = LOCALES[lang]
+    merged: dict[str, str | tuple[str, ...]] = {}
+    folder = LOCALE_DIR / locale / "LC_MESSAGES"
+    for po in sorted(folder.glob("*.po")):
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=locale)
+        for message in catalog:
+            if not message.id or message.fuzzy:
+                continue
+            key = message.id if isinstance(message.id, str) else message.id[0]
+            value = message.string
+            if isinstance(value, tuple | list):
+                if any(value):
+                    merged[key] = tuple(value)
+            elif value:
+                merged[key] = value
+    return merged
+
+
+class Translator:
+    """Translate and format texts for one language."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang if lang in LOCALES else "zh"
+        self._msgs = _messages(self.lang)
+
+    def __call__(self, message: str, /, **params: object) -> str:
+        found = self._msgs.get(message, message)
+        text = found if isinstance(found, str) else found[0]
+        return text.format(**params) if params else text
+
+    def np(self, singular: str, plural: str, n: int, /, **params: object) -> str:
+        found = self._msgs.get(singular)
+        if isinstance(found, tuple):
+            # Chinese has one form; English two (n == 1 and the rest).
+            text = found[0] if len(found) == 1 or n == 1 else found[1]
+        else:
+            text = singular if n == 1 else plural
+        return text.format(n=n, **params)
+
+    def __repr__(self) -> str:
+        return f"Translator({self.lang!r})"
+
+
+@cache
+def translator(lang: str | None) -> Translator:
+    return Translator(normalise_language(lang))
+
+
+def both(message: str, /, **params: object) -> str:
+    """The same text in both languages, Chinese first (for group chats and shared places)."""
+    zh = translator("zh")(message, **params)
+    en = translator("en")(message, **params)
+    return zh if zh == en else f"{zh}\n{en}"
+
+
+# -- catalog maintenance ------------------------------------------------------------------
+def extract_ids(root: Path | None = None) -> dict[str, tuple[str, str | None]]:
+    """Every message id used in the code: id → (where, plural id or None)."""
+    root = root or Path(__file__).parent
+    found: dict[str, tuple[str, str | None]] = {}
+    method_map = [("sandbox/**.py", "ignore"), ("**.py", "python")]
+    for filename, lineno, message, _comments, _ctx in extract_from_dir(
+        str(root), method_map=method_map, keywords=KEYWORDS, comment_tags=()
+    ):
+        if isinstance(message, tuple):
+            singular, plural = message[0], message[1]
+        else:
+            singular, plural = message, None
+        if singular and singular not in found:
+            found[singular] = (f"{filename}:{lineno}", plural)
+    return found
+
+
+def missing(lang: str, ids: Iterable[str] | None = None) -> list[str]:
+    _messages.cache_clear()
+    have = _messages(lang)
+    wanted = ids if ids is not None else extract_ids()
+    return sorted(i for i in wanted if i not in have)
+
+
+def _update(part: str) -> None:
+    ids = extract_ids()
+    for lang, locale in LOCALES.items():
+        lacking = missing(lang, ids)
+        if not lacking:
+            continue
+        path = LOCALE_DIR / locale / "LC_MESSAGES" / f"{part}.po"
+        if path.exists():
+            with path.open("rb") as fh:
+                catalog = read_po(fh, locale=locale)
+        else:
+            catalog = Catalog(locale=locale, project="linli", charset="utf-8")
+        # Drop untranslated leftovers of earlier runs so they are re-added once.
+        for mid in lacking:
+            where, plural = ids[mid]
+            if lang == "en":
+                value: str | tuple[str, str] = (mid, plural) if plural else mid
+                key: str | tuple[str, str] = (mid, plural) if plural else mid
+            else:
+                value = ("", "") if plural else ""
+                key = (mid, plural) if plural else mid
+            if key in catalog or mid in catalog:
+                continue
+            catalog.add(key, value, locations=[(where.rsplit(":", 1)[0], int(where.rsplit(":", 1)[1]))])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as fh:
+            write_po(fh, catalog, width=100, omit_header=False, sort_output=False)
+        print(f"{path.relative_to(LOCALE_DIR.parent)}: {len(lacking)} new entries")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.i18n")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("check", help="list message ids lacking a translation")
+    up = sub.add_parser("update", help="add missing ids to PART.po in every language")
+    up.add_argument("part")
+    args = parser.parse_args(argv)
+    if args.cmd == "update":
+        _update(args.part)
+    ids = extract_ids()
+    bad = 0
+    for lang in LOCALES:
+        lacking = missing(lang, ids)
+        for mid in lacking:
+            print(f"{lang}: missing {mid!r} ({ids[mid][0]})")
+        bad += len(lacking)
+    if args.cmd == "check":
+        print(f"{len(ids)} message ids, {bad} missing translations")
+    return 1 if bad and args.cmd == "check" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Jobs on a timer: sweeps over the database (what is due before now and not done)."""

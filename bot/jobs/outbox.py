@@ -1,0 +1,286 @@
+"""Drain the outbox through the bot, paced under Telegram's limits.
+
+A row goes pending → sending → sent. It is marked ``sending`` before the call and ``sent`` after,
+so a crash in between sends it at most once more (rows left ``sending`` return to ``pending`` at
+start-up). Transient errors (network, 5xx, 429) are retried with back-off; a 403 marks the member
+unreachable; other refusals fail the row with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from telegram import Message
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.context import LinliApp, LinliContext
+from bot.i18n import translator
+from bot.outbox import RENDERERS, UNREACHABLE_HOOKS, RenderContext, Rendered
+from storage.db import Database
+from storage.timeutil import to_db
+
+log = logging.getLogger(__name__)
+
+BATCH = 30
+MAX_ATTEMPTS = 8
+
+
+class Pacer:
+    """A token bucket: at most ``rate`` sends a second on average, bursts up to ``burst``."""
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self.rate = rate
+        self.capacity = burst if burst is not None else max(1.0, rate / 2)
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+                self.stamp = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+async def reset_in_flight(db: Database) -> int:
+    """At start-up: rows a crash left in ``sending`` go back to ``pending`` (at most one duplicate)."""
+    async with db.transaction() as conn:
+        cur = await conn.execute("UPDATE outbox SET state = 'pending' WHERE state = 'sending'")
+        return cur.rowcount or 0
+
+
+def _in_quiet_hours(local: datetime, start: str, end: str) -> datetime | None:
+    """If ``local`` is inside quiet hours [start, end), the local moment they end; else None."""
+    sh, sm = (int(x) for x in start.split(":"))
+    eh, em = (int(x) for x in end.split(":"))
+    start_t = local.replace(hour=sh, minute=sm, second=0, microsecond=0)
+    end_t = local.replace(hour=eh, minute=em, second=0, microsecond=0)
+    if start_t == end_t:
+        return None
+    if start_t < end_t:
+        return end_t if start_t <= local < end_t else None
+    # Crosses midnight, e.g. 22:00 → 07:00.
+    if local >= start_t:
+        return end_t + timedelta(days=1)
+    if local < end_t:
+        return end_t
+    return None
+
+
+async def quiet_until(db: Database, member_id: int | None, now: datetime, default_tz: str) -> datetime | None:
+    """When the member's quiet hours end, if they are in them now."""
+    if member_id is None:
+        return None
+    row = await db.fetchone(
+        "SELECT m.quiet_start, m.quiet_end, COALESCE(c.timezone, ?) AS tz FROM members m"
+        " LEFT JOIN communities c ON c.id = m.community_id WHERE m.id = ?",
+        (default_tz, member_id),
+    )
+    if row is None:
+        return None
+    from zoneinfo import ZoneInfo
+
+    local = now.astimezone(ZoneInfo(row["tz"]))
+    end = _in_quiet_hours(local, row["quiet_start"], row["quiet_end"])
+    return None if end is None else end.astimezone(now.tzinfo)
+
+
+class OutboxSender:
+    """Sends due rows. One instance per application; ``drain()`` is called by the job."""
+
+    def __init__(self, rate: float) -> None:
+        self.pacer = Pacer(rate)
+        self._running = asyncio.Lock()
+
+    async def drain(self, ctx: LinliContext, limit: int = 2000) -> int:
+        """Send what is due now; returns how many rows were handled."""
+        if self._running.locked():
+            return 0
+        async with self._running:
+            handled = 0
+            while handled < limit:
+                now = ctx.now()
+                rows = await ctx.db.fetchall(
+                    "SELECT * FROM outbox WHERE state = 'pending' AND not_before <= ?"
+                    " ORDER BY priority DESC, id LIMIT ?",
+                    (to_db(now), BATCH),
+                )
+                if not rows:
+                    break
+                ids = [r["id"] for r in rows]
+                async with ctx.db.transaction() as conn:
+                    await conn.execute(
+                        f"UPDATE outbox SET state = 'sending', attempts = attempts + 1"
+                        f" WHERE id IN ({','.join('?' * len(ids))}) AND state = 'pending'",
+                        ids,
+                    )
+                await asyncio.gather(*(self._send_one(ctx, dict(r)) for r in rows))
+                handled += len(rows)
+            return handled
+
+    async def _send_one(self, ctx: LinliContext, row: dict[str, Any]) -> None:
+        now = ctx.now()
+        payload = json.loads(row["payload"])
+        kind = RENDERERS.get(row["kind"])
+        if kind is None:
+            await self._finish(ctx, row, "failed", error=f"no renderer for {row['kind']}")
+            return
+        if kind.deferrable:
+            until = await quiet_until(ctx.db, row["member_id"], now, ctx.settings.timezone)
+            if until is not None:
+                await self._retry_at(ctx, row, until, "quiet hours", count_attempt=False)
+                return
+        lang = ctx.settings.default_language
+        if row["member_id"] is not None:
+            lang = await ctx.db.fetchval("SELECT language FROM members WHERE id = ?", (row["member_id"],)) or lang
+        elif row["chat_id"] < 0:
+            lang = await ctx.db.fetchval(
+                "SELECT language FROM communities WHERE group_chat_id = ?", (row["chat_id"],)
+            ) or lang
+        rctx = RenderContext(ctx.db, translator(lang), lang, row["chat_id"], row["member_id"], ctx.runtime.bot_username)
+        try:
+            rendered = await kind.render(rctx, payload)
+        except Exception as exc:  # a renderer bug must not stop the outbox
+            log.exception("rendering outbox row %s (%s) failed", row["id"], row["kind"])
+            await self._finish(ctx, row, "failed", error=f"render: {exc!r}"[:500])
+            return
+        if rendered is None:
+            await self._finish(ctx, row, "sent", error="dropped by renderer")
+            return
+        await self.pacer.take()
+        try:
+            message = await self._deliver(ctx, row["chat_id"], rendered)
+        except RetryAfter as exc:
+            delay = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
+            await self._retry_at(ctx, row, now + timedelta(seconds=float(delay) + 0.5), str(exc), count_attempt=False)
+        except Forbidden as exc:
+            await self._unreachable(ctx, row, payload, str(exc))
+        except ChatMigrated as exc:
+            await self._migrated(ctx, row, exc.new_chat_id)
+        except BadRequest as exc:
+            text = str(exc).lower()
+            if "not modified" in text:
+                await self._finish(ctx, row, "sent", error="not modified")
+            elif "chat not found" in text or "user not found" in text:
+                await self._unreachable(ctx, row, payload, str(exc))
+            else:
+                log.warning("outbox row %s (%s) refused: %s", row["id"], row["kind"], exc)
+                await self._finish(ctx, row, "failed", error=str(exc))
+        except (NetworkError, TelegramError) as exc:
+            backoff = min(2 ** int(row["attempts"]), 300)
+            if int(row["attempts"]) >= MAX_ATTEMPTS:
+                await self._finish(ctx, row, "failed", error=str(exc))
+            else:
+                await self._retry_at(ctx, row, now + timedelta(seconds=backoff), str(exc))
+        else:
+            await self._finish(ctx, row, "sent", message_id=message.message_id if message else None, rendered=rendered)
+
+    async def _deliver(self, ctx: LinliContext, chat_id: int, r: Rendered) -> Message | None:
+        bot = ctx.bot
+        if r.edit_message_id is not None:
+            result = await bot.edit_message_text(r.text, chat_id=chat_id, message_id=r.edit_message_id, reply_markup=r.reply_markup)  # type: ignore[arg-type]
+            return result if isinstance(result, Message) else None
+        if r.photo is not None:
+            msg = await bot.send_photo(chat_id, r.photo, caption=r.text or None, reply_markup=r.reply_markup)
+        elif r.document is not None:
+            name, content = r.document
+            msg = await bot.send_document(chat_id, content, filename=name, caption=r.text or None, reply_markup=r.reply_markup)
+        elif r.voice is not None:
+            if r.text:
+                await bot.send_message(chat_id, r.text, reply_markup=r.reply_markup)
+            msg = await bot.send_voice(chat_id, r.voice)
+        else:
+            msg = await bot.send_message(chat_id, r.text, reply_markup=r.reply_markup)
+        if r.pin:
+            try:
+                await bot.pin_chat_message(chat_id, msg.message_id, disable_notification=True)
+            except TelegramError as exc:
+                log.info("could not pin message in %s: %s", chat_id, exc)
+        return msg
+
+    async def _finish(
+        self,
+        ctx: LinliContext,
+        row: dict[str, Any],
+        state: str,
+        *,
+        error: str | None = None,
+        message_id: int | None = None,
+        rendered: Rendered | None = None,
+    ) -> None:
+        now = ctx.now()
+        async with ctx.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE outbox SET state = ?, last_error = ?, message_id = ?, sent_at = ? WHERE id = ?",
+                (state, error, message_id, to_db(now) if state == "sent" else None, row["id"]),
+            )
+            if rendered is not None and rendered.on_sent is not None and message_id is not None:
+                await rendered.on_sent(conn, message_id)
+
+    async def _retry_at(self, ctx: LinliContext, row: dict[str, Any], when: datetime, error: str, count_attempt: bool = True) -> None:
+        async with ctx.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE outbox SET state = 'pending', not_before = ?, last_error = ?,"
+                " attempts = attempts - ? WHERE id = ?",
+                (to_db(when), error, 0 if count_attempt else 1, row["id"]),
+            )
+
+    async def _unreachable(self, ctx: LinliContext, row: dict[str, Any], payload: dict[str, Any], error: str) -> None:
+        now = ctx.now()
+        async with ctx.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE outbox SET state = 'failed', last_error = ? WHERE id = ?", (error, row["id"])
+            )
+            member_id = row["member_id"]
+            if member_id is not None:
+                await conn.execute("UPDATE members SET reachable = 0, updated_at = ? WHERE id = ?", (to_db(now), member_id))
+                for hook in UNREACHABLE_HOOKS:
+                    await hook(conn, member_id, row["kind"], payload, now)
+            elif row["chat_id"] < 0:
+                log.warning("the bot cannot write to group %s: %s", row["chat_id"], error)
+
+    async def _migrated(self, ctx: LinliContext, row: dict[str, Any], new_chat_id: int) -> None:
+        """The group became a supergroup: move the community and retry there at once."""
+        async with ctx.db.transaction() as conn:
+            await migrate_chat(conn, row["chat_id"], new_chat_id)
+            await conn.execute(
+                "UPDATE outbox SET state = 'pending', chat_id = ?, attempts = attempts - 1 WHERE id = ?",
+                (new_chat_id, row["id"]),
+            )
+
+
+async def migrate_chat(conn: Any, old_chat_id: int, new_chat_id: int) -> None:
+    """Every place that stores a group chat id follows the group to its new supergroup id."""
+    await conn.execute("UPDATE communities SET group_chat_id = ? WHERE group_chat_id = ?", (new_chat_id, old_chat_id))
+    await conn.execute("UPDATE tasks SET group_chat_id = ? WHERE group_chat_id = ?", (new_chat_id, old_chat_id))
+    await conn.execute(
+        "UPDATE outbox SET chat_id = ? WHERE chat_id = ? AND state IN ('pending', 'sending')", (new_chat_id, old_chat_id)
+    )
+
+
+async def _job(ctx: LinliContext) -> None:
+    sender: OutboxSender = ctx.bot_data["outbox_sender"]
+    await sender.drain(ctx)
+
+
+def register(app: LinliApp) -> None:
+    settings = app.bot_data["runtime"].settings
+    app.bot_data["outbox_sender"] = OutboxSender(settings.send_rate)
+    assert app.job_queue is not None
+    app.job_queue.run_repeating(
+        _job,
+        interval=settings.outbox_interval,
+        first=0.2,
+        name="outbox",
+        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+    )

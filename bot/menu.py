@@ -1,0 +1,98 @@
+"""The main menu: a reply keyboard in the private chat with the few things each role does most.
+
+Features register their items (label, who sees it, what it does); a press of a menu button is a
+plain text message equal to the label, in either language, and it always wins over a dialog, so
+an elderly resident can never get stuck in one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from telegram import KeyboardButton, ReplyKeyboardMarkup, Update
+
+from bot.context import LinliContext
+from bot.i18n import Translator, translator
+from bot.models import Member
+
+MenuAction = Callable[[Update, LinliContext], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    key: str
+    label: str                          # message id, e.g. "🆘 Ask for help"
+    action: MenuAction
+    visible: Callable[[Member | None], bool]
+    order: int = 50
+
+
+ITEMS: dict[str, MenuItem] = {}
+
+
+def menu_item(key: str, label: str, *, visible: Callable[[Member | None], bool], order: int = 50) -> Callable[[MenuAction], MenuAction]:
+    def deco(fn: MenuAction) -> MenuAction:
+        ITEMS[key] = MenuItem(key, label, fn, visible, order)
+        return fn
+
+    return deco
+
+
+def anyone(member: Member | None) -> bool:
+    return True
+
+
+def registered(member: Member | None) -> bool:
+    return member is not None and member.registered
+
+
+def resident(member: Member | None) -> bool:
+    return member is not None and member.registered and member.is_resident
+
+
+def volunteer(member: Member | None) -> bool:
+    return member is not None and member.registered and member.is_volunteer
+
+
+def staff(member: Member | None) -> bool:
+    return member is not None and member.registered and member.is_staff
+
+
+async def load_member(ctx: LinliContext, tg_user_id: int) -> Member | None:
+    row = await ctx.db.fetchone("SELECT * FROM members WHERE tg_user_id = ? AND deleted_at IS NULL", (tg_user_id,))
+    return None if row is None else Member.from_row(row)
+
+
+async def main_menu(ctx: LinliContext, tg_user_id: int, t: Translator) -> ReplyKeyboardMarkup | None:
+    """The reply keyboard for this person (two buttons a row, big and plain)."""
+    member = await load_member(ctx, tg_user_id)
+    items = sorted((i for i in ITEMS.values() if i.visible(member)), key=lambda i: (i.order, i.key))
+    if not items:
+        return None
+    labels = [KeyboardButton(t(i.label)) for i in items]
+    rows = [labels[i : i + 2] for i in range(0, len(labels), 2)]
+    return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
+
+
+def _lookup(text: str) -> MenuItem | None:
+    for item in ITEMS.values():
+        if text in (item.label, translator("zh")(item.label), translator("en")(item.label)):
+            return item
+    return None
+
+
+async def handle_menu_text(update: Update, ctx: LinliContext) -> bool:
+    """Run the menu item whose label is this text (ending any dialog); False if it is none."""
+    msg = update.effective_message
+    user = update.effective_user
+    if msg is None or msg.text is None or user is None:
+        return False
+    item = _lookup(msg.text.strip())
+    if item is None:
+        return False
+    from bot import dialogs
+
+    await dialogs.finish(ctx, user.id)
+    await item.action(update, ctx)
+    return True

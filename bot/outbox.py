@@ -1,0 +1,82 @@
+"""Renderers for outbox rows: a row names a ``kind``; its renderer turns the payload into a
+message in the recipient's language at send time.
+
+Register one per kind::
+
+    @renderer("task_claimed_volunteer")
+    async def _(ctx: RenderContext, payload: dict) -> Rendered | None: ...
+
+Return ``None`` to drop the row (for example the task was cancelled meanwhile). ``on_sent`` is
+called inside the transaction that marks the row sent (to store a posted card's message id).
+Kinds marked ``deferrable`` wait for the end of the recipient's quiet hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiosqlite
+from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup
+
+from bot.i18n import Translator
+from storage.db import Database
+
+
+@dataclass
+class Rendered:
+    text: str = ""
+    reply_markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None
+    photo: bytes | str | None = None       # bytes upload or a file_id; text becomes the caption
+    voice: str | None = None               # a file_id to pass on (a resident's voice note)
+    document: tuple[str, bytes] | None = None  # (filename, content)
+    edit_message_id: int | None = None     # edit this message instead of sending a new one
+    pin: bool = False
+    on_sent: Callable[[aiosqlite.Connection, int], Awaitable[None]] | None = None
+
+
+@dataclass
+class RenderContext:
+    db: Database
+    t: Translator
+    lang: str
+    chat_id: int
+    member_id: int | None
+    bot_username: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Renderer = Callable[[RenderContext, dict[str, Any]], Awaitable[Rendered | None]]
+
+
+@dataclass(frozen=True)
+class Kind:
+    render: Renderer
+    deferrable: bool
+
+
+RENDERERS: dict[str, Kind] = {}
+
+# Called (in their own transaction) when a member cannot be reached: (conn, member_id, kind, payload, now).
+UnreachableHook = Callable[[aiosqlite.Connection, int, str, dict[str, Any], Any], Awaitable[None]]
+UNREACHABLE_HOOKS: list[UnreachableHook] = []
+
+
+def renderer(kind: str, *, deferrable: bool = False) -> Callable[[Renderer], Renderer]:
+    def deco(fn: Renderer) -> Renderer:
+        RENDERERS[kind] = Kind(fn, deferrable)
+        return fn
+
+    return deco
+
+
+def on_unreachable(fn: UnreachableHook) -> UnreachableHook:
+    UNREACHABLE_HOOKS.append(fn)
+    return fn
+
+
+@renderer("text")
+async def _plain_text(ctx: RenderContext, payload: dict[str, Any]) -> Rendered | None:
+    """A message id plus parameters, translated for the recipient (parameters already escaped)."""
+    return Rendered(text=ctx.t(payload["message"], **payload.get("params", {})))

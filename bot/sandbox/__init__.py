@@ -1,0 +1,45 @@
+"""A loopback stand-in for the Telegram Bot API, for tests and ``linli demo``.
+
+Typical use::
+
+    server = FakeTelegram()
+    bot = server.add_bot(token="123456:TEST", username="linli_test_bot")
+    await server.start()
+    # run the real bot with base_url=server.base_url, then drive it:
+    alice = server.add_user("Alice")
+    await server.send_text(alice, None, "/start")
+    reply = await server.wait_for_message(alice)
+"""
+
+from bot.sandbox.flood import FloodConfig
+from bot.sandbox.server import FakeTelegram
+from bot.sandbox.spec import ApiError, Spec, Upload, load_spec
+from bot.sandbox.state import (
+    ApiCall,
+    BotAccount,
+    CallbackRecord,
+    Chat,
+    SandboxError,
+    Stats,
+    StoredMessage,
+    User,
+)
+from bot.sandbox.transcript import transcript
+
+__all__ = [
+    "ApiCall",
+    "ApiError",
+    "BotAccount",
+    "CallbackRecord",
+    "Chat",
+    "FakeTelegram",
+    "FloodConfig",
+    "SandboxError",
+    "Spec",
+    "Stats",
+    "StoredMessage",
+    "Upload",
+    "User",
+    "load_spec",
+    "transcript",
+]

@@ -1,0 +1,1 @@
+"""Use cases. No telegram imports here: plain values in (ids, text, ``now``), models out."""

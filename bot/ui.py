@@ -1,0 +1,102 @@
+"""Small helpers the Telegram layer shares: language of the reader, escaping, keyboards, replies."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Sequence
+
+from telegram import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from bot.context import LinliContext
+from bot.i18n import Translator, normalise_language, translator
+from bot.models import DomainError
+
+log = logging.getLogger(__name__)
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
+
+
+def esc(value: object) -> str:
+    """HTML-escape anything a person typed before it goes into a message."""
+    return html.escape("" if value is None else str(value), quote=False)
+
+
+async def member_language(ctx: LinliContext, tg_user_id: int | None, tg_language_code: str | None) -> str:
+    """The member's chosen language, else Telegram's, else the operator's default."""
+    default = ctx.settings.default_language
+    if tg_user_id is not None:
+        stored = await ctx.db.fetchval("SELECT language FROM members WHERE tg_user_id = ?", (tg_user_id,))
+        if stored:
+            return str(stored)
+    return normalise_language(tg_language_code, default)
+
+
+async def tr_for(update: Update, ctx: LinliContext) -> Translator:
+    """Translator for whoever sent this update (in a group too: replies go to that person)."""
+    user = update.effective_user
+    return translator(await member_language(ctx, user.id if user else None, user.language_code if user else None))
+
+
+async def community_translator(ctx: LinliContext, community_id: int | None) -> Translator:
+    lang = None
+    if community_id is not None:
+        lang = await ctx.db.fetchval("SELECT language FROM communities WHERE id = ?", (community_id,))
+    return translator(lang or ctx.settings.default_language)
+
+
+def inline(rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup:
+    """Inline keyboard from rows of (label, callback_data)."""
+    for row in rows:
+        for _label, data in row:
+            if len(data.encode()) > 64:
+                raise ValueError(f"callback_data over 64 bytes: {data!r}")
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows])
+
+
+async def reply(update: Update, text: str, markup: Markup = None) -> Message | None:
+    """Answer in the chat the update came from (a private chat normally)."""
+    chat = update.effective_chat
+    if chat is None:
+        return None
+    try:
+        return await chat.send_message(text, reply_markup=markup)
+    except Forbidden:
+        log.info("cannot reply in chat %s: the bot was blocked or removed", chat.id)
+    except BadRequest as exc:
+        log.warning("reply refused in chat %s: %s", chat.id, exc)
+    return None
+
+
+async def answer(query: CallbackQuery, text: str | None = None, alert: bool = False, url: str | None = None) -> None:
+    """Answer a callback query once; a late or repeated answer is not an error worth raising."""
+    try:
+        await query.answer(text=text[:200] if text else None, show_alert=alert, url=url)
+    except TelegramError as exc:
+        log.info("callback answer not delivered: %s", exc)
+
+
+def error_text(t: Translator, error: DomainError) -> str:
+    """A domain error in the reader's language (parameters escaped)."""
+    params = {k: esc(v) if isinstance(v, str) else v for k, v in error.params.items()}
+    return t(error.message, **params)
+
+
+async def edit_or_send(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Replace the text of the message with the pressed button; send anew if it cannot be edited."""
+    try:
+        await query.edit_message_text(text, reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" in str(exc).lower():
+            return
+        if query.message is not None:
+            await query.message.chat.send_message(text, reply_markup=markup)

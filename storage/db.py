@@ -1,0 +1,163 @@
+"""The database: one aiosqlite write connection behind an asyncio.Lock, one read connection.
+
+SQLite takes one writer at a time. Every write goes through ``Database.transaction()``, which
+holds the lock and opens the transaction with ``BEGIN IMMEDIATE`` so a read-then-write sequence
+cannot fail half-way with SQLITE_BUSY. Reads go through a second connection (WAL lets it read
+the last committed state while a write is in progress), so a long report never delays a claim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import aiosqlite
+
+from storage.migrate import apply_migrations
+
+log = logging.getLogger(__name__)
+
+Row = sqlite3.Row
+
+
+class DatabaseError(RuntimeError):
+    """The database could not be opened or is not usable (one clear sentence in ``str()``)."""
+
+
+def sqlite_path_from_url(url: str) -> str:
+    """``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or ``sqlite://:memory:`` → a path.
+
+    Raises ``DatabaseError`` for anything that is not an SQLite URL.
+    """
+    if not url.startswith("sqlite:"):
+        raise DatabaseError(
+            f"DATABASE_URL must start with sqlite:/// (only SQLite is supported), got {url.split(':', 1)[0]!r}"
+        )
+    parsed = urlparse(url)
+    if parsed.netloc not in ("", ":memory:"):
+        raise DatabaseError("DATABASE_URL must look like sqlite:///path/to/file.db")
+    if parsed.netloc == ":memory:" or parsed.path in ("/:memory:",):
+        return ":memory:"
+    path = parsed.path
+    if path.startswith("/"):
+        path = path[1:]  # sqlite:///data/x.db → data/x.db ; sqlite:////abs → /abs
+    if not path:
+        raise DatabaseError("DATABASE_URL has no file path, e.g. sqlite:///data/linli.db")
+    return path
+
+
+class Database:
+    """Owns the two connections. Use ``open_database()`` to create one."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def open(self, *, migrate: bool = True) -> None:
+        if self.path != ":memory:":
+            parent = Path(self.path).expanduser().resolve().parent
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseError(f"cannot create the database folder {parent}: {exc.strerror}") from exc
+        try:
+            self._writer = await self._connect()
+            if migrate:
+                await apply_migrations(self._writer)
+            # A second connection for reads (in-memory databases are private to one connection).
+            self._reader = self._writer if self.path == ":memory:" else await self._connect()
+        except (sqlite3.Error, OSError) as exc:
+            await self.close()
+            raise DatabaseError(f"cannot open the database {self.path}: {exc}") from exc
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        await conn.execute("PRAGMA busy_timeout = 5000")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        if self.path != ":memory:":
+            await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    async def close(self) -> None:
+        for conn in {id(c): c for c in (self._reader, self._writer) if c is not None}.values():
+            try:
+                await conn.close()
+            except Exception:  # pragma: no cover - closing is best effort
+                log.debug("closing a connection failed", exc_info=True)
+        self._reader = self._writer = None
+
+    @property
+    def writer(self) -> aiosqlite.Connection:
+        if self._writer is None:
+            raise DatabaseError("the database is not open")
+        return self._writer
+
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            raise DatabaseError("the database is not open")
+        return self._reader
+
+    # -- writes ----------------------------------------------------------------------------
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction at a time: lock, ``BEGIN IMMEDIATE``, commit or roll back."""
+        async with self._lock:
+            conn = self.writer
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            else:
+                await conn.execute("COMMIT")
+
+    # -- reads -----------------------------------------------------------------------------
+    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
+        async with self.reader.execute(sql, params) as cur:
+            row: Row | None = await cur.fetchone()
+            return row
+
+    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
+        async with self.reader.execute(sql, params) as cur:
+            rows: Iterable[Row] = await cur.fetchall()
+            return list(rows)
+
+    async def fetchval(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    # -- maintenance -----------------------------------------------------------------------
+    async def backup(self, target: str) -> None:
+        """Online backup (SQLite backup API): safe while the bot is running."""
+        Path(target).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        dest = await aiosqlite.connect(target)
+        try:
+            async with self._lock:
+                await self.writer.backup(dest)
+        finally:
+            await dest.close()
+
+    async def schema_version(self) -> int:
+        value = await self.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        return int(value or 0)
+
+
+async def open_database(url_or_path: str, *, migrate: bool = True) -> Database:
+    """Open (and by default migrate) the database named by a ``sqlite:///`` URL or a plain path."""
+    path = sqlite_path_from_url(url_or_path) if url_or_path.startswith("sqlite:") else url_or_path
+    db = Database(path)
+    await db.open(migrate=migrate)
+    return db

@@ -1,0 +1,62 @@
+"""Test data written straight into the database (for service tests that need a world to act in).
+
+Feature tests should prefer the real services once they exist; these keep tests of one part
+independent of another part's flows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import datetime
+from typing import Any
+
+from storage.db import Database
+from storage.timeutil import to_db
+
+_seq = itertools.count(1)
+
+
+async def make_community(db: Database, now: datetime, *, name: str = "Sunny Lane", group_chat_id: int | None = None,
+                         **fields: Any) -> int:
+    n = next(_seq)
+    values: dict[str, Any] = {
+        "name": name,
+        "group_chat_id": group_chat_id if group_chat_id is not None else -100_000 - n,
+        "join_code": f"code{n:05d}",
+        "created_at": to_db(now),
+    }
+    if "settings" in fields and not isinstance(fields["settings"], str):
+        fields["settings"] = json.dumps(fields["settings"])
+    values.update(fields)
+    cols = ", ".join(values)
+    async with db.transaction() as conn:
+        cur = await conn.execute(f"INSERT INTO communities ({cols}) VALUES ({', '.join('?' * len(values))})",
+                                 tuple(values.values()))
+        return int(cur.lastrowid or 0)
+
+
+async def make_member(db: Database, now: datetime, community_id: int | None, *, tg_user_id: int | None = None,
+                      name: str | None = None, volunteer: bool = False, resident: bool = False,
+                      staff: bool = False, language: str = "zh", registered: bool = True, **fields: Any) -> int:
+    n = next(_seq)
+    values: dict[str, Any] = {
+        "tg_user_id": tg_user_id if tg_user_id is not None else 5_000_000 + n,
+        "community_id": community_id,
+        "language": language,
+        "display_name": name or f"Member {n}",
+        "is_volunteer": int(volunteer),
+        "is_resident": int(resident),
+        "is_staff": int(staff),
+        "registered_at": to_db(now) if registered else None,
+        "consent_at": to_db(now) if registered else None,
+        "started_bot": 1,
+        "created_at": to_db(now),
+        "updated_at": to_db(now),
+    }
+    values.update(fields)
+    cols = ", ".join(values)
+    async with db.transaction() as conn:
+        cur = await conn.execute(f"INSERT INTO members ({cols}) VALUES ({', '.join('?' * len(values))})",
+                                 tuple(values.values()))
+        return int(cur.lastrowid or 0)

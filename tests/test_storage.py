@@ -1,0 +1,107 @@
+"""The database layer: one writer at a time, migrations recorded and idempotent, backup."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from storage.db import Database, DatabaseError, open_database, sqlite_path_from_url
+from storage.migrate import apply_migrations, load_migrations
+
+
+async def test_two_concurrent_transactions_never_interleave(db: Database) -> None:
+    events: list[str] = []
+
+    async def work(name: str) -> None:
+        async with db.transaction() as conn:
+            events.append(f"{name}:begin")
+            await conn.execute("INSERT INTO kv (key, value) VALUES (?, '0')", (name,))
+            await asyncio.sleep(0.02)  # give the other task every chance to cut in
+            await conn.execute("UPDATE kv SET value = '1' WHERE key = ?", (name,))
+            events.append(f"{name}:end")
+
+    await asyncio.gather(work("a"), work("b"), work("c"))
+    # Each begin is immediately followed by its own end.
+    for i in range(0, len(events), 2):
+        assert events[i].split(":")[0] == events[i + 1].split(":")[0]
+        assert events[i].endswith("begin") and events[i + 1].endswith("end")
+    assert await db.fetchval("SELECT COUNT(*) FROM kv WHERE value = '1'") == 3
+
+
+async def test_failed_transaction_rolls_back(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO kv (key, value) VALUES ('x', 'y')")
+            raise RuntimeError("boom")
+    assert await db.fetchval("SELECT COUNT(*) FROM kv") == 0
+
+
+async def test_concurrent_increments_are_not_lost(db: Database) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO kv (key, value) VALUES ('n', '0')")
+
+    async def bump() -> None:
+        async with db.transaction() as conn:
+            async with conn.execute("SELECT value FROM kv WHERE key = 'n'") as cur:
+                row = await cur.fetchone()
+            await asyncio.sleep(0)
+            await conn.execute("UPDATE kv SET value = ? WHERE key = 'n'", (str(int(row[0]) + 1),))
+
+    await asyncio.gather(*(bump() for _ in range(50)))
+    assert await db.fetchval("SELECT value FROM kv WHERE key = 'n'") == "50"
+
+
+async def test_migrations_twice_is_a_no_op(tmp_path: Path) -> None:
+    path = str(tmp_path / "m.db")
+    first = await open_database(path)
+    version = await first.schema_version()
+    assert version == max(m.version for m in load_migrations())
+    assert await apply_migrations(first.writer) == []
+    await first.close()
+    second = await open_database(path)
+    assert await second.schema_version() == version
+    assert await second.fetchval("SELECT COUNT(*) FROM schema_migrations") == len(load_migrations())
+    await second.close()
+
+
+async def test_ledger_is_append_only(db: Database) -> None:
+    import sqlite3
+
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO members (tg_user_id, created_at, updated_at) VALUES (1, 'x', 'x')")
+        await conn.execute(
+            "INSERT INTO ledger (member_id, delta, reason, idempotency_key, created_at) VALUES (1, 2, 't', 'k', 'x')"
+        )
+    with pytest.raises(sqlite3.IntegrityError):
+        async with db.transaction() as conn:
+            await conn.execute("UPDATE ledger SET delta = 5")
+    with pytest.raises(sqlite3.IntegrityError):
+        async with db.transaction() as conn:
+            await conn.execute("DELETE FROM ledger")
+    assert await db.fetchval("SELECT balance FROM members WHERE id = 1") == 2
+
+
+async def test_backup_while_open(db: Database, tmp_path: Path) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO kv (key, value) VALUES ('k', 'v')")
+    target = tmp_path / "backup" / "copy.db"
+    await db.backup(str(target))
+    copy = await open_database(str(target), migrate=False)
+    assert await copy.fetchval("SELECT value FROM kv WHERE key = 'k'") == "v"
+    await copy.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [("sqlite:///data/linli.db", "data/linli.db"), ("sqlite:////tmp/x.db", "/tmp/x.db"), ("sqlite://:memory:", ":memory:")],
+)
+def test_sqlite_urls(url: str, path: str) -> None:
+    assert sqlite_path_from_url(url) == path
+
+
+@pytest.mark.parametrize("url", ["postgres://x/y", "sqlite://host/x.db", "mysql:///x"])
+def test_bad_urls(url: str) -> None:
+    with pytest.raises(DatabaseError):
+        sqlite_path_from_url(url)
