@@ -8,7 +8,8 @@ are the English texts. Use a ``Translator``::
     t("Hello, {name}!", name=html.escape(name))
 
 ``python -m bot.i18n check`` lists message ids used in the code but missing from a catalog;
-``python -m bot.i18n update PART`` adds the missing ones to ``PART.po`` of each language (the
+``python -m bot.i18n update PART [FILE ...]`` adds the missing ones (only those used in the given
+source files, if any) to ``PART.po`` of each language (the
 English entry is filled with the id itself, the Chinese one is left empty for a translator and
 the test suite fails until it is filled).
 """
@@ -127,8 +128,11 @@ def missing(lang: str, ids: Iterable[str] | None = None) -> list[str]:
     return sorted(i for i in wanted if i not in have)
 
 
-def _update(part: str) -> None:
+def _update(part: str, files: list[str] | None = None) -> None:
     ids = extract_ids()
+    if files:
+        wanted = {str(Path(f).resolve().relative_to(Path(__file__).parent)) for f in files}
+        ids = {k: v for k, v in ids.items() if v[0].rsplit(":", 1)[0] in wanted}
     for lang, locale in LOCALES.items():
         lacking = missing(lang, ids)
         if not lacking:
@@ -157,15 +161,41 @@ def _update(part: str) -> None:
         print(f"{path.relative_to(LOCALE_DIR.parent)}: {len(lacking)} new entries")
 
 
+def _fill(part: str, json_file: str) -> None:
+    import json
+
+    mapping = json.loads(Path(json_file).read_text(encoding="utf-8"))
+    path = LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / f"{part}.po"
+    with path.open("rb") as fh:
+        catalog = read_po(fh, locale="zh_CN")
+    filled = 0
+    for message in catalog:
+        key = message.id if isinstance(message.id, str) else (message.id[0] if message.id else "")
+        if key and key in mapping:
+            value = mapping[key]
+            message.string = (value, value) if isinstance(message.id, tuple) else value
+            message.flags.discard("fuzzy")
+            filled += 1
+    with path.open("wb") as fh:
+        write_po(fh, catalog, width=100, omit_header=False, sort_output=False)
+    print(f"{path.relative_to(LOCALE_DIR.parent)}: {filled} translations set")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.i18n")
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("check", help="list message ids lacking a translation")
+    fill = sub.add_parser("fill", help="set Chinese translations in PART.po from a JSON object {msgid: text}")
+    fill.add_argument("part")
+    fill.add_argument("json_file")
     up = sub.add_parser("update", help="add missing ids to PART.po in every language")
     up.add_argument("part")
+    up.add_argument("files", nargs="*", help="only ids used in these source files (default: all)")
     args = parser.parse_args(argv)
     if args.cmd == "update":
-        _update(args.part)
+        _update(args.part, args.files)
+    if args.cmd == "fill":
+        _fill(args.part, args.json_file)
     ids = extract_ids()
     bad = 0
     for lang in LOCALES:
