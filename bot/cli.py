@@ -22,6 +22,30 @@ async def _check_database(settings: Settings) -> None:
     await db.close()
 
 
+async def _check_api(settings: Settings, token: str) -> str | None:
+    """Ask the Bot API who we are, once, before starting: a clear line instead of a traceback."""
+    from telegram import Bot
+    from telegram.error import InvalidToken, NetworkError, TelegramError
+    from telegram.request import HTTPXRequest
+
+    bot = Bot(token, base_url=settings.bot_api_url, base_file_url=settings.file_url,
+              request=HTTPXRequest(connect_timeout=10, read_timeout=15))
+    try:
+        await bot.initialize()
+    except InvalidToken:
+        return "BOT_TOKEN was refused by the Bot API (check the token from @BotFather)"
+    except NetworkError as exc:
+        return f"BOT_API_URL: cannot reach the Bot API at {settings.bot_api_url} ({exc.message})"
+    except TelegramError as exc:
+        return f"the Bot API refused getMe: {exc.message}"
+    finally:
+        try:
+            await bot.shutdown()
+        except Exception:
+            pass
+    return None
+
+
 def cmd_run(settings: Settings) -> int:
     from telegram import Update
     from telegram.error import InvalidToken, NetworkError, TelegramError
@@ -29,11 +53,14 @@ def cmd_run(settings: Settings) -> int:
     from bot.app import build_application
 
     token = settings.token()  # ConfigError when missing
-    setup_logging(settings.log_level, token)
     try:
         asyncio.run(_check_database(settings))
     except DatabaseError as exc:
         return _fail(f"DATABASE_URL: {exc}".replace("DATABASE_URL: DATABASE_URL", "DATABASE_URL"))
+    problem = asyncio.run(_check_api(settings, token))
+    if problem:
+        return _fail(problem)
+    setup_logging(settings.log_level, token)
     app = build_application(settings)
     try:
         if settings.webhook_url:

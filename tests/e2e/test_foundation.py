@@ -1,0 +1,43 @@
+"""The real bot process against the stand-in: it long-polls, answers, ignores redelivered updates."""
+
+from __future__ import annotations
+
+from bot.harness import BotProcess, settle
+from bot.sandbox import FakeTelegram
+
+
+async def test_bot_long_polls_and_answers(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    user = fake.add_user("Zhang", language_code="zh-hans")
+    await fake.send_text(user, None, "/help")
+    reply = await fake.wait_for_message(user, timeout=10)
+    assert "邻里" in reply["text"]
+    english = fake.add_user("Ann", language_code="en")
+    await fake.send_text(english, None, "/help")
+    reply = await fake.wait_for_message(english, timeout=10)
+    assert "neighbours" in reply["text"]
+    # Commands are registered for both languages.
+    methods = {c.method for c in fake.calls}
+    assert "setMyCommands" in methods
+    await settle(fake)
+    assert fake.errors == []
+
+
+async def test_redelivered_update_is_handled_once(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    user = fake.add_user("Li", language_code="en")
+    await fake.send_text(user, None, "/help")
+    await fake.wait_for_message(user, timeout=10)
+    await settle(fake)
+    before = len(fake.bot_messages(fake.private_chat(user)))
+    last_update = max(c.result[-1]["update_id"] for c in fake.api_calls("getUpdates") if c.ok and c.result)
+    fake.redeliver(last_update)
+    await settle(fake, quiet=1.0)
+    assert len(fake.bot_messages(fake.private_chat(user))) == before
+
+
+async def test_restart_keeps_working(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    user = fake.add_user("Wu", language_code="en")
+    await bot_process.kill()
+    await bot_process.start()
+    await fake.send_text(user, None, "/help")
+    reply = await fake.wait_for_message(user, timeout=10)
+    assert reply["text"]
