@@ -41,3 +41,30 @@ async def test_restart_keeps_working(fake: FakeTelegram, bot_process: BotProcess
     await fake.send_text(user, None, "/help")
     reply = await fake.wait_for_message(user, timeout=10)
     assert reply["text"]
+
+
+async def test_webhook_mode(fake: FakeTelegram, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = BotProcess(
+        fake,
+        str(tmp_path / "hook.db"),
+        env={
+            "BOT_WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
+            "BOT_WEBHOOK_LISTEN": f"127.0.0.1:{port}",
+            "BOT_WEBHOOK_SECRET": "s3cret-token",
+        },
+        log_path=str(tmp_path / "hook.log"),
+    )
+    await proc.start()
+    try:
+        assert any(c.method == "setWebhook" and c.ok for c in fake.calls)
+        user = fake.add_user("Hook", language_code="en")
+        await fake.send_text(user, None, "/help")
+        reply = await fake.wait_for_message(user, timeout=10)
+        assert "neighbours" in reply["text"]
+    finally:
+        await proc.stop()
