@@ -16,13 +16,15 @@ from telegram import (
     Update,
 )
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
 from bot.clock import Clock
 from bot.config import Settings
 from bot.context import LinliContext, Runtime
 from bot.i18n import translator
 from bot.models import N_
+from bot.ratelimit import ChatRateLimiter
+from bot.updates import PerPersonUpdateProcessor
 from storage.db import open_database
 from storage.timeutil import to_db
 
@@ -123,11 +125,11 @@ def build_application(settings: Settings, clock: Clock | None = None) -> Applica
         .base_url(settings.bot_api_url)
         .base_file_url(settings.file_url)
         .defaults(Defaults(parse_mode="HTML", tzinfo=settings.tz, link_preview_options=LinkPreviewOptions(is_disabled=True)))
-        .rate_limiter(AIORateLimiter(overall_max_rate=30, group_max_rate=20, max_retries=5))
+        .rate_limiter(ChatRateLimiter())
         .context_types(ContextTypes(context=LinliContext))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
-        .concurrent_updates(False)
+        .concurrent_updates(PerPersonUpdateProcessor(64))
         .connect_timeout(10)
         .read_timeout(15)
         .write_timeout(15)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import CommandHandler, MessageHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot import dialogs
 from bot.context import LinliApp, LinliContext
 from bot.menu import handle_menu_text, load_member, main_menu
-from bot.ui import reply, tr_for
+from bot.ui import answer, reply, tr_for
 
 
 async def help_command(update: Update, ctx: LinliContext) -> None:
@@ -55,8 +55,18 @@ async def unknown_command(update: Update, ctx: LinliContext) -> None:
     await reply(update, t("Sorry, I do not know that command. Send /help to see what I can do."))
 
 
+async def stale_button(update: Update, ctx: LinliContext) -> None:
+    """A button nobody else recognised (old, forged or from a removed feature): answer anyway."""
+    query = update.callback_query
+    if query is None:
+        return
+    t = await tr_for(update, ctx)
+    await answer(query, t("This button is out of date. Please use the latest message."))
+
+
 def register(app: LinliApp) -> None:
     app.add_handler(CommandHandler("help", help_command))
+    app.add_handler(CallbackQueryHandler(stale_button))
     private = filters.ChatType.PRIVATE
     app.add_handler(MessageHandler(private & ~filters.COMMAND, private_router))
     app.add_handler(MessageHandler(private & filters.COMMAND, unknown_command))

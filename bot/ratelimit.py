@@ -1,0 +1,127 @@
+"""Flood control for every outgoing Bot API call, per chat and never global on a 429.
+
+python-telegram-bot's ``AIORateLimiter`` pauses *every* request (callback answers included)
+while it waits out one chat's 429, so one chatty private chat or a broadcast could make claim
+buttons time out. This limiter instead:
+
+- lets calls that write to no chat (answerCallbackQuery, getUpdates, getMe, ...) through at once;
+- keeps sliding windows (safe whether Telegram counts with a bucket or a window): about 30
+  messages/s overall, 20/min per group, a short burst per private chat;
+- on a 429 retries only that call, after ``retry_after``, up to ``max_retries`` times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+
+log = logging.getLogger(__name__)
+
+JSONDict = dict[str, Any]
+
+# Methods that only read or answer and write no message into a chat.
+UNLIMITED = {
+    "answerCallbackQuery", "getUpdates", "getMe", "getChat", "getChatMember", "getChatAdministrators",
+    "getChatMemberCount", "getFile", "setMyCommands", "getMyCommands", "deleteMyCommands", "setWebhook",
+    "deleteWebhook", "getWebhookInfo", "sendChatAction", "setChatMenuButton", "logOut", "close",
+    "setMyDescription", "setMyShortDescription", "setMyName",
+}
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    """Seconds to wait from a 429 (without PTB's deprecation warning about the attribute type)."""
+    value = getattr(exc, "_retry_after", None)
+    if value is None:
+        return 1.0
+    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
+
+
+class SlidingWindow:
+    """At most ``limit`` events in any ``period`` seconds."""
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit = limit
+        self.period = period
+        self.stamps: deque[float] = deque()
+        self.lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self.lock:
+            while True:
+                now = time.monotonic()
+                while self.stamps and now - self.stamps[0] >= self.period:
+                    self.stamps.popleft()
+                if len(self.stamps) < self.limit:
+                    self.stamps.append(now)
+                    return
+                await asyncio.sleep(self.period - (now - self.stamps[0]) + 0.001)
+
+
+class ChatRateLimiter(BaseRateLimiter[int]):
+    def __init__(
+        self,
+        overall: tuple[int, float] = (28, 1.0),
+        per_group: tuple[int, float] = (19, 60.0),
+        per_private: tuple[int, float] = (5, 5.0),
+        max_retries: int = 5,
+    ) -> None:
+        self.overall = SlidingWindow(*overall)
+        self.per_group = per_group
+        self.per_private = per_private
+        self.max_retries = max_retries
+        self.windows: dict[int | str, SlidingWindow] = {}
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    def _window(self, chat_id: int | str) -> SlidingWindow:
+        window = self.windows.get(chat_id)
+        if window is None:
+            is_group = isinstance(chat_id, str) or chat_id < 0
+            window = SlidingWindow(*(self.per_group if is_group else self.per_private))
+            if len(self.windows) > 50_000:  # forget idle chats now and then
+                self.windows.clear()
+            self.windows[chat_id] = window
+        return window
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | JSONDict | list[JSONDict]:
+        chat_id = data.get("chat_id")
+        limited = endpoint not in UNLIMITED and chat_id is not None
+        if isinstance(chat_id, str):
+            try:
+                chat_id = int(chat_id)
+            except ValueError:
+                pass
+        retries = rate_limit_args if rate_limit_args is not None else self.max_retries
+        for attempt in range(retries + 1):
+            if limited:
+                assert chat_id is not None
+                await self._window(chat_id).acquire()
+                await self.overall.acquire()
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                if attempt >= retries:
+                    raise
+                delay = retry_seconds(exc)
+                log.info("flood limit on %s (chat %s); retrying in %.1fs", endpoint, chat_id, float(delay))
+                await asyncio.sleep(float(delay) + 0.1)
+        raise AssertionError("unreachable")
