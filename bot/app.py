@@ -6,6 +6,7 @@ import hashlib
 import importlib
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 from telegram import (
@@ -83,11 +84,16 @@ class LinliApplication(Application):  # type: ignore[type-arg]
         await super().process_update(update)
         if db is not None:
             try:
+                now = runtime.clock.now()
                 async with db.transaction() as conn:
                     await conn.execute(
                         "INSERT OR IGNORE INTO processed_updates (update_key, processed_at) VALUES (?, ?)",
-                        (key, to_db(runtime.clock.now())),
+                        (key, to_db(now)),
                     )
+                    if update.update_id % 500 == 0:  # now and then, forget updates older than a week
+                        await conn.execute(
+                            "DELETE FROM processed_updates WHERE processed_at < ?", (to_db(now - timedelta(days=7)),)
+                        )
             except Exception:  # never let bookkeeping break handling
                 log.exception("could not record update %s", update.update_id)
 
