@@ -1,9 +1,606 @@
-"""Handlers for this feature (to be filled by its issue)."""
+"""/setup in a group, /start registration in private, /profile, /language, /deleteme."""
 
 from __future__ import annotations
 
-from bot.context import LinliApp
+from typing import Any
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.error import TelegramError
+from telegram.ext import ChatMemberHandler, CommandHandler, MessageHandler, filters
+
+from bot import dialogs
+from bot.context import LinliApp, LinliContext
+from bot.deeplinks import dispatch, link, start_payload
+from bot.dialogs import Dialog, Input, button, flow
+from bot.i18n import Translator, normalise_language, translator
+from bot.menu import load_member, main_menu, menu_item, registered
+from bot.models import N_, DomainError
+from bot.services import communities as comm
+from bot.services import members as svc
+from bot.services.access import require_staff
+from bot.ui import error_text, esc, inline, reply, tr_for
+
+FLOW = "register"
+TEXT_LIMIT = 200
+
+
+# ---------------------------------------------------------------- /setup in a group
+async def setup_command(update: Update, ctx: LinliContext) -> None:
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None:
+        return
+    t = await tr_for(update, ctx)
+    if chat.type == "private":
+        await reply(update, t("Please send /setup in the volunteer group, not here."))
+        return
+    allowed = ctx.settings.is_admin(user.id)
+    if not allowed and ctx.settings.self_service_setup:
+        try:
+            cm = await ctx.bot.get_chat_member(chat.id, user.id)
+            allowed = cm.status == "creator"
+        except TelegramError:
+            allowed = False
+    if not allowed:
+        await reply(update, t("Sorry, only the operator of Linli can set up a community here."))
+        return
+    name = " ".join(ctx.args or [])
+    lang = normalise_language(user.language_code, ctx.settings.default_language)
+    try:
+        result = await comm.setup_community(ctx.db, name=name, group_chat_id=chat.id, tg_user_id=user.id, language=lang, now=ctx.now())
+    except DomainError as err:
+        await reply(update, error_text(t, err))
+        return
+    t = translator(lang)  # the group hears the community language
+    url = link(ctx.runtime.bot_username, f"join_{result.join_code}")
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton(t("📝 Register"), url=url)]])
+    text = t(
+        "Welcome to the volunteer group of {name}! Neighbours help neighbours here. "
+        "Press the button below to register with Linli in a private chat.",
+        name=esc(result.name),
+    )
+    msg = await reply(update, text, markup)
+    if msg is not None:
+        await comm.set_welcome_message(ctx.db, result.community_id, msg.message_id)
+        try:
+            await ctx.bot.pin_chat_message(chat.id, msg.message_id, disable_notification=True)
+        except TelegramError:
+            await reply(update, t("Please make me an administrator so I can pin the welcome message."))
+
+
+# ---------------------------------------------------------------- /start
+async def start_command(update: Update, ctx: LinliContext) -> None:
+    user = update.effective_user
+    if user is None:
+        return
+    if ctx.args and await dispatch(update, ctx, ctx.args[0]):
+        return
+    member = await load_member(ctx, user.id)
+    if member is not None and member.community_id is not None:
+        await begin(update, ctx, int(member.community_id))
+        return
+    active = await comm.active_communities(ctx.db)
+    t = await tr_for(update, ctx)
+    if not active:
+        await reply(update, t("Hello! Your community has not set up Linli yet. Please ask your community staff."))
+        return
+    if len(active) == 1:
+        await begin(update, ctx, int(str(active[0]["id"])))
+        return
+    await dialogs.start(ctx, user.id, FLOW, "community", {})
+    rows = [[(str(c["name"]), button("community", str(c["id"])))] for c in active[:40]]
+    await reply(update, t("Which community do you live in?"), inline(rows))
+
+
+@start_payload("join_")
+async def join_payload(update: Update, ctx: LinliContext, code: str) -> None:
+    found = await comm.by_join_code(ctx.db, code)
+    if found is None:
+        t = await tr_for(update, ctx)
+        await reply(update, t("Sorry, this registration link is not valid any more. Please ask your community staff for a new one."))
+        return
+    await begin(update, ctx, int(str(found["id"])))
+
+
+async def begin(update: Update, ctx: LinliContext, community_id: int, org_code: str | None = None) -> None:
+    user = update.effective_user
+    assert user is not None
+    lang = normalise_language(user.language_code, ctx.settings.default_language)
+    member = await load_member(ctx, user.id)
+    data: dict[str, Any] = {"community_id": community_id, "lang": (member.language if member and member.language else lang)}
+    if member is not None and member.registered:
+        data["editing"] = True
+    if org_code:
+        data["org_code"] = org_code
+    dialog = await dialogs.start(ctx, user.id, FLOW, "lang", data)
+    await prompt(update, ctx, dialog)
+
+
+def _t(dialog: Dialog) -> Translator:
+    return translator(str(dialog.data.get("lang") or "zh"))
+
+
+async def prompt(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str = "") -> None:
+    """Ask the question of the dialog's current step."""
+    t = _t(dialog)
+    step = dialog.step
+    head = prefix + "\n\n" if prefix else ""
+    if step == "lang":
+        cur = dialog.data.get("lang")
+        rows = [[("✅ 中文" if cur == "zh" else "中文", button("lang", "zh")),
+                 ("✅ English" if cur == "en" else "English", button("lang", "en"))]]
+        intro = t("Welcome! Let us update your profile.") if dialog.data.get("editing") else t("Welcome to Linli! Registration takes a minute.")
+        await reply(update, head + intro + "\n" + t("Which language do you prefer?"), inline(rows))
+    elif step == "role":
+        rows = [[(t("🙋 I need help"), button("role", "resident"))],
+                [(t("💪 I want to volunteer"), button("role", "volunteer"))],
+                [(t("🤝 Both"), button("role", "both"))]]
+        await reply(update, head + t("How would you like to take part?"), inline(rows))
+    elif step == "name":
+        await reply(update, head + t("What should we call you? Please type your name (up to 40 characters)."), ReplyKeyboardRemove())
+    elif step == "phone":
+        kb_rows = [[KeyboardButton(t("📱 Share my phone number"), request_contact=True)]]
+        text = t("Please press the button below to share your phone number. Volunteers you ask for help will see it.")
+        if dialog.data.get("role") == "volunteer":
+            kb_rows.append([KeyboardButton(t("Skip"))])
+            text += "\n" + t("Volunteers may skip this.")
+        await reply(update, head + text, ReplyKeyboardMarkup(kb_rows, resize_keyboard=True, one_time_keyboard=True))
+    elif step == "area":
+        areas = await comm.areas(ctx.db, int(dialog.data["community_id"]))
+        rows = [[(str(a["name"])[:40], button("area", str(a["id"])))] for a in areas[:30]]
+        text = t("Which building or area do you live in? Choose below or type it.") if rows else t("Which building or area do you live in? Please type it, e.g. Building 3.")
+        await reply(update, head + text, inline(rows) if rows else ReplyKeyboardRemove())
+    elif step == "skills":
+        cats = await comm.categories(ctx.db, int(dialog.data["community_id"]))
+        chosen = set(dialog.data.get("skills") or [])
+        key = "name_zh" if dialog.data.get("lang") == "zh" else "name_en"
+        rows = [[(("✅ " if c["code"] in chosen else "") + str(c[key]), button("skills", str(c["code"])))] for c in cats]
+        rows.append([(t("Done"), button("skills", "-done"))])
+        await reply(update, head + t("What can you help with? Tap to choose, then press Done (optional)."), inline(rows))
+    elif step == "avail":
+        rows = [[(t("Weekdays"), button("avail", "weekdays")), (t("Weekends"), button("avail", "weekends"))],
+                [(t("Evenings"), button("avail", "evenings")), (t("Any time"), button("avail", "any"))],
+                [(t("Skip"), button("avail", "skip"))]]
+        await reply(update, head + t("When are you usually free? (optional)"), inline(rows))
+    elif step == "consent":
+        text = t(
+            "Privacy, in plain words: we store your name, phone number, area and role. "
+            "Only community staff and the volunteer or resident of a task you share see your phone and address; "
+            "they are never posted in the group. Send /deleteme at any time to erase your data."
+        )
+        rows = [[(t("✅ I agree"), button("consent", "yes"))], [(t("Cancel"), button("consent", "no"))]]
+        await reply(update, head + text, inline(rows))
+
+
+NEXT = {"lang": "role", "role": "name", "name": "phone", "phone": "area"}
+
+
+async def _advance(update: Update, ctx: LinliContext, dialog: Dialog, step: str, prefix: str = "") -> None:
+    dialog.step = step
+    await dialogs.save(ctx, dialog)
+    await prompt(update, ctx, dialog, prefix)
+
+
+async def _reprompt(update: Update, ctx: LinliContext, dialog: Dialog, text: str) -> None:
+    await prompt(update, ctx, dialog, prefix=text)
+
+
+@flow(FLOW)
+async def register_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: Input) -> None:
+    t = _t(dialog)
+    step = dialog.step
+    user = update.effective_user
+    assert user is not None
+    if step == "community":
+        if inp.kind == "callback" and (inp.text or "").isdigit():
+            active = {int(str(c["id"])) for c in await comm.active_communities(ctx.db)}
+            if int(inp.text or 0) in active:
+                await begin(update, ctx, int(inp.text or 0))
+                return
+        await reply(update, t("Please choose your community with one of the buttons above."))
+        return
+    if step == "lang":
+        if inp.kind == "callback" and inp.text in ("zh", "en"):
+            dialog.data["lang"] = inp.text
+            await _advance(update, ctx, dialog, "role")
+            return
+        await _reprompt(update, ctx, dialog, t("Please press one of the buttons."))
+        return
+    if step == "role":
+        if inp.kind == "callback" and inp.text in ("resident", "volunteer", "both"):
+            dialog.data["role"] = inp.text
+            await _advance(update, ctx, dialog, "name")
+            return
+        await _reprompt(update, ctx, dialog, t("Please press one of the buttons."))
+        return
+    if step == "name":
+        if inp.kind != "text":
+            await _reprompt(update, ctx, dialog, t("Please type your name as text."))
+            return
+        try:
+            name = svc.clean_name(inp.text)
+        except DomainError as err:
+            await _reprompt(update, ctx, dialog, error_text(t, err))
+            return
+        dialog.data["name"] = name
+        await _advance(update, ctx, dialog, "phone")
+        return
+    if step == "phone":
+        if inp.kind == "contact" and inp.contact_user_id == user.id and inp.phone:
+            dialog.data["phone"] = inp.phone[:32]
+            await _advance(update, ctx, dialog, "area", t("Thank you, {name}.", name=esc(dialog.data.get("name"))))
+            return
+        skip = {translator("zh")("Skip"), translator("en")("Skip")}
+        if inp.kind == "text" and (inp.text or "").strip() in skip and dialog.data.get("role") == "volunteer":
+            dialog.data["phone"] = None
+            await _advance(update, ctx, dialog, "area", t("No problem, you can add it later with /start."))
+            return
+        if inp.kind == "contact":
+            msg = t("Please share your own number with the button below, not someone else's contact.")
+        else:
+            msg = t("Please do not type the number. Press the button “📱 Share my phone number” below, so we know it is really yours.")
+        await _reprompt(update, ctx, dialog, msg)
+        return
+    if step == "area":
+        cid = int(dialog.data["community_id"])
+        if inp.kind == "callback" and (inp.text or "").isdigit():
+            areas = {int(str(a["id"])): str(a["name"]) for a in await comm.areas(ctx.db, cid)}
+            if int(inp.text or 0) in areas:
+                dialog.data["area_id"] = int(inp.text or 0)
+                dialog.data["address"] = None
+            else:
+                await _reprompt(update, ctx, dialog, t("Please choose an area from the list, or type it."))
+                return
+        elif inp.kind == "text":
+            try:
+                dialog.data["address"] = svc.clean_name(inp.text, limit=TEXT_LIMIT)
+                dialog.data["area_id"] = None
+            except DomainError:
+                await _reprompt(update, ctx, dialog, t("Please type your building or area in up to 200 characters."))
+                return
+        else:
+            await _reprompt(update, ctx, dialog, t("Please choose an area from the list, or type it."))
+            return
+        await _advance(update, ctx, dialog, "skills" if dialog.data.get("role") in ("volunteer", "both") else "consent")
+        return
+    if step == "skills":
+        if inp.kind == "callback":
+            if inp.text == "-done":
+                await _advance(update, ctx, dialog, "avail")
+                return
+            codes = {str(c["code"]) for c in await comm.categories(ctx.db, int(dialog.data["community_id"]))}
+            if inp.text in codes:
+                chosen = list(dialog.data.get("skills") or [])
+                chosen.remove(inp.text) if inp.text in chosen else chosen.append(inp.text)
+                dialog.data["skills"] = chosen
+                await dialogs.save(ctx, dialog)
+                q = update.callback_query
+                if q is not None and q.message is not None:
+                    try:
+                        await q.edit_message_reply_markup(reply_markup=await _skills_markup(ctx, dialog))
+                    except TelegramError:
+                        pass
+                return
+        await _reprompt(update, ctx, dialog, t("Please tap the buttons, then press Done."))
+        return
+    if step == "avail":
+        if inp.kind == "callback" and inp.text in ("weekdays", "weekends", "evenings", "any", "skip"):
+            dialog.data["availability"] = None if inp.text == "skip" else inp.text
+            await _advance(update, ctx, dialog, "consent")
+            return
+        await _reprompt(update, ctx, dialog, t("Please press one of the buttons."))
+        return
+    if step == "consent":
+        if inp.kind == "callback" and inp.text == "yes":
+            await svc.save_registration(ctx.db, tg_user_id=user.id, community_id=int(dialog.data["community_id"]),
+                                        data=dialog.data, now=ctx.now())
+            await dialogs.finish(ctx, user.id)
+            if dialog.data.get("org_code"):
+                try:
+                    await svc.join_organisation(ctx.db, tg_user_id=user.id, now=ctx.now(), code=str(dialog.data["org_code"]))
+                except DomainError:
+                    pass
+            text = t("Your profile is saved. Thank you!") if dialog.data.get("editing") else t("You are registered. Welcome, {name}!", name=esc(dialog.data.get("name")))
+            await reply(update, text, await main_menu(ctx, user.id, t))
+            return
+        if inp.kind == "callback" and inp.text == "no":
+            await dialogs.finish(ctx, user.id)
+            await reply(update, t("Cancelled. Nothing was saved."), await main_menu(ctx, user.id, t))
+            return
+        await _reprompt(update, ctx, dialog, t("Please press one of the buttons."))
+        return
+
+
+async def _skills_markup(ctx: LinliContext, dialog: Dialog) -> InlineKeyboardMarkup:
+    t = _t(dialog)
+    cats = await comm.categories(ctx.db, int(dialog.data["community_id"]))
+    chosen = set(dialog.data.get("skills") or [])
+    key = "name_zh" if dialog.data.get("lang") == "zh" else "name_en"
+    rows = [[(("✅ " if c["code"] in chosen else "") + str(c[key]), button("skills", str(c["code"])))] for c in cats]
+    rows.append([(t("Done"), button("skills", "-done"))])
+    return inline(rows)
+
+
+# ---------------------------------------------------------------- profile, language, deleteme
+ROLE_NAMES = {"resident": "resident", "volunteer": "volunteer"}
+
+
+@menu_item("profile", N_("👤 My profile"), visible=registered, order=80)
+async def profile_command(update: Update, ctx: LinliContext) -> None:
+    user = update.effective_user
+    assert user is not None
+    t = await tr_for(update, ctx)
+    m = await load_member(ctx, user.id)
+    if m is None or not m.registered:
+        await reply(update, t("You are not registered yet. Send /start to register."))
+        return
+    roles = [t("resident")] if m.is_resident else []
+    roles += [t("volunteer")] if m.is_volunteer else []
+    roles += [t("staff")] if m.is_staff else []
+    area = m.address or ""
+    if m.area_id is not None:
+        area = str(await ctx.db.fetchval("SELECT name FROM areas WHERE id = ?", (m.area_id,)) or "")
+    lines = [
+        t("Your profile"),
+        t("Name: {v}", v=esc(m.display_name or "")),
+        t("Phone: {v}", v=esc(m.phone or t("not given"))),
+        t("Area: {v}", v=esc(area or t("not given"))),
+        t("Role: {v}", v=esc(", ".join(roles))),
+        t("Points: {v}", v=m.balance),
+        t("To change it, send /start. To erase it, send /deleteme."),
+    ]
+    await reply(update, "\n".join(lines), await main_menu(ctx, user.id, t))
+
+
+@menu_item("language", N_("🌐 中文 / English"), visible=registered, order=90)
+async def language_command(update: Update, ctx: LinliContext) -> None:
+    user = update.effective_user
+    assert user is not None
+    m = await load_member(ctx, user.id)
+    t = await tr_for(update, ctx)
+    if m is None:
+        await reply(update, t("You are not registered yet. Send /start to register."))
+        return
+    new = "en" if (m.language or "zh") == "zh" else "zh"
+    await svc.set_language(ctx.db, tg_user_id=user.id, language=new, now=ctx.now())
+    t = translator(new)
+    await reply(update, t("I will speak English with you now."), await main_menu(ctx, user.id, t))
+
+
+async def deleteme_command(update: Update, ctx: LinliContext) -> None:
+    user = update.effective_user
+    assert user is not None
+    t = await tr_for(update, ctx)
+    m = await load_member(ctx, user.id)
+    if m is None:
+        await reply(update, t("There is no data about you to erase."))
+        return
+    await dialogs.start(ctx, user.id, "deleteme", "confirm", {"lang": m.language or "zh"})
+    rows = [[(t("Yes, erase my data"), button("confirm", "yes"))], [(t("No, keep it"), button("confirm", "no"))]]
+    await reply(update, t("This erases your name, phone number and address. Your points history stays, without your name. Are you sure?"), inline(rows))
+
+
+@flow("deleteme")
+async def deleteme_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: Input) -> None:
+    t = _t(dialog)
+    user = update.effective_user
+    assert user is not None
+    if inp.kind == "callback" and inp.text == "yes":
+        await svc.erase(ctx.db, tg_user_id=user.id, now=ctx.now())
+        await reply(update, t("Your personal data has been erased. Goodbye, and thank you."), ReplyKeyboardRemove())
+        return
+    if inp.kind == "callback" and inp.text == "no":
+        await dialogs.finish(ctx, user.id)
+        await reply(update, t("Nothing was erased."), await main_menu(ctx, user.id, t))
+        return
+    await reply(update, t("Please press one of the buttons."))
+
+
+# ---------------------------------------------------------------- organisations, staff, areas
+async def _staff_community(update: Update, ctx: LinliContext) -> int | None:
+    """The community the sender manages (by the group, else their own), or None after a polite refusal."""
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None and chat is not None
+    t = await tr_for(update, ctx)
+    cid: int | None = None
+    if chat.type != "private":
+        v = await ctx.db.fetchval("SELECT id FROM communities WHERE group_chat_id = ?", (chat.id,))
+        cid = int(v) if v is not None else None
+    else:
+        m = await load_member(ctx, user.id)
+        cid = m.community_id if m is not None else None
+    if cid is None:
+        await reply(update, t("Please do this in the volunteer group of your community, or register first."))
+        return None
+    try:
+        await require_staff(ctx.db, user.id, ctx.settings.admin_ids, cid)
+    except DomainError as err:
+        await reply(update, error_text(t, err))
+        return None
+    return cid
+
+
+async def org_command(update: Update, ctx: LinliContext) -> None:
+    user = update.effective_user
+    assert user is not None
+    t = await tr_for(update, ctx)
+    args = list(ctx.args or [])
+    sub = args[0].lower() if args else ""
+    if sub not in ("new", "list", "invite"):
+        await choose_org(update, ctx)
+        return
+    cid = await _staff_community(update, ctx)
+    if cid is None:
+        return
+    if sub == "new":
+        try:
+            _oid, code = await svc.create_organisation(ctx.db, community_id=cid, name=" ".join(args[1:]), actor_id=None, now=ctx.now())
+        except DomainError as err:
+            await reply(update, error_text(t, err) + "\n" + t("Example: /org new City Bank volunteers"))
+            return
+        url = link(ctx.runtime.bot_username, f"org_{code}")
+        await reply(update, t("Organisation created. Invite code: <code>{code}</code>\nInvite link: {url}", code=code, url=url))
+        return
+    orgs = await svc.organisations(ctx.db, cid)
+    if not orgs:
+        await reply(update, t("There are no organisations yet. Create one with /org new &lt;name&gt;."))
+        return
+    lines = [t("Organisations:")]
+    for o in orgs[:50]:
+        lines.append(f"• {esc(o['name'])}: <code>{esc(o['invite_code'])}</code> {link(ctx.runtime.bot_username, 'org_' + str(o['invite_code']))}")
+    await reply(update, "\n".join(lines))
+
+
+async def choose_org(update: Update, ctx: LinliContext) -> None:
+    user = update.effective_user
+    assert user is not None
+    t = await tr_for(update, ctx)
+    m = await load_member(ctx, user.id)
+    if m is None or not m.registered or m.community_id is None:
+        await reply(update, t("You are not registered yet. Send /start to register."))
+        return
+    orgs = await svc.organisations(ctx.db, m.community_id)
+    if not orgs:
+        await reply(update, t("Your community has no organisations yet."))
+        return
+    await dialogs.start(ctx, user.id, "org", "org", {"lang": m.language or "zh"})
+    rows = [[(str(o["name"])[:40], button("org", str(o["id"])))] for o in orgs[:30]]
+    await reply(update, t("Which organisation do you belong to? Choose below, or send /join and your invite code."), inline(rows))
+
+
+@flow("org")
+async def org_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: Input) -> None:
+    t = _t(dialog)
+    user = update.effective_user
+    assert user is not None
+    if inp.kind == "callback" and (inp.text or "").isdigit():
+        await dialogs.finish(ctx, user.id)
+        await _join(update, ctx, organisation_id=int(inp.text or 0))
+        return
+    await reply(update, t("Please press one of the buttons."))
+
+
+async def _join(update: Update, ctx: LinliContext, *, code: str | None = None, organisation_id: int | None = None) -> None:
+    user = update.effective_user
+    assert user is not None
+    t = await tr_for(update, ctx)
+    try:
+        name = await svc.join_organisation(ctx.db, tg_user_id=user.id, now=ctx.now(), code=code, organisation_id=organisation_id)
+    except DomainError as err:
+        await reply(update, error_text(t, err))
+        return
+    await reply(update, t("You joined {name}. Your tasks and points now count for it too.", name=esc(name)), await main_menu(ctx, user.id, t))
+
+
+async def join_command(update: Update, ctx: LinliContext) -> None:
+    t = await tr_for(update, ctx)
+    if not ctx.args:
+        await reply(update, t("Please send /join and your invite code, e.g. /join a1b2c3d4."))
+        return
+    await _join(update, ctx, code=ctx.args[0][:64])
+
+
+@start_payload("org_")
+async def org_payload(update: Update, ctx: LinliContext, code: str) -> None:
+    user = update.effective_user
+    assert user is not None
+    m = await load_member(ctx, user.id)
+    if m is None or not m.registered:
+        row = await ctx.db.fetchone("SELECT community_id FROM organisations WHERE invite_code = ? AND active = 1", (code,))
+        if row is None:
+            t = await tr_for(update, ctx)
+            await reply(update, t("Sorry, this invite code is not valid. Please check it with your organisation."))
+            return
+        await begin(update, ctx, int(row["community_id"]), org_code=code)
+        return
+    await _join(update, ctx, code=code)
+
+
+async def staff_command(update: Update, ctx: LinliContext) -> None:
+    t = await tr_for(update, ctx)
+    msg = update.effective_message
+    args = [a.lower() for a in (ctx.args or [])]
+    if msg is None or not args or args[0] not in ("add", "remove"):
+        await reply(update, t("Reply to a member's message in the group with /staff add or /staff remove."))
+        return
+    cid = await _staff_community(update, ctx)
+    if cid is None:
+        return
+    target = msg.reply_to_message.from_user if msg.reply_to_message is not None else None
+    if target is None or target.is_bot:
+        await reply(update, t("Reply to a member's message in the group with /staff add or /staff remove."))
+        return
+    row = await ctx.db.fetchone(
+        "SELECT id FROM members WHERE tg_user_id = ? AND community_id = ? AND registered_at IS NOT NULL AND deleted_at IS NULL",
+        (target.id, cid),
+    )
+    if row is None:
+        await reply(update, t("This person has not registered in this community yet. Ask them to press Register first."))
+        return
+    await svc.set_staff(ctx.db, community_id=cid, member_id=int(row["id"]), staff=args[0] == "add", actor_id=None, now=ctx.now())
+    if args[0] == "add":
+        await reply(update, t("{name} is now community staff.", name=esc(target.first_name)))
+    else:
+        await reply(update, t("{name} is no longer community staff.", name=esc(target.first_name)))
+
+
+async def areas_command(update: Update, ctx: LinliContext) -> None:
+    t = await tr_for(update, ctx)
+    cid = await _staff_community(update, ctx)
+    if cid is None:
+        return
+    args = list(ctx.args or [])
+    if args and args[0].lower() == "add":
+        try:
+            await svc.add_area(ctx.db, community_id=cid, name=" ".join(args[1:]), now=ctx.now())
+        except DomainError:
+            await reply(update, t("Please give the area a name, e.g. /areas add Building 3."))
+            return
+    names = [str(a["name"]) for a in await comm.areas(ctx.db, cid)]
+    text = t("Areas: {list}", list=esc(", ".join(names))) if names else t("No areas yet.")
+    await reply(update, text + "\n" + t("Add one with /areas add &lt;name&gt;."))
+
+
+# ---------------------------------------------------------------- group life
+async def bot_membership(update: Update, ctx: LinliContext) -> None:
+    cmu = update.my_chat_member
+    if cmu is None or cmu.new_chat_member.status not in ("left", "kicked", "banned"):
+        return
+    await comm.bot_removed(ctx.db, group_chat_id=cmu.chat.id, now=ctx.now())
+
+
+async def migrated(update: Update, ctx: LinliContext) -> None:
+    msg = update.effective_message
+    if msg is None or msg.migrate_to_chat_id is None:
+        return
+    from bot.jobs import outbox as job
+
+    async with ctx.db.transaction() as conn:
+        await job.migrate_chat(conn, msg.chat.id, msg.migrate_to_chat_id)
 
 
 def register(app: LinliApp) -> None:
-    """Add this feature's handlers to the application."""
+    app.add_handler(CommandHandler("setup", setup_command, filters=filters.ChatType.GROUPS | filters.ChatType.PRIVATE))
+    private = filters.ChatType.PRIVATE
+    app.add_handler(CommandHandler("start", start_command, filters=private))
+    async def profile_cmd(update: Update, ctx: LinliContext) -> None:
+        await profile_command(update, ctx)
+
+    async def language_cmd(update: Update, ctx: LinliContext) -> None:
+        await language_command(update, ctx)
+
+    app.add_handler(CommandHandler("profile", profile_cmd, filters=private))
+    app.add_handler(CommandHandler("language", language_cmd, filters=private))
+    app.add_handler(CommandHandler("deleteme", deleteme_command, filters=private))
+    app.add_handler(CommandHandler("org", org_command))
+    app.add_handler(CommandHandler("join", join_command, filters=private))
+    app.add_handler(CommandHandler("staff", staff_command))
+    app.add_handler(CommandHandler("areas", areas_command))
+    app.add_handler(ChatMemberHandler(bot_membership, ChatMemberHandler.MY_CHAT_MEMBER))
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, migrated))

@@ -1,0 +1,185 @@
+"""Members: registration, profile, erasing personal data."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from datetime import datetime
+from typing import Any
+
+from bot.models import N_, DomainError
+from storage.db import Database
+from storage.outbox import audit
+from storage.timeutil import to_db
+
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+class BadName(DomainError):
+    message = N_("Please type a name of 1 to 40 letters (emoji alone are not a name).")
+
+
+def clean_name(raw: str | None, limit: int = 40) -> str:
+    """Strip control characters and direction marks; DomainError when empty, too long or no letters."""
+    if raw is None:
+        raise BadName()
+    text = _INVISIBLE.sub("", raw)
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    text = " ".join(text.split())
+    if not text or len(text) > limit or not any(ch.isalnum() for ch in text):
+        raise BadName()
+    return text
+
+
+async def save_registration(db: Database, *, tg_user_id: int, community_id: int, data: dict[str, Any], now: datetime) -> int:
+    """Create or update the member from a finished registration dialog; returns the member id."""
+    role = data.get("role", "volunteer")
+    is_res = 1 if role in ("resident", "both") else 0
+    is_vol = 1 if role in ("volunteer", "both") else 0
+    fields = (
+        community_id,
+        data.get("lang") or "zh",
+        data.get("name"),
+        data.get("phone"),
+        data.get("area_id"),
+        data.get("address"),
+        is_res,
+        is_vol,
+        json.dumps(data.get("skills") or []),
+        data.get("availability"),
+    )
+    async with db.transaction() as conn:
+        cur = await conn.execute("SELECT id, registered_at FROM members WHERE tg_user_id = ?", (tg_user_id,))
+        row = await cur.fetchone()
+        if row is None:
+            cur = await conn.execute(
+                "INSERT INTO members (community_id, language, display_name, phone, area_id, address, is_resident,"
+                " is_volunteer, skills, availability, tg_user_id, consent_at, registered_at, started_bot, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                (*fields, tg_user_id, to_db(now), to_db(now), to_db(now), to_db(now)),
+            )
+            member_id = int(cur.lastrowid or 0)
+        else:
+            member_id = int(row["id"])
+            await conn.execute(
+                "UPDATE members SET community_id = ?, language = ?, display_name = ?, phone = ?, area_id = ?, address = ?,"
+                " is_resident = ?, is_volunteer = ?, skills = ?, availability = ?, consent_at = ?,"
+                " registered_at = COALESCE(registered_at, ?), started_bot = 1, deleted_at = NULL, updated_at = ? WHERE id = ?",
+                (*fields, to_db(now), to_db(now), to_db(now), member_id),
+            )
+        await audit(conn, now=now, action="member.registered" if row is None or row["registered_at"] is None else "member.edited",
+                    community_id=community_id, actor_id=member_id, object_type="member", object_id=member_id,
+                    details={"role": role})
+    return member_id
+
+
+async def set_language(db: Database, *, tg_user_id: int, language: str, now: datetime) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE members SET language = ?, updated_at = ? WHERE tg_user_id = ?", (language, to_db(now), tg_user_id))
+
+
+async def erase(db: Database, *, tg_user_id: int, now: datetime) -> bool:
+    """/deleteme: erase name, phone, address and the Telegram id; ledger rows stay (anonymised)."""
+    async with db.transaction() as conn:
+        cur = await conn.execute("SELECT id, community_id FROM members WHERE tg_user_id = ?", (tg_user_id,))
+        row = await cur.fetchone()
+        if row is None:
+            return False
+        await conn.execute(
+            "UPDATE members SET tg_user_id = NULL, display_name = NULL, phone = NULL, address = NULL, area_id = NULL,"
+            " availability = NULL, skills = '[]', is_staff = 0, deleted_at = ?, updated_at = ? WHERE id = ?",
+            (to_db(now), to_db(now), row["id"]),
+        )
+        await conn.execute("DELETE FROM dialogs WHERE tg_user_id = ?", (tg_user_id,))
+        await audit(conn, now=now, action="member.erased", community_id=row["community_id"], object_type="member",
+                    object_id=row["id"])
+    return True
+
+
+class BadInviteCode(DomainError):
+    message = N_("Sorry, this invite code is not valid. Please check it with your organisation.")
+
+
+class OrgNameTaken(DomainError):
+    message = N_("There is already an organisation called {name}.")
+
+
+async def create_organisation(db: Database, *, community_id: int, name: str, actor_id: int | None, now: datetime) -> tuple[int, str]:
+    """A new organisation (volunteer team); returns (id, invite code)."""
+    import secrets
+
+    name = clean_name(name, limit=60)
+    code = secrets.token_hex(4)
+    async with db.transaction() as conn:
+        cur = await conn.execute("SELECT 1 FROM organisations WHERE community_id = ? AND name = ?", (community_id, name))
+        if await cur.fetchone() is not None:
+            raise OrgNameTaken(name=name)
+        cur = await conn.execute(
+            "INSERT INTO organisations (community_id, name, invite_code, created_at) VALUES (?, ?, ?, ?)",
+            (community_id, name, code, to_db(now)),
+        )
+        oid = int(cur.lastrowid or 0)
+        await audit(conn, now=now, action="organisation.created", community_id=community_id, actor_id=actor_id,
+                    object_type="organisation", object_id=oid, details={"name": name})
+    return oid, code
+
+
+async def organisations(db: Database, community_id: int) -> list[dict[str, Any]]:
+    rows = await db.fetchall(
+        "SELECT id, name, invite_code FROM organisations WHERE community_id = ? AND active = 1 ORDER BY name", (community_id,)
+    )
+    return [dict(r) for r in rows]
+
+
+async def join_organisation(
+    db: Database, *, tg_user_id: int, now: datetime, code: str | None = None, organisation_id: int | None = None
+) -> str:
+    """Put a registered member in an organisation of their community; returns its name."""
+    async with db.transaction() as conn:
+        cur = await conn.execute(
+            "SELECT id, community_id FROM members WHERE tg_user_id = ? AND deleted_at IS NULL AND registered_at IS NOT NULL",
+            (tg_user_id,),
+        )
+        m = await cur.fetchone()
+        if m is None:
+            from bot.models import NotRegistered
+
+            raise NotRegistered()
+        if code is not None:
+            cur = await conn.execute(
+                "SELECT id, name FROM organisations WHERE invite_code = ? AND community_id = ? AND active = 1",
+                (code.strip(), m["community_id"]),
+            )
+        else:
+            cur = await conn.execute(
+                "SELECT id, name FROM organisations WHERE id = ? AND community_id = ? AND active = 1",
+                (organisation_id, m["community_id"]),
+            )
+        org = await cur.fetchone()
+        if org is None:
+            raise BadInviteCode()
+        await conn.execute("UPDATE members SET organisation_id = ?, updated_at = ? WHERE id = ?", (org["id"], to_db(now), m["id"]))
+        await audit(conn, now=now, action="organisation.joined", community_id=m["community_id"], actor_id=m["id"],
+                    object_type="organisation", object_id=org["id"])
+    return str(org["name"])
+
+
+async def set_staff(db: Database, *, community_id: int, member_id: int, staff: bool, actor_id: int | None, now: datetime) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE members SET is_staff = ?, updated_at = ? WHERE id = ? AND community_id = ?",
+            (1 if staff else 0, to_db(now), member_id, community_id),
+        )
+        await audit(conn, now=now, action="staff.added" if staff else "staff.removed", community_id=community_id,
+                    actor_id=actor_id, object_type="member", object_id=member_id)
+
+
+async def add_area(db: Database, *, community_id: int, name: str, now: datetime) -> None:
+    name = clean_name(name, limit=40)
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO areas (community_id, name) VALUES (?, ?) ON CONFLICT (community_id, name) DO UPDATE SET active = 1",
+            (community_id, name),
+        )
+        await audit(conn, now=now, action="area.added", community_id=community_id, object_type="area", details={"name": name})

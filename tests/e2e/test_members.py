@@ -1,0 +1,151 @@
+"""Setup and registration through the real bot process."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+from bot.harness import BotProcess, settle
+from bot.sandbox import FakeTelegram
+from bot.services import ledger
+from storage.db import open_database
+from tests.conftest import ADMIN_ID
+from tests.e2e.people import make_staff, register, setup_community
+
+
+def _db(proc: BotProcess) -> sqlite3.Connection:
+    conn = sqlite3.connect(proc.database)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+async def test_setup_refused_then_registration_each_role(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    stranger = fake.add_user("Stranger", language_code="en")
+    group = fake.add_group("Other", creator=stranger)
+    await fake.add_bot_to_group(group, stranger)
+    await fake.send_text(stranger, group, "/setup Mine")
+    msg = await fake.wait_for_message(group, timeout=10)
+    assert "only the operator" in msg.text
+    assert _db(bot_process).execute("SELECT COUNT(*) FROM communities").fetchone()[0] == 0
+
+    admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
+    group = await setup_community(fake, admin, name="Sunshine Garden")
+    conn = _db(bot_process)
+    assert conn.execute("SELECT COUNT(*) FROM categories").fetchone()[0] == 6
+    assert any(c.method == "pinChatMessage" and c.ok for c in fake.calls)
+
+    for role, name, lang in (("resident", "Wang", "zh-hans"), ("volunteer", "Ann", "en"), ("both", "Li", "en")):
+        user = fake.add_user(name, language_code=lang)
+        await register(fake, user, role=role, area="Building 3")
+        row = _db(bot_process).execute("SELECT * FROM members WHERE tg_user_id = ?", (user.id,)).fetchone()
+        assert row["registered_at"] is not None and row["display_name"] == name
+        assert row["is_resident"] == (role != "volunteer") and row["is_volunteer"] == (role != "resident")
+        assert row["phone"]
+    # The group becomes a supergroup, then the bot is removed.
+    await fake.send_text(admin, None, "/help")
+    await fake.wait_for_message(admin, timeout=10)
+    new = await fake.migrate_group(group)
+    await settle(fake)
+    assert _db(bot_process).execute("SELECT group_chat_id FROM communities").fetchone()[0] == new.id
+    await fake.remove_bot_from_group(new)
+    await settle(fake)
+    row = _db(bot_process).execute("SELECT group_chat_id, active FROM communities").fetchone()
+    assert row["group_chat_id"] is None and row["active"] == 0
+    # The admin who set it up (staff) hears about it in private.
+    await fake.wait_for_message(admin, lambda m: "removed" in (m.text or ""), timeout=10)
+    assert fake.errors == []
+
+
+async def test_bad_input_and_restart_resumes(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    early = fake.add_user("Early", language_code="en")
+    await fake.send_text(early, None, "/start")
+    msg = await fake.wait_for_message(early, timeout=10)
+    assert "not set up Linli yet" in msg.text
+    admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
+    await setup_community(fake, admin)
+    user = fake.add_user("Bob", language_code="en")
+    await fake.send_text(user, None, "/start")
+    msg = await fake.wait_for_message(user, timeout=10)
+    await fake.press_button(user, msg, "d:lang:en")
+    msg = await fake.wait_for_message(user, lambda m: "take part" in (m.text or ""), timeout=10)
+    await fake.press_button(user, msg, "d:role:resident")
+    await fake.wait_for_message(user, lambda m: "call you" in (m.text or ""), timeout=10)
+    for bad in ("😀😀", "x" * 5000, "<b>   </b>"[3:6] + "🙂"):
+        await fake.send_text(user, None, bad)
+        reply = await fake.wait_for_message(user, timeout=10)
+        assert "name" in reply.text
+    await fake.send_sticker(user, None)
+    reply = await fake.wait_for_message(user, timeout=10)
+    assert "as text" in reply.text
+    await fake.send_text(user, None, "<b>Bob</b>")
+    await fake.wait_for_message(user, lambda m: bool(m.keyboard_buttons), timeout=10)
+    await fake.send_text(user, None, "+8613800000000")
+    reply = await fake.wait_for_message(user, timeout=10)
+    assert "do not type" in reply.text
+    await settle(fake, quiet=0.3)
+    await bot_process.stop()
+    await bot_process.start()
+    await fake.send_contact(user, None)
+    await fake.wait_for_message(user, lambda m: "area" in (m.text or ""), timeout=10)
+    row = _db(bot_process).execute("SELECT step, data FROM dialogs WHERE tg_user_id = ?", (user.id,)).fetchone()
+    assert row["step"] == "area" and "&lt;" not in row["data"]
+    await settle(fake)
+    assert fake.errors == []
+
+
+async def test_edit_org_staff_deleteme(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
+    group = await setup_community(fake, admin)
+    vol = fake.add_user("Mei", language_code="en")
+    await register(fake, vol, role="volunteer", phone=False)
+    row = _db(bot_process).execute("SELECT * FROM members WHERE tg_user_id = ?", (vol.id,)).fetchone()
+    assert row["phone"] is None and row["is_volunteer"] == 1
+    # Editing: /start again, now as both with a phone.
+    await register(fake, vol, role="both", area="Building 9")
+    row = _db(bot_process).execute("SELECT * FROM members WHERE tg_user_id = ?", (vol.id,)).fetchone()
+    assert row["is_resident"] == 1 and row["address"] == "Building 9" and row["phone"]
+    # Staff and organisations.
+    await make_staff(fake, admin, vol, group)
+    assert _db(bot_process).execute("SELECT is_staff FROM members WHERE tg_user_id = ?", (vol.id,)).fetchone()[0] == 1
+    await fake.send_text(vol, None, "/org new City Bank")
+    msg = await fake.wait_for_message(vol, timeout=10)
+    code = _db(bot_process).execute("SELECT invite_code FROM organisations").fetchone()[0]
+    assert code in msg.text
+    other = fake.add_user("Jun", language_code="zh-hans")
+    await register(fake, other, role="volunteer")
+    await fake.send_text(other, None, "/join wrongcode")
+    msg = await fake.wait_for_message(other, timeout=10)
+    assert "邀请码" in msg.text
+    assert _db(bot_process).execute("SELECT organisation_id FROM members WHERE tg_user_id = ?", (other.id,)).fetchone()[0] is None
+    await fake.send_text(other, None, f"/start org_{code}")
+    msg = await fake.wait_for_message(other, timeout=10)
+    assert "City Bank" in msg.text
+    assert _db(bot_process).execute("SELECT organisation_id FROM members WHERE tg_user_id = ?", (other.id,)).fetchone()[0] == 1
+    # Choosing an organisation by button.
+    await fake.send_text(vol, None, "/org")
+    msg = await fake.wait_for_message(vol, timeout=10)
+    await fake.press_button(vol, msg, text="City Bank")
+    await fake.wait_for_message(vol, lambda m: "joined" in (m.text or ""), timeout=10, after_id=msg.message_id)
+    assert _db(bot_process).execute("SELECT organisation_id FROM members WHERE tg_user_id = ?", (vol.id,)).fetchone()[0] == 1
+    # A little ledger history, then /deleteme keeps totals.
+    conn = _db(bot_process)
+    mid = conn.execute("SELECT id FROM members WHERE tg_user_id = ?", (other.id,)).fetchone()[0]
+    database = await open_database(bot_process.database, migrate=False)
+    try:
+        async with database.transaction() as wconn:
+            await ledger.credit(wconn, member_id=mid, amount=5, reason="adjust", key="test:1", now=datetime.now(UTC))
+    finally:
+        await database.close()
+    total = _db(bot_process).execute("SELECT SUM(delta), COUNT(*) FROM ledger").fetchone()
+    await fake.send_text(other, None, "/deleteme")
+    msg = await fake.wait_for_message(other, timeout=10)
+    await fake.press_button(other, msg, "d:confirm:yes")
+    await fake.wait_for_message(other, lambda m: "删除" in (m.text or ""), timeout=10, after_id=msg.message_id)
+    row = _db(bot_process).execute("SELECT * FROM members WHERE id = ?", (mid,)).fetchone()
+    assert row["tg_user_id"] is None and row["display_name"] is None and row["phone"] is None and row["address"] is None
+    assert tuple(_db(bot_process).execute("SELECT SUM(delta), COUNT(*) FROM ledger").fetchone()) == tuple(total)
+    assert row["balance"] == 5
+    dump = "\n".join(_db(bot_process).iterdump())
+    assert "Jun" not in dump.replace("Jun'", "")  # no trace of the name (audit details carry ids only)
+    await settle(fake)
+    assert fake.errors == []

@@ -1,0 +1,59 @@
+"""Service rules of communities and members."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from bot.models import NotRegistered
+from bot.services import communities as comm
+from bot.services import ledger
+from bot.services import members as svc
+from storage.db import Database
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "😀😀😀", "x" * 41, "\u202e\u200f", None])
+def test_clean_name_refuses(bad: str | None) -> None:
+    with pytest.raises(svc.BadName):
+        svc.clean_name(bad)
+
+
+def test_clean_name_strips_control_and_direction_marks() -> None:
+    assert svc.clean_name("  Wang\u202e \x07Li\u200f ") == "Wang Li"
+    assert svc.clean_name("<b>Bob</b>") == "<b>Bob</b>"  # kept as typed, escaped when shown
+
+
+async def test_setup_twice_refused_and_categories(db: Database, now: datetime) -> None:
+    res = await comm.setup_community(db, name="Sunshine", group_chat_id=-5, tg_user_id=1, language="en", now=now)
+    assert [c["code"] for c in await comm.categories(db, res.community_id)] == [
+        "shopping", "escort", "repair", "company", "tech", "other"]
+    with pytest.raises(comm.GroupAlreadySetUp):
+        await comm.setup_community(db, name="Again", group_chat_id=-5, tg_user_id=1, language="en", now=now)
+    with pytest.raises(comm.BadCommunityName):
+        await comm.setup_community(db, name=" ", group_chat_id=-6, tg_user_id=1, language="en", now=now)
+    assert await db.fetchval("SELECT COUNT(*) FROM communities") == 1
+    assert await db.fetchval("SELECT is_staff FROM members WHERE tg_user_id = 1") == 1
+
+
+async def test_register_org_and_erase_keeps_totals(db: Database, now: datetime) -> None:
+    res = await comm.setup_community(db, name="Sunshine", group_chat_id=-5, tg_user_id=1, language="en", now=now)
+    mid = await svc.save_registration(db, tg_user_id=2, community_id=res.community_id,
+                                      data={"role": "both", "name": "Li", "phone": "+86138", "address": "B3", "lang": "zh"}, now=now)
+    with pytest.raises(NotRegistered):
+        await svc.join_organisation(db, tg_user_id=99, now=now, code="x")
+    _oid, code = await svc.create_organisation(db, community_id=res.community_id, name="Bank", actor_id=None, now=now)
+    with pytest.raises(svc.OrgNameTaken):
+        await svc.create_organisation(db, community_id=res.community_id, name="Bank", actor_id=None, now=now)
+    with pytest.raises(svc.BadInviteCode):
+        await svc.join_organisation(db, tg_user_id=2, now=now, code="nope")
+    assert await svc.join_organisation(db, tg_user_id=2, now=now, code=code) == "Bank"
+    async with db.transaction() as conn:
+        await ledger.credit(conn, member_id=mid, amount=7, reason="adjust", key="t:1", now=now)
+    assert await svc.erase(db, tg_user_id=2, now=now)
+    row = await db.fetchone("SELECT * FROM members WHERE id = ?", (mid,))
+    assert row is not None
+    assert (row["tg_user_id"], row["display_name"], row["phone"], row["address"]) == (None, None, None, None)
+    assert row["balance"] == 7
+    assert await db.fetchval("SELECT SUM(delta) FROM ledger") == 7
+    assert not await svc.erase(db, tg_user_id=2, now=now)
