@@ -1,9 +1,194 @@
-"""Handlers for this feature (to be filled by its issue)."""
+"""Dispatch in Telegram: group card Claim/Details, Withdraw, requester Cancel, review buttons,
+/tasks, /mytasks, and the outbox renderers for dispatch messages.
+
+The step-by-step /request and /publish dialogs are not built yet (see the issue); tasks are created
+through bot.services.tasks.create_task."""
 
 from __future__ import annotations
 
-from bot.context import LinliApp
+from typing import Any
+
+from telegram import Update
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot.context import LinliApp, LinliContext
+from bot.i18n import Translator
+from bot.models import N_, DomainError, InvalidInput, NotFound, NotRegistered
+from bot.outbox import RenderContext, Rendered, renderer
+from bot.services import tasks
+from bot.services.access import member_by_tg
+from bot.ui import answer, error_text, esc, inline, reply, tr_for
+
+STATE_NAMES = {
+    "draft": N_("Draft"), "pending_review": N_("Waiting for review"), "open": N_("Open"), "full": N_("Full"),
+    "in_progress": N_("In progress"), "awaiting_confirmation": N_("Waiting for confirmation"),
+    "completed": N_("Completed"), "cancelled": N_("Cancelled"), "expired": N_("Expired"),
+}
+
+
+def _state(t: Translator, state: str) -> str:
+    return t(STATE_NAMES.get(state, state))
+
+
+async def on_callback(update: Update, ctx: LinliContext) -> None:
+    query = update.callback_query
+    if query is None or query.from_user is None:
+        return
+    t = await tr_for(update, ctx)
+    data = query.data or ""
+    prefix = data.split(":", 1)[0]
+    try:
+        task_id = tasks.parse_task_id(data, prefix)
+        member = await member_by_tg(ctx.db, query.from_user.id)
+        if member is None or member.registered_at is None:
+            raise NotRegistered()
+        if prefix == "cl":
+            res = await tasks.claim(ctx.db, ctx.now(), member.id, task_id)
+            if member.started_bot:
+                text = t("You have claimed it ({taken}/{slots}). Thank you! I sent you the details in private.",
+                         taken=res.taken, slots=res.slots)
+            else:
+                text = t("You have claimed it. Please open a private chat with me to see the details.")
+            await answer(query, text, alert=True)
+            return
+        if prefix == "dt":
+            row = await ctx.db.fetchone("SELECT * FROM tasks WHERE id = ? AND community_id = ?",
+                                        (task_id, member.community_id))
+            if row is None:
+                raise NotFound()
+            await answer(query, tasks.mask_phones(row["description"] or row["title"] or "")[:190], alert=True)
+            return
+        if prefix == "wd":
+            await tasks.withdraw(ctx.db, ctx.now(), member.id, task_id)
+            await answer(query, t("You have withdrawn. The task is open again for others."))
+            return
+        if prefix == "rc":
+            await tasks.cancel(ctx.db, ctx.now(), member.id, task_id)
+            await answer(query, t("The request is cancelled."))
+            return
+        if prefix in ("ap", "rj"):
+            await tasks.review(ctx.db, ctx.now(), member.id, task_id, approve=prefix == "ap")
+            await answer(query, t("Approved and published.") if prefix == "ap" else t("Rejected."))
+            return
+        raise InvalidInput()
+    except DomainError as exc:
+        await answer(query, error_text(t, exc), alert=True)
+
+
+async def cmd_tasks(update: Update, ctx: LinliContext) -> None:
+    t = await tr_for(update, ctx)
+    if update.effective_user is None:
+        return
+    member = await member_by_tg(ctx.db, update.effective_user.id)
+    if member is None or member.community_id is None:
+        await reply(update, error_text(t, NotRegistered()))
+        return
+    rows = await tasks.list_open(ctx.db, member.community_id, limit=10)
+    if not rows:
+        await reply(update, t("There are no open tasks right now."))
+        return
+    lines = [t("Open tasks:")]
+    buttons = []
+    for r in rows:
+        lines.append(f"#{r['id']} {esc(tasks.mask_phones(r['title'] or r['description'] or r['category']))[:80]}")
+        buttons.append([(t("Claim #{id}", id=r["id"]), f"cl:{r['id']}")])
+    await reply(update, "\n".join(lines), inline(buttons))
+
+
+async def cmd_mytasks(update: Update, ctx: LinliContext) -> None:
+    t = await tr_for(update, ctx)
+    if update.effective_user is None:
+        return
+    member = await member_by_tg(ctx.db, update.effective_user.id)
+    if member is None:
+        await reply(update, error_text(t, NotRegistered()))
+        return
+    rows = await tasks.list_mine(ctx.db, member.id)
+    if not rows:
+        await reply(update, t("You have no tasks yet."))
+        return
+    lines = [t("Your tasks:")]
+    for r in rows:
+        lines.append(f"#{r['id']} {esc(r['title'] or r['description'] or r['category'])[:80]} · "
+                     f"{esc(_state(t, r['state']))}")
+    await reply(update, "\n".join(lines))
+
+
+# -- renderers -------------------------------------------------------------------------------
+async def _task(rc: RenderContext, task_id: Any) -> Any:
+    return await rc.db.fetchone("SELECT * FROM tasks WHERE id = ?", (task_id,))
+
+
+@renderer("task_claimed_volunteer")
+async def _r_claimed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    task = await _task(rc, p["task_id"])
+    if task is None or task["state"] in ("cancelled", "expired", "completed"):
+        return None
+    lines = [rc.t("Thank you for taking this task!"), esc(task["title"] or task["description"] or "")]
+    if task["is_proxy"]:
+        lines.append(rc.t("For: {name}, phone {phone}", name=esc(task["proxy_name"] or ""),
+                          phone=esc(task["proxy_phone"] or "")))
+        lines.append(rc.t("Address: {a}", a=esc(task["proxy_address"] or "")))
+    elif task["requester_id"] is not None:
+        req = await rc.db.fetchone("SELECT display_name, phone FROM members WHERE id = ?", (task["requester_id"],))
+        if req is not None:
+            lines.append(rc.t("For: {name}, phone {phone}", name=esc(req["display_name"] or ""),
+                              phone=esc(req["phone"] or "")))
+        if task["address"]:
+            lines.append(rc.t("Address: {a}", a=esc(task["address"])))
+    if task["description"] and task["title"]:
+        lines.append(esc(task["description"]))
+    tid = task["id"]
+    markup = inline([[(rc.t("✅ Done"), f"done:{tid}"), (rc.t("↩ Withdraw"), f"wd:{tid}")],
+                     [(rc.t("☎ Contact staff"), f"cs:{tid}")]])
+    return Rendered(text="\n".join(lines)[:4000], reply_markup=markup, voice=task["voice_file_id"])
+
+
+@renderer("task_who_is_coming")
+async def _r_coming(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    tid = p["task_id"]
+    text = rc.t("Good news: {name} is coming to help you.", name=esc(p.get("volunteer") or ""))
+    return Rendered(text=text, reply_markup=inline([[(rc.t("Cancel"), f"rc:{tid}"),
+                                                     (rc.t("☎ Call staff"), f"cs:{tid}")]]))
+
+
+@renderer("task_cancelled")
+async def _r_cancelled(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    task = await _task(rc, p["task_id"])
+    title = esc((task["title"] or task["description"] or "") if task else "")
+    return Rendered(text=rc.t("The task “{title}” was cancelled. You do not need to go. Thank you!", title=title))
+
+
+@renderer("task_volunteer_withdrew")
+async def _r_withdrew(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    return Rendered(text=rc.t("The volunteer cannot come after all. Your request is open again for others."))
+
+
+@renderer("task_review")
+async def _r_review(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    task = await _task(rc, p["task_id"])
+    if task is None or task["state"] != "pending_review":
+        return None
+    tid = task["id"]
+    text = rc.t("A new request waits for your review:") + "\n" + esc(task["description"] or task["title"] or "")
+    return Rendered(text=text[:4000], reply_markup=inline([[(rc.t("Approve"), f"ap:{tid}"),
+                                                            (rc.t("Reject"), f"rj:{tid}")]]))
+
+
+@renderer("task_reviewed")
+async def _r_reviewed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    if p.get("approved"):
+        return Rendered(text=rc.t("Your request was approved and published. A volunteer will take it soon."))
+    return Rendered(text=rc.t("Sorry, your request was not approved. Staff will contact you if needed."))
 
 
 def register(app: LinliApp) -> None:
     """Add this feature's handlers to the application."""
+    from bot.jobs import cards
+
+    private = filters.ChatType.PRIVATE
+    app.add_handler(CommandHandler("tasks", cmd_tasks, filters=private))
+    app.add_handler(CommandHandler("mytasks", cmd_mytasks, filters=private))
+    app.add_handler(CallbackQueryHandler(on_callback, pattern=r"^(cl|dt|wd|rc|ap|rj):"))
+    if app.job_queue is not None:
+        app.job_queue.run_repeating(cards.refresh_cards, interval=3, first=1, name="cards")

@@ -1,0 +1,122 @@
+"""The group card refresher: posts a card for each newly published task and edits cards whose
+card_version moved past card_rendered. Bursts are coalesced (at most one edit per card every
+few seconds) and each group gets a bounded share of its 20-messages-a-minute budget."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict, deque
+from typing import Any
+
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+
+from bot.context import LinliContext
+from bot.i18n import Translator
+from bot.services.tasks import mask_phones
+from bot.ui import community_translator, esc, inline
+
+log = logging.getLogger(__name__)
+
+EDIT_GAP_S = 5.0          # at most one edit per card this often
+GROUP_BUDGET = 10         # card messages per group per minute (digests and others share the rest)
+_last_edit: dict[int, float] = {}
+_group_sends: dict[int, deque[float]] = defaultdict(deque)
+
+
+def _take_budget(chat_id: int) -> bool:
+    now = time.monotonic()
+    window = _group_sends[chat_id]
+    while window and now - window[0] > 60:
+        window.popleft()
+    if len(window) >= GROUP_BUDGET:
+        return False
+    window.append(now)
+    return True
+
+
+def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
+    """The public card: never the exact address, phone or requester's name."""
+    lines = [f"<b>{esc(task['title'] or t('Help wanted'))}</b>" if task["title"] else f"<b>{esc(t('Help wanted'))}</b>"]
+    lines.append(t("Category: {c}", c=esc(task["category"])))
+    if task["description"]:
+        lines.append(esc(mask_phones(task["description"]))[:500])
+    if task["voice_file_id"]:
+        lines.append(t("(voice message: details for the volunteer who claims)"))
+    if task["area_name"]:
+        lines.append(t("Area: {a}", a=esc(task["area_name"])))
+    when = {"asap": t("As soon as possible"), "today": t("Today"), "tomorrow": t("Tomorrow")}.get(task["when_kind"])
+    lines.append(t("When: {w}", w=esc(when or (task["starts_at"] or "")[:16].replace("T", " "))))
+    lines.append(t("Places: {taken}/{slots} · Points: {points}", taken=taken, slots=task["slots"], points=task["points"]))
+    state = task["state"]
+    tid = task["id"]
+    markup = None
+    if state == "open":
+        markup = inline([[(t("🙋 Claim"), f"cl:{tid}"), (t("Details"), f"dt:{tid}")]])
+    elif state == "full":
+        markup = inline([[(t("All places taken"), f"dt:{tid}"), (t("Details"), f"dt:{tid}")]])
+    elif state in ("in_progress", "awaiting_confirmation"):
+        lines.append(t("A volunteer is on the way. Thank you!"))
+    elif state == "completed":
+        lines.append(t("✅ Completed. Thank you, everyone!"))
+    elif state == "cancelled":
+        lines.append(t("This task was cancelled."))
+    elif state == "expired":
+        lines.append(t("This task has expired."))
+    return "\n".join(lines)[:4000], markup
+
+
+_SQL = ("SELECT t.*, a.name AS area_name, c.group_chat_id AS community_chat,"
+        " (SELECT COUNT(*) FROM claims WHERE task_id = t.id AND state IN ('active', 'done', 'completed')) AS taken"
+        " FROM tasks t JOIN communities c ON c.id = t.community_id LEFT JOIN areas a ON a.id = t.area_id"
+        " WHERE ((t.group_message_id IS NULL AND t.state IN ('open', 'full') AND c.group_chat_id IS NOT NULL)"
+        " OR (t.group_message_id > 0 AND t.card_version > t.card_rendered)) ORDER BY t.id LIMIT 50")
+
+
+async def refresh_cards(ctx: LinliContext) -> None:
+    rows = await ctx.db.fetchall(_SQL)
+    for task in rows:
+        tid = int(task["id"])
+        version = int(task["card_version"])
+        t = await community_translator(ctx, int(task["community_id"]))
+        text, markup = render_card(t, task, int(task["taken"]))
+        try:
+            if task["group_message_id"] is None:
+                chat_id = int(task["community_chat"])
+                if not _take_budget(chat_id):
+                    continue
+                try:
+                    msg = await ctx.bot.send_message(chat_id, text, reply_markup=markup)
+                except (BadRequest, Forbidden) as exc:   # the group is gone or the bot was removed
+                    log.warning("card %s cannot be posted in %s: %s", tid, chat_id, exc)
+                    async with ctx.db.transaction() as conn:   # 0: given up, do not retry every run
+                        await conn.execute("UPDATE tasks SET group_chat_id = ?, group_message_id = 0,"
+                                           " card_rendered = ? WHERE id = ? AND group_message_id IS NULL",
+                                           (chat_id, version, tid))
+                    continue
+                async with ctx.db.transaction() as conn:
+                    await conn.execute("UPDATE tasks SET group_chat_id = ?, group_message_id = ?, card_rendered = ?"
+                                       " WHERE id = ? AND group_message_id IS NULL",
+                                       (chat_id, msg.message_id, version, tid))
+                _last_edit[tid] = time.monotonic()
+            else:
+                if time.monotonic() - _last_edit.get(tid, 0.0) < EDIT_GAP_S:
+                    continue
+                chat_id = int(task["group_chat_id"])
+                if not _take_budget(chat_id):
+                    continue
+                _last_edit[tid] = time.monotonic()
+                try:
+                    await ctx.bot.edit_message_text(text, chat_id=chat_id, message_id=int(task["group_message_id"]),
+                                                    reply_markup=markup)
+                except BadRequest as exc:
+                    if "not modified" not in str(exc).lower():
+                        log.warning("card %s not edited: %s", tid, exc)
+                async with ctx.db.transaction() as conn:
+                    await conn.execute("UPDATE tasks SET card_rendered = MAX(card_rendered, ?) WHERE id = ?",
+                                       (version, tid))
+        except RetryAfter as exc:
+            log.info("card refresh told to wait %s", exc.retry_after)
+            return
+        except TelegramError as exc:
+            log.warning("card %s failed: %s", tid, exc)

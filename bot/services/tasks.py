@@ -1,0 +1,334 @@
+"""Help requests and dispatch: publish, review, claim, withdraw, cancel (the dispatch half of the
+task state machine, see docs/ARCHITECTURE.md "Task states").
+
+Every transition runs in one write transaction: it re-reads the task inside the transaction,
+checks who may act and from which state, writes the change, an audit row and any outbox messages.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.models import (
+    N_,
+    AlreadyClaimed,
+    DomainError,
+    InvalidInput,
+    InvalidState,
+    NotAllowed,
+    NotFound,
+    NotRegistered,
+    TaskFull,
+)
+from storage.db import Database
+from storage.outbox import audit, enqueue
+from storage.timeutil import to_db
+
+OPEN_STATES = ("open", "full")
+CLAIMABLE_STATES = ("open",)
+CANCELLABLE_STATES = ("draft", "pending_review", "open", "full", "in_progress")
+ACTIVE_CLAIM_STATES = ("active", "done")
+
+_PHONE = re.compile(r"(?<!\d)(\+?\d[\d \-]{5,}\d)(?!\d)")
+
+
+def mask_phones(text: str | None) -> str:
+    """Replace anything that looks like a phone number (7+ digits) by a masked form for group cards."""
+    if not text:
+        return ""
+
+    def _mask(m: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", m.group(1))
+        if len(digits) < 7:
+            return m.group(1)
+        return digits[:3] + "****" + digits[-2:] if len(digits) >= 9 else "****" + digits[-2:]
+
+    return _PHONE.sub(_mask, text)
+
+
+def parse_task_id(data: str | None, prefix: str) -> int:
+    """Parse callback data ``<prefix>:<id>`` (untrusted input)."""
+    if not data or len(data) > 64 or not data.startswith(prefix + ":"):
+        raise InvalidInput()
+    tail = data[len(prefix) + 1:]
+    if not tail.isascii() or not tail.isdigit() or len(tail) > 12:
+        raise InvalidInput()
+    value = int(tail)
+    if value <= 0:
+        raise InvalidInput()
+    return value
+
+
+@dataclass(frozen=True)
+class NewTask:
+    category: str
+    description: str | None = None
+    voice_file_id: str | None = None
+    title: str | None = None
+    when_kind: str = "asap"
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    address: str | None = None
+    area_id: int | None = None
+    slots: int = 1
+    points: int | None = None  # None: the category's default_points
+    kind: str = "request"
+    is_proxy: bool = False
+    proxy_name: str | None = None
+    proxy_phone: str | None = None
+    proxy_address: str | None = None
+    organisation_id: int | None = None
+    submit_key: str | None = None  # idempotency: the same draft submitted twice creates one task
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    task_id: int
+    claim_id: int
+    taken: int
+    slots: int
+    state: str
+
+
+async def _member(conn: aiosqlite.Connection, member_id: int) -> aiosqlite.Row:
+    async with conn.execute("SELECT * FROM members WHERE id = ? AND deleted_at IS NULL", (member_id,)) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        raise NotRegistered()
+    return row
+
+
+async def _task(conn: aiosqlite.Connection, task_id: int) -> aiosqlite.Row:
+    async with conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound()
+    return row
+
+
+async def _taken(conn: aiosqlite.Connection, task_id: int) -> int:
+    async with conn.execute("SELECT COUNT(*) FROM claims WHERE task_id = ? AND state IN ('active', 'done')",
+                            (task_id,)) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def _review_required(conn: aiosqlite.Connection, community_id: int) -> bool:
+    import json
+
+    async with conn.execute("SELECT settings FROM communities WHERE id = ?", (community_id,)) as cur:
+        row = await cur.fetchone()
+    if row is None or not row[0]:
+        return False
+    try:
+        settings: Any = json.loads(row[0])
+    except ValueError:
+        return False
+    return bool(isinstance(settings, dict) and settings.get("review_required"))
+
+
+async def create_task(db: Database, now: datetime, creator_id: int, new: NewTask, *, staff: bool = False) -> int:
+    """Create and (unless the community wants review) publish a task. Returns the task id."""
+    if new.kind not in ("request", "event") or new.when_kind not in ("asap", "today", "tomorrow", "at"):
+        raise InvalidInput()
+    if not 1 <= new.slots <= 1000 or (new.points is not None and not 0 <= new.points <= 1000):
+        raise InvalidInput()
+    if not staff and (new.is_proxy or new.kind == "event" or new.slots > 5 or new.points is not None):
+        raise NotAllowed()
+    if not (new.description or new.voice_file_id or new.title):
+        raise InvalidInput()
+    async with db.transaction() as conn:
+        creator = await _member(conn, creator_id)
+        if creator["community_id"] is None or creator["registered_at"] is None:
+            raise NotRegistered()
+        community_id = int(creator["community_id"])
+        if new.submit_key:
+            async with conn.execute("SELECT task_id FROM task_submissions WHERE submit_key = ?",
+                                    (new.submit_key,)) as cur:
+                prior = await cur.fetchone()
+            if prior is not None:
+                return int(prior[0])
+        points = new.points
+        if points is None:
+            async with conn.execute("SELECT default_points FROM categories WHERE community_id = ? AND code = ?",
+                                    (community_id, new.category)) as cur:
+                cat = await cur.fetchone()
+            points = int(cat[0]) if cat else 1
+        review = not staff and await _review_required(conn, community_id)
+        state = "pending_review" if review else "open"
+        requester_id = None if (new.is_proxy or new.kind == "event") else creator_id
+        address = new.address if new.address is not None else (creator["address"] if requester_id else None)
+        area_id = new.area_id if new.area_id is not None else (creator["area_id"] if requester_id else None)
+        cur = await conn.execute(
+            "INSERT INTO tasks (community_id, requester_id, created_by, is_proxy, proxy_name, proxy_phone,"
+            " proxy_address, kind, category, title, description, voice_file_id, area_id, address, when_kind,"
+            " starts_at, ends_at, slots, points, organisation_id, urgent, state, card_version, created_at,"
+            " published_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?,?,?)",
+            (community_id, requester_id, creator_id, int(new.is_proxy), new.proxy_name, new.proxy_phone,
+             new.proxy_address, new.kind, new.category, new.title, new.description, new.voice_file_id, area_id,
+             address, new.when_kind, to_db(new.starts_at) if new.starts_at else None,
+             to_db(new.ends_at) if new.ends_at else None, new.slots, points, new.organisation_id,
+             int(new.when_kind == "asap"), state, to_db(now), None if review else to_db(now), to_db(now)))
+        task_id = int(cur.lastrowid or 0)
+        if new.submit_key:
+            await conn.execute("INSERT INTO task_submissions (submit_key, task_id, created_at) VALUES (?, ?, ?)",
+                               (new.submit_key, task_id, to_db(now)))
+        await audit(conn, now=now, action="task.create", community_id=community_id, actor_id=creator_id,
+                    object_type="task", object_id=task_id, details={"state": state})
+        if review:
+            async with conn.execute("SELECT id, tg_user_id FROM members WHERE community_id = ? AND is_staff = 1"
+                                    " AND deleted_at IS NULL AND tg_user_id IS NOT NULL", (community_id,)) as c2:
+                staff_rows = list(await c2.fetchall())
+            for s in staff_rows:
+                await enqueue(conn, chat_id=int(s["tg_user_id"]), member_id=int(s["id"]), kind="task_review",
+                              now=now, payload={"task_id": task_id}, dedupe_key=f"review:{task_id}:{s['id']}")
+        return task_id
+
+
+async def review(db: Database, now: datetime, staff_id: int, task_id: int, *, approve: bool) -> str:
+    async with db.transaction() as conn:
+        actor = await _member(conn, staff_id)
+        task = await _task(conn, task_id)
+        if not actor["is_staff"] or actor["community_id"] != task["community_id"]:
+            raise NotAllowed()
+        if task["state"] != "pending_review":
+            raise InvalidState()
+        state = "open" if approve else "cancelled"
+        await conn.execute(
+            "UPDATE tasks SET state = ?, reviewed_by = ?, published_at = CASE WHEN ? = 'open' THEN ? ELSE published_at"
+            " END, cancelled_at = CASE WHEN ? = 'cancelled' THEN ? ELSE cancelled_at END,"
+            " card_version = card_version + 1, updated_at = ? WHERE id = ?",
+            (state, staff_id, state, to_db(now), state, to_db(now), to_db(now), task_id))
+        await audit(conn, now=now, action="task.approve" if approve else "task.reject",
+                    community_id=int(task["community_id"]), actor_id=staff_id, object_type="task", object_id=task_id)
+        if task["requester_id"] is not None:
+            req = await _member(conn, int(task["requester_id"]))
+            if req["tg_user_id"] is not None:
+                await enqueue(conn, chat_id=int(req["tg_user_id"]), member_id=int(req["id"]),
+                              kind="task_reviewed", now=now, payload={"task_id": task_id, "approved": approve},
+                              dedupe_key=f"reviewed:{task_id}")
+        return state
+
+
+async def claim(db: Database, now: datetime, member_id: int, task_id: int) -> ClaimResult:
+    """Take one place. Race-safe: the whole check-and-insert runs under one write transaction."""
+    async with db.transaction() as conn:
+        member = await _member(conn, member_id)
+        task = await _task(conn, task_id)
+        if member["registered_at"] is None or member["community_id"] != task["community_id"]:
+            raise NotRegistered()
+        if not member["is_volunteer"]:
+            raise NotAllowed()
+        if task["requester_id"] == member_id or (task["created_by"] == member_id and task["kind"] == "request"):
+            raise DomainError(N_("This is your own request, so you cannot claim it."))
+        if task["organisation_id"] is not None and member["organisation_id"] != task["organisation_id"]:
+            raise DomainError(N_("This task is open only to members of one organisation."))
+        async with conn.execute("SELECT id, state FROM claims WHERE task_id = ? AND member_id = ?",
+                                (task_id, member_id)) as cur:
+            existing = await cur.fetchone()
+        if existing is not None and existing["state"] in ACTIVE_CLAIM_STATES:
+            raise AlreadyClaimed()
+        if task["state"] == "full":
+            raise TaskFull()
+        if task["state"] not in CLAIMABLE_STATES:
+            raise InvalidState()
+        taken = await _taken(conn, task_id)
+        if taken >= int(task["slots"]):
+            raise TaskFull()
+        if existing is not None:
+            await conn.execute("UPDATE claims SET state = 'active', claimed_at = ?, updated_at = ? WHERE id = ?",
+                               (to_db(now), to_db(now), existing["id"]))
+            claim_id = int(existing["id"])
+        else:
+            cur2 = await conn.execute("INSERT INTO claims (task_id, member_id, state, claimed_at, updated_at)"
+                                      " VALUES (?, ?, 'active', ?, ?)", (task_id, member_id, to_db(now), to_db(now)))
+            claim_id = int(cur2.lastrowid or 0)
+        taken += 1
+        state = task["state"]
+        if taken >= int(task["slots"]):
+            state = "full" if task["kind"] == "event" else "in_progress"
+        await conn.execute("UPDATE tasks SET state = ?, first_claim_at = COALESCE(first_claim_at, ?),"
+                           " card_version = card_version + 1, updated_at = ? WHERE id = ?",
+                           (state, to_db(now), to_db(now), task_id))
+        await audit(conn, now=now, action="task.claim", community_id=int(task["community_id"]), actor_id=member_id,
+                    object_type="task", object_id=task_id, details={"claim_id": claim_id})
+        if member["tg_user_id"] is not None:
+            await enqueue(conn, chat_id=int(member["tg_user_id"]), member_id=member_id, kind="task_claimed_volunteer",
+                          now=now, payload={"task_id": task_id}, dedupe_key=f"claimed:{claim_id}:{to_db(now)}")
+        if task["requester_id"] is not None:
+            req = await _member(conn, int(task["requester_id"]))
+            if req["tg_user_id"] is not None:
+                await enqueue(conn, chat_id=int(req["tg_user_id"]), member_id=int(req["id"]),
+                              kind="task_who_is_coming", now=now,
+                              payload={"task_id": task_id, "volunteer": member["display_name"] or ""},
+                              dedupe_key=f"coming:{claim_id}:{to_db(now)}")
+        return ClaimResult(task_id, claim_id, taken, int(task["slots"]), str(state))
+
+
+async def withdraw(db: Database, now: datetime, member_id: int, task_id: int) -> None:
+    async with db.transaction() as conn:
+        task = await _task(conn, task_id)
+        async with conn.execute("SELECT id, state FROM claims WHERE task_id = ? AND member_id = ?",
+                                (task_id, member_id)) as cur:
+            existing = await cur.fetchone()
+        if existing is None or existing["state"] != "active":
+            raise InvalidState()
+        if task["state"] not in ("open", "full", "in_progress"):
+            raise InvalidState()
+        await conn.execute("UPDATE claims SET state = 'withdrawn', updated_at = ? WHERE id = ?",
+                           (to_db(now), existing["id"]))
+        await conn.execute("UPDATE tasks SET state = 'open', card_version = card_version + 1, updated_at = ?"
+                           " WHERE id = ?", (to_db(now), task_id))
+        await audit(conn, now=now, action="task.withdraw", community_id=int(task["community_id"]),
+                    actor_id=member_id, object_type="task", object_id=task_id)
+        if task["requester_id"] is not None:
+            req = await _member(conn, int(task["requester_id"]))
+            if req["tg_user_id"] is not None:
+                await enqueue(conn, chat_id=int(req["tg_user_id"]), member_id=int(req["id"]),
+                              kind="task_volunteer_withdrew", now=now, payload={"task_id": task_id},
+                              dedupe_key=f"withdrew:{existing['id']}:{to_db(now)}")
+
+
+async def cancel(db: Database, now: datetime, actor_id: int, task_id: int) -> list[int]:
+    """Cancel a task (requester: their own; staff: any of the community). Returns the members told."""
+    async with db.transaction() as conn:
+        actor = await _member(conn, actor_id)
+        task = await _task(conn, task_id)
+        is_staff = bool(actor["is_staff"]) and actor["community_id"] == task["community_id"]
+        if not is_staff and task["requester_id"] != actor_id and task["created_by"] != actor_id:
+            raise NotAllowed()
+        if task["state"] not in CANCELLABLE_STATES:
+            raise InvalidState()
+        async with conn.execute("SELECT c.id, m.id AS mid, m.tg_user_id FROM claims c JOIN members m"
+                                " ON m.id = c.member_id WHERE c.task_id = ? AND c.state = 'active'",
+                                (task_id,)) as cur:
+            claimers = list(await cur.fetchall())
+        await conn.execute("UPDATE tasks SET state = 'cancelled', cancelled_at = ?, card_version = card_version + 1,"
+                           " updated_at = ? WHERE id = ?", (to_db(now), to_db(now), task_id))
+        await audit(conn, now=now, action="task.cancel", community_id=int(task["community_id"]), actor_id=actor_id,
+                    object_type="task", object_id=task_id, details={"claims": len(claimers)})
+        told: list[int] = []
+        for c in claimers:
+            if c["tg_user_id"] is not None:
+                await enqueue(conn, chat_id=int(c["tg_user_id"]), member_id=int(c["mid"]), kind="task_cancelled",
+                              now=now, payload={"task_id": task_id}, dedupe_key=f"cancelled:{task_id}:{c['mid']}")
+                told.append(int(c["mid"]))
+        return told
+
+
+async def list_open(db: Database, community_id: int, *, offset: int = 0, limit: int = 5) -> list[Any]:
+    return await db.fetchall(
+        "SELECT * FROM tasks WHERE community_id = ? AND state = 'open' ORDER BY id DESC LIMIT ? OFFSET ?",
+        (community_id, limit, offset))
+
+
+async def list_mine(db: Database, member_id: int, *, limit: int = 20) -> list[Any]:
+    return await db.fetchall(
+        "SELECT t.* FROM tasks t WHERE t.requester_id = ? OR t.created_by = ? OR EXISTS (SELECT 1 FROM claims c"
+        " WHERE c.task_id = t.id AND c.member_id = ? AND c.state IN ('active', 'done', 'completed'))"
+        " ORDER BY t.id DESC LIMIT ?", (member_id, member_id, member_id, limit))

@@ -1,0 +1,134 @@
+"""Dispatch service: publishing, review, race-safe claims, withdraw, cancel, forged input."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import pytest
+
+from bot.models import (
+    AlreadyClaimed,
+    DomainError,
+    InvalidInput,
+    InvalidState,
+    NotAllowed,
+    NotFound,
+    NotRegistered,
+    TaskFull,
+)
+from bot.services import tasks
+from storage.db import Database
+from tests.factories import make_community, make_member
+
+
+async def _setup(db: Database, now: datetime, **settings: object) -> tuple[int, int, int, int]:
+    cid = await make_community(db, now, settings=dict(settings))
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO categories (community_id, code, name_zh, name_en, default_points)"
+                           " VALUES (?, 'shopping', '买菜', 'Shopping', 3)", (cid,))
+    resident = await make_member(db, now, cid, resident=True, address="Bldg 3, Room 502", phone="13800138000")
+    staff = await make_member(db, now, cid, staff=True)
+    vol = await make_member(db, now, cid, volunteer=True)
+    return cid, resident, staff, vol
+
+
+async def _outbox(db: Database, kind: str) -> int:
+    return int(await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = ?", (kind,)))
+
+
+async def test_resident_request_publish_claim_and_points(db: Database, now: datetime) -> None:
+    _cid, resident, _, vol = await _setup(db, now)
+    tid = await tasks.create_task(db, now, resident, tasks.NewTask("shopping", description="Buy rice", submit_key="k1"))
+    again = await tasks.create_task(db, now, resident, tasks.NewTask("shopping", description="Buy rice", submit_key="k1"))
+    assert again == tid
+    assert await db.fetchval("SELECT COUNT(*) FROM tasks") == 1
+    row = await db.fetchone("SELECT * FROM tasks WHERE id = ?", (tid,))
+    assert row is not None and row["state"] == "open" and row["points"] == 3 and row["address"] == "Bldg 3, Room 502"
+    res = await tasks.claim(db, now, vol, tid)
+    assert res.state == "in_progress" and res.taken == 1
+    with pytest.raises(AlreadyClaimed):
+        await tasks.claim(db, now, vol, tid)
+    assert await _outbox(db, "task_claimed_volunteer") == 1
+    assert await _outbox(db, "task_who_is_coming") == 1
+    assert await db.fetchval("SELECT COUNT(*) FROM audit_log WHERE action = 'task.claim'") == 1
+
+
+async def test_own_request_and_non_volunteer_refused(db: Database, now: datetime) -> None:
+    _cid, resident, staff, vol = await _setup(db, now)
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE members SET is_volunteer = 1 WHERE id = ?", (resident,))
+    tid = await tasks.create_task(db, now, resident, tasks.NewTask("shopping", description="x"))
+    with pytest.raises(DomainError):
+        await tasks.claim(db, now, resident, tid)
+    with pytest.raises(NotAllowed):
+        await tasks.claim(db, now, staff, tid)
+    other = await make_community(db, now)
+    outsider = await make_member(db, now, other, volunteer=True)
+    with pytest.raises(NotRegistered):
+        await tasks.claim(db, now, outsider, tid)
+    with pytest.raises(NotFound):
+        await tasks.claim(db, now, vol, 99999)
+    assert await db.fetchval("SELECT COUNT(*) FROM claims") == 0
+
+
+async def test_event_twenty_of_fifty_concurrent(db: Database, now: datetime) -> None:
+    cid, _, staff, _ = await _setup(db, now)
+    tid = await tasks.create_task(db, now, staff, tasks.NewTask("other", title="Guard the blossoms", kind="event",
+                                                                slots=20, points=5), staff=True)
+    vols = [await make_member(db, now, cid, volunteer=True) for _ in range(50)]
+    results = await asyncio.gather(*(tasks.claim(db, now, v, tid) for v in vols), return_exceptions=True)
+    ok = [r for r in results if isinstance(r, tasks.ClaimResult)]
+    full = [r for r in results if isinstance(r, TaskFull)]
+    assert len(ok) == 20 and len(full) == 30
+    assert await db.fetchval("SELECT COUNT(*) FROM claims WHERE task_id = ? AND state = 'active'", (tid,)) == 20
+    assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (tid,)) == "full"
+    # withdraw reopens, reclaim fills again
+    first = ok[0]
+    claimer = await db.fetchval("SELECT member_id FROM claims WHERE id = ?", (first.claim_id,))
+    await tasks.withdraw(db, now, claimer, tid)
+    assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (tid,)) == "open"
+    with pytest.raises(InvalidState):
+        await tasks.withdraw(db, now, claimer, tid)
+    res = await tasks.claim(db, now, claimer, tid)
+    assert res.state == "full"
+
+
+async def test_cancel_before_and_after_claim(db: Database, now: datetime) -> None:
+    _cid, resident, _staff, vol = await _setup(db, now)
+    t1 = await tasks.create_task(db, now, resident, tasks.NewTask("shopping", description="a"))
+    assert await tasks.cancel(db, now, resident, t1) == []
+    with pytest.raises(InvalidState):
+        await tasks.claim(db, now, vol, t1)
+    with pytest.raises(InvalidState):
+        await tasks.cancel(db, now, resident, t1)
+    t2 = await tasks.create_task(db, now, resident, tasks.NewTask("shopping", description="b"))
+    await tasks.claim(db, now, vol, t2)
+    with pytest.raises(NotAllowed):
+        await tasks.cancel(db, now, vol, t2)
+    assert await tasks.cancel(db, now, resident, t2) == [vol]
+    assert await _outbox(db, "task_cancelled") == 1
+
+
+async def test_review_required(db: Database, now: datetime) -> None:
+    _cid, resident, staff, vol = await _setup(db, now, review_required=True)
+    tid = await tasks.create_task(db, now, resident, tasks.NewTask("shopping", description="a"))
+    assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (tid,)) == "pending_review"
+    assert await _outbox(db, "task_review") == 1
+    with pytest.raises(InvalidState):
+        await tasks.claim(db, now, vol, tid)
+    with pytest.raises(NotAllowed):
+        await tasks.review(db, now, vol, tid, approve=True)
+    assert await tasks.review(db, now, staff, tid, approve=True) == "open"
+    assert await _outbox(db, "task_reviewed") == 1
+    with pytest.raises(InvalidState):
+        await tasks.review(db, now, staff, tid, approve=True)
+
+
+def test_parse_and_mask() -> None:
+    assert tasks.parse_task_id("cl:12", "cl") == 12
+    for bad in ("cl:", "cl:abc", "cl:-1", "cl:0", "dt:1", None, "cl:１２", "cl:" + "9" * 40):
+        with pytest.raises(InvalidInput):
+            tasks.parse_task_id(bad, "cl")
+    masked = tasks.mask_phones("Call me 13800138000 or 138-0013-8000, room 502")
+    assert "13800138000" not in masked and "0013" not in masked and "502" in masked
