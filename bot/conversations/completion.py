@@ -1,9 +1,324 @@
-"""Handlers for this feature (to be filled by its issue)."""
+"""Completion and points in Telegram: Done button, confirmation buttons, problem cases, event
+closing, /points, /history, /leaderboard, /revoke, /closeevent, and the outbox renderers."""
 
 from __future__ import annotations
 
-from bot.context import LinliApp
+from typing import Any
+
+from telegram import Update
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot.context import LinliApp, LinliContext
+from bot.i18n import Translator
+from bot.menu import menu_item, registered
+from bot.models import N_, DomainError, InvalidInput
+from bot.outbox import RenderContext, Rendered, renderer
+from bot.services import completion, points
+from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, tr_for
+
+REASONS = {
+    "task_completed": N_("Task completed"),
+    "task_auto_confirmed": N_("Task completed"),
+    "event_attended": N_("Event attended"),
+    "case_resolved": N_("Task completed (decided by staff)"),
+    "revoke": N_("Taken back by staff"),
+    "redeem": N_("Exchanged for a reward"),
+    "refund": N_("Reward refunded"),
+}
+HONOURS = {
+    "first_task": N_("your first task"),
+    "tasks_10": N_("10 tasks"),
+    "tasks_50": N_("50 tasks"),
+    "tasks_100": N_("100 tasks"),
+}
+
+
+def _int(value: str) -> int:
+    if not value.isdigit() or len(value) > 12:
+        raise InvalidInput()
+    return int(value)
+
+
+# -- callbacks -------------------------------------------------------------------------------
+async def on_callback(update: Update, ctx: LinliContext) -> None:
+    query = update.callback_query
+    if query is None or query.from_user is None:
+        return
+    t = await tr_for(update, ctx)
+    parts = (query.data or "").split(":")
+    uid = query.from_user.id
+    try:
+        if parts[0] == "done" and len(parts) == 2:
+            await completion.mark_done(ctx.db, task_id=_int(parts[1]), tg_user_id=uid, now=ctx.now())
+            text = t("Thank you! I have asked for a confirmation. Your points come once it is confirmed.")
+        elif parts[0] == "cf" and len(parts) == 3 and parts[2] in ("y", "n", "p"):
+            tid = _int(parts[1])
+            if parts[2] == "y":
+                out = await completion.confirm(ctx.db, task_id=tid, tg_user_id=uid, now=ctx.now())
+                text = t("Thank you! The task is complete and the volunteer has been thanked.") \
+                    if out.changed else t("Done.")
+            elif parts[2] == "n":
+                await completion.not_done(ctx.db, task_id=tid, tg_user_id=uid, now=ctx.now())
+                text = t("I have told the volunteer that it is not done yet.")
+            else:
+                await completion.report_problem(ctx.db, task_id=tid, tg_user_id=uid, now=ctx.now())
+                text = t("Thank you for telling us. Community staff will look into it.")
+        elif parts[0] == "cs" and len(parts) == 3 and parts[2] in ("c", "x"):
+            await completion.resolve_case(ctx.db, case_id=_int(parts[1]), tg_user_id=uid, now=ctx.now(),
+                                          resolution="credit" if parts[2] == "c" else "no_credit")
+            text = t("The case is resolved.")
+        elif parts[0] == "lb" and len(parts) == 3:
+            await answer(query)
+            text, markup = await _leaderboard(ctx, t, uid, parts[1], parts[2])
+            await edit_or_send(query, text, markup)
+            return
+        elif parts[0] == "ph" and len(parts) == 2:
+            await answer(query)
+            text, markup = await _history(ctx, t, uid, _int(parts[1]))
+            await edit_or_send(query, text, markup)
+            return
+        else:
+            raise InvalidInput()
+    except DomainError as err:
+        await answer(query, error_text(t, err), alert=True)
+        return
+    await answer(query)
+    await edit_or_send(query, text)
+
+
+# -- commands --------------------------------------------------------------------------------
+async def _points_text(ctx: LinliContext, t: Translator, uid: int) -> str:
+    s = await points.summary(ctx.db, tg_user_id=uid, now=ctx.now())
+    lines = [t("⭐ Your points: <b>{balance}</b>", balance=s.balance),
+             t("This month: +{month}", month=s.this_month)]
+    if s.last:
+        lines.append("")
+        lines.append(t("Latest:"))
+        lines += [_entry_line(t, e) for e in s.last]
+    else:
+        lines.append(t("No points yet. Help a neighbour to earn your first!"))
+    return "\n".join(lines)
+
+
+def _entry_line(t: Translator, e: points.Entry) -> str:
+    sign = f"+{e.delta}" if e.delta > 0 else str(e.delta)
+    what = t(REASONS.get(e.reason, N_("Other")))
+    title = f" · {esc(e.task_title)}" if e.task_title else ""
+    note = f" ({esc(e.note)})" if e.note else ""
+    return f"{e.created_at:%m-%d} {sign} {what}{title}{note}"
+
+
+async def cmd_points(update: Update, ctx: LinliContext) -> None:
+    t = await tr_for(update, ctx)
+    if update.effective_user is None:
+        return
+    try:
+        await reply(update, await _points_text(ctx, t, update.effective_user.id),
+                    inline([[(t("Points history"), "ph:0"), (t("Leaderboard"), "lb:month:people")]]))
+    except DomainError as err:
+        await reply(update, error_text(t, err))
+
+
+async def _history(ctx: LinliContext, t: Translator, uid: int, page: int) -> tuple[str, Any]:
+    pg = await points.history(ctx.db, tg_user_id=uid, page=page)
+    lines = [t("Points history (page {page} of {pages})", page=pg.page + 1, pages=pg.pages)]
+    lines += [_entry_line(t, e) for e in pg.entries] or [t("No entries yet.")]
+    nav = []
+    if pg.page > 0:
+        nav.append((t("◀ Newer"), f"ph:{pg.page - 1}"))
+    if pg.page + 1 < pg.pages:
+        nav.append((t("Older ▶"), f"ph:{pg.page + 1}"))
+    return "\n".join(lines), inline([nav]) if nav else None
+
+
+async def cmd_history(update: Update, ctx: LinliContext) -> None:
+    t = await tr_for(update, ctx)
+    if update.effective_user is None:
+        return
+    try:
+        text, markup = await _history(ctx, t, update.effective_user.id, 0)
+        await reply(update, text, markup)
+    except DomainError as err:
+        await reply(update, error_text(t, err))
+
+
+async def _leaderboard(ctx: LinliContext, t: Translator, uid: int, period: str, by: str) -> tuple[str, Any]:
+    ranks = await points.leaderboard(ctx.db, tg_user_id=uid, now=ctx.now(), period=period, by=by)
+    titles = {"week": t("this week"), "month": t("this month"), "all": t("all time")}
+    head = t("🏆 Leaderboard, {period}", period=titles.get(period, ""))
+    lines = [head]
+    for r in ranks:
+        name = esc(r.name) if r.name is not None else t("A kind neighbour")
+        me = " ⬅" if r.is_me else ""
+        lines.append(f"{r.place}. {name} · {r.points}{me}")
+    if not ranks:
+        lines.append(t("No points earned in this time yet."))
+    rows = [[(t("Week"), f"lb:week:{by}"), (t("Month"), f"lb:month:{by}"), (t("All time"), f"lb:all:{by}")],
+            [(t("People"), f"lb:{period}:people"), (t("Organisations"), f"lb:{period}:org")]]
+    return "\n".join(lines), inline(rows)
+
+
+async def cmd_leaderboard(update: Update, ctx: LinliContext) -> None:
+    t = await tr_for(update, ctx)
+    if update.effective_user is None:
+        return
+    try:
+        args = [a.lower() for a in (ctx.args or [])]
+        if args and args[0] in ("hide", "show"):
+            hidden = await points.set_opt_out(ctx.db, tg_user_id=update.effective_user.id,
+                                              opt_out=args[0] == "hide", now=ctx.now())
+            await reply(update, t("Your name is now hidden on the leaderboard.") if hidden
+                        else t("Your name is now shown on the leaderboard."))
+            return
+        text, markup = await _leaderboard(ctx, t, update.effective_user.id, "month", "people")
+        text += "\n\n" + t("To hide your name: /leaderboard hide (to show it again: /leaderboard show)")
+        await reply(update, text, markup)
+    except DomainError as err:
+        await reply(update, error_text(t, err))
+
+
+async def cmd_revoke(update: Update, ctx: LinliContext) -> None:
+    """/revoke <entry number> <reason> (staff)."""
+    t = await tr_for(update, ctx)
+    if update.effective_user is None:
+        return
+    args = list(ctx.args or [])
+    try:
+        if len(args) < 2:
+            raise InvalidInput(N_("Please write: /revoke <entry number> <reason>"))
+        r = await completion.revoke(ctx.db, ledger_id=_int(args[0]), tg_user_id=update.effective_user.id,
+                                    now=ctx.now(), reason=" ".join(args[1:]))
+        await reply(update, t("Taken back {amount} points (entry {id}).", amount=r.amount, id=r.ledger_id))
+    except DomainError as err:
+        await reply(update, error_text(t, err))
+
+
+async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
+    """/closeevent <event number> [numbers of no-shows from the list] (staff)."""
+    t = await tr_for(update, ctx)
+    if update.effective_user is None:
+        return
+    args = list(ctx.args or [])
+    try:
+        if not args:
+            raise InvalidInput(N_("Please write: /closeevent <event number> and the list numbers of no-shows"))
+        tid = _int(args[0])
+        people = await completion.event_attendees(ctx.db, task_id=tid)
+        if len(args) == 1 and people:
+            lines = [t("Attendance for event {id}. Everyone is counted present unless you list them:", id=tid)]
+            lines += [f"{i}. {esc(a.name)}" for i, a in enumerate(people, 1)]
+            lines.append(t("To close: /closeevent {id} followed by the numbers of those who did not come,"
+                           " or /closeevent {id} 0 if everyone came.", id=tid))
+            await reply(update, "\n".join(lines))
+            return
+        picks = [_int(a) for a in args[1:]]
+        if people and any(p < 0 or p > len(people) for p in picks):
+            raise InvalidInput()
+        absent = [people[p - 1].member_id for p in picks if 0 < p <= len(people)]
+        out = await completion.close_event(ctx.db, task_id=tid, tg_user_id=update.effective_user.id,
+                                           now=ctx.now(), absent=absent)
+        await reply(update, t("Event closed. {n} volunteers received points; {m} did not come.",
+                              n=len(out.credited), m=len(absent)))
+    except DomainError as err:
+        await reply(update, error_text(t, err))
+
+
+@menu_item("points", N_("⭐ My points"), visible=registered, order=55)
+async def _menu_points(update: Update, ctx: LinliContext) -> None:
+    await cmd_points(update, ctx)
+
+
+# -- renderers ---------------------------------------------------------------------------------
+async def _title(rc: RenderContext, task_id: Any) -> str:
+    title = await rc.db.fetchval("SELECT title FROM tasks WHERE id = ?", (task_id,))
+    return esc(title or rc.t("task {id}", id=task_id))
+
+
+@renderer("completion_confirm")
+async def _r_confirm(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    tid = p["task_id"]
+    state = await rc.db.fetchval("SELECT state FROM tasks WHERE id = ?", (tid,))
+    if state != "awaiting_confirmation":
+        return None
+    names = "、".join(esc(n) for n in p.get("volunteers", [])) or "?"
+    text = rc.t("Did {names} help you with “{title}”?", names=names, title=await _title(rc, tid))
+    if p.get("note"):
+        text += "\n" + rc.t("Their note: {note}", note=esc(p["note"]))
+    return Rendered(text=text, reply_markup=inline([[(rc.t("✅ Yes, thank you"), f"cf:{tid}:y")],
+                                                    [(rc.t("↩ Not done"), f"cf:{tid}:n"),
+                                                     (rc.t("⚠ Problem"), f"cf:{tid}:p")]]))
+
+
+@renderer("completion_not_done")
+async def _r_not_done(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    tid = p["task_id"]
+    text = rc.t("“{title}” is not finished yet, they say.", title=await _title(rc, tid))
+    if p.get("reason"):
+        text += "\n" + rc.t("Reason: {reason}", reason=esc(p["reason"]))
+    text += "\n" + rc.t("Press Done again when it is finished.")
+    return Rendered(text=text, reply_markup=inline([[(rc.t("✅ Done"), f"done:{tid}")]]))
+
+
+@renderer("completion_thanks")
+async def _r_thanks(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    title = await _title(rc, p["task_id"])
+    if p.get("points"):
+        return Rendered(text=rc.t("Thank you! “{title}” is complete. +{points} points.", title=title,
+                                  points=p["points"]))
+    return Rendered(text=rc.t("“{title}” is closed. Thank you for your help.", title=title))
+
+
+@renderer("completion_case_staff")
+async def _r_case(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    text = rc.t("⚠ A problem was reported with “{title}” (case {case}).", title=await _title(rc, p["task_id"]),
+                case=p["case_id"])
+    if p.get("reason"):
+        text += "\n" + rc.t("Reason: {reason}", reason=esc(p["reason"]))
+    return Rendered(text=text, reply_markup=inline([[(rc.t("Give points"), f"cs:{p['case_id']}:c"),
+                                                     (rc.t("No points"), f"cs:{p['case_id']}:x")]]))
+
+
+@renderer("completion_case_resolved")
+async def _r_case_resolved(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    return Rendered(text=rc.t("Staff have looked into “{title}” and closed it. Thank you for telling us.",
+                              title=await _title(rc, p["task_id"])))
+
+
+@renderer("points_revoked")
+async def _r_revoked(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    return Rendered(text=rc.t("Staff took back {amount} points. Reason: {reason}", amount=p["amount"],
+                              reason=esc(p.get("reason"))))
+
+
+def _honour(rc: RenderContext, p: dict[str, Any]) -> str:
+    code = str(p.get("code", ""))
+    if code.startswith("top_month:"):
+        return rc.t("top volunteer of {month}", month=esc(p.get("month", "")))
+    return rc.t(HONOURS.get(code, N_("a milestone")))
+
+
+@renderer("honour_member", deferrable=True)
+async def _r_honour(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    return Rendered(text=rc.t("🎉 Congratulations on {honour}! Thank you for helping your neighbours.",
+                              honour=_honour(rc, p)))
+
+
+@renderer("honour_group", deferrable=True)
+async def _r_honour_group(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    row = await rc.db.fetchone("SELECT display_name, announce_consent, deleted_at FROM members WHERE id = ?",
+                               (p.get("member_id"),))
+    if row is None or not row["announce_consent"] or row["deleted_at"] is not None:
+        return None
+    return Rendered(text=rc.t("🎉 {name} reached {honour}. Thank you!", name=esc(row["display_name"]),
+                              honour=_honour(rc, p)))
 
 
 def register(app: LinliApp) -> None:
     """Add this feature's handlers to the application."""
+    private = filters.ChatType.PRIVATE
+    app.add_handler(CommandHandler("points", cmd_points, filters=private))
+    app.add_handler(CommandHandler("history", cmd_history, filters=private))
+    app.add_handler(CommandHandler("leaderboard", cmd_leaderboard, filters=private))
+    app.add_handler(CommandHandler("revoke", cmd_revoke, filters=private))
+    app.add_handler(CommandHandler("closeevent", cmd_closeevent, filters=private))
+    app.add_handler(CallbackQueryHandler(on_callback, pattern=r"^(done|cf|cs|lb|ph):"))

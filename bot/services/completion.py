@@ -1,0 +1,424 @@
+"""Completion: done, confirm, not done, problem cases, event closing and revoking points.
+
+Every function here runs one transaction that changes the task and claims, writes an audit row,
+queues the messages it causes and moves points only through ``bot.services.ledger`` with an
+idempotency key, so a double tap or a redelivered update never credits twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.models import (
+    N_,
+    AlreadyDone,
+    DomainError,
+    InvalidInput,
+    InvalidState,
+    NotAllowed,
+    NotFound,
+    NotRegistered,
+)
+from bot.services import ledger
+from bot.services.points import grant_task_honours
+from storage.db import Database
+from storage.outbox import audit, enqueue
+from storage.timeutil import to_db
+
+REQUEST_DONE_STATES = ("open", "full", "in_progress")
+EVENT_OPEN_STATES = ("open", "full", "in_progress", "awaiting_confirmation")
+REASON_MAX = 500
+
+
+class CaseOpen(DomainError):
+    message = N_("Staff are already looking at a problem with this task. They will sort it out.")
+
+
+class NotYourTask(NotAllowed):
+    message = N_("Sorry, this is not your task. Only the person who was helped or staff can answer.")
+
+
+class NotYourClaim(NotAllowed):
+    message = N_("You have not claimed this task, so you cannot mark it done.")
+
+
+class StaffOnly(NotAllowed):
+    message = N_("Sorry, only community staff can do that.")
+
+
+class RevokeTooMuch(DomainError):
+    message = N_("Cannot take back {amount} points: the member has only {balance} points left.")
+
+
+class AlreadyRevoked(AlreadyDone):
+    message = N_("These points have already been taken back.")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    task_id: int
+    state: str
+    credited: dict[int, int] = field(default_factory=dict)   # member_id -> points credited now
+    changed: bool = True
+    case_id: int | None = None
+    volunteers: tuple[str, ...] = ()
+
+
+# -- helpers -----------------------------------------------------------------------------
+async def _one(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> aiosqlite.Row | None:
+    async with conn.execute(sql, params) as cur:
+        return await cur.fetchone()
+
+
+async def _all(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> list[aiosqlite.Row]:
+    async with conn.execute(sql, params) as cur:
+        return list(await cur.fetchall())
+
+
+async def _actor(conn: aiosqlite.Connection, tg_user_id: int) -> aiosqlite.Row:
+    row = await _one(conn, "SELECT * FROM members WHERE tg_user_id = ? AND deleted_at IS NULL", (tg_user_id,))
+    if row is None or row["registered_at"] is None:
+        raise NotRegistered()
+    return row
+
+
+async def _task(conn: aiosqlite.Connection, task_id: int) -> aiosqlite.Row:
+    row = await _one(conn, "SELECT * FROM tasks WHERE id = ?", (task_id,))
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def _is_staff_of(actor: aiosqlite.Row, task: aiosqlite.Row) -> bool:
+    return bool(actor["is_staff"]) and actor["community_id"] == task["community_id"]
+
+
+def confirmer_id(task: aiosqlite.Row) -> int:
+    """Who is asked "did they help you?": the resident, or the staff member for a proxy request."""
+    if task["requester_id"] is not None and not task["is_proxy"]:
+        return int(task["requester_id"])
+    return int(task["created_by"])
+
+
+def _may_answer(actor: aiosqlite.Row, task: aiosqlite.Row) -> bool:
+    return int(actor["id"]) == confirmer_id(task) or _is_staff_of(actor, task)
+
+
+async def _bump(conn: aiosqlite.Connection, task_id: int, now: datetime, **cols: Any) -> None:
+    sets = "".join(f", {k} = ?" for k in cols)
+    await conn.execute(f"UPDATE tasks SET card_version = card_version + 1, updated_at = ?{sets} WHERE id = ?",
+                       (to_db(now), *cols.values(), task_id))
+
+
+async def _chat_of(conn: aiosqlite.Connection, member_id: int) -> int | None:
+    row = await _one(conn, "SELECT tg_user_id, started_bot, reachable FROM members WHERE id = ? AND deleted_at IS NULL",
+                     (member_id,))
+    if row is None or row["tg_user_id"] is None:
+        return None
+    return int(row["tg_user_id"])
+
+
+async def _tell(conn: aiosqlite.Connection, member_id: int, kind: str, payload: dict[str, Any], key: str,
+                now: datetime, priority: int = 0) -> None:
+    chat = await _chat_of(conn, member_id)
+    if chat is not None:
+        await enqueue(conn, chat_id=chat, kind=kind, now=now, payload=payload, member_id=member_id,
+                      dedupe_key=key, priority=priority)
+
+
+async def _staff_ids(conn: aiosqlite.Connection, community_id: int) -> list[int]:
+    rows = await _all(conn, "SELECT id FROM members WHERE community_id = ? AND is_staff = 1 AND deleted_at IS NULL"
+                      " AND registered_at IS NOT NULL", (community_id,))
+    return [int(r["id"]) for r in rows]
+
+
+async def _credit_claims(conn: aiosqlite.Connection, task: aiosqlite.Row, member_ids: Iterable[int], amount: int,
+                         reason: str, actor_id: int, now: datetime) -> dict[int, int]:
+    credited: dict[int, int] = {}
+    for mid in member_ids:
+        await conn.execute("UPDATE claims SET state = 'completed', updated_at = ? WHERE task_id = ? AND member_id = ?",
+                           (to_db(now), task["id"], mid))
+        if amount > 0:
+            done = await ledger.credit(conn, member_id=mid, amount=amount, reason=reason,
+                                       key=f"task:{task['id']}:volunteer:{mid}", now=now, task_id=int(task["id"]),
+                                       actor_id=actor_id)
+            if done:
+                credited[mid] = amount
+        await grant_task_honours(conn, member_id=mid, now=now)
+        await _tell(conn, mid, "completion_thanks",
+                    {"task_id": int(task["id"]), "points": amount if mid in credited else 0},
+                    f"completed:{task['id']}:{mid}", now)
+    return credited
+
+
+# -- done --------------------------------------------------------------------------------
+async def mark_done(db: Database, *, task_id: int, tg_user_id: int, now: datetime, note: str | None = None,
+                    photo_file_id: str | None = None) -> Outcome:
+    """The volunteer says the job is done. For a request, once no claim is still active the person
+    helped (or the staff member for a proxy request) is asked to confirm."""
+    note = (note or "").strip()[:REASON_MAX] or None
+    async with db.transaction() as conn:
+        actor = await _actor(conn, tg_user_id)
+        task = await _task(conn, task_id)
+        claim = await _one(conn, "SELECT * FROM claims WHERE task_id = ? AND member_id = ?", (task_id, actor["id"]))
+        if claim is None or claim["state"] == "withdrawn":
+            raise NotYourClaim()
+        if claim["state"] in ("done", "completed"):
+            raise AlreadyDone()
+        if claim["state"] != "active":
+            raise InvalidState()
+        allowed = EVENT_OPEN_STATES if task["kind"] == "event" else REQUEST_DONE_STATES
+        if task["state"] not in allowed:
+            raise InvalidState()
+        await conn.execute("UPDATE claims SET state = 'done', done_at = ?, done_note = ?, done_photo_file_id = ?,"
+                           " updated_at = ? WHERE id = ?",
+                           (to_db(now), note, photo_file_id, to_db(now), claim["id"]))
+        state = str(task["state"])
+        if task["kind"] == "request":
+            active = await _one(conn, "SELECT COUNT(*) AS n FROM claims WHERE task_id = ? AND state = 'active'",
+                                (task_id,))
+            if active is not None and int(active["n"]) == 0:
+                state = "awaiting_confirmation"
+                rows = await _all(conn, "SELECT m.display_name FROM claims c JOIN members m ON m.id = c.member_id"
+                                  " WHERE c.task_id = ? AND c.state = 'done' ORDER BY c.id", (task_id,))
+                names = [str(r["display_name"] or "?") for r in rows]
+                round_no = int(task["card_version"]) + 1
+                await _tell(conn, confirmer_id(task), "completion_confirm",
+                            {"task_id": task_id, "volunteers": names, "note": note},
+                            f"confirm:{task_id}:{round_no}", now, priority=5)
+            await _bump(conn, task_id, now, state=state, done_at=to_db(now))
+        else:
+            await _bump(conn, task_id, now)
+        await audit(conn, now=now, action="task_done", community_id=int(task["community_id"]),
+                    actor_id=int(actor["id"]), object_type="task", object_id=task_id, details={"note": note})
+        return Outcome(task_id=task_id, state=state)
+
+
+# -- confirm / not done / problem --------------------------------------------------------
+async def confirm(db: Database, *, task_id: int, tg_user_id: int, now: datetime) -> Outcome:
+    """"Yes, thank you": completes the task and credits each volunteer who did it, once."""
+    async with db.transaction() as conn:
+        actor = await _actor(conn, tg_user_id)
+        task = await _task(conn, task_id)
+        if not _may_answer(actor, task):
+            raise NotYourTask()
+        if task["state"] == "completed":
+            raise AlreadyDone()
+        if task["kind"] != "request" or task["state"] != "awaiting_confirmation":
+            raise InvalidState()
+        case = await _one(conn, "SELECT id FROM cases WHERE task_id = ? AND state = 'open'", (task_id,))
+        staff = _is_staff_of(actor, task)
+        if case is not None and not staff:
+            raise CaseOpen()
+        if case is not None:
+            await conn.execute("UPDATE cases SET state = 'resolved', resolution = 'credit', points = ?, resolved_by = ?,"
+                               " resolved_at = ? WHERE id = ?", (task["points"], actor["id"], to_db(now), case["id"]))
+        return await _complete(conn, task, actor, int(task["points"]), "task_completed", now,
+                               on_behalf=staff and int(actor["id"]) != confirmer_id(task))
+
+
+async def _complete(conn: aiosqlite.Connection, task: aiosqlite.Row, actor: aiosqlite.Row, amount: int, reason: str,
+                    now: datetime, *, on_behalf: bool = False, extra: dict[str, Any] | None = None) -> Outcome:
+    task_id = int(task["id"])
+    done = [int(r["member_id"]) for r in await _all(
+        conn, "SELECT member_id FROM claims WHERE task_id = ? AND state = 'done' ORDER BY id", (task_id,))]
+    credited = await _credit_claims(conn, task, done, amount, reason, int(actor["id"]), now)
+    await _bump(conn, task_id, now, state="completed", confirmed_by=actor["id"], completed_at=to_db(now))
+    await audit(conn, now=now, action="task_confirmed", community_id=int(task["community_id"]),
+                actor_id=int(actor["id"]), object_type="task", object_id=task_id,
+                details={"credited": credited, "on_behalf": on_behalf, "reason": reason, **(extra or {})})
+    return Outcome(task_id=task_id, state="completed", credited=credited)
+
+
+async def not_done(db: Database, *, task_id: int, tg_user_id: int, now: datetime, reason: str | None = None) -> Outcome:
+    """"Not done": the task goes back to the volunteer(s) with the reason."""
+    reason = (reason or "").strip()[:REASON_MAX] or None
+    async with db.transaction() as conn:
+        actor = await _actor(conn, tg_user_id)
+        task = await _task(conn, task_id)
+        if not _may_answer(actor, task):
+            raise NotYourTask()
+        if task["state"] == "completed":
+            raise AlreadyDone()
+        if task["kind"] != "request" or task["state"] != "awaiting_confirmation":
+            raise InvalidState()
+        if not _is_staff_of(actor, task) and await _one(
+                conn, "SELECT id FROM cases WHERE task_id = ? AND state = 'open'", (task_id,)):
+            raise CaseOpen()
+        done = [int(r["member_id"]) for r in await _all(
+            conn, "SELECT member_id FROM claims WHERE task_id = ? AND state = 'done'", (task_id,))]
+        await conn.execute("UPDATE claims SET state = 'active', done_at = NULL, updated_at = ?"
+                           " WHERE task_id = ? AND state = 'done'", (to_db(now), task_id))
+        round_no = int(task["card_version"]) + 1
+        for mid in done:
+            await _tell(conn, mid, "completion_not_done", {"task_id": task_id, "reason": reason},
+                        f"notdone:{task_id}:{mid}:{round_no}", now, priority=5)
+        await _bump(conn, task_id, now, state="in_progress", done_at=None)
+        await audit(conn, now=now, action="task_not_done", community_id=int(task["community_id"]),
+                    actor_id=int(actor["id"]), object_type="task", object_id=task_id, details={"reason": reason})
+        return Outcome(task_id=task_id, state="in_progress")
+
+
+async def report_problem(db: Database, *, task_id: int, tg_user_id: int, now: datetime,
+                         reason: str | None = None) -> Outcome:
+    """"Problem": opens a case for staff. The task waits until staff resolve it."""
+    reason = (reason or "").strip()[:REASON_MAX] or None
+    async with db.transaction() as conn:
+        actor = await _actor(conn, tg_user_id)
+        task = await _task(conn, task_id)
+        if not _may_answer(actor, task):
+            raise NotYourTask()
+        if task["state"] == "completed":
+            raise AlreadyDone()
+        if task["kind"] != "request" or task["state"] != "awaiting_confirmation":
+            raise InvalidState()
+        existing = await _one(conn, "SELECT id FROM cases WHERE task_id = ? AND state = 'open'", (task_id,))
+        if existing is not None:
+            raise CaseOpen()
+        cur = await conn.execute("INSERT INTO cases (community_id, task_id, opened_by, reason, created_at)"
+                                 " VALUES (?, ?, ?, ?, ?)",
+                                 (task["community_id"], task_id, actor["id"], reason, to_db(now)))
+        case_id = int(cur.lastrowid or 0)
+        for sid in await _staff_ids(conn, int(task["community_id"])):
+            await _tell(conn, sid, "completion_case_staff", {"case_id": case_id, "task_id": task_id, "reason": reason},
+                        f"case:{case_id}:staff:{sid}", now, priority=5)
+        await _bump(conn, task_id, now)
+        await audit(conn, now=now, action="case_opened", community_id=int(task["community_id"]),
+                    actor_id=int(actor["id"]), object_type="case", object_id=case_id,
+                    details={"task_id": task_id, "reason": reason})
+        return Outcome(task_id=task_id, state=str(task["state"]), case_id=case_id)
+
+
+async def resolve_case(db: Database, *, case_id: int, tg_user_id: int, now: datetime, resolution: str,
+                       points: int | None = None, note: str | None = None) -> Outcome:
+    """Staff decide a problem case: ``credit`` (full points), ``no_credit`` or ``partial`` (``points`` each)."""
+    if resolution not in ("credit", "no_credit", "partial"):
+        raise InvalidInput()
+    async with db.transaction() as conn:
+        actor = await _actor(conn, tg_user_id)
+        case = await _one(conn, "SELECT * FROM cases WHERE id = ?", (case_id,))
+        if case is None:
+            raise NotFound()
+        task = await _task(conn, int(case["task_id"]))
+        if not _is_staff_of(actor, task):
+            raise StaffOnly()
+        if case["state"] != "open":
+            raise AlreadyDone()
+        full = int(task["points"])
+        if resolution == "credit":
+            amount = full
+        elif resolution == "no_credit":
+            amount = 0
+        else:
+            if points is None or not 0 < points < max(full, 1) + 1:
+                raise InvalidInput()
+            amount = min(points, full)
+        if task["state"] != "awaiting_confirmation":
+            raise InvalidState()
+        await conn.execute("UPDATE cases SET state = 'resolved', resolution = ?, points = ?, resolved_by = ?,"
+                           " note = ?, resolved_at = ? WHERE id = ?",
+                           (resolution, amount, actor["id"], (note or "")[:REASON_MAX] or None, to_db(now), case_id))
+        outcome = await _complete(conn, task, actor, amount, "case_resolved", now, on_behalf=True,
+                                  extra={"case_id": case_id, "resolution": resolution})
+        opener = int(case["opened_by"])
+        if opener != int(actor["id"]):
+            await _tell(conn, opener, "completion_case_resolved",
+                        {"task_id": int(task["id"]), "resolution": resolution}, f"case:{case_id}:resolved", now)
+        return Outcome(task_id=outcome.task_id, state=outcome.state, credited=outcome.credited, case_id=case_id)
+
+
+# -- events ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Attendee:
+    member_id: int
+    name: str
+    state: str
+
+
+async def event_attendees(db: Database, *, task_id: int) -> list[Attendee]:
+    """Everyone who claimed the event and has not withdrawn (the attendance list)."""
+    rows = await db.fetchall("SELECT c.member_id, c.state, m.display_name FROM claims c JOIN members m"
+                             " ON m.id = c.member_id WHERE c.task_id = ? AND c.state IN ('active', 'done')"
+                             " ORDER BY c.id", (task_id,))
+    return [Attendee(int(r["member_id"]), str(r["display_name"] or "?"), str(r["state"])) for r in rows]
+
+
+async def close_event(db: Database, *, task_id: int, tg_user_id: int, now: datetime,
+                      absent: Iterable[int] = ()) -> Outcome:
+    """Staff close an event: everyone claimed is present unless listed in ``absent`` (no-shows).
+    Those present are credited the event's points once; no-shows are recorded."""
+    absent_set = set(absent)
+    async with db.transaction() as conn:
+        actor = await _actor(conn, tg_user_id)
+        task = await _task(conn, task_id)
+        if not _is_staff_of(actor, task):
+            raise StaffOnly()
+        if task["kind"] != "event":
+            raise InvalidState()
+        if task["state"] == "completed":
+            raise AlreadyDone()
+        if task["state"] not in EVENT_OPEN_STATES:
+            raise InvalidState()
+        claims = await _all(conn, "SELECT member_id FROM claims WHERE task_id = ? AND state IN ('active', 'done')"
+                            " ORDER BY id", (task_id,))
+        ids = [int(r["member_id"]) for r in claims]
+        present = [m for m in ids if m not in absent_set]
+        missing = [m for m in ids if m in absent_set]
+        for mid in missing:
+            await conn.execute("UPDATE claims SET state = 'no_show', updated_at = ? WHERE task_id = ? AND member_id = ?",
+                               (to_db(now), task_id, mid))
+            await conn.execute("INSERT INTO no_shows (community_id, task_id, member_id, recorded_by, created_at)"
+                               " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                               (task["community_id"], task_id, mid, actor["id"], to_db(now)))
+        credited = await _credit_claims(conn, task, present, int(task["points"]), "event_attended",
+                                        int(actor["id"]), now)
+        await _bump(conn, task_id, now, state="completed", confirmed_by=actor["id"], completed_at=to_db(now))
+        await audit(conn, now=now, action="event_closed", community_id=int(task["community_id"]),
+                    actor_id=int(actor["id"]), object_type="task", object_id=task_id,
+                    details={"present": present, "no_show": missing, "credited": credited})
+        return Outcome(task_id=task_id, state="completed", credited=credited)
+
+
+# -- revoke ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Revoked:
+    ledger_id: int
+    member_id: int
+    amount: int
+
+
+async def revoke(db: Database, *, ledger_id: int, tg_user_id: int, now: datetime, reason: str) -> Revoked:
+    """Staff take back a credit with a reason: a new negative row ``revoke:<ledger_id>``, never below zero."""
+    reason = (reason or "").strip()[:REASON_MAX]
+    if not reason:
+        raise InvalidInput(N_("Please give a reason for taking the points back."))
+    async with db.transaction() as conn:
+        actor = await _actor(conn, tg_user_id)
+        row = await _one(conn, "SELECT * FROM ledger WHERE id = ?", (ledger_id,))
+        if row is None:
+            raise NotFound()
+        if not actor["is_staff"] or row["community_id"] != actor["community_id"]:
+            raise StaffOnly()
+        if int(row["delta"]) <= 0 or str(row["reason"]) not in ("task_completed", "event_attended", "case_resolved",
+                                                               "task_auto_confirmed"):
+            raise InvalidState()
+        key = f"revoke:{ledger_id}"
+        if await _one(conn, "SELECT id FROM ledger WHERE idempotency_key = ?", (key,)):
+            raise AlreadyRevoked()
+        amount = int(row["delta"])
+        bal = await ledger.balance(conn, int(row["member_id"]))
+        if bal < amount:
+            raise RevokeTooMuch(amount=amount, balance=bal)
+        await ledger.debit(conn, member_id=int(row["member_id"]), amount=amount, reason="revoke", key=key, now=now,
+                           task_id=row["task_id"], actor_id=int(actor["id"]), note=reason)
+        await _tell(conn, int(row["member_id"]), "points_revoked",
+                    {"amount": amount, "reason": reason, "task_id": row["task_id"]}, key, now)
+        await audit(conn, now=now, action="points_revoked", community_id=int(row["community_id"]),
+                    actor_id=int(actor["id"]), object_type="ledger", object_id=ledger_id,
+                    details={"amount": amount, "reason": reason})
+        return Revoked(ledger_id=ledger_id, member_id=int(row["member_id"]), amount=amount)

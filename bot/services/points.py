@@ -1,0 +1,196 @@
+"""Points read-side: balance, history, leaderboards; honours (milestones granted once)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+
+from bot.models import InvalidInput, NotRegistered
+from storage.db import Database
+from storage.outbox import enqueue
+from storage.timeutil import from_db, to_db
+
+MILESTONES = {1: "first_task", 10: "tasks_10", 50: "tasks_50", 100: "tasks_100"}
+EARNING_REASONS = ("task_completed", "task_auto_confirmed", "event_attended", "case_resolved", "revoke")
+PAGE_SIZE = 10
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    delta: int
+    reason: str
+    note: str | None
+    task_id: int | None
+    task_title: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Summary:
+    member_id: int
+    balance: int
+    ledger_sum: int
+    this_month: int
+    last: list[Entry]
+
+
+@dataclass(frozen=True)
+class Page:
+    entries: list[Entry]
+    page: int
+    pages: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Rank:
+    place: int
+    name: str | None      # None: the member opted out of appearing by name
+    points: int
+    is_me: bool = False
+
+
+async def _member(db: Database, tg_user_id: int) -> tuple[int, int | None, str]:
+    row = await db.fetchone("SELECT m.id, m.community_id, COALESCE(c.timezone, 'Asia/Shanghai') AS tz FROM members m"
+                            " LEFT JOIN communities c ON c.id = m.community_id"
+                            " WHERE m.tg_user_id = ? AND m.deleted_at IS NULL AND m.registered_at IS NOT NULL",
+                            (tg_user_id,))
+    if row is None:
+        raise NotRegistered()
+    return int(row["id"]), row["community_id"], str(row["tz"])
+
+
+def month_start(now: datetime, tz: str) -> datetime:
+    local = now.astimezone(ZoneInfo(tz))
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def week_start(now: datetime, tz: str) -> datetime:
+    local = now.astimezone(ZoneInfo(tz))
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday())
+
+
+def _entry(r: aiosqlite.Row) -> Entry:
+    return Entry(int(r["id"]), int(r["delta"]), str(r["reason"]), r["note"], r["task_id"], r["title"],
+                 from_db(str(r["created_at"])))
+
+
+_ENTRY_SQL = ("SELECT l.id, l.delta, l.reason, l.note, l.task_id, t.title, l.created_at FROM ledger l"
+              " LEFT JOIN tasks t ON t.id = l.task_id WHERE l.member_id = ? ORDER BY l.created_at DESC, l.id DESC")
+
+
+async def summary(db: Database, *, tg_user_id: int, now: datetime, last: int = 5) -> Summary:
+    member_id, _community, tz = await _member(db, tg_user_id)
+    bal = int(await db.fetchval("SELECT balance FROM members WHERE id = ?", (member_id,)) or 0)
+    total = int(await db.fetchval("SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE member_id = ?", (member_id,)) or 0)
+    month = int(await db.fetchval("SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE member_id = ? AND created_at >= ?"
+                                  " AND delta > 0", (member_id, to_db(month_start(now, tz)))) or 0)
+    rows = await db.fetchall(_ENTRY_SQL + " LIMIT ?", (member_id, last))
+    return Summary(member_id, bal, total, month, [_entry(r) for r in rows])
+
+
+async def history(db: Database, *, tg_user_id: int, page: int = 0, page_size: int = PAGE_SIZE) -> Page:
+    member_id, _c, _tz = await _member(db, tg_user_id)
+    total = int(await db.fetchval("SELECT COUNT(*) FROM ledger WHERE member_id = ?", (member_id,)) or 0)
+    pages = max(1, -(-total // page_size))
+    page = min(max(page, 0), pages - 1)
+    rows = await db.fetchall(_ENTRY_SQL + " LIMIT ? OFFSET ?", (member_id, page_size, page * page_size))
+    return Page([_entry(r) for r in rows], page, pages, total)
+
+
+async def leaderboard(db: Database, *, tg_user_id: int, now: datetime, period: str = "month", by: str = "people",
+                      limit: int = 10) -> list[Rank]:
+    """Points earned (credits minus revokes; spending does not count) per person or organisation."""
+    if period not in ("week", "month", "all") or by not in ("people", "org"):
+        raise InvalidInput()
+    member_id, community_id, tz = await _member(db, tg_user_id)
+    since = {"week": week_start(now, tz), "month": month_start(now, tz)}.get(period)
+    since_db = to_db(since) if since else ""
+    marks = ", ".join("?" * len(EARNING_REASONS))
+    if by == "people":
+        rows = await db.fetchall(
+            f"SELECT m.id, m.display_name, m.leaderboard_opt_out, SUM(l.delta) AS pts FROM ledger l"
+            f" JOIN members m ON m.id = l.member_id WHERE l.community_id = ? AND l.created_at >= ?"
+            f" AND l.reason IN ({marks}) AND m.deleted_at IS NULL GROUP BY m.id HAVING pts > 0"
+            f" ORDER BY pts DESC, m.id LIMIT ?", (community_id, since_db, *EARNING_REASONS, limit))
+        return [Rank(i + 1, None if r["leaderboard_opt_out"] else str(r["display_name"] or "?"), int(r["pts"]),
+                     int(r["id"]) == member_id) for i, r in enumerate(rows)]
+    rows = await db.fetchall(
+        f"SELECT o.id, o.name, SUM(l.delta) AS pts FROM ledger l JOIN organisations o ON o.id = l.organisation_id"
+        f" WHERE l.community_id = ? AND l.created_at >= ? AND l.reason IN ({marks}) GROUP BY o.id HAVING pts > 0"
+        f" ORDER BY pts DESC, o.id LIMIT ?", (community_id, since_db, *EARNING_REASONS, limit))
+    return [Rank(i + 1, str(r["name"]), int(r["pts"])) for i, r in enumerate(rows)]
+
+
+async def set_opt_out(db: Database, *, tg_user_id: int, opt_out: bool, now: datetime) -> bool:
+    member_id, _c, _tz = await _member(db, tg_user_id)
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE members SET leaderboard_opt_out = ?, updated_at = ? WHERE id = ?",
+                           (int(opt_out), to_db(now), member_id))
+    return opt_out
+
+
+# -- honours -------------------------------------------------------------------------------
+async def _grant(conn: aiosqlite.Connection, *, member_id: int, code: str, now: datetime,
+                 params: dict[str, object] | None = None) -> bool:
+    async with conn.execute("SELECT community_id, tg_user_id, display_name, announce_consent FROM members"
+                            " WHERE id = ?", (member_id,)) as cur:
+        m = await cur.fetchone()
+    if m is None:
+        return False
+    cur2 = await conn.execute("INSERT INTO honours (community_id, member_id, code, created_at) VALUES (?, ?, ?, ?)"
+                              " ON CONFLICT (member_id, code) DO NOTHING", (m["community_id"], member_id, code,
+                                                                            to_db(now)))
+    if not (cur2.rowcount or 0):
+        return False
+    payload = {"code": code, **(params or {})}
+    if m["tg_user_id"] is not None:
+        await enqueue(conn, chat_id=int(m["tg_user_id"]), kind="honour_member", now=now, payload=payload,
+                      member_id=member_id, dedupe_key=f"honour:{member_id}:{code}")
+    if m["announce_consent"] and m["community_id"] is not None:
+        async with conn.execute("SELECT group_chat_id FROM communities WHERE id = ?", (m["community_id"],)) as cur:
+            c = await cur.fetchone()
+        if c is not None and c["group_chat_id"] is not None:
+            await enqueue(conn, chat_id=int(c["group_chat_id"]), kind="honour_group", now=now,
+                          payload={**payload, "member_id": member_id, "community_id": int(m["community_id"])},
+                          dedupe_key=f"honour:{member_id}:{code}:group")
+    return True
+
+
+async def grant_task_honours(conn: aiosqlite.Connection, *, member_id: int, now: datetime) -> list[str]:
+    """Milestones after a completed claim (first task, 10, 50, 100); each granted once."""
+    async with conn.execute("SELECT COUNT(*) FROM claims WHERE member_id = ? AND state = 'completed'",
+                            (member_id,)) as cur:
+        row = await cur.fetchone()
+    count = int(row[0]) if row else 0
+    granted = []
+    for n, code in MILESTONES.items():
+        if count >= n and await _grant(conn, member_id=member_id, code=code, now=now, params={"count": n}):
+            granted.append(code)
+    return granted
+
+
+async def grant_month_top(db: Database, *, community_id: int, month: str, now: datetime) -> int | None:
+    """The month's top volunteer (``month`` = 'YYYY-MM' in the community's time zone); granted once."""
+    tz = str(await db.fetchval("SELECT timezone FROM communities WHERE id = ?", (community_id,)) or "Asia/Shanghai")
+    year, mon = (int(x) for x in month.split("-"))
+    start = datetime(year, mon, 1, tzinfo=ZoneInfo(tz))
+    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=ZoneInfo(tz))
+    marks = ", ".join("?" * len(EARNING_REASONS))
+    async with db.transaction() as conn:
+        async with conn.execute(
+                f"SELECT member_id, SUM(delta) AS pts FROM ledger WHERE community_id = ? AND created_at >= ?"
+                f" AND created_at < ? AND reason IN ({marks}) GROUP BY member_id HAVING pts > 0"
+                f" ORDER BY pts DESC, MIN(created_at) LIMIT 1",
+                (community_id, to_db(start), to_db(end), *EARNING_REASONS)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        await _grant(conn, member_id=int(row["member_id"]), code=f"top_month:{month}", now=now,
+                     params={"month": month, "points": int(row["pts"])})
+        return int(row["member_id"])

@@ -1,0 +1,112 @@
+"""Completion through the real bot process: done, confirm (double tap, duplicated update), not done,
+and closing a 20-person event with 3 no-shows. The world is seeded in the bot's database
+(dispatch flows were not available); the Done button reaches the volunteer through the outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.harness import BotProcess, settle
+from bot.sandbox import FakeTelegram
+from storage.db import Database, open_database
+from storage.outbox import enqueue
+from tests.factories import make_community, make_member
+from tests.factories_tasks import make_claim, make_task
+
+T = 10
+
+
+def _has(data: str) -> Any:
+    return lambda m: any(b.get("callback_data") == data for b in m.inline_buttons)
+
+
+async def _send_done_button(db: Database, now: datetime, tg: int, member_id: int, tid: int) -> None:
+    async with db.transaction() as conn:
+        await enqueue(conn, chat_id=tg, kind="completion_not_done", now=now, payload={"task_id": tid},
+                      member_id=member_id, dedupe_key=f"seed:{tid}:{member_id}")
+
+
+async def test_request_done_confirm_credits_once(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        cid = await make_community(db, now)
+        async with db.transaction() as conn:   # no group chat in this scenario
+            await conn.execute("UPDATE communities SET group_chat_id = NULL WHERE id = ?", (cid,))
+        res_u = fake.add_user("Li", language_code="en")
+        vol_u = fake.add_user("Wang", language_code="en")
+        other_u = fake.add_user("Nosy", language_code="en")
+        res = await make_member(db, now, cid, tg_user_id=res_u.id, language="en", resident=True, name="Grandma Li")
+        vol = await make_member(db, now, cid, tg_user_id=vol_u.id, language="en", volunteer=True, name="Wang")
+        await make_member(db, now, cid, tg_user_id=other_u.id, language="en", resident=True)
+        for u in (res_u, vol_u, other_u):
+            fake.private_chat(u, create=True)
+        tid = await make_task(db, now, cid, res, requester_id=res, points=3, title="Buy rice")
+        await make_claim(db, now, tid, vol)
+        await _send_done_button(db, now, vol_u.id, vol, tid)
+
+        msg = await fake.wait_for_message(vol_u, _has(f"done:{tid}"), timeout=T)
+        await fake.press_button(vol_u, msg, f"done:{tid}")
+        ask = await fake.wait_for_message(res_u, _has(f"cf:{tid}:n"), timeout=T)
+        assert "Wang" in (ask.text or "")
+        # someone else cannot answer: a forged press is refused politely and changes nothing
+        qid = await fake.press_raw_callback(other_u, ask, f"cf:{tid}:y")
+        refusal = await fake.wait_callback_answer(qid, timeout=T)
+        assert "not your task" in str(refusal.get("text", "")), refusal
+        for junk in (f"cf:{tid}:zz", "cf:abc:y", f"done:{tid}9999999999999"):
+            qid = await fake.press_raw_callback(vol_u, msg, junk)
+            assert (await fake.wait_callback_answer(qid, timeout=T)).get("text")
+        # "Not done" first, then done again, then yes
+        await fake.press_button(res_u, ask, f"cf:{tid}:n")
+        again = await fake.wait_for_message(vol_u, _has(f"done:{tid}"), timeout=T, after_id=msg.message_id)
+        await fake.press_button(vol_u, again, f"done:{tid}")
+        ask2 = await fake.wait_for_message(res_u, _has(f"cf:{tid}:y"), timeout=T, after_id=ask.message_id)
+        fake.duplicate_next_updates(True)
+        await fake.press_button(res_u, ask2, f"cf:{tid}:y")
+        fake.duplicate_next_updates(False)
+        await fake.press_button(res_u, ask2, f"cf:{tid}:y")
+        await settle(fake)
+        account = fake._bot(None)
+        fake.redeliver(max(account.history))
+        await settle(fake)
+        assert await db.fetchval("SELECT COUNT(*) FROM ledger WHERE task_id = ?", (tid,)) == 1
+        assert await db.fetchval("SELECT balance FROM members WHERE id = ?", (vol,)) == 3
+        assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (tid,)) == "completed"
+        thanks = await fake.wait_for_message(vol_u, lambda m: "+3" in (m.text or ""), timeout=T)
+        assert "Buy rice" in (thanks.text or "")
+
+        await fake.send_text(vol_u, None, "/points")
+        pts = await fake.wait_for_message(vol_u, lambda m: "Your points" in (m.text or ""), timeout=T)
+        assert "<b>3</b>" in (pts.text or "") or "3" in (pts.text or "")
+        assert not fake.errors, fake.errors
+    finally:
+        await db.close()
+
+
+async def test_event_twenty_with_three_no_shows(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        cid = await make_community(db, now)
+        async with db.transaction() as conn:   # no group chat in this scenario
+            await conn.execute("UPDATE communities SET group_chat_id = NULL WHERE id = ?", (cid,))
+        staff_u = fake.add_user("Staff", language_code="en")
+        staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
+        fake.private_chat(staff_u, create=True)
+        tid = await make_task(db, now, cid, staff, kind="event", slots=20, points=2, title="Clean-up")
+        vols = [await make_member(db, now, cid, volunteer=True, name=f"V{i}") for i in range(20)]
+        for v in vols:
+            await make_claim(db, now, tid, v)
+        await fake.send_text(staff_u, None, f"/closeevent {tid}")
+        await fake.wait_for_message(staff_u, lambda m: "Attendance" in (m.text or ""), timeout=T)
+        await fake.send_text(staff_u, None, f"/closeevent {tid} 1 2 3")
+        await fake.wait_for_message(staff_u, lambda m: "Event closed" in (m.text or ""), timeout=T)
+        await fake.send_text(staff_u, None, f"/closeevent {tid} 4")
+        await fake.wait_for_message(staff_u, lambda m: "already" in (m.text or ""), timeout=T)
+        assert await db.fetchval("SELECT COUNT(*) FROM ledger WHERE task_id = ?", (tid,)) == 17
+        assert await db.fetchval("SELECT SUM(delta) FROM ledger WHERE task_id = ?", (tid,)) == 34
+        assert await db.fetchval("SELECT COUNT(*) FROM no_shows WHERE task_id = ?", (tid,)) == 3
+        assert not fake.errors, fake.errors
+    finally:
+        await db.close()

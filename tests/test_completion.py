@@ -1,0 +1,229 @@
+"""Completion services: done, confirm, not done, problem, resolve, close_event, revoke."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+
+from bot.models import AlreadyDone, InvalidState, NotRegistered
+from bot.services import completion as c
+from bot.services import points as p
+from storage.db import Database
+from tests.factories import make_community, make_member
+from tests.factories_tasks import make_claim, make_task
+
+
+async def world(db: Database, now: datetime) -> dict[str, int]:
+    cid = await make_community(db, now)
+    ids = {
+        "c": cid,
+        "res": await make_member(db, now, cid, tg_user_id=101, resident=True, name="Grandma Li"),
+        "vol": await make_member(db, now, cid, tg_user_id=102, volunteer=True, name="Xiao Wang"),
+        "vol2": await make_member(db, now, cid, tg_user_id=103, volunteer=True, name="Xiao Zhao"),
+        "staff": await make_member(db, now, cid, tg_user_id=104, staff=True, name="Staff Chen"),
+        "other": await make_member(db, now, cid, tg_user_id=105, resident=True, name="Neighbour"),
+    }
+    return ids
+
+
+async def balance(db: Database, member_id: int) -> int:
+    bal = int(await db.fetchval("SELECT balance FROM members WHERE id = ?", (member_id,)))
+    assert bal == int(await db.fetchval("SELECT COALESCE(SUM(delta),0) FROM ledger WHERE member_id = ?", (member_id,)))
+    return bal
+
+
+async def test_done_confirm_credits_once(db: Database, now: datetime) -> None:
+    w = await world(db, now)
+    tid = await make_task(db, now, w["c"], w["res"], requester_id=w["res"], points=3)
+    await make_claim(db, now, tid, w["vol"])
+    v0 = await db.fetchval("SELECT card_version FROM tasks WHERE id = ?", (tid,))
+    out = await c.mark_done(db, task_id=tid, tg_user_id=102, now=now, note="All bought")
+    assert out.state == "awaiting_confirmation"
+    assert await db.fetchval("SELECT card_version FROM tasks WHERE id = ?", (tid,)) == v0 + 1
+    ask = await db.fetchone("SELECT * FROM outbox WHERE kind = 'completion_confirm'")
+    assert ask["chat_id"] == 101 and json.loads(ask["payload"])["volunteers"] == ["Xiao Wang"]
+    with pytest.raises(AlreadyDone):
+        await c.mark_done(db, task_id=tid, tg_user_id=102, now=now)
+    with pytest.raises(c.NotYourTask):
+        await c.confirm(db, task_id=tid, tg_user_id=105, now=now)
+    with pytest.raises(c.NotYourTask):
+        await c.confirm(db, task_id=tid, tg_user_id=102, now=now)   # the volunteer cannot confirm
+    out = await c.confirm(db, task_id=tid, tg_user_id=101, now=now)
+    assert out.credited == {w["vol"]: 3}
+    with pytest.raises(AlreadyDone):
+        await c.confirm(db, task_id=tid, tg_user_id=101, now=now)
+    assert await balance(db, w["vol"]) == 3
+    row = await db.fetchone("SELECT * FROM ledger")
+    assert row["idempotency_key"] == f"task:{tid}:volunteer:{w['vol']}" and row["actor_id"] == w["res"]
+    assert row["reason"] == "task_completed" and row["task_id"] == tid
+    assert await db.fetchval("SELECT state FROM claims WHERE task_id = ?", (tid,)) == "completed"
+    assert await db.fetchval("SELECT confirmed_by FROM tasks WHERE id = ?", (tid,)) == w["res"]
+    # first-task honour, once, announced in the group (consent default on) without private data
+    assert await db.fetchval("SELECT COUNT(*) FROM honours WHERE member_id = ?", (w["vol"],)) == 1
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'honour_group'") == 1
+
+
+async def test_unregistered_and_unknown(db: Database, now: datetime) -> None:
+    w = await world(db, now)
+    tid = await make_task(db, now, w["c"], w["res"], requester_id=w["res"])
+    with pytest.raises(NotRegistered):
+        await c.confirm(db, task_id=tid, tg_user_id=999, now=now)
+    with pytest.raises(c.NotYourClaim):
+        await c.mark_done(db, task_id=tid, tg_user_id=102, now=now)
+    with pytest.raises(InvalidState):
+        await c.confirm(db, task_id=tid, tg_user_id=101, now=now)
+    with pytest.raises(c.NotFound):
+        await c.confirm(db, task_id=tid + 100, tg_user_id=101, now=now)
+
+
+async def test_not_done_then_done_then_yes(db: Database, now: datetime) -> None:
+    w = await world(db, now)
+    tid = await make_task(db, now, w["c"], w["res"], requester_id=w["res"], points=2)
+    await make_claim(db, now, tid, w["vol"])
+    await c.mark_done(db, task_id=tid, tg_user_id=102, now=now)
+    out = await c.not_done(db, task_id=tid, tg_user_id=101, now=now, reason="Forgot the <rice>")
+    assert out.state == "in_progress"
+    msg = await db.fetchone("SELECT * FROM outbox WHERE kind = 'completion_not_done'")
+    assert msg["chat_id"] == 102 and "rice" in msg["payload"]
+    with pytest.raises(InvalidState):
+        await c.confirm(db, task_id=tid, tg_user_id=101, now=now)
+    await c.mark_done(db, task_id=tid, tg_user_id=102, now=now)
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'completion_confirm'") == 2
+    await c.confirm(db, task_id=tid, tg_user_id=101, now=now)
+    assert await balance(db, w["vol"]) == 2
+
+
+async def test_proxy_request_asks_staff_and_staff_on_behalf(db: Database, now: datetime) -> None:
+    w = await world(db, now)
+    tid = await make_task(db, now, w["c"], w["staff"], is_proxy=1, proxy_name="Mr Zhou", points=1)
+    await make_claim(db, now, tid, w["vol"])
+    await c.mark_done(db, task_id=tid, tg_user_id=102, now=now)
+    ask = await db.fetchone("SELECT * FROM outbox WHERE kind = 'completion_confirm'")
+    assert ask["chat_id"] == 104
+    await c.confirm(db, task_id=tid, tg_user_id=104, now=now)
+    assert await balance(db, w["vol"]) == 1
+    # staff confirming someone else's request: recorded as on behalf
+    tid2 = await make_task(db, now, w["c"], w["res"], requester_id=w["res"], points=1)
+    await make_claim(db, now, tid2, w["vol2"])
+    await c.mark_done(db, task_id=tid2, tg_user_id=103, now=now)
+    await c.confirm(db, task_id=tid2, tg_user_id=104, now=now)
+    details = json.loads(await db.fetchval("SELECT details FROM audit_log WHERE action = 'task_confirmed'"
+                                           " AND object_id = ?", (tid2,)))
+    assert details["on_behalf"] is True
+    assert await db.fetchval("SELECT confirmed_by FROM tasks WHERE id = ?", (tid2,)) == w["staff"]
+
+
+async def test_problem_case_resolutions(db: Database, now: datetime) -> None:
+    w = await world(db, now)
+    results = {}
+    for resolution, pts in (("credit", None), ("no_credit", None), ("partial", 2)):
+        tid = await make_task(db, now, w["c"], w["res"], requester_id=w["res"], points=5)
+        await make_claim(db, now, tid, w["vol"])
+        await c.mark_done(db, task_id=tid, tg_user_id=102, now=now)
+        case = await c.report_problem(db, task_id=tid, tg_user_id=101, now=now, reason="Rude")
+        assert case.case_id
+        assert await db.fetchval("SELECT chat_id FROM outbox WHERE kind = 'completion_case_staff'"
+                                 " AND payload LIKE ?", (f'%"case_id": {case.case_id},%',)) == 104
+        with pytest.raises(c.CaseOpen):
+            await c.confirm(db, task_id=tid, tg_user_id=101, now=now)
+        with pytest.raises(c.CaseOpen):
+            await c.report_problem(db, task_id=tid, tg_user_id=101, now=now)
+        with pytest.raises(c.StaffOnly):
+            await c.resolve_case(db, case_id=case.case_id, tg_user_id=101, now=now, resolution="credit")
+        before = await balance(db, w["vol"])
+        out = await c.resolve_case(db, case_id=case.case_id, tg_user_id=104, now=now, resolution=resolution,
+                                   points=pts)
+        results[resolution] = await balance(db, w["vol"]) - before
+        assert out.state == "completed"
+        with pytest.raises(AlreadyDone):
+            await c.resolve_case(db, case_id=case.case_id, tg_user_id=104, now=now, resolution="credit")
+    assert results == {"credit": 5, "no_credit": 0, "partial": 2}
+
+
+async def test_event_twenty_with_three_no_shows(db: Database, now: datetime) -> None:
+    w = await world(db, now)
+    tid = await make_task(db, now, w["c"], w["staff"], kind="event", slots=20, points=2)
+    vols = [await make_member(db, now, w["c"], volunteer=True) for _ in range(20)]
+    for v in vols:
+        await make_claim(db, now, tid, v)
+    assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (tid,)) == "full"
+    with pytest.raises(c.StaffOnly):
+        await c.close_event(db, task_id=tid, tg_user_id=102, now=now)
+    out = await c.close_event(db, task_id=tid, tg_user_id=104, now=now, absent=vols[:3])
+    assert len(out.credited) == 17 and set(out.credited.values()) == {2}
+    assert await db.fetchval("SELECT COUNT(*) FROM ledger WHERE task_id = ?", (tid,)) == 17
+    assert await db.fetchval("SELECT COUNT(*) FROM no_shows WHERE task_id = ?", (tid,)) == 3
+    assert await db.fetchval("SELECT COUNT(*) FROM claims WHERE task_id = ? AND state = 'no_show'", (tid,)) == 3
+    with pytest.raises(AlreadyDone):
+        await c.close_event(db, task_id=tid, tg_user_id=104, now=now)
+    assert await db.fetchval("SELECT COUNT(*) FROM ledger WHERE task_id = ?", (tid,)) == 17
+
+
+async def test_revoke(db: Database, now: datetime) -> None:
+    w = await world(db, now)
+    tid = await make_task(db, now, w["c"], w["res"], requester_id=w["res"], points=4)
+    await make_claim(db, now, tid, w["vol"])
+    await c.mark_done(db, task_id=tid, tg_user_id=102, now=now)
+    await c.confirm(db, task_id=tid, tg_user_id=101, now=now)
+    lid = int(await db.fetchval("SELECT id FROM ledger"))
+    with pytest.raises(c.StaffOnly):
+        await c.revoke(db, ledger_id=lid, tg_user_id=102, now=now, reason="mine")
+    with pytest.raises(c.InvalidInput):
+        await c.revoke(db, ledger_id=lid, tg_user_id=104, now=now, reason=" ")
+    r = await c.revoke(db, ledger_id=lid, tg_user_id=104, now=now, reason="Did not happen")
+    assert r.amount == 4 and await balance(db, w["vol"]) == 0
+    with pytest.raises(c.AlreadyRevoked):
+        await c.revoke(db, ledger_id=lid, tg_user_id=104, now=now, reason="again")
+    assert await db.fetchval("SELECT COUNT(*) FROM ledger") == 2
+
+
+async def test_revoke_never_below_zero(db: Database, now: datetime) -> None:
+    w = await world(db, now)
+    tid = await make_task(db, now, w["c"], w["res"], requester_id=w["res"], points=4)
+    await make_claim(db, now, tid, w["vol"])
+    await c.mark_done(db, task_id=tid, tg_user_id=102, now=now)
+    await c.confirm(db, task_id=tid, tg_user_id=101, now=now)
+    from bot.services import ledger
+    async with db.transaction() as conn:
+        await ledger.debit(conn, member_id=w["vol"], amount=3, reason="redeem", key="redeem:1", now=now)
+    lid = int(await db.fetchval("SELECT id FROM ledger WHERE delta > 0"))
+    with pytest.raises(c.RevokeTooMuch):
+        await c.revoke(db, ledger_id=lid, tg_user_id=104, now=now, reason="x")
+    assert await balance(db, w["vol"]) == 1
+
+
+async def test_points_summary_history_leaderboard(db: Database, now: datetime) -> None:
+    w = await world(db, now)
+    async with db.transaction() as conn:
+        oid = (await conn.execute("INSERT INTO organisations (community_id, name, invite_code, created_at)"
+                                  " VALUES (?, 'Red Cross', 'rc1', '2026-01-01')", (w["c"],))).lastrowid
+        await conn.execute("UPDATE members SET organisation_id = ? WHERE id = ?", (oid, w["vol2"]))
+        await conn.execute("UPDATE members SET leaderboard_opt_out = 1 WHERE id = ?", (w["vol"],))
+    for i in range(12):
+        tid = await make_task(db, now, w["c"], w["res"], requester_id=w["res"], points=1 + (i % 2))
+        vol, tg = (w["vol"], 102) if i % 3 else (w["vol2"], 103)
+        await make_claim(db, now, tid, vol)
+        await c.mark_done(db, task_id=tid, tg_user_id=tg, now=now)
+        await c.confirm(db, task_id=tid, tg_user_id=101, now=now)
+    s = await p.summary(db, tg_user_id=102, now=now)
+    assert s.balance == s.ledger_sum == s.this_month and len(s.last) == 5
+    h = await p.history(db, tg_user_id=102, page=0, page_size=3)
+    assert h.total == 8 and h.pages == 3 and len(h.entries) == 3
+    last = await p.history(db, tg_user_id=102, page=99, page_size=3)
+    assert last.page == 2 and len(last.entries) == 2
+    board = await p.leaderboard(db, tg_user_id=103, now=now, period="week")
+    assert [r.name for r in board] == [None, "Xiao Zhao"]       # opted out: not shown by name
+    assert board[0].points == s.balance and board[1].is_me
+    orgs = await p.leaderboard(db, tg_user_id=102, now=now, period="all", by="org")
+    assert [(r.name, r.points) for r in orgs] == [("Red Cross", 6)]
+    await p.set_opt_out(db, tg_user_id=102, opt_out=False, now=now)
+    board = await p.leaderboard(db, tg_user_id=103, now=now, period="month")
+    assert board[0].name == "Xiao Wang"
+    # milestone of 10 tasks not yet reached by anyone; first_task once each
+    assert await db.fetchval("SELECT COUNT(*) FROM honours") == 2
+    top = await p.grant_month_top(db, community_id=w["c"], month=now.strftime("%Y-%m"), now=now)
+    assert top == w["vol"]
+    await p.grant_month_top(db, community_id=w["c"], month=now.strftime("%Y-%m"), now=now)
+    assert await db.fetchval("SELECT COUNT(*) FROM honours WHERE code LIKE 'top_month:%'") == 1
