@@ -1,9 +1,115 @@
-"""Handlers for this feature (to be filled by its issue)."""
+"""/settings: private digest on/off and hour, quiet hours. /digest now: staff preview the digests."""
 
 from __future__ import annotations
 
-from bot.context import LinliApp
+from telegram import InlineKeyboardMarkup, Update
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot.context import LinliApp, LinliContext
+from bot.i18n import Translator
+from bot.jobs.sweeps import render_group_digest, render_staff_digest
+from bot.menu import load_member
+from bot.outbox import RenderContext
+from bot.services import digest, notifications
+from bot.ui import answer, edit_or_send, inline, reply, tr_for
+
+
+def _view(t: Translator, m: dict[str, object], community_time: str) -> tuple[str, InlineKeyboardMarkup]:
+    on = bool(m["digest_enabled"])
+    hour = m["digest_hour"]
+    at = community_time if hour is None else f"{int(str(hour)):02d}:00"
+    quiet = "off" if m["quiet_start"] == m["quiet_end"] else f"{m['quiet_start']}–{m['quiet_end']}"
+    text = "\n".join([
+        t("<b>Reminders and digest</b>"),
+        t("Private daily digest: on, at {at}", at=at) if on else t("Private daily digest: off"),
+        t("Quiet hours: {q}", q=quiet) if quiet != "off" else t("Quiet hours: none"),
+        t("During quiet hours, reminders and digests wait until morning. Messages about a task you claimed for that night still come."),
+    ])
+    rows = [[(t("Turn digest off") if on else t("Turn digest on"), "st:dg")],
+            [(f"{h:02d}:00", f"st:h:{h}") for h in notifications.DIGEST_HOURS],
+            [(t("Quiet {q}", q=k.replace("-", ":00–") + ":00") if k != "off" else t("No quiet hours"), f"st:q:{k}")
+             for k in notifications.QUIET_PRESETS]]
+    return text, inline(rows)
+
+
+async def _member_row(ctx: LinliContext, tg_user_id: int) -> dict[str, object] | None:
+    row = await ctx.db.fetchone(
+        "SELECT m.*, COALESCE(c.digest_time, '08:00') AS community_time FROM members m"
+        " LEFT JOIN communities c ON c.id = m.community_id"
+        " WHERE m.tg_user_id = ? AND m.deleted_at IS NULL AND m.registered_at IS NOT NULL", (tg_user_id,))
+    return None if row is None else dict(row)
+
+
+async def settings_command(update: Update, ctx: LinliContext) -> None:
+    user = update.effective_user
+    assert user is not None
+    t = await tr_for(update, ctx)
+    m = await _member_row(ctx, user.id)
+    if m is None:
+        await reply(update, t("Please register first: send /start."))
+        return
+    text, markup = _view(t, m, str(m["community_time"]))
+    await reply(update, text, markup)
+
+
+async def on_button(update: Update, ctx: LinliContext) -> None:
+    query = update.callback_query
+    assert query is not None and update.effective_user is not None
+    t = await tr_for(update, ctx)
+    m = await _member_row(ctx, update.effective_user.id)
+    if m is None:
+        await answer(query, t("Please register first: send /start."))
+        return
+    data = (query.data or "").split(":")
+    mid = int(str(m["id"]))
+    now = ctx.now()
+    ok = False
+    if data[1:] == ["dg"]:
+        ok = await notifications.update_member_settings(ctx.db, mid, now, digest_enabled=not bool(m["digest_enabled"]))
+    elif len(data) == 3 and data[1] == "h" and data[2].isdigit():
+        ok = await notifications.update_member_settings(ctx.db, mid, now, digest_hour=int(data[2]), digest_enabled=True)
+    elif len(data) == 3 and data[1] == "q":
+        ok = await notifications.update_member_settings(ctx.db, mid, now, quiet=data[2])
+    if not ok:
+        await answer(query, t("This button is out of date. Please use the latest message."))
+        return
+    await answer(query, t("Saved."))
+    m = await _member_row(ctx, update.effective_user.id)
+    assert m is not None
+    text, markup = _view(t, m, str(m["community_time"]))
+    await edit_or_send(query, text, markup)
+
+
+async def digest_command(update: Update, ctx: LinliContext) -> None:
+    """``/digest now``: staff see today's group and staff digests (nothing is sent to anyone)."""
+    user = update.effective_user
+    assert user is not None
+    t = await tr_for(update, ctx)
+    member = await load_member(ctx, user.id)
+    if member is None or not member.is_staff or member.community_id is None:
+        await reply(update, t("Only community staff can preview the digest."))
+        return
+    if [a.lower() for a in (ctx.args or [])] != ["now"]:
+        await reply(update, t("Send /digest now to preview today's digest."))
+        return
+    tz = str(await ctx.db.fetchval("SELECT timezone FROM communities WHERE id = ?", (member.community_id,)) or "Asia/Shanghai")
+    now = ctx.now()
+    async with ctx.db.transaction() as conn:
+        group = await digest.group_digest(conn, member.community_id, now, tz)
+        staff = await digest.staff_digest(conn, member.community_id, now)
+    lang = t.lang if hasattr(t, "lang") else "zh"
+    rctx = RenderContext(ctx.db, t, str(lang), user.id, member.id, ctx.runtime.bot_username)
+    if group is None and staff is None:
+        await reply(update, t("Nothing to report today: no digest would be sent."))
+        return
+    if group is not None:
+        await reply(update, t("Preview of the group digest:") + "\n\n" + render_group_digest(rctx, group))
+    if staff is not None:
+        await reply(update, render_staff_digest(rctx, staff))
 
 
 def register(app: LinliApp) -> None:
-    """Add this feature's handlers to the application."""
+    private = filters.ChatType.PRIVATE
+    app.add_handler(CommandHandler("settings", settings_command, filters=private))
+    app.add_handler(CommandHandler("digest", digest_command, filters=private))
+    app.add_handler(CallbackQueryHandler(on_button, pattern=r"^st:"))

@@ -38,12 +38,22 @@ class Pacer:
         self.capacity = burst if burst is not None else max(1.0, rate / 2)
         self.tokens = self.capacity
         self.stamp = time.monotonic()
+        self.blocked_until = 0.0
         self._lock = asyncio.Lock()
+
+    def pause(self, seconds: float) -> None:
+        """Telegram said 429: nobody sends until ``seconds`` have passed, then start with an empty bucket."""
+        self.blocked_until = max(self.blocked_until, time.monotonic() + seconds)
+        self.tokens = 0
 
     async def take(self) -> None:
         async with self._lock:
             while True:
                 now = time.monotonic()
+                if now < self.blocked_until:
+                    await asyncio.sleep(self.blocked_until - now)
+                    self.stamp = time.monotonic()
+                    continue
                 self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
                 self.stamp = now
                 if self.tokens >= 1:
@@ -162,6 +172,8 @@ class OutboxSender:
             message = await self._deliver(ctx, row["chat_id"], rendered)
         except RetryAfter as exc:
             delay = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
+            self.pacer.pause(float(delay))
+            log.info("outbox row %s: flood control, retrying in %ss", row["id"], delay)
             await self._retry_at(ctx, row, now + timedelta(seconds=float(delay) + 0.5), str(exc), count_attempt=False)
         except Forbidden as exc:
             await self._unreachable(ctx, row, payload, str(exc))

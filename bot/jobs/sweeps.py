@@ -1,9 +1,245 @@
-"""Sweeps over the database on a timer: reminders, escalations, expiry, digests (later issues)."""
+"""Sweeps over the database on a timer: reminders, escalations, expiry and the daily digests.
+
+Each run asks "what is due before now and not done yet", so a restart or a long downtime loses
+nothing and fires nothing twice. The renderers for the messages the sweeps queue live here too.
+"""
 
 from __future__ import annotations
 
-from bot.context import LinliApp
+import logging
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.context import LinliApp, LinliContext
+from bot.outbox import RenderContext, Rendered, on_unreachable, renderer
+from bot.services import digest, notifications
+from bot.ui import esc
+from storage.timeutil import from_db
+
+log = logging.getLogger(__name__)
+
+TASK_OPEN_STATES = ("open", "full", "in_progress")
+
+
+async def _task(ctx: RenderContext, task_id: int) -> Any:
+    return await ctx.db.fetchone("SELECT * FROM tasks WHERE id = ?", (task_id,))
+
+
+def _title(ctx: RenderContext, task: Any) -> str:
+    return esc(task["title"] or ctx.t("Task #{id}", id=task["id"]))
+
+
+def _when(task: Any, tz: str) -> str:
+    if not task["starts_at"]:
+        return ""
+    return from_db(task["starts_at"]).astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
+
+
+async def _tz(ctx: RenderContext, community_id: int) -> str:
+    return str(await ctx.db.fetchval("SELECT timezone FROM communities WHERE id = ?", (community_id,)) or "Asia/Shanghai")
+
+
+# Reminders about a task the member claimed go through quiet hours (they are about that task).
+@renderer("task_reminder")
+async def _reminder(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    task = await _task(ctx, int(p["task_id"]))
+    if task is None or task["state"] not in TASK_OPEN_STATES:
+        return None
+    claim = await ctx.db.fetchval("SELECT state FROM claims WHERE task_id = ? AND member_id = ?", (task["id"], ctx.member_id))
+    if claim != "active":
+        return None
+    when = _when(task, await _tz(ctx, task["community_id"]))
+    if p.get("which") == "eve":
+        text = ctx.t("Reminder: tomorrow you are helping with “{title}” at {when}. Thank you!", title=_title(ctx, task), when=when)
+    else:
+        text = ctx.t("Reminder: “{title}” starts soon, at {when}. Thank you for helping!", title=_title(ctx, task), when=when)
+    return Rendered(text=text)
+
+
+@renderer("task_reannounce")
+async def _reannounce(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    task = await _task(ctx, int(p["task_id"]))
+    if task is None or task["state"] != "open":
+        return None
+    return Rendered(text=ctx.t("Still looking for a helper: “{title}”. Can you help? Open the task card above to claim it.",
+                               title=_title(ctx, task)))
+
+
+@renderer("task_unclaimed_staff", deferrable=True)
+async def _unclaimed_staff(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    task = await _task(ctx, int(p["task_id"]))
+    if task is None or task["state"] != "open":
+        return None
+    return Rendered(text=ctx.t("Nobody has claimed “{title}” yet. It was posted again in the group. You may want to call a volunteer.",
+                               title=_title(ctx, task)))
+
+
+@renderer("task_overdue_ask", deferrable=True)
+async def _overdue(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    task = await _task(ctx, int(p["task_id"]))
+    if task is None or task["state"] not in TASK_OPEN_STATES:
+        return None
+    return Rendered(text=ctx.t("How did “{title}” go? If you have finished, please tap Done in “My tasks”. If something went wrong, tell us there too.",
+                               title=_title(ctx, task)))
+
+
+@renderer("confirm_reminder", deferrable=True)
+async def _confirm_reminder(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    task = await _task(ctx, int(p["task_id"]))
+    if task is None or task["state"] != "awaiting_confirmation":
+        return None
+    return Rendered(text=ctx.t("The volunteer says “{title}” is done. Please confirm it in “My requests”, so they get their points.",
+                               title=_title(ctx, task)))
+
+
+@renderer("confirm_escalation", deferrable=True)
+async def _confirm_escalation(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    task = await _task(ctx, int(p["task_id"]))
+    if task is None or task["state"] != "awaiting_confirmation":
+        return None
+    return Rendered(text=ctx.t("“{title}” (task #{id}) has waited two days for confirmation. Please check with the resident.",
+                               title=_title(ctx, task), id=task["id"]))
+
+
+@renderer("auto_confirmed_volunteer", deferrable=True)
+async def _auto_vol(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    task = await _task(ctx, int(p["task_id"]))
+    if task is None:
+        return None
+    return Rendered(text=ctx.t("“{title}” was confirmed automatically. You received {points} points. Thank you!",
+                               title=_title(ctx, task), points=int(p.get("points", 0))))
+
+
+@renderer("auto_confirmed_requester", deferrable=True)
+async def _auto_req(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    task = await _task(ctx, int(p["task_id"]))
+    if task is None:
+        return None
+    return Rendered(text=ctx.t("“{title}” was marked as completed, because we did not hear back. If something is wrong, please contact staff.",
+                               title=_title(ctx, task)))
+
+
+@renderer("task_expired", deferrable=True)
+async def _expired(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    task = await _task(ctx, int(p["task_id"]))
+    if task is None or task["state"] != "expired":
+        return None
+    return Rendered(text=ctx.t("We are sorry: nobody was free to help with “{title}” in time. You can post it again from the menu, or call the community staff and they will help you.",
+                               title=_title(ctx, task)))
+
+
+@renderer("volunteer_unreachable_staff")
+async def _unreachable_staff(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    task = await _task(ctx, int(p["task_id"]))
+    if task is None or task["state"] not in TASK_OPEN_STATES:
+        return None
+    name = await ctx.db.fetchval("SELECT display_name FROM members WHERE id = ?", (int(p["member_id"]),))
+    return Rendered(text=ctx.t("We cannot reach the volunteer {name} (they may have blocked the bot), who claimed “{title}” (task #{id}). Please call them or find someone else.",
+                               name=esc(name or "?"), title=_title(ctx, task), id=task["id"]))
+
+
+@on_unreachable
+async def _tell_staff_unreachable(conn: Any, member_id: int, kind: str, payload: dict[str, Any], now: Any) -> None:
+    await notifications.volunteer_unreachable(conn, member_id, kind, payload, now)
+
+
+# -- digests ----------------------------------------------------------------------------
+def _hm(text: str | None, tz: str) -> str:
+    return "" if not text else from_db(text).astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
+
+
+def render_group_digest(ctx: RenderContext, d: dict[str, Any]) -> str:
+    t = ctx.t
+    tz = str(d.get("tz", "Asia/Shanghai"))
+    lines = [t("<b>Daily digest</b>")]
+    if d["open_tasks"]:
+        lines.append(t("Tasks needing a helper:"))
+        lines += [f"• {esc(x['title'] or t('Task #{id}', id=x['id']))}" for x in d["open_tasks"]]
+    if d["completed_yesterday"]:
+        lines.append(t("Yesterday: {n} tasks completed, {p} points earned.", n=d["completed_yesterday"], p=d["points_yesterday"]))
+    if d["top_volunteers"]:
+        lines.append(t("Top volunteers this week:"))
+        lines += [f"{i}. {esc(x['name'])} ({int(x['points'])})" for i, x in enumerate(d["top_volunteers"], 1)]
+    if d["top_organisations"]:
+        lines.append(t("Top organisations this week:"))
+        lines += [f"{i}. {esc(x['name'])} ({int(x['points'])})" for i, x in enumerate(d["top_organisations"], 1)]
+    if d["events"]:
+        lines.append(t("Coming events:"))
+        lines += [f"• {_hm(x['starts_at'], tz)} {esc(x['title'] or '')}" for x in d["events"]]
+    return "\n".join(lines)[:4000]
+
+
+def render_volunteer_digest(ctx: RenderContext, d: dict[str, Any]) -> str:
+    t = ctx.t
+    tz = str(d.get("tz", "Asia/Shanghai"))
+    lines = [t("<b>Your daily digest</b>")]
+    if d["today"]:
+        lines.append(t("Your tasks today:"))
+        lines += [f"• {_hm(x['starts_at'], tz)} {esc(x['title'] or t('Task #{id}', id=x['id']))}" for x in d["today"]]
+    if d["matching"]:
+        lines.append(t("Open tasks near you or matching your skills:"))
+        lines += [f"• {esc(x['title'] or t('Task #{id}', id=x['id']))}" for x in d["matching"]]
+    lines.append(t("Your balance: {n} points.", n=d["balance"]))
+    lines.append(t("To change or stop this digest, send /settings."))
+    return "\n".join(lines)[:4000]
+
+
+def render_staff_digest(ctx: RenderContext, d: dict[str, Any]) -> str:
+    t = ctx.t
+    lines = [t("<b>Staff digest: what needs you</b>")]
+    if d["pending_reviews"]:
+        lines.append(t("Requests waiting for review: {n}", n=d["pending_reviews"]))
+    if d["open_cases"]:
+        lines.append(t("Open problems: {n}", n=d["open_cases"]))
+    if d["waiting_confirmation"]:
+        lines.append(t("Tasks waiting over two days for confirmation: {n}", n=d["waiting_confirmation"]))
+    if d["unclaimed"]:
+        lines.append(t("Tasks nobody has claimed: {n}", n=d["unclaimed"]))
+    if d["unreachable"]:
+        lines.append(t("Volunteers we cannot reach (they have active tasks):"))
+        lines += [f"• {esc(x['name'] or '')}" for x in d["unreachable"]]
+    return "\n".join(lines)[:4000]
+
+
+@renderer("digest_group")
+async def _digest_group(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    return Rendered(text=render_group_digest(ctx, p))
+
+
+@renderer("digest_volunteer", deferrable=True)
+async def _digest_volunteer(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    return Rendered(text=render_volunteer_digest(ctx, p))
+
+
+@renderer("digest_staff", deferrable=True)
+async def _digest_staff(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    return Rendered(text=render_staff_digest(ctx, p))
+
+
+# -- the job ----------------------------------------------------------------------------
+async def run_once(ctx_db: Any, now: datetime) -> dict[str, int]:
+    """One pass of every sweep (tests call this with a frozen ``now``)."""
+    out = await notifications.run_all(ctx_db, now)
+    out["digests"] = await digest.sweep_digests(ctx_db, now)
+    return out
+
+
+async def _job(ctx: LinliContext) -> None:
+    try:
+        await run_once(ctx.db, ctx.now())
+    except Exception:  # a bad row must not stop the timer
+        log.exception("sweep failed")
 
 
 def register(app: LinliApp) -> None:
-    """Schedule the sweeps (filled by the notifications issue)."""
+    """Schedule the sweeps."""
+    settings = app.bot_data["runtime"].settings
+    assert app.job_queue is not None
+    app.job_queue.run_repeating(
+        _job,
+        interval=settings.sweep_interval,
+        first=1.0,
+        name="sweeps",
+        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+    )

@@ -1,0 +1,165 @@
+"""Daily digests with an injected clock: group, volunteer, staff; nothing to say sends nothing;
+the digest time follows the community's zone (Asia/Shanghai, and Europe/Berlin across DST)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from bot.i18n import translator
+from bot.jobs.sweeps import render_group_digest, render_staff_digest, render_volunteer_digest, run_once
+from bot.outbox import RenderContext
+from bot.services import digest, ledger
+from storage.db import Database
+from storage.timeutil import to_db
+from tests.factories import make_community, make_member
+from tests.factories_tasks import make_claim, make_task
+
+
+async def _digests(db: Database) -> list[dict]:
+    return [dict(r) for r in await db.fetchall("SELECT * FROM outbox WHERE kind LIKE 'digest_%' ORDER BY id")]
+
+
+async def test_a_day_with_nothing_to_say_sends_nothing(db: Database) -> None:
+    now = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai
+    cid = await make_community(db, now)
+    await make_member(db, now, cid, staff=True)
+    await make_member(db, now, cid, volunteer=True)
+    assert await digest.sweep_digests(db, now) == 0
+    assert await _digests(db) == []
+    # Something happens later that day: still nothing until tomorrow (one digest decision a day).
+    await make_task(db, now, cid, await make_member(db, now, cid, resident=True))
+    assert await digest.sweep_digests(db, now + timedelta(hours=2)) == 0
+
+
+async def test_shanghai_digest_at_eight_once_a_day(db: Database) -> None:
+    before = datetime(2026, 5, 3, 23, 59, tzinfo=UTC)  # 07:59 Shanghai
+    cid = await make_community(db, before, digest_time="08:00")
+    staff = await make_member(db, before, cid, staff=True)
+    res = await make_member(db, before, cid, resident=True)
+    vol = await make_member(db, before, cid, volunteer=True, skills='["shopping"]')
+    await make_task(db, before, cid, res, requester_id=res, title="Buy rice", category="shopping",
+                    published_at=to_db(before - timedelta(hours=5)))
+    assert await digest.sweep_digests(db, before) == 0
+    at8 = before + timedelta(minutes=1)
+    assert await digest.sweep_digests(db, at8) == 3
+    assert await digest.sweep_digests(db, at8 + timedelta(hours=3)) == 0  # a restart later the same day
+    rows = await _digests(db)
+    assert sorted(r["kind"] for r in rows) == ["digest_group", "digest_staff", "digest_volunteer"]
+    group = next(r for r in rows if r["kind"] == "digest_group")
+    assert [t["title"] for t in json.loads(group["payload"])["open_tasks"]] == ["Buy rice"]
+    assert next(r for r in rows if r["kind"] == "digest_staff")["member_id"] == staff
+    vol_row = next(r for r in rows if r["kind"] == "digest_volunteer")
+    assert vol_row["member_id"] == vol and json.loads(vol_row["payload"])["matching"][0]["title"] == "Buy rice"
+    # The next local day, again once.
+    assert await digest.sweep_digests(db, at8 + timedelta(days=1)) == 3
+
+
+async def test_missed_digest_is_sent_late_the_same_day_but_not_the_next(db: Database) -> None:
+    now = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)
+    cid = await make_community(db, now)
+    res = await make_member(db, now, cid, resident=True)
+    await make_task(db, now, cid, res, requester_id=res)
+    # Down from 07:00 to 15:00 local: sent once when back.
+    assert await digest.sweep_digests(db, now + timedelta(hours=7)) == 1
+    # Down for a whole day after that: the next day's digest goes out once, the missed one never.
+    assert await digest.sweep_digests(db, now + timedelta(days=2, hours=3)) == 1
+    assert len(await _digests(db)) == 2
+
+
+async def test_berlin_digest_follows_daylight_saving(db: Database) -> None:
+    # Europe/Berlin moves to summer time on 2026-03-29: 08:00 local is 07:00 UTC before, 06:00 UTC after.
+    day1 = datetime(2026, 3, 28, 6, 59, tzinfo=UTC)
+    cid = await make_community(db, day1, timezone="Europe/Berlin", digest_time="08:00")
+    res = await make_member(db, day1, cid, resident=True)
+    await make_task(db, day1, cid, res, requester_id=res)
+    assert await digest.sweep_digests(db, day1) == 0                             # 07:59 CET
+    assert await digest.sweep_digests(db, datetime(2026, 3, 28, 7, 0, tzinfo=UTC)) == 1   # 08:00 CET
+    assert await digest.sweep_digests(db, datetime(2026, 3, 29, 5, 59, tzinfo=UTC)) == 0  # 07:59 CEST
+    assert await digest.sweep_digests(db, datetime(2026, 3, 29, 6, 0, tzinfo=UTC)) == 1   # 08:00 CEST
+    assert await digest.sweep_digests(db, datetime(2026, 3, 29, 21, 59, tzinfo=UTC)) == 0  # 23:59, same day
+
+
+async def test_yesterday_counts_use_the_local_day_across_dst(db: Database) -> None:
+    # 2026-03-29 in Berlin is 23 hours long: 2026-03-28 23:00 UTC .. 2026-03-29 22:00 UTC.
+    t0 = datetime(2026, 3, 28, 23, 0, tzinfo=UTC)
+    cid = await make_community(db, t0, timezone="Europe/Berlin")
+    res = await make_member(db, t0, cid, resident=True)
+    vol = await make_member(db, t0, cid, volunteer=True, name="Wang")
+    inside = await make_task(db, t0, cid, res, state="completed", completed_at=to_db(datetime(2026, 3, 29, 21, 30, tzinfo=UTC)))
+    await make_task(db, t0, cid, res, state="completed", completed_at=to_db(datetime(2026, 3, 29, 22, 30, tzinfo=UTC)))
+    async with db.transaction() as conn:
+        await ledger.credit(conn, member_id=vol, amount=3, reason="task_completed", key="k1",
+                            now=datetime(2026, 3, 29, 21, 30, tzinfo=UTC), task_id=inside)
+    async with db.transaction() as conn:
+        data = await digest.group_digest(conn, cid, datetime(2026, 3, 30, 6, 0, tzinfo=UTC), "Europe/Berlin")
+    assert data is not None
+    assert data["completed_yesterday"] == 1  # 22:30 UTC is already Monday in Berlin
+    assert data["points_yesterday"] == 3
+    assert [x["name"] for x in data["top_volunteers"]] == ["Wang"]
+
+
+async def test_volunteer_who_turned_it_off_gets_none_and_hour_is_theirs(db: Database) -> None:
+    now = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)  # 08:00 Shanghai
+    cid = await make_community(db, now)
+    res = await make_member(db, now, cid, resident=True)
+    off = await make_member(db, now, cid, volunteer=True, digest_enabled=0, skills='["shopping"]')
+    late = await make_member(db, now, cid, volunteer=True, digest_hour=18, skills='["shopping"]')
+    await make_task(db, now, cid, res, requester_id=res)
+    await digest.sweep_digests(db, now)
+    assert [r["member_id"] for r in await _digests(db) if r["kind"] == "digest_volunteer"] == []
+    await digest.sweep_digests(db, now + timedelta(hours=10))  # 18:00
+    assert [r["member_id"] for r in await _digests(db) if r["kind"] == "digest_volunteer"] == [late]
+    assert off != late
+
+
+async def test_volunteer_digest_lists_todays_claimed_tasks(db: Database) -> None:
+    now = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)
+    cid = await make_community(db, now)
+    res = await make_member(db, now, cid, resident=True)
+    vol = await make_member(db, now, cid, volunteer=True)
+    today = await make_task(db, now, cid, res, requester_id=res, title="Walk to clinic",
+                            starts_at=to_db(now + timedelta(hours=6)))
+    await make_task(db, now, cid, res, requester_id=res, title="Next week", starts_at=to_db(now + timedelta(days=6)))
+    await make_claim(db, now, today, vol)
+    async with db.transaction() as conn:
+        data = await digest.volunteer_digest(conn, vol, now, "Asia/Shanghai")
+    assert data is not None and [x["title"] for x in data["today"]] == ["Walk to clinic"]
+
+
+async def test_staff_digest_lists_unreachable_volunteers(db: Database) -> None:
+    now = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)
+    cid = await make_community(db, now)
+    res = await make_member(db, now, cid, resident=True)
+    vol = await make_member(db, now, cid, volunteer=True, name="Zhao", reachable=0)
+    tid = await make_task(db, now, cid, res, requester_id=res)
+    await make_claim(db, now, tid, vol)
+    async with db.transaction() as conn:
+        data = await digest.staff_digest(conn, cid, now)
+    assert data is not None and [x["name"] for x in data["unreachable"]] == ["Zhao"]
+
+
+async def test_renderers_make_valid_text_in_both_languages(db: Database) -> None:
+    now = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)
+    cid = await make_community(db, now)
+    res = await make_member(db, now, cid, resident=True)
+    await make_task(db, now, cid, res, requester_id=res, title="<b>Fix & mend</b>")
+    async with db.transaction() as conn:
+        g = await digest.group_digest(conn, cid, now, "Asia/Shanghai")
+    assert g is not None
+    for lang in ("zh", "en"):
+        rctx = RenderContext(db, translator(lang), lang, -1, None, "bot")
+        text = render_group_digest(rctx, g)
+        assert "&lt;b&gt;Fix &amp; mend&lt;/b&gt;" in text and len(text) <= 4096
+        assert render_volunteer_digest(rctx, {"today": [], "matching": [{"id": 1, "title": None}], "balance": 7})
+        assert render_staff_digest(rctx, {"pending_reviews": 1, "open_cases": 0, "waiting_confirmation": 0,
+                                          "unclaimed": 0, "unreachable": []})
+
+
+async def test_run_once_runs_sweeps_and_digests(db: Database) -> None:
+    now = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)
+    cid = await make_community(db, now)
+    res = await make_member(db, now, cid, resident=True)
+    await make_task(db, now, cid, res, requester_id=res, published_at=to_db(now - timedelta(hours=3)))
+    out = await run_once(db, now)
+    assert out["digests"] == 1 and out["unclaimed"] >= 1

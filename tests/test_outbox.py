@@ -1,0 +1,182 @@
+"""The outbox drain with a stub bot and a frozen clock: retries, 429, 403, quiet hours, crash recovery."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from telegram.error import Forbidden, NetworkError, RetryAfter
+
+import bot.jobs.sweeps  # noqa: F401  (registers the renderers and the unreachable hook)
+from bot.clock import FrozenClock
+from bot.jobs.outbox import OutboxSender, reset_in_flight
+from storage.db import Database
+from storage.outbox import enqueue
+from storage.timeutil import to_db
+from tests.factories import make_community, make_member
+from tests.factories_tasks import make_claim, make_task
+
+
+class StubBot:
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str]] = []
+        self.fail: list[Exception] = []
+
+    async def send_message(self, chat_id: int, text: str, reply_markup: Any = None) -> Any:
+        if self.fail:
+            raise self.fail.pop(0)
+        self.sent.append((chat_id, text))
+        return SimpleNamespace(message_id=len(self.sent))
+
+
+def _ctx(db: Database, clock: FrozenClock, bot: StubBot) -> Any:
+    settings = SimpleNamespace(timezone="Asia/Shanghai", default_language="zh")
+    return SimpleNamespace(db=db, bot=bot, settings=settings, now=clock.now,
+                           runtime=SimpleNamespace(bot_username="linli_test_bot"))
+
+
+async def _queue(db: Database, now: datetime, chat_id: int, member_id: int | None = None, kind: str = "text",
+                 key: str | None = None, **payload: Any) -> None:
+    async with db.transaction() as conn:
+        await enqueue(conn, chat_id=chat_id, member_id=member_id, kind=kind, now=now, dedupe_key=key,
+                      payload=payload or {"message": "Hello"})
+
+
+async def _state(db: Database) -> list[tuple[str, int]]:
+    return [(r["state"], r["attempts"]) for r in await db.fetchall("SELECT state, attempts FROM outbox ORDER BY id")]
+
+
+@pytest.fixture
+def day() -> FrozenClock:
+    return FrozenClock(datetime(2026, 5, 4, 2, 0, tzinfo=UTC))  # 10:00 in Shanghai
+
+
+async def test_sends_once_and_dedupe_key_blocks_a_second_row(db: Database, day: FrozenClock) -> None:
+    bot = StubBot()
+    await _queue(db, day.now(), 111, key="k")
+    await _queue(db, day.now(), 111, key="k")
+    sender = OutboxSender(rate=1000)
+    assert await sender.drain(_ctx(db, day, bot)) == 1
+    assert await sender.drain(_ctx(db, day, bot)) == 0
+    assert [c for c, _ in bot.sent] == [111]
+    assert await _state(db) == [("sent", 1)]
+
+
+async def test_429_waits_retry_after_without_using_an_attempt(db: Database, day: FrozenClock) -> None:
+    bot = StubBot()
+    bot.fail = [RetryAfter(2)]
+    await _queue(db, day.now(), 111)
+    sender = OutboxSender(rate=1000)
+    ctx = _ctx(db, day, bot)
+    await sender.drain(ctx)
+    assert bot.sent == [] and await _state(db) == [("pending", 0)]
+    day.advance(seconds=1)
+    await sender.drain(ctx)
+    assert bot.sent == []
+    day.advance(seconds=2)
+    await sender.drain(ctx)
+    assert len(bot.sent) == 1 and await _state(db) == [("sent", 1)]
+
+
+async def test_network_errors_back_off_then_fail(db: Database, day: FrozenClock) -> None:
+    bot = StubBot()
+    bot.fail = [NetworkError("boom"), NetworkError("boom")]
+    await _queue(db, day.now(), 111)
+    sender = OutboxSender(rate=1000)
+    ctx = _ctx(db, day, bot)
+    await sender.drain(ctx)
+    row = await db.fetchone("SELECT * FROM outbox")
+    assert row is not None and row["state"] == "pending" and row["attempts"] == 1
+    await sender.drain(ctx)  # not due yet
+    assert (await _state(db)) == [("pending", 1)]
+    day.advance(seconds=2)
+    await sender.drain(ctx)
+    day.advance(seconds=4)
+    await sender.drain(ctx)
+    assert len(bot.sent) == 1 and await _state(db) == [("sent", 3)]
+    bot.fail = [NetworkError("down")] * 20
+    await _queue(db, day.now(), 222)
+    for _ in range(12):
+        day.advance(seconds=400)
+        await sender.drain(ctx)
+    assert (await _state(db))[1][0] == "failed"
+
+
+async def test_403_marks_unreachable_and_tells_staff_about_claimed_task(db: Database, day: FrozenClock) -> None:
+    now = day.now()
+    cid = await make_community(db, now)
+    staff = await make_member(db, now, cid, staff=True)
+    res = await make_member(db, now, cid, resident=True)
+    vol = await make_member(db, now, cid, volunteer=True, tg_user_id=777)
+    tid = await make_task(db, now, cid, res, requester_id=res)
+    await make_claim(db, now, tid, vol)
+    await _queue(db, now, 777, member_id=vol)
+    bot = StubBot()
+    bot.fail = [Forbidden("Forbidden: bot was blocked by the user")]
+    sender = OutboxSender(rate=1000)
+    await sender.drain(_ctx(db, day, bot))
+    assert await db.fetchval("SELECT reachable FROM members WHERE id = ?", (vol,)) == 0
+    rows = await db.fetchall("SELECT * FROM outbox WHERE kind = 'volunteer_unreachable_staff'")
+    assert [r["member_id"] for r in rows] == [staff]
+    # The staff message is sent, in the staff member's language, naming the task.
+    await sender.drain(_ctx(db, day, bot))
+    assert len(bot.sent) == 1 and f"#{tid}" in bot.sent[0][1]
+    # A second refusal for the same member does not tell staff again.
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE members SET reachable = 1 WHERE id = ?", (vol,))
+    await _queue(db, now, 777, member_id=vol)
+    bot.fail = [Forbidden("Forbidden: bot was blocked by the user")]
+    await sender.drain(_ctx(db, day, bot))
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'volunteer_unreachable_staff'") == 1
+
+
+async def test_quiet_hours_defer_digests_but_not_reminders_for_tonight(db: Database) -> None:
+    night = FrozenClock(datetime(2026, 5, 4, 15, 0, tzinfo=UTC))  # 23:00 in Shanghai
+    now = night.now()
+    cid = await make_community(db, now)
+    res = await make_member(db, now, cid, resident=True)
+    vol = await make_member(db, now, cid, volunteer=True, tg_user_id=888)
+    tid = await make_task(db, now, cid, res, requester_id=res, starts_at=to_db(now + timedelta(minutes=30)))
+    await make_claim(db, now, tid, vol)
+    await _queue(db, now, 888, member_id=vol, kind="digest_volunteer", today=[], matching=[], balance=3)
+    await _queue(db, now, 888, member_id=vol, kind="task_reminder", task_id=tid, which="soon")
+    bot = StubBot()
+    sender = OutboxSender(rate=1000)
+    await sender.drain(_ctx(db, night, bot))
+    assert len(bot.sent) == 1  # the reminder about tonight's task
+    row = await db.fetchone("SELECT * FROM outbox WHERE kind = 'digest_volunteer'")
+    assert row is not None and row["state"] == "pending" and row["not_before"].startswith("2026-05-04T23:00")
+    night.set(datetime(2026, 5, 4, 23, 0, tzinfo=UTC))  # 07:00 local
+    await sender.drain(_ctx(db, night, bot))
+    assert len(bot.sent) == 2
+
+
+async def test_crash_between_send_and_mark_sends_at_most_one_duplicate(db: Database, day: FrozenClock) -> None:
+    await _queue(db, day.now(), 111)
+    # The process died after marking the row "sending" (and perhaps after the call reached Telegram).
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE outbox SET state = 'sending', attempts = 1")
+    assert await reset_in_flight(db) == 1
+    bot = StubBot()
+    sender = OutboxSender(rate=1000)
+    await sender.drain(_ctx(db, day, bot))
+    await sender.drain(_ctx(db, day, bot))
+    assert len(bot.sent) == 1 and await _state(db) == [("sent", 2)]
+
+
+async def test_pacer_respects_rate_and_pause() -> None:
+    import time
+
+    from bot.jobs.outbox import Pacer
+
+    pacer = Pacer(rate=50, burst=1)
+    start = time.monotonic()
+    for _ in range(11):
+        await pacer.take()
+    assert time.monotonic() - start >= 0.18
+    pacer.pause(0.3)
+    start = time.monotonic()
+    await pacer.take()
+    assert time.monotonic() - start >= 0.28
