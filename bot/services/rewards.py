@@ -1,0 +1,438 @@
+"""The points supermarket: rewards, redemption, vouchers, verification and expiry.
+
+Redemption is one transaction: a conditional stock decrement (``WHERE stock > 0``), the voucher
+row and the ledger debit (key ``redeem:<voucher_id>``). The ledger's ``CHECK (balance >= 0)``
+refuses an overdraft, which rolls the whole transaction back, so neither stock nor balance can go
+below zero however many members press at once. Refunds use ``refund:<voucher_id>``: once only.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiosqlite
+
+from bot.models import N_, InvalidInput, InvalidState, NotAllowed, NotFound, OutOfStock, RateLimited
+from bot.services import ledger
+from bot.services.merchants import new_code
+from storage.db import Database
+from storage.timeutil import from_db, opt_from_db, to_db
+
+KINDS = ("goods", "service", "honour", "venue", "discount")
+VERIFY_MAX_FAILURES = 10
+VERIFY_WINDOW = timedelta(minutes=10)
+
+
+class MonthlyLimitReached(InvalidState):
+    message = N_("You have reached this month's limit for this reward.")
+
+
+class SlotTaken(InvalidState):
+    message = N_("Sorry, that time slot is already booked. Please pick another.")
+
+
+@dataclass
+class Reward:
+    id: int
+    community_id: int
+    name_zh: str
+    name_en: str
+    description_zh: str
+    description_en: str
+    kind: str
+    cost: int
+    stock: int | None
+    monthly_limit: int | None
+    valid_days: int
+    merchant_id: int | None
+    refund_on_expiry: bool
+    active: bool
+
+    def name(self, lang: str) -> str:
+        return self.name_en if lang.startswith("en") and self.name_en else self.name_zh
+
+    def description(self, lang: str) -> str:
+        return self.description_en if lang.startswith("en") and self.description_en else self.description_zh
+
+    @classmethod
+    def from_row(cls, r: Any) -> Reward:
+        return cls(id=int(r["id"]), community_id=int(r["community_id"]), name_zh=r["name_zh"], name_en=r["name_en"],
+                   description_zh=r["description_zh"], description_en=r["description_en"], kind=r["kind"],
+                   cost=int(r["cost"]), stock=None if r["stock"] is None else int(r["stock"]),
+                   monthly_limit=None if r["monthly_limit"] is None else int(r["monthly_limit"]),
+                   valid_days=int(r["valid_days"]),
+                   merchant_id=None if r["merchant_id"] is None else int(r["merchant_id"]),
+                   refund_on_expiry=bool(r["refund_on_expiry"]), active=bool(r["active"]))
+
+
+@dataclass
+class Voucher:
+    id: int
+    community_id: int
+    reward_id: int
+    member_id: int
+    code: str
+    cost: int
+    state: str
+    slot_start: datetime | None
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+
+    @classmethod
+    def from_row(cls, r: Any) -> Voucher:
+        return cls(id=int(r["id"]), community_id=int(r["community_id"]), reward_id=int(r["reward_id"]),
+                   member_id=int(r["member_id"]), code=r["code"], cost=int(r["cost"]), state=r["state"],
+                   slot_start=opt_from_db(r["slot_start"]), issued_at=from_db(r["issued_at"]),
+                   expires_at=from_db(r["expires_at"]), used_at=opt_from_db(r["used_at"]))
+
+
+async def _audit(conn: aiosqlite.Connection, community_id: int, actor_id: int | None, action: str,
+                 object_id: int, now: datetime, **details: Any) -> None:
+    await conn.execute(
+        "INSERT INTO audit_log (community_id, actor_id, action, object_type, object_id, details, created_at)"
+        " VALUES (?, ?, ?, 'voucher', ?, ?, ?)",
+        (community_id, actor_id, action, object_id, json.dumps(details, ensure_ascii=False, default=str), to_db(now)))
+
+
+async def _notify(conn: aiosqlite.Connection, *, key: str, member_id: int, message: str, now: datetime,
+                  **params: Any) -> None:
+    """Tell the member in their private chat (through the outbox, in the same transaction)."""
+    await conn.execute(
+        "INSERT INTO outbox (dedupe_key, chat_id, member_id, kind, payload, not_before, created_at)"
+        " SELECT ?, tg_user_id, id, 'text', ?, ?, ? FROM members WHERE id = ? AND tg_user_id IS NOT NULL"
+        " ON CONFLICT (dedupe_key) DO NOTHING",
+        (key, json.dumps({"message": message, "params": params}, ensure_ascii=False), to_db(now), to_db(now),
+         member_id))
+
+
+async def _reward_name(conn: aiosqlite.Connection, reward_id: int) -> str:
+    async with conn.execute("SELECT name_zh FROM rewards WHERE id = ?", (reward_id,)) as cur:
+        row = await cur.fetchone()
+    return html.escape(str(row[0]) if row else "", quote=False)
+
+
+# -- catalogue ------------------------------------------------------------------------------
+async def create_reward(db: Database, *, community_id: int, name_zh: str, name_en: str = "", kind: str, cost: int,
+                        now: datetime, stock: int | None = None, monthly_limit: int | None = None,
+                        valid_days: int = 30, merchant_id: int | None = None, refund_on_expiry: bool = True,
+                        description_zh: str = "", description_en: str = "", actor_id: int | None = None) -> int:
+    name_zh = " ".join(name_zh.split())
+    name_en = " ".join(name_en.split()) or name_zh
+    if (kind not in KINDS or not name_zh or len(name_zh) > 60 or len(name_en) > 60 or cost <= 0 or cost > 100_000
+            or (stock is not None and stock < 0) or (monthly_limit is not None and monthly_limit <= 0)
+            or not 1 <= valid_days <= 365 or (kind == "discount" and merchant_id is None)):
+        raise InvalidInput()
+    async with db.transaction() as conn:
+        if merchant_id is not None:
+            async with conn.execute("SELECT 1 FROM merchants WHERE id = ? AND community_id = ?",
+                                    (merchant_id, community_id)) as cur:
+                if await cur.fetchone() is None:
+                    raise InvalidInput()
+        cur2 = await conn.execute(
+            "INSERT INTO rewards (community_id, name_zh, name_en, description_zh, description_en, kind, cost, stock,"
+            " monthly_limit, valid_days, merchant_id, refund_on_expiry, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (community_id, name_zh, name_en, description_zh, description_en, kind, cost, stock, monthly_limit,
+             valid_days, merchant_id, int(refund_on_expiry), to_db(now)))
+        rid = int(cur2.lastrowid or 0)
+        await conn.execute(
+            "INSERT INTO audit_log (community_id, actor_id, action, object_type, object_id, created_at)"
+            " VALUES (?, ?, 'reward.create', 'reward', ?, ?)", (community_id, actor_id, rid, to_db(now)))
+    return rid
+
+
+async def update_reward(db: Database, reward_id: int, *, now: datetime, actor_id: int | None = None,
+                        **fields: Any) -> None:
+    allowed = {"active", "stock", "cost", "monthly_limit", "valid_days", "refund_on_expiry"}
+    if not fields or set(fields) - allowed:
+        raise InvalidInput()
+    if "cost" in fields and not 0 < int(fields["cost"]) <= 100_000:
+        raise InvalidInput()
+    if fields.get("stock") is not None and int(fields["stock"]) < 0:
+        raise InvalidInput()
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    async with db.transaction() as conn:
+        cur = await conn.execute(f"UPDATE rewards SET {sets} WHERE id = ?", (*fields.values(), reward_id))
+        if not cur.rowcount:
+            raise NotFound()
+        await conn.execute(
+            "INSERT INTO audit_log (actor_id, action, object_type, object_id, details, created_at)"
+            " VALUES (?, 'reward.update', 'reward', ?, ?, ?)",
+            (actor_id, reward_id, json.dumps(fields, default=str), to_db(now)))
+
+
+async def get_reward(db: Database, reward_id: int) -> Reward | None:
+    row = await db.fetchone("SELECT * FROM rewards WHERE id = ?", (reward_id,))
+    return None if row is None else Reward.from_row(row)
+
+
+async def list_rewards(db: Database, community_id: int, *, balance: int | None = None,
+                       include_inactive: bool = False) -> list[Reward]:
+    """Active rewards; what ``balance`` affords first (cheapest first within each group)."""
+    rows = await db.fetchall(
+        "SELECT * FROM rewards WHERE community_id = ?" + ("" if include_inactive else " AND active = 1")
+        + " ORDER BY cost, id", (community_id,))
+    items = [Reward.from_row(r) for r in rows]
+    if balance is not None:
+        items.sort(key=lambda r: (r.cost > balance, (r.stock == 0), r.cost, r.id))
+    return items
+
+
+# -- redeeming ------------------------------------------------------------------------------
+def _month_start(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+async def redeem(db: Database, *, member_id: int, reward_id: int, now: datetime,
+                 slot_start: datetime | None = None, request_key: str | None = None) -> Voucher:
+    """Debit, decrement stock and issue a voucher in one transaction; raises a DomainError otherwise.
+
+    ``request_key`` (the confirm button's token): a repeated request returns the voucher issued first.
+    """
+    async with db.transaction() as conn:
+        if request_key is not None:
+            async with conn.execute("SELECT * FROM vouchers WHERE request_key = ? AND member_id = ?",
+                                    (request_key, member_id)) as cur:
+                prev = await cur.fetchone()
+            if prev is not None:
+                return Voucher.from_row(prev)
+        async with conn.execute("SELECT * FROM rewards WHERE id = ?", (reward_id,)) as cur:
+            row = await cur.fetchone()
+        async with conn.execute("SELECT community_id FROM members WHERE id = ? AND deleted_at IS NULL",
+                                (member_id,)) as cur:
+            mrow = await cur.fetchone()
+        if row is None or mrow is None:
+            raise NotFound()
+        reward = Reward.from_row(row)
+        if not reward.active or mrow[0] != reward.community_id:
+            raise NotFound()
+        if reward.kind == "venue":
+            if slot_start is None or slot_start <= now:
+                raise InvalidInput()
+        else:
+            slot_start = None
+        if reward.monthly_limit is not None:
+            async with conn.execute(
+                    "SELECT COUNT(*) FROM vouchers WHERE member_id = ? AND reward_id = ? AND issued_at >= ?"
+                    " AND state != 'cancelled'", (member_id, reward_id, to_db(_month_start(now)))) as cur:
+                n = (await cur.fetchone() or (0,))[0]
+            if n >= reward.monthly_limit:
+                raise MonthlyLimitReached()
+        if slot_start is not None:
+            async with conn.execute(
+                    "SELECT 1 FROM vouchers WHERE reward_id = ? AND slot_start = ? AND state IN ('issued', 'used')",
+                    (reward_id, to_db(slot_start))) as cur:
+                if await cur.fetchone():
+                    raise SlotTaken()
+        if reward.stock is not None:
+            cur3 = await conn.execute("UPDATE rewards SET stock = stock - 1 WHERE id = ? AND stock > 0", (reward_id,))
+            if cur3.rowcount != 1:
+                raise OutOfStock()
+        expires = now + timedelta(days=reward.valid_days)
+        if slot_start is not None:
+            expires = slot_start + timedelta(hours=2)
+        code = new_code()
+        cur4 = await conn.execute(
+            "INSERT INTO vouchers (community_id, reward_id, member_id, code, cost, state, slot_start, slot_end,"
+            " issued_at, expires_at, request_key) VALUES (?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?, ?)",
+            (reward.community_id, reward_id, member_id, code, reward.cost,
+             None if slot_start is None else to_db(slot_start),
+             None if slot_start is None else to_db(slot_start + timedelta(hours=1)), to_db(now), to_db(expires),
+             request_key))
+        vid = int(cur4.lastrowid or 0)
+        await ledger.debit(conn, member_id=member_id, amount=reward.cost, reason="redeem", key=f"redeem:{vid}",
+                           now=now, voucher_id=vid, actor_id=member_id)
+        await _audit(conn, reward.community_id, member_id, "voucher.issue", vid, now, reward_id=reward_id)
+        async with conn.execute("SELECT * FROM vouchers WHERE id = ?", (vid,)) as cur:
+            vrow = await cur.fetchone()
+    return Voucher.from_row(vrow)
+
+
+async def _refund(conn: aiosqlite.Connection, v: Any, now: datetime, actor_id: int | None) -> None:
+    await ledger.credit(conn, member_id=int(v["member_id"]), amount=int(v["cost"]), reason="refund",
+                        key=f"refund:{v['id']}", now=now, voucher_id=int(v["id"]), actor_id=actor_id)
+    await conn.execute("UPDATE rewards SET stock = stock + 1 WHERE id = ? AND stock IS NOT NULL", (v["reward_id"],))
+
+
+async def cancel(db: Database, *, member_id: int, voucher_id: int, now: datetime) -> bool:
+    """Cancel an unused voucher and refund it. False if it was already cancelled (a double tap)."""
+    async with db.transaction() as conn:
+        async with conn.execute("SELECT * FROM vouchers WHERE id = ?", (voucher_id,)) as cur:
+            v = await cur.fetchone()
+        if v is None or int(v["member_id"]) != member_id:
+            raise NotFound()
+        if v["state"] == "cancelled":
+            return False
+        cur2 = await conn.execute("UPDATE vouchers SET state = 'cancelled', closed_at = ? WHERE id = ?"
+                                  " AND state = 'issued'", (to_db(now), voucher_id))
+        if cur2.rowcount != 1:
+            raise InvalidState()
+        await _refund(conn, v, now, member_id)
+        await _audit(conn, int(v["community_id"]), member_id, "voucher.cancel", voucher_id, now)
+    return True
+
+
+async def member_vouchers(db: Database, member_id: int, limit: int = 30) -> list[tuple[Voucher, Reward]]:
+    rows = await db.fetchall(
+        "SELECT v.*, r.id AS r_id FROM vouchers v JOIN rewards r ON r.id = v.reward_id WHERE v.member_id = ?"
+        " ORDER BY (v.state = 'issued') DESC, v.id DESC LIMIT ?", (member_id, limit))
+    out = []
+    for r in rows:
+        reward = await get_reward(db, int(r["r_id"]))
+        assert reward is not None
+        out.append((Voucher.from_row(r), reward))
+    return out
+
+
+async def get_voucher(db: Database, voucher_id: int) -> Voucher | None:
+    row = await db.fetchone("SELECT * FROM vouchers WHERE id = ?", (voucher_id,))
+    return None if row is None else Voucher.from_row(row)
+
+
+# -- verification ---------------------------------------------------------------------------
+def normalise_code(text: str) -> str:
+    return "".join(ch for ch in text.upper() if ch.isalnum())
+
+
+class VoucherUsed(InvalidState):
+    message = N_("This voucher has already been used.")
+
+
+class VoucherNotValid(InvalidState):
+    message = N_("This voucher is no longer valid (expired or cancelled).")
+
+
+class NotYourVoucher(NotAllowed):
+    message = N_("This voucher is not for your shop.")
+
+
+class UnknownCode(NotFound):
+    message = N_("No voucher has this code. Please check it and try again.")
+
+
+async def _check_rate(db: Database, actor_id: int, now: datetime) -> None:
+    n = await db.fetchval(
+        "SELECT COUNT(*) FROM voucher_verify_attempts WHERE actor_id = ? AND ok = 0 AND created_at > ?",
+        (actor_id, to_db(now - VERIFY_WINDOW)))
+    if int(n or 0) >= VERIFY_MAX_FAILURES:
+        raise RateLimited()
+
+
+async def _record(db: Database, actor_id: int, ok: bool, now: datetime) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO voucher_verify_attempts (actor_id, ok, created_at) VALUES (?, ?, ?)",
+                           (actor_id, int(ok), to_db(now)))
+
+
+async def _authorise(db: Database, actor_id: int, v: Voucher, reward: Reward, staff_of: int | None) -> None:
+    """Merchant rewards only at their merchant; other kinds by staff of the community (or a merchant
+    named on the reward)."""
+    row = await db.fetchone("SELECT id FROM merchants WHERE member_id = ? AND active = 1", (actor_id,))
+    my_merchant = None if row is None else int(row[0])
+    if reward.merchant_id is not None:
+        if my_merchant != reward.merchant_id:
+            raise NotYourVoucher()
+    elif staff_of != v.community_id:
+        raise NotYourVoucher()
+
+
+async def check_voucher(db: Database, *, actor_id: int, code: str, now: datetime,
+                        staff_of: int | None = None) -> tuple[Voucher, Reward]:
+    """Look a code up for a merchant (or staff, ``staff_of`` = their community). Rate-limited per actor:
+    failures (unknown code, another merchant's voucher) count towards the limit."""
+    await _check_rate(db, actor_id, now)
+    norm = normalise_code(code)
+    row = await db.fetchone("SELECT * FROM vouchers WHERE code = ?", (norm,)) if 6 <= len(norm) <= 16 else None
+    if row is None:
+        await _record(db, actor_id, False, now)
+        raise UnknownCode()
+    v = Voucher.from_row(row)
+    reward = await get_reward(db, v.reward_id)
+    assert reward is not None
+    try:
+        await _authorise(db, actor_id, v, reward, staff_of)
+    except NotAllowed:
+        await _record(db, actor_id, False, now)
+        raise
+    await _record(db, actor_id, True, now)
+    if v.state == "used":
+        raise VoucherUsed()
+    if v.state != "issued" or v.expires_at <= now:
+        raise VoucherNotValid()
+    return v, reward
+
+
+async def use_voucher(db: Database, *, actor_id: int, voucher_id: int, now: datetime,
+                      staff_of: int | None = None) -> Voucher:
+    """Mark used: once, only by its merchant (or staff), only while valid."""
+    v = await get_voucher(db, voucher_id)
+    if v is None:
+        raise NotFound()
+    reward = await get_reward(db, v.reward_id)
+    assert reward is not None
+    await _authorise(db, actor_id, v, reward, staff_of)
+    async with db.transaction() as conn:
+        cur = await conn.execute(
+            "UPDATE vouchers SET state = 'used', used_at = ?, used_by = ?, closed_at = ? WHERE id = ?"
+            " AND state = 'issued' AND expires_at > ?", (to_db(now), actor_id, to_db(now), voucher_id, to_db(now)))
+        if cur.rowcount != 1:
+            if v.state == "used" or (await _state(conn, voucher_id)) == "used":
+                raise VoucherUsed()
+            raise VoucherNotValid()
+        await _audit(conn, v.community_id, actor_id, "voucher.use", voucher_id, now)
+        await _notify(conn, key=f"voucher_used:{voucher_id}", member_id=v.member_id, now=now,
+                      message=N_("Your voucher {code} ({name}) has been used. Enjoy!"), code=v.code,
+                      name=await _reward_name(conn, v.reward_id))
+    v.state = "used"
+    v.used_at = now
+    return v
+
+
+async def _state(conn: aiosqlite.Connection, voucher_id: int) -> str | None:
+    async with conn.execute("SELECT state FROM vouchers WHERE id = ?", (voucher_id,)) as cur:
+        row = await cur.fetchone()
+    return None if row is None else str(row[0])
+
+
+# -- expiry ---------------------------------------------------------------------------------
+async def expire_due(db: Database, now: datetime) -> int:
+    """Expire issued vouchers past their validity; refund those whose reward says so. Returns count."""
+    rows = await db.fetchall("SELECT id FROM vouchers WHERE state = 'issued' AND expires_at <= ? LIMIT 500",
+                             (to_db(now),))
+    n = 0
+    for (vid,) in rows:
+        async with db.transaction() as conn:
+            cur = await conn.execute("UPDATE vouchers SET state = 'expired', closed_at = ? WHERE id = ?"
+                                     " AND state = 'issued'", (to_db(now), vid))
+            if cur.rowcount != 1:
+                continue
+            async with conn.execute("SELECT v.*, r.refund_on_expiry FROM vouchers v JOIN rewards r"
+                                    " ON r.id = v.reward_id WHERE v.id = ?", (vid,)) as c2:
+                v = await c2.fetchone()
+            assert v is not None
+            if v["refund_on_expiry"]:
+                await _refund(conn, v, now, None)
+            await _audit(conn, int(v["community_id"]), None, "voucher.expire", int(vid), now,
+                         refunded=bool(v["refund_on_expiry"]))
+            await _notify(conn, key=f"voucher_expired:{vid}", member_id=int(v["member_id"]), now=now,
+                          message=N_("Your voucher {code} ({name}) has expired. {n} points are back.")
+                          if v["refund_on_expiry"] else N_("Your voucher {code} ({name}) has expired."),
+                          code=v["code"], n=int(v["cost"]), name=await _reward_name(conn, int(v["reward_id"])))
+            n += 1
+    return n
+
+
+async def voucher_for_request(db: Database, member_id: int, request_key: str) -> Voucher | None:
+    """The voucher a confirm button already issued (a repeated tap), if any."""
+    row = await db.fetchone("SELECT * FROM vouchers WHERE request_key = ? AND member_id = ?", (request_key, member_id))
+    return None if row is None else Voucher.from_row(row)
+
+
+async def member_voucher_by_code(db: Database, member_id: int, code: str) -> Voucher | None:
+    row = await db.fetchone("SELECT * FROM vouchers WHERE code = ? AND member_id = ?", (normalise_code(code), member_id))
+    return None if row is None else Voucher.from_row(row)
