@@ -155,6 +155,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     backup = sub.add_parser("backup", help="copy the database safely while the bot runs")
     backup.add_argument("path")
     sub.add_parser("doctor", help="check configuration, database and the Bot API")
+    report = sub.add_parser("report", help="print the staff report for a period (and write charts with --out)")
+    report.add_argument("period", nargs="?", default="month", help="week, month, YYYY-MM or YYYY-MM-DD..YYYY-MM-DD")
+    report.add_argument("--community", type=int, default=None, help="community id (default: all)")
+    report.add_argument("--out", default=None, help="directory for the chart PNGs")
+    report.add_argument("--lang", choices=("zh", "en"), default="zh")
+    export = sub.add_parser("export", help="write CSV files and one XLSX workbook for a period")
+    export.add_argument("period", nargs="?", default="month", help="week, month, YYYY-MM or YYYY-MM-DD..YYYY-MM-DD")
+    export.add_argument("--community", type=int, default=None, help="community id (default: all)")
+    export.add_argument("--out", default=".", help="directory for the files")
+    export.add_argument("--phones", action="store_true", help="include members' phone numbers")
     args = parser.parse_args(argv)
     command = args.command or "run"
 
@@ -172,6 +182,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_backup(settings, args.path)
         if command == "doctor":
             return cmd_doctor(settings)
+        if command == "report":
+            from bot.reports.cli import cmd_report
+
+            return cmd_report(settings, args.period, args.community, args.out, args.lang)
+        if command == "export":
+            from bot.reports.cli import cmd_export
+
+            return cmd_export(settings, args.period, args.community, args.out, args.phones)
     except ConfigError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

@@ -1,9 +1,110 @@
-"""Handlers for this feature (to be filled by its issue)."""
+"""Staff reports: /stats [period] [community|all], /report [YYYY-MM] [community|all],
+/export [period] [community|all]. Private chat only; staff see their own community,
+super-admins any (by id) or all.
+"""
 
 from __future__ import annotations
 
-from bot.context import LinliApp
+import logging
+import shutil
+from datetime import datetime, timedelta
+
+from telegram import InputFile, Update
+from telegram.ext import CommandHandler, filters
+
+from bot.context import LinliApp, LinliContext
+from bot.i18n import Translator
+from bot.models import NotAllowed
+from bot.reports.charts import render_charts
+from bot.reports.exports import write_exports
+from bot.reports.summary import summary_text
+from bot.services import access, reports
+from bot.ui import error_text, reply, tr_for
+
+log = logging.getLogger(__name__)
+
+
+async def _scope(update: Update, ctx: LinliContext, t: Translator,
+                 default_period: str) -> tuple[int | None, datetime, datetime, bool] | None:
+    """(community or None for all, start, end, is_super_admin), or None after replying."""
+    assert update.effective_user is not None
+    uid = update.effective_user.id
+    args = list(ctx.args or [])
+    is_admin = uid in ctx.settings.admin_ids
+    try:
+        member = await access.require_staff(ctx.db, uid, ctx.settings.admin_ids)
+    except NotAllowed as exc:
+        await reply(update, error_text(t, exc))
+        return None
+    community: int | None = member.community_id if member else None
+    if len(args) >= 2:
+        target = args.pop(1)
+        if not is_admin:
+            await reply(update, error_text(t, NotAllowed()))
+            return None
+        if target.lower() == "all":
+            community = None
+        elif target.isdigit():
+            community = int(target)
+        else:
+            await reply(update, t("Please give a community number or “all”."))
+            return None
+    elif member is None or member.community_id is None:
+        community = None if is_admin else community
+    period = reports.parse_period(args[0] if args else default_period, ctx.now(), ctx.settings.tz)
+    if period is None:
+        await reply(update, t("I did not understand the period. Try: week, month, 2026-05 or 2026-05-01..2026-05-31."))
+        return None
+    return community, period[0], period[1], is_admin
+
+
+def _title(t: Translator, start: datetime, end: datetime) -> str:
+    return t("Report {a} to {b}", a=start.strftime("%Y-%m-%d"), b=(end - timedelta(days=1)).strftime("%Y-%m-%d"))
+
+
+async def cmd_stats(update: Update, ctx: LinliContext) -> None:
+    t = await tr_for(update, ctx)
+    scope = await _scope(update, ctx, t, "week")
+    if scope is None:
+        return
+    community, start, end, _ = scope
+    st = await reports.compute_stats(ctx.db, community_id=community, start=start, end=end)
+    await reply(update, summary_text(t, st, title=_title(t, start, end)))
+
+
+async def cmd_report(update: Update, ctx: LinliContext) -> None:
+    t = await tr_for(update, ctx)
+    scope = await _scope(update, ctx, t, "month")
+    if scope is None:
+        return
+    community, start, end, _ = scope
+    st = await reports.compute_stats(ctx.db, community_id=community, start=start, end=end)
+    assert update.effective_chat is not None
+    for i, png in enumerate(render_charts(st, chinese=getattr(t, "lang", "zh") == "zh")):
+        await ctx.bot.send_photo(update.effective_chat.id, photo=InputFile(png, filename=f"chart{i + 1}.png"))
+    await reply(update, summary_text(t, st, title=_title(t, start, end)))
+
+
+async def cmd_export(update: Update, ctx: LinliContext) -> None:
+    t = await tr_for(update, ctx)
+    scope = await _scope(update, ctx, t, "month")
+    if scope is None:
+        return
+    community, start, end, is_admin = scope
+    assert update.effective_chat is not None
+    await reply(update, t("Preparing the export. The files follow in a moment."))
+    paths = await write_exports(ctx.db, community_id=community, start=start, end=end, with_phone=is_admin)
+    try:
+        for path in paths:
+            with path.open("rb") as f:
+                await ctx.bot.send_document(update.effective_chat.id, document=InputFile(f, filename=path.name))
+    finally:
+        shutil.rmtree(paths[0].parent, ignore_errors=True)
 
 
 def register(app: LinliApp) -> None:
     """Add this feature's handlers to the application."""
+    private = filters.ChatType.PRIVATE
+    app.add_handler(CommandHandler("stats", cmd_stats, filters=private))
+    app.add_handler(CommandHandler("report", cmd_report, filters=private))
+    app.add_handler(CommandHandler("export", cmd_export, filters=private))

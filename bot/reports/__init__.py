@@ -1,0 +1,1 @@
+"""Report rendering: CSV/XLSX exports and PNG charts."""

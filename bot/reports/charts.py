@@ -1,0 +1,83 @@
+"""PNG charts for /report (matplotlib, Agg backend). Chinese labels only when a CJK font exists."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+from matplotlib import font_manager
+from matplotlib.figure import Figure
+
+from bot.services.reports import Stats
+
+SIZE = (8.0, 5.0)
+DPI = 100  # 800 x 500 pixels
+
+_LABELS = {
+    "tasks": ("Tasks by state", "任务状态"),
+    "claim": ("Minutes to first claim", "发布到领取的时间（分钟）"),
+    "cats": ("Top categories", "热门类别"),
+    "orgs": ("Points per organisation", "各单位积分"),
+    "requested": ("requested", "求助"), "published": ("published", "发布"), "claimed": ("claimed", "领取"),
+    "completed": ("completed", "已完成"), "cancelled": ("cancelled", "取消"), "expired": ("expired", "过期"),
+    "none": ("no data", "暂无数据"),
+}
+
+
+def cjk_font() -> str | None:
+    """The name of an installed CJK font, or None."""
+    for f in font_manager.fontManager.ttflist:
+        if "CJK" in f.name or f.name in ("WenQuanYi Zen Hei", "Source Han Sans SC", "SimHei"):
+            return str(f.name)
+    return None
+
+
+def render_charts(stats: Stats, *, chinese: bool = True, allow_cjk: bool = True) -> list[bytes]:
+    """Four PNGs of SIZE*DPI pixels. Falls back to English labels when no CJK font is usable."""
+    font = cjk_font() if (chinese and allow_cjk) else None
+    zh = font is not None
+
+    def lab(key: str) -> str:
+        return _LABELS[key][1] if zh else _LABELS[key][0]
+
+    def new() -> tuple[Figure, Any]:
+        fig = Figure(figsize=SIZE, dpi=DPI)
+        if font:
+            fig.set_layout_engine("tight")
+        return fig, fig.add_subplot()
+
+    def png(fig: Figure, ax: Any, title: str, labels: list[str], values: list[float], barh: bool = True) -> bytes:
+        kw = {"fontfamily": font} if font else {}
+        a = ax
+        if values:
+            if barh:
+                a.barh(range(len(values)), values)
+                a.set_yticks(range(len(values)), labels, **kw)
+                a.invert_yaxis()
+            else:
+                a.hist(values, bins=min(10, max(1, len(values))))
+        else:
+            a.text(0.5, 0.5, lab("none"), ha="center", va="center", **kw)
+        a.set_title(title, **kw)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=DPI)
+        return buf.getvalue()
+
+    def safe(name: str) -> str:
+        return name if zh or name.isascii() else "?" + name.encode("ascii", "ignore").decode()[:20]
+
+    out = []
+    keys = ["requested", "published", "claimed", "completed", "cancelled", "expired"]
+    fig, ax = new()
+    out.append(png(fig, ax, lab("tasks"), [lab(k) for k in keys], [stats.counts.get(k, 0) for k in keys]))
+    fig, ax = new()
+    out.append(png(fig, ax, lab("claim"), [], stats.claim_minutes, barh=False) if stats.claim_minutes
+               else png(fig, ax, lab("claim"), [], []))
+    fig, ax = new()
+    out.append(png(fig, ax, lab("cats"), [safe(c) for c, _ in stats.top_categories], [n for _, n in stats.top_categories]))
+    fig, ax = new()
+    out.append(png(fig, ax, lab("orgs"), [safe(c) for c, _ in stats.top_organisations], [n for _, n in stats.top_organisations]))
+    return out
