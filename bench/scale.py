@@ -1,0 +1,193 @@
+"""Scale: service-call latency, database size and the bot's peak memory as the ledger grows.
+
+    .venv/bin/python -m bench.scale [--members 10000] [--tasks 100000] [--ledger 10000,100000,1000000]
+                                    [--repeat 200] [--no-bot]
+
+Calls the services directly (the code behind /points, /leaderboard, /tasks, one reminder sweep,
+one digest build), ``--repeat`` times each with random members, and reports p50/p99. Then runs
+the real bot process on the largest database, sends it some updates and reads its peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.common import (
+    PinnedBot,
+    db_size,
+    features,
+    fresh_db,
+    migrate_async,
+    percentile,
+    report,
+    rss_kb,
+    seed,
+    stand_in,
+    users_with_chats,
+    write_section,
+)
+from bench.driver import Step, drive
+from bot.services import digest, notifications, points, tasks
+from storage import open_database
+
+TARGETS = {"/points": 10, "/leaderboard": 50, "/tasks": 20, "reminder sweep": 100, "digest build": 500}
+OPEN_TASKS = 500
+
+
+async def timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:
+    await fn()  # warm the cache once
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        await fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+async def measure(path: str, members: int, repeat: int) -> dict[str, list[float]]:
+    db = await open_database(path)
+    rng = random.Random(5)
+    now = datetime.now(UTC)
+    tz = "Asia/Shanghai"
+
+    def tg() -> int:
+        return 800_000_001 + rng.randrange(members)
+
+    async def reminder() -> None:
+        async with db.transaction() as conn:
+            await notifications.sweep_reminders(conn, now)
+
+    async def build_digest() -> None:
+        # One community's daily digest: the group digest, the staff digest and one volunteer's.
+        async with db.transaction() as conn:
+            await digest.group_digest(conn, 1, now, tz)
+            await digest.staff_digest(conn, 1, now)
+            await digest.volunteer_digest(conn, 1 + rng.randrange(members), now, tz)
+
+    try:
+        return {
+            "/points": await timed(lambda: points.summary(db, tg_user_id=tg(), now=now), repeat),
+            "/leaderboard": await timed(lambda: points.leaderboard(db, tg_user_id=tg(), now=now), max(20, repeat // 4)),
+            "/tasks": await timed(lambda: tasks.list_open(db, 1, limit=10), repeat),
+            "reminder sweep": await timed(reminder, max(10, repeat // 10)),
+            "digest build": await timed(build_digest, max(10, repeat // 10)),
+        }
+    finally:
+        await db.close()
+
+
+def plans(path: str) -> list[str]:
+    """EXPLAIN QUERY PLAN of the heaviest statements (to find a missing index)."""
+    con = sqlite3.connect(path)
+    marks = "'task_completed','task_auto_confirmed','event_attended','case_resolved','revoke'"
+    queries = {
+        "leaderboard": "SELECT m.id, SUM(l.delta) AS pts FROM ledger l JOIN members m ON m.id = l.member_id"
+                       f" WHERE l.community_id = 1 AND l.created_at >= '2026-11-01' AND l.reason IN ({marks})"
+                       " AND m.deleted_at IS NULL GROUP BY m.id HAVING pts > 0 ORDER BY pts DESC, m.id LIMIT 10",
+        "/points month sum": "SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE member_id = 5 AND created_at >= '2026-11-01'"
+                             " AND delta > 0",
+        "/tasks": "SELECT * FROM tasks WHERE community_id = 1 AND state = 'open' ORDER BY id DESC LIMIT 10",
+        "reminder sweep": "SELECT t.id FROM tasks t WHERE t.state IN ('open', 'full', 'in_progress')"
+                          " AND t.starts_at IS NOT NULL AND t.starts_at > '2026-11-28'",
+    }
+    out = []
+    for name, sql in queries.items():
+        detail = "; ".join(r[3] for r in con.execute("EXPLAIN QUERY PLAN " + sql))
+        out.append(f"  - {name}: {detail}")
+    con.close()
+    return out
+
+
+async def bot_memory(path: str, members: int, updates: int) -> tuple[int, int, float]:
+    """Run the real bot on the database, send /points, /leaderboard and /tasks; (RSS, peak RSS) KiB."""
+    fake = await stand_in(flood_limits=False)
+    users = users_with_chats(fake, min(members, 300))
+    bot = PinnedBot(fake, path, env={"BOT_SWEEP_INTERVAL": "3600"})
+    commands = ("/points", "/leaderboard", "/tasks")
+    steps: list[Step] = []
+    for i in range(updates):
+        user, text = users[i % len(users)], commands[i % 3]
+
+        async def step(user: Any = user, text: str = text) -> tuple[str, Any]:
+            await fake.send_text(user, None, text)
+            return "msg", user.id
+        steps.append(step)
+    try:
+        await bot.start()
+        timing = await drive(fake, steps, window=20)
+        cur, peak = rss_kb(bot.pid)
+    finally:
+        await bot.stop()
+        await fake.stop()
+    return cur, peak, percentile(timing.latencies, 99)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    sizes = [int(x) for x in args.ledger.split(",")]
+    rows: list[str] = []
+    sizes_line: list[str] = []
+    last_path = ""
+    results: dict[int, dict[str, list[float]]] = {}
+    for n in sizes:
+        path = fresh_db(f"scale-{n}.db")
+        await migrate_async(path)
+        seeded = seed(path, members=args.members, tasks=args.tasks, open_tasks=OPEN_TASKS, ledger=n)
+        print(f"seeded {n} ledger rows in {seeded.seconds:.1f} s", flush=True)
+        results[n] = await measure(path, args.members, args.repeat)
+        sizes_line.append(f"{n:,} ledger rows: {db_size(path) / 1e6:.1f} MB (seeded in {seeded.seconds:.0f} s)")
+        last_path = path
+    header = "| call (target) | " + " | ".join(f"{n:,} rows p50 / p99" for n in sizes) + " |"
+    rows.append(header)
+    rows.append("|---|" + "---|" * len(sizes))
+    missed = []
+    for call, target in TARGETS.items():
+        cells = []
+        for n in sizes:
+            lat = results[n][call]
+            p99 = percentile(lat, 99) * 1000
+            cells.append(f"{percentile(lat, 50) * 1000:.2f} / **{p99:.2f} ms**")
+            if p99 > target:
+                missed.append(f"{call} at {n:,} rows ({p99:.1f} ms > {target} ms)")
+        rows.append(f"| {call} (< {target} ms) | " + " | ".join(cells) + " |")
+    lines = [
+        f"Database: 1 community, {args.members:,} registered volunteers, {args.tasks:,} tasks ({OPEN_TASKS} open),"
+        f" one completed claim per closed task, ledger rows spread over 90 days; services called directly"
+        f" ({args.repeat} calls for /points and /tasks, fewer for the heavier ones; first call not timed).",
+        "",
+        *rows,
+        "",
+        "- Database size: " + "; ".join(sizes_line) + ".",
+        "- Missed targets: " + ("; ".join(missed) if missed else "none") + ".",
+        "- Query plans on the largest database:",
+        *plans(last_path),
+    ]
+    if args.bot:
+        cur, peak, p99 = await bot_memory(last_path, args.members, args.updates)
+        lines.append(f"- Bot process on the {sizes[-1]:,}-row database after {args.updates} updates (/points,"
+                     f" /leaderboard, /tasks): RSS {cur / 1024:.0f} MiB, peak RSS **{peak / 1024:.0f} MiB**;"
+                     f" answer p99 {p99 * 1000:.0f} ms (20 in flight).")
+    lines.append(f"- Features present: {features()}.")
+    body = report(lines)
+    write_section("Scale", body, "bench.scale")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--members", type=int, default=10_000)
+    parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--ledger", default="10000,100000,1000000")
+    parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--updates", type=int, default=300)
+    parser.add_argument("--no-bot", dest="bot", action="store_false")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Each benchmark's core runs on a tiny size, so the benchmarks do not rot. No timed assertions:
+only that the harness measures what it says (every update answered, the storm's exact count)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import common
+from bench.broadcast import broadcast
+from bench.claim_storm import storm
+from bench.scale import TARGETS, measure, plans
+from bench.throughput import run_floor, run_linli
+
+
+@pytest.fixture(autouse=True)
+def _out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(common, "OUT", tmp_path)  # never touch bench/out or bench/RESULTS.md
+
+
+async def test_throughput_core_answers_every_update() -> None:
+    floor = await run_floor(30, 10, False)
+    assert (floor.answered, floor.unanswered) == (30, 0)
+    linli, extra = await run_linli(40, 10, False)
+    assert (linli.answered, linli.unanswered) == (40, 0)
+    assert extra["errors"] == 0
+    assert len(linli.latencies) == 40 and all(x >= 0 for x in linli.latencies)
+
+
+async def test_claim_storm_core_gives_exactly_the_places() -> None:
+    r = await storm(12, 3, 0.2)
+    assert r["claims"] == 3
+    assert r["answered"] == r["taps"] == 12
+    assert r["errors"] == []
+
+
+async def test_broadcast_core_delivers_one_digest_each() -> None:
+    r = await broadcast(8, 20)
+    assert r["distinct"] == 8
+    assert r["errors"] == []
+
+
+async def test_scale_core_measures_every_call(tmp_path: Path) -> None:
+    path = common.fresh_db("scale-smoke.db")
+    await common.migrate_async(path)
+    common.seed(path, members=50, tasks=200, open_tasks=20, ledger=500)
+    results = await measure(path, 50, 3)
+    assert set(results) == set(TARGETS)
+    assert all(len(v) >= 3 for v in results.values())
+    assert len(plans(path)) == 4
