@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 FEATURES = [
     "bot.dialogs",
     "bot.conversations.members",
+    "bot.conversations.request_flow",
     "bot.conversations.requests",
     "bot.conversations.completion",
     "bot.conversations.rewards",
