@@ -13,6 +13,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
+from bot.menu import menu_item, registered, volunteer
 from bot.models import N_, DomainError, InvalidInput, NotFound, NotRegistered
 from bot.outbox import RenderContext, Rendered, renderer
 from bot.services import tasks
@@ -180,6 +181,10 @@ async def _r_reviewed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     if p.get("approved"):
         return Rendered(text=rc.t("Your request was approved and published. A volunteer will take it soon."))
     return Rendered(text=rc.t("Sorry, your request was not approved. Staff will contact you if needed."))
+
+
+menu_item("tasks", N_("📋 Open tasks"), visible=volunteer, order=20)(cmd_tasks)
+menu_item("mytasks", N_("🗂 My tasks"), visible=registered, order=30)(cmd_mytasks)
 
 
 def register(app: LinliApp) -> None:

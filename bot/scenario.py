@@ -1,0 +1,102 @@
+"""Drive the REAL flows of the bot process through the stand-in, as people would (demo and tests).
+
+Stable signatures (other features' end-to-end tests use them):
+
+- ``await setup_community(fake, admin_user, title="Sunshine volunteers", name="Sunshine Garden") -> Chat``:
+  a group created by ``admin_user`` (use ``tests.conftest.ADMIN_ID``), the bot added, ``/setup <name>``
+  sent; waits for the welcome with the Register button. The admin becomes staff (still unregistered).
+- ``await register(fake, user, role="volunteer", area="Building 3", phone=True, community=None)``:
+  the private /start dialog to the end (language from the user's language_code, typed area).
+  ``role``: "resident" | "volunteer" | "both"; ``phone=False`` skips the phone (volunteers only).
+- ``await make_staff(fake, admin_user, user, group)``: a registered ``user`` says hello in ``group``
+  and ``admin_user`` (super-admin or staff) replies ``/staff add`` to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.harness import settle
+from bot.i18n import translator
+from bot.sandbox import FakeTelegram
+
+TIMEOUT = 10
+
+
+async def setup_community(fake: FakeTelegram, admin_user: Any, title: str = "Sunshine volunteers", name: str = "Sunshine Garden") -> Any:
+    group = fake.add_group(title, creator=admin_user)
+    await fake.add_bot_to_group(group, admin_user, admin=True)
+    await fake.send_text(admin_user, group, f"/setup {name}")
+    welcome = await fake.wait_for_message(group, lambda m: any("url" in b for b in m.inline_buttons), timeout=TIMEOUT)
+    assert "start=join_" in welcome.inline_buttons[0]["url"]
+    await settle(fake, quiet=0.3)
+    return group
+
+
+def _last(fake: FakeTelegram, user: Any) -> int:
+    chat = fake.private_chat(user)
+    return max((m.message_id for m in chat.messages), default=0) if chat is not None else 0
+
+
+async def _dialog_message(fake: FakeTelegram, user: Any, prefix: str, after: int) -> Any:
+    return await fake.wait_for_message(
+        user, lambda m: any(str(b.get("callback_data", "")).startswith(prefix) for b in m.inline_buttons),
+        timeout=TIMEOUT, after_id=after,
+    )
+
+
+async def register(
+    fake: FakeTelegram, user: Any, role: str = "volunteer", area: str = "Building 3", phone: bool = True, community: str | None = None
+) -> None:
+    lang = "en" if (user.language_code or "").startswith("en") else "zh"
+    mark = _last(fake, user)
+    await fake.send_text(user, None, "/start")
+    if community is not None:
+        msg = await _dialog_message(fake, user, "d:community:", mark)
+        mark = _last(fake, user)
+        await fake.press_button(user, msg, text=community)
+    msg = await _dialog_message(fake, user, "d:lang:", mark)
+    mark = _last(fake, user)
+    await fake.press_button(user, msg, f"d:lang:{lang}")
+    msg = await _dialog_message(fake, user, "d:role:", mark)
+    mark = _last(fake, user)
+    await fake.press_button(user, msg, f"d:role:{role}")
+    await fake.wait_for_message(user, timeout=TIMEOUT, after_id=mark)
+    mark = _last(fake, user)
+    await fake.send_text(user, None, user.first_name)
+    if phone or role != "volunteer":
+        await fake.wait_for_message(user, lambda m: bool(m.keyboard_buttons), timeout=TIMEOUT, after_id=mark)
+        mark = _last(fake, user)
+        await fake.send_contact(user, None)
+    else:
+        await fake.wait_for_message(user, lambda m: bool(m.keyboard_buttons), timeout=TIMEOUT, after_id=mark)
+        mark = _last(fake, user)
+        await fake.send_text(user, None, translator(lang)("Skip"))
+    await fake.wait_for_message(user, lambda m: "area" in (m.text or "").lower() or "楼" in (m.text or ""),
+                                timeout=TIMEOUT, after_id=mark)
+    mark = _last(fake, user)
+    await fake.send_text(user, None, area)
+    if role in ("volunteer", "both"):
+        msg = await _dialog_message(fake, user, "d:skills:", mark)
+        mark = _last(fake, user)
+        await fake.press_button(user, msg, "d:skills:-done")
+        msg = await _dialog_message(fake, user, "d:avail:", mark)
+        mark = _last(fake, user)
+        await fake.press_button(user, msg, "d:avail:skip")
+    msg = await _dialog_message(fake, user, "d:consent:", mark)
+    mark = _last(fake, user)
+    await fake.press_button(user, msg, "d:consent:yes")
+    done = await fake.wait_for_message(user, timeout=TIMEOUT, after_id=mark)
+    assert "d:" not in str(done.reply_markup), done.text
+    await settle(fake, quiet=0.3)
+
+
+async def make_staff(fake: FakeTelegram, admin_user: Any, user: Any, group: Any) -> None:
+    """``user`` (registered) writes in ``group``; ``admin_user`` replies to it with /staff add."""
+    if user.id not in group.members:
+        fake.add_member(group, user, announce=False)
+    hello = await fake.send_text(user, group, "Hello everyone")
+    await fake.send_text(admin_user, group, "/staff add", reply_to=hello)
+    msg = await fake.wait_for_message(group, timeout=TIMEOUT)
+    assert "staff" in (msg.text or "") or "工作人员" in (msg.text or ""), msg.text
+    await settle(fake, quiet=0.3)
