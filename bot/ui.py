@@ -77,8 +77,17 @@ async def reply(update: Update, text: str, markup: Markup = None) -> Message | N
     return None
 
 
+_ANSWERED: dict[str, None] = {}
+
+
 async def answer(query: CallbackQuery, text: str | None = None, alert: bool = False, url: str | None = None) -> None:
-    """Answer a callback query once; a late or repeated answer is not an error worth raising."""
+    """Answer a callback query exactly once: a later call for the same query does nothing."""
+    if query.id in _ANSWERED:
+        return
+    _ANSWERED[query.id] = None
+    if len(_ANSWERED) > 10_000:
+        for key in list(_ANSWERED)[:5_000]:
+            del _ANSWERED[key]
     try:
         await query.answer(text=text[:200] if text else None, show_alert=alert, url=url)
     except TelegramError as exc:
