@@ -58,6 +58,7 @@ async def test_hostile_private_messages_and_callbacks(fake: FakeTelegram, bot_pr
     assert await _snapshot(bot_process.database) == before
 
 
+@pytest.mark.soak
 @pytest.mark.parametrize("who", ["stranger", "admin"])
 async def test_hostile_group_commands(fake: FakeTelegram, bot_process: BotProcess, who: str) -> None:
     admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
