@@ -69,7 +69,7 @@ class ChatRateLimiter(BaseRateLimiter[int]):
         self,
         overall: tuple[int, float] = (28, 1.0),
         per_group: tuple[int, float] = (19, 60.0),
-        per_private: tuple[int, float] = (5, 5.0),
+        per_private: tuple[int, float] = (8, 8.0),
         max_retries: int = 5,
     ) -> None:
         self.overall = SlidingWindow(*overall)
