@@ -105,6 +105,9 @@ async def test_stats_known_answers(db: Database) -> None:
     assert st.top_volunteers == [("李明", 5), ("Zhang", 3)]
     assert st.top_organisations == [("红星小学", 5)]
     assert st.unreachable_members == 1
+    # Per-day series: every task requested in the period is counted once, under its current state.
+    assert sum(sum(by_state.values()) for by_state in st.daily_states.values()) == st.counts["requested"]
+    assert sum(d.get("completed", 0) for d in st.daily_states.values()) == st.counts["completed"]
     everyone = await reports.compute_stats(db, community_id=None, start=START, end=END)
     assert everyone.points_credited == 58 and everyone.counts["completed"] == 3
 

@@ -17,7 +17,10 @@ SIZE = (8.0, 5.0)
 DPI = 100  # 800 x 500 pixels
 
 _LABELS = {
-    "tasks": ("Tasks by state", "任务状态"),
+    "tasks": ("Tasks per day, by state", "每日任务（按状态）"),
+    "open": ("open", "待领取"), "full": ("full", "已满"), "in_progress": ("in progress", "进行中"),
+    "awaiting_confirmation": ("awaiting confirmation", "待确认"), "pending_review": ("pending review", "待审核"),
+    "draft": ("draft", "草稿"),
     "claim": ("Minutes to first claim", "发布到领取的时间（分钟）"),
     "cats": ("Top categories", "热门类别"),
     "orgs": ("Points per organisation", "各单位积分"),
@@ -72,7 +75,8 @@ def render_charts(stats: Stats, *, chinese: bool = True, allow_cjk: bool = True)
     out = []
     keys = ["requested", "published", "claimed", "completed", "cancelled", "expired"]
     fig, ax = new()
-    out.append(png(fig, ax, lab("tasks"), [lab(k) for k in keys], [stats.counts.get(k, 0) for k in keys]))
+    out.append(_daily(fig, ax, stats, lab, font) if stats.daily_states
+               else png(fig, ax, lab("tasks"), [lab(k) for k in keys], [stats.counts.get(k, 0) for k in keys]))
     fig, ax = new()
     out.append(png(fig, ax, lab("claim"), [], stats.claim_minutes, barh=False) if stats.claim_minutes
                else png(fig, ax, lab("claim"), [], []))
@@ -81,3 +85,26 @@ def render_charts(stats: Stats, *, chinese: bool = True, allow_cjk: bool = True)
     fig, ax = new()
     out.append(png(fig, ax, lab("orgs"), [safe(c) for c, _ in stats.top_organisations], [n for _, n in stats.top_organisations]))
     return out
+
+
+def _daily(fig: Figure, ax: Any, stats: Stats, lab: Any, font: str | None) -> bytes:
+    """Stacked bars: tasks created each day, coloured by the state they are in now."""
+    kw = {"fontfamily": font} if font else {}
+    days = sorted(stats.daily_states)
+    order = ["completed", "awaiting_confirmation", "in_progress", "full", "open", "pending_review",
+             "cancelled", "expired", "draft"]
+    bottom = [0] * len(days)
+    for state in order:
+        values = [stats.daily_states[d].get(state, 0) for d in days]
+        if any(values):
+            ax.bar(range(len(days)), values, bottom=bottom, label=lab(state) if state in _LABELS else state)
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    ax.set_xticks(range(len(days)), [d[5:] for d in days], rotation=45 if len(days) > 10 else 0, fontsize=8)
+    legend = ax.legend(fontsize=8)
+    if font:
+        for text in legend.get_texts():
+            text.set_fontfamily(font)
+    ax.set_title(lab("tasks"), **kw)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()

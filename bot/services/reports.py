@@ -30,6 +30,8 @@ class Stats:
     top_organisations: list[tuple[str, int]] = field(default_factory=list)
     unreachable_members: int = 0
     claim_minutes: list[float] = field(default_factory=list)
+    # Tasks created each day of the period (UTC date), by the state they are in now.
+    daily_states: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _scope(community_id: int | None, col: str) -> tuple[str, tuple[Any, ...]]:
@@ -83,6 +85,12 @@ async def compute_stats(db: Database, *, community_id: int | None, start: dateti
     rows = await db.fetchall(f"SELECT o.name, SUM(l.delta) n FROM ledger l JOIN organisations o ON o.id=l.organisation_id WHERE {wl} AND l.delta > 0 AND l.reason <> 'refund' AND l.created_at >= ? AND l.created_at < ? GROUP BY o.id ORDER BY n DESC, o.name LIMIT 5", (*pl, s, e))
     st.top_organisations = [(str(r[0]), int(r[1])) for r in rows]
     st.unreachable_members = await count(f"SELECT COUNT(*) FROM members WHERE {w} AND deleted_at IS NULL AND registered_at IS NOT NULL AND (reachable = 0 OR started_bot = 0)", p)
+    for row in await db.fetchall(
+        f"SELECT substr(created_at, 1, 10) AS day, state, COUNT(*) FROM tasks WHERE {w} AND created_at >= ?"
+        " AND created_at < ? GROUP BY day, state ORDER BY day",
+        (*p, s, e),
+    ):
+        st.daily_states.setdefault(str(row[0]), {})[str(row[1])] = int(row[2])
     return st
 
 
