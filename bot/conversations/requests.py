@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from telegram import Update
+from telegram import CallbackQuery, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LinliApp, LinliContext
+from bot.deeplinks import link
 from bot.i18n import Translator
 from bot.menu import menu_item, registered, volunteer
 from bot.models import N_, DomainError, InvalidInput, NotFound, NotRegistered
@@ -42,6 +43,8 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
         task_id = tasks.parse_task_id(data, prefix)
         member = await member_by_tg(ctx.db, query.from_user.id)
         if member is None or member.registered_at is None:
+            if prefix == "cl" and await _open_registration(query, ctx):
+                return
             raise NotRegistered()
         if prefix == "cl":
             res = await tasks.claim(ctx.db, ctx.now(), member.id, task_id)
@@ -74,6 +77,48 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
         raise InvalidInput()
     except DomainError as exc:
         await answer(query, error_text(t, exc), alert=True)
+
+
+async def _open_registration(query: CallbackQuery, ctx: LinliContext) -> bool:
+    """Someone not registered tapped Claim on a card: open registration for that community."""
+    chat_id = query.message.chat.id if query.message is not None else None
+    code = await ctx.db.fetchval("SELECT join_code FROM communities WHERE group_chat_id = ?", (chat_id,))
+    if not code or not ctx.runtime.bot_username:
+        return False
+    await answer(query, url=link(ctx.runtime.bot_username, f"join_{code}"))
+    return True
+
+
+@menu_item("duty", N_("🟢 On duty / off duty"), visible=volunteer, order=25)
+async def toggle_duty(update: Update, ctx: LinliContext) -> None:
+    """Volunteers mark themselves available for urgent requests (and off again)."""
+    t = await tr_for(update, ctx)
+    user = update.effective_user
+    if user is None:
+        return
+    try:
+        on = await tasks.toggle_on_duty(ctx.db, ctx.now(), user.id)
+    except DomainError as exc:
+        await reply(update, error_text(t, exc))
+        return
+    await reply(update, t("🟢 You are on duty: I may ask you first when a neighbour needs help urgently.") if on
+                else t("⚪ You are off duty. Thank you for your time!"))
+
+
+@renderer("task_urgent_ping")
+async def _r_urgent(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    """An urgent request, to an on-duty volunteer, with its own Claim button (not in quiet hours)."""
+    from bot.jobs.outbox import quiet_until
+
+    task = await _task(rc, p.get("task_id"))
+    if task is None or task["state"] != "open":
+        return None
+    from datetime import UTC, datetime
+
+    if await quiet_until(rc.db, rc.member_id, datetime.now(UTC), "Asia/Shanghai") is not None:
+        return None
+    text = rc.t("🆘 A neighbour needs help now: {what}", what=esc(tasks.mask_phones(task["description"] or task["title"] or ""))[:500])
+    return Rendered(text=text, reply_markup=inline([[(rc.t("🙋 Claim"), f"cl:{task['id']}")]]))
 
 
 async def cmd_tasks(update: Update, ctx: LinliContext) -> None:

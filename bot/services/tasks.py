@@ -180,6 +180,8 @@ async def create_task(db: Database, now: datetime, creator_id: int, new: NewTask
                                (new.submit_key, task_id, to_db(now)))
         await audit(conn, now=now, action="task.create", community_id=community_id, actor_id=creator_id,
                     object_type="task", object_id=task_id, details={"state": state})
+        if not review and new.when_kind == "asap" and new.kind == "request":
+            await _ping_on_duty(conn, now, task_id, community_id, creator_id, area_id, new.category)
         if review:
             async with conn.execute("SELECT id, tg_user_id FROM members WHERE community_id = ? AND is_staff = 1"
                                     " AND deleted_at IS NULL AND tg_user_id IS NOT NULL", (community_id,)) as c2:
@@ -188,6 +190,44 @@ async def create_task(db: Database, now: datetime, creator_id: int, new: NewTask
                 await enqueue(conn, chat_id=int(s["tg_user_id"]), member_id=int(s["id"]), kind="task_review",
                               now=now, payload={"task_id": task_id}, dedupe_key=f"review:{task_id}:{s['id']}")
         return task_id
+
+
+URGENT_PINGS = 3  # at most this many on-duty volunteers are pinged per urgent task
+
+
+async def _ping_on_duty(conn: aiosqlite.Connection, now: datetime, task_id: int, community_id: int,
+                        requester_id: int, area_id: int | None, category: str) -> None:
+    """An urgent request also goes, in private, to a few on-duty volunteers (same area or skill first)."""
+    async with conn.execute(
+        "SELECT id, tg_user_id FROM members WHERE community_id = ? AND is_volunteer = 1 AND on_duty = 1"
+        " AND registered_at IS NOT NULL AND deleted_at IS NULL AND reachable = 1 AND started_bot = 1"
+        " AND tg_user_id IS NOT NULL AND id != ?"
+        " ORDER BY (area_id IS ? AND area_id IS NOT NULL) DESC, (instr(skills, ?) > 0) DESC, id LIMIT ?",
+        (community_id, requester_id, area_id, f'"{category}"', URGENT_PINGS),
+    ) as cur:
+        rows = list(await cur.fetchall())
+    for row in rows:
+        await enqueue(conn, chat_id=int(row["tg_user_id"]), member_id=int(row["id"]), kind="task_urgent_ping",
+                      now=now, payload={"task_id": task_id}, dedupe_key=f"urgent:{task_id}:{row['id']}", priority=5)
+
+
+async def toggle_on_duty(db: Database, now: datetime, tg_user_id: int) -> bool:
+    """Switch a volunteer's "on duty" flag; returns the new value."""
+    async with db.transaction() as conn:
+        async with conn.execute(
+            "SELECT id, on_duty, is_volunteer, registered_at FROM members WHERE tg_user_id = ? AND deleted_at IS NULL",
+            (tg_user_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None or row["registered_at"] is None:
+            raise NotRegistered()
+        if not row["is_volunteer"]:
+            raise NotAllowed()
+        value = not bool(row["on_duty"])
+        await conn.execute("UPDATE members SET on_duty = ?, updated_at = ? WHERE id = ?", (int(value), to_db(now), row["id"]))
+        await audit(conn, now=now, action="member.on_duty" if value else "member.off_duty", actor_id=int(row["id"]),
+                    object_type="member", object_id=int(row["id"]))
+        return value
 
 
 async def review(db: Database, now: datetime, staff_id: int, task_id: int, *, approve: bool) -> str:

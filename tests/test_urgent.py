@@ -1,0 +1,38 @@
+"""Urgent requests ping a few on-duty volunteers in private; the on-duty switch."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from bot.models import NotAllowed
+from bot.services import tasks
+from storage.db import Database
+from tests.factories import make_community, make_member
+
+
+async def test_urgent_request_pings_on_duty_volunteers_only(db: Database, now: datetime) -> None:
+    cid = await make_community(db, now)
+    resident = await make_member(db, now, cid, resident=True, volunteer=True, on_duty=1)
+    on_duty = [await make_member(db, now, cid, volunteer=True, on_duty=1) for _ in range(5)]
+    off_duty = await make_member(db, now, cid, volunteer=True)
+    task_id = await tasks.create_task(db, now, resident, tasks.NewTask(category="shopping", description="Buns", when_kind="asap"))
+    pinged = [r[0] for r in await db.fetchall("SELECT member_id FROM outbox WHERE kind = 'task_urgent_ping'")]
+    assert len(pinged) == tasks.URGENT_PINGS
+    assert set(pinged) <= set(on_duty)
+    assert resident not in pinged and off_duty not in pinged
+    # Not urgent: nobody is pinged.
+    await tasks.create_task(db, now, resident, tasks.NewTask(category="shopping", description="Later", when_kind="tomorrow"))
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'task_urgent_ping'") == tasks.URGENT_PINGS
+    assert task_id
+
+
+async def test_on_duty_toggle(db: Database, now: datetime) -> None:
+    cid = await make_community(db, now)
+    await make_member(db, now, cid, tg_user_id=42, volunteer=True)
+    await make_member(db, now, cid, tg_user_id=43, resident=True)
+    assert await tasks.toggle_on_duty(db, now, 42) is True
+    assert await tasks.toggle_on_duty(db, now, 42) is False
+    with pytest.raises(NotAllowed):
+        await tasks.toggle_on_duty(db, now, 43)
