@@ -256,7 +256,17 @@ async def review(db: Database, now: datetime, staff_id: int, task_id: int, *, ap
 
 
 async def claim(db: Database, now: datetime, member_id: int, task_id: int) -> ClaimResult:
-    """Take one place. Race-safe: the whole check-and-insert runs under one write transaction."""
+    """Take one place. Race-safe: the whole check-and-insert runs under one write transaction.
+
+    A tap on a task that is already full is refused from a plain read first, without waiting for
+    the writer: in a claim storm hundreds of such taps would otherwise queue behind each other.
+    """
+    quick = await db.fetchone(
+        "SELECT t.state, t.kind, (SELECT state FROM claims c WHERE c.task_id = t.id AND c.member_id = ?) AS mine"
+        " FROM tasks t WHERE t.id = ?", (member_id, task_id))
+    if quick is not None and quick["mine"] not in ACTIVE_CLAIM_STATES:
+        if quick["state"] == "full" or (quick["state"] == "in_progress" and quick["kind"] == "request"):
+            raise TaskFull()
     async with db.transaction() as conn:
         member = await _member(conn, member_id)
         task = await _task(conn, task_id)
