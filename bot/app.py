@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import importlib
 import json
@@ -70,33 +71,63 @@ GROUP_COMMANDS = [
 
 
 class LinliApplication(Application):  # type: ignore[type-arg]
-    """Ignores an update it has already handled (Telegram redelivers after a crash)."""
+    """Ignores an update it has already handled (Telegram redelivers after a crash).
+
+    Handled updates are remembered in memory at once and written to the database in small
+    batches (one write transaction for many updates instead of one each), so the bookkeeping
+    does not compete with claims for the single writer. A crash before a batch is written means
+    those updates may be handled again after a restart; every service is idempotent for that.
+    """
+
+    _recent: dict[str, None]
+    _unsaved: list[tuple[str, str]]
+    _flusher: asyncio.Task[None] | None
 
     async def process_update(self, update: object) -> None:
         if not isinstance(update, Update):
             await super().process_update(update)
             return
+        if not hasattr(self, "_recent"):
+            self._recent, self._unsaved, self._flusher = {}, [], None
         runtime: Runtime = self.bot_data["runtime"]
         db = runtime.db
         key = _update_key(update)
-        if db is not None and await db.fetchval("SELECT 1 FROM processed_updates WHERE update_key = ?", (key,)):
+        if key in self._recent or (
+            db is not None and await db.fetchval("SELECT 1 FROM processed_updates WHERE update_key = ?", (key,))
+        ):
             log.info("update %s was delivered again; ignored", update.update_id)
             return
+        self._recent[key] = None  # also stops a copy arriving while this one is being handled
+        if len(self._recent) > 20_000:
+            for old in list(self._recent)[:10_000]:
+                del self._recent[old]
         await super().process_update(update)
-        if db is not None:
-            try:
-                now = runtime.clock.now()
-                async with db.transaction() as conn:
+        self._unsaved.append((key, to_db(runtime.clock.now())))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(0.2)
+        await self.flush_processed()
+
+    async def flush_processed(self) -> None:
+        runtime: Runtime = self.bot_data["runtime"]
+        db = runtime.db
+        batch, self._unsaved = getattr(self, "_unsaved", []), []
+        if db is None or not batch:
+            return
+        try:
+            now = runtime.clock.now()
+            async with db.transaction() as conn:
+                await conn.executemany(
+                    "INSERT OR IGNORE INTO processed_updates (update_key, processed_at) VALUES (?, ?)", batch
+                )
+                if len(batch) > 0 and hash(batch[0][0]) % 50 == 0:  # now and then, forget updates older than a week
                     await conn.execute(
-                        "INSERT OR IGNORE INTO processed_updates (update_key, processed_at) VALUES (?, ?)",
-                        (key, to_db(now)),
+                        "DELETE FROM processed_updates WHERE processed_at < ?", (to_db(now - timedelta(days=7)),)
                     )
-                    if update.update_id % 500 == 0:  # now and then, forget updates older than a week
-                        await conn.execute(
-                            "DELETE FROM processed_updates WHERE processed_at < ?", (to_db(now - timedelta(days=7)),)
-                        )
-            except Exception:  # never let bookkeeping break handling
-                log.exception("could not record update %s", update.update_id)
+        except Exception:  # never let bookkeeping break handling
+            log.exception("could not record %d handled updates", len(batch))
 
 
 def _update_key(update: Update) -> str:
@@ -121,6 +152,8 @@ def build_application(settings: Settings, clock: Clock | None = None) -> Applica
         log.info("Linli is running as @%s", runtime.bot_username)
 
     async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
+        if isinstance(app, LinliApplication):
+            await app.flush_processed()
         if runtime.db is not None:
             await runtime.db.close()
             runtime.db = None
