@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.harness import BotProcess, settle
 from bot.sandbox import FakeTelegram
 from storage.db import open_database
@@ -72,6 +74,7 @@ async def test_sigkill_mid_drain_every_message_arrives_at_most_twice(fake: FakeT
     assert fake.errors == []
 
 
+@pytest.mark.soak
 async def test_broadcast_1000_at_flood_limit_and_button_answer_not_delayed(fake: FakeTelegram, tmp_path: Path) -> None:
     path = str(tmp_path / "broadcast.db")
     n = 1000
