@@ -18,12 +18,63 @@ from bot.sandbox import FakeTelegram, transcript
 ADMIN_ID = 10_001
 
 
-async def _story(server: FakeTelegram, say: Narrator) -> None:
-    grid_worker = server.add_user("Li", "Hong", username="grid_li", user_id=ADMIN_ID, language_code="zh-hans")
+async def _story(server: FakeTelegram, say: Narrator, database: str) -> None:
+    from bot import scenario
 
-    say("A grid worker asks the bot what it can do.")
-    await server.send_text(grid_worker, None, "/help")
-    await settle(server)
+    grid_worker = server.add_user("Li", "Hong", username="grid_li", user_id=ADMIN_ID, language_code="zh-hans")
+    grandma = server.add_user("Wang", "Nainai", language_code="zh-hans", phone_number="+8613912345678")
+    volunteer = server.add_user("Chen", "Ming", username="chen_m", language_code="zh-hans")
+
+    say("The grid worker adds the bot to the volunteers' group and sets the community up.")
+    group = await scenario.setup_community(server, grid_worker, title="阳光花园志愿者群", name="阳光花园社区")
+    say("A resident and a volunteer register in private chats (buttons first, phone via Telegram's share button).")
+    await scenario.register(server, grandma, role="resident", area="3号楼")
+    await scenario.register(server, volunteer, role="volunteer", area="3号楼")
+
+    say("The resident asks for help: buy steamed buns, as soon as possible.")
+    ask = getattr(scenario, "ask_for_help", None)
+    if ask is not None:
+        await ask(server, grandma, "请帮我买两个馒头送到家，谢谢！")
+    else:
+        say("(The /request dialog is not built yet: the request is entered through the service directly.)")
+        await _enter_request(database, grandma.id, "请帮我买两个馒头送到家，谢谢！")
+    card = await server.wait_for_message(group, lambda m: any(
+        str(b.get("callback_data", "")).startswith("cl:") for b in m.inline_buttons), timeout=15)
+
+    say("The volunteer taps Claim on the card in the group (the card shows no name, phone or address).")
+    claim = next(b for b in card.inline_buttons if str(b.get("callback_data", "")).startswith("cl:"))
+    await server.press_button(volunteer, card, claim["callback_data"])
+    details = await server.wait_for_message(volunteer, lambda m: any(
+        str(b.get("callback_data", "")).startswith("done:") for b in m.inline_buttons), timeout=15)
+
+    say("Half an hour later the volunteer presses Done.")
+    done = next(b for b in details.inline_buttons if str(b.get("callback_data", "")).startswith("done:"))
+    await server.press_button(volunteer, details, done["callback_data"])
+    question = await server.wait_for_message(grandma, lambda m: any(
+        str(b.get("callback_data", "")).startswith("cf:") for b in m.inline_buttons), timeout=15)
+
+    say("The resident confirms: yes, thank you. The volunteer's point is credited.")
+    yes = next(b for b in question.inline_buttons if str(b.get("callback_data", "")).endswith(":y"))
+    await server.press_button(grandma, question, yes["callback_data"])
+    await settle(server, quiet=1.0)
+
+    say("The volunteer checks their points.")
+    await server.send_text(volunteer, None, "/points")
+    await settle(server, quiet=1.0)
+
+
+async def _enter_request(database: str, tg_user_id: int, text: str) -> None:
+    from datetime import UTC, datetime
+
+    from bot.services import tasks
+    from storage.db import open_database
+
+    db = await open_database(database)
+    try:
+        member_id = await db.fetchval("SELECT id FROM members WHERE tg_user_id = ?", (tg_user_id,))
+        await tasks.create_task(db, datetime.now(UTC), int(member_id), tasks.NewTask(category="shopping", description=text))
+    finally:
+        await db.close()
 
 
 class Narrator:
@@ -45,7 +96,7 @@ async def _main(quiet: bool) -> int:
     try:
         say(f"Telegram stand-in listening at {server.base_url}; starting the bot process...")
         await proc.start()
-        await _story(server, say)
+        await _story(server, say, proc.database)
         print()
         print(transcript(server))
         bad = server.errors

@@ -37,8 +37,10 @@ def _take_budget(chat_id: int) -> bool:
 
 def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
     """The public card: never the exact address, phone or requester's name."""
-    lines = [f"<b>{esc(task['title'] or t('Help wanted'))}</b>" if task["title"] else f"<b>{esc(t('Help wanted'))}</b>"]
-    lines.append(t("Category: {c}", c=esc(task["category"])))
+    heading = task["title"] or t("Help wanted")
+    lines = [f"<b>{esc(heading)}</b>"]
+    category = (task["category_zh"] if t.lang == "zh" else task["category_en"]) or task["category"]
+    lines.append(t("Category: {c}", c=esc(category)))
     if task["description"]:
         lines.append(esc(mask_phones(task["description"]))[:500])
     if task["voice_file_id"]:
@@ -67,6 +69,8 @@ def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
 
 
 _SQL = ("SELECT t.*, a.name AS area_name, c.group_chat_id AS community_chat,"
+        " (SELECT name_zh FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_zh,"
+        " (SELECT name_en FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_en,"
         " (SELECT COUNT(*) FROM claims WHERE task_id = t.id AND state IN ('active', 'done', 'completed')) AS taken"
         " FROM tasks t JOIN communities c ON c.id = t.community_id LEFT JOIN areas a ON a.id = t.area_id"
         " WHERE ((t.group_message_id IS NULL AND t.state IN ('open', 'full') AND c.group_chat_id IS NOT NULL)"
