@@ -7,16 +7,20 @@ buttons time out. This limiter instead:
 - lets calls that write to no chat (answerCallbackQuery, getUpdates, getMe, ...) through at once;
 - keeps sliding windows (safe whether Telegram counts with a bucket or a window): about 30
   messages/s overall, 20/min per group, a short burst per private chat;
-- on a 429 retries only that call, after ``retry_after``, up to ``max_retries`` times.
+- on a 429 retries only that call, after ``retry_after``, up to ``max_retries`` times;
+- drops parameters the method does not accept (see ``drop_unknown_parameters``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from telegram.error import RetryAfter
@@ -64,6 +68,26 @@ class SlidingWindow:
                 await asyncio.sleep(self.period - (now - self.stamps[0]) + 0.001)
 
 
+@functools.cache
+def _accepted_parameters() -> dict[str, frozenset[str]]:
+    """Each Bot API method's parameter names, from the bundled copy of the official description."""
+    spec_path = Path(__file__).parent / "sandbox" / "bot_api_spec.json"
+    methods = json.loads(spec_path.read_text(encoding="utf-8"))["methods"]
+    return {name: frozenset(f["name"] for f in m["fields"]) for name, m in methods.items()}
+
+
+def drop_unknown_parameters(endpoint: str, data: dict[str, Any]) -> None:
+    """python-telegram-bot adds the default ``parse_mode`` to some methods that have no such
+    parameter (editMessageReplyMarkup); Telegram ignores it, a strict server refuses the call.
+    Remove, in place, whatever the method does not accept."""
+    accepted = _accepted_parameters().get(endpoint)
+    if accepted is None:
+        return
+    for key in [k for k in data if k not in accepted]:
+        log.debug("dropping parameter %s not accepted by %s", key, endpoint)
+        del data[key]
+
+
 class ChatRateLimiter(BaseRateLimiter[int]):
     def __init__(
         self,
@@ -103,6 +127,7 @@ class ChatRateLimiter(BaseRateLimiter[int]):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> bool | JSONDict | list[JSONDict]:
+        drop_unknown_parameters(endpoint, data)  # ``data`` is the dict the call will send
         chat_id = data.get("chat_id")
         limited = endpoint not in UNLIMITED and chat_id is not None
         if isinstance(chat_id, str):

@@ -64,3 +64,14 @@ def test_lanes() -> None:
     cb = Update(2, callback_query=CallbackQuery("q", user, "ci", data="x"))
     assert lane(msg) == ("msg", 7)
     assert lane(cb) == ("cb", 7)
+
+
+def test_parameters_a_method_does_not_accept_are_dropped() -> None:
+    from bot.ratelimit import drop_unknown_parameters
+
+    data = {"chat_id": 1, "message_id": 2, "reply_markup": "{}", "parse_mode": "HTML"}
+    drop_unknown_parameters("editMessageReplyMarkup", data)
+    assert data == {"chat_id": 1, "message_id": 2, "reply_markup": "{}"}
+    send = {"chat_id": 1, "text": "x", "parse_mode": "HTML"}
+    drop_unknown_parameters("sendMessage", send)
+    assert send["parse_mode"] == "HTML"
