@@ -53,6 +53,7 @@ FEATURES = [
 PRIVATE_COMMANDS = [
     ("start", N_("Start or edit your registration")),
     ("request", N_("Ask for help")),
+    ("publish", N_("Publish a task (staff)")),
     ("tasks", N_("Open tasks you can help with")),
     ("mytasks", N_("Your tasks")),
     ("points", N_("Your points")),

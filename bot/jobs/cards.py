@@ -35,6 +35,20 @@ def _take_budget(chat_id: int) -> bool:
     return True
 
 
+def _local_time(stored: str | None, tz: str | None) -> str:
+    """A stored UTC time as the community's local ``MM-DD HH:MM``."""
+    if not stored:
+        return ""
+    from zoneinfo import ZoneInfo
+
+    from storage.timeutil import from_db
+
+    try:
+        return from_db(stored).astimezone(ZoneInfo(tz or "Asia/Shanghai")).strftime("%m-%d %H:%M")
+    except (ValueError, KeyError):
+        return stored[:16].replace("T", " ")
+
+
 def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
     """The public card: never the exact address, phone or requester's name."""
     heading = task["title"] or t("Help wanted")
@@ -48,7 +62,7 @@ def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
     if task["area_name"]:
         lines.append(t("Area: {a}", a=esc(task["area_name"])))
     when = {"asap": t("As soon as possible"), "today": t("Today"), "tomorrow": t("Tomorrow")}.get(task["when_kind"])
-    lines.append(t("When: {w}", w=esc(when or (task["starts_at"] or "")[:16].replace("T", " "))))
+    lines.append(t("When: {w}", w=esc(when or _local_time(task["starts_at"], task["community_tz"]))))
     lines.append(t("Places: {taken}/{slots} · Points: {points}", taken=taken, slots=task["slots"], points=task["points"]))
     state = task["state"]
     tid = task["id"]
@@ -68,7 +82,7 @@ def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
     return "\n".join(lines)[:4000], markup
 
 
-_SQL = ("SELECT t.*, a.name AS area_name, c.group_chat_id AS community_chat,"
+_SQL = ("SELECT t.*, a.name AS area_name, c.group_chat_id AS community_chat, c.timezone AS community_tz,"
         " (SELECT name_zh FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_zh,"
         " (SELECT name_en FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_en,"
         " (SELECT COUNT(*) FROM claims WHERE task_id = t.id AND state IN ('active', 'done', 'completed')) AS taken"

@@ -1,0 +1,33 @@
+"""The public group card: local time, the category's name, nothing private."""
+
+from __future__ import annotations
+
+from bot.i18n import translator
+from bot.jobs.cards import render_card
+
+
+def _task(**over: object) -> dict[str, object]:
+    task: dict[str, object] = {
+        "id": 7, "title": None, "category": "shopping", "category_zh": "买菜/跑腿", "category_en": "Shopping/errands",
+        "description": "Call me on 13812345678", "voice_file_id": None, "area_name": "Building 3",
+        "when_kind": "at", "starts_at": "2026-05-04T01:30:00.000000Z", "community_tz": "Asia/Shanghai",
+        "slots": 20, "points": 2, "state": "open", "address": "Flat 301", "proxy_name": "Grandma Wang",
+    }
+    task.update(over)
+    return task
+
+
+def test_card_shows_local_time_category_name_and_masks_phones() -> None:
+    text, markup = render_card(translator("en"), _task(), 3)
+    assert "05-04 09:30" in text  # 01:30 UTC is 09:30 in Shanghai
+    assert "Shopping/errands" in text
+    assert "13812345678" not in text and "Flat 301" not in text and "Grandma" not in text
+    assert "3/20" in text
+    assert markup is not None and markup.inline_keyboard[0][0].callback_data == "cl:7"
+    zh, _ = render_card(translator("zh"), _task(), 3)
+    assert "买菜/跑腿" in zh and "求助" in zh
+
+
+def test_closed_card_has_no_claim_button() -> None:
+    _, markup = render_card(translator("en"), _task(state="completed"), 20)
+    assert markup is None
