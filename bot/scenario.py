@@ -8,6 +8,7 @@ Stable signatures (other features' end-to-end tests use them):
 - ``await register(fake, user, role="volunteer", area="Building 3", phone=True, community=None)``:
   the private /start dialog to the end (language from the user's language_code, typed area).
   ``role``: "resident" | "volunteer" | "both"; ``phone=False`` skips the phone (volunteers only).
+- ``await ask_for_help(fake, user, text, category="shopping")``: the resident's /request dialog to Submit.
 - ``await make_staff(fake, admin_user, user, group)``: a registered ``user`` says hello in ``group``
   and ``admin_user`` (super-admin or staff) replies ``/staff add`` to it.
 """
@@ -99,4 +100,45 @@ async def make_staff(fake: FakeTelegram, admin_user: Any, user: Any, group: Any)
     await fake.send_text(admin_user, group, "/staff add", reply_to=hello)
     msg = await fake.wait_for_message(group, timeout=TIMEOUT)
     assert "staff" in (msg.text or "") or "工作人员" in (msg.text or ""), msg.text
+    await settle(fake, quiet=0.3)
+
+
+def _buttons_start(m: Any, prefix: str) -> bool:
+    return any(str(b.get("callback_data", "")).startswith(prefix) for b in m.inline_buttons)
+
+
+async def _press_then(fake: FakeTelegram, user: Any, msg: Any, data: str, next_prefix: str | None) -> Any:
+    """Press a dialog button; the next question either replaces that message or comes as a new one."""
+    mark = _last(fake, user)
+    query = await fake.press_button(user, msg, data)
+    await fake.wait_callback_answer(query, timeout=TIMEOUT)
+
+    def find() -> Any:
+        if next_prefix is None:
+            return True
+        if _buttons_start(msg, next_prefix):
+            return msg
+        chat = fake.private_chat(user)
+        if chat is None:
+            return None
+        return next((m for m in chat.messages if m.message_id > mark and m.from_bot and _buttons_start(m, next_prefix)), None)
+
+    return await fake.wait_for(find, timeout=TIMEOUT)
+
+
+async def ask_for_help(fake: FakeTelegram, user: Any, text: str, category: str = "shopping") -> None:
+    """A registered resident asks for help with the menu's dialog: category, text, as soon as
+    possible, at home, one helper, Submit."""
+    mark = _last(fake, user)
+    await fake.send_text(user, None, "/request")
+    msg = await fake.wait_for_message(user, lambda m: _buttons_start(m, "d:cat:"), timeout=TIMEOUT, after_id=mark)
+    await _press_then(fake, user, msg, f"d:cat:{category}", None)
+    await settle(fake, quiet=0.3)
+    mark = _last(fake, user)
+    await fake.send_text(user, None, text)
+    msg = await fake.wait_for_message(user, lambda m: _buttons_start(m, "d:when:"), timeout=TIMEOUT, after_id=mark)
+    msg = await _press_then(fake, user, msg, "d:when:asap", "d:where:")
+    msg = await _press_then(fake, user, msg, "d:where:home", "d:helpers:")
+    msg = await _press_then(fake, user, msg, "d:helpers:1", "d:confirm:")
+    await _press_then(fake, user, msg, "d:confirm:submit", None)
     await settle(fake, quiet=0.3)
