@@ -18,7 +18,7 @@ from bot.sandbox import FakeTelegram, transcript
 ADMIN_ID = 10_001
 
 
-async def _story(server: FakeTelegram, say: Narrator, database: str) -> None:
+async def _story(server: FakeTelegram, say: Narrator) -> None:
     from bot import scenario
 
     grid_worker = server.add_user("Li", "Hong", username="grid_li", user_id=ADMIN_ID, language_code="zh-hans")
@@ -32,12 +32,7 @@ async def _story(server: FakeTelegram, say: Narrator, database: str) -> None:
     await scenario.register(server, volunteer, role="volunteer", area="3号楼")
 
     say("The resident asks for help: buy steamed buns, as soon as possible.")
-    ask = getattr(scenario, "ask_for_help", None)
-    if ask is not None:
-        await ask(server, grandma, "请帮我买两个馒头送到家，谢谢！")
-    else:
-        say("(The /request dialog is not built yet: the request is entered through the service directly.)")
-        await _enter_request(database, grandma.id, "请帮我买两个馒头送到家，谢谢！")
+    await scenario.ask_for_help(server, grandma, "请帮我买两个馒头送到家，谢谢！")
     card = await server.wait_for_message(group, lambda m: any(
         str(b.get("callback_data", "")).startswith("cl:") for b in m.inline_buttons), timeout=15)
 
@@ -63,20 +58,6 @@ async def _story(server: FakeTelegram, say: Narrator, database: str) -> None:
     await settle(server, quiet=1.0)
 
 
-async def _enter_request(database: str, tg_user_id: int, text: str) -> None:
-    from datetime import UTC, datetime
-
-    from bot.services import tasks
-    from storage.db import open_database
-
-    db = await open_database(database)
-    try:
-        member_id = await db.fetchval("SELECT id FROM members WHERE tg_user_id = ?", (tg_user_id,))
-        await tasks.create_task(db, datetime.now(UTC), int(member_id), tasks.NewTask(category="shopping", description=text))
-    finally:
-        await db.close()
-
-
 class Narrator:
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
@@ -96,7 +77,7 @@ async def _main(quiet: bool) -> int:
     try:
         say(f"Telegram stand-in listening at {server.base_url}; starting the bot process...")
         await proc.start()
-        await _story(server, say, proc.database)
+        await _story(server, say)
         print()
         print(transcript(server))
         bad = server.errors
