@@ -75,3 +75,14 @@ def test_parameters_a_method_does_not_accept_are_dropped() -> None:
     send = {"chat_id": 1, "text": "x", "parse_mode": "HTML"}
     drop_unknown_parameters("sendMessage", send)
     assert send["parse_mode"] == "HTML"
+
+
+def test_error_text_is_escaped_for_html() -> None:
+    from bot.i18n import translator
+    from bot.models import InvalidInput
+    from bot.ui import error_text
+
+    text = error_text(translator("en"), InvalidInput("Please write: /revoke <entry number> <reason>"))
+    assert "&lt;entry number&gt;" in text
+    named = error_text(translator("en"), InvalidInput("{taken} taken <b>", taken="<i>x"))
+    assert named == "&lt;i&gt;x taken &lt;b&gt;"

@@ -121,7 +121,15 @@ async def _r_urgent(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     return Rendered(text=text, reply_markup=inline([[(rc.t("🙋 Claim"), f"cl:{task['id']}")]]))
 
 
+PAGE = 5
+
+
 async def cmd_tasks(update: Update, ctx: LinliContext) -> None:
+    await _show_tasks(update, ctx, 0)
+
+
+async def _show_tasks(update: Update, ctx: LinliContext, offset: int) -> None:
+    """Open tasks of the member's community, five a page, each with its Claim button."""
     t = await tr_for(update, ctx)
     if update.effective_user is None:
         return
@@ -129,16 +137,73 @@ async def cmd_tasks(update: Update, ctx: LinliContext) -> None:
     if member is None or member.community_id is None:
         await reply(update, error_text(t, NotRegistered()))
         return
-    rows = await tasks.list_open(ctx.db, member.community_id, limit=10)
+    total = await tasks.count_open(ctx.db, member.community_id)
+    offset = max(0, min(offset, max(0, total - 1) // PAGE * PAGE))
+    rows = await tasks.list_open(ctx.db, member.community_id, offset=offset, limit=PAGE)
     if not rows:
         await reply(update, t("There are no open tasks right now."))
         return
-    lines = [t("Open tasks:")]
+    lines = [t("Open tasks ({first}–{last} of {total}):", first=offset + 1, last=offset + len(rows), total=total)]
     buttons = []
     for r in rows:
-        lines.append(f"#{r['id']} {esc(tasks.mask_phones(r['title'] or r['description'] or r['category']))[:80]}")
+        lines.append(f"#{r['id']} {esc(tasks.mask_phones(r['title'] or r['description'] or r['category'])[:80])}")
         buttons.append([(t("Claim #{id}", id=r["id"]), f"cl:{r['id']}")])
+    nav = []
+    if offset > 0:
+        nav.append((t("◀ Previous"), f"tp:{offset - PAGE}"))
+    if offset + PAGE < total:
+        nav.append((t("Next ▶"), f"tp:{offset + PAGE}"))
+    if nav:
+        buttons.append(nav)
     await reply(update, "\n".join(lines), inline(buttons))
+
+
+async def on_page(update: Update, ctx: LinliContext) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    raw = (query.data or "").split(":", 1)[-1]
+    await answer(query)
+    if raw.isdigit() and len(raw) < 7:
+        await _show_tasks(update, ctx, int(raw))
+
+
+async def cmd_edittask(update: Update, ctx: LinliContext) -> None:
+    """/edittask <id> title|description|slots|points <value> (staff)."""
+    t = await tr_for(update, ctx)
+    user = update.effective_user
+    parts = (update.effective_message.text or "").split(maxsplit=3) if update.effective_message else []
+    if user is None or len(parts) < 4 or not parts[1].lstrip("#").isdigit() or parts[2] not in tasks.EDITABLE:
+        await reply(update, esc(t("Please write: /edittask <task number> title|description|slots|points <new value>")))
+        return
+    try:
+        member = await member_by_tg(ctx.db, user.id)
+        if member is None or not member.registered:
+            raise NotRegistered()
+        await tasks.edit_task(ctx.db, ctx.now(), member.id, int(parts[1].lstrip("#")), parts[2], parts[3])
+    except DomainError as exc:
+        await reply(update, error_text(t, exc))
+        return
+    await reply(update, t("Task #{id} is changed. The card in the group will show it shortly.", id=parts[1].lstrip("#")))
+
+
+async def cmd_canceltask(update: Update, ctx: LinliContext) -> None:
+    """/canceltask <id>: staff cancel any task of their community; the requester their own."""
+    t = await tr_for(update, ctx)
+    user = update.effective_user
+    parts = (update.effective_message.text or "").split() if update.effective_message else []
+    if user is None or len(parts) != 2 or not parts[1].lstrip("#").isdigit() or len(parts[1]) > 12:
+        await reply(update, esc(t("Please write: /canceltask <task number>")))
+        return
+    try:
+        member = await member_by_tg(ctx.db, user.id)
+        if member is None or not member.registered:
+            raise NotRegistered()
+        told = await tasks.cancel(ctx.db, ctx.now(), member.id, int(parts[1].lstrip("#")))
+    except DomainError as exc:
+        await reply(update, error_text(t, exc))
+        return
+    await reply(update, t("Task #{id} is cancelled. {n} volunteer(s) were told.", id=parts[1].lstrip("#"), n=len(told)))
 
 
 async def cmd_mytasks(update: Update, ctx: LinliContext) -> None:
@@ -239,6 +304,9 @@ def register(app: LinliApp) -> None:
     private = filters.ChatType.PRIVATE
     app.add_handler(CommandHandler("tasks", cmd_tasks, filters=private))
     app.add_handler(CommandHandler("mytasks", cmd_mytasks, filters=private))
+    app.add_handler(CommandHandler("edittask", cmd_edittask, filters=private))
+    app.add_handler(CommandHandler("canceltask", cmd_canceltask, filters=private))
+    app.add_handler(CallbackQueryHandler(on_page, pattern=r"^tp:"))
     app.add_handler(CallbackQueryHandler(on_callback, pattern=r"^(cl|dt|wd|rc|ap|rj):"))
     if app.job_queue is not None:
         app.job_queue.run_repeating(cards.refresh_cards, interval=3, first=1, name="cards")

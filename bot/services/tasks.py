@@ -371,6 +371,63 @@ async def cancel(db: Database, now: datetime, actor_id: int, task_id: int) -> li
         return told
 
 
+EDITABLE = {"title": 60, "description": 500, "slots": 0, "points": 0}
+EDITABLE_STATES = ("pending_review", "open", "full", "in_progress")
+
+
+async def edit_task(db: Database, now: datetime, staff_id: int, task_id: int, field: str, value: str) -> None:
+    """Staff change a task's title, description, places or points; volunteers who claimed it are told."""
+    if field not in EDITABLE:
+        raise InvalidInput()
+    value = value.strip()
+    new: Any
+    if field in ("slots", "points"):
+        if not value.isdigit() or len(value) > 4:
+            raise InvalidInput()
+        new = int(value)
+        low, high = (1, 1000) if field == "slots" else (0, 1000)
+        if not low <= new <= high:
+            raise InvalidInput()
+    else:
+        if not value or len(value) > EDITABLE[field]:
+            raise InvalidInput()
+        new = value
+    async with db.transaction() as conn:
+        actor = await _member(conn, staff_id)
+        task = await _task(conn, task_id)
+        if not actor["is_staff"] or actor["community_id"] != task["community_id"]:
+            raise NotAllowed()
+        if task["state"] not in EDITABLE_STATES:
+            raise InvalidState()
+        state = str(task["state"])
+        if field == "slots":
+            taken = await _taken(conn, task_id)
+            if new < taken:
+                raise DomainError(N_("{taken} volunteers have claimed it already; places cannot go below that."),
+                                  taken=taken)
+            if state in ("open", "full", "in_progress"):
+                full = "full" if task["kind"] == "event" else "in_progress"
+                state = full if taken >= new else "open"
+        await conn.execute(f"UPDATE tasks SET {field} = ?, state = ?, card_version = card_version + 1, updated_at = ?"
+                           " WHERE id = ?", (new, state, to_db(now), task_id))
+        await audit(conn, now=now, action="task.edit", community_id=int(task["community_id"]), actor_id=staff_id,
+                    object_type="task", object_id=task_id, details={"field": field, "old": task[field], "new": new})
+        async with conn.execute("SELECT m.id, m.tg_user_id FROM claims c JOIN members m ON m.id = c.member_id"
+                                " WHERE c.task_id = ? AND c.state = 'active' AND m.tg_user_id IS NOT NULL",
+                                (task_id,)) as cur:
+            claimers = list(await cur.fetchall())
+        for c in claimers:
+            await enqueue(conn, chat_id=int(c["tg_user_id"]), member_id=int(c["id"]), kind="text", now=now,
+                          payload={"message": N_("Staff changed task #{id}. Please check /mytasks for the details."),
+                                   "params": {"id": task_id}},
+                          dedupe_key=f"edited:{task_id}:{c['id']}:{to_db(now)}")
+
+
+async def count_open(db: Database, community_id: int) -> int:
+    return int(await db.fetchval("SELECT COUNT(*) FROM tasks WHERE community_id = ? AND state = 'open'",
+                                 (community_id,)) or 0)
+
+
 async def list_open(db: Database, community_id: int, *, offset: int = 0, limit: int = 5) -> list[Any]:
     return await db.fetchall(
         "SELECT * FROM tasks WHERE community_id = ? AND state = 'open' ORDER BY id DESC LIMIT ? OFFSET ?",
