@@ -55,3 +55,18 @@ async def test_only_staff_edit_and_not_after_completion(db: Database, now: datet
     await tasks.cancel(db, now, staff, task_id)
     with pytest.raises(InvalidState):
         await tasks.edit_task(db, now, staff, task_id, "title", "Too late")
+
+
+async def test_contact_staff_from_the_task(db: Database, now: datetime) -> None:
+    cid, _staff, task_id, vols = await _world(db, now)
+    stranger = await make_member(db, now, cid, volunteer=True)
+    await tasks.claim(db, now, vols[0], task_id)
+    assert await tasks.contact_staff(db, now, vols[0], task_id) == 1
+    assert await tasks.contact_staff(db, now, vols[0], task_id) == 1  # a double tap ...
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE dedupe_key LIKE 'contact:%'") == 1  # ... one alert
+    with pytest.raises(NotAllowed):
+        await tasks.contact_staff(db, now, stranger, task_id)
+    other = await make_community(db, now)
+    outsider = await make_member(db, now, other, volunteer=True)
+    with pytest.raises(NotAllowed):
+        await tasks.contact_staff(db, now, outsider, task_id)

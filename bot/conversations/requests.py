@@ -158,6 +158,26 @@ async def _show_tasks(update: Update, ctx: LinliContext, offset: int) -> None:
     await reply(update, "\n".join(lines), inline(buttons))
 
 
+async def on_contact_staff(update: Update, ctx: LinliContext) -> None:
+    """"Contact staff" under a task: staff are told at once who asks, about which task."""
+    query = update.callback_query
+    if query is None or query.from_user is None:
+        return
+    t = await tr_for(update, ctx)
+    try:
+        task_id = tasks.parse_task_id(query.data, "cs")
+        member = await member_by_tg(ctx.db, query.from_user.id)
+        if member is None or not member.registered:
+            raise NotRegistered()
+        told = await tasks.contact_staff(ctx.db, ctx.now(), member.id, task_id)
+    except DomainError as exc:
+        await answer(query, error_text(t, exc), alert=True)
+        return
+    await answer(query, t("I have told the community staff. They will contact you soon.") if told
+                 else t("Sorry, no staff member can be reached in the bot right now. Please call the community office."),
+                 alert=True)
+
+
 async def on_page(update: Update, ctx: LinliContext) -> None:
     query = update.callback_query
     if query is None:
@@ -307,6 +327,7 @@ def register(app: LinliApp) -> None:
     app.add_handler(CommandHandler("edittask", cmd_edittask, filters=private))
     app.add_handler(CommandHandler("canceltask", cmd_canceltask, filters=private))
     app.add_handler(CallbackQueryHandler(on_page, pattern=r"^tp:"))
+    app.add_handler(CallbackQueryHandler(on_contact_staff, pattern=r"^cs:\d{1,12}$"))
     app.add_handler(CallbackQueryHandler(on_callback, pattern=r"^(cl|dt|wd|rc|ap|rj):"))
     if app.job_queue is not None:
         app.job_queue.run_repeating(cards.refresh_cards, interval=3, first=1, name="cards")

@@ -7,6 +7,7 @@ checks who may act and from which state, writes the change, an audit row and any
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -421,6 +422,36 @@ async def edit_task(db: Database, now: datetime, staff_id: int, task_id: int, fi
                           payload={"message": N_("Staff changed task #{id}. Please check /mytasks for the details."),
                                    "params": {"id": task_id}},
                           dedupe_key=f"edited:{task_id}:{c['id']}:{to_db(now)}")
+
+
+async def contact_staff(db: Database, now: datetime, member_id: int, task_id: int) -> int:
+    """The requester or a volunteer on the task asks staff to get in touch; returns staff told.
+
+    At most one alert per person and task every ten minutes, so a repeated tap is not a flood.
+    """
+    async with db.transaction() as conn:
+        member = await _member(conn, member_id)
+        task = await _task(conn, task_id)
+        if member["community_id"] != task["community_id"]:
+            raise NotAllowed()
+        async with conn.execute("SELECT 1 FROM claims WHERE task_id = ? AND member_id = ? AND state IN"
+                                " ('active', 'done', 'completed')", (task_id, member_id)) as cur:
+            claimed = await cur.fetchone() is not None
+        if not (claimed or member_id in (task["requester_id"], task["created_by"]) or member["is_staff"]):
+            raise NotAllowed()
+        async with conn.execute("SELECT id, tg_user_id FROM members WHERE community_id = ? AND is_staff = 1"
+                                " AND deleted_at IS NULL AND tg_user_id IS NOT NULL AND id != ?",
+                                (task["community_id"], member_id)) as cur:
+            staff_rows = list(await cur.fetchall())
+        slot = to_db(now)[:15]  # ten-minute window
+        for row in staff_rows:
+            await enqueue(conn, chat_id=int(row["tg_user_id"]), member_id=int(row["id"]), kind="text", now=now,
+                          payload={"message": N_("☎ {name} asks staff to get in touch about task #{id}."),
+                                   "params": {"name": html.escape(member["display_name"] or "?"), "id": task_id}},
+                          dedupe_key=f"contact:{task_id}:{member_id}:{row['id']}:{slot}", priority=5)
+        await audit(conn, now=now, action="task.contact_staff", community_id=int(task["community_id"]),
+                    actor_id=member_id, object_type="task", object_id=task_id)
+        return len(staff_rows)
 
 
 async def count_open(db: Database, community_id: int) -> int:

@@ -24,7 +24,7 @@ async def test_paging_edit_and_cancel(fake: FakeTelegram, tmp_path: Path) -> Non
     db = await open_database(path)
     cid = await make_community(db, now, group_chat_id=group.id, language="en")
     staff = await make_member(db, now, cid, tg_user_id=staff_u.id, staff=True, language="en")
-    await make_member(db, now, cid, tg_user_id=vol_u.id, volunteer=True, language="en")
+    await make_member(db, now, cid, tg_user_id=vol_u.id, volunteer=True, language="en", name="Vol")
     ids = [await tasks.create_task(db, now, staff, tasks.NewTask(category="other", title=f"Job {i}"), staff=True)
            for i in range(7)]
     proc = BotProcess(fake, path, log_path=str(tmp_path / "t.log"))
@@ -46,6 +46,15 @@ async def test_paging_edit_and_cancel(fake: FakeTelegram, tmp_path: Path) -> Non
         await fake.wait_for_message(staff_u, lambda m: "/edittask" in (m.text or ""), timeout=10)
         await fake.send_text(staff_u, None, f"/canceltask {ids[1]}")
         await fake.wait_for_message(staff_u, lambda m: "cancelled" in (m.text or ""), timeout=10)
+        # Claim from the list, then "Contact staff" under the private details: staff hear of it.
+        await fake.press_button(vol_u, page, f"cl:{ids[6]}")
+        details = await fake.wait_for_message(vol_u, lambda m: any(
+            b.get("callback_data") == f"cs:{ids[6]}" for b in m.inline_buttons), timeout=15, after_id=0)
+        query = await fake.press_button(vol_u, details, f"cs:{ids[6]}")
+        answer = await fake.wait_callback_answer(query, timeout=10)
+        assert "staff" in str(answer.get("text", "")), answer
+        await fake.wait_for_message(staff_u, lambda m: f"#{ids[6]}" in (m.text or "") and "asks staff" in (m.text or ""),
+                                    timeout=10, after_id=0)
         await settle(fake, quiet=0.5)
         assert await db.fetchval("SELECT points FROM tasks WHERE id = ?", (ids[0],)) == 3
         assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (ids[1],)) == "cancelled"
