@@ -48,16 +48,16 @@ POINTS_MAX = 100
 # The steps of each kind of dialog, in order ("at" follows "when", "addr" follows "where").
 ORDER: dict[str, list[str]] = {
     "resident": ["cat", "desc", "when", "where", "helpers", "confirm"],
-    "normal": ["title", "cat", "desc", "when", "where", "helpers", "confirm"],
+    "normal": ["title", "cat", "desc", "when", "where", "helpers", "org", "confirm"],
     "proxy": ["pname", "pphone", "paddr", "cat", "desc", "when", "helpers", "confirm"],
-    "event": ["title", "cat", "desc", "slots", "start", "end", "points", "confirm"],
+    "event": ["title", "cat", "desc", "slots", "start", "end", "points", "org", "confirm"],
 }
 SUB_STEP_OF = {"at": "when", "addr": "where"}
 FIELD_LABELS = {
     "title": N_("Title"), "cat": N_("Category"), "desc": N_("Description"), "when": N_("Time"),
     "where": N_("Place"), "helpers": N_("Helpers"), "pname": N_("Resident's name"),
     "pphone": N_("Resident's phone"), "paddr": N_("Resident's address"), "slots": N_("Places"),
-    "start": N_("Start time"), "end": N_("End time"), "points": N_("Points"),
+    "start": N_("Start time"), "end": N_("End time"), "points": N_("Points"), "org": N_("Who may claim"),
 }
 _PHONE_OK = re.compile(r"\+?\d{7,15}")
 _FULL_DT = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2}) +(\d{1,2}):(\d{2})")
@@ -314,6 +314,16 @@ async def prompt(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str 
     elif step == "points":
         await _ask(update, head + t("How many points does each volunteer get? Please type a number from 0 to {n}.",
                                      n=POINTS_MAX), inline([cancel_row]))
+    elif step == "org":
+        orgs = await _organisations(ctx, dialog)
+        if not orgs:  # nothing to choose: everyone may claim
+            dialog.data["org"] = None
+            await _done(update, ctx, dialog, "org")
+            return
+        rows = [[(t("👥 Every volunteer"), button("org", "all"))]]
+        rows += [[(name[:40], button("org", str(oid)))] for oid, name in orgs]
+        rows.append(cancel_row)
+        await _ask(update, head + t("Who may claim it? Everyone, or only the members of one organisation?"), inline(rows))
     elif step == "confirm":
         rows = [[(t("✅ Submit"), button("confirm", "submit"))],
                 [(t("✏ Edit"), button("confirm", "edit")), (t("✖ Cancel"), button("confirm", "-cancel"))]]
@@ -324,6 +334,15 @@ async def prompt(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str 
         rows = [items[i:i + 2] for i in range(0, len(items), 2)]
         rows.append([(t("↩ Back to the summary"), button("edit", "-back"))])
         await _ask(update, head + t("What would you like to change?"), inline(rows))
+
+
+async def _organisations(ctx: LinliContext, dialog: Dialog) -> list[tuple[int, str]]:
+    """The active organisations of the publisher's community (id, name)."""
+    rows = await ctx.db.fetchall(
+        "SELECT o.id, o.name FROM organisations o JOIN members m ON m.community_id = o.community_id"
+        " WHERE m.tg_user_id = ? AND m.deleted_at IS NULL AND o.active = 1 ORDER BY o.name LIMIT 20",
+        (dialog.tg_user_id,))
+    return [(int(r[0]), str(r[1])) for r in rows]
 
 
 async def summary(ctx: LinliContext, dialog: Dialog, t: Translator) -> str:
@@ -342,6 +361,9 @@ async def summary(ctx: LinliContext, dialog: Dialog, t: Translator) -> str:
         lines.append(t("Description: 🎤 a voice message ({s} s)", s=int(d.get("voice_s") or 0)))
     elif d.get("desc"):
         lines.append(t("Description: {x}", x=esc(d["desc"])))
+    if d.get("org"):
+        org_name = dict(await _organisations(ctx, dialog)).get(int(d["org"]), "?")
+        lines.append(t("Only for members of: {o}", o=esc(org_name)))
     if mode == "event":
         lines.append(t("Places: {n}", n=d.get("slots")))
         lines.append(t("From {start} to {end}", start=_local(dialog, d.get("starts_at")), end=_local(dialog, d.get("ends_at"))))
@@ -506,6 +528,16 @@ async def request_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: I
             return
         d["points"] = n
         await _done(update, ctx, dialog, step)
+    elif step == "org":
+        orgs = dict(await _organisations(ctx, dialog))
+        if pressed and inp.text == "all":
+            d["org"] = None
+        elif pressed and (inp.text or "").isdigit() and int(inp.text or 0) in orgs:
+            d["org"] = int(inp.text or 0)
+        else:
+            await prompt(update, ctx, dialog, press_please)
+            return
+        await _done(update, ctx, dialog, step)
     elif step == "confirm":
         if pressed and inp.text == "submit":
             await _close_buttons(update)
@@ -584,6 +616,7 @@ async def _submit(update: Update, ctx: LinliContext, dialog: Dialog, t: Translat
         proxy_name=d.get("proxy_name") if mode == "proxy" else None,
         proxy_phone=d.get("proxy_phone") if mode == "proxy" else None,
         proxy_address=d.get("proxy_address") if mode == "proxy" else None,
+        organisation_id=int(d["org"]) if d.get("org") and mode in ("normal", "event") else None,
         submit_key=f"{user_id}:{d['draft']}",
     )
     try:
