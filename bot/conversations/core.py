@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, TypeHandler, filters
 
 from bot import dialogs
 from bot.context import LinliApp, LinliContext
@@ -64,7 +64,19 @@ async def stale_button(update: Update, ctx: LinliContext) -> None:
     await answer(query, t("This button is out of date. Please use the latest message."))
 
 
+async def note_private_chat(update: Update, ctx: LinliContext) -> None:
+    """Someone writes to the bot in private: the bot may write to them (again) from now on."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None or chat.type != "private" or update.my_chat_member is not None:
+        return
+    row = await ctx.db.fetchone("SELECT id, started_bot, reachable FROM members WHERE tg_user_id = ?", (user.id,))
+    if row is not None and not (row["started_bot"] and row["reachable"]):
+        async with ctx.db.transaction() as conn:
+            await conn.execute("UPDATE members SET started_bot = 1, reachable = 1 WHERE id = ?", (row["id"],))
+
+
 def register(app: LinliApp) -> None:
+    app.add_handler(TypeHandler(Update, note_private_chat), group=-1)
     app.add_handler(CommandHandler("help", help_command))
     app.add_handler(CallbackQueryHandler(stale_button))
     private = filters.ChatType.PRIVATE

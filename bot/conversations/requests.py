@@ -15,7 +15,7 @@ from bot.context import LinliApp, LinliContext
 from bot.deeplinks import link
 from bot.i18n import Translator
 from bot.menu import menu_item, registered, volunteer
-from bot.models import N_, DomainError, InvalidInput, NotFound, NotRegistered
+from bot.models import N_, DomainError, InvalidInput, NotAllowed, NotFound, NotRegistered
 from bot.outbox import RenderContext, Rendered, renderer
 from bot.services import tasks
 from bot.services.access import member_by_tg
@@ -69,6 +69,14 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
         if prefix == "rc":
             await tasks.cancel(ctx.db, ctx.now(), member.id, task_id)
             await answer(query, t("The request is cancelled."))
+            return
+        if prefix == "ed":
+            if not member.is_staff:
+                raise NotAllowed()
+            await answer(query)
+            await reply(update, esc(t("To change task #{id} before approving, send for example:\n"
+                                      "/edittask {id} description new text\n/edittask {id} title new title\n"
+                                      "/edittask {id} slots 2\nThen press Approve.", id=task_id)))
             return
         if prefix in ("ap", "rj"):
             await tasks.review(ctx.db, ctx.now(), member.id, task_id, approve=prefix == "ap")
@@ -207,6 +215,26 @@ async def cmd_edittask(update: Update, ctx: LinliContext) -> None:
     await reply(update, t("Task #{id} is changed. The card in the group will show it shortly.", id=parts[1].lstrip("#")))
 
 
+async def cmd_review(update: Update, ctx: LinliContext) -> None:
+    """/review on|off (staff): residents' requests wait for staff review, or publish at once."""
+    t = await tr_for(update, ctx)
+    user = update.effective_user
+    arg = (ctx.args or [""])[0].lower() if ctx.args else ""
+    if user is None or arg not in ("on", "off"):
+        await reply(update, t("Please write /review on (requests wait for staff review) or /review off (they publish at once)."))
+        return
+    try:
+        member = await member_by_tg(ctx.db, user.id)
+        if member is None or not member.registered:
+            raise NotRegistered()
+        await tasks.set_review(ctx.db, ctx.now(), member.id, arg == "on")
+    except DomainError as exc:
+        await reply(update, error_text(t, exc))
+        return
+    await reply(update, t("From now on, residents' requests wait for staff review.") if arg == "on"
+                else t("From now on, residents' requests are published at once."))
+
+
 async def cmd_canceltask(update: Update, ctx: LinliContext) -> None:
     """/canceltask <id>: staff cancel any task of their community; the requester their own."""
     t = await tr_for(update, ctx)
@@ -303,6 +331,7 @@ async def _r_review(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     tid = task["id"]
     text = rc.t("A new request waits for your review:") + "\n" + esc(task["description"] or task["title"] or "")
     return Rendered(text=text[:4000], reply_markup=inline([[(rc.t("Approve"), f"ap:{tid}"),
+                                                            (rc.t("✏ Edit"), f"ed:{tid}"),
                                                             (rc.t("Reject"), f"rj:{tid}")]]))
 
 
@@ -326,8 +355,9 @@ def register(app: LinliApp) -> None:
     app.add_handler(CommandHandler("mytasks", cmd_mytasks, filters=private))
     app.add_handler(CommandHandler("edittask", cmd_edittask, filters=private))
     app.add_handler(CommandHandler("canceltask", cmd_canceltask, filters=private))
+    app.add_handler(CommandHandler("review", cmd_review, filters=private))
     app.add_handler(CallbackQueryHandler(on_page, pattern=r"^tp:"))
     app.add_handler(CallbackQueryHandler(on_contact_staff, pattern=r"^cs:\d{1,12}$"))
-    app.add_handler(CallbackQueryHandler(on_callback, pattern=r"^(cl|dt|wd|rc|ap|rj):"))
+    app.add_handler(CallbackQueryHandler(on_callback, pattern=r"^(cl|dt|wd|rc|ap|rj|ed):"))
     if app.job_queue is not None:
         app.job_queue.run_repeating(cards.refresh_cards, interval=3, first=1, name="cards")

@@ -150,6 +150,12 @@ class OutboxSender:
             if until is not None:
                 await self._retry_at(ctx, row, until, "quiet hours", count_attempt=False)
                 return
+        if row["member_id"] is not None and not await ctx.db.fetchval(
+            "SELECT started_bot FROM members WHERE id = ?", (row["member_id"],)
+        ):
+            # Telegram would answer 403: the person never opened a private chat with the bot.
+            await self._unreachable(ctx, row, payload, "never started the bot")
+            return
         lang = ctx.settings.default_language
         if row["member_id"] is not None:
             lang = await ctx.db.fetchval("SELECT language FROM members WHERE id = ?", (row["member_id"],)) or lang

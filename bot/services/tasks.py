@@ -122,9 +122,13 @@ async def _taken(conn: aiosqlite.Connection, task_id: int) -> int:
 async def _review_required(conn: aiosqlite.Connection, community_id: int) -> bool:
     import json
 
-    async with conn.execute("SELECT settings FROM communities WHERE id = ?", (community_id,)) as cur:
+    async with conn.execute("SELECT settings, review_required FROM communities WHERE id = ?", (community_id,)) as cur:
         row = await cur.fetchone()
-    if row is None or not row[0]:
+    if row is None:
+        return False
+    if row[1]:
+        return True
+    if not row[0]:
         return False
     try:
         settings: Any = json.loads(row[0])
@@ -452,6 +456,17 @@ async def contact_staff(db: Database, now: datetime, member_id: int, task_id: in
         await audit(conn, now=now, action="task.contact_staff", community_id=int(task["community_id"]),
                     actor_id=member_id, object_type="task", object_id=task_id)
         return len(staff_rows)
+
+
+async def set_review(db: Database, now: datetime, staff_id: int, required: bool) -> None:
+    """Staff choose whether residents' requests wait for review before they are published."""
+    async with db.transaction() as conn:
+        actor = await _member(conn, staff_id)
+        if not actor["is_staff"] or actor["community_id"] is None:
+            raise NotAllowed()
+        await conn.execute("UPDATE communities SET review_required = ? WHERE id = ?", (int(required), actor["community_id"]))
+        await audit(conn, now=now, action="community.review_on" if required else "community.review_off",
+                    community_id=int(actor["community_id"]), actor_id=staff_id)
 
 
 async def count_open(db: Database, community_id: int) -> int:
