@@ -8,6 +8,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
+from bot import dialogs
 from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
 from bot.menu import menu_item, registered
@@ -60,12 +61,21 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
             elif parts[2] == "n":
                 await completion.not_done(ctx.db, task_id=tid, tg_user_id=uid, now=ctx.now())
                 text = t("I have told the volunteer that it is not done yet.")
+                await _ask_reason(update, ctx, t, tid, "n")
             else:
                 await completion.report_problem(ctx.db, task_id=tid, tg_user_id=uid, now=ctx.now())
                 text = t("Thank you for telling us. Community staff will look into it.")
-        elif parts[0] == "cs" and len(parts) == 3 and parts[2] in ("c", "x"):
-            await completion.resolve_case(ctx.db, case_id=_int(parts[1]), tg_user_id=uid, now=ctx.now(),
-                                          resolution="credit" if parts[2] == "c" else "no_credit")
+                await _ask_reason(update, ctx, t, tid, "p")
+        elif parts[0] == "cs" and len(parts) == 3 and parts[2] in ("c", "x", "h"):
+            case_id = _int(parts[1])
+            half = None
+            if parts[2] == "h":
+                full = await ctx.db.fetchval("SELECT t.points FROM cases c JOIN tasks t ON t.id = c.task_id"
+                                             " WHERE c.id = ?", (case_id,))
+                half = max(1, int(full or 0) // 2)
+            await completion.resolve_case(ctx.db, case_id=case_id, tg_user_id=uid, now=ctx.now(),
+                                          resolution={"c": "credit", "x": "no_credit", "h": "partial"}[parts[2]],
+                                          points=half)
             text = t("The case is resolved.")
         elif parts[0] == "lb" and len(parts) == 3:
             await answer(query)
@@ -275,7 +285,55 @@ async def _r_case(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     if p.get("reason"):
         text += "\n" + rc.t("Reason: {reason}", reason=esc(p["reason"]))
     return Rendered(text=text, reply_markup=inline([[(rc.t("Give points"), f"cs:{p['case_id']}:c"),
+                                                     (rc.t("Half the points"), f"cs:{p['case_id']}:h"),
                                                      (rc.t("No points"), f"cs:{p['case_id']}:x")]]))
+
+
+@renderer("completion_reason_volunteer")
+async def _r_reason_volunteer(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    return Rendered(text=rc.t("About “{title}”, the resident says: {reason}", title=await _title(rc, p["task_id"]),
+                              reason=esc(p["reason"])))
+
+
+@renderer("completion_reason_staff")
+async def _r_reason_staff(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    return Rendered(text=rc.t("About the problem with “{title}”: {reason}", title=await _title(rc, p["task_id"]),
+                              reason=esc(p["reason"])))
+
+
+async def _ask_reason(update: Update, ctx: LinliContext, t: Translator, task_id: int, kind: str) -> None:
+    """Ask, optionally, for a few words; the answer already took effect, so skipping is fine."""
+    user = update.effective_user
+    if user is None:
+        return
+    await dialogs.start(ctx, user.id, "cfreason", "reason", {"task_id": task_id, "kind": kind})
+    question = t("What is missing? Type a few words for the volunteer, or press Skip.") if kind == "n" \
+        else t("What went wrong? Type a few words for the staff, or press Skip.")
+    await reply(update, question, inline([[(t("Skip"), dialogs.button("reason", "skip"))]]))
+
+
+@dialogs.flow("cfreason")
+async def _reason_flow(update: Update, ctx: LinliContext, dialog: dialogs.Dialog, inp: dialogs.Input) -> None:
+    t = await tr_for(update, ctx)
+    if inp.kind == "callback":
+        await dialogs.finish(ctx, dialog.tg_user_id)
+        if update.callback_query is not None:
+            await edit_or_send(update.callback_query, t("All right. Thank you."))
+        return
+    text = (inp.text or "").strip() if inp.kind == "text" else ""
+    if not text or len(text) > 300:
+        await reply(update, t("Please type a few words (up to 300 characters), or press Skip."),
+                    inline([[(t("Skip"), dialogs.button("reason", "skip"))]]))
+        return
+    try:
+        told = await completion.add_reason(ctx.db, task_id=int(dialog.data["task_id"]), tg_user_id=dialog.tg_user_id,
+                                           now=ctx.now(), kind=str(dialog.data["kind"]), reason=text)
+    except DomainError as exc:
+        await dialogs.finish(ctx, dialog.tg_user_id)
+        await reply(update, error_text(t, exc))
+        return
+    await dialogs.finish(ctx, dialog.tg_user_id)
+    await reply(update, t("Thank you. I have passed it on.") if told else t("Thank you. I have noted it."))
 
 
 @renderer("completion_case_resolved")

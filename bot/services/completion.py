@@ -294,6 +294,38 @@ async def report_problem(db: Database, *, task_id: int, tg_user_id: int, now: da
         return Outcome(task_id=task_id, state=str(task["state"]), case_id=case_id)
 
 
+async def add_reason(db: Database, *, task_id: int, tg_user_id: int, now: datetime, kind: str, reason: str) -> int:
+    """The reason typed after "Not done" (to the volunteers sent back) or "Problem" (to staff,
+    stored on the open case). Returns how many people are told."""
+    reason = reason.strip()[:REASON_MAX]
+    if kind not in ("n", "p") or not reason:
+        raise InvalidInput()
+    async with db.transaction() as conn:
+        actor = await _actor(conn, tg_user_id)
+        task = await _task(conn, task_id)
+        if not _may_answer(actor, task):
+            raise NotYourTask()
+        if kind == "n":
+            targets = [int(r["member_id"]) for r in await _all(
+                conn, "SELECT member_id FROM claims WHERE task_id = ? AND state = 'active'", (task_id,))]
+            kind_out = "completion_reason_volunteer"
+        else:
+            case = await _one(conn, "SELECT id FROM cases WHERE task_id = ? AND state = 'open'", (task_id,))
+            if case is None:
+                raise InvalidState()
+            await conn.execute("UPDATE cases SET reason = COALESCE(reason || ' / ', '') || ? WHERE id = ?",
+                               (reason, case["id"]))
+            targets = await _staff_ids(conn, int(task["community_id"]))
+            kind_out = "completion_reason_staff"
+        for mid in targets:
+            await _tell(conn, mid, kind_out, {"task_id": task_id, "reason": reason},
+                        f"reason:{task_id}:{kind}:{mid}:{to_db(now)}", now, priority=5)
+        await audit(conn, now=now, action="task_reason", community_id=int(task["community_id"]),
+                    actor_id=int(actor["id"]), object_type="task", object_id=task_id,
+                    details={"kind": kind, "reason": reason})
+        return len(targets)
+
+
 async def resolve_case(db: Database, *, case_id: int, tg_user_id: int, now: datetime, resolution: str,
                        points: int | None = None, note: str | None = None) -> Outcome:
     """Staff decide a problem case: ``credit`` (full points), ``no_credit`` or ``partial`` (``points`` each)."""

@@ -59,6 +59,13 @@ async def test_request_done_confirm_credits_once(fake: FakeTelegram, bot_process
             assert (await fake.wait_callback_answer(qid, timeout=T)).get("text")
         # "Not done" first, then done again, then yes
         await fake.press_button(res_u, ask, f"cf:{tid}:n")
+        # The resident is asked, optionally, what is missing; a sticker is politely refused.
+        await fake.wait_for_message(res_u, _has("d:reason:skip"), timeout=T, after_id=ask.message_id)
+        await fake.send_sticker(res_u, None)
+        await fake.wait_for_message(res_u, lambda m: "up to 300" in (m.text or ""), timeout=T)
+        await fake.send_text(res_u, None, "The <b>rice</b> is missing")
+        # The volunteer reads the resident's words as typed (escaped, so "<b>" shows as text).
+        await fake.wait_for_message(vol_u, lambda m: "The <b>rice</b> is missing" in (m.text or ""), timeout=T)
         again = await fake.wait_for_message(vol_u, _has(f"done:{tid}"), timeout=T, after_id=msg.message_id)
         await fake.press_button(vol_u, again, f"done:{tid}")
         ask2 = await fake.wait_for_message(res_u, _has(f"cf:{tid}:y"), timeout=T, after_id=ask.message_id)

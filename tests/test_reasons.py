@@ -1,0 +1,46 @@
+"""Reasons after "Not done" / "Problem", and half points for a problem case."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from bot.models import DomainError, InvalidInput
+from bot.services import completion
+from storage.db import Database
+from tests.factories import make_community, make_member
+from tests.factories_tasks import make_claim, make_task
+
+
+async def _done_task(db: Database, now: datetime, points: int = 4) -> tuple[int, int, int, int]:
+    cid = await make_community(db, now)
+    res = await make_member(db, now, cid, tg_user_id=11, resident=True)
+    vol = await make_member(db, now, cid, tg_user_id=12, volunteer=True)
+    staff = await make_member(db, now, cid, tg_user_id=13, staff=True)
+    tid = await make_task(db, now, cid, res, requester_id=res, points=points)
+    await make_claim(db, now, tid, vol)
+    await completion.mark_done(db, task_id=tid, tg_user_id=12, now=now)
+    return tid, res, vol, staff
+
+
+async def test_not_done_reason_reaches_the_volunteer(db: Database, now: datetime) -> None:
+    tid, _, vol, _ = await _done_task(db, now)
+    await completion.not_done(db, task_id=tid, tg_user_id=11, now=now)
+    assert await completion.add_reason(db, task_id=tid, tg_user_id=11, now=now, kind="n", reason="No rice") == 1
+    row = await db.fetchone("SELECT member_id, payload FROM outbox WHERE kind = 'completion_reason_volunteer'")
+    assert row["member_id"] == vol and "No rice" in row["payload"]
+    with pytest.raises(DomainError):  # only the resident (or staff) may add one
+        await completion.add_reason(db, task_id=tid, tg_user_id=12, now=now, kind="n", reason="Lies")
+    with pytest.raises(InvalidInput):
+        await completion.add_reason(db, task_id=tid, tg_user_id=11, now=now, kind="n", reason="   ")
+
+
+async def test_problem_reason_on_the_case_and_half_points(db: Database, now: datetime) -> None:
+    tid, _, vol, _ = await _done_task(db, now, points=4)
+    out = await completion.report_problem(db, task_id=tid, tg_user_id=11, now=now)
+    await completion.add_reason(db, task_id=tid, tg_user_id=11, now=now, kind="p", reason="Came very late")
+    assert await db.fetchval("SELECT reason FROM cases WHERE id = ?", (out.case_id,)) == "Came very late"
+    await completion.resolve_case(db, case_id=int(out.case_id or 0), tg_user_id=13, now=now, resolution="partial", points=2)
+    assert await db.fetchval("SELECT balance FROM members WHERE id = ?", (vol,)) == 2
+    assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (tid,)) == "completed"
