@@ -15,6 +15,7 @@ from bot.menu import menu_item, registered
 from bot.models import N_, DomainError, InvalidInput
 from bot.outbox import RenderContext, Rendered, renderer
 from bot.services import completion, points
+from bot.services.access import require_staff
 from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, tr_for
 
 REASONS = {
@@ -213,13 +214,14 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
         if not args:
             raise InvalidInput(N_("Please write: /closeevent <event number> and the list numbers of no-shows"))
         tid = _int(args[0])
+        community = await ctx.db.fetchval("SELECT community_id FROM tasks WHERE id = ?", (tid,))
+        await require_staff(ctx.db, update.effective_user.id, ctx.settings.admin_ids, community)
         people = await completion.event_attendees(ctx.db, task_id=tid)
         if len(args) == 1 and people:
-            lines = [t("Attendance for event {id}. Everyone is counted present unless you list them:", id=tid)]
-            lines += [f"{i}. {esc(a.name)}" for i, a in enumerate(people, 1)]
-            lines.append(t("To close: /closeevent {id} followed by the numbers of those who did not come,"
-                           " or /closeevent {id} 0 if everyone came.", id=tid))
-            await reply(update, "\n".join(lines))
+            # A tick list: everyone is present; tap the names of those who did not come.
+            dialog = await dialogs.start(ctx, update.effective_user.id, "attend", "att", {"task_id": tid, "absent": []})
+            text, markup = _attendance(t, dialog, people)
+            await reply(update, text, markup)
             return
         picks = [_int(a) for a in args[1:]]
         if people and any(p < 0 or p > len(people) for p in picks):
@@ -231,6 +233,54 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
                               n=len(out.credited), m=len(absent)))
     except DomainError as err:
         await reply(update, error_text(t, err))
+
+
+def _attendance(t: Translator, dialog: dialogs.Dialog, people: list[Any]) -> tuple[str, Any]:
+    absent = set(dialog.data.get("absent", []))
+    tid = dialog.data["task_id"]
+    text = t("Attendance for event {id}: everyone is ticked as present. Tap the names of those who did not come,"
+             " then press Close the event.", id=tid)
+    rows = [[(("❌ " if i in absent else "✅ ") + a.name[:30], dialogs.button("att", str(i)))]
+            for i, a in enumerate(people[:90])]
+    rows.append([(t("🏁 Close the event ({n} present)", n=len(people) - len(absent)), dialogs.button("att", "close")),
+                 (t("✖ Cancel"), dialogs.button("att", "cancel"))])
+    return text, inline(rows)
+
+
+@dialogs.flow("attend")
+async def _attend_flow(update: Update, ctx: LinliContext, dialog: dialogs.Dialog, inp: dialogs.Input) -> None:
+    t = await tr_for(update, ctx)
+    query = update.callback_query
+    if inp.kind != "callback" or query is None:
+        await reply(update, t("Please use the buttons of the attendance list, or send /cancel."))
+        return
+    tid = int(dialog.data["task_id"])
+    people = await completion.event_attendees(ctx.db, task_id=tid)
+    value = inp.text or ""
+    if value == "cancel":
+        await dialogs.finish(ctx, dialog.tg_user_id)
+        await edit_or_send(query, t("Cancelled. The event is still open."))
+        return
+    if value == "close":
+        absent_idx = [int(i) for i in dialog.data.get("absent", []) if int(i) < len(people)]
+        try:
+            out = await completion.close_event(ctx.db, task_id=tid, tg_user_id=dialog.tg_user_id, now=ctx.now(),
+                                               absent=[people[i].member_id for i in absent_idx])
+        except DomainError as err:
+            await dialogs.finish(ctx, dialog.tg_user_id)
+            await edit_or_send(query, error_text(t, err))
+            return
+        await dialogs.finish(ctx, dialog.tg_user_id)
+        await edit_or_send(query, t("Event closed. {n} volunteers received points; {m} did not come.",
+                                    n=len(out.credited), m=len(absent_idx)))
+        return
+    if value.isdigit() and int(value) < len(people):
+        absent = set(dialog.data.get("absent", []))
+        absent ^= {int(value)}
+        dialog.data["absent"] = sorted(absent)
+        await dialogs.save(ctx, dialog)
+    text, markup = _attendance(t, dialog, people)
+    await edit_or_send(query, text, markup)
 
 
 @menu_item("points", N_("⭐ My points"), visible=registered, order=55)

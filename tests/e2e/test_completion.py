@@ -106,9 +106,14 @@ async def test_event_twenty_with_three_no_shows(fake: FakeTelegram, bot_process:
         for v in vols:
             await make_claim(db, now, tid, v)
         await fake.send_text(staff_u, None, f"/closeevent {tid}")
-        await fake.wait_for_message(staff_u, lambda m: "Attendance" in (m.text or ""), timeout=T)
-        await fake.send_text(staff_u, None, f"/closeevent {tid} 1 2 3")
-        await fake.wait_for_message(staff_u, lambda m: "Event closed" in (m.text or ""), timeout=T)
+        sheet = await fake.wait_for_message(staff_u, lambda m: "Attendance" in (m.text or ""), timeout=T)
+        assert len([b for b in sheet.inline_buttons if str(b["callback_data"]).startswith("d:att:")]) == 22
+        for i in (0, 1, 2, 1, 1):  # untick three (ticking one back and forth on the way)
+            q = await fake.press_button(staff_u, sheet, f"d:att:{i}")
+            await fake.wait_callback_answer(q, timeout=T)
+        assert "17 present" in str([b["text"] for b in sheet.inline_buttons])
+        await fake.press_button(staff_u, sheet, "d:att:close")
+        await fake.wait_for(lambda: "Event closed" in (sheet.text or ""), timeout=T)
         await fake.send_text(staff_u, None, f"/closeevent {tid} 4")
         await fake.wait_for_message(staff_u, lambda m: "already" in (m.text or ""), timeout=T)
         assert await db.fetchval("SELECT COUNT(*) FROM ledger WHERE task_id = ?", (tid,)) == 17
