@@ -44,3 +44,21 @@ async def test_problem_reason_on_the_case_and_half_points(db: Database, now: dat
     await completion.resolve_case(db, case_id=int(out.case_id or 0), tg_user_id=13, now=now, resolution="partial", points=2)
     assert await db.fetchval("SELECT balance FROM members WHERE id = ?", (vol,)) == 2
     assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (tid,)) == "completed"
+
+
+async def test_month_top_granted_once_by_the_sweep(db: Database, now: datetime) -> None:
+    from datetime import timedelta
+
+    from bot.services import ledger, points
+
+    cid = await make_community(db, now)
+    a = await make_member(db, now, cid, volunteer=True)
+    b = await make_member(db, now, cid, volunteer=True)
+    last_month = now - timedelta(days=31)
+    async with db.transaction() as conn:
+        await ledger.credit(conn, member_id=a, amount=2, reason="task_completed", key="k1", now=last_month)
+        await ledger.credit(conn, member_id=b, amount=5, reason="task_completed", key="k2", now=last_month)
+    assert await points.sweep_month_top(db, now) == 1
+    assert await points.sweep_month_top(db, now) == 0
+    rows = await db.fetchall("SELECT member_id FROM honours WHERE code LIKE 'top_month:%'")
+    assert [r[0] for r in rows] == [b]

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.context import LinliApp, LinliContext
 from bot.outbox import RenderContext, Rendered, on_unreachable, renderer
-from bot.services import digest, notifications
+from bot.services import digest, notifications, points
 from bot.ui import esc
 from storage.timeutil import from_db
 
@@ -222,6 +222,7 @@ async def run_once(ctx_db: Any, now: datetime) -> dict[str, int]:
     """One pass of every sweep (tests call this with a frozen ``now``)."""
     out = await notifications.run_all(ctx_db, now)
     out["digests"] = await digest.sweep_digests(ctx_db, now)
+    out["month_top"] = await points.sweep_month_top(ctx_db, now)
     return out
 
 

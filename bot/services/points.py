@@ -194,3 +194,23 @@ async def grant_month_top(db: Database, *, community_id: int, month: str, now: d
         await _grant(conn, member_id=int(row["member_id"]), code=f"top_month:{month}", now=now,
                      params={"month": month, "points": int(row["pts"])})
         return int(row["member_id"])
+
+
+async def sweep_month_top(db: Database, now: datetime) -> int:
+    """Once a month, per community: grant last month's top volunteer (in the community's time zone).
+
+    Remembered in ``kv`` so the sweep does the work once; the honour itself is unique anyway.
+    """
+    granted = 0
+    for row in await db.fetchall("SELECT id, timezone FROM communities WHERE active = 1"):
+        local = now.astimezone(ZoneInfo(str(row["timezone"] or "Asia/Shanghai")))
+        first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        last_month = (first - timedelta(days=1)).strftime("%Y-%m")
+        key = f"month_top:{row['id']}:{last_month}"
+        if await db.fetchval("SELECT 1 FROM kv WHERE key = ?", (key,)):
+            continue
+        if await grant_month_top(db, community_id=int(row["id"]), month=last_month, now=now) is not None:
+            granted += 1
+        async with db.transaction() as conn:
+            await conn.execute("INSERT OR IGNORE INTO kv (key, value) VALUES (?, ?)", (key, to_db(now)))
+    return granted
