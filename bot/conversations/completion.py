@@ -12,7 +12,7 @@ from bot import dialogs
 from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
 from bot.menu import menu_item, registered
-from bot.models import N_, DomainError, InvalidInput
+from bot.models import N_, DomainError, InvalidInput, NotFound
 from bot.outbox import RenderContext, Rendered, renderer
 from bot.services import completion, points
 from bot.services.access import require_staff
@@ -202,6 +202,33 @@ async def cmd_revoke(update: Update, ctx: LinliContext) -> None:
         await reply(update, t("Taken back {amount} points (entry {id}).", amount=r.amount, id=r.ledger_id))
     except DomainError as err:
         await reply(update, error_text(t, err))
+
+
+async def cmd_entries(update: Update, ctx: LinliContext) -> None:
+    """/entries <task number> (staff): the points given for a task, with the entry numbers /revoke needs."""
+    t = await tr_for(update, ctx)
+    if update.effective_user is None:
+        return
+    args = list(ctx.args or [])
+    try:
+        if len(args) != 1:
+            raise InvalidInput(N_("Please write: /entries <task number>"))
+        tid = _int(args[0])
+        community = await ctx.db.fetchval("SELECT community_id FROM tasks WHERE id = ?", (tid,))
+        if community is None:
+            raise NotFound()
+        await require_staff(ctx.db, update.effective_user.id, ctx.settings.admin_ids, community)
+        rows = await points.task_entries(ctx.db, task_id=tid)
+    except DomainError as err:
+        await reply(update, error_text(t, err))
+        return
+    if not rows:
+        await reply(update, t("No points were given for task {id}.", id=tid))
+        return
+    lines = [t("Points for task {id} (entry · who · points):", id=tid)]
+    lines += [f"{eid} · {esc(name)} · {delta:+d} {esc(t(REASONS.get(reason, reason)))}" for eid, name, delta, reason in rows]
+    lines.append(esc(t("To take points back: /revoke <entry number> <reason>")))
+    await reply(update, "\n".join(lines)[:4000])
 
 
 async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
@@ -428,5 +455,6 @@ def register(app: LinliApp) -> None:
     app.add_handler(CommandHandler("history", cmd_history, filters=private))
     app.add_handler(CommandHandler("leaderboard", cmd_leaderboard, filters=private))
     app.add_handler(CommandHandler("revoke", cmd_revoke, filters=private))
+    app.add_handler(CommandHandler("entries", cmd_entries, filters=filters.ChatType.PRIVATE))
     app.add_handler(CommandHandler("closeevent", cmd_closeevent, filters=private))
     app.add_handler(CallbackQueryHandler(on_callback, pattern=r"^(done|cf|cs|lb|ph):"))

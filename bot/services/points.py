@@ -214,3 +214,11 @@ async def sweep_month_top(db: Database, now: datetime) -> int:
         async with db.transaction() as conn:
             await conn.execute("INSERT OR IGNORE INTO kv (key, value) VALUES (?, ?)", (key, to_db(now)))
     return granted
+
+
+async def task_entries(db: Database, *, task_id: int) -> list[tuple[int, str, int, str]]:
+    """The ledger rows of one task: (entry number, member name, points, reason), for staff to revoke."""
+    rows = await db.fetchall(
+        "SELECT l.id, COALESCE(m.display_name, '?'), l.delta, l.reason FROM ledger l JOIN members m ON m.id = l.member_id"
+        " WHERE l.task_id = ? ORDER BY l.id LIMIT 200", (task_id,))
+    return [(int(r[0]), str(r[1]), int(r[2]), str(r[3])) for r in rows]

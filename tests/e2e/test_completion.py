@@ -102,7 +102,7 @@ async def test_event_twenty_with_three_no_shows(fake: FakeTelegram, bot_process:
         staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
         fake.private_chat(staff_u, create=True)
         tid = await make_task(db, now, cid, staff, kind="event", slots=20, points=2, title="Clean-up")
-        vols = [await make_member(db, now, cid, volunteer=True, name=f"V{i}") for i in range(20)]
+        vols = [await make_member(db, now, cid, volunteer=True, name=f"V{i}", started_bot=0) for i in range(20)]
         for v in vols:
             await make_claim(db, now, tid, v)
         await fake.send_text(staff_u, None, f"/closeevent {tid}")
@@ -119,6 +119,14 @@ async def test_event_twenty_with_three_no_shows(fake: FakeTelegram, bot_process:
         assert await db.fetchval("SELECT COUNT(*) FROM ledger WHERE task_id = ?", (tid,)) == 17
         assert await db.fetchval("SELECT SUM(delta) FROM ledger WHERE task_id = ?", (tid,)) == 34
         assert await db.fetchval("SELECT COUNT(*) FROM no_shows WHERE task_id = ?", (tid,)) == 3
+        # Staff look up the entries and take one back with a reason; it is a new negative row.
+        await fake.send_text(staff_u, None, f"/entries {tid}")
+        listing = await fake.wait_for_message(staff_u, lambda m: "entry" in (m.text or ""), timeout=T)
+        assert (listing.text or "").count("+2") == 17
+        first = int((listing.text or "").splitlines()[1].split(" · ")[0])
+        await fake.send_text(staff_u, None, f"/revoke {first} left early")
+        await fake.wait_for_message(staff_u, lambda m: "Taken back 2" in (m.text or ""), timeout=T)
+        assert await db.fetchval("SELECT SUM(delta) FROM ledger WHERE task_id = ?", (tid,)) == 32
         assert not fake.errors, fake.errors
     finally:
         await db.close()
