@@ -53,6 +53,9 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
         if parts[0] == "done" and len(parts) == 2:
             await completion.mark_done(ctx.db, task_id=_int(parts[1]), tg_user_id=uid, now=ctx.now())
             text = t("Thank you! I have asked for a confirmation. Your points come once it is confirmed.")
+            await dialogs.start(ctx, uid, "donenote", "note", {"task_id": _int(parts[1])})
+            await reply(update, t("If you like, send a short note or a photo for the person you helped. Or press Skip."),
+                        inline([[(t("Skip"), dialogs.button("note", "skip"))]]))
         elif parts[0] == "cf" and len(parts) == 3 and parts[2] in ("y", "n", "p"):
             tid = _int(parts[1])
             if parts[2] == "y":
@@ -387,6 +390,39 @@ async def _ask_reason(update: Update, ctx: LinliContext, t: Translator, task_id:
     question = t("What is missing? Type a few words for the volunteer, or press Skip.") if kind == "n" \
         else t("What went wrong? Type a few words for the staff, or press Skip.")
     await reply(update, question, inline([[(t("Skip"), dialogs.button("reason", "skip"))]]))
+
+
+@renderer("completion_done_note")
+async def _r_done_note(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    text = rc.t("{name} sends you a note about “{title}”:", name=esc(p.get("volunteer")), title=await _title(rc, p["task_id"]))
+    if p.get("note"):
+        text += "\n" + esc(p["note"])
+    return Rendered(text=text[:1000], photo=p.get("photo"))
+
+
+@dialogs.flow("donenote")
+async def _done_note_flow(update: Update, ctx: LinliContext, dialog: dialogs.Dialog, inp: dialogs.Input) -> None:
+    t = await tr_for(update, ctx)
+    if inp.kind == "callback":
+        await dialogs.finish(ctx, dialog.tg_user_id)
+        if update.callback_query is not None:
+            await edit_or_send(update.callback_query, t("All right. Thank you."))
+        return
+    note = (inp.text or "").strip() or None
+    photo = inp.file_id if inp.kind == "photo" else None
+    if (inp.kind not in ("text", "photo")) or (photo is None and not note) or (note is not None and len(note) > 300):
+        await reply(update, t("Please send a few words (up to 300 characters) or one photo, or press Skip."),
+                    inline([[(t("Skip"), dialogs.button("note", "skip"))]]))
+        return
+    try:
+        await completion.add_done_note(ctx.db, task_id=int(dialog.data["task_id"]), tg_user_id=dialog.tg_user_id,
+                                       now=ctx.now(), note=note, photo_file_id=photo)
+    except DomainError as exc:
+        await dialogs.finish(ctx, dialog.tg_user_id)
+        await reply(update, error_text(t, exc))
+        return
+    await dialogs.finish(ctx, dialog.tg_user_id)
+    await reply(update, t("Thank you. I have passed it on."))
 
 
 @dialogs.flow("cfreason")

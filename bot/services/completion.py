@@ -199,6 +199,30 @@ async def mark_done(db: Database, *, task_id: int, tg_user_id: int, now: datetim
         return Outcome(task_id=task_id, state=state)
 
 
+async def add_done_note(db: Database, *, task_id: int, tg_user_id: int, now: datetime, note: str | None = None,
+                        photo_file_id: str | None = None) -> None:
+    """After Done, the volunteer may add a note or a photo; the person who confirms receives it."""
+    note = (note or "").strip()[:REASON_MAX] or None
+    if note is None and photo_file_id is None:
+        raise InvalidInput()
+    async with db.transaction() as conn:
+        actor = await _actor(conn, tg_user_id)
+        task = await _task(conn, task_id)
+        claim = await _one(conn, "SELECT * FROM claims WHERE task_id = ? AND member_id = ?", (task_id, actor["id"]))
+        if claim is None or claim["state"] not in ("done", "completed"):
+            raise NotYourClaim()
+        await conn.execute("UPDATE claims SET done_note = COALESCE(?, done_note),"
+                           " done_photo_file_id = COALESCE(?, done_photo_file_id), updated_at = ? WHERE id = ?",
+                           (note, photo_file_id, to_db(now), claim["id"]))
+        if task["kind"] == "request":
+            await _tell(conn, confirmer_id(task), "completion_done_note",
+                        {"task_id": task_id, "volunteer": actor["display_name"] or "?", "note": note,
+                         "photo": photo_file_id}, f"donenote:{task_id}:{actor['id']}:{to_db(now)}", now, priority=5)
+        await audit(conn, now=now, action="task_done_note", community_id=int(task["community_id"]),
+                    actor_id=int(actor["id"]), object_type="task", object_id=task_id,
+                    details={"note": note, "photo": photo_file_id is not None})
+
+
 # -- confirm / not done / problem --------------------------------------------------------
 async def confirm(db: Database, *, task_id: int, tg_user_id: int, now: datetime) -> Outcome:
     """"Yes, thank you": completes the task and credits each volunteer who did it, once."""

@@ -48,7 +48,12 @@ async def test_request_done_confirm_credits_once(fake: FakeTelegram, bot_process
 
         msg = await fake.wait_for_message(vol_u, _has(f"done:{tid}"), timeout=T)
         await fake.press_button(vol_u, msg, f"done:{tid}")
-        ask = await fake.wait_for_message(res_u, _has(f"cf:{tid}:n"), timeout=T)
+        # The volunteer may add a photo for the resident (optional).
+        await fake.wait_for_message(vol_u, _has("d:note:skip"), timeout=T, after_id=msg.message_id)
+        await fake.send_photo(vol_u, None, caption="Rice on the kitchen table")
+        await fake.wait_for_message(res_u, lambda m: "photo" in m and "Rice on the kitchen table" in (m.caption or ""),
+                                    timeout=T, after_id=0)
+        ask = await fake.wait_for_message(res_u, _has(f"cf:{tid}:n"), timeout=T, after_id=0)
         assert "Wang" in (ask.text or "")
         # someone else cannot answer: a forged press is refused politely and changes nothing
         qid = await fake.press_raw_callback(other_u, ask, f"cf:{tid}:y")
