@@ -24,6 +24,7 @@ from typing import Any
 
 from bot.harness import TOKEN, BotProcess
 from bot.sandbox import FakeTelegram, User
+from storage.periods import register as register_periods
 from storage.timeutil import to_db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -230,6 +231,7 @@ def seed(
     rng = random.Random(rng_seed)
     stamp = to_db(now)
     con = sqlite3.connect(path, isolation_level=None)
+    register_periods(con)  # the ledger's running-totals trigger names weeks and months with these
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=OFF")
     con.execute("BEGIN")

@@ -36,6 +36,7 @@ from bench.common import (
 from bench.driver import Step, drive
 from bot.services import digest, notifications, points, tasks
 from storage import open_database
+from storage.periods import month_key
 
 TARGETS = {"/points": 10, "/leaderboard": 50, "/tasks": 20, "reminder sweep": 100, "digest build": 500}
 OPEN_TASKS = 500
@@ -86,11 +87,11 @@ async def measure(path: str, members: int, repeat: int) -> dict[str, list[float]
 def plans(path: str) -> list[str]:
     """EXPLAIN QUERY PLAN of the heaviest statements (to find a missing index)."""
     con = sqlite3.connect(path)
-    marks = "'task_completed','task_auto_confirmed','event_attended','case_resolved','revoke'"
+    month = month_key(datetime.now(UTC), None)
     queries = {
-        "leaderboard": "SELECT m.id, SUM(l.delta) AS pts FROM ledger l JOIN members m ON m.id = l.member_id"
-                       f" WHERE l.community_id = 1 AND l.created_at >= '2026-11-01' AND l.reason IN ({marks})"
-                       " AND m.deleted_at IS NULL GROUP BY m.id HAVING pts > 0 ORDER BY pts DESC, m.id LIMIT 10",
+        "leaderboard": "SELECT m.id, t.pts FROM earning_totals t JOIN members m ON m.id = t.subject_id"
+                       f" WHERE t.community_id = 1 AND t.scope = 'm' AND t.period = '{month}' AND t.pts > 0"
+                       " AND m.deleted_at IS NULL ORDER BY t.pts DESC, t.subject_id LIMIT 10",
         "/points month sum": "SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE member_id = 5 AND created_at >= '2026-11-01'"
                              " AND delta > 0",
         "/tasks": "SELECT * FROM tasks WHERE community_id = 1 AND state = 'open' ORDER BY id DESC LIMIT 10",

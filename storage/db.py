@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 import aiosqlite
 
 from storage.migrate import apply_migrations
+from storage.periods import register_async
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class Database:
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
         conn.row_factory = sqlite3.Row
+        await register_async(conn)  # the ledger's running-totals trigger calls these
         await conn.execute("PRAGMA busy_timeout = 5000")
         await conn.execute("PRAGMA foreign_keys = ON")
         if self.path != ":memory:":

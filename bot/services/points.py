@@ -11,6 +11,7 @@ import aiosqlite
 from bot.models import InvalidInput, NotRegistered
 from storage.db import Database
 from storage.outbox import enqueue
+from storage.periods import ALL, month_key, week_key
 from storage.timeutil import from_db, to_db
 
 MILESTONES = {1: "first_task", 10: "tasks_10", 50: "tasks_50", 100: "tasks_100"}
@@ -109,22 +110,42 @@ async def leaderboard(db: Database, *, tg_user_id: int, now: datetime, period: s
     if period not in ("week", "month", "all") or by not in ("people", "org"):
         raise InvalidInput()
     member_id, community_id, tz = await _member(db, tg_user_id)
-    since = {"week": week_start(now, tz), "month": month_start(now, tz)}.get(period)
-    since_db = to_db(since) if since else ""
-    marks = ", ".join("?" * len(EARNING_REASONS))
+    # Running totals kept by a trigger on the ledger (migration 0080): ten index rows, not a sum.
+    key = {"week": week_key(now, tz), "month": month_key(now, tz)}.get(period, ALL)
     if by == "people":
         rows = await db.fetchall(
-            f"SELECT m.id, m.display_name, m.leaderboard_opt_out, SUM(l.delta) AS pts FROM ledger l"
-            f" JOIN members m ON m.id = l.member_id WHERE l.community_id = ? AND l.created_at >= ?"
-            f" AND l.reason IN ({marks}) AND m.deleted_at IS NULL GROUP BY m.id HAVING pts > 0"
-            f" ORDER BY pts DESC, m.id LIMIT ?", (community_id, since_db, *EARNING_REASONS, limit))
+            "SELECT m.id, m.display_name, m.leaderboard_opt_out, t.pts FROM earning_totals t"
+            " JOIN members m ON m.id = t.subject_id WHERE t.community_id = ? AND t.scope = 'm' AND t.period = ?"
+            " AND t.pts > 0 AND m.deleted_at IS NULL ORDER BY t.pts DESC, t.subject_id LIMIT ?",
+            (community_id, key, limit))
         return [Rank(i + 1, None if r["leaderboard_opt_out"] else str(r["display_name"] or "?"), int(r["pts"]),
                      int(r["id"]) == member_id) for i, r in enumerate(rows)]
     rows = await db.fetchall(
-        f"SELECT o.id, o.name, SUM(l.delta) AS pts FROM ledger l JOIN organisations o ON o.id = l.organisation_id"
-        f" WHERE l.community_id = ? AND l.created_at >= ? AND l.reason IN ({marks}) GROUP BY o.id HAVING pts > 0"
-        f" ORDER BY pts DESC, o.id LIMIT ?", (community_id, since_db, *EARNING_REASONS, limit))
+        "SELECT o.id, o.name, t.pts FROM earning_totals t JOIN organisations o ON o.id = t.subject_id"
+        " WHERE t.community_id = ? AND t.scope = 'o' AND t.period = ? AND t.pts > 0"
+        " ORDER BY t.pts DESC, t.subject_id LIMIT ?", (community_id, key, limit))
     return [Rank(i + 1, str(r["name"]), int(r["pts"])) for i, r in enumerate(rows)]
+
+
+async def totals_mismatches(db: Database) -> list[tuple[int, str, int, str, int, int]]:
+    """Running totals that differ from a fresh sum of the ledger: (community, scope, subject, period,
+    kept, summed). Empty when they agree; ``linli doctor`` and the tests check it."""
+    marks = ", ".join("?" * len(EARNING_REASONS))
+    summed: dict[tuple[int, str, int, str], int] = {}
+    for r in await db.fetchall(
+            f"SELECT l.community_id, l.member_id, l.organisation_id, l.delta, l.created_at, c.timezone FROM ledger l"
+            f" JOIN communities c ON c.id = l.community_id WHERE l.reason IN ({marks})", EARNING_REASONS):
+        at = from_db(str(r["created_at"]))
+        for scope, subject in (("m", r["member_id"]), ("o", r["organisation_id"])):
+            if subject is None:
+                continue
+            for period in (ALL, month_key(at, r["timezone"]), week_key(at, r["timezone"])):
+                k = (int(r["community_id"]), scope, int(subject), period)
+                summed[k] = summed.get(k, 0) + int(r["delta"])
+    kept = {(int(r[0]), str(r[1]), int(r[2]), str(r[3])): int(r[4]) for r in await db.fetchall(
+        "SELECT community_id, scope, subject_id, period, pts FROM earning_totals")}
+    return [(*k, kept.get(k, 0), summed.get(k, 0)) for k in sorted(set(kept) | set(summed))
+            if kept.get(k, 0) != summed.get(k, 0)]
 
 
 async def set_opt_out(db: Database, *, tg_user_id: int, opt_out: bool, now: datetime) -> bool:
