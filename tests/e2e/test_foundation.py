@@ -34,6 +34,25 @@ async def test_redelivered_update_is_handled_once(fake: FakeTelegram, bot_proces
     assert len(fake.bot_messages(fake.private_chat(user))) == before
 
 
+async def test_update_redelivered_after_a_restart_is_handled_once(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    """Handled updates are remembered in the database: a new process ignores a redelivered one and
+    still handles the next (it only looks up ids it could have seen before it started)."""
+    user = fake.add_user("Zhou", language_code="en")
+    await fake.send_text(user, None, "/help")
+    await fake.wait_for_message(user, timeout=10)
+    await settle(fake)
+    before = len(fake.bot_messages(fake.private_chat(user)))
+    last_update = max(c.result[-1]["update_id"] for c in fake.api_calls("getUpdates") if c.ok and c.result)
+    await bot_process.stop()
+    await bot_process.start()
+    fake.redeliver(last_update)
+    await settle(fake, quiet=1.0)
+    assert len(fake.bot_messages(fake.private_chat(user))) == before
+    await fake.send_text(user, None, "/help")
+    await fake.wait_for_message(user, timeout=10)
+    assert len(fake.bot_messages(fake.private_chat(user))) == before + 1
+
+
 async def test_restart_keeps_working(fake: FakeTelegram, bot_process: BotProcess) -> None:
     user = fake.add_user("Wu", language_code="en")
     await bot_process.kill()

@@ -1,0 +1,97 @@
+"""python-telegram-bot's HTTP requests made with aiohttp instead of httpx.
+
+Why: every update costs the bot at least one request (answerCallbackQuery, sendMessage), and on
+a busy event that per-request cost is what limits how fast taps are answered. Measured against
+the loopback stand-in (bench/RESULTS.md, "Throughput" and "Claim storm"), aiohttp's client takes
+a fraction of httpx's CPU time per request. ``BaseRequest`` is python-telegram-bot's documented
+extension point for this; everything above it (retries, error mapping, rate limiting, JSON
+parsing) stays python-telegram-bot's own. aiohttp was already a dependency (the stand-in and
+the webhook server use it).
+
+Requests without files are sent form-encoded, exactly like ``HTTPXRequest``; with files,
+multipart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from telegram._utils.defaultvalue import DefaultValue
+from telegram._utils.types import ODVInput
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
+
+
+class AiohttpRequest(BaseRequest):
+    def __init__(self, *, connection_pool_size: int = 64, read_timeout: float | None = 15.0,
+                 write_timeout: float | None = 15.0, connect_timeout: float | None = 10.0,
+                 pool_timeout: float | None = 5.0, media_write_timeout: float | None = 30.0) -> None:
+        self._pool_size = connection_pool_size
+        self._read_timeout = read_timeout
+        self._write_timeout = write_timeout
+        self._connect_timeout = connect_timeout
+        self._pool_timeout = pool_timeout
+        self._media_write_timeout = media_write_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=self._pool_size,
+                                             ttl_dns_cache=300, enable_cleanup_closed=True)
+            self._session = aiohttp.ClientSession(connector=connector,
+                                                  headers={"User-Agent": self.USER_AGENT})
+
+    async def shutdown(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if self._session is None or self._session.closed:
+            raise RuntimeError("This AiohttpRequest is not initialized!")
+        files = request_data.multipart_data if request_data else None
+        fields = request_data.json_parameters if request_data else None
+
+        read = self._read_timeout if isinstance(read_timeout, DefaultValue) else read_timeout
+        connect = self._connect_timeout if isinstance(connect_timeout, DefaultValue) else connect_timeout
+        pool = self._pool_timeout if isinstance(pool_timeout, DefaultValue) else pool_timeout
+        if isinstance(write_timeout, DefaultValue):
+            write = self._media_write_timeout if files else self._write_timeout
+        else:
+            write = write_timeout
+        # aiohttp has no separate write timeout: the whole request may take connect + write + read.
+        parts = [t for t in (connect, write, read) if t is not None]
+        timeout = aiohttp.ClientTimeout(total=sum(parts) if len(parts) == 3 else None,
+                                        connect=pool, sock_connect=connect, sock_read=read)
+        body: Any
+        if files:
+            form = aiohttp.FormData(quote_fields=False)
+            for name, value in (fields or {}).items():
+                form.add_field(name, value)
+            for name, field in files.items():
+                filename, content, mime = field[0], field[1], (field[2] if len(field) > 2 else None)
+                form.add_field(name, content, filename=filename, content_type=mime)
+            body = form
+        else:
+            body = fields or None
+        try:
+            async with self._session.request(method, url, data=body, timeout=timeout) as res:
+                return res.status, await res.read()
+        except TimeoutError as err:
+            raise TimedOut from err
+        except aiohttp.ClientError as err:
+            raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err

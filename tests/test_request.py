@@ -1,0 +1,73 @@
+"""bot/request.py: python-telegram-bot's requests over aiohttp behave like its httpx ones."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+from aiohttp import web
+from telegram import Bot, InputFile
+from telegram.error import BadRequest, NetworkError, TimedOut
+
+from bot.request import AiohttpRequest
+from bot.sandbox import FakeTelegram
+from tests.conftest import TOKEN
+
+
+def _bot(base_url: str, **kw: float) -> Bot:
+    return Bot(TOKEN, base_url=base_url, request=AiohttpRequest(**kw),  # type: ignore[arg-type]
+               get_updates_request=AiohttpRequest(connection_pool_size=1))
+
+
+async def test_calls_files_and_refusals(fake: FakeTelegram) -> None:
+    user = fake.add_user("Mei", language_code="en")
+    await fake.send_text(user, None, "/start")
+    chat = fake.private_chat(user)
+    async with _bot(fake.base_url) as bot:
+        me = await bot.get_me()
+        assert me.username == "linli_test_bot"
+        msg = await bot.send_message(chat.id, "你好 <b>bold</b> & more", parse_mode="HTML")
+        assert msg.text == "你好 bold & more"
+        doc = await bot.send_document(chat.id, InputFile(b"a,b\n1,2\n", filename="report.csv"), caption="表")
+        assert doc.document is not None and doc.document.file_name == "report.csv"
+        with pytest.raises(BadRequest):
+            await bot.send_message(chat.id, "x" * 5000)      # over 4096 characters: the stand-in refuses
+    sent = [c for c in fake.api_calls() if c.method in ("sendMessage", "sendDocument") and c.ok]
+    assert len(sent) == 2
+
+
+async def _post(port: int, **kw: float) -> object:
+    request = AiohttpRequest(**kw)
+    await request.initialize()
+    try:
+        return await request.post(f"http://127.0.0.1:{port}/bot{TOKEN}/getMe")
+    finally:
+        await request.shutdown()
+
+
+async def test_unreachable_and_slow_servers() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(NetworkError) as info:            # nobody listens there
+        await _post(port, connect_timeout=1.0)
+    assert not isinstance(info.value, TimedOut)
+
+    async def slow(_request: web.Request) -> web.Response:
+        await asyncio.sleep(2)
+        return web.json_response({"ok": True, "result": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", slow)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        with pytest.raises(TimedOut):
+            await _post(port, read_timeout=0.3)
+        assert await _post(port, read_timeout=5.0) is True
+    finally:
+        await runner.cleanup()
