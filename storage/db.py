@@ -127,15 +127,16 @@ class Database:
                 await conn.execute("COMMIT")
 
     # -- reads -----------------------------------------------------------------------------
+    # One round trip to the reader's thread each (execute and fetch together, cursor closed there):
+    # a cursor used from asyncio costs three, and under load each trip waits for the event loop.
     async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
-        async with self.reader.execute(sql, params) as cur:
-            row: Row | None = await cur.fetchone()
+        rows = await self.reader.execute_fetchall(sql, params)
+        for row in rows:
             return row
+        return None
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
-        async with self.reader.execute(sql, params) as cur:
-            rows: Iterable[Row] = await cur.fetchall()
-            return list(rows)
+        return list(await self.reader.execute_fetchall(sql, params))
 
     async def fetchval(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         row = await self.fetchone(sql, params)
