@@ -13,7 +13,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LinliApp, LinliContext
 from bot.deeplinks import link
-from bot.i18n import Translator
+from bot.i18n import Translator, normalise_language, translator
 from bot.menu import menu_item, registered, volunteer
 from bot.models import N_, DomainError, InvalidInput, NotAllowed, NotFound, NotRegistered
 from bot.outbox import RenderContext, Rendered, renderer
@@ -36,12 +36,14 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
     query = update.callback_query
     if query is None or query.from_user is None:
         return
-    t = await tr_for(update, ctx)
     data = query.data or ""
     prefix = data.split(":", 1)[0]
+    # One read for the member serves the language too (in a claim storm every read counts).
+    member = await member_by_tg(ctx.db, query.from_user.id)
+    t = translator(member.language if member is not None and member.language
+                   else normalise_language(query.from_user.language_code, ctx.settings.default_language))
     try:
         task_id = tasks.parse_task_id(data, prefix)
-        member = await member_by_tg(ctx.db, query.from_user.id)
         if member is None or member.registered_at is None:
             if prefix == "cl" and await _open_registration(query, ctx):
                 return
