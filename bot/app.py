@@ -196,7 +196,7 @@ def build_application(settings: Settings, clock: Clock | None = None) -> Applica
         .base_url(settings.bot_api_url)
         .base_file_url(settings.file_url)
         .defaults(Defaults(parse_mode="HTML", tzinfo=settings.tz, link_preview_options=LinkPreviewOptions(is_disabled=True)))
-        .rate_limiter(ChatRateLimiter())
+        .rate_limiter(ChatRateLimiter() if settings.flood_control else ChatRateLimiter.unthrottled())
         .context_types(ContextTypes(context=LinliContext))
         .post_init(post_init)
         .post_shutdown(post_shutdown)

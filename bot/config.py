@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     sweep_interval: float = Field(default=30.0, gt=0, alias="BOT_SWEEP_INTERVAL")
     # Messages per second the outbox may send (Telegram allows about 30 overall).
     send_rate: float = Field(default=28.0, gt=0, le=30, alias="BOT_SEND_RATE")
+    # Pace outgoing messages to Telegram's flood limits. Off only against a local stand-in whose
+    # own flood limits are off (bench/throughput.py measures processing capacity that way).
+    flood_control: bool = Field(default=True, alias="BOT_FLOOD_CONTROL")
 
     @field_validator("admin_ids", mode="before")
     @classmethod

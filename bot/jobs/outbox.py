@@ -293,7 +293,7 @@ async def _job(ctx: LinliContext) -> None:
 
 def register(app: LinliApp) -> None:
     settings = app.bot_data["runtime"].settings
-    app.bot_data["outbox_sender"] = OutboxSender(settings.send_rate)
+    app.bot_data["outbox_sender"] = OutboxSender(settings.send_rate if settings.flood_control else 10_000.0)
     assert app.job_queue is not None
     app.job_queue.run_repeating(
         _job,
