@@ -79,6 +79,10 @@ async def seed(db: Database) -> dict[str, int]:
     bt = await _task(db, b, bm, "completed", published=p, claim_after=1, done_after=2)
     await _claim(db, t1, v1, "completed", p + timedelta(minutes=10))
     await _claim(db, t2, v2, "no_show", p + timedelta(minutes=30))
+    async with db.transaction() as conn:
+        for task, who, when in ((t2, v2, p), (bt, bm, p), (t1, v2, START - timedelta(days=2))):  # B's, and last month's
+            await conn.execute("INSERT INTO no_shows (community_id, task_id, member_id, created_at)"
+                               " SELECT community_id, ?, ?, ? FROM tasks WHERE id = ?", (task, who, to_db(when), task))
     await _claim(db, t3, v1, "withdrawn", p + timedelta(minutes=5))
     await _claim(db, bt, bm, "completed", p)
     await _ledger(db, a, v1, 5, "task_completed", "k1", p, org)
@@ -98,6 +102,7 @@ async def test_stats_known_answers(db: Database) -> None:
     assert st.active_volunteers == 2
     assert st.new_members == 3  # staff, v1, v2
     assert st.no_show_rate == 0.5
+    assert st.no_shows == [("Zhang", 1)]
     assert st.points_credited == 8
     assert st.points_redeemed == 2
     assert st.top_categories == [("shopping", 4), ("escort", 1)]

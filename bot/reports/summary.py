@@ -25,6 +25,7 @@ def summary_text(t: Translator, st: Stats, *, title: str) -> str:
           m="—" if st.median_complete_minutes is None else t("{n} min", n=round(st.median_complete_minutes))),
         t("Active volunteers: {n} · new members: {m}", n=st.active_volunteers, m=st.new_members),
         t("No-show rate: {r}", r="—" if st.no_show_rate is None else str(round(st.no_show_rate * 100)) + "%"),
+        t("Most no-shows: {x}", x=_top(st.no_shows)),
         t("Points credited: {a} · redeemed: {b}", a=st.points_credited, b=st.points_redeemed),
         t("Top categories: {x}", x=_top(st.top_categories)),
         t("Top areas: {x}", x=_top(st.top_areas)),

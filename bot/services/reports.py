@@ -28,6 +28,8 @@ class Stats:
     top_areas: list[tuple[str, int]] = field(default_factory=list)
     top_volunteers: list[tuple[str, int]] = field(default_factory=list)
     top_organisations: list[tuple[str, int]] = field(default_factory=list)
+    # Volunteers marked absent at an event in the period, most often first (staff only see /stats).
+    no_shows: list[tuple[str, int]] = field(default_factory=list)
     unreachable_members: int = 0
     claim_minutes: list[float] = field(default_factory=list)
     # Tasks created each day of the period (UTC date), by the state they are in now.
@@ -73,6 +75,8 @@ async def compute_stats(db: Database, *, community_id: int | None, start: dateti
     closed = await count(f"SELECT COUNT(*) FROM claims c JOIN tasks t ON t.id=c.task_id WHERE {wt} AND c.state IN ('completed','no_show') AND c.updated_at >= ? AND c.updated_at < ?", (*pt, s, e))
     noshow = await count(f"SELECT COUNT(*) FROM claims c JOIN tasks t ON t.id=c.task_id WHERE {wt} AND c.state='no_show' AND c.updated_at >= ? AND c.updated_at < ?", (*pt, s, e))
     st.no_show_rate = noshow / closed if closed else None
+    rows = await db.fetchall(f"SELECT COALESCE(m.display_name, '#' || m.id), COUNT(*) n FROM no_shows ns JOIN members m ON m.id=ns.member_id WHERE {_scope(community_id, 'ns.community_id')[0]} AND ns.created_at >= ? AND ns.created_at < ? GROUP BY m.id ORDER BY n DESC, m.id LIMIT 5", (*p, s, e))
+    st.no_shows = [(str(r[0]), int(r[1])) for r in rows]
     st.points_credited = await count(f"SELECT COALESCE(SUM(delta),0) FROM ledger WHERE {w} AND delta > 0 AND reason <> 'refund' AND created_at >= ? AND created_at < ?", (*p, s, e))
     st.points_redeemed = await count(f"SELECT COALESCE(-SUM(delta),0) FROM ledger WHERE {w} AND reason='redeem' AND created_at >= ? AND created_at < ?", (*p, s, e))
     rows = await db.fetchall(f"SELECT category, COUNT(*) n FROM tasks WHERE {w} AND published_at >= ? AND published_at < ? GROUP BY category ORDER BY n DESC, category LIMIT 5", (*p, s, e))
