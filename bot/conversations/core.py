@@ -31,6 +31,10 @@ async def help_command(update: Update, ctx: LinliContext) -> None:
         lines.append(t("/request ask for help · /tasks open tasks · /mytasks your tasks"))
         lines.append(t("/points your points · /rewards points supermarket · /profile your data"))
         lines.append(t("/language 中文 / English · /cancel stop · /deleteme erase your data"))
+        if member.is_staff:
+            lines.append(t("Staff: /publish · /review on|off · /edittask · /canceltask · /categories · /closeevent ·"
+                           " /entries · /revoke · /areas · /org · /rewards manage · /stats · /report · /export ·"
+                           " /digest now"))
     await reply(update, "\n".join(lines), await main_menu(ctx, user.id, t))
 
 

@@ -1,8 +1,8 @@
 """Dispatch in Telegram: group card Claim/Details, Withdraw, requester Cancel, review buttons,
 /tasks, /mytasks, and the outbox renderers for dispatch messages.
 
-The step-by-step /request and /publish dialogs are not built yet (see the issue); tasks are created
-through bot.services.tasks.create_task."""
+Also /review, /edittask, /canceltask and /categories for staff. The step-by-step /request and
+/publish dialogs are in bot/conversations/request_flow.py."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from bot.i18n import Translator, normalise_language, translator
 from bot.menu import menu_item, registered, volunteer
 from bot.models import N_, DomainError, InvalidInput, NotAllowed, NotFound, NotRegistered
 from bot.outbox import RenderContext, Rendered, renderer
-from bot.services import tasks
+from bot.services import categories, tasks
 from bot.services.access import member_by_tg
 from bot.ui import answer, error_text, esc, inline, reply, tr_for
 
@@ -237,6 +237,64 @@ async def cmd_review(update: Update, ctx: LinliContext) -> None:
                 else t("From now on, residents' requests are published at once."))
 
 
+CATEGORY_HELP = N_(
+    "To change the list:\n"
+    "/categories points shopping 2 (points for new tasks of a category)\n"
+    "/categories points all 1 (every category)\n"
+    "/categories add garden 2 园艺 / Gardening\n"
+    "/categories rename garden 花园 / Garden\n"
+    "/categories remove garden · /categories restore garden\n"
+    "Tasks already published keep their points.")
+
+
+async def cmd_categories(update: Update, ctx: LinliContext) -> None:
+    """/categories [points|add|rename|remove|restore ...] (staff): the help categories and their points."""
+    t = await tr_for(update, ctx)
+    user = update.effective_user
+    text = update.effective_message.text if update.effective_message and update.effective_message.text else ""
+    parts = text.split(maxsplit=2)
+    verb = parts[1].lower() if len(parts) > 1 else ""
+    rest = parts[2] if len(parts) > 2 else ""
+    if user is None:
+        return
+    try:
+        member = await member_by_tg(ctx.db, user.id)
+        if member is None or not member.registered or member.community_id is None:
+            raise NotRegistered()
+        if not member.is_staff:
+            raise NotAllowed()
+        now, args = ctx.now(), rest.split(maxsplit=2)
+        if verb == "points" and len(args) == 2:
+            code = "*" if args[0].lower() in ("all", "*", "全部") else categories.check_code(args[0])
+            await categories.set_points(ctx.db, now, member.id, code, categories.parse_points(args[1]))
+        elif verb == "add" and len(args) == 3:
+            zh, en = categories.parse_names(args[2])
+            await categories.add(ctx.db, now, member.id, code=args[0], points=categories.parse_points(args[1]),
+                                 name_zh=zh, name_en=en)
+        elif verb == "rename" and len(rest.split(maxsplit=1)) == 2:
+            code, names = rest.split(maxsplit=1)
+            zh, en = categories.parse_names(names)
+            await categories.rename(ctx.db, now, member.id, code, zh, en)
+        elif verb in ("remove", "restore") and len(args) == 1:
+            await categories.set_active(ctx.db, now, member.id, args[0], verb == "restore")
+        elif verb:
+            raise InvalidInput()
+        rows = await categories.listing(ctx.db, member.community_id)
+    except DomainError as exc:
+        await reply(update, error_text(t, exc) + "\n\n" + esc(t(CATEGORY_HELP)))
+        return
+    lines = [("✅ " + t("Saved.") + "\n") if verb else "", "<b>" + esc(t("Help categories and points per task")) + "</b>"]
+    for c in rows:
+        if c.active:
+            lines.append(f"• <code>{esc(c.code)}</code> {esc(c.name_zh)} / {esc(c.name_en)}: "
+                         + esc(t("{n} points", n=c.points)))
+    removed = [c for c in rows if not c.active]
+    if removed:
+        lines.append(esc(t("Removed: {list}", list=", ".join(c.code for c in removed))))
+    lines.append("\n" + esc(t(CATEGORY_HELP)))
+    await reply(update, "\n".join(x for x in lines if x))
+
+
 async def cmd_canceltask(update: Update, ctx: LinliContext) -> None:
     """/canceltask <id>: staff cancel any task of their community; the requester their own."""
     t = await tr_for(update, ctx)
@@ -358,6 +416,7 @@ def register(app: LinliApp) -> None:
     app.add_handler(CommandHandler("edittask", cmd_edittask, filters=private))
     app.add_handler(CommandHandler("canceltask", cmd_canceltask, filters=private))
     app.add_handler(CommandHandler("review", cmd_review, filters=private))
+    app.add_handler(CommandHandler("categories", cmd_categories, filters=private))
     app.add_handler(CallbackQueryHandler(on_page, pattern=r"^tp:"))
     app.add_handler(CallbackQueryHandler(on_contact_staff, pattern=r"^cs:\d{1,12}$"))
     app.add_handler(CallbackQueryHandler(on_callback, pattern=r"^(cl|dt|wd|rc|ap|rj|ed):"))
