@@ -25,7 +25,7 @@ from bot.models import N_, DomainError
 from bot.services import communities as comm
 from bot.services import members as svc
 from bot.services.access import require_staff
-from bot.ui import error_text, esc, inline, reply, tr_for
+from bot.ui import community_translator, error_text, esc, inline, reply, tr_for
 
 FLOW = "register"
 TEXT_LIMIT = 200
@@ -570,9 +570,17 @@ async def areas_command(update: Update, ctx: LinliContext) -> None:
 # ---------------------------------------------------------------- group life
 async def bot_membership(update: Update, ctx: LinliContext) -> None:
     cmu = update.my_chat_member
-    if cmu is None or cmu.new_chat_member.status not in ("left", "kicked", "banned"):
+    if cmu is None or cmu.chat.type not in ("group", "supergroup"):
         return
-    await comm.bot_removed(ctx.db, group_chat_id=cmu.chat.id, now=ctx.now())
+    if cmu.new_chat_member.status in ("left", "kicked", "banned"):
+        await comm.bot_removed(ctx.db, group_chat_id=cmu.chat.id, now=ctx.now())
+        return
+    if cmu.new_chat_member.status in ("member", "administrator") and cmu.old_chat_member.status in ("left", "kicked", "banned"):
+        back = await comm.bot_readded(ctx.db, group_chat_id=cmu.chat.id, now=ctx.now())
+        if back is not None:
+            t = await community_translator(ctx, back[0])
+            await reply(update, t("Linli is back in the volunteer group of {name}. New tasks are posted there again.",
+                                  name=esc(back[1])))
 
 
 async def migrated(update: Update, ctx: LinliContext) -> None:

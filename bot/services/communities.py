@@ -24,8 +24,9 @@ DEFAULT_CATEGORIES: list[tuple[str, str, str]] = [
 
 REMOVED_MESSAGE = N_(
     "Linli was removed from the volunteer group of {name}. Tasks are not posted there any more."
-    " To start again, add me back to a group and send /setup there."
+    " To start again, add me back to the same group (everything is kept), or to a new group and send /setup there."
 )
+BACK_MESSAGE = N_("Linli is back in the volunteer group of {name}. New tasks are posted there again.")
 
 
 class GroupAlreadySetUp(DomainError):
@@ -125,7 +126,10 @@ async def bot_removed(db: Database, *, group_chat_id: int, now: datetime) -> int
         if row is None:
             return None
         cid = int(row["id"])
-        await conn.execute("UPDATE communities SET active = 0, group_chat_id = NULL WHERE id = ?", (cid,))
+        # The group is remembered, so adding the bot back to it brings the community back (bot_readded).
+        await conn.execute("UPDATE communities SET active = 0, group_chat_id = NULL,"
+                           " settings = json_set(COALESCE(settings, '{}'), '$.removed_group_chat_id', ?) WHERE id = ?",
+                           (group_chat_id, cid))
         cur = await conn.execute("SELECT name FROM communities WHERE id = ?", (cid,))
         crow = await cur.fetchone()
         cur = await conn.execute(
@@ -140,3 +144,31 @@ async def bot_removed(db: Database, *, group_chat_id: int, now: datetime) -> int
         await audit(conn, now=now, action="community.bot_removed", community_id=cid, object_type="community", object_id=cid,
                     details={"group_chat_id": group_chat_id})
     return cid
+
+
+async def bot_readded(db: Database, *, group_chat_id: int, now: datetime) -> tuple[int, str] | None:
+    """The bot was added back to a group it had been removed from: that community is active again,
+    with everything it had. Returns (id, name), or None if the group was never a community's."""
+    async with db.transaction() as conn:
+        cur = await conn.execute("SELECT 1 FROM communities WHERE group_chat_id = ?", (group_chat_id,))
+        if await cur.fetchone() is not None:
+            return None
+        cur = await conn.execute(
+            "SELECT id, name FROM communities WHERE active = 0 AND group_chat_id IS NULL"
+            " AND json_extract(settings, '$.removed_group_chat_id') = ? ORDER BY id DESC LIMIT 1", (group_chat_id,))
+        row = await cur.fetchone()
+        if row is None:
+            return None
+        cid, name = int(row["id"]), str(row["name"])
+        await conn.execute("UPDATE communities SET active = 1, group_chat_id = ?,"
+                           " settings = json_remove(settings, '$.removed_group_chat_id') WHERE id = ?", (group_chat_id, cid))
+        cur = await conn.execute(
+            "SELECT id, tg_user_id FROM members WHERE community_id = ? AND is_staff = 1 AND tg_user_id IS NOT NULL"
+            " AND deleted_at IS NULL", (cid,))
+        for staff in await cur.fetchall():
+            await enqueue(conn, chat_id=int(staff["tg_user_id"]), member_id=int(staff["id"]), kind="text", now=now,
+                          payload={"message": BACK_MESSAGE, "params": {"name": html.escape(name, quote=False)}},
+                          dedupe_key=f"bot_back:{cid}:{group_chat_id}:{to_db(now)}:{staff['id']}")
+        await audit(conn, now=now, action="community.bot_readded", community_id=cid, object_type="community",
+                    object_id=cid, details={"group_chat_id": group_chat_id})
+    return cid, name

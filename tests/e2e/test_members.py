@@ -53,6 +53,19 @@ async def test_setup_refused_then_registration_each_role(fake: FakeTelegram, bot
     assert row["group_chat_id"] is None and row["active"] == 0
     # The admin who set it up (staff) hears about it in private.
     await fake.wait_for_message(admin, lambda m: "removed" in (m.text or ""), timeout=10)
+    # Added back to the same group: the same community is active again, members and all.
+    members_before = _db(bot_process).execute("SELECT COUNT(*) FROM members").fetchone()[0]
+    await fake.add_bot_to_group(new, admin, admin=True)
+    await fake.wait_for_message(new, lambda m: "is back" in (m.text or ""), timeout=10)
+    await fake.wait_for_message(admin, lambda m: "is back" in (m.text or ""), timeout=10)
+    rows = _db(bot_process).execute("SELECT id, group_chat_id, active FROM communities").fetchall()
+    assert [(r["group_chat_id"], r["active"]) for r in rows] == [(new.id, 1)]
+    assert _db(bot_process).execute("SELECT COUNT(*) FROM members").fetchone()[0] == members_before
+    # Another group the bot joins is not mistaken for it.
+    other = fake.add_group("Elsewhere", creator=admin)
+    await fake.add_bot_to_group(other, admin)
+    await settle(fake)
+    assert _db(bot_process).execute("SELECT COUNT(*) FROM communities WHERE group_chat_id = ?", (other.id,)).fetchone()[0] == 0
     assert fake.errors == []
 
 
