@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, TypeHandler, filters
 
 from bot import dialogs
 from bot.context import LinliApp, LinliContext
+from bot.deeplinks import link
 from bot.menu import handle_menu_text, load_member, main_menu
 from bot.ui import answer, reply, tr_for
 
@@ -15,9 +16,16 @@ async def help_command(update: Update, ctx: LinliContext) -> None:
     t = await tr_for(update, ctx)
     chat = update.effective_chat
     if chat is not None and chat.type != "private":
+        # /help or /start in a group: a button to the private chat (registration for this group's community).
+        code = await ctx.db.fetchval("SELECT join_code FROM communities WHERE group_chat_id = ? AND active = 1", (chat.id,))
+        markup = None
+        if ctx.runtime.bot_username:
+            url = link(ctx.runtime.bot_username, f"join_{code}") if code else f"https://t.me/{ctx.runtime.bot_username}"
+            markup = InlineKeyboardMarkup([[InlineKeyboardButton(t("💬 Open a private chat"), url=url)]])
         await reply(
             update,
             t("I am Linli, the neighbourhood volunteer bot. Open a private chat with me to register, ask for help or see your points."),
+            markup,
         )
         return
     user = update.effective_user
@@ -82,6 +90,7 @@ async def note_private_chat(update: Update, ctx: LinliContext) -> None:
 def register(app: LinliApp) -> None:
     app.add_handler(TypeHandler(Update, note_private_chat), group=-1)
     app.add_handler(CommandHandler("help", help_command))
+    app.add_handler(CommandHandler("start", help_command, filters=filters.ChatType.GROUPS))
     app.add_handler(CallbackQueryHandler(stale_button))
     private = filters.ChatType.PRIVATE
     app.add_handler(MessageHandler(private & ~filters.COMMAND, private_router))

@@ -61,6 +61,11 @@ async def test_setup_refused_then_registration_each_role(fake: FakeTelegram, bot
     rows = _db(bot_process).execute("SELECT id, group_chat_id, active FROM communities").fetchall()
     assert [(r["group_chat_id"], r["active"]) for r in rows] == [(new.id, 1)]
     assert _db(bot_process).execute("SELECT COUNT(*) FROM members").fetchone()[0] == members_before
+    # /start in the group answers with a button to register in private (nothing else posted).
+    await fake.send_text(admin, new, "/start@linli_test_bot")
+    hint = await fake.wait_for_message(new, lambda m: "private chat" in (m.text or ""), timeout=10)
+    code = _db(bot_process).execute("SELECT join_code FROM communities").fetchone()[0]
+    assert hint.inline_buttons[0]["url"].endswith(f"?start=join_{code}")
     # Another group the bot joins is not mistaken for it.
     other = fake.add_group("Elsewhere", creator=admin)
     await fake.add_bot_to_group(other, admin)
