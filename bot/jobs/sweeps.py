@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.context import LinliApp, LinliContext
 from bot.outbox import RenderContext, Rendered, on_unreachable, renderer
-from bot.services import digest, notifications, points
+from bot.services import digest, housekeeping, notifications, points
 from bot.ui import esc
 from storage.timeutil import from_db
 
@@ -223,6 +223,7 @@ async def run_once(ctx_db: Any, now: datetime) -> dict[str, int]:
     out = await notifications.run_all(ctx_db, now)
     out["digests"] = await digest.sweep_digests(ctx_db, now)
     out["month_top"] = await points.sweep_month_top(ctx_db, now)
+    out.update({f"pruned_{k}": v for k, v in (await housekeeping.prune(ctx_db, now)).items()})
     return out
 
 
