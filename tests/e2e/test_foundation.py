@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.harness import BotProcess, settle
 from bot.sandbox import FakeTelegram
 
@@ -22,13 +24,18 @@ async def test_bot_long_polls_and_answers(fake: FakeTelegram, bot_process: BotPr
     assert fake.errors == []
 
 
-async def test_redelivered_update_is_handled_once(fake: FakeTelegram, bot_process: BotProcess) -> None:
-    user = fake.add_user("Li", language_code="en")
+async def _help_once(fake: FakeTelegram, user: Any) -> tuple[int, int]:
+    """/help answered; returns the number of bot messages in the chat and the last update id."""
     await fake.send_text(user, None, "/help")
     await fake.wait_for_message(user, timeout=10)
     await settle(fake)
-    before = len(fake.bot_messages(fake.private_chat(user)))
     last_update = max(c.result[-1]["update_id"] for c in fake.api_calls("getUpdates") if c.ok and c.result)
+    return len(fake.bot_messages(fake.private_chat(user))), last_update
+
+
+async def test_redelivered_update_is_handled_once(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    user = fake.add_user("Li", language_code="en")
+    before, last_update = await _help_once(fake, user)
     fake.redeliver(last_update)
     await settle(fake, quiet=1.0)
     assert len(fake.bot_messages(fake.private_chat(user))) == before
@@ -38,11 +45,7 @@ async def test_update_redelivered_after_a_restart_is_handled_once(fake: FakeTele
     """Handled updates are remembered in the database: a new process ignores a redelivered one and
     still handles the next (it only looks up ids it could have seen before it started)."""
     user = fake.add_user("Zhou", language_code="en")
-    await fake.send_text(user, None, "/help")
-    await fake.wait_for_message(user, timeout=10)
-    await settle(fake)
-    before = len(fake.bot_messages(fake.private_chat(user)))
-    last_update = max(c.result[-1]["update_id"] for c in fake.api_calls("getUpdates") if c.ok and c.result)
+    before, last_update = await _help_once(fake, user)
     await bot_process.stop()
     await bot_process.start()
     fake.redeliver(last_update)
