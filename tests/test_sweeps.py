@@ -151,6 +151,33 @@ async def test_expiry_tells_the_requester_once(db: Database, now: datetime) -> N
     assert await db.fetchval("SELECT COUNT(*) FROM audit_log WHERE action = 'task_expired'") == 1
 
 
+async def test_requests_without_an_end_expire_when_they_stop_being_useful(db: Database, now: datetime) -> None:
+    """now is Monday 17:00 in Shanghai: "today" ends at local midnight (7 h), "tomorrow" 24 h later,
+    "as soon as possible" after 24 h, "at 19:00" three hours after that; a claimed one never expires."""
+    w = await _world(db, now)
+    mk = {kind: await make_task(db, now, w["c"], w["res"], requester_id=w["res"], when_kind=kind,
+                                **({"starts_at": to_db(now + timedelta(hours=2))} if kind == "at" else {}))
+          for kind in ("asap", "today", "tomorrow", "at")}
+    claimed = await make_task(db, now, w["c"], w["res"], requester_id=w["res"])
+    await make_claim(db, now, claimed, w["vol"])
+
+    async def states(hours: float) -> dict[str, str]:
+        await notifications.run_all(db, now + timedelta(hours=hours))
+        return {k: str(await db.fetchval("SELECT state FROM tasks WHERE id = ?", (tid,))) for k, tid in mk.items()}
+
+    assert await states(4.9) == {"asap": "open", "today": "open", "tomorrow": "open", "at": "open"}
+    assert (await states(5))["at"] == "expired"
+    assert (await states(6.9))["today"] == "open"
+    assert (await states(7))["today"] == "expired"
+    assert (await states(23.9))["asap"] == "open"
+    assert (await states(24))["asap"] == "expired"
+    assert (await states(30.9))["tomorrow"] == "open"
+    assert (await states(31))["tomorrow"] == "expired"
+    assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (claimed,)) == "in_progress"
+    rows = await _outbox(db, "task_expired")
+    assert sorted(json.loads(r["payload"])["task_id"] for r in rows) == sorted(mk.values())
+
+
 async def test_cancelled_task_gets_no_reminder(db: Database, now: datetime) -> None:
     w = await _world(db, now)
     tid = await make_task(db, now, w["c"], w["res"], requester_id=w["res"], starts_at=to_db(now + timedelta(hours=1)),

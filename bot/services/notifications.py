@@ -8,7 +8,7 @@ auto-confirm), so a restart or a long downtime neither loses nor doubles anythin
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "confirm_remind_hours": 24,         # remind the requester to confirm
     "confirm_escalate_hours": 48,       # then tell staff
     "auto_confirm_days": 0,             # 0: never auto-confirm
+    "expire_asap_hours": 24,            # an unclaimed "as soon as possible" request expires after this
 }
 
 
@@ -236,13 +237,37 @@ async def auto_confirm(conn: aiosqlite.Connection, task: aiosqlite.Row, now: dat
     return 1
 
 
+def request_deadline(task: aiosqlite.Row) -> datetime | None:
+    """When an unclaimed request with no end time stops being useful: "as soon as possible" after
+    ``expire_asap_hours``; "today" / "tomorrow" at the end of that local day (never sooner than three
+    hours after it was asked); "at a time" three hours after that time."""
+    if task["kind"] != "request" or task["ends_at"] is not None:
+        return None
+    tz = ZoneInfo(str(task["tz"] or "Asia/Shanghai"))
+    asked = from_db(str(task["published_at"] or task["created_at"]))
+    kind = str(task["when_kind"])
+    if kind == "at" and task["starts_at"]:
+        return from_db(str(task["starts_at"])) + timedelta(hours=3)
+    if kind in ("today", "tomorrow"):
+        local = asked.astimezone(tz)
+        day_end = (local + timedelta(days=1 if kind == "today" else 2)).replace(hour=0, minute=0, second=0,
+                                                                               microsecond=0)
+        return max(day_end.astimezone(UTC), asked + timedelta(hours=3))
+    return asked + timedelta(hours=int(timings(task["csettings"])["expire_asap_hours"]))
+
+
 async def sweep_expired(conn: aiosqlite.Connection, now: datetime) -> int:
-    """Tasks past their end with nobody assigned expire; the requester is told kindly."""
+    """Tasks past their end (or, for requests without one, past ``request_deadline``) with nobody
+    assigned expire; the requester is told kindly."""
     n = 0
-    rows = await _rows(conn, _TASKS + "t.state IN ('open', 'pending_review') AND t.ends_at IS NOT NULL AND t.ends_at <= ?"
+    rows = await _rows(conn, _TASKS + "t.state IN ('open', 'pending_review')"
+                       " AND ((t.ends_at IS NOT NULL AND t.ends_at <= ?) OR (t.ends_at IS NULL AND t.kind = 'request'))"
                        " AND NOT EXISTS (SELECT 1 FROM claims k WHERE k.task_id = t.id"
                        " AND k.state IN ('active', 'done', 'completed'))", (to_db(now),))
     for task in rows:
+        deadline = request_deadline(task)
+        if deadline is not None and deadline > now:
+            continue
         tid = int(task["id"])
         cur = await conn.execute(
             "UPDATE tasks SET state = 'expired', updated_at = ?, card_version = card_version + 1"
