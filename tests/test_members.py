@@ -57,3 +57,31 @@ async def test_register_org_and_erase_keeps_totals(db: Database, now: datetime) 
     assert row["balance"] == 7
     assert await db.fetchval("SELECT SUM(delta) FROM ledger") == 7
     assert not await svc.erase(db, tg_user_id=2, now=now)
+
+
+async def test_areas_rename_and_remove(db: Database, now: datetime) -> None:
+    from bot.models import DomainError, NotFound
+    from tests.factories import make_community, make_member
+
+    cid = await make_community(db, now)
+    other = await make_community(db, now)
+    for name in ("Building 3", "Building 4"):
+        await svc.add_area(db, community_id=cid, name=name, now=now)
+    await svc.add_area(db, community_id=other, name="Building 3", now=now)
+    area3 = int(await db.fetchval("SELECT id FROM areas WHERE community_id = ? AND name = 'Building 3'", (cid,)))
+    mid = await make_member(db, now, cid, volunteer=True, area_id=area3)
+    await svc.rename_area(db, community_id=cid, old="  Building   3 ", new="East block", now=now)
+    assert await db.fetchval("SELECT a.name FROM members m JOIN areas a ON a.id = m.area_id WHERE m.id = ?",
+                             (mid,)) == "East block"
+    assert await db.fetchval("SELECT name FROM areas WHERE community_id = ?", (other,)) == "Building 3"
+    with pytest.raises(DomainError):
+        await svc.rename_area(db, community_id=cid, old="East block", new="Building 4", now=now)
+    with pytest.raises(NotFound):
+        await svc.rename_area(db, community_id=cid, old="Nowhere", new="X", now=now)
+    await svc.remove_area(db, community_id=cid, name="East block", now=now)
+    assert [a["name"] for a in await comm.areas(db, cid)] == ["Building 4"]
+    assert await db.fetchval("SELECT area_id FROM members WHERE id = ?", (mid,)) == area3  # kept
+    with pytest.raises(NotFound):
+        await svc.remove_area(db, community_id=cid, name="East block", now=now)
+    await svc.add_area(db, community_id=cid, name="East block", now=now)     # adding it again restores it
+    assert sorted(a["name"] for a in await comm.areas(db, cid)) == ["Building 4", "East block"]

@@ -21,7 +21,7 @@ from bot.deeplinks import dispatch, link, start_payload
 from bot.dialogs import Dialog, Input, button, flow
 from bot.i18n import Translator, normalise_language, translator
 from bot.menu import load_member, main_menu, menu_item, registered
-from bot.models import N_, DomainError
+from bot.models import N_, DomainError, InvalidInput
 from bot.services import communities as comm
 from bot.services import members as svc
 from bot.services.access import require_staff
@@ -550,21 +550,38 @@ async def staff_command(update: Update, ctx: LinliContext) -> None:
         await reply(update, t("{name} is no longer community staff.", name=esc(target.first_name)))
 
 
+AREAS_HELP = N_("Add one with /areas add &lt;name&gt;. Rename: /areas rename Old name = New name."
+                " Remove from the list: /areas remove &lt;name&gt; (people already there keep it).")
+
+
 async def areas_command(update: Update, ctx: LinliContext) -> None:
     t = await tr_for(update, ctx)
     cid = await _staff_community(update, ctx)
     if cid is None:
         return
     args = list(ctx.args or [])
-    if args and args[0].lower() == "add":
-        try:
-            await svc.add_area(ctx.db, community_id=cid, name=" ".join(args[1:]), now=ctx.now())
-        except DomainError:
-            await reply(update, t("Please give the area a name, e.g. /areas add Building 3."))
-            return
+    verb = args[0].lower() if args else ""
+    rest = " ".join(args[1:])
+    try:
+        if verb == "add":
+            try:
+                await svc.add_area(ctx.db, community_id=cid, name=rest, now=ctx.now())
+            except DomainError:
+                await reply(update, t("Please give the area a name, e.g. /areas add Building 3."))
+                return
+        elif verb == "rename" and "=" in rest:
+            old, new = rest.split("=", 1)
+            await svc.rename_area(ctx.db, community_id=cid, old=old, new=new, now=ctx.now())
+        elif verb == "remove" and rest.strip():
+            await svc.remove_area(ctx.db, community_id=cid, name=rest, now=ctx.now())
+        elif verb:
+            raise InvalidInput()
+    except DomainError as err:
+        await reply(update, error_text(t, err) + "\n" + t(AREAS_HELP))
+        return
     names = [str(a["name"]) for a in await comm.areas(ctx.db, cid)]
     text = t("Areas: {list}", list=esc(", ".join(names))) if names else t("No areas yet.")
-    await reply(update, text + "\n" + t("Add one with /areas add &lt;name&gt;."))
+    await reply(update, text + "\n" + t(AREAS_HELP))
 
 
 # ---------------------------------------------------------------- group life

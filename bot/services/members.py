@@ -8,7 +8,7 @@ import unicodedata
 from datetime import datetime
 from typing import Any
 
-from bot.models import N_, DomainError
+from bot.models import N_, DomainError, NotFound
 from storage.db import Database
 from storage.outbox import audit
 from storage.timeutil import to_db
@@ -183,3 +183,33 @@ async def add_area(db: Database, *, community_id: int, name: str, now: datetime)
             (community_id, name),
         )
         await audit(conn, now=now, action="area.added", community_id=community_id, object_type="area", details={"name": name})
+
+
+async def rename_area(db: Database, *, community_id: int, old: str, new: str, now: datetime) -> None:
+    """Rename an area; members and tasks in it follow (they refer to it by id)."""
+    old, new = " ".join(old.split()), clean_name(new, limit=40)
+    async with db.transaction() as conn:
+        async with conn.execute("SELECT id FROM areas WHERE community_id = ? AND name = ? AND active = 1",
+                                (community_id, old)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound()
+        async with conn.execute("SELECT 1 FROM areas WHERE community_id = ? AND name = ? AND id <> ?",
+                                (community_id, new, row["id"])) as cur:
+            if await cur.fetchone() is not None:
+                raise DomainError(N_("There is already an area called {name}."), name=new)
+        await conn.execute("UPDATE areas SET name = ? WHERE id = ?", (new, row["id"]))
+        await audit(conn, now=now, action="area.renamed", community_id=community_id, object_type="area",
+                    object_id=int(row["id"]), details={"from": old, "to": new})
+
+
+async def remove_area(db: Database, *, community_id: int, name: str, now: datetime) -> None:
+    """Hide an area from new registrations and requests; people and tasks already in it keep it."""
+    name = " ".join(name.split())
+    async with db.transaction() as conn:
+        cur = await conn.execute("UPDATE areas SET active = 0 WHERE community_id = ? AND name = ? AND active = 1",
+                                 (community_id, name))
+        if not cur.rowcount:
+            raise NotFound()
+        await audit(conn, now=now, action="area.removed", community_id=community_id, object_type="area",
+                    details={"name": name})
