@@ -522,32 +522,70 @@ async def org_payload(update: Update, ctx: LinliContext, code: str) -> None:
     await _join(update, ctx, code=code)
 
 
+STAFF_HELP = N_("In the group: reply to a member's message with /staff add or /staff remove.\n"
+                "In private: /staff find &lt;name&gt; shows member numbers; then /staff add &lt;number&gt;"
+                " or /staff remove &lt;number&gt;.")
+
+
 async def staff_command(update: Update, ctx: LinliContext) -> None:
+    """/staff: list staff; find members; add or remove staff by reply (group) or member number (private)."""
     t = await tr_for(update, ctx)
-    msg = update.effective_message
-    args = [a.lower() for a in (ctx.args or [])]
-    if msg is None or not args or args[0] not in ("add", "remove"):
-        await reply(update, t("Reply to a member's message in the group with /staff add or /staff remove."))
+    msg, user = update.effective_message, update.effective_user
+    if msg is None or user is None:
         return
+    args = list(ctx.args or [])
+    verb = args[0].lower() if args else ""
     cid = await _staff_community(update, ctx)
     if cid is None:
         return
-    target = msg.reply_to_message.from_user if msg.reply_to_message is not None else None
-    if target is None or target.is_bot:
-        await reply(update, t("Reply to a member's message in the group with /staff add or /staff remove."))
+    actor = await load_member(ctx, user.id)
+    actor_id = actor.id if actor is not None and actor.community_id == cid else None
+    private = update.effective_chat is not None and update.effective_chat.type == "private"
+    if verb == "find" and len(args) > 1:
+        if not private:  # names of residents never go to the group
+            await reply(update, t(STAFF_HELP))
+            return
+        found = await svc.find_members(ctx.db, community_id=cid, text=" ".join(args[1:]))
+        lines = [f"#{m['id']} {esc(str(m['display_name'] or '?'))}" + (" ⭐" if m["is_staff"] else "") for m in found]
+        await reply(update, "\n".join(lines) if lines else t("Nobody registered here has that name."))
         return
-    row = await ctx.db.fetchone(
-        "SELECT id FROM members WHERE tg_user_id = ? AND community_id = ? AND registered_at IS NOT NULL AND deleted_at IS NULL",
-        (target.id, cid),
-    )
-    if row is None:
-        await reply(update, t("This person has not registered in this community yet. Ask them to press Register first."))
+    if verb not in ("add", "remove"):
+        rows = await ctx.db.fetchall("SELECT id, display_name FROM members WHERE community_id = ? AND is_staff = 1"
+                                     " AND deleted_at IS NULL ORDER BY display_name", (cid,))
+        names = ", ".join(f"#{r['id']} {esc(str(r['display_name'] or '?'))}" for r in rows)
+        text = t("Staff: {list}", list=names or "—") if private else ""
+        await reply(update, (text + "\n" if text else "") + t(STAFF_HELP))
         return
-    await svc.set_staff(ctx.db, community_id=cid, member_id=int(row["id"]), staff=args[0] == "add", actor_id=None, now=ctx.now())
-    if args[0] == "add":
-        await reply(update, t("{name} is now community staff.", name=esc(target.first_name)))
+    target_id: int | None = None
+    name = ""
+    if msg.reply_to_message is not None and msg.reply_to_message.from_user is not None \
+            and not msg.reply_to_message.from_user.is_bot:
+        target = msg.reply_to_message.from_user
+        row = await ctx.db.fetchone(
+            "SELECT id FROM members WHERE tg_user_id = ? AND community_id = ? AND registered_at IS NOT NULL"
+            " AND deleted_at IS NULL", (target.id, cid))
+        if row is None:
+            await reply(update, t("This person has not registered in this community yet. Ask them to press Register first."))
+            return
+        target_id, name = int(row["id"]), target.first_name
+    elif len(args) == 2 and args[1].lstrip("#").isdigit() and len(args[1]) <= 12:
+        row = await ctx.db.fetchone("SELECT id, display_name FROM members WHERE id = ? AND community_id = ?"
+                                    " AND registered_at IS NOT NULL AND deleted_at IS NULL", (int(args[1].lstrip("#")), cid))
+        if row is not None:
+            target_id, name = int(row["id"]), str(row["display_name"] or "?")
+    if target_id is None:
+        await reply(update, t("I could not find that member.") + "\n" + t(STAFF_HELP))
+        return
+    try:
+        await svc.set_staff(ctx.db, community_id=cid, member_id=target_id, staff=verb == "add", actor_id=actor_id,
+                            now=ctx.now())
+    except DomainError as err:
+        await reply(update, error_text(t, err))
+        return
+    if verb == "add":
+        await reply(update, t("{name} is now community staff.", name=esc(name)))
     else:
-        await reply(update, t("{name} is no longer community staff.", name=esc(target.first_name)))
+        await reply(update, t("{name} is no longer community staff.", name=esc(name)))
 
 
 AREAS_HELP = N_("Add one with /areas add &lt;name&gt;. Rename: /areas rename Old name = New name."

@@ -165,14 +165,38 @@ async def join_organisation(
     return str(org["name"])
 
 
+class LastStaff(DomainError):
+    message = N_("You are the last staff member of this community. Make someone else staff first.")
+
+
 async def set_staff(db: Database, *, community_id: int, member_id: int, staff: bool, actor_id: int | None, now: datetime) -> None:
     async with db.transaction() as conn:
-        await conn.execute(
-            "UPDATE members SET is_staff = ?, updated_at = ? WHERE id = ? AND community_id = ?",
+        if not staff:
+            async with conn.execute("SELECT COUNT(*) FROM members WHERE community_id = ? AND is_staff = 1"
+                                    " AND registered_at IS NOT NULL AND deleted_at IS NULL AND id <> ?",
+                                    (community_id, member_id)) as cur:
+                others = (await cur.fetchone() or (0,))[0]
+            if not others:
+                raise LastStaff()
+        cur2 = await conn.execute(
+            "UPDATE members SET is_staff = ?, updated_at = ? WHERE id = ? AND community_id = ? AND registered_at IS NOT NULL"
+            " AND deleted_at IS NULL",
             (1 if staff else 0, to_db(now), member_id, community_id),
         )
+        if not cur2.rowcount:
+            raise NotFound()
         await audit(conn, now=now, action="staff.added" if staff else "staff.removed", community_id=community_id,
                     actor_id=actor_id, object_type="member", object_id=member_id)
+
+
+async def find_members(db: Database, *, community_id: int, text: str, limit: int = 10) -> list[dict[str, object]]:
+    """Registered members whose name contains ``text`` (for staff, in private)."""
+    pattern = "%" + text.replace("\\", "").replace("%", "").replace("_", "").strip()[:40] + "%"
+    rows = await db.fetchall(
+        "SELECT id, display_name, is_staff, is_volunteer, is_resident FROM members WHERE community_id = ?"
+        " AND registered_at IS NOT NULL AND deleted_at IS NULL AND display_name LIKE ? ORDER BY display_name, id LIMIT ?",
+        (community_id, pattern, limit))
+    return [dict(r) for r in rows]
 
 
 async def add_area(db: Database, *, community_id: int, name: str, now: datetime) -> None:
