@@ -43,7 +43,9 @@ class AiohttpRequest(BaseRequest):
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=self._pool_size,
                                              ttl_dns_cache=300, enable_cleanup_closed=True)
-            self._session = aiohttp.ClientSession(connector=connector,
+            # trust_env: HTTPS_PROXY / NO_PROXY are honoured, as python-telegram-bot's httpx client does
+            # (a bot that can reach Telegram only through a proxy keeps working).
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=True,
                                                   headers={"User-Agent": self.USER_AGENT})
 
     async def shutdown(self) -> None:

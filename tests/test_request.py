@@ -71,3 +71,33 @@ async def test_unreachable_and_slow_servers() -> None:
         assert await _post(port, read_timeout=5.0) is True
     finally:
         await runner.cleanup()
+
+
+async def test_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like python-telegram-bot's default client, HTTP(S)_PROXY is honoured (some servers reach
+    Telegram only through one)."""
+    seen: list[str] = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Host", ""))
+        return web.json_response({"ok": True, "result": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    try:
+        request = AiohttpRequest(connect_timeout=2.0)
+        await request.initialize()
+        try:
+            assert await request.post(f"http://api.telegram.invalid/bot{TOKEN}/getMe") is True
+        finally:
+            await request.shutdown()
+    finally:
+        await runner.cleanup()
+    assert seen == ["api.telegram.invalid"]
