@@ -132,3 +132,14 @@ def test_parse_and_mask() -> None:
             tasks.parse_task_id(bad, "cl")
     masked = tasks.mask_phones("Call me 13800138000 or 138-0013-8000, room 502")
     assert "13800138000" not in masked and "0013" not in masked and "502" in masked
+
+
+def test_task_label_for_people_in_the_task() -> None:
+    from bot.services.tasks import label
+
+    assert label("Guard the blossoms", "long text") == "Guard the blossoms"
+    assert label(None, "请帮我买两个馒头送到家，谢谢！") == "请帮我买两个馒头送到家，谢谢！"
+    long = label(None, "Please buy   rice and oil for me, my phone is 13912345678, thanks a lot")
+    assert long is not None and long.endswith("…") and len(long) <= 25 and "\n" not in long
+    assert "13912345678" not in (label(None, "call 13912345678") or "")
+    assert label(None, "   ") is None and label(None, None) is None

@@ -14,7 +14,7 @@ from bot.i18n import Translator
 from bot.menu import menu_item, registered
 from bot.models import N_, DomainError, InvalidInput, NotFound
 from bot.outbox import RenderContext, Rendered, renderer
-from bot.services import completion, points
+from bot.services import completion, points, tasks
 from bot.services.access import require_staff
 from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, tr_for
 
@@ -320,8 +320,9 @@ async def _menu_points(update: Update, ctx: LinliContext) -> None:
 
 # -- renderers ---------------------------------------------------------------------------------
 async def _title(rc: RenderContext, task_id: Any) -> str:
-    title = await rc.db.fetchval("SELECT title FROM tasks WHERE id = ?", (task_id,))
-    return esc(title or rc.t("task {id}", id=task_id))
+    row = await rc.db.fetchone("SELECT title, description FROM tasks WHERE id = ?", (task_id,))
+    name = tasks.label(row["title"], row["description"]) if row is not None else None
+    return esc(name or rc.t("task {id}", id=task_id))
 
 
 @renderer("completion_confirm")

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.context import LinliApp, LinliContext
 from bot.outbox import RenderContext, Rendered, on_unreachable, renderer
-from bot.services import digest, housekeeping, notifications, points
+from bot.services import digest, housekeeping, notifications, points, tasks
 from bot.ui import esc
 from storage.timeutil import from_db
 
@@ -27,7 +27,7 @@ async def _task(ctx: RenderContext, task_id: int) -> Any:
 
 
 def _title(ctx: RenderContext, task: Any) -> str:
-    return esc(task["title"] or ctx.t("Task #{id}", id=task["id"]))
+    return esc(tasks.label(task["title"], task["description"]) or ctx.t("Task #{id}", id=task["id"]))
 
 
 def _when(task: Any, tz: str) -> str:

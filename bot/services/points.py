@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import aiosqlite
 
 from bot.models import InvalidInput, NotRegistered
+from bot.services.tasks import label
 from storage.db import Database
 from storage.outbox import enqueue
 from storage.periods import ALL, month_key, week_key
@@ -77,11 +78,11 @@ def week_start(now: datetime, tz: str) -> datetime:
 
 
 def _entry(r: aiosqlite.Row) -> Entry:
-    return Entry(int(r["id"]), int(r["delta"]), str(r["reason"]), r["note"], r["task_id"], r["title"],
+    return Entry(int(r["id"]), int(r["delta"]), str(r["reason"]), r["note"], r["task_id"], label(r["title"], r["description"]),
                  from_db(str(r["created_at"])))
 
 
-_ENTRY_SQL = ("SELECT l.id, l.delta, l.reason, l.note, l.task_id, t.title, l.created_at FROM ledger l"
+_ENTRY_SQL = ("SELECT l.id, l.delta, l.reason, l.note, l.task_id, t.title, t.description, l.created_at FROM ledger l"
               " LEFT JOIN tasks t ON t.id = l.task_id WHERE l.member_id = ? ORDER BY l.created_at DESC, l.id DESC")
 
 

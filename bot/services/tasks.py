@@ -38,6 +38,17 @@ ACTIVE_CLAIM_STATES = ("active", "done")
 _PHONE = re.compile(r"(?<!\d)(\+?\d[\d \-]{5,}\d)(?!\d)")
 
 
+def label(title: str | None, description: str | None, limit: int = 24) -> str | None:
+    """How a task is named to the people in it: its title, else the start of the description
+    (phones masked), else None (callers then say "task #id")."""
+    if title:
+        return title
+    text = " ".join(mask_phones(description).split())
+    if not text:
+        return None
+    return text if len(text) <= limit else text[:limit].rstrip() + "…"
+
+
 def mask_phones(text: str | None) -> str:
     """Replace anything that looks like a phone number (7+ digits) by a masked form for group cards."""
     if not text:
