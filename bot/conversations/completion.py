@@ -471,8 +471,11 @@ def _honour(rc: RenderContext, p: dict[str, Any]) -> str:
 
 @renderer("honour_member", deferrable=True)
 async def _r_honour(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
-    return Rendered(text=rc.t("🎉 Congratulations on {honour}! Thank you for helping your neighbours.",
-                              honour=_honour(rc, p)))
+    text = rc.t("🎉 Congratulations on {honour}! Thank you for helping your neighbours.", honour=_honour(rc, p))
+    shown = await rc.db.fetchval("SELECT announce_consent FROM members WHERE id = ?", (rc.member_id,))
+    if shown:
+        text += "\n" + rc.t("The volunteer group hears of it too. To keep your honours private, use /settings.")
+    return Rendered(text=text)
 
 
 @renderer("honour_group", deferrable=True)

@@ -1,4 +1,5 @@
-"""/settings: private digest on/off and hour, quiet hours. /digest now: staff preview the digests."""
+"""/settings: private digest on/off and hour, quiet hours, honours in the group, name on the leaderboard.
+/digest now: staff preview the digests."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from bot.i18n import Translator
 from bot.jobs.sweeps import render_group_digest, render_staff_digest
 from bot.menu import load_member
 from bot.outbox import RenderContext
-from bot.services import digest, notifications
+from bot.services import digest, members, notifications, points
 from bot.ui import answer, edit_or_send, inline, reply, tr_for
 
 
@@ -24,11 +25,18 @@ def _view(t: Translator, m: dict[str, object], community_time: str) -> tuple[str
         t("Private daily digest: on, at {at}", at=at) if on else t("Private daily digest: off"),
         t("Quiet hours: {q}", q=quiet) if quiet != "off" else t("Quiet hours: none"),
         t("During quiet hours, reminders and digests wait until morning. Messages about a task you claimed for that night still come."),
+        t("Your honours are announced in the group: yes") if m["announce_consent"]
+        else t("Your honours are announced in the group: no"),
+        t("Your name on the leaderboard: hidden") if m["leaderboard_opt_out"]
+        else t("Your name on the leaderboard: shown"),
     ])
     rows = [[(t("Turn digest off") if on else t("Turn digest on"), "st:dg")],
             [(f"{h:02d}:00", f"st:h:{h}") for h in notifications.DIGEST_HOURS],
             [(t("Quiet {q}", q=k.replace("-", ":00–") + ":00") if k != "off" else t("No quiet hours"), f"st:q:{k}")
-             for k in notifications.QUIET_PRESETS]]
+             for k in notifications.QUIET_PRESETS],
+            [(t("Stop announcing my honours") if m["announce_consent"] else t("Announce my honours"), "st:an")],
+            [(t("Show my name on the leaderboard") if m["leaderboard_opt_out"] else t("Hide my name on the leaderboard"),
+              "st:lb")]]
     return text, inline(rows)
 
 
@@ -70,6 +78,13 @@ async def on_button(update: Update, ctx: LinliContext) -> None:
         ok = await notifications.update_member_settings(ctx.db, mid, now, digest_hour=int(data[2]), digest_enabled=True)
     elif len(data) == 3 and data[1] == "q":
         ok = await notifications.update_member_settings(ctx.db, mid, now, quiet=data[2])
+    elif data[1:] == ["an"]:
+        await members.set_announce_consent(ctx.db, mid, not bool(m["announce_consent"]), now)
+        ok = True
+    elif data[1:] == ["lb"]:
+        await points.set_opt_out(ctx.db, tg_user_id=update.effective_user.id, opt_out=not bool(m["leaderboard_opt_out"]),
+                                 now=now)
+        ok = True
     if not ok:
         await answer(query, t("This button is out of date. Please use the latest message."))
         return

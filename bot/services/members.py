@@ -237,3 +237,10 @@ async def remove_area(db: Database, *, community_id: int, name: str, now: dateti
             raise NotFound()
         await audit(conn, now=now, action="area.removed", community_id=community_id, object_type="area",
                     details={"name": name})
+
+
+async def set_announce_consent(db: Database, member_id: int, consent: bool, now: datetime) -> None:
+    """Whether the member's honours may be announced in the group (they are always told in private)."""
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE members SET announce_consent = ?, updated_at = ? WHERE id = ?",
+                           (int(consent), to_db(now), member_id))

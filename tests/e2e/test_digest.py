@@ -42,6 +42,10 @@ async def test_settings_and_digest_preview(fake: FakeTelegram, tmp_path: Path) -
         await fake.wait_callback_answer(qid, timeout=10)
         qid = await fake.press_button(vol_user, card, "st:q:off")
         await fake.wait_callback_answer(qid, timeout=10)
+        assert "announced in the group: yes" in message_text(card) and "leaderboard: shown" in message_text(card)
+        for data in ("st:an", "st:lb"):
+            qid = await fake.press_button(vol_user, card, data)
+            assert "Saved" in (await fake.wait_callback_answer(qid, timeout=10)).get("text", "")
         qid = await fake.press_raw_callback(vol_user, card, "st:h:99")
         assert "out of date" in (await fake.wait_callback_answer(qid, timeout=10)).get("text", "")
         await fake.send_text(vol_user, None, "/digest now")
@@ -57,8 +61,9 @@ async def test_settings_and_digest_preview(fake: FakeTelegram, tmp_path: Path) -
         await proc.stop()
     db = await open_database(path)
     try:
-        row = await db.fetchone("SELECT digest_enabled, digest_hour, quiet_start, quiet_end FROM members WHERE id = ?", (vol,))
+        row = await db.fetchone("SELECT digest_enabled, digest_hour, quiet_start, quiet_end, announce_consent,"
+                                " leaderboard_opt_out FROM members WHERE id = ?", (vol,))
     finally:
         await db.close()
-    assert row is not None and tuple(row) == (1, 18, "00:00", "00:00")
+    assert row is not None and tuple(row) == (1, 18, "00:00", "00:00", 0, 1)
     assert fake.errors == []
