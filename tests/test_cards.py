@@ -31,3 +31,14 @@ def test_card_shows_local_time_category_name_and_masks_phones() -> None:
 def test_closed_card_has_no_claim_button() -> None:
     _, markup = render_card(translator("en"), _task(state="completed"), 20)
     assert markup is None
+
+
+def test_long_description_is_cut_before_escaping_and_phones_are_masked_whatever_the_separators() -> None:
+    import re
+
+    text, _ = render_card(translator("en"), _task(description="x" * 497 + "<<<<<<"), 1)
+    assert "xxx&lt;&lt;&lt;" in text and not re.search(r"&[a-z]*(?![a-z;])", text)  # no entity cut in half
+    for phone in ("139/1234/5678", "139.1234.5678", "(010) 6123-4567", "139，1234，5678", "１３９１２３４５６７８"):
+        card, _ = render_card(translator("en"), _task(description=f"Rice please, phone {phone} thanks"), 1)
+        digits = re.sub(r"\D", "", phone)
+        assert digits not in re.sub(r"\D", "", card.split("Rice please")[1].split("thanks")[0]), card

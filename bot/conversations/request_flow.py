@@ -269,6 +269,9 @@ async def prompt(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str 
             text = t("Please tell us what you need, in a few words (up to {n} characters).\n"
                      "🎤 You can also hold the microphone button and speak: the volunteer will hear your voice message.",
                      n=DESC_MAX)
+            # The typed words appear on the group card; the voice message goes only to the volunteer.
+            text += "\n" + t("ℹ️ Volunteers in the group see these words, so please leave out your name, phone and"
+                             " address: the volunteer who takes the task gets them from me in private.")
             rows = [cancel_row]
         await _ask(update, head + text, inline(rows))
     elif step == "when":

@@ -127,7 +127,7 @@ async def _r_urgent(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
 
     if await quiet_until(rc.db, rc.member_id, datetime.now(UTC), "Asia/Shanghai") is not None:
         return None
-    text = rc.t("🆘 A neighbour needs help now: {what}", what=esc(tasks.mask_phones(task["description"] or task["title"] or ""))[:500])
+    text = rc.t("🆘 A neighbour needs help now: {what}", what=esc(tasks.mask_phones(task["description"] or task["title"] or "")[:500]))
     return Rendered(text=text, reply_markup=inline([[(rc.t("🙋 Claim"), f"cl:{task['id']}")]]))
 
 
@@ -328,7 +328,7 @@ async def cmd_mytasks(update: Update, ctx: LinliContext) -> None:
         return
     lines = [t("Your tasks:")]
     for r in rows:
-        lines.append(f"#{r['id']} {esc(r['title'] or r['description'] or r['category'])[:80]} · "
+        lines.append(f"#{r['id']} {esc((r['title'] or r['description'] or r['category'])[:80])} · "
                      f"{esc(_state(t, r['state']))}")
     await reply(update, "\n".join(lines))
 

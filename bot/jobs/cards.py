@@ -56,7 +56,7 @@ def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
     category = (task["category_zh"] if t.lang == "zh" else task["category_en"]) or task["category"]
     lines.append(t("Category: {c}", c=esc(category)))
     if task["description"]:
-        lines.append(esc(mask_phones(task["description"]))[:500])
+        lines.append(esc(mask_phones(task["description"])[:500]))  # cut, then escape
     if task["voice_file_id"]:
         lines.append(t("(voice message: details for the volunteer who claims)"))
     if task["area_name"]:

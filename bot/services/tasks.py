@@ -35,7 +35,9 @@ CLAIMABLE_STATES = ("open",)
 CANCELLABLE_STATES = ("draft", "pending_review", "open", "full", "in_progress")
 ACTIVE_CLAIM_STATES = ("active", "done")
 
-_PHONE = re.compile(r"(?<!\d)(\+?\d[\d \-]{5,}\d)(?!\d)")
+# Seven or more digits, whatever people put between them (spaces, dashes, dots, slashes, commas,
+# brackets; full-width digits count too): 139/1234/5678, (010) 6123-4567, 139.1234.5678.
+_PHONE = re.compile(r"(?<!\d)(\+?[(（]?\d(?:[\s\-./,，、()（）·_—]{0,3}\d){6,})(?!\d)")
 
 
 def label(title: str | None, description: str | None, limit: int = 24) -> str | None:
