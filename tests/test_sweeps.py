@@ -206,3 +206,29 @@ async def test_events_do_not_ask_volunteers_to_mark_done(db: Database, now: date
     await make_claim(db, now, tid, w["vol"])
     await notifications.run_all(db, now + timedelta(hours=5))
     assert await _outbox(db, "task_overdue_ask") == []
+
+
+async def test_reminders_carry_the_buttons_they_speak_of(db: Database, now: datetime) -> None:
+    """The confirm reminder has Yes / Not done / Problem; the "how did it go" question has Done,
+    Withdraw and Contact staff (there is no other screen to find them on)."""
+    import bot.jobs.sweeps  # noqa: F401  (registers the renderers)
+    from bot.i18n import translator
+    from bot.outbox import RENDERERS, RenderContext
+
+    w = await _world(db, now)
+    waiting = await make_task(db, now, w["c"], w["res"], requester_id=w["res"], state="awaiting_confirmation",
+                              title=None, description="Buy rice")
+    going = await make_task(db, now, w["c"], w["res"], requester_id=w["res"], state="in_progress")
+    rc = RenderContext(db, translator("en"), "en", 1, None, "bot")
+    confirm = await RENDERERS["confirm_reminder"].render(rc, {"task_id": waiting})
+    assert confirm is not None and "“Buy rice”" in confirm.text
+    data = [b.callback_data for row in confirm.reply_markup.inline_keyboard for b in row]  # type: ignore[union-attr]
+    assert data == [f"cf:{waiting}:y", f"cf:{waiting}:n", f"cf:{waiting}:p"]
+    ask = await RENDERERS["task_overdue_ask"].render(rc, {"task_id": going})
+    assert ask is not None
+    data = [b.callback_data for row in ask.reply_markup.inline_keyboard for b in row]  # type: ignore[union-attr]
+    assert data == [f"done:{going}", f"wd:{going}", f"cs:{going}"]
+    # Once confirmed, a late reminder is not sent at all.
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE tasks SET state = 'completed' WHERE id = ?", (waiting,))
+    assert await RENDERERS["confirm_reminder"].render(rc, {"task_id": waiting}) is None

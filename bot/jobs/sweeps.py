@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from bot.context import LinliApp, LinliContext
 from bot.outbox import RenderContext, Rendered, on_unreachable, renderer
 from bot.services import digest, housekeeping, notifications, points, tasks
-from bot.ui import esc
+from bot.ui import esc, inline
 from storage.timeutil import from_db
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,11 @@ async def _overdue(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(ctx, int(p["task_id"]))
     if task is None or task["state"] not in TASK_OPEN_STATES:
         return None
-    return Rendered(text=ctx.t("How did “{title}” go? If you have finished, please tap Done in “My tasks”. If something went wrong, tell us there too.",
-                               title=_title(ctx, task)))
+    tid = int(task["id"])
+    return Rendered(text=ctx.t("How did “{title}” go? If you have finished, please tap Done below. If something went wrong,"
+                               " tap Contact staff.", title=_title(ctx, task)),
+                    reply_markup=inline([[(ctx.t("✅ Done"), f"done:{tid}")],
+                                         [(ctx.t("↩ Withdraw"), f"wd:{tid}"), (ctx.t("☎ Contact staff"), f"cs:{tid}")]]))
 
 
 @renderer("confirm_reminder", deferrable=True)
@@ -89,8 +92,11 @@ async def _confirm_reminder(ctx: RenderContext, p: dict[str, Any]) -> Rendered |
     task = await _task(ctx, int(p["task_id"]))
     if task is None or task["state"] != "awaiting_confirmation":
         return None
-    return Rendered(text=ctx.t("The volunteer says “{title}” is done. Please confirm it in “My requests”, so they get their points.",
-                               title=_title(ctx, task)))
+    tid = int(task["id"])
+    return Rendered(text=ctx.t("The volunteer says “{title}” is done. Please confirm below, so they get their points.",
+                               title=_title(ctx, task)),
+                    reply_markup=inline([[(ctx.t("✅ Yes, thank you"), f"cf:{tid}:y")],
+                                         [(ctx.t("↩ Not done"), f"cf:{tid}:n"), (ctx.t("⚠ Problem"), f"cf:{tid}:p")]]))
 
 
 @renderer("confirm_escalation", deferrable=True)
