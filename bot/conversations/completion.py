@@ -28,7 +28,7 @@ REASONS = {
     "refund": N_("Reward refunded"),
 }
 HONOURS = {
-    "first_task": N_("your first task"),
+    "first_task": N_("first task done"),
     "tasks_10": N_("10 tasks"),
     "tasks_50": N_("50 tasks"),
     "tasks_100": N_("100 tasks"),
@@ -82,13 +82,14 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
                                           points=half)
             text = t("The case is resolved.")
         elif parts[0] == "lb" and len(parts) == 3:
-            await answer(query)
+            # Answer after building the page, so "please register first" can still be shown.
             text, markup = await _leaderboard(ctx, t, uid, parts[1], parts[2])
+            await answer(query)
             await edit_or_send(query, text, markup)
             return
         elif parts[0] == "ph" and len(parts) == 2:
-            await answer(query)
             text, markup = await _history(ctx, t, uid, _int(parts[1]))
+            await answer(query)
             await edit_or_send(query, text, markup)
             return
         else:
@@ -142,7 +143,9 @@ async def _history(ctx: LinliContext, t: Translator, uid: int, page: int) -> tup
         nav.append((t("◀ Newer"), f"ph:{pg.page - 1}"))
     if pg.page + 1 < pg.pages:
         nav.append((t("Older ▶"), f"ph:{pg.page + 1}"))
-    return "\n".join(lines), inline([nav]) if nav else None
+    rows = [nav] if nav else []
+    rows.append([(t("Leaderboard"), "lb:month:people")])
+    return "\n".join(lines), inline(rows)
 
 
 async def cmd_history(update: Update, ctx: LinliContext) -> None:
@@ -168,7 +171,8 @@ async def _leaderboard(ctx: LinliContext, t: Translator, uid: int, period: str, 
     if not ranks:
         lines.append(t("No points earned in this time yet."))
     rows = [[(t("Week"), f"lb:week:{by}"), (t("Month"), f"lb:month:{by}"), (t("All time"), f"lb:all:{by}")],
-            [(t("People"), f"lb:{period}:people"), (t("Organisations"), f"lb:{period}:org")]]
+            [(t("People"), f"lb:{period}:people"), (t("Organisations"), f"lb:{period}:org")],
+            [(t("Points history"), "ph:0")]]
     return "\n".join(lines), inline(rows)
 
 
@@ -471,7 +475,7 @@ def _honour(rc: RenderContext, p: dict[str, Any]) -> str:
 
 @renderer("honour_member", deferrable=True)
 async def _r_honour(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
-    text = rc.t("🎉 Congratulations on {honour}! Thank you for helping your neighbours.", honour=_honour(rc, p))
+    text = rc.t("🎉 Congratulations: {honour}! Thank you for helping your neighbours.", honour=_honour(rc, p))
     shown = await rc.db.fetchval("SELECT announce_consent FROM members WHERE id = ?", (rc.member_id,))
     if shown:
         text += "\n" + rc.t("The volunteer group hears of it too. To keep your honours private, use /settings.")
@@ -484,7 +488,7 @@ async def _r_honour_group(rc: RenderContext, p: dict[str, Any]) -> Rendered | No
                                (p.get("member_id"),))
     if row is None or not row["announce_consent"] or row["deleted_at"] is not None:
         return None
-    return Rendered(text=rc.t("🎉 {name} reached {honour}. Thank you!", name=esc(row["display_name"]),
+    return Rendered(text=rc.t("🎉 {name}: {honour}. Thank you!", name=esc(row["display_name"]),
                               honour=_honour(rc, p)))
 
 
