@@ -14,7 +14,6 @@ from bot.models import (
     InvalidState,
     NotAllowed,
     NotFound,
-    NotRegistered,
     TaskFull,
 )
 from bot.services import tasks
@@ -65,7 +64,7 @@ async def test_own_request_and_non_volunteer_refused(db: Database, now: datetime
         await tasks.claim(db, now, staff, tid)
     other = await make_community(db, now)
     outsider = await make_member(db, now, other, volunteer=True)
-    with pytest.raises(NotRegistered):
+    with pytest.raises(tasks.OtherCommunity):
         await tasks.claim(db, now, outsider, tid)
     with pytest.raises(NotFound):
         await tasks.claim(db, now, vol, 99999)

@@ -58,10 +58,11 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
             await answer(query, text, alert=True)
             return
         if prefix == "dt":
-            row = await ctx.db.fetchone("SELECT * FROM tasks WHERE id = ? AND community_id = ?",
-                                        (task_id, member.community_id))
+            row = await ctx.db.fetchone("SELECT * FROM tasks WHERE id = ?", (task_id,))
             if row is None:
                 raise NotFound()
+            if row["community_id"] != member.community_id:
+                raise tasks.OtherCommunity()
             await answer(query, tasks.mask_phones(row["description"] or row["title"] or "")[:190], alert=True)
             return
         if prefix == "wd":
@@ -144,8 +145,12 @@ async def _show_tasks(update: Update, ctx: LinliContext, offset: int) -> None:
     if update.effective_user is None:
         return
     member = await member_by_tg(ctx.db, update.effective_user.id)
-    if member is None or member.community_id is None:
+    if member is None or member.community_id is None or not member.registered:
         await reply(update, error_text(t, NotRegistered()))
+        return
+    if not member.is_volunteer:
+        await reply(update, t("This list is for volunteers. To help neighbours too, send /start and choose “both”."
+                              " To ask for help, press 🆘 or send /request."))
         return
     total = await tasks.count_open(ctx.db, member.community_id)
     offset = max(0, min(offset, max(0, total - 1) // PAGE * PAGE))

@@ -40,6 +40,10 @@ ACTIVE_CLAIM_STATES = ("active", "done")
 _PHONE = re.compile(r"(?<!\d)(\+?[(（]?\d(?:[\s\-./,，、()（）·_—]{0,3}\d){6,})(?!\d)")
 
 
+class OtherCommunity(DomainError):
+    message = N_("This task belongs to another community.")
+
+
 def label(title: str | None, description: str | None, limit: int = 24) -> str | None:
     """How a task is named to the people in it: its title, else the start of the description
     (phones masked), else None (callers then say "task #id")."""
@@ -298,8 +302,10 @@ async def claim(db: Database, now: datetime, member_id: int, task_id: int) -> Cl
             if mine is None or mine["state"] not in ACTIVE_CLAIM_STATES:
                 raise TaskFull()
         member = await _member(conn, member_id)
-        if member["registered_at"] is None or member["community_id"] != task["community_id"]:
+        if member["registered_at"] is None:
             raise NotRegistered()
+        if member["community_id"] != task["community_id"]:
+            raise OtherCommunity()
         if not member["is_volunteer"]:
             raise NotAllowed()
         if task["requester_id"] == member_id or (task["created_by"] == member_id and task["kind"] == "request"):
