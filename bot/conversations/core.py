@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, TypeHandler, filters
+from telegram.ext import (
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
 
 from bot import dialogs
 from bot.context import LinliApp, LinliContext
@@ -87,7 +94,14 @@ async def note_private_chat(update: Update, ctx: LinliContext) -> None:
             await conn.execute("UPDATE members SET started_bot = 1, reachable = 1 WHERE id = ?", (row["id"],))
 
 
+async def ignore_edit(update: Update, ctx: LinliContext) -> None:
+    """An edited message is not a new answer (a resident fixing a typo in their description must not
+    be taken as answering the next question); nothing handles it."""
+    raise ApplicationHandlerStop
+
+
 def register(app: LinliApp) -> None:
+    app.add_handler(MessageHandler(filters.UpdateType.EDITED, ignore_edit), group=-2)
     app.add_handler(TypeHandler(Update, note_private_chat), group=-1)
     app.add_handler(CommandHandler("help", help_command))
     app.add_handler(CommandHandler("start", help_command, filters=filters.ChatType.GROUPS))

@@ -78,3 +78,32 @@ async def test_staff_edit_categories_and_points(fake: FakeTelegram, bot_process:
         await db.close()
     for m in group.messages:
         assert "Granny" not in _text(m)
+
+
+async def test_editing_a_message_mid_request_is_not_an_answer(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    import json
+
+    admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
+    await setup_community(fake, admin)
+    resident = fake.add_user("Granny", language_code="en")
+    await register(fake, resident, role="resident")
+    await fake.send_text(resident, None, "/request")
+    ask = await fake.wait_for_message(resident, lambda m: any(
+        str(b.get("callback_data", "")).startswith("d:cat:") for b in m.inline_buttons), timeout=T)
+    await fake.press_button(resident, ask, "d:cat:shopping")
+    await settle(fake, quiet=0.5)
+    typed = await fake.send_text(resident, None, "first version")
+    await fake.wait_for_message(resident, lambda m: "When" in _text(m) or "when" in _text(m), timeout=T, after_id=0)
+    await settle(fake, quiet=0.5)
+    before = len(fake.bot_messages(fake.private_chat(resident)))
+    await fake.edit_text(resident, typed, "edited version with phone 13912345678")
+    await settle(fake, quiet=1.0)
+    assert len(fake.bot_messages(fake.private_chat(resident))) == before     # no "please press a button"
+    db = await open_database(bot_process.database)
+    try:
+        row = await db.fetchone("SELECT step, data FROM dialogs WHERE tg_user_id = ?", (resident.id,))
+    finally:
+        await db.close()
+    assert row is not None and row["step"] == "when" and json.loads(row["data"])["desc"] == "first version"
+    log = bot_process.log()
+    assert "Traceback" not in log
