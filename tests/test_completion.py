@@ -123,7 +123,7 @@ async def test_problem_case_resolutions(db: Database, now: datetime) -> None:
         await make_claim(db, now, tid, w["vol"])
         await c.mark_done(db, task_id=tid, tg_user_id=102, now=now)
         case = await c.report_problem(db, task_id=tid, tg_user_id=101, now=now, reason="Rude")
-        assert case.case_id
+        assert case.case_id and case.staff_told == 1
         assert await db.fetchval("SELECT chat_id FROM outbox WHERE kind = 'completion_case_staff'"
                                  " AND payload LIKE ?", (f'%"case_id": {case.case_id},%',)) == 104
         with pytest.raises(c.CaseOpen):
@@ -227,3 +227,14 @@ async def test_points_summary_history_leaderboard(db: Database, now: datetime) -
     assert top == w["vol"]
     await p.grant_month_top(db, community_id=w["c"], month=now.strftime("%Y-%m"), now=now)
     assert await db.fetchval("SELECT COUNT(*) FROM honours WHERE code LIKE 'top_month:%'") == 1
+
+
+async def test_problem_with_no_registered_staff_says_so(db: Database, now: datetime) -> None:
+    w = await world(db, now)
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE members SET registered_at = NULL WHERE id = ?", (w["staff"],))
+    tid = await make_task(db, now, w["c"], w["res"], requester_id=w["res"], points=5)
+    await make_claim(db, now, tid, w["vol"])
+    await c.mark_done(db, task_id=tid, tg_user_id=102, now=now)
+    case = await c.report_problem(db, task_id=tid, tg_user_id=101, now=now)
+    assert case.case_id and case.staff_told == 0

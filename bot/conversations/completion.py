@@ -67,8 +67,10 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
                 text = t("I have told the volunteer that it is not done yet.")
                 await _ask_reason(update, ctx, t, tid, "n")
             else:
-                await completion.report_problem(ctx.db, task_id=tid, tg_user_id=uid, now=ctx.now())
-                text = t("Thank you for telling us. Community staff will look into it.")
+                out = await completion.report_problem(ctx.db, task_id=tid, tg_user_id=uid, now=ctx.now())
+                text = t("Thank you for telling us. Community staff will look into it.") if out.staff_told else \
+                    t("Thank you for telling us. No staff member can be reached in the bot right now,"
+                      " so please also call the community office.")
                 await _ask_reason(update, ctx, t, tid, "p")
         elif parts[0] == "cs" and len(parts) == 3 and parts[2] in ("c", "x", "h"):
             case_id = _int(parts[1])

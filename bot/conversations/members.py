@@ -72,6 +72,10 @@ async def setup_command(update: Update, ctx: LinliContext) -> None:
             await ctx.bot.pin_chat_message(chat.id, msg.message_id, disable_notification=True)
         except TelegramError:
             await reply(update, t("Please make me an administrator so I can pin the welcome message."))
+    # Staff messages (problems reported, reviews, escalations) reach registered staff only.
+    if await ctx.db.fetchval("SELECT registered_at IS NULL FROM members WHERE tg_user_id = ?", (user.id,)):
+        await reply(update, t("Whoever set this up is its staff: please press Register too, so that staff messages"
+                              " (problems reported, requests to review) reach you."))
 
 
 # ---------------------------------------------------------------- /start

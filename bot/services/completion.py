@@ -67,6 +67,7 @@ class Outcome:
     changed: bool = True
     case_id: int | None = None
     volunteers: tuple[str, ...] = ()
+    staff_told: int = 0    # for a case: how many staff members were told
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -308,14 +309,15 @@ async def report_problem(db: Database, *, task_id: int, tg_user_id: int, now: da
                                  " VALUES (?, ?, ?, ?, ?)",
                                  (task["community_id"], task_id, actor["id"], reason, to_db(now)))
         case_id = int(cur.lastrowid or 0)
-        for sid in await _staff_ids(conn, int(task["community_id"])):
+        staff = await _staff_ids(conn, int(task["community_id"]))
+        for sid in staff:
             await _tell(conn, sid, "completion_case_staff", {"case_id": case_id, "task_id": task_id, "reason": reason},
                         f"case:{case_id}:staff:{sid}", now, priority=5)
         await _bump(conn, task_id, now)
         await audit(conn, now=now, action="case_opened", community_id=int(task["community_id"]),
                     actor_id=int(actor["id"]), object_type="case", object_id=case_id,
                     details={"task_id": task_id, "reason": reason})
-        return Outcome(task_id=task_id, state=str(task["state"]), case_id=case_id)
+        return Outcome(task_id=task_id, state=str(task["state"]), case_id=case_id, staff_told=len(staff))
 
 
 async def add_reason(db: Database, *, task_id: int, tg_user_id: int, now: datetime, kind: str, reason: str) -> int:
