@@ -94,6 +94,12 @@ async def note_private_chat(update: Update, ctx: LinliContext) -> None:
             await conn.execute("UPDATE members SET started_bot = 1, reachable = 1 WHERE id = ?", (row["id"],))
 
 
+PRIVATE_ONLY = ["request", "publish", "tasks", "mytasks", "points", "history", "leaderboard", "rewards", "vouchers",
+                "profile", "language", "settings", "cancel", "deleteme", "stats", "report", "export", "review",
+                "categories", "edittask", "canceltask", "closeevent", "entries", "revoke", "verify", "merchant",
+                "digest", "join"]
+
+
 async def ignore_edit(update: Update, ctx: LinliContext) -> None:
     """An edited message is not a new answer (a resident fixing a typo in their description must not
     be taken as answering the next question); nothing handles it."""
@@ -105,6 +111,8 @@ def register(app: LinliApp) -> None:
     app.add_handler(TypeHandler(Update, note_private_chat), group=-1)
     app.add_handler(CommandHandler("help", help_command))
     app.add_handler(CommandHandler("start", help_command, filters=filters.ChatType.GROUPS))
+    # Private-chat commands typed in a group: point to the private chat (nothing personal in groups).
+    app.add_handler(CommandHandler(PRIVATE_ONLY, help_command, filters=filters.ChatType.GROUPS))
     app.add_handler(CallbackQueryHandler(stale_button))
     private = filters.ChatType.PRIVATE
     app.add_handler(MessageHandler(private & ~filters.COMMAND, private_router))
