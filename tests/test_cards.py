@@ -42,3 +42,14 @@ def test_long_description_is_cut_before_escaping_and_phones_are_masked_whatever_
         card, _ = render_card(translator("en"), _task(description=f"Rice please, phone {phone} thanks"), 1)
         digits = re.sub(r"\D", "", phone)
         assert digits not in re.sub(r"\D", "", card.split("Rice please")[1].split("thanks")[0]), card
+
+
+def test_names_and_addresses_typed_into_the_description_are_masked_on_the_card() -> None:
+    task = _task(description="I am Zhou Lan at building 7  room 1203, please buy rice. Grandma Wang says hi",
+                 requester_name="Zhou Lan", requester_address="Building 7 Room 1203", address=None)
+    text, _ = render_card(translator("en"), task, 0)
+    assert "Zhou Lan" not in text and "1203" not in text and "Grandma Wang" not in text, text
+    assert "please buy rice" in text
+    zh, _ = render_card(translator("zh"), _task(description="我是周兰，住7号楼1203室，请帮我买米",
+                                                  requester_name="周兰", requester_address="7号楼1203室"), 0)
+    assert "周兰" not in zh and "1203" not in zh and "请帮我买米" in zh

@@ -63,7 +63,7 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
                 raise NotFound()
             if row["community_id"] != member.community_id:
                 raise tasks.OtherCommunity()
-            await answer(query, tasks.mask_phones(row["description"] or row["title"] or "")[:190], alert=True)
+            await answer(query, (await tasks.public_description(ctx.db, row))[:190], alert=True)
             return
         if prefix == "wd":
             await tasks.withdraw(ctx.db, ctx.now(), member.id, task_id)
@@ -128,7 +128,7 @@ async def _r_urgent(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
 
     if await quiet_until(rc.db, rc.member_id, datetime.now(UTC), "Asia/Shanghai") is not None:
         return None
-    text = rc.t("🆘 A neighbour needs help now: {what}", what=esc(tasks.mask_phones(task["description"] or task["title"] or "")[:500]))
+    text = rc.t("🆘 A neighbour needs help now: {what}", what=esc((await tasks.public_description(rc.db, task))[:500]))
     return Rendered(text=text, reply_markup=inline([[(rc.t("🙋 Claim"), f"cl:{task['id']}")]]))
 
 
@@ -161,7 +161,8 @@ async def _show_tasks(update: Update, ctx: LinliContext, offset: int) -> None:
     lines = [t("Open tasks ({first}–{last} of {total}):", first=offset + 1, last=offset + len(rows), total=total)]
     buttons = []
     for r in rows:
-        lines.append(f"#{r['id']} {esc(tasks.mask_phones(r['title'] or r['description'] or r['category'])[:80])}")
+        what = r["title"] or (await tasks.public_description(ctx.db, r)) or r["category"]
+        lines.append(f"#{r['id']} {esc(what[:80])}")
         buttons.append([(t("Claim #{id}", id=r["id"]), f"cl:{r['id']}")])
     nav = []
     if offset > 0:

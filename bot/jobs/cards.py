@@ -13,7 +13,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.context import LinliContext
 from bot.i18n import Translator
-from bot.services.tasks import mask_phones
+from bot.services.tasks import public_text
 from bot.ui import community_translator, esc, inline
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,13 @@ def _local_time(stored: str | None, tz: str | None) -> str:
         return stored[:16].replace("T", " ")
 
 
+def _field(row: Any, key: str) -> Any:
+    try:
+        return row[key]
+    except (IndexError, KeyError):
+        return None
+
+
 def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
     """The public card: never the exact address, phone or requester's name."""
     heading = task["title"] or t("Help wanted")
@@ -56,7 +63,9 @@ def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
     category = (task["category_zh"] if t.lang == "zh" else task["category_en"]) or task["category"]
     lines.append(t("Category: {c}", c=esc(category)))
     if task["description"]:
-        lines.append(esc(mask_phones(task["description"])[:500]))  # cut, then escape
+        secrets = [_field(task, k) for k in ("address", "proxy_name", "proxy_address", "proxy_phone",
+                                               "requester_name", "requester_address")]
+        lines.append(esc(public_text(task["description"], secrets)[:500]))  # cut, then escape
     if task["voice_file_id"]:
         lines.append(t("(voice message: details for the volunteer who claims)"))
     if task["area_name"]:
@@ -85,8 +94,10 @@ def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
 _SQL = ("SELECT t.*, a.name AS area_name, c.group_chat_id AS community_chat, c.timezone AS community_tz,"
         " (SELECT name_zh FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_zh,"
         " (SELECT name_en FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_en,"
-        " (SELECT COUNT(*) FROM claims WHERE task_id = t.id AND state IN ('active', 'done', 'completed')) AS taken"
+        " (SELECT COUNT(*) FROM claims WHERE task_id = t.id AND state IN ('active', 'done', 'completed')) AS taken,"
+        " r.display_name AS requester_name, r.address AS requester_address"
         " FROM tasks t JOIN communities c ON c.id = t.community_id LEFT JOIN areas a ON a.id = t.area_id"
+        " LEFT JOIN members r ON r.id = t.requester_id"
         " WHERE ((t.group_message_id IS NULL AND t.state IN ('open', 'full') AND c.group_chat_id IS NOT NULL)"
         " OR (t.group_message_id > 0 AND t.card_version > t.card_rendered)) ORDER BY t.id LIMIT 50")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -67,6 +68,29 @@ def mask_phones(text: str | None) -> str:
         return digits[:3] + "****" + digits[-2:] if len(digits) >= 9 else "****" + digits[-2:]
 
     return _PHONE.sub(_mask, text)
+
+
+def public_text(text: str | None, secrets: Sequence[object]) -> str:
+    """A description as others may see it: phone numbers masked, and the requester's name and
+    address (registered, for this task, or a proxy's) replaced wherever they were typed in."""
+    out = mask_phones(text)
+    for secret in secrets:
+        words = " ".join(str(secret or "").split())
+        if len(words) < 2:
+            continue
+        pattern = r"\s*".join(re.escape(w) for w in words.split(" "))
+        out = re.sub(pattern, "***", out, flags=re.IGNORECASE)
+    return out
+
+
+async def public_description(db: Database, task: Any) -> str:
+    """``public_text`` of a task row's description (or title), looking up the requester."""
+    secrets: list[object] = [task["address"], task["proxy_name"], task["proxy_address"], task["proxy_phone"]]
+    if task["requester_id"] is not None:
+        row = await db.fetchone("SELECT display_name, address FROM members WHERE id = ?", (task["requester_id"],))
+        if row is not None:
+            secrets += [row["display_name"], row["address"]]
+    return public_text(task["description"] or task["title"] or "", secrets)
 
 
 def parse_task_id(data: str | None, prefix: str) -> int:
