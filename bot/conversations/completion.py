@@ -11,8 +11,8 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 from bot import dialogs
 from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
-from bot.menu import menu_item, registered
-from bot.models import N_, DomainError, InvalidInput, NotFound
+from bot.menu import load_member, menu_item, registered
+from bot.models import N_, DomainError, InvalidInput, NotFound, NotRegistered
 from bot.outbox import RenderContext, Rendered, renderer
 from bot.services import completion, points, tasks
 from bot.services.access import require_staff
@@ -252,8 +252,20 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
         tid = _int(args[0])
         community = await ctx.db.fetchval("SELECT community_id FROM tasks WHERE id = ?", (tid,))
         await require_staff(ctx.db, update.effective_user.id, ctx.settings.admin_ids, community)
+        me = await load_member(ctx, update.effective_user.id)
+        if me is None or not me.registered:
+            raise NotRegistered()  # closing records who did it: the same rule as the Close button
+        kind = await ctx.db.fetchval("SELECT kind FROM tasks WHERE id = ?", (tid,))
+        if kind is None:
+            raise NotFound()
+        if kind != "event":
+            raise DomainError(N_("Task #{id} is not an event: the person who was helped confirms it."), id=tid)
         people = await completion.event_attendees(ctx.db, task_id=tid)
-        if len(args) == 1 and people:
+        if not people and len(args) == 1:
+            await reply(update, t("Nobody has claimed event #{id}. To end it without points, send /canceltask {id}.",
+                                  id=tid))
+            return
+        if len(args) == 1:
             # A tick list: everyone is present; tap the names of those who did not come.
             dialog = await dialogs.start(ctx, update.effective_user.id, "attend", "att", {"task_id": tid, "absent": []})
             text, markup = _attendance(t, dialog, people)

@@ -121,6 +121,14 @@ async def test_event_twenty_with_three_no_shows(fake: FakeTelegram, bot_process:
         await fake.wait_for(lambda: "Event closed" in (sheet.text or ""), timeout=T)
         await fake.send_text(staff_u, None, f"/closeevent {tid} 4")
         await fake.wait_for_message(staff_u, lambda m: "already" in (m.text or ""), timeout=T)
+        # A request is not an event; an event nobody claimed is cancelled, not closed.
+        plain = await make_task(db, now, cid, staff, title="Buy rice")
+        await fake.send_text(staff_u, None, f"/closeevent {plain}")
+        await fake.wait_for_message(staff_u, lambda m: "not an event" in (m.text or ""), timeout=T)
+        empty = await make_task(db, now, cid, staff, kind="event", slots=5, title="Nobody came")
+        await fake.send_text(staff_u, None, f"/closeevent {empty}")
+        await fake.wait_for_message(staff_u, lambda m: "/canceltask" in (m.text or ""), timeout=T)
+        assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (empty,)) == "open"
         assert await db.fetchval("SELECT COUNT(*) FROM ledger WHERE task_id = ?", (tid,)) == 17
         assert await db.fetchval("SELECT SUM(delta) FROM ledger WHERE task_id = ?", (tid,)) == 34
         assert await db.fetchval("SELECT COUNT(*) FROM no_shows WHERE task_id = ?", (tid,)) == 3
