@@ -184,6 +184,12 @@ def build_application(settings: Settings, clock: Clock | None = None) -> Applica
 
     async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
         if isinstance(app, LinliApplication):
+            flusher = getattr(app, "_flusher", None)
+            if flusher is not None and not flusher.done():
+                try:
+                    await flusher  # at most 0.2 s, then it writes its batch
+                except Exception:
+                    log.debug("the last batch of handled updates could not be written", exc_info=True)
             await app.flush_processed()
         if runtime.db is not None:
             await runtime.db.close()
