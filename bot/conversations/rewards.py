@@ -376,8 +376,23 @@ async def cmd_merchant(update: Update, ctx: LinliContext) -> None:
         staff = await access.require_staff(ctx.db, update.effective_user.id, ctx.settings.admin_ids)
         if staff is None or staff.community_id is None:
             raise NotAllowed()
+        if ctx.args and ctx.args[0].lower() == "list":
+            rows = await ctx.db.fetchall(
+                "SELECT m.id, m.name, m.member_id, m.invite_code, c.name AS community FROM merchants m"
+                " JOIN communities c ON c.id = m.community_id WHERE m.community_id = ? AND m.active = 1 ORDER BY m.id",
+                (staff.community_id,))
+            lines = [t("Merchants of {name} (the number goes in /rewards add discount:NUMBER):",
+                       name=esc(str(rows[0]["community"]) if rows else ""))] if rows else [t("No merchants yet.")]
+            for r in rows:
+                state = t("linked") if r["member_id"] else t("not linked yet: {link}", link=esc(
+                    deeplinks.link(ctx.runtime.bot_username, f"merchant_{r['invite_code']}")))
+                lines.append(f"#{r['id']} {esc(str(r['name']))} · {state}")
+            lines.append(t("To add a merchant send: /merchant new NAME"))
+            await reply(update, "\n".join(lines))
+            return
         if not ctx.args or ctx.args[0].lower() != "new" or len(ctx.args) < 2:
-            await reply(update, t("To add a merchant send: /merchant new NAME"))
+            await reply(update, t("To add a merchant send: /merchant new NAME") + "\n"
+                        + t("To see the merchants and their numbers: /merchant list"))
             return
         m = await merchants.create_merchant(ctx.db, community_id=staff.community_id, name=" ".join(ctx.args[1:]),
                                             now=ctx.now(), actor_id=staff.id)

@@ -63,6 +63,10 @@ async def test_redeem_verify_cancel_and_race(fake: FakeTelegram, bot_process: Bo
             await fake.wait_for_message(user, lambda m: "/verify" in (m.text or ""), timeout=T)
         shop_id = await db.fetchval("SELECT id FROM merchants WHERE name = 'Tea Shop'")
         assert await db.fetchval("SELECT member_id FROM merchants WHERE id = ?", (shop_id,)) is not None
+        # staff look up the merchants' numbers later
+        await fake.send_text(staff_u, None, "/merchant list")
+        listing = await fake.wait_for_message(staff_u, lambda m: "Bakery" in (m.text or ""), timeout=T)
+        assert f"#{shop_id} Tea Shop · linked" in (listing.text or ""), listing.text
 
         # staff add a discount reward at the tea shop
         await fake.send_text(staff_u, None, f"/rewards add discount:{shop_id} 30 5 Milk tea")
