@@ -62,3 +62,20 @@ async def test_month_top_granted_once_by_the_sweep(db: Database, now: datetime) 
     assert await points.sweep_month_top(db, now) == 0
     rows = await db.fetchall("SELECT member_id FROM honours WHERE code LIKE 'top_month:%'")
     assert [r[0] for r in rows] == [b]
+
+
+async def test_half_points_button_only_when_there_is_a_half(db: Database, now: datetime) -> None:
+    import bot.conversations.completion  # noqa: F401  (registers the renderers)
+    from bot.i18n import translator
+    from bot.outbox import RENDERERS, RenderContext
+    from tests.factories import make_community, make_member
+    from tests.factories_tasks import make_task
+
+    cid = await make_community(db, now)
+    staff = await make_member(db, now, cid, staff=True)
+    rc = RenderContext(db, translator("en"), "en", 1, staff, "bot")
+    for pts, expected in ((1, ["c", "x"]), (4, ["c", "h", "x"])):
+        tid = await make_task(db, now, cid, staff, points=pts)
+        out = await RENDERERS["completion_case_staff"].render(rc, {"case_id": 9, "task_id": tid})
+        assert out is not None and out.reply_markup is not None
+        assert [b.callback_data.split(":")[-1] for b in out.reply_markup.inline_keyboard[0]] == expected

@@ -383,9 +383,12 @@ async def _r_case(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
                 case=p["case_id"])
     if p.get("reason"):
         text += "\n" + rc.t("Reason: {reason}", reason=esc(p["reason"]))
-    return Rendered(text=text, reply_markup=inline([[(rc.t("Give points"), f"cs:{p['case_id']}:c"),
-                                                     (rc.t("Half the points"), f"cs:{p['case_id']}:h"),
-                                                     (rc.t("No points"), f"cs:{p['case_id']}:x")]]))
+    pts = int(await rc.db.fetchval("SELECT points FROM tasks WHERE id = ?", (p["task_id"],)) or 0)
+    row = [(rc.t("Give points"), f"cs:{p['case_id']}:c")]
+    if pts >= 2:  # half of one point would be the same as all of it
+        row.append((rc.t("Half the points"), f"cs:{p['case_id']}:h"))
+    row.append((rc.t("No points"), f"cs:{p['case_id']}:x"))
+    return Rendered(text=text, reply_markup=inline([row]))
 
 
 @renderer("completion_reason_volunteer")
