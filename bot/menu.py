@@ -93,6 +93,12 @@ async def handle_menu_text(update: Update, ctx: LinliContext) -> bool:
         return False
     from bot import dialogs
 
+    flow = await ctx.db.fetchval("SELECT flow FROM dialogs WHERE tg_user_id = ?", (user.id,))
     await dialogs.finish(ctx, user.id)
+    if flow == "request" and item.key != "request":  # say a half-written request was put aside
+        from bot.ui import reply, tr_for
+
+        t = await tr_for(update, ctx)
+        await reply(update, t("Your unfinished request was not sent. To start it again, press 🆘 or send /request."))
     await item.action(update, ctx)
     return True
