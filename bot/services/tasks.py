@@ -410,7 +410,10 @@ async def cancel(db: Database, now: datetime, actor_id: int, task_id: int) -> li
         if not is_staff and task["requester_id"] != actor_id and task["created_by"] != actor_id:
             raise NotAllowed()
         if task["state"] not in CANCELLABLE_STATES:
-            raise InvalidState()
+            if task["state"] == "awaiting_confirmation":
+                raise InvalidState(N_("The volunteer has already marked it done; please answer the question"
+                                     " “Did they help you?” instead."))
+            raise InvalidState(N_("Task #{id} is already finished or cancelled."), id=task_id)
         async with conn.execute("SELECT c.id, m.id AS mid, m.tg_user_id FROM claims c JOIN members m"
                                 " ON m.id = c.member_id WHERE c.task_id = ? AND c.state = 'active'",
                                 (task_id,)) as cur:
@@ -439,15 +442,13 @@ async def edit_task(db: Database, now: datetime, staff_id: int, task_id: int, fi
     value = value.strip()
     new: Any
     if field in ("slots", "points"):
-        if not value.isdigit() or len(value) > 4:
-            raise InvalidInput()
-        new = int(value)
         low, high = (1, 1000) if field == "slots" else (0, 1000)
-        if not low <= new <= high:
-            raise InvalidInput()
+        if not value.isdigit() or len(value) > 4 or not low <= int(value) <= high:
+            raise InvalidInput(N_("Please give a whole number from {low} to {high}."), low=low, high=high)
+        new = int(value)
     else:
         if not value or len(value) > EDITABLE[field]:
-            raise InvalidInput()
+            raise InvalidInput(N_("Please write 1 to {n} characters."), n=EDITABLE[field])
         new = value
     async with db.transaction() as conn:
         actor = await _member(conn, staff_id)
@@ -455,7 +456,8 @@ async def edit_task(db: Database, now: datetime, staff_id: int, task_id: int, fi
         if not actor["is_staff"] or actor["community_id"] != task["community_id"]:
             raise NotAllowed()
         if task["state"] not in EDITABLE_STATES:
-            raise InvalidState()
+            raise InvalidState(N_("Task #{id} is finished, cancelled or being confirmed; it cannot be changed now."),
+                              id=task_id)
         state = str(task["state"])
         if field == "slots":
             taken = await _taken(conn, task_id)
