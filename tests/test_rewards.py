@@ -77,6 +77,9 @@ async def test_staff_fulfil_goods_not_merchant(db: Database, now: datetime) -> N
     assert shop.member_id is not None
     with pytest.raises(rewards.NotYourVoucher):
         await rewards.check_voucher(db, actor_id=shop.member_id, code=v.code, now=now)
+    # staff of another community are told whose voucher it is, not "your shop"
+    with pytest.raises(rewards.OtherCommunityVoucher):
+        await rewards.check_voucher(db, actor_id=staff, code=v.code, now=now, staff_of=cid + 1000)
     await rewards.check_voucher(db, actor_id=staff, code=v.code, now=now, staff_of=cid)
     await rewards.use_voucher(db, actor_id=staff, voucher_id=v.id, now=now, staff_of=cid)
     # someone else's voucher cannot be cancelled by another member

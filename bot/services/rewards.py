@@ -311,6 +311,10 @@ class NotYourVoucher(NotAllowed):
     message = N_("This voucher is not for your shop.")
 
 
+class OtherCommunityVoucher(NotYourVoucher):
+    message = N_("This voucher belongs to another community.")
+
+
 class UnknownCode(NotFound):
     message = N_("No voucher has this code. Please check it and try again.")
 
@@ -336,9 +340,11 @@ async def _authorise(db: Database, actor_id: int, v: Voucher, reward: Reward, st
     my_merchant = None if row is None else int(row[0])
     if reward.merchant_id is not None:
         if my_merchant != reward.merchant_id:
+            if my_merchant is None and staff_of is not None and staff_of != v.community_id:
+                raise OtherCommunityVoucher()
             raise NotYourVoucher()
     elif staff_of != v.community_id:
-        raise NotYourVoucher()
+        raise OtherCommunityVoucher() if staff_of is not None else NotYourVoucher()
 
 
 async def check_voucher(db: Database, *, actor_id: int, code: str, now: datetime,
