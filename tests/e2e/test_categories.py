@@ -9,21 +9,13 @@ from bot.harness import BotProcess, settle
 from bot.sandbox import FakeTelegram
 from storage.db import open_database
 from tests.conftest import ADMIN_ID
-from tests.e2e.people import ask_for_help, make_staff, register, setup_community
+from tests.e2e.people import ask_for_help, make_staff, register, say, setup_community
 
 T = 10
 
 
 def _text(m: Any) -> str:
     return str(m.text or "")
-
-
-async def _say(fake: FakeTelegram, user: Any, text: str, expect: str) -> str:
-    chat = fake.private_chat(user)
-    mark = max((m.message_id for m in chat.messages), default=0) if chat is not None else 0
-    await fake.send_text(user, None, text)
-    msg = await fake.wait_for_message(user, lambda m: expect in _text(m), timeout=T, after_id=mark)
-    return _text(msg)
 
 
 async def test_staff_edit_categories_and_points(fake: FakeTelegram, bot_process: BotProcess) -> None:
@@ -37,27 +29,27 @@ async def test_staff_edit_categories_and_points(fake: FakeTelegram, bot_process:
     await make_staff(fake, admin, staff, group)
 
     # Not staff: refused, nothing changes.
-    await _say(fake, vol, "/categories points shopping 5", "not allowed")
+    await say(fake, vol, "/categories points shopping 5", "not allowed")
     # The list, then changes; bad input gets a clear answer and the help.
-    listing = await _say(fake, staff, "/categories", "Help categories")
+    listing = await say(fake, staff, "/categories", "Help categories")
     assert "shopping" in listing and "1 points" in listing
-    await _say(fake, staff, "/categories points shopping 3", "Saved")
-    await _say(fake, staff, "/categories points shopping lots", "whole number")
-    await _say(fake, staff, "/categories points shopping 100000", "whole number")
-    await _say(fake, staff, "/categories add 花园 2 园艺 / Gardening", "Latin letters")
-    added = await _say(fake, staff, "/categories add garden 2 园艺 / Gardening", "Saved")
+    await say(fake, staff, "/categories points shopping 3", "Saved")
+    await say(fake, staff, "/categories points shopping lots", "whole number")
+    await say(fake, staff, "/categories points shopping 100000", "whole number")
+    await say(fake, staff, "/categories add 花园 2 园艺 / Gardening", "Latin letters")
+    added = await say(fake, staff, "/categories add garden 2 园艺 / Gardening", "Saved")
     assert "garden" in added and "Gardening" in added
-    await _say(fake, staff, "/categories add garden 2 Again", "already")
-    await _say(fake, staff, "/categories rename garden 花园 / Garden", "Saved")
-    removed = await _say(fake, staff, "/categories remove tech", "Saved")
+    await say(fake, staff, "/categories add garden 2 Again", "already")
+    await say(fake, staff, "/categories rename garden 花园 / Garden", "Saved")
+    removed = await say(fake, staff, "/categories remove tech", "Saved")
     assert "Removed: tech" in removed
-    await _say(fake, staff, "/categories rename nosuch A / B", "could not find")
-    await _say(fake, staff, "/categories explode", "To change the list")
+    await say(fake, staff, "/categories rename nosuch A / B", "could not find")
+    await say(fake, staff, "/categories explode", "To change the list")
 
     # The resident's request picks up the rule in force; a later change leaves it alone.
     await ask_for_help(fake, resident, "Two bags of rice please", category="shopping")
     await settle(fake, quiet=0.5)
-    await _say(fake, staff, "/categories points all 1", "Saved")
+    await say(fake, staff, "/categories points all 1", "Saved")
     # The request dialog offers the new category and no longer the removed one.
     await fake.send_text(resident, None, "/request")
     offer = await fake.wait_for_message(resident, lambda m: any(

@@ -9,17 +9,9 @@ from bot.harness import BotProcess
 from bot.sandbox import FakeTelegram
 from storage.db import open_database
 from tests.conftest import ADMIN_ID
-from tests.e2e.people import make_staff, register, setup_community
+from tests.e2e.people import make_staff, register, say, setup_community
 
 T = 10
-
-
-async def _say(fake: FakeTelegram, user: Any, text: str, expect: str, where: Any = None) -> str:
-    chat = where or fake.private_chat(user)
-    mark = max((m.message_id for m in chat.messages), default=0) if chat is not None else 0
-    await fake.send_text(user, where, text)
-    msg = await fake.wait_for_message(where or user, lambda m: expect in str(m.text or ""), timeout=T, after_id=mark)
-    return str(msg.text)
 
 
 async def test_staff_by_member_number(fake: FakeTelegram, bot_process: BotProcess) -> None:
@@ -38,22 +30,22 @@ async def test_staff_by_member_number(fake: FakeTelegram, bot_process: BotProces
             return int(await db.fetchval("SELECT id FROM members WHERE tg_user_id = ?", (u.id,)))
         helper_id, boss_id = await member_id(helper), await member_id(boss)
 
-        await _say(fake, helper, f"/staff add {helper_id}", "not allowed")           # not staff: refused
-        listing = await _say(fake, boss, "/staff", "Staff:")
+        await say(fake, helper, f"/staff add {helper_id}", "not allowed")           # not staff: refused
+        listing = await say(fake, boss, "/staff", "Staff:")
         assert "Boss" in listing
-        found = await _say(fake, boss, "/staff find liu", f"#{helper_id}")
+        found = await say(fake, boss, "/staff find liu", f"#{helper_id}")
         assert "Helper Liu" in found and "Granny" not in found
-        await _say(fake, boss, "/staff find nobody-like-this", "Nobody registered")
+        await say(fake, boss, "/staff find nobody-like-this", "Nobody registered")
         # Names never go to the group: /staff find there only gets the help.
-        await _say(fake, boss, "/staff find Granny", "In private", where=group)
+        await say(fake, boss, "/staff find Granny", "In private", where=group)
         assert not any("Granny" in str(m.text or "") for m in fake.bot_messages(group))
-        await _say(fake, boss, "/staff add 999999", "could not find")
-        await _say(fake, boss, f"/staff add #{helper_id}", "is now community staff")
+        await say(fake, boss, "/staff add 999999", "could not find")
+        await say(fake, boss, f"/staff add #{helper_id}", "is now community staff")
         assert await db.fetchval("SELECT is_staff FROM members WHERE id = ?", (helper_id,)) == 1
         assert await db.fetchval("SELECT actor_id FROM audit_log WHERE action = 'staff.added' AND object_id = ?",
                                  (helper_id,)) == boss_id
-        await _say(fake, helper, f"/staff remove {boss_id}", "no longer community staff")
-        await _say(fake, helper, f"/staff remove {helper_id}", "last staff member")
+        await say(fake, helper, f"/staff remove {boss_id}", "no longer community staff")
+        await say(fake, helper, f"/staff remove {helper_id}", "last staff member")
         assert await db.fetchval("SELECT is_staff FROM members WHERE id = ?", (helper_id,)) == 1
     finally:
         await db.close()
