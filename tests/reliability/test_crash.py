@@ -143,6 +143,7 @@ async def test_crash_loop_short(fake: FakeTelegram, tmp_path: Path) -> None:
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(3600)  # the short form takes 1-2 minutes beside the other soak tests; the full one far longer
 async def test_crash_loop_soak(fake: FakeTelegram, tmp_path: Path) -> None:
     short = os.environ.get("LINLI_SOAK_SCALE") == "short"
     await _run(fake, tmp_path, n_tasks=16 if short else 200, kills=5 if short else 20, seed=2)
