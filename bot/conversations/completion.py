@@ -422,13 +422,21 @@ async def _r_done_note(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     return Rendered(text=text[:1000], photo=p.get("photo"))
 
 
+async def _skipped(update: Update, ctx: LinliContext, dialog: dialogs.Dialog, inp: dialogs.Input,
+                   t: Translator) -> bool:
+    """Skip (the only button of these optional steps) ends the step politely."""
+    if inp.kind != "callback":
+        return False
+    await dialogs.finish(ctx, dialog.tg_user_id)
+    if update.callback_query is not None:
+        await edit_or_send(update.callback_query, t("All right. Thank you."))
+    return True
+
+
 @dialogs.flow("donenote")
 async def _done_note_flow(update: Update, ctx: LinliContext, dialog: dialogs.Dialog, inp: dialogs.Input) -> None:
     t = await tr_for(update, ctx)
-    if inp.kind == "callback":
-        await dialogs.finish(ctx, dialog.tg_user_id)
-        if update.callback_query is not None:
-            await edit_or_send(update.callback_query, t("All right. Thank you."))
+    if await _skipped(update, ctx, dialog, inp, t):
         return
     note = (inp.text or "").strip() or None
     photo = inp.file_id if inp.kind == "photo" else None
@@ -450,10 +458,7 @@ async def _done_note_flow(update: Update, ctx: LinliContext, dialog: dialogs.Dia
 @dialogs.flow("cfreason")
 async def _reason_flow(update: Update, ctx: LinliContext, dialog: dialogs.Dialog, inp: dialogs.Input) -> None:
     t = await tr_for(update, ctx)
-    if inp.kind == "callback":
-        await dialogs.finish(ctx, dialog.tg_user_id)
-        if update.callback_query is not None:
-            await edit_or_send(update.callback_query, t("All right. Thank you."))
+    if await _skipped(update, ctx, dialog, inp, t):
         return
     text = (inp.text or "").strip() if inp.kind == "text" else ""
     if not text or len(text) > 300:

@@ -554,8 +554,7 @@ async def staff_command(update: Update, ctx: LinliContext) -> None:
         await reply(update, "\n".join(lines) if lines else t("Nobody registered here has that name."))
         return
     if verb not in ("add", "remove"):
-        rows = await ctx.db.fetchall("SELECT id, display_name FROM members WHERE community_id = ? AND is_staff = 1"
-                                     " AND deleted_at IS NULL ORDER BY display_name", (cid,))
+        rows = await svc.staff_members(ctx.db, community_id=cid)
         names = ", ".join(f"#{r['id']} {esc(str(r['display_name'] or '?'))}" for r in rows)
         text = t("Staff: {list}", list=names or "—") if private else ""
         await reply(update, (text + "\n" if text else "") + t(STAFF_HELP))

@@ -517,19 +517,14 @@ async def request_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: I
             await _done(update, ctx, dialog, step)
             return
         await prompt(update, ctx, dialog, press_please)
-    elif step == "slots":
-        n = _small_int(inp.text, 1, SLOTS_MAX) if inp.kind == "text" else None
+    elif step in ("slots", "points"):
+        low, high = (1, SLOTS_MAX) if step == "slots" else (0, POINTS_MAX)
+        n = _small_int(inp.text, low, high) if inp.kind == "text" else None
         if n is None:
-            await prompt(update, ctx, dialog, t("Please type a number from 1 to {n}.", n=SLOTS_MAX))
+            await prompt(update, ctx, dialog, t("Please type a number from 1 to {n}.", n=high) if step == "slots"
+                         else t("Please type a number from 0 to {n}.", n=high))
             return
-        d["slots"] = n
-        await _done(update, ctx, dialog, step)
-    elif step == "points":
-        n = _small_int(inp.text, 0, POINTS_MAX) if inp.kind == "text" else None
-        if n is None:
-            await prompt(update, ctx, dialog, t("Please type a number from 0 to {n}.", n=POINTS_MAX))
-            return
-        d["points"] = n
+        d[step] = n
         await _done(update, ctx, dialog, step)
     elif step == "org":
         orgs = dict(await _organisations(ctx, dialog))

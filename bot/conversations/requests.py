@@ -18,7 +18,7 @@ from bot.menu import menu_item, registered, volunteer
 from bot.models import N_, DomainError, InvalidInput, NotAllowed, NotFound, NotRegistered
 from bot.outbox import RenderContext, Rendered, renderer
 from bot.services import categories, tasks
-from bot.services.access import member_by_tg
+from bot.services.access import member_by_tg, require_registered
 from bot.ui import answer, error_text, esc, inline, reply, tr_for
 
 STATE_NAMES = {
@@ -182,9 +182,7 @@ async def on_contact_staff(update: Update, ctx: LinliContext) -> None:
     t = await tr_for(update, ctx)
     try:
         task_id = tasks.parse_task_id(query.data, "cs")
-        member = await member_by_tg(ctx.db, query.from_user.id)
-        if member is None or not member.registered:
-            raise NotRegistered()
+        member = await require_registered(ctx.db, query.from_user.id)
         told = await tasks.contact_staff(ctx.db, ctx.now(), member.id, task_id)
     except DomainError as exc:
         await answer(query, error_text(t, exc), alert=True)
@@ -213,9 +211,7 @@ async def cmd_edittask(update: Update, ctx: LinliContext) -> None:
         await reply(update, esc(t("Please write: /edittask <task number> title|description|slots|points <new value>")))
         return
     try:
-        member = await member_by_tg(ctx.db, user.id)
-        if member is None or not member.registered:
-            raise NotRegistered()
+        member = await require_registered(ctx.db, user.id)
         await tasks.edit_task(ctx.db, ctx.now(), member.id, int(parts[1].lstrip("#")), parts[2], parts[3])
     except DomainError as exc:
         await reply(update, error_text(t, exc))
@@ -232,9 +228,7 @@ async def cmd_review(update: Update, ctx: LinliContext) -> None:
         await reply(update, t("Please write /review on (requests wait for staff review) or /review off (they publish at once)."))
         return
     try:
-        member = await member_by_tg(ctx.db, user.id)
-        if member is None or not member.registered:
-            raise NotRegistered()
+        member = await require_registered(ctx.db, user.id)
         await tasks.set_review(ctx.db, ctx.now(), member.id, arg == "on")
     except DomainError as exc:
         await reply(update, error_text(t, exc))
@@ -264,11 +258,7 @@ async def cmd_categories(update: Update, ctx: LinliContext) -> None:
     if user is None:
         return
     try:
-        member = await member_by_tg(ctx.db, user.id)
-        if member is None or not member.registered or member.community_id is None:
-            raise NotRegistered()
-        if not member.is_staff:
-            raise NotAllowed()
+        member = await require_registered(ctx.db, user.id)
         now, args = ctx.now(), rest.split(maxsplit=2)
         if verb == "points" and len(args) == 2:
             code = "*" if args[0].lower() in ("all", "*", "全部") else categories.check_code(args[0])
@@ -285,7 +275,7 @@ async def cmd_categories(update: Update, ctx: LinliContext) -> None:
             await categories.set_active(ctx.db, now, member.id, args[0], verb == "restore")
         elif verb:
             raise InvalidInput()
-        rows = await categories.listing(ctx.db, member.community_id)
+        rows = await categories.listing(ctx.db, member.id)  # staff only; refuses everyone else
     except DomainError as exc:
         await reply(update, error_text(t, exc) + "\n\n" + esc(t(CATEGORY_HELP)))
         return
@@ -310,9 +300,7 @@ async def cmd_canceltask(update: Update, ctx: LinliContext) -> None:
         await reply(update, esc(t("Please write: /canceltask <task number>")))
         return
     try:
-        member = await member_by_tg(ctx.db, user.id)
-        if member is None or not member.registered:
-            raise NotRegistered()
+        member = await require_registered(ctx.db, user.id)
         told = await tasks.cancel(ctx.db, ctx.now(), member.id, int(parts[1].lstrip("#")))
     except DomainError as exc:
         await reply(update, error_text(t, exc))

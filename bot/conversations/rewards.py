@@ -377,16 +377,14 @@ async def cmd_merchant(update: Update, ctx: LinliContext) -> None:
         if staff is None or staff.community_id is None:
             raise NotAllowed()
         if ctx.args and ctx.args[0].lower() == "list":
-            rows = await ctx.db.fetchall(
-                "SELECT m.id, m.name, m.member_id, m.invite_code, c.name AS community FROM merchants m"
-                " JOIN communities c ON c.id = m.community_id WHERE m.community_id = ? AND m.active = 1 ORDER BY m.id",
-                (staff.community_id,))
+            shops = await merchants.list_merchants(ctx.db, staff.community_id)
+            community = await ctx.db.fetchval("SELECT name FROM communities WHERE id = ?", (staff.community_id,))
             lines = [t("Merchants of {name} (the number goes in /rewards add discount:NUMBER):",
-                       name=esc(str(rows[0]["community"]) if rows else ""))] if rows else [t("No merchants yet.")]
-            for r in rows:
-                state = t("linked") if r["member_id"] else t("not linked yet: {link}", link=esc(
-                    deeplinks.link(ctx.runtime.bot_username, f"merchant_{r['invite_code']}")))
-                lines.append(f"#{r['id']} {esc(str(r['name']))} · {state}")
+                       name=esc(str(community or "")))] if shops else [t("No merchants yet.")]
+            for shop in shops:
+                state = t("linked") if shop.member_id else t("not linked yet: {link}", link=esc(
+                    deeplinks.link(ctx.runtime.bot_username, f"merchant_{shop.invite_code}")))
+                lines.append(f"#{shop.id} {esc(shop.name)} · {state}")
             lines.append(t("To add a merchant send: /merchant new NAME"))
             await reply(update, "\n".join(lines))
             return

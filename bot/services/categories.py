@@ -32,15 +32,20 @@ class Category:
     active: bool
 
 
-async def _staff_community(conn: aiosqlite.Connection, staff_id: int) -> int:
-    async with conn.execute("SELECT community_id, is_staff, registered_at FROM members WHERE id = ?"
-                            " AND deleted_at IS NULL", (staff_id,)) as cur:
-        row = await cur.fetchone()
+def _community_of_staff(row: aiosqlite.Row | None) -> int:
     if row is None or row["registered_at"] is None or row["community_id"] is None:
         raise NotRegistered()
     if not row["is_staff"]:
         raise NotAllowed()
     return int(row["community_id"])
+
+
+_STAFF_SQL = "SELECT community_id, is_staff, registered_at FROM members WHERE id = ? AND deleted_at IS NULL"
+
+
+async def _staff_community(conn: aiosqlite.Connection, staff_id: int) -> int:
+    async with conn.execute(_STAFF_SQL, (staff_id,)) as cur:
+        return _community_of_staff(await cur.fetchone())
 
 
 def parse_names(text: str) -> tuple[str, str]:
@@ -64,7 +69,9 @@ def check_code(code: str) -> str:
     return code
 
 
-async def listing(db: Database, community_id: int) -> list[Category]:
+async def listing(db: Database, staff_id: int) -> list[Category]:
+    """The categories of the staff member's community, removed ones last (staff only)."""
+    community_id = _community_of_staff(await db.fetchone(_STAFF_SQL, (staff_id,)))
     rows = await db.fetchall("SELECT code, name_zh, name_en, default_points, active FROM categories"
                              " WHERE community_id = ? ORDER BY active DESC, sort, id", (community_id,))
     return [Category(str(r["code"]), str(r["name_zh"]), str(r["name_en"]), int(r["default_points"]),

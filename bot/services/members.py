@@ -189,6 +189,12 @@ async def set_staff(db: Database, *, community_id: int, member_id: int, staff: b
                     actor_id=actor_id, object_type="member", object_id=member_id)
 
 
+async def staff_members(db: Database, *, community_id: int) -> list[dict[str, object]]:
+    rows = await db.fetchall("SELECT id, display_name FROM members WHERE community_id = ? AND is_staff = 1"
+                             " AND deleted_at IS NULL ORDER BY display_name", (community_id,))
+    return [dict(r) for r in rows]
+
+
 async def find_members(db: Database, *, community_id: int, text: str, limit: int = 10) -> list[dict[str, object]]:
     """Registered members whose name contains ``text`` (for staff, in private)."""
     pattern = "%" + text.replace("\\", "").replace("%", "").replace("_", "").strip()[:40] + "%"
