@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,45 @@ async def test_concurrent_increments_are_not_lost(db: Database) -> None:
 
     await asyncio.gather(*(bump() for _ in range(50)))
     assert await db.fetchval("SELECT value FROM kv WHERE key = 'n'") == "50"
+
+
+async def test_write_runs_in_one_transaction_and_rolls_back_on_error(db: Database) -> None:
+    """``Database.write`` (the one-round-trip transaction claims use) commits what its function
+    wrote, returns its result, and on an error keeps nothing of it."""
+    def good(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO kv (key, value) VALUES ('a', '1')")
+        return int(conn.execute("SELECT COUNT(*) FROM kv").fetchone()[0])
+
+    def bad(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO kv (key, value) VALUES ('b', '2')")
+        raise RuntimeError("boom")
+
+    assert await db.write(good) == 1
+    with pytest.raises(RuntimeError):
+        await db.write(bad)
+    assert [tuple(r) for r in await db.fetchall("SELECT key, value FROM kv")] == [("a", "1")]
+    async with db.transaction() as conn:  # the writer is usable afterwards, in either style
+        await conn.execute("INSERT INTO kv (key, value) VALUES ('c', '3')")
+    assert await db.fetchval("SELECT COUNT(*) FROM kv") == 2
+
+
+async def test_write_and_transaction_never_interleave(db: Database) -> None:
+    """Increments through both kinds of write, all at once: none is lost."""
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO kv (key, value) VALUES ('n', '0')")
+
+    def bump_sync(conn: sqlite3.Connection) -> None:
+        value = conn.execute("SELECT value FROM kv WHERE key = 'n'").fetchone()[0]
+        conn.execute("UPDATE kv SET value = ? WHERE key = 'n'", (str(int(value) + 1),))
+
+    async def bump_async() -> None:
+        async with db.transaction() as conn:
+            row = (await conn.execute_fetchall("SELECT value FROM kv WHERE key = 'n'"))[0]
+            await asyncio.sleep(0)
+            await conn.execute("UPDATE kv SET value = ? WHERE key = 'n'", (str(int(row[0]) + 1),))
+
+    await asyncio.gather(*(db.write(bump_sync) if i % 2 else bump_async() for i in range(60)))
+    assert await db.fetchval("SELECT value FROM kv WHERE key = 'n'") == "60"
 
 
 async def test_migrations_twice_is_a_no_op(tmp_path: Path) -> None:

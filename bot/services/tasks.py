@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +29,7 @@ from bot.models import (
     TaskFull,
 )
 from storage.db import Database
-from storage.outbox import audit, enqueue
+from storage.outbox import audit, audit_sync, enqueue, enqueue_sync
 from storage.timeutil import to_db
 
 OPEN_STATES = ("open", "full")
@@ -318,87 +319,102 @@ async def claim(db: Database, now: datetime, member_id: int, task_id: int) -> Cl
     if quick is not None and quick["mine"] not in ACTIVE_CLAIM_STATES:
         if quick["state"] == "full" or (quick["state"] == "in_progress" and quick["kind"] == "request"):
             raise TaskFull()
-    async with db.transaction() as conn:
-        task = await _task(conn, task_id)
-        if task["state"] == "full" or (task["state"] == "in_progress" and task["kind"] == "request"):
-            # Filled while this tap waited for the writer: refuse before reading anything else.
-            mine = await _first(conn, "SELECT state FROM claims WHERE task_id = ? AND member_id = ?", (task_id, member_id))
-            if mine is None or mine["state"] not in ACTIVE_CLAIM_STATES:
-                raise TaskFull()
-        member = await _member(conn, member_id)
-        if member["registered_at"] is None:
-            raise NotRegistered()
-        if member["community_id"] != task["community_id"]:
-            raise OtherCommunity()
-        if not member["is_volunteer"]:
-            raise NotAllowed()
-        if task["requester_id"] == member_id or (task["created_by"] == member_id and task["kind"] == "request"):
-            raise DomainError(N_("This is your own request, so you cannot claim it."))
-        if task["organisation_id"] is not None and member["organisation_id"] != task["organisation_id"]:
-            raise DomainError(N_("This task is open only to members of one organisation."))
-        existing = await _first(conn, "SELECT id, state FROM claims WHERE task_id = ? AND member_id = ?",
-                                (task_id, member_id))
-        if existing is not None and existing["state"] in ACTIVE_CLAIM_STATES:
-            raise AlreadyClaimed()
-        if task["state"] == "full":
+    return await db.write(lambda conn: _claim(conn, now, member_id, task_id))
+
+
+def _claim(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: int) -> ClaimResult:
+    """The claim transaction, run in one piece on the writer's thread (``Database.write``)."""
+    def first(sql: str, params: tuple[object, ...]) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = conn.execute(sql, params).fetchone()
+        return row
+
+    task = first("SELECT * FROM tasks WHERE id = ?", (task_id,))
+    if task is None:
+        raise NotFound()
+    mine = first("SELECT id, state FROM claims WHERE task_id = ? AND member_id = ?", (task_id, member_id))
+    if task["state"] == "full" or (task["state"] == "in_progress" and task["kind"] == "request"):
+        # Filled while this tap waited for the writer: refuse before reading anything else.
+        if mine is None or mine["state"] not in ACTIVE_CLAIM_STATES:
             raise TaskFull()
-        if task["state"] not in CLAIMABLE_STATES:
-            raise InvalidState()
-        taken = await _taken(conn, task_id)
-        if taken >= int(task["slots"]):
-            raise TaskFull()
-        if existing is not None:
-            await conn.execute("UPDATE claims SET state = 'active', claimed_at = ?, updated_at = ? WHERE id = ?",
-                               (to_db(now), to_db(now), existing["id"]))
-            claim_id = int(existing["id"])
-        else:
-            cur2 = await conn.execute("INSERT INTO claims (task_id, member_id, state, claimed_at, updated_at)"
-                                      " VALUES (?, ?, 'active', ?, ?)", (task_id, member_id, to_db(now), to_db(now)))
-            claim_id = int(cur2.lastrowid or 0)
-        taken += 1
-        state = task["state"]
-        if taken >= int(task["slots"]):
-            state = "full" if task["kind"] == "event" else "in_progress"
-        await conn.execute("UPDATE tasks SET state = ?, first_claim_at = COALESCE(first_claim_at, ?),"
-                           " card_version = card_version + 1, updated_at = ? WHERE id = ?",
-                           (state, to_db(now), to_db(now), task_id))
-        await audit(conn, now=now, action="task.claim", community_id=int(task["community_id"]), actor_id=member_id,
-                    object_type="task", object_id=task_id, details={"claim_id": claim_id})
-        if member["tg_user_id"] is not None:
-            await enqueue(conn, chat_id=int(member["tg_user_id"]), member_id=member_id, kind="task_claimed_volunteer",
-                          now=now, payload={"task_id": task_id}, dedupe_key=f"claimed:{claim_id}:{to_db(now)}")
-        if task["requester_id"] is not None:
-            req = await _member(conn, int(task["requester_id"]))
-            if req["tg_user_id"] is not None:
-                await enqueue(conn, chat_id=int(req["tg_user_id"]), member_id=int(req["id"]),
-                              kind="task_who_is_coming", now=now,
-                              payload={"task_id": task_id, "volunteer": member["display_name"] or ""},
-                              dedupe_key=f"coming:{claim_id}:{to_db(now)}")
-        return ClaimResult(task_id, claim_id, taken, int(task["slots"]), str(state))
+    member = first("SELECT * FROM members WHERE id = ? AND deleted_at IS NULL", (member_id,))
+    if member is None or member["registered_at"] is None:
+        raise NotRegistered()
+    if member["community_id"] != task["community_id"]:
+        raise OtherCommunity()
+    if not member["is_volunteer"]:
+        raise NotAllowed()
+    if task["requester_id"] == member_id or (task["created_by"] == member_id and task["kind"] == "request"):
+        raise DomainError(N_("This is your own request, so you cannot claim it."))
+    if task["organisation_id"] is not None and member["organisation_id"] != task["organisation_id"]:
+        raise DomainError(N_("This task is open only to members of one organisation."))
+    if mine is not None and mine["state"] in ACTIVE_CLAIM_STATES:
+        raise AlreadyClaimed()
+    if task["state"] == "full":
+        raise TaskFull()
+    if task["state"] not in CLAIMABLE_STATES:
+        raise InvalidState()
+    counted = first("SELECT COUNT(*) FROM claims WHERE task_id = ? AND state IN ('active', 'done')", (task_id,))
+    taken = int(counted[0]) if counted else 0
+    if taken >= int(task["slots"]):
+        raise TaskFull()
+    if mine is not None:
+        conn.execute("UPDATE claims SET state = 'active', claimed_at = ?, updated_at = ? WHERE id = ?",
+                     (to_db(now), to_db(now), mine["id"]))
+        claim_id = int(mine["id"])
+    else:
+        cur = conn.execute("INSERT INTO claims (task_id, member_id, state, claimed_at, updated_at)"
+                           " VALUES (?, ?, 'active', ?, ?)", (task_id, member_id, to_db(now), to_db(now)))
+        claim_id = int(cur.lastrowid or 0)
+    taken += 1
+    state = task["state"]
+    if taken >= int(task["slots"]):
+        state = "full" if task["kind"] == "event" else "in_progress"
+    conn.execute("UPDATE tasks SET state = ?, first_claim_at = COALESCE(first_claim_at, ?),"
+                 " card_version = card_version + 1, updated_at = ? WHERE id = ?",
+                 (state, to_db(now), to_db(now), task_id))
+    audit_sync(conn, now=now, action="task.claim", community_id=int(task["community_id"]), actor_id=member_id,
+               object_type="task", object_id=task_id, details={"claim_id": claim_id})
+    if member["tg_user_id"] is not None:
+        enqueue_sync(conn, chat_id=int(member["tg_user_id"]), member_id=member_id, kind="task_claimed_volunteer",
+                     now=now, payload={"task_id": task_id}, dedupe_key=f"claimed:{claim_id}:{to_db(now)}")
+    if task["requester_id"] is not None:
+        req = first("SELECT id, tg_user_id FROM members WHERE id = ? AND deleted_at IS NULL",
+                    (int(task["requester_id"]),))
+        if req is not None and req["tg_user_id"] is not None:
+            enqueue_sync(conn, chat_id=int(req["tg_user_id"]), member_id=int(req["id"]),
+                         kind="task_who_is_coming", now=now,
+                         payload={"task_id": task_id, "volunteer": member["display_name"] or ""},
+                         dedupe_key=f"coming:{claim_id}:{to_db(now)}")
+    return ClaimResult(task_id, claim_id, taken, int(task["slots"]), str(state))
 
 
 async def withdraw(db: Database, now: datetime, member_id: int, task_id: int) -> None:
-    async with db.transaction() as conn:
-        task = await _task(conn, task_id)
-        async with conn.execute("SELECT id, state FROM claims WHERE task_id = ? AND member_id = ?",
-                                (task_id, member_id)) as cur:
-            existing = await cur.fetchone()
-        if existing is None or existing["state"] != "active":
-            raise InvalidState()
-        if task["state"] not in ("open", "full", "in_progress"):
-            raise InvalidState()
-        await conn.execute("UPDATE claims SET state = 'withdrawn', updated_at = ? WHERE id = ?",
-                           (to_db(now), existing["id"]))
-        await conn.execute("UPDATE tasks SET state = 'open', card_version = card_version + 1, updated_at = ?"
-                           " WHERE id = ?", (to_db(now), task_id))
-        await audit(conn, now=now, action="task.withdraw", community_id=int(task["community_id"]),
-                    actor_id=member_id, object_type="task", object_id=task_id)
-        if task["requester_id"] is not None:
-            req = await _member(conn, int(task["requester_id"]))
-            if req["tg_user_id"] is not None:
-                await enqueue(conn, chat_id=int(req["tg_user_id"]), member_id=int(req["id"]),
-                              kind="task_volunteer_withdrew", now=now, payload={"task_id": task_id},
-                              dedupe_key=f"withdrew:{existing['id']}:{to_db(now)}")
+    await db.write(lambda conn: _withdraw(conn, now, member_id, task_id))
+
+
+def _withdraw(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: int) -> None:
+    """The withdraw transaction, in one piece on the writer's thread (see ``claim``)."""
+    task = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    if task is None:
+        raise NotFound()
+    existing = conn.execute("SELECT id, state FROM claims WHERE task_id = ? AND member_id = ?",
+                            (task_id, member_id)).fetchone()
+    if existing is None or existing["state"] != "active":
+        raise InvalidState()
+    if task["state"] not in ("open", "full", "in_progress"):
+        raise InvalidState()
+    conn.execute("UPDATE claims SET state = 'withdrawn', updated_at = ? WHERE id = ?", (to_db(now), existing["id"]))
+    conn.execute("UPDATE tasks SET state = 'open', card_version = card_version + 1, updated_at = ? WHERE id = ?",
+                 (to_db(now), task_id))
+    audit_sync(conn, now=now, action="task.withdraw", community_id=int(task["community_id"]),
+               actor_id=member_id, object_type="task", object_id=task_id)
+    if task["requester_id"] is not None:
+        req = conn.execute("SELECT id, tg_user_id FROM members WHERE id = ? AND deleted_at IS NULL",
+                           (int(task["requester_id"]),)).fetchone()
+        if req is not None and req["tg_user_id"] is not None:
+            enqueue_sync(conn, chat_id=int(req["tg_user_id"]), member_id=int(req["id"]),
+                         kind="task_volunteer_withdrew", now=now, payload={"task_id": task_id},
+                         dedupe_key=f"withdrew:{existing['id']}:{to_db(now)}")
 
 
 async def cancel(db: Database, now: datetime, actor_id: int, task_id: int) -> list[int]:
