@@ -15,6 +15,7 @@ multipart.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
@@ -23,6 +24,8 @@ from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 from yarl import URL
+
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 class AiohttpRequest(BaseRequest):
@@ -106,11 +109,16 @@ class AiohttpRequest(BaseRequest):
                 filename, content, mime = field[0], field[1], (field[2] if len(field) > 2 else None)
                 form.add_field(name, content, filename=filename, content_type=mime)
             body = form
+        elif fields:
+            # What aiohttp.FormData would send for plain fields, without building a multipart
+            # writer (and a random boundary) for every request.
+            body = urlencode(fields, doseq=True).encode()
         else:
-            body = fields or None
+            body = None
         try:
             proxy, proxy_auth = self._proxy(url)
-            async with self._session.request(method, url, data=body, timeout=timeout,
+            headers = _FORM if isinstance(body, bytes) else None
+            async with self._session.request(method, url, data=body, timeout=timeout, headers=headers,
                                              proxy=proxy, proxy_auth=proxy_auth) as res:
                 return res.status, await res.read()
         except TimeoutError as err:
