@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import secrets
+import unicodedata
 from datetime import datetime, timedelta
 
 import segno
@@ -446,9 +447,11 @@ async def cmd_rewards_add(update: Update, ctx: LinliContext) -> None:
             raise InvalidInput(MANAGE_HELP)
         kind, merchant_id = args[0].lower(), None
         if kind.startswith("discount:"):
-            kind, merchant_id = "discount", int(kind.split(":", 1)[1])
-        cost = int(args[1])
-        stock = None if args[2] == "-" else int(args[2])
+            kind, merchant_id = "discount", _number(kind.split(":", 1)[1], N_(
+                "A discount needs the merchant's number, e.g. discount:3 (see /merchant list)."))
+        cost = _number(args[1], N_("The cost must be a whole number of points from 1 to 100000."))
+        stock = None if args[2] == "-" else _number(args[2], N_(
+            "The stock must be a number from 0 to 1000000, or - for unlimited."))
         options: dict[str, str] = {}
         words = []
         for word in args[3:]:
@@ -462,15 +465,24 @@ async def cmd_rewards_add(update: Update, ctx: LinliContext) -> None:
         rid = await rewards.create_reward(
             ctx.db, community_id=staff.community_id, name_zh=name_zh, name_en=name_en or name_zh, kind=kind,
             cost=cost, stock=stock, merchant_id=merchant_id, now=ctx.now(), actor_id=staff.id,
-            monthly_limit=int(options["limit"]) if "limit" in options else None,
-            valid_days=int(options.get("days", "30")), refund_on_expiry=options.get("refund", "yes") != "no")
-    except ValueError:
-        await reply(update, t(MANAGE_HELP))
-        return
+            monthly_limit=_number(options["limit"], N_(
+                "limit= must be a number from 1 to 1000 (how many a member may take a month).")
+            ) if "limit" in options else None,
+            valid_days=_number(options.get("days", "30"), N_(
+                "days= must be a number from 1 to 365 (how long a voucher stays valid).")),
+            refund_on_expiry=options.get("refund", "yes") != "no")
     except DomainError as exc:
         await reply(update, error_text(t, exc) if exc.message != MANAGE_HELP else t(MANAGE_HELP))
         return
     await reply(update, t("Reward {id} added: {name}", id=rid, name=esc(name)))
+
+
+def _number(text: str, problem: str) -> int:
+    """A whole number typed by staff (ASCII or full-width digits), else ``problem`` as the answer."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    if not text.lstrip("-").isdecimal() or len(text) > 9:
+        raise InvalidInput(problem)
+    return int(text)
 
 
 async def _cb_toggle(update: Update, ctx: LinliContext, t: Translator, reward_id: int) -> None:

@@ -123,16 +123,29 @@ async def create_reward(db: Database, *, community_id: int, name_zh: str, name_e
                         description_zh: str = "", description_en: str = "", actor_id: int | None = None) -> int:
     name_zh = " ".join(name_zh.split())
     name_en = " ".join(name_en.split()) or name_zh
-    if (kind not in KINDS or not name_zh or len(name_zh) > 60 or len(name_en) > 60 or cost <= 0 or cost > 100_000
-            or (stock is not None and stock < 0) or (monthly_limit is not None and monthly_limit <= 0)
-            or not 1 <= valid_days <= 365 or (kind == "discount" and merchant_id is None)):
-        raise InvalidInput()
+    if kind not in KINDS:
+        raise InvalidInput(N_("The kind must be one of: goods, service, honour, venue, discount:MERCHANT_NUMBER."))
+    if kind == "discount" and merchant_id is None:
+        raise InvalidInput(N_("A discount needs the merchant's number, e.g. discount:3 (see /merchant list)."))
+    if not name_zh:
+        raise InvalidInput(N_("Please give the reward a name."))
+    if len(name_zh) > 60 or len(name_en) > 60:
+        raise InvalidInput(N_("The name is too long: at most 60 characters in each language."))
+    if not 0 < cost <= 100_000:
+        raise InvalidInput(N_("The cost must be a whole number of points from 1 to 100000."))
+    if stock is not None and not 0 <= stock <= 1_000_000:
+        raise InvalidInput(N_("The stock must be a number from 0 to 1000000, or - for unlimited."))
+    if monthly_limit is not None and not 0 < monthly_limit <= 1000:
+        raise InvalidInput(N_("limit= must be a number from 1 to 1000 (how many a member may take a month)."))
+    if not 1 <= valid_days <= 365:
+        raise InvalidInput(N_("days= must be a number from 1 to 365 (how long a voucher stays valid)."))
     async with db.transaction() as conn:
         if merchant_id is not None:
             async with conn.execute("SELECT 1 FROM merchants WHERE id = ? AND community_id = ?",
                                     (merchant_id, community_id)) as cur:
                 if await cur.fetchone() is None:
-                    raise InvalidInput()
+                    raise InvalidInput(N_("There is no merchant number {id} in your community (see /merchant list)."),
+                                       id=merchant_id)
         cur2 = await conn.execute(
             "INSERT INTO rewards (community_id, name_zh, name_en, description_zh, description_en, kind, cost, stock,"
             " monthly_limit, valid_days, merchant_id, refund_on_expiry, created_at)"

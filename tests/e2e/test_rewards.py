@@ -208,3 +208,47 @@ async def test_venue_slot_booked_once_and_verify_rate_limited(fake: FakeTelegram
         assert fake.errors == []
     finally:
         await db.close()
+
+
+async def test_bad_reward_definitions_get_a_specific_answer(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    """Staff typing /rewards add wrongly are told what is wrong (not a generic "did not
+    understand"), and nothing is added."""
+    db = await open_database(bot_process.database)
+    try:
+        import datetime as dt
+
+        now = dt.datetime.now(dt.UTC)
+        cid = await make_community(db, now)
+        staff_u = fake.add_user("Staff", language_code="en")
+        await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
+        chat = fake.private_chat(staff_u, create=True)
+        cases = [
+            ("/rewards add food 5 10 Rice", "The kind must be one of"),
+            ("/rewards add goods five 10 Rice", "The cost must be a whole number"),
+            ("/rewards add goods 0 10 Rice", "The cost must be a whole number"),
+            ("/rewards add goods 99999999999 10 Rice", "The cost must be a whole number"),
+            ("/rewards add goods 5 -3 Rice", "The stock must be a number"),
+            ("/rewards add goods 5 lots Rice", "The stock must be a number"),
+            ("/rewards add discount 5 10 Tea", "A discount needs the merchant's number"),
+            ("/rewards add discount:x 5 10 Tea", "A discount needs the merchant's number"),
+            ("/rewards add discount:77 5 10 Tea", "There is no merchant number 77"),
+            ("/rewards add goods 5 10 Rice limit=0", "limit= must be a number"),
+            ("/rewards add goods 5 10 Rice days=1000", "days= must be a number"),
+            ("/rewards add goods 5 10 Rice days=soon", "days= must be a number"),
+            ("/rewards add goods 5 10 " + "R" * 61, "The name is too long"),
+            ("/rewards add goods 5 10 limit=2", "Please give the reward a name"),
+            ("/rewards add goods 5", "To add a reward send"),
+        ]
+        for text, expected in cases:
+            before = max((m.message_id for m in fake.bot_messages(chat)), default=0)
+            await fake.send_text(staff_u, None, text)
+            await fake.wait_for_message(staff_u, lambda m, e=expected: e in (m.text or ""), timeout=T,
+                                        after_id=before)
+        assert await db.fetchval("SELECT COUNT(*) FROM rewards") == 0
+        await fake.send_text(staff_u, None, "/rewards add goods ５ 10 Rice")  # full-width digits are numbers too
+        await fake.wait_for_message(staff_u, lambda m: "added" in (m.text or ""), timeout=T)
+        assert await db.fetchval("SELECT cost FROM rewards") == 5
+        await settle(fake, quiet=0.3)
+        assert fake.errors == []
+    finally:
+        await db.close()
