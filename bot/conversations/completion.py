@@ -3,6 +3,7 @@ closing, /points, /history, /leaderboard, /revoke, /closeevent, and the outbox r
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from telegram import Update
@@ -12,7 +13,7 @@ from bot import dialogs
 from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
 from bot.menu import load_member, menu_item, registered
-from bot.models import N_, DomainError, InvalidInput, NotFound, NotRegistered
+from bot.models import N_, AlreadyDone, DomainError, InvalidInput, InvalidState, NotFound, NotRegistered
 from bot.outbox import RenderContext, Rendered, renderer
 from bot.services import completion, points, tasks
 from bot.services.access import require_staff
@@ -35,9 +36,11 @@ HONOURS = {
 }
 
 
-def _int(value: str) -> int:
-    if not value.isdigit() or len(value) > 12:
-        raise InvalidInput()
+def _int(value: str, problem: str | None = None) -> int:
+    """A number from a button or typed by staff ("12", "#12", full-width "１２"); else ``problem``."""
+    value = unicodedata.normalize("NFKC", value).strip().lstrip("#")
+    if not value.isdecimal() or len(value) > 12:
+        raise InvalidInput(problem)
     return int(value)
 
 
@@ -206,7 +209,8 @@ async def cmd_revoke(update: Update, ctx: LinliContext) -> None:
     try:
         if len(args) < 2:
             raise InvalidInput(N_("Please write: /revoke <entry number> <reason>"))
-        r = await completion.revoke(ctx.db, ledger_id=_int(args[0]), tg_user_id=update.effective_user.id,
+        r = await completion.revoke(ctx.db, ledger_id=_int(args[0], N_("Please write: /revoke <entry number> <reason>")),
+                                    tg_user_id=update.effective_user.id,
                                     now=ctx.now(), reason=" ".join(args[1:]))
         await reply(update, t("Taken back {amount} points (entry {id}).", amount=r.amount, id=r.ledger_id))
     except DomainError as err:
@@ -222,7 +226,7 @@ async def cmd_entries(update: Update, ctx: LinliContext) -> None:
     try:
         if len(args) != 1:
             raise InvalidInput(N_("Please write: /entries <task number>"))
-        tid = _int(args[0])
+        tid = _int(args[0], N_("Please write: /entries <task number>"))
         community = await ctx.db.fetchval("SELECT community_id FROM tasks WHERE id = ?", (tid,))
         if community is None:
             raise NotFound()
@@ -249,19 +253,23 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
     try:
         if not args:
             raise InvalidInput(N_("Please write: /closeevent <event number> and the list numbers of no-shows"))
-        tid = _int(args[0])
+        tid = _int(args[0], N_("Please write: /closeevent <event number> and the list numbers of no-shows"))
         community = await ctx.db.fetchval("SELECT community_id FROM tasks WHERE id = ?", (tid,))
         await require_staff(ctx.db, update.effective_user.id, ctx.settings.admin_ids, community)
         me = await load_member(ctx, update.effective_user.id)
         if me is None or not me.registered:
             raise NotRegistered()  # closing records who did it: the same rule as the Close button
-        kind = await ctx.db.fetchval("SELECT kind FROM tasks WHERE id = ?", (tid,))
-        if kind is None:
+        task = await ctx.db.fetchone("SELECT kind, state FROM tasks WHERE id = ?", (tid,))
+        if task is None:
             raise NotFound()
-        if kind != "event":
+        if task["kind"] != "event":
             raise DomainError(N_("Task #{id} is not an event: the person who was helped confirms it."), id=tid)
+        if task["state"] == "completed":
+            raise AlreadyDone()
+        if task["state"] not in completion.EVENT_OPEN_STATES:
+            raise InvalidState(N_("Task #{id} is already finished or cancelled."), id=tid)
         people = await completion.event_attendees(ctx.db, task_id=tid)
-        if not people and len(args) == 1:
+        if not people:
             await reply(update, t("Nobody has claimed event #{id}. To end it without points, send /canceltask {id}.",
                                   id=tid))
             return
@@ -271,9 +279,14 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
             text, markup = _attendance(t, dialog, people)
             await reply(update, text, markup)
             return
-        picks = [_int(a) for a in args[1:]]
-        if people and any(p < 0 or p > len(people) for p in picks):
-            raise InvalidInput()
+        wrong = N_("The list of event #{id} has {n} people: the numbers of those who did not come go from 1 to {n}"
+                   " (send /closeevent {id} to see the list).")
+        try:
+            picks = [_int(a) for a in " ".join(args[1:]).replace(",", " ").replace("，", " ").replace("、", " ").split()]
+        except InvalidInput:
+            picks = [0]
+        if any(p < 1 or p > len(people) for p in picks):
+            raise InvalidInput(wrong, id=tid, n=len(people))
         absent = [people[p - 1].member_id for p in picks if 0 < p <= len(people)]
         out = await completion.close_event(ctx.db, task_id=tid, tg_user_id=update.effective_user.id,
                                            now=ctx.now(), absent=absent)

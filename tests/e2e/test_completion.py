@@ -110,7 +110,14 @@ async def test_event_twenty_with_three_no_shows(fake: FakeTelegram, bot_process:
         vols = [await make_member(db, now, cid, volunteer=True, name=f"V{i}", started_bot=0) for i in range(20)]
         for v in vols:
             await make_claim(db, now, tid, v)
-        await fake.send_text(staff_u, None, f"/closeevent {tid}")
+        for bad in (f"/closeevent {tid} 25", f"/closeevent {tid} 3 x", f"/closeevent {tid} 0"):
+            await fake.send_text(staff_u, None, bad)
+            await fake.wait_for_message(staff_u, lambda m: "has 20 people" in (m.text or "") and "from 1 to 20"
+                                        in (m.text or ""), timeout=T, after_id=max(
+                                            (m.message_id for m in fake.bot_messages(fake.private_chat(staff_u))),
+                                            default=0))
+        assert await db.fetchval("SELECT COUNT(*) FROM ledger WHERE task_id = ?", (tid,)) == 0
+        await fake.send_text(staff_u, None, f"/closeevent #{tid}")
         sheet = await fake.wait_for_message(staff_u, lambda m: "Attendance" in (m.text or ""), timeout=T)
         assert len([b for b in sheet.inline_buttons if str(b["callback_data"]).startswith("d:att:")]) == 22
         for i in (0, 1, 2, 1, 1):  # untick three (ticking one back and forth on the way)
