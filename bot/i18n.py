@@ -17,6 +17,7 @@ the test suite fails until it is filled).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Iterable
 from functools import cache
@@ -76,7 +77,18 @@ class Translator:
     def __call__(self, message: str, /, **params: object) -> str:
         found = self._msgs.get(message, message)
         text = found if isinstance(found, str) else found[0]
-        return text.format(**params) if params else text
+        return self.agree(text.format(**params)) if params else text
+
+    def agree(self, text: str) -> str:
+        """English only: "1 points" → "1 point" (and "1 volunteers have" → "1 volunteer has").
+
+        Message ids are written with plural nouns ("You have {n} points."); Chinese has no plural,
+        so rather than a second message id for every count, English texts are corrected after the
+        numbers are filled in. Only a bare 1 (not 11, 0.1 or 1,000) before a known noun changes.
+        """
+        if self.lang != "en" or "1 " not in text:
+            return text
+        return _ONE.sub(_singular, text)
 
     def np(self, singular: str, plural: str, n: int, /, **params: object) -> str:
         found = self._msgs.get(singular)
@@ -89,6 +101,20 @@ class Translator:
 
     def __repr__(self) -> str:
         return f"Translator({self.lang!r})"
+
+
+_NOUNS = {"points": "point", "volunteers": "volunteer", "people": "person", "tasks": "task", "members": "member",
+          "days": "day", "hours": "hour", "minutes": "minute", "weeks": "week", "months": "month",
+          "vouchers": "voucher", "times": "time", "requests": "request", "places": "place", "entries": "entry",
+          "messages": "message", "items": "item", "helpers": "helper", "residents": "resident", "events": "event",
+          "rewards": "reward", "organisations": "organisation", "no-shows": "no-show", "pts": "pt"}
+_VERBS = {"are": "is", "have": "has", "were": "was"}
+_ONE = re.compile(r"(?<![\d.,#\w])([+-]?1) (" + "|".join(re.escape(n) for n in _NOUNS) + r")\b(?:(\s+)(are|have|were)\b)?")
+
+
+def _singular(m: re.Match[str]) -> str:
+    verb = f"{m.group(3)}{_VERBS[m.group(4)]}" if m.group(4) else ""
+    return f"{m.group(1)} {_NOUNS[m.group(2)]}{verb}"
 
 
 @cache

@@ -98,7 +98,7 @@ def error_text(t: Translator, error: DomainError) -> str:
     """A domain error in the reader's language (parameters escaped)."""
     params = {k: esc(v) if isinstance(v, str) else v for k, v in error.params.items()}
     template = esc(t(error.message))  # plain text: "<entry number>" must not read as a tag
-    return template.format(**params) if params else template
+    return t.agree(template.format(**params)) if params else template
 
 
 async def edit_or_send(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:

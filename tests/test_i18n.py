@@ -27,3 +27,17 @@ def test_language_codes() -> None:
 def test_formatting_parameters() -> None:
     t = translator("en")
     assert t("Hello {name}", name="A") == "Hello A"
+
+
+def test_english_counts_of_one_are_singular() -> None:
+    en, zh = translator("en"), translator("zh")
+    assert en("You have {n} points.", n=1) == "You have 1 point."
+    assert en("You have {n} points.", n=11) == "You have 11 points."
+    assert en("You have {n} points.", n=0) == "You have 0 points."
+    assert en("Voucher {code} is cancelled. {n} points are back; you now have {b}.", code="AB", n=1, b=1) == (
+        "Voucher AB is cancelled. 1 point is back; you now have 1.")
+    assert en.agree("1 volunteers have claimed it; 21 volunteers have not") == (
+        "1 volunteer has claimed it; 21 volunteers have not")
+    assert en.agree("task #1 tasks, 0.1 points, 1,000 points, 2.1 points") == (
+        "task #1 tasks, 0.1 points, 1,000 points, 2.1 points")
+    assert zh("You have {n} points.", n=1) == zh("You have {n} points.", n=2).replace("2", "1")

@@ -32,7 +32,7 @@ async def test_staff_edit_categories_and_points(fake: FakeTelegram, bot_process:
     await say(fake, vol, "/categories points shopping 5", "not allowed")
     # The list, then changes; bad input gets a clear answer and the help.
     listing = await say(fake, staff, "/categories", "Help categories")
-    assert "shopping" in listing and "1 points" in listing
+    assert "shopping" in listing and ": 1 point" in listing and "1 points" not in listing
     await say(fake, staff, "/categories points shopping 3", "Saved")
     await say(fake, staff, "/categories points shopping lots", "whole number")
     await say(fake, staff, "/categories points shopping 100000", "whole number")
