@@ -48,6 +48,19 @@ async def test_register_org_and_erase_keeps_totals(db: Database, now: datetime) 
     with pytest.raises(svc.BadInviteCode):
         await svc.join_organisation(db, tg_user_id=2, now=now, code="nope")
     assert await svc.join_organisation(db, tg_user_id=2, now=now, code=code) == "Bank"
+    joins = await db.fetchval("SELECT COUNT(*) FROM audit_log WHERE action = 'organisation.joined'")
+    with pytest.raises(svc.AlreadyInOrganisation):  # a second tap on the invite link: said so, nothing recorded
+        await svc.join_organisation(db, tg_user_id=2, now=now, code=code)
+    assert await db.fetchval("SELECT COUNT(*) FROM audit_log WHERE action = 'organisation.joined'") == joins == 1
+    # staff: adding twice or removing a non-member of staff changes nothing and says so
+    assert await svc.set_staff(db, community_id=res.community_id, member_id=mid, staff=True, actor_id=None, now=now)
+    assert not await svc.set_staff(db, community_id=res.community_id, member_id=mid, staff=True, actor_id=None,
+                                   now=now)
+    other = await svc.save_registration(db, tg_user_id=3, community_id=res.community_id,
+                                        data={"role": "volunteer", "name": "Wu", "lang": "zh"}, now=now)
+    assert not await svc.set_staff(db, community_id=res.community_id, member_id=other, staff=False, actor_id=None,
+                                   now=now)
+    assert await db.fetchval("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'staff.%'") == 1
     async with db.transaction() as conn:
         await ledger.credit(conn, member_id=mid, amount=7, reason="adjust", key="t:1", now=now)
     assert await svc.erase(db, tg_user_id=2, now=now)

@@ -580,12 +580,15 @@ async def staff_command(update: Update, ctx: LinliContext) -> None:
         await reply(update, t("I could not find that member.") + "\n" + t(STAFF_HELP))
         return
     try:
-        await svc.set_staff(ctx.db, community_id=cid, member_id=target_id, staff=verb == "add", actor_id=actor_id,
-                            now=ctx.now())
+        changed = await svc.set_staff(ctx.db, community_id=cid, member_id=target_id, staff=verb == "add",
+                                      actor_id=actor_id, now=ctx.now())
     except DomainError as err:
         await reply(update, error_text(t, err))
         return
-    if verb == "add":
+    if not changed:
+        await reply(update, t("{name} is already community staff. Nothing changed.", name=esc(name)) if verb == "add"
+                    else t("{name} is not community staff. Nothing changed.", name=esc(name)))
+    elif verb == "add":
         await reply(update, t("{name} is now community staff.", name=esc(name)))
     else:
         await reply(update, t("{name} is no longer community staff.", name=esc(name)))

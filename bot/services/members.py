@@ -138,7 +138,8 @@ async def join_organisation(
     """Put a registered member in an organisation of their community; returns its name."""
     async with db.transaction() as conn:
         cur = await conn.execute(
-            "SELECT id, community_id FROM members WHERE tg_user_id = ? AND deleted_at IS NULL AND registered_at IS NOT NULL",
+            "SELECT id, community_id, organisation_id FROM members WHERE tg_user_id = ? AND deleted_at IS NULL"
+            " AND registered_at IS NOT NULL",
             (tg_user_id,),
         )
         m = await cur.fetchone()
@@ -159,6 +160,8 @@ async def join_organisation(
         org = await cur.fetchone()
         if org is None:
             raise BadInviteCode()
+        if m["organisation_id"] == org["id"]:
+            raise AlreadyInOrganisation(name=str(org["name"]))
         await conn.execute("UPDATE members SET organisation_id = ?, updated_at = ? WHERE id = ?", (org["id"], to_db(now), m["id"]))
         await audit(conn, now=now, action="organisation.joined", community_id=m["community_id"], actor_id=m["id"],
                     object_type="organisation", object_id=org["id"])
@@ -169,8 +172,21 @@ class LastStaff(DomainError):
     message = N_("You are the last staff member of this community. Make someone else staff first.")
 
 
-async def set_staff(db: Database, *, community_id: int, member_id: int, staff: bool, actor_id: int | None, now: datetime) -> None:
+class AlreadyInOrganisation(DomainError):
+    message = N_("You are already a member of {name}. Nothing changed.")
+
+
+async def set_staff(db: Database, *, community_id: int, member_id: int, staff: bool, actor_id: int | None,
+                    now: datetime) -> bool:
+    """Make a member staff or not. False when they already were (or were not): nothing changes."""
     async with db.transaction() as conn:
+        async with conn.execute("SELECT is_staff FROM members WHERE id = ? AND community_id = ?"
+                                " AND registered_at IS NOT NULL AND deleted_at IS NULL", (member_id, community_id)) as cur:
+            current = await cur.fetchone()
+        if current is None:
+            raise NotFound()
+        if bool(current[0]) == staff:
+            return False
         if not staff:
             async with conn.execute("SELECT COUNT(*) FROM members WHERE community_id = ? AND is_staff = 1"
                                     " AND registered_at IS NOT NULL AND deleted_at IS NULL AND id <> ?",
@@ -187,6 +203,7 @@ async def set_staff(db: Database, *, community_id: int, member_id: int, staff: b
             raise NotFound()
         await audit(conn, now=now, action="staff.added" if staff else "staff.removed", community_id=community_id,
                     actor_id=actor_id, object_type="member", object_id=member_id)
+    return True
 
 
 async def staff_members(db: Database, *, community_id: int) -> list[dict[str, object]]:
