@@ -263,8 +263,14 @@ async def register_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: 
                 return
         elif inp.kind == "text":
             try:
-                dialog.data["address"] = svc.clean_name(inp.text, limit=TEXT_LIMIT)
-                dialog.data["area_id"] = None
+                typed = svc.clean_name(inp.text, limit=TEXT_LIMIT)
+                # "3号楼" or "3号楼 2单元 301" typed instead of tapping 3号楼: the area is known too.
+                listed = await comm.areas(ctx.db, cid)
+                area_id = svc.match_area(listed, typed)
+                names = {int(str(a["id"])): str(a["name"]) for a in listed}
+                dialog.data["area_id"] = area_id
+                exact = area_id is not None and svc.area_key(typed) == svc.area_key(names[area_id])
+                dialog.data["address"] = None if exact else typed  # the full address stays private
             except DomainError:
                 await _reprompt(update, ctx, dialog, t("Please type your building or area in up to 200 characters."))
                 return

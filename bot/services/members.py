@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -170,6 +171,37 @@ async def join_organisation(
 
 class LastStaff(DomainError):
     message = N_("You are the last staff member of this community. Make someone else staff first.")
+
+
+def area_key(text: str) -> str:
+    """How an area name compares: full-width folded, case and spaces ignored."""
+    return "".join(_spaced(text).split())
+
+
+def _spaced(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def match_area(areas: Iterable[Any], typed: str) -> int | None:
+    """The listed area a typed address names ("building3" for "Building 3") or starts with ("3号楼2单元",
+    "Building 3, flat 2"; not "Building 31"), the longest such name; else None."""
+    key, spaced = area_key(typed), _spaced(typed)
+    best: tuple[int, int] | None = None
+    for a in areas:
+        name = _spaced(str(a["name"]))
+        if not name:
+            continue
+        hit = area_key(name) == key
+        if not hit and spaced.startswith(name):
+            after = spaced[len(name)]
+            hit = not (_ascii_alnum(name[-1]) and _ascii_alnum(after))
+        if hit and (best is None or len(name) > best[0]):
+            best = (len(name), int(a["id"]))
+    return best[1] if best else None
+
+
+def _ascii_alnum(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
 
 
 class AlreadyInOrganisation(DomainError):

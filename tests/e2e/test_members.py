@@ -34,10 +34,18 @@ async def test_setup_refused_then_registration_each_role(fake: FakeTelegram, bot
     assert conn.execute("SELECT COUNT(*) FROM categories").fetchone()[0] == 6
     assert any(c.method == "pinChatMessage" and c.ok for c in fake.calls)
 
-    for role, name, lang in (("resident", "Wang", "zh-hans"), ("volunteer", "Ann", "en"), ("both", "Li", "en")):
+    await fake.send_text(admin, None, "/areas add Building 3")
+    await fake.wait_for_message(admin, lambda m: "Building 3" in (m.text or ""), timeout=10)
+    area_id = conn.execute("SELECT id FROM areas WHERE name = 'Building 3'").fetchone()[0]
+    # Typed instead of tapped, the listed area is still recognised; a full address stays private.
+    for (role, name, lang), typed, address, area in zip(
+            (("resident", "Wang", "zh-hans"), ("volunteer", "Ann", "en"), ("both", "Li", "en")),
+            ("ｂｕｉｌｄｉｎｇ３", "Building 3, flat 201", "Building 31"),
+            (None, "Building 3, flat 201", "Building 31"), (area_id, area_id, None), strict=True):
         user = fake.add_user(name, language_code=lang)
-        await register(fake, user, role=role, area="Building 3")
+        await register(fake, user, role=role, area=typed)
         row = _db(bot_process).execute("SELECT * FROM members WHERE tg_user_id = ?", (user.id,)).fetchone()
+        assert (row["area_id"], row["address"]) == (area, address)
         assert row["registered_at"] is not None and row["display_name"] == name
         assert row["is_resident"] == (role != "volunteer") and row["is_volunteer"] == (role != "resident")
         assert row["phone"]
