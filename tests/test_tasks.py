@@ -142,3 +142,26 @@ def test_task_label_for_people_in_the_task() -> None:
     assert long is not None and long.endswith("…") and len(long) <= 25 and "\n" not in long
     assert "13912345678" not in (label(None, "call 13912345678") or "")
     assert label(None, "   ") is None and label(None, None) is None
+
+
+async def test_typed_place_names_a_listed_area(db: Database, now: datetime) -> None:
+    """A place typed as "Building 3, flat 2" puts the task in the listed area Building 3 (the card
+    shows the area, never the address); an unlisted place gets no area, not the requester's home."""
+    cid, resident, staff, _vol = await _setup(db, now)
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO areas (community_id, name) VALUES (?, 'Building 3'), (?, 'Building 7')",
+                           (cid, cid))
+        await conn.execute("UPDATE members SET area_id = (SELECT id FROM areas WHERE name = 'Building 7')"
+                           " WHERE id = ?", (resident,))
+    b3 = await db.fetchval("SELECT id FROM areas WHERE name = 'Building 3'")
+    b7 = await db.fetchval("SELECT id FROM areas WHERE name = 'Building 7'")
+    cases = [(tasks.NewTask("shopping", description="a", address="building 3, flat 2"), resident, b3),
+             (tasks.NewTask("shopping", description="b", address="Riverside market"), resident, None),
+             (tasks.NewTask("shopping", description="c"), resident, b7),
+             (tasks.NewTask("shopping", description="d", is_proxy=True, proxy_name="Gran", proxy_phone="1",
+                            proxy_address="Building 31"), staff, None),
+             (tasks.NewTask("shopping", description="e", is_proxy=True, proxy_name="Gran", proxy_phone="1",
+                            proxy_address="Ｂｕｉｌｄｉｎｇ ３ 2-101"), staff, b3)]
+    for new, creator, area in cases:
+        tid = await tasks.create_task(db, now, creator, new, staff=creator == staff)
+        assert await db.fetchval("SELECT area_id FROM tasks WHERE id = ?", (tid,)) == area, new.description

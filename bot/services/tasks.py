@@ -215,7 +215,17 @@ async def create_task(db: Database, now: datetime, creator_id: int, new: NewTask
         state = "pending_review" if review else "open"
         requester_id = None if (new.is_proxy or new.kind == "event") else creator_id
         address = new.address if new.address is not None else (creator["address"] if requester_id else None)
-        area_id = new.area_id if new.area_id is not None else (creator["area_id"] if requester_id else None)
+        area_id = new.area_id
+        typed = new.address if new.address is not None else new.proxy_address
+        if area_id is None and typed:
+            # "3号楼 2单元" typed as the place: the card can name the listed area 3号楼.
+            from bot.services.members import match_area
+
+            listed = await conn.execute_fetchall("SELECT id, name FROM areas WHERE community_id = ? AND active = 1",
+                                                 (community_id,))
+            area_id = match_area(listed, typed)
+        if area_id is None and new.address is None and requester_id:
+            area_id = creator["area_id"]  # at their registered home
         cur = await conn.execute(
             "INSERT INTO tasks (community_id, requester_id, created_by, is_proxy, proxy_name, proxy_phone,"
             " proxy_address, kind, category, title, description, voice_file_id, area_id, address, when_kind,"
