@@ -51,6 +51,15 @@ def resident(member: Member | None) -> bool:
     return member is not None and member.registered and member.is_resident
 
 
+def participant(member: Member | None) -> bool:
+    """Takes part in the points scheme: a resident, volunteer or staff member (not only a merchant)."""
+    return member is not None and member.registered and (member.is_resident or member.is_volunteer or member.is_staff)
+
+
+def merchant(member: Member | None) -> bool:
+    return member is not None and member.registered and member.is_merchant
+
+
 def volunteer(member: Member | None) -> bool:
     return member is not None and member.registered and member.is_volunteer
 
@@ -60,7 +69,9 @@ def staff(member: Member | None) -> bool:
 
 
 async def load_member(ctx: LinliContext, tg_user_id: int) -> Member | None:
-    row = await ctx.db.fetchone("SELECT * FROM members WHERE tg_user_id = ? AND deleted_at IS NULL", (tg_user_id,))
+    row = await ctx.db.fetchone(
+        "SELECT m.*, EXISTS (SELECT 1 FROM merchants s WHERE s.member_id = m.id AND s.active = 1) AS is_merchant"
+        " FROM members m WHERE m.tg_user_id = ? AND m.deleted_at IS NULL", (tg_user_id,))
     return None if row is None else Member.from_row(row)
 
 

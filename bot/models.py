@@ -179,6 +179,7 @@ class Member(Model):
     reachable: bool
     balance: int
     deleted_at: datetime | None
+    is_merchant: bool = False  # linked to an active merchant (only menu.load_member fills this in)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row | dict[str, Any]) -> Member:

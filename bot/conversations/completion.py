@@ -12,7 +12,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 from bot import dialogs
 from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
-from bot.menu import load_member, menu_item, registered
+from bot.menu import load_member, menu_item, participant
 from bot.models import N_, AlreadyDone, DomainError, InvalidInput, InvalidState, NotFound, NotRegistered
 from bot.outbox import RenderContext, Rendered, renderer
 from bot.services import completion, points, tasks
@@ -344,7 +344,7 @@ async def _attend_flow(update: Update, ctx: LinliContext, dialog: dialogs.Dialog
     await edit_or_send(query, text, markup)
 
 
-@menu_item("points", N_("⭐ My points"), visible=registered, order=55)
+@menu_item("points", N_("⭐ My points"), visible=participant, order=55)
 async def _menu_points(update: Update, ctx: LinliContext) -> None:
     await cmd_points(update, ctx)
 

@@ -17,10 +17,10 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from bot import deeplinks
+from bot import deeplinks, dialogs
 from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
-from bot.menu import menu_item, registered
+from bot.menu import main_menu, menu_item, merchant, participant
 from bot.models import N_, DomainError, InvalidInput, Member, NotAllowed, NotFound, NotRegistered
 from bot.services import access, ledger, merchants, rewards
 from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, tr_for
@@ -99,14 +99,34 @@ async def cmd_rewards(update: Update, ctx: LinliContext) -> None:
     await _show_rewards(update, ctx)
 
 
-@menu_item("rewards", N_("🎁 Points supermarket"), visible=registered, order=60)
+@menu_item("rewards", N_("🎁 Points supermarket"), visible=participant, order=60)
 async def _menu_rewards(update: Update, ctx: LinliContext) -> None:
     await _show_rewards(update, ctx)
 
 
-@menu_item("vouchers", N_("🎫 My vouchers"), visible=registered, order=61)
+@menu_item("vouchers", N_("🎫 My vouchers"), visible=participant, order=61)
 async def _menu_vouchers(update: Update, ctx: LinliContext) -> None:
     await cmd_vouchers(update, ctx)
+
+
+@menu_item("check", N_("🏪 Check a voucher"), visible=merchant, order=5)
+async def _menu_check(update: Update, ctx: LinliContext) -> None:
+    """Merchants: the next message is taken as a voucher code (scanning the QR code works anyway)."""
+    t = await tr_for(update, ctx)
+    assert update.effective_user is not None
+    await dialogs.start(ctx, update.effective_user.id, "verify", "code")
+    await reply(update, t("Please type the voucher's code (10 letters and digits), or scan its QR code with the"
+                          " phone's camera."))
+
+
+@dialogs.flow("verify")
+async def _verify_flow(update: Update, ctx: LinliContext, dialog: dialogs.Dialog, inp: dialogs.Input) -> None:
+    t = await tr_for(update, ctx)
+    if inp.kind != "text" or not (inp.text or "").strip():
+        await reply(update, t("Please type the voucher's code as text, or send /cancel."))
+        return
+    await dialogs.finish(ctx, dialog.tg_user_id)
+    await _verify(update, ctx, "".join((inp.text or "").split()))
 
 
 # -- callbacks --------------------------------------------------------------------------------
@@ -366,7 +386,7 @@ async def _deeplink_merchant(update: Update, ctx: LinliContext, rest: str) -> No
         await reply(update, error_text(t, exc))
         return
     await reply(update, t("Welcome, {name}! You can now check vouchers: scan a voucher's QR code, or send "
-                          "/verify followed by its code.", name=esc(m.name)))
+                          "/verify followed by its code.", name=esc(m.name)), await main_menu(ctx, user.id, t))
 
 
 # -- staff ------------------------------------------------------------------------------------

@@ -60,7 +60,10 @@ async def test_redeem_verify_cancel_and_race(fake: FakeTelegram, bot_process: Bo
             codes.append(re.search(r"start=(merchant_\w+)", invite.text).group(1))  # type: ignore[union-attr]
         for user, payload in ((shop_u, codes[0]), (other_u, codes[1])):
             await fake.send_text(user, None, f"/start {payload}")
-            await fake.wait_for_message(user, lambda m: "/verify" in (m.text or ""), timeout=T)
+            welcome = await fake.wait_for_message(user, lambda m: "/verify" in (m.text or ""), timeout=T)
+            # a merchant's menu: checking vouchers, not the volunteers' points and supermarket
+            keys = [b["text"] for b in welcome.keyboard_buttons]
+            assert "🏪 Check a voucher" in keys and not any("points" in k.lower() for k in keys), keys
         shop_id = await db.fetchval("SELECT id FROM merchants WHERE name = 'Tea Shop'")
         assert await db.fetchval("SELECT member_id FROM merchants WHERE id = ?", (shop_id,)) is not None
         # staff look up the merchants' numbers later
@@ -92,7 +95,9 @@ async def test_redeem_verify_cancel_and_race(fake: FakeTelegram, bot_process: Bo
         valid = await fake.wait_for_message(shop_u, lambda m: "is valid" in (m.text or ""), timeout=T)
         await fake.press_button(shop_u, valid, valid.inline_buttons[0]["callback_data"])
         await fake.wait_for_message(shop_u, lambda m: "marked as used" in (m.text or ""), timeout=T)
-        await fake.send_text(shop_u, None, f"/verify {code}")
+        await fake.send_text(shop_u, None, "🏪 Check a voucher")  # the menu button, then the code typed
+        await fake.wait_for_message(shop_u, lambda m: "type the voucher's code" in (m.text or ""), timeout=T)
+        await fake.send_text(shop_u, None, f"{code[:5]} {code[5:].lower()}")
         await fake.wait_for_message(shop_u, lambda m: "already been used" in (m.text or ""), timeout=T)
         await fake.wait_for_message(member_u, lambda m: "has been used" in (m.text or ""), timeout=T)
 
