@@ -92,3 +92,20 @@ def audit_sync(
 
 _AUDIT = ("INSERT INTO audit_log (community_id, actor_id, action, object_type, object_id, details, created_at)"
           " VALUES (?, ?, ?, ?, ?, ?, ?)")
+
+
+# The details messages (with the resident's name, phone and address) a member was sent for a task,
+# queued to be edited down to a plain line: used when they withdraw or the task is cancelled. One
+# statement, so it runs in either kind of transaction; each message is scrubbed at most once.
+SCRUB_DETAILS = (
+    "INSERT INTO outbox (dedupe_key, chat_id, member_id, kind, payload, priority, not_before, created_at)"
+    " SELECT 'scrub:' || o.id, o.chat_id, o.member_id, 'task_details_removed',"
+    " json_object('task_id', ?1, 'outbox_id', o.id, 'why', ?2), 0, ?3, ?3"
+    " FROM outbox o WHERE o.member_id = ?4 AND o.kind = 'task_claimed_volunteer'"
+    " AND json_extract(o.payload, '$.task_id') = ?1"
+    " ON CONFLICT (dedupe_key) DO NOTHING")
+
+
+def scrub_details_params(task_id: int, member_id: int, why: str, now: datetime) -> tuple[Any, ...]:
+    """Parameters for ``SCRUB_DETAILS``; ``why`` is "withdrawn" or "cancelled"."""
+    return (task_id, why, to_db(now), member_id)

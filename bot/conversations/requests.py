@@ -337,6 +337,11 @@ async def _r_claimed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(rc, p["task_id"])
     if task is None or task["state"] in ("cancelled", "expired", "completed"):
         return None
+    # Withdrawn (or let go) before this could be sent: the resident's contact is no longer theirs to see.
+    mine = await rc.db.fetchval("SELECT state FROM claims WHERE task_id = ? AND member_id = ?",
+                                (task["id"], rc.member_id))
+    if mine != "active":
+        return None
     lines = [rc.t("Thank you for taking this task!"), esc(task["title"] or task["description"] or "")]
     if task["is_proxy"]:
         lines.append(rc.t("For: {name}, phone {phone}", name=esc(task["proxy_name"] or ""),
@@ -355,6 +360,21 @@ async def _r_claimed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     markup = inline([[(rc.t("✅ Done"), f"done:{tid}"), (rc.t("↩ Withdraw"), f"wd:{tid}")],
                      [(rc.t("☎ Contact staff"), f"cs:{tid}")]])
     return Rendered(text="\n".join(lines)[:4000], reply_markup=markup, voice=task["voice_file_id"])
+
+
+@renderer("task_details_removed")
+async def _r_details_removed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    """Edit an earlier details message down to one line once its reader withdrew or the task was cancelled."""
+    sent = await rc.db.fetchval("SELECT message_id FROM outbox WHERE id = ? AND state = 'sent'", (p.get("outbox_id"),))
+    if sent is None:
+        return None
+    task = await _task(rc, p["task_id"])
+    name = esc(tasks.label(task["title"], task["description"]) or "#" + str(p["task_id"])) if task else ""
+    text = (rc.t("“{title}”: you withdrew, so the resident's contact details were removed from this message.",
+                 title=name) if p.get("why") == "withdrawn" else
+            rc.t("“{title}” was cancelled, so the resident's contact details were removed from this message.",
+                 title=name))
+    return Rendered(text=text, edit_message_id=int(sent))
 
 
 @renderer("task_who_is_coming")

@@ -215,8 +215,11 @@ class OutboxSender:
             msg = await bot.send_document(chat_id, content, filename=name, caption=r.text or None, reply_markup=r.reply_markup)
         elif r.voice is not None:
             if r.text:
-                await bot.send_message(chat_id, r.text, reply_markup=r.reply_markup)
-            msg = await bot.send_voice(chat_id, r.voice)
+                # The text (with the buttons) is the message later edits are about; the voice follows it.
+                msg = await bot.send_message(chat_id, r.text, reply_markup=r.reply_markup)
+                await bot.send_voice(chat_id, r.voice)
+            else:
+                msg = await bot.send_voice(chat_id, r.voice)
         else:
             msg = await bot.send_message(chat_id, r.text, reply_markup=r.reply_markup)
         if r.pin:

@@ -29,7 +29,7 @@ from bot.models import (
     TaskFull,
 )
 from storage.db import Database
-from storage.outbox import audit, audit_sync, enqueue, enqueue_sync
+from storage.outbox import SCRUB_DETAILS, audit, audit_sync, enqueue, enqueue_sync, scrub_details_params
 from storage.timeutil import to_db
 
 OPEN_STATES = ("open", "full")
@@ -418,6 +418,7 @@ def _withdraw(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: 
                  (to_db(now), task_id))
     audit_sync(conn, now=now, action="task.withdraw", community_id=int(task["community_id"]),
                actor_id=member_id, object_type="task", object_id=task_id)
+    conn.execute(SCRUB_DETAILS, scrub_details_params(task_id, member_id, "withdrawn", now))
     if task["requester_id"] is not None:
         req = conn.execute("SELECT id, tg_user_id FROM members WHERE id = ? AND deleted_at IS NULL",
                            (int(task["requester_id"]),)).fetchone()
@@ -454,6 +455,7 @@ async def cancel(db: Database, now: datetime, actor_id: int, task_id: int) -> li
                 await enqueue(conn, chat_id=int(c["tg_user_id"]), member_id=int(c["mid"]), kind="task_cancelled",
                               now=now, payload={"task_id": task_id}, dedupe_key=f"cancelled:{task_id}:{c['mid']}")
                 told.append(int(c["mid"]))
+            await conn.execute(SCRUB_DETAILS, scrub_details_params(task_id, int(c["mid"]), "cancelled", now))
         return told
 
 

@@ -100,6 +100,9 @@ async def test_dispatch_end_to_end(fake: FakeTelegram, bot_process: BotProcess) 
         await fake.press_button(v0, pm, f"wd:{rq}")
         await settle(fake)
         assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (rq,)) == "open"
+        # the details message of one who withdrew keeps no contact (and no buttons)
+        await fake.wait_for(lambda: "you withdrew" in _text(pm), timeout=T)
+        assert not any(secret in _text(pm) for secret in (ADDRESS, PHONE, NAME)) and not pm.inline_buttons
         v1 = vol_users[1]
         q = await fake.press_raw_callback(v1, rcard, f"cl:{rq}")
         assert "You have claimed" in str((await fake.wait_callback_answer(q, timeout=T)).get("text"))
@@ -107,8 +110,13 @@ async def test_dispatch_end_to_end(fake: FakeTelegram, bot_process: BotProcess) 
         coming2 = await fake.wait_for_message(res_u, lambda m: any(b.get("callback_data") == f"rc:{rq}"
                                                                    for b in m.inline_buttons),
                                               timeout=T, after_id=coming.message_id)
+        pm1 = await fake.wait_for_message(v1, lambda m: any(b.get("callback_data") == f"wd:{rq}"
+                                                             for b in m.inline_buttons), timeout=T)
+        assert PHONE in _text(pm1)
         await fake.press_button(res_u, coming2, f"rc:{rq}")
         await fake.wait_for_message(v1, lambda m: "was cancelled" in _text(m), timeout=T)
+        await fake.wait_for(lambda: "contact details were removed" in _text(pm1), timeout=T)
+        assert PHONE not in _text(pm1) and ADDRESS not in _text(pm1)
         assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (rq,)) == "cancelled"
         await asyncio.sleep(6)
         await settle(fake)
