@@ -180,3 +180,27 @@ async def test_pacer_respects_rate_and_pause() -> None:
     start = time.monotonic()
     await pacer.take()
     assert time.monotonic() - start >= 0.28
+
+
+async def test_details_are_not_sent_to_one_who_withdrew_first(db: Database, day: FrozenClock) -> None:
+    """A claim queues the resident's contact for the volunteer; if they withdraw before it goes out
+    (a backlog, a restart), it never goes out; a later claim's details do."""
+    import bot.conversations.requests  # the dispatch renderers
+    from bot.services import tasks
+
+    now = day.now()
+    cid = await make_community(db, now)
+    res = await make_member(db, now, cid, resident=True, tg_user_id=501, phone="13912345678", started_bot=1)
+    vol = await make_member(db, now, cid, volunteer=True, tg_user_id=777, started_bot=1)
+    tid = await make_task(db, now, cid, res, requester_id=res)
+    await tasks.claim(db, now, vol, tid)
+    await tasks.withdraw(db, now, vol, tid)
+    bot = StubBot()
+    sender = OutboxSender(rate=1000)
+    await sender.drain(_ctx(db, day, bot))
+    assert not [text for chat, text in bot.sent if chat == 777], bot.sent
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'task_details_removed' AND state = 'sent'"
+                             " AND last_error = 'dropped by renderer'") == 1  # nothing to edit
+    await tasks.claim(db, day.advance(seconds=1), vol, tid)
+    await sender.drain(_ctx(db, day, bot))
+    assert [c for c, text in bot.sent if c == 777 and "13912345678" in text] == [777]
