@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.models import InvalidInput, InvalidState, NotFound
+from bot.models import N_, InvalidInput, InvalidState, NotFound
 from storage.db import Database
 from storage.timeutil import to_db
 
@@ -40,7 +40,7 @@ async def create_merchant(db: Database, *, community_id: int, name: str, now: da
                           actor_id: int | None = None) -> Merchant:
     name = " ".join(name.split())
     if not name or len(name) > 80:
-        raise InvalidInput()
+        raise InvalidInput(N_("A merchant's name is 1 to 80 characters, e.g. /merchant new Wang's Tea Shop"))
     code = new_code(12)
     async with db.transaction() as conn:
         cur = await conn.execute(
