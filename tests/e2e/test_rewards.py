@@ -161,15 +161,21 @@ async def _wait_button(fake: FakeTelegram, user: Any, prefix: str, after: int = 
     raise AssertionError(f"no button {prefix}")
 
 
+async def _community_with_staff(db: Any, fake: FakeTelegram) -> tuple[Any, int, Any]:
+    """A community with one English-speaking staff member: (now, community id, staff user)."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    cid = await make_community(db, now)
+    staff_u = fake.add_user("Staff", language_code="en")
+    await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
+    return now, cid, staff_u
+
+
 async def test_venue_slot_booked_once_and_verify_rate_limited(fake: FakeTelegram, bot_process: BotProcess) -> None:
     db = await open_database(bot_process.database)
     try:
-        import datetime as dt
-
-        now = dt.datetime.now(dt.UTC)
-        cid = await make_community(db, now)
-        staff_u = fake.add_user("Staff", language_code="en")
-        await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
+        now, cid, staff_u = await _community_with_staff(db, fake)
         users = [fake.add_user(f"V{i}", language_code="en") for i in range(2)]
         for u in users:
             mid = await make_member(db, now, cid, tg_user_id=u.id, language="en")
@@ -220,12 +226,7 @@ async def test_bad_reward_definitions_get_a_specific_answer(fake: FakeTelegram, 
     understand"), and nothing is added."""
     db = await open_database(bot_process.database)
     try:
-        import datetime as dt
-
-        now = dt.datetime.now(dt.UTC)
-        cid = await make_community(db, now)
-        staff_u = fake.add_user("Staff", language_code="en")
-        await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
+        _now, _cid, staff_u = await _community_with_staff(db, fake)
         chat = fake.private_chat(staff_u, create=True)
         cases = [
             ("/rewards add food 5 10 Rice", "The kind must be one of"),
