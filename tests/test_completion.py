@@ -142,6 +142,35 @@ async def test_problem_case_resolutions(db: Database, now: datetime) -> None:
     assert results == {"credit": 5, "no_credit": 0, "partial": 2}
 
 
+async def test_nobody_decides_on_their_own_work(db: Database, now: datetime) -> None:
+    """Staff who also volunteer: they cannot confirm, send back, resolve or close a task they hold a
+    place on; the person helped or another staff member can."""
+    w = await world(db, now)
+    helper = await make_member(db, now, w["c"], tg_user_id=106, staff=True, volunteer=True, name="Staff Wu")
+    tid = await make_task(db, now, w["c"], w["res"], requester_id=w["res"], points=3)
+    await make_claim(db, now, tid, helper)
+    await c.mark_done(db, task_id=tid, tg_user_id=106, now=now)
+    for attempt in (c.confirm, c.not_done):
+        with pytest.raises(c.TookPart):
+            await attempt(db, task_id=tid, tg_user_id=106, now=now)
+    case = await c.report_problem(db, task_id=tid, tg_user_id=101, now=now, reason="Late")
+    assert case.case_id
+    with pytest.raises(c.TookPart):
+        await c.resolve_case(db, case_id=case.case_id, tg_user_id=106, now=now, resolution="credit")
+    assert await balance(db, helper) == 0
+    await c.resolve_case(db, case_id=case.case_id, tg_user_id=104, now=now, resolution="credit")
+    assert await balance(db, helper) == 3
+    # an event: the staff member on its list cannot close it; another can, and they are credited then
+    ev = await make_task(db, now, w["c"], helper, kind="event", slots=5, points=4)
+    await make_claim(db, now, ev, helper)
+    await make_claim(db, now, ev, w["vol"])
+    with pytest.raises(c.OnTheList):
+        await c.close_event(db, task_id=ev, tg_user_id=106, now=now)
+    assert await db.fetchval("SELECT COUNT(*) FROM ledger WHERE task_id = ?", (ev,)) == 0
+    out = await c.close_event(db, task_id=ev, tg_user_id=104, now=now)
+    assert set(out.credited) == {helper, w["vol"]}
+
+
 async def test_event_twenty_with_three_no_shows(db: Database, now: datetime) -> None:
     w = await world(db, now)
     tid = await make_task(db, now, w["c"], w["staff"], kind="event", slots=20, points=2)

@@ -269,6 +269,8 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
         if task["state"] not in completion.EVENT_OPEN_STATES:
             raise InvalidState(N_("Task #{id} is already finished or cancelled."), id=tid)
         people = await completion.event_attendees(ctx.db, task_id=tid)
+        if any(p.member_id == me.id for p in people):
+            raise completion.OnTheList()
         if not people:
             await reply(update, t("Nobody has claimed event #{id}. To end it without points, send /canceltask {id}.",
                                   id=tid))

@@ -51,6 +51,15 @@ class StaffOnly(NotAllowed):
     message = N_("Sorry, only community staff can do that.")
 
 
+class TookPart(NotAllowed):
+    message = N_("You helped with this task yourself, so someone else must decide it: the person who was helped"
+                 " or another staff member.")
+
+
+class OnTheList(NotAllowed):
+    message = N_("You are on the list of this event yourself, so another staff member must close it.")
+
+
 class RevokeTooMuch(DomainError):
     message = N_("Cannot take back {amount} points: the member has only {balance} points left.")
 
@@ -108,6 +117,12 @@ def confirmer_id(task: aiosqlite.Row) -> int:
 
 def _may_answer(actor: aiosqlite.Row, task: aiosqlite.Row) -> bool:
     return int(actor["id"]) == confirmer_id(task) or _is_staff_of(actor, task)
+
+
+async def _took_part(conn: aiosqlite.Connection, task_id: int, member_id: int) -> bool:
+    """Holds a place on the task (claimed or done): nobody decides on, or credits, their own work."""
+    return await _one(conn, "SELECT 1 FROM claims WHERE task_id = ? AND member_id = ? AND state IN ('active', 'done')",
+                      (task_id, member_id)) is not None
 
 
 async def _bump(conn: aiosqlite.Connection, task_id: int, now: datetime, **cols: Any) -> None:
@@ -236,6 +251,8 @@ async def confirm(db: Database, *, task_id: int, tg_user_id: int, now: datetime)
             raise AlreadyDone()
         if task["kind"] != "request" or task["state"] != "awaiting_confirmation":
             raise InvalidState()
+        if await _took_part(conn, task_id, int(actor["id"])):
+            raise TookPart()
         case = await _one(conn, "SELECT id FROM cases WHERE task_id = ? AND state = 'open'", (task_id,))
         staff = _is_staff_of(actor, task)
         if case is not None and not staff:
@@ -272,6 +289,8 @@ async def not_done(db: Database, *, task_id: int, tg_user_id: int, now: datetime
             raise AlreadyDone()
         if task["kind"] != "request" or task["state"] != "awaiting_confirmation":
             raise InvalidState()
+        if await _took_part(conn, task_id, int(actor["id"])):
+            raise TookPart()
         if not _is_staff_of(actor, task) and await _one(
                 conn, "SELECT id FROM cases WHERE task_id = ? AND state = 'open'", (task_id,)):
             raise CaseOpen()
@@ -367,6 +386,8 @@ async def resolve_case(db: Database, *, case_id: int, tg_user_id: int, now: date
             raise StaffOnly()
         if case["state"] != "open":
             raise AlreadyDone()
+        if await _took_part(conn, int(task["id"]), int(actor["id"])):
+            raise TookPart()
         full = int(task["points"])
         if resolution == "credit":
             amount = full
@@ -422,6 +443,8 @@ async def close_event(db: Database, *, task_id: int, tg_user_id: int, now: datet
             raise AlreadyDone()
         if task["state"] not in EVENT_OPEN_STATES:
             raise InvalidState()
+        if await _took_part(conn, task_id, int(actor["id"])):
+            raise OnTheList()
         claims = await _all(conn, "SELECT member_id FROM claims WHERE task_id = ? AND state IN ('active', 'done')"
                             " ORDER BY id", (task_id,))
         ids = [int(r["member_id"]) for r in claims]
