@@ -118,6 +118,10 @@ async def begin(update: Update, ctx: LinliContext, community_id: int, org_code: 
     lang = normalise_language(user.language_code, ctx.settings.default_language)
     member = await load_member(ctx, user.id)
     data: dict[str, Any] = {"community_id": community_id, "lang": (member.language if member and member.language else lang)}
+    if member is not None and member.registered and member.community_id not in (None, community_id):
+        t = translator(str(data["lang"]))
+        await reply(update, error_text(t, await svc.other_community_error(ctx.db, member.community_id, community_id)))
+        return
     if member is not None and member.registered:
         data["editing"] = True
     if org_code:
@@ -308,8 +312,13 @@ async def register_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: 
         return
     if step == "consent":
         if inp.kind == "callback" and inp.text == "yes":
-            await svc.save_registration(ctx.db, tg_user_id=user.id, community_id=int(dialog.data["community_id"]),
-                                        data=dialog.data, now=ctx.now())
+            try:
+                await svc.save_registration(ctx.db, tg_user_id=user.id, community_id=int(dialog.data["community_id"]),
+                                            data=dialog.data, now=ctx.now())
+            except DomainError as err:
+                await dialogs.finish(ctx, user.id)
+                await reply(update, error_text(t, err), await main_menu(ctx, user.id, t))
+                return
             await dialogs.finish(ctx, user.id)
             if dialog.data.get("org_code"):
                 try:

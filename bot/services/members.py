@@ -51,8 +51,16 @@ async def save_registration(db: Database, *, tg_user_id: int, community_id: int,
         data.get("availability"),
     )
     async with db.transaction() as conn:
-        cur = await conn.execute("SELECT id, registered_at FROM members WHERE tg_user_id = ?", (tg_user_id,))
+        cur = await conn.execute("SELECT id, registered_at, community_id, deleted_at FROM members WHERE tg_user_id = ?",
+                                 (tg_user_id,))
         row = await cur.fetchone()
+        if (row is not None and row["registered_at"] is not None and row["deleted_at"] is None
+                and row["community_id"] is not None and row["community_id"] != community_id):
+            # Staff rights and points belong to the community that gave them.
+            async with conn.execute("SELECT id, name FROM communities WHERE id IN (?, ?)",
+                                    (row["community_id"], community_id)) as cur2:
+                names = {int(r[0]): str(r[1]) for r in await cur2.fetchall()}
+            raise InAnotherCommunity(here=names.get(int(row["community_id"]), "?"), there=names.get(community_id, "?"))
         if row is None:
             cur = await conn.execute(
                 "INSERT INTO members (community_id, language, display_name, phone, area_id, address, is_resident,"
@@ -73,6 +81,18 @@ async def save_registration(db: Database, *, tg_user_id: int, community_id: int,
                     community_id=community_id, actor_id=member_id, object_type="member", object_id=member_id,
                     details={"role": role})
     return member_id
+
+
+class InAnotherCommunity(DomainError):
+    message = N_("You are registered in {here} already. One Telegram account belongs to one community: to move"
+                 " to {there}, first delete your registration with /deleteme (the points you earned stay with"
+                 " {here}), then open the link again.")
+
+
+async def other_community_error(db: Database, here: int, there: int) -> InAnotherCommunity:
+    names = {int(r["id"]): str(r["name"]) for r in await db.fetchall(
+        "SELECT id, name FROM communities WHERE id IN (?, ?)", (here, there))}
+    return InAnotherCommunity(here=names.get(here, "?"), there=names.get(there, "?"))
 
 
 async def set_language(db: Database, *, tg_user_id: int, language: str, now: datetime) -> None:

@@ -10,7 +10,7 @@ from bot.sandbox import FakeTelegram
 from bot.services import ledger
 from storage.db import open_database
 from tests.conftest import ADMIN_ID
-from tests.e2e.people import make_staff, register, setup_community
+from tests.e2e.people import make_staff, register, say, setup_community
 
 
 def _db(proc: BotProcess) -> sqlite3.Connection:
@@ -174,4 +174,28 @@ async def test_edit_org_staff_deleteme(fake: FakeTelegram, bot_process: BotProce
     dump = "\n".join(_db(bot_process).iterdump())
     assert "Jun" not in dump.replace("Jun'", "")  # no trace of the name (audit details carry ids only)
     await settle(fake)
+    assert fake.errors == []
+
+
+async def test_a_member_of_one_community_cannot_slip_into_another(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    """Found by an exploratory review: a staff member of A who opened B's registration link became
+    B's staff (and took A's points along). Now they are told how to move, and nothing changes."""
+    admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
+    await setup_community(fake, admin, title="A volunteers", name="Garden A")
+    await setup_community(fake, admin, title="B volunteers", name="Garden B")
+    sam = fake.add_user("Sam", language_code="en")
+    await register(fake, sam, role="both", community="Garden A")
+    conn = _db(bot_process)
+    a_id, b_code = conn.execute("SELECT id FROM communities WHERE name = 'Garden A'").fetchone()[0], conn.execute(
+        "SELECT join_code FROM communities WHERE name = 'Garden B'").fetchone()[0]
+    conn.execute("UPDATE members SET is_staff = 1 WHERE tg_user_id = ?", (sam.id,))
+    conn.commit()
+    before = tuple(conn.execute("SELECT community_id, is_staff, display_name FROM members WHERE tg_user_id = ?",
+                                (sam.id,)).fetchone())
+    text = await say(fake, sam, f"/start join_{b_code}", "One Telegram account belongs to one community")
+    assert "Garden A" in text and "Garden B" in text and "/deleteme" in text
+    after = tuple(_db(bot_process).execute("SELECT community_id, is_staff, display_name FROM members"
+                                           " WHERE tg_user_id = ?", (sam.id,)).fetchone())
+    assert after == before and before[0] == a_id
+    assert _db(bot_process).execute("SELECT COUNT(*) FROM dialogs WHERE tg_user_id = ?", (sam.id,)).fetchone()[0] == 0
     assert fake.errors == []
