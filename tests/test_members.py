@@ -98,3 +98,29 @@ async def test_areas_rename_and_remove(db: Database, now: datetime) -> None:
         await svc.remove_area(db, community_id=cid, name="East block", now=now)
     await svc.add_area(db, community_id=cid, name="East block", now=now)     # adding it again restores it
     assert sorted(a["name"] for a in await comm.areas(db, cid)) == ["Building 4", "East block"]
+
+
+async def test_erase_lets_go_of_tasks_and_claims(db: Database, now: datetime) -> None:
+    """Found by an exploratory review: after /deleteme a resident's open request (with her typed
+    address) lived on and was sent to the next volunteer, and a volunteer's place stayed taken."""
+    from bot.services import tasks
+    from tests.factories import make_community, make_member
+
+    cid = await make_community(db, now)
+    gran = await make_member(db, now, cid, tg_user_id=201, resident=True, address="Lotus Lane 12 Flat 502")
+    vol = await make_member(db, now, cid, tg_user_id=202, volunteer=True)
+    vol2 = await make_member(db, now, cid, tg_user_id=203, volunteer=True)
+    mine = await tasks.create_task(db, now, gran, tasks.NewTask("shopping", description="Buns",
+                                                                address="Lotus Lane 12 Flat 502"))
+    other = await tasks.create_task(db, now, gran, tasks.NewTask("shopping", description="Milk"))
+    await tasks.claim(db, now, vol, other)
+    await tasks.claim(db, now, vol2, mine)
+    assert await svc.erase(db, tg_user_id=202, now=now)   # the volunteer leaves: their place is free again
+    assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (other,)) == "open"
+    assert await db.fetchval("SELECT state FROM claims WHERE member_id = ?", (vol,)) == "withdrawn"
+    assert await svc.erase(db, tg_user_id=201, now=now)   # the resident leaves: her requests go, and her address
+    rows = {r["id"]: (r["state"], r["address"]) for r in await db.fetchall("SELECT id, state, address FROM tasks")}
+    assert rows == {mine: ("cancelled", None), other: ("cancelled", None)}
+    told = await db.fetchall("SELECT chat_id, kind FROM outbox WHERE kind IN ('task_cancelled', 'task_details_removed')")
+    assert {(r["chat_id"], r["kind"]) for r in told} == {(203, "task_cancelled"), (203, "task_details_removed"),
+                                                         (202, "task_details_removed")}  # the leaver's copy too

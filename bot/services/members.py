@@ -101,12 +101,39 @@ async def set_language(db: Database, *, tg_user_id: int, language: str, now: dat
 
 
 async def erase(db: Database, *, tg_user_id: int, now: datetime) -> bool:
-    """/deleteme: erase name, phone, address and the Telegram id; ledger rows stay (anonymised)."""
+    """/deleteme: erase name, phone, address and the Telegram id; ledger rows stay (anonymised).
+
+    First the person lets go of what others wait on: places they hold on tasks are given back
+    (the requester is told, the card reopens) and their own open requests are cancelled (the
+    volunteers are told, and the details they were sent are cut down). Each step is a finished
+    transaction of its own, so a crash half-way loses nothing; /deleteme again completes it.
+    """
+    from bot.services import tasks
+
+    row = await db.fetchone("SELECT id FROM members WHERE tg_user_id = ?", (tg_user_id,))
+    if row is None:
+        return False
+    member_id = int(row["id"])
+    for claim in await db.fetchall("SELECT task_id FROM claims WHERE member_id = ? AND state = 'active'", (member_id,)):
+        try:
+            await tasks.withdraw(db, now, member_id, int(claim["task_id"]))
+        except DomainError:  # the task is no longer open for changes; the claim stays as it is
+            pass
+    for task in await db.fetchall(f"SELECT id FROM tasks WHERE requester_id = ? AND state IN ({_CANCELLABLE})",
+                                  (member_id,)):
+        try:
+            await tasks.cancel(db, now, member_id, int(task["id"]))
+        except DomainError:
+            pass
     async with db.transaction() as conn:
         cur = await conn.execute("SELECT id, community_id FROM members WHERE tg_user_id = ?", (tg_user_id,))
         row = await cur.fetchone()
         if row is None:
             return False
+        # Where they asked for help: the address typed, and their voice, go too.
+        await conn.execute("UPDATE tasks SET address = NULL, voice_file_id = NULL, updated_at = ?"
+                           " WHERE requester_id = ?", (to_db(now), row["id"]))
+        await conn.execute("UPDATE merchants SET member_id = NULL WHERE member_id = ?", (row["id"],))
         await conn.execute(
             "UPDATE members SET tg_user_id = NULL, display_name = NULL, phone = NULL, address = NULL, area_id = NULL,"
             " availability = NULL, skills = '[]', is_staff = 0, deleted_at = ?, updated_at = ? WHERE id = ?",
@@ -116,6 +143,9 @@ async def erase(db: Database, *, tg_user_id: int, now: datetime) -> bool:
         await audit(conn, now=now, action="member.erased", community_id=row["community_id"], object_type="member",
                     object_id=row["id"])
     return True
+
+
+_CANCELLABLE = "'draft', 'pending_review', 'open', 'full', 'in_progress'"
 
 
 class BadInviteCode(DomainError):
