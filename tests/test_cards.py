@@ -53,3 +53,16 @@ def test_names_and_addresses_typed_into_the_description_are_masked_on_the_card()
     zh, _ = render_card(translator("zh"), _task(description="我是周兰，住7号楼1203室，请帮我买米",
                                                   requester_name="周兰", requester_address="7号楼1203室"), 0)
     assert "周兰" not in zh and "1203" not in zh and "请帮我买米" in zh
+
+
+def test_the_numbers_of_the_address_typed_in_another_form_are_masked() -> None:
+    """Found by an exploratory review: "请到3号楼301来" went to the group for a resident registered
+    at "3号楼 2单元 301". Her address's numbers are masked where they stand for it; other numbers stay."""
+    task = _task(description="请到3号楼301来。买2斤包子，10点前", requester_name="王奶奶",
+                 requester_address="3号楼 2单元 301", address=None)
+    zh, _ = render_card(translator("zh"), task, 0)
+    assert "301" not in zh and "3号楼" not in zh and "买2斤包子" in zh and "10点前" in zh, zh
+    en, _ = render_card(translator("en"), _task(description="Building 3 unit 2 room ３０１, buy 3 kg of rice",
+                                                 requester_address="3号楼 2单元 301", address=None), 0)
+    said = en.splitlines()[2]  # the description (the card's area line names the listed area, which is public)
+    assert "301" not in said and "３０１" not in said and "Building 3" not in said and "buy 3 kg of rice" in said, en

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 import sqlite3
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -81,7 +82,35 @@ def public_text(text: str | None, secrets: Sequence[object]) -> str:
             continue
         pattern = r"\s*".join(re.escape(w) for w in words.split(" "))
         out = re.sub(pattern, "***", out, flags=re.IGNORECASE)
-    return out
+    return _mask_address_numbers(out, secrets)
+
+
+# A number next to one of these is part of an address: 3号楼, 2单元, 301室, Building 3, room 301, #5.
+_UNIT_AFTER = r"\s*(?:号楼|号|栋|幢|座|单元|室|楼|层|户)"
+_UNIT_BEFORE = r"(?:building|bldg|block|blk|unit|room|rm|flat|apt|apartment|floor|no\.?|#)\s*"
+_DIGITS = re.compile(r"(?<!\d)\d+(?!\d)")
+
+
+def _mask_address_numbers(text: str, secrets: Sequence[object]) -> str:
+    """The numbers of the requester's address, typed in another form ("3号楼301" for "3号楼 2单元
+    301", "room 301"): a number of three or more digits from the address is masked wherever it
+    stands alone; a shorter one only where a building, unit or room word goes with it."""
+    numbers = {d for secret in secrets for d in _DIGITS.findall(unicodedata.normalize("NFKC", str(secret or "")))}
+    if not numbers:
+        return text
+
+    def mask(m: re.Match[str]) -> str:
+        digits = m.group(0)
+        if unicodedata.normalize("NFKC", digits) not in numbers:
+            return digits
+        if len(digits) >= 3:
+            return "***"
+        before, after = text[max(0, m.start() - 12):m.start()], text[m.end():m.end() + 3]
+        if re.search(_UNIT_BEFORE + r"$", before, re.IGNORECASE) or re.match(_UNIT_AFTER, after):
+            return "***"
+        return digits
+
+    return _DIGITS.sub(mask, text)
 
 
 async def public_description(db: Database, task: Any) -> str:
