@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.i18n import translator
 from bot.jobs.cards import render_card
 
@@ -66,3 +68,54 @@ def test_the_numbers_of_the_address_typed_in_another_form_are_masked() -> None:
                                                  requester_address="3号楼 2单元 301", address=None), 0)
     said = en.splitlines()[2]  # the description (the card's area line names the listed area, which is public)
     assert "301" not in said and "３０１" not in said and "Building 3" not in said and "buy 3 kg of rice" in said, en
+
+
+async def test_card_job_skips_edits_that_change_nothing_and_retries_failed_ones(db: Any, now: Any) -> None:
+    """Found by an exploratory review: a problem report re-edited the card with the same text and
+    Telegram answered "message is not modified"; and an edit refused while the bot was out of the
+    group was never tried again."""
+    from types import SimpleNamespace
+
+    from telegram.error import Forbidden
+
+    from bot.jobs import cards
+    from tests.factories import make_community, make_member
+    from tests.factories_tasks import make_task
+
+    class Bot:
+        def __init__(self) -> None:
+            self.edits: list[str] = []
+            self.refuse = False
+
+        async def edit_message_text(self, text: str, **_: Any) -> None:
+            if self.refuse:
+                raise Forbidden("Forbidden: bot is not a member of the group chat")
+            self.edits.append(text)
+
+    cid = await make_community(db, now)
+    staff = await make_member(db, now, cid, staff=True)
+    tid = await make_task(db, now, cid, staff, title="Buy buns")
+    group = await db.fetchval("SELECT group_chat_id FROM communities WHERE id = ?", (cid,))
+
+    async def bump(title: str | None = None) -> None:
+        async with db.transaction() as conn:
+            await conn.execute("UPDATE tasks SET card_version = card_version + 1, title = COALESCE(?, title),"
+                               " group_chat_id = ?, group_message_id = 7 WHERE id = ?", (title, group, tid))
+        cards._last_edit.clear()
+
+    bot = Bot()
+    ctx = SimpleNamespace(db=db, bot=bot, settings=SimpleNamespace(default_language="en"))
+    await bump()
+    await cards.refresh_cards(ctx)  # type: ignore[arg-type]
+    await bump()  # e.g. a problem report: nothing on the card changes
+    await cards.refresh_cards(ctx)  # type: ignore[arg-type]
+    assert len(bot.edits) == 1
+    bot.refuse = True
+    await bump("Buy buns and milk")
+    await cards.refresh_cards(ctx)  # type: ignore[arg-type]
+    bot.refuse = False
+    await cards.refresh_cards(ctx)  # nothing new asked for: no retry loop
+    assert len(bot.edits) == 1
+    await bump()  # the bot is back in the group (communities.reactivate bumps the version)
+    await cards.refresh_cards(ctx)  # type: ignore[arg-type]
+    assert len(bot.edits) == 2 and "Buy buns and milk" in bot.edits[-1]

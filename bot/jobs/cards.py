@@ -4,6 +4,7 @@ few seconds) and each group gets a bounded share of its 20-messages-a-minute bud
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import defaultdict, deque
@@ -109,6 +110,7 @@ async def refresh_cards(ctx: LinliContext) -> None:
         version = int(task["card_version"])
         t = await community_translator(ctx, int(task["community_id"]))
         text, markup = render_card(t, task, int(task["taken"]))
+        shown = hashlib.sha1((text + "\0" + (markup.to_json() if markup else "")).encode()).hexdigest()[:16]
         try:
             if task["group_message_id"] is None:
                 chat_id = int(task["community_chat"])
@@ -124,26 +126,33 @@ async def refresh_cards(ctx: LinliContext) -> None:
                                            (chat_id, version, tid))
                     continue
                 async with ctx.db.transaction() as conn:
-                    await conn.execute("UPDATE tasks SET group_chat_id = ?, group_message_id = ?, card_rendered = ?"
-                                       " WHERE id = ? AND group_message_id IS NULL",
-                                       (chat_id, msg.message_id, version, tid))
+                    await conn.execute("UPDATE tasks SET group_chat_id = ?, group_message_id = ?, card_rendered = ?,"
+                                       " card_hash = ? WHERE id = ? AND group_message_id IS NULL",
+                                       (chat_id, msg.message_id, version, shown, tid))
                 _last_edit[tid] = time.monotonic()
             else:
+                if shown == task["card_hash"]:  # nothing a reader would see has changed
+                    async with ctx.db.transaction() as conn:
+                        await conn.execute("UPDATE tasks SET card_rendered = MAX(card_rendered, ?) WHERE id = ?",
+                                           (version, tid))
+                    continue
                 if time.monotonic() - _last_edit.get(tid, 0.0) < EDIT_GAP_S:
                     continue
                 chat_id = int(task["group_chat_id"])
                 if not _take_budget(chat_id):
                     continue
                 _last_edit[tid] = time.monotonic()
+                done: str | None = shown
                 try:
                     await ctx.bot.edit_message_text(text, chat_id=chat_id, message_id=int(task["group_message_id"]),
                                                     reply_markup=markup)
-                except BadRequest as exc:
+                except (BadRequest, Forbidden) as exc:
                     if "not modified" not in str(exc).lower():
                         log.warning("card %s not edited: %s", tid, exc)
+                        done = task["card_hash"]  # not shown: a later change (or the bot's return) tries again
                 async with ctx.db.transaction() as conn:
-                    await conn.execute("UPDATE tasks SET card_rendered = MAX(card_rendered, ?) WHERE id = ?",
-                                       (version, tid))
+                    await conn.execute("UPDATE tasks SET card_rendered = MAX(card_rendered, ?), card_hash = ?"
+                                       " WHERE id = ?", (version, done, tid))
         except RetryAfter as exc:
             log.info("card refresh told to wait %s", exc.retry_after)
             return

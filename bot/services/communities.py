@@ -162,6 +162,9 @@ async def bot_readded(db: Database, *, group_chat_id: int, now: datetime) -> tup
         cid, name = int(row["id"]), str(row["name"])
         await conn.execute("UPDATE communities SET active = 1, group_chat_id = ?,"
                            " settings = json_remove(settings, '$.removed_group_chat_id') WHERE id = ?", (group_chat_id, cid))
+        # Cards whose edits failed while the bot was out are brought up to date (unchanged ones are skipped).
+        await conn.execute("UPDATE tasks SET card_version = card_version + 1 WHERE community_id = ?"
+                           " AND group_chat_id = ? AND group_message_id > 0", (cid, group_chat_id))
         cur = await conn.execute(
             "SELECT id, tg_user_id FROM members WHERE community_id = ? AND is_staff = 1 AND tg_user_id IS NOT NULL"
             " AND deleted_at IS NULL", (cid,))
