@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from telegram import (
     CallbackQuery,
@@ -110,3 +111,16 @@ async def edit_or_send(query: CallbackQuery, text: str, markup: InlineKeyboardMa
             return
         if query.message is not None:
             await query.message.chat.send_message(text, reply_markup=markup)
+
+
+def task_name(t: Translator, task: Any) -> str:
+    """How a task is named to the people in it (escaped): its title, the start of its description,
+    else "voice request #7" or "task #7"."""
+    from bot.services.tasks import label
+
+    name = label(task["title"], task["description"])
+    if name:
+        return esc(name)
+    if task["voice_file_id"]:
+        return esc(t("🎤 voice request #{id}", id=task["id"]))
+    return esc(t("Task #{id}", id=task["id"]))

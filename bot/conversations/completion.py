@@ -15,9 +15,9 @@ from bot.i18n import Translator
 from bot.menu import load_member, menu_item, participant
 from bot.models import N_, AlreadyDone, DomainError, InvalidInput, InvalidState, NotFound, NotRegistered
 from bot.outbox import RenderContext, Rendered, renderer
-from bot.services import completion, points, tasks
+from bot.services import completion, points
 from bot.services.access import require_staff
-from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, tr_for
+from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, task_name, tr_for
 
 REASONS = {
     "task_completed": N_("Task completed"),
@@ -116,7 +116,9 @@ async def _points_text(ctx: LinliContext, t: Translator, uid: int) -> str:
         lines.append(t("Latest:"))
         lines += [_entry_line(t, e) for e in s.last]
     else:
-        lines.append(t("No points yet. Help a neighbour to earn your first!"))
+        me = await load_member(ctx, uid)
+        lines.append(t("No points yet. Help a neighbour to earn your first!") if me is None or me.is_volunteer
+                     else t("No points yet. Points are earned by volunteers who help neighbours."))
     return "\n".join(lines)
 
 
@@ -353,9 +355,8 @@ async def _menu_points(update: Update, ctx: LinliContext) -> None:
 
 # -- renderers ---------------------------------------------------------------------------------
 async def _title(rc: RenderContext, task_id: Any) -> str:
-    row = await rc.db.fetchone("SELECT title, description FROM tasks WHERE id = ?", (task_id,))
-    name = tasks.label(row["title"], row["description"]) if row is not None else None
-    return esc(name or rc.t("task {id}", id=task_id))
+    row = await rc.db.fetchone("SELECT id, title, description, voice_file_id FROM tasks WHERE id = ?", (task_id,))
+    return task_name(rc.t, row) if row is not None else esc(rc.t("task {id}", id=task_id))
 
 
 @renderer("completion_confirm")

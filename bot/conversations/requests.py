@@ -19,7 +19,7 @@ from bot.models import N_, DomainError, InvalidInput, NotAllowed, NotFound, NotR
 from bot.outbox import RenderContext, Rendered, renderer
 from bot.services import categories, tasks
 from bot.services.access import member_by_tg, require_registered
-from bot.ui import answer, error_text, esc, inline, reply, tr_for
+from bot.ui import answer, error_text, esc, inline, reply, task_name, tr_for
 
 STATE_NAMES = {
     "draft": N_("Draft"), "pending_review": N_("Waiting for review"), "open": N_("Open"), "full": N_("Full"),
@@ -63,7 +63,9 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
                 raise NotFound()
             if row["community_id"] != member.community_id:
                 raise tasks.OtherCommunity()
-            await answer(query, (await tasks.public_description(ctx.db, row))[:190], alert=True)
+            said = (await tasks.public_description(ctx.db, row))[:190]
+            await answer(query, said or t("The request is a voice message: the volunteer who claims it hears it.")
+                         if row["voice_file_id"] else said or t("No more details: ask staff if unsure."), alert=True)
             return
         if prefix == "wd":
             await tasks.withdraw(ctx.db, ctx.now(), member.id, task_id)
@@ -322,8 +324,7 @@ async def cmd_mytasks(update: Update, ctx: LinliContext) -> None:
         return
     lines = [t("Your tasks:")]
     for r in rows:
-        lines.append(f"#{r['id']} {esc((r['title'] or r['description'] or r['category'])[:80])} · "
-                     f"{esc(_state(t, r['state']))}")
+        lines.append(f"#{r['id']} {task_name(t, r)} · {esc(_state(t, r['state']))}")
     await reply(update, "\n".join(lines))
 
 
@@ -342,7 +343,8 @@ async def _r_claimed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
                                 (task["id"], rc.member_id))
     if mine != "active":
         return None
-    lines = [rc.t("Thank you for taking this task!"), esc(task["title"] or task["description"] or "")]
+    lines = [rc.t("Thank you for taking this task!"), esc(task["title"] or task["description"] or "")
+             or rc.t("The request is a voice message: listen to it below.")]
     if task["is_proxy"]:
         lines.append(rc.t("For: {name}, phone {phone}", name=esc(task["proxy_name"] or ""),
                           phone=esc(task["proxy_phone"] or "")))
@@ -369,7 +371,7 @@ async def _r_details_removed(rc: RenderContext, p: dict[str, Any]) -> Rendered |
     if sent is None:
         return None
     task = await _task(rc, p["task_id"])
-    name = esc(tasks.label(task["title"], task["description"]) or "#" + str(p["task_id"])) if task else ""
+    name = task_name(rc.t, task) if task else "#" + str(p["task_id"])
     text = (rc.t("“{title}”: you withdrew, so the resident's contact details were removed from this message.",
                  title=name) if p.get("why") == "withdrawn" else
             rc.t("“{title}” was cancelled, so the resident's contact details were removed from this message.",
@@ -388,7 +390,7 @@ async def _r_coming(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
 @renderer("task_cancelled")
 async def _r_cancelled(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(rc, p["task_id"])
-    title = esc((task["title"] or task["description"] or "") if task else "")
+    title = task_name(rc.t, task) if task else "#" + str(p["task_id"])
     return Rendered(text=rc.t("The task “{title}” was cancelled. You do not need to go. Thank you!", title=title))
 
 

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 from bot.context import LinliApp, LinliContext
 from bot.outbox import RenderContext, Rendered, on_unreachable, renderer
-from bot.services import digest, housekeeping, notifications, points, tasks
-from bot.ui import esc, inline
+from bot.services import digest, housekeeping, notifications, points
+from bot.ui import esc, inline, task_name
 from storage.timeutil import from_db
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ async def _task(ctx: RenderContext, task_id: int) -> Any:
 
 
 def _title(ctx: RenderContext, task: Any) -> str:
-    return esc(tasks.label(task["title"], task["description"]) or ctx.t("Task #{id}", id=task["id"]))
+    return task_name(ctx.t, task)
 
 
 def _when(task: Any, tz: str) -> str:

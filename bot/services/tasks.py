@@ -43,6 +43,10 @@ ACTIVE_CLAIM_STATES = ("active", "done")
 _PHONE = re.compile(r"(?<!\d)(\+?[(（]?\d(?:[\s\-./,，、()（）·_—]{0,3}\d){6,})(?!\d)")
 
 
+class NotVolunteer(NotAllowed):
+    message = N_("Only volunteers can claim tasks. To help too, send /start and choose “🤝 Both”.")
+
+
 class OtherCommunity(DomainError):
     message = N_("This task belongs to another community.")
 
@@ -380,10 +384,10 @@ def _claim(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: int
         raise NotRegistered()
     if member["community_id"] != task["community_id"]:
         raise OtherCommunity()
-    if not member["is_volunteer"]:
-        raise NotAllowed()
     if task["requester_id"] == member_id or (task["created_by"] == member_id and task["kind"] == "request"):
         raise DomainError(N_("This is your own request, so you cannot claim it."))
+    if not member["is_volunteer"]:
+        raise NotVolunteer()
     if task["organisation_id"] is not None and member["organisation_id"] != task["organisation_id"]:
         raise DomainError(N_("This task is open only to members of one organisation."))
     if mine is not None and mine["state"] in ACTIVE_CLAIM_STATES:
