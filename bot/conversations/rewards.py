@@ -10,7 +10,7 @@ import io
 import logging
 import secrets
 import unicodedata
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import segno
 from telegram import Update
@@ -191,10 +191,22 @@ async def _cb_reward(update: Update, ctx: LinliContext, t: Translator, reward_id
                        inline([[(t("✅ Yes, redeem"), f"rw:c:{r.id}:{token}:-")]]))
 
 
+def _bookable_day(ctx: LinliContext, day: str) -> date:
+    """A day from the venue's day buttons (tomorrow to a week ahead), else InvalidInput."""
+    try:
+        chosen = datetime.strptime(day, "%Y%m%d").date() if len(day) == 8 and day.isdigit() else None
+    except ValueError:
+        chosen = None
+    today = ctx.now().astimezone(ctx.settings.tz).date()
+    if chosen is None or not today < chosen <= today + timedelta(days=7):
+        raise InvalidInput()
+    return chosen
+
+
 async def _cb_day(update: Update, ctx: LinliContext, t: Translator, reward_id: int, day: str) -> None:
     query = update.callback_query
     assert query is not None
-    datetime.strptime(day, "%Y%m%d")
+    _bookable_day(ctx, day)
     token = secrets.token_hex(4)
     rows = [[(f"{h:02d}:00", f"rw:c:{reward_id}:{token}:{day}{h:02d}") for h in SLOT_HOURS[:3]],
             [(f"{h:02d}:00", f"rw:c:{reward_id}:{token}:{day}{h:02d}") for h in SLOT_HOURS[3:]]]
@@ -208,8 +220,12 @@ async def _cb_confirm(update: Update, ctx: LinliContext, t: Translator, reward_i
     member = await _member(update, ctx)
     slot_start = None
     if slot and slot != "-":
-        local = datetime.strptime(slot, "%Y%m%d%H").replace(tzinfo=ctx.settings.tz)
-        slot_start = local
+        # Only what the buttons offer: one of the next seven days, at one of the hours (the data is untrusted).
+        hour = int(slot[8:]) if len(slot) == 10 and slot.isdigit() else -1
+        if hour not in SLOT_HOURS:
+            raise InvalidInput()
+        slot_start = datetime.combine(_bookable_day(ctx, slot[:8]), datetime.min.time(),
+                                      tzinfo=ctx.settings.tz).replace(hour=hour)
     key = f"{update.effective_user.id}:{token}"
     if await rewards.voucher_for_request(ctx.db, member.id, key) is not None:
         await answer(query, t("Already redeemed: your voucher is in /vouchers."))

@@ -173,6 +173,8 @@ async def _community_with_staff(db: Any, fake: FakeTelegram) -> tuple[Any, int, 
 
 
 async def test_venue_slot_booked_once_and_verify_rate_limited(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    import datetime as dt
+
     db = await open_database(bot_process.database)
     try:
         now, cid, staff_u = await _community_with_staff(db, fake)
@@ -199,6 +201,15 @@ async def test_venue_slot_booked_once_and_verify_rate_limited(fake: FakeTelegram
         await fake.wait_for_message(users[0], lambda m: "Booked time" in (m.caption or ""), timeout=T)
         assert "already booked" in (answers[1].get("text") or "")
         assert await db.fetchval("SELECT COUNT(*) FROM vouchers WHERE reward_id = ?", (rid,)) == 1
+        # forged slots (found by an exploratory review: one crashed the handler, one booked 03:00 in 2099)
+        tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y%m%d")
+        for forged in ("9999123122", "2099010110", f"{tomorrow}03", "20260230", "x" * 10):
+            q = await fake.press_raw_callback(users[1], msg, f"rw:c:{rid}:ff00ff00:{forged}")
+            assert (await fake.wait_callback_answer(q, timeout=T)).get("text")
+        q = await fake.press_raw_callback(users[1], msg, f"rw:d:{rid}:20990101")
+        assert (await fake.wait_callback_answer(q, timeout=T)).get("text")
+        assert await db.fetchval("SELECT COUNT(*) FROM vouchers WHERE reward_id = ?", (rid,)) == 1
+        assert "Traceback" not in bot_process.log()
 
         # wrong codes from staff: after 10 failures even a right code must wait
         code = await db.fetchval("SELECT code FROM vouchers WHERE reward_id = ?", (rid,))
