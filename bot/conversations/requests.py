@@ -19,7 +19,7 @@ from bot.models import N_, DomainError, InvalidInput, NotAllowed, NotFound, NotR
 from bot.outbox import RenderContext, Rendered, renderer
 from bot.services import categories, tasks
 from bot.services.access import member_by_tg, require_registered
-from bot.ui import answer, error_text, esc, inline, reply, task_name, tr_for
+from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, task_name, tr_for
 
 STATE_NAMES = {
     "draft": N_("Draft"), "pending_review": N_("Waiting for review"), "open": N_("Open"), "full": N_("Full"),
@@ -38,6 +38,9 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
         return
     data = query.data or ""
     prefix = data.split(":", 1)[0]
+    confirmed = prefix == "rc" and data.endswith(":y")
+    if confirmed:
+        data = data[:-2]
     # One read for the member serves the language too (in a claim storm every read counts).
     member = await member_by_tg(ctx.db, query.from_user.id)
     t = translator(member.language if member is not None and member.language
@@ -72,8 +75,16 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
             await answer(query, t("You have withdrawn. The task is open again for others."))
             return
         if prefix == "rc":
+            coming = await ctx.db.fetchval("SELECT COUNT(*) FROM claims WHERE task_id = ? AND state = 'active'",
+                                           (task_id,))
+            if coming and not confirmed:  # someone is on the way: one tap must not call them off
+                await answer(query)
+                await reply(update, t("A volunteer is already on the way. Cancel the request anyway?"),
+                            inline([[(t("Yes, cancel it"), f"rc:{task_id}:y"), (t("No, keep it"), "rcn:0")]]))
+                return
             await tasks.cancel(ctx.db, ctx.now(), member.id, task_id)
             await answer(query, t("The request is cancelled."))
+            await edit_or_send(query, t("The request is cancelled."))
             return
         if prefix == "ed":
             if not member.is_staff:
@@ -90,6 +101,16 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
         raise InvalidInput()
     except DomainError as exc:
         await answer(query, error_text(t, exc), alert=True)
+
+
+async def on_keep(update: Update, ctx: LinliContext) -> None:
+    """"No, keep it" under the cancel question."""
+    query = update.callback_query
+    if query is None:
+        return
+    t = await tr_for(update, ctx)
+    await answer(query)
+    await edit_or_send(query, t("Good: the request stays as it is."))
 
 
 async def _open_registration(query: CallbackQuery, ctx: LinliContext) -> bool:
@@ -436,5 +457,6 @@ def register(app: LinliApp) -> None:
     app.add_handler(CallbackQueryHandler(on_page, pattern=r"^tp:"))
     app.add_handler(CallbackQueryHandler(on_contact_staff, pattern=r"^cs:\d{1,12}$"))
     app.add_handler(CallbackQueryHandler(on_callback, pattern=r"^(cl|dt|wd|rc|ap|rj|ed):"))
+    app.add_handler(CallbackQueryHandler(on_keep, pattern=r"^rcn:"))
     if app.job_queue is not None:
         app.job_queue.run_repeating(cards.refresh_cards, interval=3, first=1, name="cards")

@@ -113,7 +113,15 @@ async def test_dispatch_end_to_end(fake: FakeTelegram, bot_process: BotProcess) 
         pm1 = await fake.wait_for_message(v1, lambda m: any(b.get("callback_data") == f"wd:{rq}"
                                                              for b in m.inline_buttons), timeout=T)
         assert PHONE in _text(pm1)
-        await fake.press_button(res_u, coming2, f"rc:{rq}")
+        # one tap does not call the volunteer off: the resident is asked first ("No" keeps it)
+        for keep in (True, False):
+            await fake.press_button(res_u, coming2, f"rc:{rq}")
+            sure = await fake.wait_for_message(res_u, lambda m: any(b.get("callback_data") == f"rc:{rq}:y"
+                                                                     for b in m.inline_buttons),
+                                               timeout=T, after_id=coming2.message_id)
+            assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (rq,)) == "in_progress"
+            await fake.press_button(res_u, sure, "rcn:0" if keep else f"rc:{rq}:y")
+            await fake.wait_for(lambda s=sure: not s.inline_buttons, timeout=T)
         await fake.wait_for_message(v1, lambda m: "was cancelled" in _text(m), timeout=T)
         await fake.wait_for(lambda: "contact details were removed" in _text(pm1), timeout=T)
         assert PHONE not in _text(pm1) and ADDRESS not in _text(pm1)
