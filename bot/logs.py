@@ -24,6 +24,14 @@ class RedactToken(logging.Filter):
         return True
 
 
+class SkippedRun(logging.Filter):
+    """The repeating jobs (outbox, cards, sweeps) run one at a time on purpose: when a run is still
+    busy at the next tick, APScheduler skips the tick and warns. That is the design, not a fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
 def setup_logging(level: str = "INFO", secret: str | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -34,3 +42,4 @@ def setup_logging(level: str = "INFO", secret: str | None = None) -> None:
     # httpx logs every request URL, and the URL contains the token.
     for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.scheduler").addFilter(SkippedRun())
