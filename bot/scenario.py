@@ -7,7 +7,7 @@ Stable signatures (other features' end-to-end tests use them):
   sent; waits for the welcome with the Register button. The admin becomes staff (still unregistered).
 - ``await register(fake, user, role="volunteer", area="Building 3", phone=True, community=None)``:
   the private /start dialog to the end (language from the user's language_code, typed area).
-  ``role``: "resident" | "volunteer" | "both"; ``phone=False`` skips the phone (volunteers only).
+  ``role``: "resident" | "volunteer" | "both"; ``phone=False`` skips the phone (by typing "跳过"/"Skip").
 - ``await ask_for_help(fake, user, text, category="shopping")``: the resident's /request dialog to Submit.
 - ``await make_staff(fake, admin_user, user, group)``: a registered ``user`` says hello in ``group``
   and ``admin_user`` (super-admin or staff) replies ``/staff add`` to it.
@@ -65,7 +65,7 @@ async def register(
     await fake.wait_for_message(user, timeout=TIMEOUT, after_id=mark)
     mark = _last(fake, user)
     await fake.send_text(user, None, user.first_name)
-    if phone or role != "volunteer":
+    if phone:
         await fake.wait_for_message(user, lambda m: bool(m.keyboard_buttons), timeout=TIMEOUT, after_id=mark)
         mark = _last(fake, user)
         await fake.send_contact(user, None)

@@ -153,11 +153,12 @@ async def prompt(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str 
     elif step == "name":
         await reply(update, head + t("What should we call you? Please type your name (up to 40 characters)."), ReplyKeyboardRemove())
     elif step == "phone":
-        kb_rows = [[KeyboardButton(t("📱 Share my phone number"), request_contact=True)]]
+        kb_rows = [[KeyboardButton(t("📱 Share my phone number"), request_contact=True)], [KeyboardButton(t("Skip"))]]
         text = t("Please press the button below to share your phone number. Volunteers you ask for help will see it.")
         if dialog.data.get("role") == "volunteer":
-            kb_rows.append([KeyboardButton(t("Skip"))])
             text += "\n" + t("Volunteers may skip this.")
+        else:
+            text += "\n" + t("You may skip this: then a volunteer can only find you at your address.")
         await reply(update, head + text, ReplyKeyboardMarkup(kb_rows, resize_keyboard=True, one_time_keyboard=True))
     elif step == "area":
         areas = await comm.areas(ctx.db, int(dialog.data["community_id"]))
@@ -186,6 +187,7 @@ async def prompt(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str 
         await reply(update, head + text, inline(rows))
 
 
+SKIP_WORDS = {"skip", "no", "跳过", "不", "不要", "不给", "不想给", "不用", "算了", "略过"}
 NEXT = {"lang": "role", "role": "name", "name": "phone", "phone": "area"}
 
 
@@ -244,13 +246,16 @@ async def register_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: 
             dialog.data["phone"] = inp.phone[:32]
             await _advance(update, ctx, dialog, "area", t("Thank you, {name}.", name=esc(dialog.data.get("name"))))
             return
-        skip = {translator("zh")("Skip"), translator("en")("Skip")}
-        if inp.kind == "text" and (inp.text or "").strip() in skip and dialog.data.get("role") == "volunteer":
+        typed = (inp.text or "").strip().casefold()
+        if inp.kind == "text" and (typed in SKIP_WORDS or typed in {translator(lang)("Skip").casefold()
+                                                                      for lang in ("zh", "en")}):
             dialog.data["phone"] = None
             await _advance(update, ctx, dialog, "area", t("No problem, you can add it later with /start."))
             return
         if inp.kind == "contact":
             msg = t("Please share your own number with the button below, not someone else's contact.")
+        elif inp.kind == "text" and not any(ch.isdigit() for ch in typed):
+            msg = t("Please press “📱 Share my phone number” below, or “Skip” if you prefer not to give it.")
         else:
             msg = t("Please do not type the number. Press the button “📱 Share my phone number” below, so we know it is really yours.")
         await _reprompt(update, ctx, dialog, msg)

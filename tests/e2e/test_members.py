@@ -199,3 +199,22 @@ async def test_a_member_of_one_community_cannot_slip_into_another(fake: FakeTele
     assert after == before and before[0] == a_id
     assert _db(bot_process).execute("SELECT COUNT(*) FROM dialogs WHERE tg_user_id = ?", (sam.id,)).fetchone()[0] == 0
     assert fake.errors == []
+
+
+async def test_a_resident_may_skip_the_phone_in_her_own_words(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    """Found by an exploratory review: "不想给" at the phone step was answered "do not type the
+    number", with no way on. Now a resident may skip (typed or with the button)."""
+    admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
+    await setup_community(fake, admin)
+    gran = fake.add_user("奶奶", language_code="zh-hans")
+    await fake.send_text(gran, None, "/start")
+    for data in ("d:lang:zh", "d:role:resident"):
+        msg = await fake.wait_for_message(gran, lambda m, d=data: any(b.get("callback_data") == d
+                                                                      for b in m.inline_buttons), timeout=10)
+        await fake.press_button(gran, msg, data)
+    await fake.wait_for_message(gran, lambda m: "称呼" in (m.text or ""), timeout=10)
+    await say(fake, gran, "王奶奶", "跳过")               # the phone question offers 跳过
+    await say(fake, gran, "我不会弄", "跳过")              # no number typed: pointed at both buttons
+    await say(fake, gran, "不想给", "楼")                  # skipped: on to the area question
+    row = _db(bot_process).execute("SELECT step, data FROM dialogs WHERE tg_user_id = ?", (gran.id,)).fetchone()
+    assert row["step"] == "area" and '"phone": null' in row["data"]
