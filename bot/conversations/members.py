@@ -13,7 +13,7 @@ from telegram import (
     Update,
 )
 from telegram.error import TelegramError
-from telegram.ext import ChatMemberHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import CallbackQueryHandler, ChatMemberHandler, CommandHandler, MessageHandler, filters
 
 from bot import dialogs
 from bot.context import LinliApp, LinliContext
@@ -25,7 +25,7 @@ from bot.models import N_, DomainError, InvalidInput
 from bot.services import communities as comm
 from bot.services import members as svc
 from bot.services.access import require_staff
-from bot.ui import community_translator, error_text, esc, inline, reply, tr_for
+from bot.ui import answer, community_translator, edit_or_send, error_text, esc, inline, reply, tr_for
 
 FLOW = "register"
 TEXT_LIMIT = 200
@@ -391,9 +391,31 @@ async def language_command(update: Update, ctx: LinliContext) -> None:
     if m is None:
         await reply(update, t("You are not registered yet. Send /start to register."))
         return
-    new = "en" if (m.language or "zh") == "zh" else "zh"
-    await svc.set_language(ctx.db, tg_user_id=user.id, language=new, now=ctx.now())
-    t = translator(new)
+    wanted = normalise_language(ctx.args[0], "") if ctx.args else ""
+    if wanted:  # /language en, /language 中文
+        await _set_language(update, ctx, wanted)
+        return
+    current = m.language or "zh"
+    rows = [[(("✅ " if current == "zh" else "") + "中文", "lg:zh"), (("✅ " if current == "en" else "") + "English", "lg:en")]]
+    await reply(update, "请选择语言 · Choose your language", inline(rows))
+
+
+async def on_language(update: Update, ctx: LinliContext) -> None:
+    query = update.callback_query
+    if query is None or query.data not in ("lg:zh", "lg:en"):
+        return
+    await answer(query)
+    if await load_member(ctx, query.from_user.id) is None:
+        return
+    await edit_or_send(query, "中文" if query.data == "lg:zh" else "English")
+    await _set_language(update, ctx, query.data[3:])
+
+
+async def _set_language(update: Update, ctx: LinliContext, lang: str) -> None:
+    user = update.effective_user
+    assert user is not None
+    await svc.set_language(ctx.db, tg_user_id=user.id, language=lang, now=ctx.now())
+    t = translator(lang)
     await reply(update, t("I will speak English with you now."), await main_menu(ctx, user.id, t))
 
 
@@ -686,6 +708,7 @@ def register(app: LinliApp) -> None:
 
     app.add_handler(CommandHandler("profile", profile_cmd, filters=private))
     app.add_handler(CommandHandler("language", language_cmd, filters=private))
+    app.add_handler(CallbackQueryHandler(on_language, pattern=r"^lg:"))
     app.add_handler(CommandHandler("deleteme", deleteme_command, filters=private))
     app.add_handler(CommandHandler("org", org_command))
     app.add_handler(CommandHandler("join", join_command, filters=private))

@@ -218,3 +218,23 @@ async def test_a_resident_may_skip_the_phone_in_her_own_words(fake: FakeTelegram
     await say(fake, gran, "不想给", "楼")                  # skipped: on to the area question
     row = _db(bot_process).execute("SELECT step, data FROM dialogs WHERE tg_user_id = ?", (gran.id,)).fetchone()
     assert row["step"] == "area" and '"phone": null' in row["data"]
+
+
+async def test_language_is_chosen_not_flipped(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    """Found by an exploratory review: the language button switched at once, so a mistaken tap left
+    a Chinese-speaking resident in English. Now it asks, showing the current choice."""
+    admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
+    await setup_community(fake, admin)
+    gran = fake.add_user("奶奶", language_code="zh-hans")
+    await register(fake, gran, role="resident")
+    await say(fake, gran, "🌐 中文 / English", "请选择语言")
+    picker = fake.bot_messages(fake.private_chat(gran))[-1]
+    assert [b["text"] for b in picker.inline_buttons] == ["✅ 中文", "English"]
+    assert _db(bot_process).execute("SELECT language FROM members WHERE tg_user_id = ?", (gran.id,)).fetchone()[0] == "zh"
+    await fake.press_button(gran, picker, "lg:en")
+    done = await fake.wait_for_message(gran, lambda m: "English" in (m.text or "") and bool(m.keyboard_buttons),
+                                       timeout=10, after_id=picker.message_id)
+    assert "My points" in str(done.keyboard_buttons) or "Ask for help" in str(done.keyboard_buttons)
+    assert _db(bot_process).execute("SELECT language FROM members WHERE tg_user_id = ?", (gran.id,)).fetchone()[0] == "en"
+    await say(fake, gran, "/language zh", "中文")
+    assert _db(bot_process).execute("SELECT language FROM members WHERE tg_user_id = ?", (gran.id,)).fetchone()[0] == "zh"
