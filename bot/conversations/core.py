@@ -15,6 +15,7 @@ from telegram.ext import (
 from bot import dialogs
 from bot.context import LinliApp, LinliContext
 from bot.deeplinks import link
+from bot.i18n import both
 from bot.menu import handle_menu_text, load_member, main_menu
 from bot.ui import answer, reply, tr_for
 
@@ -29,9 +30,10 @@ async def help_command(update: Update, ctx: LinliContext) -> None:
         if ctx.runtime.bot_username:
             url = link(ctx.runtime.bot_username, f"join_{code}") if code else f"https://t.me/{ctx.runtime.bot_username}"
             markup = InlineKeyboardMarkup([[InlineKeyboardButton(t("💬 Open a private chat"), url=url)]])
+        # Everyone in the group reads this: both languages, not only the asker's.
         await reply(
             update,
-            t("I am Linli, the neighbourhood volunteer bot. Open a private chat with me to register, ask for help or see your points."),
+            both("I am Linli, the neighbourhood volunteer bot. Open a private chat with me to register, ask for help or see your points."),
             markup,
         )
         return
