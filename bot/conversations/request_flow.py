@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -154,6 +155,48 @@ async def _close_buttons(update: Update) -> None:
             "editMessageReplyMarkup", api_kwargs={"chat_id": query.message.chat.id, "message_id": query.message.message_id})
     except TelegramError:
         pass
+
+
+def _words(text: str | None) -> str:
+    """Typed words as compared with button labels: full-width folded, lower case, no spaces or end marks."""
+    return "".join(unicodedata.normalize("NFKC", text or "").casefold().split()).strip("。.!！?？~")
+
+
+# What people type instead of pressing a button (the buttons stay the main way).
+_WHEN_WORDS = {"asap": ("现在", "马上", "尽快", "立刻", "越快越好", "now", "asap", "assoonaspossible", "rightnow"),
+               "today": ("今天",), "tomorrow": ("明天",)}
+_WHEN_ENGLISH = {"today": ("today", "thismorning", "thisafternoon", "thisevening", "tonight"),
+                 "tomorrow": ("tomorrow",)}
+_WORD_NUMBERS = {"1": 1, "2": 2, "3": 3, "一": 1, "一个": 1, "一人": 1, "一个人": 1, "两": 2, "二": 2, "两个": 2,
+                 "两人": 2, "两个人": 2, "三": 3, "三个": 3, "三人": 3, "三个人": 3, "one": 1, "two": 2, "three": 3}
+
+
+def _typed_when(text: str | None) -> str | None:
+    """"明天上午", "今天", "马上", "tomorrow morning" → tomorrow / today / asap; else None."""
+    said = _words(text)
+    if not said:
+        return None
+    for kind, words in _WHEN_WORDS.items():
+        if said in words or (kind != "asap" and said.startswith(words) and len(said) <= 6):
+            return kind
+    for kind, words in _WHEN_ENGLISH.items():
+        if said.startswith(words) and len(said) <= 20:
+            return kind
+    return None
+
+
+async def _typed_category(ctx: LinliContext, dialog: Dialog, text: str | None) -> str | None:
+    """The one category whose code or name (either language, or a part of it like 买菜 in 买菜/跑腿) was typed."""
+    said = _words(text)
+    if not said:
+        return None
+    found = set()
+    for c in await comm.categories(ctx.db, int(dialog.data["community_id"])):
+        names = {str(c["code"]), str(c["name_zh"]), str(c["name_en"])}
+        parts = {p for n in names for p in re.split(r"[/、,，&]|\band\b", n)}
+        if said in {_words(n) for n in names | parts if _words(n)}:
+            found.add(str(c["code"]))
+    return found.pop() if len(found) == 1 else None
 
 
 async def _category_names(ctx: LinliContext, dialog: Dialog, t: Translator) -> dict[str, str]:
@@ -463,8 +506,9 @@ async def request_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: I
         await _done(update, ctx, dialog, step)
     elif step == "cat":
         names = await _category_names(ctx, dialog, t)
-        if pressed and inp.text in names:
-            d["category"] = inp.text
+        typed = await _typed_category(ctx, dialog, inp.text) if inp.kind == "text" else None
+        if (pressed and inp.text in names) or typed:
+            d["category"] = inp.text if pressed else typed
             await _done(update, ctx, dialog, step)
             return
         await prompt(update, ctx, dialog, t("Please choose the kind of help with one of the buttons."))
@@ -492,8 +536,9 @@ async def request_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: I
         await prompt(update, ctx, dialog, t("Thank you! I can only use text or a voice message here. "
                                             "Please type what you need, or hold the 🎤 button and speak."))
     elif step == "when":
-        if pressed and inp.text in ("asap", "today", "tomorrow"):
-            d["when"], d["starts_at"] = inp.text, None
+        said = _typed_when(inp.text) if inp.kind == "text" else None
+        if (pressed and inp.text in ("asap", "today", "tomorrow")) or said:
+            d["when"], d["starts_at"] = (inp.text if pressed else said), None
             await _done(update, ctx, dialog, step)
             return
         if pressed and inp.text == "pick":
@@ -512,8 +557,9 @@ async def request_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: I
             return
         await prompt(update, ctx, dialog, press_please)
     elif step == "helpers":
-        if pressed and inp.text in ("1", "2", "3"):
-            d["slots"] = int(inp.text or 1)
+        count = _WORD_NUMBERS.get(_words(inp.text)) if inp.kind == "text" else None
+        if (pressed and inp.text in ("1", "2", "3")) or count:
+            d["slots"] = int(inp.text or 1) if pressed else int(count or 1)
             await _done(update, ctx, dialog, step)
             return
         await prompt(update, ctx, dialog, press_please)

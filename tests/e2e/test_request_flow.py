@@ -299,3 +299,37 @@ def test_typed_times_and_phones() -> None:
     assert clean_phone("139 0000-1111") == "13900001111" and clean_phone("+86 139 0000 1111") == "+8613900001111"
     for bad in ("12ab", "123456", "1" * 16, "++123456789", ""):
         assert clean_phone(bad) is None, bad
+
+
+async def test_typed_answers_work_where_buttons_are_offered(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    """Found by an exploratory review: "买菜", "明天上午" and "1" typed instead of pressed were
+    answered "please press a button". An elderly resident types; the typed answer counts."""
+    from tests.e2e.people import say
+
+    admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
+    await setup_community(fake, admin)
+    gran = fake.add_user("奶奶", language_code="zh-hans")
+    await register(fake, gran, role="resident")
+    await say(fake, gran, "/request", "")
+    await asyncio.sleep(0.3)
+    await say(fake, gran, "买菜", "")             # the category, typed: the next question (what is needed)
+    await asyncio.sleep(0.3)
+    await say(fake, gran, "两斤包子", "")
+    await asyncio.sleep(0.3)
+    await say(fake, gran, "明天上午。", "")        # when, typed
+    await asyncio.sleep(0.3)
+    db = await open_database(bot_process.database)
+    try:
+        row = await db.fetchone("SELECT step, data FROM dialogs WHERE tg_user_id = ?", (gran.id,))
+        assert row is not None and row["step"] == "where", dict(row) if row else None
+        assert '"category": "shopping"' in row["data"] and '"when": "tomorrow"' in row["data"]
+        msg = fake.bot_messages(fake.private_chat(gran))[-1]
+        await fake.press_button(gran, msg, "d:where:home")
+        await fake.wait_for_message(gran, lambda m: any(str(b.get("callback_data", "")).startswith("d:helpers:")
+                                                        for b in m.inline_buttons), timeout=10)
+        await say(fake, gran, "一个人", "")          # helpers, typed
+        await asyncio.sleep(0.3)
+        row = await db.fetchone("SELECT step, data FROM dialogs WHERE tg_user_id = ?", (gran.id,))
+        assert row is not None and row["step"] == "confirm" and '"slots": 1' in row["data"], dict(row) if row else None
+    finally:
+        await db.close()
