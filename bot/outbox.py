@@ -32,6 +32,7 @@ class Rendered:
     voice: str | None = None               # a file_id to pass on (a resident's voice note)
     document: tuple[str, bytes] | None = None  # (filename, content)
     edit_message_id: int | None = None     # edit this message instead of sending a new one
+    delete_message_ids: tuple[int, ...] = ()  # with an edit: delete these messages of the chat too
     pin: bool = False
     on_sent: Callable[[aiosqlite.Connection, int], Awaitable[None]] | None = None
 

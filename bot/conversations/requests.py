@@ -388,16 +388,19 @@ async def _r_claimed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
 @renderer("task_details_removed")
 async def _r_details_removed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     """Edit an earlier details message down to one line once its reader withdrew or the task was cancelled."""
-    sent = await rc.db.fetchval("SELECT message_id FROM outbox WHERE id = ? AND state = 'sent'", (p.get("outbox_id"),))
-    if sent is None:
+    row = await rc.db.fetchone("SELECT message_id, voice_message_id FROM outbox WHERE id = ? AND state = 'sent'",
+                               (p.get("outbox_id"),))
+    if row is None or row["message_id"] is None:
         return None
+    sent = int(row["message_id"])
     task = await _task(rc, p["task_id"])
     name = task_name(rc.t, task) if task else "#" + str(p["task_id"])
     text = (rc.t("“{title}”: you withdrew, so the resident's contact details were removed from this message.",
                  title=name) if p.get("why") == "withdrawn" else
             rc.t("“{title}” was cancelled, so the resident's contact details were removed from this message.",
                  title=name))
-    return Rendered(text=text, edit_message_id=int(sent))
+    voice = (int(row["voice_message_id"]),) if row["voice_message_id"] else ()  # the resident's voice goes too
+    return Rendered(text=text, edit_message_id=sent, delete_message_ids=voice)
 
 
 @renderer("task_who_is_coming")

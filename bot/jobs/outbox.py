@@ -111,6 +111,8 @@ class OutboxSender:
     def __init__(self, rate: float) -> None:
         self.pacer = Pacer(rate)
         self._running = asyncio.Lock()
+        # (chat, text message id) -> the voice note sent after it, until _finish records it
+        self.voice_ids: dict[tuple[int, int], int] = {}
 
     async def drain(self, ctx: LinliContext, limit: int = 2000) -> int:
         """Send what is due now; returns how many rows were handled."""
@@ -207,6 +209,11 @@ class OutboxSender:
         bot = ctx.bot
         if r.edit_message_id is not None:
             result = await bot.edit_message_text(r.text, chat_id=chat_id, message_id=r.edit_message_id, reply_markup=r.reply_markup)  # type: ignore[arg-type]
+            for old in r.delete_message_ids:
+                try:
+                    await bot.delete_message(chat_id, old)
+                except TelegramError as exc:  # too old to delete, or already gone
+                    log.info("could not delete message %s in %s: %s", old, chat_id, exc)
             return result if isinstance(result, Message) else None
         if r.photo is not None:
             msg = await bot.send_photo(chat_id, r.photo, caption=r.text or None, reply_markup=r.reply_markup)
@@ -217,7 +224,8 @@ class OutboxSender:
             if r.text:
                 # The text (with the buttons) is the message later edits are about; the voice follows it.
                 msg = await bot.send_message(chat_id, r.text, reply_markup=r.reply_markup)
-                await bot.send_voice(chat_id, r.voice)
+                voice = await bot.send_voice(chat_id, r.voice)
+                self.voice_ids[(chat_id, msg.message_id)] = voice.message_id
             else:
                 msg = await bot.send_voice(chat_id, r.voice)
         else:
@@ -240,10 +248,11 @@ class OutboxSender:
         rendered: Rendered | None = None,
     ) -> None:
         now = ctx.now()
+        voice = self.voice_ids.pop((row["chat_id"], message_id), None) if message_id is not None else None
         async with ctx.db.transaction() as conn:
             await conn.execute(
-                "UPDATE outbox SET state = ?, last_error = ?, message_id = ?, sent_at = ? WHERE id = ?",
-                (state, error, message_id, to_db(now) if state == "sent" else None, row["id"]),
+                "UPDATE outbox SET state = ?, last_error = ?, message_id = ?, voice_message_id = ?, sent_at = ?"
+                " WHERE id = ?", (state, error, message_id, voice, to_db(now) if state == "sent" else None, row["id"]),
             )
             if rendered is not None and rendered.on_sent is not None and message_id is not None:
                 await rendered.on_sent(conn, message_id)

@@ -103,6 +103,9 @@ async def test_dispatch_end_to_end(fake: FakeTelegram, bot_process: BotProcess) 
         # the details message of one who withdrew keeps no contact (and no buttons)
         await fake.wait_for(lambda: "you withdrew" in _text(pm), timeout=T)
         assert not any(secret in _text(pm) for secret in (ADDRESS, PHONE, NAME)) and not pm.inline_buttons
+        # and the resident's voice note that came with it is deleted (it may say where she lives)
+        voices = [m for m in fake.bot_messages(fake.private_chat(v0)) if "voice" in m.data]
+        assert voices and all(m.deleted for m in voices), [(m.message_id, m.deleted) for m in voices]
         v1 = vol_users[1]
         q = await fake.press_raw_callback(v1, rcard, f"cl:{rq}")
         assert "You have claimed" in str((await fake.wait_callback_answer(q, timeout=T)).get("text"))
