@@ -104,12 +104,16 @@ async def handle_menu_text(update: Update, ctx: LinliContext) -> bool:
         return False
     from bot import dialogs
 
-    flow = await ctx.db.fetchval("SELECT flow FROM dialogs WHERE tg_user_id = ?", (user.id,))
+    open_dialog = await ctx.db.fetchone("SELECT flow, data FROM dialogs WHERE tg_user_id = ?", (user.id,))
+    flow = open_dialog["flow"] if open_dialog is not None else None
     await dialogs.finish(ctx, user.id)
-    if flow == "request" and item.key != "request":  # say a half-written request was put aside
+    if flow in ("request", "register") and item.key != flow:  # say what was put aside
         from bot.ui import reply, tr_for
 
         t = await tr_for(update, ctx)
-        await reply(update, t("Your unfinished request was not sent. To start it again, press 🆘 or send /request."))
+        if flow == "request":
+            await reply(update, t("Your unfinished request was not sent. To start it again, press 🆘 or send /request."))
+        elif '"editing": true' in str(open_dialog["data"] if open_dialog is not None else ""):
+            await reply(update, t("Your profile changes were not saved. To try again, send /start."))
     await item.action(update, ctx)
     return True

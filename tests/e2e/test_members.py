@@ -227,6 +227,9 @@ async def test_language_is_chosen_not_flipped(fake: FakeTelegram, bot_process: B
     await setup_community(fake, admin)
     gran = fake.add_user("奶奶", language_code="zh-hans")
     await register(fake, gran, role="resident")
+    # editing her profile, she leaves through the menu: told that the changes were not kept
+    await say(fake, gran, "/start", "语言")
+    await say(fake, gran, "⭐ 我的积分", "没有保存")
     await say(fake, gran, "🌐 中文 / English", "请选择语言")
     picker = fake.bot_messages(fake.private_chat(gran))[-1]
     assert [b["text"] for b in picker.inline_buttons] == ["✅ 中文", "English"]
