@@ -109,9 +109,57 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo, *, day: datetime | None =
             h, mi = (int(g) for g in m.groups())
             base = day.astimezone(tz)
             return datetime(base.year, base.month, base.day, h, mi, tzinfo=tz)
+        return _spoken_time(s, local_now, tz, day)
     except ValueError:  # 02-30, 25:00 ...
         return None
-    return None
+
+
+# Times as people say them: 明天下午3点, 今天上午十点半, 后天 9:30, 下午两点一刻, tomorrow 3pm, today at 10:30 am.
+_CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_SPOKEN_ZH = re.compile(r"(今天|明天|后天)?\s*(早上|上午|中午|下午|傍晚|晚上)?\s*([0-9]{1,2}|[零一二两三四五六七八九十]{1,3})"
+                        r"\s*(?:[点时]\s*(半|一刻|三刻|[0-9]{1,2}分?|[零一二三四五六七八九十]{1,3}分?)?|:([0-9]{2}))")
+_SPOKEN_EN = re.compile(r"(today|tomorrow)?\s*(?:at\s*)?([0-9]{1,2})(?::([0-9]{2}))?\s*(am|pm|a\.m\.|p\.m\.)?",
+                        re.IGNORECASE)
+
+
+def _cn_number(text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    if "十" in text:  # 十 10, 十二 12, 二十 20
+        tens, _, ones = text.partition("十")
+        return (_CN_DIGITS.get(tens, 1) if tens else 1) * 10 + (_CN_DIGITS.get(ones, 0) if ones else 0)
+    return _CN_DIGITS[text] if len(text) == 1 else -1
+
+
+def _spoken_time(s: str, local_now: datetime, tz: ZoneInfo, day: datetime | None) -> datetime | None:
+    base = (day or local_now).astimezone(tz)
+    m = _SPOKEN_ZH.fullmatch(s)
+    if m:
+        offset = {"今天": 0, "明天": 1, "后天": 2}.get(m.group(1) or "", 0)
+        period, hour = m.group(2) or "", _cn_number(m.group(3))
+        part = (m.group(4) or "").rstrip("分")
+        quarters = {"半": 30, "一刻": 15, "三刻": 45}
+        minute = quarters[part] if part in quarters else (_cn_number(part) if part else int(m.group(5) or 0))
+        if (period in ("下午", "傍晚", "晚上") and 1 <= hour < 12) or (period == "中午" and 1 <= hour < 6):
+            hour += 12
+    else:
+        m = _SPOKEN_EN.fullmatch(s.lower().replace(" ", "") if s else "")
+        if not m or not (m.group(3) or m.group(4)):  # a bare "3" is not a time
+            return None
+        offset = 1 if (m.group(1) or "").lower() == "tomorrow" else 0
+        hour, minute = int(m.group(2)), int(m.group(3) or 0)
+        suffix = (m.group(4) or "").replace(".", "").lower()
+        if suffix and not 1 <= hour <= 12:
+            return None
+        if suffix == "pm" and hour < 12:
+            hour += 12
+        if suffix == "am" and hour == 12:
+            hour = 0
+    if not (0 <= hour <= 23 and 0 <= minute <= 59):
+        return None
+    if day is None or m.group(1):  # a day word counts from today; without one, the given day (or today)
+        base = local_now.astimezone(tz) + timedelta(days=offset)
+    return datetime(base.year, base.month, base.day, hour, minute, tzinfo=tz)
 
 
 def clean_phone(text: str) -> str | None:
@@ -333,6 +381,7 @@ async def prompt(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str 
         else:
             text = t("Please type the date and time, e.g. {example} or {short}.",
                      example=example.strftime("%Y-%m-%d %H:%M"), short=example.strftime("%m-%d %H:%M"))
+        text += "\n" + t("Or as you would say it, e.g. 明天下午3点 or tomorrow 3pm.")
         await _ask(update, head + text, inline([cancel_row]))
     elif step == "where":
         user = update.effective_user
@@ -536,6 +585,11 @@ async def request_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: I
         await prompt(update, ctx, dialog, t("Thank you! I can only use text or a voice message here. "
                                             "Please type what you need, or hold the 🎤 button and speak."))
     elif step == "when":
+        spoken = parse_when(inp.text or "", ctx.now(), _tz(dialog)) if inp.kind == "text" else None
+        if spoken is not None and ctx.now() < spoken <= ctx.now() + MAX_AHEAD:  # "明天下午3点": the time itself
+            d["when"], d["starts_at"] = "at", to_db(spoken)
+            await _done(update, ctx, dialog, step)
+            return
         said = _typed_when(inp.text) if inp.kind == "text" else None
         if (pressed and inp.text in ("asap", "today", "tomorrow")) or said:
             d["when"], d["starts_at"] = (inp.text if pressed else said), None

@@ -295,7 +295,15 @@ def test_typed_times_and_phones() -> None:
         assert parse_when(bad, now, TZ) is None, bad
     day = datetime(2026, 12, 22, 1, 30, tzinfo=ZoneInfo("UTC"))
     assert parse_when("17:00", now, TZ, day=day) == datetime(2026, 12, 22, 17, 0, tzinfo=TZ)
-    assert parse_when("17:00", now, TZ) is None
+    assert parse_when("17:00", now, TZ) == datetime(2026, 12, 20, 17, 0, tzinfo=TZ)  # no day given: today
+    # as people say it (found by an exploratory review: 明天下午3点 was "not understood")
+    spoken = {"明天下午3点": (21, 15, 0), "今天上午十点半": (20, 10, 30), "后天 9:30": (22, 9, 30),
+              "下午两点一刻": (20, 14, 15), "晚上8点": (20, 20, 0), "明天下午3点20分": (21, 15, 20),
+              "tomorrow 3pm": (21, 15, 0), "today at 10:30 am": (20, 10, 30), "中午12点": (20, 12, 0)}
+    for said, (d, h, mi) in spoken.items():
+        assert parse_when(said, now, TZ) == datetime(2026, 12, d, h, mi, tzinfo=TZ), said
+    for bad in ("3", "明天", "25点", "13pm", "下午"):
+        assert parse_when(bad, now, TZ) is None, bad
     assert clean_phone("139 0000-1111") == "13900001111" and clean_phone("+86 139 0000 1111") == "+8613900001111"
     for bad in ("12ab", "123456", "1" * 16, "++123456789", ""):
         assert clean_phone(bad) is None, bad
