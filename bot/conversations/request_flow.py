@@ -182,14 +182,28 @@ def _clean_text(inp: Input, limit: int) -> str | None:
     return value if 1 <= len(value) <= limit else None
 
 
-async def _ask(update: Update, text: str, markup: InlineKeyboardMarkup) -> None:
+async def _ask(update: Update, ctx: LinliContext, dialog: Dialog, text: str, markup: InlineKeyboardMarkup) -> None:
     """A question with buttons: after a button press it replaces the pressed message (no stale
-    buttons left, one message per step), otherwise it is a new message."""
+    buttons left, one message per step), otherwise it is a new message and the previous
+    question's buttons are taken off (so only one set of buttons is ever live)."""
     query = update.callback_query
     if query is not None and query.message is not None:
         await edit_or_send(query, text, markup)
+        asked: int | None = query.message.message_id
     else:
-        await reply(update, text, markup)
+        before = dialog.data.get("_q")
+        chat = update.effective_chat
+        if isinstance(before, int) and chat is not None:
+            try:
+                await update.get_bot().do_api_request(
+                    "editMessageReplyMarkup", api_kwargs={"chat_id": chat.id, "message_id": before})
+            except TelegramError:
+                pass
+        sent = await reply(update, text, markup)
+        asked = sent.message_id if sent is not None else None
+    if asked != dialog.data.get("_q"):
+        dialog.data["_q"] = asked
+        await dialogs.save(ctx, dialog)
 
 
 async def _close_buttons(update: Update) -> None:
@@ -325,7 +339,7 @@ async def prompt(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str 
         rows = [[(t("🙋 A normal task"), button("mode", "normal"))],
                 [(t("👵 For a resident without Telegram"), button("mode", "proxy"))],
                 [(t("🎪 An event (many volunteers)"), button("mode", "event"))], cancel_row]
-        await _ask(update, head + t("What would you like to publish?"), inline(rows))
+        await _ask(update, ctx, dialog, head + t("What would you like to publish?"), inline(rows))
     elif step == "title":
         if event:
             text = t("Please type the title of the event, e.g. “Guard the cherry blossoms” (up to {n} characters).", n=TITLE_MAX)
@@ -333,16 +347,16 @@ async def prompt(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str 
         else:
             text = t("Please type a short title for the task (up to {n} characters), or press Skip.", n=TITLE_MAX)
             rows = [[(t("Skip"), button("title", "-skip"))], cancel_row]
-        await _ask(update, head + text, inline(rows))
+        await _ask(update, ctx, dialog, head + text, inline(rows))
     elif step == "pname":
-        await _ask(update, head + t("Who needs help? Please type the resident's name (up to {n} characters). "
+        await _ask(update, ctx, dialog, head + t("Who needs help? Please type the resident's name (up to {n} characters). "
                                      "It stays private: only the volunteer who takes the task sees it.", n=NAME_MAX),
                     inline([cancel_row]))
     elif step == "pphone":
-        await _ask(update, head + t("Please type the resident's phone number (digits only, 7 to 15, may start with +). "
+        await _ask(update, ctx, dialog, head + t("Please type the resident's phone number (digits only, 7 to 15, may start with +). "
                                      "It is never shown in the group."), inline([cancel_row]))
     elif step == "paddr":
-        await _ask(update, head + t("Please type the resident's address (up to {n} characters). "
+        await _ask(update, ctx, dialog, head + t("Please type the resident's address (up to {n} characters). "
                                      "It is never shown in the group.", n=ADDRESS_MAX), inline([cancel_row]))
     elif step == "cat":
         names = await _category_names(ctx, dialog, t)
@@ -350,7 +364,7 @@ async def prompt(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str 
         rows = [items[i:i + 2] for i in range(0, len(items), 2)]
         rows.append(cancel_row)
         text = t("What kind of help is it? Please press a button.")
-        await _ask(update, head + text, inline(rows))
+        await _ask(update, ctx, dialog, head + text, inline(rows))
     elif step == "desc":
         if event:
             text = t("Please describe the event: what to do, where to meet, what to bring (up to {n} characters). "
@@ -364,12 +378,12 @@ async def prompt(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str 
             text += "\n" + t("ℹ️ Volunteers in the group see these words, so please leave out your name, phone and"
                              " address: the volunteer who takes the task gets them from me in private.")
             rows = [cancel_row]
-        await _ask(update, head + text, inline(rows))
+        await _ask(update, ctx, dialog, head + text, inline(rows))
     elif step == "when":
         rows = [[(t("⚡ As soon as possible"), button("when", "asap"))],
                 [(t("Today"), button("when", "today")), (t("Tomorrow"), button("when", "tomorrow"))],
                 [(t("🕒 Pick a time"), button("when", "pick"))], cancel_row]
-        await _ask(update, head + t("When do you need help?"), inline(rows))
+        await _ask(update, ctx, dialog, head + t("When do you need help?"), inline(rows))
     elif step in ("at", "start", "end"):
         example = (ctx.now().astimezone(_tz(dialog)) + timedelta(days=1)).replace(hour=9, minute=30)
         if step == "end":
@@ -382,7 +396,7 @@ async def prompt(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str 
             text = t("Please type the date and time, e.g. {example} or {short}.",
                      example=example.strftime("%Y-%m-%d %H:%M"), short=example.strftime("%m-%d %H:%M"))
         text += "\n" + t("Or as you would say it, e.g. 明天下午3点 or tomorrow 3pm.")
-        await _ask(update, head + text, inline([cancel_row]))
+        await _ask(update, ctx, dialog, head + text, inline([cancel_row]))
     elif step == "where":
         user = update.effective_user
         home = await _home(ctx, await load_member(ctx, user.id)) if user else None
@@ -393,21 +407,21 @@ async def prompt(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str 
             return
         rows = [[(t("🏠 My registered address"), button("where", "home"))],
                 [(t("📍 Another place"), button("where", "other"))], cancel_row]
-        await _ask(update, head + t("Where should the volunteer come? Your registered address is: {home}",
+        await _ask(update, ctx, dialog, head + t("Where should the volunteer come? Your registered address is: {home}",
                                      home=esc(home)), inline(rows))
     elif step == "addr":
-        await _ask(update, head + t("Please type the address (up to {n} characters). "
+        await _ask(update, ctx, dialog, head + t("Please type the address (up to {n} characters). "
                                      "Only the volunteer who takes the task will see it.", n=ADDRESS_MAX),
                     inline([cancel_row]))
     elif step == "helpers":
         rows = [[("1", button("helpers", "1")), ("2", button("helpers", "2")), ("3", button("helpers", "3"))],
                 cancel_row]
-        await _ask(update, head + t("How many helpers do you need? Most tasks need 1."), inline(rows))
+        await _ask(update, ctx, dialog, head + t("How many helpers do you need? Most tasks need 1."), inline(rows))
     elif step == "slots":
-        await _ask(update, head + t("How many volunteers do you need? Please type a number from 1 to {n}.", n=SLOTS_MAX),
+        await _ask(update, ctx, dialog, head + t("How many volunteers do you need? Please type a number from 1 to {n}.", n=SLOTS_MAX),
                     inline([cancel_row]))
     elif step == "points":
-        await _ask(update, head + t("How many points does each volunteer get? Please type a number from 0 to {n}.",
+        await _ask(update, ctx, dialog, head + t("How many points does each volunteer get? Please type a number from 0 to {n}.",
                                      n=POINTS_MAX), inline([cancel_row]))
     elif step == "org":
         orgs = await _organisations(ctx, dialog)
@@ -418,17 +432,17 @@ async def prompt(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str 
         rows = [[(t("👥 Every volunteer"), button("org", "all"))]]
         rows += [[(name[:40], button("org", str(oid)))] for oid, name in orgs]
         rows.append(cancel_row)
-        await _ask(update, head + t("Who may claim it? Everyone, or only the members of one organisation?"), inline(rows))
+        await _ask(update, ctx, dialog, head + t("Who may claim it? Everyone, or only the members of one organisation?"), inline(rows))
     elif step == "confirm":
         rows = [[(t("✅ Submit"), button("confirm", "submit"))],
                 [(t("✏ Edit"), button("confirm", "edit")), (t("✖ Cancel"), button("confirm", "-cancel"))]]
-        await _ask(update, head + await summary(ctx, dialog, t) + "\n\n" + t("Is everything right?"), inline(rows))
+        await _ask(update, ctx, dialog, head + await summary(ctx, dialog, t) + "\n\n" + t("Is everything right?"), inline(rows))
     elif step == "edit":
         fields = [f for f in ORDER[str(dialog.data["mode"])] if f != "confirm"]
         items = [(t(FIELD_LABELS[f]), button("edit", f)) for f in fields]
         rows = [items[i:i + 2] for i in range(0, len(items), 2)]
         rows.append([(t("↩ Back to the summary"), button("edit", "-back"))])
-        await _ask(update, head + t("What would you like to change?"), inline(rows))
+        await _ask(update, ctx, dialog, head + t("What would you like to change?"), inline(rows))
 
 
 async def _organisations(ctx: LinliContext, dialog: Dialog) -> list[tuple[int, str]]:

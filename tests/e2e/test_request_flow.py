@@ -339,5 +339,12 @@ async def test_typed_answers_work_where_buttons_are_offered(fake: FakeTelegram, 
         await asyncio.sleep(0.3)
         row = await db.fetchone("SELECT step, data FROM dialogs WHERE tg_user_id = ?", (gran.id,))
         assert row is not None and row["step"] == "confirm" and '"slots": 1' in row["data"], dict(row) if row else None
+        # only the current question has live buttons (typed answers left earlier sets behind before)
+        live = [m for m in fake.bot_messages(fake.private_chat(gran))
+                if any(str(b.get("callback_data", "")).startswith(("d:cat:", "d:desc:", "d:when:", "d:where:",
+                                                                      "d:helpers:", "d:confirm:"))
+                       for b in m.inline_buttons)]
+        assert len(live) == 1 and any("confirm" in str(b.get("callback_data")) for b in live[0].inline_buttons)
+        assert fake.errors == [], [(c.method, c.description) for c in fake.errors]
     finally:
         await db.close()
