@@ -110,7 +110,7 @@ async def test_erase_lets_go_of_tasks_and_claims(db: Database, now: datetime) ->
     gran = await make_member(db, now, cid, tg_user_id=201, resident=True, address="Lotus Lane 12 Flat 502")
     vol = await make_member(db, now, cid, tg_user_id=202, volunteer=True)
     vol2 = await make_member(db, now, cid, tg_user_id=203, volunteer=True)
-    mine = await tasks.create_task(db, now, gran, tasks.NewTask("shopping", description="Buns",
+    mine = await tasks.create_task(db, now, gran, tasks.NewTask("shopping", description="Buns to flat 502 please",
                                                                 address="Lotus Lane 12 Flat 502"))
     other = await tasks.create_task(db, now, gran, tasks.NewTask("shopping", description="Milk"))
     await tasks.claim(db, now, vol, other)
@@ -121,6 +121,8 @@ async def test_erase_lets_go_of_tasks_and_claims(db: Database, now: datetime) ->
     assert await svc.erase(db, tg_user_id=201, now=now)   # the resident leaves: her requests go, and her address
     rows = {r["id"]: (r["state"], r["address"]) for r in await db.fetchall("SELECT id, state, address FROM tasks")}
     assert rows == {mine: ("cancelled", None), other: ("cancelled", None)}
+    # what she typed is kept only as the group saw it: a card redrawn later cannot unmask it
+    assert await db.fetchval("SELECT description FROM tasks WHERE id = ?", (mine,)) == "Buns to flat *** please"
     told = await db.fetchall("SELECT chat_id, kind FROM outbox WHERE kind IN ('task_cancelled', 'task_details_removed')")
     assert {(r["chat_id"], r["kind"]) for r in told} == {(203, "task_cancelled"), (203, "task_details_removed"),
                                                          (202, "task_details_removed")}  # the leaver's copy too

@@ -71,6 +71,7 @@ async def save_registration(db: Database, *, tg_user_id: int, community_id: int,
             member_id = int(cur.lastrowid or 0)
         else:
             member_id = int(row["id"])
+            await mask_requests(conn, member_id)  # the name and address may change now
             await conn.execute(
                 "UPDATE members SET community_id = ?, language = ?, display_name = ?, phone = ?, area_id = ?, address = ?,"
                 " is_resident = ?, is_volunteer = ?, skills = ?, availability = ?, consent_at = ?,"
@@ -130,9 +131,12 @@ async def erase(db: Database, *, tg_user_id: int, now: datetime) -> bool:
         row = await cur.fetchone()
         if row is None:
             return False
-        # Where they asked for help: the address typed, and their voice, go too.
-        await conn.execute("UPDATE tasks SET address = NULL, voice_file_id = NULL, updated_at = ?"
-                           " WHERE requester_id = ?", (to_db(now), row["id"]))
+        # Where they asked for help: what they typed is kept only as the group saw it (masked with
+        # the name and address about to be erased, which masking needs), and the address typed and
+        # their voice go.
+        await mask_requests(conn, int(row["id"]))
+        await conn.execute("UPDATE tasks SET address = NULL, voice_file_id = NULL, card_version = card_version + 1,"
+                           " updated_at = ? WHERE requester_id = ?", (to_db(now), row["id"]))
         await conn.execute("UPDATE merchants SET member_id = NULL WHERE member_id = ?", (row["id"],))
         await conn.execute(
             "UPDATE members SET tg_user_id = NULL, display_name = NULL, phone = NULL, address = NULL, area_id = NULL,"
@@ -146,6 +150,29 @@ async def erase(db: Database, *, tg_user_id: int, now: datetime) -> bool:
 
 
 _CANCELLABLE = "'draft', 'pending_review', 'open', 'full', 'in_progress'"
+
+
+async def mask_requests(conn: Any, member_id: int) -> None:
+    """Store the titles and descriptions of a member's requests as the group sees them, masked with
+    the name and address they have now: done before those change or are erased, since masking on
+    the card needs them (a card redrawn later would otherwise show them)."""
+    from bot.services.tasks import public_text
+
+    async with conn.execute("SELECT display_name, address FROM members WHERE id = ?", (member_id,)) as cur:
+        me = await cur.fetchone()
+    if me is None:
+        return
+    async with conn.execute("SELECT id, title, description, address, proxy_name, proxy_address, proxy_phone"
+                            " FROM tasks WHERE requester_id = ?", (member_id,)) as cur:
+        rows = list(await cur.fetchall())
+    for task in rows:
+        secrets = [me["display_name"], me["address"], task["address"], task["proxy_name"], task["proxy_address"],
+                   task["proxy_phone"]]
+        title = public_text(task["title"], secrets) if task["title"] else task["title"]
+        description = public_text(task["description"], secrets) if task["description"] else task["description"]
+        if (title, description) != (task["title"], task["description"]):
+            await conn.execute("UPDATE tasks SET title = ?, description = ? WHERE id = ?",
+                               (title, description, task["id"]))
 
 
 class BadInviteCode(DomainError):
