@@ -204,3 +204,27 @@ async def test_details_are_not_sent_to_one_who_withdrew_first(db: Database, day:
     await tasks.claim(db, day.advance(seconds=1), vol, tid)
     await sender.drain(_ctx(db, day, bot))
     assert [c for c, text in bot.sent if c == 777 and "13912345678" in text] == [777]
+
+
+async def test_a_failing_voice_note_does_not_resend_or_lose_the_text(db: Database, day: FrozenClock) -> None:
+    """Found by a review: when the voice after a details text failed, the row was retried (the text,
+    with the phone number, went out twice) or marked failed without the text's id (never scrubbed)."""
+    from bot.outbox import Rendered, renderer
+
+    @renderer("test_text_and_voice")
+    async def _r(rc: Any, p: dict[str, Any]) -> Rendered:
+        return Rendered(text="Details: 13912345678", voice="VOICE-FILE-ID")
+
+    class VoiceFails(StubBot):
+        async def send_voice(self, chat_id: int, voice: str) -> Any:
+            raise RetryAfter(3)
+
+    bot = VoiceFails()
+    await _queue(db, day.now(), 111, kind="test_text_and_voice", key="tv")
+    sender = OutboxSender(rate=1000)
+    await sender.drain(_ctx(db, day, bot))
+    day.advance(seconds=10)
+    await sender.drain(_ctx(db, day, bot))
+    assert bot.sent == [(111, "Details: 13912345678")]
+    row = await db.fetchone("SELECT state, message_id FROM outbox WHERE dedupe_key = 'tv'")
+    assert (row["state"], row["message_id"]) == ("sent", 1)

@@ -208,12 +208,16 @@ class OutboxSender:
     async def _deliver(self, ctx: LinliContext, chat_id: int, r: Rendered) -> Message | None:
         bot = ctx.bot
         if r.edit_message_id is not None:
-            result = await bot.edit_message_text(r.text, chat_id=chat_id, message_id=r.edit_message_id, reply_markup=r.reply_markup)  # type: ignore[arg-type]
-            for old in r.delete_message_ids:
-                try:
-                    await bot.delete_message(chat_id, old)
-                except TelegramError as exc:  # too old to delete, or already gone
-                    log.info("could not delete message %s in %s: %s", old, chat_id, exc)
+            try:
+                result = await bot.edit_message_text(r.text, chat_id=chat_id, message_id=r.edit_message_id, reply_markup=r.reply_markup)  # type: ignore[arg-type]
+            finally:
+                # Best effort, even if the edit failed (e.g. the reader deleted that message); Telegram
+                # lets a bot delete its messages for about two days only.
+                for old in r.delete_message_ids:
+                    try:
+                        await bot.delete_message(chat_id, old)
+                    except TelegramError as exc:
+                        log.info("could not delete message %s in %s: %s", old, chat_id, exc)
             return result if isinstance(result, Message) else None
         if r.photo is not None:
             msg = await bot.send_photo(chat_id, r.photo, caption=r.text or None, reply_markup=r.reply_markup)
@@ -223,9 +227,15 @@ class OutboxSender:
         elif r.voice is not None:
             if r.text:
                 # The text (with the buttons) is the message later edits are about; the voice follows it.
+                # Once the text is out the row counts as sent: a failing voice must not send the text
+                # twice (on a retry) or lose its id (the later scrub needs it).
                 msg = await bot.send_message(chat_id, r.text, reply_markup=r.reply_markup)
-                voice = await bot.send_voice(chat_id, r.voice)
-                self.voice_ids[(chat_id, msg.message_id)] = voice.message_id
+                try:
+                    await self.pacer.take()
+                    voice = await bot.send_voice(chat_id, r.voice)
+                    self.voice_ids[(chat_id, msg.message_id)] = voice.message_id
+                except TelegramError as exc:
+                    log.warning("voice note after message %s in %s not sent: %s", msg.message_id, chat_id, exc)
             else:
                 msg = await bot.send_voice(chat_id, r.voice)
         else:
