@@ -75,8 +75,12 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
             await answer(query, t("You have withdrawn. The task is open again for others."))
             return
         if prefix == "rc":
-            coming = await ctx.db.fetchval("SELECT COUNT(*) FROM claims WHERE task_id = ? AND state = 'active'",
-                                           (task_id,))
+            task = await ctx.db.fetchone("SELECT requester_id, created_by, community_id, state FROM tasks WHERE id = ?",
+                                         (task_id,))
+            mine = task is not None and (member.id in (task["requester_id"], task["created_by"]) or (
+                member.is_staff and member.community_id == task["community_id"]))
+            coming = mine and task is not None and task["state"] in tasks.CANCELLABLE_STATES and await ctx.db.fetchval(
+                "SELECT COUNT(*) FROM claims WHERE task_id = ? AND state = 'active'", (task_id,))
             if coming and not confirmed:  # someone is on the way: one tap must not call them off
                 await answer(query)
                 await reply(update, t("A volunteer is already on the way. Cancel the request anyway?"),
