@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import secrets
 import unicodedata
 from datetime import date, datetime, timedelta
@@ -194,7 +195,7 @@ async def _cb_reward(update: Update, ctx: LinliContext, t: Translator, reward_id
 def _bookable_day(ctx: LinliContext, day: str) -> date:
     """A day from the venue's day buttons (tomorrow to a week ahead), else InvalidInput."""
     try:
-        chosen = datetime.strptime(day, "%Y%m%d").date() if len(day) == 8 and day.isdigit() else None
+        chosen = datetime.strptime(day, "%Y%m%d").date() if re.fullmatch(r"[0-9]{8}", day) else None
     except ValueError:
         chosen = None
     today = ctx.now().astimezone(ctx.settings.tz).date()
@@ -221,7 +222,7 @@ async def _cb_confirm(update: Update, ctx: LinliContext, t: Translator, reward_i
     slot_start = None
     if slot and slot != "-":
         # Only what the buttons offer: one of the next seven days, at one of the hours (the data is untrusted).
-        hour = int(slot[8:]) if len(slot) == 10 and slot.isdigit() else -1
+        hour = int(slot[8:]) if re.fullmatch(r"[0-9]{10}", slot) else -1
         if hour not in SLOT_HOURS:
             raise InvalidInput()
         slot_start = datetime.combine(_bookable_day(ctx, slot[:8]), datetime.min.time(),
@@ -516,7 +517,7 @@ async def cmd_rewards_add(update: Update, ctx: LinliContext) -> None:
 def _number(text: str, problem: str) -> int:
     """A whole number typed by staff (ASCII or full-width digits), else ``problem`` as the answer."""
     text = unicodedata.normalize("NFKC", text).strip()
-    if not text.lstrip("-").isdecimal() or len(text) > 9:
+    if not re.fullmatch(r"-?[0-9]{1,9}", text):
         raise InvalidInput(problem)
     return int(text)
 
