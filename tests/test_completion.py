@@ -169,6 +169,13 @@ async def test_nobody_decides_on_their_own_work(db: Database, now: datetime) -> 
     assert await db.fetchval("SELECT COUNT(*) FROM ledger WHERE task_id = ?", (ev,)) == 0
     out = await c.close_event(db, task_id=ev, tg_user_id=104, now=now)
     assert set(out.credited) == {helper, w["vol"]}
+    # a community whose only staff member joined the event can still close it (nobody else could)
+    lone_c = await make_community(db, now)
+    lone = await make_member(db, now, lone_c, tg_user_id=107, staff=True, volunteer=True)
+    ev2 = await make_task(db, now, lone_c, lone, kind="event", slots=5, points=2)
+    await make_claim(db, now, ev2, lone)
+    assert not await c.closer_on_list(db, task_id=ev2, member_id=lone)
+    assert set((await c.close_event(db, task_id=ev2, tg_user_id=107, now=now)).credited) == {lone}
 
 
 async def test_event_twenty_with_three_no_shows(db: Database, now: datetime) -> None:

@@ -39,7 +39,7 @@ HONOURS = {
 def _int(value: str, problem: str | None = None) -> int:
     """A number from a button or typed by staff ("12", "#12", full-width "１２"); else ``problem``."""
     value = unicodedata.normalize("NFKC", value).strip().lstrip("#")
-    if not value.isdecimal() or len(value) > 12:
+    if not value.isascii() or not value.isdecimal() or len(value) > 12:
         raise InvalidInput(problem)
     return int(value)
 
@@ -271,7 +271,7 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
         if task["state"] not in completion.EVENT_OPEN_STATES:
             raise InvalidState(N_("Task #{id} is already finished or cancelled."), id=tid)
         people = await completion.event_attendees(ctx.db, task_id=tid)
-        if any(p.member_id == me.id for p in people):
+        if await completion.closer_on_list(ctx.db, task_id=tid, member_id=me.id):
             raise completion.OnTheList()
         if not people:
             await reply(update, t("Nobody has claimed event #{id}. To end it without points, send /canceltask {id}.",

@@ -119,6 +119,24 @@ def _may_answer(actor: aiosqlite.Row, task: aiosqlite.Row) -> bool:
     return int(actor["id"]) == confirmer_id(task) or _is_staff_of(actor, task)
 
 
+async def _other_staff(conn: aiosqlite.Connection, task: aiosqlite.Row, actor_id: int) -> bool:
+    """Someone else could decide: another registered staff member of the task's community. (A
+    community with one staff member must still be able to close an event they joined.)"""
+    return await _one(conn, "SELECT 1 FROM members WHERE community_id = ? AND is_staff = 1 AND id <> ?"
+                      " AND registered_at IS NOT NULL AND deleted_at IS NULL",
+                      (task["community_id"], actor_id)) is not None
+
+
+async def closer_on_list(db: Database, *, task_id: int, member_id: int) -> bool:
+    """Would ``close_event`` refuse this staff member because they are on the event's list?"""
+    on_list = await db.fetchval("SELECT 1 FROM claims WHERE task_id = ? AND member_id = ? AND state IN ('active', 'done')",
+                                (task_id, member_id))
+    others = await db.fetchval("SELECT 1 FROM members WHERE community_id = (SELECT community_id FROM tasks WHERE id = ?)"
+                               " AND is_staff = 1 AND id <> ? AND registered_at IS NOT NULL AND deleted_at IS NULL",
+                               (task_id, member_id))
+    return bool(on_list and others)
+
+
 async def _took_part(conn: aiosqlite.Connection, task_id: int, member_id: int) -> bool:
     """Holds a place on the task (claimed or done): nobody decides on, or credits, their own work."""
     return await _one(conn, "SELECT 1 FROM claims WHERE task_id = ? AND member_id = ? AND state IN ('active', 'done')",
@@ -443,7 +461,7 @@ async def close_event(db: Database, *, task_id: int, tg_user_id: int, now: datet
             raise AlreadyDone()
         if task["state"] not in EVENT_OPEN_STATES:
             raise InvalidState()
-        if await _took_part(conn, task_id, int(actor["id"])):
+        if await _took_part(conn, task_id, int(actor["id"])) and await _other_staff(conn, task, int(actor["id"])):
             raise OnTheList()
         claims = await _all(conn, "SELECT member_id FROM claims WHERE task_id = ? AND state IN ('active', 'done')"
                             " ORDER BY id", (task_id,))
