@@ -7,6 +7,7 @@ an elderly resident can never get stuck in one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -113,7 +114,7 @@ async def handle_menu_text(update: Update, ctx: LinliContext) -> bool:
         t = await tr_for(update, ctx)
         if flow == "request":
             await reply(update, t("Your unfinished request was not sent. To start it again, press 🆘 or send /request."))
-        elif '"editing": true' in str(open_dialog["data"] if open_dialog is not None else ""):
+        elif open_dialog is not None and json.loads(open_dialog["data"] or "{}").get("editing"):
             await reply(update, t("Your profile changes were not saved. To try again, send /start."))
     await item.action(update, ctx)
     return True

@@ -90,7 +90,7 @@ def _normalise_time_text(text: str) -> str:
 def parse_when(text: str, now: datetime, tz: ZoneInfo, *, day: datetime | None = None) -> datetime | None:
     """``YYYY-MM-DD HH:MM`` or ``MM-DD HH:MM`` in ``tz`` (and ``HH:MM`` on ``day`` if given) → aware UTC-able
     datetime; None if it is not a real time."""
-    s = _normalise_time_text(text)
+    s = _normalise_time_text(re.sub(r"\b([ap])\.\s*m\.?", r"\1m", text, flags=re.IGNORECASE))  # 3 p.m. → 3 pm
     local_now = now.astimezone(tz)
     try:
         m = _FULL_DT.fullmatch(s)
@@ -118,7 +118,7 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo, *, day: datetime | None =
 _CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _SPOKEN_ZH = re.compile(r"(今天|明天|后天)?\s*(早上|上午|中午|下午|傍晚|晚上)?\s*([0-9]{1,2}|[零一二两三四五六七八九十]{1,3})"
                         r"\s*(?:[点时]\s*(半|一刻|三刻|[0-9]{1,2}分?|[零一二三四五六七八九十]{1,3}分?)?|:([0-9]{2}))")
-_SPOKEN_EN = re.compile(r"(today|tomorrow)?\s*(?:at\s*)?([0-9]{1,2})(?::([0-9]{2}))?\s*(am|pm|a\.m\.|p\.m\.)?",
+_SPOKEN_EN = re.compile(r"(today|tomorrow)?\s*(?:at\s*)?([0-9]{1,2})(?::([0-9]{2}))?\s*(am|pm)?",
                         re.IGNORECASE)
 
 
@@ -142,6 +142,10 @@ def _spoken_time(s: str, local_now: datetime, tz: ZoneInfo, day: datetime | None
         minute = quarters[part] if part in quarters else (_cn_number(part) if part else int(m.group(5) or 0))
         if (period in ("下午", "傍晚", "晚上") and 1 <= hour < 12) or (period == "中午" and 1 <= hour < 6):
             hour += 12
+        elif period == "晚上" and hour == 12:  # 晚上12点: midnight, the start of the next day
+            hour, offset = 0, offset + 1
+        elif not period and 1 <= hour <= 6 and m.group(5) is None:
+            hour += 12  # "3点" with no 上午/下午: people mean the afternoon (3:00 at night is typed 凌晨 or 03:00)
     else:
         m = _SPOKEN_EN.fullmatch(s.lower().replace(" ", "") if s else "")
         if not m or not (m.group(3) or m.group(4)):  # a bare "3" is not a time
@@ -203,7 +207,11 @@ async def _ask(update: Update, ctx: LinliContext, dialog: Dialog, text: str, mar
         asked = sent.message_id if sent is not None else None
     if asked != dialog.data.get("_q"):
         dialog.data["_q"] = asked
-        await dialogs.save(ctx, dialog)
+        # Only into the dialog as it still is: a Cancel pressed meanwhile (button presses run in a
+        # lane of their own) must not be undone by writing the whole dialog back.
+        async with ctx.db.transaction() as conn:
+            await conn.execute("UPDATE dialogs SET data = json_set(data, '$._q', ?) WHERE tg_user_id = ? AND flow = ?"
+                               " AND step = ?", (asked, dialog.tg_user_id, dialog.flow, dialog.step))
 
 
 async def _close_buttons(update: Update) -> None:
@@ -233,16 +241,21 @@ _WORD_NUMBERS = {"1": 1, "2": 2, "3": 3, "一": 1, "一个": 1, "一人": 1, "�
                  "两人": 2, "两个人": 2, "三": 3, "三个": 3, "三人": 3, "三个人": 3, "one": 1, "two": 2, "three": 3}
 
 
+_WHEN_PARTS = ("", "上午", "下午", "晚上", "早上", "中午", "傍晚", "白天", "都行", "都可以", "就行", "吧",
+               "morning", "afternoon", "evening", "night", "please", "isfine", "isok")
+
+
 def _typed_when(text: str | None) -> str | None:
-    """"明天上午", "今天", "马上", "tomorrow morning" → tomorrow / today / asap; else None."""
+    """"明天上午", "今天", "马上", "tomorrow morning" → tomorrow / today / asap; else None
+    ("今天不行" is not "today")."""
     said = _words(text)
     if not said:
         return None
     for kind, words in _WHEN_WORDS.items():
-        if said in words or (kind != "asap" and said.startswith(words) and len(said) <= 6):
+        if said in words or (kind != "asap" and any(said == w + part for w in words for part in _WHEN_PARTS)):
             return kind
     for kind, words in _WHEN_ENGLISH.items():
-        if said.startswith(words) and len(said) <= 20:
+        if any(said == w + part for w in words for part in _WHEN_PARTS):
             return kind
     return None
 
