@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import logging
+import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +22,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.context import LinliContext
 from bot.i18n import Translator, normalise_language, translator
-from bot.models import DomainError
+from bot.models import DomainError, InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -124,3 +126,12 @@ def task_name(t: Translator, task: Any) -> str:
     if task["voice_file_id"]:
         return esc(t("🎤 voice request #{id}", id=task["id"]))
     return esc(t("Task #{id}", id=task["id"]))
+
+
+def typed_int(text: str, problem: str | None = None, *, signed: bool = False) -> int:
+    """A whole number typed or sent in a button ("12", "#12", full-width "１２"; "-3" if ``signed``),
+    else InvalidInput with ``problem`` as the answer."""
+    value = unicodedata.normalize("NFKC", text).strip().lstrip("#")
+    if not re.fullmatch(r"-?[0-9]{1,12}" if signed else r"[0-9]{1,12}", value):
+        raise InvalidInput(problem)
+    return int(value)

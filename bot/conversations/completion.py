@@ -3,7 +3,6 @@ closing, /points, /history, /leaderboard, /revoke, /closeevent, and the outbox r
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 from telegram import Update
@@ -17,7 +16,7 @@ from bot.models import N_, AlreadyDone, DomainError, InvalidInput, InvalidState,
 from bot.outbox import RenderContext, Rendered, renderer
 from bot.services import completion, points
 from bot.services.access import require_staff
-from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, task_name, tr_for
+from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, task_name, tr_for, typed_int
 
 REASONS = {
     "task_completed": N_("Task completed"),
@@ -36,14 +35,6 @@ HONOURS = {
 }
 
 
-def _int(value: str, problem: str | None = None) -> int:
-    """A number from a button or typed by staff ("12", "#12", full-width "１２"); else ``problem``."""
-    value = unicodedata.normalize("NFKC", value).strip().lstrip("#")
-    if not value.isascii() or not value.isdecimal() or len(value) > 12:
-        raise InvalidInput(problem)
-    return int(value)
-
-
 # -- callbacks -------------------------------------------------------------------------------
 async def on_callback(update: Update, ctx: LinliContext) -> None:
     query = update.callback_query
@@ -54,13 +45,13 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
     uid = query.from_user.id
     try:
         if parts[0] == "done" and len(parts) == 2:
-            await completion.mark_done(ctx.db, task_id=_int(parts[1]), tg_user_id=uid, now=ctx.now())
+            await completion.mark_done(ctx.db, task_id=typed_int(parts[1]), tg_user_id=uid, now=ctx.now())
             text = t("Thank you! I have asked for a confirmation. Your points come once it is confirmed.")
-            await dialogs.start(ctx, uid, "donenote", "note", {"task_id": _int(parts[1])})
+            await dialogs.start(ctx, uid, "donenote", "note", {"task_id": typed_int(parts[1])})
             await reply(update, t("If you like, send a short note or a photo for the person you helped. Or press Skip."),
                         inline([[(t("Skip"), dialogs.button("note", "skip"))]]))
         elif parts[0] == "cf" and len(parts) == 3 and parts[2] in ("y", "n", "p"):
-            tid = _int(parts[1])
+            tid = typed_int(parts[1])
             if parts[2] == "y":
                 out = await completion.confirm(ctx.db, task_id=tid, tg_user_id=uid, now=ctx.now())
                 text = t("Thank you! The task is complete and the volunteer has been thanked.") \
@@ -76,7 +67,7 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
                       " so please also call the community office.")
                 await _ask_reason(update, ctx, t, tid, "p")
         elif parts[0] == "cs" and len(parts) == 3 and parts[2] in ("c", "x", "h"):
-            case_id = _int(parts[1])
+            case_id = typed_int(parts[1])
             half = None
             if parts[2] == "h":
                 full = await ctx.db.fetchval("SELECT t.points FROM cases c JOIN tasks t ON t.id = c.task_id"
@@ -93,7 +84,7 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
             await edit_or_send(query, text, markup)
             return
         elif parts[0] == "ph" and len(parts) == 2:
-            text, markup = await _history(ctx, t, uid, _int(parts[1]))
+            text, markup = await _history(ctx, t, uid, typed_int(parts[1]))
             await answer(query)
             await edit_or_send(query, text, markup)
             return
@@ -211,7 +202,7 @@ async def cmd_revoke(update: Update, ctx: LinliContext) -> None:
     try:
         if len(args) < 2:
             raise InvalidInput(N_("Please write: /revoke <entry number> <reason>"))
-        r = await completion.revoke(ctx.db, ledger_id=_int(args[0], N_("Please write: /revoke <entry number> <reason>")),
+        r = await completion.revoke(ctx.db, ledger_id=typed_int(args[0], N_("Please write: /revoke <entry number> <reason>")),
                                     tg_user_id=update.effective_user.id,
                                     now=ctx.now(), reason=" ".join(args[1:]))
         await reply(update, t("Taken back {amount} points (entry {id}).", amount=r.amount, id=r.ledger_id))
@@ -228,7 +219,7 @@ async def cmd_entries(update: Update, ctx: LinliContext) -> None:
     try:
         if len(args) != 1:
             raise InvalidInput(N_("Please write: /entries <task number>"))
-        tid = _int(args[0], N_("Please write: /entries <task number>"))
+        tid = typed_int(args[0], N_("Please write: /entries <task number>"))
         community = await ctx.db.fetchval("SELECT community_id FROM tasks WHERE id = ?", (tid,))
         if community is None:
             raise NotFound()
@@ -255,7 +246,7 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
     try:
         if not args:
             raise InvalidInput(N_("Please write: /closeevent <event number> and the list numbers of no-shows"))
-        tid = _int(args[0], N_("Please write: /closeevent <event number> and the list numbers of no-shows"))
+        tid = typed_int(args[0], N_("Please write: /closeevent <event number> and the list numbers of no-shows"))
         community = await ctx.db.fetchval("SELECT community_id FROM tasks WHERE id = ?", (tid,))
         await require_staff(ctx.db, update.effective_user.id, ctx.settings.admin_ids, community)
         me = await load_member(ctx, update.effective_user.id)
@@ -286,7 +277,7 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
         wrong = N_("The list of event #{id} has {n} people: the numbers of those who did not come go from 1 to {n}"
                    " (send /closeevent {id} to see the list).")
         try:
-            picks = [_int(a) for a in " ".join(args[1:]).replace(",", " ").replace("，", " ").replace("、", " ").split()]
+            picks = [typed_int(a) for a in " ".join(args[1:]).replace(",", " ").replace("，", " ").replace("、", " ").split()]
         except InvalidInput:
             picks = [0]
         if any(p < 1 or p > len(people) for p in picks):

@@ -19,7 +19,7 @@ from bot import dialogs
 from bot.context import LinliApp, LinliContext
 from bot.deeplinks import dispatch, link, start_payload
 from bot.dialogs import Dialog, Input, button, flow
-from bot.i18n import Translator, normalise_language, translator
+from bot.i18n import Translator, both, normalise_language, translator
 from bot.menu import load_member, main_menu, menu_item, registered
 from bot.models import N_, DomainError, InvalidInput
 from bot.services import communities as comm
@@ -120,7 +120,8 @@ async def begin(update: Update, ctx: LinliContext, community_id: int, org_code: 
     data: dict[str, Any] = {"community_id": community_id, "lang": (member.language if member and member.language else lang)}
     if member is not None and member.registered and member.community_id not in (None, community_id):
         t = translator(str(data["lang"]))
-        await reply(update, error_text(t, await svc.other_community_error(ctx.db, member.community_id, community_id)))
+        await reply(update, error_text(t, await svc.in_another_community(ctx.db.reader, member.community_id,
+                                                                          community_id)))
         return
     if member is not None and member.registered:
         data["editing"] = True
@@ -273,13 +274,8 @@ async def register_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: 
         elif inp.kind == "text":
             try:
                 typed = svc.clean_name(inp.text, limit=TEXT_LIMIT)
-                # "3号楼" or "3号楼 2单元 301" typed instead of tapping 3号楼: the area is known too.
-                listed = await comm.areas(ctx.db, cid)
-                area_id = svc.match_area(listed, typed)
-                names = {int(str(a["id"])): str(a["name"]) for a in listed}
-                dialog.data["area_id"] = area_id
-                exact = area_id is not None and svc.area_key(typed) == svc.area_key(names[area_id])
-                dialog.data["address"] = None if exact else typed  # the full address stays private
+                dialog.data["area_id"], dialog.data["address"] = svc.place_from_typed(
+                    await comm.areas(ctx.db, cid), typed)
             except DomainError:
                 await _reprompt(update, ctx, dialog, t("Please type your building or area in up to 200 characters."))
                 return
@@ -397,7 +393,7 @@ async def language_command(update: Update, ctx: LinliContext) -> None:
         return
     current = m.language or "zh"
     rows = [[(("✅ " if current == "zh" else "") + "中文", "lg:zh"), (("✅ " if current == "en" else "") + "English", "lg:en")]]
-    await reply(update, "请选择语言 · Choose your language", inline(rows))
+    await reply(update, both(N_("Choose your language")), inline(rows))  # each language named in itself
 
 
 async def on_language(update: Update, ctx: LinliContext) -> None:

@@ -147,12 +147,12 @@ def _spoken_time(s: str, local_now: datetime, tz: ZoneInfo, day: datetime | None
         elif not period and 1 <= hour <= 6 and m.group(5) is None:
             hour += 12  # "3点" with no 上午/下午: people mean the afternoon (3:00 at night is typed 凌晨 or 03:00)
     else:
-        m = _SPOKEN_EN.fullmatch(s.lower().replace(" ", "") if s else "")
+        m = _SPOKEN_EN.fullmatch(s.lower().replace(" ", ""))
         if not m or not (m.group(3) or m.group(4)):  # a bare "3" is not a time
             return None
         offset = 1 if (m.group(1) or "").lower() == "tomorrow" else 0
         hour, minute = int(m.group(2)), int(m.group(3) or 0)
-        suffix = (m.group(4) or "").replace(".", "").lower()
+        suffix = (m.group(4) or "").lower()
         if suffix and not 1 <= hour <= 12:
             return None
         if suffix == "pm" and hour < 12:
@@ -198,11 +198,7 @@ async def _ask(update: Update, ctx: LinliContext, dialog: Dialog, text: str, mar
         before = dialog.data.get("_q")
         chat = update.effective_chat
         if isinstance(before, int) and chat is not None:
-            try:
-                await update.get_bot().do_api_request(
-                    "editMessageReplyMarkup", api_kwargs={"chat_id": chat.id, "message_id": before})
-            except TelegramError:
-                pass
+            await _take_buttons_off(update, chat.id, before)
         sent = await reply(update, text, markup)
         asked = sent.message_id if sent is not None else None
     if asked != dialog.data.get("_q"):
@@ -217,12 +213,15 @@ async def _ask(update: Update, ctx: LinliContext, dialog: Dialog, text: str, mar
 async def _close_buttons(update: Update) -> None:
     """Take the buttons off the message just pressed, so an old step cannot be pressed again."""
     query = update.callback_query
-    if query is None or query.message is None:
-        return
+    if query is not None and query.message is not None:
+        await _take_buttons_off(update, query.message.chat.id, query.message.message_id)
+
+
+async def _take_buttons_off(update: Update, chat_id: int, message_id: int) -> None:
     try:
         # A plain request: the library would add the default parse_mode, which this method lacks.
-        await query.get_bot().do_api_request(
-            "editMessageReplyMarkup", api_kwargs={"chat_id": query.message.chat.id, "message_id": query.message.message_id})
+        await update.get_bot().do_api_request(
+            "editMessageReplyMarkup", api_kwargs={"chat_id": chat_id, "message_id": message_id})
     except TelegramError:
         pass
 
@@ -234,28 +233,20 @@ def _words(text: str | None) -> str:
 
 # What people type instead of pressing a button (the buttons stay the main way).
 _WHEN_WORDS = {"asap": ("现在", "马上", "尽快", "立刻", "越快越好", "now", "asap", "assoonaspossible", "rightnow"),
-               "today": ("今天",), "tomorrow": ("明天",)}
-_WHEN_ENGLISH = {"today": ("today", "thismorning", "thisafternoon", "thisevening", "tonight"),
-                 "tomorrow": ("tomorrow",)}
-_WORD_NUMBERS = {"1": 1, "2": 2, "3": 3, "一": 1, "一个": 1, "一人": 1, "一个人": 1, "两": 2, "二": 2, "两个": 2,
-                 "两人": 2, "两个人": 2, "三": 3, "三个": 3, "三人": 3, "三个人": 3, "one": 1, "two": 2, "three": 3}
-
-
+               "today": ("今天", "today", "thismorning", "thisafternoon", "thisevening", "tonight"),
+               "tomorrow": ("明天", "tomorrow")}
 _WHEN_PARTS = ("", "上午", "下午", "晚上", "早上", "中午", "傍晚", "白天", "都行", "都可以", "就行", "吧",
                "morning", "afternoon", "evening", "night", "please", "isfine", "isok")
+_WORD_NUMBERS = {"1": 1, "2": 2, "3": 3, "一": 1, "一个": 1, "一人": 1, "一个人": 1, "两": 2, "二": 2, "两个": 2,
+                 "两人": 2, "两个人": 2, "三": 3, "三个": 3, "三人": 3, "三个人": 3, "one": 1, "two": 2, "three": 3}
 
 
 def _typed_when(text: str | None) -> str | None:
     """"明天上午", "今天", "马上", "tomorrow morning" → tomorrow / today / asap; else None
     ("今天不行" is not "today")."""
     said = _words(text)
-    if not said:
-        return None
     for kind, words in _WHEN_WORDS.items():
-        if said in words or (kind != "asap" and any(said == w + part for w in words for part in _WHEN_PARTS)):
-            return kind
-    for kind, words in _WHEN_ENGLISH.items():
-        if any(said == w + part for w in words for part in _WHEN_PARTS):
+        if said and any(said == w + part for w in words for part in _WHEN_PARTS):
             return kind
     return None
 

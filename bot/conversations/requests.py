@@ -67,21 +67,18 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
             if row["community_id"] != member.community_id:
                 raise tasks.OtherCommunity()
             said = (await tasks.public_description(ctx.db, row))[:190]
-            await answer(query, said or t("The request is a voice message: the volunteer who claims it hears it.")
-                         if row["voice_file_id"] else said or t("No more details: ask staff if unsure."), alert=True)
+            if not said:
+                said = (t("The request is a voice message: the volunteer who claims it hears it.")
+                        if row["voice_file_id"] else t("No more details: ask staff if unsure."))
+            await answer(query, said, alert=True)
             return
         if prefix == "wd":
             await tasks.withdraw(ctx.db, ctx.now(), member.id, task_id)
             await answer(query, t("You have withdrawn. The task is open again for others."))
             return
         if prefix == "rc":
-            task = await ctx.db.fetchone("SELECT requester_id, created_by, community_id, state FROM tasks WHERE id = ?",
-                                         (task_id,))
-            mine = task is not None and (member.id in (task["requester_id"], task["created_by"]) or (
-                member.is_staff and member.community_id == task["community_id"]))
-            coming = mine and task is not None and task["state"] in tasks.CANCELLABLE_STATES and await ctx.db.fetchval(
-                "SELECT COUNT(*) FROM claims WHERE task_id = ? AND state = 'active'", (task_id,))
-            if coming and not confirmed:  # someone is on the way: one tap must not call them off
+            # Someone is on the way: one tap must not call them off.
+            if not confirmed and await tasks.volunteers_coming(ctx.db, member.id, task_id):
                 await answer(query)
                 await reply(update, t("A volunteer is already on the way. Cancel the request anyway?"),
                             inline([[(t("Yes, cancel it"), f"rc:{task_id}:y"), (t("No, keep it"), "rcn:0")]]))

@@ -10,7 +10,6 @@ import io
 import logging
 import re
 import secrets
-import unicodedata
 from datetime import date, datetime, timedelta
 
 import segno
@@ -24,7 +23,7 @@ from bot.i18n import Translator
 from bot.menu import main_menu, menu_item, merchant, participant
 from bot.models import N_, DomainError, InvalidInput, Member, NotAllowed, NotFound, NotRegistered
 from bot.services import access, ledger, merchants, rewards
-from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, tr_for
+from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, tr_for, typed_int
 
 log = logging.getLogger(__name__)
 
@@ -515,11 +514,8 @@ async def cmd_rewards_add(update: Update, ctx: LinliContext) -> None:
 
 
 def _number(text: str, problem: str) -> int:
-    """A whole number typed by staff (ASCII or full-width digits), else ``problem`` as the answer."""
-    text = unicodedata.normalize("NFKC", text).strip()
-    if not re.fullmatch(r"-?[0-9]{1,9}", text):
-        raise InvalidInput(problem)
-    return int(text)
+    """A whole number typed by staff; the service says which range it must be in."""
+    return typed_int(text, problem, signed=True)
 
 
 async def _cb_toggle(update: Update, ctx: LinliContext, t: Translator, reward_id: int) -> None:

@@ -111,8 +111,6 @@ class OutboxSender:
     def __init__(self, rate: float) -> None:
         self.pacer = Pacer(rate)
         self._running = asyncio.Lock()
-        # (chat, text message id) -> the voice note sent after it, until _finish records it
-        self.voice_ids: dict[tuple[int, int], int] = {}
 
     async def drain(self, ctx: LinliContext, limit: int = 2000) -> int:
         """Send what is due now; returns how many rows were handled."""
@@ -177,7 +175,7 @@ class OutboxSender:
             return
         await self.pacer.take()
         try:
-            message = await self._deliver(ctx, row["chat_id"], rendered)
+            message, voice = await self._deliver(ctx, row["chat_id"], rendered)
         except RetryAfter as exc:
             delay = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
             self.pacer.pause(float(delay))
@@ -203,9 +201,11 @@ class OutboxSender:
             else:
                 await self._retry_at(ctx, row, now + timedelta(seconds=backoff), str(exc))
         else:
-            await self._finish(ctx, row, "sent", message_id=message.message_id if message else None, rendered=rendered)
+            await self._finish(ctx, row, "sent", message_id=message.message_id if message else None,
+                               voice_message_id=voice, rendered=rendered)
 
-    async def _deliver(self, ctx: LinliContext, chat_id: int, r: Rendered) -> Message | None:
+    async def _deliver(self, ctx: LinliContext, chat_id: int, r: Rendered) -> tuple[Message | None, int | None]:
+        """Send (or edit) it; returns the message, and the voice note sent after a text, if any."""
         bot = ctx.bot
         if r.edit_message_id is not None:
             try:
@@ -218,7 +218,8 @@ class OutboxSender:
                         await bot.delete_message(chat_id, old)
                     except TelegramError as exc:
                         log.info("could not delete message %s in %s: %s", old, chat_id, exc)
-            return result if isinstance(result, Message) else None
+            return (result if isinstance(result, Message) else None), None
+        voice_id: int | None = None
         if r.photo is not None:
             msg = await bot.send_photo(chat_id, r.photo, caption=r.text or None, reply_markup=r.reply_markup)
         elif r.document is not None:
@@ -232,8 +233,7 @@ class OutboxSender:
                 msg = await bot.send_message(chat_id, r.text, reply_markup=r.reply_markup)
                 try:
                     await self.pacer.take()
-                    voice = await bot.send_voice(chat_id, r.voice)
-                    self.voice_ids[(chat_id, msg.message_id)] = voice.message_id
+                    voice_id = (await bot.send_voice(chat_id, r.voice)).message_id
                 except TelegramError as exc:
                     log.warning("voice note after message %s in %s not sent: %s", msg.message_id, chat_id, exc)
             else:
@@ -245,7 +245,7 @@ class OutboxSender:
                 await bot.pin_chat_message(chat_id, msg.message_id, disable_notification=True)
             except TelegramError as exc:
                 log.info("could not pin message in %s: %s", chat_id, exc)
-        return msg
+        return msg, voice_id
 
     async def _finish(
         self,
@@ -255,14 +255,15 @@ class OutboxSender:
         *,
         error: str | None = None,
         message_id: int | None = None,
+        voice_message_id: int | None = None,
         rendered: Rendered | None = None,
     ) -> None:
         now = ctx.now()
-        voice = self.voice_ids.pop((row["chat_id"], message_id), None) if message_id is not None else None
         async with ctx.db.transaction() as conn:
             await conn.execute(
                 "UPDATE outbox SET state = ?, last_error = ?, message_id = ?, voice_message_id = ?, sent_at = ?"
-                " WHERE id = ?", (state, error, message_id, voice, to_db(now) if state == "sent" else None, row["id"]),
+                " WHERE id = ?",
+                (state, error, message_id, voice_message_id, to_db(now) if state == "sent" else None, row["id"]),
             )
             if rendered is not None and rendered.on_sent is not None and message_id is not None:
                 await rendered.on_sent(conn, message_id)

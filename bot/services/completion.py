@@ -129,12 +129,9 @@ async def _other_staff(conn: aiosqlite.Connection, task: aiosqlite.Row, actor_id
 
 async def closer_on_list(db: Database, *, task_id: int, member_id: int) -> bool:
     """Would ``close_event`` refuse this staff member because they are on the event's list?"""
-    on_list = await db.fetchval("SELECT 1 FROM claims WHERE task_id = ? AND member_id = ? AND state IN ('active', 'done')",
-                                (task_id, member_id))
-    others = await db.fetchval("SELECT 1 FROM members WHERE community_id = (SELECT community_id FROM tasks WHERE id = ?)"
-                               " AND is_staff = 1 AND id <> ? AND registered_at IS NOT NULL AND deleted_at IS NULL",
-                               (task_id, member_id))
-    return bool(on_list and others)
+    reader = db.reader  # the same rules as close_event, read from committed data
+    return await _took_part(reader, task_id, member_id) and await _other_staff(
+        reader, await _task(reader, task_id), member_id)
 
 
 async def _took_part(conn: aiosqlite.Connection, task_id: int, member_id: int) -> bool:

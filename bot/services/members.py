@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+import aiosqlite
+
 from bot.models import N_, DomainError, NotFound
 from storage.db import Database
 from storage.outbox import audit
@@ -57,10 +59,7 @@ async def save_registration(db: Database, *, tg_user_id: int, community_id: int,
         if (row is not None and row["registered_at"] is not None and row["deleted_at"] is None
                 and row["community_id"] is not None and row["community_id"] != community_id):
             # Staff rights and points belong to the community that gave them.
-            async with conn.execute("SELECT id, name FROM communities WHERE id IN (?, ?)",
-                                    (row["community_id"], community_id)) as cur2:
-                names = {int(r[0]): str(r[1]) for r in await cur2.fetchall()}
-            raise InAnotherCommunity(here=names.get(int(row["community_id"]), "?"), there=names.get(community_id, "?"))
+            raise await in_another_community(conn, int(row["community_id"]), community_id)
         if row is None:
             cur = await conn.execute(
                 "INSERT INTO members (community_id, language, display_name, phone, area_id, address, is_resident,"
@@ -90,8 +89,9 @@ class InAnotherCommunity(DomainError):
                  " {here}), then open the link again.")
 
 
-async def other_community_error(db: Database, here: int, there: int) -> InAnotherCommunity:
-    names = {int(r["id"]): str(r["name"]) for r in await db.fetchall(
+async def in_another_community(conn: aiosqlite.Connection, here: int, there: int) -> InAnotherCommunity:
+    """The refusal for a member of ``here`` registering in ``there``, naming both."""
+    names = {int(r[0]): str(r[1]) for r in await conn.execute_fetchall(
         "SELECT id, name FROM communities WHERE id IN (?, ?)", (here, there))}
     return InAnotherCommunity(here=names.get(here, "?"), there=names.get(there, "?"))
 
@@ -120,8 +120,9 @@ async def erase(db: Database, *, tg_user_id: int, now: datetime) -> bool:
             await tasks.withdraw(db, now, member_id, int(claim["task_id"]))
         except DomainError:  # the task is no longer open for changes; the claim stays as it is
             pass
-    for task in await db.fetchall(f"SELECT id FROM tasks WHERE requester_id = ? AND state IN ({_CANCELLABLE})",
-                                  (member_id,)):
+    states = tasks.CANCELLABLE_STATES
+    for task in await db.fetchall(f"SELECT id FROM tasks WHERE requester_id = ? AND state IN ({','.join('?' * len(states))})",
+                                  (member_id, *states)):
         try:
             await tasks.cancel(db, now, member_id, int(task["id"]))
         except DomainError:
@@ -147,9 +148,6 @@ async def erase(db: Database, *, tg_user_id: int, now: datetime) -> bool:
         await audit(conn, now=now, action="member.erased", community_id=row["community_id"], object_type="member",
                     object_id=row["id"])
     return True
-
-
-_CANCELLABLE = "'draft', 'pending_review', 'open', 'full', 'in_progress'"
 
 
 async def mask_requests(conn: Any, member_id: int) -> None:
@@ -275,6 +273,16 @@ def match_area(areas: Iterable[Any], typed: str) -> int | None:
         if hit and (best is None or len(name) > best[0]):
             best = (len(name), int(a["id"]))
     return best[1] if best else None
+
+
+def place_from_typed(areas: list[Any], typed: str) -> tuple[int | None, str | None]:
+    """(area id, private address) from a typed place: "3号楼" for the listed 3号楼 is that area and
+    nothing more; "3号楼 2单元 301" is the area plus the full address (kept private); an unlisted
+    place is an address only."""
+    area_id = match_area(areas, typed)
+    names = {int(a["id"]): str(a["name"]) for a in areas}
+    exact = area_id is not None and area_key(typed) == area_key(names[area_id])
+    return area_id, None if exact else typed
 
 
 def _ascii_alnum(ch: str) -> bool:

@@ -461,13 +461,28 @@ def _withdraw(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: 
                          dedupe_key=f"withdrew:{existing['id']}:{to_db(now)}")
 
 
+def _may_cancel(actor: Any, task: Any) -> bool:
+    """The requester (or whoever created the task), or staff of its community."""
+    staff = bool(actor["is_staff"]) and actor["community_id"] == task["community_id"]
+    return staff or int(actor["id"]) in (task["requester_id"], task["created_by"])
+
+
+async def volunteers_coming(db: Database, actor_id: int, task_id: int) -> int:
+    """How many volunteers a cancel by this member would call off (0 when they may not cancel it,
+    or it cannot be cancelled any more: ``cancel`` then says why)."""
+    actor = await db.fetchone("SELECT id, is_staff, community_id FROM members WHERE id = ?", (actor_id,))
+    task = await db.fetchone("SELECT requester_id, created_by, community_id, state FROM tasks WHERE id = ?", (task_id,))
+    if actor is None or task is None or not _may_cancel(actor, task) or task["state"] not in CANCELLABLE_STATES:
+        return 0
+    return int(await db.fetchval("SELECT COUNT(*) FROM claims WHERE task_id = ? AND state = 'active'", (task_id,)))
+
+
 async def cancel(db: Database, now: datetime, actor_id: int, task_id: int) -> list[int]:
     """Cancel a task (requester: their own; staff: any of the community). Returns the members told."""
     async with db.transaction() as conn:
         actor = await _member(conn, actor_id)
         task = await _task(conn, task_id)
-        is_staff = bool(actor["is_staff"]) and actor["community_id"] == task["community_id"]
-        if not is_staff and task["requester_id"] != actor_id and task["created_by"] != actor_id:
+        if not _may_cancel(actor, task):
             raise NotAllowed()
         if task["state"] not in CANCELLABLE_STATES:
             if task["state"] == "awaiting_confirmation":
