@@ -63,7 +63,11 @@ class BotProcess:
         env.update(self.extra_env)
         return env
 
-    async def start(self, timeout: float = 20.0) -> None:
+    async def start(self, timeout: float = 180.0) -> None:
+        """Wait for polling to start; fails at once if the process dies.
+
+        The wait is long on purpose: on a busy two-core machine a cold start (imports, migrations)
+        can take tens of seconds, and a healthy start returns as soon as polling begins."""
         start_offset = Path(self.log_path).stat().st_size if Path(self.log_path).exists() else 0
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
