@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import html
 import logging
-import re
-import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +20,8 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.context import LinliContext
 from bot.i18n import Translator, normalise_language, translator
-from bot.models import DomainError, InvalidInput
+from bot.models import DomainError
+from bot.numbers import MAX_ID, number
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +127,7 @@ def task_name(t: Translator, task: Any) -> str:
     return esc(t("Task #{id}", id=task["id"]))
 
 
-def typed_int(text: str, problem: str | None = None, *, signed: bool = False) -> int:
-    """A whole number typed or sent in a button ("12", "#12", full-width "１２"; "-3" if ``signed``),
-    else InvalidInput with ``problem`` as the answer."""
-    value = unicodedata.normalize("NFKC", text).strip().lstrip("#")
-    if not re.fullmatch(r"-?[0-9]{1,12}" if signed else r"[0-9]{1,12}", value):
-        raise InvalidInput(problem)
-    return int(value)
+def typed_int(text: str, problem: str | None = None, *, low: int = 1, high: int = MAX_ID) -> int:
+    """A whole number typed or sent in a button ("12", "#12", full-width "１２") in ``low..high``, else
+    InvalidInput with ``problem`` as the answer (``bot.numbers`` says exactly what is accepted)."""
+    return number(text, problem, low=low, high=high, hash_ok=True)

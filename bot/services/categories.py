@@ -14,6 +14,7 @@ from datetime import datetime
 import aiosqlite
 
 from bot.models import N_, InvalidInput, NotAllowed, NotFound, NotRegistered
+from bot.numbers import number
 from bot.services.members import clean_name
 from storage.db import Database
 from storage.outbox import audit
@@ -57,9 +58,7 @@ def parse_names(text: str) -> tuple[str, str]:
 
 
 def parse_points(text: str) -> int:
-    if not text.isdigit() or len(text) > 4 or int(text) > MAX_POINTS:
-        raise InvalidInput(N_("Points must be a whole number from 0 to {max}."), max=MAX_POINTS)
-    return int(text)
+    return number(text, N_("Points must be a whole number from 0 to {max}."), low=0, high=MAX_POINTS, max=MAX_POINTS)
 
 
 def check_code(code: str) -> str:

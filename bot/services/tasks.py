@@ -29,6 +29,7 @@ from bot.models import (
     NotRegistered,
     TaskFull,
 )
+from bot.numbers import button_number, number
 from storage.db import Database
 from storage.outbox import SCRUB_DETAILS, audit, audit_sync, enqueue, enqueue_sync, scrub_details_params
 from storage.timeutil import to_db
@@ -131,13 +132,7 @@ def parse_task_id(data: str | None, prefix: str) -> int:
     """Parse callback data ``<prefix>:<id>`` (untrusted input)."""
     if not data or len(data) > 64 or not data.startswith(prefix + ":"):
         raise InvalidInput()
-    tail = data[len(prefix) + 1:]
-    if not tail.isascii() or not tail.isdigit() or len(tail) > 12:
-        raise InvalidInput()
-    value = int(tail)
-    if value <= 0:
-        raise InvalidInput()
-    return value
+    return button_number(data[len(prefix) + 1:])
 
 
 @dataclass(frozen=True)
@@ -519,9 +514,7 @@ async def edit_task(db: Database, now: datetime, staff_id: int, task_id: int, fi
     new: Any
     if field in ("slots", "points"):
         low, high = (1, 1000) if field == "slots" else (0, 1000)
-        if not value.isdigit() or len(value) > 4 or not low <= int(value) <= high:
-            raise InvalidInput(N_("Please give a whole number from {low} to {high}."), low=low, high=high)
-        new = int(value)
+        new = number(value, N_("Please give a whole number from {low} to {high}."), low=low, high=high)
     else:
         if not value or len(value) > EDITABLE[field]:
             raise InvalidInput(N_("Please write 1 to {n} characters."), n=EDITABLE[field])
