@@ -13,6 +13,7 @@ from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
 from bot.menu import load_member, menu_item, participant
 from bot.models import N_, AlreadyDone, DomainError, InvalidInput, InvalidState, NotFound, NotRegistered
+from bot.numbers import button_number, parse_int
 from bot.outbox import RenderContext, Rendered, renderer
 from bot.services import completion, points
 from bot.services.access import require_staff
@@ -27,6 +28,7 @@ REASONS = {
     "redeem": N_("Exchanged for a reward"),
     "refund": N_("Reward refunded"),
 }
+HISTORY_PAGES = 1_000_000  # the points history has far fewer pages; a larger page number is no button of ours
 HONOURS = {
     "first_task": N_("first task done"),
     "tasks_10": N_("10 tasks"),
@@ -45,13 +47,13 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
     uid = query.from_user.id
     try:
         if parts[0] == "done" and len(parts) == 2:
-            await completion.mark_done(ctx.db, task_id=typed_int(parts[1]), tg_user_id=uid, now=ctx.now())
+            await completion.mark_done(ctx.db, task_id=button_number(parts[1]), tg_user_id=uid, now=ctx.now())
             text = t("Thank you! I have asked for a confirmation. Your points come once it is confirmed.")
-            await dialogs.start(ctx, uid, "donenote", "note", {"task_id": typed_int(parts[1])})
+            await dialogs.start(ctx, uid, "donenote", "note", {"task_id": button_number(parts[1])})
             await reply(update, t("If you like, send a short note or a photo for the person you helped. Or press Skip."),
                         inline([[(t("Skip"), dialogs.button("note", "skip"))]]))
         elif parts[0] == "cf" and len(parts) == 3 and parts[2] in ("y", "n", "p"):
-            tid = typed_int(parts[1])
+            tid = button_number(parts[1])
             if parts[2] == "y":
                 out = await completion.confirm(ctx.db, task_id=tid, tg_user_id=uid, now=ctx.now())
                 text = t("Thank you! The task is complete and the volunteer has been thanked.") \
@@ -67,7 +69,7 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
                       " so please also call the community office.")
                 await _ask_reason(update, ctx, t, tid, "p")
         elif parts[0] == "cs" and len(parts) == 3 and parts[2] in ("c", "x", "h"):
-            case_id = typed_int(parts[1])
+            case_id = button_number(parts[1])
             half = None
             if parts[2] == "h":
                 full = await ctx.db.fetchval("SELECT t.points FROM cases c JOIN tasks t ON t.id = c.task_id"
@@ -84,7 +86,7 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
             await edit_or_send(query, text, markup)
             return
         elif parts[0] == "ph" and len(parts) == 2:
-            text, markup = await _history(ctx, t, uid, typed_int(parts[1]))
+            text, markup = await _history(ctx, t, uid, button_number(parts[1], low=0, high=HISTORY_PAGES))
             await answer(query)
             await edit_or_send(query, text, markup)
             return
@@ -276,13 +278,11 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
             return
         wrong = N_("The list of event #{id} has {n} people: the numbers of those who did not come go from 1 to {n}"
                    " (send /closeevent {id} to see the list).")
-        try:
-            picks = [typed_int(a) for a in " ".join(args[1:]).replace(",", " ").replace("，", " ").replace("、", " ").split()]
-        except InvalidInput:
-            picks = [0]
-        if any(p < 1 or p > len(people) for p in picks):
+        picks = [parse_int(a, low=1, high=len(people), hash_ok=True)
+                 for a in " ".join(args[1:]).replace(",", " ").replace("，", " ").replace("、", " ").split()]
+        if any(p is None for p in picks):
             raise InvalidInput(wrong, id=tid, n=len(people))
-        absent = [people[p - 1].member_id for p in picks if 0 < p <= len(people)]
+        absent = [people[p - 1].member_id for p in picks if p is not None]
         out = await completion.close_event(ctx.db, task_id=tid, tg_user_id=update.effective_user.id,
                                            now=ctx.now(), absent=absent)
         await reply(update, t("Event closed. {n} volunteers received points; {m} did not come.",
@@ -330,9 +330,10 @@ async def _attend_flow(update: Update, ctx: LinliContext, dialog: dialogs.Dialog
         await edit_or_send(query, t("Event closed. {n} volunteers received points; {m} did not come.",
                                     n=len(out.credited), m=len(absent_idx)))
         return
-    if value.isdigit() and int(value) < len(people):
+    tapped = parse_int(value, low=0, high=len(people) - 1, strict=True)
+    if tapped is not None:
         absent = set(dialog.data.get("absent", []))
-        absent ^= {int(value)}
+        absent ^= {tapped}
         dialog.data["absent"] = sorted(absent)
         await dialogs.save(ctx, dialog)
     text, markup = _attendance(t, dialog, people)

@@ -22,6 +22,7 @@ from bot.dialogs import Dialog, Input, button, flow
 from bot.i18n import Translator, both, normalise_language, translator
 from bot.menu import load_member, main_menu, menu_item, registered
 from bot.models import N_, DomainError, InvalidInput
+from bot.numbers import parse_int
 from bot.services import communities as comm
 from bot.services import members as svc
 from bot.services.access import require_staff
@@ -209,10 +210,11 @@ async def register_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: 
     user = update.effective_user
     assert user is not None
     if step == "community":
-        if inp.kind == "callback" and (inp.text or "").isdigit():
+        community_id = parse_int(inp.text, strict=True) if inp.kind == "callback" else None
+        if community_id is not None:
             active = {int(str(c["id"])) for c in await comm.active_communities(ctx.db)}
-            if int(inp.text or 0) in active:
-                await begin(update, ctx, int(inp.text or 0))
+            if community_id in active:
+                await begin(update, ctx, community_id)
                 return
         await reply(update, t("Please choose your community with one of the buttons above."))
         return
@@ -263,10 +265,11 @@ async def register_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: 
         return
     if step == "area":
         cid = int(dialog.data["community_id"])
-        if inp.kind == "callback" and (inp.text or "").isdigit():
+        if inp.kind == "callback":
             areas = {int(str(a["id"])): str(a["name"]) for a in await comm.areas(ctx.db, cid)}
-            if int(inp.text or 0) in areas:
-                dialog.data["area_id"] = int(inp.text or 0)
+            area_id = parse_int(inp.text, strict=True)
+            if area_id is not None and area_id in areas:
+                dialog.data["area_id"] = area_id
                 dialog.data["address"] = None
             else:
                 await _reprompt(update, ctx, dialog, t("Please choose an area from the list, or type it."))
@@ -521,9 +524,10 @@ async def org_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: Input
     t = _t(dialog)
     user = update.effective_user
     assert user is not None
-    if inp.kind == "callback" and (inp.text or "").isdigit():
+    organisation_id = parse_int(inp.text, strict=True) if inp.kind == "callback" else None
+    if organisation_id is not None:
         await dialogs.finish(ctx, user.id)
-        await _join(update, ctx, organisation_id=int(inp.text or 0))
+        await _join(update, ctx, organisation_id=organisation_id)
         return
     await reply(update, t("Please press one of the buttons."))
 
@@ -609,9 +613,9 @@ async def staff_command(update: Update, ctx: LinliContext) -> None:
             await reply(update, t("This person has not registered in this community yet. Ask them to press Register first."))
             return
         target_id, name = int(row["id"]), target.first_name
-    elif len(args) == 2 and args[1].lstrip("#").isdigit() and len(args[1]) <= 12:
+    elif len(args) == 2 and (member_no := parse_int(args[1], hash_ok=True)) is not None:
         row = await ctx.db.fetchone("SELECT id, display_name FROM members WHERE id = ? AND community_id = ?"
-                                    " AND registered_at IS NOT NULL AND deleted_at IS NULL", (int(args[1].lstrip("#")), cid))
+                                    " AND registered_at IS NOT NULL AND deleted_at IS NULL", (member_no, cid))
         if row is not None:
             target_id, name = int(row["id"]), str(row["display_name"] or "?")
     if target_id is None:

@@ -15,6 +15,7 @@ from telegram.ext import CommandHandler, filters
 from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
 from bot.models import NotAllowed
+from bot.numbers import parse_int
 from bot.reports.charts import render_charts
 from bot.reports.exports import write_exports
 from bot.reports.summary import summary_text
@@ -44,8 +45,8 @@ async def _scope(update: Update, ctx: LinliContext, t: Translator,
             return None
         if target.lower() == "all":
             community = None
-        elif target.isdigit():
-            community = int(target)
+        elif (number := parse_int(target, hash_ok=True)) is not None:
+            community = number
         else:
             await reply(update, t("Please give a community number or “all”."))
             return None

@@ -31,6 +31,7 @@ from bot.dialogs import Dialog, Input, button, flow
 from bot.i18n import Translator
 from bot.menu import load_member, main_menu, menu_item, resident, staff
 from bot.models import N_, DomainError, Member, NotAllowed, NotRegistered
+from bot.numbers import parse_int
 from bot.services import communities as comm
 from bot.services import tasks
 from bot.services.access import require_staff
@@ -169,14 +170,6 @@ def _spoken_time(s: str, local_now: datetime, tz: ZoneInfo, day: datetime | None
 def clean_phone(text: str) -> str | None:
     value = re.sub(r"[\s\-()（）]", "", text)
     return value if _PHONE_OK.fullmatch(value) else None
-
-
-def _small_int(text: str | None, low: int, high: int) -> int | None:
-    s = (text or "").strip()
-    if not s.isdigit() or len(s) > 4:
-        return None
-    value = int(s)
-    return value if low <= value <= high else None
 
 
 def _clean_text(inp: Input, limit: int) -> str | None:
@@ -637,7 +630,7 @@ async def request_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: I
         await prompt(update, ctx, dialog, press_please)
     elif step in ("slots", "points"):
         low, high = (1, SLOTS_MAX) if step == "slots" else (0, POINTS_MAX)
-        n = _small_int(inp.text, low, high) if inp.kind == "text" else None
+        n = parse_int(inp.text, low=low, high=high) if inp.kind == "text" else None
         if n is None:
             await prompt(update, ctx, dialog, t("Please type a number from 1 to {n}.", n=high) if step == "slots"
                          else t("Please type a number from 0 to {n}.", n=high))
@@ -648,8 +641,8 @@ async def request_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: I
         orgs = dict(await _organisations(ctx, dialog))
         if pressed and inp.text == "all":
             d["org"] = None
-        elif pressed and (inp.text or "").isdigit() and int(inp.text or 0) in orgs:
-            d["org"] = int(inp.text or 0)
+        elif pressed and (org := parse_int(inp.text, strict=True)) is not None and org in orgs:
+            d["org"] = org
         else:
             await prompt(update, ctx, dialog, press_please)
             return

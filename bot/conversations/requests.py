@@ -16,6 +16,7 @@ from bot.deeplinks import link
 from bot.i18n import Translator, normalise_language, translator
 from bot.menu import menu_item, registered, volunteer
 from bot.models import N_, DomainError, InvalidInput, NotAllowed, NotFound, NotRegistered
+from bot.numbers import parse_int
 from bot.outbox import RenderContext, Rendered, renderer
 from bot.services import categories, tasks
 from bot.services.access import member_by_tg, require_registered
@@ -157,6 +158,7 @@ async def _r_urgent(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
 
 
 PAGE = 5
+MAX_OFFSET = 999_999  # where the list's Next and Previous buttons can point
 
 
 async def cmd_tasks(update: Update, ctx: LinliContext) -> None:
@@ -220,10 +222,13 @@ async def on_page(update: Update, ctx: LinliContext) -> None:
     query = update.callback_query
     if query is None:
         return
-    raw = (query.data or "").split(":", 1)[-1]
+    offset = parse_int((query.data or "").split(":", 1)[-1], low=0, high=MAX_OFFSET, strict=True)
+    if offset is None:
+        t = await tr_for(update, ctx)
+        await answer(query, t("This button is out of date. Please use the latest message."))
+        return
     await answer(query)
-    if raw.isdigit() and len(raw) < 7:
-        await _show_tasks(update, ctx, int(raw))
+    await _show_tasks(update, ctx, offset)
 
 
 async def cmd_edittask(update: Update, ctx: LinliContext) -> None:
@@ -231,16 +236,17 @@ async def cmd_edittask(update: Update, ctx: LinliContext) -> None:
     t = await tr_for(update, ctx)
     user = update.effective_user
     parts = (update.effective_message.text or "").split(maxsplit=3) if update.effective_message else []
-    if user is None or len(parts) < 4 or not parts[1].lstrip("#").isdigit() or parts[2] not in tasks.EDITABLE:
+    task_id = parse_int(parts[1], hash_ok=True) if len(parts) > 1 else None
+    if user is None or len(parts) < 4 or task_id is None or parts[2] not in tasks.EDITABLE:
         await reply(update, esc(t("Please write: /edittask <task number> title|description|slots|points <new value>")))
         return
     try:
         member = await require_registered(ctx.db, user.id)
-        await tasks.edit_task(ctx.db, ctx.now(), member.id, int(parts[1].lstrip("#")), parts[2], parts[3])
+        await tasks.edit_task(ctx.db, ctx.now(), member.id, task_id, parts[2], parts[3])
     except DomainError as exc:
         await reply(update, error_text(t, exc))
         return
-    await reply(update, t("Task #{id} is changed. The card in the group will show it shortly.", id=parts[1].lstrip("#")))
+    await reply(update, t("Task #{id} is changed. The card in the group will show it shortly.", id=task_id))
 
 
 async def cmd_review(update: Update, ctx: LinliContext) -> None:
@@ -320,16 +326,17 @@ async def cmd_canceltask(update: Update, ctx: LinliContext) -> None:
     t = await tr_for(update, ctx)
     user = update.effective_user
     parts = (update.effective_message.text or "").split() if update.effective_message else []
-    if user is None or len(parts) != 2 or not parts[1].lstrip("#").isdigit() or len(parts[1]) > 12:
+    task_id = parse_int(parts[1], hash_ok=True) if len(parts) == 2 else None
+    if user is None or task_id is None:
         await reply(update, esc(t("Please write: /canceltask <task number>")))
         return
     try:
         member = await require_registered(ctx.db, user.id)
-        told = await tasks.cancel(ctx.db, ctx.now(), member.id, int(parts[1].lstrip("#")))
+        told = await tasks.cancel(ctx.db, ctx.now(), member.id, task_id)
     except DomainError as exc:
         await reply(update, error_text(t, exc))
         return
-    await reply(update, t("Task #{id} is cancelled. {n} volunteer(s) were told.", id=parts[1].lstrip("#"), n=len(told)))
+    await reply(update, t("Task #{id} is cancelled. {n} volunteer(s) were told.", id=task_id, n=len(told)))
 
 
 async def cmd_mytasks(update: Update, ctx: LinliContext) -> None:

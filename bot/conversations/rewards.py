@@ -22,8 +22,9 @@ from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
 from bot.menu import main_menu, menu_item, merchant, participant
 from bot.models import N_, DomainError, InvalidInput, Member, NotAllowed, NotFound, NotRegistered
+from bot.numbers import MAX_ID, StaleButton, button_number, number
 from bot.services import access, ledger, merchants, rewards
-from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, tr_for, typed_int
+from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, tr_for
 
 log = logging.getLogger(__name__)
 
@@ -139,24 +140,24 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
     answered: bool | None = None
     try:
         if action == "r":
-            await _cb_reward(update, ctx, t, int(args[0]))
+            await _cb_reward(update, ctx, t, button_number(args[0]))
         elif action == "d":
-            await _cb_day(update, ctx, t, int(args[0]), args[1])
+            await _cb_day(update, ctx, t, button_number(args[0]), args[1])
         elif action == "c":
-            answered = await _cb_confirm(update, ctx, t, int(args[0]), args[1], args[2] if len(args) > 2 else "")
+            answered = await _cb_confirm(update, ctx, t, button_number(args[0]), args[1], args[2] if len(args) > 2 else "")
         elif action == "show":
-            await _cb_show(update, ctx, t, int(args[0]))
+            await _cb_show(update, ctx, t, button_number(args[0]))
         elif action == "x":
-            await _cb_cancel_ask(update, ctx, t, int(args[0]))
+            await _cb_cancel_ask(update, ctx, t, button_number(args[0]))
         elif action == "xx":
-            await _cb_cancel(update, ctx, t, int(args[0]))
+            await _cb_cancel(update, ctx, t, button_number(args[0]))
         elif action == "u":
-            await _cb_use(update, ctx, t, int(args[0]))
+            await _cb_use(update, ctx, t, button_number(args[0]))
         elif action == "tog":
-            await _cb_toggle(update, ctx, t, int(args[0]))
+            await _cb_toggle(update, ctx, t, button_number(args[0]))
         else:
             raise InvalidInput()
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, StaleButton):
         await answer(query, t("This button is out of date. Please use the latest message."))
         return
     except DomainError as exc:
@@ -484,10 +485,10 @@ async def cmd_rewards_add(update: Update, ctx: LinliContext) -> None:
         kind, merchant_id = args[0].lower(), None
         if kind.startswith("discount:"):
             kind, merchant_id = "discount", _number(kind.split(":", 1)[1], N_(
-                "A discount needs the merchant's number, e.g. discount:3 (see /merchant list)."))
-        cost = _number(args[1], N_("The cost must be a whole number of points from 1 to 100000."))
+                "A discount needs the merchant's number, e.g. discount:3 (see /merchant list)."), 1, MAX_ID)
+        cost = _number(args[1], N_("The cost must be a whole number of points from 1 to 100000."), 1, 100_000)
         stock = None if args[2] == "-" else _number(args[2], N_(
-            "The stock must be a number from 0 to 1000000, or - for unlimited."))
+            "The stock must be a number from 0 to 1000000, or - for unlimited."), 0, 1_000_000)
         options: dict[str, str] = {}
         words = []
         for word in args[3:]:
@@ -502,10 +503,10 @@ async def cmd_rewards_add(update: Update, ctx: LinliContext) -> None:
             ctx.db, community_id=staff.community_id, name_zh=name_zh, name_en=name_en or name_zh, kind=kind,
             cost=cost, stock=stock, merchant_id=merchant_id, now=ctx.now(), actor_id=staff.id,
             monthly_limit=_number(options["limit"], N_(
-                "limit= must be a number from 1 to 1000 (how many a member may take a month).")
+                "limit= must be a number from 1 to 1000 (how many a member may take a month)."), 1, 1000
             ) if "limit" in options else None,
             valid_days=_number(options.get("days", "30"), N_(
-                "days= must be a number from 1 to 365 (how long a voucher stays valid).")),
+                "days= must be a number from 1 to 365 (how long a voucher stays valid)."), 1, 365),
             refund_on_expiry=options.get("refund", "yes") != "no")
     except DomainError as exc:
         await reply(update, error_text(t, exc) if exc.message != MANAGE_HELP else t(MANAGE_HELP))
@@ -513,9 +514,9 @@ async def cmd_rewards_add(update: Update, ctx: LinliContext) -> None:
     await reply(update, t("Reward {id} added: {name}", id=rid, name=esc(name)))
 
 
-def _number(text: str, problem: str) -> int:
-    """A whole number typed by staff; the service says which range it must be in."""
-    return typed_int(text, problem, signed=True)
+def _number(text: str, problem: str, low: int, high: int) -> int:
+    """A whole number typed by staff in ``low..high`` (the range ``problem`` names), else InvalidInput."""
+    return number(text, problem, low=low, high=high, hash_ok=True)
 
 
 async def _cb_toggle(update: Update, ctx: LinliContext, t: Translator, reward_id: int) -> None:

@@ -10,6 +10,7 @@ from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
 from bot.jobs.sweeps import render_group_digest, render_staff_digest
 from bot.menu import load_member
+from bot.numbers import parse_int
 from bot.outbox import RenderContext
 from bot.services import digest, members, notifications, points
 from bot.ui import answer, edit_or_send, inline, reply, tr_for
@@ -74,8 +75,8 @@ async def on_button(update: Update, ctx: LinliContext) -> None:
     ok = False
     if data[1:] == ["dg"]:
         ok = await notifications.update_member_settings(ctx.db, mid, now, digest_enabled=not bool(m["digest_enabled"]))
-    elif len(data) == 3 and data[1] == "h" and data[2].isdigit():
-        ok = await notifications.update_member_settings(ctx.db, mid, now, digest_hour=int(data[2]), digest_enabled=True)
+    elif len(data) == 3 and data[1] == "h" and (hour := parse_int(data[2], low=0, high=23, strict=True)) is not None:
+        ok = await notifications.update_member_settings(ctx.db, mid, now, digest_hour=hour, digest_enabled=True)
     elif len(data) == 3 and data[1] == "q":
         ok = await notifications.update_member_settings(ctx.db, mid, now, quiet=data[2])
     elif data[1:] == ["an"]:
