@@ -126,3 +126,65 @@ CALLBACK_DATA: list[str] = [
     ":",
     "::::",
 ]
+
+# Numbers as a client can write them where the bot expects one: digits that str.isdigit() or int()
+# take but the bot must not (superscripts, circled, Arabic-Indic, Devanagari, mathematical), numbers
+# too large for SQLite's INTEGER, negative and empty ones. Full-width digits are accepted where a
+# person types; the valid ones come last so that a dialog they move on is tested with the others first.
+NUMBERS: list[str] = [
+    "²", "²³", "①", "⑫", "٣", "۳٤", "१२", "𝟓", "Ⅻ",
+    "9" * 20, "9223372036854775808", "1" * 400,
+    "-1", "-0", "#", "##1", "", " ", "+1", "1_000", "1e3", "3.5", "\u200b1",
+    "0", "１２",
+]
+
+# Commands that take a number ({n}); {task}, {event}: an open task and an event with one volunteer.
+NUMBER_COMMANDS: list[str] = [
+    "/edittask {n} points 3",
+    "/edittask {task} points {n}",
+    "/edittask {task} slots {n}",
+    "/canceltask {n}",
+    "/stats week {n}",
+    "/revoke {n} wrong entry",
+    "/entries {n}",
+    "/closeevent {n}",
+    "/closeevent {event} {n}",
+    "/categories points other {n}",
+    "/categories add garden{i} {n} 园艺 / Gardening",
+    "/rewards add goods {n} 5 Tea",
+    "/rewards add goods 5 {n} Tea",
+    "/rewards add discount:{n} 5 5 Tea",
+    "/rewards add goods 5 5 limit={n} Tea",
+    "/rewards add goods 5 5 days={n} Tea",
+    "/staff add {n}",
+    "/staff remove {n}",
+]
+
+# Button data that carries a number ({n}); {reward}: a reward's id, {day}: a bookable day.
+NUMBER_BUTTONS: list[str] = [
+    "tp:{n}", "st:h:{n}", "ph:{n}",
+    "done:{n}", "cf:{n}:y", "cf:{n}:n", "cf:{n}:p", "cs:{n}:c", "cs:{n}:x", "cs:{n}:h", "cs:{n}",
+    "cl:{n}", "dt:{n}", "wd:{n}", "rc:{n}", "rc:{n}:y", "ap:{n}", "rj:{n}", "ed:{n}",
+    "rw:r:{n}", "rw:d:{n}:{day}", "rw:c:{n}:abcd:-", "rw:show:{n}", "rw:x:{n}", "rw:xx:{n}", "rw:u:{n}", "rw:tog:{n}",
+    "rw:d:{reward}:{n}", "rw:c:{reward}:abcd:{n}",
+]
+
+# Dialog buttons with a number, and the flow and step they belong to.
+NUMBER_DIALOG_BUTTONS: list[tuple[str, str, str]] = [
+    ("register", "community", "d:community:{n}"),
+    ("register", "area", "d:area:{n}"),
+    ("org", "org", "d:org:{n}"),
+    ("request", "org", "d:org:{n}"),
+    ("attend", "att", "d:att:{n}"),
+]
+
+# Dialog steps where a number is typed.
+NUMBER_DIALOG_TEXTS: list[tuple[str, str]] = [("request", "slots"), ("request", "points")]
+
+
+def callback_data(template: str, **values: object) -> str:
+    """``template`` filled in, cut to the 64 bytes Telegram allows in a button's data."""
+    data = template.format(**values)
+    while len(data.encode()) > 64:
+        data = data[:-1]
+    return data
