@@ -124,8 +124,9 @@ _SPOKEN_EN = re.compile(r"(today|tomorrow)?\s*(?:at\s*)?([0-9]{1,2})(?::([0-9]{2
 
 
 def _cn_number(text: str) -> int:
-    if text.isdigit():
-        return int(text)
+    digits = parse_int(text, low=0, high=99, strict=True)  # the pattern allows [0-9]{1,2} here
+    if digits is not None:
+        return digits
     if "十" in text:  # 十 10, 十二 12, 二十 20
         tens, _, ones = text.partition("十")
         return (_CN_DIGITS.get(tens, 1) if tens else 1) * 10 + (_CN_DIGITS.get(ones, 0) if ones else 0)
