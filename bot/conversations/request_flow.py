@@ -62,9 +62,10 @@ FIELD_LABELS = {
     "start": N_("Start time"), "end": N_("End time"), "points": N_("Points"), "org": N_("Who may claim"),
 }
 _PHONE_OK = re.compile(r"\+?\d{7,15}")
-_FULL_DT = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2}) +(\d{1,2}):(\d{2})")
-_SHORT_DT = re.compile(r"(\d{1,2})-(\d{1,2}) +(\d{1,2}):(\d{2})")
-_TIME_ONLY = re.compile(r"(\d{1,2}):(\d{2})")
+# Digits as bot.numbers reads them: ASCII (full-width ones are made ASCII first), not \d's other scripts.
+_FULL_DT = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2}) +([0-9]{1,2}):([0-9]{2})")
+_SHORT_DT = re.compile(r"([0-9]{1,2})-([0-9]{1,2}) +([0-9]{1,2}):([0-9]{2})")
+_TIME_ONLY = re.compile(r"([0-9]{1,2}):([0-9]{2})")
 
 
 # ---------------------------------------------------------------- small helpers
@@ -84,7 +85,8 @@ def _local(dialog: Dialog, value: str | None) -> str:
 
 def _normalise_time_text(text: str) -> str:
     """Be lenient with what people type: full-width characters, / and . as date separators."""
-    table = str.maketrans({"：": ":", "／": "-", "/": "-", ".": "-", "－": "-", "\u3000": " "})
+    table = str.maketrans({"：": ":", "／": "-", "/": "-", ".": "-", "－": "-", "\u3000": " ",
+                           **{chr(0xFF10 + i): str(i) for i in range(10)}})  # full-width digits
     return " ".join(text.translate(table).split())
 
 
