@@ -16,6 +16,7 @@ from storage.timeutil import to_db
 FIRST = 20   # the answer to what a person just did: a claim's details (the address they need now), their removal
 NOTICE = 10  # reminders, staff notices, confirmations, cancellations: every kind not listed below
 BULK = 0     # digests, honours and summaries: many at once, none of them urgent
+LEVELS = (FIRST, NOTICE, BULK)  # every priority written is one of these (the job reads level by level)
 
 PRIORITY: dict[str, int] = {
     "task_claimed_volunteer": FIRST,

@@ -274,9 +274,12 @@ async def test_claim_details_overtake_a_digest_broadcast(db: Database, day: Froz
 async def test_next_batch_is_read_from_the_pending_index_without_sorting(db: Database) -> None:
     """The backlog is never sorted: the batch comes in index order (priority, due time, id)."""
     from bot.jobs.outbox import NEXT_BATCH
+    from storage.outbox import LEVELS
 
-    plan = " | ".join(r[3] for r in await db.fetchall("EXPLAIN QUERY PLAN " + NEXT_BATCH, ("2026-05-04", 30)))
-    assert "outbox_pending_next" in plan and "TEMP B-TREE" not in plan, plan
+    plan = [r[3] for r in await db.fetchall("EXPLAIN QUERY PLAN " + NEXT_BATCH, ("2026-05-04", 30))]
+    reads = [step for step in plan if "outbox" in step]
+    assert reads == ["SEARCH outbox USING INDEX outbox_pending_next (priority=? AND not_before<?)"] * len(LEVELS), plan
+    assert not [step for step in plan if "TEMP B-TREE" in step], plan
 
 
 async def test_priority_comes_from_the_kind_then_due_time_then_id(db: Database, day: FrozenClock) -> None:
@@ -284,11 +287,12 @@ async def test_priority_comes_from_the_kind_then_due_time_then_id(db: Database, 
 
     from bot.app import FEATURES
     from bot.outbox import RENDERERS
-    from storage.outbox import BULK, FIRST, NOTICE, PRIORITY, priority_of
+    from storage.outbox import BULK, FIRST, LEVELS, NOTICE, PRIORITY, priority_of
 
     for name in [*FEATURES, "bot.jobs.cards"]:  # every module that registers a renderer
         importlib.import_module(name)
     assert set(PRIORITY) <= set(RENDERERS), set(PRIORITY) - set(RENDERERS)  # no misspelt kind
+    assert set(PRIORITY.values()) | {priority_of("any other kind")} <= set(LEVELS)
     assert priority_of("task_claimed_volunteer") == FIRST
     assert priority_of("task_reminder") == priority_of("text") == NOTICE
     assert priority_of("digest_volunteer") == priority_of("honour_group") == BULK
