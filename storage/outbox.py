@@ -11,6 +11,28 @@ import aiosqlite
 
 from storage.timeutil import to_db
 
+# Who goes first when messages wait (higher first): the outbox job sends by priority, then due time,
+# then id. Defined per kind here, and only here; ``enqueue`` looks it up, callers never pass one.
+FIRST = 20   # the answer to what a person just did: a claim's details (the address they need now), their removal
+NOTICE = 10  # reminders, staff notices, confirmations, cancellations: every kind not listed below
+BULK = 0     # digests, honours and summaries: many at once, none of them urgent
+LEVELS = (FIRST, NOTICE, BULK)  # every priority written is one of these (the job reads level by level)
+
+PRIORITY: dict[str, int] = {
+    "task_claimed_volunteer": FIRST,
+    "task_details_removed": FIRST,
+    "digest_group": BULK,
+    "digest_volunteer": BULK,
+    "digest_staff": BULK,
+    "honour_member": BULK,
+    "honour_group": BULK,
+}
+
+
+def priority_of(kind: str) -> int:
+    """The outbox priority of a message kind (``NOTICE`` unless ``PRIORITY`` names it)."""
+    return PRIORITY.get(kind, NOTICE)
+
 
 async def enqueue(
     conn: aiosqlite.Connection,
@@ -22,11 +44,10 @@ async def enqueue(
     member_id: int | None = None,
     dedupe_key: str | None = None,
     not_before: datetime | None = None,
-    priority: int = 0,
 ) -> bool:
     """Queue one message. Returns False when a row with the same ``dedupe_key`` exists already."""
     cur = await conn.execute(_ENQUEUE, _enqueue_row(chat_id, kind, now, payload, member_id, dedupe_key,
-                                                    not_before, priority))
+                                                    not_before))
     return (cur.rowcount or 0) > 0
 
 
@@ -40,11 +61,10 @@ def enqueue_sync(
     member_id: int | None = None,
     dedupe_key: str | None = None,
     not_before: datetime | None = None,
-    priority: int = 0,
 ) -> bool:
     """``enqueue`` for a transaction run by ``Database.write`` (plain sqlite3, on the writer's thread)."""
     cur = conn.execute(_ENQUEUE, _enqueue_row(chat_id, kind, now, payload, member_id, dedupe_key,
-                                              not_before, priority))
+                                              not_before))
     return (cur.rowcount or 0) > 0
 
 
@@ -53,8 +73,8 @@ _ENQUEUE = ("INSERT INTO outbox (dedupe_key, chat_id, member_id, kind, payload, 
 
 
 def _enqueue_row(chat_id: int, kind: str, now: datetime, payload: dict[str, Any] | None, member_id: int | None,
-                 dedupe_key: str | None, not_before: datetime | None, priority: int) -> tuple[Any, ...]:
-    return (dedupe_key, chat_id, member_id, kind, json.dumps(payload or {}, ensure_ascii=False), priority,
+                 dedupe_key: str | None, not_before: datetime | None) -> tuple[Any, ...]:
+    return (dedupe_key, chat_id, member_id, kind, json.dumps(payload or {}, ensure_ascii=False), priority_of(kind),
             to_db(not_before or now), to_db(now))
 
 
@@ -100,7 +120,7 @@ _AUDIT = ("INSERT INTO audit_log (community_id, actor_id, action, object_type, o
 SCRUB_DETAILS = (
     "INSERT INTO outbox (dedupe_key, chat_id, member_id, kind, payload, priority, not_before, created_at)"
     " SELECT 'scrub:' || o.id, o.chat_id, o.member_id, 'task_details_removed',"
-    " json_object('task_id', ?1, 'outbox_id', o.id, 'why', ?2), 0, ?3, ?3"
+    f" json_object('task_id', ?1, 'outbox_id', o.id, 'why', ?2), {priority_of('task_details_removed')}, ?3, ?3"
     " FROM outbox o WHERE o.member_id = ?4 AND o.kind = 'task_claimed_volunteer'"
     " AND json_extract(o.payload, '$.task_id') = ?1"
     " ON CONFLICT (dedupe_key) DO NOTHING")

@@ -49,3 +49,12 @@ async def test_scale_core_measures_every_call(tmp_path: Path) -> None:
     assert set(results) == set(TARGETS)
     assert all(len(v) >= 3 for v in results.values())
     assert len(plans(path)) == 4
+
+
+def test_sweeps_core_compares_the_same_selections() -> None:
+    from bench.sweeps import measure
+
+    # measure() itself asserts that the old and new statements pick the same cards and batch, and
+    # that an idle digest sweep queues nothing.
+    rows, notes = measure(members=300, communities=3, tasks=200, pending=300, history=100, repeat=2, repeat_slow=1)
+    assert len(rows) == 11 and any("outbox_pending_next" in n for n in notes)

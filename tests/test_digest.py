@@ -163,3 +163,85 @@ async def test_run_once_runs_sweeps_and_digests(db: Database) -> None:
     await make_task(db, now, cid, res, requester_id=res, published_at=to_db(now - timedelta(hours=3)))
     out = await run_once(db, now)
     assert out["digests"] == 1 and out["unclaimed"] >= 1
+
+
+async def _next(db: Database, member_id: int) -> str | None:
+    return await db.fetchval("SELECT digest_next_at FROM members WHERE id = ?", (member_id,))
+
+
+async def _due_now(db: Database, at: datetime) -> list[int]:
+    return [int(r[0]) for r in await db.fetchall(digest.DUE_MEMBERS, (to_db(at),))]
+
+
+async def test_sweep_reads_only_members_due_now(db: Database) -> None:
+    """Found by an audit: every sweep (every 30 s) read every member and opened a transaction for each
+    one past their digest time. Now each has a next digest time, and a sweep reads only those due."""
+    before = datetime(2026, 5, 3, 23, 0, tzinfo=UTC)  # 07:00 Shanghai
+    cid = await make_community(db, before, digest_time="08:00")
+    res = await make_member(db, before, cid, resident=True)
+    vol = await make_member(db, before, cid, volunteer=True, skills='["shopping"]')
+    late = await make_member(db, before, cid, volunteer=True, digest_hour=18, skills='["shopping"]')
+    off = await make_member(db, before, cid, volunteer=True, digest_enabled=0)
+    staff = await make_member(db, before, cid, staff=True)
+    await make_task(db, before, cid, res, requester_id=res, published_at=to_db(before - timedelta(hours=5)))
+    assert await digest.sweep_digests(db, before) == 0
+    at8, at18 = "2026-05-04T00:00:00.000000Z", "2026-05-04T10:00:00.000000Z"  # 08:00 and 18:00 Shanghai
+    assert [await _next(db, m) for m in (vol, late, off, staff, res)] == [at8, at18, None, at8, None]
+    assert await _due_now(db, before + timedelta(minutes=59)) == []      # 07:59: nobody to read
+    assert sorted(await _due_now(db, before + timedelta(hours=1))) == sorted([vol, staff])
+    assert await digest.sweep_digests(db, before + timedelta(hours=1)) == 3  # group, staff, vol
+    tomorrow8 = "2026-05-05T00:00:00.000000Z"
+    assert [await _next(db, m) for m in (vol, late, staff)] == [tomorrow8, at18, tomorrow8]
+    assert await _due_now(db, before + timedelta(hours=10, minutes=59)) == []
+    assert await db.fetchval("SELECT digest_next_at FROM communities WHERE id = ?", (cid,)) == tomorrow8
+    assert await digest.sweep_digests(db, before + timedelta(hours=11)) == 1  # 18:00: the late one
+    assert await _next(db, late) == "2026-05-05T10:00:00.000000Z"
+
+
+async def test_due_members_and_communities_come_from_an_index(db: Database) -> None:
+    for sql in (digest.DUE_MEMBERS, digest.DUE_COMMUNITIES):
+        plan = " | ".join(r[3] for r in await db.fetchall("EXPLAIN QUERY PLAN " + sql, ("2026-05-04",)))
+        assert "USING" in plan and "_digest_due" in plan and "SCAN" not in plan, plan
+
+
+async def test_schedule_follows_changes_to_settings_registration_and_the_community(db: Database) -> None:
+    from bot.services import notifications
+
+    now = datetime(2026, 5, 4, 1, 0, tzinfo=UTC)  # 09:00 Shanghai, after today's 08:00 digest time
+    cid = await make_community(db, now, digest_time="08:00")
+    res = await make_member(db, now, cid, resident=True)
+    await make_task(db, now, cid, res, requester_id=res)
+    done = await make_member(db, now, cid, volunteer=True, skills='["shopping"]')
+    late = await make_member(db, now, cid, volunteer=True, digest_hour=18, skills='["shopping"]')
+    newcomer = await make_member(db, now, cid, volunteer=True, registered=False, skills='["shopping"]')
+    assert await digest.sweep_digests(db, now) == 2  # group and `done` (late for 08:00, the same day)
+    assert await _next(db, newcomer) is None
+    # Moving one's hour later after today's digest: nothing more today, tomorrow at the new hour.
+    assert await notifications.update_member_settings(db, done, now, digest_hour=12)
+    assert await _due_now(db, now) == [done]
+    assert await digest.sweep_digests(db, now) == 0
+    assert await _next(db, done) == "2026-05-04T04:00:00.000000Z"  # 12:00 today: looked at again, but
+    assert await digest.sweep_digests(db, now + timedelta(hours=3)) == 0    # today's was decided already
+    assert await _next(db, done) == "2026-05-05T04:00:00.000000Z"
+    # Moving it to an hour already past today: due at once.
+    assert await notifications.update_member_settings(db, late, now, digest_hour=7)
+    assert await digest.sweep_digests(db, now) == 1
+    # Finishing registration schedules them.
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE members SET registered_at = ? WHERE id = ?", (to_db(now), newcomer))
+    assert await digest.sweep_digests(db, now) == 1
+    assert await _next(db, newcomer) == "2026-05-05T00:00:00.000000Z"
+    # Turning it off: never read again until it is turned on.
+    assert await notifications.update_member_settings(db, newcomer, now, digest_enabled=False)
+    await digest.sweep_digests(db, now)
+    assert await _next(db, newcomer) is None
+    # The community moves to Berlin (08:00 CEST is 06:00 UTC): everybody follows, the group too.
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE communities SET timezone = 'Europe/Berlin' WHERE id = ?", (cid,))
+    assert await digest.sweep_digests(db, now) == 0  # 03:00 in Berlin
+    assert await _next(db, late) == "2026-05-04T05:00:00.000000Z"          # their own 07:00, Berlin
+    assert await db.fetchval("SELECT digest_next_at FROM communities WHERE id = ?", (cid,)) == "2026-05-04T06:00:00.000000Z"
+    # A setting that does not touch the digest leaves the schedule alone.
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE members SET display_name = 'X', digest_hour = digest_hour WHERE id = ?", (late,))
+    assert await _next(db, late) == "2026-05-04T05:00:00.000000Z"

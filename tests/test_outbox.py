@@ -228,3 +228,84 @@ async def test_a_failing_voice_note_does_not_resend_or_lose_the_text(db: Databas
     assert bot.sent == [(111, "Details: 13912345678")]
     row = await db.fetchone("SELECT state, message_id FROM outbox WHERE dedupe_key = 'tv'")
     assert (row["state"], row["message_id"]) == ("sent", 1)
+
+
+async def test_claim_details_overtake_a_digest_broadcast(db: Database, day: FrozenClock) -> None:
+    """Found by an audit: claim details and digests both had priority 0, so a volunteer who claimed at
+    digest time waited behind 2,000 digests for the address. Now the details go out in the very next
+    batch: at most the batch already in flight (30 sends, about 1.1 s at the default 28 messages/s) is
+    sent between the claim and its details, however long the broadcast."""
+    import bot.conversations.requests  # the dispatch renderers
+    from bot.jobs.outbox import BATCH
+    from bot.services import digest, tasks
+
+    now = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai: digest time
+    clock = FrozenClock(now)
+    cid = await make_community(db, now)
+    res = await make_member(db, now, cid, resident=True, tg_user_id=501, phone="13912345678")
+    tid = await make_task(db, now, cid, res, requester_id=res, title="Buy rice", category="shopping")
+    async with db.transaction() as conn:  # 2,000 volunteers whose digest lists that task
+        await conn.executemany(
+            "INSERT INTO members (tg_user_id, community_id, language, display_name, is_volunteer, skills,"
+            " registered_at, started_bot, created_at, updated_at) VALUES (?, ?, 'zh', ?, 1, '[\"shopping\"]', ?, 1, ?, ?)",
+            [(900_000 + i, cid, f"V{i}", to_db(now), to_db(now), to_db(now)) for i in range(2000)])
+    vol = await make_member(db, now, cid, volunteer=True, tg_user_id=777, digest_enabled=0)
+    assert await digest.sweep_digests(db, now) == 2001  # and the group's
+
+    class Recorder(StubBot):
+        claimed_at: int | None = None
+
+        async def send_message(self, chat_id: int, text: str, reply_markup: Any = None) -> Any:
+            msg = await super().send_message(chat_id, text, reply_markup)
+            if len(self.sent) == 45 and self.claimed_at is None:  # mid-broadcast, a batch in flight
+                await tasks.claim(db, clock.now(), vol, tid)
+                self.claimed_at = len(self.sent)
+            return msg
+
+    bot = Recorder()
+    await OutboxSender(rate=10_000).drain(_ctx(db, clock, bot), limit=4 * BATCH)
+    assert bot.claimed_at is not None
+    details = [i for i, (chat, _) in enumerate(bot.sent, 1) if chat == 777]
+    assert len(details) == 1, bot.sent[-5:]
+    sent_between = details[0] - 1 - bot.claimed_at
+    assert 0 <= sent_between <= BATCH, sent_between
+
+
+async def test_next_batch_is_read_from_the_pending_index_without_sorting(db: Database) -> None:
+    """The backlog is never sorted: the batch comes in index order (priority, due time, id)."""
+    from bot.jobs.outbox import NEXT_BATCH
+    from storage.outbox import LEVELS
+
+    plan = [r[3] for r in await db.fetchall("EXPLAIN QUERY PLAN " + NEXT_BATCH, ("2026-05-04", 30))]
+    reads = [step for step in plan if "outbox" in step]
+    assert reads == ["SEARCH outbox USING INDEX outbox_pending_next (priority=? AND not_before<?)"] * len(LEVELS), plan
+    assert not [step for step in plan if "TEMP B-TREE" in step], plan
+
+
+async def test_priority_comes_from_the_kind_then_due_time_then_id(db: Database, day: FrozenClock) -> None:
+    import importlib
+
+    from bot.app import FEATURES
+    from bot.outbox import RENDERERS
+    from storage.outbox import BULK, FIRST, LEVELS, NOTICE, PRIORITY, priority_of
+
+    for name in [*FEATURES, "bot.jobs.cards"]:  # every module that registers a renderer
+        importlib.import_module(name)
+    assert set(PRIORITY) <= set(RENDERERS), set(PRIORITY) - set(RENDERERS)  # no misspelt kind
+    assert set(PRIORITY.values()) | {priority_of("any other kind")} <= set(LEVELS)
+    assert priority_of("task_claimed_volunteer") == FIRST
+    assert priority_of("task_reminder") == priority_of("text") == NOTICE
+    assert priority_of("digest_volunteer") == priority_of("honour_group") == BULK
+    now = day.now()
+    await _queue(db, now, 1, kind="digest_volunteer", key="digest")
+    await _queue(db, now, 2, key="notice-later")
+    async with db.transaction() as conn:
+        await enqueue(conn, chat_id=3, kind="text", now=now - timedelta(minutes=1), payload={"message": "Hi"},
+                      dedupe_key="notice-earlier")
+        await enqueue(conn, chat_id=4, kind="text", now=now, not_before=now + timedelta(minutes=1),
+                      payload={"message": "Hi"}, dedupe_key="notice-not-yet")
+    await _queue(db, now, 5, kind="task_claimed_volunteer", key="details", task_id=1)
+    from bot.jobs.outbox import NEXT_BATCH
+
+    rows = await db.fetchall(NEXT_BATCH, (to_db(now), 30))
+    assert [r["dedupe_key"] for r in rows] == ["details", "notice-earlier", "notice-later", "digest"]

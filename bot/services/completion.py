@@ -155,11 +155,11 @@ async def _chat_of(conn: aiosqlite.Connection, member_id: int) -> int | None:
 
 
 async def _tell(conn: aiosqlite.Connection, member_id: int, kind: str, payload: dict[str, Any], key: str,
-                now: datetime, priority: int = 0) -> None:
+                now: datetime) -> None:
     chat = await _chat_of(conn, member_id)
     if chat is not None:
         await enqueue(conn, chat_id=chat, kind=kind, now=now, payload=payload, member_id=member_id,
-                      dedupe_key=key, priority=priority)
+                      dedupe_key=key)
 
 
 async def _staff_ids(conn: aiosqlite.Connection, community_id: int) -> list[int]:
@@ -221,7 +221,7 @@ async def mark_done(db: Database, *, task_id: int, tg_user_id: int, now: datetim
                 round_no = int(task["card_version"]) + 1
                 await _tell(conn, confirmer_id(task), "completion_confirm",
                             {"task_id": task_id, "volunteers": names, "note": note},
-                            f"confirm:{task_id}:{round_no}", now, priority=5)
+                            f"confirm:{task_id}:{round_no}", now)
             await _bump(conn, task_id, now, state=state, done_at=to_db(now))
         else:
             await _bump(conn, task_id, now)
@@ -248,7 +248,7 @@ async def add_done_note(db: Database, *, task_id: int, tg_user_id: int, now: dat
         if task["kind"] == "request":
             await _tell(conn, confirmer_id(task), "completion_done_note",
                         {"task_id": task_id, "volunteer": actor["display_name"] or "?", "note": note,
-                         "photo": photo_file_id}, f"donenote:{task_id}:{actor['id']}:{to_db(now)}", now, priority=5)
+                         "photo": photo_file_id}, f"donenote:{task_id}:{actor['id']}:{to_db(now)}", now)
         await audit(conn, now=now, action="task_done_note", community_id=int(task["community_id"]),
                     actor_id=int(actor["id"]), object_type="task", object_id=task_id,
                     details={"note": note, "photo": photo_file_id is not None})
@@ -316,7 +316,7 @@ async def not_done(db: Database, *, task_id: int, tg_user_id: int, now: datetime
         round_no = int(task["card_version"]) + 1
         for mid in done:
             await _tell(conn, mid, "completion_not_done", {"task_id": task_id, "reason": reason},
-                        f"notdone:{task_id}:{mid}:{round_no}", now, priority=5)
+                        f"notdone:{task_id}:{mid}:{round_no}", now)
         await _bump(conn, task_id, now, state="in_progress", done_at=None)
         await audit(conn, now=now, action="task_not_done", community_id=int(task["community_id"]),
                     actor_id=int(actor["id"]), object_type="task", object_id=task_id, details={"reason": reason})
@@ -346,7 +346,7 @@ async def report_problem(db: Database, *, task_id: int, tg_user_id: int, now: da
         staff = await _staff_ids(conn, int(task["community_id"]))
         for sid in staff:
             await _tell(conn, sid, "completion_case_staff", {"case_id": case_id, "task_id": task_id, "reason": reason},
-                        f"case:{case_id}:staff:{sid}", now, priority=5)
+                        f"case:{case_id}:staff:{sid}", now)
         await _bump(conn, task_id, now)
         await audit(conn, now=now, action="case_opened", community_id=int(task["community_id"]),
                     actor_id=int(actor["id"]), object_type="case", object_id=case_id,
@@ -379,7 +379,7 @@ async def add_reason(db: Database, *, task_id: int, tg_user_id: int, now: dateti
             kind_out = "completion_reason_staff"
         for mid in targets:
             await _tell(conn, mid, kind_out, {"task_id": task_id, "reason": reason},
-                        f"reason:{task_id}:{kind}:{mid}:{to_db(now)}", now, priority=5)
+                        f"reason:{task_id}:{kind}:{mid}:{to_db(now)}", now)
         await audit(conn, now=now, action="task_reason", community_id=int(task["community_id"]),
                     actor_id=int(actor["id"]), object_type="task", object_id=task_id,
                     details={"kind": kind, "reason": reason})

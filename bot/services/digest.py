@@ -3,6 +3,8 @@
 Builders return plain data (rendered in the recipient's language at send time) or ``None``.
 ``sweep_digests`` queues what is due: at the digest time in the community's time zone, once per
 local day (a digest missed while the bot was down goes out when it is back, the same day only).
+Each member and community carries the time its next digest is due (``digest_next_at``, migration
+0111, kept by triggers when the settings it depends on change), so a sweep reads only those due.
 """
 
 from __future__ import annotations
@@ -145,40 +147,110 @@ async def _chat(conn: aiosqlite.Connection, member_id: int) -> int | None:
     return None if not rows or rows[0]["tg_user_id"] is None else int(rows[0]["tg_user_id"])
 
 
-async def sweep_digests(db: Database, now: datetime) -> int:
-    """Queue every digest due now and not yet decided today (local date). Returns how many were queued."""
+def next_due(local: datetime, hhmm: str) -> datetime:
+    """The next digest moment at local ``hhmm`` after a decision at ``local``: today's, if it is still
+    ahead, else tomorrow's (wall-clock, so it follows daylight saving)."""
+    hh, mm = (int(x) for x in hhmm.split(":"))
+    day = local.date() + timedelta(days=1 if _due(local, hhmm) else 0)
+    return datetime.combine(day, time(hh, mm), tzinfo=local.tzinfo)
+
+
+# Who is due: read from the partial indexes of migration 0111 (tests/test_digest.py checks the plans).
+DUE_COMMUNITIES = "SELECT id FROM communities WHERE digest_next_at <= ?"
+DUE_MEMBERS = "SELECT id FROM members WHERE digest_next_at <= ?"
+
+# What the sweep needs to decide one member's digests, read in the transaction that decides them.
+_MEMBER = ("SELECT m.id, m.community_id, m.is_staff, m.is_volunteer, m.digest_enabled, m.digest_hour,"
+           " c.timezone, c.digest_time FROM members m JOIN communities c ON c.id = m.community_id"
+           " WHERE m.id IN ({ids}) AND c.active = 1 AND m.deleted_at IS NULL AND m.registered_at IS NOT NULL"
+           " AND (m.is_staff = 1 OR (m.is_volunteer = 1 AND m.digest_enabled = 1))")
+CHUNK = 500  # members whose schedule is worked out again (not due) per transaction
+
+
+def _member_time(m: aiosqlite.Row) -> str:
+    return str(m["digest_time"]) if m["digest_hour"] is None else f"{int(m['digest_hour']):02d}:00"
+
+
+async def _reschedule(conn: aiosqlite.Connection, table: str, ids: list[int], when: dict[int, str | None]) -> None:
+    """Store each id's next digest time (None: no digest), given ids read as due in this transaction."""
+    await conn.executemany(f"UPDATE {table} SET digest_next_at = ? WHERE id = ?", [(when.get(i), i) for i in ids])
+
+
+async def _group_pass(conn: aiosqlite.Connection, cid: int, now: datetime) -> int:
+    """Decide community ``cid``'s group digest if due now, and schedule the next one."""
+    rows = await _rows(conn, "SELECT * FROM communities WHERE id = ? AND active = 1", (cid,))
+    if not rows:
+        await _reschedule(conn, "communities", [cid], {})
+        return 0
+    c = rows[0]
+    tz = c["timezone"]
+    local = local_now(now, tz)
+    day = local.date().isoformat()
     queued = 0
-    communities = await db.fetchall("SELECT * FROM communities WHERE active = 1")
-    for c in communities:
-        tz = c["timezone"]
-        local = local_now(now, tz)
-        day = local.date().isoformat()
-        cid = int(c["id"])
+    if _due(local, c["digest_time"]) and await mark_once(conn, f"digest:group:{cid}:{day}", now):
+        data = await group_digest(conn, cid, now, tz)
+        if data is not None and c["group_chat_id"] is not None:
+            queued += await enqueue(conn, chat_id=int(c["group_chat_id"]), kind="digest_group", now=now,
+                                    payload=data, dedupe_key=f"digest:group:{cid}:{day}")
+    await _reschedule(conn, "communities", [cid], {cid: to_db(next_due(local, c["digest_time"]))})
+    return queued
+
+
+async def _member_pass(conn: aiosqlite.Connection, m: aiosqlite.Row, now: datetime) -> int:
+    """Decide one member's staff and volunteer digests for today if due now, and schedule the next."""
+    mid, cid, tz = int(m["id"]), int(m["community_id"]), m["timezone"]
+    local = local_now(now, tz)
+    day = local.date().isoformat()
+    queued = 0
+    hhmm = _member_time(m)
+    if _due(local, hhmm):  # (their time may have moved since they were read as due)
+        if m["is_staff"] and await mark_once(conn, f"digest:staff:{mid}:{day}", now):
+            sdata = await staff_digest(conn, cid, now)
+            chat = await _chat(conn, mid)
+            if sdata is not None and chat is not None:
+                queued += await enqueue(conn, chat_id=chat, member_id=mid, kind="digest_staff", now=now,
+                                        payload=sdata, dedupe_key=f"digest:staff:{mid}:{day}")
+        if m["is_volunteer"] and m["digest_enabled"] and await mark_once(conn, f"digest:vol:{mid}:{day}", now):
+            vdata = await volunteer_digest(conn, mid, now, tz)
+            chat = await _chat(conn, mid)
+            if vdata is not None and chat is not None:
+                queued += await enqueue(conn, chat_id=chat, member_id=mid, kind="digest_volunteer", now=now,
+                                        payload=vdata, dedupe_key=f"digest:vol:{mid}:{day}")
+    await _reschedule(conn, "members", [mid], {mid: to_db(next_due(local, hhmm))})
+    return queued
+
+
+async def sweep_digests(db: Database, now: datetime) -> int:
+    """Queue every digest due now and not yet decided today (local date). Returns how many were queued.
+
+    Reads only the communities and members whose ``digest_next_at`` has come (index, migration 0111),
+    so a sweep between digest times costs two empty index lookups whatever the number of members.
+    """
+    queued = 0
+    stamp = to_db(now)
+    for (cid,) in await db.fetchall(DUE_COMMUNITIES, (stamp,)):
         async with db.transaction() as conn:
-            if _due(local, c["digest_time"]) and await mark_once(conn, f"digest:group:{cid}:{day}", now):
-                data = await group_digest(conn, cid, now, tz)
-                if data is not None and c["group_chat_id"] is not None:
-                    queued += await enqueue(conn, chat_id=int(c["group_chat_id"]), kind="digest_group", now=now,
-                                            payload=data, dedupe_key=f"digest:group:{cid}:{day}")
-        members = await db.fetchall(
-            "SELECT id, is_staff, is_volunteer, digest_enabled, digest_hour FROM members WHERE community_id = ?"
-            " AND deleted_at IS NULL AND registered_at IS NOT NULL AND (is_staff = 1 OR is_volunteer = 1)", (cid,))
-        for m in members:
-            mid = int(m["id"])
-            hhmm = c["digest_time"] if m["digest_hour"] is None else f"{int(m['digest_hour']):02d}:00"
-            if not _due(local, hhmm):
-                continue
+            queued += await _group_pass(conn, int(cid), now)
+    ids = [int(r[0]) for r in await db.fetchall(DUE_MEMBERS, (stamp,))]
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        due: list[int] = []
+        async with db.transaction() as conn:
+            # Members not due yet (just changed, or first seen) get their time in one transaction.
+            when: dict[int, str | None] = {}
+            for m in await _rows(conn, _MEMBER.format(ids=",".join("?" * len(chunk))), tuple(chunk)):
+                local = local_now(now, m["timezone"])
+                if _due(local, _member_time(m)):
+                    due.append(int(m["id"]))
+                else:
+                    when[int(m["id"])] = to_db(next_due(local, _member_time(m)))
+            waiting = set(due)
+            await _reschedule(conn, "members", [i for i in chunk if i not in waiting], when)
+        for mid in due:  # one short transaction each: a digest being built never holds up a claim for long
             async with db.transaction() as conn:
-                if m["is_staff"] and await mark_once(conn, f"digest:staff:{mid}:{day}", now):
-                    sdata = await staff_digest(conn, cid, now)
-                    chat = await _chat(conn, mid)
-                    if sdata is not None and chat is not None:
-                        queued += await enqueue(conn, chat_id=chat, member_id=mid, kind="digest_staff", now=now,
-                                                payload=sdata, dedupe_key=f"digest:staff:{mid}:{day}")
-                if m["is_volunteer"] and m["digest_enabled"] and await mark_once(conn, f"digest:vol:{mid}:{day}", now):
-                    vdata = await volunteer_digest(conn, mid, now, tz)
-                    chat = await _chat(conn, mid)
-                    if vdata is not None and chat is not None:
-                        queued += await enqueue(conn, chat_id=chat, member_id=mid, kind="digest_volunteer", now=now,
-                                                payload=vdata, dedupe_key=f"digest:vol:{mid}:{day}")
+                rows = await _rows(conn, _MEMBER.format(ids="?"), (mid,))
+                if rows:
+                    queued += await _member_pass(conn, rows[0], now)
+                else:  # changed in between: no digest any more
+                    await _reschedule(conn, "members", [mid], {})
     return queued

@@ -68,12 +68,12 @@ async def _private_chat(conn: aiosqlite.Connection, member_id: int | None) -> in
 
 
 async def _tell(conn: aiosqlite.Connection, member_id: int | None, kind: str, payload: dict[str, Any],
-                key: str, now: datetime, priority: int = 0) -> bool:
+                key: str, now: datetime) -> bool:
     chat = await _private_chat(conn, member_id)
     if chat is None:
         return False
     return await enqueue(conn, chat_id=chat, member_id=member_id, kind=kind, payload=payload, now=now,
-                         dedupe_key=key, priority=priority)
+                         dedupe_key=key)
 
 
 async def staff_ids(conn: aiosqlite.Connection, community_id: int) -> list[int]:
@@ -132,7 +132,7 @@ async def sweep_reminders(conn: aiosqlite.Connection, now: datetime) -> int:
                 key = f"remind:{which}:{task['id']}:{mid}"
                 if await mark_once(conn, key, now):
                     n += await _tell(conn, mid, "task_reminder",
-                                     {"task_id": int(task["id"]), "which": which}, key, now, priority=5)
+                                     {"task_id": int(task["id"]), "which": which}, key, now)
     return n
 
 

@@ -20,6 +20,7 @@ from bot.models import N_, InvalidInput, InvalidState, NotAllowed, NotFound, Out
 from bot.services import ledger
 from bot.services.merchants import new_code
 from storage.db import Database
+from storage.outbox import priority_of
 from storage.timeutil import from_db, opt_from_db, to_db
 
 KINDS = ("goods", "service", "honour", "venue", "discount")
@@ -103,11 +104,11 @@ async def _notify(conn: aiosqlite.Connection, *, key: str, member_id: int, messa
                   **params: Any) -> None:
     """Tell the member in their private chat (through the outbox, in the same transaction)."""
     await conn.execute(
-        "INSERT INTO outbox (dedupe_key, chat_id, member_id, kind, payload, not_before, created_at)"
-        " SELECT ?, tg_user_id, id, 'text', ?, ?, ? FROM members WHERE id = ? AND tg_user_id IS NOT NULL"
+        "INSERT INTO outbox (dedupe_key, chat_id, member_id, kind, payload, priority, not_before, created_at)"
+        " SELECT ?, tg_user_id, id, 'text', ?, ?, ?, ? FROM members WHERE id = ? AND tg_user_id IS NOT NULL"
         " ON CONFLICT (dedupe_key) DO NOTHING",
-        (key, json.dumps({"message": message, "params": params}, ensure_ascii=False), to_db(now), to_db(now),
-         member_id))
+        (key, json.dumps({"message": message, "params": params}, ensure_ascii=False), priority_of("text"),
+         to_db(now), to_db(now), member_id))
 
 
 async def _reward_name(conn: aiosqlite.Connection, reward_id: int) -> str:

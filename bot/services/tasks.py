@@ -298,7 +298,7 @@ async def _ping_on_duty(conn: aiosqlite.Connection, now: datetime, task_id: int,
         rows = list(await cur.fetchall())
     for row in rows:
         await enqueue(conn, chat_id=int(row["tg_user_id"]), member_id=int(row["id"]), kind="task_urgent_ping",
-                      now=now, payload={"task_id": task_id}, dedupe_key=f"urgent:{task_id}:{row['id']}", priority=5)
+                      now=now, payload={"task_id": task_id}, dedupe_key=f"urgent:{task_id}:{row['id']}")
 
 
 async def toggle_on_duty(db: Database, now: datetime, tg_user_id: int) -> bool:
@@ -575,7 +575,7 @@ async def contact_staff(db: Database, now: datetime, member_id: int, task_id: in
             await enqueue(conn, chat_id=int(row["tg_user_id"]), member_id=int(row["id"]), kind="text", now=now,
                           payload={"message": N_("☎ {name} asks staff to get in touch about task #{id}."),
                                    "params": {"name": html.escape(member["display_name"] or "?"), "id": task_id}},
-                          dedupe_key=f"contact:{task_id}:{member_id}:{row['id']}:{slot}", priority=5)
+                          dedupe_key=f"contact:{task_id}:{member_id}:{row['id']}:{slot}")
         await audit(conn, now=now, action="task.contact_staff", community_id=int(task["community_id"]),
                     actor_id=member_id, object_type="task", object_id=task_id)
         return len(staff_rows)
