@@ -49,6 +49,7 @@ _LETTERS = re.compile(r"[a-z]+")
 class Normalised:
     """A normalised text; ``text[j]`` came from ``original[start[j]:end[j]]``."""
 
+    original: str
     text: str
     start: tuple[int, ...]
     end: tuple[int, ...]
@@ -124,7 +125,7 @@ def normalise(text: str) -> Normalised:
             repeat = 1
     for j in range(pos, len(flat)):
         out.emit(flat[j], start[j], end[j])
-    return Normalised("".join(out.text), tuple(out.start), tuple(out.end))
+    return Normalised(text, "".join(out.text), tuple(out.start), tuple(out.end))
 
 
 def _alnum(c: str) -> bool:
@@ -135,19 +136,41 @@ def _alnum(c: str) -> bool:
 # Digits joined by anything that is neither a letter nor a digit (spaces, punctuation, symbols
 # such as * ~ | +, emoji, line breaks), however many: a chain of seven or more digits is a phone
 # number, unless it is all dates and times ("2026-12-03 10:30", "10:00-12:00").
-_CHAIN = re.compile(r"\d(?:[^\w]*\d)*")
+_CHAIN = re.compile(r"\d(?:[\W_]*\d)*")
 _DATE = (r"(?:(?:19|20)\d\d([-/.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])"
          r"|(?:0?[1-9]|[12]\d|3[01])([-/.])(?:0?[1-9]|1[0-2])\2(?:19|20)\d\d)")
 _TIME = r"(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?"
-_DATES_AND_TIMES = re.compile(rf"(?:{_DATE}|{_TIME})(?:[^\w]+(?:{_DATE}|{_TIME}))*")
+_DATES_AND_TIMES = re.compile(rf"(?:{_DATE}|{_TIME})(?:[\W_]+(?:{_DATE}|{_TIME}))*")
 PHONE_DIGITS = 7
+
+
+def _dates_and_times(n: Normalised, a: int, b: int) -> bool:
+    """Whether the chain ``n.text[a:b]`` is dates and times. A Chinese numeral glued to the word
+    before or after the chain belongs to that word ("周五 9:00-17:00", "2026-12-03两人"): up to two
+    are left out at each end."""
+    if _DATES_AND_TIMES.fullmatch(n.text, a, b):
+        return True
+
+    def glued(j: int, beside: int) -> bool:
+        return n.original[n.start[j]] in _CJK_DIGITS and 0 <= beside < len(n.text) and n.text[beside].isalpha()
+
+    a2, b2 = a, b
+    while a2 < b and a2 - a < 2 and glued(a2, a - 1):
+        a2 += 1
+    while b2 > a2 and b - b2 < 2 and glued(b2 - 1, b):
+        b2 -= 1
+    if (a2, b2) == (a, b):
+        return False
+    a2 = next((j for j in range(a2, b2) if n.text[j].isdigit()), b2)
+    b2 = next((j + 1 for j in range(b2 - 1, a2 - 1, -1) if n.text[j].isdigit()), a2)
+    return a2 < b2 and _DATES_AND_TIMES.fullmatch(n.text, a2, b2) is not None
 
 
 def _phone_spans(n: Normalised) -> list[tuple[int, int, str]]:
     spans = []
     for m in _CHAIN.finditer(n.text):
         digits = re.sub(r"\D", "", m.group(0))
-        if len(digits) < PHONE_DIGITS or _DATES_AND_TIMES.fullmatch(m.group(0)):
+        if len(digits) < PHONE_DIGITS or _dates_and_times(n, m.start(), m.end()):
             continue
         shown = digits[:3] + "****" + digits[-2:] if len(digits) >= 9 else "****" + digits[-2:]
         spans.append((*n.span(m.start(), m.end() - 1), shown))
