@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime, timedelta
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.services.masking import mask, normalise
+from storage.timeutil import to_db
 
 PHONE = "13912345678"
 NAME, ADDRESS = "Li Ming", "3号楼 2单元 301"
@@ -197,3 +200,59 @@ def test_no_generated_spelling_of_the_name_survives(case: tuple[str, str], befor
     shown = mask(f"{before} {spelled} {after}", [name, ADDRESS])
     skeleton = "".join(c for c in normalise(shown).text if c.isalnum())
     assert "".join(normalise(name).text.split()) not in skeleton, (spelled, shown)
+
+
+# -- every renderer that puts a task's words in a group ----------------------------------------
+async def test_titles_and_descriptions_reach_the_group_masked_everywhere(db: Any, now: datetime) -> None:
+    """Found by a hostile review: titles of staff-published tasks were never masked ("Call Mr Li on
+    13912345678" showed in full on the card). Card, digest, /tasks list, re-announcement, urgent
+    ping and Details all mask the title and the description alike."""
+    import bot.conversations.requests  # registers the renderers
+    import bot.jobs.sweeps  # noqa: F401
+    from bot.i18n import translator
+    from bot.jobs.cards import _SQL, render_card
+    from bot.jobs.sweeps import render_group_digest
+    from bot.outbox import RENDERERS, RenderContext
+    from bot.services import digest, tasks
+    from tests.factories import make_community, make_member
+    from tests.factories_tasks import make_task
+
+    cid = await make_community(db, now, group_chat_id=-100)
+    res = await make_member(db, now, cid, resident=True, name="Li Ming", address="Building 7 Room 1203")
+    staff = await make_member(db, now, cid, staff=True)
+    spaced = "Li\u200bMing, one three nine 1234 5678"
+    t1 = await make_task(db, now, cid, staff, title="Call Mr Li on 13912345678", description="Bring 2 bags")
+    t2 = await make_task(db, now, cid, res, requester_id=res, title="L i M i n g needs rice", description=spaced)
+    ev = await make_task(db, now, cid, staff, kind="event", title="Ask 一三九一二三四五六七八 at the gate",
+                         starts_at=to_db(now + timedelta(days=1)))
+    vol = await make_member(db, now, cid, volunteer=True)
+    secrets = ("Li Ming", "1203")
+    shown: list[str] = []
+    # the card (the card job's own query)
+    for row in await db.fetchall(_SQL):
+        shown.append(render_card(translator("en"), row, 0)[0])
+    # the group digest, in its payload and as rendered
+    async with db.transaction() as conn:
+        data = await digest.group_digest(conn, cid, now, "Asia/Shanghai")
+    assert data is not None and {x["id"] for x in data["open_tasks"]} == {t1, t2}
+    rc = RenderContext(db, translator("en"), "en", -100, None, "bot")
+    shown += [repr(data), render_group_digest(rc, data)]
+    # the /tasks list and the Details alert
+    for row in await tasks.list_open(db, cid):
+        shown += [await tasks.public_title(db, row), await tasks.public_description(db, row)]
+    # the re-announcement in the group, and the urgent ping
+    for tid in (t1, t2):
+        again = await RENDERERS["task_reannounce"].render(rc, {"task_id": tid})
+        ping = await RENDERERS["task_urgent_ping"].render(
+            RenderContext(db, translator("en"), "en", 1, vol, "bot"), {"task_id": tid})
+        assert again is not None and ping is not None
+        shown += [again.text, ping.text]
+    assert len(shown) >= 10
+    for text in shown:
+        assert not leaked(text, PHONE), text
+        skeleton = "".join(c for c in normalise(text).text if c.isalnum())
+        assert not any(s.lower().replace(" ", "") in skeleton for s in secrets), text
+    cards = "\n".join(shown[:3])
+    assert "Call Mr Li on 139****78" in cards and "*** needs rice" in cards and "Bring 2 bags" in cards
+    assert "Ask 139****78 at the gate" in cards
+    assert ev in {x["id"] for x in data["events"]}
