@@ -17,6 +17,7 @@ group (card, Details alert, urgent ping, /tasks list, digest, re-announcement) c
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -184,6 +185,14 @@ def _skeleton(n: Normalised) -> tuple[str, list[int]]:
     return "".join(n.text[j] for j in keep), keep
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_form(secret: str) -> tuple[str, tuple[str, ...]]:
+    """A secret's letters and digits, and the numbers in it (the same few secrets recur on every
+    card redraw, so they are normalised once)."""
+    n = normalise(secret)
+    return _skeleton(n)[0], tuple(_DIGITS.findall(n.text))
+
+
 def _latin(c: str) -> bool:
     return c.isascii() and c.isalnum()
 
@@ -195,7 +204,7 @@ def _secret_spans(n: Normalised, secrets: Iterable[object]) -> list[tuple[int, i
     skel, where = _skeleton(n)
     spans = []
     for secret in secrets:
-        target, _ = _skeleton(normalise(str(secret or "")))
+        target = _secret_form(str(secret or ""))[0]
         if len(target) < 2:
             continue
         for m in re.finditer(re.escape(target), skel):
@@ -218,7 +227,7 @@ def _address_number_spans(n: Normalised, secrets: Iterable[object]) -> list[tupl
     """The numbers of the requester's address, typed in another form ("3号楼301" for "3号楼 2单元
     301", "room 301", "三〇一"): a number of three or more digits from the address is masked
     wherever it stands alone; a shorter one only where a building, unit or room word goes with it."""
-    numbers = {d for secret in secrets for d in _DIGITS.findall(normalise(str(secret or "")).text)}
+    numbers = {d for secret in secrets for d in _secret_form(str(secret or ""))[1]}
     if not numbers:
         return []
     spans = []
