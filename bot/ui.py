@@ -114,12 +114,12 @@ async def edit_or_send(query: CallbackQuery, text: str, markup: InlineKeyboardMa
             await query.message.chat.send_message(text, reply_markup=markup)
 
 
-def task_name(t: Translator, task: Any) -> str:
-    """How a task is named to the people in it (escaped): its title, the start of its description,
-    else "voice request #7" or "task #7"."""
+def task_name(t: Translator, task: Any, secrets: Sequence[object] = ()) -> str:
+    """How a task is named to the people in it (escaped): its title, the start of its description
+    (phones and the ``secrets`` masked), else "voice request #7" or "task #7"."""
     from bot.services.tasks import label
 
-    name = label(task["title"], task["description"])
+    name = label(task["title"], task["description"], secrets=secrets)
     if name:
         return esc(name)
     if task["voice_file_id"]:

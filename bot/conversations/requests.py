@@ -187,7 +187,7 @@ async def _show_tasks(update: Update, ctx: LinliContext, offset: int) -> None:
     lines = [t("Open tasks ({first}–{last} of {total}):", first=offset + 1, last=offset + len(rows), total=total)]
     buttons = []
     for r in rows:
-        what = r["title"] or (await tasks.public_description(ctx.db, r)) or r["category"]
+        what = (await tasks.public_title(ctx.db, r)) or (await tasks.public_description(ctx.db, r)) or r["category"]
         lines.append(f"#{r['id']} {esc(what[:80])}")
         buttons.append([(t("Claim #{id}", id=r["id"]), f"cl:{r['id']}")])
     nav = []

@@ -14,7 +14,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.context import LinliContext
 from bot.i18n import Translator
-from bot.services.tasks import public_text
+from bot.services.tasks import public_text, secrets_of
 from bot.ui import community_translator, esc, inline
 
 log = logging.getLogger(__name__)
@@ -50,22 +50,14 @@ def _local_time(stored: str | None, tz: str | None) -> str:
         return stored[:16].replace("T", " ")
 
 
-def _field(row: Any, key: str) -> Any:
-    try:
-        return row[key]
-    except (IndexError, KeyError):
-        return None
-
-
 def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
     """The public card: never the exact address, phone or requester's name."""
-    heading = task["title"] or t("Help wanted")
+    secrets = secrets_of(task)
+    heading = public_text(task["title"], secrets) or t("Help wanted")
     lines = [f"<b>{esc(heading)}</b>"]
     category = (task["category_zh"] if t.lang == "zh" else task["category_en"]) or task["category"]
     lines.append(t("Category: {c}", c=esc(category)))
     if task["description"]:
-        secrets = [_field(task, k) for k in ("address", "proxy_name", "proxy_address", "proxy_phone",
-                                               "requester_name", "requester_address")]
         lines.append(esc(public_text(task["description"], secrets)[:500]))  # cut, then escape
     if task["voice_file_id"]:
         lines.append(t("(voice message: details for the volunteer who claims)"))

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.context import LinliApp, LinliContext
 from bot.outbox import RenderContext, Rendered, on_unreachable, renderer
-from bot.services import digest, housekeeping, notifications, points
+from bot.services import digest, housekeeping, notifications, points, tasks
 from bot.ui import esc, inline, task_name
 from storage.timeutil import from_db
 
@@ -62,8 +62,10 @@ async def _reannounce(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(ctx, int(p["task_id"]))
     if task is None or task["state"] != "open":
         return None
+    # posted in the group: named as its card names it, without the requester's name or address
+    title = task_name(ctx.t, task, await tasks.task_secrets(ctx.db, task))
     return Rendered(text=ctx.t("Still looking for a helper: “{title}”. Can you help? Open the task card above to claim it.",
-                               title=_title(ctx, task)))
+                               title=title))
 
 
 @renderer("task_unclaimed_staff", deferrable=True)

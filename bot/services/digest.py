@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from bot.services import masking
 from bot.services.notifications import mark_once
+from bot.services.tasks import secrets_of
 from storage.db import Database
 from storage.outbox import enqueue
 from storage.timeutil import to_db
@@ -37,6 +39,22 @@ def _day_bounds(local_day: datetime) -> tuple[str, str]:
     return to_db(start.astimezone(ZoneInfo("UTC"))), to_db(end.replace(tzinfo=start.tzinfo).astimezone(ZoneInfo("UTC")))
 
 
+# A task's title goes into a digest masked like its card, and only with these fields (the secrets
+# it is masked with are read for masking, not kept in the message).
+_SECRETS = (" t.address, t.proxy_name, t.proxy_address, t.proxy_phone, r.display_name AS requester_name,"
+            " r.address AS requester_address")
+_REQUESTER = " LEFT JOIN members r ON r.id = t.requester_id"
+
+
+def _public(rows: list[aiosqlite.Row], *fields: str) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        item = {k: row[k] for k in ("id", *fields)}
+        item["title"] = masking.mask(row["title"], secrets_of(row)) or None
+        out.append(item)
+    return out
+
+
 def local_now(now: datetime, tz: str) -> datetime:
     return now.astimezone(ZoneInfo(tz))
 
@@ -47,9 +65,10 @@ async def group_digest(conn: aiosqlite.Connection, community_id: int, now: datet
     local = local_now(now, tz)
     y_start, y_end = _day_bounds(local - timedelta(days=1))
     week_start = to_db(now - timedelta(days=7))
-    open_tasks = [dict(r) for r in await _rows(
-        conn, "SELECT id, title, category FROM tasks WHERE community_id = ? AND state = 'open' AND kind = 'request'"
-              " ORDER BY urgent DESC, id LIMIT ?", (community_id, LIST_N))]
+    open_tasks = _public(await _rows(
+        conn, f"SELECT t.id, t.title, t.category,{_SECRETS} FROM tasks t{_REQUESTER} WHERE t.community_id = ?"
+              " AND t.state = 'open' AND t.kind = 'request' ORDER BY t.urgent DESC, t.id LIMIT ?",
+        (community_id, LIST_N)), "category")
     done = await _rows(
         conn, "SELECT COUNT(*) AS n FROM tasks WHERE community_id = ? AND state = 'completed'"
               " AND completed_at >= ? AND completed_at < ?", (community_id, y_start, y_end))
@@ -67,10 +86,11 @@ async def group_digest(conn: aiosqlite.Connection, community_id: int, now: datet
               " WHERE l.community_id = ? AND l.delta > 0 AND l.created_at >= ?"
               " AND l.reason IN ('task_completed', 'task_auto_confirmed', 'event_attended')"
               " GROUP BY o.id ORDER BY points DESC, o.id LIMIT ?", (community_id, week_start, TOP_N))]
-    events = [dict(r) for r in await _rows(
-        conn, "SELECT id, title, starts_at FROM tasks WHERE community_id = ? AND kind = 'event'"
-              " AND state IN ('open', 'full') AND starts_at > ? AND starts_at <= ? ORDER BY starts_at LIMIT ?",
-        (community_id, to_db(now), to_db(now + timedelta(days=7)), LIST_N))]
+    events = _public(await _rows(
+        conn, f"SELECT t.id, t.title, t.starts_at,{_SECRETS} FROM tasks t{_REQUESTER} WHERE t.community_id = ?"
+              " AND t.kind = 'event' AND t.state IN ('open', 'full') AND t.starts_at > ? AND t.starts_at <= ?"
+              " ORDER BY t.starts_at LIMIT ?", (community_id, to_db(now), to_db(now + timedelta(days=7)), LIST_N)),
+        "starts_at")
     data = {"open_tasks": open_tasks, "completed_yesterday": int(done[0]["n"]), "points_yesterday": int(pts[0]["p"]),
             "top_volunteers": top, "top_organisations": orgs, "events": events, "tz": tz}
     if not (open_tasks or data["completed_yesterday"] or top or orgs or events):
@@ -100,10 +120,11 @@ async def volunteer_digest(conn: aiosqlite.Connection, member_id: int, now: date
         skill_sql = f" OR t.category IN ({','.join('?' * len(skills))})"
         params.extend(skills)
     params.append(LIST_N)
-    matching = [dict(r) for r in await _rows(
-        conn, "SELECT t.id, t.title, t.category FROM tasks t WHERE t.community_id = ? AND t.state = 'open'"
+    matching = _public(await _rows(
+        conn, f"SELECT t.id, t.title, t.category,{_SECRETS} FROM tasks t{_REQUESTER} WHERE t.community_id = ?"
+              " AND t.state = 'open'"
               " AND t.kind = 'request' AND NOT EXISTS (SELECT 1 FROM claims k WHERE k.task_id = t.id AND k.member_id = ?)"
-              f" AND (t.area_id = ?{skill_sql}) ORDER BY t.urgent DESC, t.id LIMIT ?", tuple(params))]
+              f" AND (t.area_id = ?{skill_sql}) ORDER BY t.urgent DESC, t.id LIMIT ?", tuple(params)), "category")
     if not (today or matching):
         return None
     return {"today": today, "matching": matching, "balance": int(m["balance"]), "tz": tz}

@@ -8,9 +8,7 @@ checks who may act and from which state, writes the change, an audit row and any
 from __future__ import annotations
 
 import html
-import re
 import sqlite3
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +28,7 @@ from bot.models import (
     TaskFull,
 )
 from bot.numbers import button_number, number
+from bot.services import masking
 from storage.db import Database
 from storage.outbox import SCRUB_DETAILS, audit, audit_sync, enqueue, enqueue_sync, scrub_details_params
 from storage.timeutil import to_db
@@ -39,11 +38,6 @@ CLAIMABLE_STATES = ("open",)
 CANCELLABLE_STATES = ("draft", "pending_review", "open", "full", "in_progress")
 ACTIVE_CLAIM_STATES = ("active", "done")
 
-# Seven or more digits, whatever people put between them (spaces, dashes, dots, slashes, commas,
-# brackets; full-width digits count too): 139/1234/5678, (010) 6123-4567, 139.1234.5678.
-_PHONE = re.compile(r"(?<!\d)(\+?[(（]?\d(?:[\s\-./,，、()（）·_—]{0,3}\d){6,})(?!\d)")
-
-
 class NotVolunteer(NotAllowed):
     message = N_("Only volunteers can claim tasks. To help too, send /start and choose “🤝 Both”.")
 
@@ -52,80 +46,57 @@ class OtherCommunity(DomainError):
     message = N_("This task belongs to another community.")
 
 
-def label(title: str | None, description: str | None, limit: int = 24) -> str | None:
+def label(title: str | None, description: str | None, limit: int = 24, secrets: Sequence[object] = ()) -> str | None:
     """How a task is named to the people in it: its title, else the start of the description
-    (phones masked), else None (callers then say "task #id")."""
+    (phones and the ``secrets`` masked in either), else None (callers then say "task #id")."""
     if title:
-        return title
-    text = " ".join(mask_phones(description).split())
+        return masking.mask(title, secrets)
+    text = " ".join(masking.mask(description, secrets).split())
     if not text:
         return None
     return text if len(text) <= limit else text[:limit].rstrip() + "…"
 
 
 def mask_phones(text: str | None) -> str:
-    """Replace anything that looks like a phone number (7+ digits) by a masked form for group cards."""
-    if not text:
-        return ""
-
-    def _mask(m: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", m.group(1))
-        if len(digits) < 7:
-            return m.group(1)
-        return digits[:3] + "****" + digits[-2:] if len(digits) >= 9 else "****" + digits[-2:]
-
-    return _PHONE.sub(_mask, text)
+    """Phone numbers masked, however they were written (see ``bot.services.masking``)."""
+    return masking.mask(text)
 
 
 def public_text(text: str | None, secrets: Sequence[object]) -> str:
-    """A description as others may see it: phone numbers masked, and the requester's name and
-    address (registered, for this task, or a proxy's) replaced wherever they were typed in."""
-    out = mask_phones(text)
-    for secret in secrets:
-        words = " ".join(str(secret or "").split())
-        if len(words) < 2:
-            continue
-        pattern = r"\s*".join(re.escape(w) for w in words.split(" "))
-        out = re.sub(pattern, "***", out, flags=re.IGNORECASE)
-    return _mask_address_numbers(out, secrets)
+    """A title or description as others may see it: phone numbers masked, and the requester's name
+    and address (registered, for this task, or a proxy's) replaced wherever they were typed in."""
+    return masking.mask(text, secrets)
 
 
-# A number next to one of these is part of an address: 3号楼, 2单元, 301室, Building 3, room 301, #5.
-_UNIT_AFTER = r"\s*(?:号楼|号|栋|幢|座|单元|室|楼|层|户)"
-_UNIT_BEFORE = r"(?:building|bldg|block|blk|unit|room|rm|flat|apt|apartment|floor|no\.?|#)\s*"
-_DIGITS = re.compile(r"(?<!\d)\d+(?!\d)")
+# What a group must not see of a task: its own columns, and the requester's name and address
+# (queries that join the requester name them requester_name and requester_address).
+SECRET_COLUMNS = ("address", "proxy_name", "proxy_address", "proxy_phone", "requester_name", "requester_address")
 
 
-def _mask_address_numbers(text: str, secrets: Sequence[object]) -> str:
-    """The numbers of the requester's address, typed in another form ("3号楼301" for "3号楼 2单元
-    301", "room 301"): a number of three or more digits from the address is masked wherever it
-    stands alone; a shorter one only where a building, unit or room word goes with it."""
-    numbers = {d for secret in secrets for d in _DIGITS.findall(unicodedata.normalize("NFKC", str(secret or "")))}
-    if not numbers:
-        return text
+def secrets_of(task: Any) -> list[object]:
+    """The secrets a task row carries (those of ``SECRET_COLUMNS`` it has)."""
+    keys = set(task.keys())
+    return [task[k] for k in SECRET_COLUMNS if k in keys]
 
-    def mask(m: re.Match[str]) -> str:
-        digits = m.group(0)
-        if unicodedata.normalize("NFKC", digits) not in numbers:
-            return digits
-        if len(digits) >= 3:
-            return "***"
-        before, after = text[max(0, m.start() - 12):m.start()], text[m.end():m.end() + 3]
-        if re.search(_UNIT_BEFORE + r"$", before, re.IGNORECASE) or re.match(_UNIT_AFTER, after):
-            return "***"
-        return digits
 
-    return _DIGITS.sub(mask, text)
+async def task_secrets(db: Database, task: Any) -> list[object]:
+    """``secrets_of`` a task row, looking up the requester if the row does not name them."""
+    secrets = secrets_of(task)
+    if "requester_name" not in set(task.keys()) and task["requester_id"] is not None:
+        row = await db.fetchone("SELECT display_name, address FROM members WHERE id = ?", (task["requester_id"],))
+        if row is not None:
+            secrets += [row["display_name"], row["address"]]
+    return secrets
 
 
 async def public_description(db: Database, task: Any) -> str:
     """``public_text`` of a task row's description (or title), looking up the requester."""
-    secrets: list[object] = [task["address"], task["proxy_name"], task["proxy_address"], task["proxy_phone"]]
-    if task["requester_id"] is not None:
-        row = await db.fetchone("SELECT display_name, address FROM members WHERE id = ?", (task["requester_id"],))
-        if row is not None:
-            secrets += [row["display_name"], row["address"]]
-    return public_text(task["description"] or task["title"] or "", secrets)
+    return public_text(task["description"] or task["title"] or "", await task_secrets(db, task))
+
+
+async def public_title(db: Database, task: Any) -> str:
+    """``public_text`` of a task row's title ("" if it has none), looking up the requester."""
+    return public_text(task["title"], await task_secrets(db, task)) if task["title"] else ""
 
 
 def parse_task_id(data: str | None, prefix: str) -> int:
@@ -599,7 +570,9 @@ async def count_open(db: Database, community_id: int) -> int:
 
 async def list_open(db: Database, community_id: int, *, offset: int = 0, limit: int = 5) -> list[Any]:
     return await db.fetchall(
-        "SELECT * FROM tasks WHERE community_id = ? AND state = 'open' ORDER BY id DESC LIMIT ? OFFSET ?",
+        "SELECT t.*, r.display_name AS requester_name, r.address AS requester_address FROM tasks t"
+        " LEFT JOIN members r ON r.id = t.requester_id WHERE t.community_id = ? AND t.state = 'open'"
+        " ORDER BY t.id DESC LIMIT ? OFFSET ?",
         (community_id, limit, offset))
 
 
