@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.services import completion, digest, erasure, members, notifications, rewards, tasks
+from bot.services import completion, digest, erasure, ledger, members, notifications, rewards, tasks
 from storage.db import Database
 from storage.timeutil import to_db
 from tests.factories import make_community, make_member
@@ -106,13 +106,22 @@ async def _build(db: Database, now: datetime) -> World:
                                 reason="Crumpet detail for staff")
     assert out.case_id is not None
     await completion.resolve_case(db, case_id=out.case_id, tg_user_id=staff_tg, now=tick(), resolution="credit")
+    # A second request, confirmed; staff add points with a note naming him.
+    second = await tasks.create_task(db, tick(), RESIDENT.member_id, tasks.NewTask("shopping", description="Soap"))
+    await tasks.claim(db, tick(), VOLUNTEER.member_id, second)
+    await completion.mark_done(db, task_id=second, tg_user_id=VOLUNTEER.tg, now=tick())
+    await completion.confirm(db, task_id=second, tg_user_id=RESIDENT.tg, now=tick())
+    async with db.transaction() as conn:
+        await ledger.credit(conn, member_id=VOLUNTEER.member_id, amount=2, reason="adjust", key="bonus:1", now=tick(),
+                            actor_id=staff, note=f"for {VOLUNTEER.name} on weekends Quokka")
     # The points buy a voucher (the confirm button's key carries the Telegram id).
     reward = await rewards.create_reward(db, community_id=cid, name_zh="茶", name_en="Tea", kind="goods", cost=1,
                                          now=tick())
     voucher = await rewards.redeem(db, member_id=VOLUNTEER.member_id, reward_id=reward, now=tick(),
                                    request_key=f"{VOLUNTEER.tg}:tok1")
-    # Tomorrow's digests name the volunteer (the group's top helpers, staff's list).
-    await digest.sweep_digests(db, now + timedelta(days=1))
+    # Tomorrow's digests name the volunteer (the group's top helpers).
+    assert await digest.sweep_digests(db, now + timedelta(days=1)) > 0
+    assert VOLUNTEER.name in await db.fetchval("SELECT payload FROM outbox WHERE kind = 'digest_group'")
     # A dialog half-way (what she typed so far).
     async with db.transaction() as conn:
         await conn.execute("INSERT INTO dialogs (tg_user_id, flow, step, data, updated_at) VALUES (?, 'request', 'when', ?, ?)",
