@@ -296,3 +296,22 @@ async def test_ledger_stays_append_only_but_a_note_may_be_emptied(db: Database, 
     trigger = await db.fetchval("SELECT sql FROM sqlite_master WHERE name = 'ledger_no_update'")
     cols = _schema_columns(db.path)["ledger"]
     assert [c for c in cols if f"NEW.{c} " not in trigger and f"NEW.{c})" not in trigger] == []
+
+
+async def test_an_inbox_table_loses_the_persons_updates(db: Database, now: datetime) -> None:
+    """The durable inbox (raw updates, added by a later migration) is declared already: once it
+    exists, the person's updates are deleted and everyone else's stay."""
+    cid = await make_community(db, now)
+    await make_member(db, now, cid, tg_user_id=7_500_000_001, name="Ina Box", volunteer=True)
+    async with db.transaction() as conn:
+        await conn.execute("CREATE TABLE inbox (update_id INTEGER PRIMARY KEY, tg_user_id INTEGER, raw TEXT NOT NULL,"
+                           " state TEXT NOT NULL)")
+        await conn.executemany("INSERT INTO inbox VALUES (?, ?, ?, 'handled')",
+                               [(1, 7_500_000_001, '{"text": "Ina Box here"}'), (2, 42, '{"text": "hello"}')])
+    rule = erasure.REGISTRY["inbox"]
+    assert erasure.mine_condition("inbox", rule, _schema_columns(db.path)["inbox"]) == "tg_user_id = :tg"
+    assert await members.erase(db, tg_user_id=7_500_000_001, now=now)
+    assert [tuple(r) for r in await db.fetchall("SELECT update_id, tg_user_id FROM inbox")] == [(2, 42)]
+    # An inbox that names nobody cannot be erased: said at once, not silently skipped.
+    with pytest.raises(RuntimeError, match="inbox"):
+        erasure.mine_condition("inbox", rule, ["update_id", "raw"])
