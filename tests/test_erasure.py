@@ -315,3 +315,20 @@ async def test_an_inbox_table_loses_the_persons_updates(db: Database, now: datet
     # An inbox that names nobody cannot be erased: said at once, not silently skipped.
     with pytest.raises(RuntimeError, match="inbox"):
         erasure.mine_condition("inbox", rule, ["update_id", "raw"])
+
+
+async def test_the_staff_member_who_set_up_the_community_can_leave(db: Database, now: datetime) -> None:
+    """/setup records the Telegram id of whoever ran it (on the community and in the audit log)."""
+    from bot.services import communities
+
+    tg = 7_600_000_123
+    res = await communities.setup_community(db, name="Sunny Lane", group_chat_id=-555, tg_user_id=tg, language="en",
+                                            now=now)
+    staff = Person(tg, "Stella Setup", "13700000000", "Office 1")
+    await members.save_registration(db, tg_user_id=tg, community_id=res.community_id, now=now,
+                                    data={"role": "volunteer", "name": staff.name, "phone": staff.phone,
+                                          "address": staff.address, "lang": "en"})
+    assert {t for t, _c, _m in _leftovers(db.path, staff)} >= {"communities", "audit_log", "members"}
+    assert await members.erase(db, tg_user_id=tg, now=now)
+    assert _leftovers(db.path, staff) == []
+    assert await db.fetchval("SELECT group_chat_id FROM communities WHERE id = ?", (res.community_id,)) == -555
