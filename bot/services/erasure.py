@@ -259,10 +259,11 @@ async def _typed_words(conn: aiosqlite.Connection, present: set[str], params: di
 
 
 async def erase_everywhere(conn: aiosqlite.Connection, *, member_id: int, tg_user_id: int | None) -> dict[str, int]:
-    """Apply ``REGISTRY`` for one person, inside the caller's transaction; returns rows changed per table.
+    """Apply ``REGISTRY`` for one person, inside the caller's transaction; returns rows changed per table."""
+    from bot.services.members import mask_requests
 
-    Call ``members.mask_requests`` first (masking needs the name and address this empties).
-    """
+    # MASK columns first: masking needs the name and address emptied below.
+    await mask_requests(conn, member_id)
     params: dict[str, Any] = {"mid": member_id, "tg": tg_user_id}
     present = await _tables(conn)
     secrets = Secrets(await _typed_words(conn, present, params), tg_user_id)

@@ -134,14 +134,12 @@ async def erase(db: Database, *, tg_user_id: int, now: datetime) -> bool:
         row = await cur.fetchone()
         if row is None:
             return False
-        # Where they asked for help: what they typed is kept only as the group saw it (masked with
-        # the name and address about to be erased, which masking needs); the cards are redrawn.
-        await mask_requests(conn, int(row["id"]))
+        # Every table, as bot/services/erasure.py declares: where they asked for help, what they
+        # typed is kept only as the group saw it (masked), and the cards are redrawn; their words
+        # quoted in messages to others and in the audit log are replaced.
+        await erase_everywhere(conn, member_id=int(row["id"]), tg_user_id=tg_user_id)
         await conn.execute("UPDATE tasks SET card_version = card_version + 1, updated_at = ? WHERE requester_id = ?",
                            (to_db(now), row["id"]))
-        # Then every table, as bot/services/erasure.py declares (the person's words quoted in
-        # messages to others and in the audit log included).
-        await erase_everywhere(conn, member_id=int(row["id"]), tg_user_id=tg_user_id)
         await conn.execute("UPDATE members SET deleted_at = ?, updated_at = ? WHERE id = ?",
                            (to_db(now), to_db(now), row["id"]))
         await audit(conn, now=now, action="member.erased", community_id=row["community_id"], object_type="member",
