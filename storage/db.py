@@ -87,6 +87,9 @@ class Database:
         await register_async(conn)  # the ledger's running-totals trigger calls these
         await conn.execute("PRAGMA busy_timeout = 5000")
         await conn.execute("PRAGMA foreign_keys = ON")
+        # Deleted or overwritten content is zeroed, not left in free space: erased personal data
+        # must not stay readable in the file (bot/services/erasure.py).
+        await conn.execute("PRAGMA secure_delete = ON")
         if self.path != ":memory:":
             await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA synchronous = NORMAL")
@@ -169,6 +172,15 @@ class Database:
                 await self.writer.backup(dest)
         finally:
             await dest.close()
+
+    async def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the database file and empty it (best effort: a reader in
+        the middle of a read keeps older frames; returns whether it completed)."""
+        if self.path == ":memory:":
+            return True
+        async with self._lock:
+            rows = await self.writer.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+        return any(int(row[0]) == 0 for row in rows)
 
     async def schema_version(self) -> int:
         value = await self.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")

@@ -226,7 +226,8 @@ async def mark_done(db: Database, *, task_id: int, tg_user_id: int, now: datetim
         else:
             await _bump(conn, task_id, now)
         await audit(conn, now=now, action="task_done", community_id=int(task["community_id"]),
-                    actor_id=int(actor["id"]), object_type="task", object_id=task_id, details={"note": note})
+                    actor_id=int(actor["id"]), object_type="task", object_id=task_id,
+                    details={"note": note, "photo": photo_file_id})
         return Outcome(task_id=task_id, state=state)
 
 
@@ -251,7 +252,7 @@ async def add_done_note(db: Database, *, task_id: int, tg_user_id: int, now: dat
                          "photo": photo_file_id}, f"donenote:{task_id}:{actor['id']}:{to_db(now)}", now)
         await audit(conn, now=now, action="task_done_note", community_id=int(task["community_id"]),
                     actor_id=int(actor["id"]), object_type="task", object_id=task_id,
-                    details={"note": note, "photo": photo_file_id is not None})
+                    details={"note": note, "photo": photo_file_id})  # what erasure looks for elsewhere
 
 
 # -- confirm / not done / problem --------------------------------------------------------

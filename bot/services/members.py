@@ -12,6 +12,7 @@ from typing import Any
 import aiosqlite
 
 from bot.models import N_, DomainError, NotFound
+from bot.services.erasure import erase_everywhere
 from storage.db import Database
 from storage.outbox import audit
 from storage.timeutil import to_db
@@ -102,7 +103,8 @@ async def set_language(db: Database, *, tg_user_id: int, language: str, now: dat
 
 
 async def erase(db: Database, *, tg_user_id: int, now: datetime) -> bool:
-    """/deleteme: erase name, phone, address and the Telegram id; ledger rows stay (anonymised).
+    """/deleteme: erase everything personal about them (bot/services/erasure.py says what, table by
+    table); the member row and ledger rows stay, anonymised, so points and totals are unchanged.
 
     First the person lets go of what others wait on: places they hold on tasks are given back
     (the requester is told, the card reopens) and their own open requests are cancelled (the
@@ -132,21 +134,19 @@ async def erase(db: Database, *, tg_user_id: int, now: datetime) -> bool:
         row = await cur.fetchone()
         if row is None:
             return False
-        # Where they asked for help: what they typed is kept only as the group saw it (masked with
-        # the name and address about to be erased, which masking needs), and the address typed and
-        # their voice go.
-        await mask_requests(conn, int(row["id"]))
-        await conn.execute("UPDATE tasks SET address = NULL, voice_file_id = NULL, card_version = card_version + 1,"
-                           " updated_at = ? WHERE requester_id = ?", (to_db(now), row["id"]))
-        await conn.execute("UPDATE merchants SET member_id = NULL WHERE member_id = ?", (row["id"],))
-        await conn.execute(
-            "UPDATE members SET tg_user_id = NULL, display_name = NULL, phone = NULL, address = NULL, area_id = NULL,"
-            " availability = NULL, skills = '[]', is_staff = 0, deleted_at = ?, updated_at = ? WHERE id = ?",
-            (to_db(now), to_db(now), row["id"]),
-        )
-        await conn.execute("DELETE FROM dialogs WHERE tg_user_id = ?", (tg_user_id,))
+        # Every table, as bot/services/erasure.py declares: where they asked for help, what they
+        # typed is kept only as the group saw it (masked), and the cards are redrawn; their words
+        # quoted in messages to others and in the audit log are replaced.
+        await erase_everywhere(conn, member_id=int(row["id"]), tg_user_id=tg_user_id)
+        await conn.execute("UPDATE tasks SET card_version = card_version + 1, updated_at = ? WHERE requester_id = ?",
+                           (to_db(now), row["id"]))
+        await conn.execute("UPDATE members SET deleted_at = ?, updated_at = ? WHERE id = ?",
+                           (to_db(now), to_db(now), row["id"]))
         await audit(conn, now=now, action="member.erased", community_id=row["community_id"], object_type="member",
                     object_id=row["id"])
+    # What was erased may linger in the write-ahead log until a checkpoint (freed pages are zeroed:
+    # storage.db turns secure_delete on).
+    await db.checkpoint()
     return True
 
 

@@ -1,0 +1,334 @@
+"""/deleteme leaves nothing of the person anywhere: every table, every cell, the raw file.
+
+A person goes through every flow that stores something, is erased, and then every text and blob
+cell of every table (and the database file's bytes) is searched for their name, phone, address,
+Telegram id and the texts they typed. The registry (bot/services/erasure.py) must name every
+column of the live schema, so a migration cannot add one that erasure misses.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.services import completion, digest, erasure, ledger, members, notifications, rewards, tasks
+from storage.db import Database
+from storage.timeutil import to_db
+from tests.factories import make_community, make_member
+
+
+@dataclass
+class Person:
+    tg: int
+    name: str
+    phone: str
+    address: str
+    typed: list[str] = field(default_factory=list)  # everything else they typed or sent (texts, file ids)
+    member_id: int = 0
+
+    def markers(self) -> list[str]:
+        return [self.name, self.phone, self.address, str(self.tg), *self.typed]
+
+
+RESIDENT = Person(7_311_954_026, "Rosalind Quince", "13912345678", "Plum Court 7 Flat 1203",
+                  typed=["Zebrafinch came without the eggs", "Marmalade jar broken on the stairs",
+                         "Crumpet detail for staff", "AwACvoiceRosalind001", "draft about Snapdragon"])
+VOLUNTEER = Person(7_411_222_333, "Victor Wobblesworth", "13887654321", "Hazel Row 9 Room 4",
+                   typed=["Left at the door with Gooseberry", "AgACphotoVictor777", "weekends Quokka",
+                          "Second note about Persimmon", "AgACphotoVictor888"])
+
+
+@dataclass
+class World:
+    community: int
+    staff_tg: int
+    other_tg: int
+    task: int
+    open_task: int
+    voucher_code: str
+
+
+async def _build(db: Database, now: datetime) -> World:
+    """Both people through every flow that stores something about them."""
+    cid = await make_community(db, now, name="Sunny Lane")
+    area = await db.fetchval("SELECT 1")  # no listed areas: typed places stay typed
+    assert area == 1
+    staff_tg, other_tg = 7_000_000_501, 7_000_000_502
+    staff = await make_member(db, now, cid, tg_user_id=staff_tg, name="Stan Staff", staff=True)
+    await make_member(db, now, cid, tg_user_id=other_tg, name="Olga Other", volunteer=True)
+    RESIDENT.member_id = await members.save_registration(
+        db, tg_user_id=RESIDENT.tg, community_id=cid, now=now,
+        data={"role": "resident", "name": RESIDENT.name, "phone": RESIDENT.phone, "address": RESIDENT.address,
+              "lang": "en"})
+    VOLUNTEER.member_id = await members.save_registration(
+        db, tg_user_id=VOLUNTEER.tg, community_id=cid, now=now,
+        data={"role": "volunteer", "name": VOLUNTEER.name, "phone": VOLUNTEER.phone, "address": VOLUNTEER.address,
+              "availability": "weekends Quokka", "skills": ["shopping"], "lang": "en"})
+    # Settings and an organisation.
+    for p in (RESIDENT, VOLUNTEER):
+        assert await notifications.update_member_settings(db, p.member_id, now, digest_hour=20, quiet="23-08")
+    _oid, code = await members.create_organisation(db, community_id=cid, name="Bank Team", actor_id=staff, now=now)
+    assert await members.join_organisation(db, tg_user_id=VOLUNTEER.tg, now=now, code=code) == "Bank Team"
+    # A request with a typed address and her phone in the text, submitted from a draft.
+    task = await tasks.create_task(db, now, RESIDENT.member_id, tasks.NewTask(
+        "shopping", description=f"Eggs and milk for {RESIDENT.name}, call {RESIDENT.phone}",
+        address=RESIDENT.address, voice_file_id="AwACvoiceRosalind001", submit_key=f"{RESIDENT.tg}:1"))
+    open_task = await tasks.create_task(db, now, RESIDENT.member_id, tasks.NewTask(
+        "shopping", description="Bread please", submit_key=f"{RESIDENT.tg}:2"))
+    t = now
+    def tick() -> datetime:
+        nonlocal t
+        t += timedelta(minutes=5)
+        return t
+    # The volunteer claims, is told who is coming, asks staff to get in touch; done with a note and photo.
+    await tasks.claim(db, tick(), VOLUNTEER.member_id, task)
+    await tasks.contact_staff(db, tick(), VOLUNTEER.member_id, task)
+    await completion.mark_done(db, task_id=task, tg_user_id=VOLUNTEER.tg, now=tick(),
+                               note="Left at the door with Gooseberry", photo_file_id="AgACphotoVictor777")
+    await completion.add_done_note(db, task_id=task, tg_user_id=VOLUNTEER.tg, now=tick(),
+                                   note="Second note about Persimmon", photo_file_id="AgACphotoVictor888")
+    # Not done, with a reason (typed afterwards too).
+    await completion.not_done(db, task_id=task, tg_user_id=RESIDENT.tg, now=tick(),
+                              reason="Zebrafinch came without the eggs")
+    await completion.add_reason(db, task_id=task, tg_user_id=RESIDENT.tg, now=tick(), kind="n",
+                                reason="Zebrafinch came without the eggs")
+    await completion.mark_done(db, task_id=task, tg_user_id=VOLUNTEER.tg, now=tick(),
+                               note="Left at the door with Gooseberry")
+    # A problem, with a reason; staff credit the volunteer.
+    out = await completion.report_problem(db, task_id=task, tg_user_id=RESIDENT.tg, now=tick(),
+                                          reason="Marmalade jar broken on the stairs")
+    await completion.add_reason(db, task_id=task, tg_user_id=RESIDENT.tg, now=tick(), kind="p",
+                                reason="Crumpet detail for staff")
+    assert out.case_id is not None
+    await completion.resolve_case(db, case_id=out.case_id, tg_user_id=staff_tg, now=tick(), resolution="credit")
+    # A second request, confirmed; staff add points with a note naming him.
+    second = await tasks.create_task(db, tick(), RESIDENT.member_id, tasks.NewTask("shopping", description="Soap"))
+    await tasks.claim(db, tick(), VOLUNTEER.member_id, second)
+    await completion.mark_done(db, task_id=second, tg_user_id=VOLUNTEER.tg, now=tick())
+    await completion.confirm(db, task_id=second, tg_user_id=RESIDENT.tg, now=tick())
+    async with db.transaction() as conn:
+        await ledger.credit(conn, member_id=VOLUNTEER.member_id, amount=2, reason="adjust", key="bonus:1", now=tick(),
+                            actor_id=staff, note=f"for {VOLUNTEER.name} on weekends Quokka")
+    # The points buy a voucher (the confirm button's key carries the Telegram id).
+    reward = await rewards.create_reward(db, community_id=cid, name_zh="茶", name_en="Tea", kind="goods", cost=1,
+                                         now=tick())
+    voucher = await rewards.redeem(db, member_id=VOLUNTEER.member_id, reward_id=reward, now=tick(),
+                                   request_key=f"{VOLUNTEER.tg}:tok1")
+    # Tomorrow's digests name the volunteer (the group's top helpers).
+    assert await digest.sweep_digests(db, now + timedelta(days=1)) > 0
+    assert VOLUNTEER.name in await db.fetchval("SELECT payload FROM outbox WHERE kind = 'digest_group'")
+    # A dialog half-way (what she typed so far).
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO dialogs (tg_user_id, flow, step, data, updated_at) VALUES (?, 'request', 'when', ?, ?)",
+                           (RESIDENT.tg, json.dumps({"text": "draft about Snapdragon", "address": RESIDENT.address}),
+                            to_db(now)))
+        await conn.execute("INSERT INTO dialogs (tg_user_id, flow, step, data, updated_at) VALUES (?, 'done', 'note', ?, ?)",
+                           (VOLUNTEER.tg, json.dumps({"note": "weekends Quokka"}), to_db(now)))
+    return World(cid, staff_tg, other_tg, task, open_task, voucher.code)
+
+
+def _cells(path: str) -> list[tuple[str, str, object]]:
+    conn = sqlite3.connect(path)
+    try:
+        out: list[tuple[str, str, object]] = []
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+            cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+            for row in conn.execute(f"SELECT * FROM {table}"):
+                out += [(table, col, value) for col, value in zip(cols, row, strict=True)]
+        return out
+    finally:
+        conn.close()
+
+
+def _leftovers(path: str, person: Person) -> list[tuple[str, str, str]]:
+    """Cells holding any of the person's data (task titles and descriptions apart: checked as masked)."""
+    found = []
+    for table, col, value in _cells(path):
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, int) and value == person.tg:
+            found.append((table, col, str(value)))
+        if not isinstance(value, str):
+            continue
+        markers = [person.name, person.phone, person.address, str(person.tg)]
+        if (table, col) not in (("tasks", "title"), ("tasks", "description")):
+            markers += person.typed
+        found += [(table, col, m) for m in markers if m.lower() in value.lower()]
+    return found
+
+
+def _raw_leftovers(path: str, person: Person) -> list[str]:
+    data = b"".join(Path(p).read_bytes() for p in (path, path + "-wal") if Path(p).exists())
+    return [m for m in person.markers() if m.encode() in data]
+
+
+async def _totals(db: Database) -> dict[str, object]:
+    return {
+        "earning_totals": [tuple(r) for r in await db.fetchall(
+            "SELECT community_id, scope, subject_id, period, pts FROM earning_totals ORDER BY 1, 2, 3, 4")],
+        "ledger": [tuple(r) for r in await db.fetchall("SELECT id, member_id, delta, reason FROM ledger ORDER BY id")],
+        "balances": [tuple(r) for r in await db.fetchall("SELECT id, balance, organisation_id FROM members ORDER BY id")],
+        "counts": [await db.fetchval(f"SELECT COUNT(*) FROM {t}")
+                   for t in ("tasks", "claims", "cases", "vouchers", "honours", "members")],
+    }
+
+
+@pytest.mark.parametrize("who", ["resident", "volunteer"])
+async def test_erase_leaves_nothing_of_the_person(db: Database, now: datetime, who: str) -> None:
+    world = await _build(db, now)
+    person, other = (RESIDENT, VOLUNTEER) if who == "resident" else (VOLUNTEER, RESIDENT)
+    assert len(_leftovers(db.path, person)) > 20  # the flows above stored plenty (else the scan proves nothing)
+    before = await _totals(db)
+    pending_before = await db.fetchval("SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND chat_id = ?",
+                                       (person.tg,))
+    assert pending_before > 0
+
+    assert await members.erase(db, tg_user_id=person.tg, now=now + timedelta(days=2))
+
+    assert _leftovers(db.path, person) == []
+    assert _raw_leftovers(db.path, person) == []
+    # Totals and the ledger as they were (the member row stays, anonymised; counts of the
+    # person's open request cancelled at erasure aside, nothing is removed).
+    after = await _totals(db)
+    assert after["earning_totals"] == before["earning_totals"]
+    assert after["ledger"] == before["ledger"]
+    assert after["balances"] == before["balances"]
+    assert after["counts"] == before["counts"]
+    # Nothing is queued for them any more.
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE chat_id = ? OR member_id = ?",
+                             (person.tg, person.member_id)) == 0
+    # Her request keeps what the group saw: the text, masked (her own text while she stays).
+    description = await db.fetchval("SELECT description FROM tasks WHERE id = ?", (world.task,))
+    if who == "resident":
+        assert description == "Eggs and milk for ***, call " + tasks.mask_phones(RESIDENT.phone)
+    else:
+        assert description == f"Eggs and milk for {RESIDENT.name}, call {RESIDENT.phone}"
+    # The other person's data is theirs, untouched.
+    assert await db.fetchval("SELECT display_name FROM members WHERE id = ?", (other.member_id,)) == other.name
+    assert _leftovers(db.path, other) != []
+
+
+async def test_erase_twice_and_messages_to_others_keep_their_place(db: Database, now: datetime) -> None:
+    await _build(db, now)
+    coming = await db.fetchone("SELECT id, payload FROM outbox WHERE kind = 'task_who_is_coming'")
+    assert coming is not None and VOLUNTEER.name in coming["payload"]
+    assert await members.erase(db, tg_user_id=VOLUNTEER.tg, now=now)
+    # The resident's message is still there (sent or not), with the name replaced.
+    payload = json.loads(await db.fetchval("SELECT payload FROM outbox WHERE id = ?", (coming["id"],)))
+    assert payload["volunteer"] == erasure.MASKED and payload["task_id"] > 0
+    assert not await members.erase(db, tg_user_id=VOLUNTEER.tg, now=now)
+
+
+def _schema_columns(path: str) -> dict[str, list[str]]:
+    conn = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                             " AND name NOT LIKE 'sqlite_%'")]
+        return {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in tables}
+    finally:
+        conn.close()
+
+
+async def test_every_column_is_declared(db: Database) -> None:
+    """A migration that adds a table or column must say in erasure.REGISTRY how it is erased or why
+    it holds nothing personal."""
+    schema = _schema_columns(db.path)
+    missing, stale = [], []
+    for table, cols in schema.items():
+        rule = erasure.REGISTRY.get(table)
+        if rule is None:
+            missing.append(f"table {table}")
+            continue
+        if rule.any_columns:
+            assert erasure.mine_condition(table, rule, cols) is not None
+            continue
+        declared = set(rule.cols) | rule.keep_set()
+        assert not set(rule.cols) & rule.keep_set(), f"{table}: a column both erased and kept"
+        missing += [f"{table}.{c}" for c in cols if c not in declared]
+        stale += [f"{table}.{c}" for c in declared if c not in cols]
+    stale += [t for t, r in erasure.REGISTRY.items() if t not in schema and not r.optional]
+    assert missing == [], f"not declared in bot/services/erasure.py REGISTRY: {missing}"
+    assert stale == [], f"declared in REGISTRY but not in the schema: {stale}"
+
+
+def test_the_registry_test_catches_a_new_column(tmp_path: Path) -> None:
+    """The check above, run on a schema with one more column, names it."""
+    import asyncio
+
+    from storage.db import open_database
+
+    async def build() -> str:
+        database = await open_database(str(tmp_path / "x.db"))
+        try:
+            async with database.transaction() as conn:
+                await conn.execute("ALTER TABLE claims ADD COLUMN pickup_note TEXT")
+        finally:
+            await database.close()
+        return str(tmp_path / "x.db")
+
+    path = asyncio.run(build())
+    schema = _schema_columns(path)
+    rule = erasure.REGISTRY["claims"]
+    assert [c for c in schema["claims"] if c not in set(rule.cols) | rule.keep_set()] == ["pickup_note"]
+
+
+async def test_ledger_stays_append_only_but_a_note_may_be_emptied(db: Database, now: datetime) -> None:
+    from bot.services import ledger
+
+    cid = await make_community(db, now)
+    mid = await make_member(db, now, cid, volunteer=True)
+    async with db.transaction() as conn:
+        await ledger.credit(conn, member_id=mid, amount=3, reason="adjust", key="k:1", now=now, note="typed by staff")
+    for sql in ("UPDATE ledger SET delta = 5", "UPDATE ledger SET note = 'other'", "UPDATE ledger SET member_id = NULL",
+                "UPDATE ledger SET created_at = 'x'", "DELETE FROM ledger"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            async with db.transaction() as conn:
+                await conn.execute(sql)
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE ledger SET note = NULL")
+    assert tuple(await db.fetchone("SELECT delta, note FROM ledger")) == (3, None)
+    # The trigger names every ledger column, so a column added later is not left open to change.
+    trigger = await db.fetchval("SELECT sql FROM sqlite_master WHERE name = 'ledger_no_update'")
+    cols = _schema_columns(db.path)["ledger"]
+    assert [c for c in cols if f"NEW.{c} " not in trigger and f"NEW.{c})" not in trigger] == []
+
+
+async def test_an_inbox_table_loses_the_persons_updates(db: Database, now: datetime) -> None:
+    """The durable inbox (raw updates, added by a later migration) is declared already: once it
+    exists, the person's updates are deleted and everyone else's stay."""
+    cid = await make_community(db, now)
+    await make_member(db, now, cid, tg_user_id=7_500_000_001, name="Ina Box", volunteer=True)
+    async with db.transaction() as conn:
+        await conn.execute("CREATE TABLE inbox (update_id INTEGER PRIMARY KEY, tg_user_id INTEGER, raw TEXT NOT NULL,"
+                           " state TEXT NOT NULL)")
+        await conn.executemany("INSERT INTO inbox VALUES (?, ?, ?, 'handled')",
+                               [(1, 7_500_000_001, '{"text": "Ina Box here"}'), (2, 42, '{"text": "hello"}')])
+    rule = erasure.REGISTRY["inbox"]
+    assert erasure.mine_condition("inbox", rule, _schema_columns(db.path)["inbox"]) == "tg_user_id = :tg"
+    assert await members.erase(db, tg_user_id=7_500_000_001, now=now)
+    assert [tuple(r) for r in await db.fetchall("SELECT update_id, tg_user_id FROM inbox")] == [(2, 42)]
+    # An inbox that names nobody cannot be erased: said at once, not silently skipped.
+    with pytest.raises(RuntimeError, match="inbox"):
+        erasure.mine_condition("inbox", rule, ["update_id", "raw"])
+
+
+async def test_the_staff_member_who_set_up_the_community_can_leave(db: Database, now: datetime) -> None:
+    """/setup records the Telegram id of whoever ran it (on the community and in the audit log)."""
+    from bot.services import communities
+
+    tg = 7_600_000_123
+    res = await communities.setup_community(db, name="Sunny Lane", group_chat_id=-555, tg_user_id=tg, language="en",
+                                            now=now)
+    staff = Person(tg, "Stella Setup", "13700000000", "Office 1")
+    await members.save_registration(db, tg_user_id=tg, community_id=res.community_id, now=now,
+                                    data={"role": "volunteer", "name": staff.name, "phone": staff.phone,
+                                          "address": staff.address, "lang": "en"})
+    assert {t for t, _c, _m in _leftovers(db.path, staff)} >= {"communities", "audit_log", "members"}
+    assert await members.erase(db, tg_user_id=tg, now=now)
+    assert _leftovers(db.path, staff) == []
+    assert await db.fetchval("SELECT group_chat_id FROM communities WHERE id = ?", (res.community_id,)) == -555
