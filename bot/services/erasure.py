@@ -82,7 +82,7 @@ REGISTRY: dict[str, Table] = {
     "communities": Table(
         mine="created_by = :tg", cols={"created_by": NULL},  # the Telegram id of whoever ran /setup
         keep="id name group_chat_id join_code timezone language digest_time review_required settings"
-             " welcome_message_id active created_at"),
+             " welcome_message_id active created_at digest_next_at"),
     "areas": Table(keep="id community_id name active"),
     "organisations": Table(keep="id community_id name invite_code active created_at"),
     "categories": Table(keep="id community_id code name_zh name_en default_points sort active"),
@@ -95,7 +95,7 @@ REGISTRY: dict[str, Table] = {
         # and organisation (organisation_id) and counts stay as they were.
         keep="id community_id language is_resident is_volunteer organisation_id digest_enabled"
              " leaderboard_opt_out announce_consent consent_at registered_at started_bot reachable balance"
-             " deleted_at created_at updated_at"),
+             " deleted_at created_at updated_at digest_next_at"),
     "merchants": Table(mine="member_id = :mid", cols={"member_id": NULL},
                        keep="id community_id name invite_code active created_at"),
     "tasks": Table(
