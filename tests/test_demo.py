@@ -200,3 +200,13 @@ def test_clock_start_setting_runs_the_bot_clock_from_a_fixed_moment() -> None:
     assert type(load_settings().make_clock()) is Clock
     with pytest.raises(ConfigError, match=r"^BOT_CLOCK_START: needs a UTC offset"):
         load_settings(BOT_CLOCK_START="2026-06-06T07:30:00")
+
+
+def test_demo_out_folder_that_cannot_be_made_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["demo", "--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"linli: --out {blocker / 'sub'}: cannot create the folder"), err
