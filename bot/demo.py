@@ -16,6 +16,7 @@ page to read), ``transcript.txt`` and the pictures the bot sent (charts, the vou
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
 import sys
@@ -41,6 +42,16 @@ WAIT = 30.0  # seconds for one answer of the bot: generous for a busy machine
 # One sweep at start-up and none after (an hour later): reminders and digests happen when the
 # story says so (the second morning), not when a slow machine happens to reach them.
 DEMO_ENV = {"BOT_SWEEP_INTERVAL": "3600"}
+
+
+def _env(start: datetime) -> dict[str, str]:
+    """The bot process's extra settings: its clock, and the stand-in reached directly even where
+    HTTP(S)_PROXY is set (the bot honours the proxy variables, and a proxy cannot reach our loopback)."""
+    env = {**DEMO_ENV, "BOT_CLOCK_START": start.isoformat()}
+    for key in ("NO_PROXY", "no_proxy"):
+        old = os.environ.get(key, "")
+        env[key] = f"{old},127.0.0.1,localhost" if old else "127.0.0.1,localhost"
+    return env
 
 
 class DemoError(RuntimeError):
@@ -79,6 +90,7 @@ class Story:
         self.shop = add(t("Boss Chen"), user_id=10_006, language_code=code, phone_number="+8613800000006")
         self.cast = [self.grid, self.granny, self.ming, self.fang, self.lei, self.shop]
         self.group: Any = None
+        self.event = 0
 
     # -- steps ---------------------------------------------------------------------------
     async def end(self, narration: str) -> None:
@@ -308,8 +320,7 @@ async def play(lang: str = "zh", out: Path | None = None, show: Callable[[Step],
     log_path = str(workdir / "bot.log")
     story = Story(server, lang, out, db_path, show or (lambda _step: None))
     t = story.t
-    proc = BotProcess(server, db_path, admins=(ADMIN_ID,), log_path=log_path,
-                      env={**DEMO_ENV, "BOT_CLOCK_START": DAY1.isoformat()})
+    proc = BotProcess(server, db_path, admins=(ADMIN_ID,), log_path=log_path, env=_env(DAY1))
     try:
         say(t("Starting the bot against the Telegram stand-in at {url}...", url=server.base_url))
         await proc.start()
@@ -317,8 +328,7 @@ async def play(lang: str = "zh", out: Path | None = None, show: Callable[[Step],
         await story.day_one()
         say(t("Night falls: the bot stops, and starts again the next morning..."))
         await proc.stop()
-        proc = BotProcess(server, db_path, admins=(ADMIN_ID,), log_path=log_path,
-                          env={**DEMO_ENV, "BOT_CLOCK_START": DAY2.isoformat()})
+        proc = BotProcess(server, db_path, admins=(ADMIN_ID,), log_path=log_path, env=_env(DAY2))
         await proc.start()
         story.now = bot_now(DAY2, time.time())
         await story.day_two()

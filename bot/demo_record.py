@@ -13,6 +13,7 @@ import asyncio
 import html
 import json
 import sqlite3
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -486,6 +487,4 @@ def render_html(t: Translator, steps: list[Step], tz: ZoneInfo, lang: str) -> st
 
 def bot_now(start: datetime, wall_start: float) -> Any:
     """The bot's clock as the demo sees it (started at ``start`` when the wall clock read ``wall_start``)."""
-    import time
-
     return lambda: start + timedelta(seconds=time.time() - wall_start)

@@ -210,3 +210,22 @@ def test_demo_out_folder_that_cannot_be_made_is_one_line(tmp_path: Path, capsys:
     assert main(["demo", "--out", str(blocker / "sub")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"linli: --out {blocker / 'sub'}: cannot create the folder"), err
+
+
+def test_demo_bot_reaches_the_stand_in_directly_behind_a_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With HTTP(S)_PROXY set (the bot honours them) the bot asked the proxy for 127.0.0.1 and
+    the demo failed at getMe; loopback is added to NO_PROXY, keeping what was there."""
+    from aiohttp.helpers import get_env_proxy_for_url
+    from yarl import URL
+
+    from bot.demo import DAY1, _env
+
+    monkeypatch.setenv("NO_PROXY", "corp.example")
+    monkeypatch.delenv("no_proxy", raising=False)
+    env = _env(DAY1)
+    assert env["NO_PROXY"] == "corp.example,127.0.0.1,localhost" and env["no_proxy"] == "127.0.0.1,localhost"
+    monkeypatch.setenv("HTTP_PROXY", "http://10.9.9.9:9")
+    monkeypatch.setenv("NO_PROXY", env["NO_PROXY"])
+    with pytest.raises(LookupError):
+        get_env_proxy_for_url(URL("http://127.0.0.1:8081"))
+    assert env["BOT_CLOCK_START"] == "2026-06-06T07:30:00+08:00"
