@@ -249,8 +249,8 @@ class Story:
             " AND registered_at IS NOT NULL AND (is_staff = 1 OR is_volunteer = 1)"))
         await s.wait_for(lambda: int(self.query("SELECT COUNT(*) FROM sent_notifications WHERE key LIKE 'digest:%:' || ?",
                                                 day)) >= expected, timeout=WAIT * 2)
-        await self.end(t("The next morning at eight the bot sends the daily digest to the group, and a private one "
-                         "to each volunteer and to the staff."))
+        await self.end(t("The next morning at eight the bot posts the daily digest in the group, and sends a private "
+                         "one to each volunteer with something to do that day."))
 
         sheet = await self.say(g, f"/closeevent {self.event}", button="d:att:")
         absent = next(b["callback_data"] for b in sheet.inline_buttons
