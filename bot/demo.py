@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -332,12 +333,15 @@ async def play(lang: str = "zh", out: Path | None = None, show: Callable[[Step],
         await proc.start()
         story.now = bot_now(DAY2, time.time())
         await story.day_two()
-        return story.rec.steps, [f"{c.method}: {c.description}" for c in server.errors], proc.log()
+        result = story.rec.steps, [f"{c.method}: {c.description}" for c in server.errors], proc.log()
     except Exception as exc:
-        raise DemoError(f"{type(exc).__name__}: {exc}\n--- bot log ---\n{proc.log()[-4000:]}") from exc
+        raise DemoError(f"{type(exc).__name__}: {exc}\n--- bot log (kept with its database in {workdir}) ---\n"
+                        f"{proc.log()[-4000:]}") from exc
     finally:
         await proc.stop()
         await server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+    return result
 
 
 def write_out(out: Path, lang: str, steps: list[Step]) -> None:
