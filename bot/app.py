@@ -168,7 +168,7 @@ def _update_key(update: Update) -> str:
 
 
 def build_application(settings: Settings, clock: Clock | None = None) -> Application:  # type: ignore[type-arg]
-    runtime = Runtime(settings=settings, clock=clock or Clock())
+    runtime = Runtime(settings=settings, clock=clock or settings.make_clock())
 
     async def post_init(app: Application) -> None:  # type: ignore[type-arg]
         runtime.db = await open_database(settings.database_url)

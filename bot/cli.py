@@ -151,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("run", help="run the bot (long polling, or a webhook when BOT_WEBHOOK_URL is set)")
     demo = sub.add_parser("demo", help="play a scripted story against a local Telegram stand-in (no token needed)")
     demo.add_argument("--quiet", action="store_true", help="print only the transcript")
+    demo.add_argument("--lang", choices=("zh", "en"), default="zh", help="the story's language (default: zh)")
+    demo.add_argument("--out", default=None, metavar="DIR", help="also write index.html, transcript.txt and the pictures here")
     sub.add_parser("migrate", help="create or upgrade the database")
     backup = sub.add_parser("backup", help="copy the database safely while the bot runs")
     backup.add_argument("path")
@@ -171,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "demo":
         from bot.demo import run_demo
 
-        return run_demo(quiet=args.quiet)
+        return run_demo(quiet=args.quiet, lang=args.lang, out=args.out)
     try:
         settings = load_settings()
         if command == "run":

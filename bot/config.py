@@ -6,11 +6,15 @@ Nothing here runs at import time; ``load_settings()`` turns every problem into o
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from bot.clock import Clock
 
 DEFAULT_API_URL = "https://api.telegram.org/bot"
 
@@ -42,6 +46,9 @@ class Settings(BaseSettings):
     # Pace outgoing messages to Telegram's flood limits. Off only against a local stand-in whose
     # own flood limits are off (bench/throughput.py measures processing capacity that way).
     flood_control: bool = Field(default=True, alias="BOT_FLOOD_CONTROL")
+    # Run the bot's clock from this moment (ISO 8601 with a UTC offset) instead of the real time;
+    # time then runs on as usual. Only for ``linli demo`` and tests, which replay a story on fixed dates.
+    clock_start: datetime | None = Field(default=None, alias="BOT_CLOCK_START")
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -91,6 +98,13 @@ class Settings(BaseSettings):
             raise ValueError("must be host:port, e.g. 127.0.0.1:8443")
         return value
 
+    @field_validator("clock_start")
+    @classmethod
+    def _check_clock(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs a UTC offset, e.g. 2026-06-06T07:30:00+08:00")
+        return value
+
     @field_validator("default_language", mode="before")
     @classmethod
     def _norm_lang(cls, value: object) -> object:
@@ -116,6 +130,13 @@ class Settings(BaseSettings):
         if base.endswith("/bot"):
             return base[: -len("bot")] + "file/bot"
         return base.rstrip("/") + "/file/bot"
+
+    def make_clock(self) -> Clock:
+        from bot.clock import Clock, OffsetClock
+
+        if self.clock_start is None:
+            return Clock()
+        return OffsetClock(self.clock_start - datetime.now(self.clock_start.tzinfo))
 
     def token(self) -> str:
         if self.bot_token is None or not self.bot_token.get_secret_value().strip():

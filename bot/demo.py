@@ -1,100 +1,388 @@
 """``linli demo``: the real bot process against the built-in Telegram stand-in, a scripted story.
 
 No token and no network: a throw-away database, a loopback stand-in of the Bot API, the real
-``python -m bot run`` process, and a few neighbours who use it. The chats are printed as a
-transcript at the end.
+``python -m bot run`` process, and a neighbourhood of people who use it over two days: a grid
+worker sets the community up, a grandmother asks for buns and a volunteer brings them, the grid
+worker publishes a task for a grandfather without Telegram and an event for many, the next
+morning the bot sends its digests, the event is closed with an attendance list, a volunteer
+redeems points at a shop, and staff look at the numbers.
+
+The bot's clock starts at fixed moments (``BOT_CLOCK_START``) and each step is printed only when
+the bot has settled, so every run tells the same story; ``--lang`` picks Chinese or English
+(names, what people type and the narration), ``--out DIR`` writes ``index.html`` (the chats as a
+page to read), ``transcript.txt`` and the pictures the bot sent (charts, the voucher's QR code).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import shutil
+import sqlite3
 import sys
 import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from bot.harness import TOKEN, BotProcess, settle
-from bot.sandbox import FakeTelegram, transcript
+from bot.demo_record import Recorder, Step, bot_now, render_html, render_step_text, render_text, settle
+from bot.harness import TOKEN, BotProcess
+from bot.i18n import Translator, translator
+from bot.sandbox import FakeTelegram
+from bot.sandbox.state import StoredMessage, User
 
 ADMIN_ID = 10_001
+TZ = ZoneInfo("Asia/Shanghai")
+DAY1 = datetime(2026, 6, 6, 7, 30, tzinfo=TZ)   # a Saturday morning
+DAY2 = datetime(2026, 6, 7, 8, 0, tzinfo=TZ)    # the next morning, when the digest is due
+WAIT = 30.0  # seconds for one answer of the bot: generous for a busy machine
+# One sweep at start-up and none after (an hour later): reminders and digests happen when the
+# story says so (the second morning), not when a slow machine happens to reach them.
+DEMO_ENV = {"BOT_SWEEP_INTERVAL": "3600"}
 
 
-async def _story(server: FakeTelegram, say: Narrator) -> None:
-    from bot import scenario
-
-    grid_worker = server.add_user("Li", "Hong", username="grid_li", user_id=ADMIN_ID, language_code="zh-hans")
-    grandma = server.add_user("Wang", "Nainai", language_code="zh-hans", phone_number="+8613912345678")
-    volunteer = server.add_user("Chen", "Ming", username="chen_m", language_code="zh-hans")
-
-    say("The grid worker adds the bot to the volunteers' group and sets the community up.")
-    group = await scenario.setup_community(server, grid_worker, title="阳光花园志愿者群", name="阳光花园社区")
-    say("A resident and a volunteer register in private chats (buttons first, phone via Telegram's share button).")
-    await scenario.register(server, grandma, role="resident", area="3号楼")
-    await scenario.register(server, volunteer, role="volunteer", area="3号楼")
-
-    say("The resident asks for help: buy steamed buns, as soon as possible.")
-    await scenario.ask_for_help(server, grandma, "请帮我买两个馒头送到家，谢谢！")
-    card = await server.wait_for_message(group, lambda m: any(
-        str(b.get("callback_data", "")).startswith("cl:") for b in m.inline_buttons), timeout=15)
-
-    say("The volunteer taps Claim on the card in the group (the card shows no name, phone or address).")
-    claim = next(b for b in card.inline_buttons if str(b.get("callback_data", "")).startswith("cl:"))
-    await server.press_button(volunteer, card, claim["callback_data"])
-    details = await server.wait_for_message(volunteer, lambda m: any(
-        str(b.get("callback_data", "")).startswith("done:") for b in m.inline_buttons), timeout=15)
-
-    say("Half an hour later the volunteer presses Done.")
-    done = next(b for b in details.inline_buttons if str(b.get("callback_data", "")).startswith("done:"))
-    await server.press_button(volunteer, details, done["callback_data"])
-    question = await server.wait_for_message(grandma, lambda m: any(
-        str(b.get("callback_data", "")).startswith("cf:") for b in m.inline_buttons), timeout=15)
-
-    say("The resident confirms: yes, thank you. The volunteer's point is credited.")
-    yes = next(b for b in question.inline_buttons if str(b.get("callback_data", "")).endswith(":y"))
-    await server.press_button(grandma, question, yes["callback_data"])
-    await settle(server, quiet=1.0)
-
-    say("The volunteer checks their points.")
-    await server.send_text(volunteer, None, "/points")
-    await settle(server, quiet=1.0)
+def _env(start: datetime) -> dict[str, str]:
+    """The bot process's extra settings: its clock, and the stand-in reached directly even where
+    HTTP(S)_PROXY is set (the bot honours the proxy variables, and a proxy cannot reach our loopback)."""
+    env = {**DEMO_ENV, "BOT_CLOCK_START": start.isoformat()}
+    for key in ("NO_PROXY", "no_proxy"):
+        old = os.environ.get(key, "")
+        env[key] = f"{old},127.0.0.1,localhost" if old else "127.0.0.1,localhost"
+    return env
 
 
-class Narrator:
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-
-    def __call__(self, text: str) -> None:
-        if not self.quiet:
-            print(f"· {text}", flush=True)
+class DemoError(RuntimeError):
+    pass
 
 
-async def _main(quiet: bool) -> int:
-    say = Narrator(quiet)
+def _buttons(m: StoredMessage, prefix: str) -> bool:
+    return any(str(b.get("callback_data", "")).startswith(prefix) for b in m.inline_buttons)
+
+
+def _body(m: StoredMessage) -> str:
+    return str(m.text or m.caption or "")
+
+
+class Story:
+    """The people and the helpers that make them act and wait as people would."""
+
+    def __init__(self, server: FakeTelegram, lang: str, out: Path | None, db_path: str,
+                 show: Callable[[Step], None]) -> None:
+        self.server = server
+        self.lang = lang
+        self.t: Translator = translator(lang)
+        self.db_path = db_path
+        self.rec = Recorder(server, self.t, TZ, out)
+        self.show = show
+        self.now: Callable[[], datetime] = bot_now(DAY1, time.time())
+        code = "zh-hans" if lang == "zh" else "en"
+        t = self.t
+        add = server.add_user
+        # Ids in cast order; phone numbers fixed so every run shows the same ones.
+        self.grid = add(t("Li Hong"), user_id=ADMIN_ID, language_code=code, phone_number="+8613800000001")
+        self.granny = add(t("Grandma Guo"), user_id=10_002, language_code=code, phone_number="+8613912345678")
+        self.ming = add(t("Li Ming"), user_id=10_003, language_code=code, phone_number="+8613800000003")
+        self.fang = add(t("Wang Fang"), user_id=10_004, language_code=code, phone_number="+8613800000004")
+        self.lei = add(t("Zhao Lei"), user_id=10_005, language_code=code, phone_number="+8613800000005")
+        self.shop = add(t("Boss Chen"), user_id=10_006, language_code=code, phone_number="+8613800000006")
+        self.cast = [self.grid, self.granny, self.ming, self.fang, self.lei, self.shop]
+        self.group: Any = None
+        self.event = 0
+
+    # -- steps ---------------------------------------------------------------------------
+    async def end(self, narration: str) -> None:
+        """Wait for the bot to settle, then cut what happened into a step and show it."""
+        await settle(self.server, self.db_path, self.now)
+        step = self.rec.cut(narration, self.now(), self.db_path)
+        self.show(step)
+
+    async def calm(self) -> None:
+        """A short quiet spell: the answer to the last thing said is complete."""
+        await settle(self.server, self.db_path, self.now, quiet=0.3)
+
+    def query(self, sql: str, *args: Any) -> Any:
+        con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
+        try:
+            row = con.execute(sql, args).fetchone()
+        finally:
+            con.close()
+        return None if row is None else row[0]
+
+    # -- acting --------------------------------------------------------------------------
+    def mark(self, user: User) -> int:
+        chat = self.server.private_chat(user)
+        return max((m.message_id for m in chat.messages), default=0) if chat is not None else 0
+
+    async def next(self, user: User, after: int, button: str | None = None,
+                   test: Callable[[StoredMessage], bool] | None = None) -> StoredMessage:
+        def ok(m: StoredMessage) -> bool:
+            return (button is None or _buttons(m, button)) and (test is None or test(m))
+
+        return await self.server.wait_for_message(user, ok, timeout=WAIT, after_id=after)
+
+    async def say(self, user: User, text: str, button: str | None = None,
+                  test: Callable[[StoredMessage], bool] | None = None) -> StoredMessage:
+        after = self.mark(user)
+        await self.server.send_text(user, None, text)
+        msg = await self.next(user, after, button, test)
+        if button is None and test is None:
+            await self.calm()
+        return msg
+
+    async def press(self, user: User, msg: StoredMessage, data: str, button: str | None = None) -> StoredMessage:
+        """Press a button; the answer either replaces that message or comes as a new one."""
+        after = self.mark(user)
+        before = (_body(msg), repr(msg.inline_buttons))
+        query = await self.server.press_button(user, msg, data)
+        await self.server.wait_callback_answer(query, timeout=WAIT)
+
+        def find() -> StoredMessage | None:
+            if (_body(msg), repr(msg.inline_buttons)) != before and (button is None or _buttons(msg, button)):
+                return msg
+            chat = self.server.private_chat(user)
+            return next((m for m in chat.messages if m.message_id > after and m.from_bot
+                         and (button is None or _buttons(m, button))), None) if chat else None
+
+        found: StoredMessage = await self.server.wait_for(find, timeout=WAIT)
+        if button is None:
+            await self.calm()
+        return found
+
+    async def card(self, task_id: int) -> StoredMessage:
+        return await self.server.wait_for_message(self.group, lambda m: _buttons(m, f"cl:{task_id}"),
+                                                  timeout=WAIT, after_id=0)
+
+    # -- the story -----------------------------------------------------------------------
+    async def day_one(self) -> None:
+        from bot import scenario
+
+        t, s = self.t, self.server
+        self.group = await scenario.setup_community(s, self.grid, title=t("Sunny Garden volunteers"),
+                                                    name=t("Sunny Garden Community"))
+        self.rec.rank_chats([self.group.id], self.cast)
+        await self.end(t("Li Hong, the grid worker, adds the bot to the volunteers' group and sets up the community."))
+
+        await asyncio.gather(
+            scenario.register(s, self.grid, role="volunteer", area=t("Building 1")),
+            scenario.register(s, self.granny, role="resident", area=t("Building 3, Room 502")),
+            scenario.register(s, self.ming, role="volunteer", area=t("Building 3")),
+            scenario.register(s, self.fang, role="volunteer", area=t("Building 5"), phone=False),
+            scenario.register(s, self.lei, role="volunteer", area=t("Building 6"), phone=False))
+        for person in (self.ming, self.fang, self.lei):
+            s.add_member(self.group, person, announce=False)
+        await self.end(t("People register in a private chat with the bot: buttons first, the phone number through "
+                         "Telegram's share button (or skipped). Li Hong registers too, so staff messages reach him."))
+
+        await scenario.ask_for_help(s, self.granny, t("Please buy two jin of steamed buns and bring them to my home. Thank you!"))
+        buns = int(self.query("SELECT MAX(id) FROM tasks"))
+        card = await self.card(buns)
+        await self.end(t("Grandma Guo asks for help. The card in the group shows no name, phone number or address."))
+
+        await s.press_button(self.ming, card, f"cl:{buns}")
+        details = await self.next(self.ming, 0, f"done:{buns}")
+        await self.end(t("Li Ming claims it with one tap; the details come to him privately."))
+
+        after = self.mark(self.granny)
+        await s.press_button(self.ming, details, f"done:{buns}")
+        question = await self.next(self.granny, after, f"cf:{buns}:")
+        await self.end(t("Li Ming brings the buns and presses Done; the bot asks Grandma Guo."))
+
+        yes = next(b["callback_data"] for b in question.inline_buttons if str(b["callback_data"]).endswith(":y"))
+        await s.press_button(self.granny, question, yes)
+        await self.end(t("Grandma Guo confirms. Li Ming earns his point, and the group hears of it."))
+
+        # Grandpa Zhang has no Telegram: the grid worker publishes for him.
+        g = self.grid
+        msg = await self.say(g, "/publish", button="d:mode:")
+        await self.press(g, msg, "d:mode:proxy")
+        await self.say(g, t("Grandpa Zhang"))
+        await self.say(g, "139 0000 1111")
+        msg = await self.say(g, t("Building 5, Unit 2, Room 301"), button="d:cat:")
+        await self.press(g, msg, "d:cat:escort")
+        msg = await self.say(g, t("Walk with him to the community clinic for his blood pressure check. He walks slowly."),
+                             button="d:when:")
+        msg = await self.press(g, msg, "d:when:today", button="d:helpers:")
+        summary = await self.press(g, msg, "d:helpers:1", button="d:confirm:")
+        after = self.mark(g)
+        await s.press_button(g, summary, "d:confirm:submit")
+        await self.next(g, after)
+        clinic = int(self.query("SELECT MAX(id) FROM tasks"))
+        card = await self.card(clinic)
+        await self.end(t("Grandpa Zhang has no Telegram. Li Hong publishes the task for him; his name, phone and "
+                         "address stay out of the group."))
+
+        await s.press_button(self.fang, card, f"cl:{clinic}")
+        await self.next(self.fang, 0, f"done:{clinic}")
+        await self.end(t("Wang Fang claims it and privately gets Grandpa Zhang's phone number and address."))
+
+        msg = await self.say(g, "/publish", button="d:mode:")
+        await self.press(g, msg, "d:mode:event")
+        msg = await self.say(g, t("Tidy the community garden"), button="d:cat:")
+        msg = await self.press(g, msg, "d:cat:other", button="d:desc:")
+        await self.press(g, msg, "d:desc:-skip")
+        await self.say(g, "5")
+        await self.say(g, "2026-06-06 09:00")
+        await self.say(g, "11:00")
+        summary = await self.say(g, "10", button="d:confirm:")
+        after = self.mark(g)
+        await s.press_button(g, summary, "d:confirm:submit")
+        await self.next(g, after)
+        event = int(self.query("SELECT MAX(id) FROM tasks"))
+        card = await self.card(event)
+        await self.end(t("Li Hong publishes an event that recruits five volunteers for ten points each."))
+
+        for person in (self.ming, self.fang, self.lei):
+            query = await s.press_button(person, card, f"cl:{event}")
+            await s.wait_callback_answer(query, timeout=WAIT)
+        await self.end(t("Li Ming, Wang Fang and Zhao Lei sign up for the event from its card."))
+        self.event = event
+
+    async def day_two(self) -> None:
+        t, s, g = self.t, self.server, self.grid
+        # The first sweep of the morning has decided every digest of the day (one row each).
+        day = DAY2.date().isoformat()
+        expected = 1 + int(self.query(
+            "SELECT COALESCE(SUM(is_staff) + SUM(is_volunteer AND digest_enabled), 0) FROM members WHERE deleted_at IS NULL"
+            " AND registered_at IS NOT NULL AND (is_staff = 1 OR is_volunteer = 1)"))
+        await s.wait_for(lambda: int(self.query("SELECT COUNT(*) FROM sent_notifications WHERE key LIKE 'digest:%:' || ?",
+                                                day)) >= expected, timeout=WAIT * 2)
+        await self.end(t("The next morning at eight the bot posts the daily digest in the group, and sends a private "
+                         "one to each volunteer with something to do that day."))
+
+        sheet = await self.say(g, f"/closeevent {self.event}", button="d:att:")
+        absent = next(b["callback_data"] for b in sheet.inline_buttons
+                      if self.lei.first_name in str(b.get("text", "")) and str(b["callback_data"]).startswith("d:att:"))
+        query = await s.press_button(g, sheet, absent)
+        await s.wait_callback_answer(query, timeout=WAIT)
+        query = await s.press_button(g, sheet, "d:att:close")
+        await s.wait_callback_answer(query, timeout=WAIT)
+        await self.end(t("Li Hong closes yesterday's event with its attendance list: Zhao Lei did not come. "
+                         "Those who came get their points."))
+
+        msg = await self.say(g, "/merchant new " + t("Happy Mart"), test=lambda m: "start=merchant_" in _body(m))
+        found = re.search(r"start=(merchant_[A-Za-z0-9_-]+)", _body(msg))
+        if found is None:
+            raise DemoError("no merchant invite link")
+        welcome = await self.say(self.shop, f"/start {found.group(1)}", test=lambda m: bool(m.keyboard_buttons))
+        shop_id = int(self.query("SELECT MAX(id) FROM merchants"))
+        await self.say(g, f"/rewards add discount:{shop_id} 5 20 " + t("A box of eggs"))
+        await self.end(t("Li Hong invites the shop on the corner as a merchant and puts a reward in the points "
+                         "supermarket: a box of eggs for five points."))
+
+        reward = int(self.query("SELECT MAX(id) FROM rewards"))
+        listing = await self.say(self.ming, "/rewards", button=f"rw:r:{reward}")
+        confirm = await self.press(self.ming, listing, f"rw:r:{reward}", button=f"rw:c:{reward}:")
+        data = next(b["callback_data"] for b in confirm.inline_buttons if str(b["callback_data"]).startswith("rw:c:"))
+        after = self.mark(self.ming)
+        await s.press_button(self.ming, confirm, data)
+        voucher = await self.next(self.ming, after, test=lambda m: "photo" in m.data)
+        await self.end(t("Li Ming redeems five points for the eggs and gets a voucher with a QR code."))
+
+        code = re.search(r"[A-Z2-9]{10}", _body(voucher))
+        if code is None:
+            raise DemoError("no voucher code")
+        check = next((b["text"] for b in welcome.keyboard_buttons if str(b["text"]).startswith("🏪")), None)
+        if check is None:
+            raise DemoError("the merchant has no check button")
+        after = self.mark(self.shop)
+        await s.press_reply_button(self.shop, None, check)
+        await self.next(self.shop, after)
+        await self.calm()
+        valid = await self.say(self.shop, code.group(0), button="rw:u:")
+        await self.press(self.shop, valid, valid.inline_buttons[0]["callback_data"])
+        await self.end(t("At the shop, Boss Chen checks the voucher's code and marks it used; Li Ming is told."))
+
+        await self.say(g, "/stats month")
+        after = self.mark(g)
+        await s.send_text(g, None, "/report")
+
+        def report_done() -> bool:
+            chat = s.private_chat(g)
+            mine = [m for m in chat.messages if m.message_id > after and m.from_bot] if chat else []
+            return sum("photo" in m.data for m in mine) >= 4 and bool(mine) and "text" in mine[-1].data
+
+        await s.wait_for(report_done, timeout=WAIT * 4)
+        await self.end(t("Li Hong looks at the month's numbers with /stats, and at the charts with /report."))
+
+
+async def play(lang: str = "zh", out: Path | None = None, show: Callable[[Step], None] | None = None,
+               progress: Callable[[str], None] | None = None) -> tuple[list[Step], list[str], str]:
+    """Play the story; returns the steps, the Bot API calls the stand-in refused, and the bot's log."""
+    say = progress or (lambda _text: None)
     server = FakeTelegram()
     server.add_bot(token=TOKEN, username="linli_demo_bot", first_name="Linli 邻里")
     await server.start()
     workdir = Path(tempfile.mkdtemp(prefix="linli-demo-"))
-    proc = BotProcess(server, str(workdir / "demo.db"), admins=(ADMIN_ID,), log_path=str(workdir / "bot.log"))
+    db_path = str(workdir / "demo.db")
+    log_path = str(workdir / "bot.log")
+    story = Story(server, lang, out, db_path, show or (lambda _step: None))
+    t = story.t
+    proc = BotProcess(server, db_path, admins=(ADMIN_ID,), log_path=log_path, env=_env(DAY1))
     try:
-        say(f"Telegram stand-in listening at {server.base_url}; starting the bot process...")
+        say(t("Starting the bot against the Telegram stand-in at {url}...", url=server.base_url))
         await proc.start()
-        await _story(server, say)
-        print()
-        print(transcript(server))
-        bad = server.errors
-        if bad:
-            print(f"\nThe stand-in refused {len(bad)} call(s) from the bot:", file=sys.stderr)
-            for call in bad[:10]:
-                print(f"  {call.method}: {call.description}", file=sys.stderr)
-            return 1
-        return 0
+        story.now = bot_now(DAY1, time.time())
+        await story.day_one()
+        say(t("Night falls: the bot stops, and starts again the next morning..."))
+        await proc.stop()
+        proc = BotProcess(server, db_path, admins=(ADMIN_ID,), log_path=log_path, env=_env(DAY2))
+        await proc.start()
+        story.now = bot_now(DAY2, time.time())
+        await story.day_two()
+        result = story.rec.steps, [f"{c.method}: {c.description}" for c in server.errors], proc.log()
     except Exception as exc:
-        print(f"demo failed: {exc}", file=sys.stderr)
-        print(proc.log()[-4000:], file=sys.stderr)
-        return 1
+        raise DemoError(f"{type(exc).__name__}: {exc}\n--- bot log (kept with its database in {workdir}) ---\n"
+                        f"{proc.log()[-4000:]}") from exc
     finally:
         await proc.stop()
         await server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+    return result
 
 
-def run_demo(quiet: bool = False) -> int:
-    return asyncio.run(_main(quiet))
+def write_out(out: Path, lang: str, steps: list[Step]) -> None:
+    t = translator(lang)
+    (out / "index.html").write_text(render_html(t, steps, TZ, lang), encoding="utf-8")
+    (out / "transcript.txt").write_text(render_text(t, steps, TZ), encoding="utf-8")
+
+
+async def _main(lang: str, quiet: bool, out: Path | None) -> int:
+    t = translator(lang)
+
+    def show(step: Step) -> None:
+        print(render_step_text(t, step, TZ), flush=True)
+
+    def progress(text: str) -> None:
+        if not quiet:
+            print(f"· {text}", flush=True)
+
+    try:
+        steps, refused, _log = await play(lang, out, show, progress)
+    except DemoError as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+    if out is not None:
+        write_out(out, lang, steps)
+        progress(t("The story is in {path}: open it in a browser.", path=out / "index.html"))
+    if refused:
+        print(f"\nThe stand-in refused {len(refused)} call(s) from the bot:", file=sys.stderr)
+        for line in refused[:10]:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_demo(quiet: bool = False, lang: str = "zh", out: str | None = None) -> int:
+    folder: Path | None = None
+    if out is not None:
+        folder = Path(out)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"linli: --out {out}: cannot create the folder ({exc.strerror})", file=sys.stderr)
+            return 2
+    return asyncio.run(_main(lang, quiet, folder))

@@ -21,7 +21,7 @@ from bot.harness import settle
 from bot.i18n import translator
 from bot.sandbox import FakeTelegram
 
-TIMEOUT = 10
+TIMEOUT = 30  # seconds for one answer: only a failing run waits this long, and a busy machine needs room
 
 
 async def setup_community(fake: FakeTelegram, admin_user: Any, title: str = "Sunshine volunteers", name: str = "Sunshine Garden") -> Any:

@@ -1576,9 +1576,10 @@ class FakeTelegram:
     def _callback(self, user: User, message: StoredMessage, data: str, bot: BotAccount | str | None) -> str:
         account = self._bot(bot) if bot is not None else self._bot_for_message(message)
         query_id = str(secrets.randbits(62))
+        label = next((b["text"] for b in message.inline_buttons if b.get("callback_data") == data), None)
         record = CallbackRecord(
             id=query_id, bot_id=account.id, user=user, message=message, data=data,
-            created=asyncio.get_running_loop().time(),
+            created=asyncio.get_running_loop().time(), label=label,
         )
         self.callbacks[query_id] = record
         chat_instance = str(abs(hash((account.id, message.chat.id))) % 10**18)

@@ -269,6 +269,7 @@ class CallbackRecord:
     answer: dict[str, Any] | None = None
     answered_event: asyncio.Event = field(default_factory=asyncio.Event)
     wall_time: float = field(default_factory=time.time)
+    label: str | None = None  # the pressed button's text when it was pressed (the message may change later)
 
 
 @dataclass

@@ -85,7 +85,8 @@ def transcript(server: FakeTelegram, chats: list[ChatRef] | None = None) -> str:
     presses: dict[int, list[tuple[float, str]]] = {}
     for record in server.callbacks.values():
         line = f"{record.user.first_name} pressed"
-        label = next((b["text"] for b in record.message.inline_buttons if b.get("callback_data") == record.data), None)
+        label = record.label or next(
+            (b["text"] for b in record.message.inline_buttons if b.get("callback_data") == record.data), None)
         line += f" [{label}]" if label else f" <callback {record.data!r}>"
         if record.answer is not None:
             if record.answer.get("text"):

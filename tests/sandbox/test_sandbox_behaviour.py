@@ -238,3 +238,15 @@ async def test_people_simulation_helpers(server: FakeTelegram, tg: Bot, alice: U
     assert "Alice" in server.transcript() and "originally: /start join_group_7" in server.transcript()
     with pytest.raises(SandboxError):
         await server.send_text(alice, server.add_group("Closed", creator=server.add_user("X")), "let me in")
+
+
+async def test_a_press_keeps_the_label_the_button_had(server: FakeTelegram, tg: Bot, alice: User) -> None:
+    """The message's keyboard changes after the press (a dialog moves on): the transcript and the
+    record still name the button that was pressed, not its callback data."""
+    sent = await tg.send_message(alice.id, "Which category?", reply_markup=InlineKeyboardMarkup(
+        [[InlineKeyboardButton("Shopping", callback_data="d:cat:shopping")]]))
+    query = await server.press_button(alice, server.last_message(alice), "d:cat:shopping")
+    await tg.edit_message_text("What do you need?", chat_id=alice.id, message_id=sent.message_id)
+    assert server.callbacks[query].label == "Shopping"
+    text = server.transcript()
+    assert "Alice pressed [Shopping]" in text and "d:cat:shopping" not in text, text
