@@ -49,7 +49,7 @@ def cmd_report(settings: Settings, period: str, community: int | None, out: str 
                 (Path(out) / f"{name}.png").write_bytes(png)
         t = translator(lang)
         # The same heading as /report in Telegram: first and last day, both included.
-        title = t("Report {a} to {b}", a=f"{span[0]:%Y-%m-%d}", b=f"{span[1] - timedelta(days=1):%Y-%m-%d}")
+        title = t("Report {a} to {b}", a=span[0].strftime("%Y-%m-%d"), b=(span[1] - timedelta(days=1)).strftime("%Y-%m-%d"))
         return summary_text(t, st, title=title).replace("<b>", "").replace("</b>", "")
 
     try:
