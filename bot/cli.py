@@ -312,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_backup(settings, args.path)
         if command == "doctor":
             return cmd_doctor(settings)
+        if command in ("report", "export") and (missing := _missing_database(settings)):
+            return _fail(missing)  # a report of an empty database it just created would mislead
         if command == "report":
             from bot.reports.cli import cmd_report
 

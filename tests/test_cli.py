@@ -205,6 +205,28 @@ def test_redaction_covers_tracebacks_and_encoded_forms() -> None:
     assert SECRET_TAIL not in line and "was rejected" in line
 
 
+async def test_the_token_stays_out_of_the_log_when_the_api_goes_away(fake: FakeTelegram, tmp_path: Path) -> None:
+    """Network errors while running (the Bot API unreachable) are logged without the token."""
+    fake.add_bot(token=SECRET, username="unique_bot", first_name="Unique")
+    proc = BotProcess(fake, str(tmp_path / "bot.db"), env={"BOT_TOKEN": SECRET, "BOT_LOG_LEVEL": "DEBUG"},
+                      log_path=str(tmp_path / "bot.log"))
+    await proc.start()
+    try:
+        await fake.stop()   # connections refused from now on
+        await fake.wait_for(lambda: "telegram.error.NetworkError" in proc.log(), timeout=60)
+    finally:
+        await proc.stop()
+    log = proc.log()
+    assert "/bot<token>" in log  # PTB logs its API URL (token included) at DEBUG
+    assert SECRET not in log and SECRET_TAIL not in log, log[-3000:]
+
+
+@pytest.mark.parametrize("command", [["report", "2026-05"], ["export", "2026-05"]])
+async def test_report_and_export_need_an_existing_database(tmp_path: Path, command: list[str]) -> None:
+    one_line_failure(await linli(command, tmp_path), "no database at", "linli migrate")
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- export -----------------------------------------------------------------------------------------
 
 async def test_export_without_out_writes_a_named_folder_and_says_where(tmp_path: Path) -> None:
