@@ -105,7 +105,7 @@ def cmd_run(settings: Settings) -> int:
     from bot.app import build_application
 
     token = settings.token()  # ConfigError when missing or malformed
-    setup_logging(settings.log_level, token)
+    setup_logging("CRITICAL", token)  # the checks below end in one line of their own
     try:
         asyncio.run(_check_database(settings))
     except DatabaseError as exc:
@@ -113,6 +113,7 @@ def cmd_run(settings: Settings) -> int:
     problem, _ = asyncio.run(_get_me(settings, token))
     if problem:
         return _fail(problem)
+    setup_logging(settings.log_level, token)
     app = build_application(settings)
     _stop_when_polling_dies(app)
     try:

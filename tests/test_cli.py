@@ -158,6 +158,7 @@ async def test_the_token_never_appears_whatever_fails(fake: FakeTelegram, tmp_pa
         (["run"], {"BOT_API_URL": OFFLINE}),                # unreachable
         (["run"], {"BOT_API_URL": "http://127.0.0.1:9/bot", "BOT_TIMEZONE": "Mars/Olympus"}),  # bad setting
         (["run"], {"BOT_API_URL": fake.base_url, "DATABASE_URL": "sqlite:////proc/x.db"}),   # bad database
+        (["run"], {"BOT_API_URL": f"{fake.url}/nothing-here/bot"}),  # wrong URL: 404 and not JSON
         (["doctor"], {"BOT_API_URL": fake.base_url}),
         (["doctor"], {"BOT_API_URL": OFFLINE}),
         (["doctor"], {"BOT_API_URL": f"{fake.url}/nothing-here/bot"}),  # wrong URL: 404
@@ -172,6 +173,8 @@ async def test_the_token_never_appears_whatever_fails(fake: FakeTelegram, tmp_pa
     for args, extra in runs:
         result = await linli(args, tmp_path, **{**env, **extra})
         result.assert_clean()
+        if args[0] in ("run", "migrate", "backup") or (result.code != 0 and args[0] != "doctor"):
+            assert len(result.err.strip().splitlines()) == (1 if result.code else 0), (args, extra, result.err)
 
 
 async def test_the_token_stays_out_of_the_running_bots_log(fake: FakeTelegram, tmp_path: Path) -> None:
