@@ -240,3 +240,12 @@ async def test_export_without_out_writes_a_named_folder_and_says_where(tmp_path:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "linli-export-2026-05"]
     assert f"to {folder}" in result.out
     assert len(list(folder.iterdir())) >= 2
+
+
+def test_a_database_url_is_shown_without_its_password(tmp_path: Path) -> None:
+    from bot.cli import shown_database
+
+    assert shown_database("postgresql://linli:pa55word@db.example:5432/linli") == \
+        "postgresql://linli:***@db.example:5432/linli"
+    assert shown_database(f"sqlite:///{tmp_path}/x.db") == f"{tmp_path}/x.db"
+    assert shown_database("sqlite:///data/linli.db") == str(Path("data/linli.db").resolve())
