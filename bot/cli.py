@@ -1,15 +1,32 @@
-"""The ``linli`` command: run, demo, migrate, backup, doctor."""
+"""The ``linli`` command: run, demo, migrate, backup, doctor, report, export.
+
+Every failure ends in one line on stderr that names the problem and what to do, and a non-zero
+exit code; no traceback, and never the token (``bot.logs.protect_output`` guards every line).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
+import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from bot.config import ConfigError, Settings, load_settings
-from bot.logs import setup_logging
-from storage.db import DatabaseError, open_database
+from bot.config import DEFAULT_API_URL, ConfigError, Settings, load_settings
+from bot.logs import add_secret, protect_output, setup_logging
+from storage.db import DatabaseError, open_database, sqlite_path_from_url
+
+TOKEN_REFUSED = "BOT_TOKEN was refused by the Bot API: copy the token again from @BotFather"
+
+
+def _token_refused(settings: Settings) -> str:
+    where = "" if settings.bot_api_url == DEFAULT_API_URL else f" at {settings.bot_api_url} (check BOT_API_URL too)"
+    return TOKEN_REFUSED.replace(": copy", f"{where}: copy")
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -17,13 +34,47 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def _db_problem(exc: DatabaseError) -> str:
+    text = str(exc)
+    text = text if text.startswith("DATABASE_URL") else f"DATABASE_URL: {text}"
+    return f"{text} (check DATABASE_URL, and that its folder exists or can be created and is writable)"
+
+
+def shown_database(url: str) -> str:
+    """Where the database is, for people: an SQLite file's absolute path, any other URL without its password."""
+    try:
+        path = sqlite_path_from_url(url)
+    except DatabaseError:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.rpartition("@")[2]
+        user = quote(parts.username or "", safe="")
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    return path if path == ":memory:" else str(Path(path).expanduser().resolve())
+
+
+def database_file(settings: Settings) -> Path | None:
+    """The database file named by DATABASE_URL, or None for an in-memory database."""
+    path = sqlite_path_from_url(settings.database_url)
+    return None if path == ":memory:" else Path(path).expanduser().resolve()
+
+
+def _missing_database(settings: Settings) -> str | None:
+    """A line for the operator when DATABASE_URL names a file that does not exist yet."""
+    path = database_file(settings)
+    if path is not None and not path.exists():
+        return f"no database at {path} (DATABASE_URL): create it with `linli migrate`"
+    return None
+
+
 async def _check_database(settings: Settings) -> None:
     db = await open_database(settings.database_url)
     await db.close()
 
 
-async def _check_api(settings: Settings, token: str) -> str | None:
-    """Ask the Bot API who we are, once, before starting: a clear line instead of a traceback."""
+async def _get_me(settings: Settings, token: str) -> tuple[str | None, str]:
+    """(problem, bot username): one call to getMe, every failure turned into a line without the token."""
     from telegram import Bot
     from telegram.error import InvalidToken, NetworkError, TelegramError
     from telegram.request import HTTPXRequest
@@ -32,18 +83,19 @@ async def _check_api(settings: Settings, token: str) -> str | None:
               request=HTTPXRequest(connect_timeout=10, read_timeout=15))
     try:
         await bot.initialize()
+        return None, bot.username
     except InvalidToken:
-        return "BOT_TOKEN was refused by the Bot API (check the token from @BotFather)"
+        return _token_refused(settings), ""
     except NetworkError as exc:
-        return f"BOT_API_URL: cannot reach the Bot API at {settings.bot_api_url} ({exc.message})"
+        return (f"BOT_API_URL: cannot reach the Bot API at {settings.bot_api_url} ({exc.message}): "
+                "check the network and BOT_API_URL"), ""
     except TelegramError as exc:
-        return f"the Bot API refused getMe: {exc.message}"
+        return f"the Bot API refused getMe ({exc.message}): check BOT_TOKEN and BOT_API_URL", ""
     finally:
         try:
             await bot.shutdown()
         except Exception:
             pass
-    return None
 
 
 def cmd_run(settings: Settings) -> int:
@@ -52,16 +104,18 @@ def cmd_run(settings: Settings) -> int:
 
     from bot.app import build_application
 
-    token = settings.token()  # ConfigError when missing
+    token = settings.token()  # ConfigError when missing or malformed
+    setup_logging("CRITICAL", token)  # the checks below end in one line of their own
     try:
         asyncio.run(_check_database(settings))
     except DatabaseError as exc:
-        return _fail(f"DATABASE_URL: {exc}".replace("DATABASE_URL: DATABASE_URL", "DATABASE_URL"))
-    problem = asyncio.run(_check_api(settings, token))
+        return _fail(_db_problem(exc))
+    problem, _ = asyncio.run(_get_me(settings, token))
     if problem:
         return _fail(problem)
     setup_logging(settings.log_level, token)
     app = build_application(settings)
+    _stop_when_polling_dies(app)
     try:
         if settings.webhook_url:
             host, _, port = settings.webhook_listen.rpartition(":")
@@ -72,80 +126,150 @@ def cmd_run(settings: Settings) -> int:
                 webhook_url=settings.webhook_url,
                 secret_token=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
                 allowed_updates=Update.ALL_TYPES,
+                close_loop=False,
             )
         else:
-            app.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+            app.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False, close_loop=False)
     except InvalidToken:
-        return _fail("BOT_TOKEN was refused by the Bot API (check the token from @BotFather)")
+        return _fail(_finish(app, _token_refused(settings)))
     except NetworkError as exc:
-        return _fail(f"BOT_API_URL: cannot reach the Bot API ({exc.message})")
+        return _fail(_finish(app, f"BOT_API_URL: cannot reach the Bot API ({exc.message}): check the network and BOT_API_URL"))
     except TelegramError as exc:
-        return _fail(f"the Bot API refused to start the bot: {exc.message}")
+        return _fail(_finish(app, f"the Bot API refused to start the bot ({exc.message}): check BOT_TOKEN and BOT_API_URL"))
+    _finish(app, "", cleanly=True)
     return 0
+
+
+def _stop_when_polling_dies(app: Any) -> None:
+    """python-telegram-bot ends its polling loop for good on a refused token (revoked while the bot
+    runs) but leaves the application running without updates: stop it, so the process exits with
+    one line and a service manager can tell (and restart it)."""
+    if app.job_queue is None or app.updater is None:
+        return
+
+    async def watch(_: Any) -> None:
+        task = getattr(app.updater, "_Updater__polling_task", None)
+        if task is not None and task.done() and app.running:
+            app.stop_running()
+
+    app.job_queue.run_repeating(watch, interval=1.0, first=1.0, name="polling-watchdog")
+
+
+def _finish(app: Any, message: str, *, cleanly: bool = False) -> str:
+    """Complete the shut-down python-telegram-bot skips when polling died (a token revoked while
+    running): its ``Updater.stop()`` re-raises the polling error before the application is stopped
+    and the database closed, and the database's threads then keep the process alive for ever."""
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        return message
+    if not loop.is_closed() and not cleanly:
+        for step in ("stop", "shutdown", "post_shutdown"):
+            try:
+                if step == "stop" and app.running:
+                    loop.run_until_complete(app.stop())
+                elif step == "shutdown":
+                    loop.run_until_complete(app.shutdown())
+                elif step == "post_shutdown" and app.post_shutdown:
+                    loop.run_until_complete(app.post_shutdown(app))
+            except Exception:
+                logging.getLogger(__name__).debug("shutting down after %s", step, exc_info=True)
+    if not loop.is_closed():
+        loop.close()
+    return message
 
 
 def cmd_migrate(settings: Settings) -> int:
     async def go() -> int:
         db = await open_database(settings.database_url)
-        version = await db.schema_version()
-        await db.close()
-        return version
+        try:
+            return await db.schema_version()
+        finally:
+            await db.close()
 
     try:
         version = asyncio.run(go())
     except DatabaseError as exc:
-        return _fail(f"DATABASE_URL: {exc}".replace("DATABASE_URL: DATABASE_URL", "DATABASE_URL"))
-    print(f"database is at schema version {version}")
+        return _fail(_db_problem(exc))
+    print(f"database {shown_database(settings.database_url)} is at schema version {version}")
     return 0
 
 
 def cmd_backup(settings: Settings, target: str) -> int:
+    missing = _missing_database(settings)
+    if missing:
+        return _fail(f"nothing to back up: {missing}")
+    source = database_file(settings)
+    dest = Path(target).expanduser().resolve()
+    if source is not None and dest == source:
+        return _fail(f"the backup must not overwrite the database itself ({dest}): choose another path")
+    if dest.is_dir():
+        return _fail(f"{dest} is a folder: give the backup a file name, e.g. {dest / 'linli-backup.db'}")
+
     async def go() -> None:
         db = await open_database(settings.database_url, migrate=False)
         try:
-            await db.backup(target)
+            await db.backup(str(dest))
         finally:
             await db.close()
 
     try:
         asyncio.run(go())
-    except (DatabaseError, OSError) as exc:
-        return _fail(f"backup failed: {exc}")
-    print(f"backup written to {target}")
+    except (DatabaseError, OSError, sqlite3.Error) as exc:
+        cause = exc.__cause__ or exc
+        reason = getattr(cause, "strerror", None) or str(cause)
+        return _fail(f"cannot write the backup to {dest} ({reason}): choose a folder you can write to")
+    print(f"backup written to {dest}")
     return 0
 
 
-def cmd_doctor(settings: Settings) -> int:
-    from telegram import Bot
-    from telegram.error import TelegramError
+def _doctor_database(settings: Settings) -> tuple[bool, str]:
+    """Read-only look at the database: never creates or changes it."""
+    from storage.migrate import load_migrations
 
-    ok = True
-    print("configuration: ok")
+    shown = shown_database(settings.database_url)
+    path = database_file(settings)
+    if path is None:
+        return True, f"in memory ({shown}): nothing is kept between runs"
+    if not path.exists():
+        return False, f"MISSING ({shown}): create it with `linli migrate`"
     try:
-        asyncio.run(_check_database(settings))
-        print("database: ok")
-    except DatabaseError as exc:
-        print(f"database: FAILED ({exc})")
-        ok = False
+        con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        try:
+            has_table = con.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").fetchone()
+            applied = {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations")} if has_table else set()
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        return False, f"FAILED ({shown}: {exc}): check DATABASE_URL and the file's permissions"
+    pending = [m.version for m in load_migrations() if m.version not in applied]
+    if not applied:
+        return False, f"EMPTY ({shown}, not a Linli database yet): create it with `linli migrate`"
+    if pending:
+        return False, f"OUT OF DATE ({shown}, {len(pending)} migration(s) to apply): run `linli migrate`"
+    return True, f"ok ({shown}, schema version {max(applied)})"
+
+
+def cmd_doctor(settings: Settings) -> int:
+    print("configuration: ok")
+    db_ok, line = _doctor_database(settings)
+    print(f"database: {line}")
     try:
         token = settings.token()
     except ConfigError as exc:
         print(f"telegram: FAILED ({exc})")
         return 1
-
-    async def me() -> str:
-        async with Bot(token, base_url=settings.bot_api_url, base_file_url=settings.file_url) as bot:
-            return bot.username
-
-    try:
-        print(f"telegram: ok (@{asyncio.run(me())})")
-    except TelegramError as exc:
-        print(f"telegram: FAILED ({exc.message})")
-        ok = False
-    return 0 if ok else 1
+    problem, username = asyncio.run(_get_me(settings, token))
+    if problem:
+        print(f"telegram: FAILED ({problem})")
+        return 1
+    print(f"telegram: ok (@{username} at {settings.bot_api_url})")
+    return 0 if db_ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    protect_output()
     parser = argparse.ArgumentParser(prog="linli", description="Linli (邻里) volunteer-points bot")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (long polling, or a webhook when BOT_WEBHOOK_URL is set)")
@@ -156,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("migrate", help="create or upgrade the database")
     backup = sub.add_parser("backup", help="copy the database safely while the bot runs")
     backup.add_argument("path")
-    sub.add_parser("doctor", help="check configuration, database and the Bot API")
+    sub.add_parser("doctor", help="check configuration, database and the Bot API (changes nothing)")
     report = sub.add_parser("report", help="print the staff report for a period (and write charts with --out)")
     report.add_argument("period", nargs="?", default="month", help="week, month, YYYY-MM or YYYY-MM-DD..YYYY-MM-DD")
     report.add_argument("--community", type=int, default=None, help="community id (default: all)")
@@ -165,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     export = sub.add_parser("export", help="write CSV files and one XLSX workbook for a period")
     export.add_argument("period", nargs="?", default="month", help="week, month, YYYY-MM or YYYY-MM-DD..YYYY-MM-DD")
     export.add_argument("--community", type=int, default=None, help="community id (default: all)")
-    export.add_argument("--out", default=".", help="directory for the files")
+    export.add_argument("--out", default=None, help="directory for the files (default: ./linli-export-PERIOD)")
     export.add_argument("--phones", action="store_true", help="include members' phone numbers")
     args = parser.parse_args(argv)
     command = args.command or "run"
@@ -174,8 +298,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.demo import run_demo
 
         return run_demo(quiet=args.quiet, lang=args.lang, out=args.out)
+    add_secret(os.environ.get("BOT_TOKEN", "").strip())
     try:
         settings = load_settings()
+        if settings.bot_token is not None:  # also when it came from .env
+            add_secret(settings.bot_token.get_secret_value().strip())
+        if command != "run":
+            # The other commands report problems in their own one line; libraries stay quiet
+            # (python-telegram-bot logs a refused call with a traceback) unless asked for DEBUG.
+            setup_logging("DEBUG" if settings.log_level.upper() == "DEBUG" else "CRITICAL")
         if command == "run":
             return cmd_run(settings)
         if command == "migrate":
@@ -184,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_backup(settings, args.path)
         if command == "doctor":
             return cmd_doctor(settings)
+        if command in ("report", "export") and (missing := _missing_database(settings)):
+            return _fail(missing)  # a report of an empty database it just created would mislead
         if command == "report":
             from bot.reports.cli import cmd_report
 

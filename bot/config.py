@@ -6,6 +6,7 @@ Nothing here runs at import time; ``load_settings()`` turns every problem into o
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     from bot.clock import Clock
 
 DEFAULT_API_URL = "https://api.telegram.org/bot"
+# @BotFather's tokens are "<bot id>:<35 characters>"; any length after the colon is accepted here
+# (local stand-ins use short ones), but not spaces, quotes, slashes or a missing colon.
+TOKEN_SHAPE = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,128}")
 
 
 class ConfigError(RuntimeError):
@@ -139,9 +143,16 @@ class Settings(BaseSettings):
         return OffsetClock(self.clock_start - datetime.now(self.clock_start.tzinfo))
 
     def token(self) -> str:
+        """The token, checked for its shape before any network call (never shown in the error)."""
         if self.bot_token is None or not self.bot_token.get_secret_value().strip():
             raise ConfigError("BOT_TOKEN is not set: get a token from @BotFather (or run `linli demo`)")
-        return self.bot_token.get_secret_value().strip()
+        token = self.bot_token.get_secret_value().strip()
+        if not TOKEN_SHAPE.fullmatch(token):
+            raise ConfigError(
+                "BOT_TOKEN is not a bot token (expected the bot's number, a colon and letters, digits, - or _,"
+                " like 123456789:AAE…): copy it again from @BotFather"
+            )
+        return token
 
     def is_admin(self, tg_user_id: int | None) -> bool:
         return tg_user_id is not None and tg_user_id in self.admin_ids

@@ -63,11 +63,13 @@ class BotProcess:
         env.update(self.extra_env)
         return env
 
-    async def start(self, timeout: float = 180.0) -> None:
+    async def start(self, timeout: float | None = None) -> None:
         """Wait for polling to start; fails at once if the process dies.
 
-        The wait is long on purpose: on a busy two-core machine a cold start (imports, migrations)
-        can take tens of seconds, and a healthy start returns as soon as polling begins."""
+        The wait is long on purpose (30 s × the stand-in's patience, 3 minutes by default): on a
+        busy two-core machine a cold start (imports, migrations) can take tens of seconds, and a
+        healthy start returns as soon as polling begins."""
+        timeout = timeout if timeout is not None else 30.0 * self.server.patience
         start_offset = Path(self.log_path).stat().st_size if Path(self.log_path).exists() else 0
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -93,9 +95,10 @@ class BotProcess:
         except OSError:
             return ""
 
-    async def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM and wait: the bot finishes its current update and closes the database."""
-        return await self._end(signal.SIGTERM, timeout)
+    async def stop(self, timeout: float | None = None) -> int | None:
+        """SIGTERM and wait (up to 15 s × patience, then SIGKILL): the bot finishes its current
+        update and closes the database."""
+        return await self._end(signal.SIGTERM, timeout if timeout is not None else 15.0 * self.server.patience)
 
     async def kill(self) -> int | None:
         """SIGKILL: a crash at an arbitrary moment."""
@@ -126,19 +129,36 @@ class BotProcess:
 
 
 async def settle(server: FakeTelegram, quiet: float = 0.6, timeout: float = 15.0) -> None:
-    """Wait until the bot has sent nothing for ``quiet`` seconds (all queued messages are out)."""
+    """Wait until the bot has taken every update sent to it and then sent nothing for ``quiet``
+    seconds (all queued messages are out).
+
+    The quiet time starts only once the bot has fetched every pending update and answered every
+    button press still answerable: on a loaded machine a bot may take seconds even to fetch an
+    update, and a quiet spell before that would say nothing. So a negative check ("nothing was
+    sent") costs ``quiet`` after the bot caught up, never more; ``timeout`` (× patience) only
+    bounds a bot that keeps sending.
+    """
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + timeout * server.patience
     last = -1
     quiet_since = loop.time()
     while loop.time() < deadline:
         await asyncio.sleep(0.05)
         count = len([c for c in server.calls if c.method != "getUpdates"])
-        if count != last:
+        if count != last or _busy(server, loop.time()):
             last = count
             quiet_since = loop.time()
         elif loop.time() - quiet_since >= quiet:
             return
+
+
+def _busy(server: FakeTelegram, now: float) -> bool:
+    """The bot still has updates to fetch, or button presses to answer (that Telegram would still accept)."""
+    # Only a bot that is polling (its long polls last 10 s) is waited for.
+    if any(bot.pending and bot.last_poll is not None and now - bot.last_poll < 30 for bot in server.bots.values()):
+        return True
+    return any(not record.answered_event.is_set() and now - record.created < server.callback_timeout
+               for record in server.callbacks.values())
 
 
 def message_text(message: Any) -> str:

@@ -1,27 +1,110 @@
-"""Logging set-up that never writes the bot token."""
+"""Logging set-up, and the guard that keeps the bot token out of every line the program writes.
+
+The token is a password: whoever has it is the bot. It reaches text in many ways (the Bot API URL
+``…/bot<token>/getMe``, python-telegram-bot's "The token `…` was rejected", an exception's
+traceback), so it is removed where text leaves the process: every log record (message and
+traceback), and ``sys.stdout``/``sys.stderr`` themselves (prints, uncaught exceptions, warnings).
+``protect_output()`` runs first thing in ``linli``; ``add_secret()`` adds the configured token as
+soon as it is known.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 import sys
+import threading
+from typing import Any, TextIO
+from urllib.parse import quote
 
+# What a Bot API token looks like: the bot's numeric id, a colon, the secret part.
 _TOKEN_RE = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
+MASK = "<token>"
+_MIN_SECRET = 6  # a shorter "secret" would blank out ordinary words; such a token is refused anyway
+
+_lock = threading.Lock()
+_secrets: list[str] = []
+
+
+def add_secret(secret: str | None) -> None:
+    """Remove ``secret`` (and its URL-encoded form and the part after the colon) from all output."""
+    if not secret:
+        return
+    forms = {secret, quote(secret, safe=""), quote(secret)}
+    _, sep, tail = secret.partition(":")
+    if sep and len(tail) >= _MIN_SECRET:
+        forms.add(tail)
+    with _lock:
+        for form in forms:
+            if len(form) >= _MIN_SECRET and form not in _secrets:
+                _secrets.append(form)
+        _secrets.sort(key=len, reverse=True)  # the whole token before its tail
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """``text`` without anything that looks like a token or is a registered secret."""
+    if not text:
+        return text
+    out = _TOKEN_RE.sub(MASK, text)
+    extra = [secret] if secret and len(secret) >= _MIN_SECRET else []
+    for form in [*extra, *_secrets]:
+        if form in out:
+            out = out.replace(form, MASK)
+    return out
 
 
 class RedactToken(logging.Filter):
-    def __init__(self, secret: str | None) -> None:
+    """Redacts a record's message (the formatter redacts its traceback too)."""
+
+    def __init__(self, secret: str | None = None) -> None:
         super().__init__()
         self.secret = secret
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = _TOKEN_RE.sub("<token>", message)
-        if self.secret:
-            redacted = redacted.replace(self.secret, "<token>")
+        redacted = redact(message, self.secret)
         if redacted != message:
             record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, self.secret)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, self.secret)
         return True
+
+
+class RedactingFormatter(logging.Formatter):
+    """The whole formatted line, traceback included, passes through ``redact``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class RedactingStream:
+    """A text stream that writes through ``redact`` (prints, tracebacks, warnings)."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        self._inner.write(redact(text))
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def protect_output() -> None:
+    """Wrap ``sys.stdout`` and ``sys.stderr`` so nothing written there carries a token."""
+    if not isinstance(sys.stdout, RedactingStream) and sys.stdout is not None:
+        sys.stdout = RedactingStream(sys.stdout)
+    if not isinstance(sys.stderr, RedactingStream) and sys.stderr is not None:
+        sys.stderr = RedactingStream(sys.stderr)
 
 
 class SkippedRun(logging.Filter):
@@ -33,8 +116,9 @@ class SkippedRun(logging.Filter):
 
 
 def setup_logging(level: str = "INFO", secret: str | None = None) -> None:
+    add_secret(secret)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactToken(secret))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -82,7 +82,7 @@ class Database:
             raise DatabaseError(f"cannot open the database {self.path}: {exc}") from exc
 
     async def _connect(self) -> aiosqlite.Connection:
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn = await connect(self.path, isolation_level=None)
         conn.row_factory = sqlite3.Row
         await register_async(conn)  # the ledger's running-totals trigger calls these
         await conn.execute("PRAGMA busy_timeout = 5000")
@@ -165,11 +165,16 @@ class Database:
     # -- maintenance -----------------------------------------------------------------------
     async def backup(self, target: str) -> None:
         """Online backup (SQLite backup API): safe while the bot is running."""
-        Path(target).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        dest = await aiosqlite.connect(target)
+        try:
+            Path(target).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            dest = await connect(target)
+        except (sqlite3.Error, OSError) as exc:
+            raise DatabaseError(f"cannot write {target}: {getattr(exc, 'strerror', None) or exc}") from exc
         try:
             async with self._lock:
                 await self.writer.backup(dest)
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"cannot write {target}: {exc}") from exc
         finally:
             await dest.close()
 
@@ -185,6 +190,25 @@ class Database:
     async def schema_version(self) -> int:
         value = await self.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
         return int(value or 0)
+
+
+async def connect(path: str, **kwargs: Any) -> aiosqlite.Connection:
+    """``aiosqlite.connect`` that cleans up after a failure.
+
+    When the file cannot be opened, aiosqlite stops its worker thread without waiting for it; the
+    thread then reports to an event loop that ``asyncio.run`` has closed meanwhile and prints
+    "Exception in thread … Event loop is closed". Wait for that thread before passing the error on.
+    """
+    conn = aiosqlite.connect(path, **kwargs)
+    try:
+        return await conn
+    except BaseException:
+        thread = getattr(conn, "_thread", None)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while thread is not None and thread.is_alive() and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        raise
 
 
 def _run_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -3,6 +3,7 @@ real bot process running against it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,26 @@ from bot.sandbox import FakeTelegram
 from storage.db import Database, open_database
 
 ADMIN_ID = 900_001
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """How many workers ``-n auto`` (the default, pyproject.toml) starts: suited to this machine now.
+
+    The suite mostly waits on real bot processes, so two workers per idle core pay off, at most four
+    (more only adds start-ups competing for the cores). Cores that are already busy (the one-minute
+    load average: another test run, a build) count as taken, down to one worker, so a second run
+    on a loaded machine slows down instead of timing out. ``PYTEST_XDIST_AUTO_NUM_WORKERS=N`` or
+    ``-n N`` choose for yourself."""
+    chosen = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").strip()
+    if chosen.isdigit() and int(chosen) > 0:
+        return int(chosen)
+    cpus = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = 0.0
+    idle = max(0.5, cpus - load)
+    return max(1, min(4, 2 * cpus, round(2 * idle)))
 
 
 @pytest.fixture

@@ -55,6 +55,17 @@ async def help_command(update: Update, ctx: LinliContext) -> None:
     await reply(update, "\n".join(lines), await main_menu(ctx, user.id, t))
 
 
+async def myid_command(update: Update, ctx: LinliContext) -> None:
+    """/myid in a private chat: anyone's own Telegram user id (what BOT_ADMIN_IDS needs)."""
+    user = update.effective_user
+    if user is None:
+        return
+    t = await tr_for(update, ctx)
+    await reply(update, t("Your Telegram user id is <code>{id}</code>.\n"
+                          "To make someone a super-admin, the bot's operator puts their id in BOT_ADMIN_IDS.",
+                          id=user.id))
+
+
 async def private_router(update: Update, ctx: LinliContext) -> None:
     if await handle_menu_text(update, ctx):
         return
@@ -99,7 +110,7 @@ async def note_private_chat(update: Update, ctx: LinliContext) -> None:
 PRIVATE_ONLY = ["request", "publish", "tasks", "mytasks", "points", "history", "leaderboard", "rewards", "vouchers",
                 "profile", "language", "settings", "cancel", "deleteme", "stats", "report", "export", "review",
                 "categories", "edittask", "canceltask", "closeevent", "entries", "revoke", "verify", "merchant",
-                "digest", "join"]
+                "digest", "join", "myid"]
 
 
 async def ignore_edit(update: Update, ctx: LinliContext) -> None:
@@ -115,6 +126,7 @@ def register(app: LinliApp) -> None:
     app.add_handler(CommandHandler("start", help_command, filters=filters.ChatType.GROUPS))
     # Private-chat commands typed in a group: point to the private chat (nothing personal in groups).
     app.add_handler(CommandHandler(PRIVATE_ONLY, help_command, filters=filters.ChatType.GROUPS))
+    app.add_handler(CommandHandler("myid", myid_command, filters=filters.ChatType.PRIVATE))
     app.add_handler(CallbackQueryHandler(stale_button))
     private = filters.ChatType.PRIVATE
     app.add_handler(MessageHandler(private & ~filters.COMMAND, private_router))

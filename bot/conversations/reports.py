@@ -16,7 +16,7 @@ from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
 from bot.models import NotAllowed
 from bot.numbers import parse_int
-from bot.reports.charts import render_charts
+from bot.reports.charts import CHART_NAMES, render_charts
 from bot.reports.exports import write_exports
 from bot.reports.summary import summary_text
 from bot.services import access, reports
@@ -81,8 +81,8 @@ async def cmd_report(update: Update, ctx: LinliContext) -> None:
     community, start, end, _ = scope
     st = await reports.compute_stats(ctx.db, community_id=community, start=start, end=end)
     assert update.effective_chat is not None
-    for i, png in enumerate(render_charts(st, chinese=getattr(t, "lang", "zh") == "zh")):
-        await ctx.bot.send_photo(update.effective_chat.id, photo=InputFile(png, filename=f"chart{i + 1}.png"))
+    for name, png in zip(CHART_NAMES, render_charts(st, chinese=getattr(t, "lang", "zh") == "zh"), strict=True):
+        await ctx.bot.send_photo(update.effective_chat.id, photo=InputFile(png, filename=f"{name}.png"))
     await reply(update, summary_text(t, st, title=_title(t, start, end)))
 
 

@@ -10,11 +10,14 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib import font_manager
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from bot.services.reports import Stats
 
 SIZE = (8.0, 5.0)
 DPI = 100  # 800 x 500 pixels
+# File names of the four charts, in the order render_charts returns them: what each one shows.
+CHART_NAMES = ("tasks-per-day", "minutes-to-first-claim", "top-categories", "points-per-organisation")
 
 _LABELS = {
     "tasks": ("Tasks per day, by state", "每日任务（按状态）"),
@@ -55,15 +58,23 @@ def render_charts(stats: Stats, *, chinese: bool = True, allow_cjk: bool = True)
     def png(fig: Figure, ax: Any, title: str, labels: list[str], values: list[float], barh: bool = True) -> bytes:
         kw = {"fontfamily": font} if font else {}
         a = ax
-        if values:
+        if any(values) if barh else values:
             if barh:
                 a.barh(range(len(values)), values)
                 a.set_yticks(range(len(values)), labels, **kw)
                 a.invert_yaxis()
+                a.set_xlim(left=0)
+                a.xaxis.set_major_locator(MaxNLocator(integer=True))
             else:
                 a.hist(values, bins=min(10, max(1, len(values))))
+                a.yaxis.set_major_locator(MaxNLocator(integer=True))
         else:
-            a.text(0.5, 0.5, lab("none"), ha="center", va="center", **kw)
+            # Nothing to draw (or only zeros): say so, on an empty frame without a meaningless scale.
+            a.text(0.5, 0.5, lab("none"), ha="center", va="center", fontsize=16, transform=a.transAxes, **kw)
+            a.set_xlim(0, 1)
+            a.set_ylim(0, 1)
+            a.set_xticks([])
+            a.set_yticks([])
         a.set_title(title, **kw)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=DPI)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import Settings
@@ -17,9 +17,19 @@ def _fail(message: str) -> int:
     return 2
 
 
+def period_label(start: datetime, end: datetime) -> str:
+    """A period as people name it: ``2026-12`` for a whole month, else first and last day (inclusive)."""
+    last = end - timedelta(days=1)
+    if start.day == 1 and end.day == 1 and (end.year * 12 + end.month) - (start.year * 12 + start.month) == 1:
+        return f"{start:%Y-%m}"
+    if last.date() == start.date():
+        return f"{start:%Y-%m-%d}"
+    return f"{start:%Y-%m-%d}..{last:%Y-%m-%d}"
+
+
 def cmd_report(settings: Settings, period: str, community: int | None, out: str | None, lang: str) -> int:
     """Print the summary; with --out DIR also write the four chart PNGs there."""
-    from bot.reports.charts import render_charts
+    from bot.reports.charts import CHART_NAMES, render_charts
     from bot.reports.summary import summary_text
     from bot.services import reports
 
@@ -35,10 +45,12 @@ def cmd_report(settings: Settings, period: str, community: int | None, out: str 
             await db.close()
         if out:
             Path(out).mkdir(parents=True, exist_ok=True)
-            for i, png in enumerate(render_charts(st, chinese=lang == "zh")):
-                (Path(out) / f"chart{i + 1}.png").write_bytes(png)
-        title = f"{span[0]:%Y-%m-%d} – {span[1]:%Y-%m-%d}"
-        return summary_text(translator(lang), st, title=title).replace("<b>", "").replace("</b>", "")
+            for name, png in zip(CHART_NAMES, render_charts(st, chinese=lang == "zh"), strict=True):
+                (Path(out) / f"{name}.png").write_bytes(png)
+        t = translator(lang)
+        # The same heading as /report in Telegram: first and last day, both included.
+        title = t("Report {a} to {b}", a=span[0].strftime("%Y-%m-%d"), b=(span[1] - timedelta(days=1)).strftime("%Y-%m-%d"))
+        return summary_text(t, st, title=title).replace("<b>", "").replace("</b>", "")
 
     try:
         print(asyncio.run(go()))
@@ -47,20 +59,21 @@ def cmd_report(settings: Settings, period: str, community: int | None, out: str 
     return 0
 
 
-def cmd_export(settings: Settings, period: str, community: int | None, out: str, phones: bool) -> int:
+def cmd_export(settings: Settings, period: str, community: int | None, out: str | None, phones: bool) -> int:
     from bot.reports.exports import write_exports
     from bot.services import reports
 
     span = reports.parse_period(period, datetime.now(UTC), settings.tz)
     if span is None:
         return _fail(f"unknown period {period!r} (try week, month, 2026-05 or 2026-05-01..2026-05-31)")
+    folder = Path(out or f"linli-export-{period_label(span[0], span[1])}").expanduser().resolve()
 
     async def go() -> list[Path]:
-        Path(out).mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         db = await open_database(settings.database_url)
         try:
             return await write_exports(db, community_id=community, start=span[0], end=span[1], with_phone=phones,
-                                       directory=Path(out))
+                                       directory=folder)
         finally:
             await db.close()
 
@@ -68,5 +81,5 @@ def cmd_export(settings: Settings, period: str, community: int | None, out: str,
         paths = asyncio.run(go())
     except (DatabaseError, OSError) as exc:
         return _fail(f"export failed: {exc}")
-    print(f"wrote {len(paths)} files to {out}")
+    print(f"wrote {len(paths)} files to {folder}")
     return 0

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import copy
 import json
+import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -94,6 +95,26 @@ def _public(value: Any) -> Any:
     return value
 
 
+PATIENCE_ENV = "LINLI_PATIENCE"
+DEFAULT_PATIENCE = 6.0
+
+
+def default_patience() -> float:
+    """How many times longer than its nominal timeout a wait for the bot may last.
+
+    Waits return as soon as what they wait for happens, so a generous limit costs nothing when the
+    bot is healthy; it only decides how long a broken test takes to fail. The nominal timeouts
+    (``timeout=10``) fit an idle machine; a two-core machine running two test suites at once needs
+    several times that, hence the default 6. Set ``LINLI_PATIENCE`` (a number ≥ 1) to change it.
+    """
+    raw = os.environ.get(PATIENCE_ENV, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_PATIENCE
+    except ValueError:
+        raise SandboxError(f"{PATIENCE_ENV} must be a number, e.g. 6 (got {raw!r})") from None
+    return max(1.0, value)
+
+
 class FakeTelegram:
     """An in-process Telegram Bot API server for tests and demos."""
 
@@ -106,8 +127,12 @@ class FakeTelegram:
         callback_timeout: float = 15.0,
         webhook_retry_delay: float = 0.5,
         spec: Spec | None = None,
+        patience: float | None = None,
     ) -> None:
         self.strict = strict
+        # Every wait for something to happen (wait_for, wait_for_message, wait_callback_answer)
+        # lasts up to its timeout times this; None reads LINLI_PATIENCE (see patience()).
+        self.patience = patience if patience is not None else default_patience()
         self.flood_limits = flood_limits
         self.flood_config = flood or FloodConfig()
         self.callback_timeout = callback_timeout
@@ -791,6 +816,7 @@ class FakeTelegram:
         if not 1 <= limit <= 100:
             limit = 100
         timeout = float(params.get("timeout") or 0)
+        bot.last_poll = asyncio.get_running_loop().time()
         bot.poll_generation += 1
         generation = bot.poll_generation
         bot.notify()  # wakes (and terminates) an earlier concurrent long poll
@@ -1291,10 +1317,11 @@ class FakeTelegram:
         return record.answer
 
     async def wait_callback_answer(self, query_id: str, timeout: float = 5) -> dict[str, Any]:
+        """Wait for the bot's answer to a callback query (``timeout`` is scaled by ``patience``)."""
         record = self.callbacks.get(query_id)
         if record is None:
             raise SandboxError(f"no callback query {query_id}")
-        await asyncio.wait_for(record.answered_event.wait(), timeout)
+        await asyncio.wait_for(record.answered_event.wait(), timeout * self.patience)
         assert record.answer is not None
         return record.answer
 
@@ -1734,16 +1761,20 @@ class FakeTelegram:
         return [c for c in self.calls if method is None or c.method == method]
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5) -> Any:
-        """Wait until ``predicate()`` returns something truthy; return it (TimeoutError otherwise)."""
+        """Wait until ``predicate()`` returns something truthy; return it (TimeoutError otherwise).
+
+        Returns as soon as the condition holds; ``timeout`` is how long a healthy bot on an idle
+        machine may take, multiplied by ``patience`` so a loaded machine does not fail the wait."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        limit = timeout * self.patience
+        deadline = loop.time() + limit
         while True:
             value = predicate()
             if value:
                 return value
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise TimeoutError(f"condition not met within {timeout} s")
+                raise TimeoutError(f"condition not met within {limit:g} s ({timeout:g} s × patience {self.patience:g})")
             event = self._changed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), min(remaining, 0.25))

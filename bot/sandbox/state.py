@@ -102,6 +102,8 @@ class BotAccount:
     next_update_id: int = 100_000_001
     blocked_by: set[int] = field(default_factory=set)
     poll_generation: int = 0
+    # Event-loop time of the bot's latest getUpdates call (None: it never polled).
+    last_poll: float | None = None
     logged_out: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -4,7 +4,6 @@ allowed rate without delaying a button answer."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,13 +44,6 @@ def _received(fake: FakeTelegram, users: list[Any]) -> list[int]:
     return [len(fake.bot_messages(fake.private_chat(u))) for u in users]
 
 
-async def _wait(pred: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 async def test_sigkill_mid_drain_every_message_arrives_at_most_twice(fake: FakeTelegram, tmp_path: Path) -> None:
@@ -60,12 +52,12 @@ async def test_sigkill_mid_drain_every_message_arrives_at_most_twice(fake: FakeT
     proc = BotProcess(fake, path, env={"BOT_SEND_RATE": "20"}, log_path=str(tmp_path / "kill.log"))
     await proc.start()
     try:
-        await _wait(lambda: sum(_received(fake, users)) >= 30, 20)
+        await fake.wait_for(lambda: sum(_received(fake, users)) >= 30, 20)
         await proc.kill()
         got = sum(_received(fake, users))
         assert got < len(users), "killed too late to test anything"
         await proc.start()
-        await _wait(lambda: min(_received(fake, users)) >= 1, 30)
+        await fake.wait_for(lambda: min(_received(fake, users)) >= 1, 30)
         await settle(fake, quiet=1.0)
     finally:
         await proc.stop()
@@ -83,7 +75,7 @@ async def test_broadcast_1000_at_flood_limit_and_button_answer_not_delayed(fake:
     proc = BotProcess(fake, path, log_path=str(log_path))
     await proc.start()
     try:
-        await _wait(lambda: sum(_received(fake, users[:5])) >= 1, 20)
+        await fake.wait_for(lambda: sum(_received(fake, users[:5])) >= 1, 20)
         # A button pressed during the broadcast is answered at once.
         # (whichever of the first five got their message first: the outbox does not promise an order)
         presser = next(u for u in users[:5] if fake.bot_messages(fake.private_chat(u)))
@@ -92,7 +84,7 @@ async def test_broadcast_1000_at_flood_limit_and_button_answer_not_delayed(fake:
         qid = await fake.press_raw_callback(presser, first, "nothing:here")
         await fake.wait_callback_answer(qid, timeout=10)
         answer_delay = time.monotonic() - pressed
-        await _wait(lambda: min(_received(fake, users)) >= 1, 120)
+        await fake.wait_for(lambda: min(_received(fake, users)) >= 1, 120)
     finally:
         await proc.stop()
     sends = sorted(c.time for c in fake.api_calls("sendMessage") if c.ok and c.params.get("chat_id") != presser.id)

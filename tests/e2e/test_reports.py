@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.harness import BotProcess
 from bot.sandbox import FakeTelegram
@@ -15,13 +15,13 @@ T = 15
 
 
 async def _wait_docs(fake: FakeTelegram, user: object, n: int, after: int) -> list[object]:
-    for _ in range(200):
-        docs = [m for m in fake.bot_messages(fake.private_chat(user))  # type: ignore[arg-type]
-                if m.message_id > after and "document" in m.data]
-        if len(docs) >= n:
-            return docs
-        await asyncio.sleep(0.1)
-    raise AssertionError("documents did not arrive")
+    def docs() -> list[object] | None:
+        found = [m for m in fake.bot_messages(fake.private_chat(user))  # type: ignore[arg-type]
+                 if m.message_id > after and "document" in m.data]
+        return found if len(found) >= n else None
+
+    result: list[object] = await fake.wait_for(docs, timeout=20)
+    return result
 
 
 def _last(fake: FakeTelegram, user: object) -> int:
@@ -74,12 +74,12 @@ async def test_stats_export_report_and_scope(fake: FakeTelegram, bot_process: Bo
     # report: four photos and a summary
     before = _last(fake, staff_u)
     await fake.send_text(staff_u, None, "/report")
-    for _ in range(200):
-        photos = [m for m in fake.bot_messages(fake.private_chat(staff_u)) if m.message_id > before and "photo" in m.data]
-        if len(photos) >= 4:
-            break
-        await asyncio.sleep(0.1)
-    assert len(photos) == 4
+
+    def photos() -> list[Any]:
+        return [m for m in fake.bot_messages(fake.private_chat(staff_u)) if m.message_id > before and "photo" in m.data]
+
+    await fake.wait_for(lambda: len(photos()) >= 4, timeout=20)
+    assert len(photos()) == 4
     await fake.wait_for_message(staff_u, lambda m: "new members" in (m.text or ""), timeout=T, after_id=before)
 
     # super-admin: all communities

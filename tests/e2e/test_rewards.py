@@ -27,13 +27,15 @@ async def _redeem_button(fake: FakeTelegram, user: Any, reward_id: int) -> Any:
     listing = await fake.wait_for_message(user, lambda m: any(b.get("callback_data") == f"rw:r:{reward_id}"
                                                               for b in m.inline_buttons), timeout=T)
     await fake.press_button(user, listing, f"rw:r:{reward_id}")
-    for _ in range(100):
+
+    def confirm() -> Any:
         for m in fake.bot_messages(fake.private_chat(user)):
             if m.message_id >= listing.message_id and any(
                     str(b.get("callback_data", "")).startswith(f"rw:c:{reward_id}:") for b in m.inline_buttons):
                 return m
-        await asyncio.sleep(0.1)
-    raise AssertionError("no confirm button")
+        return None
+
+    return await fake.wait_for(confirm, timeout=T)
 
 
 async def test_redeem_verify_cancel_and_race(fake: FakeTelegram, bot_process: BotProcess) -> None:
@@ -151,14 +153,16 @@ async def test_redeem_verify_cancel_and_race(fake: FakeTelegram, bot_process: Bo
 
 
 async def _wait_button(fake: FakeTelegram, user: Any, prefix: str, after: int = 0) -> tuple[Any, str]:
-    for _ in range(100):
+    def find() -> tuple[Any, str] | None:
         for m in reversed(fake.bot_messages(fake.private_chat(user))):
             if m.message_id >= after:
                 for b in m.inline_buttons:
                     if str(b.get("callback_data", "")).startswith(prefix):
                         return m, b["callback_data"]
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no button {prefix}")
+        return None
+
+    found: tuple[Any, str] = await fake.wait_for(find, timeout=T)
+    return found
 
 
 async def _community_with_staff(db: Any, fake: FakeTelegram) -> tuple[Any, int, Any]:
