@@ -398,7 +398,11 @@ async def language_command(update: Update, ctx: LinliContext) -> None:
 
 async def on_language(update: Update, ctx: LinliContext) -> None:
     query = update.callback_query
-    if query is None or query.data not in ("lg:zh", "lg:en"):
+    if query is None:
+        return
+    if query.data not in ("lg:zh", "lg:en"):  # "lg:fr", "lg:": only a forged press has these
+        t = await tr_for(update, ctx)
+        await answer(query, t("This button is out of date. Please use the latest message."))
         return
     await answer(query)
     if await load_member(ctx, query.from_user.id) is None:
@@ -706,7 +710,7 @@ def register(app: LinliApp) -> None:
     app.add_handler(CommandHandler("language", language_cmd, filters=private))
     app.add_handler(CallbackQueryHandler(on_language, pattern=r"^lg:"))
     app.add_handler(CommandHandler("deleteme", deleteme_command, filters=private))
-    app.add_handler(CommandHandler("org", org_command))
+    app.add_handler(CommandHandler("org", org_command, filters=private))  # in a group: bot.conversations.core
     app.add_handler(CommandHandler("join", join_command, filters=private))
     app.add_handler(CommandHandler("staff", staff_command))
     app.add_handler(CommandHandler("areas", areas_command))
