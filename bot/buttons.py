@@ -88,6 +88,20 @@ def verdict(update: Update) -> str | None:
     return None
 
 
+async def _for_this_card(ctx: LinliContext, message: Message, data: str, card: int | None) -> bool:
+    """A group button acts for the task of the card it is on; other group messages carry none."""
+    task = data.split(":", 1)[1] if ":" in data else ""
+    if card is not None:
+        return task == str(card)
+    # Not known as a card yet: pressed the moment it was posted, before the card job wrote down its
+    # message id. Then it is a task of this group's community whose card has no message id yet.
+    if not (task.isascii() and task.isdigit() and len(task) <= 12):
+        return False
+    return bool(await ctx.db.fetchval(
+        "SELECT 1 FROM tasks t JOIN communities c ON c.id = t.community_id WHERE t.id = ? AND c.group_chat_id = ?"
+        " AND (t.group_message_id IS NULL OR t.group_message_id = ?)", (int(task), message.chat.id, message.message_id)))
+
+
 async def gate(update: Update, ctx: LinliContext) -> None:
     query = update.callback_query
     if query is None:
@@ -102,11 +116,8 @@ async def gate(update: Update, ctx: LinliContext) -> None:
             card = await check_shown(ctx, message.chat.id, message.message_id, message.text, message.reply_markup)
         except Exception:  # a repair that fails must not stop the press from being answered
             log.exception("could not compare the card in %s with what it should show", message.chat.id)
-        if why is None:
-            # A card's buttons act for that card's task only; other group messages carry none.
-            task = (query.data or "").split(":", 1)[1:]
-            if card is None or task != [str(card)]:
-                why = NOT_YOURS
+        if why is None and not await _for_this_card(ctx, message, query.data or "", card):
+            why = NOT_YOURS
     if why is None:
         return
     t = await tr_for(update, ctx)
