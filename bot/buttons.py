@@ -71,7 +71,8 @@ def verdict(update: Update) -> str | None:
     if query is None:
         return None
     message = query.message
-    if query.inline_message_id is not None or not isinstance(message, Message) or query.data is None:
+    if (query.inline_message_id is not None or not isinstance(message, Message) or not message.is_accessible
+            or query.data is None):
         return NOT_YOURS  # inline messages, games, and messages Telegram no longer shows: the bot makes none
     data = query.data
     shown = message.reply_markup.inline_keyboard if message.reply_markup is not None else ()
