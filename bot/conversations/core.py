@@ -99,7 +99,7 @@ async def note_private_chat(update: Update, ctx: LinliContext) -> None:
 PRIVATE_ONLY = ["request", "publish", "tasks", "mytasks", "points", "history", "leaderboard", "rewards", "vouchers",
                 "profile", "language", "settings", "cancel", "deleteme", "stats", "report", "export", "review",
                 "categories", "edittask", "canceltask", "closeevent", "entries", "revoke", "verify", "merchant",
-                "digest", "join", "org"]
+                "digest", "join", "org", "areas"]
 
 
 async def ignore_edit(update: Update, ctx: LinliContext) -> None:

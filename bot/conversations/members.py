@@ -713,6 +713,6 @@ def register(app: LinliApp) -> None:
     app.add_handler(CommandHandler("org", org_command, filters=private))  # in a group: bot.conversations.core
     app.add_handler(CommandHandler("join", join_command, filters=private))
     app.add_handler(CommandHandler("staff", staff_command))
-    app.add_handler(CommandHandler("areas", areas_command))
+    app.add_handler(CommandHandler("areas", areas_command, filters=private))  # staff work: not in the group
     app.add_handler(ChatMemberHandler(bot_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, migrated))

@@ -124,7 +124,8 @@ async def test_every_press_is_answered_and_org_in_a_group_posts_nothing_personal
     await settle(fake, quiet=0.5)
 
     # In the group: /org (the chooser) and /org list (invite links) only point to the private chat.
-    for who, text in ((vol, "/org"), (admin, "/org list"), (admin, "/org new Other"), (vol, "/join abc")):
+    for who, text in ((vol, "/org"), (admin, "/org list"), (admin, "/org new Other"), (vol, "/join abc"),
+                      (admin, "/areas")):
         mark = max(m.message_id for m in group.messages)
         await fake.send_text(who, group, text)
         answer = await fake.wait_for_message(group, lambda m: m.from_bot, timeout=T, after_id=mark)
@@ -135,6 +136,7 @@ async def test_every_press_is_answered_and_org_in_a_group_posts_nothing_personal
             assert not any(str(b.get("callback_data", "")).startswith("d:") for b in m.inline_buttons)
             assert "City Bank" not in message_text(m) and "org_" not in str(m.data), message_text(m)
             assert "joined" not in message_text(m) and m.data.get("reply_markup", {}).get("keyboard") is None
+            assert "Areas" not in message_text(m) and "/areas add" not in message_text(m)
     db = await open_database(bot_process.database, migrate=False)
     try:
         assert await db.fetchval("SELECT COUNT(*) FROM organisations") == 1
