@@ -110,7 +110,7 @@ async def gate(update: Update, ctx: LinliContext) -> None:
     why = verdict(update)
     message = query.message
     card: int | None = None
-    if isinstance(message, Message) and message.chat.type in ("group", "supergroup"):
+    if isinstance(message, Message) and message.is_accessible and message.chat.type in ("group", "supergroup"):
         from bot.jobs.cards import check_shown
 
         try:
