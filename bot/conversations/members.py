@@ -449,8 +449,9 @@ async def deleteme_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: 
 
 
 # ---------------------------------------------------------------- organisations, staff, areas
-async def _staff_community(update: Update, ctx: LinliContext) -> int | None:
-    """The community the sender manages (by the group, else their own), or None after a polite refusal."""
+async def _staff_community(update: Update, ctx: LinliContext, *, in_group_too: bool = True) -> int | None:
+    """The community the sender manages (by the group, else their own), or None after a polite refusal.
+    ``in_group_too``: the command also works in the volunteer group (/staff by reply)."""
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None
     t = await tr_for(update, ctx)
@@ -462,7 +463,8 @@ async def _staff_community(update: Update, ctx: LinliContext) -> int | None:
         m = await load_member(ctx, user.id)
         cid = m.community_id if m is not None else None
     if cid is None:
-        await reply(update, t("Please do this in the volunteer group of your community, or register first."))
+        await reply(update, t("Please do this in the volunteer group of your community, or register first.")
+                    if in_group_too else t("Please register first: send /start."))
         return None
     try:
         await require_staff(ctx.db, user.id, ctx.settings.admin_ids, cid)
@@ -481,7 +483,7 @@ async def org_command(update: Update, ctx: LinliContext) -> None:
     if sub not in ("new", "list", "invite"):
         await choose_org(update, ctx)
         return
-    cid = await _staff_community(update, ctx)
+    cid = await _staff_community(update, ctx, in_group_too=False)
     if cid is None:
         return
     if sub == "new":
@@ -642,7 +644,7 @@ AREAS_HELP = N_("Add one with /areas add &lt;name&gt;. Rename: /areas rename Old
 
 async def areas_command(update: Update, ctx: LinliContext) -> None:
     t = await tr_for(update, ctx)
-    cid = await _staff_community(update, ctx)
+    cid = await _staff_community(update, ctx, in_group_too=False)
     if cid is None:
         return
     args = list(ctx.args or [])
