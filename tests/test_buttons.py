@@ -74,3 +74,50 @@ def test_every_handled_prefix_has_a_rule(monkeypatch: pytest.MonkeyPatch) -> Non
                 if found:
                     handled |= set(found.group(1).split("|"))
     assert handled == set(BUTTONS)
+
+
+async def test_a_card_shown_other_than_it_should_be_is_marked_for_the_card_job(db: Any, now: Any) -> None:
+    from types import SimpleNamespace
+
+    from bot.i18n import translator
+    from bot.jobs import cards
+    from tests.factories import make_community, make_member
+    from tests.factories_tasks import make_task
+
+    cid = await make_community(db, now, group_chat_id=-100, language="en")
+    mid = await make_member(db, now, cid, resident=True)
+    tid = await make_task(db, now, cid, mid, requester_id=mid, description="Carry rice", group_chat_id=-100,
+                          group_message_id=5, card_version=2, card_rendered=2, card_hash="drawn")
+    ctx: Any = SimpleNamespace(db=db, settings=SimpleNamespace(default_language="en"))
+    row = await db.fetchone(cards._SELECT + " WHERE t.id = ?", (tid,))
+    html_text, markup = cards.render_card(translator("en"), row, 0)
+    plain = cards._plain(html_text)
+    assert "<b>" not in plain and "Carry rice" in plain
+
+    async def state() -> tuple[Any, ...]:
+        return tuple(await db.fetchone("SELECT card_version, card_rendered, card_hash FROM tasks WHERE id = ?", (tid,)))
+
+    assert await cards.check_shown(ctx, -100, 6, "anything", None) is None  # not a card
+    assert await cards.check_shown(ctx, -100, 5, plain, markup) == tid     # as it should be: left alone
+    assert await state() == (2, 2, "drawn")
+    assert await cards.check_shown(ctx, -100, 5, "Good: the request stays as it is.", None) == tid
+    assert await state() == (2, 1, None)                                   # the card job redraws it
+    rows = await db.fetchall(cards._SQL)
+    assert [r["id"] for r in rows] == [tid]
+
+
+async def test_the_upgrade_redraws_every_card_that_can_still_be_claimed(db: Any, now: Any) -> None:
+    from storage.migrate import apply_migrations
+    from tests.factories import make_community, make_member
+    from tests.factories_tasks import make_task
+
+    cid = await make_community(db, now, group_chat_id=-100)
+    mid = await make_member(db, now, cid, resident=True)
+    drawn = {"group_chat_id": -100, "card_version": 3, "card_rendered": 3, "card_hash": "h"}
+    open_task = await make_task(db, now, cid, mid, group_message_id=5, **drawn)
+    done_task = await make_task(db, now, cid, mid, group_message_id=6, state="completed", **drawn)
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM schema_migrations WHERE version = 93")
+    assert await apply_migrations(db.writer) == [93]
+    got = {r["id"]: (r["card_rendered"], r["card_hash"]) for r in await db.fetchall("SELECT * FROM tasks")}
+    assert got == {open_task: (2, None), done_task: (3, "h")}
