@@ -14,6 +14,7 @@ from bot.harness import BotProcess, message_text, settle
 from bot.sandbox import FakeTelegram, PressRefused
 from storage.db import open_database
 from tests.conftest import ADMIN_ID
+from tests.reliability.test_forged_presses import _no_digests_today
 
 T = 15
 
@@ -40,6 +41,7 @@ async def test_forged_presses_on_group_messages_are_refused_and_a_damaged_card_i
     await scenario.ask_for_help(fake, granny, "Please carry my rice upstairs")
     db = await open_database(bot_process.database, migrate=False)
     try:
+        await _no_digests_today(db)  # nothing but these presses may touch the group
         tid = int(await db.fetchval("SELECT id FROM tasks"))
         card = await fake.wait_for_message(group, _has(f"cl:{tid}"), timeout=T, after_id=0)
         welcome = next(m for m in fake.bot_messages(group) if m.pinned)

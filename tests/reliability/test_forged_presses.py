@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -30,6 +31,7 @@ from bot.harness import BotProcess, settle
 from bot.sandbox import FakeTelegram, StoredMessage
 from bot.services import ledger, rewards
 from storage.db import Database, open_database
+from storage.timeutil import to_db
 from tests.conftest import ADMIN_ID
 
 T = 20
@@ -81,6 +83,21 @@ async def _snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
         "SELECT id, balance, is_staff, organisation_id, language FROM members ORDER BY id")]
     out["tasks"] = [tuple(r) for r in await db.fetchall("SELECT id, state, slots, card_version FROM tasks ORDER BY id")]
     return out
+
+
+async def _no_digests_today(db: Database) -> None:
+    """Today's (and tomorrow's) digests count as decided: the storm must be the only thing going on."""
+    now = datetime.now(UTC)
+    keys = []
+    for c in await db.fetchall("SELECT id, timezone FROM communities"):
+        local = now.astimezone(ZoneInfo(c["timezone"] or "Asia/Shanghai")).date()
+        for day in (local, local + timedelta(days=1)):
+            keys.append(f"digest:group:{c['id']}:{day.isoformat()}")
+            for m in await db.fetchall("SELECT id FROM members WHERE community_id = ?", (c["id"],)):
+                keys += [f"digest:staff:{m['id']}:{day.isoformat()}", f"digest:vol:{m['id']}:{day.isoformat()}"]
+    async with db.transaction() as conn:
+        await conn.executemany("INSERT OR IGNORE INTO sent_notifications (key, created_at) VALUES (?, ?)",
+                               [(k, to_db(now)) for k in keys])
 
 
 async def _quiet(fake: FakeTelegram, db: Database) -> None:
@@ -139,6 +156,7 @@ async def _storm(fake: FakeTelegram, proc: BotProcess, presses: int, seed: int) 
             for command in ("/vouchers", "/points", "/language", "/settings", "/tasks", "/rewards"):
                 await fake.send_text(person, None, command)
         await fake.send_text(residents[0], None, "/mytasks")
+        await _no_digests_today(db)
         await _quiet(fake, db)
         ids = {
             "tasks": task_ids,
