@@ -95,12 +95,12 @@ def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
 
 
 _SELECT = ("SELECT t.*, a.name AS area_name, c.group_chat_id AS community_chat, c.timezone AS community_tz,"
-        " (SELECT name_zh FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_zh,"
-        " (SELECT name_en FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_en,"
-        " (SELECT COUNT(*) FROM claims WHERE task_id = t.id AND state IN ('active', 'done', 'completed')) AS taken,"
-        " r.display_name AS requester_name, r.address AS requester_address"
-        " FROM tasks t JOIN communities c ON c.id = t.community_id LEFT JOIN areas a ON a.id = t.area_id"
-        " LEFT JOIN members r ON r.id = t.requester_id")
+           " (SELECT name_zh FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_zh,"
+           " (SELECT name_en FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_en,"
+           " (SELECT COUNT(*) FROM claims WHERE task_id = t.id AND state IN ('active', 'done', 'completed')) AS taken,"
+           " r.display_name AS requester_name, r.address AS requester_address"
+           " FROM tasks t JOIN communities c ON c.id = t.community_id LEFT JOIN areas a ON a.id = t.area_id"
+           " LEFT JOIN members r ON r.id = t.requester_id")
 _SQL = (_SELECT + " WHERE ((t.group_message_id IS NULL AND t.state IN ('open', 'full') AND c.group_chat_id IS NOT NULL)"
         " OR (t.group_message_id > 0 AND t.card_version > t.card_rendered)) ORDER BY t.id LIMIT 50")
 
