@@ -57,6 +57,14 @@ def link_cards(path: str, cards: dict[int, StoredMessage]) -> None:
     con.close()
 
 
+def _private_button(fake: FakeTelegram, user: User, data: str) -> StoredMessage | None:
+    chat = fake.private_chat(user)
+    if chat is None:
+        return None
+    return next((m for m in reversed(chat.messages)
+                 if any(b.get("callback_data") == data for b in m.inline_buttons)), None)
+
+
 def build_steps(fake: FakeTelegram, n: int, cards: dict[int, StoredMessage], cmd_users: list[User],
                 tap_users: list[User], rng: random.Random) -> list[Step]:
     steps: list[Step] = []
@@ -83,7 +91,10 @@ def build_steps(fake: FakeTelegram, n: int, cards: dict[int, StoredMessage], cmd
                 holding[slot] = tid
 
             async def step(user: User = user, tid: int = tid, data: str = data) -> tuple[str, Any]:
-                return "cb", await fake.press_raw_callback(user, cards[tid], data)
+                # Withdraw is pressed where the bot puts it: the volunteer's private details message
+                # (on the group card it would be refused); if that has not arrived yet, on the card.
+                target = _private_button(fake, user, data) if data.startswith("wd:") else None
+                return "cb", await fake.press_raw_callback(user, target or cards[tid], data)
         steps.append(step)
     return steps
 

@@ -33,10 +33,13 @@ from storage.timeutil import to_db
 
 log = logging.getLogger(__name__)
 
-# Each feature module has ``register(app)``; they are registered in this order. Command handlers
-# come first; ``bot.conversations.core`` registers the private-chat router (menu buttons, then
-# the running dialog, then a polite fallback) last, so it only sees what nobody else took.
+# Each feature module has ``register(app)``; they are registered in this order. ``bot.buttons``
+# checks every button press before any handler sees it (and answers any press left unanswered after
+# them all). Command handlers come first; ``bot.conversations.core`` registers the private-chat
+# router (menu buttons, then the running dialog, then a polite fallback) last, so it only sees what
+# nobody else took.
 FEATURES = [
+    "bot.buttons",
     "bot.dialogs",
     "bot.conversations.members",
     "bot.conversations.request_flow",

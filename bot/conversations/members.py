@@ -401,7 +401,11 @@ async def language_command(update: Update, ctx: LinliContext) -> None:
 
 async def on_language(update: Update, ctx: LinliContext) -> None:
     query = update.callback_query
-    if query is None or query.data not in ("lg:zh", "lg:en"):
+    if query is None:
+        return
+    if query.data not in ("lg:zh", "lg:en"):  # "lg:fr", "lg:": only a forged press has these
+        t = await tr_for(update, ctx)
+        await answer(query, t("This button is out of date. Please use the latest message."))
         return
     await answer(query)
     if await load_member(ctx, query.from_user.id) is None:
@@ -448,8 +452,9 @@ async def deleteme_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: 
 
 
 # ---------------------------------------------------------------- organisations, staff, areas
-async def _staff_community(update: Update, ctx: LinliContext) -> int | None:
-    """The community the sender manages (by the group, else their own), or None after a polite refusal."""
+async def _staff_community(update: Update, ctx: LinliContext, *, in_group_too: bool = True) -> int | None:
+    """The community the sender manages (by the group, else their own), or None after a polite refusal.
+    ``in_group_too``: the command also works in the volunteer group (/staff by reply)."""
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None
     t = await tr_for(update, ctx)
@@ -461,7 +466,8 @@ async def _staff_community(update: Update, ctx: LinliContext) -> int | None:
         m = await load_member(ctx, user.id)
         cid = m.community_id if m is not None else None
     if cid is None:
-        await reply(update, t("Please do this in the volunteer group of your community, or register first."))
+        await reply(update, t("Please do this in the volunteer group of your community, or register first.")
+                    if in_group_too else t("Please register first: send /start."))
         return None
     try:
         await require_staff(ctx.db, user.id, ctx.settings.admin_ids, cid)
@@ -480,7 +486,7 @@ async def org_command(update: Update, ctx: LinliContext) -> None:
     if sub not in ("new", "list", "invite"):
         await choose_org(update, ctx)
         return
-    cid = await _staff_community(update, ctx)
+    cid = await _staff_community(update, ctx, in_group_too=False)
     if cid is None:
         return
     if sub == "new":
@@ -642,7 +648,7 @@ AREAS_HELP = N_("Add one with /areas add &lt;name&gt;. Rename: /areas rename Old
 
 async def areas_command(update: Update, ctx: LinliContext) -> None:
     t = await tr_for(update, ctx)
-    cid = await _staff_community(update, ctx)
+    cid = await _staff_community(update, ctx, in_group_too=False)
     if cid is None:
         return
     args = list(ctx.args or [])
@@ -710,9 +716,9 @@ def register(app: LinliApp) -> None:
     app.add_handler(CommandHandler("language", language_cmd, filters=private))
     app.add_handler(CallbackQueryHandler(on_language, pattern=r"^lg:"))
     app.add_handler(CommandHandler("deleteme", deleteme_command, filters=private))
-    app.add_handler(CommandHandler("org", org_command))
+    app.add_handler(CommandHandler("org", org_command, filters=private))  # in a group: bot.conversations.core
     app.add_handler(CommandHandler("join", join_command, filters=private))
     app.add_handler(CommandHandler("staff", staff_command))
-    app.add_handler(CommandHandler("areas", areas_command))
+    app.add_handler(CommandHandler("areas", areas_command, filters=private))  # staff work: not in the group
     app.add_handler(ChatMemberHandler(bot_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, migrated))

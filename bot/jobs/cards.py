@@ -5,7 +5,9 @@ few seconds) and each group gets a bounded share of its 20-messages-a-minute bud
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
+import re
 import time
 from collections import defaultdict, deque
 from typing import Any
@@ -84,18 +86,57 @@ def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
     return "\n".join(lines)[:4000], markup
 
 
-_SQL = ("SELECT t.*, a.name AS area_name, c.group_chat_id AS community_chat, c.timezone AS community_tz,"
-        " (SELECT name_zh FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_zh,"
-        " (SELECT name_en FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_en,"
-        " (SELECT COUNT(*) FROM claims WHERE task_id = t.id AND state IN ('active', 'done', 'completed')) AS taken,"
-        " r.display_name AS requester_name, r.address AS requester_address"
-        " FROM tasks t JOIN communities c ON c.id = t.community_id LEFT JOIN areas a ON a.id = t.area_id"
-        " LEFT JOIN members r ON r.id = t.requester_id"
+_SELECT = ("SELECT t.*, a.name AS area_name, c.group_chat_id AS community_chat, c.timezone AS community_tz,"
+           " (SELECT name_zh FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_zh,"
+           " (SELECT name_en FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_en,"
+           " (SELECT COUNT(*) FROM claims WHERE task_id = t.id AND state IN ('active', 'done', 'completed')) AS taken,"
+           " r.display_name AS requester_name, r.address AS requester_address"
+           " FROM tasks t JOIN communities c ON c.id = t.community_id LEFT JOIN areas a ON a.id = t.area_id"
+           " LEFT JOIN members r ON r.id = t.requester_id")
+_SQL = (_SELECT +
         # The first term is word for word the condition of the partial index tasks_card_todo (0112):
         # only the cards to post or edit are read, not every task (tests/test_cards.py checks the plan).
         " WHERE ((t.group_message_id IS NULL AND t.state IN ('open', 'full'))"
         " OR (t.group_message_id > 0 AND t.card_version > t.card_rendered))"
         " AND (t.group_message_id IS NOT NULL OR c.group_chat_id IS NOT NULL) ORDER BY t.id LIMIT 50")
+
+
+def _plain(html_text: str) -> str:
+    """What Telegram shows of a card's HTML: tags gone, entities read, spacing as one space."""
+    return " ".join(html.unescape(re.sub(r"<[^>]*>", "", html_text)).split())
+
+
+def _buttons(markup: Any) -> list[list[tuple[str, str | None, str | None]]]:
+    if markup is None:
+        return []
+    return [[(b.text, b.callback_data if isinstance(b.callback_data, str) else None, b.url) for b in row]
+            for row in markup.inline_keyboard]
+
+
+async def check_shown(ctx: LinliContext, chat_id: int, message_id: int, text: str | None, markup: Any) -> int | None:
+    """A button was pressed on a message of a group: if it is a task's card and Telegram shows it other
+    than it should be (someone or something overwrote it), the card job redraws it.
+
+    Returns the id of the task whose card it is (None when it is no card). A card already waiting for
+    the card job is left to it (in a claim storm most presses see a card one edit behind).
+    """
+    task = await ctx.db.fetchone(_SELECT + " WHERE t.group_chat_id = ? AND t.group_message_id = ?",
+                                 (chat_id, message_id))
+    if task is None:
+        return None
+    tid = int(task["id"])
+    if int(task["card_version"]) > int(task["card_rendered"]):
+        return tid
+    t = await community_translator(ctx, int(task["community_id"]))
+    want_text, want_markup = render_card(t, task, int(task["taken"]))
+    if _plain(want_text) == " ".join((text or "").split()) and _buttons(want_markup) == _buttons(markup):
+        return tid
+    log.warning("card %s in %s shows something else; it will be redrawn", tid, chat_id)
+    async with ctx.db.transaction() as conn:
+        await conn.execute("UPDATE tasks SET card_hash = NULL, card_rendered = MIN(card_rendered, card_version - 1)"
+                           " WHERE id = ?", (tid,))
+    _last_edit.pop(tid, None)
+    return tid
 
 
 async def refresh_cards(ctx: LinliContext) -> None:

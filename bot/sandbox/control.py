@@ -227,6 +227,13 @@ async def _press_raw(server: FakeTelegram, a: _Args) -> Any:
     return {"query_id": await server.press_raw_callback(a.user(), a.message(), a.get("data", ""))}
 
 
+@_action("inject_callback")
+async def _inject_callback(server: FakeTelegram, a: _Args) -> Any:
+    query_id = await server.inject_callback(a.user(), a.get("data"), message=a.get("message"),
+                                            inline_message_id=a.get("inline_message_id"))
+    return {"query_id": query_id}
+
+
 @_action("press_reply_button")
 async def _press_reply(server: FakeTelegram, a: _Args) -> Any:
     return message_summary(await server.press_reply_button(a.user(), a.chat(), a.get("text", "")))

@@ -31,6 +31,7 @@ from bot.sandbox.state import (
     CallbackRecord,
     Chat,
     FileRecord,
+    PressRefused,
     SandboxError,
     Stats,
     StoredMessage,
@@ -1577,10 +1578,13 @@ class FakeTelegram:
         text: str | None = None,
         bot: BotAccount | str | None = None,
     ) -> str:
-        """Press an inline button (by callback_data or label); returns the callback query id."""
+        """Press an inline button (by callback_data or label), as a Telegram app does; returns the
+        callback query id. Like Telegram's servers, refuses (``PressRefused``, ``DATA_INVALID``) data
+        that no button of that message carries, and a press on a deleted message
+        (``MESSAGE_ID_INVALID``). ``press_raw_callback`` and ``inject_callback`` forge presses."""
         stored = self._message(message)
         if stored.deleted:
-            raise SandboxError(f"message {stored.message_id} was deleted")
+            raise PressRefused("MESSAGE_ID_INVALID", f"message {stored.message_id} was deleted")
         for button in stored.inline_buttons:
             if "callback_data" not in button:
                 continue
@@ -1589,16 +1593,47 @@ class FakeTelegram:
             ):
                 return self._callback(user, stored, button["callback_data"], bot)
         shown = [(b["text"], b.get("callback_data")) for b in stored.inline_buttons]
-        raise SandboxError(
+        raise PressRefused(
+            "DATA_INVALID",
             f"no inline button with callback_data={callback_data!r} text={text!r} on message "
-            f"{stored.message_id}; buttons: {shown}"
+            f"{stored.message_id}; buttons: {shown}",
         )
 
     async def press_raw_callback(
         self, user: User, message: MessageRef, data: str, *, bot: BotAccount | str | None = None
     ) -> str:
-        """Emit a callback query with arbitrary (possibly forged) data."""
+        """A forged press, as a modified app could send were Telegram's check to let it through:
+        arbitrary data on any stored message (another chat's too, a deleted one too); the update
+        carries that message as it is stored, as Telegram would send it."""
         return self._callback(user, self._message(message), data, bot)
+
+    async def inject_callback(
+        self,
+        user: User,
+        data: str | None,
+        *,
+        message: dict[str, Any] | None = None,
+        inline_message_id: str | None = None,
+        bot: BotAccount | str | None = None,
+    ) -> str:
+        """A raw callback query update, nothing checked: ``message`` is any Message JSON (or none),
+        ``inline_message_id`` a press on an inline message. Answers are recorded as usual."""
+        account = self._bot(bot)
+        query_id = str(secrets.randbits(62))
+        self.callbacks[query_id] = CallbackRecord(
+            id=query_id, bot_id=account.id, user=user, message=None, data=data or "",
+            created=asyncio.get_running_loop().time(),
+        )
+        payload: dict[str, Any] = {"id": query_id, "from": user.to_dict(),
+                                   "chat_instance": str(secrets.randbits(60))}
+        if message is not None:
+            payload["message"] = copy.deepcopy(message)
+        if inline_message_id is not None:
+            payload["inline_message_id"] = inline_message_id
+        if data is not None:
+            payload["data"] = data
+        self._enqueue(account, "callback_query", payload)
+        return query_id
 
     def _callback(self, user: User, message: StoredMessage, data: str, bot: BotAccount | str | None) -> str:
         account = self._bot(bot) if bot is not None else self._bot_for_message(message)

@@ -52,6 +52,15 @@ class SandboxError(AssertionError):
     """A simulated person tried something impossible (e.g. pressing a button that is not there)."""
 
 
+class PressRefused(SandboxError):
+    """Telegram's servers refuse this press; its app is told ``error`` (``DATA_INVALID``: no button
+    on that message carries the data; ``MESSAGE_ID_INVALID``: the message is gone)."""
+
+    def __init__(self, error: str, detail: str) -> None:
+        super().__init__(f"{error}: {detail}")
+        self.error = error
+
+
 @dataclass(eq=False)
 class User:
     id: int
@@ -264,7 +273,7 @@ class CallbackRecord:
     id: str
     bot_id: int
     user: User
-    message: StoredMessage
+    message: StoredMessage | None  # None: a press on an inline message (``inject_callback``)
     data: str
     created: float  # monotonic
     answered: bool = False

@@ -84,6 +84,8 @@ def transcript(server: FakeTelegram, chats: list[ChatRef] | None = None) -> str:
     )
     presses: dict[int, list[tuple[float, str]]] = {}
     for record in server.callbacks.values():
+        if record.message is None:
+            continue  # a press on an inline message: no chat to show it in
         line = f"{record.user.first_name} pressed"
         label = record.label or next(
             (b["text"] for b in record.message.inline_buttons if b.get("callback_data") == record.data), None)

@@ -58,7 +58,7 @@ async def test_request_done_confirm_credits_once(fake: FakeTelegram, bot_process
         # someone else cannot answer: a forged press is refused politely and changes nothing
         qid = await fake.press_raw_callback(other_u, ask, f"cf:{tid}:y")
         refusal = await fake.wait_callback_answer(qid, timeout=T)
-        assert "not your task" in str(refusal.get("text", "")), refusal
+        assert "not for you" in str(refusal.get("text", "")), refusal
         for junk in (f"cf:{tid}:zz", "cf:abc:y", f"done:{tid}9999999999999"):
             qid = await fake.press_raw_callback(vol_u, msg, junk)
             assert (await fake.wait_callback_answer(qid, timeout=T)).get("text")

@@ -8,7 +8,7 @@ import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto
 from telegram.error import BadRequest, ChatMigrated, Forbidden
 
-from bot.sandbox import FakeTelegram, SandboxError, User
+from bot.sandbox import FakeTelegram, PressRefused, SandboxError, User
 
 
 def keyboard(*pairs: tuple[str, str]) -> InlineKeyboardMarkup:
@@ -66,8 +66,9 @@ async def test_callback_queries(server: FakeTelegram, tg: Bot, alice: User) -> N
     sent = await tg.send_message(alice.id, "choose", reply_markup=keyboard(("是", "yes"), ("否", "no")))
     stored = server.chat(alice).find(sent.message_id)
     assert stored is not None
-    with pytest.raises(SandboxError):
+    with pytest.raises(PressRefused, match="DATA_INVALID") as refused:  # as Telegram refuses it
         await server.press_button(alice, stored, "maybe")
+    assert refused.value.error == "DATA_INVALID" and isinstance(refused.value, SandboxError)
     query_id = await server.press_button(alice, stored, "yes")
     updates = await tg.get_updates()
     query = updates[-1].callback_query
@@ -86,6 +87,15 @@ async def test_callback_queries(server: FakeTelegram, tg: Bot, alice: User) -> N
     forged = await server.press_raw_callback(alice, stored, "admin:grant")
     assert (await tg.get_updates(offset=updates[-1].update_id + 1))[-1].callback_query.data == "admin:grant"
     assert server.callback_answer(forged) is None
+    # A raw press on an inline message: no message at all; it is answered like any other.
+    raw = await server.inject_callback(alice, "cl:1", inline_message_id="AAEAAQ")
+    got = (await tg.get_updates(offset=updates[-1].update_id + 2))[-1].callback_query
+    assert got.id == raw and got.message is None and got.inline_message_id == "AAEAAQ" and got.data == "cl:1"
+    assert await got.answer("no")
+    assert server.callback_answer(raw) == {"text": "no", "show_alert": False, "url": None, "cache_time": None}
+    server.chat(alice).find(sent.message_id).deleted = True  # type: ignore[union-attr]
+    with pytest.raises(PressRefused, match="MESSAGE_ID_INVALID"):
+        await server.press_button(alice, stored, "yes")
 
 
 async def test_file_upload_and_download_round_trip(server: FakeTelegram, tg: Bot, alice: User) -> None:

@@ -1,0 +1,141 @@
+"""Who may press which button, and where: one rule for every button press, checked before any handler.
+
+Callback data is sent by the person's app, and a modified app can send any data on any message it
+sees. So a press goes on to the feature that handles it only when:
+
+1. it was pressed on a message (not an inline message) that carries exactly that data on one of its
+   buttons: Telegram sends the message as it is shown, so data copied from another button or made up
+   is refused here even if Telegram let it through;
+2. the data's prefix is one the bot makes (``BUTTONS``), and the message is in the kind of chat that
+   prefix is made for: in a group only the buttons the bot puts on group messages (Claim and
+   Details on a task's card, for that card's task); every other button only in the private chat of
+   the person it was sent to.
+
+Anything else is answered with a short refusal in the presser's language and goes no further:
+nothing changes and nothing is posted. A press on a task's card also tells the card job when the
+card shows something other than it should (``bot.jobs.cards.check_shown``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from telegram import Message, Update
+from telegram.ext import ApplicationHandlerStop, TypeHandler
+
+from bot.context import LinliApp, LinliContext
+from bot.models import N_
+from bot.ui import answer, tr_for
+
+log = logging.getLogger(__name__)
+
+Where = Literal["private", "group"]
+PRIVATE: frozenset[Where] = frozenset({"private"})
+GROUP: frozenset[Where] = frozenset({"group"})
+
+# Prefix of the callback data (up to the first ":") -> the kinds of chat its buttons are made for.
+# Who may press: in a private chat, the person the message was sent to; on a group card, anyone in
+# the group (the feature decides, e.g. only registered volunteers of that community may claim).
+BUTTONS: dict[str, frozenset[Where]] = {
+    "cl": frozenset({"group", "private"}),  # Claim: the group card; the urgent ping and /tasks in private
+    "dt": GROUP,        # Details (and "All places taken") on the group card
+    "d": PRIVATE,       # a dialog's buttons (registration, /request, /publish, /deleteme, organisation, attendance)
+    "lg": PRIVATE,      # /language
+    "tp": PRIVATE,      # /tasks pages
+    "rc": PRIVATE, "rcn": PRIVATE,    # a resident cancels their request (and "No, keep it")
+    "wd": PRIVATE, "done": PRIVATE,   # a volunteer's Withdraw and Done
+    "cs": PRIVATE,      # Contact staff (volunteer, resident) and a staff member's case decision
+    "ap": PRIVATE, "rj": PRIVATE, "ed": PRIVATE,  # staff review a request
+    "cf": PRIVATE,      # the resident confirms, says not done, or reports a problem
+    "lb": PRIVATE, "ph": PRIVATE,     # leaderboard and points history
+    "st": PRIVATE,      # /settings
+    "rw": PRIVATE,      # points supermarket and vouchers
+}
+
+OUT_OF_DATE = N_("This button is out of date. Please use the latest message.")
+NOT_YOURS = N_("Sorry, this button is not for you.")
+
+
+def _chat_kind(message: Message) -> Where | None:
+    if message.chat.type == "private":
+        return "private"
+    if message.chat.type in ("group", "supergroup"):
+        return "group"
+    return None  # a channel: the bot puts no buttons there
+
+
+def verdict(update: Update) -> str | None:
+    """Why this press must not act (a message id to answer with), or None when it may go on."""
+    query = update.callback_query
+    if query is None:
+        return None
+    message = query.message
+    if (query.inline_message_id is not None or not isinstance(message, Message) or not message.is_accessible
+            or query.data is None):
+        return NOT_YOURS  # inline messages, games, and messages Telegram no longer shows: the bot makes none
+    data = query.data
+    shown = message.reply_markup.inline_keyboard if message.reply_markup is not None else ()
+    if not any(button.callback_data == data for row in shown for button in row):
+        return OUT_OF_DATE
+    made_for = BUTTONS.get(data.split(":", 1)[0])
+    kind = _chat_kind(message)
+    if made_for is None:
+        return OUT_OF_DATE
+    if kind is None or kind not in made_for:
+        return NOT_YOURS
+    if kind == "private" and message.chat.id != query.from_user.id:
+        return NOT_YOURS  # someone else's private message
+    return None
+
+
+async def _for_this_card(ctx: LinliContext, message: Message, data: str, card: int | None) -> bool:
+    """A group button acts for the task of the card it is on; other group messages carry none."""
+    task = data.split(":", 1)[1] if ":" in data else ""
+    if card is not None:
+        return task == str(card)
+    # Not known as a card yet: pressed the moment it was posted, before the card job wrote down its
+    # message id. Then it is a task of this group's community whose card has no message id yet.
+    if not (task.isascii() and task.isdigit() and len(task) <= 12):
+        return False
+    return bool(await ctx.db.fetchval(
+        "SELECT 1 FROM tasks t JOIN communities c ON c.id = t.community_id WHERE t.id = ? AND c.group_chat_id = ?"
+        " AND (t.group_message_id IS NULL OR t.group_message_id = ?)", (int(task), message.chat.id, message.message_id)))
+
+
+async def gate(update: Update, ctx: LinliContext) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    why = verdict(update)
+    message = query.message
+    card: int | None = None
+    if isinstance(message, Message) and message.is_accessible and message.chat.type in ("group", "supergroup"):
+        from bot.jobs.cards import check_shown
+
+        try:
+            card = await check_shown(ctx, message.chat.id, message.message_id, message.text, message.reply_markup)
+        except Exception:  # a repair that fails must not stop the press from being answered
+            log.exception("could not compare the card in %s with what it should show", message.chat.id)
+        if why is None and not await _for_this_card(ctx, message, query.data or "", card):
+            why = NOT_YOURS
+    if why is None:
+        return
+    t = await tr_for(update, ctx)
+    await answer(query, t(why))
+    log.info("button %r from %s refused: %s", (query.data or "")[:64], query.from_user.id, why)
+    raise ApplicationHandlerStop
+
+
+async def answer_leftover(update: Update, ctx: LinliContext) -> None:
+    """After every handler: a press nobody answered (a path that returned early) is answered now,
+    so the person's app stops waiting. Each query is answered once (``bot.ui.answer``)."""
+    query = update.callback_query
+    if query is not None:
+        await answer(query)
+
+
+def register(app: LinliApp) -> None:
+    # Before every other handler (the edited-message filter is -2, the private-chat note -1).
+    app.add_handler(TypeHandler(Update, gate), group=-3)
+    app.add_handler(TypeHandler(Update, answer_leftover), group=100)
