@@ -245,6 +245,8 @@ class Recorder:
             if record.id in self._presses:
                 continue
             self._presses.add(record.id)
+            if record.message is None:  # a press on an inline message: no chat to show it in
+                continue
             answer = record.answer or {}
             per_chat.setdefault(record.message.chat.id, []).append(Entry(
                 "press", record.user.first_name, False, record.label or record.data,
