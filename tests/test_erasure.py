@@ -425,3 +425,23 @@ async def test_the_staff_member_who_set_up_the_community_can_leave(db: Database,
     assert await members.erase(db, tg_user_id=tg, now=now)
     assert _leftovers(db.path, staff) == []
     assert await db.fetchval("SELECT group_chat_id FROM communities WHERE id = ?", (res.community_id,)) == -555
+
+
+async def test_a_staff_member_who_leaves_keeps_no_request_sent_for_review(db: Database, now: datetime) -> None:
+    """A request waiting for review reaches staff as the resident wrote it (unmasked): a staff
+    member who erases themselves keeps one line of it in their chat, and no row names them."""
+    cid = await make_community(db, now, review_required=1)
+    staff_tg = 7_700_000_001
+    staff = await make_member(db, now, cid, tg_user_id=staff_tg, name="Stella Staff", staff=True, started_bot=1,
+                              language="en")
+    res = await make_member(db, now, cid, tg_user_id=7_700_000_002, resident=True, started_bot=1)
+    await tasks.create_task(db, now, res, tasks.NewTask("shopping", description="Milk to Flat 1203, ring 13912345678"))
+    chats = Chats()
+    await _drain(db, now, chats)
+    [(review_id, review)] = chats.chats[staff_tg].items()
+    assert "13912345678" in review["text"] and review["buttons"] is not None
+    assert await members.erase(db, tg_user_id=staff_tg, now=now)
+    await _drain(db, now, chats)
+    assert chats.chats[staff_tg] == {review_id: {
+        "text": "The personal details in this message were removed when you left.", "buttons": None}}
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE chat_id = ? OR member_id = ?", (staff_tg, staff)) == 0
