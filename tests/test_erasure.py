@@ -219,9 +219,16 @@ def _leftovers(path: str, person: Person) -> list[tuple[str, str, str]]:
     return found
 
 
+def _stored_int(n: int) -> bytes:
+    """How SQLite stores an integer in a record: big-endian, in the fewest of 1, 2, 3, 4, 6, 8 bytes."""
+    size = next(k for k in (1, 2, 3, 4, 6, 8) if -(1 << (8 * k - 1)) <= n < 1 << (8 * k - 1))
+    return n.to_bytes(size, "big", signed=True)
+
+
 def _raw_leftovers(path: str, person: Person) -> list[str]:
     data = b"".join(Path(p).read_bytes() for p in (path, path + "-wal") if Path(p).exists())
-    return [m for m in person.markers() if m.encode() in data]
+    found = [m for m in person.markers() if m.encode() in data]
+    return found + (["Telegram id as an integer"] if _stored_int(person.tg) in data else [])
 
 
 async def _totals(db: Database) -> dict[str, object]:
@@ -258,6 +265,7 @@ async def test_erase_leaves_nothing_of_the_person(db: Database, now: datetime, w
     assert len(details) == 2 and any(voice for _m, voice in details)
     assert [RESIDENT.phone in chats.chats[VOLUNTEER.tg][m]["text"] for m, _v in details] == [True, True]
     assert len(_leftovers(db.path, person)) > 20  # the flows above stored plenty (else the scan proves nothing)
+    assert "Telegram id as an integer" in _raw_leftovers(db.path, person)
     before = await _totals(db)
     pending_before = await db.fetchval("SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND chat_id = ?",
                                        (person.tg,))

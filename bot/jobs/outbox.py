@@ -122,6 +122,7 @@ class OutboxSender:
     def __init__(self, rate: float) -> None:
         self.pacer = Pacer(rate)
         self._running = asyncio.Lock()
+        self._forgotten = 0  # forget rows deleted since the last checkpoint
 
     async def drain(self, ctx: LinliContext, limit: int = 2000) -> int:
         """Send what is due now; returns how many rows were handled."""
@@ -143,6 +144,11 @@ class OutboxSender:
                     )
                 await asyncio.gather(*(self._send_one(ctx, dict(r)) for r in rows))
                 handled += len(rows)
+            if self._forgotten:
+                # The last rows that named someone erased are gone: no copy stays in the file
+                # (as erasure itself ends, bot.services.members.erase).
+                self._forgotten = 0
+                await ctx.db.checkpoint()
             return handled
 
     async def _send_one(self, ctx: LinliContext, row: dict[str, Any]) -> None:
@@ -270,6 +276,7 @@ class OutboxSender:
             if row["kind"] == FORGET:
                 # Erasure kept this row (the leaver's Telegram id) only until it went out: gone now.
                 await conn.execute("DELETE FROM outbox WHERE id = ?", (row["id"],))
+                self._forgotten += 1
                 return
             cur = await conn.execute(
                 "UPDATE outbox SET state = ?, last_error = ?, message_id = ?, voice_message_id = ?, sent_at = ?"
