@@ -280,19 +280,20 @@ async def test_erase_leaves_nothing_of_the_person(db: Database, now: datetime, w
     assert sorted(leftovers) == kept
     assert len(kept) == (2 if who == "volunteer" else 0)
     for (payload,) in await db.fetchall("SELECT payload FROM outbox WHERE kind = 'forget'"):
-        assert set(json.loads(payload)) == {"message_id", "voice_message_id"}
+        assert set(json.loads(payload)) == {"message_id", "voice_message_id", "why"}
     await _drain(db, now + timedelta(days=2), chats)
     assert _leftovers(db.path, person) == []
     assert _raw_leftovers(db.path, person) == []
-    if who == "volunteer":
-        # His chat keeps one line where each claim's details were; the resident's voice note is gone.
-        mine = chats.chats[VOLUNTEER.tg]
-        for message_id, voice in details:
-            assert mine[message_id]["text"] == "The personal details in this message were removed when you left."
-            assert mine[message_id]["buttons"] is None
-            assert voice is None or voice not in mine
-        assert not [m for m in mine.values() if RESIDENT.phone in str(m) or RESIDENT.address in str(m)
-                    or "AwACvoiceRosalind001" in str(m)]
+    # His chat keeps one line where each claim's details were, whoever of them left; her voice note is gone.
+    line = {"volunteer": "The personal details in this message were removed when you left.",
+            "resident": "The resident's personal details in this message were removed at their request."}[who]
+    chat = chats.chats[VOLUNTEER.tg]
+    for message_id, voice in details:
+        assert chat[message_id]["text"] == line and chat[message_id]["buttons"] is None
+        assert voice is None or voice not in chat
+    assert not [m for m in chat.values() if RESIDENT.phone in str(m) or RESIDENT.address in str(m)
+                or "AwACvoiceRosalind001" in str(m)]
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'forget'") == 0
     # Totals and the ledger as they were (the member row stays, anonymised; counts of the
     # person's open request cancelled at erasure aside, nothing is removed).
     after = await _totals(db)
