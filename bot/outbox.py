@@ -81,3 +81,19 @@ def on_unreachable(fn: UnreachableHook) -> UnreachableHook:
 async def _plain_text(ctx: RenderContext, payload: dict[str, Any]) -> Rendered | None:
     """A message id plus parameters, translated for the recipient (parameters already escaped)."""
     return Rendered(text=ctx.t(payload["message"], **payload.get("params", {})))
+
+
+@renderer("forget")
+async def _forget(ctx: RenderContext, payload: dict[str, Any]) -> Rendered | None:
+    """/deleteme: a message in the leaver's chat that carried someone else's private data (or in a
+    volunteer's chat, the details of a resident who left), edited down to one line, its voice note
+    deleted. Needs nothing but the chat and the message ids (storage.outbox.QUEUE_FORGET); the
+    outbox job deletes the row once it is sent."""
+    message_id = payload.get("message_id")
+    if not isinstance(message_id, int):
+        return None
+    voice = payload.get("voice_message_id")
+    text = (ctx.t("The resident's personal details in this message were removed at their request.")
+            if payload.get("why") == "requester_left" else
+            ctx.t("The personal details in this message were removed when you left."))
+    return Rendered(text=text, edit_message_id=message_id, delete_message_ids=(voice,) if isinstance(voice, int) else ())

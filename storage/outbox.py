@@ -21,6 +21,7 @@ LEVELS = (FIRST, NOTICE, BULK)  # every priority written is one of these (the jo
 PRIORITY: dict[str, int] = {
     "task_claimed_volunteer": FIRST,
     "task_details_removed": FIRST,
+    "forget": FIRST,
     "digest_group": BULK,
     "digest_volunteer": BULK,
     "digest_staff": BULK,
@@ -129,3 +130,32 @@ SCRUB_DETAILS = (
 def scrub_details_params(task_id: int, member_id: int, why: str, now: datetime) -> tuple[Any, ...]:
     """Parameters for ``SCRUB_DETAILS``; ``why`` is "withdrawn" or "cancelled"."""
     return (task_id, why, to_db(now), member_id)
+
+
+# Erasure (bot/services/erasure.py) lets go of a person's chat last: every message the bot sent them
+# that carries someone else's private data (a claim's details: the resident's name, phone and
+# address, and the resident's voice note after it; a request sent to staff for review, its text
+# unmasked) becomes one ``forget`` row that needs nothing but the chat id and the message ids (the
+# text is edited down to one line, the voice note deleted). Those are the only rows to the person
+# erasure keeps, and the drain deletes each one as soon as it is sent or has failed for good, so
+# then no cell holds their Telegram id. The same is done in the other direction: the details of the
+# person's own requests in volunteers' chats (and their requests in staff's chats) are cut down too
+# ("why": "requester_left"). Details already cut down (a withdraw or cancel whose edit went out), or
+# about to be by an edit that stays queued, are left alone.
+FORGET = "forget"
+FORGETTABLE = ("task_claimed_volunteer", "task_review")
+QUEUE_FORGET = (
+    "INSERT INTO outbox (dedupe_key, chat_id, member_id, kind, payload, priority, not_before, created_at)"
+    f" SELECT 'forget:' || o.id, o.chat_id, o.member_id, '{FORGET}',"
+    " json_object('message_id', o.message_id, 'voice_message_id', o.voice_message_id, 'why',"
+    " CASE WHEN o.member_id = :mid OR o.chat_id = :tg THEN 'left' ELSE 'requester_left' END),"
+    f" {priority_of(FORGET)}, :now, :now"
+    " FROM outbox o WHERE o.state = 'sent' AND o.message_id IS NOT NULL"
+    f" AND o.kind IN ({', '.join(repr(k) for k in FORGETTABLE)})"
+    " AND (o.member_id = :mid OR o.chat_id = :tg"
+    " OR json_extract(o.payload, '$.task_id') IN (SELECT id FROM tasks WHERE requester_id = :mid))"
+    " AND NOT EXISTS (SELECT 1 FROM outbox s WHERE s.kind = 'task_details_removed'"
+    " AND json_extract(s.payload, '$.outbox_id') = o.id"
+    " AND ((s.state = 'sent' AND COALESCE(s.last_error, '') <> 'dropped by renderer')"
+    " OR (s.state IN ('pending', 'sending') AND s.chat_id IS NOT :tg AND s.member_id IS NOT :mid)))"
+    " ON CONFLICT (dedupe_key) DO NOTHING")

@@ -13,9 +13,16 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+import bot.conversations.completion  # with the two below: the renderers the outbox job uses
+import bot.conversations.requests
+import bot.jobs.sweeps  # noqa: F401
+from bot.clock import FrozenClock
+from bot.jobs.outbox import OutboxSender
 from bot.services import completion, digest, erasure, ledger, members, notifications, rewards, tasks
 from storage.db import Database
 from storage.timeutil import to_db
@@ -43,6 +50,52 @@ VOLUNTEER = Person(7_411_222_333, "Victor Wobblesworth", "13887654321", "Hazel R
                           "Second note about Persimmon", "AgACphotoVictor888"])
 
 
+class Chats:
+    """A stand-in for the Bot API that keeps each chat's messages, as Telegram would show them."""
+
+    def __init__(self) -> None:
+        self.chats: dict[int, dict[int, dict[str, Any]]] = {}
+        self.next_id = 0
+
+    def _add(self, chat_id: int, **message: Any) -> Any:
+        self.next_id += 1
+        self.chats.setdefault(chat_id, {})[self.next_id] = {"buttons": message.pop("reply_markup", None), **message}
+        return SimpleNamespace(message_id=self.next_id)
+
+    async def send_message(self, chat_id: int, text: str, reply_markup: Any = None) -> Any:
+        return self._add(chat_id, text=text, reply_markup=reply_markup)
+
+    async def send_photo(self, chat_id: int, photo: Any, caption: str | None = None, reply_markup: Any = None) -> Any:
+        return self._add(chat_id, text=caption, photo=photo, reply_markup=reply_markup)
+
+    async def send_document(self, chat_id: int, document: Any, filename: str = "", caption: str | None = None,
+                            reply_markup: Any = None) -> Any:
+        return self._add(chat_id, text=caption, document=filename, reply_markup=reply_markup)
+
+    async def send_voice(self, chat_id: int, voice: str) -> Any:
+        return self._add(chat_id, voice=voice)
+
+    async def edit_message_text(self, text: str, chat_id: int, message_id: int, reply_markup: Any = None) -> Any:
+        message = self.chats[chat_id][message_id]
+        message.update(text=text, buttons=reply_markup)
+        return SimpleNamespace(message_id=message_id)
+
+    async def delete_message(self, chat_id: int, message_id: int) -> bool:
+        del self.chats[chat_id][message_id]
+        return True
+
+    async def pin_chat_message(self, chat_id: int, message_id: int, disable_notification: bool = False) -> bool:
+        return True
+
+
+async def _drain(db: Database, at: datetime, api: Chats) -> None:
+    """The outbox job, as the bot runs it, until nothing due at ``at`` is left."""
+    settings = SimpleNamespace(timezone="Asia/Shanghai", default_language="en")
+    ctx = SimpleNamespace(db=db, bot=api, settings=settings, now=FrozenClock(at).now,
+                          runtime=SimpleNamespace(bot_username="linli_test_bot"))
+    await OutboxSender(rate=10_000).drain(ctx)  # type: ignore[arg-type]
+
+
 @dataclass
 class World:
     community: int
@@ -51,6 +104,7 @@ class World:
     task: int
     open_task: int
     voucher_code: str
+    chats: Chats
 
 
 async def _build(db: Database, now: datetime) -> World:
@@ -86,7 +140,9 @@ async def _build(db: Database, now: datetime) -> World:
         t += timedelta(minutes=5)
         return t
     # The volunteer claims, is told who is coming, asks staff to get in touch; done with a note and photo.
+    chats = Chats()
     await tasks.claim(db, tick(), VOLUNTEER.member_id, task)
+    await _drain(db, t, chats)  # the details (her contact, her voice note) are in his chat
     await tasks.contact_staff(db, tick(), VOLUNTEER.member_id, task)
     await completion.mark_done(db, task_id=task, tg_user_id=VOLUNTEER.tg, now=tick(),
                                note="Left at the door with Gooseberry", photo_file_id="AgACphotoVictor777")
@@ -109,6 +165,7 @@ async def _build(db: Database, now: datetime) -> World:
     # A second request, confirmed; staff add points with a note naming him.
     second = await tasks.create_task(db, tick(), RESIDENT.member_id, tasks.NewTask("shopping", description="Soap"))
     await tasks.claim(db, tick(), VOLUNTEER.member_id, second)
+    await _drain(db, t, chats)
     await completion.mark_done(db, task_id=second, tg_user_id=VOLUNTEER.tg, now=tick())
     await completion.confirm(db, task_id=second, tg_user_id=RESIDENT.tg, now=tick())
     async with db.transaction() as conn:
@@ -129,7 +186,7 @@ async def _build(db: Database, now: datetime) -> World:
                             to_db(now)))
         await conn.execute("INSERT INTO dialogs (tg_user_id, flow, step, data, updated_at) VALUES (?, 'done', 'note', ?, ?)",
                            (VOLUNTEER.tg, json.dumps({"note": "weekends Quokka"}), to_db(now)))
-    return World(cid, staff_tg, other_tg, task, open_task, voucher.code)
+    return World(cid, staff_tg, other_tg, task, open_task, voucher.code, chats)
 
 
 def _cells(path: str) -> list[tuple[str, str, object]]:
@@ -162,9 +219,16 @@ def _leftovers(path: str, person: Person) -> list[tuple[str, str, str]]:
     return found
 
 
+def _stored_int(n: int) -> bytes:
+    """How SQLite stores an integer in a record: big-endian, in the fewest of 1, 2, 3, 4, 6, 8 bytes."""
+    size = next(k for k in (1, 2, 3, 4, 6, 8) if -(1 << (8 * k - 1)) <= n < 1 << (8 * k - 1))
+    return n.to_bytes(size, "big", signed=True)
+
+
 def _raw_leftovers(path: str, person: Person) -> list[str]:
     data = b"".join(Path(p).read_bytes() for p in (path, path + "-wal") if Path(p).exists())
-    return [m for m in person.markers() if m.encode() in data]
+    found = [m for m in person.markers() if m.encode() in data]
+    return found + (["Telegram id as an integer"] if _stored_int(person.tg) in data else [])
 
 
 async def _totals(db: Database) -> dict[str, object]:
@@ -178,11 +242,30 @@ async def _totals(db: Database) -> dict[str, object]:
     }
 
 
+async def _kept_rows(db: Database, person: Person) -> list[tuple[str, str, str]]:
+    """The cells erasure keeps on purpose until the outbox job has sent them (REGISTRY ``kept``)."""
+    out = []
+    for name, table in erasure.REGISTRY.items():
+        if table.kept:
+            rows = await db.fetchall(f"SELECT * FROM {name} WHERE ({table.mine}) AND ({table.kept})",
+                                     {"mid": person.member_id, "tg": person.tg})
+            out += [(name, col, str(person.tg)) for r in rows for col in r.keys() if r[col] == person.tg]
+    return sorted(out)
+
+
 @pytest.mark.parametrize("who", ["resident", "volunteer"])
 async def test_erase_leaves_nothing_of_the_person(db: Database, now: datetime, who: str) -> None:
     world = await _build(db, now)
     person, other = (RESIDENT, VOLUNTEER) if who == "resident" else (VOLUNTEER, RESIDENT)
+    # The claims' details went out as they were claimed (the resident's contact and voice note are
+    # in the volunteer's chat); what came later, and tomorrow's digests, still wait.
+    chats = world.chats
+    details = [(int(r["message_id"]), r["voice_message_id"]) for r in await db.fetchall(
+        "SELECT message_id, voice_message_id FROM outbox WHERE kind = 'task_claimed_volunteer' AND state = 'sent'")]
+    assert len(details) == 2 and any(voice for _m, voice in details)
+    assert [RESIDENT.phone in chats.chats[VOLUNTEER.tg][m]["text"] for m, _v in details] == [True, True]
     assert len(_leftovers(db.path, person)) > 20  # the flows above stored plenty (else the scan proves nothing)
+    assert "Telegram id as an integer" in _raw_leftovers(db.path, person)
     before = await _totals(db)
     pending_before = await db.fetchval("SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND chat_id = ?",
                                        (person.tg,))
@@ -190,8 +273,27 @@ async def test_erase_leaves_nothing_of_the_person(db: Database, now: datetime, w
 
     assert await members.erase(db, tg_user_id=person.tg, now=now + timedelta(days=2))
 
+    # Only the rows that will cut down what the volunteer's chat shows of the resident hold his
+    # Telegram id (and nothing else of anyone): declared in the registry, gone once sent.
+    leftovers = _leftovers(db.path, person)
+    kept = await _kept_rows(db, person)
+    assert sorted(leftovers) == kept
+    assert len(kept) == (2 if who == "volunteer" else 0)
+    for (payload,) in await db.fetchall("SELECT payload FROM outbox WHERE kind = 'forget'"):
+        assert set(json.loads(payload)) == {"message_id", "voice_message_id", "why"}
+    await _drain(db, now + timedelta(days=2), chats)
     assert _leftovers(db.path, person) == []
     assert _raw_leftovers(db.path, person) == []
+    # His chat keeps one line where each claim's details were, whoever of them left; her voice note is gone.
+    line = {"volunteer": "The personal details in this message were removed when you left.",
+            "resident": "The resident's personal details in this message were removed at their request."}[who]
+    chat = chats.chats[VOLUNTEER.tg]
+    for message_id, voice in details:
+        assert chat[message_id]["text"] == line and chat[message_id]["buttons"] is None
+        assert voice is None or voice not in chat
+    assert not [m for m in chat.values() if RESIDENT.phone in str(m) or RESIDENT.address in str(m)
+                or "AwACvoiceRosalind001" in str(m)]
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'forget'") == 0
     # Totals and the ledger as they were (the member row stays, anonymised; counts of the
     # person's open request cancelled at erasure aside, nothing is removed).
     after = await _totals(db)
@@ -247,6 +349,9 @@ async def test_every_column_is_declared(db: Database) -> None:
         if rule.any_columns:
             assert erasure.mine_condition(table, rule, cols) is not None
             continue
+        # Rows kept for now are some of the person's rows that would otherwise be deleted: named by
+        # a condition on the table's own columns (the test above checks they hold nothing else).
+        assert not rule.kept or (rule.delete_mine and rule.mine), f"{table}: kept rows that are not deleted anyway"
         declared = set(rule.cols) | rule.keep_set()
         assert not set(rule.cols) & rule.keep_set(), f"{table}: a column both erased and kept"
         missing += [f"{table}.{c}" for c in cols if c not in declared]
@@ -332,3 +437,23 @@ async def test_the_staff_member_who_set_up_the_community_can_leave(db: Database,
     assert await members.erase(db, tg_user_id=tg, now=now)
     assert _leftovers(db.path, staff) == []
     assert await db.fetchval("SELECT group_chat_id FROM communities WHERE id = ?", (res.community_id,)) == -555
+
+
+async def test_a_staff_member_who_leaves_keeps_no_request_sent_for_review(db: Database, now: datetime) -> None:
+    """A request waiting for review reaches staff as the resident wrote it (unmasked): a staff
+    member who erases themselves keeps one line of it in their chat, and no row names them."""
+    cid = await make_community(db, now, review_required=1)
+    staff_tg = 7_700_000_001
+    staff = await make_member(db, now, cid, tg_user_id=staff_tg, name="Stella Staff", staff=True, started_bot=1,
+                              language="en")
+    res = await make_member(db, now, cid, tg_user_id=7_700_000_002, resident=True, started_bot=1)
+    await tasks.create_task(db, now, res, tasks.NewTask("shopping", description="Milk to Flat 1203, ring 13912345678"))
+    chats = Chats()
+    await _drain(db, now, chats)
+    [(review_id, review)] = chats.chats[staff_tg].items()
+    assert "13912345678" in review["text"] and review["buttons"] is not None
+    assert await members.erase(db, tg_user_id=staff_tg, now=now)
+    await _drain(db, now, chats)
+    assert chats.chats[staff_tg] == {review_id: {
+        "text": "The personal details in this message were removed when you left.", "buttons": None}}
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE chat_id = ? OR member_id = ?", (staff_tg, staff)) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import pytest
@@ -115,6 +116,9 @@ async def test_erase_lets_go_of_tasks_and_claims(db: Database, now: datetime) ->
     other = await tasks.create_task(db, now, gran, tasks.NewTask("shopping", description="Milk"))
     await tasks.claim(db, now, vol, other)
     await tasks.claim(db, now, vol2, mine)
+    async with db.transaction() as conn:  # the details (her name, phone, address) went out to both
+        await conn.execute("UPDATE outbox SET state = 'sent', message_id = 40 + member_id, voice_message_id = 50"
+                           " WHERE kind = 'task_claimed_volunteer'")
     assert await svc.erase(db, tg_user_id=202, now=now)   # the volunteer leaves: their place is free again
     assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (other,)) == "open"
     assert await db.fetchval("SELECT state FROM claims WHERE member_id = ?", (vol,)) == "withdrawn"
@@ -123,6 +127,11 @@ async def test_erase_lets_go_of_tasks_and_claims(db: Database, now: datetime) ->
     assert rows == {mine: ("cancelled", None), other: ("cancelled", None)}
     # what she typed is kept only as the group saw it: a card redrawn later cannot unmask it
     assert await db.fetchval("SELECT description FROM tasks WHERE id = ?", (mine,)) == "Buns to flat *** please"
-    told = await db.fetchall("SELECT chat_id, kind FROM outbox WHERE kind IN ('task_cancelled', 'task_details_removed')")
-    # (the leaver's own messages went with the rest of their data: nothing is sent to them afterwards)
-    assert {(r["chat_id"], r["kind"]) for r in told} == {(203, "task_cancelled"), (203, "task_details_removed")}
+    told = await db.fetchall("SELECT chat_id, kind, payload FROM outbox"
+                             " WHERE kind IN ('task_cancelled', 'task_details_removed', 'forget')")
+    # The leaver's other messages went with the rest of their data, but the details in their chat
+    # are still cut down (a withdraw always does that): by a row that needs only the message ids.
+    assert {(r["chat_id"], r["kind"]) for r in told} == {(203, "task_cancelled"), (203, "task_details_removed"),
+                                                         (202, "forget")}
+    forget = next(r for r in told if r["kind"] == "forget")
+    assert json.loads(forget["payload"]) == {"message_id": 40 + vol, "voice_message_id": 50, "why": "left"}

@@ -309,3 +309,91 @@ async def test_priority_comes_from_the_kind_then_due_time_then_id(db: Database, 
 
     rows = await db.fetchall(NEXT_BATCH, (to_db(now), 30))
     assert [r["dedupe_key"] for r in rows] == ["details", "notice-earlier", "notice-later", "digest"]
+
+
+class Editor(StubBot):
+    """Also edits and deletes (what a ``forget`` row asks for); ``fail`` applies to edits too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.edits: list[tuple[int, int, str]] = []
+        self.deleted: list[tuple[int, int]] = []
+
+    async def edit_message_text(self, text: str, chat_id: int, message_id: int, reply_markup: Any = None) -> Any:
+        if self.fail:
+            raise self.fail.pop(0)
+        self.edits.append((chat_id, message_id, text))
+        return SimpleNamespace(message_id=message_id)
+
+    async def delete_message(self, chat_id: int, message_id: int) -> bool:
+        self.deleted.append((chat_id, message_id))
+        return True
+
+
+async def test_a_forget_row_leaves_once_sent_or_failed_for_good(db: Database, day: FrozenClock) -> None:
+    """/deleteme keeps only the rows that cut down what the leaver's chat shows of others (chat id
+    and message ids); each goes as soon as it is sent or refused for good, so no row names them."""
+    from telegram.error import BadRequest
+
+    now = day.now()
+    cid = await make_community(db, now)
+    await make_member(db, now, cid, staff=True)
+    res = await make_member(db, now, cid, resident=True)
+    vol = await make_member(db, now, cid, volunteer=True, tg_user_id=777, started_bot=1)
+    tid = await make_task(db, now, cid, res, requester_id=res)
+    await make_claim(db, now, tid, vol)  # a held claim: a 403 for an ordinary message would tell staff
+
+    async def forget(key: str) -> None:
+        await _queue(db, day.now(), 777, member_id=vol, kind="forget", key=key, message_id=5, voice_message_id=6)
+
+    bot = Editor()
+    sender = OutboxSender(rate=1000)
+    await forget("f1")
+    await sender.drain(_ctx(db, day, bot))
+    assert bot.edits == [(777, 5, "您已注销，此消息中的个人信息已删除。")] and bot.deleted == [(777, 6)]
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox") == 0
+    # A passing network failure: it waits (and still knows where to go), then goes out and leaves.
+    await forget("f2")
+    bot.fail = [NetworkError("timed out")]
+    await sender.drain(_ctx(db, day, bot))
+    assert [tuple(r) for r in await db.fetchall("SELECT chat_id, state FROM outbox")] == [(777, "pending")]
+    day.advance(seconds=10)
+    await sender.drain(_ctx(db, day, bot))
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox") == 0 and len(bot.edits) == 2
+    # Refused for good (the message is gone, or the bot is blocked): it leaves too, and a blocked bot
+    # is not reported to staff (the leaver holds no task any more).
+    for error in (BadRequest("Message to edit not found"), Forbidden("Forbidden: bot was blocked by the user")):
+        await forget(f"f3{error}")
+        bot.fail = [error]
+        await sender.drain(_ctx(db, day, bot))
+        assert await db.fetchval("SELECT COUNT(*) FROM outbox") == 0
+    assert await db.fetchval("SELECT reachable FROM members WHERE id = ?", (vol,)) == 1
+
+
+async def test_details_erased_on_their_way_out_are_cut_down_after_all(db: Database, day: FrozenClock) -> None:
+    """A claim's details were being sent when their reader erased themselves: the row went with
+    their data, so without a record the message (the resident's contact) would stay in their chat."""
+    import bot.conversations.requests  # the dispatch renderers
+    from bot.services import members, tasks
+
+    now = day.now()
+    cid = await make_community(db, now)
+    res = await make_member(db, now, cid, resident=True, tg_user_id=501, phone="13912345678", started_bot=1)
+    vol = await make_member(db, now, cid, volunteer=True, tg_user_id=777, started_bot=1)
+    tid = await make_task(db, now, cid, res, requester_id=res)
+    await tasks.claim(db, now, vol, tid)
+
+    class ErasedMeanwhile(Editor):
+        async def send_message(self, chat_id: int, text: str, reply_markup: Any = None) -> Any:
+            if chat_id == 777:
+                assert await members.erase(db, tg_user_id=777, now=day.now())
+            return await super().send_message(chat_id, text, reply_markup)
+
+    bot = ErasedMeanwhile()
+    sender = OutboxSender(rate=1000)
+    await sender.drain(_ctx(db, day, bot))
+    sent = [n for n, (chat, text) in enumerate(bot.sent, 1) if chat == 777 and "13912345678" in text]
+    assert len(sent) == 1
+    await sender.drain(_ctx(db, day, bot))
+    assert [(chat, message) for chat, message, _text in bot.edits] == [(777, sent[0])]
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE chat_id = 777 OR member_id = ?", (vol,)) == 0

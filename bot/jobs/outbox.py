@@ -22,7 +22,7 @@ from bot.context import LinliApp, LinliContext
 from bot.i18n import translator
 from bot.outbox import RENDERERS, UNREACHABLE_HOOKS, RenderContext, Rendered
 from storage.db import Database
-from storage.outbox import LEVELS
+from storage.outbox import FORGET, FORGETTABLE, LEVELS, enqueue
 from storage.timeutil import to_db
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,7 @@ class OutboxSender:
     def __init__(self, rate: float) -> None:
         self.pacer = Pacer(rate)
         self._running = asyncio.Lock()
+        self._forgotten = 0  # forget rows deleted since the last checkpoint
 
     async def drain(self, ctx: LinliContext, limit: int = 2000) -> int:
         """Send what is due now; returns how many rows were handled."""
@@ -143,6 +144,11 @@ class OutboxSender:
                     )
                 await asyncio.gather(*(self._send_one(ctx, dict(r)) for r in rows))
                 handled += len(rows)
+            if self._forgotten:
+                # The last rows that named someone erased are gone: no copy stays in the file
+                # (as erasure itself ends, bot.services.members.erase).
+                self._forgotten = 0
+                await ctx.db.checkpoint()
             return handled
 
     async def _send_one(self, ctx: LinliContext, row: dict[str, Any]) -> None:
@@ -267,11 +273,24 @@ class OutboxSender:
     ) -> None:
         now = ctx.now()
         async with ctx.db.transaction() as conn:
-            await conn.execute(
+            if row["kind"] == FORGET:
+                # Erasure kept this row (the leaver's Telegram id) only until it went out: gone now.
+                await conn.execute("DELETE FROM outbox WHERE id = ?", (row["id"],))
+                self._forgotten += 1
+                return
+            cur = await conn.execute(
                 "UPDATE outbox SET state = ?, last_error = ?, message_id = ?, voice_message_id = ?, sent_at = ?"
                 " WHERE id = ?",
                 (state, error, message_id, voice_message_id, to_db(now) if state == "sent" else None, row["id"]),
             )
+            if (not cur.rowcount and state == "sent" and message_id is not None and row["kind"] in FORGETTABLE
+                    and row["member_id"] is not None):
+                # Its reader was erased while it was on its way (the row went with their data): what
+                # it carries of someone else is cut down at once, like the rest of their chat.
+                await enqueue(conn, chat_id=int(row["chat_id"]), member_id=int(row["member_id"]), kind=FORGET,
+                              now=now, dedupe_key=f"forget:{row['id']}",
+                              payload={"message_id": message_id, "voice_message_id": voice_message_id})
+                return
             if rendered is not None and rendered.on_sent is not None and message_id is not None:
                 await rendered.on_sent(conn, message_id)
 
@@ -285,6 +304,9 @@ class OutboxSender:
 
     async def _unreachable(self, ctx: LinliContext, row: dict[str, Any], payload: dict[str, Any], error: str) -> None:
         now = ctx.now()
+        if row["kind"] == FORGET:
+            await self._finish(ctx, row, "failed", error=error)  # deletes it: nothing more to do for a leaver
+            return
         async with ctx.db.transaction() as conn:
             await conn.execute(
                 "UPDATE outbox SET state = 'failed', last_error = ? WHERE id = ?", (error, row["id"])

@@ -12,7 +12,12 @@ erased or why it holds nothing personal:
   (``typed`` cells of their rows, see below) and their Telegram id are replaced by ``***``;
 - ``keep``: nothing personal once the rules above ran (ids, times, states, amounts, codes).
 
-A table may also delete the person's rows outright (``delete_mine``). A column marked
+A table may also delete the person's rows outright (``delete_mine``), except those its ``kept``
+condition names: rows its ``first`` statement made (run before anything else) and that must still
+do something before they can go. The outbox is the one such table: every message in the person's
+chat that carries someone else's private data becomes a ``forget`` row (chat id and message ids,
+nothing else) that cuts it down, and the outbox job deletes each such row once sent or failed for
+good (storage.outbox.QUEUE_FORGET). A column marked
 ``typed=True`` holds the person's own words: its values (before erasure) are what ``SCRUB``
 looks for elsewhere. tests/test_erasure.py lists every column of every table from the live
 schema and fails on one this registry does not name, so a migration cannot add a column that
@@ -30,9 +35,13 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 import aiosqlite
+
+from storage.outbox import FORGET, QUEUE_FORGET
+from storage.timeutil import to_db
 
 MASKED = "***"
 
@@ -68,6 +77,8 @@ class Table:
     any_columns: bool = False             # every column is covered (rows deleted; schema not ours)
     optional: bool = False                # the table may not exist (yet, or any more)
     who: tuple[str, ...] = ()             # for any_columns: the first of these columns present names the person
+    first: str = ""                       # SQL run before anything else (on :mid, :tg, :now)
+    kept: str = ""                        # SQL condition: the person's rows delete_mine keeps for now (see outbox)
 
     def keep_set(self) -> set[str]:
         return set(self.keep.split())
@@ -118,8 +129,14 @@ REGISTRY: dict[str, Table] = {
                       keep="id community_id reward_id member_id code cost state slot_start slot_end issued_at"
                            " expires_at used_at used_by closed_at"),
     # Messages to the person, sent or not, go (a pending one is never sent); messages to others
-    # that quote them keep their place with the quote replaced.
+    # that quote them keep their place with the quote replaced. Except: first, every message in
+    # their chat that carries someone else's private data (a claim's details with the resident's
+    # contact and voice note) becomes a "forget" row (chat id and message ids only: edit it down to
+    # one line, delete the voice); those rows stay until the outbox job has sent them, and it deletes
+    # each one then (or once it failed for good), so their Telegram id goes with the last of them.
+    # Their own requests' details in volunteers' chats are cut down the same way (rows to others).
     "outbox": Table(mine="member_id = :mid OR chat_id = :tg", delete_mine=True,
+                    first=QUEUE_FORGET, kept=f"kind = '{FORGET}'",
                     cols={"payload": SCRUB, "last_error": SCRUB},
                     keep="id dedupe_key chat_id member_id kind priority not_before state attempts message_id"
                          " voice_message_id created_at sent_at"),
@@ -258,7 +275,8 @@ async def _typed_words(conn: aiosqlite.Connection, present: set[str], params: di
     return words
 
 
-async def erase_everywhere(conn: aiosqlite.Connection, *, member_id: int, tg_user_id: int | None) -> dict[str, int]:
+async def erase_everywhere(conn: aiosqlite.Connection, *, member_id: int, tg_user_id: int | None,
+                           now: datetime) -> dict[str, int]:
     """Apply ``REGISTRY`` for one person, inside the caller's transaction; returns rows changed per table."""
     from bot.services.members import mask_requests
 
@@ -266,6 +284,9 @@ async def erase_everywhere(conn: aiosqlite.Connection, *, member_id: int, tg_use
     await mask_requests(conn, member_id)
     params: dict[str, Any] = {"mid": member_id, "tg": tg_user_id}
     present = await _tables(conn)
+    for name, table in REGISTRY.items():
+        if table.first and name in present:
+            await conn.execute(table.first, {**params, "now": to_db(now)})
     secrets = Secrets(await _typed_words(conn, present, params), tg_user_id)
     needles = secrets.needles()
     changed: dict[str, int] = {}
@@ -295,6 +316,8 @@ async def erase_everywhere(conn: aiosqlite.Connection, *, member_id: int, tg_use
         if table.delete_mine:
             where = mine_condition(name, table, await _columns(conn, name))
             if where is not None:
+                if table.kept:
+                    where = f"({where}) AND NOT ({table.kept})"
                 cur = await conn.execute(f"DELETE FROM {name} WHERE {where}", params)
                 n += cur.rowcount or 0
         changed[name] = n

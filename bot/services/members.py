@@ -137,7 +137,7 @@ async def erase(db: Database, *, tg_user_id: int, now: datetime) -> bool:
         # Every table, as bot/services/erasure.py declares: where they asked for help, what they
         # typed is kept only as the group saw it (masked), and the cards are redrawn; their words
         # quoted in messages to others and in the audit log are replaced.
-        await erase_everywhere(conn, member_id=int(row["id"]), tg_user_id=tg_user_id)
+        await erase_everywhere(conn, member_id=int(row["id"]), tg_user_id=tg_user_id, now=now)
         await conn.execute("UPDATE tasks SET card_version = card_version + 1, updated_at = ? WHERE requester_id = ?",
                            (to_db(now), row["id"]))
         await conn.execute("UPDATE members SET deleted_at = ?, updated_at = ? WHERE id = ?",

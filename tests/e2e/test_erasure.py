@@ -137,6 +137,23 @@ async def test_deleteme_leaves_nothing_of_a_resident_or_a_volunteer(fake: FakeTe
     ask2 = await fake.wait_for_message(res, _has(f"cf:{tid}:p"), timeout=T, after_id=ask.message_id)
     await _press(fake, res, ask2, f"cf:{tid}:p", _has("d:reason:"))
     await _say(fake, res, R_PROBLEM, lambda m: True)
+    # A second request, by voice; he claims it too: its details and her voice note reach his chat.
+    msg = await _say(fake, res, "/request", _has("d:cat:"))
+    await _press(fake, res, msg, "d:cat:shopping", lambda m: "what you need" in (m.text or ""))
+    mark = _mark(fake, res)
+    await fake.send_voice(res, None, duration=6)
+    msg = await fake.wait_for_message(res, _has("d:when:"), timeout=T, after_id=mark)
+    msg = await _press(fake, res, msg, "d:when:asap", _has("d:where:"))
+    msg = await _press(fake, res, msg, "d:where:home", _has("d:helpers:"))
+    msg = await _press(fake, res, msg, "d:helpers:1", _has("d:confirm:"))
+    await _press(fake, res, msg, "d:confirm:submit", lambda m: "request is sent" in (m.text or ""))
+    vtid = sqlite3.connect(bot_process.database).execute("SELECT MAX(id) FROM tasks").fetchone()[0]
+    card = await fake.wait_for_message(group, _has(f"cl:{vtid}"), timeout=T, after_id=0)
+    q = await fake.press_button(vol, card, f"cl:{vtid}")
+    await fake.wait_callback_answer(q, timeout=T)
+    details = await fake.wait_for_message(vol, _has(f"done:{vtid}"), timeout=T, after_id=0)
+    voice = await fake.wait_for_message(vol, lambda m: "voice" in m.data, timeout=T, after_id=details.message_id)
+    assert R_NAME in (details.text or "") and R_HOME in (details.text or "") and R_PHONE[3:] in (details.text or "")
     await settle(fake)
     assert sqlite3.connect(bot_process.database).execute("SELECT reason FROM cases").fetchone()[0] == R_PROBLEM
     photo_ids = [str(r[0]) for r in sqlite3.connect(bot_process.database).execute(
@@ -150,7 +167,14 @@ async def test_deleteme_leaves_nothing_of_a_resident_or_a_volunteer(fake: FakeTe
     total = sqlite3.connect(bot_process.database).execute("SELECT COUNT(*), COALESCE(SUM(delta), 0) FROM ledger").fetchone()
 
     await _deleteme(fake, vol)
-    assert _leftovers(bot_process.database, vol.id, v_markers, photo_ids) == []
+    # His chat keeps one line where each task's details were (the one he held, given back when he
+    # left, and the one he did); her voice note is deleted. Then nothing of him is left.
+    gone = "The personal details in this message were removed when you left."
+    await fake.wait_for(lambda: done.text == gone and details.text == gone and voice.deleted, timeout=T)
+    assert done.markup is None and details.markup is None
+    assert not [m for m in fake.private_chat(vol).messages if not m.deleted
+                and (R_NAME in str(m.data) or R_HOME in str(m.data) or R_PHONE[3:] in str(m.data))]
+    await fake.wait_for(lambda: not _leftovers(bot_process.database, vol.id, v_markers, photo_ids), timeout=T)
     assert _raw(bot_process.database, [*v_markers, *photo_ids, str(vol.id)]) == []
     await _deleteme(fake, res)
     # Her request's text stays only as the group saw it (masked); nothing else of her anywhere.
