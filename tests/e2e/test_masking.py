@@ -141,6 +141,9 @@ async def test_no_form_of_a_phone_number_or_name_reaches_the_group(fake: FakeTel
                     assert not _private(value), (c.method, value)
         for text in seen:
             assert not _private(text), text
-        assert not fake.errors, fake.errors
+        # Taking a question's buttons off twice is refused as "not modified" (handled by the bot,
+        # and it depends on timing); any other refusal is a fault.
+        refused = [c for c in fake.errors if "message is not modified" not in c.description]
+        assert not refused, refused
     finally:
         await db.close()
