@@ -5,16 +5,21 @@ step, so a restart of the bot in the middle loses nothing already typed and cont
 same step. A flow is an async function called with the stored dialog and the normalised input;
 it decides the next step (``save``), finishes (``finish``) or re-prompts.
 
+A person's button presses and typed messages are handled in separate lanes, so two of them can
+work on one dialog at once. Each save is a compare-and-set on the row's version
+(storage/dialogs.py): the lane that read an older version gets ``DialogMoved`` instead of
+overwriting the other's step, and the person is asked the current question again (or, if the other
+lane ended the dialog, hears nothing more from this one).
+
 Buttons that belong to a dialog carry ``d:<step>:<value>`` as callback data; a button from an
 older step is answered with "this button is out of date" and changes nothing.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from telegram import Update
@@ -22,7 +27,8 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LinliApp, LinliContext
 from bot.ui import answer, reply, tr_for
-from storage.timeutil import to_db
+from storage import dialogs as store
+from storage.dialogs import DialogRow as Dialog
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +36,11 @@ InputKind = Literal["text", "contact", "voice", "audio", "photo", "sticker", "lo
 MAX_TEXT = 1000  # longest free text any step accepts
 
 
-@dataclass
-class Dialog:
-    tg_user_id: int
-    flow: str
-    step: str
-    data: dict[str, Any] = field(default_factory=dict)
+__all__ = ["Dialog", "DialogMoved", "Input", "button", "finish", "flow", "load", "save", "set_value", "start"]
+
+
+class DialogMoved(Exception):
+    """The dialog was saved, cancelled or finished by another lane since this one read it."""
 
 
 @dataclass
@@ -50,14 +55,19 @@ class Input:
 
 
 FlowHandler = Callable[[Update, LinliContext, Dialog, Input], Awaitable[None]]
+AskAgain = Callable[[Update, LinliContext, Dialog, str], Awaitable[None]]
 FLOWS: dict[str, FlowHandler] = {}
+ASK_AGAIN: dict[str, AskAgain] = {}
 
 
-def flow(name: str) -> Callable[[FlowHandler], FlowHandler]:
-    """Register a flow: ``@flow("register") async def register(update, ctx, dialog, inp): ...``."""
+def flow(name: str, *, ask: AskAgain | None = None) -> Callable[[FlowHandler], FlowHandler]:
+    """Register a flow: ``@flow("register") async def register(update, ctx, dialog, inp): ...``;
+    ``ask(update, ctx, dialog, prefix)`` asks the current step again after a lost compare-and-set."""
 
     def deco(fn: FlowHandler) -> FlowHandler:
         FLOWS[name] = fn
+        if ask is not None:
+            ASK_AGAIN[name] = ask
         return fn
 
     return deco
@@ -72,31 +82,32 @@ def button(step: str, value: str) -> str:
 
 
 async def load(ctx: LinliContext, tg_user_id: int) -> Dialog | None:
-    row = await ctx.db.fetchone("SELECT flow, step, data FROM dialogs WHERE tg_user_id = ?", (tg_user_id,))
-    if row is None:
-        return None
-    return Dialog(tg_user_id, row["flow"], row["step"], json.loads(row["data"]))
+    return await store.get(ctx.db, tg_user_id)
 
 
 async def save(ctx: LinliContext, dialog: Dialog) -> None:
-    async with ctx.db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO dialogs (tg_user_id, flow, step, data, updated_at) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (tg_user_id) DO UPDATE SET flow = excluded.flow, step = excluded.step,"
-            " data = excluded.data, updated_at = excluded.updated_at",
-            (dialog.tg_user_id, dialog.flow, dialog.step, json.dumps(dialog.data, ensure_ascii=False), to_db(ctx.now())),
-        )
+    """Write the dialog if nobody else did since it was read; else raise ``DialogMoved``."""
+    version = await store.compare_and_set(ctx.db, dialog, ctx.now())
+    if version is None:
+        raise DialogMoved(dialog.tg_user_id)
+    dialog.version = version
+
+
+async def set_value(ctx: LinliContext, dialog: Dialog, key: str, value: Any) -> None:
+    """Note one bookkeeping value (not a step: the version stays) in the dialog as it was read."""
+    dialog.data[key] = value
+    await store.set_value(ctx.db, dialog, key, value)
 
 
 async def start(ctx: LinliContext, tg_user_id: int, flow_name: str, step: str, data: dict[str, Any] | None = None) -> Dialog:
+    """Begin a dialog (replacing any other the person had open)."""
     dialog = Dialog(tg_user_id, flow_name, step, data or {})
-    await save(ctx, dialog)
+    dialog.version = await store.put(ctx.db, dialog, ctx.now())
     return dialog
 
 
 async def finish(ctx: LinliContext, tg_user_id: int) -> None:
-    async with ctx.db.transaction() as conn:
-        await conn.execute("DELETE FROM dialogs WHERE tg_user_id = ?", (tg_user_id,))
+    await store.delete(ctx.db, tg_user_id)
 
 
 def _secs(value: object) -> int | None:
@@ -137,8 +148,34 @@ async def handle_input(update: Update, ctx: LinliContext) -> bool:
     dialog = await load(ctx, user.id)
     if dialog is None or dialog.flow not in FLOWS:
         return False
-    await FLOWS[dialog.flow](update, ctx, dialog, input_from_message(update))
+    await _run(update, ctx, dialog, input_from_message(update))
     return True
+
+
+async def _run(update: Update, ctx: LinliContext, dialog: Dialog, inp: Input) -> None:
+    try:
+        await FLOWS[dialog.flow](update, ctx, dialog, inp)
+    except DialogMoved:
+        await _moved(update, ctx, dialog.tg_user_id)
+
+
+async def _moved(update: Update, ctx: LinliContext, tg_user_id: int) -> None:
+    """This lane's answer lost to another lane's: ask the question the dialog is at now (if it is
+    still open; when the other lane ended it, that lane has said so)."""
+    current = await load(ctx, tg_user_id)
+    log.info("dialog of %s moved on meanwhile; now at %s", tg_user_id, current.step if current else None)
+    if current is None:
+        return
+    t = await tr_for(update, ctx)
+    prefix = t("Your answers crossed: I kept the one that came first.")
+    ask = ASK_AGAIN.get(current.flow)
+    if ask is None:
+        await reply(update, prefix)
+        return
+    try:
+        await ask(update, ctx, current, prefix)
+    except DialogMoved:  # moved yet again: the latest lane asks
+        pass
 
 
 async def _on_button(update: Update, ctx: LinliContext) -> None:
@@ -151,7 +188,7 @@ async def _on_button(update: Update, ctx: LinliContext) -> None:
     if dialog is None or dialog.step != step or dialog.flow not in FLOWS:
         await answer(query, t("This button is out of date. Please use the latest message."), alert=False)
         return
-    await FLOWS[dialog.flow](update, ctx, dialog, Input("callback", text=value, step=step))
+    await _run(update, ctx, dialog, Input("callback", text=value, step=step))
     # The flow may have answered already; answering twice is harmless (logged, not raised).
     await answer(query)
 

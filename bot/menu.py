@@ -7,7 +7,6 @@ an elderly resident can never get stuck in one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -105,8 +104,8 @@ async def handle_menu_text(update: Update, ctx: LinliContext) -> bool:
         return False
     from bot import dialogs
 
-    open_dialog = await ctx.db.fetchone("SELECT flow, data FROM dialogs WHERE tg_user_id = ?", (user.id,))
-    flow = open_dialog["flow"] if open_dialog is not None else None
+    open_dialog = await dialogs.load(ctx, user.id)
+    flow = open_dialog.flow if open_dialog is not None else None
     await dialogs.finish(ctx, user.id)
     if flow in ("request", "register") and item.key != flow:  # say what was put aside
         from bot.ui import reply, tr_for
@@ -114,7 +113,7 @@ async def handle_menu_text(update: Update, ctx: LinliContext) -> bool:
         t = await tr_for(update, ctx)
         if flow == "request":
             await reply(update, t("Your unfinished request was not sent. To start it again, press 🆘 or send /request."))
-        elif open_dialog is not None and json.loads(open_dialog["data"] or "{}").get("editing"):
+        elif open_dialog is not None and open_dialog.data.get("editing"):
             await reply(update, t("Your profile changes were not saved. To try again, send /start."))
     await item.action(update, ctx)
     return True

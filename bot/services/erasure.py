@@ -143,7 +143,7 @@ REGISTRY: dict[str, Table] = {
     "audit_log": Table(mine="actor_id = :mid", cols={"details": SCRUB},
                        keep="id community_id actor_id action object_type object_id created_at"),
     "dialogs": Table(mine="tg_user_id = :tg", delete_mine=True, cols={"data": SCRUB},
-                     keep="tg_user_id flow step updated_at"),
+                     keep="tg_user_id flow step updated_at version"),
     # The update id and a hash of what it carried (no text, no Telegram id).
     "processed_updates": Table(keep="update_key processed_at", optional=True),
     "kv": Table(keep="key value"),
