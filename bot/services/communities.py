@@ -175,3 +175,14 @@ async def bot_readded(db: Database, *, group_chat_id: int, now: datetime) -> tup
         await audit(conn, now=now, action="community.bot_readded", community_id=cid, object_type="community",
                     object_id=cid, details={"group_chat_id": group_chat_id})
     return cid, name
+
+
+async def timezone(db: Database, community_id: int) -> str | None:
+    """The community's time zone name (e.g. Asia/Shanghai)."""
+    value = await db.fetchval("SELECT timezone FROM communities WHERE id = ?", (community_id,))
+    return str(value) if value else None
+
+
+async def area_name(db: Database, area_id: int) -> str | None:
+    value = await db.fetchval("SELECT name FROM areas WHERE id = ?", (area_id,))
+    return str(value) if value else None

@@ -11,7 +11,7 @@ import html
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiosqlite
@@ -128,6 +128,55 @@ class NewTask:
     submit_key: str | None = None  # idempotency: the same draft submitted twice creates one task
 
 
+# What a task may be, here and only here (the /request and /publish dialogs and /edittask ask these).
+SLOTS_MAX = 200                 # places: a task's or an event's places can be 1 to 200
+POINTS_MAX = 100                # points per volunteer set by staff: 0 to 100
+MAX_AHEAD = timedelta(days=90)  # a task's times lie within the next 90 days
+
+
+def check_slots(n: int) -> None:
+    """Places can be 1 to ``SLOTS_MAX``."""
+    if not 1 <= n <= SLOTS_MAX:
+        raise InvalidInput(N_("Please type a number from 1 to {n}."), n=SLOTS_MAX)
+
+
+def check_points(n: int) -> None:
+    """Points per volunteer can be 0 to ``POINTS_MAX``."""
+    if not 0 <= n <= POINTS_MAX:
+        raise InvalidInput(N_("Please type a number from 0 to {n}."), n=POINTS_MAX)
+
+
+def time_allowed(when: datetime, now: datetime) -> bool:
+    """A task's time is in the future and at most ``MAX_AHEAD`` away."""
+    return now < when <= now + MAX_AHEAD
+
+
+def check_time(when: datetime, now: datetime, *, start: datetime | None = None, start_text: str = "") -> None:
+    """``when`` may be a task's start (or, given ``start``, its end: after the start, shown as ``start_text``)."""
+    if when <= now:
+        raise InvalidInput(N_("That time has already passed. Please type a time in the future."))
+    if when > now + MAX_AHEAD:
+        raise InvalidInput(N_("That is too far ahead. Please choose a time within the next 90 days."))
+    if start is not None and when <= start:
+        raise InvalidInput(N_("The end must be after the start ({start})."), start=start_text)
+
+
+def _check_new(new: NewTask, now: datetime, staff: bool) -> None:
+    if new.kind not in ("request", "event") or new.when_kind not in ("asap", "today", "tomorrow", "at"):
+        raise InvalidInput()
+    check_slots(new.slots)
+    if new.points is not None:
+        check_points(new.points)
+    if new.starts_at is not None:
+        check_time(new.starts_at, now)
+    if new.ends_at is not None:
+        check_time(new.ends_at, now, start=new.starts_at or now)
+    if not staff and (new.is_proxy or new.kind == "event" or new.slots > 5 or new.points is not None):
+        raise NotAllowed()
+    if not (new.description or new.voice_file_id or new.title):
+        raise InvalidInput()
+
+
 @dataclass(frozen=True)
 class ClaimResult:
     task_id: int
@@ -183,16 +232,15 @@ async def _review_required(conn: aiosqlite.Connection, community_id: int) -> boo
     return bool(isinstance(settings, dict) and settings.get("review_required"))
 
 
+async def state_of(db: Database, task_id: int) -> str | None:
+    """A task's state (``pending_review`` while staff have yet to review it, ``open``...)."""
+    value = await db.fetchval("SELECT state FROM tasks WHERE id = ?", (task_id,))
+    return None if value is None else str(value)
+
+
 async def create_task(db: Database, now: datetime, creator_id: int, new: NewTask, *, staff: bool = False) -> int:
     """Create and (unless the community wants review) publish a task. Returns the task id."""
-    if new.kind not in ("request", "event") or new.when_kind not in ("asap", "today", "tomorrow", "at"):
-        raise InvalidInput()
-    if not 1 <= new.slots <= 1000 or (new.points is not None and not 0 <= new.points <= 1000):
-        raise InvalidInput()
-    if not staff and (new.is_proxy or new.kind == "event" or new.slots > 5 or new.points is not None):
-        raise NotAllowed()
-    if not (new.description or new.voice_file_id or new.title):
-        raise InvalidInput()
+    _check_new(new, now, staff)
     async with db.transaction() as conn:
         creator = await _member(conn, creator_id)
         if creator["community_id"] is None or creator["registered_at"] is None:
