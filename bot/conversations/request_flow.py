@@ -1,6 +1,11 @@
 """Asking for help (/request, residents) and publishing tasks (/publish, staff): step-by-step
 dialogs, buttons first, every step stored so a restart continues where the person was.
 
+The dialog is data: ``STEPS`` (at the end of the questions and answers) names for every step how it
+asks and how it accepts an answer (a typed one or a pressed button), returning the next step or
+a polite re-ask; ``ORDER`` says which step follows which for each kind of dialog. The answers
+so far are a typed ``RequestDraft``, stored as the dialog's data.
+
 Steps of a resident's request: category → describe (text or voice) → when (→ typed time) →
 where (→ typed address) → how many helpers → summary (Submit / Edit / Cancel).
 Staff first choose what to publish: a normal task (with an optional title), a request on behalf
@@ -17,10 +22,13 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from telegram import InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import CommandHandler, filters
@@ -33,8 +41,10 @@ from bot.menu import load_member, main_menu, menu_item, resident, staff
 from bot.models import N_, DomainError, Member, NotAllowed, NotRegistered
 from bot.numbers import parse_int
 from bot.services import communities as comm
+from bot.services import members as member_svc
 from bot.services import tasks
 from bot.services.access import require_staff
+from bot.services.tasks import POINTS_MAX, SLOTS_MAX
 from bot.ui import edit_or_send, error_text, esc, inline, reply, tr_for
 from storage.timeutil import from_db, to_db
 
@@ -43,9 +53,6 @@ DESC_MAX = 500
 TITLE_MAX = 80
 NAME_MAX = 40
 ADDRESS_MAX = 200
-MAX_AHEAD = timedelta(days=90)
-SLOTS_MAX = 200
-POINTS_MAX = 100
 
 # The steps of each kind of dialog, in order ("at" follows "when", "addr" follows "where").
 ORDER: dict[str, list[str]] = {
@@ -69,18 +76,18 @@ _TIME_ONLY = re.compile(r"([0-9]{1,2}):([0-9]{2})")
 
 
 # ---------------------------------------------------------------- small helpers
-def _tz(dialog: Dialog) -> ZoneInfo:
+def _tz(draft: RequestDraft) -> ZoneInfo:
     try:
-        return ZoneInfo(str(dialog.data.get("tz") or "Asia/Shanghai"))
+        return ZoneInfo(draft.tz or "Asia/Shanghai")
     except (KeyError, ValueError):
         return ZoneInfo("Asia/Shanghai")
 
 
-def _local(dialog: Dialog, value: str | None) -> str:
+def _local(draft: RequestDraft, value: str | None) -> str:
     """A stored UTC time as the community's local "YYYY-MM-DD HH:MM"."""
     if not value:
         return ""
-    return from_db(value).astimezone(_tz(dialog)).strftime("%Y-%m-%d %H:%M")
+    return from_db(value).astimezone(_tz(draft)).strftime("%Y-%m-%d %H:%M")
 
 
 def _normalise_time_text(text: str) -> str:
@@ -138,36 +145,48 @@ def _cn_number(text: str) -> int:
 def _spoken_time(s: str, local_now: datetime, tz: ZoneInfo, day: datetime | None) -> datetime | None:
     base = (day or local_now).astimezone(tz)
     m = _SPOKEN_ZH.fullmatch(s)
-    if m:
-        offset = {"今天": 0, "明天": 1, "后天": 2}.get(m.group(1) or "", 0)
-        period, hour = m.group(2) or "", _cn_number(m.group(3))
-        part = (m.group(4) or "").rstrip("分")
-        quarters = {"半": 30, "一刻": 15, "三刻": 45}
-        minute = quarters[part] if part in quarters else (_cn_number(part) if part else int(m.group(5) or 0))
-        if (period in ("下午", "傍晚", "晚上") and 1 <= hour < 12) or (period == "中午" and 1 <= hour < 6):
-            hour += 12
-        elif period == "晚上" and hour == 12:  # 晚上12点: midnight, the start of the next day
-            hour, offset = 0, offset + 1
-        elif not period and 1 <= hour <= 6 and m.group(5) is None:
-            hour += 12  # "3点" with no 上午/下午: people mean the afternoon (3:00 at night is typed 凌晨 or 03:00)
-    else:
-        m = _SPOKEN_EN.fullmatch(s.lower().replace(" ", ""))
-        if not m or not (m.group(3) or m.group(4)):  # a bare "3" is not a time
-            return None
-        offset = 1 if (m.group(1) or "").lower() == "tomorrow" else 0
-        hour, minute = int(m.group(2)), int(m.group(3) or 0)
-        suffix = (m.group(4) or "").lower()
-        if suffix and not 1 <= hour <= 12:
-            return None
-        if suffix == "pm" and hour < 12:
-            hour += 12
-        if suffix == "am" and hour == 12:
-            hour = 0
+    said = _spoken_zh(m) if m else _spoken_en(s)
+    if said is None:
+        return None
+    day_word, offset, hour, minute = said
     if not (0 <= hour <= 23 and 0 <= minute <= 59):
         return None
-    if day is None or m.group(1):  # a day word counts from today; without one, the given day (or today)
+    if day is None or day_word:  # a day word counts from today; without one, the given day (or today)
         base = local_now.astimezone(tz) + timedelta(days=offset)
     return datetime(base.year, base.month, base.day, hour, minute, tzinfo=tz)
+
+
+def _spoken_zh(m: re.Match[str]) -> tuple[str, int, int, int]:
+    """(day word, days ahead, hour, minute) of 明天下午3点, 今天上午十点半, 后天 9:30 ..."""
+    offset = {"今天": 0, "明天": 1, "后天": 2}.get(m.group(1) or "", 0)
+    period, hour = m.group(2) or "", _cn_number(m.group(3))
+    part = (m.group(4) or "").rstrip("分")
+    quarters = {"半": 30, "一刻": 15, "三刻": 45}
+    minute = quarters[part] if part in quarters else (_cn_number(part) if part else int(m.group(5) or 0))
+    if (period in ("下午", "傍晚", "晚上") and 1 <= hour < 12) or (period == "中午" and 1 <= hour < 6):
+        hour += 12
+    elif period == "晚上" and hour == 12:  # 晚上12点: midnight, the start of the next day
+        hour, offset = 0, offset + 1
+    elif not period and 1 <= hour <= 6 and m.group(5) is None:
+        hour += 12  # "3点" with no 上午/下午: people mean the afternoon (3:00 at night is typed 凌晨 or 03:00)
+    return m.group(1) or "", offset, hour, minute
+
+
+def _spoken_en(s: str) -> tuple[str, int, int, int] | None:
+    """(day word, days ahead, hour, minute) of tomorrow 3pm, today at 10:30 am ...; None if not a time."""
+    m = _SPOKEN_EN.fullmatch(s.lower().replace(" ", ""))
+    if not m or not (m.group(3) or m.group(4)):  # a bare "3" is not a time
+        return None
+    offset = 1 if (m.group(1) or "").lower() == "tomorrow" else 0
+    hour, minute = int(m.group(2)), int(m.group(3) or 0)
+    suffix = (m.group(4) or "").lower()
+    if suffix and not 1 <= hour <= 12:
+        return None
+    if suffix == "pm" and hour < 12:
+        hour += 12
+    if suffix == "am" and hour == 12:
+        hour = 0
+    return m.group(1) or "", offset, hour, minute
 
 
 def clean_phone(text: str) -> str | None:
@@ -180,46 +199,6 @@ def _clean_text(inp: Input, limit: int) -> str | None:
         return None
     value = inp.text.strip()
     return value if 1 <= len(value) <= limit else None
-
-
-async def _ask(update: Update, ctx: LinliContext, dialog: Dialog, text: str, markup: InlineKeyboardMarkup) -> None:
-    """A question with buttons: after a button press it replaces the pressed message (no stale
-    buttons left, one message per step), otherwise it is a new message and the previous
-    question's buttons are taken off (so only one set of buttons is ever live)."""
-    query = update.callback_query
-    if query is not None and query.message is not None:
-        await edit_or_send(query, text, markup)
-        asked: int | None = query.message.message_id
-    else:
-        before = dialog.data.get("_q")
-        chat = update.effective_chat
-        if isinstance(before, int) and chat is not None:
-            await _take_buttons_off(update, chat.id, before)
-        sent = await reply(update, text, markup)
-        asked = sent.message_id if sent is not None else None
-    if asked != dialog.data.get("_q"):
-        dialog.data["_q"] = asked
-        # Only into the dialog as it still is: a Cancel pressed meanwhile (button presses run in a
-        # lane of their own) must not be undone by writing the whole dialog back.
-        async with ctx.db.transaction() as conn:
-            await conn.execute("UPDATE dialogs SET data = json_set(data, '$._q', ?) WHERE tg_user_id = ? AND flow = ?"
-                               " AND step = ?", (asked, dialog.tg_user_id, dialog.flow, dialog.step))
-
-
-async def _close_buttons(update: Update) -> None:
-    """Take the buttons off the message just pressed, so an old step cannot be pressed again."""
-    query = update.callback_query
-    if query is not None and query.message is not None:
-        await _take_buttons_off(update, query.message.chat.id, query.message.message_id)
-
-
-async def _take_buttons_off(update: Update, chat_id: int, message_id: int) -> None:
-    try:
-        # A plain request: the library would add the default parse_mode, which this method lacks.
-        await update.get_bot().do_api_request(
-            "editMessageReplyMarkup", api_kwargs={"chat_id": chat_id, "message_id": message_id})
-    except TelegramError:
-        pass
 
 
 def _words(text: str | None) -> str:
@@ -247,13 +226,13 @@ def _typed_when(text: str | None) -> str | None:
     return None
 
 
-async def _typed_category(ctx: LinliContext, dialog: Dialog, text: str | None) -> str | None:
+def _typed_category(categories: list[dict[str, object]], text: str | None) -> str | None:
     """The one category whose code or name (either language, or a part of it like 买菜 in 买菜/跑腿) was typed."""
     said = _words(text)
     if not said:
         return None
     found = set()
-    for c in await comm.categories(ctx.db, int(dialog.data["community_id"])):
+    for c in categories:
         names = {str(c["code"]), str(c["name_zh"]), str(c["name_en"])}
         parts = {p for n in names for p in re.split(r"[/、,，&]|\band\b", n)}
         if said in {_words(n) for n in names | parts if _words(n)}:
@@ -261,34 +240,686 @@ async def _typed_category(ctx: LinliContext, dialog: Dialog, text: str | None) -
     return found.pop() if len(found) == 1 else None
 
 
-async def _category_names(ctx: LinliContext, dialog: Dialog, t: Translator) -> dict[str, str]:
-    key = "name_zh" if t.lang == "zh" else "name_en"
-    return {str(c["code"]): str(c[key]) for c in await comm.categories(ctx.db, int(dialog.data["community_id"]))}
+# ---------------------------------------------------------------- the draft and one turn of the dialog
+class RequestDraft(BaseModel):
+    """What was answered so far (the dialog's stored data; the key names are those of older versions)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    draft: str = ""                  # the draft's id: submit_key "<tg user id>:<draft>"
+    community_id: int = 0
+    staff: bool = False
+    mode: Literal["resident", "normal", "proxy", "event"] | None = None
+    tz: str = "Asia/Shanghai"
+    title: str | None = None
+    category: str | None = None
+    desc: str | None = None
+    voice: str | None = None         # a voice message's file id, instead of a description
+    voice_s: int | None = None
+    when: str | None = None          # asap / today / tomorrow / at
+    starts_at: str | None = None     # UTC, as stored
+    ends_at: str | None = None
+    address: str | None = None       # None: the registered address
+    proxy_name: str | None = None
+    proxy_phone: str | None = None
+    proxy_address: str | None = None
+    slots: int | None = 1
+    points: int | None = None
+    org: int | None = None           # only members of this organisation may claim
+    fix: bool | None = None          # changing one field from the summary: back to it next
+    asked: int | None = Field(default=None, alias="_q")  # the message with the live buttons
 
 
-async def _home(ctx: LinliContext, member: Member | None) -> str | None:
-    """The member's registered address, or their area's name."""
-    if member is None:
+@dataclass
+class Turn:
+    """One answer being handled: the dialog, its draft and what the handlers need."""
+
+    update: Update
+    ctx: LinliContext
+    dialog: Dialog
+    draft: RequestDraft
+    t: Translator
+    now: datetime
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def step(self) -> str:
+        return self.dialog.step
+
+    async def categories(self) -> list[dict[str, object]]:
+        if "cats" not in self._cache:
+            self._cache["cats"] = await comm.categories(self.ctx.db, self.draft.community_id)
+        return list(self._cache["cats"])
+
+    async def category_names(self) -> dict[str, str]:
+        key = "name_zh" if self.t.lang == "zh" else "name_en"
+        return {str(c["code"]): str(c[key]) for c in await self.categories()}
+
+    async def organisations(self) -> list[tuple[int, str]]:
+        """The active organisations of the publisher's community (id, name)."""
+        if "orgs" not in self._cache:
+            rows = await member_svc.organisations(self.ctx.db, self.draft.community_id)
+            self._cache["orgs"] = [(int(r["id"]), str(r["name"])) for r in rows[:20]]
+        return list(self._cache["orgs"])
+
+    async def home(self) -> str | None:
+        """The member's registered address, or their area's name."""
+        member = await load_member(self.ctx, self.dialog.tg_user_id)
+        if member is None:
+            return None
+        if member.address:
+            return member.address
+        return await comm.area_name(self.ctx.db, member.area_id) if member.area_id is not None else None
+
+
+async def _turn(update: Update, ctx: LinliContext, dialog: Dialog) -> Turn | None:
+    try:
+        draft = RequestDraft.model_validate(dialog.data)
+    except ValidationError:
         return None
-    if member.address:
-        return member.address
-    if member.area_id is not None:
-        name = await ctx.db.fetchval("SELECT name FROM areas WHERE id = ?", (member.area_id,))
-        return str(name) if name else None
-    return None
+    return Turn(update, ctx, dialog, draft, await tr_for(update, ctx), ctx.now())
+
+
+# ---------------------------------------------------------------- what a step returns
+@dataclass(frozen=True)
+class Question:
+    text: str
+    rows: list[list[tuple[str, str]]] = field(default_factory=list)
+    cancel: bool = True  # a ✖ Cancel row under the buttons
+
+
+@dataclass(frozen=True)
+class Next:
+    """The answer is taken: on to the step after this one (or back to the summary)."""
+
+
+@dataclass(frozen=True)
+class Go:
+    step: str
+
+
+@dataclass(frozen=True)
+class Again:
+    """Ask the same question again, saying why first."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The step finished the dialog itself (submitted or ended)."""
+
+
+Outcome = Next | Go | Again | Stop
+Asker = Callable[[Turn], Awaitable[Question | Outcome]]
+Accepter = Callable[[Turn, Input], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True)
+class Step:
+    ask: Asker       # the question (text and buttons), or an outcome when there is nothing to ask
+    accept: Accepter  # a typed answer, a pressed button, a voice note... → what comes next
+
+
+def _press(inp: Input, *values: str) -> str | None:
+    """The value of a pressed button if it is one of ``values``."""
+    return inp.text if inp.kind == "callback" and inp.text in values else None
+
+
+def _please_press(turn: Turn) -> Again:
+    return Again(turn.t("Please press one of the buttons."))
+
+
+# ---------------------------------------------------------------- the steps: ask, then accept
+async def ask_mode(turn: Turn) -> Question:
+    t = turn.t
+    return Question(t("What would you like to publish?"),
+                    [[(t("🙋 A normal task"), button("mode", "normal"))],
+                     [(t("👵 For a resident without Telegram"), button("mode", "proxy"))],
+                     [(t("🎪 An event (many volunteers)"), button("mode", "event"))]])
+
+
+async def accept_mode(turn: Turn, inp: Input) -> Outcome:
+    mode = _press(inp, "normal", "proxy", "event")
+    if mode is None:
+        return _please_press(turn)
+    turn.draft.mode = mode  # type: ignore[assignment]  # one of the three pressed
+    return Go(ORDER[mode][0])
+
+
+async def ask_title(turn: Turn) -> Question:
+    t = turn.t
+    if turn.draft.mode == "event":
+        return Question(t("Please type the title of the event, e.g. “Guard the cherry blossoms” (up to {n} characters).",
+                          n=TITLE_MAX))
+    return Question(t("Please type a short title for the task (up to {n} characters), or press Skip.", n=TITLE_MAX),
+                    [[(t("Skip"), button("title", "-skip"))]])
+
+
+async def accept_title(turn: Turn, inp: Input) -> Outcome:
+    if _press(inp, "-skip") and turn.draft.mode != "event":
+        turn.draft.title = None
+        return Next()
+    value = _clean_text(inp, TITLE_MAX)
+    if value is None:
+        return Again(turn.t("Please type the title as text, up to {n} characters.", n=TITLE_MAX))
+    turn.draft.title = value
+    return Next()
+
+
+async def ask_pname(turn: Turn) -> Question:
+    return Question(turn.t("Who needs help? Please type the resident's name (up to {n} characters). "
+                           "It stays private: only the volunteer who takes the task sees it.", n=NAME_MAX))
+
+
+async def accept_pname(turn: Turn, inp: Input) -> Outcome:
+    value = _clean_text(inp, NAME_MAX)
+    if value is None:
+        return Again(turn.t("Please type the name as text, up to {n} characters.", n=NAME_MAX))
+    turn.draft.proxy_name = value
+    return Next()
+
+
+async def ask_pphone(turn: Turn) -> Question:
+    return Question(turn.t("Please type the resident's phone number (digits only, 7 to 15, may start with +). "
+                           "It is never shown in the group."))
+
+
+async def accept_pphone(turn: Turn, inp: Input) -> Outcome:
+    phone = clean_phone(inp.text or "") if inp.kind == "text" else None
+    if inp.kind == "contact" and inp.phone:
+        phone = clean_phone(inp.phone)
+    if phone is None:
+        return Again(turn.t("That does not look like a phone number. Please type 7 to 15 digits, e.g. 13812345678."))
+    turn.draft.proxy_phone = phone
+    return Next()
+
+
+async def ask_paddr(turn: Turn) -> Question:
+    return Question(turn.t("Please type the resident's address (up to {n} characters). "
+                           "It is never shown in the group.", n=ADDRESS_MAX))
+
+
+async def ask_addr(turn: Turn) -> Question:
+    return Question(turn.t("Please type the address (up to {n} characters). "
+                           "Only the volunteer who takes the task will see it.", n=ADDRESS_MAX))
+
+
+async def accept_address(turn: Turn, inp: Input) -> Outcome:
+    value = _clean_text(inp, ADDRESS_MAX)
+    if value is None:
+        return Again(turn.t("Please type the address as text, up to {n} characters.", n=ADDRESS_MAX))
+    if turn.step == "paddr":
+        turn.draft.proxy_address = value
+    else:
+        turn.draft.address = value
+    return Next()
+
+
+async def ask_cat(turn: Turn) -> Question:
+    items = [(name, button("cat", code)) for code, name in (await turn.category_names()).items()]
+    return Question(turn.t("What kind of help is it? Please press a button."),
+                    [items[i:i + 2] for i in range(0, len(items), 2)])
+
+
+async def accept_cat(turn: Turn, inp: Input) -> Outcome:
+    pressed = _press(inp, *(await turn.category_names()))
+    typed = _typed_category(await turn.categories(), inp.text) if inp.kind == "text" else None
+    if not (pressed or typed):
+        return Again(turn.t("Please choose the kind of help with one of the buttons."))
+    turn.draft.category = pressed or typed
+    return Next()
+
+
+async def ask_desc(turn: Turn) -> Question:
+    t = turn.t
+    if turn.draft.mode == "event":
+        return Question(t("Please describe the event: what to do, where to meet, what to bring (up to {n} characters). "
+                          "You may also send a voice message, or press Skip.", n=DESC_MAX),
+                        [[(t("Skip"), button("desc", "-skip"))]])
+    text = t("Please tell us what you need, in a few words (up to {n} characters).\n"
+             "🎤 You can also hold the microphone button and speak: the volunteer will hear your voice message.",
+             n=DESC_MAX)
+    # The typed words appear on the group card; the voice message goes only to the volunteer.
+    return Question(text + "\n" + t("ℹ️ Volunteers in the group see these words, so please leave out your name, phone and"
+                                    " address: the volunteer who takes the task gets them from me in private."))
+
+
+async def accept_desc(turn: Turn, inp: Input) -> Outcome:
+    d, t = turn.draft, turn.t
+    if inp.kind == "voice" and inp.file_id:
+        d.voice, d.voice_s, d.desc = inp.file_id, inp.duration or 0, None
+        return Next()
+    if _press(inp, "-skip") and d.mode == "event":
+        d.voice, d.desc = None, None
+        return Next()
+    if inp.kind != "text":
+        return Again(t("Thank you! I can only use text or a voice message here. "
+                       "Please type what you need, or hold the 🎤 button and speak."))
+    value = (inp.text or "").strip()
+    if not value:
+        return Again(t("Please type a few words about what you need."))
+    if len(value) > DESC_MAX:
+        return Again(t("That is a bit long ({n} characters). Please keep it under {max}, "
+                       "or send a voice message.", n=len(value), max=DESC_MAX))
+    d.desc, d.voice = value, None
+    return Next()
+
+
+async def ask_when(turn: Turn) -> Question:
+    t = turn.t
+    return Question(t("When do you need help?"),
+                    [[(t("⚡ As soon as possible"), button("when", "asap"))],
+                     [(t("Today"), button("when", "today")), (t("Tomorrow"), button("when", "tomorrow"))],
+                     [(t("🕒 Pick a time"), button("when", "pick"))]])
+
+
+async def accept_when(turn: Turn, inp: Input) -> Outcome:
+    d = turn.draft
+    spoken = parse_when(inp.text or "", turn.now, _tz(d)) if inp.kind == "text" else None
+    if spoken is not None and tasks.time_allowed(spoken, turn.now):  # "明天下午3点": the time itself
+        d.when, d.starts_at = "at", to_db(spoken)
+        return Next()
+    said = _press(inp, "asap", "today", "tomorrow") or (_typed_when(inp.text) if inp.kind == "text" else None)
+    if said:
+        d.when, d.starts_at = said, None
+        return Next()
+    if _press(inp, "pick"):
+        return Go("at")
+    return _please_press(turn)
+
+
+async def ask_time(turn: Turn) -> Question:
+    """The typed time of "at" (a request), "start" and "end" (an event)."""
+    t = turn.t
+    example = (turn.now.astimezone(_tz(turn.draft)) + timedelta(days=1)).replace(hour=9, minute=30)
+    full, short = example.strftime("%Y-%m-%d %H:%M"), example.strftime("%m-%d %H:%M")
+    if turn.step == "end":
+        text = t("When does the event end? Please type the time, e.g. {example}, or only the hour, e.g. 17:00.",
+                 example=example.strftime("%Y-%m-%d 17:00"))
+    elif turn.step == "start":
+        text = t("When does the event start? Please type the date and time, e.g. {example} or {short}.",
+                 example=full, short=short)
+    else:
+        text = t("Please type the date and time, e.g. {example} or {short}.", example=full, short=short)
+    return Question(text + "\n" + t("Or as you would say it, e.g. 明天下午3点 or tomorrow 3pm."))
+
+
+async def accept_time(turn: Turn, inp: Input) -> Outcome:
+    d, end = turn.draft, turn.step == "end"
+    start = from_db(d.starts_at) if end and d.starts_at else None
+    when = parse_when(inp.text or "", turn.now, _tz(d), day=start) if inp.kind == "text" else None
+    if when is None:
+        return Again(turn.t("Sorry, I could not read that time."))
+    try:  # the task's time window is the service's rule
+        tasks.check_time(when, turn.now, start=(start or when) if end else None, start_text=_local(d, d.starts_at))
+    except DomainError as err:
+        return Again(error_text(turn.t, err))
+    if end:
+        d.ends_at = to_db(when)
+    else:
+        d.starts_at = to_db(when)
+        if turn.step == "at":
+            d.when = "at"
+    return Next()
+
+
+async def ask_where(turn: Turn) -> Question | Outcome:
+    home = await turn.home()
+    if home is None:
+        return Go("addr")
+    t = turn.t
+    return Question(t("Where should the volunteer come? Your registered address is: {home}", home=esc(home)),
+                    [[(t("🏠 My registered address"), button("where", "home"))],
+                     [(t("📍 Another place"), button("where", "other"))]])
+
+
+async def accept_where(turn: Turn, inp: Input) -> Outcome:
+    if _press(inp, "home"):
+        turn.draft.address = None
+        return Next()
+    if _press(inp, "other"):
+        return Go("addr")
+    return _please_press(turn)
+
+
+async def ask_helpers(turn: Turn) -> Question:
+    return Question(turn.t("How many helpers do you need? Most tasks need 1."),
+                    [[("1", button("helpers", "1")), ("2", button("helpers", "2")), ("3", button("helpers", "3"))]])
+
+
+async def accept_helpers(turn: Turn, inp: Input) -> Outcome:
+    pressed = _press(inp, "1", "2", "3")
+    count = int(pressed) if pressed else (_WORD_NUMBERS.get(_words(inp.text)) if inp.kind == "text" else None)
+    if not count:
+        return _please_press(turn)
+    turn.draft.slots = count
+    return Next()
+
+
+async def ask_slots(turn: Turn) -> Question:
+    return Question(turn.t("How many volunteers do you need? Please type a number from 1 to {n}.", n=SLOTS_MAX))
+
+
+async def ask_points(turn: Turn) -> Question:
+    return Question(turn.t("How many points does each volunteer get? Please type a number from 0 to {n}.",
+                           n=POINTS_MAX))
+
+
+async def accept_number(turn: Turn, inp: Input) -> Outcome:
+    """Places (1 to SLOTS_MAX) or points per volunteer (0 to POINTS_MAX), as the task service allows."""
+    places = turn.step == "slots"
+    n = parse_int(inp.text, low=-(10**9), high=10**9) if inp.kind == "text" else None
+    try:
+        if n is None:
+            raise DomainError(N_("Please type a number from 1 to {n}.") if places
+                              else N_("Please type a number from 0 to {n}."), n=SLOTS_MAX if places else POINTS_MAX)
+        (tasks.check_slots if places else tasks.check_points)(n)
+    except DomainError as err:
+        return Again(error_text(turn.t, err))
+    if places:
+        turn.draft.slots = n
+    else:
+        turn.draft.points = n
+    return Next()
+
+
+async def ask_org(turn: Turn) -> Question | Outcome:
+    orgs = await turn.organisations()
+    if not orgs:  # nothing to choose: everyone may claim
+        turn.draft.org = None
+        return Next()
+    rows = [[(turn.t("👥 Every volunteer"), button("org", "all"))]]
+    rows += [[(name[:40], button("org", str(oid)))] for oid, name in orgs]
+    return Question(turn.t("Who may claim it? Everyone, or only the members of one organisation?"), rows)
+
+
+async def accept_org(turn: Turn, inp: Input) -> Outcome:
+    if _press(inp, "all"):
+        turn.draft.org = None
+        return Next()
+    org = parse_int(inp.text, strict=True) if inp.kind == "callback" else None
+    if org is None or org not in dict(await turn.organisations()):
+        return _please_press(turn)
+    turn.draft.org = org
+    return Next()
+
+
+async def ask_confirm(turn: Turn) -> Question:
+    t = turn.t
+    return Question(await summary(turn) + "\n\n" + t("Is everything right?"),
+                    [[(t("✅ Submit"), button("confirm", "submit"))],
+                     [(t("✏ Edit"), button("confirm", "edit")), (t("✖ Cancel"), button("confirm", "-cancel"))]],
+                    cancel=False)
+
+
+async def accept_confirm(turn: Turn, inp: Input) -> Outcome:
+    if _press(inp, "submit"):
+        await _close_buttons(turn.update)
+        await _submit(turn)
+        return Stop()
+    if _press(inp, "edit"):
+        return Go("edit")
+    return _please_press(turn)
+
+
+def _fields(draft: RequestDraft) -> list[str]:
+    return [f for f in ORDER[str(draft.mode)] if f != "confirm"]
+
+
+async def ask_edit(turn: Turn) -> Question:
+    t = turn.t
+    items = [(t(FIELD_LABELS[f]), button("edit", f)) for f in _fields(turn.draft)]
+    rows = [items[i:i + 2] for i in range(0, len(items), 2)]
+    rows.append([(t("↩ Back to the summary"), button("edit", "-back"))])
+    return Question(t("What would you like to change?"), rows, cancel=False)
+
+
+async def accept_edit(turn: Turn, inp: Input) -> Outcome:
+    if _press(inp, "-back"):
+        return Go("confirm")
+    chosen = _press(inp, *_fields(turn.draft))
+    if chosen is None:
+        return _please_press(turn)
+    turn.draft.fix = True
+    return Go(chosen)
+
+
+# Every step of /request and /publish: how it asks, how it accepts. Which follows which: ORDER.
+STEPS: dict[str, Step] = {
+    "mode": Step(ask_mode, accept_mode),            # staff: a normal task, for a resident, an event
+    "title": Step(ask_title, accept_title),         # typed (Skip unless an event)
+    "pname": Step(ask_pname, accept_pname),         # for a resident: their name,
+    "pphone": Step(ask_pphone, accept_pphone),      # phone (typed, or a shared contact)
+    "paddr": Step(ask_paddr, accept_address),       # and address
+    "cat": Step(ask_cat, accept_cat),               # a category button, or its name typed
+    "desc": Step(ask_desc, accept_desc),            # text or a voice message
+    "when": Step(ask_when, accept_when),            # asap / today / tomorrow / pick, or a time as said
+    "at": Step(ask_time, accept_time),              # "pick": a typed time
+    "where": Step(ask_where, accept_where),         # home (skipped when there is none) or another place
+    "addr": Step(ask_addr, accept_address),         # another place, typed
+    "helpers": Step(ask_helpers, accept_helpers),   # 1 / 2 / 3, pressed or typed
+    "slots": Step(ask_slots, accept_number),        # an event's places, typed
+    "start": Step(ask_time, accept_time),           # an event's start
+    "end": Step(ask_time, accept_time),             # and end
+    "points": Step(ask_points, accept_number),      # points per volunteer
+    "org": Step(ask_org, accept_org),               # everyone or one organisation (skipped when none)
+    "confirm": Step(ask_confirm, accept_confirm),   # the summary: Submit / Edit / Cancel
+    "edit": Step(ask_edit, accept_edit),            # which field to change (then back to the summary)
+}
+
+
+def next_step(draft: RequestDraft, done: str) -> str:
+    """The step after ``done`` (back to the summary when a single field was being changed)."""
+    done = SUB_STEP_OF.get(done, done)
+    if done == "start" and draft.fix:
+        return "end"  # a new start needs a matching end
+    if draft.fix:
+        draft.fix = None
+        return "confirm"
+    order = ORDER[str(draft.mode)]
+    return order[order.index(done) + 1]
+
+
+# ---------------------------------------------------------------- running the steps
+@flow(FLOW, ask=lambda update, ctx, dialog, prefix: prompt(update, ctx, dialog, prefix))
+async def request_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: Input) -> None:
+    turn = await _turn(update, ctx, dialog)
+    if inp.kind == "callback" and inp.text == "-cancel":
+        await _close_buttons(update)
+        await dialogs.finish(ctx, dialog.tg_user_id)
+        t = await tr_for(update, ctx)
+        await reply(update, t("Cancelled. Nothing was sent."), await main_menu(ctx, dialog.tg_user_id, t))
+        return
+    step = STEPS.get(dialog.step)
+    if turn is None or step is None:
+        await _start_again(update, ctx, dialog)
+        return
+    await _follow(turn, await step.accept(turn, inp))
+
+
+async def _start_again(update: Update, ctx: LinliContext, dialog: Dialog) -> None:
+    """A step or draft this version does not know (an older dialog): start again cleanly."""
+    t = await tr_for(update, ctx)
+    await dialogs.finish(ctx, dialog.tg_user_id)
+    await reply(update, t("Sorry, let us start again: please send /request."), await main_menu(ctx, dialog.tg_user_id, t))
+
+
+async def _follow(turn: Turn, outcome: Outcome, prefix: str = "") -> None:
+    """Do what a step returned: move on (saving the draft with the new step) or ask again."""
+    if isinstance(outcome, Stop):
+        return
+    if isinstance(outcome, Again):
+        await _prompt(turn, outcome.why)
+        return
+    turn.dialog.step = outcome.step if isinstance(outcome, Go) else next_step(turn.draft, turn.step)
+    turn.dialog.data = turn.draft.model_dump(by_alias=True)
+    await dialogs.save(turn.ctx, turn.dialog)
+    await _prompt(turn, prefix)
+
+
+async def prompt(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str = "") -> None:
+    """Ask the question of the dialog's current step (``prefix``: why we ask again)."""
+    turn = await _turn(update, ctx, dialog)
+    if turn is None or dialog.step not in STEPS:
+        await _start_again(update, ctx, dialog)
+        return
+    await _prompt(turn, prefix)
+
+
+async def _prompt(turn: Turn, prefix: str = "") -> None:
+    asked = await STEPS[turn.step].ask(turn)
+    if not isinstance(asked, Question):  # nothing to ask here (no home address, no organisations)
+        await _follow(turn, asked, prefix)
+        return
+    rows = list(asked.rows)
+    if asked.cancel:
+        rows.append([(turn.t("✖ Cancel"), button(turn.step, "-cancel"))])
+    await _ask(turn, (prefix + "\n\n" if prefix else "") + asked.text, inline(rows))
+
+
+async def _ask(turn: Turn, text: str, markup: InlineKeyboardMarkup) -> None:
+    """A question with buttons: after a button press it replaces the pressed message (no stale
+    buttons left, one message per step), otherwise it is a new message and the previous
+    question's buttons are taken off (so only one set of buttons is ever live)."""
+    update, dialog = turn.update, turn.dialog
+    query = update.callback_query
+    if query is not None and query.message is not None:
+        await edit_or_send(query, text, markup)
+        asked: int | None = query.message.message_id
+    else:
+        before = turn.draft.asked
+        chat = update.effective_chat
+        if isinstance(before, int) and chat is not None:
+            await _take_buttons_off(update, chat.id, before)
+        sent = await reply(update, text, markup)
+        asked = sent.message_id if sent is not None else None
+    if asked != turn.draft.asked:
+        turn.draft.asked = asked
+        # Only into the dialog as it still is: a Cancel pressed meanwhile (button presses run in a
+        # lane of their own) must not be undone by writing the whole dialog back.
+        await dialogs.set_value(turn.ctx, dialog, "_q", asked)
+
+
+async def _close_buttons(update: Update) -> None:
+    """Take the buttons off the message just pressed, so an old step cannot be pressed again."""
+    query = update.callback_query
+    if query is not None and query.message is not None:
+        await _take_buttons_off(update, query.message.chat.id, query.message.message_id)
+
+
+async def _take_buttons_off(update: Update, chat_id: int, message_id: int) -> None:
+    try:
+        # A plain request: the library would add the default parse_mode, which this method lacks.
+        await update.get_bot().do_api_request(
+            "editMessageReplyMarkup", api_kwargs={"chat_id": chat_id, "message_id": message_id})
+    except TelegramError:
+        pass
+
+
+# ---------------------------------------------------------------- the summary and submitting
+async def summary(turn: Turn) -> str:
+    """The draft in plain words (private chat: it may show the address and the resident's phone)."""
+    d, t = turn.draft, turn.t
+    lines = [t("<b>Please check your request:</b>") if d.mode == "resident" else t("<b>Please check the task:</b>")]
+    if d.mode == "proxy":
+        lines.append(t("For: {name}, phone {phone}", name=esc(d.proxy_name), phone=esc(d.proxy_phone)))
+        lines.append(t("Address: {a}", a=esc(d.proxy_address)))
+    if d.title:
+        lines.append(t("Title: {x}", x=esc(d.title)))
+    names = await turn.category_names()
+    lines.append(t("Category: {c}", c=esc(names.get(str(d.category), d.category))))
+    if d.voice:
+        lines.append(t("Description: 🎤 a voice message ({s} s)", s=int(d.voice_s or 0)))
+    elif d.desc:
+        lines.append(t("Description: {x}", x=esc(d.desc)))
+    if d.org:
+        lines.append(t("Only for members of: {o}", o=esc(dict(await turn.organisations()).get(d.org, "?"))))
+    lines += _event_lines(turn) if d.mode == "event" else await _request_lines(turn)
+    return "\n".join(lines)
+
+
+def _event_lines(turn: Turn) -> list[str]:
+    d, t = turn.draft, turn.t
+    return [t("Places: {n}", n=d.slots),
+            t("From {start} to {end}", start=_local(d, d.starts_at), end=_local(d, d.ends_at)),
+            t("Points per volunteer: {n}", n=d.points)]
+
+
+async def _request_lines(turn: Turn) -> list[str]:
+    d, t = turn.draft, turn.t
+    when = {"asap": t("As soon as possible"), "today": t("Today"), "tomorrow": t("Tomorrow")}.get(str(d.when))
+    lines = [t("When: {w}", w=esc(when or _local(d, d.starts_at)))]
+    if d.mode != "proxy":
+        if d.address:
+            lines.append(t("Where: {a}", a=esc(d.address)))
+        else:
+            lines.append(t("Where: your registered address ({a})", a=esc(await turn.home() or "")))
+    lines.append(t("Helpers: {n}", n=d.slots or 1))
+    return lines
+
+
+def new_task(draft: RequestDraft, tg_user_id: int) -> tasks.NewTask:
+    """The task the finished draft asks for."""
+    d, mode = draft, str(draft.mode)
+    event, proxy = mode == "event", mode == "proxy"
+    return tasks.NewTask(
+        category=str(d.category), description=d.desc, voice_file_id=d.voice, title=d.title,
+        when_kind="at" if event else str(d.when or "asap"),
+        starts_at=from_db(d.starts_at) if d.starts_at else None,
+        ends_at=from_db(d.ends_at) if event and d.ends_at else None,
+        address=d.address if mode in ("resident", "normal") else None,
+        slots=int(d.slots or 1),
+        points=d.points if event else None,
+        kind="event" if event else "request",
+        is_proxy=proxy,
+        proxy_name=d.proxy_name if proxy else None,
+        proxy_phone=d.proxy_phone if proxy else None,
+        proxy_address=d.proxy_address if proxy else None,
+        organisation_id=d.org if d.org and mode in ("normal", "event") else None,
+        submit_key=f"{tg_user_id}:{d.draft}",
+    )
+
+
+async def _submit(turn: Turn) -> None:
+    ctx, t, user_id = turn.ctx, turn.t, turn.dialog.tg_user_id
+    member = await load_member(ctx, user_id)
+    if member is None or not member.registered:
+        await dialogs.finish(ctx, user_id)
+        await reply(turn.update, error_text(t, NotRegistered()))
+        return
+    try:
+        task_id = await tasks.create_task(ctx.db, ctx.now(), member.id, new_task(turn.draft, user_id),
+                                          staff=turn.draft.staff)
+    except DomainError as exc:
+        await dialogs.finish(ctx, user_id)
+        await reply(turn.update, error_text(t, exc), await main_menu(ctx, user_id, t))
+        return
+    await dialogs.finish(ctx, user_id)
+    await reply(turn.update, await _submitted_text(turn, task_id), await main_menu(ctx, user_id, t))
+
+
+async def _submitted_text(turn: Turn, task_id: int) -> str:
+    t, mode = turn.t, turn.draft.mode
+    if await tasks.state_of(turn.ctx.db, task_id) == "pending_review":
+        return t("Thank you! Your request is waiting for staff review. I will tell you when it is published.")
+    if mode == "event":
+        return t("The event is published in the group (#{id}). Volunteers can claim their places now.", id=task_id)
+    if mode == "resident":
+        return t("Your request is sent (#{id}). I will tell you when a volunteer takes it. "
+                 "You can see it any time with /mytasks.", id=task_id)
+    return t("The task is published in the group (#{id}). I will tell you when a volunteer takes it.", id=task_id)
 
 
 # ---------------------------------------------------------------- starting
 async def _begin(update: Update, ctx: LinliContext, member: Member, mode: str | None, *, as_staff: bool) -> None:
     user = update.effective_user
     assert user is not None and member.community_id is not None
-    tz = await ctx.db.fetchval("SELECT timezone FROM communities WHERE id = ?", (member.community_id,))
-    data: dict[str, Any] = {
-        "draft": secrets.token_hex(6), "community_id": member.community_id, "staff": as_staff,
-        "mode": mode, "tz": str(tz or ctx.settings.tz.key), "slots": 1,
-    }
+    tz = await comm.timezone(ctx.db, member.community_id)
+    draft = RequestDraft(draft=secrets.token_hex(6), community_id=member.community_id, staff=as_staff,
+                         mode=mode, tz=str(tz or ctx.settings.tz.key), slots=1)  # type: ignore[arg-type]
     first = "mode" if mode is None else ORDER[mode][0]
-    dialog = await dialogs.start(ctx, user.id, FLOW, first, data)
+    dialog = await dialogs.start(ctx, user.id, FLOW, first, draft.model_dump(by_alias=True))
     await prompt(update, ctx, dialog)
 
 
@@ -325,430 +956,6 @@ async def publish_command(update: Update, ctx: LinliContext) -> None:
         await reply(update, t("Please register in your community first (send /start), so I know where to publish."))
         return
     await _begin(update, ctx, member, None, as_staff=True)
-
-
-# ---------------------------------------------------------------- questions
-async def prompt(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str = "") -> None:
-    """Ask the question of the dialog's current step (``prefix``: why we ask again)."""
-    t = await tr_for(update, ctx)
-    head = prefix + "\n\n" if prefix else ""
-    step = dialog.step
-    event = dialog.data.get("mode") == "event"
-    cancel_row = [(t("✖ Cancel"), button(step, "-cancel"))]
-    if step == "mode":
-        rows = [[(t("🙋 A normal task"), button("mode", "normal"))],
-                [(t("👵 For a resident without Telegram"), button("mode", "proxy"))],
-                [(t("🎪 An event (many volunteers)"), button("mode", "event"))], cancel_row]
-        await _ask(update, ctx, dialog, head + t("What would you like to publish?"), inline(rows))
-    elif step == "title":
-        if event:
-            text = t("Please type the title of the event, e.g. “Guard the cherry blossoms” (up to {n} characters).", n=TITLE_MAX)
-            rows = [cancel_row]
-        else:
-            text = t("Please type a short title for the task (up to {n} characters), or press Skip.", n=TITLE_MAX)
-            rows = [[(t("Skip"), button("title", "-skip"))], cancel_row]
-        await _ask(update, ctx, dialog, head + text, inline(rows))
-    elif step == "pname":
-        await _ask(update, ctx, dialog, head + t("Who needs help? Please type the resident's name (up to {n} characters). "
-                                     "It stays private: only the volunteer who takes the task sees it.", n=NAME_MAX),
-                    inline([cancel_row]))
-    elif step == "pphone":
-        await _ask(update, ctx, dialog, head + t("Please type the resident's phone number (digits only, 7 to 15, may start with +). "
-                                     "It is never shown in the group."), inline([cancel_row]))
-    elif step == "paddr":
-        await _ask(update, ctx, dialog, head + t("Please type the resident's address (up to {n} characters). "
-                                     "It is never shown in the group.", n=ADDRESS_MAX), inline([cancel_row]))
-    elif step == "cat":
-        names = await _category_names(ctx, dialog, t)
-        items = [(name, button("cat", code)) for code, name in names.items()]
-        rows = [items[i:i + 2] for i in range(0, len(items), 2)]
-        rows.append(cancel_row)
-        text = t("What kind of help is it? Please press a button.")
-        await _ask(update, ctx, dialog, head + text, inline(rows))
-    elif step == "desc":
-        if event:
-            text = t("Please describe the event: what to do, where to meet, what to bring (up to {n} characters). "
-                     "You may also send a voice message, or press Skip.", n=DESC_MAX)
-            rows = [[(t("Skip"), button("desc", "-skip"))], cancel_row]
-        else:
-            text = t("Please tell us what you need, in a few words (up to {n} characters).\n"
-                     "🎤 You can also hold the microphone button and speak: the volunteer will hear your voice message.",
-                     n=DESC_MAX)
-            # The typed words appear on the group card; the voice message goes only to the volunteer.
-            text += "\n" + t("ℹ️ Volunteers in the group see these words, so please leave out your name, phone and"
-                             " address: the volunteer who takes the task gets them from me in private.")
-            rows = [cancel_row]
-        await _ask(update, ctx, dialog, head + text, inline(rows))
-    elif step == "when":
-        rows = [[(t("⚡ As soon as possible"), button("when", "asap"))],
-                [(t("Today"), button("when", "today")), (t("Tomorrow"), button("when", "tomorrow"))],
-                [(t("🕒 Pick a time"), button("when", "pick"))], cancel_row]
-        await _ask(update, ctx, dialog, head + t("When do you need help?"), inline(rows))
-    elif step in ("at", "start", "end"):
-        example = (ctx.now().astimezone(_tz(dialog)) + timedelta(days=1)).replace(hour=9, minute=30)
-        if step == "end":
-            text = t("When does the event end? Please type the time, e.g. {example}, or only the hour, e.g. 17:00.",
-                     example=example.strftime("%Y-%m-%d 17:00"))
-        elif step == "start":
-            text = t("When does the event start? Please type the date and time, e.g. {example} or {short}.",
-                     example=example.strftime("%Y-%m-%d %H:%M"), short=example.strftime("%m-%d %H:%M"))
-        else:
-            text = t("Please type the date and time, e.g. {example} or {short}.",
-                     example=example.strftime("%Y-%m-%d %H:%M"), short=example.strftime("%m-%d %H:%M"))
-        text += "\n" + t("Or as you would say it, e.g. 明天下午3点 or tomorrow 3pm.")
-        await _ask(update, ctx, dialog, head + text, inline([cancel_row]))
-    elif step == "where":
-        user = update.effective_user
-        home = await _home(ctx, await load_member(ctx, user.id)) if user else None
-        if home is None:
-            dialog.step = "addr"
-            await dialogs.save(ctx, dialog)
-            await prompt(update, ctx, dialog, prefix)
-            return
-        rows = [[(t("🏠 My registered address"), button("where", "home"))],
-                [(t("📍 Another place"), button("where", "other"))], cancel_row]
-        await _ask(update, ctx, dialog, head + t("Where should the volunteer come? Your registered address is: {home}",
-                                     home=esc(home)), inline(rows))
-    elif step == "addr":
-        await _ask(update, ctx, dialog, head + t("Please type the address (up to {n} characters). "
-                                     "Only the volunteer who takes the task will see it.", n=ADDRESS_MAX),
-                    inline([cancel_row]))
-    elif step == "helpers":
-        rows = [[("1", button("helpers", "1")), ("2", button("helpers", "2")), ("3", button("helpers", "3"))],
-                cancel_row]
-        await _ask(update, ctx, dialog, head + t("How many helpers do you need? Most tasks need 1."), inline(rows))
-    elif step == "slots":
-        await _ask(update, ctx, dialog, head + t("How many volunteers do you need? Please type a number from 1 to {n}.", n=SLOTS_MAX),
-                    inline([cancel_row]))
-    elif step == "points":
-        await _ask(update, ctx, dialog, head + t("How many points does each volunteer get? Please type a number from 0 to {n}.",
-                                     n=POINTS_MAX), inline([cancel_row]))
-    elif step == "org":
-        orgs = await _organisations(ctx, dialog)
-        if not orgs:  # nothing to choose: everyone may claim
-            dialog.data["org"] = None
-            await _done(update, ctx, dialog, "org")
-            return
-        rows = [[(t("👥 Every volunteer"), button("org", "all"))]]
-        rows += [[(name[:40], button("org", str(oid)))] for oid, name in orgs]
-        rows.append(cancel_row)
-        await _ask(update, ctx, dialog, head + t("Who may claim it? Everyone, or only the members of one organisation?"), inline(rows))
-    elif step == "confirm":
-        rows = [[(t("✅ Submit"), button("confirm", "submit"))],
-                [(t("✏ Edit"), button("confirm", "edit")), (t("✖ Cancel"), button("confirm", "-cancel"))]]
-        await _ask(update, ctx, dialog, head + await summary(ctx, dialog, t) + "\n\n" + t("Is everything right?"), inline(rows))
-    elif step == "edit":
-        fields = [f for f in ORDER[str(dialog.data["mode"])] if f != "confirm"]
-        items = [(t(FIELD_LABELS[f]), button("edit", f)) for f in fields]
-        rows = [items[i:i + 2] for i in range(0, len(items), 2)]
-        rows.append([(t("↩ Back to the summary"), button("edit", "-back"))])
-        await _ask(update, ctx, dialog, head + t("What would you like to change?"), inline(rows))
-
-
-async def _organisations(ctx: LinliContext, dialog: Dialog) -> list[tuple[int, str]]:
-    """The active organisations of the publisher's community (id, name)."""
-    rows = await ctx.db.fetchall(
-        "SELECT o.id, o.name FROM organisations o JOIN members m ON m.community_id = o.community_id"
-        " WHERE m.tg_user_id = ? AND m.deleted_at IS NULL AND o.active = 1 ORDER BY o.name LIMIT 20",
-        (dialog.tg_user_id,))
-    return [(int(r[0]), str(r[1])) for r in rows]
-
-
-async def summary(ctx: LinliContext, dialog: Dialog, t: Translator) -> str:
-    """The draft in plain words (private chat: it may show the address and the resident's phone)."""
-    d = dialog.data
-    mode = d.get("mode")
-    lines = [t("<b>Please check your request:</b>") if mode == "resident" else t("<b>Please check the task:</b>")]
-    if mode == "proxy":
-        lines.append(t("For: {name}, phone {phone}", name=esc(d.get("proxy_name")), phone=esc(d.get("proxy_phone"))))
-        lines.append(t("Address: {a}", a=esc(d.get("proxy_address"))))
-    if d.get("title"):
-        lines.append(t("Title: {x}", x=esc(d["title"])))
-    names = await _category_names(ctx, dialog, t)
-    lines.append(t("Category: {c}", c=esc(names.get(str(d.get("category")), d.get("category")))))
-    if d.get("voice"):
-        lines.append(t("Description: 🎤 a voice message ({s} s)", s=int(d.get("voice_s") or 0)))
-    elif d.get("desc"):
-        lines.append(t("Description: {x}", x=esc(d["desc"])))
-    if d.get("org"):
-        org_name = dict(await _organisations(ctx, dialog)).get(int(d["org"]), "?")
-        lines.append(t("Only for members of: {o}", o=esc(org_name)))
-    if mode == "event":
-        lines.append(t("Places: {n}", n=d.get("slots")))
-        lines.append(t("From {start} to {end}", start=_local(dialog, d.get("starts_at")), end=_local(dialog, d.get("ends_at"))))
-        lines.append(t("Points per volunteer: {n}", n=d.get("points")))
-        return "\n".join(lines)
-    when = {"asap": t("As soon as possible"), "today": t("Today"), "tomorrow": t("Tomorrow")}.get(str(d.get("when")))
-    lines.append(t("When: {w}", w=esc(when or _local(dialog, d.get("starts_at")))))
-    if mode != "proxy":
-        if d.get("address"):
-            lines.append(t("Where: {a}", a=esc(d["address"])))
-        else:
-            user = dialog.tg_user_id
-            home = await _home(ctx, await load_member(ctx, user))
-            lines.append(t("Where: your registered address ({a})", a=esc(home or "")))
-    lines.append(t("Helpers: {n}", n=d.get("slots") or 1))
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- moving on
-def _next_step(dialog: Dialog, done: str) -> str:
-    """The step after ``done`` (back to the summary when a single field was being changed)."""
-    done = SUB_STEP_OF.get(done, done)
-    if done == "start" and dialog.data.get("fix"):
-        return "end"  # a new start needs a matching end
-    if dialog.data.pop("fix", None):
-        return "confirm"
-    order = ORDER[str(dialog.data["mode"])]
-    return order[order.index(done) + 1]
-
-
-async def _go(update: Update, ctx: LinliContext, dialog: Dialog, step: str, prefix: str = "") -> None:
-    dialog.step = step
-    await dialogs.save(ctx, dialog)
-    await prompt(update, ctx, dialog, prefix)
-
-
-async def _done(update: Update, ctx: LinliContext, dialog: Dialog, done: str) -> None:
-    await _go(update, ctx, dialog, _next_step(dialog, done))
-
-
-# ---------------------------------------------------------------- the flow
-@flow(FLOW)
-async def request_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: Input) -> None:
-    t = await tr_for(update, ctx)
-    step = dialog.step
-    d = dialog.data
-    pressed = inp.kind == "callback"
-    if pressed and inp.text == "-cancel":
-        await _close_buttons(update)
-        await dialogs.finish(ctx, dialog.tg_user_id)
-        await reply(update, t("Cancelled. Nothing was sent."), await main_menu(ctx, dialog.tg_user_id, t))
-        return
-    press_please = t("Please press one of the buttons.")
-
-    if step == "mode":
-        if pressed and inp.text in ("normal", "proxy", "event"):
-            d["mode"] = inp.text
-            await _go(update, ctx, dialog, ORDER[inp.text][0])
-            return
-        await prompt(update, ctx, dialog, press_please)
-    elif step == "title":
-        if pressed and inp.text == "-skip" and d.get("mode") != "event":
-            d["title"] = None
-            await _done(update, ctx, dialog, step)
-            return
-        value = _clean_text(inp, TITLE_MAX)
-        if value is None:
-            await prompt(update, ctx, dialog, t("Please type the title as text, up to {n} characters.", n=TITLE_MAX))
-            return
-        d["title"] = value
-        await _done(update, ctx, dialog, step)
-    elif step == "pname":
-        value = _clean_text(inp, NAME_MAX)
-        if value is None:
-            await prompt(update, ctx, dialog, t("Please type the name as text, up to {n} characters.", n=NAME_MAX))
-            return
-        d["proxy_name"] = value
-        await _done(update, ctx, dialog, step)
-    elif step == "pphone":
-        phone = clean_phone(inp.text or "") if inp.kind == "text" else None
-        if inp.kind == "contact" and inp.phone:
-            phone = clean_phone(inp.phone)
-        if phone is None:
-            await prompt(update, ctx, dialog, t("That does not look like a phone number. Please type 7 to 15 digits, e.g. 13812345678."))
-            return
-        d["proxy_phone"] = phone
-        await _done(update, ctx, dialog, step)
-    elif step in ("paddr", "addr"):
-        value = _clean_text(inp, ADDRESS_MAX)
-        if value is None:
-            await prompt(update, ctx, dialog, t("Please type the address as text, up to {n} characters.", n=ADDRESS_MAX))
-            return
-        d["proxy_address" if step == "paddr" else "address"] = value
-        await _done(update, ctx, dialog, step)
-    elif step == "cat":
-        names = await _category_names(ctx, dialog, t)
-        typed = await _typed_category(ctx, dialog, inp.text) if inp.kind == "text" else None
-        if (pressed and inp.text in names) or typed:
-            d["category"] = inp.text if pressed else typed
-            await _done(update, ctx, dialog, step)
-            return
-        await prompt(update, ctx, dialog, t("Please choose the kind of help with one of the buttons."))
-    elif step == "desc":
-        if inp.kind == "voice" and inp.file_id:
-            d["voice"], d["voice_s"], d["desc"] = inp.file_id, inp.duration or 0, None
-            await _done(update, ctx, dialog, step)
-            return
-        if pressed and inp.text == "-skip" and d.get("mode") == "event":
-            d["voice"], d["desc"] = None, None
-            await _done(update, ctx, dialog, step)
-            return
-        if inp.kind == "text":
-            value = (inp.text or "").strip()
-            if not value:
-                await prompt(update, ctx, dialog, t("Please type a few words about what you need."))
-                return
-            if len(value) > DESC_MAX:
-                await prompt(update, ctx, dialog, t("That is a bit long ({n} characters). Please keep it under {max}, "
-                                                    "or send a voice message.", n=len(value), max=DESC_MAX))
-                return
-            d["desc"], d["voice"] = value, None
-            await _done(update, ctx, dialog, step)
-            return
-        await prompt(update, ctx, dialog, t("Thank you! I can only use text or a voice message here. "
-                                            "Please type what you need, or hold the 🎤 button and speak."))
-    elif step == "when":
-        spoken = parse_when(inp.text or "", ctx.now(), _tz(dialog)) if inp.kind == "text" else None
-        if spoken is not None and ctx.now() < spoken <= ctx.now() + MAX_AHEAD:  # "明天下午3点": the time itself
-            d["when"], d["starts_at"] = "at", to_db(spoken)
-            await _done(update, ctx, dialog, step)
-            return
-        said = _typed_when(inp.text) if inp.kind == "text" else None
-        if (pressed and inp.text in ("asap", "today", "tomorrow")) or said:
-            d["when"], d["starts_at"] = (inp.text if pressed else said), None
-            await _done(update, ctx, dialog, step)
-            return
-        if pressed and inp.text == "pick":
-            await _go(update, ctx, dialog, "at")
-            return
-        await prompt(update, ctx, dialog, press_please)
-    elif step in ("at", "start", "end"):
-        await _time_step(update, ctx, dialog, inp, t)
-    elif step == "where":
-        if pressed and inp.text == "home":
-            d["address"] = None
-            await _done(update, ctx, dialog, step)
-            return
-        if pressed and inp.text == "other":
-            await _go(update, ctx, dialog, "addr")
-            return
-        await prompt(update, ctx, dialog, press_please)
-    elif step == "helpers":
-        count = _WORD_NUMBERS.get(_words(inp.text)) if inp.kind == "text" else None
-        if (pressed and inp.text in ("1", "2", "3")) or count:
-            d["slots"] = int(inp.text or 1) if pressed else int(count or 1)
-            await _done(update, ctx, dialog, step)
-            return
-        await prompt(update, ctx, dialog, press_please)
-    elif step in ("slots", "points"):
-        low, high = (1, SLOTS_MAX) if step == "slots" else (0, POINTS_MAX)
-        n = parse_int(inp.text, low=low, high=high) if inp.kind == "text" else None
-        if n is None:
-            await prompt(update, ctx, dialog, t("Please type a number from 1 to {n}.", n=high) if step == "slots"
-                         else t("Please type a number from 0 to {n}.", n=high))
-            return
-        d[step] = n
-        await _done(update, ctx, dialog, step)
-    elif step == "org":
-        orgs = dict(await _organisations(ctx, dialog))
-        if pressed and inp.text == "all":
-            d["org"] = None
-        elif pressed and (org := parse_int(inp.text, strict=True)) is not None and org in orgs:
-            d["org"] = org
-        else:
-            await prompt(update, ctx, dialog, press_please)
-            return
-        await _done(update, ctx, dialog, step)
-    elif step == "confirm":
-        if pressed and inp.text == "submit":
-            await _close_buttons(update)
-            await _submit(update, ctx, dialog, t)
-            return
-        if pressed and inp.text == "edit":
-            await _go(update, ctx, dialog, "edit")
-            return
-        await prompt(update, ctx, dialog, press_please)
-    elif step == "edit":
-        fields = [f for f in ORDER[str(d["mode"])] if f != "confirm"]
-        if pressed and inp.text == "-back":
-            await _go(update, ctx, dialog, "confirm")
-            return
-        if pressed and inp.text in fields:
-            d["fix"] = True
-            await _go(update, ctx, dialog, str(inp.text))
-            return
-        await prompt(update, ctx, dialog, press_please)
-    else:  # a step this version does not know (an older dialog): start again cleanly
-        await dialogs.finish(ctx, dialog.tg_user_id)
-        await reply(update, t("Sorry, let us start again: please send /request."), await main_menu(ctx, dialog.tg_user_id, t))
-
-
-async def _time_step(update: Update, ctx: LinliContext, dialog: Dialog, inp: Input, t: Translator) -> None:
-    d = dialog.data
-    step = dialog.step
-    tz = _tz(dialog)
-    now = ctx.now()
-    start = from_db(d["starts_at"]) if step == "end" and d.get("starts_at") else None
-    when = parse_when(inp.text or "", now, tz, day=start) if inp.kind == "text" else None
-    if when is None:
-        await prompt(update, ctx, dialog, t("Sorry, I could not read that time."))
-        return
-    if when <= now:
-        await prompt(update, ctx, dialog, t("That time has already passed. Please type a time in the future."))
-        return
-    if when > now + MAX_AHEAD:
-        await prompt(update, ctx, dialog, t("That is too far ahead. Please choose a time within the next 90 days."))
-        return
-    if step == "end":
-        if start is None or when <= start:
-            await prompt(update, ctx, dialog, t("The end must be after the start ({start}).", start=_local(dialog, d.get("starts_at"))))
-            return
-        d["ends_at"] = to_db(when)
-    else:
-        d["starts_at"] = to_db(when)
-        if step == "at":
-            d["when"] = "at"
-    await _done(update, ctx, dialog, step)
-
-
-async def _submit(update: Update, ctx: LinliContext, dialog: Dialog, t: Translator) -> None:
-    d = dialog.data
-    mode = str(d["mode"])
-    user_id = dialog.tg_user_id
-    member = await load_member(ctx, user_id)
-    if member is None or not member.registered:
-        await dialogs.finish(ctx, user_id)
-        await reply(update, error_text(t, NotRegistered()))
-        return
-    event = mode == "event"
-    new = tasks.NewTask(
-        category=str(d["category"]),
-        description=d.get("desc"),
-        voice_file_id=d.get("voice"),
-        title=d.get("title"),
-        when_kind="at" if event else str(d.get("when") or "asap"),
-        starts_at=from_db(d["starts_at"]) if d.get("starts_at") else None,
-        ends_at=from_db(d["ends_at"]) if event and d.get("ends_at") else None,
-        address=d.get("address") if mode in ("resident", "normal") else None,
-        slots=int(d.get("slots") or 1),
-        points=int(d["points"]) if event and d.get("points") is not None else None,
-        kind="event" if event else "request",
-        is_proxy=mode == "proxy",
-        proxy_name=d.get("proxy_name") if mode == "proxy" else None,
-        proxy_phone=d.get("proxy_phone") if mode == "proxy" else None,
-        proxy_address=d.get("proxy_address") if mode == "proxy" else None,
-        organisation_id=int(d["org"]) if d.get("org") and mode in ("normal", "event") else None,
-        submit_key=f"{user_id}:{d['draft']}",
-    )
-    try:
-        task_id = await tasks.create_task(ctx.db, ctx.now(), member.id, new, staff=bool(d.get("staff")))
-    except DomainError as exc:
-        await dialogs.finish(ctx, user_id)
-        await reply(update, error_text(t, exc), await main_menu(ctx, user_id, t))
-        return
-    await dialogs.finish(ctx, user_id)
-    state = await ctx.db.fetchval("SELECT state FROM tasks WHERE id = ?", (task_id,))
-    if state == "pending_review":
-        text = t("Thank you! Your request is waiting for staff review. I will tell you when it is published.")
-    elif event:
-        text = t("The event is published in the group (#{id}). Volunteers can claim their places now.", id=task_id)
-    elif mode == "resident":
-        text = t("Your request is sent (#{id}). I will tell you when a volunteer takes it. "
-                 "You can see it any time with /mytasks.", id=task_id)
-    else:
-        text = t("The task is published in the group (#{id}). I will tell you when a volunteer takes it.", id=task_id)
-    await reply(update, text, await main_menu(ctx, user_id, t))
 
 
 # ---------------------------------------------------------------- menu and registration
