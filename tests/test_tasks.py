@@ -165,3 +165,33 @@ async def test_typed_place_names_a_listed_area(db: Database, now: datetime) -> N
     for new, creator, area in cases:
         tid = await tasks.create_task(db, now, creator, new, staff=creator == staff)
         assert await db.fetchval("SELECT area_id FROM tasks WHERE id = ?", (tid,)) == area, new.description
+
+
+@pytest.mark.parametrize(("slots", "points", "ok"), [(1, 0, True), (200, 100, True), (0, 5, False), (201, 5, False),
+                                                     (20, 101, False), (20, -1, False)])
+async def test_an_events_places_can_be_1_to_200_and_points_0_to_100(db: Database, now: datetime, slots: int,
+                                                                     points: int, ok: bool) -> None:
+    _, _, staff, _ = await _setup(db, now)
+    new = tasks.NewTask("other", title="Guard the blossoms", kind="event", slots=slots, points=points)
+    if ok:
+        assert await tasks.create_task(db, now, staff, new, staff=True) > 0
+        return
+    with pytest.raises(InvalidInput):
+        await tasks.create_task(db, now, staff, new, staff=True)
+    assert await db.fetchval("SELECT COUNT(*) FROM tasks") == 0
+
+
+async def test_a_tasks_times_lie_ahead_within_90_days_and_end_after_start(db: Database, now: datetime) -> None:
+    from datetime import timedelta
+
+    _, _, staff, _ = await _setup(db, now)
+    hour, day = timedelta(hours=1), timedelta(days=1)
+    refused = [(now - hour, now + hour), (now + 91 * day, None), (now + 2 * hour, now + hour), (now + hour, now + 91 * day)]
+    for starts, ends in refused:
+        with pytest.raises(InvalidInput):
+            await tasks.create_task(db, now, staff, tasks.NewTask("other", title="Clean-up", kind="event", slots=5,
+                                                                  starts_at=starts, ends_at=ends), staff=True)
+    assert await db.fetchval("SELECT COUNT(*) FROM tasks") == 0
+    assert await tasks.create_task(db, now, staff, tasks.NewTask("other", title="Clean-up", kind="event", slots=5,
+                                                                 starts_at=now + day, ends_at=now + day + hour), staff=True)
+    assert tasks.time_allowed(now + 90 * day, now) and not tasks.time_allowed(now, now)
