@@ -36,7 +36,37 @@ InputKind = Literal["text", "contact", "voice", "audio", "photo", "sticker", "lo
 MAX_TEXT = 1000  # longest free text any step accepts
 
 
-__all__ = ["Dialog", "DialogMoved", "Input", "button", "finish", "flow", "load", "save", "set_value", "start"]
+__all__ = ["Again", "Dialog", "DialogMoved", "Go", "Input", "Next", "Outcome", "Stop", "button", "finish", "flow", "load", "save", "set_value", "start"]
+
+
+# What a step's accept returns (the flows' step tables use these).
+@dataclass(frozen=True)
+class Next:
+    """The answer is taken: on to the next step (``say``: a word before its question)."""
+
+    say: str = ""
+
+
+@dataclass(frozen=True)
+class Go:
+    """On to this step (not the next in order)."""
+
+    step: str
+
+
+@dataclass(frozen=True)
+class Again:
+    """Ask the same question again, saying why first."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The step answered (or ended the dialog) itself."""
+
+
+Outcome = Next | Go | Again | Stop
 
 
 class DialogMoved(Exception):

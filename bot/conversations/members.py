@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
 
+from pydantic import BaseModel, ValidationError
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -18,7 +21,7 @@ from telegram.ext import CallbackQueryHandler, ChatMemberHandler, CommandHandler
 from bot import dialogs
 from bot.context import LinliApp, LinliContext
 from bot.deeplinks import dispatch, link, start_payload
-from bot.dialogs import Dialog, Input, button, flow
+from bot.dialogs import Again, Dialog, Input, Next, Outcome, Stop, button, flow
 from bot.i18n import Translator, both, normalise_language, translator
 from bot.menu import load_member, main_menu, menu_item, registered
 from bot.models import N_, DomainError, InvalidInput
@@ -26,6 +29,7 @@ from bot.numbers import parse_int
 from bot.services import communities as comm
 from bot.services import members as svc
 from bot.services.access import require_staff
+from bot.ui import Markup as ReplyMarkup
 from bot.ui import answer, community_translator, edit_or_send, error_text, esc, inline, reply, tr_for
 
 FLOW = "register"
@@ -136,218 +140,312 @@ def _t(dialog: Dialog) -> Translator:
     return translator(str(dialog.data.get("lang") or "zh"))
 
 
+# ---------------------------------------------------------------- registration as a table of steps
+class RegisterDraft(BaseModel):
+    """What was answered so far (the dialog's stored data; only the keys answered are stored)."""
+
+    community_id: int | None = None
+    lang: str = "zh"
+    editing: bool | None = None      # a registered member changing their profile
+    org_code: str | None = None      # joined through an organisation's link: join it at the end
+    role: Literal["resident", "volunteer", "both"] | None = None
+    name: str | None = None
+    phone: str | None = None
+    area_id: int | None = None
+    address: str | None = None
+    skills: list[str] | None = None
+    availability: str | None = None
+
+    def data(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+@dataclass
+class RegTurn:
+    update: Update
+    ctx: LinliContext
+    dialog: Dialog
+    draft: RegisterDraft
+    t: Translator
+
+    @property
+    def step(self) -> str:
+        return self.dialog.step
+
+    async def categories(self) -> list[dict[str, object]]:
+        return await comm.categories(self.ctx.db, int(self.draft.community_id or 0))
+
+    async def areas(self) -> list[dict[str, object]]:
+        return await comm.areas(self.ctx.db, int(self.draft.community_id or 0))
+
+
+Question = tuple[str, ReplyMarkup]
+Ask = Callable[[RegTurn], Awaitable[Question]]
+Accept = Callable[[RegTurn, Input], Awaitable[Outcome]]
+
+
+def _pressed(inp: Input, *values: str) -> str | None:
+    return inp.text if inp.kind == "callback" and inp.text in values else None
+
+
+async def ask_community(turn: RegTurn) -> Question:
+    rows = [[(str(c["name"]), button("community", str(c["id"])))] for c in (await comm.active_communities(turn.ctx.db))[:40]]
+    return turn.t("Which community do you live in?"), inline(rows)
+
+
+async def accept_community(turn: RegTurn, inp: Input) -> Outcome:
+    community_id = parse_int(inp.text, strict=True) if inp.kind == "callback" else None
+    if community_id is not None and community_id in {int(str(c["id"])) for c in await comm.active_communities(turn.ctx.db)}:
+        await begin(turn.update, turn.ctx, community_id)
+        return Stop()
+    await reply(turn.update, turn.t("Please choose your community with one of the buttons above."))
+    return Stop()
+
+
+async def ask_lang(turn: RegTurn) -> Question:
+    t, cur = turn.t, turn.draft.lang
+    rows = [[("✅ 中文" if cur == "zh" else "中文", button("lang", "zh")),
+             ("✅ English" if cur == "en" else "English", button("lang", "en"))]]
+    intro = t("Welcome! Let us update your profile.") if turn.draft.editing else t("Welcome to Linli! Registration takes a minute.")
+    return intro + "\n" + t("Which language do you prefer?"), inline(rows)
+
+
+async def accept_lang(turn: RegTurn, inp: Input) -> Outcome:
+    lang = _pressed(inp, "zh", "en")
+    if lang is None:
+        return Again(turn.t("Please press one of the buttons."))
+    turn.draft.lang = lang
+    return Next()
+
+
+async def ask_role(turn: RegTurn) -> Question:
+    t = turn.t
+    return t("How would you like to take part?"), inline([[(t("🙋 I need help"), button("role", "resident"))],
+                                                          [(t("💪 I want to volunteer"), button("role", "volunteer"))],
+                                                          [(t("🤝 Both"), button("role", "both"))]])
+
+
+async def accept_role(turn: RegTurn, inp: Input) -> Outcome:
+    role = _pressed(inp, "resident", "volunteer", "both")
+    if role is None:
+        return Again(turn.t("Please press one of the buttons."))
+    turn.draft.role = role  # type: ignore[assignment]  # one of the three pressed
+    return Next()
+
+
+async def ask_name(turn: RegTurn) -> Question:
+    return turn.t("What should we call you? Please type your name (up to 40 characters)."), ReplyKeyboardRemove()
+
+
+async def accept_name(turn: RegTurn, inp: Input) -> Outcome:
+    if inp.kind != "text":
+        return Again(turn.t("Please type your name as text."))
+    try:
+        turn.draft.name = svc.clean_name(inp.text)
+    except DomainError as err:
+        return Again(error_text(turn.t, err))
+    return Next()
+
+
+async def ask_phone(turn: RegTurn) -> Question:
+    t = turn.t
+    kb_rows = [[KeyboardButton(t("📱 Share my phone number"), request_contact=True)], [KeyboardButton(t("Skip"))]]
+    text = t("Please press the button below to share your phone number. Volunteers you ask for help will see it.")
+    if turn.draft.role == "volunteer":
+        text += "\n" + t("Volunteers may skip this.")
+    else:
+        text += "\n" + t("You may skip this: then a volunteer can only find you at your address.")
+    return text, ReplyKeyboardMarkup(kb_rows, resize_keyboard=True, one_time_keyboard=True)
+
+
+def _skipped(typed: str) -> bool:
+    return typed in SKIP_WORDS or typed in {translator(lang)("Skip").casefold() for lang in ("zh", "en")}
+
+
+async def accept_phone(turn: RegTurn, inp: Input) -> Outcome:
+    t = turn.t
+    if inp.kind == "contact" and inp.contact_user_id == turn.dialog.tg_user_id and inp.phone:
+        turn.draft.phone = inp.phone[:32]
+        return Next(t("Thank you, {name}.", name=esc(turn.draft.name)))
+    typed = (inp.text or "").strip().casefold()
+    if inp.kind == "text" and _skipped(typed):
+        turn.draft.phone = None
+        return Next(t("No problem, you can add it later with /start."))
+    if inp.kind == "contact":
+        return Again(t("Please share your own number with the button below, not someone else's contact."))
+    if inp.kind == "text" and not any(ch.isdigit() for ch in typed):
+        return Again(t("Please press “📱 Share my phone number” below, or “Skip” if you prefer not to give it."))
+    return Again(t("Please do not type the number. Press the button “📱 Share my phone number” below, so we know it is really yours."))
+
+
+async def ask_area(turn: RegTurn) -> Question:
+    t = turn.t
+    rows = [[(str(a["name"])[:40], button("area", str(a["id"])))] for a in (await turn.areas())[:30]]
+    if not rows:
+        return t("Which building or area do you live in? Please type it, e.g. Building 3."), ReplyKeyboardRemove()
+    return t("Which building or area do you live in? Choose below or type it."), inline(rows)
+
+
+async def accept_area(turn: RegTurn, inp: Input) -> Outcome:
+    t, d = turn.t, turn.draft
+    if inp.kind == "text":
+        try:
+            d.area_id, d.address = svc.place_from_typed(await turn.areas(), svc.clean_name(inp.text, limit=TEXT_LIMIT))
+        except DomainError:
+            return Again(t("Please type your building or area in up to 200 characters."))
+        return Next()
+    area_id = parse_int(inp.text, strict=True) if inp.kind == "callback" else None
+    if area_id is None or area_id not in {int(str(a["id"])) for a in await turn.areas()}:
+        return Again(t("Please choose an area from the list, or type it."))
+    d.area_id, d.address = area_id, None
+    return Next()
+
+
+async def ask_skills(turn: RegTurn) -> Question:
+    return turn.t("What can you help with? Tap to choose, then press Done (optional)."), await _skills_markup(turn)
+
+
+async def accept_skills(turn: RegTurn, inp: Input) -> Outcome:
+    if _pressed(inp, "-done"):
+        return Next()
+    code = _pressed(inp, *(str(c["code"]) for c in await turn.categories()))
+    if code is None:
+        return Again(turn.t("Please tap the buttons, then press Done."))
+    chosen = list(turn.draft.skills or [])
+    chosen.remove(code) if code in chosen else chosen.append(code)
+    turn.draft.skills = chosen
+    await _save(turn)  # the same step, one more skill ticked: only the buttons change
+    q = turn.update.callback_query
+    if q is not None and q.message is not None:
+        try:
+            await q.edit_message_reply_markup(reply_markup=await _skills_markup(turn))
+        except TelegramError:
+            pass
+    return Stop()
+
+
+async def _skills_markup(turn: RegTurn) -> InlineKeyboardMarkup:
+    chosen = set(turn.draft.skills or [])
+    key = "name_zh" if turn.draft.lang == "zh" else "name_en"
+    rows = [[(("✅ " if c["code"] in chosen else "") + str(c[key]), button("skills", str(c["code"])))]
+            for c in await turn.categories()]
+    rows.append([(turn.t("Done"), button("skills", "-done"))])
+    return inline(rows)
+
+
+async def ask_avail(turn: RegTurn) -> Question:
+    t = turn.t
+    rows = [[(t("Weekdays"), button("avail", "weekdays")), (t("Weekends"), button("avail", "weekends"))],
+            [(t("Evenings"), button("avail", "evenings")), (t("Any time"), button("avail", "any"))],
+            [(t("Skip"), button("avail", "skip"))]]
+    return t("When are you usually free? (optional)"), inline(rows)
+
+
+async def accept_avail(turn: RegTurn, inp: Input) -> Outcome:
+    chosen = _pressed(inp, "weekdays", "weekends", "evenings", "any", "skip")
+    if chosen is None:
+        return Again(turn.t("Please press one of the buttons."))
+    turn.draft.availability = None if chosen == "skip" else chosen
+    return Next()
+
+
+async def ask_consent(turn: RegTurn) -> Question:
+    t = turn.t
+    text = t(
+        "Privacy, in plain words: we store your name, phone number, area and role. "
+        "Only community staff and the volunteer or resident of a task you share see your phone and address; "
+        "they are never posted in the group. Send /deleteme at any time to erase your data."
+    )
+    return text, inline([[(t("✅ I agree"), button("consent", "yes"))], [(t("Cancel"), button("consent", "no"))]])
+
+
+async def accept_consent(turn: RegTurn, inp: Input) -> Outcome:
+    if _pressed(inp, "yes"):
+        await _register(turn)
+        return Stop()
+    if _pressed(inp, "no"):
+        await dialogs.finish(turn.ctx, turn.dialog.tg_user_id)
+        await reply(turn.update, turn.t("Cancelled. Nothing was saved."), await main_menu(turn.ctx, turn.dialog.tg_user_id, turn.t))
+        return Stop()
+    return Again(turn.t("Please press one of the buttons."))
+
+
+async def _register(turn: RegTurn) -> None:
+    ctx, t, d, user_id = turn.ctx, turn.t, turn.draft, turn.dialog.tg_user_id
+    try:
+        await svc.save_registration(ctx.db, tg_user_id=user_id, community_id=int(d.community_id or 0),
+                                    data=d.data(), now=ctx.now())
+    except DomainError as err:
+        await dialogs.finish(ctx, user_id)
+        await reply(turn.update, error_text(t, err), await main_menu(ctx, user_id, t))
+        return
+    await dialogs.finish(ctx, user_id)
+    if d.org_code:
+        try:
+            await svc.join_organisation(ctx.db, tg_user_id=user_id, now=ctx.now(), code=d.org_code)
+        except DomainError:
+            pass
+    text = t("Your profile is saved. Thank you!") if d.editing else t("You are registered. Welcome, {name}!", name=esc(d.name))
+    await reply(turn.update, text, await main_menu(ctx, user_id, t))
+
+
+# Every step of registration (/start): how it asks, how it accepts, which step comes next.
+STEPS: dict[str, tuple[Ask, Accept]] = {
+    "community": (ask_community, accept_community),  # more than one community: which one
+    "lang": (ask_lang, accept_lang),                 # 中文 / English
+    "role": (ask_role, accept_role),                 # resident, volunteer or both
+    "name": (ask_name, accept_name),                 # typed
+    "phone": (ask_phone, accept_phone),              # shared contact (their own), or skipped
+    "area": (ask_area, accept_area),                 # a listed area, or typed
+    "skills": (ask_skills, accept_skills),           # volunteers: categories ticked, then Done
+    "avail": (ask_avail, accept_avail),              # volunteers: when free (or skip)
+    "consent": (ask_consent, accept_consent),        # agree (registers) or cancel
+}
+NEXT = {"lang": "role", "role": "name", "name": "phone", "phone": "area", "skills": "avail", "avail": "consent"}
+SKIP_WORDS = {"skip", "no", "跳过", "不", "不要", "不给", "不想给", "不用", "算了", "略过"}
+
+
+def next_step(draft: RegisterDraft, done: str) -> str:
+    if done == "area":  # volunteers say what they can do and when; residents go on to consent
+        return "skills" if draft.role in ("volunteer", "both") else "consent"
+    return NEXT[done]
+
+
+def _reg_turn(update: Update, ctx: LinliContext, dialog: Dialog) -> RegTurn:
+    try:
+        draft = RegisterDraft.model_validate(dialog.data)
+    except ValidationError:  # odd stored values: taken as they are, as the steps always did
+        draft = RegisterDraft.model_construct(**dialog.data)
+    return RegTurn(update, ctx, dialog, draft, translator(draft.lang))
+
+
+async def _save(turn: RegTurn) -> None:
+    turn.dialog.data = turn.draft.data()
+    await dialogs.save(turn.ctx, turn.dialog)
+
+
 async def prompt(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str = "") -> None:
     """Ask the question of the dialog's current step."""
-    t = _t(dialog)
-    step = dialog.step
-    head = prefix + "\n\n" if prefix else ""
-    if step == "lang":
-        cur = dialog.data.get("lang")
-        rows = [[("✅ 中文" if cur == "zh" else "中文", button("lang", "zh")),
-                 ("✅ English" if cur == "en" else "English", button("lang", "en"))]]
-        intro = t("Welcome! Let us update your profile.") if dialog.data.get("editing") else t("Welcome to Linli! Registration takes a minute.")
-        await reply(update, head + intro + "\n" + t("Which language do you prefer?"), inline(rows))
-    elif step == "role":
-        rows = [[(t("🙋 I need help"), button("role", "resident"))],
-                [(t("💪 I want to volunteer"), button("role", "volunteer"))],
-                [(t("🤝 Both"), button("role", "both"))]]
-        await reply(update, head + t("How would you like to take part?"), inline(rows))
-    elif step == "name":
-        await reply(update, head + t("What should we call you? Please type your name (up to 40 characters)."), ReplyKeyboardRemove())
-    elif step == "phone":
-        kb_rows = [[KeyboardButton(t("📱 Share my phone number"), request_contact=True)], [KeyboardButton(t("Skip"))]]
-        text = t("Please press the button below to share your phone number. Volunteers you ask for help will see it.")
-        if dialog.data.get("role") == "volunteer":
-            text += "\n" + t("Volunteers may skip this.")
-        else:
-            text += "\n" + t("You may skip this: then a volunteer can only find you at your address.")
-        await reply(update, head + text, ReplyKeyboardMarkup(kb_rows, resize_keyboard=True, one_time_keyboard=True))
-    elif step == "area":
-        areas = await comm.areas(ctx.db, int(dialog.data["community_id"]))
-        rows = [[(str(a["name"])[:40], button("area", str(a["id"])))] for a in areas[:30]]
-        text = t("Which building or area do you live in? Choose below or type it.") if rows else t("Which building or area do you live in? Please type it, e.g. Building 3.")
-        await reply(update, head + text, inline(rows) if rows else ReplyKeyboardRemove())
-    elif step == "skills":
-        cats = await comm.categories(ctx.db, int(dialog.data["community_id"]))
-        chosen = set(dialog.data.get("skills") or [])
-        key = "name_zh" if dialog.data.get("lang") == "zh" else "name_en"
-        rows = [[(("✅ " if c["code"] in chosen else "") + str(c[key]), button("skills", str(c["code"])))] for c in cats]
-        rows.append([(t("Done"), button("skills", "-done"))])
-        await reply(update, head + t("What can you help with? Tap to choose, then press Done (optional)."), inline(rows))
-    elif step == "avail":
-        rows = [[(t("Weekdays"), button("avail", "weekdays")), (t("Weekends"), button("avail", "weekends"))],
-                [(t("Evenings"), button("avail", "evenings")), (t("Any time"), button("avail", "any"))],
-                [(t("Skip"), button("avail", "skip"))]]
-        await reply(update, head + t("When are you usually free? (optional)"), inline(rows))
-    elif step == "consent":
-        text = t(
-            "Privacy, in plain words: we store your name, phone number, area and role. "
-            "Only community staff and the volunteer or resident of a task you share see your phone and address; "
-            "they are never posted in the group. Send /deleteme at any time to erase your data."
-        )
-        rows = [[(t("✅ I agree"), button("consent", "yes"))], [(t("Cancel"), button("consent", "no"))]]
-        await reply(update, head + text, inline(rows))
+    if dialog.step not in STEPS:
+        return
+    turn = _reg_turn(update, ctx, dialog)
+    text, markup = await STEPS[dialog.step][0](turn)
+    await reply(update, (prefix + "\n\n" if prefix else "") + text, markup)
 
 
-SKIP_WORDS = {"skip", "no", "跳过", "不", "不要", "不给", "不想给", "不用", "算了", "略过"}
-NEXT = {"lang": "role", "role": "name", "name": "phone", "phone": "area"}
-
-
-async def _advance(update: Update, ctx: LinliContext, dialog: Dialog, step: str, prefix: str = "") -> None:
-    dialog.step = step
-    await dialogs.save(ctx, dialog)
-    await prompt(update, ctx, dialog, prefix)
-
-
-async def _reprompt(update: Update, ctx: LinliContext, dialog: Dialog, text: str) -> None:
-    await prompt(update, ctx, dialog, prefix=text)
-
-
-@flow(FLOW)
+@flow(FLOW, ask=lambda update, ctx, dialog, prefix: prompt(update, ctx, dialog, prefix))
 async def register_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: Input) -> None:
-    t = _t(dialog)
-    step = dialog.step
-    user = update.effective_user
-    assert user is not None
-    if step == "community":
-        community_id = parse_int(inp.text, strict=True) if inp.kind == "callback" else None
-        if community_id is not None:
-            active = {int(str(c["id"])) for c in await comm.active_communities(ctx.db)}
-            if community_id in active:
-                await begin(update, ctx, community_id)
-                return
-        await reply(update, t("Please choose your community with one of the buttons above."))
+    if dialog.step not in STEPS:
         return
-    if step == "lang":
-        if inp.kind == "callback" and inp.text in ("zh", "en"):
-            dialog.data["lang"] = inp.text
-            await _advance(update, ctx, dialog, "role")
-            return
-        await _reprompt(update, ctx, dialog, t("Please press one of the buttons."))
-        return
-    if step == "role":
-        if inp.kind == "callback" and inp.text in ("resident", "volunteer", "both"):
-            dialog.data["role"] = inp.text
-            await _advance(update, ctx, dialog, "name")
-            return
-        await _reprompt(update, ctx, dialog, t("Please press one of the buttons."))
-        return
-    if step == "name":
-        if inp.kind != "text":
-            await _reprompt(update, ctx, dialog, t("Please type your name as text."))
-            return
-        try:
-            name = svc.clean_name(inp.text)
-        except DomainError as err:
-            await _reprompt(update, ctx, dialog, error_text(t, err))
-            return
-        dialog.data["name"] = name
-        await _advance(update, ctx, dialog, "phone")
-        return
-    if step == "phone":
-        if inp.kind == "contact" and inp.contact_user_id == user.id and inp.phone:
-            dialog.data["phone"] = inp.phone[:32]
-            await _advance(update, ctx, dialog, "area", t("Thank you, {name}.", name=esc(dialog.data.get("name"))))
-            return
-        typed = (inp.text or "").strip().casefold()
-        if inp.kind == "text" and (typed in SKIP_WORDS or typed in {translator(lang)("Skip").casefold()
-                                                                      for lang in ("zh", "en")}):
-            dialog.data["phone"] = None
-            await _advance(update, ctx, dialog, "area", t("No problem, you can add it later with /start."))
-            return
-        if inp.kind == "contact":
-            msg = t("Please share your own number with the button below, not someone else's contact.")
-        elif inp.kind == "text" and not any(ch.isdigit() for ch in typed):
-            msg = t("Please press “📱 Share my phone number” below, or “Skip” if you prefer not to give it.")
-        else:
-            msg = t("Please do not type the number. Press the button “📱 Share my phone number” below, so we know it is really yours.")
-        await _reprompt(update, ctx, dialog, msg)
-        return
-    if step == "area":
-        cid = int(dialog.data["community_id"])
-        if inp.kind == "callback":
-            areas = {int(str(a["id"])): str(a["name"]) for a in await comm.areas(ctx.db, cid)}
-            area_id = parse_int(inp.text, strict=True)
-            if area_id is not None and area_id in areas:
-                dialog.data["area_id"] = area_id
-                dialog.data["address"] = None
-            else:
-                await _reprompt(update, ctx, dialog, t("Please choose an area from the list, or type it."))
-                return
-        elif inp.kind == "text":
-            try:
-                typed = svc.clean_name(inp.text, limit=TEXT_LIMIT)
-                dialog.data["area_id"], dialog.data["address"] = svc.place_from_typed(
-                    await comm.areas(ctx.db, cid), typed)
-            except DomainError:
-                await _reprompt(update, ctx, dialog, t("Please type your building or area in up to 200 characters."))
-                return
-        else:
-            await _reprompt(update, ctx, dialog, t("Please choose an area from the list, or type it."))
-            return
-        await _advance(update, ctx, dialog, "skills" if dialog.data.get("role") in ("volunteer", "both") else "consent")
-        return
-    if step == "skills":
-        if inp.kind == "callback":
-            if inp.text == "-done":
-                await _advance(update, ctx, dialog, "avail")
-                return
-            codes = {str(c["code"]) for c in await comm.categories(ctx.db, int(dialog.data["community_id"]))}
-            if inp.text in codes:
-                chosen = list(dialog.data.get("skills") or [])
-                chosen.remove(inp.text) if inp.text in chosen else chosen.append(inp.text)
-                dialog.data["skills"] = chosen
-                await dialogs.save(ctx, dialog)
-                q = update.callback_query
-                if q is not None and q.message is not None:
-                    try:
-                        await q.edit_message_reply_markup(reply_markup=await _skills_markup(ctx, dialog))
-                    except TelegramError:
-                        pass
-                return
-        await _reprompt(update, ctx, dialog, t("Please tap the buttons, then press Done."))
-        return
-    if step == "avail":
-        if inp.kind == "callback" and inp.text in ("weekdays", "weekends", "evenings", "any", "skip"):
-            dialog.data["availability"] = None if inp.text == "skip" else inp.text
-            await _advance(update, ctx, dialog, "consent")
-            return
-        await _reprompt(update, ctx, dialog, t("Please press one of the buttons."))
-        return
-    if step == "consent":
-        if inp.kind == "callback" and inp.text == "yes":
-            try:
-                await svc.save_registration(ctx.db, tg_user_id=user.id, community_id=int(dialog.data["community_id"]),
-                                            data=dialog.data, now=ctx.now())
-            except DomainError as err:
-                await dialogs.finish(ctx, user.id)
-                await reply(update, error_text(t, err), await main_menu(ctx, user.id, t))
-                return
-            await dialogs.finish(ctx, user.id)
-            if dialog.data.get("org_code"):
-                try:
-                    await svc.join_organisation(ctx.db, tg_user_id=user.id, now=ctx.now(), code=str(dialog.data["org_code"]))
-                except DomainError:
-                    pass
-            text = t("Your profile is saved. Thank you!") if dialog.data.get("editing") else t("You are registered. Welcome, {name}!", name=esc(dialog.data.get("name")))
-            await reply(update, text, await main_menu(ctx, user.id, t))
-            return
-        if inp.kind == "callback" and inp.text == "no":
-            await dialogs.finish(ctx, user.id)
-            await reply(update, t("Cancelled. Nothing was saved."), await main_menu(ctx, user.id, t))
-            return
-        await _reprompt(update, ctx, dialog, t("Please press one of the buttons."))
-        return
+    turn = _reg_turn(update, ctx, dialog)
+    outcome = await STEPS[dialog.step][1](turn, inp)
+    if isinstance(outcome, Again):
+        await prompt(update, ctx, dialog, outcome.why)
+    elif isinstance(outcome, Next):
+        dialog.step = next_step(turn.draft, dialog.step)
+        await _save(turn)
+        await prompt(update, ctx, dialog, outcome.say)
 
-
-async def _skills_markup(ctx: LinliContext, dialog: Dialog) -> InlineKeyboardMarkup:
-    t = _t(dialog)
-    cats = await comm.categories(ctx.db, int(dialog.data["community_id"]))
-    chosen = set(dialog.data.get("skills") or [])
-    key = "name_zh" if dialog.data.get("lang") == "zh" else "name_en"
-    rows = [[(("✅ " if c["code"] in chosen else "") + str(c[key]), button("skills", str(c["code"])))] for c in cats]
-    rows.append([(t("Done"), button("skills", "-done"))])
-    return inline(rows)
 
 
 # ---------------------------------------------------------------- profile, language, deleteme

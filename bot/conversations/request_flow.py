@@ -35,7 +35,7 @@ from telegram.ext import CommandHandler, filters
 
 from bot import dialogs
 from bot.context import LinliApp, LinliContext
-from bot.dialogs import Dialog, Input, button, flow
+from bot.dialogs import Again, Dialog, Go, Input, Next, Outcome, Stop, button, flow
 from bot.i18n import Translator
 from bot.menu import load_member, main_menu, menu_item, resident, staff
 from bot.models import N_, DomainError, Member, NotAllowed, NotRegistered
@@ -328,29 +328,6 @@ class Question:
     cancel: bool = True  # a ✖ Cancel row under the buttons
 
 
-@dataclass(frozen=True)
-class Next:
-    """The answer is taken: on to the step after this one (or back to the summary)."""
-
-
-@dataclass(frozen=True)
-class Go:
-    step: str
-
-
-@dataclass(frozen=True)
-class Again:
-    """Ask the same question again, saying why first."""
-
-    why: str
-
-
-@dataclass(frozen=True)
-class Stop:
-    """The step finished the dialog itself (submitted or ended)."""
-
-
-Outcome = Next | Go | Again | Stop
 Asker = Callable[[Turn], Awaitable[Question | Outcome]]
 Accepter = Callable[[Turn, Input], Awaitable[Outcome]]
 
