@@ -83,6 +83,10 @@ class Input:
     duration: int | None = None
     step: str | None = None          # for callbacks: the step the button belonged to
 
+    def pressed(self, *values: str) -> str | None:
+        """The value of the button pressed, if one was and it is one of ``values``."""
+        return self.text if self.kind == "callback" and self.text in values else None
+
 
 FlowHandler = Callable[[Update, LinliContext, Dialog, Input], Awaitable[None]]
 AskAgain = Callable[[Update, LinliContext, Dialog, str], Awaitable[None]]

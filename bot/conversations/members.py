@@ -184,10 +184,6 @@ Ask = Callable[[RegTurn], Awaitable[Question]]
 Accept = Callable[[RegTurn, Input], Awaitable[Outcome]]
 
 
-def _pressed(inp: Input, *values: str) -> str | None:
-    return inp.text if inp.kind == "callback" and inp.text in values else None
-
-
 async def ask_community(turn: RegTurn) -> Question:
     rows = [[(str(c["name"]), button("community", str(c["id"])))] for c in (await comm.active_communities(turn.ctx.db))[:40]]
     return turn.t("Which community do you live in?"), inline(rows)
@@ -211,7 +207,7 @@ async def ask_lang(turn: RegTurn) -> Question:
 
 
 async def accept_lang(turn: RegTurn, inp: Input) -> Outcome:
-    lang = _pressed(inp, "zh", "en")
+    lang = inp.pressed("zh", "en")
     if lang is None:
         return Again(turn.t("Please press one of the buttons."))
     turn.draft.lang = lang
@@ -226,7 +222,7 @@ async def ask_role(turn: RegTurn) -> Question:
 
 
 async def accept_role(turn: RegTurn, inp: Input) -> Outcome:
-    role = _pressed(inp, "resident", "volunteer", "both")
+    role = inp.pressed("resident", "volunteer", "both")
     if role is None:
         return Again(turn.t("Please press one of the buttons."))
     turn.draft.role = role  # type: ignore[assignment]  # one of the three pressed
@@ -306,9 +302,9 @@ async def ask_skills(turn: RegTurn) -> Question:
 
 
 async def accept_skills(turn: RegTurn, inp: Input) -> Outcome:
-    if _pressed(inp, "-done"):
+    if inp.pressed("-done"):
         return Next()
-    code = _pressed(inp, *(str(c["code"]) for c in await turn.categories()))
+    code = inp.pressed(*(str(c["code"]) for c in await turn.categories()))
     if code is None:
         return Again(turn.t("Please tap the buttons, then press Done."))
     chosen = list(turn.draft.skills or [])
@@ -342,7 +338,7 @@ async def ask_avail(turn: RegTurn) -> Question:
 
 
 async def accept_avail(turn: RegTurn, inp: Input) -> Outcome:
-    chosen = _pressed(inp, "weekdays", "weekends", "evenings", "any", "skip")
+    chosen = inp.pressed("weekdays", "weekends", "evenings", "any", "skip")
     if chosen is None:
         return Again(turn.t("Please press one of the buttons."))
     turn.draft.availability = None if chosen == "skip" else chosen
@@ -360,10 +356,10 @@ async def ask_consent(turn: RegTurn) -> Question:
 
 
 async def accept_consent(turn: RegTurn, inp: Input) -> Outcome:
-    if _pressed(inp, "yes"):
+    if inp.pressed("yes"):
         await _register(turn)
         return Stop()
-    if _pressed(inp, "no"):
+    if inp.pressed("no"):
         await dialogs.finish(turn.ctx, turn.dialog.tg_user_id)
         await reply(turn.update, turn.t("Cancelled. Nothing was saved."), await main_menu(turn.ctx, turn.dialog.tg_user_id, turn.t))
         return Stop()

@@ -338,11 +338,6 @@ class Step:
     accept: Accepter  # a typed answer, a pressed button, a voice note... → what comes next
 
 
-def _press(inp: Input, *values: str) -> str | None:
-    """The value of a pressed button if it is one of ``values``."""
-    return inp.text if inp.kind == "callback" and inp.text in values else None
-
-
 def _please_press(turn: Turn) -> Again:
     return Again(turn.t("Please press one of the buttons."))
 
@@ -357,7 +352,7 @@ async def ask_mode(turn: Turn) -> Question:
 
 
 async def accept_mode(turn: Turn, inp: Input) -> Outcome:
-    mode = _press(inp, "normal", "proxy", "event")
+    mode = inp.pressed("normal", "proxy", "event")
     if mode is None:
         return _please_press(turn)
     turn.draft.mode = mode  # type: ignore[assignment]  # one of the three pressed
@@ -374,7 +369,7 @@ async def ask_title(turn: Turn) -> Question:
 
 
 async def accept_title(turn: Turn, inp: Input) -> Outcome:
-    if _press(inp, "-skip") and turn.draft.mode != "event":
+    if inp.pressed("-skip") and turn.draft.mode != "event":
         turn.draft.title = None
         return Next()
     value = _clean_text(inp, TITLE_MAX)
@@ -440,7 +435,7 @@ async def ask_cat(turn: Turn) -> Question:
 
 
 async def accept_cat(turn: Turn, inp: Input) -> Outcome:
-    pressed = _press(inp, *(await turn.category_names()))
+    pressed = inp.pressed(*(await turn.category_names()))
     typed = _typed_category(await turn.categories(), inp.text) if inp.kind == "text" else None
     if not (pressed or typed):
         return Again(turn.t("Please choose the kind of help with one of the buttons."))
@@ -467,7 +462,7 @@ async def accept_desc(turn: Turn, inp: Input) -> Outcome:
     if inp.kind == "voice" and inp.file_id:
         d.voice, d.voice_s, d.desc = inp.file_id, inp.duration or 0, None
         return Next()
-    if _press(inp, "-skip") and d.mode == "event":
+    if inp.pressed("-skip") and d.mode == "event":
         d.voice, d.desc = None, None
         return Next()
     if inp.kind != "text":
@@ -497,11 +492,11 @@ async def accept_when(turn: Turn, inp: Input) -> Outcome:
     if spoken is not None and tasks.time_allowed(spoken, turn.now):  # "明天下午3点": the time itself
         d.when, d.starts_at = "at", to_db(spoken)
         return Next()
-    said = _press(inp, "asap", "today", "tomorrow") or (_typed_when(inp.text) if inp.kind == "text" else None)
+    said = inp.pressed("asap", "today", "tomorrow") or (_typed_when(inp.text) if inp.kind == "text" else None)
     if said:
         d.when, d.starts_at = said, None
         return Next()
-    if _press(inp, "pick"):
+    if inp.pressed("pick"):
         return Go("at")
     return _please_press(turn)
 
@@ -552,10 +547,10 @@ async def ask_where(turn: Turn) -> Question | Outcome:
 
 
 async def accept_where(turn: Turn, inp: Input) -> Outcome:
-    if _press(inp, "home"):
+    if inp.pressed("home"):
         turn.draft.address = None
         return Next()
-    if _press(inp, "other"):
+    if inp.pressed("other"):
         return Go("addr")
     return _please_press(turn)
 
@@ -566,7 +561,7 @@ async def ask_helpers(turn: Turn) -> Question:
 
 
 async def accept_helpers(turn: Turn, inp: Input) -> Outcome:
-    pressed = _press(inp, "1", "2", "3")
+    pressed = inp.pressed("1", "2", "3")
     count = int(pressed) if pressed else (_WORD_NUMBERS.get(_words(inp.text)) if inp.kind == "text" else None)
     if not count:
         return _please_press(turn)
@@ -612,7 +607,7 @@ async def ask_org(turn: Turn) -> Question | Outcome:
 
 
 async def accept_org(turn: Turn, inp: Input) -> Outcome:
-    if _press(inp, "all"):
+    if inp.pressed("all"):
         turn.draft.org = None
         return Next()
     org = parse_int(inp.text, strict=True) if inp.kind == "callback" else None
@@ -631,11 +626,11 @@ async def ask_confirm(turn: Turn) -> Question:
 
 
 async def accept_confirm(turn: Turn, inp: Input) -> Outcome:
-    if _press(inp, "submit"):
+    if inp.pressed("submit"):
         await _close_buttons(turn.update)
         await _submit(turn)
         return Stop()
-    if _press(inp, "edit"):
+    if inp.pressed("edit"):
         return Go("edit")
     return _please_press(turn)
 
@@ -653,9 +648,9 @@ async def ask_edit(turn: Turn) -> Question:
 
 
 async def accept_edit(turn: Turn, inp: Input) -> Outcome:
-    if _press(inp, "-back"):
+    if inp.pressed("-back"):
         return Go("confirm")
-    chosen = _press(inp, *_fields(turn.draft))
+    chosen = inp.pressed(*_fields(turn.draft))
     if chosen is None:
         return _please_press(turn)
     turn.draft.fix = True
