@@ -150,3 +150,12 @@ async def test_register_availability_and_what_comes_next() -> None:
     assert reg.next_step(turn.draft, "area") == "skills"
     assert reg.next_step(reg.RegisterDraft(role="resident"), "area") == "consent"
     assert reg.next_step(turn.draft, "avail") == "consent"
+
+
+async def test_typed_name_and_addresses_go_into_their_fields(now: datetime) -> None:
+    turn = _turn("pname", now, mode="proxy")
+    assert await rf.accept_pname(turn, pressed("x")) == Again("Please type the name as text, up to 40 characters.")
+    assert await rf.accept_pname(turn, typed(" Gran Wang ")) == Next() and turn.draft.proxy_name == "Gran Wang"
+    assert await rf.accept_paddr(turn, typed("x" * 201)) == Again("Please type the address as text, up to 200 characters.")
+    assert await rf.accept_paddr(turn, typed("Building 3")) == Next() and turn.draft.proxy_address == "Building 3"
+    assert await rf.accept_addr(turn, typed("Riverside market")) == Next() and turn.draft.address == "Riverside market"

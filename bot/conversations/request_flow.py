@@ -368,28 +368,36 @@ async def ask_title(turn: Turn) -> Question:
                     [[(t("Skip"), button("title", "-skip"))]])
 
 
+def _typed_into(name: str, limit: int, problem: str) -> Accepter:
+    """A step that takes 1 to ``limit`` typed characters into the draft's ``name``, else says ``problem``."""
+
+    async def accept(turn: Turn, inp: Input) -> Outcome:
+        value = _clean_text(inp, limit)
+        if value is None:
+            return Again(turn.t(problem, n=limit))
+        setattr(turn.draft, name, value)
+        return Next()
+
+    return accept
+
+
+_accept_typed_title = _typed_into("title", TITLE_MAX, N_("Please type the title as text, up to {n} characters."))
+accept_pname = _typed_into("proxy_name", NAME_MAX, N_("Please type the name as text, up to {n} characters."))
+_ADDRESS_PROBLEM = N_("Please type the address as text, up to {n} characters.")
+accept_paddr = _typed_into("proxy_address", ADDRESS_MAX, _ADDRESS_PROBLEM)
+accept_addr = _typed_into("address", ADDRESS_MAX, _ADDRESS_PROBLEM)
+
+
 async def accept_title(turn: Turn, inp: Input) -> Outcome:
     if inp.pressed("-skip") and turn.draft.mode != "event":
         turn.draft.title = None
         return Next()
-    value = _clean_text(inp, TITLE_MAX)
-    if value is None:
-        return Again(turn.t("Please type the title as text, up to {n} characters.", n=TITLE_MAX))
-    turn.draft.title = value
-    return Next()
+    return await _accept_typed_title(turn, inp)
 
 
 async def ask_pname(turn: Turn) -> Question:
     return Question(turn.t("Who needs help? Please type the resident's name (up to {n} characters). "
                            "It stays private: only the volunteer who takes the task sees it.", n=NAME_MAX))
-
-
-async def accept_pname(turn: Turn, inp: Input) -> Outcome:
-    value = _clean_text(inp, NAME_MAX)
-    if value is None:
-        return Again(turn.t("Please type the name as text, up to {n} characters.", n=NAME_MAX))
-    turn.draft.proxy_name = value
-    return Next()
 
 
 async def ask_pphone(turn: Turn) -> Question:
@@ -415,17 +423,6 @@ async def ask_paddr(turn: Turn) -> Question:
 async def ask_addr(turn: Turn) -> Question:
     return Question(turn.t("Please type the address (up to {n} characters). "
                            "Only the volunteer who takes the task will see it.", n=ADDRESS_MAX))
-
-
-async def accept_address(turn: Turn, inp: Input) -> Outcome:
-    value = _clean_text(inp, ADDRESS_MAX)
-    if value is None:
-        return Again(turn.t("Please type the address as text, up to {n} characters.", n=ADDRESS_MAX))
-    if turn.step == "paddr":
-        turn.draft.proxy_address = value
-    else:
-        turn.draft.address = value
-    return Next()
 
 
 async def ask_cat(turn: Turn) -> Question:
@@ -663,13 +660,13 @@ STEPS: dict[str, Step] = {
     "title": Step(ask_title, accept_title),         # typed (Skip unless an event)
     "pname": Step(ask_pname, accept_pname),         # for a resident: their name,
     "pphone": Step(ask_pphone, accept_pphone),      # phone (typed, or a shared contact)
-    "paddr": Step(ask_paddr, accept_address),       # and address
+    "paddr": Step(ask_paddr, accept_paddr),         # and address
     "cat": Step(ask_cat, accept_cat),               # a category button, or its name typed
     "desc": Step(ask_desc, accept_desc),            # text or a voice message
     "when": Step(ask_when, accept_when),            # asap / today / tomorrow / pick, or a time as said
     "at": Step(ask_time, accept_time),              # "pick": a typed time
     "where": Step(ask_where, accept_where),         # home (skipped when there is none) or another place
-    "addr": Step(ask_addr, accept_address),         # another place, typed
+    "addr": Step(ask_addr, accept_addr),            # another place, typed
     "helpers": Step(ask_helpers, accept_helpers),   # 1 / 2 / 3, pressed or typed
     "slots": Step(ask_slots, accept_number),        # an event's places, typed
     "start": Step(ask_time, accept_time),           # an event's start
