@@ -118,7 +118,7 @@ async def test_edit_task_refuses_odd_numbers(db: Database, now: datetime, value:
     tid = await make_task(db, now, cid, staff)
     with pytest.raises(InvalidInput) as err:
         await tasks.edit_task(db, now, staff, tid, "slots", value)
-    assert err.value.params == {"low": 1, "high": 1000}
+    assert err.value.params == {"low": 1, "high": tasks.SLOTS_MAX}
     await tasks.edit_task(db, now, staff, tid, "points", "４")
     assert await db.fetchval("SELECT points FROM tasks WHERE id = ?", (tid,)) == 4
 

@@ -532,7 +532,7 @@ async def edit_task(db: Database, now: datetime, staff_id: int, task_id: int, fi
     value = value.strip()
     new: Any
     if field in ("slots", "points"):
-        low, high = (1, 1000) if field == "slots" else (0, 1000)
+        low, high = (1, SLOTS_MAX) if field == "slots" else (0, POINTS_MAX)   # the same rule as at publishing
         new = number(value, N_("Please give a whole number from {low} to {high}."), low=low, high=high)
     else:
         if not value or len(value) > EDITABLE[field]:
