@@ -15,6 +15,7 @@ from telegram import KeyboardButton, ReplyKeyboardMarkup, Update
 from bot.context import LinliContext
 from bot.i18n import Translator, translator
 from bot.models import Member
+from storage import members as member_store
 
 MenuAction = Callable[[Update, LinliContext], Awaitable[None]]
 
@@ -69,9 +70,7 @@ def staff(member: Member | None) -> bool:
 
 
 async def load_member(ctx: LinliContext, tg_user_id: int) -> Member | None:
-    row = await ctx.db.fetchone(
-        "SELECT m.*, EXISTS (SELECT 1 FROM merchants s WHERE s.member_id = m.id AND s.active = 1) AS is_merchant"
-        " FROM members m WHERE m.tg_user_id = ? AND m.deleted_at IS NULL", (tg_user_id,))
+    row = await member_store.by_tg_with_merchant(ctx.db, tg_user_id)
     return None if row is None else Member.from_row(row)
 
 

@@ -22,6 +22,8 @@ from bot.context import LinliContext
 from bot.i18n import Translator, normalise_language, translator
 from bot.models import DomainError
 from bot.numbers import MAX_ID, number
+from storage import communities as community_store
+from storage import members as member_store
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +39,9 @@ async def member_language(ctx: LinliContext, tg_user_id: int | None, tg_language
     """The member's chosen language, else Telegram's, else the operator's default."""
     default = ctx.settings.default_language
     if tg_user_id is not None:
-        stored = await ctx.db.fetchval("SELECT language FROM members WHERE tg_user_id = ?", (tg_user_id,))
+        stored = await member_store.language_of(ctx.db, tg_user_id)
         if stored:
-            return str(stored)
+            return stored
     return normalise_language(tg_language_code, default)
 
 
@@ -52,7 +54,7 @@ async def tr_for(update: Update, ctx: LinliContext) -> Translator:
 async def community_translator(ctx: LinliContext, community_id: int | None) -> Translator:
     lang = None
     if community_id is not None:
-        lang = await ctx.db.fetchval("SELECT language FROM communities WHERE id = ?", (community_id,))
+        lang = await community_store.language_of(ctx.db, community_id)
     return translator(lang or ctx.settings.default_language)
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
+from storage.db import Database
 from storage.timeutil import to_db
 
 # Who goes first when messages wait (higher first): the outbox job sends by priority, then due time,
@@ -159,3 +161,20 @@ QUEUE_FORGET = (
     " AND ((s.state = 'sent' AND COALESCE(s.last_error, '') <> 'dropped by renderer')"
     " OR (s.state IN ('pending', 'sending') AND s.chat_id IS NOT :tg AND s.member_id IS NOT :mid)))"
     " ON CONFLICT (dedupe_key) DO NOTHING")
+
+
+@dataclass(frozen=True)
+class SentIds:
+    """The ids of the messages a sent outbox row became (its voice, if any, separately)."""
+
+    message_id: int | None
+    voice_message_id: int | None
+
+
+async def sent_ids(db: Database, outbox_id: object) -> SentIds | None:
+    """What a sent outbox row became in the chat, None if it was not (yet) sent."""
+    row = await db.fetchone("SELECT message_id, voice_message_id FROM outbox WHERE id = ? AND state = 'sent'",
+                            (outbox_id,))
+    if row is None:
+        return None
+    return SentIds(row["message_id"], row["voice_message_id"])

@@ -12,12 +12,14 @@ from bot import dialogs
 from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
 from bot.menu import load_member, menu_item, participant
-from bot.models import N_, AlreadyDone, DomainError, InvalidInput, InvalidState, NotFound, NotRegistered
+from bot.models import N_, DomainError, InvalidInput, NotFound
 from bot.numbers import button_number, parse_int
 from bot.outbox import RenderContext, Rendered, renderer
 from bot.services import completion, points
 from bot.services.access import require_staff
 from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, task_name, tr_for, typed_int
+from storage import members as member_store
+from storage import tasks as task_store
 
 REASONS = {
     "task_completed": N_("Task completed"),
@@ -70,14 +72,11 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
                 await _ask_reason(update, ctx, t, tid, "p")
         elif parts[0] == "cs" and len(parts) == 3 and parts[2] in ("c", "x", "h"):
             case_id = button_number(parts[1])
-            half = None
             if parts[2] == "h":
-                full = await ctx.db.fetchval("SELECT t.points FROM cases c JOIN tasks t ON t.id = c.task_id"
-                                             " WHERE c.id = ?", (case_id,))
-                half = max(1, int(full or 0) // 2)
-            await completion.resolve_case(ctx.db, case_id=case_id, tg_user_id=uid, now=ctx.now(),
-                                          resolution={"c": "credit", "x": "no_credit", "h": "partial"}[parts[2]],
-                                          points=half)
+                await completion.resolve_case_half(ctx.db, case_id=case_id, tg_user_id=uid, now=ctx.now())
+            else:
+                await completion.resolve_case(ctx.db, case_id=case_id, tg_user_id=uid, now=ctx.now(),
+                                              resolution={"c": "credit", "x": "no_credit"}[parts[2]])
             text = t("The case is resolved.")
         elif parts[0] == "lb" and len(parts) == 3:
             # Answer after building the page, so "please register first" can still be shown.
@@ -222,7 +221,7 @@ async def cmd_entries(update: Update, ctx: LinliContext) -> None:
         if len(args) != 1:
             raise InvalidInput(N_("Please write: /entries <task number>"))
         tid = typed_int(args[0], N_("Please write: /entries <task number>"))
-        community = await ctx.db.fetchval("SELECT community_id FROM tasks WHERE id = ?", (tid,))
+        community = await task_store.community_of(ctx.db, tid)
         if community is None:
             raise NotFound()
         await require_staff(ctx.db, update.effective_user.id, ctx.settings.admin_ids, community)
@@ -249,23 +248,8 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
         if not args:
             raise InvalidInput(N_("Please write: /closeevent <event number> and the list numbers of no-shows"))
         tid = typed_int(args[0], N_("Please write: /closeevent <event number> and the list numbers of no-shows"))
-        community = await ctx.db.fetchval("SELECT community_id FROM tasks WHERE id = ?", (tid,))
-        await require_staff(ctx.db, update.effective_user.id, ctx.settings.admin_ids, community)
-        me = await load_member(ctx, update.effective_user.id)
-        if me is None or not me.registered:
-            raise NotRegistered()  # closing records who did it: the same rule as the Close button
-        task = await ctx.db.fetchone("SELECT kind, state FROM tasks WHERE id = ?", (tid,))
-        if task is None:
-            raise NotFound()
-        if task["kind"] != "event":
-            raise DomainError(N_("Task #{id} is not an event: the person who was helped confirms it."), id=tid)
-        if task["state"] == "completed":
-            raise AlreadyDone()
-        if task["state"] not in completion.EVENT_OPEN_STATES:
-            raise InvalidState(N_("Task #{id} is already finished or cancelled."), id=tid)
-        people = await completion.event_attendees(ctx.db, task_id=tid)
-        if await completion.closer_on_list(ctx.db, task_id=tid, member_id=me.id):
-            raise completion.OnTheList()
+        people = await completion.attendance_to_close(ctx.db, task_id=tid, tg_user_id=update.effective_user.id,
+                                                      admin_ids=ctx.settings.admin_ids)
         if not people:
             await reply(update, t("Nobody has claimed event #{id}. To end it without points, send /canceltask {id}.",
                                   id=tid))
@@ -347,14 +331,14 @@ async def _menu_points(update: Update, ctx: LinliContext) -> None:
 
 # -- renderers ---------------------------------------------------------------------------------
 async def _title(rc: RenderContext, task_id: Any) -> str:
-    row = await rc.db.fetchone("SELECT id, title, description, voice_file_id FROM tasks WHERE id = ?", (task_id,))
+    row = await task_store.name_row(rc.db, task_id)
     return task_name(rc.t, row) if row is not None else esc(rc.t("task {id}", id=task_id))
 
 
 @renderer("completion_confirm")
 async def _r_confirm(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     tid = p["task_id"]
-    state = await rc.db.fetchval("SELECT state FROM tasks WHERE id = ?", (tid,))
+    state = await task_store.state_of(rc.db, tid)
     if state != "awaiting_confirmation":
         return None
     names = "、".join(esc(n) for n in p.get("volunteers", [])) or "?"
@@ -391,9 +375,9 @@ async def _r_case(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
                 case=p["case_id"])
     if p.get("reason"):
         text += "\n" + rc.t("Reason: {reason}", reason=esc(p["reason"]))
-    pts = int(await rc.db.fetchval("SELECT points FROM tasks WHERE id = ?", (p["task_id"],)) or 0)
+    pts = await task_store.points_of(rc.db, p["task_id"])
     row = [(rc.t("Give points"), f"cs:{p['case_id']}:c")]
-    if pts >= 2:  # half of one point would be the same as all of it
+    if completion.offers_half(pts):
         row.append((rc.t("Half the points"), f"cs:{p['case_id']}:h"))
     row.append((rc.t("No points"), f"cs:{p['case_id']}:x"))
     return Rendered(text=text, reply_markup=inline([row]))
@@ -506,7 +490,7 @@ def _honour(rc: RenderContext, p: dict[str, Any]) -> str:
 @renderer("honour_member", deferrable=True)
 async def _r_honour(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     text = rc.t("🎉 Congratulations: {honour}! Thank you for helping your neighbours.", honour=_honour(rc, p))
-    shown = await rc.db.fetchval("SELECT announce_consent FROM members WHERE id = ?", (rc.member_id,))
+    shown = await member_store.announce_consent(rc.db, rc.member_id)
     if shown:
         text += "\n" + rc.t("The volunteer group hears of it too. To keep your honours private, use /settings.")
     return Rendered(text=text)
@@ -514,11 +498,10 @@ async def _r_honour(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
 
 @renderer("honour_group", deferrable=True)
 async def _r_honour_group(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
-    row = await rc.db.fetchone("SELECT display_name, announce_consent, deleted_at FROM members WHERE id = ?",
-                               (p.get("member_id"),))
-    if row is None or not row["announce_consent"] or row["deleted_at"] is not None:
+    who = await member_store.public_name(rc.db, p.get("member_id"))
+    if who is None or not who.announce_consent or who.deleted:
         return None
-    return Rendered(text=rc.t("🎉 {name}: {honour}. Thank you!", name=esc(row["display_name"]),
+    return Rendered(text=rc.t("🎉 {name}: {honour}. Thank you!", name=esc(who.display_name),
                               honour=_honour(rc, p)))
 
 

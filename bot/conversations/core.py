@@ -17,7 +17,9 @@ from bot.context import LinliApp, LinliContext
 from bot.deeplinks import link
 from bot.i18n import both
 from bot.menu import handle_menu_text, load_member, main_menu
+from bot.services import members
 from bot.ui import answer, reply, tr_for
+from storage import communities as community_store
 
 
 async def help_command(update: Update, ctx: LinliContext) -> None:
@@ -25,7 +27,7 @@ async def help_command(update: Update, ctx: LinliContext) -> None:
     chat = update.effective_chat
     if chat is not None and chat.type != "private":
         # /help or /start in a group: a button to the private chat (registration for this group's community).
-        code = await ctx.db.fetchval("SELECT join_code FROM communities WHERE group_chat_id = ? AND active = 1", (chat.id,))
+        code = await community_store.join_code_of_group(ctx.db, chat.id, active_only=True)
         markup = None
         if ctx.runtime.bot_username:
             url = link(ctx.runtime.bot_username, f"join_{code}") if code else f"https://t.me/{ctx.runtime.bot_username}"
@@ -101,10 +103,7 @@ async def note_private_chat(update: Update, ctx: LinliContext) -> None:
     chat, user = update.effective_chat, update.effective_user
     if chat is None or user is None or chat.type != "private" or update.my_chat_member is not None:
         return
-    row = await ctx.db.fetchone("SELECT id, started_bot, reachable FROM members WHERE tg_user_id = ?", (user.id,))
-    if row is not None and not (row["started_bot"] and row["reachable"]):
-        async with ctx.db.transaction() as conn:
-            await conn.execute("UPDATE members SET started_bot = 1, reachable = 1 WHERE id = ?", (row["id"],))
+    await members.note_private_chat(ctx.db, user.id)
 
 
 PRIVATE_ONLY = ["request", "publish", "tasks", "mytasks", "points", "history", "leaderboard", "rewards", "vouchers",

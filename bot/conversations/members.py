@@ -31,6 +31,8 @@ from bot.services import members as svc
 from bot.services.access import require_staff
 from bot.ui import Markup as ReplyMarkup
 from bot.ui import answer, community_translator, edit_or_send, error_text, esc, inline, reply, tr_for
+from storage import communities as community_store
+from storage import members as member_store
 
 FLOW = "register"
 TEXT_LIMIT = 200
@@ -78,7 +80,7 @@ async def setup_command(update: Update, ctx: LinliContext) -> None:
         except TelegramError:
             await reply(update, t("Please make me an administrator so I can pin the welcome message."))
     # Staff messages (problems reported, reviews, escalations) reach registered staff only.
-    if await ctx.db.fetchval("SELECT registered_at IS NULL FROM members WHERE tg_user_id = ?", (user.id,)):
+    if await member_store.unregistered(ctx.db, user.id):
         await reply(update, t("Whoever set this up is its staff: please press Register too, so that staff messages"
                               " (problems reported, requests to review) reach you."))
 
@@ -462,7 +464,7 @@ async def profile_command(update: Update, ctx: LinliContext) -> None:
     roles += [t("staff")] if m.is_staff else []
     area = m.address or ""
     if m.area_id is not None:
-        area = str(await ctx.db.fetchval("SELECT name FROM areas WHERE id = ?", (m.area_id,)) or "")
+        area = await member_store.area_name(ctx.db, m.area_id)
     lines = [
         t("Your profile"),
         t("Name: {v}", v=esc(m.display_name or "")),
@@ -554,8 +556,7 @@ async def _staff_community(update: Update, ctx: LinliContext, *, in_group_too: b
     t = await tr_for(update, ctx)
     cid: int | None = None
     if chat.type != "private":
-        v = await ctx.db.fetchval("SELECT id FROM communities WHERE group_chat_id = ?", (chat.id,))
-        cid = int(v) if v is not None else None
+        cid = await community_store.id_of_group(ctx.db, chat.id)
     else:
         m = await load_member(ctx, user.id)
         cid = m.community_id if m is not None else None
@@ -658,12 +659,12 @@ async def org_payload(update: Update, ctx: LinliContext, code: str) -> None:
     assert user is not None
     m = await load_member(ctx, user.id)
     if m is None or not m.registered:
-        row = await ctx.db.fetchone("SELECT community_id FROM organisations WHERE invite_code = ? AND active = 1", (code,))
-        if row is None:
+        community_id = await member_store.organisation_community(ctx.db, code)
+        if community_id is None:
             t = await tr_for(update, ctx)
             await reply(update, t("Sorry, this invite code is not valid. Please check it with your organisation."))
             return
-        await begin(update, ctx, int(row["community_id"]), org_code=code)
+        await begin(update, ctx, community_id, org_code=code)
         return
     await _join(update, ctx, code=code)
 
@@ -684,49 +685,53 @@ async def staff_command(update: Update, ctx: LinliContext) -> None:
     cid = await _staff_community(update, ctx)
     if cid is None:
         return
-    actor = await load_member(ctx, user.id)
-    actor_id = actor.id if actor is not None and actor.community_id == cid else None
     private = update.effective_chat is not None and update.effective_chat.type == "private"
     if verb == "find" and len(args) > 1:
-        if not private:  # names of residents never go to the group
-            await reply(update, t(STAFF_HELP))
-            return
-        found = await svc.find_members(ctx.db, community_id=cid, text=" ".join(args[1:]))
-        lines = [f"#{m['id']} {esc(str(m['display_name'] or '?'))}" + (" ⭐" if m["is_staff"] else "") for m in found]
-        await reply(update, "\n".join(lines) if lines else t("Nobody registered here has that name."))
-        return
-    if verb not in ("add", "remove"):
+        await _staff_find(update, ctx, t, cid, " ".join(args[1:]), private)
+    elif verb not in ("add", "remove"):
         rows = await svc.staff_members(ctx.db, community_id=cid)
         names = ", ".join(f"#{r['id']} {esc(str(r['display_name'] or '?'))}" for r in rows)
         text = t("Staff: {list}", list=names or "—") if private else ""
         await reply(update, (text + "\n" if text else "") + t(STAFF_HELP))
+    else:
+        await _staff_change(update, ctx, t, cid, args)
+
+
+async def _staff_find(update: Update, ctx: LinliContext, t: Translator, cid: int, text: str, private: bool) -> None:
+    """/staff find <name>: member numbers, in private only (names of residents never go to the group)."""
+    if not private:
+        await reply(update, t(STAFF_HELP))
         return
-    target_id: int | None = None
-    name = ""
-    if msg.reply_to_message is not None and msg.reply_to_message.from_user is not None \
-            and not msg.reply_to_message.from_user.is_bot:
-        target = msg.reply_to_message.from_user
-        row = await ctx.db.fetchone(
-            "SELECT id FROM members WHERE tg_user_id = ? AND community_id = ? AND registered_at IS NOT NULL"
-            " AND deleted_at IS NULL", (target.id, cid))
-        if row is None:
-            await reply(update, t("This person has not registered in this community yet. Ask them to press Register first."))
-            return
-        target_id, name = int(row["id"]), target.first_name
-    elif len(args) == 2 and (member_no := parse_int(args[1], hash_ok=True)) is not None:
-        row = await ctx.db.fetchone("SELECT id, display_name FROM members WHERE id = ? AND community_id = ?"
-                                    " AND registered_at IS NOT NULL AND deleted_at IS NULL", (member_no, cid))
-        if row is not None:
-            target_id, name = int(row["id"]), str(row["display_name"] or "?")
-    if target_id is None:
-        await reply(update, t("I could not find that member.") + "\n" + t(STAFF_HELP))
-        return
+    found = await svc.find_members(ctx.db, community_id=cid, text=text)
+    lines = [f"#{m['id']} {esc(str(m['display_name'] or '?'))}" + (" ⭐" if m["is_staff"] else "") for m in found]
+    await reply(update, "\n".join(lines) if lines else t("Nobody registered here has that name."))
+
+
+async def _staff_change(update: Update, ctx: LinliContext, t: Translator, cid: int, args: list[str]) -> None:
+    """/staff add|remove, by reply to the person's message or by member number."""
+    msg, user = update.effective_message, update.effective_user
+    assert msg is not None and user is not None
+    verb = args[0].lower()
+    actor = await load_member(ctx, user.id)
+    actor_id = actor.id if actor is not None and actor.community_id == cid else None
+    replied = msg.reply_to_message.from_user if msg.reply_to_message is not None else None
     try:
-        changed = await svc.set_staff(ctx.db, community_id=cid, member_id=target_id, staff=verb == "add",
+        if replied is not None and not replied.is_bot:
+            target = await svc.staff_candidate(ctx.db, community_id=cid, tg_user_id=replied.id,
+                                               first_name=replied.first_name)
+        elif len(args) == 2 and (member_no := parse_int(args[1], hash_ok=True)) is not None:
+            target = await svc.staff_candidate(ctx.db, community_id=cid, member_id=member_no)
+        else:
+            target = None
+        if target is None:
+            await reply(update, t("I could not find that member.") + "\n" + t(STAFF_HELP))
+            return
+        changed = await svc.set_staff(ctx.db, community_id=cid, member_id=target.member_id, staff=verb == "add",
                                       actor_id=actor_id, now=ctx.now())
     except DomainError as err:
         await reply(update, error_text(t, err))
         return
+    name = target.name
     if not changed:
         await reply(update, t("{name} is already community staff. Nothing changed.", name=esc(name)) if verb == "add"
                     else t("{name} is not community staff. Nothing changed.", name=esc(name)))

@@ -15,12 +15,16 @@ from bot.context import LinliApp, LinliContext
 from bot.deeplinks import link
 from bot.i18n import Translator, normalise_language, translator
 from bot.menu import menu_item, registered, volunteer
-from bot.models import N_, DomainError, InvalidInput, NotAllowed, NotFound, NotRegistered
+from bot.models import N_, DomainError, InvalidInput, NotAllowed, NotRegistered
 from bot.numbers import parse_int
 from bot.outbox import RenderContext, Rendered, renderer
 from bot.services import categories, tasks
 from bot.services.access import member_by_tg, require_registered
 from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, task_name, tr_for
+from storage import communities as community_store
+from storage import members as member_store
+from storage import outbox as outbox_store
+from storage import tasks as task_store
 
 STATE_NAMES = {
     "draft": N_("Draft"), "pending_review": N_("Waiting for review"), "open": N_("Open"), "full": N_("Full"),
@@ -62,15 +66,11 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
             await answer(query, text, alert=True)
             return
         if prefix == "dt":
-            row = await ctx.db.fetchone("SELECT * FROM tasks WHERE id = ?", (task_id,))
-            if row is None:
-                raise NotFound()
-            if row["community_id"] != member.community_id:
-                raise tasks.OtherCommunity()
-            said = (await tasks.public_description(ctx.db, row))[:190]
+            details = await tasks.details_for(ctx.db, task_id, member)
+            said = details.text[:190]
             if not said:
                 said = (t("The request is a voice message: the volunteer who claims it hears it.")
-                        if row["voice_file_id"] else t("No more details: ask staff if unsure."))
+                        if details.voice else t("No more details: ask staff if unsure."))
             await answer(query, said, alert=True)
             return
         if prefix == "wd":
@@ -118,7 +118,7 @@ async def on_keep(update: Update, ctx: LinliContext) -> None:
 async def _open_registration(query: CallbackQuery, ctx: LinliContext) -> bool:
     """Someone not registered tapped Claim on a card: open registration for that community."""
     chat_id = query.message.chat.id if query.message is not None else None
-    code = await ctx.db.fetchval("SELECT join_code FROM communities WHERE group_chat_id = ?", (chat_id,))
+    code = await community_store.join_code_of_group(ctx.db, chat_id)
     if not code or not ctx.runtime.bot_username:
         return False
     await answer(query, url=link(ctx.runtime.bot_username, f"join_{code}"))
@@ -359,7 +359,7 @@ async def cmd_mytasks(update: Update, ctx: LinliContext) -> None:
 
 # -- renderers -------------------------------------------------------------------------------
 async def _task(rc: RenderContext, task_id: Any) -> Any:
-    return await rc.db.fetchone("SELECT * FROM tasks WHERE id = ?", (task_id,))
+    return await task_store.row(rc.db, task_id)
 
 
 @renderer("task_claimed_volunteer")
@@ -368,8 +368,7 @@ async def _r_claimed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     if task is None or task["state"] in ("cancelled", "expired", "completed"):
         return None
     # Withdrawn (or let go) before this could be sent: the resident's contact is no longer theirs to see.
-    mine = await rc.db.fetchval("SELECT state FROM claims WHERE task_id = ? AND member_id = ?",
-                                (task["id"], rc.member_id))
+    mine = await task_store.claim_state(rc.db, task["id"], rc.member_id)
     if mine != "active":
         return None
     lines = [rc.t("Thank you for taking this task!"), esc(task["title"] or task["description"] or "")
@@ -379,10 +378,10 @@ async def _r_claimed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
                           phone=esc(task["proxy_phone"] or "")))
         lines.append(rc.t("Address: {a}", a=esc(task["proxy_address"] or "")))
     elif task["requester_id"] is not None:
-        req = await rc.db.fetchone("SELECT display_name, phone FROM members WHERE id = ?", (task["requester_id"],))
+        req = await member_store.contact(rc.db, task["requester_id"])
         if req is not None:
-            lines.append(rc.t("For: {name}, phone {phone}", name=esc(req["display_name"] or ""),
-                              phone=esc(req["phone"] or "")))
+            lines.append(rc.t("For: {name}, phone {phone}", name=esc(req.display_name or ""),
+                              phone=esc(req.phone or "")))
         if task["address"]:
             lines.append(rc.t("Address: {a}", a=esc(task["address"])))
     if task["description"] and task["title"]:
@@ -396,18 +395,17 @@ async def _r_claimed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
 @renderer("task_details_removed")
 async def _r_details_removed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     """Edit an earlier details message down to one line once its reader withdrew or the task was cancelled."""
-    row = await rc.db.fetchone("SELECT message_id, voice_message_id FROM outbox WHERE id = ? AND state = 'sent'",
-                               (p.get("outbox_id"),))
-    if row is None or row["message_id"] is None:
+    row = await outbox_store.sent_ids(rc.db, p.get("outbox_id"))
+    if row is None or row.message_id is None:
         return None
-    sent = int(row["message_id"])
+    sent = int(row.message_id)
     task = await _task(rc, p["task_id"])
     name = task_name(rc.t, task) if task else "#" + str(p["task_id"])
     text = (rc.t("“{title}”: you withdrew, so the resident's contact details were removed from this message.",
                  title=name) if p.get("why") == "withdrawn" else
             rc.t("“{title}” was cancelled, so the resident's contact details were removed from this message.",
                  title=name))
-    voice = (int(row["voice_message_id"]),) if row["voice_message_id"] else ()  # the resident's voice goes too
+    voice = (int(row.voice_message_id),) if row.voice_message_id else ()  # the resident's voice goes too
     return Rendered(text=text, edit_message_id=sent, delete_message_ids=voice)
 
 

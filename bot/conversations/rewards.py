@@ -25,6 +25,7 @@ from bot.models import N_, DomainError, InvalidInput, Member, NotAllowed, NotFou
 from bot.numbers import MAX_ID, StaleButton, button_number, number
 from bot.services import access, ledger, merchants, rewards
 from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, tr_for
+from storage import communities as community_store
 
 log = logging.getLogger(__name__)
 
@@ -416,7 +417,7 @@ async def cmd_merchant(update: Update, ctx: LinliContext) -> None:
             raise NotAllowed()
         if ctx.args and ctx.args[0].lower() == "list":
             shops = await merchants.list_merchants(ctx.db, staff.community_id)
-            community = await ctx.db.fetchval("SELECT name FROM communities WHERE id = ?", (staff.community_id,))
+            community = await community_store.name_of(ctx.db, staff.community_id)
             lines = [t("Merchants of {name} (the number goes in /rewards add discount:NUMBER):",
                        name=esc(str(community or "")))] if shops else [t("No merchants yet.")]
             for shop in shops:

@@ -14,6 +14,8 @@ from bot.numbers import parse_int
 from bot.outbox import RenderContext
 from bot.services import digest, members, notifications, points
 from bot.ui import answer, edit_or_send, inline, reply, tr_for
+from storage import communities as community_store
+from storage import members as member_store
 
 
 def _view(t: Translator, m: dict[str, object], community_time: str) -> tuple[str, InlineKeyboardMarkup]:
@@ -42,11 +44,7 @@ def _view(t: Translator, m: dict[str, object], community_time: str) -> tuple[str
 
 
 async def _member_row(ctx: LinliContext, tg_user_id: int) -> dict[str, object] | None:
-    row = await ctx.db.fetchone(
-        "SELECT m.*, COALESCE(c.digest_time, '08:00') AS community_time FROM members m"
-        " LEFT JOIN communities c ON c.id = m.community_id"
-        " WHERE m.tg_user_id = ? AND m.deleted_at IS NULL AND m.registered_at IS NOT NULL", (tg_user_id,))
-    return None if row is None else dict(row)
+    return await member_store.settings_row(ctx.db, tg_user_id)
 
 
 async def settings_command(update: Update, ctx: LinliContext) -> None:
@@ -108,7 +106,7 @@ async def digest_command(update: Update, ctx: LinliContext) -> None:
     if [a.lower() for a in (ctx.args or [])] != ["now"]:
         await reply(update, t("Send /digest now to preview today's digest."))
         return
-    tz = str(await ctx.db.fetchval("SELECT timezone FROM communities WHERE id = ?", (member.community_id,)) or "Asia/Shanghai")
+    tz = await community_store.timezone_of(ctx.db, member.community_id) or "Asia/Shanghai"
     now = ctx.now()
     async with ctx.db.transaction() as conn:
         group = await digest.group_digest(conn, member.community_id, now, tz)

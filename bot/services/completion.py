@@ -7,7 +7,7 @@ idempotency key, so a double tap or a redelivered update never credits twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,7 +25,10 @@ from bot.models import (
     NotRegistered,
 )
 from bot.services import ledger
+from bot.services.access import member_by_tg, require_staff
 from bot.services.points import grant_task_honours
+from bot.services.tasks import load_task
+from storage import tasks as task_store
 from storage.db import Database
 from storage.outbox import audit, enqueue
 from storage.timeutil import to_db
@@ -97,11 +100,7 @@ async def _actor(conn: aiosqlite.Connection, tg_user_id: int) -> aiosqlite.Row:
     return row
 
 
-async def _task(conn: aiosqlite.Connection, task_id: int) -> aiosqlite.Row:
-    row = await _one(conn, "SELECT * FROM tasks WHERE id = ?", (task_id,))
-    if row is None:
-        raise NotFound()
-    return row
+_task = load_task
 
 
 def _is_staff_of(actor: aiosqlite.Row, task: aiosqlite.Row) -> bool:
@@ -387,6 +386,25 @@ async def add_reason(db: Database, *, task_id: int, tg_user_id: int, now: dateti
         return len(targets)
 
 
+HALF_MIN = 2  # below this, half of the points would be the same as all of them
+
+
+def half_of(full: int) -> int:
+    """"Half the points" of a task worth ``full`` points: at least one."""
+    return max(1, full // 2)
+
+
+def offers_half(full: int) -> bool:
+    """Is "Half the points" a choice different from "Give points" for a task worth ``full``?"""
+    return full >= HALF_MIN
+
+
+async def resolve_case_half(db: Database, *, case_id: int, tg_user_id: int, now: datetime) -> Outcome:
+    """Staff decide a problem case with half the task's points for each volunteer."""
+    half = half_of(await task_store.case_task_points(db, case_id))
+    return await resolve_case(db, case_id=case_id, tg_user_id=tg_user_id, now=now, resolution="partial", points=half)
+
+
 async def resolve_case(db: Database, *, case_id: int, tg_user_id: int, now: datetime, resolution: str,
                        points: int | None = None, note: str | None = None) -> Outcome:
     """Staff decide a problem case: ``credit`` (full points), ``no_credit`` or ``partial`` (``points`` each)."""
@@ -441,6 +459,39 @@ async def event_attendees(db: Database, *, task_id: int) -> list[Attendee]:
                              " ON m.id = c.member_id WHERE c.task_id = ? AND c.state IN ('active', 'done')"
                              " ORDER BY c.id", (task_id,))
     return [Attendee(int(r["member_id"]), str(r["display_name"] or "?"), str(r["state"])) for r in rows]
+
+
+class NotAnEvent(DomainError):
+    message = N_("Task #{id} is not an event: the person who was helped confirms it.")
+
+
+class EventOver(InvalidState):
+    message = N_("Task #{id} is already finished or cancelled.")
+
+
+async def attendance_to_close(db: Database, *, task_id: int, tg_user_id: int, admin_ids: Collection[int]
+                              ) -> list[Attendee]:
+    """Who may close an event: staff of its community (or a super-admin) who are registered and, if
+    another staff member could do it, not on its list; the event must still be open. Returns the
+    attendance list ``close_event`` works from; raises the reason otherwise."""
+    community = await task_store.community_of(db, task_id)
+    await require_staff(db, tg_user_id, admin_ids, community)
+    me = await member_by_tg(db, tg_user_id)
+    if me is None or not me.registered:
+        raise NotRegistered()  # closing records who did it: the same rule as the Close button
+    task = await task_store.kind_state(db, task_id)
+    if task is None:
+        raise NotFound()
+    if task.kind != "event":
+        raise NotAnEvent(id=task_id)
+    if task.state == "completed":
+        raise AlreadyDone()
+    if task.state not in EVENT_OPEN_STATES:
+        raise EventOver(id=task_id)
+    people = await event_attendees(db, task_id=task_id)
+    if await closer_on_list(db, task_id=task_id, member_id=me.id):
+        raise OnTheList()
+    return people
 
 
 async def close_event(db: Database, *, task_id: int, tg_user_id: int, now: datetime,

@@ -6,6 +6,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ import aiosqlite
 
 from bot.models import N_, DomainError, NotFound
 from bot.services.erasure import erase_everywhere
+from storage import members as member_store
 from storage.db import Database
 from storage.outbox import audit
 from storage.timeutil import to_db
@@ -321,6 +323,40 @@ async def set_staff(db: Database, *, community_id: int, member_id: int, staff: b
         await audit(conn, now=now, action="staff.added" if staff else "staff.removed", community_id=community_id,
                     actor_id=actor_id, object_type="member", object_id=member_id)
     return True
+
+
+@dataclass(frozen=True)
+class StaffCandidate:
+    """A registered member of the community who may be made (or stop being) staff."""
+
+    member_id: int
+    name: str
+
+
+class NotRegisteredHere(DomainError):
+    message = N_("This person has not registered in this community yet. Ask them to press Register first.")
+
+
+async def staff_candidate(db: Database, *, community_id: int, tg_user_id: int | None = None,
+                          first_name: str = "", member_id: int | None = None) -> StaffCandidate | None:
+    """Whom ``/staff add|remove`` is about: the Telegram user replied to (``tg_user_id``, named by
+    ``first_name``; NotRegisteredHere if not a registered member here) or member number ``member_id``
+    (None if not a registered member here). Only registered, not erased members of the community."""
+    if tg_user_id is not None:
+        found = await member_store.registered_id_in(db, tg_user_id, community_id)
+        if found is None:
+            raise NotRegisteredHere()
+        return StaffCandidate(found, first_name)
+    if member_id is not None:
+        name = await member_store.registered_name_in(db, member_id, community_id)
+        if name is not None:
+            return StaffCandidate(member_id, name)
+    return None
+
+
+async def note_private_chat(db: Database, tg_user_id: int) -> None:
+    """Someone wrote to the bot in private: the bot may write to them (again) from now on."""
+    await member_store.mark_reachable(db, tg_user_id)
 
 
 async def staff_members(db: Database, *, community_id: int) -> list[dict[str, object]]:

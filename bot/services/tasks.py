@@ -29,7 +29,9 @@ from bot.models import (
 )
 from bot.numbers import button_number, number
 from bot.services import masking
-from storage.db import Database
+from storage import members as member_store
+from storage import tasks as task_store
+from storage.db import Database, first
 from storage.outbox import SCRUB_DETAILS, audit, audit_sync, enqueue, enqueue_sync, scrub_details_params
 from storage.timeutil import to_db
 
@@ -97,6 +99,24 @@ async def public_description(db: Database, task: Any) -> str:
 async def public_title(db: Database, task: Any) -> str:
     """``public_text`` of a task row's title ("" if it has none), looking up the requester."""
     return public_text(task["title"], await task_secrets(db, task)) if task["title"] else ""
+
+
+@dataclass(frozen=True)
+class Details:
+    """What a card's Details button tells a member: the public text, and whether there is a voice."""
+
+    text: str
+    voice: bool
+
+
+async def details_for(db: Database, task_id: int, member: Any) -> Details:
+    """The public details of a task for a member of its community (OtherCommunity otherwise)."""
+    row = await task_store.row(db, task_id)
+    if row is None:
+        raise NotFound()
+    if row["community_id"] != member.community_id:
+        raise OtherCommunity()
+    return Details(await public_description(db, row), bool(row["voice_file_id"]))
 
 
 def parse_task_id(data: str | None, prefix: str) -> int:
@@ -186,26 +206,25 @@ class ClaimResult:
     state: str
 
 
-# Reads inside a write transaction use execute_fetchall: one round trip to the writer's thread
-# instead of three (execute, fetch, close), which matters while other claims wait for the writer.
-async def _first(conn: aiosqlite.Connection, sql: str, params: tuple[object, ...]) -> aiosqlite.Row | None:
-    for row in await conn.execute_fetchall(sql, params):
-        return row
-    return None
+_first = first
 
 
 async def _member(conn: aiosqlite.Connection, member_id: int) -> aiosqlite.Row:
-    row = await _first(conn, "SELECT * FROM members WHERE id = ? AND deleted_at IS NULL", (member_id,))
+    row = await member_store.get(conn, member_id)
     if row is None:
         raise NotRegistered()
     return row
 
 
-async def _task(conn: aiosqlite.Connection, task_id: int) -> aiosqlite.Row:
-    row = await _first(conn, "SELECT * FROM tasks WHERE id = ?", (task_id,))
+async def load_task(conn: aiosqlite.Connection, task_id: int) -> aiosqlite.Row:
+    """The task's row inside a transaction; NotFound if there is none (the one task loader of the services)."""
+    row = await task_store.get(conn, task_id)
     if row is None:
         raise NotFound()
     return row
+
+
+_task = load_task
 
 
 async def _taken(conn: aiosqlite.Connection, task_id: int) -> int:

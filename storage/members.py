@@ -1,0 +1,124 @@
+"""Data access for members (and the organisations they belong to): every SQL statement about them
+that the bot's handlers need goes through here.
+
+Services and handlers ask by name (``registered_id_in``, ``language_of``…) and get plain values or
+typed rows, never a cursor, so a change of database touches this module only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from storage.db import Database, first
+
+
+@dataclass(frozen=True)
+class Contact:
+    """What a volunteer who claimed a task may see of the resident."""
+
+    display_name: str | None
+    phone: str | None
+
+
+@dataclass(frozen=True)
+class PublicName:
+    """What a group may hear of a member (if they agreed and are still here)."""
+
+    display_name: str | None
+    announce_consent: bool
+    deleted: bool
+
+
+async def get(conn: aiosqlite.Connection, member_id: int) -> aiosqlite.Row | None:
+    """The (not deleted) member's row inside a transaction, None if there is none."""
+    return await first(conn, "SELECT * FROM members WHERE id = ? AND deleted_at IS NULL", (member_id,))
+
+
+async def by_tg(db: Database, tg_user_id: int) -> Any:
+    """The (not deleted) member row of a Telegram user, registered or not."""
+    return await db.fetchone("SELECT * FROM members WHERE tg_user_id = ? AND deleted_at IS NULL", (tg_user_id,))
+
+
+async def by_id(db: Database, member_id: int) -> Any:
+    return await db.fetchone("SELECT * FROM members WHERE id = ?", (member_id,))
+
+
+async def by_tg_with_merchant(db: Database, tg_user_id: int) -> Any:
+    """The member row plus ``is_merchant`` (linked to an active merchant)."""
+    return await db.fetchone(
+        "SELECT m.*, EXISTS (SELECT 1 FROM merchants s WHERE s.member_id = m.id AND s.active = 1) AS is_merchant"
+        " FROM members m WHERE m.tg_user_id = ? AND m.deleted_at IS NULL", (tg_user_id,))
+
+
+async def settings_row(db: Database, tg_user_id: int) -> dict[str, object] | None:
+    """A registered member's row with their community's digest time (``community_time``)."""
+    row = await db.fetchone(
+        "SELECT m.*, COALESCE(c.digest_time, '08:00') AS community_time FROM members m"
+        " LEFT JOIN communities c ON c.id = m.community_id"
+        " WHERE m.tg_user_id = ? AND m.deleted_at IS NULL AND m.registered_at IS NOT NULL", (tg_user_id,))
+    return None if row is None else dict(row)
+
+
+async def language_of(db: Database, tg_user_id: int) -> str | None:
+    """The language a Telegram user chose in the bot, if any."""
+    stored = await db.fetchval("SELECT language FROM members WHERE tg_user_id = ?", (tg_user_id,))
+    return str(stored) if stored else None
+
+
+async def unregistered(db: Database, tg_user_id: int) -> bool:
+    """True if this Telegram user has a member row but never finished registering."""
+    return bool(await db.fetchval("SELECT registered_at IS NULL FROM members WHERE tg_user_id = ?", (tg_user_id,)))
+
+
+async def registered_id_in(db: Database, tg_user_id: int, community_id: int) -> int | None:
+    """The id of this Telegram user's registered membership of this community."""
+    row = await db.fetchone(
+        "SELECT id FROM members WHERE tg_user_id = ? AND community_id = ? AND registered_at IS NOT NULL"
+        " AND deleted_at IS NULL", (tg_user_id, community_id))
+    return None if row is None else int(row["id"])
+
+
+async def registered_name_in(db: Database, member_id: int, community_id: int) -> str | None:
+    """The display name ("?" if none) of a registered member of this community, None if there is none."""
+    row = await db.fetchone("SELECT id, display_name FROM members WHERE id = ? AND community_id = ?"
+                            " AND registered_at IS NOT NULL AND deleted_at IS NULL", (member_id, community_id))
+    return None if row is None else str(row["display_name"] or "?")
+
+
+async def announce_consent(db: Database, member_id: int | None) -> bool:
+    return bool(await db.fetchval("SELECT announce_consent FROM members WHERE id = ?", (member_id,)))
+
+
+async def public_name(db: Database, member_id: object) -> PublicName | None:
+    row = await db.fetchone("SELECT display_name, announce_consent, deleted_at FROM members WHERE id = ?",
+                            (member_id,))
+    if row is None:
+        return None
+    return PublicName(row["display_name"], bool(row["announce_consent"]), row["deleted_at"] is not None)
+
+
+async def contact(db: Database, member_id: int) -> Contact | None:
+    row = await db.fetchone("SELECT display_name, phone FROM members WHERE id = ?", (member_id,))
+    return None if row is None else Contact(row["display_name"], row["phone"])
+
+
+async def mark_reachable(db: Database, tg_user_id: int) -> None:
+    """The person wrote to the bot in private: it may write to them (again)."""
+    row = await db.fetchone("SELECT id, started_bot, reachable FROM members WHERE tg_user_id = ?", (tg_user_id,))
+    if row is not None and not (row["started_bot"] and row["reachable"]):
+        async with db.transaction() as conn:
+            await conn.execute("UPDATE members SET started_bot = 1, reachable = 1 WHERE id = ?", (row["id"],))
+
+
+async def area_name(db: Database, area_id: int) -> str:
+    return str(await db.fetchval("SELECT name FROM areas WHERE id = ?", (area_id,)) or "")
+
+
+async def organisation_community(db: Database, invite_code: str) -> int | None:
+    """The community of the active organisation with this invite code."""
+    row = await db.fetchone("SELECT community_id FROM organisations WHERE invite_code = ? AND active = 1",
+                            (invite_code,))
+    return None if row is None else int(row["community_id"])
