@@ -29,39 +29,6 @@ class Lang(StrEnum):
     EN = "en"
 
 
-class Role(StrEnum):
-    RESIDENT = "resident"
-    VOLUNTEER = "volunteer"
-    STAFF = "staff"
-    MERCHANT = "merchant"
-    ADMIN = "admin"
-
-
-class TaskState(StrEnum):
-    DRAFT = "draft"
-    PENDING_REVIEW = "pending_review"
-    OPEN = "open"
-    FULL = "full"
-    IN_PROGRESS = "in_progress"
-    AWAITING_CONFIRMATION = "awaiting_confirmation"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-
-
-class ClaimState(StrEnum):
-    ACTIVE = "active"
-    WITHDRAWN = "withdrawn"
-    DONE = "done"
-    COMPLETED = "completed"
-    NO_SHOW = "no_show"
-
-
-class TaskKind(StrEnum):
-    REQUEST = "request"
-    EVENT = "event"
-
-
 # -- errors -------------------------------------------------------------------------------
 class DomainError(Exception):
     """A rule said no. ``message`` is an untranslated message id, ``params`` fill it in."""
@@ -196,43 +163,3 @@ class Member(Model):
     @property
     def name(self) -> str:
         return self.display_name or "?"
-
-
-class Task(Model):
-    id: int
-    community_id: int
-    requester_id: int | None
-    created_by: int
-    is_proxy: bool
-    kind: TaskKind
-    category: str
-    title: str | None
-    description: str | None
-    voice_file_id: str | None
-    area_id: int | None
-    address: str | None
-    proxy_name: str | None
-    proxy_phone: str | None
-    proxy_address: str | None
-    when_kind: str
-    starts_at: datetime | None
-    ends_at: datetime | None
-    slots: int
-    points: int
-    organisation_id: int | None
-    urgent: bool
-    state: TaskState
-    group_chat_id: int | None
-    group_message_id: int | None
-    card_version: int
-    card_rendered: int
-    created_at: datetime
-    published_at: datetime | None
-    completed_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row | dict[str, Any]) -> Task:
-        data = dict(row)
-        for key in ("starts_at", "ends_at", "created_at", "published_at", "completed_at"):
-            data[key] = opt_from_db(data.get(key))
-        return cls.model_validate(data)
