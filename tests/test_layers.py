@@ -65,3 +65,52 @@ def test_pending_moves_are_still_pending() -> None:
         path = ROOT / rel
         assert path.exists() and database_use(path.read_text(encoding="utf-8")), \
             f"{rel} holds no SQL any more: remove it from PENDING in {__file__}"
+
+
+def service_imports(source: str, names: set[str]) -> set[str]:
+    """The other service modules a service module imports, at the top or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module == "bot.services":
+            found |= {a.name for a in node.names if a.name in names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bot.services."):
+            found.add((node.module or "").split(".")[2])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[2] for a in node.names if a.name.startswith("bot.services.")}
+    return found & names
+
+
+def import_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of the graph (as a path that ends where it starts), None if there is none."""
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        if node in path:
+            return path[path.index(node):] + [node]
+        if node in done:
+            return None
+        for nxt in sorted(graph.get(node, ())):
+            if cycle := visit(nxt, [*path, node]):
+                return cycle
+        done.add(node)
+        return None
+
+    for start in sorted(graph):
+        if cycle := visit(start, []):
+            return cycle
+    return None
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    assert import_cycle({"members": {"tasks"}, "tasks": {"members"}}) == ["members", "tasks", "members"]
+    assert import_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+    assert service_imports("def f():\n    from bot.services import tasks\n", {"tasks"}) == {"tasks"}
+    assert service_imports("from bot.services.members import x\nimport bot.services.ledger", {"members", "ledger"}) \
+        == {"members", "ledger"}
+
+
+def test_services_have_no_import_cycles() -> None:
+    files = {p.stem: p for p in (ROOT / "bot/services").glob("*.py") if p.stem != "__init__"}
+    graph = {name: service_imports(path.read_text(encoding="utf-8"), set(files)) - {name}
+             for name, path in files.items()}
+    assert import_cycle(graph) is None, f"services import each other in a circle: {import_cycle(graph)}"

@@ -6,7 +6,7 @@ erased or why it holds nothing personal:
 
 - ``NULL`` / ``set_to(v)``: emptied (or reset to ``v``) in the person's rows;
 - ``MASK``: kept as the group saw it (their requests' titles and descriptions, masked with their
-  name and address by ``members.mask_requests``);
+  name and address by ``mask_requests``);
 - ``SCRUB``: text that may quote anyone (a message queued for someone else with their name, an
   audit entry with the reason they typed): in every row, each of the person's own words
   (``typed`` cells of their rows, see below) and their Telegram id are replaced by ``***``;
@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 import aiosqlite
 
+from bot.services.masking import mask
 from storage.outbox import FORGET, QUEUE_FORGET
 from storage.timeutil import to_db
 
@@ -275,11 +276,30 @@ async def _typed_words(conn: aiosqlite.Connection, present: set[str], params: di
     return words
 
 
+async def mask_requests(conn: Any, member_id: int) -> None:
+    """Store the titles and descriptions of a member's requests as the group sees them, masked with
+    the name and address they have now: done before those change or are erased, since masking on
+    the card needs them (a card redrawn later would otherwise show them)."""
+    async with conn.execute("SELECT display_name, address FROM members WHERE id = ?", (member_id,)) as cur:
+        me = await cur.fetchone()
+    if me is None:
+        return
+    async with conn.execute("SELECT id, title, description, address, proxy_name, proxy_address, proxy_phone"
+                            " FROM tasks WHERE requester_id = ?", (member_id,)) as cur:
+        rows = list(await cur.fetchall())
+    for task in rows:
+        secrets = [me["display_name"], me["address"], task["address"], task["proxy_name"], task["proxy_address"],
+                   task["proxy_phone"]]
+        title = mask(task["title"], secrets) if task["title"] else task["title"]
+        description = mask(task["description"], secrets) if task["description"] else task["description"]
+        if (title, description) != (task["title"], task["description"]):
+            await conn.execute("UPDATE tasks SET title = ?, description = ? WHERE id = ?",
+                               (title, description, task["id"]))
+
+
 async def erase_everywhere(conn: aiosqlite.Connection, *, member_id: int, tg_user_id: int | None,
                            now: datetime) -> dict[str, int]:
     """Apply ``REGISTRY`` for one person, inside the caller's transaction; returns rows changed per table."""
-    from bot.services.members import mask_requests
-
     # MASK columns first: masking needs the name and address emptied below.
     await mask_requests(conn, member_id)
     params: dict[str, Any] = {"mid": member_id, "tg": tg_user_id}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +12,11 @@ from typing import Any
 import aiosqlite
 
 from bot.models import N_, DomainError, NotFound
-from bot.services.erasure import erase_everywhere
+from bot.services import tasks
+from bot.services.areas import area_key as area_key
+from bot.services.areas import match_area as match_area
+from bot.services.areas import place_from_typed as place_from_typed
+from bot.services.erasure import erase_everywhere, mask_requests
 from storage import members as member_store
 from storage.db import Database
 from storage.outbox import audit
@@ -113,8 +116,6 @@ async def erase(db: Database, *, tg_user_id: int, now: datetime) -> bool:
     volunteers are told, and the details they were sent are cut down). Each step is a finished
     transaction of its own, so a crash half-way loses nothing; /deleteme again completes it.
     """
-    from bot.services import tasks
-
     row = await db.fetchone("SELECT id FROM members WHERE tg_user_id = ?", (tg_user_id,))
     if row is None:
         return False
@@ -150,29 +151,6 @@ async def erase(db: Database, *, tg_user_id: int, now: datetime) -> bool:
     # storage.db turns secure_delete on).
     await db.checkpoint()
     return True
-
-
-async def mask_requests(conn: Any, member_id: int) -> None:
-    """Store the titles and descriptions of a member's requests as the group sees them, masked with
-    the name and address they have now: done before those change or are erased, since masking on
-    the card needs them (a card redrawn later would otherwise show them)."""
-    from bot.services.tasks import public_text
-
-    async with conn.execute("SELECT display_name, address FROM members WHERE id = ?", (member_id,)) as cur:
-        me = await cur.fetchone()
-    if me is None:
-        return
-    async with conn.execute("SELECT id, title, description, address, proxy_name, proxy_address, proxy_phone"
-                            " FROM tasks WHERE requester_id = ?", (member_id,)) as cur:
-        rows = list(await cur.fetchall())
-    for task in rows:
-        secrets = [me["display_name"], me["address"], task["address"], task["proxy_name"], task["proxy_address"],
-                   task["proxy_phone"]]
-        title = public_text(task["title"], secrets) if task["title"] else task["title"]
-        description = public_text(task["description"], secrets) if task["description"] else task["description"]
-        if (title, description) != (task["title"], task["description"]):
-            await conn.execute("UPDATE tasks SET title = ?, description = ? WHERE id = ?",
-                               (title, description, task["id"]))
 
 
 class BadInviteCode(DomainError):
@@ -248,47 +226,6 @@ async def join_organisation(
 
 class LastStaff(DomainError):
     message = N_("You are the last staff member of this community. Make someone else staff first.")
-
-
-def area_key(text: str) -> str:
-    """How an area name compares: full-width folded, case and spaces ignored."""
-    return "".join(_spaced(text).split())
-
-
-def _spaced(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-
-
-def match_area(areas: Iterable[Any], typed: str) -> int | None:
-    """The listed area a typed address names ("building3" for "Building 3") or starts with ("3号楼2单元",
-    "Building 3, flat 2"; not "Building 31"), the longest such name; else None."""
-    key, spaced = area_key(typed), _spaced(typed)
-    best: tuple[int, int] | None = None
-    for a in areas:
-        name = _spaced(str(a["name"]))
-        if not name:
-            continue
-        hit = area_key(name) == key
-        if not hit and spaced.startswith(name):
-            after = spaced[len(name)]
-            hit = not (_ascii_alnum(name[-1]) and _ascii_alnum(after))
-        if hit and (best is None or len(name) > best[0]):
-            best = (len(name), int(a["id"]))
-    return best[1] if best else None
-
-
-def place_from_typed(areas: list[Any], typed: str) -> tuple[int | None, str | None]:
-    """(area id, private address) from a typed place: "3号楼" for the listed 3号楼 is that area and
-    nothing more; "3号楼 2单元 301" is the area plus the full address (kept private); an unlisted
-    place is an address only."""
-    area_id = match_area(areas, typed)
-    names = {int(a["id"]): str(a["name"]) for a in areas}
-    exact = area_id is not None and area_key(typed) == area_key(names[area_id])
-    return area_id, None if exact else typed
-
-
-def _ascii_alnum(ch: str) -> bool:
-    return ch.isascii() and ch.isalnum()
 
 
 class AlreadyInOrganisation(DomainError):

@@ -29,6 +29,7 @@ from bot.models import (
 )
 from bot.numbers import button_number, number
 from bot.services import masking
+from bot.services.areas import match_area
 from storage import members as member_store
 from storage import tasks as task_store
 from storage.db import Database, first
@@ -285,8 +286,6 @@ async def create_task(db: Database, now: datetime, creator_id: int, new: NewTask
         typed = new.address if new.address is not None else new.proxy_address
         if area_id is None and typed:
             # "3号楼 2单元" typed as the place: the card can name the listed area 3号楼.
-            from bot.services.members import match_area
-
             listed = await conn.execute_fetchall("SELECT id, name FROM areas WHERE community_id = ? AND active = 1",
                                                  (community_id,))
             area_id = match_area(listed, typed)
