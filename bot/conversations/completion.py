@@ -49,27 +49,9 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
     uid = query.from_user.id
     try:
         if parts[0] == "done" and len(parts) == 2:
-            await completion.mark_done(ctx.db, task_id=button_number(parts[1]), tg_user_id=uid, now=ctx.now())
-            text = t("Thank you! I have asked for a confirmation. Your points come once it is confirmed.")
-            await dialogs.start(ctx, uid, "donenote", "note", {"task_id": button_number(parts[1])})
-            await reply(update, t("If you like, send a short note or a photo for the person you helped. Or press Skip."),
-                        inline([[(t("Skip"), dialogs.button("note", "skip"))]]))
+            text = await _done(update, ctx, t, uid, parts[1])
         elif parts[0] == "cf" and len(parts) == 3 and parts[2] in ("y", "n", "p"):
-            tid = button_number(parts[1])
-            if parts[2] == "y":
-                out = await completion.confirm(ctx.db, task_id=tid, tg_user_id=uid, now=ctx.now())
-                text = t("Thank you! The task is complete and the volunteer has been thanked.") \
-                    if out.changed else t("Done.")
-            elif parts[2] == "n":
-                await completion.not_done(ctx.db, task_id=tid, tg_user_id=uid, now=ctx.now())
-                text = t("I have told the volunteer that it is not done yet.")
-                await _ask_reason(update, ctx, t, tid, "n")
-            else:
-                out = await completion.report_problem(ctx.db, task_id=tid, tg_user_id=uid, now=ctx.now())
-                text = t("Thank you for telling us. Community staff will look into it.") if out.staff_told else \
-                    t("Thank you for telling us. No staff member can be reached in the bot right now,"
-                      " so please also call the community office.")
-                await _ask_reason(update, ctx, t, tid, "p")
+            text = await _confirmation(update, ctx, t, uid, button_number(parts[1]), parts[2])
         elif parts[0] == "cs" and len(parts) == 3 and parts[2] in ("c", "x", "h"):
             case_id = button_number(parts[1])
             if parts[2] == "h":
@@ -78,14 +60,10 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
                 await completion.resolve_case(ctx.db, case_id=case_id, tg_user_id=uid, now=ctx.now(),
                                               resolution={"c": "credit", "x": "no_credit"}[parts[2]])
             text = t("The case is resolved.")
-        elif parts[0] == "lb" and len(parts) == 3:
+        elif parts[0] in ("lb", "ph") and len(parts) == (3 if parts[0] == "lb" else 2):
             # Answer after building the page, so "please register first" can still be shown.
-            text, markup = await _leaderboard(ctx, t, uid, parts[1], parts[2])
-            await answer(query)
-            await edit_or_send(query, text, markup)
-            return
-        elif parts[0] == "ph" and len(parts) == 2:
-            text, markup = await _history(ctx, t, uid, button_number(parts[1], low=0, high=HISTORY_PAGES))
+            text, markup = (await _leaderboard(ctx, t, uid, parts[1], parts[2]) if parts[0] == "lb" else
+                            await _history(ctx, t, uid, button_number(parts[1], low=0, high=HISTORY_PAGES)))
             await answer(query)
             await edit_or_send(query, text, markup)
             return
@@ -96,6 +74,32 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
         return
     await answer(query)
     await edit_or_send(query, text)
+
+
+async def _done(update: Update, ctx: LinliContext, t: Translator, uid: int, number: str) -> str:
+    """The volunteer pressed Done: ask for confirmation, and offer to send a note."""
+    await completion.mark_done(ctx.db, task_id=button_number(number), tg_user_id=uid, now=ctx.now())
+    text = t("Thank you! I have asked for a confirmation. Your points come once it is confirmed.")
+    await dialogs.start(ctx, uid, "donenote", "note", {"task_id": button_number(number)})
+    await reply(update, t("If you like, send a short note or a photo for the person you helped. Or press Skip."),
+                inline([[(t("Skip"), dialogs.button("note", "skip"))]]))
+    return text
+
+
+async def _confirmation(update: Update, ctx: LinliContext, t: Translator, uid: int, tid: int, answer_: str) -> str:
+    """The person helped answered "was it done?": yes, not done (n) or a problem (p)."""
+    if answer_ == "y":
+        out = await completion.confirm(ctx.db, task_id=tid, tg_user_id=uid, now=ctx.now())
+        return t("Thank you! The task is complete and the volunteer has been thanked.") if out.changed else t("Done.")
+    if answer_ == "n":
+        await completion.not_done(ctx.db, task_id=tid, tg_user_id=uid, now=ctx.now())
+        await _ask_reason(update, ctx, t, tid, "n")
+        return t("I have told the volunteer that it is not done yet.")
+    out = await completion.report_problem(ctx.db, task_id=tid, tg_user_id=uid, now=ctx.now())
+    await _ask_reason(update, ctx, t, tid, "p")
+    return t("Thank you for telling us. Community staff will look into it.") if out.staff_told else \
+        t("Thank you for telling us. No staff member can be reached in the bot right now,"
+          " so please also call the community office.")
 
 
 # -- commands --------------------------------------------------------------------------------

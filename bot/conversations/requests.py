@@ -6,6 +6,8 @@ Also /review, /edittask, /canceltask and /categories for staff. The step-by-step
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from telegram import CallbackQuery, Update
@@ -15,7 +17,7 @@ from bot.context import LinliApp, LinliContext
 from bot.deeplinks import link
 from bot.i18n import Translator, normalise_language, translator
 from bot.menu import menu_item, registered, volunteer
-from bot.models import N_, DomainError, InvalidInput, NotAllowed, NotRegistered
+from bot.models import N_, DomainError, InvalidInput, Member, NotAllowed, NotRegistered
 from bot.numbers import parse_int
 from bot.outbox import RenderContext, Rendered, renderer
 from bot.services import categories, tasks
@@ -37,6 +39,20 @@ def _state(t: Translator, state: str) -> str:
     return t(STATE_NAMES.get(state, state))
 
 
+@dataclass(frozen=True)
+class _Press:
+    """A registered member's press of a task button."""
+
+    update: Update
+    query: CallbackQuery
+    ctx: LinliContext
+    t: Translator
+    member: Member
+    task_id: int
+    prefix: str
+    confirmed: bool
+
+
 async def on_callback(update: Update, ctx: LinliContext) -> None:
     query = update.callback_query
     if query is None or query.from_user is None:
@@ -56,53 +72,68 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
             if prefix == "cl" and await _open_registration(query, ctx):
                 return
             raise NotRegistered()
-        if prefix == "cl":
-            res = await tasks.claim(ctx.db, ctx.now(), member.id, task_id)
-            if member.started_bot:
-                text = t("You have claimed it ({taken}/{slots}). Thank you! I sent you the details in private.",
-                         taken=res.taken, slots=res.slots)
-            else:
-                text = t("You have claimed it. Please open a private chat with me to see the details.")
-            await answer(query, text, alert=True)
-            return
-        if prefix == "dt":
-            details = await tasks.details_for(ctx.db, task_id, member)
-            said = details.text[:190]
-            if not said:
-                said = (t("The request is a voice message: the volunteer who claims it hears it.")
-                        if details.voice else t("No more details: ask staff if unsure."))
-            await answer(query, said, alert=True)
-            return
-        if prefix == "wd":
-            await tasks.withdraw(ctx.db, ctx.now(), member.id, task_id)
-            await answer(query, t("You have withdrawn. The task is open again for others."))
-            return
-        if prefix == "rc":
-            # Someone is on the way: one tap must not call them off.
-            if not confirmed and await tasks.volunteers_coming(ctx.db, member.id, task_id):
-                await answer(query)
-                await reply(update, t("A volunteer is already on the way. Cancel the request anyway?"),
-                            inline([[(t("Yes, cancel it"), f"rc:{task_id}:y"), (t("No, keep it"), "rcn:0")]]))
-                return
-            await tasks.cancel(ctx.db, ctx.now(), member.id, task_id)
-            await answer(query, t("The request is cancelled."))
-            await edit_or_send(query, t("The request is cancelled."))
-            return
-        if prefix == "ed":
-            if not member.is_staff:
-                raise NotAllowed()
-            await answer(query)
-            await reply(update, esc(t("To change task #{id} before approving, send for example:\n"
-                                      "/edittask {id} description new text\n/edittask {id} title new title\n"
-                                      "/edittask {id} slots 2\nThen press Approve.", id=task_id)))
-            return
-        if prefix in ("ap", "rj"):
-            await tasks.review(ctx.db, ctx.now(), member.id, task_id, approve=prefix == "ap")
-            await answer(query, t("Approved and published.") if prefix == "ap" else t("Rejected."))
-            return
-        raise InvalidInput()
+        action = _ACTIONS.get(prefix)
+        if action is None:
+            raise InvalidInput()
+        await action(_Press(update, query, ctx, t, member, task_id, prefix, confirmed))
     except DomainError as exc:
         await answer(query, error_text(t, exc), alert=True)
+
+
+async def _claim(p: _Press) -> None:
+    res = await tasks.claim(p.ctx.db, p.ctx.now(), p.member.id, p.task_id)
+    if p.member.started_bot:
+        text = p.t("You have claimed it ({taken}/{slots}). Thank you! I sent you the details in private.",
+                   taken=res.taken, slots=res.slots)
+    else:
+        text = p.t("You have claimed it. Please open a private chat with me to see the details.")
+    await answer(p.query, text, alert=True)
+
+
+async def _details(p: _Press) -> None:
+    details = await tasks.details_for(p.ctx.db, p.task_id, p.member)
+    said = details.text[:190]
+    if not said:
+        said = (p.t("The request is a voice message: the volunteer who claims it hears it.")
+                if details.voice else p.t("No more details: ask staff if unsure."))
+    await answer(p.query, said, alert=True)
+
+
+async def _withdraw(p: _Press) -> None:
+    await tasks.withdraw(p.ctx.db, p.ctx.now(), p.member.id, p.task_id)
+    await answer(p.query, p.t("You have withdrawn. The task is open again for others."))
+
+
+async def _cancel(p: _Press) -> None:
+    # Someone is on the way: one tap must not call them off.
+    if not p.confirmed and await tasks.volunteers_coming(p.ctx.db, p.member.id, p.task_id):
+        await answer(p.query)
+        await reply(p.update, p.t("A volunteer is already on the way. Cancel the request anyway?"),
+                    inline([[(p.t("Yes, cancel it"), f"rc:{p.task_id}:y"), (p.t("No, keep it"), "rcn:0")]]))
+        return
+    await tasks.cancel(p.ctx.db, p.ctx.now(), p.member.id, p.task_id)
+    await answer(p.query, p.t("The request is cancelled."))
+    await edit_or_send(p.query, p.t("The request is cancelled."))
+
+
+async def _how_to_edit(p: _Press) -> None:
+    if not p.member.is_staff:
+        raise NotAllowed()
+    await answer(p.query)
+    await reply(p.update, esc(p.t("To change task #{id} before approving, send for example:\n"
+                                  "/edittask {id} description new text\n/edittask {id} title new title\n"
+                                  "/edittask {id} slots 2\nThen press Approve.", id=p.task_id)))
+
+
+async def _review(p: _Press) -> None:
+    approve = p.prefix == "ap"
+    await tasks.review(p.ctx.db, p.ctx.now(), p.member.id, p.task_id, approve=approve)
+    await answer(p.query, p.t("Approved and published.") if approve else p.t("Rejected."))
+
+
+_ACTIONS: dict[str, Callable[[_Press], Awaitable[None]]] = {
+    "cl": _claim, "dt": _details, "wd": _withdraw, "rc": _cancel, "ed": _how_to_edit, "ap": _review, "rj": _review,
+}
 
 
 async def on_keep(update: Update, ctx: LinliContext) -> None:

@@ -258,6 +258,59 @@ async def state_of(db: Database, task_id: int) -> str | None:
     return None if value is None else str(value)
 
 
+async def _default_points(conn: aiosqlite.Connection, community_id: int, category: str) -> int:
+    async with conn.execute("SELECT default_points FROM categories WHERE community_id = ? AND code = ?",
+                            (community_id, category)) as cur:
+        cat = await cur.fetchone()
+    return int(cat[0]) if cat else 1
+
+
+async def _place(conn: aiosqlite.Connection, new: NewTask, creator: aiosqlite.Row, community_id: int,
+                 requester_id: int | None) -> tuple[str | None, int | None]:
+    """(address, area id) of a new task: as given, else where the requester lives."""
+    address = new.address if new.address is not None else (creator["address"] if requester_id else None)
+    area_id = new.area_id
+    typed = new.address if new.address is not None else new.proxy_address
+    if area_id is None and typed:
+        # "3号楼 2单元" typed as the place: the card can name the listed area 3号楼.
+        listed = await conn.execute_fetchall("SELECT id, name FROM areas WHERE community_id = ? AND active = 1",
+                                             (community_id,))
+        area_id = match_area(listed, typed)
+    if area_id is None and new.address is None and requester_id:
+        area_id = creator["area_id"]  # at their registered home
+    return address, area_id
+
+
+async def _insert_task(conn: aiosqlite.Connection, now: datetime, new: NewTask, *, community_id: int,
+                       creator_id: int, requester_id: int | None, area_id: int | None, address: str | None,
+                       points: int, state: str, published: bool) -> int:
+    cur = await conn.execute(
+        "INSERT INTO tasks (community_id, requester_id, created_by, is_proxy, proxy_name, proxy_phone,"
+        " proxy_address, kind, category, title, description, voice_file_id, area_id, address, when_kind,"
+        " starts_at, ends_at, slots, points, organisation_id, urgent, state, card_version, created_at,"
+        " published_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?,?,?)",
+        (community_id, requester_id, creator_id, int(new.is_proxy), new.proxy_name, new.proxy_phone,
+         new.proxy_address, new.kind, new.category, new.title, new.description, new.voice_file_id, area_id,
+         address, new.when_kind, to_db(new.starts_at) if new.starts_at else None,
+         to_db(new.ends_at) if new.ends_at else None, new.slots, points, new.organisation_id,
+         int(new.when_kind == "asap"), state, to_db(now), to_db(now) if published else None, to_db(now)))
+    task_id = int(cur.lastrowid or 0)
+    if new.submit_key:
+        await conn.execute("INSERT INTO task_submissions (submit_key, task_id, created_at) VALUES (?, ?, ?)",
+                           (new.submit_key, task_id, to_db(now)))
+    return task_id
+
+
+async def _ask_review(conn: aiosqlite.Connection, now: datetime, task_id: int, community_id: int) -> None:
+    """Every staff member of the community is asked to review the new task."""
+    async with conn.execute("SELECT id, tg_user_id FROM members WHERE community_id = ? AND is_staff = 1"
+                            " AND deleted_at IS NULL AND tg_user_id IS NOT NULL", (community_id,)) as c2:
+        staff_rows = list(await c2.fetchall())
+    for s in staff_rows:
+        await enqueue(conn, chat_id=int(s["tg_user_id"]), member_id=int(s["id"]), kind="task_review",
+                      now=now, payload={"task_id": task_id}, dedupe_key=f"review:{task_id}:{s['id']}")
+
+
 async def create_task(db: Database, now: datetime, creator_id: int, new: NewTask, *, staff: bool = False) -> int:
     """Create and (unless the community wants review) publish a task. Returns the task id."""
     _check_new(new, now, staff)
@@ -272,50 +325,20 @@ async def create_task(db: Database, now: datetime, creator_id: int, new: NewTask
                 prior = await cur.fetchone()
             if prior is not None:
                 return int(prior[0])
-        points = new.points
-        if points is None:
-            async with conn.execute("SELECT default_points FROM categories WHERE community_id = ? AND code = ?",
-                                    (community_id, new.category)) as cur:
-                cat = await cur.fetchone()
-            points = int(cat[0]) if cat else 1
+        points = new.points if new.points is not None else await _default_points(conn, community_id, new.category)
         review = not staff and await _review_required(conn, community_id)
         state = "pending_review" if review else "open"
         requester_id = None if (new.is_proxy or new.kind == "event") else creator_id
-        address = new.address if new.address is not None else (creator["address"] if requester_id else None)
-        area_id = new.area_id
-        typed = new.address if new.address is not None else new.proxy_address
-        if area_id is None and typed:
-            # "3号楼 2单元" typed as the place: the card can name the listed area 3号楼.
-            listed = await conn.execute_fetchall("SELECT id, name FROM areas WHERE community_id = ? AND active = 1",
-                                                 (community_id,))
-            area_id = match_area(listed, typed)
-        if area_id is None and new.address is None and requester_id:
-            area_id = creator["area_id"]  # at their registered home
-        cur = await conn.execute(
-            "INSERT INTO tasks (community_id, requester_id, created_by, is_proxy, proxy_name, proxy_phone,"
-            " proxy_address, kind, category, title, description, voice_file_id, area_id, address, when_kind,"
-            " starts_at, ends_at, slots, points, organisation_id, urgent, state, card_version, created_at,"
-            " published_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?,?,?)",
-            (community_id, requester_id, creator_id, int(new.is_proxy), new.proxy_name, new.proxy_phone,
-             new.proxy_address, new.kind, new.category, new.title, new.description, new.voice_file_id, area_id,
-             address, new.when_kind, to_db(new.starts_at) if new.starts_at else None,
-             to_db(new.ends_at) if new.ends_at else None, new.slots, points, new.organisation_id,
-             int(new.when_kind == "asap"), state, to_db(now), None if review else to_db(now), to_db(now)))
-        task_id = int(cur.lastrowid or 0)
-        if new.submit_key:
-            await conn.execute("INSERT INTO task_submissions (submit_key, task_id, created_at) VALUES (?, ?, ?)",
-                               (new.submit_key, task_id, to_db(now)))
+        address, area_id = await _place(conn, new, creator, community_id, requester_id)
+        task_id = await _insert_task(conn, now, new, community_id=community_id, creator_id=creator_id,
+                                     requester_id=requester_id, area_id=area_id, address=address, points=points,
+                                     state=state, published=not review)
         await audit(conn, now=now, action="task.create", community_id=community_id, actor_id=creator_id,
                     object_type="task", object_id=task_id, details={"state": state})
         if not review and new.when_kind == "asap" and new.kind == "request":
             await _ping_on_duty(conn, now, task_id, community_id, creator_id, area_id, new.category)
         if review:
-            async with conn.execute("SELECT id, tg_user_id FROM members WHERE community_id = ? AND is_staff = 1"
-                                    " AND deleted_at IS NULL AND tg_user_id IS NOT NULL", (community_id,)) as c2:
-                staff_rows = list(await c2.fetchall())
-            for s in staff_rows:
-                await enqueue(conn, chat_id=int(s["tg_user_id"]), member_id=int(s["id"]), kind="task_review",
-                              now=now, payload={"task_id": task_id}, dedupe_key=f"review:{task_id}:{s['id']}")
+            await _ask_review(conn, now, task_id, community_id)
         return task_id
 
 
@@ -398,7 +421,8 @@ async def claim(db: Database, now: datetime, member_id: int, task_id: int) -> Cl
 
 
 def _claim(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: int) -> ClaimResult:
-    """The claim transaction, run in one piece on the writer's thread (``Database.write``)."""
+    """The claim transaction, run in one piece on the writer's thread (``Database.write``): the
+    helpers it calls are plain synchronous functions on the same connection."""
     def first(sql: str, params: tuple[object, ...]) -> sqlite3.Row | None:
         row: sqlite3.Row | None = conn.execute(sql, params).fetchone()
         return row
@@ -411,7 +435,30 @@ def _claim(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: int
         # Filled while this tap waited for the writer: refuse before reading anything else.
         if mine is None or mine["state"] not in ACTIVE_CLAIM_STATES:
             raise TaskFull()
-    member = first("SELECT * FROM members WHERE id = ? AND deleted_at IS NULL", (member_id,))
+    member = _may_claim(task, first("SELECT * FROM members WHERE id = ? AND deleted_at IS NULL", (member_id,)),
+                        mine, member_id)
+    counted = first("SELECT COUNT(*) FROM claims WHERE task_id = ? AND state IN ('active', 'done')", (task_id,))
+    taken = int(counted[0]) if counted else 0
+    if taken >= int(task["slots"]):
+        raise TaskFull()
+    claim_id = _take_place(conn, now, task_id, member_id, mine)
+    taken += 1
+    state = task["state"]
+    if taken >= int(task["slots"]):
+        state = "full" if task["kind"] == "event" else "in_progress"
+    conn.execute("UPDATE tasks SET state = ?, first_claim_at = COALESCE(first_claim_at, ?),"
+                 " card_version = card_version + 1, updated_at = ? WHERE id = ?",
+                 (state, to_db(now), to_db(now), task_id))
+    audit_sync(conn, now=now, action="task.claim", community_id=int(task["community_id"]), actor_id=member_id,
+               object_type="task", object_id=task_id, details={"claim_id": claim_id})
+    _tell_claimed(conn, now, task, member, claim_id)
+    return ClaimResult(task_id, claim_id, taken, int(task["slots"]), str(state))
+
+
+def _may_claim(task: sqlite3.Row, member: sqlite3.Row | None, mine: sqlite3.Row | None,
+               member_id: int) -> sqlite3.Row:
+    """Who may take a place on a task: returns the member, or raises why not (the count of places
+    is checked after)."""
     if member is None or member["registered_at"] is None:
         raise NotRegistered()
     if member["community_id"] != task["community_id"]:
@@ -428,39 +475,36 @@ def _claim(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: int
         raise TaskFull()
     if task["state"] not in CLAIMABLE_STATES:
         raise InvalidState()
-    counted = first("SELECT COUNT(*) FROM claims WHERE task_id = ? AND state IN ('active', 'done')", (task_id,))
-    taken = int(counted[0]) if counted else 0
-    if taken >= int(task["slots"]):
-        raise TaskFull()
+    return member
+
+
+def _take_place(conn: sqlite3.Connection, now: datetime, task_id: int, member_id: int,
+                mine: sqlite3.Row | None) -> int:
+    """Write the active claim (a withdrawn one comes back); returns its id."""
     if mine is not None:
         conn.execute("UPDATE claims SET state = 'active', claimed_at = ?, updated_at = ? WHERE id = ?",
                      (to_db(now), to_db(now), mine["id"]))
-        claim_id = int(mine["id"])
-    else:
-        cur = conn.execute("INSERT INTO claims (task_id, member_id, state, claimed_at, updated_at)"
-                           " VALUES (?, ?, 'active', ?, ?)", (task_id, member_id, to_db(now), to_db(now)))
-        claim_id = int(cur.lastrowid or 0)
-    taken += 1
-    state = task["state"]
-    if taken >= int(task["slots"]):
-        state = "full" if task["kind"] == "event" else "in_progress"
-    conn.execute("UPDATE tasks SET state = ?, first_claim_at = COALESCE(first_claim_at, ?),"
-                 " card_version = card_version + 1, updated_at = ? WHERE id = ?",
-                 (state, to_db(now), to_db(now), task_id))
-    audit_sync(conn, now=now, action="task.claim", community_id=int(task["community_id"]), actor_id=member_id,
-               object_type="task", object_id=task_id, details={"claim_id": claim_id})
+        return int(mine["id"])
+    cur = conn.execute("INSERT INTO claims (task_id, member_id, state, claimed_at, updated_at)"
+                       " VALUES (?, ?, 'active', ?, ?)", (task_id, member_id, to_db(now), to_db(now)))
+    return int(cur.lastrowid or 0)
+
+
+def _tell_claimed(conn: sqlite3.Connection, now: datetime, task: sqlite3.Row, member: sqlite3.Row,
+                  claim_id: int) -> None:
+    """The volunteer gets the details; the person helped hears who is coming."""
+    task_id, member_id = int(task["id"]), int(member["id"])
     if member["tg_user_id"] is not None:
         enqueue_sync(conn, chat_id=int(member["tg_user_id"]), member_id=member_id, kind="task_claimed_volunteer",
                      now=now, payload={"task_id": task_id}, dedupe_key=f"claimed:{claim_id}:{to_db(now)}")
     if task["requester_id"] is not None:
-        req = first("SELECT id, tg_user_id FROM members WHERE id = ? AND deleted_at IS NULL",
-                    (int(task["requester_id"]),))
+        req = conn.execute("SELECT id, tg_user_id FROM members WHERE id = ? AND deleted_at IS NULL",
+                           (int(task["requester_id"]),)).fetchone()
         if req is not None and req["tg_user_id"] is not None:
             enqueue_sync(conn, chat_id=int(req["tg_user_id"]), member_id=int(req["id"]),
                          kind="task_who_is_coming", now=now,
                          payload={"task_id": task_id, "volunteer": member["display_name"] or ""},
                          dedupe_key=f"coming:{claim_id}:{to_db(now)}")
-    return ClaimResult(task_id, claim_id, taken, int(task["slots"]), str(state))
 
 
 async def withdraw(db: Database, now: datetime, member_id: int, task_id: int) -> None:
