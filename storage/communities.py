@@ -30,3 +30,9 @@ async def timezone_of(db: Database, community_id: int) -> str | None:
 async def language_of(db: Database, community_id: int) -> str | None:
     v = await db.fetchval("SELECT language FROM communities WHERE id = ?", (community_id,))
     return str(v) if v else None
+
+
+async def language_of_group(db: Database, group_chat_id: int) -> str | None:
+    """The language of the community whose volunteer group this chat is."""
+    v = await db.fetchval("SELECT language FROM communities WHERE group_chat_id = ?", (group_chat_id,))
+    return str(v) if v else None

@@ -122,3 +122,13 @@ async def organisation_community(db: Database, invite_code: str) -> int | None:
     row = await db.fetchone("SELECT community_id FROM organisations WHERE invite_code = ? AND active = 1",
                             (invite_code,))
     return None if row is None else int(row["community_id"])
+
+
+async def started_bot(db: Database, member_id: int) -> bool:
+    """Has the member opened a private chat with the bot (so it may write to them)?"""
+    return bool(await db.fetchval("SELECT started_bot FROM members WHERE id = ?", (member_id,)))
+
+
+async def language_by_id(db: Database, member_id: int) -> str | None:
+    v = await db.fetchval("SELECT language FROM members WHERE id = ?", (member_id,))
+    return str(v) if v else None

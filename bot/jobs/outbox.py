@@ -16,11 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import Message
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 
 from bot.context import LinliApp, LinliContext
 from bot.i18n import translator
 from bot.outbox import RENDERERS, UNREACHABLE_HOOKS, RenderContext, Rendered
+from storage import communities as community_store
+from storage import members as member_store
 from storage.db import Database
 from storage.outbox import FORGET, FORGETTABLE, LEVELS, enqueue
 from storage.timeutil import to_db
@@ -154,51 +156,63 @@ class OutboxSender:
     async def _send_one(self, ctx: LinliContext, row: dict[str, Any]) -> None:
         now = ctx.now()
         payload = json.loads(row["payload"])
+        rendered = await self._render(ctx, row, payload, now)
+        if rendered is None:
+            return
+        await self.pacer.take()
+        try:
+            message, voice = await self._deliver(ctx, row["chat_id"], rendered)
+        except TelegramError as exc:
+            await self._refused(ctx, row, payload, now, exc)
+        else:
+            await self._finish(ctx, row, "sent", message_id=message.message_id if message else None,
+                               voice_message_id=voice, rendered=rendered)
+
+    async def _render(self, ctx: LinliContext, row: dict[str, Any], payload: dict[str, Any],
+                      now: datetime) -> Rendered | None:
+        """The message to send now, or None once the row is dealt with (failed, put off, dropped)."""
         kind = RENDERERS.get(row["kind"])
         if kind is None:
             await self._finish(ctx, row, "failed", error=f"no renderer for {row['kind']}")
-            return
+            return None
         if kind.deferrable:
             until = await quiet_until(ctx.db, row["member_id"], now, ctx.settings.timezone)
             if until is not None:
                 await self._retry_at(ctx, row, until, "quiet hours", count_attempt=False)
-                return
-        if row["member_id"] is not None and not await ctx.db.fetchval(
-            "SELECT started_bot FROM members WHERE id = ?", (row["member_id"],)
-        ):
+                return None
+        if row["member_id"] is not None and not await member_store.started_bot(ctx.db, row["member_id"]):
             # Telegram would answer 403: the person never opened a private chat with the bot.
             await self._unreachable(ctx, row, payload, "never started the bot")
-            return
-        lang = ctx.settings.default_language
+            return None
+        lang: str = ctx.settings.default_language
         if row["member_id"] is not None:
-            lang = await ctx.db.fetchval("SELECT language FROM members WHERE id = ?", (row["member_id"],)) or lang
+            lang = await member_store.language_by_id(ctx.db, row["member_id"]) or lang
         elif row["chat_id"] < 0:
-            lang = await ctx.db.fetchval(
-                "SELECT language FROM communities WHERE group_chat_id = ?", (row["chat_id"],)
-            ) or lang
+            lang = await community_store.language_of_group(ctx.db, row["chat_id"]) or lang
         rctx = RenderContext(ctx.db, translator(lang), lang, row["chat_id"], row["member_id"], ctx.runtime.bot_username)
         try:
             rendered = await kind.render(rctx, payload)
         except Exception as exc:  # a renderer bug must not stop the outbox
             log.exception("rendering outbox row %s (%s) failed", row["id"], row["kind"])
             await self._finish(ctx, row, "failed", error=f"render: {exc!r}"[:500])
-            return
+            return None
         if rendered is None:
             await self._finish(ctx, row, "sent", error="dropped by renderer")
-            return
-        await self.pacer.take()
-        try:
-            message, voice = await self._deliver(ctx, row["chat_id"], rendered)
-        except RetryAfter as exc:
+        return rendered
+
+    async def _refused(self, ctx: LinliContext, row: dict[str, Any], payload: dict[str, Any], now: datetime,
+                       exc: TelegramError) -> None:
+        """Telegram did not take it: wait, give up on the person, follow the group, or try again later."""
+        if isinstance(exc, RetryAfter):
             delay = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
             self.pacer.pause(float(delay))
             log.info("outbox row %s: flood control, retrying in %ss", row["id"], delay)
             await self._retry_at(ctx, row, now + timedelta(seconds=float(delay) + 0.5), str(exc), count_attempt=False)
-        except Forbidden as exc:
+        elif isinstance(exc, Forbidden):
             await self._unreachable(ctx, row, payload, str(exc))
-        except ChatMigrated as exc:
+        elif isinstance(exc, ChatMigrated):
             await self._migrated(ctx, row, exc.new_chat_id)
-        except BadRequest as exc:
+        elif isinstance(exc, BadRequest):
             text = str(exc).lower()
             if "not modified" in text:
                 await self._finish(ctx, row, "sent", error="not modified")
@@ -207,15 +221,10 @@ class OutboxSender:
             else:
                 log.warning("outbox row %s (%s) refused: %s", row["id"], row["kind"], exc)
                 await self._finish(ctx, row, "failed", error=str(exc))
-        except (NetworkError, TelegramError) as exc:
-            backoff = min(2 ** int(row["attempts"]), 300)
-            if int(row["attempts"]) >= MAX_ATTEMPTS:
-                await self._finish(ctx, row, "failed", error=str(exc))
-            else:
-                await self._retry_at(ctx, row, now + timedelta(seconds=backoff), str(exc))
+        elif int(row["attempts"]) >= MAX_ATTEMPTS:
+            await self._finish(ctx, row, "failed", error=str(exc))
         else:
-            await self._finish(ctx, row, "sent", message_id=message.message_id if message else None,
-                               voice_message_id=voice, rendered=rendered)
+            await self._retry_at(ctx, row, now + timedelta(seconds=min(2 ** int(row["attempts"]), 300)), str(exc))
 
     async def _deliver(self, ctx: LinliContext, chat_id: int, r: Rendered) -> tuple[Message | None, int | None]:
         """Send (or edit) it; returns the message, and the voice note sent after a text, if any."""

@@ -215,56 +215,73 @@ async def redeem(db: Database, *, member_id: int, reward_id: int, now: datetime,
                 prev = await cur.fetchone()
             if prev is not None:
                 return Voucher.from_row(prev)
-        async with conn.execute("SELECT * FROM rewards WHERE id = ?", (reward_id,)) as cur:
-            row = await cur.fetchone()
-        async with conn.execute("SELECT community_id FROM members WHERE id = ? AND deleted_at IS NULL",
-                                (member_id,)) as cur:
-            mrow = await cur.fetchone()
-        if row is None or mrow is None:
-            raise NotFound()
-        reward = Reward.from_row(row)
-        if not reward.active or mrow[0] != reward.community_id:
-            raise NotFound()
+        reward = await _reward_for(conn, member_id, reward_id)
         if reward.kind == "venue":
             if slot_start is None or slot_start <= now:
                 raise InvalidInput()
         else:
             slot_start = None
-        if reward.monthly_limit is not None:
-            async with conn.execute(
-                    "SELECT COUNT(*) FROM vouchers WHERE member_id = ? AND reward_id = ? AND issued_at >= ?"
-                    " AND state != 'cancelled'", (member_id, reward_id, to_db(_month_start(now)))) as cur:
-                n = (await cur.fetchone() or (0,))[0]
-            if n >= reward.monthly_limit:
-                raise MonthlyLimitReached()
-        if slot_start is not None:
-            async with conn.execute(
-                    "SELECT 1 FROM vouchers WHERE reward_id = ? AND slot_start = ? AND state IN ('issued', 'used')",
-                    (reward_id, to_db(slot_start))) as cur:
-                if await cur.fetchone():
-                    raise SlotTaken()
-        if reward.stock is not None:
-            cur3 = await conn.execute("UPDATE rewards SET stock = stock - 1 WHERE id = ? AND stock > 0", (reward_id,))
-            if cur3.rowcount != 1:
-                raise OutOfStock()
-        expires = now + timedelta(days=reward.valid_days)
-        if slot_start is not None:
-            expires = slot_start + timedelta(hours=2)
-        code = new_code()
-        cur4 = await conn.execute(
-            "INSERT INTO vouchers (community_id, reward_id, member_id, code, cost, state, slot_start, slot_end,"
-            " issued_at, expires_at, request_key) VALUES (?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?, ?)",
-            (reward.community_id, reward_id, member_id, code, reward.cost,
-             None if slot_start is None else to_db(slot_start),
-             None if slot_start is None else to_db(slot_start + timedelta(hours=1)), to_db(now), to_db(expires),
-             request_key))
-        vid = int(cur4.lastrowid or 0)
+        await _check_available(conn, reward, member_id, slot_start, now)
+        vid = await _issue(conn, reward, member_id, slot_start, now, request_key)
         await ledger.debit(conn, member_id=member_id, amount=reward.cost, reason="redeem", key=f"redeem:{vid}",
                            now=now, voucher_id=vid, actor_id=member_id)
         await _audit(conn, reward.community_id, member_id, "voucher.issue", vid, now, reward_id=reward_id)
         async with conn.execute("SELECT * FROM vouchers WHERE id = ?", (vid,)) as cur:
             vrow = await cur.fetchone()
     return Voucher.from_row(vrow)
+
+
+async def _reward_for(conn: aiosqlite.Connection, member_id: int, reward_id: int) -> Reward:
+    """An active reward of the member's own community; NotFound otherwise."""
+    async with conn.execute("SELECT * FROM rewards WHERE id = ?", (reward_id,)) as cur:
+        row = await cur.fetchone()
+    async with conn.execute("SELECT community_id FROM members WHERE id = ? AND deleted_at IS NULL",
+                            (member_id,)) as cur:
+        mrow = await cur.fetchone()
+    if row is None or mrow is None:
+        raise NotFound()
+    reward = Reward.from_row(row)
+    if not reward.active or mrow[0] != reward.community_id:
+        raise NotFound()
+    return reward
+
+
+async def _check_available(conn: aiosqlite.Connection, reward: Reward, member_id: int, slot_start: datetime | None,
+                           now: datetime) -> None:
+    """The member's monthly limit, the venue slot and the stock (taken here, so it is one less)."""
+    if reward.monthly_limit is not None:
+        async with conn.execute(
+                "SELECT COUNT(*) FROM vouchers WHERE member_id = ? AND reward_id = ? AND issued_at >= ?"
+                " AND state != 'cancelled'", (member_id, reward.id, to_db(_month_start(now)))) as cur:
+            n = (await cur.fetchone() or (0,))[0]
+        if n >= reward.monthly_limit:
+            raise MonthlyLimitReached()
+    if slot_start is not None:
+        async with conn.execute(
+                "SELECT 1 FROM vouchers WHERE reward_id = ? AND slot_start = ? AND state IN ('issued', 'used')",
+                (reward.id, to_db(slot_start))) as cur:
+            if await cur.fetchone():
+                raise SlotTaken()
+    if reward.stock is not None:
+        cur3 = await conn.execute("UPDATE rewards SET stock = stock - 1 WHERE id = ? AND stock > 0", (reward.id,))
+        if cur3.rowcount != 1:
+            raise OutOfStock()
+
+
+async def _issue(conn: aiosqlite.Connection, reward: Reward, member_id: int, slot_start: datetime | None,
+                 now: datetime, request_key: str | None) -> int:
+    """Write the voucher (a venue's lasts until two hours after its slot starts); returns its id."""
+    expires = now + timedelta(days=reward.valid_days)
+    if slot_start is not None:
+        expires = slot_start + timedelta(hours=2)
+    cur4 = await conn.execute(
+        "INSERT INTO vouchers (community_id, reward_id, member_id, code, cost, state, slot_start, slot_end,"
+        " issued_at, expires_at, request_key) VALUES (?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?, ?)",
+        (reward.community_id, reward.id, member_id, new_code(), reward.cost,
+         None if slot_start is None else to_db(slot_start),
+         None if slot_start is None else to_db(slot_start + timedelta(hours=1)), to_db(now), to_db(expires),
+         request_key))
+    return int(cur4.lastrowid or 0)
 
 
 async def _refund(conn: aiosqlite.Connection, v: Any, now: datetime, actor_id: int | None) -> None:
