@@ -64,3 +64,31 @@ async def case_task_points(db: Database, case_id: int) -> int:
 async def claim_state(db: Database, task_id: int, member_id: int | None) -> str | None:
     v = await db.fetchval("SELECT state FROM claims WHERE task_id = ? AND member_id = ?", (task_id, member_id))
     return None if v is None else str(v)
+
+
+# -- the task's card in the volunteer group ---------------------------------------------------
+async def card_posted(db: Database, task_id: int, chat_id: int, message_id: int, version: int, shown: str) -> None:
+    """The card was posted: remember where, which version and what it shows (unless one is recorded)."""
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE tasks SET group_chat_id = ?, group_message_id = ?, card_rendered = ?,"
+                           " card_hash = ? WHERE id = ? AND group_message_id IS NULL",
+                           (chat_id, message_id, version, shown, task_id))
+
+
+async def card_given_up(db: Database, task_id: int, chat_id: int, version: int) -> None:
+    """The card cannot be posted in that chat: message id 0 means given up (not tried again every run)."""
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE tasks SET group_chat_id = ?, group_message_id = 0,"
+                           " card_rendered = ? WHERE id = ? AND group_message_id IS NULL",
+                           (chat_id, version, task_id))
+
+
+async def card_drawn(db: Database, task_id: int, version: int, shown: str | None, *, keep_hash: bool = False) -> None:
+    """The card shows ``version`` (and now the content hashed ``shown``, unless ``keep_hash``)."""
+    async with db.transaction() as conn:
+        if keep_hash:
+            await conn.execute("UPDATE tasks SET card_rendered = MAX(card_rendered, ?) WHERE id = ?",
+                               (version, task_id))
+        else:
+            await conn.execute("UPDATE tasks SET card_rendered = MAX(card_rendered, ?), card_hash = ?"
+                               " WHERE id = ?", (version, shown, task_id))

@@ -12,12 +12,14 @@ import time
 from collections import defaultdict, deque
 from typing import Any
 
+from telegram import InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.context import LinliContext
 from bot.i18n import Translator
 from bot.services.tasks import public_text, secrets_of
 from bot.ui import community_translator, esc, inline
+from storage import tasks as task_store
 
 log = logging.getLogger(__name__)
 
@@ -143,54 +145,55 @@ async def refresh_cards(ctx: LinliContext) -> None:
     rows = await ctx.db.fetchall(_SQL)
     for task in rows:
         tid = int(task["id"])
-        version = int(task["card_version"])
         t = await community_translator(ctx, int(task["community_id"]))
         text, markup = render_card(t, task, int(task["taken"]))
         shown = hashlib.sha1((text + "\0" + (markup.to_json() if markup else "")).encode()).hexdigest()[:16]
         try:
             if task["group_message_id"] is None:
-                chat_id = int(task["community_chat"])
-                if not _take_budget(chat_id):
-                    continue
-                try:
-                    msg = await ctx.bot.send_message(chat_id, text, reply_markup=markup)
-                except (BadRequest, Forbidden) as exc:   # the group is gone or the bot was removed
-                    log.warning("card %s cannot be posted in %s: %s", tid, chat_id, exc)
-                    async with ctx.db.transaction() as conn:   # 0: given up, do not retry every run
-                        await conn.execute("UPDATE tasks SET group_chat_id = ?, group_message_id = 0,"
-                                           " card_rendered = ? WHERE id = ? AND group_message_id IS NULL",
-                                           (chat_id, version, tid))
-                    continue
-                async with ctx.db.transaction() as conn:
-                    await conn.execute("UPDATE tasks SET group_chat_id = ?, group_message_id = ?, card_rendered = ?,"
-                                       " card_hash = ? WHERE id = ? AND group_message_id IS NULL",
-                                       (chat_id, msg.message_id, version, shown, tid))
-                _last_edit[tid] = time.monotonic()
+                await _post_card(ctx, task, text, markup, shown)
             else:
-                if shown == task["card_hash"]:  # nothing a reader would see has changed
-                    async with ctx.db.transaction() as conn:
-                        await conn.execute("UPDATE tasks SET card_rendered = MAX(card_rendered, ?) WHERE id = ?",
-                                           (version, tid))
-                    continue
-                if time.monotonic() - _last_edit.get(tid, 0.0) < EDIT_GAP_S:
-                    continue
-                chat_id = int(task["group_chat_id"])
-                if not _take_budget(chat_id):
-                    continue
-                _last_edit[tid] = time.monotonic()
-                done: str | None = shown
-                try:
-                    await ctx.bot.edit_message_text(text, chat_id=chat_id, message_id=int(task["group_message_id"]),
-                                                    reply_markup=markup)
-                except (BadRequest, Forbidden) as exc:
-                    if "not modified" not in str(exc).lower():
-                        log.warning("card %s not edited: %s", tid, exc)
-                        done = task["card_hash"]  # not shown: a later change (or the bot's return) tries again
-                async with ctx.db.transaction() as conn:
-                    await conn.execute("UPDATE tasks SET card_rendered = MAX(card_rendered, ?), card_hash = ?"
-                                       " WHERE id = ?", (version, done, tid))
+                await _edit_card(ctx, task, text, markup, shown)
         except RetryAfter as exc:
             log.info("card refresh told to wait %s", exc.retry_after)
             return
         except TelegramError as exc:
             log.warning("card %s failed: %s", tid, exc)
+
+
+async def _post_card(ctx: LinliContext, task: Any, text: str, markup: InlineKeyboardMarkup | None, shown: str) -> None:
+    """Post a task's first card in its community's group (when the group's budget allows)."""
+    tid, version = int(task["id"]), int(task["card_version"])
+    chat_id = int(task["community_chat"])
+    if not _take_budget(chat_id):
+        return
+    try:
+        msg = await ctx.bot.send_message(chat_id, text, reply_markup=markup)
+    except (BadRequest, Forbidden) as exc:   # the group is gone or the bot was removed
+        log.warning("card %s cannot be posted in %s: %s", tid, chat_id, exc)
+        await task_store.card_given_up(ctx.db, tid, chat_id, version)  # 0: given up, do not retry every run
+        return
+    await task_store.card_posted(ctx.db, tid, chat_id, msg.message_id, version, shown)
+    _last_edit[tid] = time.monotonic()
+
+
+async def _edit_card(ctx: LinliContext, task: Any, text: str, markup: InlineKeyboardMarkup | None, shown: str) -> None:
+    """Redraw a posted card if what a reader sees has changed (not too often per card and group)."""
+    tid, version = int(task["id"]), int(task["card_version"])
+    if shown == task["card_hash"]:  # nothing a reader would see has changed
+        await task_store.card_drawn(ctx.db, tid, version, None, keep_hash=True)
+        return
+    if time.monotonic() - _last_edit.get(tid, 0.0) < EDIT_GAP_S:
+        return
+    chat_id = int(task["group_chat_id"])
+    if not _take_budget(chat_id):
+        return
+    _last_edit[tid] = time.monotonic()
+    done: str | None = shown
+    try:
+        await ctx.bot.edit_message_text(text, chat_id=chat_id, message_id=int(task["group_message_id"]),
+                                        reply_markup=markup)
+    except (BadRequest, Forbidden) as exc:
+        if "not modified" not in str(exc).lower():
+            log.warning("card %s not edited: %s", tid, exc)
+            done = task["card_hash"]  # not shown: a later change (or the bot's return) tries again
+    await task_store.card_drawn(ctx.db, tid, version, done)
