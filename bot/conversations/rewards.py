@@ -287,10 +287,7 @@ async def cmd_vouchers(update: Update, ctx: LinliContext) -> None:
 
 async def _own_voucher(update: Update, ctx: LinliContext, voucher_id: int) -> rewards.Voucher:
     member = await _member(update, ctx)
-    v = await rewards.get_voucher(ctx.db, voucher_id)
-    if v is None or v.member_id != member.id:
-        raise NotFound()
-    return v
+    return await rewards.own_voucher(ctx.db, member.id, voucher_id)
 
 
 async def _cb_show(update: Update, ctx: LinliContext, t: Translator, voucher_id: int) -> None:
@@ -324,14 +321,7 @@ async def _cb_cancel(update: Update, ctx: LinliContext, t: Translator, voucher_i
 async def _verifier(update: Update, ctx: LinliContext) -> tuple[int, int | None]:
     """(actor member id, community where they are staff or None)."""
     assert update.effective_user is not None
-    uid = update.effective_user.id
-    member = await access.member_by_tg(ctx.db, uid)
-    if member is None:
-        raise NotAllowed()
-    staff_of = member.community_id if access.is_staff_of(member, member.community_id, uid, ctx.settings.admin_ids) else None
-    if staff_of is None and await merchants.for_member(ctx.db, member.id) is None:
-        raise NotAllowed()
-    return member.id, staff_of
+    return await rewards.verifier(ctx.db, update.effective_user.id, ctx.settings.admin_ids)
 
 
 async def _verify(update: Update, ctx: LinliContext, code: str) -> None:

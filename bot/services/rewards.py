@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import aiosqlite
 
 from bot.models import N_, InvalidInput, InvalidState, NotAllowed, NotFound, OutOfStock, RateLimited
-from bot.services import ledger
+from bot.services import access, ledger, merchants
 from bot.services.merchants import new_code
 from storage.db import Database
 from storage.outbox import priority_of
@@ -323,6 +324,26 @@ async def member_vouchers(db: Database, member_id: int, limit: int = 30) -> list
 async def get_voucher(db: Database, voucher_id: int) -> Voucher | None:
     row = await db.fetchone("SELECT * FROM vouchers WHERE id = ?", (voucher_id,))
     return None if row is None else Voucher.from_row(row)
+
+
+async def own_voucher(db: Database, member_id: int, voucher_id: int) -> Voucher:
+    """One of the member's own vouchers (NotFound for anyone else's: its existence is not told)."""
+    v = await get_voucher(db, voucher_id)
+    if v is None or v.member_id != member_id:
+        raise NotFound()
+    return v
+
+
+async def verifier(db: Database, tg_user_id: int, admin_ids: Collection[int]) -> tuple[int, int | None]:
+    """Who may check vouchers: staff (of their community; returned second) or a linked merchant.
+    Returns (their member id, the community where they are staff or None); NotAllowed otherwise."""
+    member = await access.member_by_tg(db, tg_user_id)
+    if member is None:
+        raise NotAllowed()
+    staff_of = member.community_id if access.is_staff_of(member, member.community_id, tg_user_id, admin_ids) else None
+    if staff_of is None and await merchants.for_member(db, member.id) is None:
+        raise NotAllowed()
+    return member.id, staff_of
 
 
 # -- verification ---------------------------------------------------------------------------
