@@ -4,50 +4,30 @@
 changes nothing and returns False, so a redelivered update, a double tap or a retried job can
 never move points twice. ``members.balance`` is kept by a trigger on insert and its
 ``CHECK (balance >= 0)`` refuses an overdraft, which ``debit`` turns into InsufficientPoints.
+The SQL is in storage/ledger.py.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
 import aiosqlite
 
 from bot.models import InsufficientPoints, InvalidInput
-from storage.timeutil import to_db
+from storage import ledger as store
 
 
-async def _append(
-    conn: aiosqlite.Connection,
-    *,
-    member_id: int,
-    delta: int,
-    reason: str,
-    key: str,
-    now: datetime,
-    task_id: int | None = None,
-    voucher_id: int | None = None,
-    actor_id: int | None = None,
-    note: str | None = None,
-) -> bool:
-    async with conn.execute(
-        "SELECT community_id, organisation_id FROM members WHERE id = ?", (member_id,)
-    ) as cur:
-        row = await cur.fetchone()
-    if row is None:
-        raise InvalidInput()
+async def _append(conn: aiosqlite.Connection, *, member_id: int, delta: int, reason: str, key: str, now: datetime,
+                  task_id: int | None = None, voucher_id: int | None = None, actor_id: int | None = None,
+                  note: str | None = None) -> bool:
     try:
-        cur2 = await conn.execute(
-            "INSERT INTO ledger (community_id, member_id, delta, reason, note, task_id, voucher_id,"
-            " organisation_id, idempotency_key, actor_id, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
-            (row[0], member_id, delta, reason, note, task_id, voucher_id, row[1], key, actor_id, to_db(now)),
-        )
-    except sqlite3.IntegrityError as exc:
-        if "CHECK" in str(exc).upper() or "balance" in str(exc):
-            raise InsufficientPoints() from None
-        raise
-    return (cur2.rowcount or 0) > 0
+        written = await store.append(conn, member_id=member_id, delta=delta, reason=reason, key=key, now=now,
+                                     task_id=task_id, voucher_id=voucher_id, actor_id=actor_id, note=note)
+    except store.Overdraft:
+        raise InsufficientPoints() from None
+    if written is None:
+        raise InvalidInput()
+    return written
 
 
 async def credit(conn: aiosqlite.Connection, *, member_id: int, amount: int, reason: str, key: str, now: datetime,
@@ -71,12 +51,8 @@ async def debit(conn: aiosqlite.Connection, *, member_id: int, amount: int, reas
 
 
 async def balance(conn: aiosqlite.Connection, member_id: int) -> int:
-    async with conn.execute("SELECT balance FROM members WHERE id = ?", (member_id,)) as cur:
-        row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    return await store.balance(conn, member_id)
 
 
 async def ledger_sum(conn: aiosqlite.Connection, member_id: int) -> int:
-    async with conn.execute("SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE member_id = ?", (member_id,)) as cur:
-        row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    return await store.total(conn, member_id)
