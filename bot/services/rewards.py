@@ -8,10 +8,8 @@ below zero however many members press at once. Refunds use ``refund:<voucher_id>
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,9 +18,12 @@ import aiosqlite
 from bot.models import N_, InvalidInput, InvalidState, NotAllowed, NotFound, OutOfStock, RateLimited
 from bot.services import access, ledger, merchants
 from bot.services.merchants import new_code
+from storage import rewards as store
 from storage.db import Database
 from storage.outbox import priority_of
-from storage.timeutil import from_db, opt_from_db, to_db
+from storage.rewards import Reward as Reward
+from storage.rewards import Voucher as Voucher
+from storage.timeutil import to_db
 
 KINDS = ("goods", "service", "honour", "venue", "discount")
 VERIFY_MAX_FAILURES = 10
@@ -35,62 +36,6 @@ class MonthlyLimitReached(InvalidState):
 
 class SlotTaken(InvalidState):
     message = N_("Sorry, that time slot is already booked. Please pick another.")
-
-
-@dataclass
-class Reward:
-    id: int
-    community_id: int
-    name_zh: str
-    name_en: str
-    description_zh: str
-    description_en: str
-    kind: str
-    cost: int
-    stock: int | None
-    monthly_limit: int | None
-    valid_days: int
-    merchant_id: int | None
-    refund_on_expiry: bool
-    active: bool
-
-    def name(self, lang: str) -> str:
-        return self.name_en if lang.startswith("en") and self.name_en else self.name_zh
-
-    def description(self, lang: str) -> str:
-        return self.description_en if lang.startswith("en") and self.description_en else self.description_zh
-
-    @classmethod
-    def from_row(cls, r: Any) -> Reward:
-        return cls(id=int(r["id"]), community_id=int(r["community_id"]), name_zh=r["name_zh"], name_en=r["name_en"],
-                   description_zh=r["description_zh"], description_en=r["description_en"], kind=r["kind"],
-                   cost=int(r["cost"]), stock=None if r["stock"] is None else int(r["stock"]),
-                   monthly_limit=None if r["monthly_limit"] is None else int(r["monthly_limit"]),
-                   valid_days=int(r["valid_days"]),
-                   merchant_id=None if r["merchant_id"] is None else int(r["merchant_id"]),
-                   refund_on_expiry=bool(r["refund_on_expiry"]), active=bool(r["active"]))
-
-
-@dataclass
-class Voucher:
-    id: int
-    community_id: int
-    reward_id: int
-    member_id: int
-    code: str
-    cost: int
-    state: str
-    slot_start: datetime | None
-    issued_at: datetime
-    expires_at: datetime
-    used_at: datetime | None
-
-    @classmethod
-    def from_row(cls, r: Any) -> Voucher:
-        return cls(id=int(r["id"]), community_id=int(r["community_id"]), reward_id=int(r["reward_id"]),
-                   member_id=int(r["member_id"]), code=r["code"], cost=int(r["cost"]), state=r["state"],
-                   slot_start=opt_from_db(r["slot_start"]), issued_at=from_db(r["issued_at"]),
-                   expires_at=from_db(r["expires_at"]), used_at=opt_from_db(r["used_at"]))
 
 
 async def _audit(conn: aiosqlite.Connection, community_id: int, actor_id: int | None, action: str,
@@ -112,10 +57,7 @@ async def _notify(conn: aiosqlite.Connection, *, key: str, member_id: int, messa
          to_db(now), to_db(now), member_id))
 
 
-async def _reward_name(conn: aiosqlite.Connection, reward_id: int) -> str:
-    async with conn.execute("SELECT name_zh FROM rewards WHERE id = ?", (reward_id,)) as cur:
-        row = await cur.fetchone()
-    return html.escape(str(row[0]) if row else "", quote=False)
+_reward_name = store.reward_name
 
 
 # -- catalogue ------------------------------------------------------------------------------
@@ -182,17 +124,13 @@ async def update_reward(db: Database, reward_id: int, *, now: datetime, actor_id
 
 
 async def get_reward(db: Database, reward_id: int) -> Reward | None:
-    row = await db.fetchone("SELECT * FROM rewards WHERE id = ?", (reward_id,))
-    return None if row is None else Reward.from_row(row)
+    return await store.reward(db, reward_id)
 
 
 async def list_rewards(db: Database, community_id: int, *, balance: int | None = None,
                        include_inactive: bool = False) -> list[Reward]:
     """Active rewards; what ``balance`` affords first (cheapest first within each group)."""
-    rows = await db.fetchall(
-        "SELECT * FROM rewards WHERE community_id = ?" + ("" if include_inactive else " AND active = 1")
-        + " ORDER BY cost, id", (community_id,))
-    items = [Reward.from_row(r) for r in rows]
+    items = await store.rewards_of(db, community_id, include_inactive=include_inactive)
     if balance is not None:
         items.sort(key=lambda r: (r.cost > balance, (r.stock == 0), r.cost, r.id))
     return items
@@ -310,20 +248,11 @@ async def cancel(db: Database, *, member_id: int, voucher_id: int, now: datetime
 
 
 async def member_vouchers(db: Database, member_id: int, limit: int = 30) -> list[tuple[Voucher, Reward]]:
-    rows = await db.fetchall(
-        "SELECT v.*, r.id AS r_id FROM vouchers v JOIN rewards r ON r.id = v.reward_id WHERE v.member_id = ?"
-        " ORDER BY (v.state = 'issued') DESC, v.id DESC LIMIT ?", (member_id, limit))
-    out = []
-    for r in rows:
-        reward = await get_reward(db, int(r["r_id"]))
-        assert reward is not None
-        out.append((Voucher.from_row(r), reward))
-    return out
+    return await store.member_vouchers(db, member_id, limit)
 
 
 async def get_voucher(db: Database, voucher_id: int) -> Voucher | None:
-    row = await db.fetchone("SELECT * FROM vouchers WHERE id = ?", (voucher_id,))
-    return None if row is None else Voucher.from_row(row)
+    return await store.voucher(db, voucher_id)
 
 
 async def own_voucher(db: Database, member_id: int, voucher_id: int) -> Voucher:
@@ -451,10 +380,7 @@ async def use_voucher(db: Database, *, actor_id: int, voucher_id: int, now: date
     return v
 
 
-async def _state(conn: aiosqlite.Connection, voucher_id: int) -> str | None:
-    async with conn.execute("SELECT state FROM vouchers WHERE id = ?", (voucher_id,)) as cur:
-        row = await cur.fetchone()
-    return None if row is None else str(row[0])
+_state = store.voucher_state
 
 
 # -- expiry ---------------------------------------------------------------------------------
@@ -487,10 +413,8 @@ async def expire_due(db: Database, now: datetime) -> int:
 
 async def voucher_for_request(db: Database, member_id: int, request_key: str) -> Voucher | None:
     """The voucher a confirm button already issued (a repeated tap), if any."""
-    row = await db.fetchone("SELECT * FROM vouchers WHERE request_key = ? AND member_id = ?", (request_key, member_id))
-    return None if row is None else Voucher.from_row(row)
+    return await store.voucher_for_request(db, member_id, request_key)
 
 
 async def member_voucher_by_code(db: Database, member_id: int, code: str) -> Voucher | None:
-    row = await db.fetchone("SELECT * FROM vouchers WHERE code = ? AND member_id = ?", (normalise_code(code), member_id))
-    return None if row is None else Voucher.from_row(row)
+    return await store.member_voucher_by_code(db, member_id, normalise_code(code))
