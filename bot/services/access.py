@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from bot.models import Member, NotAllowed, NotRegistered
+from storage import members as member_store
 from storage.db import Database
 
 
 async def member_by_tg(db: Database, tg_user_id: int) -> Member | None:
     """The (not deleted) member for a Telegram user, registered or not."""
-    row = await db.fetchone("SELECT * FROM members WHERE tg_user_id = ? AND deleted_at IS NULL", (tg_user_id,))
+    row = await member_store.by_tg(db, tg_user_id)
     return None if row is None else Member.from_row(row)
 
 
 async def member_by_id(db: Database, member_id: int) -> Member | None:
-    row = await db.fetchone("SELECT * FROM members WHERE id = ?", (member_id,))
+    row = await member_store.by_id(db, member_id)
     return None if row is None else Member.from_row(row)
 
 
