@@ -320,22 +320,8 @@ async def cmd_categories(update: Update, ctx: LinliContext) -> None:
         return
     try:
         member = await require_registered(ctx.db, user.id)
-        now, args = ctx.now(), rest.split(maxsplit=2)
-        if verb == "points" and len(args) == 2:
-            code = "*" if args[0].lower() in ("all", "*", "全部") else categories.check_code(args[0])
-            await categories.set_points(ctx.db, now, member.id, code, categories.parse_points(args[1]))
-        elif verb == "add" and len(args) == 3:
-            zh, en = categories.parse_names(args[2])
-            await categories.add(ctx.db, now, member.id, code=args[0], points=categories.parse_points(args[1]),
-                                 name_zh=zh, name_en=en)
-        elif verb == "rename" and len(rest.split(maxsplit=1)) == 2:
-            code, names = rest.split(maxsplit=1)
-            zh, en = categories.parse_names(names)
-            await categories.rename(ctx.db, now, member.id, code, zh, en)
-        elif verb in ("remove", "restore") and len(args) == 1:
-            await categories.set_active(ctx.db, now, member.id, args[0], verb == "restore")
-        elif verb:
-            raise InvalidInput()
+        if verb:
+            await _change_categories(ctx, member.id, verb, rest)
         rows = await categories.listing(ctx.db, member.id)  # staff only; refuses everyone else
     except DomainError as exc:
         await reply(update, error_text(t, exc) + "\n\n" + esc(t(CATEGORY_HELP)))
@@ -350,6 +336,26 @@ async def cmd_categories(update: Update, ctx: LinliContext) -> None:
         lines.append(esc(t("Removed: {list}", list=", ".join(c.code for c in removed))))
     lines.append("\n" + esc(t(CATEGORY_HELP)))
     await reply(update, "\n".join(x for x in lines if x))
+
+
+async def _change_categories(ctx: LinliContext, member_id: int, verb: str, rest: str) -> None:
+    """/categories points|add|rename|remove|restore: parse the words and make the change."""
+    now, args = ctx.now(), rest.split(maxsplit=2)
+    if verb == "points" and len(args) == 2:
+        code = "*" if args[0].lower() in ("all", "*", "全部") else categories.check_code(args[0])
+        await categories.set_points(ctx.db, now, member_id, code, categories.parse_points(args[1]))
+    elif verb == "add" and len(args) == 3:
+        zh, en = categories.parse_names(args[2])
+        await categories.add(ctx.db, now, member_id, code=args[0], points=categories.parse_points(args[1]),
+                             name_zh=zh, name_en=en)
+    elif verb == "rename" and len(rest.split(maxsplit=1)) == 2:
+        code, names = rest.split(maxsplit=1)
+        zh, en = categories.parse_names(names)
+        await categories.rename(ctx.db, now, member_id, code, zh, en)
+    elif verb in ("remove", "restore") and len(args) == 1:
+        await categories.set_active(ctx.db, now, member_id, args[0], verb == "restore")
+    else:
+        raise InvalidInput()
 
 
 async def cmd_canceltask(update: Update, ctx: LinliContext) -> None:

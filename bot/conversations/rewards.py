@@ -10,6 +10,7 @@ import io
 import logging
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 
 import segno
@@ -140,22 +141,12 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
     action, args = parts[1] if len(parts) > 1 else "", parts[2:]
     answered: bool | None = None
     try:
-        if action == "r":
-            await _cb_reward(update, ctx, t, button_number(args[0]))
-        elif action == "d":
+        if action == "d":
             await _cb_day(update, ctx, t, button_number(args[0]), args[1])
         elif action == "c":
             answered = await _cb_confirm(update, ctx, t, button_number(args[0]), args[1], args[2] if len(args) > 2 else "")
-        elif action == "show":
-            await _cb_show(update, ctx, t, button_number(args[0]))
-        elif action == "x":
-            await _cb_cancel_ask(update, ctx, t, button_number(args[0]))
-        elif action == "xx":
-            await _cb_cancel(update, ctx, t, button_number(args[0]))
-        elif action == "u":
-            await _cb_use(update, ctx, t, button_number(args[0]))
-        elif action == "tog":
-            await _cb_toggle(update, ctx, t, button_number(args[0]))
+        elif (on_one := _ON_ONE.get(action)) is not None:
+            await on_one(update, ctx, t, button_number(args[0]))
         else:
             raise InvalidInput()
     except (ValueError, IndexError, StaleButton):
@@ -172,9 +163,7 @@ async def _cb_reward(update: Update, ctx: LinliContext, t: Translator, reward_id
     query = update.callback_query
     assert query is not None
     member = await _member(update, ctx)
-    r = await rewards.get_reward(ctx.db, reward_id)
-    if r is None or not r.active or r.community_id != member.community_id:
-        raise NotFound()
+    r = await rewards.offered_to(ctx.db, member, reward_id)
     lang = _lang(t)
     text = "\n".join(x for x in [
         f"<b>{esc(r.name(lang))}</b>", t(KIND_LABELS[r.kind]), esc(r.description(lang)),
@@ -527,6 +516,12 @@ async def cmd_rewards_dispatch(update: Update, ctx: LinliContext) -> None:
         await cmd_rewards_add(update, ctx)
     else:
         await cmd_rewards(update, ctx)
+
+
+# Buttons rw:<action>:<number> for one reward or voucher.
+_ON_ONE: dict[str, Callable[[Update, LinliContext, Translator, int], Awaitable[None]]] = {
+    "r": _cb_reward, "show": _cb_show, "x": _cb_cancel_ask, "xx": _cb_cancel, "u": _cb_use, "tog": _cb_toggle,
+}
 
 
 def register(app: LinliApp) -> None:

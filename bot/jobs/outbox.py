@@ -226,21 +226,27 @@ class OutboxSender:
         else:
             await self._retry_at(ctx, row, now + timedelta(seconds=min(2 ** int(row["attempts"]), 300)), str(exc))
 
+    async def _edit(self, ctx: LinliContext, chat_id: int, r: Rendered) -> Message | None:
+        """Edit an earlier message (and delete the ones listed with it); returns the message if edited."""
+        bot = ctx.bot
+        assert r.edit_message_id is not None
+        try:
+            result = await bot.edit_message_text(r.text, chat_id=chat_id, message_id=r.edit_message_id, reply_markup=r.reply_markup)  # type: ignore[arg-type]
+        finally:
+            # Best effort, even if the edit failed (e.g. the reader deleted that message); Telegram
+            # lets a bot delete its messages for about two days only.
+            for old in r.delete_message_ids:
+                try:
+                    await bot.delete_message(chat_id, old)
+                except TelegramError as exc:
+                    log.info("could not delete message %s in %s: %s", old, chat_id, exc)
+        return result if isinstance(result, Message) else None
+
     async def _deliver(self, ctx: LinliContext, chat_id: int, r: Rendered) -> tuple[Message | None, int | None]:
         """Send (or edit) it; returns the message, and the voice note sent after a text, if any."""
         bot = ctx.bot
         if r.edit_message_id is not None:
-            try:
-                result = await bot.edit_message_text(r.text, chat_id=chat_id, message_id=r.edit_message_id, reply_markup=r.reply_markup)  # type: ignore[arg-type]
-            finally:
-                # Best effort, even if the edit failed (e.g. the reader deleted that message); Telegram
-                # lets a bot delete its messages for about two days only.
-                for old in r.delete_message_ids:
-                    try:
-                        await bot.delete_message(chat_id, old)
-                    except TelegramError as exc:
-                        log.info("could not delete message %s in %s: %s", old, chat_id, exc)
-            return (result if isinstance(result, Message) else None), None
+            return await self._edit(ctx, chat_id, r), None
         voice_id: int | None = None
         if r.photo is not None:
             msg = await bot.send_photo(chat_id, r.photo, caption=r.text or None, reply_markup=r.reply_markup)

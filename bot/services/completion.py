@@ -405,6 +405,17 @@ async def resolve_case_half(db: Database, *, case_id: int, tg_user_id: int, now:
     return await resolve_case(db, case_id=case_id, tg_user_id=tg_user_id, now=now, resolution="partial", points=half)
 
 
+def _case_amount(resolution: str, points: int | None, full: int) -> int:
+    """Points each volunteer gets when a case is resolved: all, none, or ``points`` (1 to all)."""
+    if resolution == "credit":
+        return full
+    if resolution == "no_credit":
+        return 0
+    if points is None or not 0 < points < max(full, 1) + 1:
+        raise InvalidInput()
+    return min(points, full)
+
+
 async def resolve_case(db: Database, *, case_id: int, tg_user_id: int, now: datetime, resolution: str,
                        points: int | None = None, note: str | None = None) -> Outcome:
     """Staff decide a problem case: ``credit`` (full points), ``no_credit`` or ``partial`` (``points`` each)."""
@@ -422,15 +433,7 @@ async def resolve_case(db: Database, *, case_id: int, tg_user_id: int, now: date
             raise AlreadyDone()
         if await _took_part(conn, int(task["id"]), int(actor["id"])):
             raise TookPart()
-        full = int(task["points"])
-        if resolution == "credit":
-            amount = full
-        elif resolution == "no_credit":
-            amount = 0
-        else:
-            if points is None or not 0 < points < max(full, 1) + 1:
-                raise InvalidInput()
-            amount = min(points, full)
+        amount = _case_amount(resolution, points, int(task["points"]))
         if task["state"] != "awaiting_confirmation":
             raise InvalidState()
         await conn.execute("UPDATE cases SET state = 'resolved', resolution = ?, points = ?, resolved_by = ?,"

@@ -313,32 +313,43 @@ async def erase_everywhere(conn: aiosqlite.Connection, *, member_id: int, tg_use
     for name, table in REGISTRY.items():
         if name not in present:
             continue
-        n = 0
-        # 1. Text that may quote them, in every row.
-        for col, rule in table.cols.items():
-            if (rule.how != "scrub" and (name, col) not in _SCRUB_ALSO) or not needles:
-                continue
-            test = " OR ".join(f"instr({col}, ?) > 0" for _ in needles)
-            for rowid, value in await conn.execute_fetchall(
-                    f"SELECT rowid, {col} FROM {name} WHERE {col} IS NOT NULL AND ({test})", needles):
-                new = secrets.cell(value)
-                if new != value:
-                    await conn.execute(f"UPDATE {name} SET {col} = ? WHERE rowid = ?", (new, rowid))
-                    n += 1
-        # 2. Their own rows: emptied, reset or deleted.
-        for col, rule in table.cols.items():
-            where = rule.mine or table.mine
-            if rule.how not in ("null", "set") or where is None:
-                continue
-            cur = await conn.execute(f"UPDATE {name} SET {col} = :value WHERE ({where}) AND {col} IS NOT :value",
-                                     {**params, "value": rule.value})
-            n += cur.rowcount or 0
-        if table.delete_mine:
-            where = mine_condition(name, table, await _columns(conn, name))
-            if where is not None:
-                if table.kept:
-                    where = f"({where}) AND NOT ({table.kept})"
-                cur = await conn.execute(f"DELETE FROM {name} WHERE {where}", params)
-                n += cur.rowcount or 0
-        changed[name] = n
+        changed[name] = (await _scrub_quotes(conn, name, table, secrets, needles)
+                         + await _empty_own_rows(conn, name, table, params))
     return changed
+
+
+async def _scrub_quotes(conn: aiosqlite.Connection, name: str, table: Table, secrets: Secrets,
+                        needles: list[str]) -> int:
+    """1. Text that may quote them, in every row of the table: their words replaced."""
+    n = 0
+    for col, rule in table.cols.items():
+        if (rule.how != "scrub" and (name, col) not in _SCRUB_ALSO) or not needles:
+            continue
+        test = " OR ".join(f"instr({col}, ?) > 0" for _ in needles)
+        for rowid, value in await conn.execute_fetchall(
+                f"SELECT rowid, {col} FROM {name} WHERE {col} IS NOT NULL AND ({test})", needles):
+            new = secrets.cell(value)
+            if new != value:
+                await conn.execute(f"UPDATE {name} SET {col} = ? WHERE rowid = ?", (new, rowid))
+                n += 1
+    return n
+
+
+async def _empty_own_rows(conn: aiosqlite.Connection, name: str, table: Table, params: dict[str, Any]) -> int:
+    """2. Their own rows: emptied, reset or deleted."""
+    n = 0
+    for col, rule in table.cols.items():
+        where = rule.mine or table.mine
+        if rule.how not in ("null", "set") or where is None:
+            continue
+        cur = await conn.execute(f"UPDATE {name} SET {col} = :value WHERE ({where}) AND {col} IS NOT :value",
+                                 {**params, "value": rule.value})
+        n += cur.rowcount or 0
+    if table.delete_mine:
+        where = mine_condition(name, table, await _columns(conn, name))
+        if where is not None:
+            if table.kept:
+                where = f"({where}) AND NOT ({table.kept})"
+            cur = await conn.execute(f"DELETE FROM {name} WHERE {where}", params)
+            n += cur.rowcount or 0
+    return n

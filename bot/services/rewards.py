@@ -15,7 +15,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.models import N_, InvalidInput, InvalidState, NotAllowed, NotFound, OutOfStock, RateLimited
+from bot.models import N_, InvalidInput, InvalidState, Member, NotAllowed, NotFound, OutOfStock, RateLimited
 from bot.services import access, ledger, merchants
 from bot.services.merchants import new_code
 from storage import rewards as store
@@ -61,12 +61,9 @@ _reward_name = store.reward_name
 
 
 # -- catalogue ------------------------------------------------------------------------------
-async def create_reward(db: Database, *, community_id: int, name_zh: str, name_en: str = "", kind: str, cost: int,
-                        now: datetime, stock: int | None = None, monthly_limit: int | None = None,
-                        valid_days: int = 30, merchant_id: int | None = None, refund_on_expiry: bool = True,
-                        description_zh: str = "", description_en: str = "", actor_id: int | None = None) -> int:
-    name_zh = " ".join(name_zh.split())
-    name_en = " ".join(name_en.split()) or name_zh
+def _check_reward(name_zh: str, name_en: str, kind: str, cost: int, stock: int | None, monthly_limit: int | None,
+                  valid_days: int, merchant_id: int | None) -> None:
+    """What a new reward must be (the names already have their spaces tidied)."""
     if kind not in KINDS:
         raise InvalidInput(N_("The kind must be one of: goods, service, honour, venue, discount:MERCHANT_NUMBER."))
     if kind == "discount" and merchant_id is None:
@@ -83,6 +80,15 @@ async def create_reward(db: Database, *, community_id: int, name_zh: str, name_e
         raise InvalidInput(N_("limit= must be a number from 1 to 1000 (how many a member may take a month)."))
     if not 1 <= valid_days <= 365:
         raise InvalidInput(N_("days= must be a number from 1 to 365 (how long a voucher stays valid)."))
+
+
+async def create_reward(db: Database, *, community_id: int, name_zh: str, name_en: str = "", kind: str, cost: int,
+                        now: datetime, stock: int | None = None, monthly_limit: int | None = None,
+                        valid_days: int = 30, merchant_id: int | None = None, refund_on_expiry: bool = True,
+                        description_zh: str = "", description_en: str = "", actor_id: int | None = None) -> int:
+    name_zh = " ".join(name_zh.split())
+    name_en = " ".join(name_en.split()) or name_zh
+    _check_reward(name_zh, name_en, kind, cost, stock, monthly_limit, valid_days, merchant_id)
     async with db.transaction() as conn:
         if merchant_id is not None:
             async with conn.execute("SELECT 1 FROM merchants WHERE id = ? AND community_id = ?",
@@ -125,6 +131,14 @@ async def update_reward(db: Database, reward_id: int, *, now: datetime, actor_id
 
 async def get_reward(db: Database, reward_id: int) -> Reward | None:
     return await store.reward(db, reward_id)
+
+
+async def offered_to(db: Database, member: Member, reward_id: int) -> Reward:
+    """A reward the member may look at: active, in their community; NotFound otherwise."""
+    r = await get_reward(db, reward_id)
+    if r is None or not r.active or r.community_id != member.community_id:
+        raise NotFound()
+    return r
 
 
 async def list_rewards(db: Database, community_id: int, *, balance: int | None = None,
