@@ -86,9 +86,9 @@ async def _show_rewards(update: Update, ctx: LinliContext) -> None:
     lines = [t("<b>Points supermarket</b>"), t("You have {n} points.", n=bal), ""]
     buttons = []
     for r in items[:20]:
-        mark = "✅ " if r.cost <= bal and r.stock != 0 else ""
-        lines.append(mark + _reward_line(t, r, lang))
-        if r.cost <= bal and r.stock != 0:
+        can = rewards.within_reach(r, bal)
+        lines.append(("✅ " if can else "") + _reward_line(t, r, lang))
+        if can:
             buttons.append([(f"{r.name(lang)[:30]} · {r.cost}", f"rw:r:{r.id}")])
     lines.append("")
     lines.append(t("Tap a reward you can afford to redeem it."))

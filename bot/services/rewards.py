@@ -141,6 +141,11 @@ async def offered_to(db: Database, member: Member, reward_id: int) -> Reward:
     return r
 
 
+def within_reach(reward: Reward, balance: int) -> bool:
+    """Can a member with ``balance`` points redeem it now (affordable, and not out of stock)?"""
+    return reward.cost <= balance and reward.stock != 0
+
+
 async def list_rewards(db: Database, community_id: int, *, balance: int | None = None,
                        include_inactive: bool = False) -> list[Reward]:
     """Active rewards; what ``balance`` affords first (cheapest first within each group)."""
