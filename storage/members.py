@@ -32,6 +32,31 @@ class PublicName:
     deleted: bool
 
 
+@dataclass(frozen=True)
+class MemberName:
+    """A member as staff see them in a list: number, name, and whether they are staff."""
+
+    id: int
+    display_name: str | None
+    is_staff: bool
+
+
+async def staff_of(db: Database, community_id: int) -> list[MemberName]:
+    """The community's staff (not erased), by name."""
+    rows = await db.fetchall("SELECT id, display_name FROM members WHERE community_id = ? AND is_staff = 1"
+                             " AND deleted_at IS NULL ORDER BY display_name", (community_id,))
+    return [MemberName(int(r["id"]), r["display_name"], True) for r in rows]
+
+
+async def named_like(db: Database, community_id: int, pattern: str, limit: int) -> list[MemberName]:
+    """Registered members of the community whose name matches the LIKE ``pattern``, by name."""
+    rows = await db.fetchall(
+        "SELECT id, display_name, is_staff FROM members WHERE community_id = ?"
+        " AND registered_at IS NOT NULL AND deleted_at IS NULL AND display_name LIKE ? ORDER BY display_name, id LIMIT ?",
+        (community_id, pattern, limit))
+    return [MemberName(int(r["id"]), r["display_name"], bool(r["is_staff"])) for r in rows]
+
+
 async def get(conn: aiosqlite.Connection, member_id: int) -> aiosqlite.Row | None:
     """The (not deleted) member's row inside a transaction, None if there is none."""
     return await first(conn, "SELECT * FROM members WHERE id = ? AND deleted_at IS NULL", (member_id,))

@@ -690,7 +690,7 @@ async def staff_command(update: Update, ctx: LinliContext) -> None:
         await _staff_find(update, ctx, t, cid, " ".join(args[1:]), private)
     elif verb not in ("add", "remove"):
         rows = await svc.staff_members(ctx.db, community_id=cid)
-        names = ", ".join(f"#{r['id']} {esc(str(r['display_name'] or '?'))}" for r in rows)
+        names = ", ".join(f"#{r.id} {esc(r.display_name or '?')}" for r in rows)
         text = t("Staff: {list}", list=names or "—") if private else ""
         await reply(update, (text + "\n" if text else "") + t(STAFF_HELP))
     else:
@@ -703,7 +703,7 @@ async def _staff_find(update: Update, ctx: LinliContext, t: Translator, cid: int
         await reply(update, t(STAFF_HELP))
         return
     found = await svc.find_members(ctx.db, community_id=cid, text=text)
-    lines = [f"#{m['id']} {esc(str(m['display_name'] or '?'))}" + (" ⭐" if m["is_staff"] else "") for m in found]
+    lines = [f"#{m.id} {esc(m.display_name or '?')}" + (" ⭐" if m.is_staff else "") for m in found]
     await reply(update, "\n".join(lines) if lines else t("Nobody registered here has that name."))
 
 

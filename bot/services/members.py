@@ -19,6 +19,7 @@ from bot.services.areas import place_from_typed as place_from_typed
 from bot.services.erasure import erase_everywhere, mask_requests
 from storage import members as member_store
 from storage.db import Database
+from storage.members import MemberName
 from storage.outbox import audit
 from storage.timeutil import to_db
 
@@ -296,20 +297,14 @@ async def note_private_chat(db: Database, tg_user_id: int) -> None:
     await member_store.mark_reachable(db, tg_user_id)
 
 
-async def staff_members(db: Database, *, community_id: int) -> list[dict[str, object]]:
-    rows = await db.fetchall("SELECT id, display_name FROM members WHERE community_id = ? AND is_staff = 1"
-                             " AND deleted_at IS NULL ORDER BY display_name", (community_id,))
-    return [dict(r) for r in rows]
+async def staff_members(db: Database, *, community_id: int) -> list[MemberName]:
+    return await member_store.staff_of(db, community_id)
 
 
-async def find_members(db: Database, *, community_id: int, text: str, limit: int = 10) -> list[dict[str, object]]:
+async def find_members(db: Database, *, community_id: int, text: str, limit: int = 10) -> list[MemberName]:
     """Registered members whose name contains ``text`` (for staff, in private)."""
     pattern = "%" + text.replace("\\", "").replace("%", "").replace("_", "").strip()[:40] + "%"
-    rows = await db.fetchall(
-        "SELECT id, display_name, is_staff, is_volunteer, is_resident FROM members WHERE community_id = ?"
-        " AND registered_at IS NOT NULL AND deleted_at IS NULL AND display_name LIKE ? ORDER BY display_name, id LIMIT ?",
-        (community_id, pattern, limit))
-    return [dict(r) for r in rows]
+    return await member_store.named_like(db, community_id, pattern, limit)
 
 
 async def add_area(db: Database, *, community_id: int, name: str, now: datetime) -> None:
