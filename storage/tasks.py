@@ -11,13 +11,36 @@ from typing import Any
 
 import aiosqlite
 
-from storage.db import Database, first
+from storage.db import Database, Row, first
 
 
 @dataclass(frozen=True)
 class KindState:
     kind: str
     state: str
+
+
+async def count_open(db: Database, community_id: int) -> int:
+    return int(await db.fetchval("SELECT COUNT(*) FROM tasks WHERE community_id = ? AND state = 'open'",
+                                 (community_id,)) or 0)
+
+
+async def open_page(db: Database, community_id: int, *, offset: int, limit: int) -> list[Row]:
+    """Open tasks of the community, newest first, with the requester's name and address (secrets
+    the group must not see: ``requester_name``, ``requester_address``)."""
+    return await db.fetchall(
+        "SELECT t.*, r.display_name AS requester_name, r.address AS requester_address FROM tasks t"
+        " LEFT JOIN members r ON r.id = t.requester_id WHERE t.community_id = ? AND t.state = 'open'"
+        " ORDER BY t.id DESC LIMIT ? OFFSET ?",
+        (community_id, limit, offset))
+
+
+async def of_member(db: Database, member_id: int, *, limit: int) -> list[Row]:
+    """Tasks the member asked for, created, or holds (or held) a place on; newest first."""
+    return await db.fetchall(
+        "SELECT t.* FROM tasks t WHERE t.requester_id = ? OR t.created_by = ? OR EXISTS (SELECT 1 FROM claims c"
+        " WHERE c.task_id = t.id AND c.member_id = ? AND c.state IN ('active', 'done', 'completed'))"
+        " ORDER BY t.id DESC LIMIT ?", (member_id, member_id, member_id, limit))
 
 
 async def get(conn: aiosqlite.Connection, task_id: int) -> aiosqlite.Row | None:

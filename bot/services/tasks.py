@@ -32,7 +32,7 @@ from bot.services import masking
 from bot.services.areas import match_area
 from storage import members as member_store
 from storage import tasks as task_store
-from storage.db import Database, first
+from storage.db import Database, Row, first
 from storage.outbox import SCRUB_DETAILS, audit, audit_sync, enqueue, enqueue_sync, scrub_details_params
 from storage.timeutil import to_db
 
@@ -674,20 +674,12 @@ async def set_review(db: Database, now: datetime, staff_id: int, required: bool)
 
 
 async def count_open(db: Database, community_id: int) -> int:
-    return int(await db.fetchval("SELECT COUNT(*) FROM tasks WHERE community_id = ? AND state = 'open'",
-                                 (community_id,)) or 0)
+    return await task_store.count_open(db, community_id)
 
 
-async def list_open(db: Database, community_id: int, *, offset: int = 0, limit: int = 5) -> list[Any]:
-    return await db.fetchall(
-        "SELECT t.*, r.display_name AS requester_name, r.address AS requester_address FROM tasks t"
-        " LEFT JOIN members r ON r.id = t.requester_id WHERE t.community_id = ? AND t.state = 'open'"
-        " ORDER BY t.id DESC LIMIT ? OFFSET ?",
-        (community_id, limit, offset))
+async def list_open(db: Database, community_id: int, *, offset: int = 0, limit: int = 5) -> list[Row]:
+    return await task_store.open_page(db, community_id, offset=offset, limit=limit)
 
 
-async def list_mine(db: Database, member_id: int, *, limit: int = 20) -> list[Any]:
-    return await db.fetchall(
-        "SELECT t.* FROM tasks t WHERE t.requester_id = ? OR t.created_by = ? OR EXISTS (SELECT 1 FROM claims c"
-        " WHERE c.task_id = t.id AND c.member_id = ? AND c.state IN ('active', 'done', 'completed'))"
-        " ORDER BY t.id DESC LIMIT ?", (member_id, member_id, member_id, limit))
+async def list_mine(db: Database, member_id: int, *, limit: int = 20) -> list[Row]:
+    return await task_store.of_member(db, member_id, limit=limit)
