@@ -115,3 +115,26 @@ async def card_drawn(db: Database, task_id: int, version: int, shown: str | None
         else:
             await conn.execute("UPDATE tasks SET card_rendered = MAX(card_rendered, ?), card_hash = ?"
                                " WHERE id = ?", (version, shown, task_id))
+
+
+@dataclass(frozen=True)
+class CardPlace:
+    """Where a task's card is recorded (``message_id`` None: not posted yet; 0: posting given up),
+    and the group chat of its community."""
+
+    message_id: int | None
+    community_chat: int | None
+
+
+async def card_place(db: Database, task_id: int) -> CardPlace | None:
+    row = await db.fetchone("SELECT t.group_message_id, c.group_chat_id FROM tasks t"
+                            " JOIN communities c ON c.id = t.community_id WHERE t.id = ?", (task_id,))
+    return None if row is None else CardPlace(row["group_message_id"], row["group_chat_id"])
+
+
+async def adopt_card(db: Database, task_id: int, chat_id: int, message_id: int) -> None:
+    """Record a card found in the group as the task's card, if none is recorded (the card job redraws it)."""
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE tasks SET group_chat_id = ?, group_message_id = ?, card_rendered = -1,"
+                           " card_hash = NULL WHERE id = ? AND group_message_id IS NULL",
+                           (chat_id, message_id, task_id))
