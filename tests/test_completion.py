@@ -274,3 +274,50 @@ async def test_problem_with_no_registered_staff_says_so(db: Database, now: datet
     await c.mark_done(db, task_id=tid, tg_user_id=102, now=now)
     case = await c.report_problem(db, task_id=tid, tg_user_id=101, now=now)
     assert case.case_id and case.staff_told == 0
+
+
+async def test_who_may_close_an_event(db: Database, now: datetime) -> None:
+    """One rule, in completion.attendance_to_close: staff of the event's community (registered), not
+    on its list when another staff member could close it, while the event is still open."""
+    from bot.models import DomainError, NotAllowed, NotFound
+
+    w = await world(db, now)
+    helper = await make_member(db, now, w["c"], tg_user_id=106, staff=True, volunteer=True, name="Staff Wu")
+    ev = await make_task(db, now, w["c"], w["staff"], kind="event", slots=5, points=4)
+    await make_claim(db, now, ev, w["vol"])
+    await make_claim(db, now, ev, helper)
+    people = await c.attendance_to_close(db, task_id=ev, tg_user_id=104, admin_ids=())
+    assert [a.member_id for a in people] == [w["vol"], helper]
+    with pytest.raises(NotAllowed):  # a volunteer is not staff
+        await c.attendance_to_close(db, task_id=ev, tg_user_id=102, admin_ids=())
+    with pytest.raises(c.OnTheList):  # on the list, and another staff member could close it
+        await c.attendance_to_close(db, task_id=ev, tg_user_id=106, admin_ids=())
+    request = await make_task(db, now, w["c"], w["res"], requester_id=w["res"])
+    with pytest.raises(c.NotAnEvent):
+        await c.attendance_to_close(db, task_id=request, tg_user_id=104, admin_ids=())
+    with pytest.raises(NotFound):
+        await c.attendance_to_close(db, task_id=ev + 1000, tg_user_id=104, admin_ids=())
+    cancelled = await make_task(db, now, w["c"], w["staff"], kind="event", slots=5, state="cancelled")
+    with pytest.raises(c.EventOver) as over:
+        await c.attendance_to_close(db, task_id=cancelled, tg_user_id=104, admin_ids=())
+    assert isinstance(over.value, DomainError) and over.value.params == {"id": cancelled}
+    await c.close_event(db, task_id=ev, tg_user_id=104, now=now)
+    with pytest.raises(AlreadyDone):
+        await c.attendance_to_close(db, task_id=ev, tg_user_id=104, admin_ids=())
+    # a super-admin who never registered may not close it: closing records who did it
+    with pytest.raises(NotRegistered):
+        await c.attendance_to_close(db, task_id=ev, tg_user_id=999, admin_ids=(999,))
+
+
+async def test_half_the_points(db: Database, now: datetime) -> None:
+    """Half the points is half, rounded down, but at least one; offered only when it differs from all."""
+    assert [c.half_of(n) for n in (0, 1, 2, 3, 7, 10)] == [1, 1, 1, 1, 3, 5]
+    assert [c.offers_half(n) for n in (0, 1, 2, 5)] == [False, False, True, True]
+    w = await world(db, now)
+    tid = await make_task(db, now, w["c"], w["res"], requester_id=w["res"], points=7)
+    await make_claim(db, now, tid, w["vol"])
+    await c.mark_done(db, task_id=tid, tg_user_id=102, now=now)
+    case = await c.report_problem(db, task_id=tid, tg_user_id=101, now=now)
+    assert case.case_id is not None
+    await c.resolve_case_half(db, case_id=case.case_id, tg_user_id=104, now=now)
+    assert await balance(db, w["vol"]) == 3

@@ -135,3 +135,25 @@ async def test_erase_lets_go_of_tasks_and_claims(db: Database, now: datetime) ->
                                                          (202, "forget")}
     forget = next(r for r in told if r["kind"] == "forget")
     assert json.loads(forget["payload"]) == {"message_id": 40 + vol, "voice_message_id": 50, "why": "left"}
+
+
+async def test_staff_candidate_is_a_registered_member_here(db: Database, now: datetime) -> None:
+    """Whom /staff add|remove may name: a registered, not erased member of that community, by the
+    message replied to or by member number."""
+    from tests.factories import make_community, make_member
+
+    cid = await make_community(db, now)
+    other = await make_community(db, now)
+    ann = await make_member(db, now, cid, tg_user_id=801, name="Ann")
+    unreg = await make_member(db, now, cid, tg_user_id=802, registered=False)
+    away = await make_member(db, now, other, tg_user_id=803, name="Bo")
+    found = await svc.staff_candidate(db, community_id=cid, tg_user_id=801, first_name="Annie")
+    assert found == svc.StaffCandidate(ann, "Annie")
+    assert await svc.staff_candidate(db, community_id=cid, member_id=ann) == svc.StaffCandidate(ann, "Ann")
+    for tg in (802, 803, 999):
+        with pytest.raises(svc.NotRegisteredHere):
+            await svc.staff_candidate(db, community_id=cid, tg_user_id=tg, first_name="x")
+    assert await svc.staff_candidate(db, community_id=cid, member_id=unreg) is None
+    assert await svc.staff_candidate(db, community_id=cid, member_id=away) is None
+    await svc.erase(db, tg_user_id=801, now=now)
+    assert await svc.staff_candidate(db, community_id=cid, member_id=ann) is None

@@ -184,3 +184,36 @@ async def test_list_affordable_first(db: Database, now: datetime) -> None:
     await rewards.update_reward(db, off, active=0, now=now)
     items = await rewards.list_rewards(db, cid, balance=50)
     assert [r.id for r in items] == [cheap, dear]
+
+
+async def test_who_sees_which_voucher_and_who_checks_them(db: Database, now: datetime) -> None:
+    """Rules in the rewards service: a member sees and cancels only their own vouchers, looks only at
+    active rewards of their community; staff and linked merchants check vouchers, nobody else."""
+    from bot.models import Member, NotAllowed
+    from bot.services import access
+
+    cid, member, shop, staff = await _world(db, now)
+    rid = await rewards.create_reward(db, community_id=cid, name_zh="茶", kind="goods", cost=10, stock=1, now=now)
+    v = await rewards.redeem(db, member_id=member, reward_id=rid, now=now)
+    assert (await rewards.own_voucher(db, member, v.id)).code == v.code
+    with pytest.raises(NotFound):
+        await rewards.own_voucher(db, staff, v.id)
+    me = await access.member_by_id(db, member)
+    assert isinstance(me, Member)
+    assert (await rewards.offered_to(db, me, rid)).id == rid
+    elsewhere = await make_community(db, now)
+    theirs = await rewards.create_reward(db, community_id=elsewhere, name_zh="别处", kind="goods", cost=1, now=now)
+    with pytest.raises(NotFound):
+        await rewards.offered_to(db, me, theirs)
+    reward = await rewards.get_reward(db, rid)
+    assert reward is not None and reward.stock == 0
+    assert not rewards.within_reach(reward, 1000)  # out of stock
+    more = await rewards.get_reward(db, await rewards.create_reward(db, community_id=cid, name_zh="多", kind="goods",
+                                                                    cost=20, now=now))
+    assert more is not None and rewards.within_reach(more, 20) and not rewards.within_reach(more, 19)
+    staff_tg = int(await db.fetchval("SELECT tg_user_id FROM members WHERE id = ?", (staff,)))
+    member_tg = int(await db.fetchval("SELECT tg_user_id FROM members WHERE id = ?", (member,)))
+    assert await rewards.verifier(db, staff_tg, ()) == (staff, cid)
+    assert await rewards.verifier(db, 7_000_001, ()) == (shop.member_id, None)
+    with pytest.raises(NotAllowed):
+        await rewards.verifier(db, member_tg, ())
