@@ -268,8 +268,7 @@ def cmd_doctor(settings: Settings) -> int:
     return 0 if db_ok else 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    protect_output()
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linli", description="Linli (邻里) volunteer-points bot")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (long polling, or a webhook when BOT_WEBHOOK_URL is set)")
@@ -291,6 +290,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     export.add_argument("--community", type=int, default=None, help="community id (default: all)")
     export.add_argument("--out", default=None, help="directory for the files (default: ./linli-export-PERIOD)")
     export.add_argument("--phones", action="store_true", help="include members' phone numbers")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    protect_output()
+    parser = _parser()
     args = parser.parse_args(argv)
     command = args.command or "run"
 
@@ -307,27 +312,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             # The other commands report problems in their own one line; libraries stay quiet
             # (python-telegram-bot logs a refused call with a traceback) unless asked for DEBUG.
             setup_logging("DEBUG" if settings.log_level.upper() == "DEBUG" else "CRITICAL")
-        if command == "run":
-            return cmd_run(settings)
-        if command == "migrate":
-            return cmd_migrate(settings)
-        if command == "backup":
-            return cmd_backup(settings, args.path)
-        if command == "doctor":
-            return cmd_doctor(settings)
-        if command in ("report", "export") and (missing := _missing_database(settings)):
-            return _fail(missing)  # a report of an empty database it just created would mislead
-        if command == "report":
-            from bot.reports.cli import cmd_report
-
-            return cmd_report(settings, args.period, args.community, args.out, args.lang)
-        if command == "export":
-            from bot.reports.cli import cmd_export
-
-            return cmd_export(settings, args.period, args.community, args.out, args.phones)
+        result = _command(command, args, settings)
     except ConfigError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return 130
-    parser.print_help()
-    return 2
+    if result is None:
+        parser.print_help()
+        return 2
+    return result
+
+
+def _command(command: str, args: argparse.Namespace, settings: Settings) -> int | None:
+    """Run a command that needs the settings; None if there is no such command."""
+    if command == "run":
+        return cmd_run(settings)
+    if command == "migrate":
+        return cmd_migrate(settings)
+    if command == "backup":
+        return cmd_backup(settings, args.path)
+    if command == "doctor":
+        return cmd_doctor(settings)
+    if command in ("report", "export") and (missing := _missing_database(settings)):
+        return _fail(missing)  # a report of an empty database it just created would mislead
+    if command == "report":
+        from bot.reports.cli import cmd_report
+
+        return cmd_report(settings, args.period, args.community, args.out, args.lang)
+    if command == "export":
+        from bot.reports.cli import cmd_export
+
+        return cmd_export(settings, args.period, args.community, args.out, args.phones)
+    return None

@@ -118,8 +118,8 @@ def test_services_have_no_import_cycles() -> None:
 # Functions longer than this are split (the complexity limit is ruff's C901, in pyproject.toml).
 MAX_LINES = 55
 DEVKIT = ("bot/sandbox/", "bot/harness.py", "bot/scenario.py", "bot/demo.py", "bot/demo_record.py")
-# Not yet split, being reworked on its own: the command line's main.
-LONG_PENDING = {("bot/cli.py", "main")}
+# Functions allowed to be longer, as (file, name); none at present.
+LONG_PENDING: set[tuple[str, str]] = set()
 
 
 def long_functions(source: str, limit: int = MAX_LINES) -> list[tuple[str, int]]:
