@@ -62,6 +62,11 @@ async def get(conn: aiosqlite.Connection, member_id: int) -> aiosqlite.Row | Non
     return await first(conn, "SELECT * FROM members WHERE id = ? AND deleted_at IS NULL", (member_id,))
 
 
+async def get_by_tg(conn: aiosqlite.Connection, tg_user_id: int) -> aiosqlite.Row | None:
+    """The (not deleted) member row of a Telegram user inside a transaction, registered or not."""
+    return await first(conn, "SELECT * FROM members WHERE tg_user_id = ? AND deleted_at IS NULL", (tg_user_id,))
+
+
 async def by_tg(db: Database, tg_user_id: int) -> Any:
     """The (not deleted) member row of a Telegram user, registered or not."""
     return await db.fetchone("SELECT * FROM members WHERE tg_user_id = ? AND deleted_at IS NULL", (tg_user_id,))

@@ -28,6 +28,7 @@ from bot.services import ledger
 from bot.services.access import member_by_tg, require_staff
 from bot.services.points import grant_task_honours
 from bot.services.tasks import load_task
+from storage import members as member_store
 from storage import tasks as task_store
 from storage.db import Database
 from storage.outbox import audit, enqueue
@@ -94,7 +95,7 @@ async def _all(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) ->
 
 
 async def _actor(conn: aiosqlite.Connection, tg_user_id: int) -> aiosqlite.Row:
-    row = await _one(conn, "SELECT * FROM members WHERE tg_user_id = ? AND deleted_at IS NULL", (tg_user_id,))
+    row = await member_store.get_by_tg(conn, tg_user_id)
     if row is None or row["registered_at"] is None:
         raise NotRegistered()
     return row
