@@ -165,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     export.add_argument("--community", type=int, default=None, help="community id (default: all)")
     export.add_argument("--out", default=".", help="directory for the files")
     export.add_argument("--phones", action="store_true", help="include members' phone numbers")
+    inbox = sub.add_parser("inbox", help="updates waiting, failed and set aside; --retry puts set-aside ones back")
+    inbox.add_argument("--retry", nargs="?", const="all", default=None, metavar="UPDATE_ID")
     args = parser.parse_args(argv)
     command = args.command or "run"
 
@@ -190,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.reports.cli import cmd_export
 
             return cmd_export(settings, args.period, args.community, args.out, args.phones)
+        if command == "inbox":
+            from bot.inbox_cli import cmd_inbox
+
+            return cmd_inbox(settings, args.retry)
     except ConfigError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

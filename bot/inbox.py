@@ -399,22 +399,3 @@ async def retry_set_aside(db: Database, update_id: int | None = None) -> int:
             " WHERE status = 'set_aside'" + (" AND update_id = ?" if update_id is not None else ""),
             (update_id,) if update_id is not None else ())
         return cur.rowcount or 0
-
-
-KEEP_DAYS = 7
-PRUNE_BATCH = 2000
-
-
-async def prune(db: Database, now: datetime, keep_days: int = KEEP_DAYS) -> int:
-    """Delete handled rows older than ``keep_days`` (Telegram redelivers for a day at most), in batches."""
-    cutoff = to_db(now - timedelta(days=keep_days))
-    total = 0
-    while True:
-        async with db.transaction() as conn:
-            cur = await conn.execute(
-                "DELETE FROM inbox WHERE update_id IN (SELECT update_id FROM inbox"
-                " WHERE status = 'handled' AND handled_at < ? LIMIT ?)", (cutoff, PRUNE_BATCH))
-            n = cur.rowcount or 0
-        total += n
-        if n < PRUNE_BATCH:
-            return total
