@@ -6,9 +6,11 @@ Also /review, /edittask, /canceltask and /categories for staff. The step-by-step
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from telegram import CallbackQuery, Update
+from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LinliApp, LinliContext
@@ -20,6 +22,8 @@ from bot.outbox import RenderContext, Rendered, renderer
 from bot.services import categories, tasks
 from bot.services.access import member_by_tg, require_registered
 from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, task_name, tr_for
+
+log = logging.getLogger(__name__)
 
 STATE_NAMES = {
     "draft": N_("Draft"), "pending_review": N_("Waiting for review"), "open": N_("Open"), "full": N_("Full"),
@@ -102,6 +106,41 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
         raise InvalidInput()
     except DomainError as exc:
         await answer(query, error_text(t, exc), alert=True)
+    finally:
+        if prefix in ("cl", "dt"):
+            await _tidy_stray_card(query, ctx, data, prefix)
+
+
+async def _tidy_stray_card(query: CallbackQuery, ctx: LinliContext, data: str, prefix: str) -> None:
+    """A card posted just before a crash, and not recorded, is a second card once the restarted
+    bot posts the task again. A press on it (answered as usual) tells us its id: if the task has no
+    recorded card yet, this one becomes it (the card job redraws it); if it has another, this
+    stray copy is deleted, or at least loses its buttons."""
+    message = query.message
+    if message is None or message.chat.type not in ("group", "supergroup"):
+        return
+    try:
+        task_id = tasks.parse_task_id(data, prefix)
+        row = await ctx.db.fetchone("SELECT t.group_message_id, c.group_chat_id FROM tasks t"
+                                    " JOIN communities c ON c.id = t.community_id WHERE t.id = ?", (task_id,))
+        if row is None or row["group_chat_id"] != message.chat.id or row["group_message_id"] == message.message_id:
+            return
+        if row["group_message_id"] is None:
+            async with ctx.db.transaction() as conn:
+                await conn.execute("UPDATE tasks SET group_chat_id = ?, group_message_id = ?, card_rendered = -1,"
+                                   " card_hash = NULL WHERE id = ? AND group_message_id IS NULL",
+                                   (message.chat.id, message.message_id, task_id))
+            return
+        if not row["group_message_id"]:
+            return  # 0: posting the card was given up
+        log.info("task %s: a stray card %s (recorded: %s) is removed", task_id, message.message_id,
+                 row["group_message_id"])
+        try:
+            await ctx.bot.delete_message(message.chat.id, message.message_id)
+        except TelegramError:
+            await ctx.bot.edit_message_reply_markup(message.chat.id, message.message_id, reply_markup=None)
+    except (DomainError, TelegramError) as exc:
+        log.info("a stray card could not be tidied: %s", exc)
 
 
 async def on_keep(update: Update, ctx: LinliContext) -> None:
