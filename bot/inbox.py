@@ -65,11 +65,18 @@ LATE_ANSWER_S = 14.0             # Telegram refuses answerCallbackQuery after ab
 # When the update being handled reached the inbox (seconds since the epoch): a button's answer
 # after LATE_ANSWER_S cannot be shown any more and goes out as a message (bot.ui.answer).
 ARRIVED: contextvars.ContextVar[float | None] = contextvars.ContextVar("inbox_arrived", default=None)
+# True while handling an update a stopped process may have handled (and answered) already.
+AGAIN: contextvars.ContextVar[bool] = contextvars.ContextVar("inbox_again", default=False)
 
 
 def answer_is_late(now: float) -> bool:
     arrived = ARRIVED.get()
     return arrived is not None and now - arrived > LATE_ANSWER_S
+
+
+def handled_before() -> bool:
+    """Could this update have been handled (its button answered) by a process that then died?"""
+    return AGAIN.get()
 
 
 def default_owner() -> str:
@@ -85,6 +92,7 @@ class Row:
     payload: str
     attempts: int
     received_at: str
+    again: bool = False   # taken back from a process that stopped while it had it
 
 
 def lane_key(update: Update) -> str:
@@ -123,7 +131,7 @@ _CLAIM = (
     "       OR (j.status = 'waiting' AND j.not_before > :now)))"
     "  ORDER BY i.update_id LIMIT :n)"
     " AND (status = 'waiting' OR lease_until < :now)"
-    " RETURNING update_id, lane, payload, attempts, received_at"
+    " RETURNING update_id, lane, payload, attempts, received_at, not_before IS NOT NULL"
 )
 
 
@@ -174,10 +182,13 @@ class Inbox:
 
     # -- handling ------------------------------------------------------------------------
     async def recover(self) -> int:
-        """Rows this instance had claimed when it stopped are waiting again (handled in order)."""
+        """Rows this instance had claimed when it stopped are waiting again (handled in order);
+        ``not_before`` set says they may have been handled already."""
+        now = to_db(self.now())
+
         def write(conn: sqlite3.Connection) -> int:
-            cur = conn.execute("UPDATE inbox SET status = 'waiting', owner = NULL, lease_until = NULL"
-                               " WHERE status = 'working' AND owner = ?", (self.owner,))
+            cur = conn.execute("UPDATE inbox SET status = 'waiting', owner = NULL, lease_until = NULL, not_before = ?"
+                               " WHERE status = 'working' AND owner = ?", (now, self.owner))
             return cur.rowcount or 0
 
         return await self.db.write(write)
@@ -187,7 +198,7 @@ class Inbox:
         params = {"me": self.owner, "now": to_db(now), "lease": to_db(now + LEASE), "n": limit}
 
         def write(conn: sqlite3.Connection) -> list[Row]:
-            return [Row(int(r[0]), str(r[1]), str(r[2]), int(r[3]), str(r[4]))
+            return [Row(int(r[0]), str(r[1]), str(r[2]), int(r[3]), str(r[4]), bool(r[5]))
                     for r in conn.execute(_CLAIM, params).fetchall()]
 
         rows = await self.db.write(write)
@@ -247,13 +258,14 @@ class Inbox:
         arrived = time.time() - (self.now() - from_db(row.received_at)).total_seconds()
         attempt = row.attempts + 1
         while True:
-            token = ARRIVED.set(arrived)
+            token, again = ARRIVED.set(arrived), AGAIN.set(row.again or attempt > 1)
             try:
                 error = await self.process(update, attempt >= MAX_ATTEMPTS)
             except Exception as exc:  # process() reports errors; this is only a safety net
                 error = exc
             finally:
                 ARRIVED.reset(token)
+                AGAIN.reset(again)
             if error is None:
                 self._mark(row.update_id)
                 return

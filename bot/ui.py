@@ -23,7 +23,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.context import LinliContext
 from bot.i18n import Translator, normalise_language, translator
-from bot.inbox import answer_is_late
+from bot.inbox import answer_is_late, handled_before
 from bot.models import DomainError, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -98,10 +98,11 @@ async def answer(query: CallbackQuery, text: str | None = None, alert: bool = Fa
             await query.answer(text=text[:200] if text else None, show_alert=alert, url=url)
             return
         except TelegramError as exc:
-            # Refused although it arrived in time: most likely answered already, before a
-            # restart (the update is being handled again). Nothing to tell twice.
             log.info("callback answer not delivered: %s", exc)
-            return
+            # Too old: pressed while the bot was down. Unless a process that died had answered it
+            # already (the update is being handled again): then there is nothing to tell twice.
+            if "too old" not in str(exc).lower() or handled_before():
+                return
     # Handled after Telegram stopped waiting for the answer (e.g. after a restart): the press had
     # its effect, and the person reads the outcome as a message instead of the alert.
     if text and query.from_user is not None:
