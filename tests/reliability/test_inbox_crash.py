@@ -156,7 +156,8 @@ async def _run(fake: FakeTelegram, tmp_path: Path, *, cycles: int, per_cycle: in
             target = burst[-1]
             loop = asyncio.get_running_loop()
 
-            def on_confirmed(bot: Any, update_id: int, delay: float = delay) -> None:
+            def on_confirmed(bot: Any, update_id: int, delay: float = delay, target: int = target,
+                             fired: asyncio.Event = fired, loop: asyncio.AbstractEventLoop = loop) -> None:
                 if update_id < target or fired.is_set() or proc.proc is None:
                     return
                 fired.set()
