@@ -176,6 +176,8 @@ class Inbox:
             conn.executemany(_STORE, rows)
 
         await self.db.write(write)
+        if len(self._parsed) > 20_000:  # redelivered copies of handled updates are never taken out
+            self._parsed.clear()
         for u in updates:
             self._parsed[u.update_id] = u
         self._wake.set()
@@ -296,8 +298,10 @@ class Inbox:
             return
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.executemany("UPDATE inbox SET status = 'handled', handled_at = ?, owner = NULL, lease_until = NULL"
-                             " WHERE update_id = ? AND status = 'working' AND owner = ?", batch)
+            # The update itself is not needed any more (its id and digest recognise a redelivery):
+            # handled rows stay small, and hold nothing personal for their week.
+            conn.executemany("UPDATE inbox SET status = 'handled', handled_at = ?, payload = '', owner = NULL,"
+                             " lease_until = NULL WHERE update_id = ? AND status = 'working' AND owner = ?", batch)
 
         try:
             await self.db.write(write)

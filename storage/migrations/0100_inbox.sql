@@ -4,7 +4,8 @@
 -- effects are committed. A redelivered update is recognised by its update_id (and the digest of
 -- what it carries, in case Telegram starts numbering again). Replaces processed_updates.
 --   status: waiting -> working (claimed by `owner` until `lease_until`) -> handled | set_aside
---   attempts counts claims; `error` keeps the last failure; `not_before` delays a retry.
+--   payload (the update's JSON) is emptied once handled; attempts counts failed tries, `error` keeps
+--   the last failure; `not_before` is set on rows taken back after a stop (maybe handled already).
 CREATE TABLE inbox (
     update_id    INTEGER PRIMARY KEY,
     user_id      INTEGER,
