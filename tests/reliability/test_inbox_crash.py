@@ -144,12 +144,12 @@ async def _run(fake: FakeTelegram, tmp_path: Path, *, cycles: int, per_cycle: in
             for r in asked:
                 await fake.send_text(r, None, "/deleteme")
                 burst.append(track())
-            for k in range(8):
+            for k in range(max(8, 40 - len(burst))):  # at least 40 updates a burst
                 v = volunteers[(cycle * 8 + k) % len(volunteers)]
                 await fake.send_text(v, None, "/points")
                 points_sent[v.id] = points_sent.get(v.id, 0) + 1
                 burst.append(track())
-            assert len(burst) >= 20
+            assert 40 <= len(burst) <= 80
             # SIGKILL when the stand-in sees the whole burst confirmed (or a moment later).
             delay = DELAYS[cycle % len(DELAYS)]
             fired = asyncio.Event()
@@ -226,7 +226,10 @@ async def _run(fake: FakeTelegram, tmp_path: Path, *, cycles: int, per_cycle: in
         # No second live card: only the recorded card of a task shows a Claim button.
         live = [m for m in group.messages if not m.deleted and m.from_bot and _button(m, "cl:") is not None]
         assert len({_button(m, "cl:") for m in live}) == len(live)
-        unexpected = [c for c in fake.errors if c.error_code != 429 and "query is too old" not in (c.description or "")]
+        # Expected after a kill: an answer refused as already given (the update handled again), a
+        # card edit redone before its result was recorded ("not modified").
+        unexpected = [c for c in fake.errors if c.error_code != 429 and "query is too old" not in (c.description or "")
+                      and "message is not modified" not in (c.description or "")]
         assert unexpected == [], [(c.method, c.description) for c in unexpected]
     finally:
         await proc.stop()
