@@ -219,3 +219,36 @@ def test_linli_inbox_shows_counts_and_puts_set_aside_updates_back(
     out = capsys.readouterr().out
     assert "1 set-aside update(s) put back" in out and "waiting: 3" in out and "set aside: 0" in out
     assert main(["inbox", "--retry", "x"]) == 2
+
+
+async def test_the_webhook_answers_200_only_after_the_commit_and_500_without_a_database(
+        db: Database, clock: FrozenClock) -> None:
+    import json
+    import socket
+
+    import aiohttp
+    from telegram import Bot
+    from telegram.ext._utils.webhookhandler import WebhookAppClass, WebhookServer
+
+    queue = InboxQueue()
+    queue.inbox = Inbox(db, Recorder(), now=clock.now, owner="a")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = WebhookServer("127.0.0.1", port, WebhookAppClass("/telegram", Bot("1:x"), queue), None, None)
+    ready = asyncio.Event()
+    await server.serve_forever(ready=ready)
+    await ready.wait()
+    body = json.dumps(_press(7, 10).to_dict())
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"http://127.0.0.1:{port}/telegram", data=body,
+                                 headers={"Content-Type": "application/json"}) as resp:
+                assert resp.status == 200
+            assert await db.fetchval("SELECT COUNT(*) FROM inbox WHERE update_id = 7") == 1
+            await db.close()  # the database is gone: Telegram must be told to deliver again
+            async with http.post(f"http://127.0.0.1:{port}/telegram", data=body.replace('"update_id": 7', '"update_id": 8'),
+                                 headers={"Content-Type": "application/json"}) as resp:
+                assert resp.status >= 500
+    finally:
+        await server.shutdown()
