@@ -180,7 +180,9 @@ async def _run(fake: FakeTelegram, tmp_path: Path, *, cycles: int, per_cycle: in
             try:
                 await _wait(f"cycle {cycle}: the burst handled", lambda burst=burst: _all_handled(db, burst))
             except AssertionError:
-                rows = await db.fetchall("SELECT update_id, status FROM inbox WHERE update_id >= ?", (burst[0],))
+                rows = await db.fetchall("SELECT update_id, lane, status, owner, lease_until, not_before, attempts,"
+                                         " received_at FROM inbox WHERE update_id >= ? AND status != 'handled'",
+                                         (burst[0],))
                 raise AssertionError(f"cycle {cycle}: burst {burst} not all handled; inbox has"
                                      f" {[tuple(r) for r in rows]}; the stand-in holds"
                                      f" {[u['update_id'] for u in account.pending]}\n{proc.log()[-3000:]}") from None
