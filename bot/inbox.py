@@ -289,13 +289,17 @@ class Inbox:
             self._marker = asyncio.create_task(self._mark_soon())
 
     async def _mark_soon(self) -> None:
-        await asyncio.sleep(MARK_EVERY_S)
-        await self.flush_marks()
+        # Until nothing is left: marks added while a batch was being written wait for no one else.
+        while self._handled:
+            await asyncio.sleep(MARK_EVERY_S)
+            if not await self.flush_marks():
+                await asyncio.sleep(1.0)
 
-    async def flush_marks(self) -> None:
+    async def flush_marks(self) -> bool:
+        """Write the handled marks; False if they could not be written (kept for the next try)."""
         batch, self._handled = self._handled, []
         if not batch:
-            return
+            return True
 
         def write(conn: sqlite3.Connection) -> None:
             # The update itself is not needed any more (its id and digest recognise a redelivery):
@@ -308,6 +312,8 @@ class Inbox:
         except Exception:
             self._handled[:0] = batch  # tried again with the next batch
             log.exception("could not mark %d updates handled", len(batch))
+            return False
+        return True
 
     async def _record_failure(self, update_id: int, error: str, attempts: int) -> None:
         lease = to_db(self.now() + LEASE)

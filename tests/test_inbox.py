@@ -252,3 +252,29 @@ async def test_the_webhook_answers_200_only_after_the_commit_and_500_without_a_d
                 assert resp.status >= 500
     finally:
         await server.shutdown()
+
+
+async def test_a_mark_made_while_a_batch_is_written_is_written_too(db: Database, clock: FrozenClock) -> None:
+    """No later activity is needed: the last update handled before a quiet spell is marked."""
+    rec = Recorder()
+    ib = Inbox(db, rec, now=clock.now, owner="a")
+    await ib.store([_press(1, 10), _press(2, 11)])
+    await ib.claim()
+    real_write = db.write
+    started = asyncio.Event()
+
+    async def slow_write(fn: Any) -> Any:
+        started.set()
+        await asyncio.sleep(0.2)
+        return await real_write(fn)
+
+    db.write = slow_write  # type: ignore[method-assign]
+    ib._mark(1)
+    await started.wait()          # the first batch is being written ...
+    ib._mark(2)                   # ... when the second update is handled; then all is quiet
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if await db.fetchval("SELECT COUNT(*) FROM inbox WHERE status = 'handled'") == 2:
+            break
+    db.write = real_write  # type: ignore[method-assign]
+    assert await db.fetchval("SELECT COUNT(*) FROM inbox WHERE status = 'handled'") == 2
