@@ -1,7 +1,7 @@
 """Drain the outbox through the bot, paced under Telegram's limits.
 
-A row goes pending → sending → sent. It is marked ``sending`` before the call and ``sent`` after,
-so a crash in between sends it at most once more (rows left ``sending`` return to ``pending`` at
+A row goes pending → sending → sent. It is marked ``sending`` just before the call (once the
+pacer lets it go) and ``sent`` after, so a crash in between sends it at most once more (rows left ``sending`` return to ``pending`` at
 start-up). Transient errors (network, 5xx, 429) are retried with back-off; a 403 marks the member
 unreachable; other refusals fail the row with the reason.
 """
@@ -127,13 +127,6 @@ class OutboxSender:
                 )
                 if not rows:
                     break
-                ids = [r["id"] for r in rows]
-                async with ctx.db.transaction() as conn:
-                    await conn.execute(
-                        f"UPDATE outbox SET state = 'sending', attempts = attempts + 1"
-                        f" WHERE id IN ({','.join('?' * len(ids))}) AND state = 'pending'",
-                        ids,
-                    )
                 await asyncio.gather(*(self._send_one(ctx, dict(r)) for r in rows))
                 handled += len(rows)
             return handled
@@ -174,6 +167,9 @@ class OutboxSender:
             await self._finish(ctx, row, "sent", error="dropped by renderer")
             return
         await self.pacer.take()
+        # Marked just before the call, not with the whole batch (which waits on the pacer): after a
+        # crash only the rows that were really on their way to Telegram are sent again.
+        await _mark_sending(ctx.db, int(row["id"]))
         try:
             message, voice = await self._deliver(ctx, row["chat_id"], rendered)
         except RetryAfter as exc:
@@ -307,6 +303,13 @@ async def migrate_chat(conn: Any, old_chat_id: int, new_chat_id: int) -> None:
     await conn.execute(
         "UPDATE outbox SET chat_id = ? WHERE chat_id = ? AND state IN ('pending', 'sending')", (new_chat_id, old_chat_id)
     )
+
+
+async def _mark_sending(db: Any, row_id: int) -> None:
+    def write(conn: Any) -> None:
+        conn.execute("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?", (row_id,))
+
+    await db.write(write)
 
 
 async def _job(ctx: LinliContext) -> None:
