@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import contextlib
+import contextvars
 import importlib
-import json
 import logging
-from datetime import timedelta
 from typing import Any
 
 from telegram import (
@@ -24,12 +23,11 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.context import LinliContext, Runtime
 from bot.i18n import translator
+from bot.inbox import Inbox, InboxPollRequest, InboxQueue
 from bot.models import N_
 from bot.ratelimit import ChatRateLimiter
 from bot.request import AiohttpRequest
-from bot.updates import PerPersonUpdateProcessor
 from storage.db import open_database
-from storage.timeutil import to_db
 
 log = logging.getLogger(__name__)
 
@@ -75,106 +73,54 @@ GROUP_COMMANDS = [
 ]
 
 
+# (errors seen, no retry follows) for the update being handled from the inbox: see process_error.
+_HANDLING: contextvars.ContextVar[tuple[list[BaseException], bool] | None] = contextvars.ContextVar(
+    "linli_handling", default=None)
+
+
 class LinliApplication(Application):  # type: ignore[type-arg]
-    """Ignores an update it has already handled (Telegram redelivers after a crash).
+    """Updates come from the durable inbox (bot/inbox.py), which also recognises a redelivered one.
 
-    Handled updates are remembered in memory at once and written to the database in small
-    batches (one write transaction for many updates instead of one each), so the bookkeeping
-    does not compete with claims for the single writer. A crash before a batch is written means
-    those updates may be handled again after a restart; every service is idempotent for that.
+    ``handle_from_inbox`` runs the handlers and returns the error one of them raised, so the inbox
+    can try the update again; the person hears "something went wrong" only when no retry follows.
     """
 
-    _recent: dict[str, None]
-    _unsaved: list[tuple[str, str]]
-    _flusher: asyncio.Task[None] | None
-    _old_max: int
-
-    async def process_update(self, update: object) -> None:
-        if not isinstance(update, Update):
-            await super().process_update(update)
-            return
-        if not hasattr(self, "_recent"):
-            self._recent, self._unsaved, self._flusher = {}, [], None
-        runtime: Runtime = self.bot_data["runtime"]
-        db = runtime.db
-        key = _update_key(update)
-        if key in self._recent or (
-            db is not None and await self._may_be_old(db, update.update_id)
-            and await db.fetchval("SELECT 1 FROM processed_updates WHERE update_key = ?", (key,))
-        ):
-            log.info("update %s was delivered again; ignored", update.update_id)
-            return
-        self._recent[key] = None  # also stops a copy arriving while this one is being handled
-        if len(self._recent) > 20_000:
-            for old in list(self._recent)[:10_000]:
-                del self._recent[old]
-        await super().process_update(update)
-        self._unsaved.append((key, to_db(runtime.clock.now())))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_soon())
-
-    async def _may_be_old(self, db: Any, update_id: int) -> bool:
-        """Could an earlier run have handled this update? Telegram numbers updates in increasing
-        order, so one above the highest id recorded before this run started is new: no need to
-        look it up. (Lower ids, e.g. from a Bot API server that started counting again, are.)"""
-        if not hasattr(self, "_old_max"):
-            top = await db.fetchval("SELECT MAX(CAST(substr(update_key, 1, instr(update_key, ':') - 1) AS INTEGER))"
-                                    " FROM processed_updates")
-            self._old_max = -1 if top is None else int(top)
-        return update_id <= self._old_max
-
-    async def _flush_soon(self) -> None:
-        await asyncio.sleep(0.2)
-        await self.flush_processed()
-
-    async def flush_processed(self) -> None:
-        runtime: Runtime = self.bot_data["runtime"]
-        db = runtime.db
-        batch, self._unsaved = getattr(self, "_unsaved", []), []
-        if db is None or not batch:
-            return
+    async def handle_from_inbox(self, update: Update, final: bool) -> BaseException | None:
+        errors: list[BaseException] = []
+        token = _HANDLING.set((errors, final))
         try:
-            now = runtime.clock.now()
-            async with db.transaction() as conn:
-                await conn.executemany(
-                    "INSERT OR IGNORE INTO processed_updates (update_key, processed_at) VALUES (?, ?)", batch
-                )
-                if len(batch) > 0 and hash(batch[0][0]) % 50 == 0:  # now and then, forget updates older than a week
-                    await conn.execute(
-                        "DELETE FROM processed_updates WHERE processed_at < ?", (to_db(now - timedelta(days=7)),)
-                    )
-        except Exception:  # never let bookkeeping break handling
-            log.exception("could not record %d handled updates", len(batch))
+            await self.process_update(update)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            _HANDLING.reset(token)
+        return errors[0] if errors else None
 
-
-def _update_key(update: Update) -> str:
-    """The update id plus a hash of what it carries: a redelivery has both the same.
-
-    Button presses and messages (nearly every update) are fingerprinted from the fields that
-    identify them; serialising the whole update cost about 8% of the bot's time under load.
-    """
-    q, m = update.callback_query, update.message
-    if q is not None:
-        parts: tuple[object, ...] = ("cb", q.id, q.data, q.from_user.id if q.from_user else None,
-                                     q.message.chat.id if q.message else None,
-                                     q.message.message_id if q.message else None, q.inline_message_id)
-    elif m is not None:
-        media = m.effective_attachment
-        parts = ("msg", m.chat.id, m.message_id, m.date.timestamp() if m.date else None,
-                 m.from_user.id if m.from_user else None, m.text, m.caption,
-                 getattr(media, "file_unique_id", None) if media is not None and not isinstance(media, tuple) else None,
-                 m.contact.phone_number if m.contact else None)
-    else:
-        parts = ("other", json.dumps(update.to_dict(), sort_keys=True, ensure_ascii=False, default=str))
-    body = json.dumps(parts, ensure_ascii=False, default=str)
-    return f"{update.update_id}:{hashlib.sha1(body.encode()).hexdigest()[:16]}"
+    async def process_error(self, update: object | None, error: Exception, job: Any = None,
+                            coroutine: Any = None) -> bool:
+        state = _HANDLING.get()
+        if state is not None and job is None and isinstance(update, Update):
+            errors, final = state
+            errors.append(error)
+            if not final:
+                log.info("update %s failed, will be tried again: %r", update.update_id, error)
+                return True  # no more handler groups this time: the whole update is tried again
+        return await super().process_error(update, error, job, coroutine)
 
 
 def build_application(settings: Settings, clock: Clock | None = None) -> Application:  # type: ignore[type-arg]
     runtime = Runtime(settings=settings, clock=clock or settings.make_clock())
+    queue = InboxQueue()
+    queue.deferred = not settings.webhook_url  # long polling: committed before the next getUpdates
+    tasks: list[asyncio.Task[None]] = []
 
     async def post_init(app: Application) -> None:  # type: ignore[type-arg]
         runtime.db = await open_database(settings.database_url)
+        assert isinstance(app, LinliApplication)
+        inbox = Inbox(runtime.db, app.handle_from_inbox, bot=app.bot, now=runtime.clock.now)
+        queue.inbox = inbox
+        app.bot_data["inbox"] = inbox
+        tasks.append(asyncio.create_task(_run_inbox(app, inbox)))
         from bot.jobs.outbox import reset_in_flight
 
         back = await reset_in_flight(runtime.db)
@@ -185,20 +131,33 @@ def build_application(settings: Settings, clock: Clock | None = None) -> Applica
         await _set_commands(app)
         log.info("Linli is running as @%s", runtime.bot_username)
 
+    async def post_stop(app: Application) -> None:  # type: ignore[type-arg]
+        inbox = app.bot_data.get("inbox")
+        if isinstance(inbox, Inbox):
+            await inbox.stop()  # the updates being handled finish; the handled marks are written
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
     async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
-        if isinstance(app, LinliApplication):
-            flusher = getattr(app, "_flusher", None)
-            if flusher is not None and not flusher.done():
-                try:
-                    await flusher  # at most 0.2 s, then it writes its batch
-                except Exception:
-                    log.debug("the last batch of handled updates could not be written", exc_info=True)
-            await app.flush_processed()
+        await post_stop(app)  # (already done if the application was started)
         if runtime.db is not None:
             await runtime.db.close()
             runtime.db = None
 
-    builder: ApplicationBuilder = (  # type: ignore[type-arg]
+    builder = _builder(settings, queue).post_init(post_init).post_stop(post_stop).post_shutdown(post_shutdown)
+    app = builder.build()
+    app.bot_data["runtime"] = runtime
+    for name in FEATURES:
+        importlib.import_module(name).register(app)
+    app.add_error_handler(_on_error)
+    return app
+
+
+def _builder(settings: Settings, queue: InboxQueue) -> ApplicationBuilder:  # type: ignore[type-arg]
+    """Telegram's side of the application: defaults, pacing, HTTP clients, and the inbox as its queue."""
+    return (
         ApplicationBuilder()
         .application_class(LinliApplication)
         .token(settings.token())
@@ -207,19 +166,22 @@ def build_application(settings: Settings, clock: Clock | None = None) -> Applica
         .defaults(Defaults(parse_mode="HTML", tzinfo=settings.tz, link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .rate_limiter(ChatRateLimiter() if settings.flood_control else ChatRateLimiter.unthrottled())
         .context_types(ContextTypes(context=LinliContext))
-        .post_init(post_init)
-        .post_shutdown(post_shutdown)
-        .concurrent_updates(PerPersonUpdateProcessor(64))
+        .update_queue(queue)
         # aiohttp instead of httpx: several times less CPU per Bot API call (bot/request.py).
         .request(AiohttpRequest(connection_pool_size=64, connect_timeout=10, read_timeout=15, write_timeout=15))
-        .get_updates_request(AiohttpRequest(connection_pool_size=1, connect_timeout=10, read_timeout=40))
+        .get_updates_request(InboxPollRequest(queue, connection_pool_size=1, connect_timeout=10, read_timeout=40))
     )
-    app = builder.build()
-    app.bot_data["runtime"] = runtime
-    for name in FEATURES:
-        importlib.import_module(name).register(app)
-    app.add_error_handler(_on_error)
-    return app
+
+
+async def _run_inbox(app: Application, inbox: Inbox) -> None:  # type: ignore[type-arg]
+    """Handle the inbox once the application runs (handlers may rely on it running)."""
+    while not app.running:
+        await asyncio.sleep(0.05)
+    try:
+        await inbox.run()
+    except Exception:
+        log.exception("the inbox stopped")
+        raise
 
 
 async def _set_commands(app: Application) -> None:  # type: ignore[type-arg]

@@ -27,6 +27,7 @@ from telegram.ext import ApplicationHandlerStop, TypeHandler
 from bot.context import LinliApp, LinliContext
 from bot.models import N_
 from bot.ui import answer, tr_for
+from storage import tasks as task_store
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +95,16 @@ async def _for_this_card(ctx: LinliContext, message: Message, data: str, card: i
     task = data.split(":", 1)[1] if ":" in data else ""
     if card is not None:
         return task == str(card)
-    # Not known as a card yet: pressed the moment it was posted, before the card job wrote down its
-    # message id. Then it is a task of this group's community whose card has no message id yet.
+    # Not known as a card: pressed the moment it was posted, before the card job wrote down its message
+    # id, or a copy posted just before a crash and never recorded (dispatch removes it after the
+    # press). Either way a message the bot sent with this very button (``verdict`` checked that the
+    # data is on its keyboard), for a task of this group's community.
     if not (task.isascii() and task.isdigit() and len(task) <= 12):
         return False
-    return bool(await ctx.db.fetchval(
-        "SELECT 1 FROM tasks t JOIN communities c ON c.id = t.community_id WHERE t.id = ? AND c.group_chat_id = ?"
-        " AND (t.group_message_id IS NULL OR t.group_message_id = ?)", (int(task), message.chat.id, message.message_id)))
+    sender = message.from_user
+    if sender is None or sender.id != ctx.bot.id:
+        return False
+    return await task_store.in_group(ctx.db, int(task), message.chat.id)
 
 
 async def gate(update: Update, ctx: LinliContext) -> None:

@@ -290,6 +290,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--community", type=int, default=None, help="community id (default: all)")
     export.add_argument("--out", default=None, help="directory for the files (default: ./linli-export-PERIOD)")
     export.add_argument("--phones", action="store_true", help="include members' phone numbers")
+    inbox = sub.add_parser("inbox", help="updates waiting, failed and set aside; --retry puts set-aside ones back")
+    inbox.add_argument("--retry", nargs="?", const="all", default=None, metavar="UPDATE_ID")
     return parser
 
 
@@ -343,4 +345,8 @@ def _command(command: str, args: argparse.Namespace, settings: Settings) -> int 
         from bot.reports.cli import cmd_export
 
         return cmd_export(settings, args.period, args.community, args.out, args.phones)
+    if command == "inbox":
+        from bot.inbox_cli import cmd_inbox
+
+        return cmd_inbox(settings, args.retry)
     return None

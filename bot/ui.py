@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.context import LinliContext
 from bot.i18n import Translator, normalise_language, translator
+from bot.inbox import answer_is_late, handled_before
 from bot.models import DomainError
 from bot.numbers import MAX_ID, number
 from storage import communities as community_store
@@ -92,10 +94,23 @@ async def answer(query: CallbackQuery, text: str | None = None, alert: bool = Fa
     if len(_ANSWERED) > 10_000:
         for key in list(_ANSWERED)[:5_000]:
             del _ANSWERED[key]
-    try:
-        await query.answer(text=text[:200] if text else None, show_alert=alert, url=url)
-    except TelegramError as exc:
-        log.info("callback answer not delivered: %s", exc)
+    if not answer_is_late(time.time()):
+        try:
+            await query.answer(text=text[:200] if text else None, show_alert=alert, url=url)
+            return
+        except TelegramError as exc:
+            log.info("callback answer not delivered: %s", exc)
+            # Too old: pressed while the bot was down. Unless a process that died had answered it
+            # already (the update is being handled again): then there is nothing to tell twice.
+            if "too old" not in str(exc).lower() or handled_before():
+                return
+    # Handled after Telegram stopped waiting for the answer (e.g. after a restart): the press had
+    # its effect, and the person reads the outcome as a message instead of the alert.
+    if text and query.from_user is not None:
+        try:
+            await query.get_bot().send_message(query.from_user.id, text, parse_mode=None)
+        except TelegramError as exc:
+            log.info("late answer not delivered by message either: %s", exc)
 
 
 def error_text(t: Translator, error: DomainError) -> str:

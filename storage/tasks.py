@@ -138,3 +138,10 @@ async def adopt_card(db: Database, task_id: int, chat_id: int, message_id: int) 
         await conn.execute("UPDATE tasks SET group_chat_id = ?, group_message_id = ?, card_rendered = -1,"
                            " card_hash = NULL WHERE id = ? AND group_message_id IS NULL",
                            (chat_id, message_id, task_id))
+
+
+async def in_group(db: Database, task_id: int, group_chat_id: int) -> bool:
+    """Whether the task belongs to the community whose group this is."""
+    return bool(await db.fetchval(
+        "SELECT 1 FROM tasks t JOIN communities c ON c.id = t.community_id WHERE t.id = ? AND c.group_chat_id = ?",
+        (task_id, group_chat_id)))

@@ -31,7 +31,7 @@ async def test_prune_keeps_what_matters(db: Database, monkeypatch) -> None:  # t
             await conn.execute("INSERT INTO sent_notifications (key, created_at) VALUES (?, ?)",
                                (f"remind:{i}", to_db(NOW - timedelta(days=age))))
     out = await housekeeping.prune(db, NOW)
-    assert out == {"outbox": 8, "sent_notifications": 2}
+    assert out == {"outbox": 8, "sent_notifications": 2, "inbox": 0}
     keys = {r[0] for r in await db.fetchall("SELECT dedupe_key FROM outbox")}
     assert keys == {"old-pending", "old-sending", "recent-sent"}
     assert {r[0] for r in await db.fetchall("SELECT key FROM sent_notifications")} == {"remind:2", "remind:3"}

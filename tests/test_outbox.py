@@ -148,6 +148,7 @@ async def test_quiet_hours_defer_digests_but_not_reminders_for_tonight(db: Datab
     assert len(bot.sent) == 1  # the reminder about tonight's task
     row = await db.fetchone("SELECT * FROM outbox WHERE kind = 'digest_volunteer'")
     assert row is not None and row["state"] == "pending" and row["not_before"].startswith("2026-05-04T23:00")
+    assert row["attempts"] == 0  # waiting for the morning is not a failed try
     night.set(datetime(2026, 5, 4, 23, 0, tzinfo=UTC))  # 07:00 local
     await sender.drain(_ctx(db, night, bot))
     assert len(bot.sent) == 2

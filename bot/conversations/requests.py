@@ -6,11 +6,13 @@ Also /review, /edittask, /canceltask and /categories for staff. The step-by-step
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from telegram import CallbackQuery, Update
+from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LinliApp, LinliContext
@@ -27,6 +29,8 @@ from storage import communities as community_store
 from storage import members as member_store
 from storage import outbox as outbox_store
 from storage import tasks as task_store
+
+log = logging.getLogger(__name__)
 
 STATE_NAMES = {
     "draft": N_("Draft"), "pending_review": N_("Waiting for review"), "open": N_("Open"), "full": N_("Full"),
@@ -78,6 +82,30 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
         await action(_Press(update, query, ctx, t, member, task_id, prefix, confirmed))
     except DomainError as exc:
         await answer(query, error_text(t, exc), alert=True)
+    finally:
+        if prefix in ("cl", "dt"):
+            await _tidy_stray_card(query, ctx, data, prefix)
+
+
+async def _tidy_stray_card(query: CallbackQuery, ctx: LinliContext, data: str, prefix: str) -> None:
+    """A card posted just before a crash, and not recorded, is a second card once the restarted
+    bot posts the task again. A press on it (answered as usual) tells us its id: if the task has no
+    recorded card yet, this one becomes it (the card job redraws it); if it has another, this
+    stray copy is deleted, or at least loses its buttons."""
+    message = query.message
+    if message is None or message.chat.type not in ("group", "supergroup"):
+        return
+    try:
+        task_id = tasks.parse_task_id(data, prefix)
+        if await tasks.card_pressed(ctx.db, task_id, message.chat.id, message.message_id) != "stray":
+            return
+        log.info("task %s: a stray card %s is removed", task_id, message.message_id)
+        try:
+            await ctx.bot.delete_message(message.chat.id, message.message_id)
+        except TelegramError:
+            await ctx.bot.edit_message_reply_markup(message.chat.id, message.message_id, reply_markup=None)
+    except (DomainError, TelegramError) as exc:
+        log.info("a stray card could not be tidied: %s", exc)
 
 
 async def _claim(p: _Press) -> None:

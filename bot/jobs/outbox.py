@@ -1,7 +1,7 @@
 """Drain the outbox through the bot, paced under Telegram's limits.
 
-A row goes pending → sending → sent. It is marked ``sending`` before the call and ``sent`` after,
-so a crash in between sends it at most once more (rows left ``sending`` return to ``pending`` at
+A row goes pending → sending → sent. It is marked ``sending`` just before the call (once the
+pacer lets it go) and ``sent`` after, so a crash in between sends it at most once more (rows left ``sending`` return to ``pending`` at
 start-up). Transient errors (network, 5xx, 429) are retried with back-off; a 403 marks the member
 unreachable; other refusals fail the row with the reason.
 """
@@ -137,13 +137,6 @@ class OutboxSender:
                 rows = await ctx.db.fetchall(NEXT_BATCH, (to_db(now), BATCH))
                 if not rows:
                     break
-                ids = [r["id"] for r in rows]
-                async with ctx.db.transaction() as conn:
-                    await conn.execute(
-                        f"UPDATE outbox SET state = 'sending', attempts = attempts + 1"
-                        f" WHERE id IN ({','.join('?' * len(ids))}) AND state = 'pending'",
-                        ids,
-                    )
                 await asyncio.gather(*(self._send_one(ctx, dict(r)) for r in rows))
                 handled += len(rows)
             if self._forgotten:
@@ -160,6 +153,9 @@ class OutboxSender:
         if rendered is None:
             return
         await self.pacer.take()
+        # Marked just before the call, not with the whole batch (which waits on the pacer): after a
+        # crash only the rows that were really on their way to Telegram are sent again.
+        await _mark_sending(ctx.db, int(row["id"]))
         try:
             message, voice = await self._deliver(ctx, row["chat_id"], rendered)
         except TelegramError as exc:
@@ -178,7 +174,7 @@ class OutboxSender:
         if kind.deferrable:
             until = await quiet_until(ctx.db, row["member_id"], now, ctx.settings.timezone)
             if until is not None:
-                await self._retry_at(ctx, row, until, "quiet hours", count_attempt=False)
+                await self._retry_at(ctx, row, until, "quiet hours")  # before the call: no attempt was taken
                 return None
         if row["member_id"] is not None and not await member_store.started_bot(ctx.db, row["member_id"]):
             # Telegram would answer 403: the person never opened a private chat with the bot.
@@ -207,7 +203,7 @@ class OutboxSender:
             delay = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
             self.pacer.pause(float(delay))
             log.info("outbox row %s: flood control, retrying in %ss", row["id"], delay)
-            await self._retry_at(ctx, row, now + timedelta(seconds=float(delay) + 0.5), str(exc), count_attempt=False)
+            await self._retry_at(ctx, row, now + timedelta(seconds=float(delay) + 0.5), str(exc), count_attempt=False)  # a 429 gives the attempt back
         elif isinstance(exc, Forbidden):
             await self._unreachable(ctx, row, payload, str(exc))
         elif isinstance(exc, ChatMigrated):
@@ -310,6 +306,8 @@ class OutboxSender:
                 await rendered.on_sent(conn, message_id)
 
     async def _retry_at(self, ctx: LinliContext, row: dict[str, Any], when: datetime, error: str, count_attempt: bool = True) -> None:
+        """Back to pending at ``when``; ``count_attempt=False`` gives back the attempt taken when the
+        row was marked sending (only for a row that was on its way: a 429)."""
         async with ctx.db.transaction() as conn:
             await conn.execute(
                 "UPDATE outbox SET state = 'pending', not_before = ?, last_error = ?,"
@@ -351,6 +349,13 @@ async def migrate_chat(conn: Any, old_chat_id: int, new_chat_id: int) -> None:
     await conn.execute(
         "UPDATE outbox SET chat_id = ? WHERE chat_id = ? AND state IN ('pending', 'sending')", (new_chat_id, old_chat_id)
     )
+
+
+async def _mark_sending(db: Any, row_id: int) -> None:
+    def write(conn: Any) -> None:
+        conn.execute("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?", (row_id,))
+
+    await db.write(write)
 
 
 async def _job(ctx: LinliContext) -> None:

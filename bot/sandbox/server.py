@@ -150,6 +150,9 @@ class FakeTelegram:
         self.errors: list[ApiCall] = []
         self.stats = Stats()
         self.unimplemented: list[ApiCall] = []
+        # Called (synchronously, in the stand-in's event loop) with the bot account and the highest
+        # update_id just confirmed: by a getUpdates offset, or by a webhook's 2xx answer.
+        self.on_confirmed: list[Callable[[BotAccount, int], None]] = []
         self._duplicate = False
         self._stopping = False
         self._next_user_id = 700_000_001
@@ -806,6 +809,8 @@ class FakeTelegram:
             allowed = params["allowed_updates"]
             bot.allowed_updates = frozenset(allowed) if allowed else DEFAULT_ALLOWED
         offset = params.get("offset")
+        if offset is not None and offset > 0:
+            self._confirm(bot, min(offset - 1, bot.next_update_id - 1))
         if offset is not None:
             if offset < 0:
                 bot.pending = bot.pending[offset:]
@@ -841,6 +846,14 @@ class FakeTelegram:
         batch = bot.pending[:limit]
         bot.sticky = [s for s in bot.sticky if not any(s is u for u in batch)]
         return copy.deepcopy(batch)
+
+    def _confirm(self, bot: BotAccount, update_id: int) -> None:
+        if update_id <= bot.confirmed:
+            return
+        bot.confirmed = update_id
+        for callback in list(self.on_confirmed):
+            callback(bot, update_id)
+        self._touch()
 
     async def _set_webhook(self, bot: BotAccount, params: dict[str, Any]) -> bool:
         url = params["url"]
@@ -906,6 +919,7 @@ class FakeTelegram:
                 ok = False
                 error = f"Connection failed: {exc.__class__.__name__}"
             if ok:
+                self._confirm(bot, int(update["update_id"]))
                 self.stats.webhook_deliveries += 1
                 if bot.pending and bot.pending[0] is update:
                     bot.pending.pop(0)

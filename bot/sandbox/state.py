@@ -109,6 +109,8 @@ class BotAccount:
     # just as Telegram re-sends updates it believes were not processed.
     sticky: list[dict[str, Any]] = field(default_factory=list)
     next_update_id: int = 100_000_001
+    # The highest update_id the bot has confirmed (a getUpdates offset above it, or a webhook 2xx).
+    confirmed: int = 0
     blocked_by: set[int] = field(default_factory=set)
     poll_generation: int = 0
     # Event-loop time of the bot's latest getUpdates call (None: it never polled).

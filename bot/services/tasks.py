@@ -683,3 +683,17 @@ async def list_open(db: Database, community_id: int, *, offset: int = 0, limit: 
 
 async def list_mine(db: Database, member_id: int, *, limit: int = 20) -> list[Row]:
     return await task_store.of_member(db, member_id, limit=limit)
+
+
+async def card_pressed(db: Database, task_id: int, chat_id: int, message_id: int) -> str | None:
+    """A press on a card message in a group tells us that message exists. A card posted just before a
+    crash, and not recorded, is a second card once the restarted bot posts the task again:
+    "adopted" when the task had no recorded card (this one becomes it; the card job redraws it),
+    "stray" when the task has another card (the caller removes this copy), None otherwise."""
+    place = await task_store.card_place(db, task_id)
+    if place is None or place.community_chat != chat_id or place.message_id == message_id:
+        return None
+    if place.message_id is None:
+        await task_store.adopt_card(db, task_id, chat_id, message_id)
+        return "adopted"
+    return "stray" if place.message_id else None  # 0: posting the card was given up

@@ -1,0 +1,423 @@
+"""The durable inbox: nothing Telegram delivered is lost, whatever moment the process dies.
+
+python-telegram-bot's Updater confirms updates to Telegram (the next ``getUpdates`` carries
+``offset = last + 1``, or the webhook answers 200) as soon as it has put them in its queue; an
+update held only in memory was gone after a crash. Here the Application's update queue is an
+``InboxQueue``: an update put in it is committed to the ``inbox`` table first.
+
+- Long polling: ``put`` only buffers; the getUpdates request (``InboxPollRequest``) commits the
+  buffer before it asks for the next batch, so the offset that confirms a batch is sent only
+  after the batch is in the database. If the database cannot take it, the request fails and
+  python-telegram-bot retries it with the old offset.
+- Webhook: ``put`` commits before it returns (concurrent requests share one commit), and the
+  webhook answers 200 only then; an error answers 500 and Telegram delivers again.
+
+``Inbox.run`` handles what is in the table: it claims unfinished rows with one guarded
+``UPDATE ... RETURNING`` (status, owner and a lease; nothing in it assumes a single process), in
+update order, and never a row behind another instance's unfinished row of the same lane. Lanes
+are a person's button presses and a person's messages (``bot.updates.lane``): concurrent across
+lanes, in order within one. A row is marked handled once the handlers have returned (their
+effects are committed by then); marks are written in small batches. A crash before the mark
+means the update is handled again after the restart: handlers are idempotent.
+
+A failing update is tried ``MAX_ATTEMPTS`` times in all (with back-off, its lane waiting), then
+set aside with its error; the lane goes on. (A process killed while handling a row does not count
+as an attempt: a kill says nothing about the update, and rows queued behind it were not tried.)
+``linli inbox`` shows the counts and puts set-aside rows back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import hashlib
+import json
+import logging
+import socket
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from telegram import Bot, Update
+from telegram.error import NetworkError
+from telegram.request import RequestData
+
+from bot.request import AiohttpRequest
+from bot.updates import lane
+from storage.db import Database
+from storage.timeutil import from_db, to_db
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 4
+BACKOFF_S = (0.5, 2.0, 5.0)      # waits before the 2nd, 3rd and 4th attempt
+LEASE = timedelta(minutes=5)     # another instance may take over a claimed row after this
+MARK_EVERY_S = 0.05              # handled marks are written this often (one transaction)
+CLAIM_BATCH = 200
+MAX_IN_FLIGHT = 2000
+POLL_S = 1.0                     # look for rows others left (expired leases, retried rows)
+LATE_ANSWER_S = 14.0             # Telegram refuses answerCallbackQuery after about 15 s
+
+# When the update being handled reached the inbox (seconds since the epoch): a button's answer
+# after LATE_ANSWER_S cannot be shown any more and goes out as a message (bot.ui.answer).
+ARRIVED: contextvars.ContextVar[float | None] = contextvars.ContextVar("inbox_arrived", default=None)
+# True while handling an update a stopped process may have handled (and answered) already.
+AGAIN: contextvars.ContextVar[bool] = contextvars.ContextVar("inbox_again", default=False)
+
+
+def answer_is_late(now: float) -> bool:
+    arrived = ARRIVED.get()
+    return arrived is not None and now - arrived > LATE_ANSWER_S
+
+
+def handled_before() -> bool:
+    """Could this update have been handled (its button answered) by a process that then died?"""
+    return AGAIN.get()
+
+
+def default_owner() -> str:
+    """The name this instance claims rows under. A restarted process has the same name and takes
+    back its own unfinished rows at once (others' only when their lease expires)."""
+    return socket.gethostname() or "linli"
+
+
+@dataclass
+class Row:
+    update_id: int
+    lane: str
+    payload: str
+    attempts: int
+    received_at: str
+    again: bool = False   # taken back from a process that stopped while it had it
+
+
+def lane_key(update: Update) -> str:
+    key = lane(update)
+    return f"{key[0]}:{key[1]}" if key is not None else f"u:{update.update_id}"
+
+
+def _record(update: Update, received_at: str) -> tuple[Any, ...]:
+    payload = json.dumps(update.to_dict(), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    digest = hashlib.sha1(payload.encode()).hexdigest()[:16]
+    user = update.effective_user
+    return (update.update_id, user.id if user is not None else None, lane_key(update), digest, payload, received_at)
+
+
+# A redelivery (same update_id, same content) is ignored. The same id with other content is a new
+# update (Telegram numbers at random again after a quiet week): it replaces a handled row.
+_STORE = (
+    "INSERT INTO inbox (update_id, user_id, lane, digest, payload, received_at) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (update_id) DO UPDATE SET user_id = excluded.user_id, lane = excluded.lane,"
+    " digest = excluded.digest, payload = excluded.payload, status = 'waiting', attempts = 0, error = NULL,"
+    " owner = NULL, lease_until = NULL, not_before = NULL, received_at = excluded.received_at, handled_at = NULL"
+    " WHERE inbox.digest != excluded.digest AND inbox.status = 'handled'"
+)
+
+# Rows free to take: waiting (or claimed under a lease that ran out), and not behind a row of
+# the same lane that someone else is handling or that waits for a retry.
+_CLAIM = (
+    "UPDATE inbox SET status = 'working', owner = :me, lease_until = :lease"
+    " WHERE update_id IN (SELECT i.update_id FROM inbox i"
+    "  WHERE i.status IN ('waiting', 'working')"
+    "   AND (i.status = 'waiting' OR i.lease_until < :now)"
+    "   AND (i.not_before IS NULL OR i.not_before <= :now)"
+    "   AND NOT EXISTS (SELECT 1 FROM inbox j WHERE j.lane = i.lane AND j.update_id < i.update_id"
+    "     AND j.status IN ('waiting', 'working')"
+    "     AND ((j.status = 'working' AND j.owner != :me AND j.lease_until >= :now)"
+    "       OR (j.status = 'waiting' AND j.not_before > :now)))"
+    "  ORDER BY i.update_id LIMIT :n)"
+    " AND (status = 'waiting' OR lease_until < :now)"
+    " RETURNING update_id, lane, payload, attempts, received_at, not_before IS NOT NULL"
+)
+
+
+class Inbox:
+    """Stores updates and handles them from the table. ``process(update, final)`` runs the
+    handlers and returns the error they raised (``final``: no retry follows)."""
+
+    def __init__(
+        self,
+        db: Database,
+        process: Callable[[Update, bool], Awaitable[BaseException | None]],
+        *,
+        bot: Bot | None = None,
+        now: Callable[[], datetime],
+        owner: str | None = None,
+        concurrency: int = 64,
+    ) -> None:
+        self.db = db
+        self.process = process
+        self.bot = bot
+        self.now = now
+        self.owner = owner or default_owner()
+        self._parsed: dict[int, Update] = {}        # updates this process stored: no parsing again
+        self._wake = asyncio.Event()
+        self._working = asyncio.Semaphore(concurrency)
+        self._lanes: dict[str, asyncio.Lock] = {}
+        self._lane_users: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._handled: list[tuple[str, int, str]] = []
+        self._marker: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # -- storing -------------------------------------------------------------------------
+    async def store(self, updates: Sequence[Update]) -> None:
+        """Commit these updates to the inbox (one transaction); redeliveries are ignored."""
+        if not updates:
+            return
+        received = to_db(self.now())
+        rows = [_record(u, received) for u in updates]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(_STORE, rows)
+
+        await self.db.write(write)
+        if len(self._parsed) > 20_000:  # redelivered copies of handled updates are never taken out
+            self._parsed.clear()
+        for u in updates:
+            self._parsed[u.update_id] = u
+        self._wake.set()
+
+    # -- handling ------------------------------------------------------------------------
+    async def recover(self) -> int:
+        """Rows this instance had claimed when it stopped are waiting again (handled in order);
+        ``not_before`` set says they may have been handled already."""
+        now = to_db(self.now())
+
+        def write(conn: sqlite3.Connection) -> int:
+            cur = conn.execute("UPDATE inbox SET status = 'waiting', owner = NULL, lease_until = NULL, not_before = ?"
+                               " WHERE status = 'working' AND owner = ?", (now, self.owner))
+            return cur.rowcount or 0
+
+        return await self.db.write(write)
+
+    async def claim(self, limit: int = CLAIM_BATCH) -> list[Row]:
+        now = self.now()
+        params = {"me": self.owner, "now": to_db(now), "lease": to_db(now + LEASE), "n": limit}
+
+        def write(conn: sqlite3.Connection) -> list[Row]:
+            return [Row(int(r[0]), str(r[1]), str(r[2]), int(r[3]), str(r[4]), bool(r[5]))
+                    for r in conn.execute(_CLAIM, params).fetchall()]
+
+        rows = await self.db.write(write)
+        rows.sort(key=lambda r: r.update_id)
+        return rows
+
+    async def run(self) -> None:
+        """Claim and handle until ``stop()``; rows are handled in update order per lane."""
+        await self.recover()
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                rows = await self.claim() if len(self._tasks) < MAX_IN_FLIGHT else []
+            except Exception:
+                log.exception("could not claim rows from the inbox")
+                rows = []
+            for row in rows:
+                task = asyncio.create_task(self._run_row(row))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if len(rows) == CLAIM_BATCH and len(self._tasks) < MAX_IN_FLIGHT:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_S)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming, let the updates being handled finish (up to ``timeout``), write the marks."""
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+            for task in pending:
+                task.cancel()
+        await self.flush_marks()
+
+    async def _run_row(self, row: Row) -> None:
+        lock = self._lanes.setdefault(row.lane, asyncio.Lock())
+        self._lane_users[row.lane] = self._lane_users.get(row.lane, 0) + 1
+        try:
+            async with lock, self._working:
+                await self._handle(row)
+        finally:
+            self._lane_users[row.lane] -= 1
+            if self._lane_users[row.lane] == 0:
+                del self._lane_users[row.lane]
+                self._lanes.pop(row.lane, None)
+
+    async def _handle(self, row: Row) -> None:
+        update = self._parsed.pop(row.update_id, None)
+        try:
+            if update is None:
+                update = Update.de_json(json.loads(row.payload), self.bot)
+        except Exception as exc:
+            await self._set_aside(row.update_id, f"unreadable: {exc!r}")
+            return
+        # In real seconds since the epoch (the bot's clock may be shifted, as in the demo).
+        arrived = time.time() - (self.now() - from_db(row.received_at)).total_seconds()
+        attempt = row.attempts + 1
+        while True:
+            token, again = ARRIVED.set(arrived), AGAIN.set(row.again or attempt > 1)
+            try:
+                error = await self.process(update, attempt >= MAX_ATTEMPTS)
+            except Exception as exc:  # process() reports errors; this is only a safety net
+                error = exc
+            finally:
+                ARRIVED.reset(token)
+                AGAIN.reset(again)
+            if error is None:
+                self._mark(row.update_id)
+                return
+            text = f"{type(error).__name__}: {error}"[:1000]
+            if attempt >= MAX_ATTEMPTS:
+                log.error("update %s set aside after %d attempts: %s", row.update_id, attempt, text)
+                await self._set_aside(row.update_id, text, attempt)
+                return
+            delay = BACKOFF_S[min(attempt - 1, len(BACKOFF_S) - 1)]
+            log.warning("update %s failed (attempt %d of %d; again in %.1f s): %s",
+                        row.update_id, attempt, MAX_ATTEMPTS, delay, text)
+            await self._record_failure(row.update_id, text, attempt)
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    def _mark(self, update_id: int) -> None:
+        self._handled.append((to_db(self.now()), update_id, self.owner))
+        if self._marker is None or self._marker.done():
+            self._marker = asyncio.create_task(self._mark_soon())
+
+    async def _mark_soon(self) -> None:
+        # Until nothing is left: marks added while a batch was being written wait for no one else.
+        while self._handled:
+            await asyncio.sleep(MARK_EVERY_S)
+            if not await self.flush_marks():
+                await asyncio.sleep(1.0)
+
+    async def flush_marks(self) -> bool:
+        """Write the handled marks; False if they could not be written (kept for the next try)."""
+        batch, self._handled = self._handled, []
+        if not batch:
+            return True
+
+        def write(conn: sqlite3.Connection) -> None:
+            # The update itself is not needed any more (its id and digest recognise a redelivery):
+            # handled rows stay small, and hold nothing personal for their week.
+            conn.executemany("UPDATE inbox SET status = 'handled', handled_at = ?, payload = '', owner = NULL,"
+                             " lease_until = NULL WHERE update_id = ? AND status = 'working' AND owner = ?", batch)
+
+        try:
+            await self.db.write(write)
+        except Exception:
+            self._handled[:0] = batch  # tried again with the next batch
+            log.exception("could not mark %d updates handled", len(batch))
+            return False
+        return True
+
+    async def _record_failure(self, update_id: int, error: str, attempts: int) -> None:
+        lease = to_db(self.now() + LEASE)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE inbox SET error = ?, attempts = ?, lease_until = ?"
+                         " WHERE update_id = ? AND owner = ?", (error, attempts, lease, update_id, self.owner))
+
+        with contextlib.suppress(Exception):
+            await self.db.write(write)
+
+    async def _set_aside(self, update_id: int, error: str, attempts: int = 1) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE inbox SET status = 'set_aside', error = ?, attempts = ?, owner = NULL,"
+                         " lease_until = NULL WHERE update_id = ?", (error, attempts, update_id))
+
+        try:
+            await self.db.write(write)
+        except Exception:
+            log.exception("could not set update %s aside", update_id)
+
+
+# -- the Application's side ----------------------------------------------------------------
+
+class InboxQueue(asyncio.Queue):  # type: ignore[type-arg]
+    """python-telegram-bot's update queue, storing updates in the inbox instead of handing them on.
+
+    Anything that is not an ``Update`` (the Application's stop signal) passes through as before.
+    ``deferred`` (long polling): ``put`` only buffers and ``flush`` is called by the getUpdates
+    request; otherwise (webhook) ``put`` returns once the update is committed.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inbox: Inbox | None = None
+        self.deferred = False
+        self._buffer: list[Update] = []
+        self._flushing = asyncio.Lock()
+
+    async def put(self, item: Any) -> None:
+        if not isinstance(item, Update):
+            await super().put(item)
+            return
+        self._buffer.append(item)
+        if not self.deferred:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Commit everything buffered. Whoever holds the lock commits what others added before it
+        was taken; taking the lock ourselves afterwards means our own update is committed."""
+        async with self._flushing:
+            batch, self._buffer = self._buffer, []
+            if not batch:
+                return
+            if self.inbox is None:
+                self._buffer[:0] = batch
+                raise RuntimeError("the inbox is not open yet")
+            try:
+                await self.inbox.store(batch)
+            except BaseException:
+                self._buffer[:0] = batch
+                raise
+
+
+class InboxPollRequest(AiohttpRequest):
+    """The getUpdates request: commits the updates fetched so far before it asks for more (the
+    request's offset confirms them to Telegram)."""
+
+    def __init__(self, queue: InboxQueue, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._queue = queue
+
+    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
+                         *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        try:
+            await self._queue.flush()
+        except Exception as exc:
+            raise NetworkError(f"updates not stored in the inbox yet ({exc}); asking again") from exc
+        return await super().do_request(url, method, request_data, *args, **kwargs)
+
+
+# -- for linli inbox and housekeeping --------------------------------------------------------
+
+async def counts(db: Database) -> dict[str, int]:
+    """waiting (not yet handled; includes those being handled), failed (waiting after an error),
+    set_aside, handled."""
+    row = await db.fetchone(
+        "SELECT COALESCE(SUM(status IN ('waiting', 'working')), 0),"
+        " COALESCE(SUM(status IN ('waiting', 'working') AND error IS NOT NULL), 0),"
+        " COALESCE(SUM(status = 'set_aside'), 0), COALESCE(SUM(status = 'handled'), 0) FROM inbox")
+    assert row is not None
+    return {"waiting": int(row[0]), "failed": int(row[1]), "set_aside": int(row[2]), "handled": int(row[3])}
+
+
+async def set_aside_rows(db: Database, limit: int = 20) -> list[sqlite3.Row]:
+    return await db.fetchall("SELECT update_id, lane, attempts, error, received_at FROM inbox"
+                             " WHERE status = 'set_aside' ORDER BY update_id LIMIT ?", (limit,))
+
+
+async def retry_set_aside(db: Database, update_id: int | None = None) -> int:
+    """Put set-aside updates back to be handled (a running bot takes them within a second)."""
+    async with db.transaction() as conn:
+        cur = await conn.execute(
+            "UPDATE inbox SET status = 'waiting', attempts = 0, owner = NULL, lease_until = NULL, not_before = NULL"
+            " WHERE status = 'set_aside'" + (" AND update_id = ?" if update_id is not None else ""),
+            (update_id,) if update_id is not None else ())
+        return cur.rowcount or 0
