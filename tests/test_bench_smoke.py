@@ -11,7 +11,7 @@ from bench import common
 from bench.broadcast import broadcast
 from bench.claim_storm import storm
 from bench.scale import TARGETS, measure, plans
-from bench.throughput import run_floor, run_linli
+from bench.throughput import reference_run, run_floor, run_linli
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +26,10 @@ async def test_throughput_core_answers_every_update() -> None:
     assert (linli.answered, linli.unanswered) == (40, 0)
     assert extra["errors"] == 0
     assert len(linli.latencies) == 40 and all(x >= 0 for x in linli.latencies)
+    run = extra["run"]  # counted to quiescence: nothing left unsent, no digest during the run
+    assert run.quiet_at >= linli.last_answer and extra["outbox_unsent"] == 0 and extra["digests"] == 0
+    bare = await reference_run(30, 10, False, "bare")
+    assert (bare.timing.answered, bare.timing.unanswered) == (30, 0)
 
 
 async def test_claim_storm_core_gives_exactly_the_places() -> None:
