@@ -122,7 +122,7 @@ async def digest_day(members: int, seconds: float, ledger: int, pin: bool) -> di
     bot_user = fake.users[int(TOKEN.split(":")[0])]
     group = fake.add_group("City volunteers", members=[bot_user])
     # digest_time 00:00: every volunteer's digest is due when the bot starts, whatever the hour.
-    seeded = seed(path, members=members, tasks=2000, open_tasks=20, open_slots=1000, ledger=ledger,
+    seeded = seed(path, members=members, tasks=2000, open_tasks=20, open_slots=200, ledger=ledger,
                   group_chat_id=group.id, digest_time="00:00")
     users = users_with_chats(fake, members)
     tappers = users[1::max(1, members // 200)][:200]
