@@ -297,7 +297,8 @@ async def main_async(args: argparse.Namespace) -> None:
         f"- Linli messages left in the outbox when stopped: {[r.extra['outbox_unsent'] for r in linli]};"
         f" digests queued during the runs: {[r.extra['digests'] for r in linli]}.",
         f"- Linli peak RSS: {max(r.extra['peak_rss_kb'] for r in linli) / 1024:.0f} MiB; refused calls:"
-        f" {last['error_list'] or 'none'}; calls by method (last round): {last['calls']}.",
+        f" {last['error_list'] or 'none'}; calls recorded by the stand-in in the last round (warm-up and the"
+        f" {OPEN_TASKS} cards the bench posts included): {last['calls']}.",
         f"- Sample tap answers (last round): {last['sample_answers']}.",
         "",
         "Description (fixed text, not measured):",
