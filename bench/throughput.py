@@ -1,7 +1,10 @@
-"""Throughput: the real bot process fed N updates (claim/withdraw taps, /points, /tasks), flood
-limits off, against a minimal python-telegram-bot floor bot on the same stand-in.
+"""Throughput: the real bot process fed N updates (Claim and Withdraw taps, /points, /tasks), flood
+limits off, against two references fed the same updates on the same stand-in in the same run: the
+floor (bench/floor_bot.py: python-telegram-bot with Linli's HTTP client, answers only) and a bare
+aiohttp + sqlite3 client (bench/bare_client.py: one write and one answer per update).
 
-    .venv/bin/python -m bench.throughput [--updates 5000] [--window 200] [--no-pin]
+    .venv/bin/python -m bench.throughput [--updates 5000] [--window 100] [--repeat 3] [--no-pin]
+                                         [--profile FILE]
 """
 
 from __future__ import annotations
@@ -10,12 +13,20 @@ import argparse
 import asyncio
 import os
 import random
+import signal
+import sqlite3
+import subprocess
 import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bench.common import (
     PinnedBot,
+    cpu_seconds,
     fresh_db,
+    loadavg,
     migrate_async,
     ms,
     percentile,
@@ -28,10 +39,11 @@ from bench.common import (
     write_section,
 )
 from bench.driver import Step, Timing, drive
-from bot.harness import TOKEN
+from bot.harness import TOKEN, settle
 from bot.sandbox import FakeTelegram, StoredMessage, User
 
 OPEN_TASKS = 200
+TAP_USERS = 1000
 
 
 async def post_cards(fake: FakeTelegram, group_id: int, task_ids: list[int]) -> dict[int, StoredMessage]:
@@ -48,8 +60,6 @@ async def post_cards(fake: FakeTelegram, group_id: int, task_ids: list[int]) -> 
 
 def link_cards(path: str, cards: dict[int, StoredMessage]) -> None:
     """Point each task's group_message_id at its card in the stand-in (so card edits land)."""
-    import sqlite3
-
     con = sqlite3.connect(path)
     with con:
         con.executemany("UPDATE tasks SET group_message_id = ? WHERE id = ?",
@@ -92,126 +102,233 @@ def build_steps(fake: FakeTelegram, n: int, cards: dict[int, StoredMessage], cmd
 
             async def step(user: User = user, tid: int = tid, data: str = data) -> tuple[str, Any]:
                 # Withdraw is pressed where the bot puts it: the volunteer's private details message
-                # (on the group card it would be refused); if that has not arrived yet, on the card.
+                # (on the group card it would be refused); if that has not arrived yet (or the bot
+                # sends none, as the references), on the card.
                 target = _private_button(fake, user, data) if data.startswith("wd:") else None
                 return "cb", await fake.press_raw_callback(user, target or cards[tid], data)
         steps.append(step)
     return steps
 
 
-async def run_linli(n: int, window: int, pin: bool, flood_control: bool = True) -> tuple[Timing, dict[str, Any]]:
+@dataclass
+class Run:
+    """One bot fed the mix: answers timed by the driver, then waited for until it sends nothing more."""
+
+    name: str
+    timing: Timing
+    quiet_at: float = 0.0  # wall time of the last call the bot made that was not getUpdates
+    cpu: float = float("nan")  # CPU seconds the bot process used from the first update to quiescence
+    load_before: str = ""
+    load_after: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def quiescent_rate(self) -> float:
+        span = self.quiet_at - self.timing.first_sent
+        return self.timing.answered / span if span > 0 else float("nan")
+
+    @property
+    def cpu_ms_per_update(self) -> float:
+        return 1000 * self.cpu / self.timing.sent if self.timing.sent else float("nan")
+
+
+async def _world(n: int) -> tuple[FakeTelegram, int, list[User], list[User]]:
     fake = await stand_in(flood_limits=False)
-    path = fresh_db("throughput.db")
-    await migrate_async(path)
-    cmd_count = max(1, n // 5)
-    tap_count = 1000
     bot_user = fake.users[int(TOKEN.split(":")[0])]
     group = fake.add_group("Bench volunteers", members=[bot_user])
-    seeded = seed(path, members=cmd_count + tap_count, tasks=OPEN_TASKS * 5, open_tasks=OPEN_TASKS,
-                  ledger=20_000, group_chat_id=group.id, open_slots=20)
-    users = users_with_chats(fake, cmd_count + tap_count)
+    cmd_count = max(1, n // 5)
+    users = users_with_chats(fake, cmd_count + TAP_USERS)
     for u in users[cmd_count:]:
         fake.add_member(group, u, announce=False)
-    cards = await post_cards(fake, group.id, seeded.open_task_ids)
+    return fake, group.id, users[:cmd_count], users[cmd_count:]
+
+
+async def _measure(name: str, fake: FakeTelegram, proc: PinnedBot, cards: dict[int, StoredMessage],
+                   cmd_users: list[User], tap_users: list[User], n: int, window: int,
+                   profile: str | None = None) -> Run:
+    await proc.start()
+    await drive(fake, build_steps(fake, 10, cards, cmd_users, tap_users, random.Random(1)))  # warm-up, not timed
+    await settle(fake, quiet=0.5, timeout=60)
+    steps = build_steps(fake, n, cards, cmd_users, tap_users, random.Random(9))
+    spy = _py_spy(proc.pid, profile) if profile else None
+    load_before, cpu0, mark = loadavg(), cpu_seconds(proc.pid), len(fake.calls)
+    timing = await drive(fake, steps, window=window)
+    await settle(fake, quiet=1.0, timeout=300)  # quiescence: every message the updates caused is out
+    cpu, load_after = cpu_seconds(proc.pid) - cpu0, loadavg()
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
+    quiet_at = max((c.time for c in fake.calls[mark:] if c.method != "getUpdates"), default=timing.last_answer)
+    run = Run(name, timing, quiet_at, cpu, load_before, load_after)
+    run.extra["peak_rss_kb"] = rss_kb(proc.pid)[1]
+    return run
+
+
+def _py_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
+    """py-spy (a dev tool, not a dependency) sampling the bot as collapsed stacks."""
+    exe = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    return subprocess.Popen([exe, "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+                             "--nonblocking", "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def digest_moment(now: datetime) -> datetime:
+    """The next 08:00 Shanghai at least 12 hours ahead: the digest is never due during a run."""
+    local = (now + timedelta(hours=12)).astimezone(ZoneInfo("Asia/Shanghai"))
+    at = local.replace(hour=8, minute=0, second=0, microsecond=0)
+    return at if at >= local else at + timedelta(days=1)
+
+
+async def run_linli(n: int, window: int, pin: bool, flood_control: bool = False,
+                    profile: str | None = None) -> tuple[Timing, dict[str, Any]]:
+    run = await linli_run(n, window, pin, flood_control, profile)
+    return run.timing, {**run.extra, "run": run}
+
+
+async def linli_run(n: int, window: int, pin: bool, flood_control: bool = False, profile: str | None = None) -> Run:
+    fake, group_id, cmd_users, tap_users = await _world(n)
+    path = fresh_db("throughput.db")
+    await migrate_async(path)
+    now = datetime.now(UTC)
+    seeded = seed(path, members=len(cmd_users) + len(tap_users), tasks=OPEN_TASKS * 5, open_tasks=OPEN_TASKS,
+                  ledger=20_000, group_chat_id=group_id, open_slots=20, now=now, digest_next=digest_moment(now))
+    cards = await post_cards(fake, group_id, seeded.open_task_ids)
     link_cards(path, cards)
     env = {"BOT_SWEEP_INTERVAL": "3600", "BOT_FLOOD_CONTROL": "true" if flood_control else "false"}
     bot = PinnedBot(fake, path, pin=pin, env=env)
     try:
-        await bot.start()
-        # warm-up: one of each kind, not timed
-        await drive(fake, build_steps(fake, 10, cards, users[:cmd_count], users[cmd_count:], random.Random(1)))
-        steps = build_steps(fake, n, cards, users[:cmd_count], users[cmd_count:], random.Random(9))
-        timing = await drive(fake, steps, window=window)
-        _cur, peak = rss_kb(bot.pid)
-        extra = {"errors": len(fake.errors), "peak_rss_kb": peak,
-                 "answers": {k: v for k, v in fake.stats.by_method.items() if k != "getUpdates"}}
-        sample = [c.params.get("text") for c in fake.calls if c.method == "answerCallbackQuery"][-3:]
-        extra["sample_answers"] = sample
-        extra["error_list"] = sorted({f"{e.method}: {e.description}" for e in fake.errors})
+        run = await _measure("Linli", fake, bot, cards, cmd_users, tap_users, n, window, profile)
+        run.extra.update({
+            "errors": len(fake.errors),
+            "calls": {k: v for k, v in fake.stats.by_method.items() if k != "getUpdates"},
+            "sample_answers": [c.params.get("text") for c in fake.calls if c.method == "answerCallbackQuery"][-3:],
+            "error_list": sorted({f"{e.method}: {e.description}" for e in fake.errors}),
+        })
     finally:
         await bot.stop()
         await fake.stop()
-    return timing, extra
+    con = sqlite3.connect(path)
+    run.extra["outbox_unsent"] = con.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+    run.extra["digests"] = con.execute("SELECT COUNT(*) FROM outbox WHERE kind LIKE 'digest%'").fetchone()[0]
+    con.close()
+    return run
 
 
-async def run_floor(n: int, window: int, pin: bool, request: str = "httpx") -> Timing:
-    fake = await stand_in(flood_limits=False)
-    bot_user = fake.users[int(TOKEN.split(":")[0])]
-    group = fake.add_group("Floor", members=[bot_user])
-    users = users_with_chats(fake, 1000)
-    cards = await post_cards(fake, group.id, list(range(1, OPEN_TASKS + 1)))
-    proc = PinnedBot(fake, fresh_db("floor-unused.db"), pin=pin,
-                     command=[sys.executable, "-m", "bench.floor_bot", "--token", TOKEN,
-                              "--base-url", fake.base_url, "--request", request])
-    rng = random.Random(9)
-    ids = list(cards)
-
-    def steps(count: int) -> list[Step]:
-        out: list[Step] = []
-        for i in range(count):
-            user, tid = users[i % len(users)], rng.choice(ids)
-
-            async def step(user: User = user, tid: int = tid) -> tuple[str, Any]:
-                return "cb", await fake.press_raw_callback(user, cards[tid], f"cl:{tid}")
-            out.append(step)
-        return out
+async def reference_run(n: int, window: int, pin: bool, kind: str) -> Run:
+    """``kind``: "floor" (bench/floor_bot.py with Linli's client), "httpx" (the same, stock client)
+    or "bare" (bench/bare_client.py)."""
+    fake, group_id, cmd_users, tap_users = await _world(n)
+    cards = await post_cards(fake, group_id, list(range(OPEN_TASKS * 4 + 1, OPEN_TASKS * 5 + 1)))
+    if kind == "bare":
+        command = [sys.executable, "-m", "bench.bare_client", "--token", TOKEN, "--base-url", fake.base_url,
+                   "--db", fresh_db("bare.db")]
+    else:
+        command = [sys.executable, "-m", "bench.floor_bot", "--token", TOKEN, "--base-url", fake.base_url,
+                   "--request", "httpx" if kind == "httpx" else "aiohttp"]
+    proc = PinnedBot(fake, fresh_db("floor-unused.db"), pin=pin, command=command)
     try:
-        await proc.start()
-        await drive(fake, steps(10))
-        timing = await drive(fake, steps(n), window=window)
+        return await _measure(kind, fake, proc, cards, cmd_users, tap_users, n, window)
     finally:
         await proc.stop()
         await fake.stop()
-    return timing
 
 
-def describe(name: str, t: Timing) -> list[str]:
-    return [f"| {name} | {t.sent} | {t.answered} | {t.unanswered} | {t.elapsed:.2f} s | {t.rate:.0f} |"
-            f" {ms(percentile(t.latencies, 50))} | {ms(percentile(t.latencies, 99))} |"]
+async def run_floor(n: int, window: int, pin: bool, request: str = "aiohttp") -> Timing:
+    return (await reference_run(n, window, pin, "httpx" if request == "httpx" else "floor")).timing
+
+
+NAMES = {
+    "floor": "floor: bench/floor_bot.py, python-telegram-bot + Linli's HTTP client, answers only",
+    "bare": "bare client: bench/bare_client.py, aiohttp + sqlite3, one write + one answer",
+    "httpx": "floor with python-telegram-bot's default client (httpx), for reference only",
+    "Linli": "Linli: `python -m bot run`, BOT_FLOOD_CONTROL=false",
+}
+
+
+def row(run: Run, i: int) -> str:
+    t = run.timing
+    return (f"| {NAMES[run.name]} | {i} | {t.answered}/{t.sent} | {t.rate:.0f} | {run.quiescent_rate:.0f} |"
+            f" {ms(percentile(t.latencies, 50))} | {ms(percentile(t.latencies, 99))} |"
+            f" {run.cpu_ms_per_update:.2f} ms | {run.load_before} -> {run.load_after} |")
+
+
+def span(values: list[float], fmt: str = "{:.2f}") -> str:
+    lo, hi = min(values), max(values)
+    return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"{fmt.format(lo)}–{fmt.format(hi)}"
 
 
 async def main_async(args: argparse.Namespace) -> None:
     pin = args.pin and bool(pin_note())
     if pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})  # the driver and stand-in on CPU 1, the bot alone on CPU 0
-    floor = await run_floor(args.updates, args.window, pin)
-    floor_aiohttp = await run_floor(args.updates, args.window, pin, "aiohttp")
-    # The stand-in's flood limits are off, so Linli's own pacing is lifted too (BOT_FLOOD_CONTROL=false):
-    # this measures how fast it handles updates. The paced run shows what Telegram's limits allow.
-    linli, extra = await run_linli(args.updates, args.window, pin, flood_control=False)
-    paced, _extra = await run_linli(args.updates, args.window, pin, flood_control=True)
-    ratio = linli.rate / floor.rate if floor.rate else float("nan")
-    ratio_aiohttp = linli.rate / floor_aiohttp.rate if floor_aiohttp.rate else float("nan")
-    from bench.common import features
+    runs: dict[str, list[Run]] = {"floor": [], "bare": [], "Linli": [], "httpx": []}
+    for i in range(args.repeat):  # interleaved, so each round meets the same machine load
+        runs["floor"].append(await reference_run(args.updates, args.window, pin, "floor"))
+        runs["bare"].append(await reference_run(args.updates, args.window, pin, "bare"))
+        profile = f"{args.profile}.{i}" if args.profile else None
+        runs["Linli"].append(await linli_run(args.updates, args.window, pin, profile=profile))
+    if args.httpx:
+        runs["httpx"].append(await reference_run(args.updates, args.window, pin, "httpx"))
+    linli = runs["Linli"]
+    ratios: dict[str, dict[str, list[float]]] = {"answered": {}, "quiescent": {}}
+    for ref in ("floor", "bare"):
+        ratios["answered"][ref] = [a.timing.rate / b.timing.rate for a, b in zip(linli, runs[ref], strict=True)]
+        ratios["quiescent"][ref] = [a.quiescent_rate / b.quiescent_rate for a, b in zip(linli, runs[ref], strict=True)]
+    met = {ref: min(ratios["quiescent"][ref]) >= 0.5 for ref in ("floor", "bare")}
+    last = linli[-1].extra
     lines = [
-        "| bot | updates sent | answered | unanswered | wall time | updates/s | p50 | p99 |",
-        "|---|---|---|---|---|---|---|---|",
-        *describe("floor (bench/floor_bot.py, callbacks only; stock python-telegram-bot, httpx)", floor),
-        *describe("floor with Linli's HTTP client (`--request aiohttp`, bot/request.py)", floor_aiohttp),
-        *describe("Linli (`python -m bot run`, BOT_FLOOD_CONTROL=false)", linli),
-        *describe("Linli, paced to Telegram's limits (BOT_FLOOD_CONTROL=true, the default)", paced),
+        "Measured (each row one run; rounds interleaved floor, bare, Linli; the same updates in the same order):",
         "",
-        f"- Linli / floor: **{ratio:.2f}** (target >= 0.5); Linli updates/s: **{linli.rate:.0f}** (target >= 300"
-        f" on one core); Linli / floor with the same HTTP client: {ratio_aiohttp:.2f}; bot pinned to one core: {'yes (taskset -c 0; the driver and stand-in on CPU 1)' if pin else 'no'}.",
-        f"- Mix: 4 of 5 updates are Claim taps and Withdraw taps (each volunteer withdraws the task it claimed last) on {OPEN_TASKS} open tasks' group cards by 1,000"
-        f" volunteers; 1 of 5 is /points or /tasks in a private chat. At most {args.window} updates are"
-        " unanswered at any moment (closed loop); latency = stand-in queued the update -> the stand-in"
-        " recorded answerCallbackQuery / the first sendMessage into that chat.",
-        "- The paced run is bounded by the 28 messages/s Linli allows itself overall: about a third of the"
-        " updates send a private message (a /points or /tasks reply, the claim details).",
-        f"- Linli peak RSS: {extra['peak_rss_kb'] / 1024:.0f} MiB; stand-in errors (refused calls): {extra['errors']};"
-        f" calls by method: {extra['answers']}.",
-        f"- Refused calls: {extra['error_list'] or 'none'}.",
-        f"- Features present: {features()}. Sample tap answers: {extra['sample_answers']}.",
+        "| bot | round | answered/sent | answered updates/s | quiescent updates/s | p50 | p99 | CPU per update | load before -> after |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *[row(r, i + 1) for key in ("floor", "bare", "Linli", "httpx") for i, r in enumerate(runs[key])],
+        "",
+        "Ratios, Linli / reference, per round (measured):",
+        "",
+        "| | / floor | / bare client |",
+        "|---|---|---|",
+        f"| answered | {span(ratios['answered']['floor'])} | {span(ratios['answered']['bare'])} |",
+        f"| quiescent | {span(ratios['quiescent']['floor'])} | {span(ratios['quiescent']['bare'])} |",
+        "",
+        f"- Target >= 0.5 of the floor (quiescent): **{'met' if met['floor'] else 'missed'}**;"
+        f" >= 0.5 of the bare client (quiescent): **{'met' if met['bare'] else 'missed'}**.",
+        f"- Linli CPU per update {span([r.cpu_ms_per_update for r in linli])} ms; floor"
+        f" {span([r.cpu_ms_per_update for r in runs['floor']])} ms; bare client"
+        f" {span([r.cpu_ms_per_update for r in runs['bare']])} ms (user + system time of the process, from /proc).",
+        f"- Linli messages left in the outbox when stopped: {[r.extra['outbox_unsent'] for r in linli]};"
+        f" digests queued during the runs: {[r.extra['digests'] for r in linli]}.",
+        f"- Linli peak RSS: {max(r.extra['peak_rss_kb'] for r in linli) / 1024:.0f} MiB; refused calls:"
+        f" {last['error_list'] or 'none'}; calls recorded by the stand-in in the last round (warm-up and the"
+        f" {OPEN_TASKS} cards the bench posts included): {last['calls']}.",
+        f"- Sample tap answers (last round): {last['sample_answers']}.",
+        "",
+        "Description (fixed text, not measured):",
+        "",
+        f"- Mix: 4 of 5 updates are Claim or Withdraw taps (each volunteer withdraws the task it claimed"
+        f" last) on {OPEN_TASKS} open tasks' group cards by {TAP_USERS:,} volunteers (Withdraw on the"
+        " volunteer's private details message when the bot sent one, else on the card); 1 of 5 is"
+        f" /points or /tasks in a private chat. At most {args.window} updates unanswered at any moment"
+        " (closed loop).",
+        "- answered: updates / (first update queued -> last answer recorded by the stand-in);"
+        " quiescent: updates / (first update queued -> the bot's last call other than getUpdates, after"
+        " it had sent nothing for 1 s), so every message the updates caused (claim details, card"
+        " edits) is counted. p50/p99: update queued -> its answerCallbackQuery, or the first"
+        " sendMessage into that chat.",
+        "- The stand-in's flood limits are off and so is Linli's own pacing (BOT_FLOOD_CONTROL=false);"
+        " the references do not pace either.",
+        "- The seed stores the next digest as 08:00 Shanghai at least 12 hours ahead, so no run sends"
+        " digests whatever the time of day.",
+        f"- Bot pinned: {'yes, taskset -c 0 (the driver and stand-in on CPU 1)' if pin else 'no'}.",
     ]
-    body = report(lines)
-    write_section("Throughput", body, "bench.throughput", pinned="")
+    write_section("Throughput", report(lines), "bench.throughput")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--updates", type=int, default=5000)
     parser.add_argument("--window", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--httpx", action="store_true", help="also run the floor with httpx (reference only)")
+    parser.add_argument("--profile", help="record py-spy collapsed stacks of Linli to FILE.<round>")
     parser.add_argument("--no-pin", dest="pin", action="store_false")
     args = parser.parse_args()
     asyncio.run(main_async(args))
