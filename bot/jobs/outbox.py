@@ -29,7 +29,7 @@ from storage.timeutil import to_db
 
 log = logging.getLogger(__name__)
 
-BATCH = 30
+BATCH = 30  # the most rows read (and sent concurrently) at once
 MAX_ATTEMPTS = 8
 
 # The next messages to send: by priority (storage.outbox.PRIORITY), then due time, then id. Each
@@ -123,6 +123,9 @@ class OutboxSender:
 
     def __init__(self, rate: float) -> None:
         self.pacer = Pacer(rate)
+        # A batch is sent whole before the next is chosen, so a message that matters more (a claim's
+        # details) waits for the batch in flight: about a quarter of a second's sends at most.
+        self.batch = max(4, min(BATCH, round(rate / 4)))
         self._running = asyncio.Lock()
         self._forgotten = 0  # forget rows deleted since the last checkpoint
 
@@ -134,7 +137,7 @@ class OutboxSender:
             handled = 0
             while handled < limit:
                 now = ctx.now()
-                rows = await ctx.db.fetchall(NEXT_BATCH, (to_db(now), BATCH))
+                rows = await ctx.db.fetchall(NEXT_BATCH, (to_db(now), self.batch))
                 if not rows:
                     break
                 await asyncio.gather(*(self._send_one(ctx, dict(r)) for r in rows))
