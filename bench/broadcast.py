@@ -25,7 +25,7 @@ from bench.common import (
     users_with_chats,
     write_section,
 )
-from bot.harness import TOKEN
+from bot.devkit.harness import TOKEN
 
 
 async def broadcast(volunteers: int, timeout: float, *, db_name: str = "broadcast.db") -> dict[str, Any]:

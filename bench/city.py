@@ -48,7 +48,7 @@ from bench.common import (
 )
 from bench.sweeps import NOW, fill, settle_digests
 from bench.throughput import link_cards, post_cards
-from bot.harness import TOKEN
+from bot.devkit.harness import TOKEN
 from bot.jobs.cards import _SQL as CARDS
 from bot.jobs.outbox import BATCH, NEXT_BATCH
 from bot.services import digest, notifications

@@ -31,7 +31,7 @@ from bench.common import (
     write_section,
 )
 from bench.throughput import link_cards, post_cards
-from bot.harness import TOKEN, settle
+from bot.devkit.harness import TOKEN, settle
 
 
 async def storm(volunteers: int, slots: int, spread: float, *, db_name: str = "claim_storm.db",

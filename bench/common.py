@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.harness import TOKEN, BotProcess
-from bot.sandbox import FakeTelegram, User
+from bot.devkit.harness import TOKEN, BotProcess
+from bot.devkit.sandbox import FakeTelegram, User
 from storage.periods import register as register_periods
 from storage.timeutil import to_db
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.sandbox import FakeTelegram
+from bot.devkit.sandbox import FakeTelegram
 
 # One step: sends one update and returns ("cb", query_id) or ("msg", chat_id).
 Step = Callable[[], Awaitable[tuple[str, Any]]]

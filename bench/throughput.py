@@ -39,8 +39,8 @@ from bench.common import (
     write_section,
 )
 from bench.driver import Step, Timing, drive
-from bot.harness import TOKEN, settle
-from bot.sandbox import FakeTelegram, StoredMessage, User
+from bot.devkit.harness import TOKEN, settle
+from bot.devkit.sandbox import FakeTelegram, StoredMessage, User
 
 OPEN_TASKS = 200
 TAP_USERS = 1000

@@ -302,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "run"
 
     if command == "demo":
-        from bot.demo import run_demo
+        from bot.devkit.demo import run_demo
 
         return run_demo(quiet=args.quiet, lang=args.lang, out=args.out)
     add_secret(os.environ.get("BOT_TOKEN", "").strip())

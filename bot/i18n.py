@@ -134,7 +134,7 @@ def extract_ids(root: Path | None = None) -> dict[str, tuple[str, str | None]]:
     """Every message id used in the code: id → (where, plural id or None)."""
     root = root or Path(__file__).parent
     found: dict[str, tuple[str, str | None]] = {}
-    method_map = [("sandbox/**.py", "ignore"), ("**.py", "python")]
+    method_map = [("devkit/sandbox/**.py", "ignore"), ("**.py", "python")]
     for filename, lineno, message, _comments, _ctx in extract_from_dir(
         str(root), method_map=method_map, keywords=KEYWORDS, comment_tags=()
     ):

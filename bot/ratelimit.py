@@ -71,7 +71,7 @@ class SlidingWindow:
 @functools.cache
 def _accepted_parameters() -> dict[str, frozenset[str]]:
     """Each Bot API method's parameter names, from the bundled copy of the official description."""
-    spec_path = Path(__file__).parent / "sandbox" / "bot_api_spec.json"
+    spec_path = Path(__file__).parent / "devkit" / "sandbox" / "bot_api_spec.json"
     methods = json.loads(spec_path.read_text(encoding="utf-8"))["methods"]
     return {name: frozenset(f["name"] for f in m["fields"]) for name, m in methods.items()}
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.clock import FrozenClock
-from bot.harness import TOKEN, BotProcess
-from bot.sandbox import FakeTelegram
+from bot.devkit.harness import TOKEN, BotProcess
+from bot.devkit.sandbox import FakeTelegram
 from storage.db import Database, open_database
 
 ADMIN_ID = 900_001

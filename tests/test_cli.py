@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.harness import BotProcess
+from bot.devkit.harness import BotProcess
+from bot.devkit.sandbox import FakeTelegram
 from bot.logs import RedactingFormatter, RedactToken, add_secret, redact
-from bot.sandbox import FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
 # Unique text, and deliberately too short after the colon for the generic token pattern: only the
@@ -89,7 +89,7 @@ async def test_doctor_with_a_refused_token_names_the_database_and_hides_the_toke
 
 
 async def test_doctor_in_an_empty_folder_creates_nothing(fake: FakeTelegram, tmp_path: Path) -> None:
-    from bot.harness import TOKEN
+    from bot.devkit.harness import TOKEN
 
     result = await linli(["doctor"], tmp_path, BOT_TOKEN=TOKEN, BOT_API_URL=fake.base_url)
     assert result.code == 1
@@ -99,7 +99,7 @@ async def test_doctor_in_an_empty_folder_creates_nothing(fake: FakeTelegram, tmp
 
 
 async def test_doctor_says_when_migrations_are_due(fake: FakeTelegram, tmp_path: Path) -> None:
-    from bot.harness import TOKEN
+    from bot.devkit.harness import TOKEN
 
     url = await asyncio.to_thread(migrated, tmp_path)
     with sqlite3.connect(tmp_path / "data" / "linli.db") as con:

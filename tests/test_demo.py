@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.demo import TZ, play
-from bot.demo_record import Entry, Recorder, entities_html, render_html, render_text
+from bot.devkit.demo import TZ, play
+from bot.devkit.demo_record import Entry, Recorder, entities_html, render_html, render_text
 from bot.i18n import translator
 
 # Clock times and durations (a few seconds more or less), and the two codes the bot draws at
@@ -87,7 +87,7 @@ async def test_demo_twice_at_once_tells_the_same_story(tmp_path: Path) -> None:
     assert len(photos) == 5 and all((outs[0] / p).read_bytes().startswith(b"\x89PNG") for p in photos)
 
     # the page: parses, holds every step's narration and the chats, shows the pictures
-    from bot.demo import write_out
+    from bot.devkit.demo import write_out
 
     write_out(outs[0], "zh", steps_a)
     page = (outs[0] / "index.html").read_text(encoding="utf-8")
@@ -123,7 +123,7 @@ def test_entities_become_html_and_user_text_is_escaped() -> None:
 def test_the_order_of_messages_sent_together_does_not_matter() -> None:
     """Two outbox messages to one chat may arrive in either order; the step shows them by the
     order they were queued, numbered as shown, so both arrivals print the same."""
-    from bot.demo_record import Step
+    from bot.devkit.demo_record import Step
 
     class _Chat:
         id, is_group = 5, False
@@ -149,9 +149,9 @@ async def test_settle_waits_for_due_messages_and_stale_cards(tmp_path: Path) -> 
     task's state (quiet alone is not enough: a card edit may come seconds later)."""
     from datetime import UTC, datetime, timedelta
 
-    from bot.demo_record import settle
-    from bot.harness import TOKEN
-    from bot.sandbox import FakeTelegram
+    from bot.devkit.demo_record import settle
+    from bot.devkit.harness import TOKEN
+    from bot.devkit.sandbox import FakeTelegram
     from storage.db import open_database
     from storage.outbox import enqueue
     from tests.factories import make_community, make_member
@@ -218,7 +218,7 @@ def test_demo_bot_reaches_the_stand_in_directly_behind_a_proxy(monkeypatch: pyte
     from aiohttp.helpers import get_env_proxy_for_url
     from yarl import URL
 
-    from bot.demo import DAY1, _env
+    from bot.devkit.demo import DAY1, _env
 
     monkeypatch.setenv("NO_PROXY", "corp.example")
     monkeypatch.delenv("no_proxy", raising=False)

@@ -10,8 +10,8 @@ from aiohttp import web
 from telegram import Bot, InputFile
 from telegram.error import BadRequest, NetworkError, TimedOut
 
+from bot.devkit.sandbox import FakeTelegram
 from bot.request import AiohttpRequest
-from bot.sandbox import FakeTelegram
 from tests.conftest import TOKEN
 
 

@@ -1,10 +1,10 @@
-"""The people helpers live in the package (``bot.scenario``) so ``linli demo`` uses them too;
+"""The people helpers live in the package (``bot.devkit.scenario``) so ``linli demo`` uses them too;
 ``say`` is for tests only."""
 
 from typing import Any
 
-from bot.sandbox import FakeTelegram
-from bot.scenario import ask_for_help, make_staff, register, setup_community
+from bot.devkit.sandbox import FakeTelegram
+from bot.devkit.scenario import ask_for_help, make_staff, register, setup_community
 
 __all__ = ["ask_for_help", "make_staff", "register", "say", "setup_community"]
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot import scenario
-from bot.harness import BotProcess, message_text, settle
-from bot.sandbox import FakeTelegram, PressRefused
+from bot.devkit import scenario
+from bot.devkit.harness import BotProcess, message_text, settle
+from bot.devkit.sandbox import FakeTelegram, PressRefused
 from storage.db import open_database
 from tests.conftest import ADMIN_ID
 from tests.reliability.test_forged_presses import _no_digests_today

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.harness import BotProcess, settle
-from bot.sandbox import FakeTelegram
+from bot.devkit.harness import BotProcess, settle
+from bot.devkit.sandbox import FakeTelegram
 from storage.db import open_database
 from tests.conftest import ADMIN_ID
 from tests.e2e.people import ask_for_help, make_staff, register, say, setup_community

@@ -9,8 +9,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from bot.harness import BotProcess, settle
-from bot.sandbox import FakeTelegram
+from bot.devkit.harness import BotProcess, settle
+from bot.devkit.sandbox import FakeTelegram
 from tests.conftest import ADMIN_ID
 from tests.e2e.people import register, setup_community
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.harness import BotProcess, settle
-from bot.sandbox import FakeTelegram
+from bot.devkit.harness import BotProcess, settle
+from bot.devkit.sandbox import FakeTelegram
 
 
 async def test_bot_long_polls_and_answers(fake: FakeTelegram, bot_process: BotProcess) -> None:

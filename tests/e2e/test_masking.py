@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.harness import BotProcess, settle
-from bot.sandbox import FakeTelegram
+from bot.devkit.harness import BotProcess, settle
+from bot.devkit.sandbox import FakeTelegram
 from bot.services.masking import normalise
 from storage.db import open_database
 from tests.conftest import ADMIN_ID

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-from bot.harness import BotProcess, settle
-from bot.sandbox import FakeTelegram
+from bot.devkit.harness import BotProcess, settle
+from bot.devkit.sandbox import FakeTelegram
 from bot.services import ledger
 from storage.db import open_database
 from tests.conftest import ADMIN_ID

@@ -3,8 +3,8 @@ language; in a group the bot only points to the private chat and shows nobody's 
 
 from __future__ import annotations
 
-from bot.harness import BotProcess, settle
-from bot.sandbox import FakeTelegram
+from bot.devkit.harness import BotProcess, settle
+from bot.devkit.sandbox import FakeTelegram
 
 
 def _text(message: object) -> str:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot.harness import BotProcess, settle
-from bot.sandbox import FakeTelegram
+from bot.devkit.harness import BotProcess, settle
+from bot.devkit.sandbox import FakeTelegram
 from storage.db import open_database
 from storage.outbox import enqueue
 from tests.factories import make_community, make_member

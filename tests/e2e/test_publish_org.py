@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.harness import BotProcess, settle
-from bot.sandbox import FakeTelegram
+from bot.devkit.harness import BotProcess, settle
+from bot.devkit.sandbox import FakeTelegram
 from storage.db import open_database
 from storage.timeutil import to_db
 from tests.e2e.test_request_flow import TZ, _card, _mark, _next, _press, _say

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.harness import BotProcess
-from bot.sandbox import FakeTelegram
+from bot.devkit.harness import BotProcess
+from bot.devkit.sandbox import FakeTelegram
 from storage.db import open_database
 from tests.conftest import ADMIN_ID
 from tests.factories import make_community, make_member

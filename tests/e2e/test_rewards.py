@@ -6,8 +6,8 @@ import asyncio
 import re
 from typing import Any
 
-from bot.harness import BotProcess, settle
-from bot.sandbox import FakeTelegram
+from bot.devkit.harness import BotProcess, settle
+from bot.devkit.sandbox import FakeTelegram
 from bot.services import ledger
 from storage.db import open_database
 from tests.factories import make_community, make_member

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.harness import BotProcess, settle
-from bot.sandbox import FakeTelegram
+from bot.devkit.harness import BotProcess, settle
+from bot.devkit.sandbox import FakeTelegram
 from bot.services import tasks
 from storage.db import open_database
 from tests.factories import make_community, make_member

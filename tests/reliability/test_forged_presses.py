@@ -26,9 +26,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import scenario
-from bot.harness import BotProcess, settle
-from bot.sandbox import FakeTelegram, StoredMessage
+from bot.devkit import scenario
+from bot.devkit.harness import BotProcess, settle
+from bot.devkit.sandbox import FakeTelegram, StoredMessage
 from bot.services import ledger, rewards
 from storage.db import Database, open_database
 from storage.timeutil import to_db

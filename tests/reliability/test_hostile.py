@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.harness import BotProcess, settle
-from bot.sandbox import FakeTelegram, SandboxError
+from bot.devkit.harness import BotProcess, settle
+from bot.devkit.sandbox import FakeTelegram, SandboxError
 from bot.services import members, rewards
 from storage.db import open_database
 from storage.timeutil import to_db

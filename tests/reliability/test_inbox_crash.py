@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from bot.harness import BotProcess
-from bot.sandbox import FakeTelegram
+from bot.devkit.harness import BotProcess
+from bot.devkit.sandbox import FakeTelegram
 from bot.services import tasks
 from storage.db import Database, open_database
 from tests.factories import make_community, make_member

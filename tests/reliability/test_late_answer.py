@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.harness import BotProcess
-from bot.sandbox import FakeTelegram
+from bot.devkit.harness import BotProcess
+from bot.devkit.sandbox import FakeTelegram
 from bot.services import tasks
 from storage.db import open_database
 from tests.factories import make_community, make_member

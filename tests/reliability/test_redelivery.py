@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot import scenario
-from bot.harness import BotProcess, settle
-from bot.sandbox import FakeTelegram
+from bot.devkit import scenario
+from bot.devkit.harness import BotProcess, settle
+from bot.devkit.sandbox import FakeTelegram
 from bot.services import tasks
 from storage.db import open_database
 from tests.conftest import ADMIN_ID

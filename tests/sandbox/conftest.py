@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 from telegram import Bot
 
-from bot.sandbox import FakeTelegram, FloodConfig, User
+from bot.devkit.sandbox import FakeTelegram, FloodConfig, User
 
 TOKEN = "123456:TEST"
 

@@ -8,7 +8,7 @@ import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto
 from telegram.error import BadRequest, ChatMigrated, Forbidden
 
-from bot.sandbox import FakeTelegram, PressRefused, SandboxError, User
+from bot.devkit.sandbox import FakeTelegram, PressRefused, SandboxError, User
 
 
 def keyboard(*pairs: tuple[str, str]) -> InlineKeyboardMarkup:

@@ -8,9 +8,9 @@ import time
 import pytest
 from telegram import Bot
 
-from bot.harness import settle
-from bot.sandbox import FakeTelegram, SandboxError
-from bot.sandbox.server import DEFAULT_PATIENCE, PATIENCE_ENV
+from bot.devkit.harness import settle
+from bot.devkit.sandbox import FakeTelegram, SandboxError
+from bot.devkit.sandbox.server import DEFAULT_PATIENCE, PATIENCE_ENV
 
 
 def test_patience_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.sandbox.make_spec import build, main
+from bot.devkit.sandbox.make_spec import build, main
 
 SOURCE = {
     "version": "Bot API test",

@@ -13,7 +13,7 @@ from telegram import Bot, Update
 from telegram.error import Conflict, RetryAfter
 from telegram.ext import AIORateLimiter, ApplicationBuilder, CommandHandler, ContextTypes
 
-from bot.sandbox import FakeTelegram, FloodConfig, User
+from bot.devkit.sandbox import FakeTelegram, FloodConfig, User
 
 # python-telegram-bot itself warns about RetryAfter.retry_after's future type when building the error.
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -256,7 +256,7 @@ async def test_control_http_endpoints_and_transcript(server: FakeTelegram, tg: B
 
 async def test_standalone_entry_point() -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.sandbox", "--port", "0",
+        sys.executable, "-m", "bot.devkit.sandbox", "--port", "0",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     try:

@@ -8,8 +8,8 @@ import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
 from telegram.error import BadRequest
 
-from bot.sandbox import FakeTelegram, User, load_spec
-from bot.sandbox.html import EntityParseError, parse_html, parse_markdown_v2
+from bot.devkit.sandbox import FakeTelegram, User, load_spec
+from bot.devkit.sandbox.html import EntityParseError, parse_html, parse_markdown_v2
 
 TOKEN = "123456:TEST"
 
@@ -195,7 +195,7 @@ async def test_reply_keyboard_input(tg: Bot, server: FakeTelegram, alice: User) 
     assert contact_message.data["contact"]["user_id"] == alice.id
     cancel = await server.press_reply_button(alice, None, "取消")
     assert cancel.text == "取消"
-    from bot.sandbox import SandboxError
+    from bot.devkit.sandbox import SandboxError
 
     with pytest.raises(SandboxError):
         await server.press_reply_button(alice, None, "nonexistent")

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from bot.sandbox.html import EntityParseError, parse_text
+from bot.devkit.sandbox.html import EntityParseError, parse_text
 
 SPEC_PATH = Path(__file__).with_name("bot_api_spec.json")
 

@@ -21,10 +21,10 @@ from urllib.parse import parse_qsl
 import aiohttp
 from aiohttp import web
 
-from bot.sandbox.flood import FloodConfig, FloodControl
-from bot.sandbox.html import EntityParseError, parse_text
-from bot.sandbox.spec import ApiError, Spec, Upload, bad_request, load_spec
-from bot.sandbox.state import (
+from bot.devkit.sandbox.flood import FloodConfig, FloodControl
+from bot.devkit.sandbox.html import EntityParseError, parse_text
+from bot.devkit.sandbox.spec import ApiError, Spec, Upload, bad_request, load_spec
+from bot.devkit.sandbox.state import (
     DEFAULT_ALLOWED,
     ApiCall,
     BotAccount,
@@ -1860,7 +1860,7 @@ class FakeTelegram:
         return found
 
     def transcript(self, chats: list[ChatRef] | None = None) -> str:
-        from bot.sandbox.transcript import transcript
+        from bot.devkit.sandbox.transcript import transcript
 
         return transcript(self, chats)
 
@@ -1869,7 +1869,7 @@ class FakeTelegram:
     # ==================================================================================
 
     async def _handle_control(self, request: web.Request) -> web.Response:
-        from bot.sandbox.control import handle_control
+        from bot.devkit.sandbox.control import handle_control
 
         return await handle_control(self, request)
 
@@ -1883,7 +1883,7 @@ def _auto_entities(text: str, skip: list[dict[str, Any]] | None = None) -> list[
     """Entities Telegram detects by itself: bot commands, @mentions, hashtags, URLs."""
     import re
 
-    from bot.sandbox.html import utf16_len
+    from bot.devkit.sandbox.html import utf16_len
 
     found: list[dict[str, Any]] = []
     covered = [(e["offset"], e["offset"] + e["length"]) for e in skip or [] if e["type"] in {"code", "pre", "text_link"}]

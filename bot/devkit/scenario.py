@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.harness import settle
+from bot.devkit.harness import settle
+from bot.devkit.sandbox import FakeTelegram
 from bot.i18n import translator
-from bot.sandbox import FakeTelegram
 
 TIMEOUT = 30  # seconds for one answer: only a failing run waits this long, and a busy machine needs room
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.devkit.sandbox import FakeTelegram
+from bot.devkit.sandbox.state import Chat, User
 from bot.i18n import Translator
-from bot.sandbox import FakeTelegram
-from bot.sandbox.state import Chat, User
 
 __all__ = ["Entry", "Recorder", "Step", "render_html", "render_text", "settle"]
 

@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.demo_record import Recorder, Step, bot_now, render_html, render_step_text, render_text, settle
-from bot.harness import TOKEN, BotProcess
+from bot.devkit.demo_record import Recorder, Step, bot_now, render_html, render_step_text, render_text, settle
+from bot.devkit.harness import TOKEN, BotProcess
+from bot.devkit.sandbox import FakeTelegram
+from bot.devkit.sandbox.state import StoredMessage, User
 from bot.i18n import Translator, translator
-from bot.sandbox import FakeTelegram
-from bot.sandbox.state import StoredMessage, User
 
 ADMIN_ID = 10_001
 TZ = ZoneInfo("Asia/Shanghai")
@@ -158,7 +158,7 @@ class Story:
 
     # -- the story -----------------------------------------------------------------------
     async def day_one(self) -> None:
-        from bot import scenario
+        from bot.devkit import scenario
 
         t, s = self.t, self.server
         self.group = await scenario.setup_community(s, self.grid, title=t("Sunny Garden volunteers"),

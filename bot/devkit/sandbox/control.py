@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.sandbox.state import ApiCall, Chat, SandboxError, StoredMessage, User
+from bot.devkit.sandbox.state import ApiCall, Chat, SandboxError, StoredMessage, User
 
 if TYPE_CHECKING:
-    from bot.sandbox.server import FakeTelegram
+    from bot.devkit.sandbox.server import FakeTelegram
 
 __all__ = ["handle_control", "message_summary"]
 

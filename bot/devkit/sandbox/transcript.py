@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from bot.sandbox.state import Chat, StoredMessage
+from bot.devkit.sandbox.state import Chat, StoredMessage
 
 if TYPE_CHECKING:
-    from bot.sandbox.server import ChatRef, FakeTelegram
+    from bot.devkit.sandbox.server import ChatRef, FakeTelegram
 
 __all__ = ["transcript"]
 

@@ -1,4 +1,4 @@
-"""Run the sandbox standalone: ``python -m bot.sandbox --port 8081``."""
+"""Run the sandbox standalone: ``python -m bot.devkit.sandbox --port 8081``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import signal
 
-from bot.sandbox.server import FakeTelegram
+from bot.devkit.sandbox.server import FakeTelegram
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -37,7 +37,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.sandbox", description="Loopback Telegram Bot API stand-in")
+    parser = argparse.ArgumentParser(prog="python -m bot.devkit.sandbox", description="Loopback Telegram Bot API stand-in")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--token", default="123456:TEST")

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m bot.sandbox.make_spec SOURCE.json [OUTPUT.json]
+    python -m bot.devkit.sandbox.make_spec SOURCE.json [OUTPUT.json]
 
 Only the parts the sandbox needs are kept: every method with its parameters, and
 every type reachable from method parameters (for nested validation). Descriptions

@@ -11,10 +11,10 @@ Typical use::
     reply = await server.wait_for_message(alice)
 """
 
-from bot.sandbox.flood import FloodConfig
-from bot.sandbox.server import FakeTelegram
-from bot.sandbox.spec import ApiError, Spec, Upload, load_spec
-from bot.sandbox.state import (
+from bot.devkit.sandbox.flood import FloodConfig
+from bot.devkit.sandbox.server import FakeTelegram
+from bot.devkit.sandbox.spec import ApiError, Spec, Upload, load_spec
+from bot.devkit.sandbox.state import (
     ApiCall,
     BotAccount,
     CallbackRecord,
@@ -25,7 +25,7 @@ from bot.sandbox.state import (
     StoredMessage,
     User,
 )
-from bot.sandbox.transcript import transcript
+from bot.devkit.sandbox.transcript import transcript
 
 __all__ = [
     "ApiCall",

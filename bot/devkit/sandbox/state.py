@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.sandbox.flood import FloodControl
+from bot.devkit.sandbox.flood import FloodControl
 
 __all__ = [
     "ApiCall",

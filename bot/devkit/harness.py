@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from bot.sandbox import FakeTelegram
+from bot.devkit.sandbox import FakeTelegram
 
 TOKEN = "123456:TEST-token-for-the-local-stand-in"
 FAST_ENV = {
@@ -48,7 +48,7 @@ class BotProcess:
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_") and k != "DATABASE_URL"}
-        root = str(Path(__file__).resolve().parent.parent)
+        root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env.update(FAST_ENV)
         env.update(
