@@ -142,7 +142,7 @@ class Database:
         async with self._lock:
             writer = self.writer
             # aiosqlite runs every call on the connection's thread through _execute; it has no
-            # public way to run a function there (aiosqlite 0.22; tests/test_storage.py fails if that changes).
+            # public way to run a function there (aiosqlite 0.22; tests/storage/test_storage.py fails if that changes).
             result: T = await writer._execute(_run_transaction, writer._conn, fn)  # type: ignore[no-untyped-call]
             return result
 

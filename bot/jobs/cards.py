@@ -97,7 +97,7 @@ _SELECT = ("SELECT t.*, a.name AS area_name, c.group_chat_id AS community_chat, 
            " LEFT JOIN members r ON r.id = t.requester_id")
 _SQL = (_SELECT +
         # The first term is word for word the condition of the partial index tasks_card_todo (0112):
-        # only the cards to post or edit are read, not every task (tests/test_cards.py checks the plan).
+        # only the cards to post or edit are read, not every task (tests/jobs/test_cards.py checks the plan).
         " WHERE ((t.group_message_id IS NULL AND t.state IN ('open', 'full'))"
         " OR (t.group_message_id > 0 AND t.card_version > t.card_rendered))"
         " AND (t.group_message_id IS NOT NULL OR c.group_chat_id IS NOT NULL) ORDER BY t.id LIMIT 50")

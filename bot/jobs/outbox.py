@@ -35,7 +35,7 @@ MAX_ATTEMPTS = 8
 # The next messages to send: by priority (storage.outbox.PRIORITY), then due time, then id. Each
 # priority level is one range of the partial index outbox_pending_next (0110), read in index order
 # up to the batch size, highest level first; UNION ALL stops at the limit. So neither a long backlog
-# nor many messages waiting for later (quiet hours) is ever sorted or walked (tests/test_outbox.py
+# nor many messages waiting for later (quiet hours) is ever sorted or walked (tests/jobs/test_outbox.py
 # checks the plan). The index is named: without statistics SQLite prefers outbox_due and a sort.
 NEXT_BATCH = " UNION ALL ".join(
     f"SELECT * FROM (SELECT * FROM outbox INDEXED BY outbox_pending_next WHERE state = 'pending'"

@@ -176,7 +176,7 @@ def next_due(local: datetime, hhmm: str) -> datetime:
     return datetime.combine(day, time(hh, mm), tzinfo=local.tzinfo)
 
 
-# Who is due: read from the partial indexes of migration 0111 (tests/test_digest.py checks the plans).
+# Who is due: read from the partial indexes of migration 0111 (tests/services/test_digest.py checks the plans).
 DUE_COMMUNITIES = "SELECT id FROM communities WHERE digest_next_at <= ?"
 DUE_MEMBERS = "SELECT id FROM members WHERE digest_next_at <= ?"
 

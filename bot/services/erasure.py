@@ -19,7 +19,7 @@ chat that carries someone else's private data becomes a ``forget`` row (chat id 
 nothing else) that cuts it down, and the outbox job deletes each such row once sent or failed for
 good (storage.outbox.QUEUE_FORGET). A column marked
 ``typed=True`` holds the person's own words: its values (before erasure) are what ``SCRUB``
-looks for elsewhere. tests/test_erasure.py lists every column of every table from the live
+looks for elsewhere. tests/services/test_erasure.py lists every column of every table from the live
 schema and fails on one this registry does not name, so a migration cannot add a column that
 erasure silently misses. Tables a later migration will add (``inbox``) or drop may be missing.
 

@@ -1,6 +1,6 @@
 -- Erasure (/deleteme): a ledger row's note (a reason typed by staff, e.g. for a revoke) may be
 -- emptied; everything else in a ledger row stays as written (amounts, who, why, when). The
--- column list is complete: tests/test_erasure.py fails when a ledger column is missing here.
+-- column list is complete: tests/services/test_erasure.py fails when a ledger column is missing here.
 DROP TRIGGER ledger_no_update;
 CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
 WHEN NEW.id IS NOT OLD.id OR NEW.community_id IS NOT OLD.community_id OR NEW.member_id IS NOT OLD.member_id

@@ -17,7 +17,7 @@ from bot.services.masking import normalise
 from storage.db import open_database
 from tests.conftest import ADMIN_ID
 from tests.e2e.people import ask_for_help, make_staff, register, setup_community
-from tests.test_masking import FORMS, PHONE, leaked
+from tests.services.test_masking import FORMS, PHONE, leaked
 
 T = 20
 NAME, ADDRESS = "Li Ming", "Building 7 Room 1203"

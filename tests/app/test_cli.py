@@ -17,7 +17,7 @@ from bot.devkit.harness import BotProcess
 from bot.devkit.sandbox import FakeTelegram
 from bot.logs import RedactingFormatter, RedactToken, add_secret, redact
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Unique text, and deliberately too short after the colon for the generic token pattern: only the
 # configured secret itself can redact it.
 SECRET = "4242:Zq9UniqueSecretTok"

@@ -121,16 +121,3 @@ async def test_edit_task_refuses_odd_numbers(db: Database, now: datetime, value:
     assert err.value.params == {"low": 1, "high": tasks.SLOTS_MAX}
     await tasks.edit_task(db, now, staff, tid, "points", "４")
     assert await db.fetchval("SELECT points FROM tasks WHERE id = ?", (tid,)) == 4
-
-
-def test_typed_times_take_ascii_and_full_width_digits_only() -> None:
-    from zoneinfo import ZoneInfo
-
-    from bot.conversations.request_flow import parse_when
-
-    tz = ZoneInfo("Asia/Shanghai")
-    now = datetime(2026, 12, 20, 2, 0, tzinfo=ZoneInfo("UTC"))  # 10:00 in Shanghai
-    assert parse_when("１２-２１ ０９：３０", now, tz) == datetime(2026, 12, 21, 9, 30, tzinfo=tz)
-    assert parse_when("明天下午３点", now, tz) == datetime(2026, 12, 21, 15, 0, tzinfo=tz)
-    for odd in ("١٢-٢١ ٠٩:٣٠", "१२-२१ ०९:३०", "²-²¹ 09:30", "12-21 ①:30", "𝟏𝟐-𝟐𝟏 𝟗:𝟑𝟎"):
-        assert parse_when(odd, now, tz) is None, odd

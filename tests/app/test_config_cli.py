@@ -13,7 +13,7 @@ from bot.config import ConfigError, load_settings
 from bot.logs import RedactToken
 
 SECRET = "987654:AAHsecretSECRETsecretSECRET12345"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

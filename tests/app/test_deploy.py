@@ -13,7 +13,7 @@ import pytest
 
 from bot.config import Settings
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 UNITS = ("linli.service", "linli-backup.service", "linli-backup.timer")
 
 
@@ -110,7 +110,7 @@ def test_the_nightly_backup_writes_todays_copy_and_keeps_the_newest(tmp_path: Pa
     import time
     from datetime import date
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     folder = tmp_path / "backups"
     folder.mkdir()
     live = tmp_path / "linli.db"
