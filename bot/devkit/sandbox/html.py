@@ -61,94 +61,141 @@ def _unescape(raw: str) -> str:
 
 
 def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
-    out: list[str] = []
-    out_len = 0  # UTF-16 length of the output so far
-    stack: list[tuple[str, int, dict[str, Any]]] = []
-    entities: list[dict[str, Any]] = []
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "&":
-            match = _ENTITY_RE.match(text, i)
-            if match:
-                piece = _unescape(match.group(0))
-                i = match.end()
+    return _HtmlParser(text).run()
+
+
+class _Output:
+    """The visible text being built, its UTF-16 length and the entities found so far."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.i = 0
+        self.out: list[str] = []
+        self.out_len = 0  # UTF-16 length of the output so far
+        self.entities: list[dict[str, Any]] = []
+
+    def emit(self, piece: str) -> None:
+        self.out.append(piece)
+        self.out_len += utf16_len(piece)
+
+
+class _HtmlParser(_Output):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.stack: list[tuple[str, int, dict[str, Any]]] = []
+
+    def run(self) -> tuple[str, list[dict[str, Any]]]:
+        n = len(self.text)
+        while self.i < n:
+            ch = self.text[self.i]
+            if ch == "&":
+                self._char_reference()
+            elif ch != "<":
+                self._plain()
             else:
-                piece = "&"
-                i += 1
-            out.append(piece)
-            out_len += utf16_len(piece)
-            continue
-        if ch != "<":
-            j = i
-            while j < n and text[j] not in "<&":
-                j += 1
-            piece = text[i:j]
-            out.append(piece)
-            out_len += utf16_len(piece)
-            i = j
-            continue
-        close = text.find(">", i)
+                self._tag()
+        if self.stack:
+            raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{self.stack[-1][0]}"')
+        return "".join(self.out), _html_entities(self.entities)
+
+    def _char_reference(self) -> None:
+        match = _ENTITY_RE.match(self.text, self.i)
+        if match:
+            piece = _unescape(match.group(0))
+            self.i = match.end()
+        else:
+            piece = "&"
+            self.i += 1
+        self.emit(piece)
+
+    def _plain(self) -> None:
+        text, j = self.text, self.i
+        while j < len(text) and text[j] not in "<&":
+            j += 1
+        self.emit(text[self.i : j])
+        self.i = j
+
+    def _tag(self) -> None:
+        close = self.text.find(">", self.i)
         if close == -1:
-            raise EntityParseError(f"Unclosed start tag at byte offset {_byte_offset(text, i)}")
-        inner = text[i + 1 : close]
+            raise EntityParseError(f"Unclosed start tag at byte offset {self._at()}")
+        inner = self.text[self.i + 1 : close]
         if inner.startswith("/"):
-            name = inner[1:].strip().lower()
-            if not stack:
-                raise EntityParseError(f"Unexpected end tag at byte offset {_byte_offset(text, i)}")
-            open_name, start, attrs_open = stack.pop()
-            if name != open_name:
-                raise EntityParseError(
-                    f'Unmatched end tag at byte offset {_byte_offset(text, i)}, expected "</{open_name}>", '
-                    f'found "</{name}>"'
-                )
-            length = out_len - start
-            if length > 0:
-                entity = {"type": _SIMPLE_TAGS[open_name], "offset": start, "length": length, **attrs_open}
-                if entity.pop("expandable", False):
-                    entity["type"] = "expandable_blockquote"
-                entities.append(entity)
-            i = close + 1
-            continue
+            self._end_tag(inner[1:].strip().lower())
+        else:
+            self._start_tag(inner)
+        self.i = close + 1
+
+    def _at(self) -> int:
+        return _byte_offset(self.text, self.i)
+
+    def _end_tag(self, name: str) -> None:
+        if not self.stack:
+            raise EntityParseError(f"Unexpected end tag at byte offset {self._at()}")
+        open_name, start, attrs_open = self.stack.pop()
+        if name != open_name:
+            raise EntityParseError(
+                f'Unmatched end tag at byte offset {self._at()}, expected "</{open_name}>", '
+                f'found "</{name}>"'
+            )
+        length = self.out_len - start
+        if length > 0:
+            entity = {"type": _SIMPLE_TAGS[open_name], "offset": start, "length": length, **attrs_open}
+            if entity.pop("expandable", False):
+                entity["type"] = "expandable_blockquote"
+            self.entities.append(entity)
+
+    def _start_tag(self, inner: str) -> None:
         match = re.match(r"([a-zA-Z][a-zA-Z0-9-]*)", inner)
         name = match.group(1).lower() if match else ""
         if name not in _SIMPLE_TAGS:
-            raise EntityParseError(f'Unsupported start tag "{name}" at byte offset {_byte_offset(text, i)}')
-        attrs: dict[str, str] = {}
-        rest = inner[len(name) :].rstrip("/")
-        for attr in _ATTR_RE.finditer(rest):
-            if not attr.group(0).strip():
-                continue
-            value = attr.group(2) if attr.group(2) is not None else attr.group(3)
-            if value is None:
-                value = attr.group(4) or ""
-            attrs[attr.group(1).lower()] = _unescape(value)
-        extra: dict[str, Any] = {}
-        if name == "span":
-            if attrs.get("class") != "tg-spoiler":
-                raise EntityParseError(
-                    f'Tag "span" must have class "tg-spoiler" at byte offset {_byte_offset(text, i)}'
-                )
-        elif name == "a":
-            href = attrs.get("href", "")
-            if href.startswith("tg://user?id="):
-                extra = {"type_override": "text_mention", "user_id": href.split("=", 1)[1]}
-            elif href:
-                extra = {"url": href}
-        elif name == "tg-emoji":
-            if "emoji-id" not in attrs:
-                raise EntityParseError(f'Tag "tg-emoji" must have attribute "emoji-id" at byte offset '
-                                       f"{_byte_offset(text, i)}")
-            extra = {"custom_emoji_id": attrs["emoji-id"]}
-        elif name == "blockquote" and "expandable" in attrs:
-            extra = {"expandable": True}
-        elif name == "code" and stack and stack[-1][0] == "pre" and attrs.get("class", "").startswith("language-"):
-            stack[-1][2]["language"] = attrs["class"][len("language-") :]
-        stack.append((name, out_len, extra))
-        i = close + 1
-    if stack:
-        raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
+            raise EntityParseError(f'Unsupported start tag "{name}" at byte offset {self._at()}')
+        attrs = _tag_attributes(inner[len(name) :].rstrip("/"))
+        extra = self._tag_extra(name, attrs)
+        self.stack.append((name, self.out_len, extra))
+
+    def _tag_extra(self, name: str, attrs: dict[str, str]) -> dict[str, Any]:
+        """What a start tag adds to its entity (a link's url, an emoji's id...), after checking it."""
+        if name == "span" and attrs.get("class") != "tg-spoiler":
+            raise EntityParseError(f'Tag "span" must have class "tg-spoiler" at byte offset {self._at()}')
+        if name == "tg-emoji" and "emoji-id" not in attrs:
+            raise EntityParseError(f'Tag "tg-emoji" must have attribute "emoji-id" at byte offset {self._at()}')
+        if name == "a":
+            return _link_extra(attrs.get("href", ""))
+        if name == "tg-emoji":
+            return {"custom_emoji_id": attrs["emoji-id"]}
+        if name == "blockquote" and "expandable" in attrs:
+            return {"expandable": True}
+        if name == "code":
+            self._code_language(attrs)
+        return {}
+
+    def _code_language(self, attrs: dict[str, str]) -> None:
+        """``<pre><code class="language-x">``: the language belongs to the enclosing pre."""
+        if self.stack and self.stack[-1][0] == "pre" and attrs.get("class", "").startswith("language-"):
+            self.stack[-1][2]["language"] = attrs["class"][len("language-") :]
+
+
+def _tag_attributes(rest: str) -> dict[str, str]:
+    attrs: dict[str, str] = {}
+    for attr in _ATTR_RE.finditer(rest):
+        if not attr.group(0).strip():
+            continue
+        value = attr.group(2) if attr.group(2) is not None else attr.group(3)
+        if value is None:
+            value = attr.group(4) or ""
+        attrs[attr.group(1).lower()] = _unescape(value)
+    return attrs
+
+
+def _link_extra(href: str) -> dict[str, Any]:
+    if href.startswith("tg://user?id="):
+        return {"type_override": "text_mention", "user_id": href.split("=", 1)[1]}
+    return {"url": href} if href else {}
+
+
+def _html_entities(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Links to users become mentions, links without a url are dropped; sorted as Telegram sends them."""
     for entity in entities:
         if entity.pop("type_override", None):
             entity["type"] = "text_mention"
@@ -157,7 +204,7 @@ def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
             entity["type"] = "_drop"
     result = [e for e in entities if e["type"] != "_drop"]
     result.sort(key=lambda e: (e["offset"], -e["length"]))
-    return "".join(out), result
+    return result
 
 
 _MD2_RESERVED = set("_*[]()~`>#+-=|{}.!")
@@ -166,102 +213,134 @@ _MD2_MARKS = {"*": "bold", "_": "italic", "__": "underline", "~": "strikethrough
 
 def parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]]]:
     """A faithful-enough MarkdownV2 parser: enforces escaping of reserved characters."""
-    out: list[str] = []
-    out_len = 0
-    stack: list[tuple[str, int]] = []
-    entities: list[dict[str, Any]] = []
-    i = 0
-    n = len(text)
+    return _MarkdownV2Parser(text).run()
 
-    def emit(piece: str) -> None:
-        nonlocal out_len
-        out.append(piece)
-        out_len += utf16_len(piece)
 
-    while i < n:
-        ch = text[i]
-        if ch == "\\":
-            if i + 1 < n and (text[i + 1] in _MD2_RESERVED or text[i + 1] == "\\" or ord(text[i + 1]) < 127):
-                emit(text[i + 1])
-                i += 2
-                continue
-            emit(ch)
-            i += 1
-            continue
-        if ch == "`":
-            if text.startswith("```", i):
-                end = text.find("```", i + 3)
-                if end == -1:
-                    raise EntityParseError(f"Can't find end of PreCode entity at byte offset {_byte_offset(text, i)}")
-                body = text[i + 3 : end]
-                language = ""
-                if "\n" in body:
-                    first, rest = body.split("\n", 1)
-                    if first and " " not in first:
-                        language, body = first, rest
-                body = re.sub(r"\\([`\\])", r"\1", body)
-                start = out_len
-                emit(body)
-                entity: dict[str, Any] = {"type": "pre", "offset": start, "length": out_len - start}
-                if language:
-                    entity["language"] = language
-                entities.append(entity)
-                i = end + 3
-                continue
-            end = i + 1
-            while end < n and text[end] != "`":
-                end += 2 if text[end] == "\\" else 1
-            if end >= n:
-                raise EntityParseError(f"Can't find end of Code entity at byte offset {_byte_offset(text, i)}")
-            body = re.sub(r"\\([`\\])", r"\1", text[i + 1 : end])
-            start = out_len
-            emit(body)
-            entities.append({"type": "code", "offset": start, "length": out_len - start})
-            i = end + 1
-            continue
-        if ch == "[":
-            stack.append(("[", out_len))
-            i += 1
-            continue
-        if ch == "]" and stack and stack[-1][0] == "[":
-            _, start = stack.pop()
-            if not text.startswith("(", i + 1):
-                raise EntityParseError("Character ']' is reserved and must be escaped with the preceding '\\'")
-            end = text.find(")", i + 2)
-            if end == -1:
-                raise EntityParseError(f"Can't find end of a url at byte offset {_byte_offset(text, i)}")
-            url = text[i + 2 : end].replace("\\)", ")").replace("\\\\", "\\")
-            if out_len > start:
-                entities.append({"type": "text_link", "offset": start, "length": out_len - start, "url": url})
-            i = end + 1
-            continue
-        mark = None
-        for candidate in ("__", "||", "*", "_", "~"):
-            if text.startswith(candidate, i):
-                mark = candidate
-                break
-        if mark is not None:
-            if stack and stack[-1][0] == mark:
-                _, start = stack.pop()
-                if out_len > start:
-                    entities.append({"type": _MD2_MARKS[mark], "offset": start, "length": out_len - start})
-            else:
-                stack.append((mark, out_len))
-            i += len(mark)
-            continue
-        if ch == ">" and (i == 0 or text[i - 1] == "\n"):
-            i += 1
-            continue
+_MD2_KINDS = {"[": "TextUrl", "*": "Bold", "_": "Italic", "__": "Underline", "~": "Strikethrough", "||": "Spoiler"}
+
+
+class _MarkdownV2Parser(_Output):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.stack: list[tuple[str, int]] = []
+
+    def run(self) -> tuple[str, list[dict[str, Any]]]:
+        # Each step looks at the character at self.i and says whether it took it; the first that
+        # does wins, in this order (escapes before code, links before emphasis marks...).
+        steps = (self._escape, self._backtick, self._open_link, self._close_link, self._mark, self._quote)
+        while self.i < len(self.text):
+            ch = self.text[self.i]
+            if not any(step(ch) for step in steps):
+                self._plain(ch)
+        if self.stack:
+            mark, _ = self.stack[-1]
+            raise EntityParseError(
+                f"Can't find end of {_MD2_KINDS.get(mark, 'Entity')} entity at byte offset {len(self.text.encode())}"
+            )
+        self.entities.sort(key=lambda e: (e["offset"], -e["length"]))
+        return "".join(self.out), self.entities
+
+    def _escape(self, ch: str) -> bool:
+        if ch != "\\":
+            return False
+        text, i = self.text, self.i
+        if i + 1 < len(text) and (text[i + 1] in _MD2_RESERVED or text[i + 1] == "\\" or ord(text[i + 1]) < 127):
+            self.emit(text[i + 1])
+            self.i += 2
+        else:
+            self.emit(ch)
+            self.i += 1
+        return True
+
+    def _backtick(self, ch: str) -> bool:
+        if ch != "`":
+            return False
+        if self.text.startswith("```", self.i):
+            self._pre_block()
+        else:
+            self._inline_code()
+        return True
+
+    def _pre_block(self) -> None:
+        text, i = self.text, self.i
+        end = text.find("```", i + 3)
+        if end == -1:
+            raise EntityParseError(f"Can't find end of PreCode entity at byte offset {_byte_offset(text, i)}")
+        body = text[i + 3 : end]
+        language = ""
+        if "\n" in body:
+            first, rest = body.split("\n", 1)
+            if first and " " not in first:
+                language, body = first, rest
+        body = re.sub(r"\\([`\\])", r"\1", body)
+        start = self.out_len
+        self.emit(body)
+        entity: dict[str, Any] = {"type": "pre", "offset": start, "length": self.out_len - start}
+        if language:
+            entity["language"] = language
+        self.entities.append(entity)
+        self.i = end + 3
+
+    def _inline_code(self) -> None:
+        text, i, n = self.text, self.i, len(self.text)
+        end = i + 1
+        while end < n and text[end] != "`":
+            end += 2 if text[end] == "\\" else 1
+        if end >= n:
+            raise EntityParseError(f"Can't find end of Code entity at byte offset {_byte_offset(text, i)}")
+        body = re.sub(r"\\([`\\])", r"\1", text[i + 1 : end])
+        start = self.out_len
+        self.emit(body)
+        self.entities.append({"type": "code", "offset": start, "length": self.out_len - start})
+        self.i = end + 1
+
+    def _open_link(self, ch: str) -> bool:
+        if ch != "[":
+            return False
+        self.stack.append(("[", self.out_len))
+        self.i += 1
+        return True
+
+    def _close_link(self, ch: str) -> bool:
+        if ch != "]" or not self.stack or self.stack[-1][0] != "[":
+            return False
+        text, i = self.text, self.i
+        _, start = self.stack.pop()
+        if not text.startswith("(", i + 1):
+            raise EntityParseError("Character ']' is reserved and must be escaped with the preceding '\\'")
+        end = text.find(")", i + 2)
+        if end == -1:
+            raise EntityParseError(f"Can't find end of a url at byte offset {_byte_offset(text, i)}")
+        url = text[i + 2 : end].replace("\\)", ")").replace("\\\\", "\\")
+        if self.out_len > start:
+            self.entities.append({"type": "text_link", "offset": start, "length": self.out_len - start, "url": url})
+        self.i = end + 1
+        return True
+
+    def _mark(self, ch: str) -> bool:
+        mark = next((m for m in ("__", "||", "*", "_", "~") if self.text.startswith(m, self.i)), None)
+        if mark is None:
+            return False
+        if self.stack and self.stack[-1][0] == mark:
+            _, start = self.stack.pop()
+            if self.out_len > start:
+                self.entities.append({"type": _MD2_MARKS[mark], "offset": start, "length": self.out_len - start})
+        else:
+            self.stack.append((mark, self.out_len))
+        self.i += len(mark)
+        return True
+
+    def _quote(self, ch: str) -> bool:
+        if ch == ">" and (self.i == 0 or self.text[self.i - 1] == "\n"):
+            self.i += 1
+            return True
+        return False
+
+    def _plain(self, ch: str) -> None:
         if ch in _MD2_RESERVED:
             raise EntityParseError(f"Character '{ch}' is reserved and must be escaped with the preceding '\\'")
-        emit(ch)
-        i += 1
-    if stack:
-        mark, _ = stack[-1]
-        kind = {"[": "TextUrl", "*": "Bold", "_": "Italic", "__": "Underline", "~": "Strikethrough", "||": "Spoiler"}
-        raise EntityParseError(f"Can't find end of {kind.get(mark, 'Entity')} entity at byte offset {len(text.encode())}")
-    entities.sort(key=lambda e: (e["offset"], -e["length"]))
-    return "".join(out), entities
+        self.emit(ch)
+        self.i += 1
 
 
 _MD_MARKS = {"*": "bold", "_": "italic", "`": "code"}
