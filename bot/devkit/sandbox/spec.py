@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -158,62 +159,35 @@ class Spec:
         self, name: str, type_name: str, raw: Any, uploads: dict[str, Upload], *, strict: bool, top: bool
     ) -> Any:
         if type_name.startswith("Array of "):
-            inner = type_name[len("Array of ") :]
-            value = raw
-            if isinstance(value, str):
-                try:
-                    value = json.loads(value)
-                except ValueError:
-                    raise bad_request(f"can't parse {name} JSON array") from None
-            if not isinstance(value, list):
-                raise _Mismatch
-            return [self._convert_one(name, inner, item, uploads, strict=strict, top=False) for item in value]
-        if type_name == "Integer":
-            if isinstance(raw, bool):
-                raise _Mismatch
-            if isinstance(raw, int):
-                return raw
-            if isinstance(raw, float) and raw.is_integer():
-                return int(raw)
-            if isinstance(raw, str) and _INT_RE.match(raw.strip()):
-                return int(raw.strip())
-            raise _Mismatch
-        if type_name == "Float":
-            if isinstance(raw, bool):
-                raise _Mismatch
-            if isinstance(raw, int | float):
-                return float(raw)
-            if isinstance(raw, str) and _FLOAT_RE.match(raw.strip()):
-                return float(raw.strip())
-            raise _Mismatch
-        if type_name in {"Boolean", "True"}:
-            if isinstance(raw, bool):
-                return raw
-            if isinstance(raw, int) and raw in (0, 1):
-                return bool(raw)
-            if isinstance(raw, str) and raw.lower() in {"true", "false", "1", "0"}:
-                return raw.lower() in {"true", "1"}
-            raise _Mismatch
+            return self._convert_array(name, type_name[len("Array of ") :], raw, uploads, strict=strict)
+        scalar = _SCALARS.get(type_name)
+        if scalar is not None:
+            return scalar(raw)
         if type_name == "String":
-            if isinstance(raw, str):
-                if raw.startswith("attach://") and raw[len("attach://") :] in uploads:
-                    return uploads[raw[len("attach://") :]]
-                return raw
-            if top and isinstance(raw, int | float) and not isinstance(raw, bool):
-                return str(raw)
-            raise _Mismatch
+            return _to_string(raw, uploads, top=top)
         if type_name == "InputFile":
-            if isinstance(raw, Upload):
-                return raw
-            if isinstance(raw, str) and raw.startswith("attach://"):
-                attached = uploads.get(raw[len("attach://") :])
-                if attached is None:
-                    raise bad_request(f"file {raw} not found in the request")
-                return attached
-            raise _Mismatch
+            return _to_input_file(raw, uploads)
         if type_name not in self.types:
             # A type the generator did not keep: accept any JSON value.
             return json.loads(raw) if isinstance(raw, str) and raw[:1] in "[{" else raw
+        return self._convert_object(name, type_name, raw, uploads, strict=strict, top=top)
+
+    def _convert_array(
+        self, name: str, inner: str, raw: Any, uploads: dict[str, Upload], *, strict: bool
+    ) -> list[Any]:
+        value = raw
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise bad_request(f"can't parse {name} JSON array") from None
+        if not isinstance(value, list):
+            raise _Mismatch
+        return [self._convert_one(name, inner, item, uploads, strict=strict, top=False) for item in value]
+
+    def _convert_object(
+        self, name: str, type_name: str, raw: Any, uploads: dict[str, Upload], *, strict: bool, top: bool
+    ) -> Any:
         value = raw
         if type_name == "KeyboardButton" and isinstance(value, str):
             return {"text": value}
@@ -336,3 +310,60 @@ class Spec:
 def load_spec() -> Spec:
     """The bundled spec (cached)."""
     return Spec(json.loads(SPEC_PATH.read_text(encoding="utf-8")))
+
+
+# -- scalar fields: a value as Telegram accepts it (JSON or form text), or _Mismatch -------------
+def _to_int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise _Mismatch
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, str) and _INT_RE.match(raw.strip()):
+        return int(raw.strip())
+    raise _Mismatch
+
+
+def _to_float(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise _Mismatch
+    if isinstance(raw, int | float):
+        return float(raw)
+    if isinstance(raw, str) and _FLOAT_RE.match(raw.strip()):
+        return float(raw.strip())
+    raise _Mismatch
+
+
+def _to_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, int) and raw in (0, 1):
+        return bool(raw)
+    if isinstance(raw, str) and raw.lower() in {"true", "false", "1", "0"}:
+        return raw.lower() in {"true", "1"}
+    raise _Mismatch
+
+
+_SCALARS: dict[str, Callable[[Any], Any]] = {"Integer": _to_int, "Float": _to_float, "Boolean": _to_bool, "True": _to_bool}
+
+
+def _to_string(raw: Any, uploads: dict[str, Upload], *, top: bool) -> Any:
+    if isinstance(raw, str):
+        if raw.startswith("attach://") and raw[len("attach://") :] in uploads:
+            return uploads[raw[len("attach://") :]]
+        return raw
+    if top and isinstance(raw, int | float) and not isinstance(raw, bool):
+        return str(raw)
+    raise _Mismatch
+
+
+def _to_input_file(raw: Any, uploads: dict[str, Upload]) -> Upload:
+    if isinstance(raw, Upload):
+        return raw
+    if isinstance(raw, str) and raw.startswith("attach://"):
+        attached = uploads.get(raw[len("attach://") :])
+        if attached is None:
+            raise bad_request(f"file {raw} not found in the request")
+        return attached
+    raise _Mismatch
