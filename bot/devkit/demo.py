@@ -158,6 +158,12 @@ class Story:
 
     # -- the story -----------------------------------------------------------------------
     async def day_one(self) -> None:
+        await self.set_up_community()
+        await self.ask_and_help()
+        await self.publish_for_grandpa()
+        self.event = await self.publish_event()
+
+    async def set_up_community(self) -> None:
         from bot.devkit import scenario
 
         t, s = self.t, self.server
@@ -177,6 +183,10 @@ class Story:
         await self.end(t("People register in a private chat with the bot: buttons first, the phone number through "
                          "Telegram's share button (or skipped). Li Hong registers too, so staff messages reach him."))
 
+    async def ask_and_help(self) -> None:
+        from bot.devkit import scenario
+
+        t, s = self.t, self.server
         await scenario.ask_for_help(s, self.granny, t("Please buy two jin of steamed buns and bring them to my home. Thank you!"))
         buns = int(self.query("SELECT MAX(id) FROM tasks"))
         card = await self.card(buns)
@@ -195,8 +205,9 @@ class Story:
         await s.press_button(self.granny, question, yes)
         await self.end(t("Grandma Guo confirms. Li Ming earns his point, and the group hears of it."))
 
+    async def publish_for_grandpa(self) -> None:
         # Grandpa Zhang has no Telegram: the grid worker publishes for him.
-        g = self.grid
+        t, s, g = self.t, self.server, self.grid
         msg = await self.say(g, "/publish", button="d:mode:")
         await self.press(g, msg, "d:mode:proxy")
         await self.say(g, t("Grandpa Zhang"))
@@ -219,6 +230,8 @@ class Story:
         await self.next(self.fang, 0, f"done:{clinic}")
         await self.end(t("Wang Fang claims it and privately gets Grandpa Zhang's phone number and address."))
 
+    async def publish_event(self) -> int:
+        t, s, g = self.t, self.server, self.grid
         msg = await self.say(g, "/publish", button="d:mode:")
         await self.press(g, msg, "d:mode:event")
         msg = await self.say(g, t("Tidy the community garden"), button="d:cat:")
@@ -239,10 +252,18 @@ class Story:
             query = await s.press_button(person, card, f"cl:{event}")
             await s.wait_callback_answer(query, timeout=WAIT)
         await self.end(t("Li Ming, Wang Fang and Zhao Lei sign up for the event from its card."))
-        self.event = event
+        return event
 
     async def day_two(self) -> None:
-        t, s, g = self.t, self.server, self.grid
+        await self.morning_digests()
+        await self.close_event()
+        welcome = await self.open_supermarket()
+        voucher = await self.redeem()
+        await self.use_voucher(welcome, voucher)
+        await self.look_at_numbers()
+
+    async def morning_digests(self) -> None:
+        t, s = self.t, self.server
         # The first sweep of the morning has decided every digest of the day (one row each).
         day = DAY2.date().isoformat()
         expected = 1 + int(self.query(
@@ -253,6 +274,8 @@ class Story:
         await self.end(t("The next morning at eight the bot posts the daily digest in the group, and sends a private "
                          "one to each volunteer with something to do that day."))
 
+    async def close_event(self) -> None:
+        t, s, g = self.t, self.server, self.grid
         sheet = await self.say(g, f"/closeevent {self.event}", button="d:att:")
         absent = next(b["callback_data"] for b in sheet.inline_buttons
                       if self.lei.first_name in str(b.get("text", "")) and str(b["callback_data"]).startswith("d:att:"))
@@ -263,6 +286,9 @@ class Story:
         await self.end(t("Li Hong closes yesterday's event with its attendance list: Zhao Lei did not come. "
                          "Those who came get their points."))
 
+    async def open_supermarket(self) -> StoredMessage:
+        """The shop becomes a merchant and puts a reward up; returns the merchant's welcome message."""
+        t, g = self.t, self.grid
         msg = await self.say(g, "/merchant new " + t("Happy Mart"), test=lambda m: "start=merchant_" in _body(m))
         found = re.search(r"start=(merchant_[A-Za-z0-9_-]+)", _body(msg))
         if found is None:
@@ -272,7 +298,11 @@ class Story:
         await self.say(g, f"/rewards add discount:{shop_id} 5 20 " + t("A box of eggs"))
         await self.end(t("Li Hong invites the shop on the corner as a merchant and puts a reward in the points "
                          "supermarket: a box of eggs for five points."))
+        return welcome
 
+    async def redeem(self) -> StoredMessage:
+        """Li Ming redeems his points; returns the voucher message."""
+        t, s = self.t, self.server
         reward = int(self.query("SELECT MAX(id) FROM rewards"))
         listing = await self.say(self.ming, "/rewards", button=f"rw:r:{reward}")
         confirm = await self.press(self.ming, listing, f"rw:r:{reward}", button=f"rw:c:{reward}:")
@@ -281,7 +311,10 @@ class Story:
         await s.press_button(self.ming, confirm, data)
         voucher = await self.next(self.ming, after, test=lambda m: "photo" in m.data)
         await self.end(t("Li Ming redeems five points for the eggs and gets a voucher with a QR code."))
+        return voucher
 
+    async def use_voucher(self, welcome: StoredMessage, voucher: StoredMessage) -> None:
+        t, s = self.t, self.server
         code = re.search(r"[A-Z2-9]{10}", _body(voucher))
         if code is None:
             raise DemoError("no voucher code")
@@ -296,6 +329,8 @@ class Story:
         await self.press(self.shop, valid, valid.inline_buttons[0]["callback_data"])
         await self.end(t("At the shop, Boss Chen checks the voucher's code and marks it used; Li Ming is told."))
 
+    async def look_at_numbers(self) -> None:
+        t, s, g = self.t, self.server, self.grid
         await self.say(g, "/stats month")
         after = self.mark(g)
         await s.send_text(g, None, "/report")

@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.devkit.sandbox import FakeTelegram
-from bot.devkit.sandbox.state import Chat, User
+from bot.devkit.sandbox.state import ApiCall, Chat, User
 from bot.i18n import Translator
 
 __all__ = ["Entry", "Recorder", "Step", "render_html", "render_text", "settle"]
@@ -157,6 +157,15 @@ def _content(data: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     return "", []
 
 
+def _call_results(call: ApiCall) -> list[dict[str, Any]]:
+    """The messages a successful send or edit returned (none for other methods)."""
+    if call.method in _SENDS or call.method in _EDITS:
+        return [call.result] if isinstance(call.result, dict) else []
+    if call.method == "sendMediaGroup" and isinstance(call.result, list):
+        return list(call.result)
+    return []
+
+
 class Recorder:
     """Cuts what happened in the stand-in since the last cut into one :class:`Step`."""
 
@@ -200,58 +209,10 @@ class Recorder:
         server = self.server
         self._load_outbox(db_path)
         per_chat: dict[int, list[Entry]] = {}
-        bot_name = server.bot.user.first_name
-        # what the bot sent, edited or deleted, as it was at that moment
-        for call in server.calls[self._calls:]:
-            if not call.ok:
-                continue
-            results: list[dict[str, Any]] = []
-            if call.method in _SENDS or call.method in _EDITS:
-                if isinstance(call.result, dict):
-                    results = [call.result]
-            elif call.method == "sendMediaGroup" and isinstance(call.result, list):
-                results = list(call.result)
-            elif call.method in ("deleteMessage", "deleteMessages"):
-                ids = call.params.get("message_ids") or [call.params.get("message_id")]
-                for mid in ids:
-                    per_chat.setdefault(int(call.params["chat_id"]), []).append(
-                        Entry("deleted", bot_name, True, message_id=int(mid or 0), when=call.time))
-                continue
-            for data in results:
-                text, entities = _content(data)
-                chat_id = int(data["chat"]["id"])
-                mid = int(data["message_id"])
-                kind = "edit" if call.method in _EDITS else "message"
-                photo = self._photo(data) if kind == "message" else None
-                per_chat.setdefault(chat_id, []).append(Entry(
-                    kind, bot_name, True, text, entities, _rows(data.get("reply_markup"), "inline_keyboard"),
-                    _rows(_markup(call.params.get("reply_markup")), "keyboard"),
-                    message_id=mid, photo=photo, when=call.time))
-        self._calls = len(server.calls)
-        # what people wrote
+        self._bot_calls(per_chat)
         chats: dict[int, Chat] = {c.id: c for c in [*server.private_chats.values(), *server.groups.values()]}
-        for chat in chats.values():
-            floor = self._seen_user.get(chat.id, 0)
-            for message in chat.messages:
-                if message.message_id <= floor or message.from_bot:
-                    continue
-                text, entities = _content(message.data)
-                per_chat.setdefault(chat.id, []).append(Entry(
-                    "message", message.sender.first_name, False, text, entities, message_id=message.message_id,
-                    when=message.date))
-            self._seen_user[chat.id] = max((m.message_id for m in chat.messages), default=0)
-        # the buttons they pressed
-        for record in list(server.callbacks.values()):
-            if record.id in self._presses:
-                continue
-            self._presses.add(record.id)
-            if record.message is None:  # a press on an inline message: no chat to show it in
-                continue
-            answer = record.answer or {}
-            per_chat.setdefault(record.message.chat.id, []).append(Entry(
-                "press", record.user.first_name, False, record.label or record.data,
-                message_id=record.message.message_id, answer=str(answer.get("text") or ""),
-                alert=bool(answer.get("show_alert")), when=record.wall_time))
+        self._people_messages(chats, per_chat)
+        self._presses_since(per_chat)
         parts = []
         for chat_id, entries in per_chat.items():
             where = chats.get(chat_id)
@@ -263,6 +224,59 @@ class Recorder:
         step = Step(len(self.steps) + 1, narration, clock, [p for p in parts if p.entries])
         self.steps.append(step)
         return step
+
+    def _bot_calls(self, per_chat: dict[int, list[Entry]]) -> None:
+        """What the bot sent, edited or deleted since the last cut, as it was at that moment."""
+        server = self.server
+        bot_name = server.bot.user.first_name
+        for call in server.calls[self._calls:]:
+            if not call.ok:
+                continue
+            if call.method in ("deleteMessage", "deleteMessages"):
+                ids = call.params.get("message_ids") or [call.params.get("message_id")]
+                for mid in ids:
+                    per_chat.setdefault(int(call.params["chat_id"]), []).append(
+                        Entry("deleted", bot_name, True, message_id=int(mid or 0), when=call.time))
+                continue
+            for data in _call_results(call):
+                per_chat.setdefault(int(data["chat"]["id"]), []).append(self._bot_entry(call, data, bot_name))
+        self._calls = len(server.calls)
+
+    def _bot_entry(self, call: ApiCall, data: dict[str, Any], bot_name: str) -> Entry:
+        text, entities = _content(data)
+        kind = "edit" if call.method in _EDITS else "message"
+        photo = self._photo(data) if kind == "message" else None
+        return Entry(
+            kind, bot_name, True, text, entities, _rows(data.get("reply_markup"), "inline_keyboard"),
+            _rows(_markup(call.params.get("reply_markup")), "keyboard"),
+            message_id=int(data["message_id"]), photo=photo, when=call.time)
+
+    def _people_messages(self, chats: dict[int, Chat], per_chat: dict[int, list[Entry]]) -> None:
+        """What people wrote since the last cut."""
+        for chat in chats.values():
+            floor = self._seen_user.get(chat.id, 0)
+            for message in chat.messages:
+                if message.message_id <= floor or message.from_bot:
+                    continue
+                text, entities = _content(message.data)
+                per_chat.setdefault(chat.id, []).append(Entry(
+                    "message", message.sender.first_name, False, text, entities, message_id=message.message_id,
+                    when=message.date))
+            self._seen_user[chat.id] = max((m.message_id for m in chat.messages), default=0)
+
+    def _presses_since(self, per_chat: dict[int, list[Entry]]) -> None:
+        """The buttons people pressed since the last cut."""
+        for record in list(self.server.callbacks.values()):
+            if record.id in self._presses:
+                continue
+            self._presses.add(record.id)
+            if record.message is None:  # a press on an inline message: no chat to show it in
+                continue
+            answer = record.answer or {}
+            per_chat.setdefault(record.message.chat.id, []).append(Entry(
+                "press", record.user.first_name, False, record.label or record.data,
+                message_id=record.message.message_id, answer=str(answer.get("text") or ""),
+                alert=bool(answer.get("show_alert")), when=record.wall_time))
 
     def _number(self, chat: Chat, entries: list[Entry]) -> list[Entry]:
         for e in entries:

@@ -43,59 +43,72 @@ def cjk_font() -> str | None:
 
 def render_charts(stats: Stats, *, chinese: bool = True, allow_cjk: bool = True) -> list[bytes]:
     """Four PNGs of SIZE*DPI pixels. Falls back to English labels when no CJK font is usable."""
-    font = cjk_font() if (chinese and allow_cjk) else None
-    zh = font is not None
+    c = _Painter(cjk_font() if (chinese and allow_cjk) else None)
+    lab = c.lab
+    keys = ["requested", "published", "claimed", "completed", "cancelled", "expired"]
+    out = []
+    fig, ax = c.new()
+    out.append(_daily(fig, ax, stats, lab, c.font) if stats.daily_states
+               else c.png(fig, ax, lab("tasks"), [lab(k) for k in keys], [stats.counts.get(k, 0) for k in keys]))
+    fig, ax = c.new()
+    out.append(c.png(fig, ax, lab("claim"), [], stats.claim_minutes, barh=False) if stats.claim_minutes
+               else c.png(fig, ax, lab("claim"), [], []))
+    fig, ax = c.new()
+    out.append(c.png(fig, ax, lab("cats"), [c.safe(n) for n, _ in stats.top_categories],
+                     [n for _, n in stats.top_categories]))
+    fig, ax = c.new()
+    out.append(c.png(fig, ax, lab("orgs"), [c.safe(n) for n, _ in stats.top_organisations],
+                     [n for _, n in stats.top_organisations]))
+    return out
 
-    def lab(key: str) -> str:
-        return _LABELS[key][1] if zh else _LABELS[key][0]
 
-    def new() -> tuple[Figure, Any]:
+class _Painter:
+    """One set of charts: Chinese labels in ``font`` when there is one, English ones otherwise."""
+
+    def __init__(self, font: str | None) -> None:
+        self.font = font
+        self.zh = font is not None
+        self.kw: dict[str, Any] = {"fontfamily": font} if font else {}
+
+    def lab(self, key: str) -> str:
+        return _LABELS[key][1] if self.zh else _LABELS[key][0]
+
+    def safe(self, name: str) -> str:
+        return name if self.zh or name.isascii() else "?" + name.encode("ascii", "ignore").decode()[:20]
+
+    def new(self) -> tuple[Figure, Any]:
         fig = Figure(figsize=SIZE, dpi=DPI)
-        if font:
+        if self.font:
             fig.set_layout_engine("tight")
         return fig, fig.add_subplot()
 
-    def png(fig: Figure, ax: Any, title: str, labels: list[str], values: list[float], barh: bool = True) -> bytes:
-        kw = {"fontfamily": font} if font else {}
-        a = ax
-        if any(values) if barh else values:
-            if barh:
-                a.barh(range(len(values)), values)
-                a.set_yticks(range(len(values)), labels, **kw)
-                a.invert_yaxis()
-                a.set_xlim(left=0)
-                a.xaxis.set_major_locator(MaxNLocator(integer=True))
-            else:
-                a.hist(values, bins=min(10, max(1, len(values))))
-                a.yaxis.set_major_locator(MaxNLocator(integer=True))
+    def png(self, fig: Figure, ax: Any, title: str, labels: list[str], values: list[float], barh: bool = True) -> bytes:
+        if not (any(values) if barh else values):
+            self._nothing(ax)
+        elif barh:
+            self._bars(ax, labels, values)
         else:
-            # Nothing to draw (or only zeros): say so, on an empty frame without a meaningless scale.
-            a.text(0.5, 0.5, lab("none"), ha="center", va="center", fontsize=16, transform=a.transAxes, **kw)
-            a.set_xlim(0, 1)
-            a.set_ylim(0, 1)
-            a.set_xticks([])
-            a.set_yticks([])
-        a.set_title(title, **kw)
+            ax.hist(values, bins=min(10, max(1, len(values))))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(title, **self.kw)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=DPI)
         return buf.getvalue()
 
-    def safe(name: str) -> str:
-        return name if zh or name.isascii() else "?" + name.encode("ascii", "ignore").decode()[:20]
+    def _bars(self, ax: Any, labels: list[str], values: list[float]) -> None:
+        ax.barh(range(len(values)), values)
+        ax.set_yticks(range(len(values)), labels, **self.kw)
+        ax.invert_yaxis()
+        ax.set_xlim(left=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
-    out = []
-    keys = ["requested", "published", "claimed", "completed", "cancelled", "expired"]
-    fig, ax = new()
-    out.append(_daily(fig, ax, stats, lab, font) if stats.daily_states
-               else png(fig, ax, lab("tasks"), [lab(k) for k in keys], [stats.counts.get(k, 0) for k in keys]))
-    fig, ax = new()
-    out.append(png(fig, ax, lab("claim"), [], stats.claim_minutes, barh=False) if stats.claim_minutes
-               else png(fig, ax, lab("claim"), [], []))
-    fig, ax = new()
-    out.append(png(fig, ax, lab("cats"), [safe(c) for c, _ in stats.top_categories], [n for _, n in stats.top_categories]))
-    fig, ax = new()
-    out.append(png(fig, ax, lab("orgs"), [safe(c) for c, _ in stats.top_organisations], [n for _, n in stats.top_organisations]))
-    return out
+    def _nothing(self, ax: Any) -> None:
+        """Nothing to draw (or only zeros): say so, on an empty frame without a meaningless scale."""
+        ax.text(0.5, 0.5, self.lab("none"), ha="center", va="center", fontsize=16, transform=ax.transAxes, **self.kw)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xticks([])
+        ax.set_yticks([])
 
 
 def _daily(fig: Figure, ax: Any, stats: Stats, lab: Any, font: str | None) -> bytes:
