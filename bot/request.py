@@ -74,6 +74,27 @@ class AiohttpRequest(BaseRequest):
             await self._session.close()
         self._session = None
 
+    def _timeout(
+        self,
+        read_timeout: ODVInput[float],
+        write_timeout: ODVInput[float],
+        connect_timeout: ODVInput[float],
+        pool_timeout: ODVInput[float],
+        *,
+        media: bool,
+    ) -> aiohttp.ClientTimeout:
+        read = self._read_timeout if isinstance(read_timeout, DefaultValue) else read_timeout
+        connect = self._connect_timeout if isinstance(connect_timeout, DefaultValue) else connect_timeout
+        pool = self._pool_timeout if isinstance(pool_timeout, DefaultValue) else pool_timeout
+        if isinstance(write_timeout, DefaultValue):
+            write = self._media_write_timeout if media else self._write_timeout
+        else:
+            write = write_timeout
+        # aiohttp has no separate write timeout: the whole request may take connect + write + read.
+        parts = [t for t in (connect, write, read) if t is not None]
+        return aiohttp.ClientTimeout(total=sum(parts) if len(parts) == 3 else None,
+                                     connect=pool, sock_connect=connect, sock_read=read)
+
     async def do_request(
         self,
         url: str,
@@ -88,33 +109,8 @@ class AiohttpRequest(BaseRequest):
             raise RuntimeError("This AiohttpRequest is not initialized!")
         files = request_data.multipart_data if request_data else None
         fields = request_data.json_parameters if request_data else None
-
-        read = self._read_timeout if isinstance(read_timeout, DefaultValue) else read_timeout
-        connect = self._connect_timeout if isinstance(connect_timeout, DefaultValue) else connect_timeout
-        pool = self._pool_timeout if isinstance(pool_timeout, DefaultValue) else pool_timeout
-        if isinstance(write_timeout, DefaultValue):
-            write = self._media_write_timeout if files else self._write_timeout
-        else:
-            write = write_timeout
-        # aiohttp has no separate write timeout: the whole request may take connect + write + read.
-        parts = [t for t in (connect, write, read) if t is not None]
-        timeout = aiohttp.ClientTimeout(total=sum(parts) if len(parts) == 3 else None,
-                                        connect=pool, sock_connect=connect, sock_read=read)
-        body: Any
-        if files:
-            form = aiohttp.FormData(quote_fields=False)
-            for name, value in (fields or {}).items():
-                form.add_field(name, value)
-            for name, field in files.items():
-                filename, content, mime = field[0], field[1], (field[2] if len(field) > 2 else None)
-                form.add_field(name, content, filename=filename, content_type=mime)
-            body = form
-        elif fields:
-            # What aiohttp.FormData would send for plain fields, without building a multipart
-            # writer (and a random boundary) for every request.
-            body = urlencode(fields, doseq=True).encode()
-        else:
-            body = None
+        timeout = self._timeout(read_timeout, write_timeout, connect_timeout, pool_timeout, media=bool(files))
+        body = _body(fields, files)
         try:
             proxy, proxy_auth = self._proxy(url)
             headers = _FORM if isinstance(body, bytes) else None
@@ -125,3 +121,20 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut from err
         except aiohttp.ClientError as err:
             raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
+
+
+def _body(fields: dict[str, Any] | None, files: dict[str, Any] | None) -> Any:
+    """A multipart form when there are files; else the url-encoded fields (or nothing)."""
+    if files:
+        form = aiohttp.FormData(quote_fields=False)
+        for name, value in (fields or {}).items():
+            form.add_field(name, value)
+        for name, field in files.items():
+            filename, content, mime = field[0], field[1], (field[2] if len(field) > 2 else None)
+            form.add_field(name, content, filename=filename, content_type=mime)
+        return form
+    if fields:
+        # What aiohttp.FormData would send for plain fields, without building a multipart
+        # writer (and a random boundary) for every request.
+        return urlencode(fields, doseq=True).encode()
+    return None
