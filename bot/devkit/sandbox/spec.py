@@ -102,26 +102,19 @@ class Spec:
         uploads = uploads or {}
         fields = {f["name"]: f for f in self.methods[canonical]["fields"]}
         if strict:
-            for name in params:
-                if name not in fields:
-                    raise bad_request(f"unknown parameter {name}")
+            _refuse_unknown(params, fields, "unknown parameter {}")
         result: dict[str, Any] = {}
         for name, field in fields.items():
-            if name in params and params[name] is not None:
-                raw = params[name]
-            elif name in uploads:
-                raw = uploads[name]
-            else:
-                if field["required"]:
-                    if name == "text":
-                        raise bad_request("message text is empty")
-                    raise bad_request(f"{name} is empty")
-                continue
-            result[name] = self._convert(name, field["types"], raw, uploads, strict=strict, top=True)
+            raw = _given(name, field, params, uploads)
+            if raw is not _ABSENT:
+                result[name] = self._convert(name, field["types"], raw, uploads, strict=strict, top=True)
+        self._check_limits(fields, result)
+        return result
+
+    def _check_limits(self, fields: dict[str, dict[str, Any]], result: dict[str, Any]) -> None:
         for name, field in fields.items():
             if name in result and "limit" in field:
                 self._check_limit(field, result[name], result)
-        return result
 
     # -- conversion --------------------------------------------------------------------------
 
@@ -208,28 +201,10 @@ class Spec:
         entry = self.types[type_name]
         subtypes = entry.get("subtypes")
         if subtypes:
-            candidates = []
-            for sub in subtypes:
-                sub_entry = self.types.get(sub, {})
-                consts = [f for f in sub_entry.get("fields", []) if "const" in f]
-                if not consts or all(value.get(f["name"]) == f["const"] for f in consts):
-                    candidates.append(sub)
-            if not candidates:
-                kind = value.get("type", value.get("source"))
-                raise bad_request(f"unsupported {type_name} type {kind!r}")
-            first_error: ApiError | None = None
-            for sub in candidates:
-                try:
-                    return self._validate_object(sub, value, uploads, strict=strict)
-                except ApiError as exc:
-                    first_error = first_error or exc
-            assert first_error is not None
-            raise first_error
+            return self._validate_union(type_name, subtypes, value, uploads, strict=strict)
         fields = {f["name"]: f for f in entry["fields"]}
         if strict:
-            for key in value:
-                if key not in fields:
-                    raise bad_request(f"unknown field {key} in {type_name}")
+            _refuse_unknown(value, fields, "unknown field {} in " + type_name)
         result: dict[str, Any] = {}
         for name, field in fields.items():
             if name not in value or value[name] is None:
@@ -240,11 +215,31 @@ class Spec:
             if "const" in field and converted != field["const"]:
                 raise bad_request(f"can't parse {type_name}: {name} must be {field['const']!r}")
             result[name] = converted
-        for name, field in fields.items():
-            if name in result and "limit" in field:
-                self._check_limit(field, result[name], result)
-        self._check_semantics(type_name, result)
+        self._check_limits(fields, result)
+        _SEMANTICS.get(type_name, _no_rule)(result)
         return result
+
+    def _validate_union(
+        self, type_name: str, subtypes: list[str], value: dict[str, Any], uploads: dict[str, Upload], *, strict: bool
+    ) -> dict[str, Any]:
+        """A union type (InputMedia, BotCommandScope...): the first member the value fits, by its constants."""
+        candidates = []
+        for sub in subtypes:
+            sub_entry = self.types.get(sub, {})
+            consts = [f for f in sub_entry.get("fields", []) if "const" in f]
+            if not consts or all(value.get(f["name"]) == f["const"] for f in consts):
+                candidates.append(sub)
+        if not candidates:
+            kind = value.get("type", value.get("source"))
+            raise bad_request(f"unsupported {type_name} type {kind!r}")
+        first_error: ApiError | None = None
+        for sub in candidates:
+            try:
+                return self._validate_object(sub, value, uploads, strict=strict)
+            except ApiError as exc:
+                first_error = first_error or exc
+        assert first_error is not None
+        raise first_error
 
     # -- limits and rules ----------------------------------------------------------------------
 
@@ -254,25 +249,11 @@ class Spec:
         low, high, unit = field["limit"]
         name = field["name"]
         if field.get("parsed"):
-            entities_given = siblings.get("entities" if name == "text" else f"{name}_entities")
-            if entities_given is None:
-                try:
-                    value, _ = parse_text(value, siblings.get(_parse_mode_field(name)))
-                except EntityParseError as exc:
-                    if str(exc).startswith("Unsupported parse_mode"):
-                        raise bad_request("unsupported parse_mode") from None
-                    raise bad_request(f"can't parse entities: {exc}") from None
+            value = _visible_text(name, value, siblings)
+            if name in ("text", "caption"):
+                _check_message_length(name, value, high)
+                return
             size = len(value)
-            if name == "text":
-                if not value.strip():
-                    raise bad_request("message text is empty")
-                if size > high:
-                    raise bad_request("message is too long")
-                return
-            if name == "caption":
-                if size > high:
-                    raise bad_request("message caption is too long")
-                return
         else:
             size = len(value.encode("utf-8")) if unit == "bytes" else len(value)
         if not low <= size <= high:
@@ -281,29 +262,94 @@ class Spec:
                 raise bad_request(special)
             raise bad_request(f"{name} must be {low}-{high} {unit} long")
 
-    def _check_semantics(self, type_name: str, obj: dict[str, Any]) -> None:
-        if type_name == "InlineKeyboardButton":
-            if not obj.get("text"):
-                raise bad_request("BUTTON_TEXT_INVALID")
-            actions = [k for k in obj if k not in _BUTTON_META]
-            if not actions:
-                raise bad_request("can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard")
-            url = obj.get("url")
-            if url is not None and not re.match(r"^(https?|tg)://[^\s]+$", url):
-                raise bad_request("BUTTON_URL_INVALID")
-            if len(actions) > 1:
-                raise bad_request(
-                    f"can't parse inline keyboard button: exactly one of the optional fields must be used, got {actions}"
-                )
-        elif type_name == "KeyboardButton":
-            if not obj.get("text"):
-                raise bad_request("BUTTON_TEXT_INVALID")
-        elif type_name == "BotCommand":
-            if not _COMMAND_RE.match(obj.get("command", "")):
-                raise bad_request("BOT_COMMAND_INVALID")
-        elif type_name == "InlineKeyboardMarkup":
-            if any(not isinstance(row, list) for row in obj.get("inline_keyboard", [])):
-                raise bad_request("can't parse inline keyboard: rows must be arrays")
+
+_ABSENT = object()
+
+
+def _given(name: str, field: dict[str, Any], params: dict[str, Any], uploads: dict[str, Upload]) -> Any:
+    """A parameter's raw value (a field, or an uploaded file), _ABSENT if optional and not given."""
+    if name in params and params[name] is not None:
+        return params[name]
+    if name in uploads:
+        return uploads[name]
+    if field["required"]:
+        if name == "text":
+            raise bad_request("message text is empty")
+        raise bad_request(f"{name} is empty")
+    return _ABSENT
+
+
+def _refuse_unknown(given: dict[str, Any], fields: dict[str, Any], message: str) -> None:
+    for key in given:
+        if key not in fields:
+            raise bad_request(message.format(key))
+
+
+def _visible_text(name: str, value: str, siblings: dict[str, Any]) -> str:
+    """A text or caption as shown: without its markup, unless entities were given with it."""
+    entities_given = siblings.get("entities" if name == "text" else f"{name}_entities")
+    if entities_given is not None:
+        return value
+    try:
+        visible, _ = parse_text(value, siblings.get(_parse_mode_field(name)))
+    except EntityParseError as exc:
+        if str(exc).startswith("Unsupported parse_mode"):
+            raise bad_request("unsupported parse_mode") from None
+        raise bad_request(f"can't parse entities: {exc}") from None
+    return visible
+
+
+def _check_message_length(name: str, value: str, high: int) -> None:
+    if name == "text":
+        if not value.strip():
+            raise bad_request("message text is empty")
+        if len(value) > high:
+            raise bad_request("message is too long")
+    elif len(value) > high:
+        raise bad_request("message caption is too long")
+
+
+# -- rules the field types do not say -----------------------------------------------------------
+def _check_inline_button(obj: dict[str, Any]) -> None:
+    if not obj.get("text"):
+        raise bad_request("BUTTON_TEXT_INVALID")
+    actions = [k for k in obj if k not in _BUTTON_META]
+    if not actions:
+        raise bad_request("can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard")
+    url = obj.get("url")
+    if url is not None and not re.match(r"^(https?|tg)://[^\s]+$", url):
+        raise bad_request("BUTTON_URL_INVALID")
+    if len(actions) > 1:
+        raise bad_request(
+            f"can't parse inline keyboard button: exactly one of the optional fields must be used, got {actions}"
+        )
+
+
+def _check_keyboard_button(obj: dict[str, Any]) -> None:
+    if not obj.get("text"):
+        raise bad_request("BUTTON_TEXT_INVALID")
+
+
+def _check_bot_command(obj: dict[str, Any]) -> None:
+    if not _COMMAND_RE.match(obj.get("command", "")):
+        raise bad_request("BOT_COMMAND_INVALID")
+
+
+def _check_inline_markup(obj: dict[str, Any]) -> None:
+    if any(not isinstance(row, list) for row in obj.get("inline_keyboard", [])):
+        raise bad_request("can't parse inline keyboard: rows must be arrays")
+
+
+def _no_rule(obj: dict[str, Any]) -> None:
+    return None
+
+
+_SEMANTICS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "InlineKeyboardButton": _check_inline_button,
+    "KeyboardButton": _check_keyboard_button,
+    "BotCommand": _check_bot_command,
+    "InlineKeyboardMarkup": _check_inline_markup,
+}
 
 
 @lru_cache(maxsize=1)
