@@ -14,6 +14,7 @@ import html
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -127,24 +128,27 @@ def _markup(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+# What a message that is not text shows before its caption (a photo shows itself: no label).
+_LABELS: dict[str, Callable[[dict[str, Any]], str] | None] = {
+    "document": lambda d: f"📎 {d.get('file_name', '')}",
+    "voice": lambda v: f"🎤 {v.get('duration', 0)} s",
+    "contact": lambda c: f"📇 {c.get('first_name', '')} {c.get('phone_number', '')}",
+    "sticker": lambda s: str(s.get("emoji", "")),
+    "location": lambda _: "📍",
+    "photo": None,
+}
+
+
 def _content(data: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     if "text" in data:
         return str(data["text"]), list(data.get("entities") or [])
     caption = str(data.get("caption") or "")
     entities = list(data.get("caption_entities") or [])
-    label = ""
-    if "document" in data:
-        label = f"📎 {data['document'].get('file_name', '')}"
-    elif "voice" in data:
-        label = f"🎤 {data['voice'].get('duration', 0)} s"
-    elif "contact" in data:
-        label = f"📇 {data['contact'].get('first_name', '')} {data['contact'].get('phone_number', '')}"
-    elif "sticker" in data:
-        label = str(data["sticker"].get("emoji", ""))
-    elif "location" in data:
-        label = "📍"
-    elif "photo" in data:
+    kind = next((k for k in _LABELS if k in data), None)
+    show = _LABELS[kind] if kind is not None else None
+    if kind is not None and show is None:
         return caption, entities
+    label = show(data[kind]) if show is not None and kind is not None else ""
     if label:
         if caption:
             shift = len(label.encode("utf-16-le")) // 2 + 1

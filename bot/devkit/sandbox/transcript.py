@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.devkit.sandbox.state import Chat, StoredMessage
@@ -13,45 +14,33 @@ if TYPE_CHECKING:
 __all__ = ["transcript"]
 
 
+_MEDIA = ("photo", "voice", "document", "audio", "video", "sticker", "animation")
+_MEDIA_EXTRA: dict[str, Callable[[dict[str, Any]], str]] = {
+    "voice": lambda v: f" {v.get('duration', 0)}s",
+    "document": lambda d: f" {d.get('file_name', '')}",
+    "sticker": lambda s: f" {s.get('emoji', '')}",
+}
+# Messages that are neither text nor media: the first of these keys a message has says what it shows.
+_OTHER: tuple[tuple[str, Callable[[Any], str]], ...] = (
+    ("contact", lambda c: f"<contact {c.get('first_name', '')} {c.get('phone_number', '')}>"),
+    ("location", lambda loc: f"<location {loc['latitude']:.4f},{loc['longitude']:.4f}>"),
+    ("new_chat_members", lambda ms: f"<joined: {', '.join(m.get('first_name', '?') for m in ms)}>"),
+    ("left_chat_member", lambda m: f"<left: {m.get('first_name', '?')}>"),
+    ("migrate_to_chat_id", lambda cid: f"<group upgraded to supergroup {cid}>"),
+    ("migrate_from_chat_id", lambda cid: f"<supergroup created from group {cid}>"),
+    ("pinned_message", lambda m: f"<pinned message {m.get('message_id')}>"),
+)
+
+
 def _body(data: dict[str, Any]) -> str:
     if "text" in data:
         return str(data["text"])
-    for kind, label in (
-        ("photo", "photo"),
-        ("voice", "voice"),
-        ("document", "document"),
-        ("audio", "audio"),
-        ("video", "video"),
-        ("sticker", "sticker"),
-        ("animation", "animation"),
-    ):
-        if kind in data:
-            extra = ""
-            if kind == "voice":
-                extra = f" {data['voice'].get('duration', 0)}s"
-            elif kind == "document":
-                extra = f" {data['document'].get('file_name', '')}"
-            elif kind == "sticker":
-                extra = f" {data['sticker'].get('emoji', '')}"
-            caption = f" {data['caption']}" if data.get("caption") else ""
-            return f"<{label}{extra}>{caption}"
-    if "contact" in data:
-        contact = data["contact"]
-        return f"<contact {contact.get('first_name', '')} {contact.get('phone_number', '')}>"
-    if "location" in data:
-        return f"<location {data['location']['latitude']:.4f},{data['location']['longitude']:.4f}>"
-    if "new_chat_members" in data:
-        names = ", ".join(m.get("first_name", "?") for m in data["new_chat_members"])
-        return f"<joined: {names}>"
-    if "left_chat_member" in data:
-        return f"<left: {data['left_chat_member'].get('first_name', '?')}>"
-    if "migrate_to_chat_id" in data:
-        return f"<group upgraded to supergroup {data['migrate_to_chat_id']}>"
-    if "migrate_from_chat_id" in data:
-        return f"<supergroup created from group {data['migrate_from_chat_id']}>"
-    if "pinned_message" in data:
-        return f"<pinned message {data['pinned_message'].get('message_id')}>"
-    return "<message>"
+    kind = next((k for k in _MEDIA if k in data), None)
+    if kind is not None:
+        extra = _MEDIA_EXTRA[kind](data[kind]) if kind in _MEDIA_EXTRA else ""
+        caption = f" {data['caption']}" if data.get("caption") else ""
+        return f"<{kind}{extra}>{caption}"
+    return next((show(data[key]) for key, show in _OTHER if key in data), "<message>")
 
 
 def _buttons(markup: dict[str, Any] | None) -> str:
