@@ -338,11 +338,11 @@ def _command(command: str, args: argparse.Namespace, settings: Settings) -> int 
     if command in ("report", "export") and (missing := _missing_database(settings)):
         return _fail(missing)  # a report of an empty database it just created would mislead
     if command == "report":
-        from bot.reports.cli import cmd_report
+        from bot.report_files.cli import cmd_report
 
         return cmd_report(settings, args.period, args.community, args.out, args.lang)
     if command == "export":
-        from bot.reports.cli import cmd_export
+        from bot.report_files.cli import cmd_export
 
         return cmd_export(settings, args.period, args.community, args.out, args.phones)
     if command == "inbox":

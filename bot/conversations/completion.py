@@ -14,7 +14,7 @@ from bot.i18n import Translator
 from bot.menu import load_member, menu_item, participant
 from bot.models import N_, DomainError, InvalidInput, NotFound
 from bot.numbers import button_number, parse_int
-from bot.outbox import RenderContext, Rendered, renderer
+from bot.renderers import RenderContext, Rendered, renderer
 from bot.services import completion, points
 from bot.services.access import require_staff
 from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, task_name, tr_for, typed_int

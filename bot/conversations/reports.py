@@ -16,9 +16,9 @@ from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
 from bot.models import NotAllowed
 from bot.numbers import parse_int
-from bot.reports.charts import CHART_NAMES, render_charts
-from bot.reports.exports import write_exports
-from bot.reports.summary import summary_text
+from bot.report_files.charts import CHART_NAMES, render_charts
+from bot.report_files.exports import write_exports
+from bot.report_files.summary import summary_text
 from bot.services import access, reports
 from bot.ui import error_text, reply, tr_for
 

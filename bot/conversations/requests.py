@@ -21,7 +21,7 @@ from bot.i18n import Translator, normalise_language, translator
 from bot.menu import menu_item, registered, volunteer
 from bot.models import N_, DomainError, InvalidInput, Member, NotAllowed, NotRegistered
 from bot.numbers import parse_int
-from bot.outbox import RenderContext, Rendered, renderer
+from bot.renderers import RenderContext, Rendered, renderer
 from bot.services import categories, tasks
 from bot.services.access import member_by_tg, require_registered
 from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, task_name, tr_for

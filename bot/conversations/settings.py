@@ -11,7 +11,7 @@ from bot.i18n import Translator
 from bot.jobs.sweeps import render_group_digest, render_staff_digest
 from bot.menu import load_member
 from bot.numbers import parse_int
-from bot.outbox import RenderContext
+from bot.renderers import RenderContext
 from bot.services import digest, members, notifications, points
 from bot.ui import answer, edit_or_send, inline, reply, tr_for
 from storage import communities as community_store

@@ -20,7 +20,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 
 from bot.context import LinliApp, LinliContext
 from bot.i18n import translator
-from bot.outbox import RENDERERS, UNREACHABLE_HOOKS, RenderContext, Rendered
+from bot.renderers import RENDERERS, UNREACHABLE_HOOKS, RenderContext, Rendered
 from storage import communities as community_store
 from storage import members as member_store
 from storage.db import Database

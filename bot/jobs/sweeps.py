@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.context import LinliApp, LinliContext
-from bot.outbox import RenderContext, Rendered, on_unreachable, renderer
+from bot.renderers import RenderContext, Rendered, on_unreachable, renderer
 from bot.services import digest, housekeeping, notifications, points, tasks
 from bot.ui import esc, inline, task_name
 from storage.timeutil import from_db

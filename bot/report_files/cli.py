@@ -29,8 +29,8 @@ def period_label(start: datetime, end: datetime) -> str:
 
 def cmd_report(settings: Settings, period: str, community: int | None, out: str | None, lang: str) -> int:
     """Print the summary; with --out DIR also write the four chart PNGs there."""
-    from bot.reports.charts import CHART_NAMES, render_charts
-    from bot.reports.summary import summary_text
+    from bot.report_files.charts import CHART_NAMES, render_charts
+    from bot.report_files.summary import summary_text
     from bot.services import reports
 
     span = reports.parse_period(period, datetime.now(UTC), settings.tz)
@@ -60,7 +60,7 @@ def cmd_report(settings: Settings, period: str, community: int | None, out: str 
 
 
 def cmd_export(settings: Settings, period: str, community: int | None, out: str | None, phones: bool) -> int:
-    from bot.reports.exports import write_exports
+    from bot.report_files.exports import write_exports
     from bot.services import reports
 
     span = reports.parse_period(period, datetime.now(UTC), settings.tz)

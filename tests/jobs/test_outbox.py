@@ -209,7 +209,7 @@ async def test_details_are_not_sent_to_one_who_withdrew_first(db: Database, day:
 async def test_a_failing_voice_note_does_not_resend_or_lose_the_text(db: Database, day: FrozenClock) -> None:
     """Found by a review: when the voice after a details text failed, the row was retried (the text,
     with the phone number, went out twice) or marked failed without the text's id (never scrubbed)."""
-    from bot.outbox import Rendered, renderer
+    from bot.renderers import Rendered, renderer
 
     @renderer("test_text_and_voice")
     async def _r(rc: Any, p: dict[str, Any]) -> Rendered:
@@ -289,7 +289,7 @@ async def test_priority_comes_from_the_kind_then_due_time_then_id(db: Database, 
     import importlib
 
     from bot.app import FEATURES
-    from bot.outbox import RENDERERS
+    from bot.renderers import RENDERERS
     from storage.outbox import BULK, FIRST, LEVELS, NOTICE, PRIORITY, priority_of
 
     for name in [*FEATURES, "bot.jobs.cards"]:  # every module that registers a renderer

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.i18n import translator
 from bot.jobs.sweeps import render_group_digest, render_staff_digest, render_volunteer_digest, run_once
-from bot.outbox import RenderContext
+from bot.renderers import RenderContext
 from bot.services import digest, ledger
 from storage.db import Database
 from storage.timeutil import to_db

@@ -212,7 +212,7 @@ async def test_titles_and_descriptions_reach_the_group_masked_everywhere(db: Any
     from bot.i18n import translator
     from bot.jobs.cards import _SQL, render_card
     from bot.jobs.sweeps import render_group_digest
-    from bot.outbox import RENDERERS, RenderContext
+    from bot.renderers import RENDERERS, RenderContext
     from bot.services import digest, tasks
     from tests.factories import make_community, make_member
     from tests.factories_tasks import make_task

@@ -67,7 +67,7 @@ async def test_month_top_granted_once_by_the_sweep(db: Database, now: datetime) 
 async def test_half_points_button_only_when_there_is_a_half(db: Database, now: datetime) -> None:
     import bot.conversations.completion  # noqa: F401  (registers the renderers)
     from bot.i18n import translator
-    from bot.outbox import RENDERERS, RenderContext
+    from bot.renderers import RENDERERS, RenderContext
     from tests.factories import make_community, make_member
     from tests.factories_tasks import make_task
 

@@ -12,8 +12,8 @@ import pytest
 from openpyxl import load_workbook
 from PIL import Image
 
-from bot.reports.charts import DPI, SIZE, cjk_font, render_charts
-from bot.reports.exports import write_exports
+from bot.report_files.charts import DPI, SIZE, cjk_font, render_charts
+from bot.report_files.exports import write_exports
 from bot.services import reports
 from storage.db import Database
 from storage.timeutil import to_db
@@ -232,7 +232,7 @@ async def test_fallback_draws_no_missing_glyphs(db: Database) -> None:
 def test_empty_charts_say_so_on_a_sane_frame(monkeypatch: pytest.MonkeyPatch) -> None:
     from matplotlib.figure import Figure
 
-    from bot.reports.charts import CHART_NAMES
+    from bot.report_files.charts import CHART_NAMES
 
     drawn: list[Figure] = []
     save = Figure.savefig
@@ -255,7 +255,7 @@ def test_empty_charts_say_so_on_a_sane_frame(monkeypatch: pytest.MonkeyPatch) ->
 def test_cli_report_heading_is_inclusive_and_charts_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     from bot.cli import main
-    from bot.reports.charts import CHART_NAMES
+    from bot.report_files.charts import CHART_NAMES
 
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'r.db'}")
     monkeypatch.delenv("BOT_TOKEN", raising=False)

@@ -213,7 +213,7 @@ async def test_reminders_carry_the_buttons_they_speak_of(db: Database, now: date
     Withdraw and Contact staff (there is no other screen to find them on)."""
     import bot.jobs.sweeps  # noqa: F401  (registers the renderers)
     from bot.i18n import translator
-    from bot.outbox import RENDERERS, RenderContext
+    from bot.renderers import RENDERERS, RenderContext
 
     w = await _world(db, now)
     waiting = await make_task(db, now, w["c"], w["res"], requester_id=w["res"], state="awaiting_confirmation",
