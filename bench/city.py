@@ -50,7 +50,7 @@ from bench.sweeps import NOW, fill, settle_digests
 from bench.throughput import link_cards, post_cards
 from bot.devkit.harness import TOKEN
 from bot.jobs.cards import _SQL as CARDS
-from bot.jobs.outbox import BATCH, NEXT_BATCH
+from bot.jobs.outbox_drain import BATCH, NEXT_BATCH
 from bot.services import digest, notifications
 from storage.periods import register as register_periods
 from storage.timeutil import to_db

@@ -11,7 +11,7 @@ fills it with plain sqlite3, then times
 - the card job's selection at 100,000 tasks (20 cards to post or edit): the old query and
   ``bot.jobs.cards._SQL``;
 - the outbox's next batch of 30 with 50,000 pending (and 100,000 sent rows of history): the old
-  ``ORDER BY priority DESC, id`` and ``bot.jobs.outbox.NEXT_BATCH``; also with the 50,000 pending
+  ``ORDER BY priority DESC, id`` and ``bot.jobs.outbox_drain.NEXT_BATCH``; also with the 50,000 pending
   not due yet (deferred to after quiet hours), with none or 30 of the digests due.
 
 "Before" runs the old statements (kept here verbatim) on the same, fully migrated database. Each is
@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 from bench.common import fresh_db, machine, migrate_async, percentile
 from bot.jobs.cards import _SQL as CARDS_NOW
-from bot.jobs.outbox import BATCH, NEXT_BATCH
+from bot.jobs.outbox_drain import BATCH, NEXT_BATCH
 from bot.services import digest
 from storage.outbox import BULK, FIRST, NOTICE
 from storage.periods import register as register_periods

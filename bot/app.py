@@ -41,12 +41,12 @@ FEATURES = [
     "bot.dialogs",
     "bot.conversations.members",
     "bot.conversations.request_flow",
-    "bot.conversations.requests",
+    "bot.conversations.dispatch",
     "bot.conversations.completion",
     "bot.conversations.rewards",
-    "bot.conversations.reports",
+    "bot.conversations.report_commands",
     "bot.conversations.settings",
-    "bot.jobs.outbox",
+    "bot.jobs.outbox_drain",
     "bot.jobs.sweeps",
     "bot.conversations.core",
 ]
@@ -121,7 +121,7 @@ def build_application(settings: Settings, clock: Clock | None = None) -> Applica
         queue.inbox = inbox
         app.bot_data["inbox"] = inbox
         tasks.append(asyncio.create_task(_run_inbox(app, inbox)))
-        from bot.jobs.outbox import reset_in_flight
+        from bot.jobs.outbox_drain import reset_in_flight
 
         back = await reset_in_flight(runtime.db)
         if back:

@@ -203,7 +203,7 @@ async def toggle_duty(update: Update, ctx: LinliContext) -> None:
 @renderer("task_urgent_ping")
 async def _r_urgent(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     """An urgent request, to an on-duty volunteer, with its own Claim button (not in quiet hours)."""
-    from bot.jobs.outbox import quiet_until
+    from bot.jobs.outbox_drain import quiet_until
 
     task = await _task(rc, p.get("task_id"))
     if task is None or task["state"] != "open":

@@ -795,7 +795,7 @@ async def migrated(update: Update, ctx: LinliContext) -> None:
     msg = update.effective_message
     if msg is None or msg.migrate_to_chat_id is None:
         return
-    from bot.jobs import outbox as job
+    from bot.jobs import outbox_drain as job
 
     async with ctx.db.transaction() as conn:
         await job.migrate_chat(conn, msg.chat.id, msg.migrate_to_chat_id)

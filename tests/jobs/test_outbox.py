@@ -11,7 +11,7 @@ from telegram.error import Forbidden, NetworkError, RetryAfter
 
 import bot.jobs.sweeps  # noqa: F401  (registers the renderers and the unreachable hook)
 from bot.clock import FrozenClock
-from bot.jobs.outbox import OutboxSender, Pacer, reset_in_flight
+from bot.jobs.outbox_drain import OutboxSender, Pacer, reset_in_flight
 from storage.db import Database
 from storage.outbox import enqueue
 from storage.timeutil import to_db
@@ -185,7 +185,7 @@ async def test_pacer_respects_rate_and_pause() -> None:
 async def test_details_are_not_sent_to_one_who_withdrew_first(db: Database, day: FrozenClock) -> None:
     """A claim queues the resident's contact for the volunteer; if they withdraw before it goes out
     (a backlog, a restart), it never goes out; a later claim's details do."""
-    import bot.conversations.requests  # the dispatch renderers
+    import bot.conversations.dispatch  # the dispatch renderers
     from bot.services import tasks
 
     now = day.now()
@@ -235,8 +235,8 @@ async def test_claim_details_overtake_a_digest_broadcast(db: Database, day: Froz
     digest time waited behind 2,000 digests for the address. Now the details go out in the very next
     batch: at most the batch already in flight (a quarter of a second's sends: 7 at the default 28
     messages/s) is sent between the claim and its details, however long the broadcast."""
-    import bot.conversations.requests  # the dispatch renderers
-    from bot.jobs.outbox import BATCH
+    import bot.conversations.dispatch  # the dispatch renderers
+    from bot.jobs.outbox_drain import BATCH
     from bot.services import digest, tasks
 
     now = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai: digest time
@@ -276,7 +276,7 @@ async def test_claim_details_overtake_a_digest_broadcast(db: Database, day: Froz
 
 async def test_next_batch_is_read_from_the_pending_index_without_sorting(db: Database) -> None:
     """The backlog is never sorted: the batch comes in index order (priority, due time, id)."""
-    from bot.jobs.outbox import NEXT_BATCH
+    from bot.jobs.outbox_drain import NEXT_BATCH
     from storage.outbox import LEVELS
 
     plan = [r[3] for r in await db.fetchall("EXPLAIN QUERY PLAN " + NEXT_BATCH, ("2026-05-04", 30))]
@@ -308,7 +308,7 @@ async def test_priority_comes_from_the_kind_then_due_time_then_id(db: Database, 
         await enqueue(conn, chat_id=4, kind="text", now=now, not_before=now + timedelta(minutes=1),
                       payload={"message": "Hi"}, dedupe_key="notice-not-yet")
     await _queue(db, now, 5, kind="task_claimed_volunteer", key="details", task_id=1)
-    from bot.jobs.outbox import NEXT_BATCH
+    from bot.jobs.outbox_drain import NEXT_BATCH
 
     rows = await db.fetchall(NEXT_BATCH, (to_db(now), 30))
     assert [r["dedupe_key"] for r in rows] == ["details", "notice-earlier", "notice-later", "digest"]
@@ -376,7 +376,7 @@ async def test_a_forget_row_leaves_once_sent_or_failed_for_good(db: Database, da
 async def test_details_erased_on_their_way_out_are_cut_down_after_all(db: Database, day: FrozenClock) -> None:
     """A claim's details were being sent when their reader erased themselves: the row went with
     their data, so without a record the message (the resident's contact) would stay in their chat."""
-    import bot.conversations.requests  # the dispatch renderers
+    import bot.conversations.dispatch  # the dispatch renderers
     from bot.services import members, tasks
 
     now = day.now()

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 import bot.conversations.completion  # with the two below: the renderers the outbox job uses
-import bot.conversations.requests
+import bot.conversations.dispatch
 import bot.jobs.sweeps  # noqa: F401
 from bot.clock import FrozenClock
-from bot.jobs.outbox import OutboxSender
+from bot.jobs.outbox_drain import OutboxSender
 from bot.services import completion, digest, erasure, ledger, members, notifications, rewards, tasks
 from storage.db import Database
 from storage.timeutil import to_db

@@ -207,7 +207,7 @@ async def test_titles_and_descriptions_reach_the_group_masked_everywhere(db: Any
     """Found by a hostile review: titles of staff-published tasks were never masked ("Call Mr Li on
     13912345678" showed in full on the card). Card, digest, /tasks list, re-announcement, urgent
     ping and Details all mask the title and the description alike."""
-    import bot.conversations.requests  # registers the renderers
+    import bot.conversations.dispatch  # registers the renderers
     import bot.jobs.sweeps  # noqa: F401
     from bot.i18n import translator
     from bot.jobs.cards import _SQL, render_card
