@@ -115,7 +115,7 @@ def test_services_have_no_import_cycles() -> None:
 
 # Functions longer than this are split (the complexity limit is ruff's C901, in pyproject.toml).
 MAX_LINES = 55
-DEVKIT = ("bot/devkit/sandbox/server.py",)
+DEVKIT: tuple[str, ...] = ()  # the devkit is held to the same limit
 # Functions allowed to be longer, as (file, name); none at present.
 LONG_PENDING: set[tuple[str, str]] = set()
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from bot.devkit.sandbox.state import Chat, StoredMessage
 
 if TYPE_CHECKING:
-    from bot.devkit.sandbox.server import ChatRef, FakeTelegram
+    from bot.devkit.sandbox.core import ChatRef, SandboxCore
 
 __all__ = ["transcript"]
 
@@ -66,7 +66,7 @@ def _chat_title(chat: Chat) -> str:
     return f"{chat.type} {chat.title!r} ({chat.id})"
 
 
-def transcript(server: FakeTelegram, chats: list[ChatRef] | None = None) -> str:
+def transcript(server: SandboxCore, chats: list[ChatRef] | None = None) -> str:
     selected: list[Chat] = (
         [server.chat(c) for c in chats] if chats is not None
         else [*server.private_chats.values(), *server.groups.values()]

@@ -10,7 +10,7 @@ from telegram import Bot
 
 from bot.devkit.harness import settle
 from bot.devkit.sandbox import FakeTelegram, SandboxError
-from bot.devkit.sandbox.server import DEFAULT_PATIENCE, PATIENCE_ENV
+from bot.devkit.sandbox.core import DEFAULT_PATIENCE, PATIENCE_ENV
 
 
 def test_patience_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
