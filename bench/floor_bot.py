@@ -28,11 +28,11 @@ async def reply(update: Update, _ctx: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def linli_request_class() -> type:
-    """Linli's HTTP client (bot/request.py; bot/http_client.py once renamed)."""
+    """Linli's HTTP client (bot/http_client.py; bot/http_client.py once renamed)."""
     try:
         from bot.http_client import AiohttpRequest  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
-        from bot.request import AiohttpRequest  # type: ignore[no-redef,unused-ignore]
+        from bot.http_client import AiohttpRequest  # type: ignore[no-redef,unused-ignore]
     return AiohttpRequest  # type: ignore[no-any-return,unused-ignore]
 
 

@@ -22,11 +22,11 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 from bot.clock import Clock
 from bot.config import Settings
 from bot.context import LinliContext, Runtime
+from bot.http_client import AiohttpRequest
 from bot.i18n import translator
 from bot.inbox import Inbox, InboxPollRequest, InboxQueue
 from bot.models import N_
 from bot.ratelimit import ChatRateLimiter
-from bot.request import AiohttpRequest
 from storage.db import open_database
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ def _builder(settings: Settings, queue: InboxQueue) -> ApplicationBuilder:  # ty
         .rate_limiter(ChatRateLimiter() if settings.flood_control else ChatRateLimiter.unthrottled())
         .context_types(ContextTypes(context=LinliContext))
         .update_queue(queue)
-        # aiohttp instead of httpx: several times less CPU per Bot API call (bot/request.py).
+        # aiohttp instead of httpx: several times less CPU per Bot API call (bot/http_client.py).
         .request(AiohttpRequest(connection_pool_size=64, connect_timeout=10, read_timeout=15, write_timeout=15))
         .get_updates_request(InboxPollRequest(queue, connection_pool_size=1, connect_timeout=10, read_timeout=40))
     )

@@ -46,7 +46,7 @@ from telegram import Bot, Update
 from telegram.error import NetworkError
 from telegram.request import RequestData
 
-from bot.request import AiohttpRequest
+from bot.http_client import AiohttpRequest
 from bot.updates import lane
 from storage.db import Database
 from storage.timeutil import from_db, to_db

@@ -1,4 +1,4 @@
-"""bot/request.py: python-telegram-bot's requests over aiohttp behave like its httpx ones."""
+"""bot/http_client.py: python-telegram-bot's requests over aiohttp behave like its httpx ones."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from telegram import Bot, InputFile
 from telegram.error import BadRequest, NetworkError, TimedOut
 
 from bot.devkit.sandbox import FakeTelegram
-from bot.request import AiohttpRequest
+from bot.http_client import AiohttpRequest
 from tests.conftest import TOKEN
 
 
