@@ -298,29 +298,9 @@ class SandboxCore:
     def _writable_chat(self, bot: BotAccount, chat_id: Any) -> Chat:
         """The chat ``bot`` may post to, or the error Telegram would give."""
         if isinstance(chat_id, str):
-            name = chat_id.lstrip("@").lower()
-            for group in self.groups.values():
-                if group.username and group.username.lower() == name:
-                    chat_id = group.id
-                    break
-            else:
-                raise bad_request("chat not found")
+            chat_id = self._group_by_username(chat_id)
         if chat_id < 0:
-            found = self.groups.get(chat_id)
-            if found is None:
-                raise bad_request("chat not found")
-            group = found
-            if group.migrated_to is not None:
-                raise bad_request(
-                    "group chat was upgraded to a supergroup chat", {"migrate_to_chat_id": group.migrated_to}
-                )
-            status = group.members.get(bot.id, "left")
-            noun = "supergroup" if group.type == "supergroup" else "group"
-            if status == "kicked":
-                raise ApiError(403, f"Forbidden: bot was kicked from the {noun} chat")
-            if status not in {"member", "administrator", "creator"}:
-                raise ApiError(403, f"Forbidden: bot is not a member of the {noun} chat")
-            return group
+            return self._writable_group(bot, chat_id)
         user = self.users.get(chat_id)
         if user is None:
             raise bad_request("chat not found")
@@ -332,6 +312,29 @@ class SandboxCore:
         if chat_id in bot.blocked_by:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
         return chat
+
+    def _group_by_username(self, ref: str) -> int:
+        name = ref.lstrip("@").lower()
+        for group in self.groups.values():
+            if group.username and group.username.lower() == name:
+                return group.id
+        raise bad_request("chat not found")
+
+    def _writable_group(self, bot: BotAccount, chat_id: int) -> Chat:
+        group = self.groups.get(chat_id)
+        if group is None:
+            raise bad_request("chat not found")
+        if group.migrated_to is not None:
+            raise bad_request(
+                "group chat was upgraded to a supergroup chat", {"migrate_to_chat_id": group.migrated_to}
+            )
+        status = group.members.get(bot.id, "left")
+        noun = "supergroup" if group.type == "supergroup" else "group"
+        if status == "kicked":
+            raise ApiError(403, f"Forbidden: bot was kicked from the {noun} chat")
+        if status not in {"member", "administrator", "creator"}:
+            raise ApiError(403, f"Forbidden: bot is not a member of the {noun} chat")
+        return group
 
     def _readable_chat(self, bot: BotAccount, chat_id: Any) -> Chat:
         try:

@@ -84,33 +84,9 @@ class FakeTelegram(People):
             return params, uploads
         ctype = request.content_type
         if ctype == "application/json":
-            body = await request.read()
-            if body.strip():
-                try:
-                    data = json.loads(body)
-                except ValueError:
-                    raise bad_request("can't parse JSON encoded request parameters") from None
-                if not isinstance(data, dict):
-                    raise bad_request("JSON request body must be an object")
-                params.update(data)
+            params.update(await _json_params(request))
         elif ctype == "multipart/form-data":
-            reader = await request.multipart()
-            while True:
-                part = await reader.next()
-                if part is None:
-                    break
-                if not isinstance(part, aiohttp.BodyPartReader) or part.name is None:
-                    continue
-                if part.filename is not None:
-                    data_bytes = await part.read(decode=False)
-                    uploads[part.name] = Upload(
-                        field=part.name,
-                        filename=part.filename,
-                        data=bytes(data_bytes),
-                        content_type=part.headers.get("Content-Type", "application/octet-stream"),
-                    )
-                else:
-                    params[part.name] = await part.text()
+            await _multipart_params(request, params, uploads)
         else:
             body_text = (await request.read()).decode("utf-8")
             params.update(dict(parse_qsl(body_text, keep_blank_values=True)))
@@ -272,3 +248,37 @@ class FakeTelegram(People):
         from bot.devkit.sandbox.control import handle_control
 
         return await handle_control(self, request)
+
+
+async def _json_params(request: web.Request) -> dict[str, Any]:
+    body = await request.read()
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise bad_request("can't parse JSON encoded request parameters") from None
+    if not isinstance(data, dict):
+        raise bad_request("JSON request body must be an object")
+    return data
+
+
+async def _multipart_params(request: web.Request, params: dict[str, Any], uploads: dict[str, Upload]) -> None:
+    """Form fields into ``params``, files into ``uploads``."""
+    reader = await request.multipart()
+    while True:
+        part = await reader.next()
+        if part is None:
+            break
+        if not isinstance(part, aiohttp.BodyPartReader) or part.name is None:
+            continue
+        if part.filename is not None:
+            data_bytes = await part.read(decode=False)
+            uploads[part.name] = Upload(
+                field=part.name,
+                filename=part.filename,
+                data=bytes(data_bytes),
+                content_type=part.headers.get("Content-Type", "application/octet-stream"),
+            )
+        else:
+            params[part.name] = await part.text()

@@ -61,13 +61,8 @@ class UpdateDelivery(FileStore):
     def pending_updates(self, bot: BotAccount | str | None = None) -> list[dict[str, Any]]:
         return copy.deepcopy(self._bot(bot).pending)
 
-    async def _get_updates(self, bot: BotAccount, params: dict[str, Any]) -> list[dict[str, Any]]:
-        if bot.webhook_url:
-            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")
-        if "allowed_updates" in params:
-            allowed = params["allowed_updates"]
-            bot.allowed_updates = frozenset(allowed) if allowed else DEFAULT_ALLOWED
-        offset = params.get("offset")
+    def _drop_confirmed(self, bot: BotAccount, offset: int | None) -> None:
+        """A getUpdates offset confirms every update before it (a negative one keeps the last few)."""
         if offset is not None and offset > 0:
             self._confirm(bot, min(offset - 1, bot.next_update_id - 1))
         if offset is not None:
@@ -77,14 +72,10 @@ class UpdateDelivery(FileStore):
                 bot.pending = [
                     u for u in bot.pending if u["update_id"] >= offset or any(u is s for s in bot.sticky)
                 ]
-        limit = params.get("limit") or 100
-        if not 1 <= limit <= 100:
-            limit = 100
-        timeout = float(params.get("timeout") or 0)
-        bot.last_poll = asyncio.get_running_loop().time()
-        bot.poll_generation += 1
-        generation = bot.poll_generation
-        bot.notify()  # wakes (and terminates) an earlier concurrent long poll
+
+    async def _wait_for_updates(self, bot: BotAccount, timeout: float, generation: int) -> None:
+        """The long poll: until an update is pending, the timeout passes, or another poll or a webhook
+        takes over (Telegram ends the older request with a 409)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while not bot.pending:
             remaining = deadline - asyncio.get_running_loop().time()
@@ -102,6 +93,23 @@ class UpdateDelivery(FileStore):
                 )
             if bot.webhook_url:
                 break
+
+    async def _get_updates(self, bot: BotAccount, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if bot.webhook_url:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")
+        if "allowed_updates" in params:
+            allowed = params["allowed_updates"]
+            bot.allowed_updates = frozenset(allowed) if allowed else DEFAULT_ALLOWED
+        self._drop_confirmed(bot, params.get("offset"))
+        limit = params.get("limit") or 100
+        if not 1 <= limit <= 100:
+            limit = 100
+        timeout = float(params.get("timeout") or 0)
+        bot.last_poll = asyncio.get_running_loop().time()
+        bot.poll_generation += 1
+        generation = bot.poll_generation
+        bot.notify()  # wakes (and terminates) an earlier concurrent long poll
+        await self._wait_for_updates(bot, timeout, generation)
         batch = bot.pending[:limit]
         bot.sticky = [s for s in bot.sticky if not any(s is u for u in batch)]
         return copy.deepcopy(batch)
