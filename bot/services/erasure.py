@@ -162,8 +162,9 @@ REGISTRY: dict[str, Table] = {
     "earning_totals": Table(keep="community_id scope subject_id period pts"),
     "schema_migrations": Table(keep="version name applied_at"),
     # The durable inbox (raw updates: Telegram ids and texts): the person's updates are deleted.
-    "inbox": Table(any_columns=True, delete_mine=True, optional=True,
-                   who=("tg_user_id", "user_id", "from_id", "sender_id", "chat_id")),
+    # The durable inbox (0100): the person's updates (their words, their id in user_id and lane),
+    # handled or not, go; a press being handled while they erase is simply not found when marked.
+    "inbox": Table(any_columns=True, delete_mine=True, who=("user_id",)),
 }
 
 # Cases opened about a task may quote a volunteer by name: scrubbed like the outbox.

@@ -403,23 +403,25 @@ async def test_ledger_stays_append_only_but_a_note_may_be_emptied(db: Database, 
     assert [c for c in cols if f"NEW.{c} " not in trigger and f"NEW.{c})" not in trigger] == []
 
 
-async def test_an_inbox_table_loses_the_persons_updates(db: Database, now: datetime) -> None:
-    """The durable inbox (raw updates, added by a later migration) is declared already: once it
-    exists, the person's updates are deleted and everyone else's stay."""
+async def test_the_inbox_loses_the_persons_updates(db: Database, now: datetime) -> None:
+    """The durable inbox keeps raw updates until handled (their words, their Telegram id): the
+    person's rows go, handled or not, and everyone else's stay."""
     cid = await make_community(db, now)
     await make_member(db, now, cid, tg_user_id=7_500_000_001, name="Ina Box", volunteer=True)
     async with db.transaction() as conn:
-        await conn.execute("CREATE TABLE inbox (update_id INTEGER PRIMARY KEY, tg_user_id INTEGER, raw TEXT NOT NULL,"
-                           " state TEXT NOT NULL)")
-        await conn.executemany("INSERT INTO inbox VALUES (?, ?, ?, 'handled')",
-                               [(1, 7_500_000_001, '{"text": "Ina Box here"}'), (2, 42, '{"text": "hello"}')])
+        await conn.executemany(
+            "INSERT INTO inbox (update_id, user_id, lane, digest, payload, status, received_at)"
+            " VALUES (?, ?, ?, 'd', ?, ?, '2026-05-04T00:00:00')",
+            [(1, 7_500_000_001, "msg:7500000001", '{"text": "Ina Box here"}', "waiting"),
+             (2, 7_500_000_001, "cb:7500000001", "", "handled"),
+             (3, 42, "msg:42", '{"text": "hello"}', "waiting")])
     rule = erasure.REGISTRY["inbox"]
-    assert erasure.mine_condition("inbox", rule, _schema_columns(db.path)["inbox"]) == "tg_user_id = :tg"
+    assert erasure.mine_condition("inbox", rule, _schema_columns(db.path)["inbox"]) == "user_id = :tg"
     assert await members.erase(db, tg_user_id=7_500_000_001, now=now)
-    assert [tuple(r) for r in await db.fetchall("SELECT update_id, tg_user_id FROM inbox")] == [(2, 42)]
+    assert [tuple(r) for r in await db.fetchall("SELECT update_id, user_id FROM inbox")] == [(3, 42)]
     # An inbox that names nobody cannot be erased: said at once, not silently skipped.
     with pytest.raises(RuntimeError, match="inbox"):
-        erasure.mine_condition("inbox", rule, ["update_id", "raw"])
+        erasure.mine_condition("inbox", rule, ["update_id", "payload"])
 
 
 async def test_the_staff_member_who_set_up_the_community_can_leave(db: Database, now: datetime) -> None:
