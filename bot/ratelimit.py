@@ -67,6 +67,12 @@ class SlidingWindow:
                     return
                 await asyncio.sleep(self.period - (now - self.stamps[0]) + 0.001)
 
+    def room(self) -> int:
+        """How many more events the window takes now without waiting (a read: nothing is taken)."""
+        now = time.monotonic()
+        used = sum(1 for stamp in self.stamps if now - stamp < self.period)
+        return max(0, self.limit - used)
+
 
 @functools.cache
 def _accepted_parameters() -> dict[str, frozenset[str]]:
@@ -123,6 +129,14 @@ class ChatRateLimiter(BaseRateLimiter[int]):
             self.windows[chat_id] = window
         return window
 
+    def room(self, chat_id: int) -> int:
+        """Messages the chat's window takes now without waiting: the one per-group budget that the
+        card job and the outbox both read before they send to a group (cards may use all of it)."""
+        window = self.windows.get(chat_id)
+        if window is None:
+            return self.per_group[0] if chat_id < 0 else self.per_private[0]
+        return window.room()
+
     async def process_request(
         self,
         callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
@@ -155,3 +169,12 @@ class ChatRateLimiter(BaseRateLimiter[int]):
                 log.info("flood limit on %s (chat %s); retrying in %.1fs", endpoint, chat_id, float(delay))
                 await asyncio.sleep(float(delay) + 0.1)
         raise AssertionError("unreachable")
+
+
+def group_room(bot: Any, chat_id: int) -> int | None:
+    """The free part of a group's message budget (``ChatRateLimiter.room``); None when the bot
+    has no such limiter (no pacing: the budget is not ours to keep)."""
+    limiter = getattr(bot, "rate_limiter", None)
+    if isinstance(limiter, ChatRateLimiter):
+        return limiter.room(chat_id)
+    return None

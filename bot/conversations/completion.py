@@ -500,13 +500,33 @@ async def _r_honour(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     return Rendered(text=text)
 
 
+GROUP_TEXT_MAX = 4096  # Telegram's limit for one message
+
+
 @renderer("honour_group", deferrable=True)
 async def _r_honour_group(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
-    who = await member_store.public_name(rc.db, p.get("member_id"))
-    if who is None or not who.announce_consent or who.deleted:
+    """One honour, or the honours of one sweep (the outbox gathers them: ``{"items": [...]}``) as
+    one message: one line per honour naming everyone who reached it."""
+    names: dict[str, list[str]] = {}   # honour as shown -> names, in the order they came
+    for item in p.get("items") or [p]:
+        who = await member_store.public_name(rc.db, item.get("member_id"))
+        if who is None or not who.announce_consent or who.deleted:
+            continue
+        names.setdefault(_honour(rc, item), []).append(esc(who.display_name))
+    if not names:
         return None
-    return Rendered(text=rc.t("🎉 {name}: {honour}. Thank you!", name=esc(who.display_name),
-                              honour=_honour(rc, p)))
+    if len(names) == 1 and sum(len(v) for v in names.values()) == 1:
+        (honour, (name,)), = names.items()
+        return Rendered(text=rc.t("🎉 {name}: {honour}. Thank you!", name=name, honour=honour))
+    lines = [rc.t("🎉 Today's honours:")]
+    for honour, people in names.items():
+        lines.append(rc.t("{names}: {honour}", names=rc.t(", ").join(people), honour=honour))
+    lines.append(rc.t("Thank you, everyone!"))
+    text = "\n".join(lines)
+    if len(text) > GROUP_TEXT_MAX:
+        more = rc.t("… and more")
+        text = text[:GROUP_TEXT_MAX - len(more) - 1].rsplit("\n", 1)[0] + "\n" + more
+    return Rendered(text=text)
 
 
 def register(app: LinliApp) -> None:

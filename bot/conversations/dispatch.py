@@ -533,4 +533,4 @@ def register(app: LinliApp) -> None:
     app.add_handler(CallbackQueryHandler(on_callback, pattern=r"^(cl|dt|wd|rc|ap|rj|ed):"))
     app.add_handler(CallbackQueryHandler(on_keep, pattern=r"^rcn:"))
     if app.job_queue is not None:
-        app.job_queue.run_repeating(cards.refresh_cards, interval=3, first=1, name="cards")
+        app.job_queue.run_repeating(cards.refresh_cards, interval=1, first=1, name="cards")

@@ -1,6 +1,8 @@
 """The group card refresher: posts a card for each newly published task and edits cards whose
 card_version moved past card_rendered. Bursts are coalesced (at most one edit per card every
-few seconds) and each group gets a bounded share of its 20-messages-a-minute budget."""
+few seconds). Cards come first in a group's 20-messages-a-minute budget: it is the one budget of
+the rate limiter (bot.ratelimit.group_room), which the outbox reads too and leaves a part of to
+cards (bot.jobs.outbox_drain.CARD_RESERVE), holding honours and summaries back while cards wait."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import html
 import logging
 import re
 import time
-from collections import defaultdict, deque
 from typing import Any
 
 from telegram import InlineKeyboardMarkup
@@ -17,6 +18,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.context import LinliContext
 from bot.i18n import Translator
+from bot.ratelimit import group_room
 from bot.services.tasks import public_text, secrets_of
 from bot.ui import community_translator, esc, inline
 from storage import tasks as task_store
@@ -24,20 +26,14 @@ from storage import tasks as task_store
 log = logging.getLogger(__name__)
 
 EDIT_GAP_S = 5.0          # at most one edit per card this often
-GROUP_BUDGET = 10         # card messages per group per minute (digests and others share the rest)
 _last_edit: dict[int, float] = {}
-_group_sends: dict[int, deque[float]] = defaultdict(deque)
 
 
-def _take_budget(chat_id: int) -> bool:
-    now = time.monotonic()
-    window = _group_sends[chat_id]
-    while window and now - window[0] > 60:
-        window.popleft()
-    if len(window) >= GROUP_BUDGET:
-        return False
-    window.append(now)
-    return True
+def _has_budget(ctx: LinliContext, chat_id: int) -> bool:
+    """A card goes out now only if the group's budget has room (the call would not wait): a card
+    that would wait stays to do for the next run, and the run goes on to other groups."""
+    room = group_room(ctx.bot, chat_id)
+    return room is None or room > 0
 
 
 def _local_time(stored: str | None, tz: str | None) -> str:
@@ -102,6 +98,18 @@ _SQL = (_SELECT +
         " OR (t.group_message_id > 0 AND t.card_version > t.card_rendered))"
         " AND (t.group_message_id IS NOT NULL OR c.group_chat_id IS NOT NULL) ORDER BY t.id LIMIT 50")
 
+# Does a group have a card to post or edit? The outbox asks before it sends a group honours or a
+# summary (the same condition as above, for one chat).
+WAITING_SQL = ("SELECT 1 FROM tasks t JOIN communities c ON c.id = t.community_id"
+               " WHERE ((t.group_message_id IS NULL AND t.state IN ('open', 'full') AND c.group_chat_id = ?1)"
+               " OR (t.group_message_id > 0 AND t.card_version > t.card_rendered AND t.group_chat_id = ?1))"
+               " LIMIT 1")
+
+
+async def cards_waiting(ctx: LinliContext, chat_id: int) -> bool:
+    """Whether the group has a new card or a card edit waiting for the card job."""
+    return await ctx.db.fetchone(WAITING_SQL, (chat_id,)) is not None
+
 
 def _plain(html_text: str) -> str:
     """What Telegram shows of a card's HTML: tags gone, entities read, spacing as one space."""
@@ -164,7 +172,7 @@ async def _post_card(ctx: LinliContext, task: Any, text: str, markup: InlineKeyb
     """Post a task's first card in its community's group (when the group's budget allows)."""
     tid, version = int(task["id"]), int(task["card_version"])
     chat_id = int(task["community_chat"])
-    if not _take_budget(chat_id):
+    if not _has_budget(ctx, chat_id):
         return
     try:
         msg = await ctx.bot.send_message(chat_id, text, reply_markup=markup)
@@ -185,7 +193,7 @@ async def _edit_card(ctx: LinliContext, task: Any, text: str, markup: InlineKeyb
     if time.monotonic() - _last_edit.get(tid, 0.0) < EDIT_GAP_S:
         return
     chat_id = int(task["group_chat_id"])
-    if not _take_budget(chat_id):
+    if not _has_budget(ctx, chat_id):
         return
     _last_edit[tid] = time.monotonic()
     done: str | None = shown

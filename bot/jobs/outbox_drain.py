@@ -20,17 +20,30 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 
 from bot.context import LinliApp, LinliContext
 from bot.i18n import translator
+from bot.ratelimit import group_room
 from bot.renderers import RENDERERS, UNREACHABLE_HOOKS, RenderContext, Rendered
 from storage import communities as community_store
 from storage import members as member_store
 from storage.db import Database
-from storage.outbox import FORGET, FORGETTABLE, LEVELS, enqueue
+from storage.outbox import BULK, FIRST, FORGET, FORGETTABLE, LEVELS, enqueue
 from storage.timeutil import to_db
 
 log = logging.getLogger(__name__)
 
 BATCH = 30  # the most rows read (and sent concurrently) at once
 MAX_ATTEMPTS = 8
+
+# A group's budget (about 20 messages a minute, bot.ratelimit.group_room) is spent by priority:
+# cards and their edits first (the card job may use all of it), then staff notices (they leave
+# NOTICE_RESERVE to cards), then honours and summaries (they leave CARD_RESERVE, and wait while the
+# group has a card to post or edit). A row held back waits HOLD_S and gives no attempt away.
+CARD_RESERVE = 6
+NOTICE_RESERVE = 3
+HOLD_S = 1.0
+# Kinds whose due rows for one chat go out as one message: the first row read carries the payloads
+# of the others ({"items": [...]}; its renderer accepts both) and they share its fate.
+COALESCED = frozenset({"honour_group"})
+COALESCE_MAX = 200
 
 # The next messages to send: by priority (storage.outbox.PRIORITY), then due time, then id. Each
 # priority level is one range of the partial index outbox_pending_next (0110), read in index order
@@ -140,7 +153,8 @@ class OutboxSender:
                 rows = await ctx.db.fetchall(NEXT_BATCH, (to_db(now), self.batch))
                 if not rows:
                     break
-                await asyncio.gather(*(self._send_one(ctx, dict(r)) for r in rows))
+                batch = await _coalesce(ctx, [dict(r) for r in rows], now)
+                await asyncio.gather(*(self._send_one(ctx, r) for r in batch))
                 handled += len(rows)
             if self._forgotten:
                 # The last rows that named someone erased are gone: no copy stays in the file
@@ -151,6 +165,9 @@ class OutboxSender:
 
     async def _send_one(self, ctx: LinliContext, row: dict[str, Any]) -> None:
         now = ctx.now()
+        if await _held_back(ctx, row):
+            await _hold(ctx, row, now + timedelta(seconds=HOLD_S))
+            return
         payload = json.loads(row["payload"])
         rendered = await self._render(ctx, row, payload, now)
         if rendered is None:
@@ -297,6 +314,13 @@ class OutboxSender:
                 " WHERE id = ?",
                 (state, error, message_id, voice_message_id, to_db(now) if state == "sent" else None, row["id"]),
             )
+            merged = row.get("merged") or []
+            if merged and state in ("sent", "failed"):
+                marks = ", ".join("?" * len(merged))
+                await conn.execute(
+                    f"UPDATE outbox SET state = ?, last_error = ?, sent_at = ? WHERE id IN ({marks})"
+                    " AND state = 'pending'",
+                    (state, f"merged into {row['id']}", to_db(now) if state == "sent" else None, *merged))
             if (not cur.rowcount and state == "sent" and message_id is not None and row["kind"] in FORGETTABLE
                     and row["member_id"] is not None):
                 # Its reader was erased while it was on its way (the row went with their data): what
@@ -352,6 +376,53 @@ async def migrate_chat(conn: Any, old_chat_id: int, new_chat_id: int) -> None:
     await conn.execute(
         "UPDATE outbox SET chat_id = ? WHERE chat_id = ? AND state IN ('pending', 'sending')", (new_chat_id, old_chat_id)
     )
+
+
+async def _coalesce(ctx: LinliContext, rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """One row per chat of a COALESCED kind, carrying the payloads of every other due row of that
+    kind and chat (read or not in this batch): honours of one sweep become one group message."""
+    batch: list[dict[str, Any]] = []
+    leads: dict[tuple[str, int], dict[str, Any]] = {}
+    for row in rows:
+        if row["kind"] in COALESCED:
+            key = (str(row["kind"]), int(row["chat_id"]))
+            if key in leads:
+                continue
+            leads[key] = row
+        batch.append(row)
+    for (kind, chat_id), row in leads.items():
+        others = await ctx.db.fetchall(
+            "SELECT id, payload FROM outbox WHERE state = 'pending' AND kind = ? AND chat_id = ? AND id <> ?"
+            " AND not_before <= ? ORDER BY id LIMIT ?", (kind, chat_id, row["id"], to_db(now), COALESCE_MAX))
+        if others:
+            row["merged"] = [int(o["id"]) for o in others]
+            row["payload"] = json.dumps({"items": [json.loads(row["payload"])]
+                                         + [json.loads(o["payload"]) for o in others]}, ensure_ascii=False)
+    return batch
+
+
+async def _held_back(ctx: LinliContext, row: dict[str, Any]) -> bool:
+    """Whether a message to a group waits so that cards go first (see CARD_RESERVE)."""
+    chat_id, priority = int(row["chat_id"]), int(row["priority"])
+    if chat_id >= 0 or priority >= FIRST:
+        return False
+    room = group_room(ctx.bot, chat_id)
+    if priority > BULK:
+        return room is not None and room <= NOTICE_RESERVE
+    if room is not None and room <= CARD_RESERVE:
+        return True
+    from bot.jobs.cards import cards_waiting
+
+    return await cards_waiting(ctx, chat_id)
+
+
+async def _hold(ctx: LinliContext, row: dict[str, Any], until: datetime) -> None:
+    """Put a held row (and the rows merged into it) off until ``until``; no attempt is counted."""
+    ids = [int(row["id"]), *(row.get("merged") or [])]
+    marks = ", ".join("?" * len(ids))
+    async with ctx.db.transaction() as conn:
+        await conn.execute(f"UPDATE outbox SET not_before = ?, last_error = 'held: cards first'"
+                           f" WHERE id IN ({marks}) AND state = 'pending'", (to_db(until), *ids))
 
 
 async def _mark_sending(db: Any, row_id: int) -> None:
