@@ -51,6 +51,7 @@ BUTTONS: dict[str, frozenset[Where]] = {
     "cf": PRIVATE,      # the resident confirms, says not done, or reports a problem
     "lb": PRIVATE, "ph": PRIVATE,     # leaderboard and points history
     "st": PRIVATE,      # /settings
+    "an": PRIVATE,      # may the group hear of my honours? (asked once, at a first claim)
     "rw": PRIVATE,      # points supermarket and vouchers
 }
 

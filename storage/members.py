@@ -7,12 +7,16 @@ typed rows, never a cursor, so a change of database touches this module only.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
 from storage.db import Database, first
+from storage.outbox import enqueue, enqueue_sync
+from storage.timeutil import to_db
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,35 @@ async def registered_name_in(db: Database, member_id: int, community_id: int) ->
 
 async def announce_consent(db: Database, member_id: int | None) -> bool:
     return bool(await db.fetchval("SELECT announce_consent FROM members WHERE id = ?", (member_id,)))
+
+
+async def announce_asked(db: Database, member_id: int | None) -> bool:
+    """Whether the member was asked if their honours may be announced in the group."""
+    return await db.fetchval("SELECT announce_asked_at FROM members WHERE id = ?", (member_id,)) is not None
+
+
+# The question "may the group hear of your honours?" (kind ``announce_ask``), asked once per member:
+# the member is marked asked and the message queued in the caller's transaction.
+_ASKED = "UPDATE members SET announce_asked_at = ? WHERE id = ? AND announce_asked_at IS NULL"
+
+
+def ask_announce_sync(conn: sqlite3.Connection, *, member_id: int, tg_user_id: int, now: datetime,
+                      not_before: datetime | None = None) -> bool:
+    """Ask once (in a ``Database.write`` transaction); False if the member was asked before.
+    ``not_before``: not sooner (messages of one outbox batch go out together, in no set order)."""
+    if not conn.execute(_ASKED, (to_db(now), member_id)).rowcount:
+        return False
+    return enqueue_sync(conn, chat_id=tg_user_id, member_id=member_id, kind="announce_ask", now=now,
+                        dedupe_key=f"announce_ask:{member_id}", not_before=not_before)
+
+
+async def ask_announce(conn: aiosqlite.Connection, *, member_id: int, tg_user_id: int, now: datetime) -> bool:
+    """``ask_announce_sync`` in an aiosqlite transaction."""
+    cur = await conn.execute(_ASKED, (to_db(now), member_id))
+    if not cur.rowcount:
+        return False
+    return await enqueue(conn, chat_id=tg_user_id, member_id=member_id, kind="announce_ask", now=now,
+                         dedupe_key=f"announce_ask:{member_id}")
 
 
 async def public_name(db: Database, member_id: object) -> PublicName | None:

@@ -495,7 +495,9 @@ def _honour(rc: RenderContext, p: dict[str, Any]) -> str:
 async def _r_honour(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     text = rc.t("🎉 Congratulations: {honour}! Thank you for helping your neighbours.", honour=_honour(rc, p))
     shown = await member_store.announce_consent(rc.db, rc.member_id)
-    if shown:
+    if shown and await member_store.announce_asked(rc.db, rc.member_id):
+        text += "\n" + rc.t("The volunteer group hears of it too.")   # as they answered when asked
+    elif shown:
         text += "\n" + rc.t("The volunteer group hears of it too. To keep your honours private, use /settings.")
     return Rendered(text=text)
 

@@ -11,7 +11,7 @@ from bot.i18n import Translator
 from bot.jobs.sweeps import render_group_digest, render_staff_digest
 from bot.menu import load_member
 from bot.numbers import parse_int
-from bot.renderers import RenderContext
+from bot.renderers import RenderContext, Rendered, renderer
 from bot.services import digest, members, notifications, points
 from bot.ui import answer, edit_or_send, inline, reply, tr_for
 from storage import communities as community_store
@@ -122,8 +122,39 @@ async def digest_command(update: Update, ctx: LinliContext) -> None:
         await reply(update, render_staff_digest(rctx, staff))
 
 
+def _announce_question(t: Translator) -> str:
+    return t("When you reach a milestone (your first task done, 10 tasks…), may we congratulate you"
+             " by name in the volunteer group? You can change this later in your settings.")
+
+
+@renderer("announce_ask")
+async def _r_announce_ask(rc: RenderContext, p: dict[str, object]) -> Rendered | None:
+    """Asked once, at a volunteer's first claim (or before a first honour): before any announcement."""
+    t = rc.t
+    return Rendered(text=_announce_question(t),
+                    reply_markup=inline([[(t("Yes, announce it"), "an:y"), (t("No, keep it private"), "an:n")]]))
+
+
+async def on_announce_answer(update: Update, ctx: LinliContext) -> None:
+    """The answer to the question above: saved at once, the question shows what was chosen."""
+    query = update.callback_query
+    assert query is not None and update.effective_user is not None
+    t = await tr_for(update, ctx)
+    m = await _member_row(ctx, update.effective_user.id)
+    if m is None:
+        await answer(query, t("Please register first: send /start."))
+        return
+    consent = (query.data or "") == "an:y"
+    await members.set_announce_consent(ctx.db, int(str(m["id"])), consent, ctx.now())
+    await answer(query, t("Saved."))
+    chosen = (t("Your honours are announced in the group: yes") if consent
+              else t("Your honours are announced in the group: no"))
+    await edit_or_send(query, _announce_question(t) + "\n\n" + chosen)
+
+
 def register(app: LinliApp) -> None:
     private = filters.ChatType.PRIVATE
+    app.add_handler(CallbackQueryHandler(on_announce_answer, pattern=r"^an:[yn]$"))
     app.add_handler(CommandHandler("settings", settings_command, filters=private))
     app.add_handler(CommandHandler("digest", digest_command, filters=private))
     app.add_handler(CallbackQueryHandler(on_button, pattern=r"^st:"))

@@ -106,7 +106,7 @@ REGISTRY: dict[str, Table] = {
         # The row stays, anonymised: the ledger points at it, so balances, totals per community
         # and organisation (organisation_id) and counts stay as they were.
         keep="id community_id language is_resident is_volunteer organisation_id digest_enabled"
-             " leaderboard_opt_out announce_consent consent_at registered_at started_bot reachable balance"
+             " leaderboard_opt_out announce_consent announce_asked_at consent_at registered_at started_bot reachable balance"
              " deleted_at created_at updated_at digest_next_at"),
     "merchants": Table(mine="member_id = :mid", cols={"member_id": NULL},
                        keep="id community_id name invite_code active created_at"),

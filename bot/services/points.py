@@ -10,11 +10,13 @@ import aiosqlite
 
 from bot.models import InvalidInput, NotRegistered
 from bot.services.tasks import label
+from storage import members as member_store
 from storage.db import Database
 from storage.outbox import enqueue
 from storage.periods import ALL, month_key, week_key
 from storage.timeutil import from_db, to_db
 
+ASK_GRACE = timedelta(minutes=10)  # a first honour's group announcement waits this long after the question
 MILESTONES = {1: "first_task", 10: "tasks_10", 50: "tasks_50", 100: "tasks_100"}
 EARNING_REASONS = ("task_completed", "task_auto_confirmed", "event_attended", "case_resolved", "revoke")
 PAGE_SIZE = 10
@@ -160,8 +162,8 @@ async def set_opt_out(db: Database, *, tg_user_id: int, opt_out: bool, now: date
 # -- honours -------------------------------------------------------------------------------
 async def _grant(conn: aiosqlite.Connection, *, member_id: int, code: str, now: datetime,
                  params: dict[str, object] | None = None) -> bool:
-    async with conn.execute("SELECT community_id, tg_user_id, display_name, announce_consent FROM members"
-                            " WHERE id = ?", (member_id,)) as cur:
+    async with conn.execute("SELECT community_id, tg_user_id, display_name, announce_consent, announce_asked_at"
+                            " FROM members WHERE id = ?", (member_id,)) as cur:
         m = await cur.fetchone()
     if m is None:
         return False
@@ -174,13 +176,19 @@ async def _grant(conn: aiosqlite.Connection, *, member_id: int, code: str, now: 
     if m["tg_user_id"] is not None:
         await enqueue(conn, chat_id=int(m["tg_user_id"]), kind="honour_member", now=now, payload=payload,
                       member_id=member_id, dedupe_key=f"honour:{member_id}:{code}")
+    announce_at = now
+    if m["announce_asked_at"] is None and m["tg_user_id"] is not None:
+        # Never asked (no claim since asking began): asked now, and the group hears of it only
+        # after a while, so the answer counts (the group message reads the consent when it is sent).
+        await member_store.ask_announce(conn, member_id=member_id, tg_user_id=int(m["tg_user_id"]), now=now)
+        announce_at = now + ASK_GRACE
     if m["announce_consent"] and m["community_id"] is not None:
         async with conn.execute("SELECT group_chat_id FROM communities WHERE id = ?", (m["community_id"],)) as cur:
             c = await cur.fetchone()
         if c is not None and c["group_chat_id"] is not None:
             await enqueue(conn, chat_id=int(c["group_chat_id"]), kind="honour_group", now=now,
                           payload={**payload, "member_id": member_id, "community_id": int(m["community_id"])},
-                          dedupe_key=f"honour:{member_id}:{code}:group")
+                          dedupe_key=f"honour:{member_id}:{code}:group", not_before=announce_at)
     return True
 
 

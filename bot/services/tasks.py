@@ -153,6 +153,7 @@ class NewTask:
 SLOTS_MAX = 200                 # places: a task's or an event's places can be 1 to 200
 POINTS_MAX = 100                # points per volunteer set by staff: 0 to 100
 MAX_AHEAD = timedelta(days=90)  # a task's times lie within the next 90 days
+ASK_AFTER_CLAIM = timedelta(seconds=5)  # the honours question follows a first claim's details by this much
 
 
 def check_slots(n: int) -> None:
@@ -497,6 +498,11 @@ def _tell_claimed(conn: sqlite3.Connection, now: datetime, task: sqlite3.Row, me
     if member["tg_user_id"] is not None:
         enqueue_sync(conn, chat_id=int(member["tg_user_id"]), member_id=member_id, kind="task_claimed_volunteer",
                      now=now, payload={"task_id": task_id}, dedupe_key=f"claimed:{claim_id}:{to_db(now)}")
+        if member["announce_asked_at"] is None:
+            # Their first claim: asked now, long before a first honour would be announced, and
+            # after the details they need first.
+            member_store.ask_announce_sync(conn, member_id=member_id, tg_user_id=int(member["tg_user_id"]), now=now,
+                                           not_before=now + ASK_AFTER_CLAIM)
     if task["requester_id"] is not None:
         req = conn.execute("SELECT id, tg_user_id FROM members WHERE id = ? AND deleted_at IS NULL",
                            (int(task["requester_id"]),)).fetchone()

@@ -11,6 +11,7 @@ from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from bot.services import tasks
 from storage.db import open_database
+from storage.timeutil import to_db
 from tests.factories import make_community, make_member
 from tests.factories_tasks import make_claim, make_task
 
@@ -31,7 +32,8 @@ async def test_card_goes_before_the_honours_of_a_closed_event(fake: FakeTelegram
         staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
         fake.private_chat(staff_u, create=True)
         ev = await make_task(db, now, cid, staff, kind="event", slots=20, points=2, title="Clean-up")
-        vols = [await make_member(db, now, cid, volunteer=True, name=f"Vol{i:02d}", started_bot=0)
+        vols = [await make_member(db, now, cid, volunteer=True, name=f"Vol{i:02d}", started_bot=0,
+                                  announce_asked_at=to_db(now))   # asked at their claim
                 for i in range(20)]
         for v in vols:
             await make_claim(db, now, ev, v)
@@ -73,6 +75,45 @@ async def test_card_goes_before_the_honours_of_a_closed_event(fake: FakeTelegram
         assert card.message_id < sent[0].message_id
         # Generous against the 3 s (it took 35 s when the honours went first).
         assert latency < 10, latency
+        assert not fake.errors, fake.errors
+    finally:
+        await db.close()
+
+
+async def test_first_claim_asks_once_whether_honours_go_to_the_group(fake: FakeTelegram,
+                                                                     bot_process: BotProcess) -> None:
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        admin = fake.add_user("Admin", language_code="en")
+        group = fake.add_group("Sunny volunteers", creator=admin)
+        await fake.add_bot_to_group(group, admin, admin=True)
+        await settle(fake)
+        cid = await make_community(db, now, group_chat_id=group.id, language="en")
+        staff = await make_member(db, now, cid, staff=True)
+        vol_u = fake.add_user("Wang", language_code="en")
+        vol = await make_member(db, now, cid, tg_user_id=vol_u.id, language="en", volunteer=True, name="Wang")
+        fake.add_member(group, vol_u, announce=False)
+        fake.private_chat(vol_u, create=True)
+        first = await make_task(db, now, cid, staff, title="Buy rice")
+        second = await make_task(db, now, cid, staff, title="Buy milk")
+        for tid in (first, second):
+            card = await fake.wait_for_message(group, lambda m, tid=tid: any(
+                b.get("callback_data") == f"cl:{tid}" for b in m.inline_buttons), timeout=T)
+            await fake.wait_callback_answer(await fake.press_button(vol_u, card, f"cl:{tid}"), timeout=T)
+            if tid == first:
+                ask = await fake.wait_for_message(
+                    vol_u, lambda m: any(b.get("callback_data") == "an:n" for b in m.inline_buttons), timeout=T)
+                assert "congratulate you by name in the volunteer group" in (ask.text or "")
+                details = [m for m in fake.bot_messages(fake.private_chat(vol_u)) if "Buy rice" in (m.text or "")]
+                assert details and details[0].message_id < ask.message_id   # the details first
+        await fake.press_button(vol_u, ask, "an:n")
+        await fake.wait_for(lambda: "announced in the group: no" in (ask.text or ""), timeout=T)
+        assert not ask.inline_buttons
+        assert await db.fetchval("SELECT announce_consent FROM members WHERE id = ?", (vol,)) == 0
+        await settle(fake)
+        asked = [m for m in fake.bot_messages(fake.private_chat(vol_u)) if "congratulate you" in (m.text or "")]
+        assert len(asked) == 1   # once, not at the second claim
         assert not fake.errors, fake.errors
     finally:
         await db.close()

@@ -11,6 +11,8 @@ from bot.models import AlreadyDone, InvalidState, NotRegistered
 from bot.services import completion as c
 from bot.services import points as p
 from storage.db import Database
+from storage.outbox import priority_of
+from storage.timeutil import to_db
 from tests.factories import make_community, make_member
 from tests.factories_tasks import make_claim, make_task
 
@@ -321,3 +323,27 @@ async def test_half_the_points(db: Database, now: datetime) -> None:
     assert case.case_id is not None
     await c.resolve_case_half(db, case_id=case.case_id, tg_user_id=104, now=now)
     assert await balance(db, w["vol"]) == 3
+
+
+async def test_never_asked_volunteer_is_asked_before_the_group_hears(db: Database, now: datetime) -> None:
+    """A first honour of someone never asked about announcements: the question is queued first
+    (before the honours in the outbox's order) and the group announcement waits for the answer."""
+    w = await world(db, now)
+    tid = await make_task(db, now, w["c"], w["res"], requester_id=w["res"], points=3)
+    await make_claim(db, now, tid, w["vol"])
+    await c.mark_done(db, task_id=tid, tg_user_id=102, now=now)
+    await c.confirm(db, task_id=tid, tg_user_id=101, now=now)
+    ask = await db.fetchone("SELECT * FROM outbox WHERE kind = 'announce_ask'")
+    assert ask is not None and ask["chat_id"] == 102 and ask["member_id"] == w["vol"]
+    assert priority_of("announce_ask") > priority_of("honour_member") == priority_of("honour_group")
+    group = await db.fetchone("SELECT * FROM outbox WHERE kind = 'honour_group'")
+    assert group["not_before"] == to_db(now + p.ASK_GRACE)
+    assert await db.fetchval("SELECT announce_asked_at FROM members WHERE id = ?", (w["vol"],)) == to_db(now)
+    # Asked once: a later honour is announced at once and nobody is asked again.
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM outbox")
+        await conn.execute("DELETE FROM honours")
+    async with db.transaction() as conn:
+        await p.grant_task_honours(conn, member_id=w["vol"], now=now)
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'announce_ask'") == 0
+    assert await db.fetchval("SELECT not_before FROM outbox WHERE kind = 'honour_group'") == to_db(now)
