@@ -521,14 +521,22 @@ async def _r_honour_group(rc: RenderContext, p: dict[str, Any]) -> Rendered | No
         (honour, (name,)), = names.items()
         return Rendered(text=rc.t("🎉 {name}: {honour}. Thank you!", name=name, honour=honour))
     lines = [rc.t("🎉 Today's honours:")]
-    for honour, people in names.items():
-        lines.append(rc.t("{names}: {honour}", names=rc.t(", ").join(people), honour=honour))
+    used, left_out = len(lines[0]), 0
+    for honour, people in names.items():   # as many names as fit, the rest counted
+        shown: list[str] = []
+        for person in people:
+            line = rc.t("{names}: {honour}", names=rc.t(", ").join([*shown, person]), honour=honour)
+            if used + len(line) + 1 > GROUP_TEXT_MAX - 200:   # room for the last two lines
+                break
+            shown.append(person)
+        left_out += len(people) - len(shown)
+        if shown:
+            lines.append(rc.t("{names}: {honour}", names=rc.t(", ").join(shown), honour=honour))
+            used += len(lines[-1]) + 1
+    if left_out:
+        lines.append(rc.t("… and {n} more", n=left_out))
     lines.append(rc.t("Thank you, everyone!"))
-    text = "\n".join(lines)
-    if len(text) > GROUP_TEXT_MAX:
-        more = rc.t("… and more")
-        text = text[:GROUP_TEXT_MAX - len(more) - 1].rsplit("\n", 1)[0] + "\n" + more
-    return Rendered(text=text)
+    return Rendered(text="\n".join(lines))
 
 
 def register(app: LinliApp) -> None:
