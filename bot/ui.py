@@ -144,6 +144,20 @@ def task_name(t: Translator, task: Any, secrets: Sequence[object] = ()) -> str:
     return esc(t("Task #{id}", id=task["id"]))
 
 
+def local_time(stored: str | None, tz: str | None) -> str:
+    """A stored UTC time as the community's local ``MM-DD HH:MM`` ("" for none)."""
+    if not stored:
+        return ""
+    from zoneinfo import ZoneInfo
+
+    from storage.timeutil import from_db
+
+    try:
+        return from_db(stored).astimezone(ZoneInfo(tz or "Asia/Shanghai")).strftime("%m-%d %H:%M")
+    except (ValueError, KeyError):
+        return stored[:16].replace("T", " ")
+
+
 def typed_int(text: str, problem: str | None = None, *, low: int = 1, high: int = MAX_ID) -> int:
     """A whole number typed or sent in a button ("12", "#12", full-width "１２") in ``low..high``, else
     InvalidInput with ``problem`` as the answer (``bot.numbers`` says exactly what is accepted)."""

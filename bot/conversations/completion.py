@@ -17,7 +17,18 @@ from bot.numbers import button_number, parse_int
 from bot.renderers import RenderContext, Rendered, renderer
 from bot.services import completion, points
 from bot.services.access import require_staff
-from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, task_name, tr_for, typed_int
+from bot.ui import (
+    answer,
+    edit_or_send,
+    error_text,
+    esc,
+    inline,
+    local_time,
+    reply,
+    task_name,
+    tr_for,
+    typed_int,
+)
 from storage import members as member_store
 from storage import tasks as task_store
 
@@ -260,7 +271,10 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
             return
         if len(args) == 1:
             # A tick list: everyone is present; tap the names of those who did not come.
-            dialog = await dialogs.start(ctx, update.effective_user.id, "attend", "att", {"task_id": tid, "absent": []})
+            row = await task_store.when_row(ctx.db, tid)
+            heading = " ".join(x for x in (local_time(row["starts_at"], row["tz"]), task_name(t, row)) if x)
+            dialog = await dialogs.start(ctx, update.effective_user.id, "attend", "att",
+                                         {"task_id": tid, "absent": [], "heading": heading})
             text, markup = _attendance(t, dialog, people)
             await reply(update, text, markup)
             return
@@ -282,8 +296,8 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
 def _attendance(t: Translator, dialog: dialogs.Dialog, people: list[Any]) -> tuple[str, Any]:
     absent = set(dialog.data.get("absent", []))
     tid = dialog.data["task_id"]
-    text = t("Attendance for event {id}: everyone is ticked as present. Tap the names of those who did not come,"
-             " then press Close the event.", id=tid)
+    text = t("Attendance for “{event}”: everyone is ticked as present. Tap the names of those who did not come,"
+             " then press Close the event.", event=dialog.data.get("heading") or t("Task #{id}", id=tid))
     rows = [[(("❌ " if i in absent else "✅ ") + a.name[:30], dialogs.button("att", str(i)))]
             for i, a in enumerate(people[:90])]
     rows.append([(t("🏁 Close the event ({n} present)", n=len(people) - len(absent)), dialogs.button("att", "close")),

@@ -157,13 +157,24 @@ def _hm(text: str | None, tz: str) -> str:
     return "" if not text else from_db(text).astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
 
 
+def _named(ctx: RenderContext, x: dict[str, Any], tz: str, *, category: bool = True) -> str:
+    """A task in a digest as its group card names it (escaped): [time ·] category · what · area, the
+    what already masked by the digest builder. Events: time, title and area."""
+    t = ctx.t
+    cat = (x.get("category_zh") if ctx.lang == "zh" else None) or x.get("category_en")
+    what = x.get("title") or (t("voice message") if x.get("voice") else None)
+    parts = [_hm(x.get("starts_at"), tz), cat if category else None, what, x.get("area")]
+    named = " · ".join(esc(p) for p in parts if p)
+    return named or esc(t("Task #{id}", id=x["id"]))
+
+
 def render_group_digest(ctx: RenderContext, d: dict[str, Any]) -> str:
     t = ctx.t
     tz = str(d.get("tz", "Asia/Shanghai"))
     lines = [t("<b>Daily digest</b>")]
     if d["open_tasks"]:
         lines.append(t("Tasks needing a helper:"))
-        lines += [f"• {esc(x['title'] or t('Task #{id}', id=x['id']))}" for x in d["open_tasks"]]
+        lines += [f"• {_named(ctx, x, tz)}" for x in d["open_tasks"]]
     if d["completed_yesterday"]:
         lines.append(t("Yesterday: {n} tasks completed, {p} points earned.", n=d["completed_yesterday"], p=d["points_yesterday"]))
     if d["top_volunteers"]:
@@ -174,7 +185,7 @@ def render_group_digest(ctx: RenderContext, d: dict[str, Any]) -> str:
         lines += [f"{i}. {esc(x['name'])} ({int(x['points'])})" for i, x in enumerate(d["top_organisations"], 1)]
     if d["events"]:
         lines.append(t("Coming events:"))
-        lines += [f"• {_hm(x['starts_at'], tz)} {esc(x['title'] or '')}" for x in d["events"]]
+        lines += [f"• {_named(ctx, x, tz, category=False)}" for x in d["events"]]
     return "\n".join(lines)[:4000]
 
 
@@ -184,10 +195,10 @@ def render_volunteer_digest(ctx: RenderContext, d: dict[str, Any]) -> str:
     lines = [t("<b>Your daily digest</b>")]
     if d["today"]:
         lines.append(t("Your tasks today:"))
-        lines += [f"• {_hm(x['starts_at'], tz)} {esc(x['title'] or t('Task #{id}', id=x['id']))}" for x in d["today"]]
+        lines += [f"• {_named(ctx, x, tz)}" for x in d["today"]]
     if d["matching"]:
         lines.append(t("Open tasks near you or matching your skills:"))
-        lines += [f"• {esc(x['title'] or t('Task #{id}', id=x['id']))}" for x in d["matching"]]
+        lines += [f"• {_named(ctx, x, tz)}" for x in d["matching"]]
     lines.append(t("Your balance: {n} points.", n=d["balance"]))
     lines.append(t("To change or stop this digest, send /settings."))
     return "\n".join(lines)[:4000]

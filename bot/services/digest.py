@@ -16,9 +16,8 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from bot.services import masking
 from bot.services.notifications import mark_once
-from bot.services.tasks import secrets_of
+from bot.services.tasks import label, secrets_of
 from storage.db import Database
 from storage.outbox import enqueue
 from storage.timeutil import to_db
@@ -41,16 +40,24 @@ def _day_bounds(local_day: datetime) -> tuple[str, str]:
 
 # A task's title goes into a digest masked like its card, and only with these fields (the secrets
 # it is masked with are read for masking, not kept in the message).
-_SECRETS = (" t.address, t.proxy_name, t.proxy_address, t.proxy_phone, r.display_name AS requester_name,"
-            " r.address AS requester_address")
-_REQUESTER = " LEFT JOIN members r ON r.id = t.requester_id"
+# Each task is named the way its group card names it: category, a short masked description (or its
+# title) and the area; never the exact address, a phone or the requester's name.
+_SECRETS = (" t.description, t.voice_file_id, t.address, t.proxy_name, t.proxy_address, t.proxy_phone,"
+            " r.display_name AS requester_name, r.address AS requester_address, a.name AS area_name,"
+            " (SELECT name_zh FROM categories cg WHERE cg.community_id = t.community_id AND cg.code = t.category) AS category_zh,"
+            " (SELECT name_en FROM categories cg WHERE cg.community_id = t.community_id AND cg.code = t.category) AS category_en")
+_REQUESTER = " LEFT JOIN members r ON r.id = t.requester_id LEFT JOIN areas a ON a.id = t.area_id"
 
 
 def _public(rows: list[aiosqlite.Row], *fields: str) -> list[dict[str, Any]]:
     out = []
     for row in rows:
         item = {k: row[k] for k in ("id", *fields)}
-        item["title"] = masking.mask(row["title"], secrets_of(row)) or None
+        item["title"] = label(row["title"], row["description"], secrets=secrets_of(row)) or None
+        item["voice"] = bool(row["voice_file_id"])
+        item["area"] = row["area_name"]
+        item["category_zh"] = row["category_zh"]
+        item["category_en"] = row["category_en"] or row["category"]
         out.append(item)
     return out
 
@@ -87,10 +94,10 @@ async def group_digest(conn: aiosqlite.Connection, community_id: int, now: datet
               " AND l.reason IN ('task_completed', 'task_auto_confirmed', 'event_attended')"
               " GROUP BY o.id ORDER BY points DESC, o.id LIMIT ?", (community_id, week_start, TOP_N))]
     events = _public(await _rows(
-        conn, f"SELECT t.id, t.title, t.starts_at,{_SECRETS} FROM tasks t{_REQUESTER} WHERE t.community_id = ?"
+        conn, f"SELECT t.id, t.title, t.category, t.starts_at,{_SECRETS} FROM tasks t{_REQUESTER} WHERE t.community_id = ?"
               " AND t.kind = 'event' AND t.state IN ('open', 'full') AND t.starts_at > ? AND t.starts_at <= ?"
               " ORDER BY t.starts_at LIMIT ?", (community_id, to_db(now), to_db(now + timedelta(days=7)), LIST_N)),
-        "starts_at")
+        "category", "starts_at")
     data = {"open_tasks": open_tasks, "completed_yesterday": int(done[0]["n"]), "points_yesterday": int(pts[0]["p"]),
             "top_volunteers": top, "top_organisations": orgs, "events": events, "tz": tz}
     if not (open_tasks or data["completed_yesterday"] or top or orgs or events):
@@ -105,11 +112,11 @@ async def volunteer_digest(conn: aiosqlite.Connection, member_id: int, now: date
         return None
     m = rows[0]
     d_start, d_end = _day_bounds(local_now(now, tz))
-    today = [dict(r) for r in await _rows(
-        conn, "SELECT t.id, t.title, t.starts_at FROM claims k JOIN tasks t ON t.id = k.task_id"
+    today = _public(await _rows(
+        conn, f"SELECT t.id, t.title, t.category, t.starts_at,{_SECRETS} FROM claims k JOIN tasks t ON t.id = k.task_id{_REQUESTER}"
               " WHERE k.member_id = ? AND k.state = 'active' AND t.state IN ('open', 'full', 'in_progress')"
               " AND (t.starts_at IS NULL OR (t.starts_at >= ? AND t.starts_at < ?)) ORDER BY t.starts_at, t.id",
-        (member_id, d_start, d_end))]
+        (member_id, d_start, d_end)), "category", "starts_at")
     try:
         skills = [s for s in json.loads(m["skills"] or "[]") if isinstance(s, str)]
     except ValueError:

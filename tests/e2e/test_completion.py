@@ -106,7 +106,8 @@ async def test_event_twenty_with_three_no_shows(fake: FakeTelegram, bot_process:
         staff_u = fake.add_user("Staff", language_code="en")
         staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
         fake.private_chat(staff_u, create=True)
-        tid = await make_task(db, now, cid, staff, kind="event", slots=20, points=2, title="Clean-up")
+        tid = await make_task(db, now, cid, staff, kind="event", slots=20, points=2, title="Clean-up",
+                              starts_at="2026-05-04T01:30:00.000000Z")
         vols = [await make_member(db, now, cid, volunteer=True, name=f"V{i}", started_bot=0) for i in range(20)]
         for v in vols:
             await make_claim(db, now, tid, v)
@@ -124,6 +125,8 @@ async def test_event_twenty_with_three_no_shows(fake: FakeTelegram, bot_process:
             q = await fake.press_button(staff_u, sheet, f"d:att:{i}")
             await fake.wait_callback_answer(q, timeout=T)
         assert "17 present" in str([b["text"] for b in sheet.inline_buttons])
+        # The list is headed by the event's time and title (it read "Attendance for event 2").
+        assert "Attendance for “05-04 09:30 Clean-up”" in (sheet.text or ""), sheet.text
         await fake.press_button(staff_u, sheet, "d:att:close")
         await fake.wait_for(lambda: "Event closed" in (sheet.text or ""), timeout=T)
         await fake.send_text(staff_u, None, f"/closeevent {tid} 4")

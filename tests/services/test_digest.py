@@ -245,3 +245,33 @@ async def test_schedule_follows_changes_to_settings_registration_and_the_communi
     async with db.transaction() as conn:
         await conn.execute("UPDATE members SET display_name = 'X', digest_hour = digest_hour WHERE id = ?", (late,))
     assert await _next(db, late) == "2026-05-04T05:00:00.000000Z"
+
+
+async def test_digests_name_a_request_as_its_card_does_never_by_number(db: Database) -> None:
+    """Found in the stories: both digests listed a resident's request (no title) as "任务 #7". Now a
+    request reads as its card: category, the start of the description masked, the area; an event
+    as its time, title and area. The requester's name and phone never reach the group."""
+    now = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)
+    cid = await make_community(db, now)
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO categories (community_id, code, name_zh, name_en) VALUES (?, 'shopping', '买菜购物', 'Shopping')", (cid,))
+        cur = await conn.execute("INSERT INTO areas (community_id, name) VALUES (?, '幸福里3栋')", (cid,))
+        area = int(cur.lastrowid or 0)
+    res = await make_member(db, now, cid, resident=True, name="郭秀兰")
+    vol = await make_member(db, now, cid, volunteer=True, area_id=area)
+    tid = await make_task(db, now, cid, res, requester_id=res, title=None, area_id=area,
+                          description="郭秀兰想买两个包子，电话13812345678")
+    await make_task(db, now, cid, res, kind="event", title="义诊", category="other", area_id=area, slots=20,
+                    starts_at=to_db(now + timedelta(days=1, hours=1)))
+    async with db.transaction() as conn:
+        g = await digest.group_digest(conn, cid, now, "Asia/Shanghai")
+        v = await digest.volunteer_digest(conn, vol, now, "Asia/Shanghai")
+    assert g is not None and v is not None
+    rctx = RenderContext(db, translator("zh"), "zh", -1, None, "bot")
+    group, mine = render_group_digest(rctx, g), render_volunteer_digest(rctx, v)
+    for text in (group, mine):
+        assert f"任务 #{tid}" not in text and "郭秀兰" not in text and "13812345678" not in text
+        assert "买菜购物" in text and "想买两个包子" in text and "幸福里3栋" in text
+    assert "05-05 09:00 · 义诊 · 幸福里3栋" in group
+    english = render_group_digest(RenderContext(db, translator("en"), "en", -1, None, "bot"), g)
+    assert "Shopping · " in english and "Task #" not in english
