@@ -360,7 +360,15 @@ async def _r_confirm(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     if state != "awaiting_confirmation":
         return None
     names = "、".join(esc(n) for n in p.get("volunteers", [])) or "?"
-    text = rc.t("Did {names} help you with “{title}”?", names=names, title=await _title(rc, tid))
+    task = await task_store.row(rc.db, tid)
+    title = await _title(rc, tid)
+    if task is not None and task["is_proxy"]:  # staff confirm for the resident they published for
+        resident = esc(task["proxy_name"]) if task["proxy_name"] else rc.t("the resident")
+        text = rc.t("Did {names} help {resident} with “{title}”?", names=names, title=title, resident=resident)
+    elif task is not None and task["requester_id"] is None:  # staff's own task: nobody to help
+        text = rc.t("Did {names} finish “{title}”?", names=names, title=title)
+    else:
+        text = rc.t("Did {names} help you with “{title}”?", names=names, title=title)
     if p.get("note"):
         text += "\n" + rc.t("Their note: {note}", note=esc(p["note"]))
     return Rendered(text=text, reply_markup=inline([[(rc.t("✅ Yes, thank you"), f"cf:{tid}:y")],

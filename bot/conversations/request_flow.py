@@ -446,6 +446,13 @@ async def ask_desc(turn: Turn) -> Question:
         return Question(t("Please describe the event: what to do, where to meet, what to bring (up to {n} characters). "
                           "You may also send a voice message, or press Skip.", n=DESC_MAX),
                         [[(t("Skip"), button("desc", "-skip"))]])
+    if turn.draft.mode == "proxy":  # staff publishing for a resident: speak to them about her
+        name = esc(turn.draft.proxy_name or "")
+        text = t("What does {name} need? A few words (up to {n} characters), or a voice message for the volunteer.",
+                 name=name, n=DESC_MAX)
+        return Question(text + "\n" + t("ℹ️ Volunteers in the group see these words: please leave out {name}'s name,"
+                                        " phone and address. The volunteer who takes the task gets them from me in"
+                                        " private.", name=name))
     text = t("Please tell us what you need, in a few words (up to {n} characters).\n"
              "🎤 You can also hold the microphone button and speak: the volunteer will hear your voice message.",
              n=DESC_MAX)

@@ -269,4 +269,19 @@ def mask(text: str | None, secrets: Iterable[object] = ()) -> str:
         out += [text[pos:a], shown]
         pos = b
     out.append(text[pos:])
-    return "".join(out)
+    return _without_leading_mask(merged, text, "".join(out))
+
+
+# What may follow a name that opens a text: "郭奶奶：", "Mrs Guo, ".
+_AFTER_NAME = re.compile(r"[\s:：,，、.。;；\-—]*")
+
+
+def _without_leading_mask(merged: list[tuple[int, int, str]], text: str, masked: str) -> str:
+    """A text that opens with a masked name or address ("郭奶奶想买两个包子", typed by staff for her)
+    reads without it ("想买两个包子"), not with a dangling "***" in front; a mask inside the text stays."""
+    a, b, shown = merged[0]
+    if shown != "***" or text[:a].strip():
+        return masked
+    rest = masked[len(text[:a]) + len(shown):]
+    rest = rest[_AFTER_NAME.match(rest).end():]  # type: ignore[union-attr]  # the pattern matches ""
+    return rest if rest.strip() else masked

@@ -153,3 +153,30 @@ async def test_event_twenty_with_three_no_shows(fake: FakeTelegram, bot_process:
         assert not fake.errors, fake.errors
     finally:
         await db.close()
+
+
+async def test_staff_confirm_a_proxy_request_for_the_resident(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    """Found in the stories: the grid worker who published for 郭奶奶 was asked "李明 帮您完成…了吗？"."""
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        cid = await make_community(db, now)
+        staff_u = fake.add_user("网格员", language_code="zh-hans")
+        staff = await make_member(db, now, cid, tg_user_id=staff_u.id, staff=True, name="网格员小周")
+        vol = await make_member(db, now, cid, volunteer=True, name="李明")
+        fake.private_chat(staff_u, create=True)
+        tid = await make_task(db, now, cid, staff, is_proxy=1, proxy_name="郭奶奶", proxy_phone="13900001111",
+                              title=None, description="郭奶奶想买两个包子", state="awaiting_confirmation")
+        own = await make_task(db, now, cid, staff, title="搬桌椅", state="awaiting_confirmation")
+        await make_claim(db, now, tid, vol, state="done", update_task=False)
+        async with db.transaction() as conn:
+            for task in (tid, own):
+                await enqueue(conn, chat_id=staff_u.id, kind="completion_confirm", now=now, member_id=staff,
+                              payload={"task_id": task, "volunteers": ["李明"]}, dedupe_key=f"seed:{task}")
+        ask = await fake.wait_for_message(staff_u, _has(f"cf:{tid}:y"), timeout=T, after_id=0)
+        assert (ask.text or "").startswith("李明 帮郭奶奶完成“郭奶奶想买两个包子”了吗？"), ask.text
+        mine = await fake.wait_for_message(staff_u, _has(f"cf:{own}:y"), timeout=T, after_id=0)
+        assert (mine.text or "").startswith("李明 完成“搬桌椅”了吗？"), mine.text
+        assert not fake.errors, fake.errors
+    finally:
+        await db.close()

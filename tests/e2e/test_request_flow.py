@@ -149,8 +149,10 @@ async def _proxy(fake: FakeTelegram, db: Database, group: Any, stf: Any) -> None
     await _say(fake, stf, "12ab", contains="does not look like a phone number")
     await _say(fake, stf, "139 0000 1111", contains="resident's address")
     msg = await _say(fake, stf, P_ADDR, button="d:cat:")
-    await _press(fake, stf, msg, "d:cat:escort", contains="what you need")
-    msg = await _say(fake, stf, "Walk with him to the clinic", button="d:when:")
+    # Staff are asked about the resident, not as if they were the one in need.
+    ask = await _press(fake, stf, msg, "d:cat:escort", contains=f"What does {P_NAME} need?")
+    assert f"leave out {P_NAME}'s name" in _text(ask) and "your name" not in _text(ask)
+    msg = await _say(fake, stf, f"{P_NAME}: Walk with him to the clinic", button="d:when:")
     msg = await _press(fake, stf, msg, "d:when:today", button="d:helpers:")
     summary = await _press(fake, stf, msg, "d:helpers:1", button="d:confirm:", contains=P_NAME)
     assert P_PHONE in _text(summary) and P_ADDR in _text(summary)
@@ -160,7 +162,8 @@ async def _proxy(fake: FakeTelegram, db: Database, group: Any, stf: Any) -> None
     task = await db.fetchone("SELECT * FROM tasks WHERE is_proxy = 1")
     assert task["requester_id"] is None and task["kind"] == "request"
     assert (task["proxy_name"], task["proxy_phone"], task["proxy_address"]) == (P_NAME, P_PHONE, P_ADDR)
-    assert "Walk with him" in _text(await _card(fake, group, task["id"]))
+    card = _text(await _card(fake, group, task["id"]))  # the name masked out leaves no "***: " in front
+    assert "Walk with him" in card and "***" not in card
 
 
 async def _event(fake: FakeTelegram, db: Database, group: Any, stf: Any) -> None:

@@ -253,6 +253,17 @@ async def test_titles_and_descriptions_reach_the_group_masked_everywhere(db: Any
         skeleton = "".join(c for c in normalise(text).text if c.isalnum())
         assert not any(s.lower().replace(" ", "") in skeleton for s in secrets), text
     cards = "\n".join(shown[:3])
-    assert "Call Mr Li on 139****78" in cards and "*** needs rice" in cards and "Bring 2 bags" in cards
+    assert "Call Mr Li on 139****78" in cards and "<b>needs rice</b>" in cards and "Bring 2 bags" in cards
     assert "Ask 139****78 at the gate" in cards
     assert ev in {x["id"] for x in data["events"]}
+
+
+def test_a_text_that_opens_with_the_masked_name_reads_without_a_dangling_mask() -> None:
+    """Found in the stories: a grid worker typed "郭奶奶想买两个包子" for her and the card read
+    "***想买两个包子". A name (or address) that opens the text goes, with what follows it; inside a
+    text the mask stays, and a text that is nothing but the name stays masked."""
+    assert mask("郭奶奶想买两个包子", ["郭奶奶"]) == "想买两个包子"
+    assert mask("郭奶奶：想买两个包子，电话13812345678", ["郭奶奶"]) == "想买两个包子，电话138****78"
+    assert mask("请帮郭奶奶买菜", ["郭奶奶"]) == "请帮***买菜"
+    assert mask("郭奶奶", ["郭奶奶"]) == "***"
+    assert mask("13812345678 买菜") == "138****78 买菜"
