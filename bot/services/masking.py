@@ -279,7 +279,7 @@ _AFTER_NAME = re.compile(r"[\s:：,，、.。;；\-—]*")
 def _without_leading_mask(merged: list[tuple[int, int, str]], text: str, masked: str) -> str:
     """A text that opens with a masked name or address ("郭奶奶想买两个包子", typed by staff for her)
     reads without it ("想买两个包子"), not with a dangling "***" in front; a mask inside the text stays."""
-    a, b, shown = merged[0]
+    a, _b, shown = merged[0]
     if shown != "***" or text[:a].strip():
         return masked
     rest = masked[len(text[:a]) + len(shown):]
