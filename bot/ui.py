@@ -158,6 +158,13 @@ def local_time(stored: str | None, tz: str | None) -> str:
         return stored[:16].replace("T", " ")
 
 
+def when_text(t: Translator, task: Any) -> str:
+    """When a task is, as its card says it: as soon as possible, today, tomorrow, or its local start
+    time (``task`` carries when_kind, starts_at and the community's tz, as ``tasks.when_row``)."""
+    named = {"asap": t("As soon as possible"), "today": t("Today"), "tomorrow": t("Tomorrow")}
+    return named.get(task["when_kind"]) or local_time(task["starts_at"], task["tz"]) or named["asap"]
+
+
 def typed_int(text: str, problem: str | None = None, *, low: int = 1, high: int = MAX_ID) -> int:
     """A whole number typed or sent in a button ("12", "#12", full-width "１２") in ``low..high``, else
     InvalidInput with ``problem`` as the answer (``bot.numbers`` says exactly what is accepted)."""

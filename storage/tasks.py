@@ -62,7 +62,8 @@ async def when_row(db: Database, task_id: object) -> Any:
     """What it takes to name a task with its time and place: ``name_row`` with starts_at, the
     community's time zone (tz) and the area's name (area_name)."""
     return await db.fetchone(
-        "SELECT t.id, t.title, t.description, t.voice_file_id, t.starts_at, t.address, c.timezone AS tz,"
+        "SELECT t.id, t.title, t.description, t.voice_file_id, t.when_kind, t.starts_at, t.ends_at, t.address,"
+        " c.timezone AS tz,"
         " a.name AS area_name FROM tasks t JOIN communities c ON c.id = t.community_id"
         " LEFT JOIN areas a ON a.id = t.area_id WHERE t.id = ?", (task_id,))
 

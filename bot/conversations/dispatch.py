@@ -24,7 +24,7 @@ from bot.numbers import parse_int
 from bot.renderers import RenderContext, Rendered, renderer
 from bot.services import categories, tasks
 from bot.services.access import member_by_tg, require_registered
-from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, task_name, tr_for
+from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, task_name, tr_for, when_text
 from storage import communities as community_store
 from storage import members as member_store
 from storage import outbox as outbox_store
@@ -478,8 +478,12 @@ async def _r_details_removed(rc: RenderContext, p: dict[str, Any]) -> Rendered |
 async def _r_coming(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     tid = p["task_id"]
     text = rc.t("Good news: {name} is coming to help you.", name=esc(p.get("volunteer") or ""))
-    return Rendered(text=text, reply_markup=inline([[(rc.t("Cancel"), f"rc:{tid}"),
-                                                     (rc.t("☎ Call staff"), f"cs:{tid}")]]))
+    task = await task_store.when_row(rc.db, tid)
+    if task is not None:  # when, as the card says it, and what the Cancel button cancels
+        text += "\n" + rc.t("When: {w}", w=esc(when_text(rc.t, task)))
+    text += "\n" + rc.t("If you no longer need help, press “✖ Cancel this request”.")
+    return Rendered(text=text, reply_markup=inline([[(rc.t("✖ Cancel this request"), f"rc:{tid}")],
+                                                    [(rc.t("☎ Call staff"), f"cs:{tid}")]]))
 
 
 @renderer("task_cancelled")

@@ -95,6 +95,9 @@ async def test_dispatch_end_to_end(fake: FakeTelegram, bot_process: BotProcess) 
         coming = await fake.wait_for_message(res_u, lambda m: any(b.get("callback_data") == f"rc:{rq}"
                                                                   for b in m.inline_buttons), timeout=T)
         assert "Vol 0" in _text(coming)
+        # When they come, and what the Cancel button cancels (it read "Good news: ... [Cancel]").
+        assert "When: As soon as possible" in _text(coming) and "press “✖ Cancel this request”" in _text(coming)
+        assert [b["text"] for b in coming.inline_buttons] == ["✖ Cancel this request", "☎ Call staff"]
 
         # withdraw and reclaim by someone else
         await fake.press_button(v0, pm, f"wd:{rq}")
