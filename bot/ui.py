@@ -165,6 +165,14 @@ def when_text(t: Translator, task: Any) -> str:
     return named.get(task["when_kind"]) or local_time(task["starts_at"], task["tz"]) or named["asap"]
 
 
+def event_time(task: Any) -> str:
+    """An event's local start and end ("05-04 09:30–12:00"; the end's date when it is another day)."""
+    start, end = local_time(task["starts_at"], task["tz"]), local_time(task["ends_at"], task["tz"])
+    if not end:
+        return start
+    return f"{start}–{end[6:] if end[:5] == start[:5] else end}"
+
+
 def typed_int(text: str, problem: str | None = None, *, low: int = 1, high: int = MAX_ID) -> int:
     """A whole number typed or sent in a button ("12", "#12", full-width "１２") in ``low..high``, else
     InvalidInput with ``problem`` as the answer (``bot.numbers`` says exactly what is accepted)."""

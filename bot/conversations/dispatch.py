@@ -24,7 +24,18 @@ from bot.numbers import parse_int
 from bot.renderers import RenderContext, Rendered, renderer
 from bot.services import categories, tasks
 from bot.services.access import member_by_tg, require_registered
-from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, task_name, tr_for, when_text
+from bot.ui import (
+    answer,
+    edit_or_send,
+    error_text,
+    esc,
+    event_time,
+    inline,
+    reply,
+    task_name,
+    tr_for,
+    when_text,
+)
 from storage import communities as community_store
 from storage import members as member_store
 from storage import outbox as outbox_store
@@ -451,10 +462,25 @@ async def _r_claimed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
             lines.append(rc.t("Address: {a}", a=esc(task["address"])))
     if task["description"] and task["title"]:
         lines.append(esc(task["description"]))
+    lines += await _when_and_where(rc, task)
     tid = task["id"]
     markup = inline([[(rc.t("✅ Done"), f"done:{tid}"), (rc.t("↩ Withdraw"), f"wd:{tid}")],
                      [(rc.t("☎ Contact staff"), f"cs:{tid}")]])
     return Rendered(text="\n".join(lines)[:4000], reply_markup=markup, voice=task["voice_file_id"])
+
+
+async def _when_and_where(rc: RenderContext, task: Any) -> list[str]:
+    """The time of a claimed task, and for an event its place (the address given, else its area)."""
+    row = await task_store.when_row(rc.db, task["id"])
+    if row is None:
+        return []
+    if task["kind"] != "event":
+        return [rc.t("When: {w}", w=esc(when_text(rc.t, row)))]
+    lines = [rc.t("When: {w}", w=esc(event_time(row)))] if row["starts_at"] else []
+    place = row["address"] or row["area_name"]
+    if place:
+        lines.append(rc.t("Place: {p}", p=esc(place)))
+    return lines
 
 
 @renderer("task_details_removed")

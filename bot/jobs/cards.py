@@ -63,6 +63,9 @@ def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
         lines.append(t("(voice message: details for the volunteer who claims)"))
     if task["area_name"]:
         lines.append(t("Area: {a}", a=esc(task["area_name"])))
+    org = task["organisation_name"] if "organisation_name" in task.keys() else None
+    if org:
+        lines.append(t("Only for members of {org}", org=esc(org)))
     when = {"asap": t("As soon as possible"), "today": t("Today"), "tomorrow": t("Tomorrow")}.get(task["when_kind"])
     lines.append(t("When: {w}", w=esc(when or _local_time(task["starts_at"], task["community_tz"]))))
     lines.append(t("Places: {taken}/{slots} · Points: {points}", taken=taken, slots=task["slots"], points=task["points"]))
@@ -88,7 +91,8 @@ _SELECT = ("SELECT t.*, a.name AS area_name, c.group_chat_id AS community_chat, 
            " (SELECT name_zh FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_zh,"
            " (SELECT name_en FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_en,"
            " (SELECT COUNT(*) FROM claims WHERE task_id = t.id AND state IN ('active', 'done', 'completed')) AS taken,"
-           " r.display_name AS requester_name, r.address AS requester_address"
+           " r.display_name AS requester_name, r.address AS requester_address,"
+           " (SELECT name FROM organisations o WHERE o.id = t.organisation_id) AS organisation_name"
            " FROM tasks t JOIN communities c ON c.id = t.community_id LEFT JOIN areas a ON a.id = t.area_id"
            " LEFT JOIN members r ON r.id = t.requester_id")
 _SQL = (_SELECT +

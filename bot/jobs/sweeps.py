@@ -185,7 +185,9 @@ def render_group_digest(ctx: RenderContext, d: dict[str, Any]) -> str:
         lines += [f"{i}. {esc(x['name'])} ({int(x['points'])})" for i, x in enumerate(d["top_organisations"], 1)]
     if d["events"]:
         lines.append(t("Coming events:"))
-        lines += [f"• {_named(ctx, x, tz, category=False)}" for x in d["events"]]
+        lines += [f"• {_named(ctx, x, tz, category=False)}"
+                  + (" · " + t("only for {org}", org=esc(x["organisation"])) if x.get("organisation") else "")
+                  for x in d["events"]]
     return "\n".join(lines)[:4000]
 
 

@@ -94,10 +94,11 @@ async def group_digest(conn: aiosqlite.Connection, community_id: int, now: datet
               " AND l.reason IN ('task_completed', 'task_auto_confirmed', 'event_attended')"
               " GROUP BY o.id ORDER BY points DESC, o.id LIMIT ?", (community_id, week_start, TOP_N))]
     events = _public(await _rows(
-        conn, f"SELECT t.id, t.title, t.category, t.starts_at,{_SECRETS} FROM tasks t{_REQUESTER} WHERE t.community_id = ?"
+        conn, f"SELECT t.id, t.title, t.category, t.starts_at, o.name AS organisation,{_SECRETS} FROM tasks t{_REQUESTER}"
+              " LEFT JOIN organisations o ON o.id = t.organisation_id WHERE t.community_id = ?"
               " AND t.kind = 'event' AND t.state IN ('open', 'full') AND t.starts_at > ? AND t.starts_at <= ?"
               " ORDER BY t.starts_at LIMIT ?", (community_id, to_db(now), to_db(now + timedelta(days=7)), LIST_N)),
-        "category", "starts_at")
+        "category", "starts_at", "organisation")
     data = {"open_tasks": open_tasks, "completed_yesterday": int(done[0]["n"]), "points_yesterday": int(pts[0]["p"]),
             "top_volunteers": top, "top_organisations": orgs, "events": events, "tz": tz}
     if not (open_tasks or data["completed_yesterday"] or top or orgs or events):

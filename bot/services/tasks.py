@@ -428,7 +428,8 @@ def _claim(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: int
         row: sqlite3.Row | None = conn.execute(sql, params).fetchone()
         return row
 
-    task = first("SELECT * FROM tasks WHERE id = ?", (task_id,))
+    task = first("SELECT t.*, o.name AS organisation_name FROM tasks t"
+                 " LEFT JOIN organisations o ON o.id = t.organisation_id WHERE t.id = ?", (task_id,))
     if task is None:
         raise NotFound()
     mine = first("SELECT id, state FROM claims WHERE task_id = ? AND member_id = ?", (task_id, member_id))
@@ -469,7 +470,7 @@ def _may_claim(task: sqlite3.Row, member: sqlite3.Row | None, mine: sqlite3.Row 
     if not member["is_volunteer"]:
         raise NotVolunteer()
     if task["organisation_id"] is not None and member["organisation_id"] != task["organisation_id"]:
-        raise DomainError(N_("This task is open only to members of one organisation."))
+        raise DomainError(N_("This task is open only to members of {org}."), org=task["organisation_name"] or "?")
     if mine is not None and mine["state"] in ACTIVE_CLAIM_STATES:
         raise AlreadyClaimed()
     if task["state"] == "full":

@@ -53,12 +53,17 @@ async def test_event_only_for_one_organisation(fake: FakeTelegram, tmp_path: Pat
         task = await db.fetchone("SELECT id, organisation_id FROM tasks WHERE kind = 'event'")
         assert task["organisation_id"] == org
         card = await _card(fake, group, task["id"])
+        assert "Only for members of Bank branch" in (card.text or ""), card.text  # said on the card
         q_other = await fake.press_button(other, card, f"cl:{task['id']}")
         refused = await fake.wait_callback_answer(q_other, timeout=10)
-        assert "organisation" in str(refused.get("text", ""))
+        assert "open only to members of Bank branch" in str(refused.get("text", "")), refused  # named
+        mark = _mark(fake, banker)
         q_bank = await fake.press_button(banker, card, f"cl:{task['id']}")
         accepted = await fake.wait_callback_answer(q_bank, timeout=10)
         assert "claimed" in str(accepted.get("text", ""))
+        # The private details say when the event is (they had no date or time).
+        details = await _next(fake, banker, mark, button="wd:")
+        assert f"When: {start.strftime('%m-%d')} 09:00–11:00" in (details.text or ""), details.text
         await settle(fake, quiet=0.5)
         assert await db.fetchval("SELECT COUNT(*) FROM claims WHERE task_id = ?", (task["id"],)) == 1
         assert fake.errors == [], [(c.method, c.description) for c in fake.errors]

@@ -261,8 +261,12 @@ async def test_digests_name_a_request_as_its_card_does_never_by_number(db: Datab
     vol = await make_member(db, now, cid, volunteer=True, area_id=area)
     tid = await make_task(db, now, cid, res, requester_id=res, title=None, area_id=area,
                           description="郭秀兰想买两个包子，电话13812345678")
+    async with db.transaction() as conn:
+        cur = await conn.execute("INSERT INTO organisations (community_id, name, invite_code, created_at)"
+                                 " VALUES (?, '烟草局', 'TOB1', ?)", (cid, to_db(now)))
+        org = int(cur.lastrowid or 0)
     await make_task(db, now, cid, res, kind="event", title="义诊", category="other", area_id=area, slots=20,
-                    starts_at=to_db(now + timedelta(days=1, hours=1)))
+                    starts_at=to_db(now + timedelta(days=1, hours=1)), organisation_id=org)
     async with db.transaction() as conn:
         g = await digest.group_digest(conn, cid, now, "Asia/Shanghai")
         v = await digest.volunteer_digest(conn, vol, now, "Asia/Shanghai")
@@ -272,6 +276,6 @@ async def test_digests_name_a_request_as_its_card_does_never_by_number(db: Datab
     for text in (group, mine):
         assert f"任务 #{tid}" not in text and "郭秀兰" not in text and "13812345678" not in text
         assert "买菜购物" in text and "想买两个包子" in text and "幸福里3栋" in text
-    assert "05-05 09:00 · 义诊 · 幸福里3栋" in group
+    assert "05-05 09:00 · 义诊 · 幸福里3栋 · 仅限“烟草局”的成员" in group  # an event for one organisation says so
     english = render_group_digest(RenderContext(db, translator("en"), "en", -1, None, "bot"), g)
     assert "Shopping · " in english and "Task #" not in english
