@@ -50,6 +50,15 @@ def _local_time(stored: str | None, tz: str | None) -> str:
         return stored[:16].replace("T", " ")
 
 
+def _who_and_where(t: Translator, task: Any) -> list[str]:
+    """The card's area line, and who may claim when the task is open to one organisation only."""
+    lines = [t("Area: {a}", a=esc(task["area_name"]))] if task["area_name"] else []
+    org = task["organisation_name"] if "organisation_name" in task.keys() else None
+    if org:
+        lines.append(t("Only for members of {org}", org=esc(org)))
+    return lines
+
+
 def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
     """The public card: never the exact address, phone or requester's name."""
     secrets = secrets_of(task)
@@ -61,11 +70,7 @@ def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
         lines.append(esc(public_text(task["description"], secrets)[:500]))  # cut, then escape
     if task["voice_file_id"]:
         lines.append(t("(voice message: details for the volunteer who claims)"))
-    if task["area_name"]:
-        lines.append(t("Area: {a}", a=esc(task["area_name"])))
-    org = task["organisation_name"] if "organisation_name" in task.keys() else None
-    if org:
-        lines.append(t("Only for members of {org}", org=esc(org)))
+    lines += _who_and_where(t, task)
     when = {"asap": t("As soon as possible"), "today": t("Today"), "tomorrow": t("Tomorrow")}.get(task["when_kind"])
     lines.append(t("When: {w}", w=esc(when or _local_time(task["starts_at"], task["community_tz"]))))
     lines.append(t("Places: {taken}/{slots} · Points: {points}", taken=taken, slots=task["slots"], points=task["points"]))
