@@ -378,12 +378,15 @@ async def _register(turn: RegTurn) -> None:
         await reply(turn.update, error_text(t, err), await main_menu(ctx, user_id, t))
         return
     await dialogs.finish(ctx, user_id)
+    joined = None
     if d.org_code:
         try:
-            await svc.join_organisation(ctx.db, tg_user_id=user_id, now=ctx.now(), code=d.org_code)
+            joined = await svc.join_organisation(ctx.db, tg_user_id=user_id, now=ctx.now(), code=d.org_code)
         except DomainError:
             pass
     text = t("Your profile is saved. Thank you!") if d.editing else t("You are registered. Welcome, {name}!", name=esc(d.name))
+    if joined and not d.editing:  # came through an organisation's invite: say which one they joined
+        text = t("You are registered and have joined {org}. Welcome, {name}!", org=esc(joined), name=esc(d.name))
     await reply(turn.update, text, await main_menu(ctx, user_id, t))
 
 

@@ -47,11 +47,12 @@ async def _dialog_message(fake: FakeTelegram, user: Any, prefix: str, after: int
 
 
 async def register(
-    fake: FakeTelegram, user: Any, role: str = "volunteer", area: str = "Building 3", phone: bool = True, community: str | None = None
+    fake: FakeTelegram, user: Any, role: str = "volunteer", area: str = "Building 3", phone: bool = True, community: str | None = None,
+    start: str = "/start",
 ) -> None:
     lang = "en" if (user.language_code or "").startswith("en") else "zh"
     mark = _last(fake, user)
-    await fake.send_text(user, None, "/start")
+    await fake.send_text(user, None, start)  # "/start org_CODE": through an organisation's invite
     if community is not None:
         msg = await _dialog_message(fake, user, "d:community:", mark)
         mark = _last(fake, user)

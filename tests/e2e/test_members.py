@@ -137,6 +137,11 @@ async def test_edit_org_staff_deleteme(fake: FakeTelegram, bot_process: BotProce
     msg = await fake.wait_for_message(vol, timeout=10)
     code = _db(bot_process).execute("SELECT invite_code FROM organisations").fetchone()[0]
     assert code in msg.text
+    # Registering through the organisation's invite ends by naming the organisation joined.
+    tob = fake.add_user("烟草张", language_code="zh-hans")
+    await register(fake, tob, role="volunteer", phone=False, start=f"/start org_{code}")
+    done = fake.bot_messages(fake.private_chat(tob))[-1]
+    assert done.text == "注册好了，您已加入“City Bank”。欢迎您，烟草张！", done.text
     other = fake.add_user("Jun", language_code="zh-hans")
     await register(fake, other, role="volunteer")
     await fake.send_text(other, None, "/join wrongcode")
