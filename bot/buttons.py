@@ -43,6 +43,7 @@ BUTTONS: dict[str, frozenset[Where]] = {
     "dt": GROUP,        # Details (and "All places taken") on the group card
     "d": PRIVATE,       # a dialog's buttons (registration, /request, /publish, /deleteme, organisation, attendance)
     "lg": PRIVATE,      # /language
+    "pf": PRIVATE,      # the profile's Change and Erase
     "tp": PRIVATE,      # /tasks pages
     "rc": PRIVATE, "rcn": PRIVATE,    # a resident cancels their request (and "No, keep it")
     "wd": PRIVATE, "done": PRIVATE,   # a volunteer's Withdraw and Done

@@ -113,6 +113,6 @@ async def handle_menu_text(update: Update, ctx: LinliContext) -> bool:
         if flow == "request":
             await reply(update, t("Your unfinished request was not sent. To start it again, press 🆘 or send /request."))
         elif open_dialog is not None and open_dialog.data.get("editing"):
-            await reply(update, t("Your profile changes were not saved. To try again, send /start."))
+            await reply(update, t("Your profile changes were not saved. To try again, open 👤 My profile and press ✏ Change my details."))
     await item.action(update, ctx)
     return True

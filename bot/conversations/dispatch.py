@@ -18,7 +18,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 from bot.context import LinliApp, LinliContext
 from bot.deeplinks import link
 from bot.i18n import Translator, normalise_language, translator
-from bot.menu import menu_item, registered, volunteer
+from bot.menu import menu_item, participant, volunteer
 from bot.models import N_, DomainError, InvalidInput, Member, NotAllowed, NotRegistered
 from bot.numbers import parse_int
 from bot.renderers import RenderContext, Rendered, renderer
@@ -245,8 +245,8 @@ async def _show_tasks(update: Update, ctx: LinliContext, offset: int) -> None:
         await reply(update, error_text(t, NotRegistered()))
         return
     if not member.is_volunteer:
-        await reply(update, t("This list is for volunteers. To help neighbours too, send /start and choose “both”."
-                              " To ask for help, press 🆘 or send /request."))
+        await reply(update, t("This list is for volunteers. To help neighbours too: 👤 My profile, then ✏ Change"
+                              " my details, and choose “both”. To ask for help, press 🆘 Ask for help."))
         return
     total = await tasks.count_open(ctx.db, member.community_id)
     offset = max(0, min(offset, max(0, total - 1) // PAGE * PAGE))
@@ -544,7 +544,7 @@ async def _r_reviewed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
 
 
 menu_item("tasks", N_("📋 Open tasks"), visible=volunteer, order=20)(cmd_tasks)
-menu_item("mytasks", N_("🗂 My tasks"), visible=registered, order=30)(cmd_mytasks)
+menu_item("mytasks", N_("🗂 My tasks"), visible=participant, order=30)(cmd_mytasks)
 
 
 def register(app: LinliApp) -> None:

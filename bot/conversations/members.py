@@ -23,7 +23,7 @@ from bot.context import LinliApp, LinliContext
 from bot.deeplinks import dispatch, link, start_payload
 from bot.dialogs import Again, Dialog, Input, Next, Outcome, Stop, button, flow
 from bot.i18n import Translator, both, normalise_language, translator
-from bot.menu import load_member, main_menu, menu_item, registered
+from bot.menu import load_member, main_menu, menu_item, participant, registered
 from bot.models import N_, DomainError, InvalidInput
 from bot.numbers import parse_int
 from bot.services import communities as comm
@@ -268,7 +268,7 @@ async def accept_phone(turn: RegTurn, inp: Input) -> Outcome:
     typed = (inp.text or "").strip().casefold()
     if inp.kind == "text" and _skipped(typed):
         turn.draft.phone = None
-        return Next(t("No problem, you can add it later with /start."))
+        return Next(t("No problem, you can add it later: 👤 My profile, then ✏ Change my details."))
     if inp.kind == "contact":
         return Again(t("Please share your own number with the button below, not someone else's contact."))
     if inp.kind == "text" and not any(ch.isdigit() for ch in typed):
@@ -352,7 +352,7 @@ async def ask_consent(turn: RegTurn) -> Question:
     text = t(
         "Privacy, in plain words: we store your name, phone number, area and role. "
         "Only community staff and the volunteer or resident of a task you share see your phone and address; "
-        "they are never posted in the group. Send /deleteme at any time to erase your data."
+        "they are never posted in the group. To erase your data at any time: 👤 My profile, then 🗑 Erase my data."
     )
     return text, inline([[(t("✅ I agree"), button("consent", "yes"))], [(t("Cancel"), button("consent", "no"))]])
 
@@ -453,7 +453,7 @@ async def register_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: 
 ROLE_NAMES = {"resident": "resident", "volunteer": "volunteer"}
 
 
-@menu_item("profile", N_("👤 My profile"), visible=registered, order=80)
+@menu_item("profile", N_("👤 My profile"), visible=participant, order=80)
 async def profile_command(update: Update, ctx: LinliContext) -> None:
     user = update.effective_user
     assert user is not None
@@ -475,9 +475,22 @@ async def profile_command(update: Update, ctx: LinliContext) -> None:
         t("Area: {v}", v=esc(area or t("not given"))),
         t("Role: {v}", v=esc(", ".join(roles))),
         t("Points: {v}", v=m.balance),
-        t("To change it, send /start. To erase it, send /deleteme."),
+        t("To change or erase it, press a button below."),
     ]
-    await reply(update, "\n".join(lines), await main_menu(ctx, user.id, t))
+    await reply(update, "\n".join(lines), inline([[(t("✏ Change my details"), "pf:edit")],
+                                                  [(t("🗑 Erase my data"), "pf:erase")]]))
+
+
+async def on_profile_button(update: Update, ctx: LinliContext) -> None:
+    """The profile's buttons: change one's details (registration again) or erase them."""
+    query = update.callback_query
+    if query is None:
+        return
+    await answer(query)
+    if query.data == "pf:edit":
+        await start_command(update, ctx)
+    elif query.data == "pf:erase":
+        await deleteme_command(update, ctx)
 
 
 @menu_item("language", N_("🌐 中文 / English"), visible=registered, order=90)
@@ -818,6 +831,7 @@ def register(app: LinliApp) -> None:
     app.add_handler(CommandHandler("language", language_cmd, filters=private))
     app.add_handler(CallbackQueryHandler(on_language, pattern=r"^lg:"))
     app.add_handler(CommandHandler("deleteme", deleteme_command, filters=private))
+    app.add_handler(CallbackQueryHandler(on_profile_button, pattern=r"^pf:"))
     app.add_handler(CommandHandler("org", org_command, filters=private))  # in a group: bot.conversations.core
     app.add_handler(CommandHandler("join", join_command, filters=private))
     app.add_handler(CommandHandler("staff", staff_command))

@@ -883,7 +883,7 @@ async def _submitted_text(turn: Turn, task_id: int) -> str:
         return t("The event is published in the group (#{id}). Volunteers can claim their places now.", id=task_id)
     if mode == "resident":
         return t("Your request is sent (#{id}). I will tell you when a volunteer takes it. "
-                 "You can see it any time with /mytasks.", id=task_id)
+                 "You can see it any time: press 🗂 My tasks.", id=task_id)
     return t("The task is published in the group (#{id}). I will tell you when a volunteer takes it.", id=task_id)
 
 

@@ -634,7 +634,7 @@ async def edit_task(db: Database, now: datetime, staff_id: int, task_id: int, fi
             claimers = list(await cur.fetchall())
         for c in claimers:
             await enqueue(conn, chat_id=int(c["tg_user_id"]), member_id=int(c["id"]), kind="text", now=now,
-                          payload={"message": N_("Staff changed task #{id}. Please check /mytasks for the details."),
+                          payload={"message": N_("Staff changed task #{id}. Please press 🗂 My tasks to see the details."),
                                    "params": {"id": task_id}},
                           dedupe_key=f"edited:{task_id}:{c['id']}:{to_db(now)}")
 

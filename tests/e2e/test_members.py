@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import UTC, datetime
 
@@ -168,8 +169,16 @@ async def test_edit_org_staff_deleteme(fake: FakeTelegram, bot_process: BotProce
     finally:
         await database.close()
     total = _db(bot_process).execute("SELECT SUM(delta), COUNT(*) FROM ledger").fetchone()
-    await fake.send_text(other, None, "/deleteme")
-    msg = await fake.wait_for_message(other, timeout=10)
+    # Erasing from the profile's button (the texts point there, not to /deleteme).
+    mark = max((m.message_id for m in fake.bot_messages(fake.private_chat(other))), default=0)
+    await fake.press_reply_button(other, None, "👤 我的资料")
+    prof = await fake.wait_for_message(other, lambda m: "要修改或删除，请按下面的按钮。" in (m.text or ""),
+                                       timeout=10, after_id=mark)
+    assert [b["text"] for b in prof.inline_buttons] == ["✏ 修改资料", "🗑 删除我的资料"]
+    assert not re.search(r"/[a-z]", prof.text or ""), prof.text
+    await fake.press_button(other, prof, "pf:erase")
+    msg = await fake.wait_for_message(other, lambda m: any(b.get("callback_data") == "d:confirm:yes"
+                                                           for b in m.inline_buttons), timeout=10, after_id=mark)
     await fake.press_button(other, msg, "d:confirm:yes")
     await fake.wait_for_message(other, lambda m: "删除" in (m.text or ""), timeout=10, after_id=msg.message_id)
     row = _db(bot_process).execute("SELECT * FROM members WHERE id = ?", (mid,)).fetchone()

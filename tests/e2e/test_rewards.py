@@ -66,6 +66,7 @@ async def test_redeem_verify_cancel_and_race(fake: FakeTelegram, bot_process: Bo
             # a merchant's menu: checking vouchers, not the volunteers' points and supermarket
             keys = [b["text"] for b in welcome.keyboard_buttons]
             assert "🏪 Check a voucher" in keys and not any("points" in k.lower() for k in keys), keys
+            assert "🗂 My tasks" not in keys and "👤 My profile" not in keys, keys  # not a merchant's business
         shop_id = await db.fetchval("SELECT id FROM merchants WHERE name = 'Tea Shop'")
         assert await db.fetchval("SELECT member_id FROM merchants WHERE id = ?", (shop_id,)) is not None
         # staff look up the merchants' numbers later

@@ -279,3 +279,10 @@ async def test_digests_name_a_request_as_its_card_does_never_by_number(db: Datab
     assert "05-05 09:00 · 义诊 · 幸福里3栋 · 仅限“烟草局”的成员" in group  # an event for one organisation says so
     english = render_group_digest(RenderContext(db, translator("en"), "en", -1, None, "bot"), g)
     assert "Shopping · " in english and "Task #" not in english
+
+
+async def test_balance_line_does_not_repeat_the_unit(db: Database) -> None:
+    """Found in the stories: "您的积分：1 分" said the unit twice."""
+    rctx = RenderContext(db, translator("zh"), "zh", -1, None, "bot")
+    text = render_volunteer_digest(rctx, {"today": [], "matching": [{"id": 1, "title": "买菜"}], "balance": 1})
+    assert "您现在有 1 积分。" in text and "1 分" not in text

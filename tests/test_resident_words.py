@@ -1,0 +1,51 @@
+"""What a registered resident reads points to the buttons they see, never to a slash command:
+an elderly neighbour taps "👤 我的资料", she does not type "/deleteme". ``RESIDENT_FACING`` marks the
+catalog entries a resident reads (add an entry here when you write one)."""
+
+from __future__ import annotations
+
+import re
+
+from bot.i18n import translator
+
+RESIDENT_FACING = (
+    "Privacy, in plain words: we store your name, phone number, area and role. Only community staff and the"
+    " volunteer or resident of a task you share see your phone and address; they are never posted in the group."
+    " To erase your data at any time: 👤 My profile, then 🗑 Erase my data.",
+    "To change or erase it, press a button below.",
+    "No problem, you can add it later: 👤 My profile, then ✏ Change my details.",
+    "Your profile changes were not saved. To try again, open 👤 My profile and press ✏ Change my details.",
+    "Your request is sent (#{id}). I will tell you when a volunteer takes it. You can see it any time: press 🗂 My tasks.",
+    "Staff changed task #{id}. Please press 🗂 My tasks to see the details.",
+    "This list is for volunteers. To help neighbours too: 👤 My profile, then ✏ Change my details, and choose"
+    " “both”. To ask for help, press 🆘 Ask for help.",
+    "Good news: {name} is coming to help you.",
+    "If you no longer need help, press “✖ Cancel this request”.",
+    "Did {names} help you with “{title}”?",
+    "You are registered. Welcome, {name}!",
+    "You are registered and have joined {org}. Welcome, {name}!",
+    "We are sorry: nobody was free to help with “{title}” in time. You can post it again from the menu, or call the"
+    " community staff and they will help you.",
+    "Please tell us what you need, in a few words (up to {n} characters).\n"
+    "🎤 You can also hold the microphone button and speak: the volunteer will hear your voice message.",
+)
+
+COMMAND = re.compile(r"(?<![\w/])/[a-z]+")
+
+
+def test_resident_facing_texts_are_translated_and_name_no_slash_command() -> None:
+    zh, en = translator("zh"), translator("en")
+    for msgid in RESIDENT_FACING:
+        chinese = zh(msgid)
+        assert chinese != msgid, f"not translated: {msgid!r}"
+        assert not COMMAND.search(chinese), chinese
+        assert not COMMAND.search(en(msgid)), msgid
+
+
+def test_the_buttons_they_are_told_to_press_are_named_as_the_menu_names_them() -> None:
+    zh = translator("zh")
+    for label in ("👤 My profile", "🗂 My tasks", "🆘 Ask for help"):
+        named = zh(label)
+        assert any(named in zh(m) for m in RESIDENT_FACING), label
+    for label in ("✏ Change my details", "🗑 Erase my data"):
+        assert any(zh(label) in zh(m) for m in RESIDENT_FACING), label
