@@ -137,7 +137,7 @@ async def test_register_phone_shared_or_skipped_never_typed() -> None:
     assert await reg.accept_phone(turn, Input("contact", phone="+8613800000000", contact_user_id=8)) == Again(
         "Please share your own number with the button below, not someone else's contact.")
     assert "do not type" in (await reg.accept_phone(turn, typed("13800000000"))).why  # type: ignore[union-attr]
-    assert await reg.accept_phone(turn, typed("不想给")) == Next("No problem, you can add it later with /start.")
+    assert await reg.accept_phone(turn, typed("不想给")) == Next("No problem, you can add it later: 👤 My profile, then ✏ Change my details.")
     assert turn.draft.phone is None and '"phone": null' in str(__import__("json").dumps(turn.draft.data()))
     assert await reg.accept_phone(turn, Input("contact", phone="+8613800000000", contact_user_id=7)) == Next(
         "Thank you, Gran.")
