@@ -255,3 +255,13 @@ async def test_language_is_chosen_not_flipped(fake: FakeTelegram, bot_process: B
     assert _db(bot_process).execute("SELECT language FROM members WHERE tg_user_id = ?", (gran.id,)).fetchone()[0] == "en"
     await say(fake, gran, "/language zh", "中文")
     assert _db(bot_process).execute("SELECT language FROM members WHERE tg_user_id = ?", (gran.id,)).fetchone()[0] == "zh"
+
+
+async def test_setup_asks_the_one_who_set_it_up_to_register_in_plain_words(fake: FakeTelegram,
+                                                                            bot_process: BotProcess) -> None:
+    """Found in the stories: "设置本群的人就是工作人员：请也按"注册"…" read like a translation."""
+    admin = fake.add_user("周主任", language_code="zh-hans", user_id=ADMIN_ID)
+    group = await setup_community(fake, admin)
+    note = await fake.wait_for_message(group, lambda m: "工作人员" in (m.text or ""), timeout=10)
+    assert note.text == ("您设置了这个群，就是这里的工作人员。请您也点“注册”，"
+                         "这样居民反映的问题、等您审核的求助才能发给您。"), note.text
