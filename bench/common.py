@@ -268,10 +268,12 @@ def seed(
     con.executemany(
         "INSERT INTO members (id, tg_user_id, community_id, language, display_name, phone, area_id, is_volunteer,"
         " is_resident, is_staff, organisation_id, skills, quiet_start, quiet_end, consent_at, registered_at,"
-        " started_bot, created_at, updated_at)"
-        " VALUES (?, ?, ?, 'zh', ?, ?, 1, 1, ?, ?, ?, '[\"shopping\"]', '00:00', '00:00', ?, ?, 1, ?, ?)",
+        " started_bot, announce_asked_at, created_at, updated_at)"
+        " VALUES (?, ?, ?, 'zh', ?, ?, 1, 1, ?, ?, ?, '[\"shopping\"]', '00:00', '00:00', ?, ?, 1, ?, ?, ?)",
+        # A community in its steady state: every volunteer was asked about announcements long ago
+        # (the question at a first claim comes 5 s later and would be left unsent when a run stops).
         [(i + 1, tg, cid, f"Volunteer {i + 1}", f"+86139{i:08d}", 1 if i % 10 == 0 else 0, 1 if i == 0 else 0,
-          1 + i % 10, stamp, stamp, stamp, stamp) for i, tg in enumerate(tg_ids)])
+          1 + i % 10, stamp, stamp, stamp, stamp, stamp) for i, tg in enumerate(tg_ids)])
     open_ids: list[int] = []
     if tasks:
         done_rows = []
