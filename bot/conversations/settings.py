@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardMarkup, Update
+from typing import Any
+
+from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LinliApp, LinliContext
@@ -59,14 +61,23 @@ async def settings_command(update: Update, ctx: LinliContext) -> None:
     await reply(update, text, markup)
 
 
-async def on_button(update: Update, ctx: LinliContext) -> None:
+async def _pressed_by_member(update: Update, ctx: LinliContext) -> tuple[CallbackQuery, Translator, Any] | None:
+    """The press, the presser's words and member row; None once an unregistered presser was answered."""
     query = update.callback_query
     assert query is not None and update.effective_user is not None
     t = await tr_for(update, ctx)
     m = await _member_row(ctx, update.effective_user.id)
     if m is None:
         await answer(query, t("Please register first: send /start."))
+        return None
+    return query, t, m
+
+
+async def on_button(update: Update, ctx: LinliContext) -> None:
+    pressed = await _pressed_by_member(update, ctx)
+    if pressed is None:
         return
+    query, t, m = pressed
     data = (query.data or "").split(":")
     mid = int(str(m["id"]))
     now = ctx.now()
@@ -81,14 +92,14 @@ async def on_button(update: Update, ctx: LinliContext) -> None:
         await members.set_announce_consent(ctx.db, mid, not bool(m["announce_consent"]), now)
         ok = True
     elif data[1:] == ["lb"]:
-        await points.set_opt_out(ctx.db, tg_user_id=update.effective_user.id, opt_out=not bool(m["leaderboard_opt_out"]),
+        await points.set_opt_out(ctx.db, tg_user_id=query.from_user.id, opt_out=not bool(m["leaderboard_opt_out"]),
                                  now=now)
         ok = True
     if not ok:
         await answer(query, t("This button is out of date. Please use the latest message."))
         return
     await answer(query, t("Saved."))
-    m = await _member_row(ctx, update.effective_user.id)
+    m = await _member_row(ctx, query.from_user.id)
     assert m is not None
     text, markup = _view(t, m, str(m["community_time"]))
     await edit_or_send(query, text, markup)
@@ -137,13 +148,10 @@ async def _r_announce_ask(rc: RenderContext, p: dict[str, object]) -> Rendered |
 
 async def on_announce_answer(update: Update, ctx: LinliContext) -> None:
     """The answer to the question above: saved at once, the question shows what was chosen."""
-    query = update.callback_query
-    assert query is not None and update.effective_user is not None
-    t = await tr_for(update, ctx)
-    m = await _member_row(ctx, update.effective_user.id)
-    if m is None:
-        await answer(query, t("Please register first: send /start."))
+    pressed = await _pressed_by_member(update, ctx)
+    if pressed is None:
         return
+    query, t, m = pressed
     consent = (query.data or "") == "an:y"
     await members.set_announce_consent(ctx.db, int(str(m["id"])), consent, ctx.now())
     await answer(query, t("Saved."))
