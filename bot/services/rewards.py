@@ -8,8 +8,8 @@ below zero however many members press at once. Refunds use ``refund:<voucher_id>
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,10 +20,9 @@ from bot.services import access, ledger, merchants
 from bot.services.merchants import new_code
 from storage import rewards as store
 from storage.db import Database
-from storage.outbox import priority_of
+from storage.outbox import audit
 from storage.rewards import Reward as Reward
 from storage.rewards import Voucher as Voucher
-from storage.timeutil import to_db
 
 KINDS = ("goods", "service", "honour", "venue", "discount")
 VERIFY_MAX_FAILURES = 10
@@ -40,21 +39,14 @@ class SlotTaken(InvalidState):
 
 async def _audit(conn: aiosqlite.Connection, community_id: int, actor_id: int | None, action: str,
                  object_id: int, now: datetime, **details: Any) -> None:
-    await conn.execute(
-        "INSERT INTO audit_log (community_id, actor_id, action, object_type, object_id, details, created_at)"
-        " VALUES (?, ?, ?, 'voucher', ?, ?, ?)",
-        (community_id, actor_id, action, object_id, json.dumps(details, ensure_ascii=False, default=str), to_db(now)))
+    await audit(conn, community_id=community_id, actor_id=actor_id, action=action, object_type="voucher",
+                      object_id=object_id, details=details, now=now)
 
 
 async def _notify(conn: aiosqlite.Connection, *, key: str, member_id: int, message: str, now: datetime,
                   **params: Any) -> None:
     """Tell the member in their private chat (through the outbox, in the same transaction)."""
-    await conn.execute(
-        "INSERT INTO outbox (dedupe_key, chat_id, member_id, kind, payload, priority, not_before, created_at)"
-        " SELECT ?, tg_user_id, id, 'text', ?, ?, ?, ? FROM members WHERE id = ? AND tg_user_id IS NOT NULL"
-        " ON CONFLICT (dedupe_key) DO NOTHING",
-        (key, json.dumps({"message": message, "params": params}, ensure_ascii=False), priority_of("text"),
-         to_db(now), to_db(now), member_id))
+    await store.tell_member(conn, key=key, member_id=member_id, message=message, params=params, now=now)
 
 
 _reward_name = store.reward_name
@@ -90,43 +82,31 @@ async def create_reward(db: Database, *, community_id: int, name_zh: str, name_e
     name_en = " ".join(name_en.split()) or name_zh
     _check_reward(name_zh, name_en, kind, cost, stock, monthly_limit, valid_days, merchant_id)
     async with db.transaction() as conn:
-        if merchant_id is not None:
-            async with conn.execute("SELECT 1 FROM merchants WHERE id = ? AND community_id = ?",
-                                    (merchant_id, community_id)) as cur:
-                if await cur.fetchone() is None:
-                    raise InvalidInput(N_("There is no merchant number {id} in your community (see /merchant list)."),
-                                       id=merchant_id)
-        cur2 = await conn.execute(
-            "INSERT INTO rewards (community_id, name_zh, name_en, description_zh, description_en, kind, cost, stock,"
-            " monthly_limit, valid_days, merchant_id, refund_on_expiry, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (community_id, name_zh, name_en, description_zh, description_en, kind, cost, stock, monthly_limit,
-             valid_days, merchant_id, int(refund_on_expiry), to_db(now)))
-        rid = int(cur2.lastrowid or 0)
-        await conn.execute(
-            "INSERT INTO audit_log (community_id, actor_id, action, object_type, object_id, created_at)"
-            " VALUES (?, ?, 'reward.create', 'reward', ?, ?)", (community_id, actor_id, rid, to_db(now)))
+        if merchant_id is not None and not await store.merchant_in_community(conn, merchant_id, community_id):
+            raise InvalidInput(N_("There is no merchant number {id} in your community (see /merchant list)."),
+                               id=merchant_id)
+        rid = await store.insert_reward(
+            conn, community_id=community_id, name_zh=name_zh, name_en=name_en, description_zh=description_zh,
+            description_en=description_en, kind=kind, cost=cost, stock=stock, monthly_limit=monthly_limit,
+            valid_days=valid_days, merchant_id=merchant_id, refund_on_expiry=refund_on_expiry, now=now)
+        await audit(conn, community_id=community_id, actor_id=actor_id, action="reward.create",
+                          object_type="reward", object_id=rid, now=now)
     return rid
 
 
 async def update_reward(db: Database, reward_id: int, *, now: datetime, actor_id: int | None = None,
                         **fields: Any) -> None:
-    allowed = {"active", "stock", "cost", "monthly_limit", "valid_days", "refund_on_expiry"}
-    if not fields or set(fields) - allowed:
+    if not fields or set(fields) - store.UPDATABLE:
         raise InvalidInput()
     if "cost" in fields and not 0 < int(fields["cost"]) <= 100_000:
         raise InvalidInput()
     if fields.get("stock") is not None and int(fields["stock"]) < 0:
         raise InvalidInput()
-    sets = ", ".join(f"{k} = ?" for k in fields)
     async with db.transaction() as conn:
-        cur = await conn.execute(f"UPDATE rewards SET {sets} WHERE id = ?", (*fields.values(), reward_id))
-        if not cur.rowcount:
+        if not await store.update_reward(conn, reward_id, fields):
             raise NotFound()
-        await conn.execute(
-            "INSERT INTO audit_log (actor_id, action, object_type, object_id, details, created_at)"
-            " VALUES (?, 'reward.update', 'reward', ?, ?, ?)",
-            (actor_id, reward_id, json.dumps(fields, default=str), to_db(now)))
+        await audit(conn, actor_id=actor_id, action="reward.update", object_type="reward", object_id=reward_id,
+                          details=fields, now=now)
 
 
 async def get_reward(db: Database, reward_id: int) -> Reward | None:
@@ -168,11 +148,9 @@ async def redeem(db: Database, *, member_id: int, reward_id: int, now: datetime,
     """
     async with db.transaction() as conn:
         if request_key is not None:
-            async with conn.execute("SELECT * FROM vouchers WHERE request_key = ? AND member_id = ?",
-                                    (request_key, member_id)) as cur:
-                prev = await cur.fetchone()
+            prev = await store.voucher_for_request_in(conn, member_id, request_key)
             if prev is not None:
-                return Voucher.from_row(prev)
+                return prev
         reward = await _reward_for(conn, member_id, reward_id)
         if reward.kind == "venue":
             if slot_start is None or slot_start <= now:
@@ -184,22 +162,16 @@ async def redeem(db: Database, *, member_id: int, reward_id: int, now: datetime,
         await ledger.debit(conn, member_id=member_id, amount=reward.cost, reason="redeem", key=f"redeem:{vid}",
                            now=now, voucher_id=vid, actor_id=member_id)
         await _audit(conn, reward.community_id, member_id, "voucher.issue", vid, now, reward_id=reward_id)
-        async with conn.execute("SELECT * FROM vouchers WHERE id = ?", (vid,)) as cur:
-            vrow = await cur.fetchone()
-    return Voucher.from_row(vrow)
+        issued = await store.voucher_in(conn, vid)
+    assert issued is not None
+    return issued
 
 
 async def _reward_for(conn: aiosqlite.Connection, member_id: int, reward_id: int) -> Reward:
     """An active reward of the member's own community; NotFound otherwise."""
-    async with conn.execute("SELECT * FROM rewards WHERE id = ?", (reward_id,)) as cur:
-        row = await cur.fetchone()
-    async with conn.execute("SELECT community_id FROM members WHERE id = ? AND deleted_at IS NULL",
-                            (member_id,)) as cur:
-        mrow = await cur.fetchone()
-    if row is None or mrow is None:
-        raise NotFound()
-    reward = Reward.from_row(row)
-    if not reward.active or mrow[0] != reward.community_id:
+    reward = await store.reward_in(conn, reward_id)
+    community_id = await store.live_member_community(conn, member_id)
+    if reward is None or community_id is None or not reward.active or community_id != reward.community_id:
         raise NotFound()
     return reward
 
@@ -208,22 +180,12 @@ async def _check_available(conn: aiosqlite.Connection, reward: Reward, member_id
                            now: datetime) -> None:
     """The member's monthly limit, the venue slot and the stock (taken here, so it is one less)."""
     if reward.monthly_limit is not None:
-        async with conn.execute(
-                "SELECT COUNT(*) FROM vouchers WHERE member_id = ? AND reward_id = ? AND issued_at >= ?"
-                " AND state != 'cancelled'", (member_id, reward.id, to_db(_month_start(now)))) as cur:
-            n = (await cur.fetchone() or (0,))[0]
-        if n >= reward.monthly_limit:
+        if await store.issued_since(conn, member_id, reward.id, _month_start(now)) >= reward.monthly_limit:
             raise MonthlyLimitReached()
-    if slot_start is not None:
-        async with conn.execute(
-                "SELECT 1 FROM vouchers WHERE reward_id = ? AND slot_start = ? AND state IN ('issued', 'used')",
-                (reward.id, to_db(slot_start))) as cur:
-            if await cur.fetchone():
-                raise SlotTaken()
-    if reward.stock is not None:
-        cur3 = await conn.execute("UPDATE rewards SET stock = stock - 1 WHERE id = ? AND stock > 0", (reward.id,))
-        if cur3.rowcount != 1:
-            raise OutOfStock()
+    if slot_start is not None and await store.slot_booked(conn, reward.id, slot_start):
+        raise SlotTaken()
+    if reward.stock is not None and not await store.take_stock(conn, reward.id):
+        raise OutOfStock()
 
 
 async def _issue(conn: aiosqlite.Connection, reward: Reward, member_id: int, slot_start: datetime | None,
@@ -232,37 +194,30 @@ async def _issue(conn: aiosqlite.Connection, reward: Reward, member_id: int, slo
     expires = now + timedelta(days=reward.valid_days)
     if slot_start is not None:
         expires = slot_start + timedelta(hours=2)
-    cur4 = await conn.execute(
-        "INSERT INTO vouchers (community_id, reward_id, member_id, code, cost, state, slot_start, slot_end,"
-        " issued_at, expires_at, request_key) VALUES (?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?, ?)",
-        (reward.community_id, reward.id, member_id, new_code(), reward.cost,
-         None if slot_start is None else to_db(slot_start),
-         None if slot_start is None else to_db(slot_start + timedelta(hours=1)), to_db(now), to_db(expires),
-         request_key))
-    return int(cur4.lastrowid or 0)
+    return await store.insert_voucher(
+        conn, reward=reward, member_id=member_id, code=new_code(), slot_start=slot_start,
+        slot_end=None if slot_start is None else slot_start + timedelta(hours=1), now=now, expires=expires,
+        request_key=request_key)
 
 
-async def _refund(conn: aiosqlite.Connection, v: Any, now: datetime, actor_id: int | None) -> None:
-    await ledger.credit(conn, member_id=int(v["member_id"]), amount=int(v["cost"]), reason="refund",
-                        key=f"refund:{v['id']}", now=now, voucher_id=int(v["id"]), actor_id=actor_id)
-    await conn.execute("UPDATE rewards SET stock = stock + 1 WHERE id = ? AND stock IS NOT NULL", (v["reward_id"],))
+async def _refund(conn: aiosqlite.Connection, v: Voucher, now: datetime, actor_id: int | None) -> None:
+    await ledger.credit(conn, member_id=v.member_id, amount=v.cost, reason="refund",
+                        key=f"refund:{v.id}", now=now, voucher_id=v.id, actor_id=actor_id)
+    await store.return_stock(conn, v.reward_id)
 
 
 async def cancel(db: Database, *, member_id: int, voucher_id: int, now: datetime) -> bool:
     """Cancel an unused voucher and refund it. False if it was already cancelled (a double tap)."""
     async with db.transaction() as conn:
-        async with conn.execute("SELECT * FROM vouchers WHERE id = ?", (voucher_id,)) as cur:
-            v = await cur.fetchone()
-        if v is None or int(v["member_id"]) != member_id:
+        v = await store.voucher_in(conn, voucher_id)
+        if v is None or v.member_id != member_id:
             raise NotFound()
-        if v["state"] == "cancelled":
+        if v.state == "cancelled":
             return False
-        cur2 = await conn.execute("UPDATE vouchers SET state = 'cancelled', closed_at = ? WHERE id = ?"
-                                  " AND state = 'issued'", (to_db(now), voucher_id))
-        if cur2.rowcount != 1:
+        if not await store.close_issued(conn, voucher_id, "cancelled", now):
             raise InvalidState()
         await _refund(conn, v, now, member_id)
-        await _audit(conn, int(v["community_id"]), member_id, "voucher.cancel", voucher_id, now)
+        await _audit(conn, v.community_id, member_id, "voucher.cancel", voucher_id, now)
     return True
 
 
@@ -320,24 +275,19 @@ class UnknownCode(NotFound):
 
 
 async def _check_rate(db: Database, actor_id: int, now: datetime) -> None:
-    n = await db.fetchval(
-        "SELECT COUNT(*) FROM voucher_verify_attempts WHERE actor_id = ? AND ok = 0 AND created_at > ?",
-        (actor_id, to_db(now - VERIFY_WINDOW)))
-    if int(n or 0) >= VERIFY_MAX_FAILURES:
+    if await store.failed_checks_since(db, actor_id, now - VERIFY_WINDOW) >= VERIFY_MAX_FAILURES:
         raise RateLimited()
 
 
 async def _record(db: Database, actor_id: int, ok: bool, now: datetime) -> None:
     async with db.transaction() as conn:
-        await conn.execute("INSERT INTO voucher_verify_attempts (actor_id, ok, created_at) VALUES (?, ?, ?)",
-                           (actor_id, int(ok), to_db(now)))
+        await store.record_check(conn, actor_id, ok, now)
 
 
 async def _authorise(db: Database, actor_id: int, v: Voucher, reward: Reward, staff_of: int | None) -> None:
     """Merchant rewards only at their merchant; other kinds by staff of the community (or a merchant
     named on the reward)."""
-    row = await db.fetchone("SELECT id FROM merchants WHERE member_id = ? AND active = 1", (actor_id,))
-    my_merchant = None if row is None else int(row[0])
+    my_merchant = await store.active_merchant_of(db, actor_id)
     if reward.merchant_id is not None:
         if my_merchant != reward.merchant_id:
             if my_merchant is None and staff_of is not None and staff_of != v.community_id:
@@ -353,11 +303,10 @@ async def check_voucher(db: Database, *, actor_id: int, code: str, now: datetime
     failures (unknown code, another merchant's voucher) count towards the limit."""
     await _check_rate(db, actor_id, now)
     norm = normalise_code(code)
-    row = await db.fetchone("SELECT * FROM vouchers WHERE code = ?", (norm,)) if 6 <= len(norm) <= 16 else None
-    if row is None:
+    v = await store.voucher_by_code(db, norm) if 6 <= len(norm) <= 16 else None
+    if v is None:
         await _record(db, actor_id, False, now)
         raise UnknownCode()
-    v = Voucher.from_row(row)
     reward = await get_reward(db, v.reward_id)
     assert reward is not None
     try:
@@ -383,10 +332,7 @@ async def use_voucher(db: Database, *, actor_id: int, voucher_id: int, now: date
     assert reward is not None
     await _authorise(db, actor_id, v, reward, staff_of)
     async with db.transaction() as conn:
-        cur = await conn.execute(
-            "UPDATE vouchers SET state = 'used', used_at = ?, used_by = ?, closed_at = ? WHERE id = ?"
-            " AND state = 'issued' AND expires_at > ?", (to_db(now), actor_id, to_db(now), voucher_id, to_db(now)))
-        if cur.rowcount != 1:
+        if not await store.mark_used(conn, voucher_id, actor_id, now):
             if v.state == "used" or (await _state(conn, voucher_id)) == "used":
                 raise VoucherUsed()
             raise VoucherNotValid()
@@ -394,9 +340,7 @@ async def use_voucher(db: Database, *, actor_id: int, voucher_id: int, now: date
         await _notify(conn, key=f"voucher_used:{voucher_id}", member_id=v.member_id, now=now,
                       message=N_("Your voucher {code} ({name}) has been used. Enjoy!"), code=v.code,
                       name=await _reward_name(conn, v.reward_id))
-    v.state = "used"
-    v.used_at = now
-    return v
+    return replace(v, state="used", used_at=now)
 
 
 _state = store.voucher_state
@@ -405,29 +349,28 @@ _state = store.voucher_state
 # -- expiry ---------------------------------------------------------------------------------
 async def expire_due(db: Database, now: datetime) -> int:
     """Expire issued vouchers past their validity; refund those whose reward says so. Returns count."""
-    rows = await db.fetchall("SELECT id FROM vouchers WHERE state = 'issued' AND expires_at <= ? LIMIT 500",
-                             (to_db(now),))
     n = 0
-    for (vid,) in rows:
+    for vid in await store.issued_past(db, now):
         async with db.transaction() as conn:
-            cur = await conn.execute("UPDATE vouchers SET state = 'expired', closed_at = ? WHERE id = ?"
-                                     " AND state = 'issued'", (to_db(now), vid))
-            if cur.rowcount != 1:
-                continue
-            async with conn.execute("SELECT v.*, r.refund_on_expiry FROM vouchers v JOIN rewards r"
-                                    " ON r.id = v.reward_id WHERE v.id = ?", (vid,)) as c2:
-                v = await c2.fetchone()
-            assert v is not None
-            if v["refund_on_expiry"]:
-                await _refund(conn, v, now, None)
-            await _audit(conn, int(v["community_id"]), None, "voucher.expire", int(vid), now,
-                         refunded=bool(v["refund_on_expiry"]))
-            await _notify(conn, key=f"voucher_expired:{vid}", member_id=int(v["member_id"]), now=now,
-                          message=N_("Your voucher {code} ({name}) has expired. {n} points are back.")
-                          if v["refund_on_expiry"] else N_("Your voucher {code} ({name}) has expired."),
-                          code=v["code"], n=int(v["cost"]), name=await _reward_name(conn, int(v["reward_id"])))
-            n += 1
+            n += await _expire(conn, vid, now)
     return n
+
+
+async def _expire(conn: aiosqlite.Connection, vid: int, now: datetime) -> int:
+    """Expire one voucher (1), or nothing if it is no longer issued (0)."""
+    if not await store.close_issued(conn, vid, "expired", now):
+        return 0
+    v = await store.voucher_in(conn, vid)
+    assert v is not None
+    refund = await store.refund_on_expiry(conn, v.reward_id)
+    if refund:
+        await _refund(conn, v, now, None)
+    await _audit(conn, v.community_id, None, "voucher.expire", vid, now, refunded=refund)
+    await _notify(conn, key=f"voucher_expired:{vid}", member_id=v.member_id, now=now,
+                  message=N_("Your voucher {code} ({name}) has expired. {n} points are back.")
+                  if refund else N_("Your voucher {code} ({name}) has expired."),
+                  code=v.code, n=v.cost, name=await _reward_name(conn, v.reward_id))
+    return 1
 
 
 async def voucher_for_request(db: Database, member_id: int, request_key: str) -> Voucher | None:
