@@ -248,7 +248,7 @@ async def cmd_entries(update: Update, ctx: LinliContext) -> None:
         await reply(update, t("No points were given for task {id}.", id=tid))
         return
     lines = [t("Points for task {id} (entry · who · points):", id=tid)]
-    lines += [f"{eid} · {esc(name)} · {delta:+d} {esc(t(REASONS.get(reason, reason)))}" for eid, name, delta, reason in rows]
+    lines += [f"{e.id} · {esc(e.name)} · {e.delta:+d} {esc(t(REASONS.get(e.reason, e.reason)))}" for e in rows]
     lines.append(esc(t("To take points back: /revoke <entry number> <reason>")))
     await reply(update, "\n".join(lines)[:4000])
 
