@@ -6,7 +6,7 @@ fills it with plain sqlite3, then times
 - the digest sweep between digest times, 50,000 members in 100 communities: before, the loop the
   sweep ran (list every member of every community, one write transaction per member already past
   their digest time, whose "once a day" key is found taken); after, the two index lookups of
-  ``bot.services.digest.sweep_digests`` (``DUE_COMMUNITIES``, ``DUE_MEMBERS``) and the whole real
+  ``bot.services.digest.sweep_digests`` (``storage.digest.DUE_COMMUNITIES``, ``DUE_MEMBERS``) and the whole real
   function through aiosqlite;
 - the card job's selection at 100,000 tasks (20 cards to post or edit): the old query and
   ``bot.jobs.cards._SQL``;
@@ -36,6 +36,7 @@ from bench.common import fresh_db, machine, migrate_async, percentile
 from bot.jobs.cards import _SQL as CARDS_NOW
 from bot.jobs.outbox_drain import BATCH, NEXT_BATCH
 from bot.services import digest
+from storage import digest as digest_store
 from storage.outbox import BULK, FIRST, NOTICE
 from storage.periods import register as register_periods
 from storage.timeutil import to_db
@@ -87,8 +88,8 @@ def digest_sweep_before(con: sqlite3.Connection, now: datetime) -> None:
 
 def digest_sweep_after(con: sqlite3.Connection, now: datetime) -> None:
     stamp = to_db(now)
-    con.execute(digest.DUE_COMMUNITIES, (stamp,)).fetchall()
-    con.execute(digest.DUE_MEMBERS, (stamp,)).fetchall()
+    con.execute(digest_store.DUE_COMMUNITIES, (stamp,)).fetchall()
+    con.execute(digest_store.DUE_MEMBERS, (stamp,)).fetchall()
 
 
 # -- the data ------------------------------------------------------------------------------------
@@ -247,7 +248,7 @@ def measure(*, members: int, communities: int, tasks: int, pending: int, history
              "- outbox after: " + " | ".join(x for x in plan(con, NEXT_BATCH, (stamp, BATCH)).split(" | ") if "outbox" in x),
              f"- cards before: {plan(con, CARDS_BEFORE).split(' | ')[0]}",
              f"- cards after: {plan(con, CARDS_NOW).split(' | ')[0]}",
-             f"- digest after: {plan(con, digest.DUE_MEMBERS, (stamp,))}"]
+             f"- digest after: {plan(con, digest_store.DUE_MEMBERS, (stamp,))}"]
     # Everything pending deferred (quiet hours): the poll every 0.5 s finds nothing; then 30 due.
     later = to_db(NOW + timedelta(hours=8))
     con.execute("UPDATE outbox SET not_before = ? WHERE state = 'pending'", (later,))

@@ -10,6 +10,7 @@ from bot.i18n import translator
 from bot.jobs.sweeps import render_group_digest, render_staff_digest, render_volunteer_digest, run_once
 from bot.renderers import RenderContext
 from bot.services import digest, ledger
+from storage import digest as digest_store
 from storage.db import Database
 from storage.timeutil import to_db
 from tests.factories import make_community, make_member
@@ -170,7 +171,7 @@ async def _next(db: Database, member_id: int) -> str | None:
 
 
 async def _due_now(db: Database, at: datetime) -> list[int]:
-    return [int(r[0]) for r in await db.fetchall(digest.DUE_MEMBERS, (to_db(at),))]
+    return [int(r[0]) for r in await db.fetchall(digest_store.DUE_MEMBERS, (to_db(at),))]
 
 
 async def test_sweep_reads_only_members_due_now(db: Database) -> None:
@@ -199,7 +200,7 @@ async def test_sweep_reads_only_members_due_now(db: Database) -> None:
 
 
 async def test_due_members_and_communities_come_from_an_index(db: Database) -> None:
-    for sql in (digest.DUE_MEMBERS, digest.DUE_COMMUNITIES):
+    for sql in (digest_store.DUE_MEMBERS, digest_store.DUE_COMMUNITIES):
         plan = " | ".join(r[3] for r in await db.fetchall("EXPLAIN QUERY PLAN " + sql, ("2026-05-04",)))
         assert "USING" in plan and "_digest_due" in plan and "SCAN" not in plan, plan
 
