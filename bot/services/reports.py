@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from storage import reports as store
 from storage.db import Database
-from storage.timeutil import from_db, to_db
+from storage.reports import EXPORTS as EXPORTS
 
 
 @dataclass
@@ -36,81 +37,39 @@ class Stats:
     daily_states: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-def _scope(community_id: int | None, col: str) -> tuple[str, tuple[Any, ...]]:
-    if community_id is None:
-        return "1=1", ()
-    return f"{col} = ?", (community_id,)
+def _minutes(spans: list[tuple[datetime, datetime]]) -> list[float]:
+    return [(b - a).total_seconds() / 60 for a, b in spans]
 
 
-def _minutes(a: str, b: str) -> float:
-    return (from_db(b) - from_db(a)).total_seconds() / 60
+def _pairs(rows: list[store.NameCount]) -> list[tuple[str, int]]:
+    return [(r.name, r.n) for r in rows]
 
 
 async def compute_stats(db: Database, *, community_id: int | None, start: datetime, end: datetime) -> Stats:
     """Stats for [start, end); community_id None means all communities (super-admins only)."""
-    s, e = to_db(start), to_db(end)
     st = Stats(community_id, start, end)
-    w, p = _scope(community_id, "community_id")
-    wt, pt = _scope(community_id, "t.community_id")
-
-    async def count(sql: str, params: tuple[Any, ...]) -> int:
-        return int(await db.fetchval(sql, params) or 0)
-
-    st.counts = {
-        "requested": await count(f"SELECT COUNT(*) FROM tasks WHERE {w} AND kind='request' AND created_at >= ? AND created_at < ?", (*p, s, e)),
-        "published": await count(f"SELECT COUNT(*) FROM tasks WHERE {w} AND published_at >= ? AND published_at < ?", (*p, s, e)),
-        "claimed": await count(f"SELECT COUNT(*) FROM tasks WHERE {w} AND first_claim_at >= ? AND first_claim_at < ?", (*p, s, e)),
-        "completed": await count(f"SELECT COUNT(*) FROM tasks WHERE {w} AND state='completed' AND completed_at >= ? AND completed_at < ?", (*p, s, e)),
-        "cancelled": await count(f"SELECT COUNT(*) FROM tasks WHERE {w} AND state='cancelled' AND cancelled_at >= ? AND cancelled_at < ?", (*p, s, e)),
-        "expired": await count(f"SELECT COUNT(*) FROM tasks WHERE {w} AND state='expired' AND updated_at >= ? AND updated_at < ?", (*p, s, e)),
-    }
-    rows = await db.fetchall(f"SELECT published_at, first_claim_at FROM tasks WHERE {w} AND published_at >= ? AND published_at < ? AND first_claim_at IS NOT NULL", (*p, s, e))
-    st.claim_minutes = sorted(_minutes(r[0], r[1]) for r in rows)
+    period = (db, community_id, start, end)
+    st.counts = await store.task_counts(*period)
+    st.claim_minutes = sorted(_minutes(await store.publish_to_claim(*period)))
     st.median_claim_minutes = statistics.median(st.claim_minutes) if st.claim_minutes else None
-    rows = await db.fetchall(f"SELECT published_at, completed_at FROM tasks WHERE {w} AND state='completed' AND completed_at >= ? AND completed_at < ? AND published_at IS NOT NULL", (*p, s, e))
-    done = [_minutes(r[0], r[1]) for r in rows]
+    done = _minutes(await store.publish_to_completion(*period))
     st.median_complete_minutes = statistics.median(done) if done else None
-    st.active_volunteers = await count(f"SELECT COUNT(DISTINCT c.member_id) FROM claims c JOIN tasks t ON t.id=c.task_id WHERE {wt} AND c.claimed_at >= ? AND c.claimed_at < ?", (*pt, s, e))
-    st.new_members = await count(f"SELECT COUNT(*) FROM members WHERE {w} AND deleted_at IS NULL AND registered_at >= ? AND registered_at < ?", (*p, s, e))
-    closed = await count(f"SELECT COUNT(*) FROM claims c JOIN tasks t ON t.id=c.task_id WHERE {wt} AND c.state IN ('completed','no_show') AND c.updated_at >= ? AND c.updated_at < ?", (*pt, s, e))
-    noshow = await count(f"SELECT COUNT(*) FROM claims c JOIN tasks t ON t.id=c.task_id WHERE {wt} AND c.state='no_show' AND c.updated_at >= ? AND c.updated_at < ?", (*pt, s, e))
+    st.active_volunteers = await store.active_volunteers(*period)
+    st.new_members = await store.new_members(*period)
+    closed = await store.closed_claims(*period)
+    noshow = await store.closed_claims(*period, no_show_only=True)
     st.no_show_rate = noshow / closed if closed else None
-    rows = await db.fetchall(f"SELECT COALESCE(m.display_name, '#' || m.id), COUNT(*) n FROM no_shows ns JOIN members m ON m.id=ns.member_id WHERE {_scope(community_id, 'ns.community_id')[0]} AND ns.created_at >= ? AND ns.created_at < ? GROUP BY m.id ORDER BY n DESC, m.id LIMIT 5", (*p, s, e))
-    st.no_shows = [(str(r[0]), int(r[1])) for r in rows]
-    st.points_credited = await count(f"SELECT COALESCE(SUM(delta),0) FROM ledger WHERE {w} AND delta > 0 AND reason <> 'refund' AND created_at >= ? AND created_at < ?", (*p, s, e))
-    st.points_redeemed = await count(f"SELECT COALESCE(-SUM(delta),0) FROM ledger WHERE {w} AND reason='redeem' AND created_at >= ? AND created_at < ?", (*p, s, e))
-    rows = await db.fetchall(f"SELECT category, COUNT(*) n FROM tasks WHERE {w} AND published_at >= ? AND published_at < ? GROUP BY category ORDER BY n DESC, category LIMIT 5", (*p, s, e))
-    st.top_categories = [(str(r[0]), int(r[1])) for r in rows]
-    rows = await db.fetchall(f"SELECT a.name, COUNT(*) n FROM tasks t JOIN areas a ON a.id=t.area_id WHERE {wt} AND t.published_at >= ? AND t.published_at < ? GROUP BY a.id ORDER BY n DESC, a.name LIMIT 5", (*pt, s, e))
-    st.top_areas = [(str(r[0]), int(r[1])) for r in rows]
-    wl, pl = _scope(community_id, "l.community_id")
-    rows = await db.fetchall(f"SELECT COALESCE(m.display_name, '#' || m.id), SUM(l.delta) n FROM ledger l JOIN members m ON m.id=l.member_id WHERE {wl} AND l.delta > 0 AND l.reason <> 'refund' AND l.created_at >= ? AND l.created_at < ? GROUP BY m.id ORDER BY n DESC, m.id LIMIT 5", (*pl, s, e))
-    st.top_volunteers = [(str(r[0]), int(r[1])) for r in rows]
-    rows = await db.fetchall(f"SELECT o.name, SUM(l.delta) n FROM ledger l JOIN organisations o ON o.id=l.organisation_id WHERE {wl} AND l.delta > 0 AND l.reason <> 'refund' AND l.created_at >= ? AND l.created_at < ? GROUP BY o.id ORDER BY n DESC, o.name LIMIT 5", (*pl, s, e))
-    st.top_organisations = [(str(r[0]), int(r[1])) for r in rows]
-    st.unreachable_members = await count(f"SELECT COUNT(*) FROM members WHERE {w} AND deleted_at IS NULL AND registered_at IS NOT NULL AND (reachable = 0 OR started_bot = 0)", p)
-    for row in await db.fetchall(
-        f"SELECT substr(created_at, 1, 10) AS day, state, COUNT(*) FROM tasks WHERE {w} AND created_at >= ?"
-        " AND created_at < ? GROUP BY day, state ORDER BY day",
-        (*p, s, e),
-    ):
-        st.daily_states.setdefault(str(row[0]), {})[str(row[1])] = int(row[2])
+    st.no_shows = _pairs(await store.most_absent(*period))
+    st.points_credited = await store.points_credited(*period)
+    st.points_redeemed = await store.points_redeemed(*period)
+    st.top_categories = _pairs(await store.top_categories(*period))
+    st.top_areas = _pairs(await store.top_areas(*period))
+    st.top_volunteers = _pairs(await store.top_earners(*period))
+    st.top_organisations = _pairs(await store.top_organisations(*period))
+    st.unreachable_members = await store.unreachable_members(db, community_id)
+    for day, state, n in await store.daily_states(*period):
+        st.daily_states.setdefault(day, {})[state] = n
     return st
-
-
-EXPORTS: dict[str, tuple[list[str], str]] = {
-    "tasks": (["id", "community_id", "kind", "category", "title", "state", "slots", "points", "area_id",
-               "organisation_id", "created_at", "published_at", "first_claim_at", "completed_at", "cancelled_at"],
-              "created_at"),
-    "claims": (["id", "task_id", "member_id", "state", "claimed_at", "done_at", "updated_at"], "claimed_at"),
-    "ledger": (["id", "community_id", "member_id", "delta", "reason", "note", "task_id", "voucher_id",
-                "organisation_id", "created_at"], "created_at"),
-    "vouchers": (["id", "community_id", "reward_id", "member_id", "code", "cost", "state", "issued_at",
-                  "expires_at", "used_at"], "issued_at"),
-    "members": (["id", "community_id", "display_name", "area_id", "is_resident", "is_volunteer", "is_staff",
-                 "organisation_id", "balance", "reachable", "registered_at"], ""),
-    "organisations": (["id", "community_id", "name", "active", "created_at"], ""),
-}
 
 
 def export_columns(table: str, *, with_phone: bool) -> list[str]:
@@ -123,26 +82,9 @@ def export_columns(table: str, *, with_phone: bool) -> list[str]:
 async def iter_export(db: Database, table: str, *, community_id: int | None, start: datetime, end: datetime,
                       with_phone: bool, chunk: int = 500) -> Any:
     """Yield rows in chunks by id (keyset pagination) so large exports never sit in memory."""
-    cols = export_columns(table, with_phone=with_phone)
-    time_col = EXPORTS[table][1]
-    prefix = "c." if table == "claims" else ""
-    sel = ", ".join(prefix + c for c in cols)
-    src = "claims c JOIN tasks t ON t.id = c.task_id" if table == "claims" else table
-    cond, params = _scope(community_id, "t.community_id" if table == "claims" else "community_id")
-    if time_col:
-        cond += f" AND {prefix}{time_col} >= ? AND {prefix}{time_col} < ?"
-        params = (*params, to_db(start), to_db(end))
-    if table == "members":
-        cond += " AND deleted_at IS NULL"
-    last = 0
-    while True:
-        rows = await db.fetchall(f"SELECT {sel} FROM {src} WHERE {cond} AND {prefix}id > ? ORDER BY {prefix}id LIMIT ?",
-                                 (*params, last, chunk))
-        if not rows:
-            return
-        for r in rows:
-            yield tuple(r)
-        last = int(rows[-1][0])
+    async for row in store.export_rows(db, table, export_columns(table, with_phone=with_phone),
+                                       community_id=community_id, start=start, end=end, chunk=chunk):
+        yield row
 
 
 def parse_period(text: str | None, now: datetime, tz: Any) -> tuple[datetime, datetime] | None:
