@@ -145,8 +145,10 @@ def test_the_order_of_messages_sent_together_does_not_matter() -> None:
 
 
 async def test_settle_waits_for_due_messages_and_stale_cards(tmp_path: Path) -> None:
-    """A step is cut only when the outbox has sent what is due and every group card shows its
-    task's state (quiet alone is not enough: a card edit may come seconds later)."""
+    """A step is cut only when the outbox has sent what is due, or held back a few seconds on
+    purpose (the honours question after a first claim once fell into one step or the next, by
+    the machine's speed), and every group card shows its task's state (quiet alone is not
+    enough: a card edit may come seconds later)."""
     from datetime import UTC, datetime, timedelta
 
     from bot.devkit.demo_record import settle
@@ -168,6 +170,7 @@ async def test_settle_waits_for_due_messages_and_stale_cards(tmp_path: Path) -> 
             await conn.execute("UPDATE tasks SET group_message_id = 7, card_version = 3, card_rendered = 2 WHERE id = ?",
                                (tid,))
             await enqueue(conn, chat_id=1, kind="x", now=now, dedupe_key="due")
+            await enqueue(conn, chat_id=1, kind="x", now=now, dedupe_key="soon", not_before=now + timedelta(seconds=5))
             await enqueue(conn, chat_id=1, kind="x", now=now + timedelta(hours=1), dedupe_key="later")
         server = FakeTelegram()
         server.add_bot(token=TOKEN, username="b")
@@ -183,6 +186,10 @@ async def test_settle_waits_for_due_messages_and_stale_cards(tmp_path: Path) -> 
             await settle(server, path, clock, quiet=0.1, timeout=1.0)
         async with db.transaction() as conn:
             await conn.execute("UPDATE tasks SET card_rendered = 3 WHERE id = ?", (tid,))
+        with pytest.raises(TimeoutError):
+            await settle(server, path, clock, quiet=0.1, timeout=1.0)
+        async with db.transaction() as conn:
+            await conn.execute("UPDATE outbox SET state = 'sent' WHERE dedupe_key = 'soon'")
         await settle(server, path, clock, quiet=0.1, timeout=10.0)  # the row due in an hour does not hold it
     finally:
         await db.close()
