@@ -19,6 +19,7 @@ from telegram import (
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
+from bot import codes
 from bot.clock import Clock
 from bot.config import Settings
 from bot.context import LinliContext, Runtime
@@ -110,6 +111,7 @@ class LinliApplication(Application):  # type: ignore[type-arg]
 
 def build_application(settings: Settings, clock: Clock | None = None) -> Application:  # type: ignore[type-arg]
     runtime = Runtime(settings=settings, clock=clock or settings.make_clock())
+    codes.use_seed(settings.random_seed)
     queue = InboxQueue()
     queue.deferred = not settings.webhook_url  # long polling: committed before the next getUpdates
     tasks: list[asyncio.Task[None]] = []

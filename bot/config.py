@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -25,6 +26,19 @@ TOKEN_SHAPE = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,128}")
 
 class ConfigError(RuntimeError):
     """A setting is missing or malformed; ``str()`` is one line for the operator."""
+
+
+_T = TypeVar("_T")
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _stand_in_only(value: _T, info: ValidationInfo) -> _T:
+    """A setting that replays a story (a fixed clock, seeded codes) is refused unless the Bot API
+    is a stand-in on this machine: a real bot never runs on them."""
+    api = info.data.get("bot_api_url")
+    if value is not None and api is not None and urlsplit(api).hostname not in LOOPBACK:
+        raise ValueError("only for `linli demo` and tests (a Bot API on 127.0.0.1): remove it from the settings")
+    return value
 
 
 class Settings(BaseSettings):
@@ -53,6 +67,9 @@ class Settings(BaseSettings):
     # Run the bot's clock from this moment (ISO 8601 with a UTC offset) instead of the real time;
     # time then runs on as usual. Only for ``linli demo`` and tests, which replay a story on fixed dates.
     clock_start: datetime | None = Field(default=None, alias="BOT_CLOCK_START")
+    # Draw invite and voucher codes from a source seeded with this (bot/codes.py), so that a
+    # replayed story shows the same codes. Only for ``linli demo`` and tests, like the clock.
+    random_seed: str | None = Field(default=None, alias="BOT_RANDOM_SEED")
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -104,10 +121,15 @@ class Settings(BaseSettings):
 
     @field_validator("clock_start")
     @classmethod
-    def _check_clock(cls, value: datetime | None) -> datetime | None:
+    def _check_clock(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("needs a UTC offset, e.g. 2026-06-06T07:30:00+08:00")
-        return value
+        return _stand_in_only(value, info)
+
+    @field_validator("random_seed")
+    @classmethod
+    def _check_seed(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _stand_in_only(value or None, info)
 
     @field_validator("default_language", mode="before")
     @classmethod

@@ -7,8 +7,9 @@ worker publishes a task for a grandfather without Telegram and an event for many
 morning the bot sends its digests, the event is closed with an attendance list, a volunteer
 redeems points at a shop, and staff look at the numbers.
 
-The bot's clock starts at fixed moments (``BOT_CLOCK_START``) and each step is printed only when
-the bot has settled, so every run tells the same story; ``--lang`` picks Chinese or English
+The bot's clock starts at fixed moments (``BOT_CLOCK_START``), its invite and voucher codes come
+from a seeded source (``BOT_RANDOM_SEED``), and each step is printed only when the bot has
+settled, so every run tells the same story; ``--lang`` picks Chinese or English
 (names, what people type and the narration), ``--out DIR`` writes ``index.html`` (the chats as a
 page to read), ``transcript.txt`` and the pictures the bot sent (charts, the voucher's QR code).
 """
@@ -48,7 +49,7 @@ DEMO_ENV = {"BOT_SWEEP_INTERVAL": "3600"}
 def _env(start: datetime) -> dict[str, str]:
     """The bot process's extra settings: its clock, and the stand-in reached directly even where
     HTTP(S)_PROXY is set (the bot honours the proxy variables, and a proxy cannot reach our loopback)."""
-    env = {**DEMO_ENV, "BOT_CLOCK_START": start.isoformat()}
+    env = {**DEMO_ENV, "BOT_CLOCK_START": start.isoformat(), "BOT_RANDOM_SEED": f"linli-demo-{start.isoformat()}"}
     for key in ("NO_PROXY", "no_proxy"):
         old = os.environ.get(key, "")
         env[key] = f"{old},127.0.0.1,localhost" if old else "127.0.0.1,localhost"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import html
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot import codes
 from bot.models import N_, DomainError
 from storage.db import Database
 from storage.outbox import audit, enqueue
@@ -46,7 +46,7 @@ class SetupResult:
 
 
 def new_code() -> str:
-    return secrets.token_urlsafe(6).replace("-", "x").replace("_", "y")
+    return codes.token_urlsafe(6).replace("-", "x").replace("_", "y")
 
 
 async def setup_community(

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot import codes
 from bot.models import N_, DomainError, NotFound
 from bot.services import tasks
 from bot.services.areas import area_key as area_key
@@ -164,10 +165,8 @@ class OrgNameTaken(DomainError):
 
 async def create_organisation(db: Database, *, community_id: int, name: str, actor_id: int | None, now: datetime) -> tuple[int, str]:
     """A new organisation (volunteer team); returns (id, invite code)."""
-    import secrets
-
     name = clean_name(name, limit=60)
-    code = secrets.token_hex(4)
+    code = codes.token_hex(4)
     async with db.transaction() as conn:
         cur = await conn.execute("SELECT 1 FROM organisations WHERE community_id = ? AND name = ?", (community_id, name))
         if await cur.fetchone() is not None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot import codes
 from bot.models import N_, InvalidInput, InvalidState, NotFound
 from storage.db import Database
 from storage.timeutil import to_db
@@ -16,7 +16,7 @@ ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
 
 def new_code(length: int = 10) -> str:
     """A short readable random code: 10 characters of 31 give about 49 bits."""
-    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+    return codes.text(ALPHABET, length)
 
 
 @dataclass

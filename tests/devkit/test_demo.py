@@ -14,14 +14,13 @@ from bot.devkit.demo import TZ, play
 from bot.devkit.demo_record import Entry, Recorder, entities_html, render_html, render_text
 from bot.i18n import translator
 
-# Clock times and durations (a few seconds more or less), and the two codes the bot draws at
-# random on purpose (a voucher's code, a merchant's invite token).
+# Clock times and durations (a few seconds more or less); nothing else may differ (the voucher's
+# code and the merchant's invite link come from the demo's seeded source).
 _NORMALISE = [
     (re.compile(r"\b\d{1,2}:\d{2}(:\d{2})?\b"), "HH:MM"),
     (re.compile(r"\d+ (min|分钟)"), r"N \1"),
-    (re.compile(r"\b[A-Z2-9]{10}\b"), "VOUCHERCODE"),
-    (re.compile(r"merchant_[A-Za-z0-9_-]+"), "merchant_TOKEN"),
 ]
+STAND_IN = "http://127.0.0.1:8081/bot"
 
 
 def normalise(text: str) -> str:
@@ -201,12 +200,46 @@ def test_clock_start_setting_runs_the_bot_clock_from_a_fixed_moment() -> None:
     from bot.clock import Clock
     from bot.config import ConfigError, load_settings
 
-    clock = load_settings(BOT_CLOCK_START="2026-06-06T07:30:00+08:00").make_clock()
+    clock = load_settings(BOT_CLOCK_START="2026-06-06T07:30:00+08:00", BOT_API_URL=STAND_IN).make_clock()
     started = datetime(2026, 6, 5, 23, 30, tzinfo=UTC)
     assert abs((clock.now() - started).total_seconds()) < 60
     assert type(load_settings().make_clock()) is Clock
     with pytest.raises(ConfigError, match=r"^BOT_CLOCK_START: needs a UTC offset"):
-        load_settings(BOT_CLOCK_START="2026-06-06T07:30:00")
+        load_settings(BOT_CLOCK_START="2026-06-06T07:30:00", BOT_API_URL=STAND_IN)
+
+
+@pytest.mark.parametrize("name", ["BOT_CLOCK_START", "BOT_RANDOM_SEED"])
+def test_replay_settings_are_refused_against_the_real_bot_api(name: str) -> None:
+    """A fixed clock or seeded codes only ever run against a stand-in on this machine."""
+    from bot.config import ConfigError, load_settings
+
+    value = {"BOT_CLOCK_START": "2026-06-06T07:30:00+08:00", "BOT_RANDOM_SEED": "demo"}[name]
+    with pytest.raises(ConfigError, match=rf"^{name}: only for `linli demo` and tests"):
+        load_settings(**{name: value})
+    with pytest.raises(ConfigError, match=rf"^{name}: only for"):
+        load_settings(**{name: value, "BOT_API_URL": "https://tg-proxy.example/bot"})
+    for local in (STAND_IN, "http://localhost:9/bot", "http://[::1]:9/bot"):
+        assert load_settings(**{name: value, "BOT_API_URL": local})
+
+
+def test_seeded_codes_repeat_and_unseeded_ones_do_not() -> None:
+    from bot import codes
+    from bot.services import communities, merchants
+
+    def draw() -> list[str]:
+        return [merchants.new_code(), merchants.new_code(12), communities.new_code(), codes.token_hex(4)]
+
+    try:
+        codes.use_seed("linli-demo")
+        first = draw()
+        codes.use_seed("linli-demo")
+        assert draw() == first
+        codes.use_seed("another day")
+        assert draw() != first
+    finally:
+        codes.use_seed(None)
+    assert draw() != draw()  # the secure source: about 49 bits in a voucher code alone
+    assert all(len(c) == 10 and set(c) <= set(merchants.ALPHABET) for c in (merchants.new_code() for _ in range(50)))
 
 
 def test_demo_out_folder_that_cannot_be_made_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
