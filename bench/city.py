@@ -38,11 +38,12 @@ from bench.common import (
     migrate_async,
     ms,
     percentile,
-    pin_note,
+    pin_driver,
     report,
     rss_kb,
     seed,
     stand_in,
+    timed,
     users_with_chats,
     write_section,
 )
@@ -79,16 +80,6 @@ def add_ledger(path: str, rows: int, members: int, communities: int) -> None:
     con.execute("COMMIT")
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
-
-
-async def timed(fn: Any, repeat: int) -> list[float]:
-    await fn()  # warm the caches once
-    out = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        await fn()
-        out.append(time.perf_counter() - t0)
-    return out
 
 
 async def idle_sweeps(path: str, repeat: int) -> dict[str, list[float]]:
@@ -179,9 +170,7 @@ async def digest_day(members: int, seconds: float, ledger: int, pin: bool) -> di
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    pin = args.pin and bool(pin_note())
-    if pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
-        os.sched_setaffinity(0, {1})
+    pin = pin_driver(args.pin)  # the driver and stand-in on CPU 1, the bot alone on CPU 0
     t0 = time.perf_counter()
     path = str(common.OUT / "city.db")
     reused = args.reuse and os.path.exists(path)

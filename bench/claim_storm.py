@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sqlite3
 import time
 from typing import Any
@@ -23,7 +22,7 @@ from bench.common import (
     migrate_async,
     ms,
     percentile,
-    pin_note,
+    pin_driver,
     report,
     seed,
     stand_in,
@@ -87,9 +86,7 @@ async def storm(volunteers: int, slots: int, spread: float, *, db_name: str = "c
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    pin = args.pin and bool(pin_note())
-    if pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
-        os.sched_setaffinity(0, {1})  # the driver and stand-in on CPU 1, the bot alone on CPU 0
+    pin = pin_driver(args.pin)  # the driver and stand-in on CPU 1, the bot alone on CPU 0
     sizes = [int(x) for x in args.taps.split(",")]
     results: dict[int, list[dict[str, Any]]] = {n: [] for n in sizes}
     for i in range(args.runs):  # sizes interleaved, so each meets the same machine load

@@ -16,7 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,6 +93,26 @@ def report(lines: Iterable[str]) -> str:
 def pin_note() -> str:
     """``taskset -c 0`` for the bot process when available (one core, as the target says)."""
     return "taskset" if _have_taskset() else ""
+
+
+def pin_driver(wanted: bool) -> bool:
+    """Whether the bot process is to be pinned to CPU 0 (``wanted``: not ``--no-pin``, and taskset
+    works); if so this process, the driver and the stand-in, moves to CPU 1."""
+    pin = wanted and bool(pin_note())
+    if pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})
+    return pin
+
+
+async def timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:
+    """Seconds taken by each of ``repeat`` calls of ``fn``, after one call that warms the caches."""
+    await fn()
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        await fn()
+        out.append(time.perf_counter() - t0)
+    return out
 
 
 def _have_taskset() -> bool:

@@ -14,8 +14,6 @@ import argparse
 import asyncio
 import random
 import sqlite3
-import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +28,7 @@ from bench.common import (
     rss_kb,
     seed,
     stand_in,
+    timed,
     users_with_chats,
     write_section,
 )
@@ -40,16 +39,6 @@ from storage.periods import month_key
 
 TARGETS = {"/points": 10, "/leaderboard": 50, "/tasks": 20, "reminder sweep": 100, "digest build": 500}
 OPEN_TASKS = 500
-
-
-async def timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:
-    await fn()  # warm the cache once
-    out = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        await fn()
-        out.append(time.perf_counter() - t0)
-    return out
 
 
 async def measure(path: str, members: int, repeat: int) -> dict[str, list[float]]:

@@ -30,7 +30,7 @@ from bench.common import (
     migrate_async,
     ms,
     percentile,
-    pin_note,
+    pin_driver,
     report,
     rss_kb,
     seed,
@@ -257,9 +257,7 @@ def span(values: list[float], fmt: str = "{:.2f}") -> str:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    pin = args.pin and bool(pin_note())
-    if pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
-        os.sched_setaffinity(0, {1})  # the driver and stand-in on CPU 1, the bot alone on CPU 0
+    pin = pin_driver(args.pin)  # the driver and stand-in on CPU 1, the bot alone on CPU 0
     runs: dict[str, list[Run]] = {"floor": [], "bare": [], "Linli": [], "httpx": []}
     for i in range(args.repeat):  # interleaved, so each round meets the same machine load
         runs["floor"].append(await reference_run(args.updates, args.window, pin, "floor"))
