@@ -63,27 +63,33 @@ def _title(t: Translator, start: datetime, end: datetime) -> str:
     return t("Report {a} to {b}", a=start.strftime("%Y-%m-%d"), b=(end - timedelta(days=1)).strftime("%Y-%m-%d"))
 
 
-async def cmd_stats(update: Update, ctx: LinliContext) -> None:
+async def _period_stats(update: Update, ctx: LinliContext,
+                        default_period: str) -> tuple[Translator, reports.Stats, str] | None:
+    """What /stats and /report open with: the asker's words, the numbers of the community and
+    period asked for, and the report's title; None after replying why not."""
     t = await tr_for(update, ctx)
-    scope = await _scope(update, ctx, t, "week")
+    scope = await _scope(update, ctx, t, default_period)
     if scope is None:
-        return
+        return None
     community, start, end, _ = scope
     st = await reports.compute_stats(ctx.db, community_id=community, start=start, end=end)
-    await reply(update, summary_text(t, st, title=_title(t, start, end)))
+    return t, st, _title(t, start, end)
+
+
+async def cmd_stats(update: Update, ctx: LinliContext) -> None:
+    if (opened := await _period_stats(update, ctx, "week")) is not None:
+        t, st, title = opened
+        await reply(update, summary_text(t, st, title=title))
 
 
 async def cmd_report(update: Update, ctx: LinliContext) -> None:
-    t = await tr_for(update, ctx)
-    scope = await _scope(update, ctx, t, "month")
-    if scope is None:
+    if (opened := await _period_stats(update, ctx, "month")) is None:
         return
-    community, start, end, _ = scope
-    st = await reports.compute_stats(ctx.db, community_id=community, start=start, end=end)
+    t, st, title = opened
     assert update.effective_chat is not None
     for name, png in zip(CHART_NAMES, render_charts(st, chinese=getattr(t, "lang", "zh") == "zh"), strict=True):
         await ctx.bot.send_photo(update.effective_chat.id, photo=InputFile(png, filename=f"{name}.png"))
-    await reply(update, summary_text(t, st, title=_title(t, start, end)))
+    await reply(update, summary_text(t, st, title=title))
 
 
 async def cmd_export(update: Update, ctx: LinliContext) -> None:
