@@ -12,7 +12,8 @@ from bot.devkit.sandbox import FakeTelegram
 from bot.services import tasks
 from storage.db import open_database
 from storage.timeutil import to_db
-from tests.factories import make_community, make_member
+from tests.e2e.people import community_with_group
+from tests.factories import make_member
 from tests.factories_tasks import make_claim, make_task
 
 T = 10
@@ -23,11 +24,7 @@ async def test_card_goes_before_the_honours_of_a_closed_event(fake: FakeTelegram
     db = await open_database(bot_process.database)
     try:
         now = datetime.now(UTC)
-        admin = fake.add_user("Admin", language_code="en")
-        group = fake.add_group("Sunny volunteers", creator=admin)
-        await fake.add_bot_to_group(group, admin, admin=True)
-        await settle(fake)
-        cid = await make_community(db, now, group_chat_id=group.id, language="en")
+        group, cid = await community_with_group(fake, db, now, language="en")
         staff_u = fake.add_user("Staff", language_code="en")
         staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
         fake.private_chat(staff_u, create=True)
@@ -85,11 +82,7 @@ async def test_first_claim_asks_once_whether_honours_go_to_the_group(fake: FakeT
     db = await open_database(bot_process.database)
     try:
         now = datetime.now(UTC)
-        admin = fake.add_user("Admin", language_code="en")
-        group = fake.add_group("Sunny volunteers", creator=admin)
-        await fake.add_bot_to_group(group, admin, admin=True)
-        await settle(fake)
-        cid = await make_community(db, now, group_chat_id=group.id, language="en")
+        group, cid = await community_with_group(fake, db, now, language="en")
         staff = await make_member(db, now, cid, staff=True)
         vol_u = fake.add_user("Wang", language_code="en")
         vol = await make_member(db, now, cid, tg_user_id=vol_u.id, language="en", volunteer=True, name="Wang")

@@ -13,6 +13,7 @@ from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from bot.services import tasks
 from storage.db import open_database
+from tests.e2e.people import community_with_group
 from tests.factories import make_community, make_member
 
 T = 15
@@ -29,11 +30,7 @@ async def test_dispatch_end_to_end(fake: FakeTelegram, bot_process: BotProcess) 
     db = await open_database(bot_process.database)
     try:
         now = datetime.now(UTC)
-        admin = fake.add_user("Admin", language_code="en")
-        group = fake.add_group("Sunny volunteers", creator=admin)
-        await fake.add_bot_to_group(group, admin, admin=True)
-        await settle(fake)
-        cid = await make_community(db, now, group_chat_id=group.id)
+        group, cid = await community_with_group(fake, db, now)
         res_u = fake.add_user("Zhou", language_code="en")
         res = await make_member(db, now, cid, tg_user_id=res_u.id, language="en", resident=True, name=NAME,
                                 phone=PHONE, address=ADDRESS)

@@ -10,7 +10,8 @@ from bot.devkit.sandbox import FakeTelegram
 from bot.devkit.sandbox.state import Chat, StoredMessage, User
 from bot.services import tasks
 from storage.db import Database
-from tests.factories import make_community, make_member
+from tests.e2e.people import community_with_group
+from tests.factories import make_member
 
 
 @dataclass
@@ -24,12 +25,9 @@ class Posted:
 async def posted_task(fake: FakeTelegram, db: Database, now: datetime) -> Posted:
     """An English community with its group, a resident (Gran) who asked for bread and a volunteer
     (Vic) who has started the bot; returns once the bot has posted the task's card."""
-    staff = fake.add_user("Staff", language_code="en")
-    group = fake.add_group("Volunteers", creator=staff)
-    await fake.add_bot_to_group(group, added_by=staff, admin=True)
+    group, cid = await community_with_group(fake, db, now, title="Volunteers", creator="Staff", language="en")
     resident, volunteer = fake.add_user("Gran", language_code="en"), fake.add_user("Vic", language_code="en")
     fake.private_chat(volunteer, create=True)
-    cid = await make_community(db, now, group_chat_id=group.id, language="en")
     async with db.transaction() as conn:
         await conn.execute("INSERT INTO categories (community_id, code, name_zh, name_en, default_points)"
                            " VALUES (?, 'shopping', '跑腿', 'Errands', 1)", (cid,))
