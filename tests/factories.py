@@ -36,6 +36,14 @@ async def make_community(db: Database, now: datetime, *, name: str = "Sunny Lane
         return int(cur.lastrowid or 0)
 
 
+async def make_category(db: Database, community_id: int, code: str = "shopping", name_zh: str = "跑腿",
+                        name_en: str = "Errands", default_points: int = 1) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO categories (community_id, code, name_zh, name_en, default_points)"
+                           " VALUES (:cid, :code, :zh, :en, :points)",
+                           {"cid": community_id, "code": code, "zh": name_zh, "en": name_en, "points": default_points})
+
+
 async def make_member(db: Database, now: datetime, community_id: int | None, *, tg_user_id: int | None = None,
                       name: str | None = None, volunteer: bool = False, resident: bool = False,
                       staff: bool = False, language: str = "zh", registered: bool = True, **fields: Any) -> int:

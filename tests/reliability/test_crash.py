@@ -21,7 +21,8 @@ from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from bot.services import tasks
 from storage.db import open_database
-from tests.factories import make_community, make_member
+from tests.factories import make_community
+from tests.reliability.world import enrol
 
 
 def _button(message: Any, prefix: str, suffix: str = "") -> str | None:
@@ -48,15 +49,7 @@ async def _run(fake: FakeTelegram, tmp_path: Path, n_tasks: int, kills: int, see
         await fake.send_text(person, None, "/help")  # opens the private chat, as a real user would
     db = await open_database(path)
     cid = await make_community(db, now, group_chat_id=group.id, language="en")
-    async with db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO categories (community_id, code, name_zh, name_en, default_points) VALUES (?, 'shopping', '跑腿', 'Errands', 1)",
-            (cid,),
-        )
-    resident_ids = [await make_member(db, now, cid, tg_user_id=u.id, resident=True, language="en", name=u.first_name,
-                                      phone="+8613800000000", address="Flat 1") for u in residents]
-    for u in volunteers:
-        await make_member(db, now, cid, tg_user_id=u.id, volunteer=True, language="en", name=u.first_name)
+    resident_ids = await enrol(db, now, cid, residents, volunteers)
     proc = BotProcess(fake, path, log_path=str(tmp_path / "crash.log"))
     await proc.start()
 

@@ -23,7 +23,8 @@ from bot.devkit.harness import BotProcess
 from bot.devkit.sandbox import FakeTelegram
 from bot.services import tasks
 from storage.db import Database, open_database
-from tests.factories import make_community, make_member
+from tests.factories import make_community
+from tests.reliability.world import enrol
 
 DELAYS = (0.0, 0.05, 0.2)
 WAIT = 120.0
@@ -62,13 +63,7 @@ async def _run(fake: FakeTelegram, tmp_path: Path, *, cycles: int, per_cycle: in
         fake.private_chat(person, create=True)
     db = await open_database(path)
     cid = await make_community(db, now, group_chat_id=group.id, language="en")
-    async with db.transaction() as conn:
-        await conn.execute("INSERT INTO categories (community_id, code, name_zh, name_en, default_points)"
-                           " VALUES (?, 'shopping', '跑腿', 'Errands', 1)", (cid,))
-    resident_ids = [await make_member(db, now, cid, tg_user_id=u.id, resident=True, language="en", name=u.first_name,
-                                      phone="+8613800000000", address="Flat 1", started_bot=1) for u in residents]
-    for u in volunteers:
-        await make_member(db, now, cid, tg_user_id=u.id, volunteer=True, language="en", name=u.first_name, started_bot=1)
+    resident_ids = await enrol(db, now, cid, residents, volunteers)
     # Cards posted (and recorded) before the bot starts: the bot only edits them.
     n_tasks = cycles * per_cycle
     cards: dict[int, Any] = {}

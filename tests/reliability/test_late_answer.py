@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from bot.devkit.harness import BotProcess
 from bot.devkit.sandbox import FakeTelegram
 from storage.db import open_database
-from tests.reliability.posted import posted_task
+from tests.reliability.world import posted_task
 
 
 async def test_a_late_press_counts_and_its_outcome_comes_by_message(fake: FakeTelegram, bot_process: BotProcess) -> None:

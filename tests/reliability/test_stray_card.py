@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from storage.db import open_database
-from tests.reliability.posted import posted_task
+from tests.reliability.world import posted_task
 
 
 async def test_a_press_on_a_stray_card_is_answered_and_the_stray_card_removed(

@@ -18,14 +18,12 @@ from bot.models import (
 )
 from bot.services import tasks
 from storage.db import Database
-from tests.factories import make_community, make_member
+from tests.factories import make_category, make_community, make_member
 
 
 async def _setup(db: Database, now: datetime, **settings: object) -> tuple[int, int, int, int]:
     cid = await make_community(db, now, settings=dict(settings))
-    async with db.transaction() as conn:
-        await conn.execute("INSERT INTO categories (community_id, code, name_zh, name_en, default_points)"
-                           " VALUES (?, 'shopping', '买菜', 'Shopping', 3)", (cid,))
+    await make_category(db, cid, name_zh="买菜", name_en="Shopping", default_points=3)
     resident = await make_member(db, now, cid, resident=True, address="Bldg 3, Room 502", phone="13800138000")
     staff = await make_member(db, now, cid, staff=True)
     vol = await make_member(db, now, cid, volunteer=True)
