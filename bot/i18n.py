@@ -17,21 +17,24 @@ the test suite fails until it is filled).
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 LOCALES = {"zh": "zh_CN", "en": "en"}
 SUPPORTED = tuple(LOCALES)
 LOCALE_DIR = Path(__file__).parent / "locales"
-# Function names whose first string argument is a message id.
-KEYWORDS = {"_": None, "N_": None, "t": None, "np": (1, 2)}
+# Functions whose first string argument is a message id (``np``: its first two, singular and
+# plural), called by name or as an attribute (``t("…")``, ``rc.t("…")``, ``t.np("…", "…", n)``).
+KEYWORDS = {"_": 1, "N_": 1, "t": 1, "both": 1, "np": 2}
+# Not product code: the Telegram stand-in's own texts are not translated.
+NOT_EXTRACTED = ("devkit/sandbox/",)
 
 
 def normalise_language(code: str | None, default: str = "zh") -> str:
@@ -130,20 +133,40 @@ def both(message: str, /, **params: object) -> str:
 
 
 # -- catalog maintenance ------------------------------------------------------------------
+def _literal(node: ast.expr) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _message_calls(source: str) -> Iterator[tuple[int, str, str | None]]:
+    """(line, message id, plural id or None) of every keyword call with a literal id, in source
+    order. The syntax tree holds every call wherever it is nested (inside another call's
+    arguments, in an f-string), which a token scanner can miss."""
+    calls = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        count = KEYWORDS.get(name)
+        if count is None or len(node.args) < 1 or (singular := _literal(node.args[0])) is None:
+            continue
+        plural = _literal(node.args[1]) if count == 2 and len(node.args) > 1 else None
+        calls.append((node.lineno, node.col_offset, singular, plural))
+    for line, _col, singular, plural in sorted(calls):
+        yield line, singular, plural
+
+
 def extract_ids(root: Path | None = None) -> dict[str, tuple[str, str | None]]:
-    """Every message id used in the code: id → (where, plural id or None)."""
+    """Every message id used in the code: id → (first place it is used, plural id or None)."""
     root = root or Path(__file__).parent
     found: dict[str, tuple[str, str | None]] = {}
-    method_map = [("devkit/sandbox/**.py", "ignore"), ("**.py", "python")]
-    for filename, lineno, message, _comments, _ctx in extract_from_dir(
-        str(root), method_map=method_map, keywords=KEYWORDS, comment_tags=()
-    ):
-        if isinstance(message, tuple):
-            singular, plural = message[0], message[1]
-        else:
-            singular, plural = message, None
-        if singular and singular not in found:
-            found[singular] = (f"{filename}:{lineno}", plural)
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith(NOT_EXTRACTED):
+            continue
+        for line, singular, plural in _message_calls(path.read_text(encoding="utf-8")):
+            if singular and singular not in found:
+                found[singular] = (f"{rel}:{line}", plural)
     return found
 
 

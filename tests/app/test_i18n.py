@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bot.i18n import LOCALES, extract_ids, missing, normalise_language, translator
 
 
@@ -10,6 +12,26 @@ def test_every_message_id_is_translated() -> None:
     assert len(ids) > 10
     problems = {lang: missing(lang, ids) for lang in LOCALES}
     assert problems == {lang: [] for lang in LOCALES}, "run: python -m bot.i18n update <part>, then translate"
+
+
+def test_extraction_finds_every_call_however_nested(tmp_path: Path) -> None:
+    """A t() inside another call inside t()'s arguments, or inside an f-string, was missed (so
+    "Phone: not given" showed "not given" in English to Chinese readers); so was both()."""
+    (tmp_path / "handlers.py").write_text(
+        'x = t("plain")\n'
+        'reply(update, t("Phone: {v}", v=esc(m.phone or t("not given"))))\n'
+        'y = rc.t(HONOURS.get(code, N_("a milestone")))\n'
+        'z = f"{t(\'in an f-string\')} and {ctx.t(\'another {n}\', n=len(t(\'deeper\')))}"\n'
+        'w = both("in both languages") + t.np("one place", "{n} places", n)\n'
+        'v = t(variable) + t(f"not a literal {x}") + other("not a message")\n',
+        encoding="utf-8")
+    (tmp_path / "devkit" / "sandbox").mkdir(parents=True)
+    (tmp_path / "devkit" / "sandbox" / "stand_in.py").write_text('t("the stand-in is not translated")\n')
+    ids = extract_ids(tmp_path)
+    assert set(ids) == {"plain", "Phone: {v}", "not given", "a milestone", "in an f-string", "another {n}", "deeper",
+                        "in both languages", "one place"}
+    assert ids["not given"] == ("handlers.py:2", None)
+    assert ids["one place"] == ("handlers.py:5", "{n} places")
 
 
 def test_chinese_catalog_is_really_chinese() -> None:
