@@ -7,11 +7,13 @@ are the English texts. Use a ``Translator``::
     t = translator("zh")
     t("Hello, {name}!", name=html.escape(name))
 
-``python -m bot.i18n check`` lists message ids used in the code but missing from a catalog;
+``python -m bot.i18n check`` lists message ids used in the code but missing from a catalog, and
+catalog entries no code uses any more (a text replaced or removed); it fails on either.
 ``python -m bot.i18n update PART [FILE ...]`` adds the missing ones (only those used in the given
 source files, if any) to ``PART.po`` of each language (the
 English entry is filled with the id itself, the Chinese one is left empty for a translator and
-the test suite fails until it is filled).
+the test suite fails until it is filled), and drops unused entries from every catalog;
+``python -m bot.i18n prune`` only drops them.
 """
 
 from __future__ import annotations
@@ -177,6 +179,43 @@ def missing(lang: str, ids: Iterable[str] | None = None) -> list[str]:
     return sorted(i for i in wanted if i not in have)
 
 
+def _catalog_ids(catalog: Catalog) -> list[str]:
+    return [m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id]
+
+
+def unused(ids: Iterable[str] | None = None, locale_dir: Path | None = None) -> dict[Path, list[str]]:
+    """The entries of each catalog that no code uses any more (a text replaced or removed)."""
+    used = set(ids if ids is not None else extract_ids())
+    found: dict[Path, list[str]] = {}
+    for path in sorted((locale_dir or LOCALE_DIR).glob("*/LC_MESSAGES/*.po")):
+        with path.open("rb") as fh:
+            catalog = read_po(fh)
+        if stale := [mid for mid in _catalog_ids(catalog) if mid not in used]:
+            found[path] = stale
+    return found
+
+
+def prune(ids: Iterable[str] | None = None, locale_dir: Path | None = None) -> dict[Path, list[str]]:
+    """Drop the entries no code uses from every catalog; returns what was dropped, by file."""
+    dropped = unused(ids, locale_dir)
+    for path, stale in dropped.items():
+        with path.open("rb") as fh:
+            catalog = read_po(fh)
+        for message in list(catalog):
+            if message.id and (message.id if isinstance(message.id, str) else message.id[0]) in stale:
+                catalog.delete(message.id, context=message.context)
+        with path.open("wb") as fh:
+            write_po(fh, catalog, width=100, omit_header=False, sort_output=False)
+    _messages.cache_clear()
+    return dropped
+
+
+def _prune(ids: Iterable[str]) -> None:
+    root = LOCALE_DIR.parent
+    for path, stale in prune(ids).items():
+        print(f"{path.relative_to(root)}: {len(stale)} unused entries dropped")
+
+
 def _update(part: str, files: list[str] | None = None) -> None:
     ids = extract_ids()
     if files:
@@ -237,12 +276,15 @@ def main(argv: list[str] | None = None) -> int:
     fill = sub.add_parser("fill", help="set Chinese translations in PART.po from a JSON object {msgid: text}")
     fill.add_argument("part")
     fill.add_argument("json_file")
-    up = sub.add_parser("update", help="add missing ids to PART.po in every language")
+    up = sub.add_parser("update", help="add missing ids to PART.po in every language, drop unused entries everywhere")
     up.add_argument("part")
     up.add_argument("files", nargs="*", help="only ids used in these source files (default: all)")
+    sub.add_parser("prune", help="drop the entries no code uses from every catalog")
     args = parser.parse_args(argv)
     if args.cmd == "update":
         _update(args.part, args.files)
+    if args.cmd in ("update", "prune"):
+        _prune(extract_ids())
     if args.cmd == "fill":
         _fill(args.part, args.json_file)
     ids = extract_ids()
@@ -252,9 +294,15 @@ def main(argv: list[str] | None = None) -> int:
         for mid in lacking:
             print(f"{lang}: missing {mid!r} ({ids[mid][0]})")
         bad += len(lacking)
+    stale = unused(ids)
+    for path, entries in stale.items():
+        for mid in entries:
+            print(f"{path.relative_to(LOCALE_DIR.parent)}: unused {mid!r} (no code uses it: python -m bot.i18n prune)")
     if args.cmd == "check":
-        print(f"{len(ids)} message ids, {bad} missing translations")
-    return 1 if bad and args.cmd == "check" else 0
+        n_stale = sum(len(v) for v in stale.values())
+        print(f"{len(ids)} message ids, {bad} missing translations, {n_stale} unused catalog entries")
+        return 1 if bad or n_stale else 0
+    return 0
 
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.i18n import LOCALES, extract_ids, missing, normalise_language, translator
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po, write_po
+
+from bot.i18n import LOCALES, extract_ids, missing, normalise_language, prune, translator, unused
 
 
 def test_every_message_id_is_translated() -> None:
@@ -12,6 +15,29 @@ def test_every_message_id_is_translated() -> None:
     assert len(ids) > 10
     problems = {lang: missing(lang, ids) for lang in LOCALES}
     assert problems == {lang: [] for lang in LOCALES}, "run: python -m bot.i18n update <part>, then translate"
+
+
+def test_no_catalog_holds_an_entry_no_code_uses() -> None:
+    stale = {str(path): ids for path, ids in unused(extract_ids()).items()}
+    assert stale == {}, "texts replaced or removed: run python -m bot.i18n prune"
+
+
+def test_prune_drops_only_the_entries_no_code_uses(tmp_path: Path) -> None:
+    folder = tmp_path / "zh_CN" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    catalog = Catalog(locale="zh_CN", project="linli", charset="utf-8")
+    catalog.add("Still used", "还在用")
+    catalog.add("Replaced long ago", "早就换掉了")
+    catalog.add(("{n} place", "{n} places"), ("{n} 个名额",))
+    with (folder / "part.po").open("wb") as fh:
+        write_po(fh, catalog)
+    used = {"Still used", "{n} place", "Used but not in this catalog"}
+    assert unused(used, tmp_path) == {folder / "part.po": ["Replaced long ago"]}
+    assert prune(used, tmp_path) == {folder / "part.po": ["Replaced long ago"]}
+    with (folder / "part.po").open("rb") as fh:
+        kept = read_po(fh)
+    assert [(m.id, m.string) for m in kept if m.id] == [("Still used", "还在用"), (("{n} place", "{n} places"), ("{n} 个名额",))]
+    assert unused(used, tmp_path) == {} and prune(used, tmp_path) == {}
 
 
 def test_extraction_finds_every_call_however_nested(tmp_path: Path) -> None:
