@@ -66,12 +66,19 @@ def _verify(linli: Path, folder: Path = DEPLOY) -> subprocess.CompletedProcess[s
     return subprocess.run([str(VERIFY), str(linli), str(folder)], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
-                    reason="systemd-analyze is not installed here (it comes with systemd)")
-def test_unit_files_pass_systemd_analyze_verify(tmp_path: Path) -> None:
-    linli = Path(sys.executable).with_name("linli")
-    if not linli.exists():
-        pytest.skip(f"{linli} is not installed (pip install -e .)")
+@pytest.fixture
+def linli() -> Path:
+    """The installed linli that the units' ExecStart is pointed at, where systemd-analyze exists
+    (else the test is skipped, saying why)."""
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed here (it comes with systemd)")
+    found = Path(sys.executable).with_name("linli")
+    if not found.exists():
+        pytest.skip(f"{found} is not installed (pip install -e .)")
+    return found
+
+
+def test_unit_files_pass_systemd_analyze_verify(linli: Path, tmp_path: Path) -> None:
     result = _verify(linli)
     assert result.returncode == 0 and result.stderr == "", result.stdout + result.stderr
     # and it catches a misspelt option (which verify itself only warns about) and a missing program
@@ -86,13 +93,8 @@ def test_unit_files_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "is not an installed linli" in missing.stderr
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
-                    reason="systemd-analyze is not installed here (it comes with systemd)")
-def test_the_services_are_sandboxed(tmp_path: Path) -> None:
+def test_the_services_are_sandboxed(linli: Path, tmp_path: Path) -> None:
     """systemd's own exposure score (0 safe … 10 exposed) stays at 3 or below for both services."""
-    linli = Path(sys.executable).with_name("linli")
-    if not linli.exists():
-        pytest.skip(f"{linli} is not installed (pip install -e .)")
     for unit in ("linli.service", "linli-backup.service"):
         text = (DEPLOY / unit).read_text(encoding="utf-8").replace("/opt/linli/.venv/bin/linli", str(linli))
         (tmp_path / unit).write_text(text, encoding="utf-8")
