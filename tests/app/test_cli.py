@@ -177,12 +177,18 @@ async def test_the_token_never_appears_whatever_fails(fake: FakeTelegram, tmp_pa
             assert len(result.err.strip().splitlines()) == (1 if result.code else 0), (args, extra, result.err)
 
 
-async def test_the_token_stays_out_of_the_running_bots_log(fake: FakeTelegram, tmp_path: Path) -> None:
-    """PTB logs a refused token mid-run with a traceback whose text contains it."""
+async def _start_with_the_secret(fake: FakeTelegram, tmp_path: Path) -> BotProcess:
+    """The bot running with SECRET as its token, logging everything (DEBUG) to bot.log."""
     fake.add_bot(token=SECRET, username="unique_bot", first_name="Unique")
     proc = BotProcess(fake, str(tmp_path / "bot.db"), env={"BOT_TOKEN": SECRET, "BOT_LOG_LEVEL": "DEBUG"},
                       log_path=str(tmp_path / "bot.log"))
     await proc.start()
+    return proc
+
+
+async def test_the_token_stays_out_of_the_running_bots_log(fake: FakeTelegram, tmp_path: Path) -> None:
+    """PTB logs a refused token mid-run with a traceback whose text contains it."""
+    proc = await _start_with_the_secret(fake, tmp_path)
     try:
         del fake.bots[SECRET]  # the token is revoked while the bot runs: every call now gets 401
         # The bot does not linger without updates: it stops, with one line saying why.
@@ -210,10 +216,7 @@ def test_redaction_covers_tracebacks_and_encoded_forms() -> None:
 
 async def test_the_token_stays_out_of_the_log_when_the_api_goes_away(fake: FakeTelegram, tmp_path: Path) -> None:
     """Network errors while running (the Bot API unreachable) are logged without the token."""
-    fake.add_bot(token=SECRET, username="unique_bot", first_name="Unique")
-    proc = BotProcess(fake, str(tmp_path / "bot.db"), env={"BOT_TOKEN": SECRET, "BOT_LOG_LEVEL": "DEBUG"},
-                      log_path=str(tmp_path / "bot.log"))
-    await proc.start()
+    proc = await _start_with_the_secret(fake, tmp_path)
     try:
         await fake.stop()   # connections refused from now on
         await fake.wait_for(lambda: "telegram.error.NetworkError" in proc.log(), timeout=60)
