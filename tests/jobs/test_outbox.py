@@ -44,6 +44,19 @@ async def _queue(db: Database, now: datetime, chat_id: int, member_id: int | Non
                       payload=payload or {"message": "Hello"})
 
 
+async def _claimed_by_777(db: Database, now: datetime) -> tuple[int, int]:
+    """A resident's request (phone 13912345678) claimed by a volunteer whose chat is 777, the
+    details message queued for them; (volunteer, task)."""
+    from bot.services import tasks
+
+    cid = await make_community(db, now)
+    res = await make_member(db, now, cid, resident=True, tg_user_id=501, phone="13912345678", started_bot=1)
+    vol = await make_member(db, now, cid, volunteer=True, tg_user_id=777, started_bot=1)
+    tid = await make_task(db, now, cid, res, requester_id=res)
+    await tasks.claim(db, now, vol, tid)
+    return vol, tid
+
+
 async def _state(db: Database) -> list[tuple[str, int]]:
     return [(r["state"], r["attempts"]) for r in await db.fetchall("SELECT state, attempts FROM outbox ORDER BY id")]
 
@@ -188,13 +201,8 @@ async def test_details_are_not_sent_to_one_who_withdrew_first(db: Database, day:
     import bot.conversations.dispatch  # the dispatch renderers
     from bot.services import tasks
 
-    now = day.now()
-    cid = await make_community(db, now)
-    res = await make_member(db, now, cid, resident=True, tg_user_id=501, phone="13912345678", started_bot=1)
-    vol = await make_member(db, now, cid, volunteer=True, tg_user_id=777, started_bot=1)
-    tid = await make_task(db, now, cid, res, requester_id=res)
-    await tasks.claim(db, now, vol, tid)
-    await tasks.withdraw(db, now, vol, tid)
+    vol, tid = await _claimed_by_777(db, day.now())
+    await tasks.withdraw(db, day.now(), vol, tid)
     bot = StubBot()
     sender = OutboxSender(rate=1000)
     await sender.drain(_ctx(db, day, bot))
@@ -377,14 +385,9 @@ async def test_details_erased_on_their_way_out_are_cut_down_after_all(db: Databa
     """A claim's details were being sent when their reader erased themselves: the row went with
     their data, so without a record the message (the resident's contact) would stay in their chat."""
     import bot.conversations.dispatch  # the dispatch renderers
-    from bot.services import members, tasks
+    from bot.services import members
 
-    now = day.now()
-    cid = await make_community(db, now)
-    res = await make_member(db, now, cid, resident=True, tg_user_id=501, phone="13912345678", started_bot=1)
-    vol = await make_member(db, now, cid, volunteer=True, tg_user_id=777, started_bot=1)
-    tid = await make_task(db, now, cid, res, requester_id=res)
-    await tasks.claim(db, now, vol, tid)
+    vol, _tid = await _claimed_by_777(db, day.now())
 
     class ErasedMeanwhile(Editor):
         async def send_message(self, chat_id: int, text: str, reply_markup: Any = None) -> Any:
