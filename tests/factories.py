@@ -17,6 +17,14 @@ from storage.timeutil import to_db
 _seq = itertools.count(1)
 
 
+async def insert(db: Database, table: str, values: dict[str, Any]) -> int:
+    """One row of ``values`` (column → value) into ``table``; its id."""
+    names = ", ".join(f":{column}" for column in values)
+    async with db.transaction() as conn:
+        cur = await conn.execute(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({names})", values)
+        return int(cur.lastrowid or 0)
+
+
 async def make_community(db: Database, now: datetime, *, name: str = "Sunny Lane", group_chat_id: int | None = None,
                          **fields: Any) -> int:
     n = next(_seq)
@@ -28,20 +36,13 @@ async def make_community(db: Database, now: datetime, *, name: str = "Sunny Lane
     }
     if "settings" in fields and not isinstance(fields["settings"], str):
         fields["settings"] = json.dumps(fields["settings"])
-    values.update(fields)
-    cols = ", ".join(values)
-    async with db.transaction() as conn:
-        cur = await conn.execute(f"INSERT INTO communities ({cols}) VALUES ({', '.join('?' * len(values))})",
-                                 tuple(values.values()))
-        return int(cur.lastrowid or 0)
+    return await insert(db, "communities", {**values, **fields})
 
 
 async def make_category(db: Database, community_id: int, code: str = "shopping", name_zh: str = "跑腿",
                         name_en: str = "Errands", default_points: int = 1) -> None:
-    async with db.transaction() as conn:
-        await conn.execute("INSERT INTO categories (community_id, code, name_zh, name_en, default_points)"
-                           " VALUES (:cid, :code, :zh, :en, :points)",
-                           {"cid": community_id, "code": code, "zh": name_zh, "en": name_en, "points": default_points})
+    await insert(db, "categories", {"community_id": community_id, "code": code, "name_zh": name_zh,
+                                    "name_en": name_en, "default_points": default_points})
 
 
 async def make_member(db: Database, now: datetime, community_id: int | None, *, tg_user_id: int | None = None,
@@ -62,9 +63,4 @@ async def make_member(db: Database, now: datetime, community_id: int | None, *, 
         "created_at": to_db(now),
         "updated_at": to_db(now),
     }
-    values.update(fields)
-    cols = ", ".join(values)
-    async with db.transaction() as conn:
-        cur = await conn.execute(f"INSERT INTO members ({cols}) VALUES ({', '.join('?' * len(values))})",
-                                 tuple(values.values()))
-        return int(cur.lastrowid or 0)
+    return await insert(db, "members", {**values, **fields})

@@ -8,6 +8,7 @@ from typing import Any
 
 from storage.db import Database
 from storage.timeutil import to_db
+from tests.factories import insert
 
 
 async def make_task(db: Database, now: datetime, community_id: int, created_by: int, *,
@@ -18,12 +19,7 @@ async def make_task(db: Database, now: datetime, community_id: int, created_by: 
         "category": category, "title": fields.pop("title", "Buy vegetables"), "slots": slots, "points": points,
         "state": state, "created_at": to_db(now), "published_at": to_db(now), "updated_at": to_db(now),
     }
-    values.update(fields)
-    cols = ", ".join(values)
-    async with db.transaction() as conn:
-        cur = await conn.execute(f"INSERT INTO tasks ({cols}) VALUES ({', '.join('?' * len(values))})",
-                                 tuple(values.values()))
-        return int(cur.lastrowid or 0)
+    return await insert(db, "tasks", {**values, **fields})
 
 
 async def make_claim(db: Database, now: datetime, task_id: int, member_id: int, *, state: str = "active",
