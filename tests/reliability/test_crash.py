@@ -21,8 +21,7 @@ from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from bot.services import tasks
 from storage.db import open_database
-from tests.factories import make_community
-from tests.reliability.world import enrol
+from tests.reliability.world import crowd
 
 
 def _button(message: Any, prefix: str, suffix: str = "") -> str | None:
@@ -40,16 +39,11 @@ async def _run(fake: FakeTelegram, tmp_path: Path, n_tasks: int, kills: int, see
     wait = 40 + n_tasks * 7
     path = str(tmp_path / "crash.db")
     now = datetime.now(UTC)
-    staff_user = fake.add_user("Staff", language_code="en")
-    group = fake.add_group("Crash volunteers", creator=staff_user)
-    await fake.add_bot_to_group(group, added_by=staff_user, admin=True)
-    residents = [fake.add_user(f"Resident{i}", language_code="en") for i in range(4)]
-    volunteers = [fake.add_user(f"Volunteer{i}", language_code="en") for i in range(4)]
+    db = await open_database(path)
+    people = await crowd(fake, db, now, residents=4, volunteers=4)
+    group, residents, volunteers, resident_ids = people.group, people.residents, people.volunteers, people.resident_ids
     for person in residents + volunteers:
         await fake.send_text(person, None, "/help")  # opens the private chat, as a real user would
-    db = await open_database(path)
-    cid = await make_community(db, now, group_chat_id=group.id, language="en")
-    resident_ids = await enrol(db, now, cid, residents, volunteers)
     proc = BotProcess(fake, path, log_path=str(tmp_path / "crash.log"))
     await proc.start()
 

@@ -23,8 +23,7 @@ from bot.devkit.harness import BotProcess
 from bot.devkit.sandbox import FakeTelegram
 from bot.services import tasks
 from storage.db import Database, open_database
-from tests.factories import make_community
-from tests.reliability.world import enrol
+from tests.reliability.world import crowd
 
 DELAYS = (0.0, 0.05, 0.2)
 WAIT = 120.0
@@ -54,16 +53,11 @@ async def _run(fake: FakeTelegram, tmp_path: Path, *, cycles: int, per_cycle: in
     path = str(tmp_path / "inbox-crash.db")
     fake.set_flood_limits(False)  # cards are posted in bulk below; kills, not pacing, are the point here
     now = datetime.now(UTC)
-    staff = fake.add_user("Staff", language_code="en")
-    group = fake.add_group("Crash volunteers", creator=staff)
-    await fake.add_bot_to_group(group, added_by=staff, admin=True)
-    residents = [fake.add_user(f"Resident{i}", language_code="en") for i in range(6)]
-    volunteers = [fake.add_user(f"Volunteer{i}", language_code="en") for i in range(16)]
+    db = await open_database(path)
+    people = await crowd(fake, db, now, residents=6, volunteers=16)
+    group, residents, volunteers, resident_ids = people.group, people.residents, people.volunteers, people.resident_ids
     for person in residents + volunteers:
         fake.private_chat(person, create=True)
-    db = await open_database(path)
-    cid = await make_community(db, now, group_chat_id=group.id, language="en")
-    resident_ids = await enrol(db, now, cid, residents, volunteers)
     # Cards posted (and recorded) before the bot starts: the bot only edits them.
     n_tasks = cycles * per_cycle
     cards: dict[int, Any] = {}

@@ -1,9 +1,8 @@
 """The set-ups of the reliability tests: a task whose card the running bot has posted (pressed
-across a restart), and residents and volunteers enrolled in a community (the crash runs)."""
+across a restart), and the crash runs' crowd of residents and volunteers."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,7 +11,7 @@ from bot.devkit.sandbox.state import Chat, StoredMessage, User
 from bot.services import tasks
 from storage.db import Database
 from tests.e2e.people import community_with_group
-from tests.factories import make_category, make_member
+from tests.factories import make_category, make_community, make_member
 
 
 @dataclass
@@ -38,13 +37,29 @@ async def posted_task(fake: FakeTelegram, db: Database, now: datetime) -> Posted
     return Posted(group, volunteer, tid, card)
 
 
-async def enrol(db: Database, now: datetime, community_id: int, residents: Sequence[User],
-                volunteers: Sequence[User]) -> list[int]:
-    """Residents (with a phone and an address) and volunteers registered in the community, which
-    gets the errands category; returns the residents' member ids."""
-    await make_category(db, community_id)
-    resident_ids = [await make_member(db, now, community_id, tg_user_id=u.id, resident=True, language="en",
-                                      name=u.first_name, phone="+8613800000000", address="Flat 1") for u in residents]
-    for u in volunteers:
-        await make_member(db, now, community_id, tg_user_id=u.id, volunteer=True, language="en", name=u.first_name)
-    return resident_ids
+
+@dataclass
+class Crowd:
+    group: Chat
+    community_id: int
+    residents: list[User]
+    volunteers: list[User]
+    resident_ids: list[int]
+
+
+async def crowd(fake: FakeTelegram, db: Database, now: datetime, *, residents: int, volunteers: int) -> Crowd:
+    """The crash runs' community: a group the bot is in, and residents (with a phone and an
+    address) and volunteers registered, the errands category set up. Their private chats are not
+    opened: each run opens them its own way."""
+    staff = fake.add_user("Staff", language_code="en")
+    group = fake.add_group("Crash volunteers", creator=staff)
+    await fake.add_bot_to_group(group, added_by=staff, admin=True)
+    people = ([fake.add_user(f"Resident{i}", language_code="en") for i in range(residents)],
+              [fake.add_user(f"Volunteer{i}", language_code="en") for i in range(volunteers)])
+    cid = await make_community(db, now, group_chat_id=group.id, language="en")
+    await make_category(db, cid)
+    resident_ids = [await make_member(db, now, cid, tg_user_id=u.id, resident=True, language="en", name=u.first_name,
+                                      phone="+8613800000000", address="Flat 1") for u in people[0]]
+    for u in people[1]:
+        await make_member(db, now, cid, tg_user_id=u.id, volunteer=True, language="en", name=u.first_name)
+    return Crowd(group, cid, *people, resident_ids)
