@@ -305,3 +305,17 @@ async def follow_chat(conn: aiosqlite.Connection, old_chat_id: int, new_chat_id:
     """Rows still to send to a chat that moved (a group became a supergroup) go to its new id."""
     await conn.execute("UPDATE outbox SET chat_id = :new WHERE chat_id = :old AND state IN ('pending', 'sending')",
                        {"new": new_chat_id, "old": old_chat_id})
+
+
+# -- on a read-only connection (storage/readonly.py: the demo kit watching the bot) --------------
+
+def count_due(conn: sqlite3.Connection, now: datetime) -> int:
+    """How many messages are due at ``now`` and not sent yet (waiting or on their way)."""
+    return int(conn.execute("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending') AND not_before <= :now",
+                            {"now": to_db(now)}).fetchone()[0])
+
+
+def sent_messages(conn: sqlite3.Connection) -> dict[tuple[int, int], int]:
+    """The outbox row each sent message came from: (chat id, message id) -> row id."""
+    rows = conn.execute("SELECT chat_id, message_id, id FROM outbox WHERE message_id IS NOT NULL").fetchall()
+    return {(int(c), int(m)): int(i) for c, m, i in rows}
