@@ -24,12 +24,6 @@ PENDING: dict[str, tuple[int, str]] = {
     "bot/services/merchants.py": (24, "merchants -> storage/members.py or storage/merchants.py"),
     "bot/services/erasure.py": (22, "members -> storage/members.py"),
     "bot/services/housekeeping.py": (11, "pruning -> the storage module of each table"),
-    "bot/services/rewards.py": (62, "rewards and vouchers -> storage/rewards.py"),
-    "bot/services/points.py": (48, "ledger -> storage/ledger.py"),
-    "bot/services/ledger.py": (1, "ledger -> storage/ledger.py"),
-    "bot/services/digest.py": (23, "digests -> storage/digest.py"),
-    "bot/services/notifications.py": (26, "notifications -> storage/notifications.py"),
-    "bot/services/reports.py": (31, "reports -> storage/reports.py"),
 }
 
 # Modules under bot/ that may hold SQL or use a driver for good, each with its reason: none. (The
