@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import logging
 import os
-import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +18,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from bot.config import DEFAULT_API_URL, ConfigError, Settings, load_settings
 from bot.logs import add_secret, protect_output, setup_logging
-from storage.db import DatabaseError, open_database, sqlite_path_from_url
+from storage.db import DatabaseError, DriverError, open_database, sqlite_path_from_url
 
 TOKEN_REFUSED = "BOT_TOKEN was refused by the Bot API: copy the token again from @BotFather"
 
@@ -215,7 +214,7 @@ def cmd_backup(settings: Settings, target: str) -> int:
 
     try:
         asyncio.run(go())
-    except (DatabaseError, OSError, sqlite3.Error) as exc:
+    except (DatabaseError, OSError, DriverError) as exc:
         cause = exc.__cause__ or exc
         reason = getattr(cause, "strerror", None) or str(cause)
         return _fail(f"cannot write the backup to {dest} ({reason}): choose a folder you can write to")
@@ -226,6 +225,7 @@ def cmd_backup(settings: Settings, target: str) -> int:
 def _doctor_database(settings: Settings) -> tuple[bool, str]:
     """Read-only look at the database: never creates or changes it."""
     from storage.migrate import load_migrations
+    from storage.readonly import ReadError, applied_migrations, open_readonly
 
     shown = shown_database(settings.database_url)
     path = database_file(settings)
@@ -234,14 +234,9 @@ def _doctor_database(settings: Settings) -> tuple[bool, str]:
     if not path.exists():
         return False, f"MISSING ({shown}): create it with `linli migrate`"
     try:
-        con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
-        try:
-            has_table = con.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").fetchone()
-            applied = {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations")} if has_table else set()
-        finally:
-            con.close()
-    except sqlite3.Error as exc:
+        with open_readonly(path) as con:
+            applied = applied_migrations(con)
+    except (DatabaseError, ReadError) as exc:
         return False, f"FAILED ({shown}: {exc}): check DATABASE_URL and the file's permissions"
     pending = [m.version for m in load_migrations() if m.version not in applied]
     if not applied:

@@ -35,10 +35,8 @@ import hashlib
 import json
 import logging
 import socket
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,7 +46,9 @@ from telegram.request import RequestData
 
 from bot.http_client import AiohttpRequest
 from bot.updates import lane
+from storage import inbox as inbox_store
 from storage.db import Database
+from storage.inbox import InboxRow
 from storage.timeutil import from_db, to_db
 
 log = logging.getLogger(__name__)
@@ -85,54 +85,17 @@ def default_owner() -> str:
     return socket.gethostname() or "linli"
 
 
-@dataclass
-class Row:
-    update_id: int
-    lane: str
-    payload: str
-    attempts: int
-    received_at: str
-    again: bool = False   # taken back from a process that stopped while it had it
-
-
 def lane_key(update: Update) -> str:
     key = lane(update)
     return f"{key[0]}:{key[1]}" if key is not None else f"u:{update.update_id}"
 
 
-def _record(update: Update, received_at: str) -> tuple[Any, ...]:
+def _record(update: Update, received_at: str) -> dict[str, Any]:
     payload = json.dumps(update.to_dict(), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     digest = hashlib.sha1(payload.encode()).hexdigest()[:16]
     user = update.effective_user
-    return (update.update_id, user.id if user is not None else None, lane_key(update), digest, payload, received_at)
-
-
-# A redelivery (same update_id, same content) is ignored. The same id with other content is a new
-# update (Telegram numbers at random again after a quiet week): it replaces a handled row.
-_STORE = (
-    "INSERT INTO inbox (update_id, user_id, lane, digest, payload, received_at) VALUES (?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (update_id) DO UPDATE SET user_id = excluded.user_id, lane = excluded.lane,"
-    " digest = excluded.digest, payload = excluded.payload, status = 'waiting', attempts = 0, error = NULL,"
-    " owner = NULL, lease_until = NULL, not_before = NULL, received_at = excluded.received_at, handled_at = NULL"
-    " WHERE inbox.digest != excluded.digest AND inbox.status = 'handled'"
-)
-
-# Rows free to take: waiting (or claimed under a lease that ran out), and not behind a row of
-# the same lane that someone else is handling or that waits for a retry.
-_CLAIM = (
-    "UPDATE inbox SET status = 'working', owner = :me, lease_until = :lease"
-    " WHERE update_id IN (SELECT i.update_id FROM inbox i"
-    "  WHERE i.status IN ('waiting', 'working')"
-    "   AND (i.status = 'waiting' OR i.lease_until < :now)"
-    "   AND (i.not_before IS NULL OR i.not_before <= :now)"
-    "   AND NOT EXISTS (SELECT 1 FROM inbox j WHERE j.lane = i.lane AND j.update_id < i.update_id"
-    "     AND j.status IN ('waiting', 'working')"
-    "     AND ((j.status = 'working' AND j.owner != :me AND j.lease_until >= :now)"
-    "       OR (j.status = 'waiting' AND j.not_before > :now)))"
-    "  ORDER BY i.update_id LIMIT :n)"
-    " AND (status = 'waiting' OR lease_until < :now)"
-    " RETURNING update_id, lane, payload, attempts, received_at, not_before IS NOT NULL"
-)
+    return {"update_id": update.update_id, "user_id": user.id if user is not None else None,
+            "lane": lane_key(update), "digest": digest, "payload": payload, "received_at": received_at}
 
 
 class Inbox:
@@ -171,11 +134,7 @@ class Inbox:
             return
         received = to_db(self.now())
         rows = [_record(u, received) for u in updates]
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.executemany(_STORE, rows)
-
-        await self.db.write(write)
+        await self.db.write(lambda conn: inbox_store.store(conn, rows))
         if len(self._parsed) > 20_000:  # redelivered copies of handled updates are never taken out
             self._parsed.clear()
         for u in updates:
@@ -186,24 +145,14 @@ class Inbox:
     async def recover(self) -> int:
         """Rows this instance had claimed when it stopped are waiting again (handled in order);
         ``not_before`` set says they may have been handled already."""
-        now = to_db(self.now())
+        now, owner = to_db(self.now()), self.owner
+        return await self.db.write(lambda conn: inbox_store.take_back(conn, owner, now))
 
-        def write(conn: sqlite3.Connection) -> int:
-            cur = conn.execute("UPDATE inbox SET status = 'waiting', owner = NULL, lease_until = NULL, not_before = ?"
-                               " WHERE status = 'working' AND owner = ?", (now, self.owner))
-            return cur.rowcount or 0
-
-        return await self.db.write(write)
-
-    async def claim(self, limit: int = CLAIM_BATCH) -> list[Row]:
+    async def claim(self, limit: int = CLAIM_BATCH) -> list[InboxRow]:
         now = self.now()
-        params = {"me": self.owner, "now": to_db(now), "lease": to_db(now + LEASE), "n": limit}
-
-        def write(conn: sqlite3.Connection) -> list[Row]:
-            return [Row(int(r[0]), str(r[1]), str(r[2]), int(r[3]), str(r[4]), bool(r[5]))
-                    for r in conn.execute(_CLAIM, params).fetchall()]
-
-        rows = await self.db.write(write)
+        owner, stamp, lease = self.owner, to_db(now), to_db(now + LEASE)
+        rows = await self.db.write(
+            lambda conn: inbox_store.claim(conn, owner=owner, now=stamp, lease_until=lease, limit=limit))
         rows.sort(key=lambda r: r.update_id)
         return rows
 
@@ -236,7 +185,7 @@ class Inbox:
                 task.cancel()
         await self.flush_marks()
 
-    async def _run_row(self, row: Row) -> None:
+    async def _run_row(self, row: InboxRow) -> None:
         lock = self._lanes.setdefault(row.lane, asyncio.Lock())
         self._lane_users[row.lane] = self._lane_users.get(row.lane, 0) + 1
         try:
@@ -248,7 +197,7 @@ class Inbox:
                 del self._lane_users[row.lane]
                 self._lanes.pop(row.lane, None)
 
-    async def _handle(self, row: Row) -> None:
+    async def _handle(self, row: InboxRow) -> None:
         update = self._parsed.pop(row.update_id, None)
         try:
             if update is None:
@@ -300,15 +249,8 @@ class Inbox:
         batch, self._handled = self._handled, []
         if not batch:
             return True
-
-        def write(conn: sqlite3.Connection) -> None:
-            # The update itself is not needed any more (its id and digest recognise a redelivery):
-            # handled rows stay small, and hold nothing personal for their week.
-            conn.executemany("UPDATE inbox SET status = 'handled', handled_at = ?, payload = '', owner = NULL,"
-                             " lease_until = NULL WHERE update_id = ? AND status = 'working' AND owner = ?", batch)
-
         try:
-            await self.db.write(write)
+            await self.db.write(lambda conn: inbox_store.mark_handled(conn, batch))
         except Exception:
             self._handled[:0] = batch  # tried again with the next batch
             log.exception("could not mark %d updates handled", len(batch))
@@ -316,22 +258,15 @@ class Inbox:
         return True
 
     async def _record_failure(self, update_id: int, error: str, attempts: int) -> None:
-        lease = to_db(self.now() + LEASE)
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE inbox SET error = ?, attempts = ?, lease_until = ?"
-                         " WHERE update_id = ? AND owner = ?", (error, attempts, lease, update_id, self.owner))
-
+        lease, owner = to_db(self.now() + LEASE), self.owner
         with contextlib.suppress(Exception):
-            await self.db.write(write)
+            await self.db.write(lambda conn: inbox_store.record_failure(
+                conn, update_id=update_id, owner=owner, error=error, attempts=attempts, lease_until=lease))
 
     async def _set_aside(self, update_id: int, error: str, attempts: int = 1) -> None:
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE inbox SET status = 'set_aside', error = ?, attempts = ?, owner = NULL,"
-                         " lease_until = NULL WHERE update_id = ?", (error, attempts, update_id))
-
         try:
-            await self.db.write(write)
+            await self.db.write(lambda conn: inbox_store.set_aside(conn, update_id=update_id, error=error,
+                                                                   attempts=attempts))
         except Exception:
             log.exception("could not set update %s aside", update_id)
 
@@ -393,31 +328,3 @@ class InboxPollRequest(AiohttpRequest):
         except Exception as exc:
             raise NetworkError(f"updates not stored in the inbox yet ({exc}); asking again") from exc
         return await super().do_request(url, method, request_data, *args, **kwargs)
-
-
-# -- for linli inbox and housekeeping --------------------------------------------------------
-
-async def counts(db: Database) -> dict[str, int]:
-    """waiting (not yet handled; includes those being handled), failed (waiting after an error),
-    set_aside, handled."""
-    row = await db.fetchone(
-        "SELECT COALESCE(SUM(status IN ('waiting', 'working')), 0),"
-        " COALESCE(SUM(status IN ('waiting', 'working') AND error IS NOT NULL), 0),"
-        " COALESCE(SUM(status = 'set_aside'), 0), COALESCE(SUM(status = 'handled'), 0) FROM inbox")
-    assert row is not None
-    return {"waiting": int(row[0]), "failed": int(row[1]), "set_aside": int(row[2]), "handled": int(row[3])}
-
-
-async def set_aside_rows(db: Database, limit: int = 20) -> list[sqlite3.Row]:
-    return await db.fetchall("SELECT update_id, lane, attempts, error, received_at FROM inbox"
-                             " WHERE status = 'set_aside' ORDER BY update_id LIMIT ?", (limit,))
-
-
-async def retry_set_aside(db: Database, update_id: int | None = None) -> int:
-    """Put set-aside updates back to be handled (a running bot takes them within a second)."""
-    async with db.transaction() as conn:
-        cur = await conn.execute(
-            "UPDATE inbox SET status = 'waiting', attempts = 0, owner = NULL, lease_until = NULL, not_before = NULL"
-            " WHERE status = 'set_aside'" + (" AND update_id = ?" if update_id is not None else ""),
-            (update_id,) if update_id is not None else ())
-        return cur.rowcount or 0

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 
 from bot.config import Settings
-from bot.inbox import counts, retry_set_aside, set_aside_rows
 from storage.db import DatabaseError, open_database
+from storage.inbox import counts, retry_set_aside, set_aside_rows
 
 
 def cmd_inbox(settings: Settings, retry: str | None) -> int:
@@ -23,8 +23,8 @@ def cmd_inbox(settings: Settings, retry: str | None) -> int:
             print(f"waiting: {c['waiting']}  failed (retrying): {c['failed']}  set aside: {c['set_aside']}"
                   f"  handled (last 7 days): {c['handled']}")
             for row in await set_aside_rows(db):
-                print(f"  set aside: update {row['update_id']} ({row['lane']}, {row['attempts']} attempts,"
-                      f" received {row['received_at']}): {row['error']}")
+                print(f"  set aside: update {row.update_id} ({row.lane}, {row.attempts} attempts,"
+                      f" received {row.received_at}): {row.error}")
             return 0
         finally:
             await db.close()

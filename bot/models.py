@@ -8,13 +8,13 @@ translated only when rendered, in the reader's language.
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from storage.db import Row
 from storage.timeutil import opt_from_db
 
 
@@ -91,7 +91,7 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True, from_attributes=True)
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row | dict[str, Any]) -> Any:
+    def from_row(cls, row: Row | dict[str, Any]) -> Any:
         data = dict(row)
         for name, field in cls.model_fields.items():
             value = data.get(name)
@@ -114,7 +114,7 @@ class Community(Model):
     active: bool
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row | dict[str, Any]) -> Community:
+    def from_row(cls, row: Row | dict[str, Any]) -> Community:
         data = dict(row)
         data["settings"] = json.loads(data.get("settings") or "{}")
         return cls.model_validate(data)
@@ -149,7 +149,7 @@ class Member(Model):
     is_merchant: bool = False  # linked to an active merchant (only menu.load_member fills this in)
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row | dict[str, Any]) -> Member:
+    def from_row(cls, row: Row | dict[str, Any]) -> Member:
         data = dict(row)
         data["skills"] = json.loads(data.get("skills") or "[]")
         for key in ("registered_at", "deleted_at"):

@@ -17,11 +17,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
 from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup
 
 from bot.i18n import Translator
-from storage.db import Database
+from storage.db import Connection, Database
 
 
 @dataclass
@@ -34,7 +33,7 @@ class Rendered:
     edit_message_id: int | None = None     # edit this message instead of sending a new one
     delete_message_ids: tuple[int, ...] = ()  # with an edit: delete these messages of the chat too
     pin: bool = False
-    on_sent: Callable[[aiosqlite.Connection, int], Awaitable[None]] | None = None
+    on_sent: Callable[[Connection, int], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -60,7 +59,7 @@ class Kind:
 RENDERERS: dict[str, Kind] = {}
 
 # Called (in their own transaction) when a member cannot be reached: (conn, member_id, kind, payload, now).
-UnreachableHook = Callable[[aiosqlite.Connection, int, str, dict[str, Any], Any], Awaitable[None]]
+UnreachableHook = Callable[[Connection, int, str, dict[str, Any], Any], Awaitable[None]]
 UNREACHABLE_HOOKS: list[UnreachableHook] = []
 
 

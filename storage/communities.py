@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage.db import Database
+from storage.db import Connection, Database
 
 
 async def join_code_of_group(db: Database, group_chat_id: int | None, *, active_only: bool = False) -> str | None:
@@ -36,3 +36,9 @@ async def language_of_group(db: Database, group_chat_id: int) -> str | None:
     """The language of the community whose volunteer group this chat is."""
     v = await db.fetchval("SELECT language FROM communities WHERE group_chat_id = ?", (group_chat_id,))
     return str(v) if v else None
+
+
+async def move_group(conn: Connection, old_chat_id: int, new_chat_id: int) -> None:
+    """The community's volunteer group has a new chat id (it became a supergroup)."""
+    await conn.execute("UPDATE communities SET group_chat_id = :new WHERE group_chat_id = :old",
+                       {"new": new_chat_id, "old": old_chat_id})

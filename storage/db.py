@@ -25,6 +25,10 @@ from storage.periods import register_async
 log = logging.getLogger(__name__)
 
 Row = sqlite3.Row
+# What code above storage/ names in its type hints (it imports no database driver):
+Connection = aiosqlite.Connection     # a write transaction's connection (``Database.transaction``)
+SyncConnection = sqlite3.Connection   # the connection a ``Database.write`` function is given
+DriverError = sqlite3.Error           # the driver's own errors, where a caller must tell them apart
 T = TypeVar("T")
 
 

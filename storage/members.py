@@ -195,3 +195,28 @@ async def started_bot(db: Database, member_id: int) -> bool:
 async def language_by_id(db: Database, member_id: int) -> str | None:
     v = await db.fetchval("SELECT language FROM members WHERE id = ?", (member_id,))
     return str(v) if v else None
+
+
+# -- for the outbox drain (bot/jobs/outbox_drain.py) -------------------------------------------
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """A member's quiet hours ("HH:MM" local times) and the time zone they are read in."""
+
+    start: str
+    end: str
+    tz: str
+
+
+async def quiet_hours(db: Database, member_id: int, default_tz: str) -> QuietHours | None:
+    """The member's quiet hours, in their community's time zone (``default_tz`` if it has none)."""
+    row = await db.fetchone(
+        "SELECT m.quiet_start, m.quiet_end, COALESCE(c.timezone, :default_tz) AS tz FROM members m"
+        " LEFT JOIN communities c ON c.id = m.community_id WHERE m.id = :member_id",
+        {"default_tz": default_tz, "member_id": member_id})
+    return None if row is None else QuietHours(row["quiet_start"], row["quiet_end"], row["tz"])
+
+
+async def mark_unreachable(conn: aiosqlite.Connection, member_id: int, now: datetime) -> None:
+    """Telegram refuses messages to the member (blocked the bot, or never started it)."""
+    await conn.execute("UPDATE members SET reachable = 0, updated_at = :now WHERE id = :member_id",
+                       {"now": to_db(now), "member_id": member_id})

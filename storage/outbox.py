@@ -1,9 +1,11 @@
-"""Writing to the outbox inside a service's transaction (the drain job lives in bot.jobs.outbox)."""
+"""The outbox: writing to it inside a service's transaction, and the drain's reads and writes (the
+drain job's rules live in bot/jobs/outbox_drain.py)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -178,3 +180,142 @@ async def sent_ids(db: Database, outbox_id: object) -> SentIds | None:
     if row is None:
         return None
     return SentIds(row["message_id"], row["voice_message_id"])
+
+
+# -- the drain (bot/jobs/outbox_drain.py) ------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A message waiting in the outbox. ``merged``: the ids of the rows of a coalesced kind that go
+    out with this one (set by the drain, not a column)."""
+
+    id: int
+    dedupe_key: str | None
+    chat_id: int
+    member_id: int | None
+    kind: str
+    payload: str
+    priority: int
+    not_before: str
+    state: str
+    attempts: int
+    last_error: str | None
+    message_id: int | None
+    voice_message_id: int | None
+    created_at: str
+    sent_at: str | None
+    merged: tuple[int, ...] = ()
+
+
+_COLUMNS = ("id, dedupe_key, chat_id, member_id, kind, payload, priority, not_before, state, attempts, last_error,"
+            " message_id, voice_message_id, created_at, sent_at")
+
+# The next messages to send: by priority (PRIORITY above), then due time, then id. Each priority
+# level is one range of the partial index outbox_pending_next (0110), read in index order up to the
+# batch size, highest level first; UNION ALL stops at the limit. So neither a long backlog nor many
+# messages waiting for later (quiet hours) is ever sorted or walked (tests/jobs/test_outbox.py checks
+# the plan). The index is named: without statistics SQLite prefers outbox_due and a sort.
+NEXT_BATCH = " UNION ALL ".join(
+    f"SELECT * FROM (SELECT {_COLUMNS} FROM outbox INDEXED BY outbox_pending_next WHERE state = 'pending'"
+    f" AND priority = {level} AND not_before <= :now ORDER BY not_before, id LIMIT :n)"
+    for level in LEVELS) + " LIMIT :n"
+
+
+async def next_batch(db: Database, now: datetime, limit: int) -> list[OutboxRow]:
+    """Up to ``limit`` rows due at ``now``, in the order they are to be sent."""
+    return [OutboxRow(*r) for r in await db.fetchall(NEXT_BATCH, {"now": to_db(now), "n": limit})]
+
+
+async def due_of_kind(db: Database, *, kind: str, chat_id: int, after: OutboxRow, now: datetime,
+                      limit: int) -> list[tuple[int, str]]:
+    """(id, payload) of the other rows of ``kind`` for ``chat_id`` due at ``now``, oldest first."""
+    rows = await db.fetchall(
+        "SELECT id, payload FROM outbox WHERE state = 'pending' AND kind = :kind AND chat_id = :chat_id"
+        " AND id <> :id AND not_before <= :now ORDER BY id LIMIT :n",
+        {"kind": kind, "chat_id": chat_id, "id": after.id, "now": to_db(now), "n": limit})
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+async def reset_in_flight(db: Database) -> int:
+    """Rows left ``sending`` (by a crash) go back to ``pending``; returns how many."""
+    async with db.transaction() as conn:
+        cur = await conn.execute("UPDATE outbox SET state = 'pending' WHERE state = 'sending'")
+        return cur.rowcount or 0
+
+
+def mark_sending(conn: sqlite3.Connection, row_id: int) -> None:
+    """The row is on its way (one attempt taken); for ``Database.write``."""
+    conn.execute("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = :id", {"id": row_id})
+
+
+async def delete(conn: aiosqlite.Connection, row_id: int) -> None:
+    await conn.execute("DELETE FROM outbox WHERE id = :id", {"id": row_id})
+
+
+async def settle(conn: aiosqlite.Connection, row_id: int, *, state: str, error: str | None, message_id: int | None,
+                 voice_message_id: int | None, now: datetime) -> bool:
+    """The row's outcome (``sent_at`` is set when ``state`` is sent); False if the row is gone."""
+    cur = await conn.execute(
+        "UPDATE outbox SET state = :state, last_error = :error, message_id = :message_id,"
+        " voice_message_id = :voice_message_id, sent_at = :sent_at WHERE id = :id",
+        {"state": state, "error": error, "message_id": message_id, "voice_message_id": voice_message_id,
+         "sent_at": to_db(now) if state == "sent" else None, "id": row_id})
+    return bool(cur.rowcount)
+
+
+async def settle_merged(conn: aiosqlite.Connection, ids: Sequence[int], *, into: int, state: str,
+                        now: datetime) -> None:
+    """Rows merged into row ``into`` share its outcome (those still pending)."""
+    marks = ", ".join(f":m{i}" for i in range(len(ids)))
+    await conn.execute(
+        f"UPDATE outbox SET state = :state, last_error = :error, sent_at = :sent_at WHERE id IN ({marks})"
+        " AND state = 'pending'",
+        {"state": state, "error": f"merged into {into}", "sent_at": to_db(now) if state == "sent" else None,
+         **{f"m{i}": v for i, v in enumerate(ids)}})
+
+
+async def retry_at(conn: aiosqlite.Connection, row_id: int, *, when: datetime, error: str,
+                   give_back: bool = False) -> None:
+    """Back to pending at ``when``; ``give_back`` returns the attempt taken when it was marked sending."""
+    await conn.execute("UPDATE outbox SET state = 'pending', not_before = :when, last_error = :error,"
+                       " attempts = attempts - :back WHERE id = :id",
+                       {"when": to_db(when), "error": error, "back": 1 if give_back else 0, "id": row_id})
+
+
+async def fail(conn: aiosqlite.Connection, row_id: int, error: str) -> None:
+    await conn.execute("UPDATE outbox SET state = 'failed', last_error = :error WHERE id = :id",
+                       {"error": error, "id": row_id})
+
+
+async def hold(conn: aiosqlite.Connection, ids: Sequence[int], until: datetime, why: str) -> None:
+    """Put pending rows off until ``until`` (no attempt is counted)."""
+    marks = ", ".join(f":h{i}" for i in range(len(ids)))
+    await conn.execute(f"UPDATE outbox SET not_before = :until, last_error = :why WHERE id IN ({marks})"
+                       " AND state = 'pending'",
+                       {"until": to_db(until), "why": why, **{f"h{i}": v for i, v in enumerate(ids)}})
+
+
+async def resend_to(conn: aiosqlite.Connection, row_id: int, chat_id: int) -> None:
+    """Send the row again at once, to ``chat_id`` (its group moved), giving back the attempt taken."""
+    await conn.execute("UPDATE outbox SET state = 'pending', chat_id = :chat_id, attempts = attempts - 1"
+                       " WHERE id = :id", {"chat_id": chat_id, "id": row_id})
+
+
+async def follow_chat(conn: aiosqlite.Connection, old_chat_id: int, new_chat_id: int) -> None:
+    """Rows still to send to a chat that moved (a group became a supergroup) go to its new id."""
+    await conn.execute("UPDATE outbox SET chat_id = :new WHERE chat_id = :old AND state IN ('pending', 'sending')",
+                       {"new": new_chat_id, "old": old_chat_id})
+
+
+# -- on a read-only connection (storage/readonly.py: the demo kit watching the bot) --------------
+
+def count_due(conn: sqlite3.Connection, now: datetime) -> int:
+    """How many messages are due at ``now`` and not sent yet (waiting or on their way)."""
+    return int(conn.execute("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending') AND not_before <= :now",
+                            {"now": to_db(now)}).fetchone()[0])
+
+
+def sent_messages(conn: sqlite3.Connection) -> dict[tuple[int, int], int]:
+    """The outbox row each sent message came from: (chat id, message id) -> row id."""
+    rows = conn.execute("SELECT chat_id, message_id, id FROM outbox WHERE message_id IS NOT NULL").fetchall()
+    return {(int(c), int(m)): int(i) for c, m, i in rows}

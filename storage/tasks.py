@@ -155,3 +155,9 @@ async def in_group(db: Database, task_id: int, group_chat_id: int) -> bool:
     return bool(await db.fetchval(
         "SELECT 1 FROM tasks t JOIN communities c ON c.id = t.community_id WHERE t.id = ? AND c.group_chat_id = ?",
         (task_id, group_chat_id)))
+
+
+async def move_group(conn: aiosqlite.Connection, old_chat_id: int, new_chat_id: int) -> None:
+    """Tasks whose card is in a group that has a new chat id (it became a supergroup) follow it."""
+    await conn.execute("UPDATE tasks SET group_chat_id = :new WHERE group_chat_id = :old",
+                       {"new": new_chat_id, "old": old_chat_id})

@@ -1,5 +1,7 @@
-"""The layering the architecture promises, checked on the source: no SQL and no database driver
-above the service layer (handlers, menu, ui helpers, application set-up)."""
+"""The layering the architecture promises, checked on the source: SQL and the database driver live
+in storage/ only (one module per aggregate); nothing under bot/ (services, jobs, handlers, the
+devkit, the top-level modules) holds SQL, calls the database's cursor methods or imports a driver.
+Services compose storage calls in their transactions; storage/ imports nothing of bot/."""
 
 from __future__ import annotations
 
@@ -8,12 +10,25 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ABOVE_SERVICES = sorted([*ROOT.glob("bot/conversations/*.py"), ROOT / "bot/menu.py", ROOT / "bot/ui.py",
-                         ROOT / "bot/app.py", ROOT / "bot/buttons.py"])
+OUTSIDE_STORAGE = sorted(ROOT.glob("bot/**/*.py"))
 
-# Files whose SQL is being moved by work under way elsewhere; each must still hold SQL (so that an
-# entry is removed as soon as its move lands), and nothing may be added to them.
-PENDING: dict[str, str] = {}
+# Files whose SQL is being moved to storage/ by work under way: (the most findings the file may
+# hold, who moves it). Each must still hold SQL (an entry is removed as soon as its move lands, and
+# its number lowered as parts land); nothing may be added to them, and no file may be added here.
+PENDING: dict[str, tuple[int, str]] = {
+    "bot/services/tasks.py": (91, "tasks and claims -> storage/tasks.py, storage/claims.py"),
+    "bot/services/completion.py": (48, "tasks and claims -> storage/tasks.py, storage/claims.py"),
+    "bot/services/members.py": (64, "members -> storage/members.py"),
+    "bot/services/communities.py": (52, "communities -> storage/communities.py"),
+    "bot/services/categories.py": (22, "communities -> storage/communities.py"),
+    "bot/services/merchants.py": (24, "merchants -> storage/members.py or storage/merchants.py"),
+    "bot/services/erasure.py": (22, "members -> storage/members.py"),
+    "bot/services/housekeeping.py": (11, "pruning -> the storage module of each table"),
+}
+
+# Modules under bot/ that may hold SQL or use a driver for good, each with its reason: none. (The
+# CLI's backup and doctor, and the demo's looks at the bot's database, call storage functions.)
+EXCEPTIONS: dict[str, str] = {}
 
 SQL = re.compile(r"\bSELECT\b[\s\S]*\bFROM\b|\bINSERT\s+(?:OR\s+\w+\s+)?INTO\b|\bUPDATE\s+\w+\s+SET\b|\bDELETE\s+FROM\b")
 DB_CALLS = {"execute", "executemany", "executescript", "execute_fetchall", "execute_insert", "fetchone", "fetchall",
@@ -48,13 +63,16 @@ def test_the_scan_sees_sql_calls_and_drivers() -> None:
     assert not database_use("from storage import tasks as task_store\nawait task_store.row(db, 1)")
 
 
-def test_no_sql_above_the_service_layer() -> None:
+def test_no_sql_outside_storage() -> None:
     offenders = {}
-    for path in ABOVE_SERVICES:
+    for path in OUTSIDE_STORAGE:
         rel = path.relative_to(ROOT).as_posix()
-        if rel not in PENDING and (found := database_use(path.read_text(encoding="utf-8"))):
+        found = database_use(path.read_text(encoding="utf-8"))
+        most = PENDING[rel][0] if rel in PENDING else 0
+        if len(found) > most and rel not in EXCEPTIONS:
             offenders[rel] = found
-    assert not offenders, f"SQL or database access above the services (move it to storage/ or bot/services/): {offenders}"
+    assert not offenders, ("SQL or database access outside storage/ (give it a named function in the storage"
+                           f" module of its aggregate, and call that): {offenders}")
 
 
 def test_pending_moves_are_still_pending() -> None:
@@ -62,6 +80,26 @@ def test_pending_moves_are_still_pending() -> None:
         path = ROOT / rel
         assert path.exists() and database_use(path.read_text(encoding="utf-8")), \
             f"{rel} holds no SQL any more: remove it from PENDING in {__file__}"
+
+
+def test_the_exceptions_are_still_needed() -> None:
+    for rel, reason in EXCEPTIONS.items():
+        path = ROOT / rel
+        assert reason and path.exists() and database_use(path.read_text(encoding="utf-8")), \
+            f"{rel} needs no exception any more: remove it from EXCEPTIONS in {__file__}"
+
+
+def test_storage_does_not_reach_up() -> None:
+    """storage/ is the bottom layer: it imports nothing of bot/ (nor telegram)."""
+    up = {}
+    for path in sorted(ROOT.glob("storage/**/*.py")):
+        names = [n.module or "" for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                 if isinstance(n, ast.ImportFrom)]
+        names += [a.name for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(n, ast.Import)
+                  for a in n.names]
+        if found := [n for n in names if n.split(".")[0] in ("bot", "telegram")]:
+            up[path.relative_to(ROOT).as_posix()] = found
+    assert not up, f"storage/ imports from the layers above it: {up}"
 
 
 def service_imports(source: str, names: set[str]) -> set[str]:

@@ -20,14 +20,13 @@ import asyncio
 import os
 import re
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.devkit.demo_record import Recorder, Step, bot_now, render_html, render_step_text, render_text, settle
@@ -35,6 +34,10 @@ from bot.devkit.harness import TOKEN, BotProcess
 from bot.devkit.sandbox import FakeTelegram
 from bot.devkit.sandbox.state import StoredMessage, User
 from bot.i18n import Translator, translator
+from storage import readonly
+from storage.readonly import ReadOnly, open_readonly
+
+T = TypeVar("T")
 
 ADMIN_ID = 10_001
 TZ = ZoneInfo("Asia/Shanghai")
@@ -105,13 +108,17 @@ class Story:
         """A short quiet spell: the answer to the last thing said is complete."""
         await settle(self.server, self.db_path, self.now, quiet=0.3)
 
-    def query(self, sql: str, *args: Any) -> Any:
-        con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
-        try:
-            row = con.execute(sql, args).fetchone()
-        finally:
-            con.close()
-        return None if row is None else row[0]
+    def peek(self, read: Callable[[ReadOnly], T]) -> T:
+        """A read-only look at the bot's database (``read`` is one of storage's reads)."""
+        with open_readonly(self.db_path, timeout=10) as con:
+            return read(con)
+
+    def last_id(self, table: Literal["tasks", "merchants", "rewards"]) -> int:
+        """The id of what was added to ``table`` last (the task just published, the shop just invited…)."""
+        found = self.peek(lambda con: readonly.last_id(con, table))
+        if found is None:
+            raise DemoError(f"nothing in {table}")
+        return found
 
     # -- acting --------------------------------------------------------------------------
     def mark(self, user: User) -> int:
@@ -189,7 +196,7 @@ class Story:
 
         t, s = self.t, self.server
         await scenario.ask_for_help(s, self.granny, t("Please buy two jin of steamed buns and bring them to my home. Thank you!"))
-        buns = int(self.query("SELECT MAX(id) FROM tasks"))
+        buns = self.last_id("tasks")
         card = await self.card(buns)
         await self.end(t("Grandma Guo asks for help. The card in the group shows no name, phone number or address."))
 
@@ -222,7 +229,7 @@ class Story:
         after = self.mark(g)
         await s.press_button(g, summary, "d:confirm:submit")
         await self.next(g, after)
-        clinic = int(self.query("SELECT MAX(id) FROM tasks"))
+        clinic = self.last_id("tasks")
         card = await self.card(clinic)
         await self.end(t("Grandpa Zhang has no Telegram. Li Hong publishes the task for him; his name, phone and "
                          "address stay out of the group."))
@@ -245,7 +252,7 @@ class Story:
         after = self.mark(g)
         await s.press_button(g, summary, "d:confirm:submit")
         await self.next(g, after)
-        event = int(self.query("SELECT MAX(id) FROM tasks"))
+        event = self.last_id("tasks")
         card = await self.card(event)
         await self.end(t("Li Hong publishes an event that recruits five volunteers for ten points each."))
 
@@ -267,11 +274,9 @@ class Story:
         t, s = self.t, self.server
         # The first sweep of the morning has decided every digest of the day (one row each).
         day = DAY2.date().isoformat()
-        expected = 1 + int(self.query(
-            "SELECT COALESCE(SUM(is_staff) + SUM(is_volunteer AND digest_enabled), 0) FROM members WHERE deleted_at IS NULL"
-            " AND registered_at IS NOT NULL AND (is_staff = 1 OR is_volunteer = 1)"))
-        await s.wait_for(lambda: int(self.query("SELECT COUNT(*) FROM sent_notifications WHERE key LIKE 'digest:%:' || ?",
-                                                day)) >= expected, timeout=WAIT * 2)
+        expected = 1 + self.peek(readonly.digest_readers)
+        await s.wait_for(lambda: self.peek(lambda con: readonly.digests_decided(con, day)) >= expected,
+                         timeout=WAIT * 2)
         await self.end(t("The next morning at eight the bot posts the daily digest in the group, and sends a private "
                          "one to each volunteer with something to do that day."))
 
@@ -295,7 +300,7 @@ class Story:
         if found is None:
             raise DemoError("no merchant invite link")
         welcome = await self.say(self.shop, f"/start {found.group(1)}", test=lambda m: bool(m.keyboard_buttons))
-        shop_id = int(self.query("SELECT MAX(id) FROM merchants"))
+        shop_id = self.last_id("merchants")
         await self.say(g, f"/rewards add discount:{shop_id} 5 20 " + t("A box of eggs"))
         await self.end(t("Li Hong invites the shop on the corner as a merchant and puts a reward in the points "
                          "supermarket: a box of eggs for five points."))
@@ -304,7 +309,7 @@ class Story:
     async def redeem(self) -> StoredMessage:
         """Li Ming redeems his points; returns the voucher message."""
         t, s = self.t, self.server
-        reward = int(self.query("SELECT MAX(id) FROM rewards"))
+        reward = self.last_id("rewards")
         listing = await self.say(self.ming, "/rewards", button=f"rw:r:{reward}")
         confirm = await self.press(self.ming, listing, f"rw:r:{reward}", button=f"rw:c:{reward}:")
         data = next(b["callback_data"] for b in confirm.inline_buttons if str(b["callback_data"]).startswith("rw:c:"))

@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +23,10 @@ from zoneinfo import ZoneInfo
 from bot.devkit.sandbox import FakeTelegram
 from bot.devkit.sandbox.state import ApiCall, Chat, User
 from bot.i18n import Translator
+from storage import cards as card_store
+from storage import outbox as outbox_store
+from storage.db import DatabaseError
+from storage.readonly import ReadError, open_readonly
 
 __all__ = ["Entry", "Recorder", "Step", "render_html", "render_text", "settle"]
 
@@ -42,22 +45,10 @@ SOON = timedelta(seconds=30)
 def _db_busy(db_path: str, now: datetime) -> bool:
     """Messages due (or soon due) in the outbox, or group cards not yet showing their task's state."""
     try:
-        con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
-    except sqlite3.Error:
+        with open_readonly(db_path) as con:
+            return bool(outbox_store.count_due(con, now + SOON) or card_store.count_to_draw(con))
+    except (DatabaseError, ReadError):  # not there yet, or the bot is creating the schema
         return True
-    try:
-        stamp = (now + SOON).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        due = con.execute("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending') AND not_before <= ?",
-                          (stamp,)).fetchone()[0]
-        cards = con.execute(
-            "SELECT COUNT(*) FROM tasks t JOIN communities c ON c.id = t.community_id"
-            " WHERE (t.group_message_id IS NULL AND t.state IN ('open', 'full') AND c.group_chat_id IS NOT NULL)"
-            " OR (t.group_message_id > 0 AND t.card_version > t.card_rendered)").fetchone()[0]
-        return bool(due or cards)
-    except sqlite3.Error:  # the bot is creating the schema
-        return True
-    finally:
-        con.close()
 
 
 async def settle(server: FakeTelegram, db_path: str, now: Any, *, quiet: float = 0.4, timeout: float = 120.0) -> None:
@@ -303,14 +294,10 @@ class Recorder:
 
     def _load_outbox(self, db_path: str) -> None:
         try:
-            con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
-            try:
-                rows = con.execute("SELECT chat_id, message_id, id FROM outbox WHERE message_id IS NOT NULL").fetchall()
-            finally:
-                con.close()
-        except sqlite3.Error:
+            with open_readonly(db_path) as con:
+                self.outbox_ids = outbox_store.sent_messages(con)
+        except (DatabaseError, ReadError):
             return
-        self.outbox_ids = {(int(c), int(m)): int(i) for c, m, i in rows}
 
     def _title(self, chat: Chat) -> str:
         if chat.is_group:

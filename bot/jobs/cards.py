@@ -21,6 +21,7 @@ from bot.i18n import Translator
 from bot.ratelimit import group_room
 from bot.services.tasks import public_text, secrets_of
 from bot.ui import community_translator, esc, inline
+from storage import cards as card_store
 from storage import tasks as task_store
 
 log = logging.getLogger(__name__)
@@ -92,32 +93,9 @@ def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
     return "\n".join(lines)[:4000], markup
 
 
-_SELECT = ("SELECT t.*, a.name AS area_name, c.group_chat_id AS community_chat, c.timezone AS community_tz,"
-           " (SELECT name_zh FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_zh,"
-           " (SELECT name_en FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_en,"
-           " (SELECT COUNT(*) FROM claims WHERE task_id = t.id AND state IN ('active', 'done', 'completed')) AS taken,"
-           " r.display_name AS requester_name, r.address AS requester_address,"
-           " (SELECT name FROM organisations o WHERE o.id = t.organisation_id) AS organisation_name"
-           " FROM tasks t JOIN communities c ON c.id = t.community_id LEFT JOIN areas a ON a.id = t.area_id"
-           " LEFT JOIN members r ON r.id = t.requester_id")
-_SQL = (_SELECT +
-        # The first term is word for word the condition of the partial index tasks_card_todo (0112):
-        # only the cards to post or edit are read, not every task (tests/jobs/test_cards.py checks the plan).
-        " WHERE ((t.group_message_id IS NULL AND t.state IN ('open', 'full'))"
-        " OR (t.group_message_id > 0 AND t.card_version > t.card_rendered))"
-        " AND (t.group_message_id IS NOT NULL OR c.group_chat_id IS NOT NULL) ORDER BY t.id LIMIT 50")
-
-# Does a group have a card to post or edit? The outbox asks before it sends a group honours or a
-# summary (the same condition as above, for one chat).
-WAITING_SQL = ("SELECT 1 FROM tasks t JOIN communities c ON c.id = t.community_id"
-               " WHERE ((t.group_message_id IS NULL AND t.state IN ('open', 'full') AND c.group_chat_id = ?1)"
-               " OR (t.group_message_id > 0 AND t.card_version > t.card_rendered AND t.group_chat_id = ?1))"
-               " LIMIT 1")
-
-
 async def cards_waiting(ctx: LinliContext, chat_id: int) -> bool:
     """Whether the group has a new card or a card edit waiting for the card job."""
-    return await ctx.db.fetchone(WAITING_SQL, (chat_id,)) is not None
+    return await card_store.waiting(ctx.db, chat_id)
 
 
 def _plain(html_text: str) -> str:
@@ -139,8 +117,7 @@ async def check_shown(ctx: LinliContext, chat_id: int, message_id: int, text: st
     Returns the id of the task whose card it is (None when it is no card). A card already waiting for
     the card job is left to it (in a claim storm most presses see a card one edit behind).
     """
-    task = await ctx.db.fetchone(_SELECT + " WHERE t.group_chat_id = ? AND t.group_message_id = ?",
-                                 (chat_id, message_id))
+    task = await card_store.at_message(ctx.db, chat_id, message_id)
     if task is None:
         return None
     tid = int(task["id"])
@@ -151,15 +128,13 @@ async def check_shown(ctx: LinliContext, chat_id: int, message_id: int, text: st
     if _plain(want_text) == " ".join((text or "").split()) and _buttons(want_markup) == _buttons(markup):
         return tid
     log.warning("card %s in %s shows something else; it will be redrawn", tid, chat_id)
-    async with ctx.db.transaction() as conn:
-        await conn.execute("UPDATE tasks SET card_hash = NULL, card_rendered = MIN(card_rendered, card_version - 1)"
-                           " WHERE id = ?", (tid,))
+    await card_store.redraw(ctx.db, tid)
     _last_edit.pop(tid, None)
     return tid
 
 
 async def refresh_cards(ctx: LinliContext) -> None:
-    rows = await ctx.db.fetchall(_SQL)
+    rows = await card_store.to_draw(ctx.db)
     for task in rows:
         tid = int(task["id"])
         t = await community_translator(ctx, int(task["community_id"]))

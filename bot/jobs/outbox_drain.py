@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,9 +25,10 @@ from bot.ratelimit import group_room
 from bot.renderers import RENDERERS, UNREACHABLE_HOOKS, RenderContext, Rendered
 from storage import communities as community_store
 from storage import members as member_store
-from storage.db import Database
-from storage.outbox import BULK, FIRST, FORGET, FORGETTABLE, LEVELS, enqueue
-from storage.timeutil import to_db
+from storage import outbox as outbox_store
+from storage import tasks as task_store
+from storage.db import Connection, Database
+from storage.outbox import BULK, FIRST, FORGET, FORGETTABLE, OutboxRow, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +46,6 @@ HOLD_S = 1.0
 # of the others ({"items": [...]}; its renderer accepts both) and they share its fate.
 COALESCED = frozenset({"honour_group"})
 COALESCE_MAX = 200
-
-# The next messages to send: by priority (storage.outbox.PRIORITY), then due time, then id. Each
-# priority level is one range of the partial index outbox_pending_next (0110), read in index order
-# up to the batch size, highest level first; UNION ALL stops at the limit. So neither a long backlog
-# nor many messages waiting for later (quiet hours) is ever sorted or walked (tests/jobs/test_outbox.py
-# checks the plan). The index is named: without statistics SQLite prefers outbox_due and a sort.
-NEXT_BATCH = " UNION ALL ".join(
-    f"SELECT * FROM (SELECT * FROM outbox INDEXED BY outbox_pending_next WHERE state = 'pending'"
-    f" AND priority = {level} AND not_before <= ?1 ORDER BY not_before, id LIMIT ?2)"
-    for level in LEVELS) + " LIMIT ?2"
-
 
 class Pacer:
     """A token bucket: at most ``rate`` sends a second on average, bursts up to ``burst``."""
@@ -90,9 +81,7 @@ class Pacer:
 
 async def reset_in_flight(db: Database) -> int:
     """At start-up: rows a crash left in ``sending`` go back to ``pending`` (at most one duplicate)."""
-    async with db.transaction() as conn:
-        cur = await conn.execute("UPDATE outbox SET state = 'pending' WHERE state = 'sending'")
-        return cur.rowcount or 0
+    return await outbox_store.reset_in_flight(db)
 
 
 def _in_quiet_hours(local: datetime, start: str, end: str) -> datetime | None:
@@ -117,17 +106,13 @@ async def quiet_until(db: Database, member_id: int | None, now: datetime, defaul
     """When the member's quiet hours end, if they are in them now."""
     if member_id is None:
         return None
-    row = await db.fetchone(
-        "SELECT m.quiet_start, m.quiet_end, COALESCE(c.timezone, ?) AS tz FROM members m"
-        " LEFT JOIN communities c ON c.id = m.community_id WHERE m.id = ?",
-        (default_tz, member_id),
-    )
-    if row is None:
+    quiet = await member_store.quiet_hours(db, member_id, default_tz)
+    if quiet is None:
         return None
     from zoneinfo import ZoneInfo
 
-    local = now.astimezone(ZoneInfo(row["tz"]))
-    end = _in_quiet_hours(local, row["quiet_start"], row["quiet_end"])
+    local = now.astimezone(ZoneInfo(quiet.tz))
+    end = _in_quiet_hours(local, quiet.start, quiet.end)
     return None if end is None else end.astimezone(now.tzinfo)
 
 
@@ -150,10 +135,10 @@ class OutboxSender:
             handled = 0
             while handled < limit:
                 now = ctx.now()
-                rows = await ctx.db.fetchall(NEXT_BATCH, (to_db(now), self.batch))
+                rows = await outbox_store.next_batch(ctx.db, now, self.batch)
                 if not rows:
                     break
-                batch = await _coalesce(ctx, [dict(r) for r in rows], now)
+                batch = await _coalesce(ctx, rows, now)
                 await asyncio.gather(*(self._send_one(ctx, r) for r in batch))
                 handled += len(rows)
             if self._forgotten:
@@ -163,66 +148,66 @@ class OutboxSender:
                 await ctx.db.checkpoint()
             return handled
 
-    async def _send_one(self, ctx: LinliContext, row: dict[str, Any]) -> None:
+    async def _send_one(self, ctx: LinliContext, row: OutboxRow) -> None:
         now = ctx.now()
         if await _held_back(ctx, row):
             await _hold(ctx, row, now + timedelta(seconds=HOLD_S))
             return
-        payload = json.loads(row["payload"])
+        payload = json.loads(row.payload)
         rendered = await self._render(ctx, row, payload, now)
         if rendered is None:
             return
         await self.pacer.take()
         # Marked just before the call, not with the whole batch (which waits on the pacer): after a
         # crash only the rows that were really on their way to Telegram are sent again.
-        await _mark_sending(ctx.db, int(row["id"]))
+        await _mark_sending(ctx.db, row.id)
         try:
-            message, voice = await self._deliver(ctx, row["chat_id"], rendered)
+            message, voice = await self._deliver(ctx, row.chat_id, rendered)
         except TelegramError as exc:
             await self._refused(ctx, row, payload, now, exc)
         else:
             await self._finish(ctx, row, "sent", message_id=message.message_id if message else None,
                                voice_message_id=voice, rendered=rendered)
 
-    async def _render(self, ctx: LinliContext, row: dict[str, Any], payload: dict[str, Any],
+    async def _render(self, ctx: LinliContext, row: OutboxRow, payload: dict[str, Any],
                       now: datetime) -> Rendered | None:
         """The message to send now, or None once the row is dealt with (failed, put off, dropped)."""
-        kind = RENDERERS.get(row["kind"])
+        kind = RENDERERS.get(row.kind)
         if kind is None:
-            await self._finish(ctx, row, "failed", error=f"no renderer for {row['kind']}")
+            await self._finish(ctx, row, "failed", error=f"no renderer for {row.kind}")
             return None
         if kind.deferrable:
-            until = await quiet_until(ctx.db, row["member_id"], now, ctx.settings.timezone)
+            until = await quiet_until(ctx.db, row.member_id, now, ctx.settings.timezone)
             if until is not None:
                 await self._retry_at(ctx, row, until, "quiet hours")  # before the call: no attempt was taken
                 return None
-        if row["member_id"] is not None and not await member_store.started_bot(ctx.db, row["member_id"]):
+        if row.member_id is not None and not await member_store.started_bot(ctx.db, row.member_id):
             # Telegram would answer 403: the person never opened a private chat with the bot.
             await self._unreachable(ctx, row, payload, "never started the bot")
             return None
         lang: str = ctx.settings.default_language
-        if row["member_id"] is not None:
-            lang = await member_store.language_by_id(ctx.db, row["member_id"]) or lang
-        elif row["chat_id"] < 0:
-            lang = await community_store.language_of_group(ctx.db, row["chat_id"]) or lang
-        rctx = RenderContext(ctx.db, translator(lang), lang, row["chat_id"], row["member_id"], ctx.runtime.bot_username)
+        if row.member_id is not None:
+            lang = await member_store.language_by_id(ctx.db, row.member_id) or lang
+        elif row.chat_id < 0:
+            lang = await community_store.language_of_group(ctx.db, row.chat_id) or lang
+        rctx = RenderContext(ctx.db, translator(lang), lang, row.chat_id, row.member_id, ctx.runtime.bot_username)
         try:
             rendered = await kind.render(rctx, payload)
         except Exception as exc:  # a renderer bug must not stop the outbox
-            log.exception("rendering outbox row %s (%s) failed", row["id"], row["kind"])
+            log.exception("rendering outbox row %s (%s) failed", row.id, row.kind)
             await self._finish(ctx, row, "failed", error=f"render: {exc!r}"[:500])
             return None
         if rendered is None:
             await self._finish(ctx, row, "sent", error="dropped by renderer")
         return rendered
 
-    async def _refused(self, ctx: LinliContext, row: dict[str, Any], payload: dict[str, Any], now: datetime,
+    async def _refused(self, ctx: LinliContext, row: OutboxRow, payload: dict[str, Any], now: datetime,
                        exc: TelegramError) -> None:
         """Telegram did not take it: wait, give up on the person, follow the group, or try again later."""
         if isinstance(exc, RetryAfter):
             delay = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
             self.pacer.pause(float(delay))
-            log.info("outbox row %s: flood control, retrying in %ss", row["id"], delay)
+            log.info("outbox row %s: flood control, retrying in %ss", row.id, delay)
             await self._retry_at(ctx, row, now + timedelta(seconds=float(delay) + 0.5), str(exc), count_attempt=False)  # a 429 gives the attempt back
         elif isinstance(exc, Forbidden):
             await self._unreachable(ctx, row, payload, str(exc))
@@ -235,12 +220,12 @@ class OutboxSender:
             elif "chat not found" in text or "user not found" in text:
                 await self._unreachable(ctx, row, payload, str(exc))
             else:
-                log.warning("outbox row %s (%s) refused: %s", row["id"], row["kind"], exc)
+                log.warning("outbox row %s (%s) refused: %s", row.id, row.kind, exc)
                 await self._finish(ctx, row, "failed", error=str(exc))
-        elif int(row["attempts"]) >= MAX_ATTEMPTS:
+        elif row.attempts >= MAX_ATTEMPTS:
             await self._finish(ctx, row, "failed", error=str(exc))
         else:
-            await self._retry_at(ctx, row, now + timedelta(seconds=min(2 ** int(row["attempts"]), 300)), str(exc))
+            await self._retry_at(ctx, row, now + timedelta(seconds=min(2 ** row.attempts, 300)), str(exc))
 
     async def _edit(self, ctx: LinliContext, chat_id: int, r: Rendered) -> Message | None:
         """Edit an earlier message (and delete the ones listed with it); returns the message if edited."""
@@ -294,7 +279,7 @@ class OutboxSender:
     async def _finish(
         self,
         ctx: LinliContext,
-        row: dict[str, Any],
+        row: OutboxRow,
         state: str,
         *,
         error: str | None = None,
@@ -304,106 +289,87 @@ class OutboxSender:
     ) -> None:
         now = ctx.now()
         async with ctx.db.transaction() as conn:
-            if row["kind"] == FORGET:
+            if row.kind == FORGET:
                 # Erasure kept this row (the leaver's Telegram id) only until it went out: gone now.
-                await conn.execute("DELETE FROM outbox WHERE id = ?", (row["id"],))
+                await outbox_store.delete(conn, row.id)
                 self._forgotten += 1
                 return
-            cur = await conn.execute(
-                "UPDATE outbox SET state = ?, last_error = ?, message_id = ?, voice_message_id = ?, sent_at = ?"
-                " WHERE id = ?",
-                (state, error, message_id, voice_message_id, to_db(now) if state == "sent" else None, row["id"]),
-            )
-            merged = row.get("merged") or []
-            if merged and state in ("sent", "failed"):
-                marks = ", ".join("?" * len(merged))
-                await conn.execute(
-                    f"UPDATE outbox SET state = ?, last_error = ?, sent_at = ? WHERE id IN ({marks})"
-                    " AND state = 'pending'",
-                    (state, f"merged into {row['id']}", to_db(now) if state == "sent" else None, *merged))
-            if (not cur.rowcount and state == "sent" and message_id is not None and row["kind"] in FORGETTABLE
-                    and row["member_id"] is not None):
+            kept = await outbox_store.settle(conn, row.id, state=state, error=error, message_id=message_id,
+                                             voice_message_id=voice_message_id, now=now)
+            if row.merged and state in ("sent", "failed"):
+                await outbox_store.settle_merged(conn, row.merged, into=row.id, state=state, now=now)
+            if (not kept and state == "sent" and message_id is not None and row.kind in FORGETTABLE
+                    and row.member_id is not None):
                 # Its reader was erased while it was on its way (the row went with their data): what
                 # it carries of someone else is cut down at once, like the rest of their chat.
-                await enqueue(conn, chat_id=int(row["chat_id"]), member_id=int(row["member_id"]), kind=FORGET,
-                              now=now, dedupe_key=f"forget:{row['id']}",
+                await enqueue(conn, chat_id=row.chat_id, member_id=row.member_id, kind=FORGET,
+                              now=now, dedupe_key=f"forget:{row.id}",
                               payload={"message_id": message_id, "voice_message_id": voice_message_id})
                 return
             if rendered is not None and rendered.on_sent is not None and message_id is not None:
                 await rendered.on_sent(conn, message_id)
 
-    async def _retry_at(self, ctx: LinliContext, row: dict[str, Any], when: datetime, error: str, count_attempt: bool = True) -> None:
+    async def _retry_at(self, ctx: LinliContext, row: OutboxRow, when: datetime, error: str, count_attempt: bool = True) -> None:
         """Back to pending at ``when``; ``count_attempt=False`` gives back the attempt taken when the
         row was marked sending (only for a row that was on its way: a 429)."""
         async with ctx.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE outbox SET state = 'pending', not_before = ?, last_error = ?,"
-                " attempts = attempts - ? WHERE id = ?",
-                (to_db(when), error, 0 if count_attempt else 1, row["id"]),
-            )
+            await outbox_store.retry_at(conn, row.id, when=when, error=error, give_back=not count_attempt)
 
-    async def _unreachable(self, ctx: LinliContext, row: dict[str, Any], payload: dict[str, Any], error: str) -> None:
+    async def _unreachable(self, ctx: LinliContext, row: OutboxRow, payload: dict[str, Any], error: str) -> None:
         now = ctx.now()
-        if row["kind"] == FORGET:
+        if row.kind == FORGET:
             await self._finish(ctx, row, "failed", error=error)  # deletes it: nothing more to do for a leaver
             return
         async with ctx.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE outbox SET state = 'failed', last_error = ? WHERE id = ?", (error, row["id"])
-            )
-            member_id = row["member_id"]
+            await outbox_store.fail(conn, row.id, error)
+            member_id = row.member_id
             if member_id is not None:
-                await conn.execute("UPDATE members SET reachable = 0, updated_at = ? WHERE id = ?", (to_db(now), member_id))
+                await member_store.mark_unreachable(conn, member_id, now)
                 for hook in UNREACHABLE_HOOKS:
-                    await hook(conn, member_id, row["kind"], payload, now)
-            elif row["chat_id"] < 0:
-                log.warning("the bot cannot write to group %s: %s", row["chat_id"], error)
+                    await hook(conn, member_id, row.kind, payload, now)
+            elif row.chat_id < 0:
+                log.warning("the bot cannot write to group %s: %s", row.chat_id, error)
 
-    async def _migrated(self, ctx: LinliContext, row: dict[str, Any], new_chat_id: int) -> None:
+    async def _migrated(self, ctx: LinliContext, row: OutboxRow, new_chat_id: int) -> None:
         """The group became a supergroup: move the community and retry there at once."""
         async with ctx.db.transaction() as conn:
-            await migrate_chat(conn, row["chat_id"], new_chat_id)
-            await conn.execute(
-                "UPDATE outbox SET state = 'pending', chat_id = ?, attempts = attempts - 1 WHERE id = ?",
-                (new_chat_id, row["id"]),
-            )
+            await migrate_chat(conn, row.chat_id, new_chat_id)
+            await outbox_store.resend_to(conn, row.id, new_chat_id)
 
 
-async def migrate_chat(conn: Any, old_chat_id: int, new_chat_id: int) -> None:
+async def migrate_chat(conn: Connection, old_chat_id: int, new_chat_id: int) -> None:
     """Every place that stores a group chat id follows the group to its new supergroup id."""
-    await conn.execute("UPDATE communities SET group_chat_id = ? WHERE group_chat_id = ?", (new_chat_id, old_chat_id))
-    await conn.execute("UPDATE tasks SET group_chat_id = ? WHERE group_chat_id = ?", (new_chat_id, old_chat_id))
-    await conn.execute(
-        "UPDATE outbox SET chat_id = ? WHERE chat_id = ? AND state IN ('pending', 'sending')", (new_chat_id, old_chat_id)
-    )
+    await community_store.move_group(conn, old_chat_id, new_chat_id)
+    await task_store.move_group(conn, old_chat_id, new_chat_id)
+    await outbox_store.follow_chat(conn, old_chat_id, new_chat_id)
 
 
-async def _coalesce(ctx: LinliContext, rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+async def _coalesce(ctx: LinliContext, rows: list[OutboxRow], now: datetime) -> list[OutboxRow]:
     """One row per chat of a COALESCED kind, carrying the payloads of every other due row of that
     kind and chat (read or not in this batch): honours of one sweep become one group message."""
-    batch: list[dict[str, Any]] = []
-    leads: dict[tuple[str, int], dict[str, Any]] = {}
+    batch: list[OutboxRow] = []
+    leads: dict[tuple[str, int], int] = {}   # where the lead row of a kind and chat is in the batch
     for row in rows:
-        if row["kind"] in COALESCED:
-            key = (str(row["kind"]), int(row["chat_id"]))
+        if row.kind in COALESCED:
+            key = (row.kind, row.chat_id)
             if key in leads:
                 continue
-            leads[key] = row
+            leads[key] = len(batch)
         batch.append(row)
-    for (kind, chat_id), row in leads.items():
-        others = await ctx.db.fetchall(
-            "SELECT id, payload FROM outbox WHERE state = 'pending' AND kind = ? AND chat_id = ? AND id <> ?"
-            " AND not_before <= ? ORDER BY id LIMIT ?", (kind, chat_id, row["id"], to_db(now), COALESCE_MAX))
+    for (kind, chat_id), at in leads.items():
+        row = batch[at]
+        others = await outbox_store.due_of_kind(ctx.db, kind=kind, chat_id=chat_id, after=row, now=now,
+                                                limit=COALESCE_MAX)
         if others:
-            row["merged"] = [int(o["id"]) for o in others]
-            row["payload"] = json.dumps({"items": [json.loads(row["payload"])]
-                                         + [json.loads(o["payload"]) for o in others]}, ensure_ascii=False)
+            payload = json.dumps({"items": [json.loads(row.payload)] + [json.loads(p) for _, p in others]},
+                                 ensure_ascii=False)
+            batch[at] = replace(row, payload=payload, merged=tuple(i for i, _ in others))
     return batch
 
 
-async def _held_back(ctx: LinliContext, row: dict[str, Any]) -> bool:
+async def _held_back(ctx: LinliContext, row: OutboxRow) -> bool:
     """Whether a message to a group waits so that cards go first (see CARD_RESERVE)."""
-    chat_id, priority = int(row["chat_id"]), int(row["priority"])
+    chat_id, priority = row.chat_id, row.priority
     if chat_id >= 0 or priority >= FIRST:
         return False
     room = group_room(ctx.bot, chat_id)
@@ -416,20 +382,14 @@ async def _held_back(ctx: LinliContext, row: dict[str, Any]) -> bool:
     return await cards_waiting(ctx, chat_id)
 
 
-async def _hold(ctx: LinliContext, row: dict[str, Any], until: datetime) -> None:
+async def _hold(ctx: LinliContext, row: OutboxRow, until: datetime) -> None:
     """Put a held row (and the rows merged into it) off until ``until``; no attempt is counted."""
-    ids = [int(row["id"]), *(row.get("merged") or [])]
-    marks = ", ".join("?" * len(ids))
     async with ctx.db.transaction() as conn:
-        await conn.execute(f"UPDATE outbox SET not_before = ?, last_error = 'held: cards first'"
-                           f" WHERE id IN ({marks}) AND state = 'pending'", (to_db(until), *ids))
+        await outbox_store.hold(conn, [row.id, *row.merged], until, "held: cards first")
 
 
-async def _mark_sending(db: Any, row_id: int) -> None:
-    def write(conn: Any) -> None:
-        conn.execute("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?", (row_id,))
-
-    await db.write(write)
+async def _mark_sending(db: Database, row_id: int) -> None:
+    await db.write(lambda conn: outbox_store.mark_sending(conn, row_id))
 
 
 async def _job(ctx: LinliContext) -> None:

@@ -15,6 +15,9 @@ from bot.context import LinliApp, LinliContext
 from bot.renderers import RenderContext, Rendered, on_unreachable, renderer
 from bot.services import digest, housekeeping, notifications, points, tasks
 from bot.ui import esc, inline, task_name
+from storage import communities as community_store
+from storage import members as member_store
+from storage import tasks as task_store
 from storage.timeutil import from_db
 
 log = logging.getLogger(__name__)
@@ -23,7 +26,7 @@ TASK_OPEN_STATES = ("open", "full", "in_progress")
 
 
 async def _task(ctx: RenderContext, task_id: int) -> Any:
-    return await ctx.db.fetchone("SELECT * FROM tasks WHERE id = ?", (task_id,))
+    return await task_store.row(ctx.db, task_id)
 
 
 def _title(ctx: RenderContext, task: Any) -> str:
@@ -37,7 +40,7 @@ def _when(task: Any, tz: str) -> str:
 
 
 async def _tz(ctx: RenderContext, community_id: int) -> str:
-    return str(await ctx.db.fetchval("SELECT timezone FROM communities WHERE id = ?", (community_id,)) or "Asia/Shanghai")
+    return await community_store.timezone_of(ctx.db, community_id) or "Asia/Shanghai"
 
 
 # Reminders about a task the member claimed go through quiet hours (they are about that task).
@@ -46,8 +49,7 @@ async def _reminder(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(ctx, int(p["task_id"]))
     if task is None or task["state"] not in TASK_OPEN_STATES:
         return None
-    claim = await ctx.db.fetchval("SELECT state FROM claims WHERE task_id = ? AND member_id = ?", (task["id"], ctx.member_id))
-    if claim != "active":
+    if await task_store.claim_state(ctx.db, task["id"], ctx.member_id) != "active":
         return None
     when = _when(task, await _tz(ctx, task["community_id"]))
     if p.get("which") == "eve":
@@ -142,7 +144,8 @@ async def _unreachable_staff(ctx: RenderContext, p: dict[str, Any]) -> Rendered 
     task = await _task(ctx, int(p["task_id"]))
     if task is None or task["state"] not in TASK_OPEN_STATES:
         return None
-    name = await ctx.db.fetchval("SELECT display_name FROM members WHERE id = ?", (int(p["member_id"]),))
+    named = await member_store.public_name(ctx.db, int(p["member_id"]))
+    name = named.display_name if named is not None else None
     return Rendered(text=ctx.t("We cannot reach the volunteer {name} (they may have blocked the bot), who claimed “{title}” (task #{id}). Please call them or find someone else.",
                                name=esc(name or "?"), title=_title(ctx, task), id=task["id"]))
 

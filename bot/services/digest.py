@@ -14,11 +14,9 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
 from bot.services.tasks import SECRET_COLUMNS, label
 from storage import digest as store
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.digest import DigestTask, MemberSchedule
 from storage.notifications import mark_once, private_chat
 from storage.outbox import enqueue
@@ -54,7 +52,7 @@ def local_now(now: datetime, tz: str) -> datetime:
     return now.astimezone(ZoneInfo(tz))
 
 
-async def group_digest(conn: aiosqlite.Connection, community_id: int, now: datetime, tz: str) -> dict[str, Any] | None:
+async def group_digest(conn: Connection, community_id: int, now: datetime, tz: str) -> dict[str, Any] | None:
     """Open tasks needing helpers, yesterday's completed tasks and points, this week's top
     volunteers and organisations, upcoming events. No private data (titles and first names only)."""
     local = local_now(now, tz)
@@ -75,7 +73,7 @@ async def group_digest(conn: aiosqlite.Connection, community_id: int, now: datet
     return data
 
 
-async def volunteer_digest(conn: aiosqlite.Connection, member_id: int, now: datetime, tz: str) -> dict[str, Any] | None:
+async def volunteer_digest(conn: Connection, member_id: int, now: datetime, tz: str) -> dict[str, Any] | None:
     """Their tasks for today, their balance, open tasks matching their area or skills."""
     m = await store.volunteer(conn, member_id)
     if m is None:
@@ -93,7 +91,7 @@ async def volunteer_digest(conn: aiosqlite.Connection, member_id: int, now: date
     return {"today": today, "matching": matching, "balance": m.balance, "tz": tz}
 
 
-async def staff_digest(conn: aiosqlite.Connection, community_id: int, now: datetime) -> dict[str, Any] | None:
+async def staff_digest(conn: Connection, community_id: int, now: datetime) -> dict[str, Any] | None:
     """What needs staff: pending reviews, open problem cases, escalations, unreachable volunteers."""
     pending = await store.pending_reviews(conn, community_id)
     cases = await store.open_cases(conn, community_id)
@@ -126,7 +124,7 @@ def _member_time(m: MemberSchedule) -> str:
     return str(m.digest_time) if m.digest_hour is None else f"{int(m.digest_hour):02d}:00"
 
 
-async def _group_pass(conn: aiosqlite.Connection, cid: int, now: datetime) -> int:
+async def _group_pass(conn: Connection, cid: int, now: datetime) -> int:
     """Decide community ``cid``'s group digest if due now, and schedule the next one."""
     c = await store.group_schedule(conn, cid)
     if c is None:
@@ -145,7 +143,7 @@ async def _group_pass(conn: aiosqlite.Connection, cid: int, now: datetime) -> in
     return queued
 
 
-async def _member_pass(conn: aiosqlite.Connection, m: MemberSchedule, now: datetime) -> int:
+async def _member_pass(conn: Connection, m: MemberSchedule, now: datetime) -> int:
     """Decide one member's staff and volunteer digests for today if due now, and schedule the next."""
     mid, cid, tz = m.id, m.community_id, m.timezone
     local = local_now(now, tz)

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
 from bot.models import InsufficientPoints, InvalidInput
 from storage import ledger as store
+from storage.db import Connection
 
 
-async def _append(conn: aiosqlite.Connection, *, member_id: int, delta: int, reason: str, key: str, now: datetime,
+async def _append(conn: Connection, *, member_id: int, delta: int, reason: str, key: str, now: datetime,
                   task_id: int | None = None, voucher_id: int | None = None, actor_id: int | None = None,
                   note: str | None = None) -> bool:
     try:
@@ -30,7 +29,7 @@ async def _append(conn: aiosqlite.Connection, *, member_id: int, delta: int, rea
     return written
 
 
-async def credit(conn: aiosqlite.Connection, *, member_id: int, amount: int, reason: str, key: str, now: datetime,
+async def credit(conn: Connection, *, member_id: int, amount: int, reason: str, key: str, now: datetime,
                  task_id: int | None = None, voucher_id: int | None = None, actor_id: int | None = None,
                  note: str | None = None) -> bool:
     """Add ``amount`` (> 0) points once per ``key``. Returns False if the key was used before."""
@@ -40,7 +39,7 @@ async def credit(conn: aiosqlite.Connection, *, member_id: int, amount: int, rea
                          task_id=task_id, voucher_id=voucher_id, actor_id=actor_id, note=note)
 
 
-async def debit(conn: aiosqlite.Connection, *, member_id: int, amount: int, reason: str, key: str, now: datetime,
+async def debit(conn: Connection, *, member_id: int, amount: int, reason: str, key: str, now: datetime,
                 task_id: int | None = None, voucher_id: int | None = None, actor_id: int | None = None,
                 note: str | None = None) -> bool:
     """Take ``amount`` (> 0) points once per ``key``; InsufficientPoints if the balance is short."""
@@ -50,9 +49,9 @@ async def debit(conn: aiosqlite.Connection, *, member_id: int, amount: int, reas
                          task_id=task_id, voucher_id=voucher_id, actor_id=actor_id, note=note)
 
 
-async def balance(conn: aiosqlite.Connection, member_id: int) -> int:
+async def balance(conn: Connection, member_id: int) -> int:
     return await store.balance(conn, member_id)
 
 
-async def ledger_sum(conn: aiosqlite.Connection, member_id: int) -> int:
+async def ledger_sum(conn: Connection, member_id: int) -> int:
     return await store.total(conn, member_id)

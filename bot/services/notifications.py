@@ -12,11 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
 from bot.services import ledger
 from storage import notifications as store
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.notifications import DueTask
 from storage.notifications import mark_once as mark_once
 from storage.notifications import staff_ids as staff_ids
@@ -50,7 +48,7 @@ def timings(settings_json: str | None) -> dict[str, Any]:
     return out
 
 
-async def _tell(conn: aiosqlite.Connection, member_id: int | None, kind: str, payload: dict[str, Any],
+async def _tell(conn: Connection, member_id: int | None, kind: str, payload: dict[str, Any],
                 key: str, now: datetime) -> bool:
     chat = None if member_id is None else await store.private_chat(conn, member_id)
     if chat is None:
@@ -59,7 +57,7 @@ async def _tell(conn: aiosqlite.Connection, member_id: int | None, kind: str, pa
                          dedupe_key=key)
 
 
-async def _tell_staff(conn: aiosqlite.Connection, community_id: int, kind: str, payload: dict[str, Any],
+async def _tell_staff(conn: Connection, community_id: int, kind: str, payload: dict[str, Any],
                       key: str, now: datetime) -> int:
     sent = 0
     for sid in await staff_ids(conn, community_id):
@@ -71,7 +69,7 @@ def _local(moment: datetime, tz: str) -> datetime:
     return moment.astimezone(ZoneInfo(tz))
 
 
-async def sweep_reminders(conn: aiosqlite.Connection, now: datetime) -> int:
+async def sweep_reminders(conn: Connection, now: datetime) -> int:
     """Remind each volunteer with an active claim before the task starts (and the evening before events)."""
     n = 0
     for task in await store.starting_later(conn, now):
@@ -98,7 +96,7 @@ async def sweep_reminders(conn: aiosqlite.Connection, now: datetime) -> int:
     return n
 
 
-async def sweep_unclaimed(conn: aiosqlite.Connection, now: datetime) -> int:
+async def sweep_unclaimed(conn: Connection, now: datetime) -> int:
     """Once per task: re-announce an open task nobody has claimed, and flag it to staff."""
     n = 0
     for task in await store.unclaimed(conn, now):
@@ -116,7 +114,7 @@ async def sweep_unclaimed(conn: aiosqlite.Connection, now: datetime) -> int:
     return n
 
 
-async def sweep_overdue(conn: aiosqlite.Connection, now: datetime) -> int:
+async def sweep_overdue(conn: Connection, now: datetime) -> int:
     """A task past its time with an active claim and no Done: ask the volunteer what happened."""
     n = 0
     for task in await store.past_their_time(conn, now):
@@ -139,7 +137,7 @@ def confirmer(task: DueTask) -> int:
     return task.created_by
 
 
-async def sweep_confirmations(conn: aiosqlite.Connection, now: datetime) -> int:
+async def sweep_confirmations(conn: Connection, now: datetime) -> int:
     """Awaiting confirmation: remind, then escalate to staff, then (if turned on) auto-confirm."""
     n = 0
     for task in await store.awaiting_confirmation(conn):
@@ -164,7 +162,7 @@ async def sweep_confirmations(conn: aiosqlite.Connection, now: datetime) -> int:
     return n
 
 
-async def auto_confirm(conn: aiosqlite.Connection, task: DueTask, now: datetime) -> int:
+async def auto_confirm(conn: Connection, task: DueTask, now: datetime) -> int:
     """Complete the task and credit each volunteer who marked it done, with reason ``task_auto_confirmed``.
 
     The ledger key is the one the completion service uses, so a later manual confirmation can
@@ -206,7 +204,7 @@ def request_deadline(task: DueTask) -> datetime | None:
     return asked + timedelta(hours=int(timings(task.settings)["expire_asap_hours"]))
 
 
-async def sweep_expired(conn: aiosqlite.Connection, now: datetime) -> int:
+async def sweep_expired(conn: Connection, now: datetime) -> int:
     """Tasks past their end (or, for requests without one, past ``request_deadline``) with nobody
     assigned expire; the requester is told kindly."""
     n = 0
@@ -234,7 +232,7 @@ async def run_all(db: Database, now: datetime) -> dict[str, int]:
     return out
 
 
-async def volunteer_unreachable(conn: aiosqlite.Connection, member_id: int, kind: str, payload: dict[str, Any],
+async def volunteer_unreachable(conn: Connection, member_id: int, kind: str, payload: dict[str, Any],
                                 now: datetime) -> int:
     """A member the bot cannot write to: tell staff about each task they claimed and have not finished."""
     n = 0

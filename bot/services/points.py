@@ -6,15 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
 from bot.models import InvalidInput, NotRegistered
 from bot.services.tasks import label
 from storage import communities as community_store
 from storage import honours as honour_store
 from storage import ledger as store
 from storage import members as member_store
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.ledger import TaskEntry as TaskEntry
 from storage.outbox import enqueue
 from storage.periods import ALL, month_key, week_key
@@ -141,7 +139,7 @@ async def set_opt_out(db: Database, *, tg_user_id: int, opt_out: bool, now: date
 
 
 # -- honours -------------------------------------------------------------------------------
-async def _grant(conn: aiosqlite.Connection, *, member_id: int, code: str, now: datetime,
+async def _grant(conn: Connection, *, member_id: int, code: str, now: datetime,
                  params: dict[str, object] | None = None) -> bool:
     m = await honour_store.honoured(conn, member_id)
     if m is None:
@@ -167,7 +165,7 @@ async def _grant(conn: aiosqlite.Connection, *, member_id: int, code: str, now: 
     return True
 
 
-async def grant_task_honours(conn: aiosqlite.Connection, *, member_id: int, now: datetime) -> list[str]:
+async def grant_task_honours(conn: Connection, *, member_id: int, now: datetime) -> list[str]:
     """Milestones after a completed claim (first task, 10, 50, 100); each granted once."""
     count = await honour_store.completed_claims(conn, member_id)
     granted = []

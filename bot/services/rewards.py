@@ -13,13 +13,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import aiosqlite
-
 from bot.models import N_, InvalidInput, InvalidState, Member, NotAllowed, NotFound, OutOfStock, RateLimited
 from bot.services import access, ledger, merchants
 from bot.services.merchants import new_code
 from storage import rewards as store
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.outbox import audit
 from storage.rewards import Reward as Reward
 from storage.rewards import Voucher as Voucher
@@ -37,13 +35,13 @@ class SlotTaken(InvalidState):
     message = N_("Sorry, that time slot is already booked. Please pick another.")
 
 
-async def _audit(conn: aiosqlite.Connection, community_id: int, actor_id: int | None, action: str,
+async def _audit(conn: Connection, community_id: int, actor_id: int | None, action: str,
                  object_id: int, now: datetime, **details: Any) -> None:
     await audit(conn, community_id=community_id, actor_id=actor_id, action=action, object_type="voucher",
                       object_id=object_id, details=details, now=now)
 
 
-async def _notify(conn: aiosqlite.Connection, *, key: str, member_id: int, message: str, now: datetime,
+async def _notify(conn: Connection, *, key: str, member_id: int, message: str, now: datetime,
                   **params: Any) -> None:
     """Tell the member in their private chat (through the outbox, in the same transaction)."""
     await store.tell_member(conn, key=key, member_id=member_id, message=message, params=params, now=now)
@@ -167,7 +165,7 @@ async def redeem(db: Database, *, member_id: int, reward_id: int, now: datetime,
     return issued
 
 
-async def _reward_for(conn: aiosqlite.Connection, member_id: int, reward_id: int) -> Reward:
+async def _reward_for(conn: Connection, member_id: int, reward_id: int) -> Reward:
     """An active reward of the member's own community; NotFound otherwise."""
     reward = await store.reward_in(conn, reward_id)
     community_id = await store.live_member_community(conn, member_id)
@@ -176,7 +174,7 @@ async def _reward_for(conn: aiosqlite.Connection, member_id: int, reward_id: int
     return reward
 
 
-async def _check_available(conn: aiosqlite.Connection, reward: Reward, member_id: int, slot_start: datetime | None,
+async def _check_available(conn: Connection, reward: Reward, member_id: int, slot_start: datetime | None,
                            now: datetime) -> None:
     """The member's monthly limit, the venue slot and the stock (taken here, so it is one less)."""
     if reward.monthly_limit is not None:
@@ -188,7 +186,7 @@ async def _check_available(conn: aiosqlite.Connection, reward: Reward, member_id
         raise OutOfStock()
 
 
-async def _issue(conn: aiosqlite.Connection, reward: Reward, member_id: int, slot_start: datetime | None,
+async def _issue(conn: Connection, reward: Reward, member_id: int, slot_start: datetime | None,
                  now: datetime, request_key: str | None) -> int:
     """Write the voucher (a venue's lasts until two hours after its slot starts); returns its id."""
     expires = now + timedelta(days=reward.valid_days)
@@ -200,7 +198,7 @@ async def _issue(conn: aiosqlite.Connection, reward: Reward, member_id: int, slo
         request_key=request_key)
 
 
-async def _refund(conn: aiosqlite.Connection, v: Voucher, now: datetime, actor_id: int | None) -> None:
+async def _refund(conn: Connection, v: Voucher, now: datetime, actor_id: int | None) -> None:
     await ledger.credit(conn, member_id=v.member_id, amount=v.cost, reason="refund",
                         key=f"refund:{v.id}", now=now, voucher_id=v.id, actor_id=actor_id)
     await store.return_stock(conn, v.reward_id)
@@ -356,7 +354,7 @@ async def expire_due(db: Database, now: datetime) -> int:
     return n
 
 
-async def _expire(conn: aiosqlite.Connection, vid: int, now: datetime) -> int:
+async def _expire(conn: Connection, vid: int, now: datetime) -> int:
     """Expire one voucher (1), or nothing if it is no longer issued (0)."""
     if not await store.close_issued(conn, vid, "expired", now):
         return 0

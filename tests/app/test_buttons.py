@@ -81,6 +81,7 @@ async def test_a_card_shown_other_than_it_should_be_is_marked_for_the_card_job(d
 
     from bot.i18n import translator
     from bot.jobs import cards
+    from storage import cards as card_store
     from tests.factories import make_community, make_member
     from tests.factories_tasks import make_task
 
@@ -89,7 +90,7 @@ async def test_a_card_shown_other_than_it_should_be_is_marked_for_the_card_job(d
     tid = await make_task(db, now, cid, mid, requester_id=mid, description="Carry rice", group_chat_id=-100,
                           group_message_id=5, card_version=2, card_rendered=2, card_hash="drawn")
     ctx: Any = SimpleNamespace(db=db, settings=SimpleNamespace(default_language="en"))
-    row = await db.fetchone(cards._SELECT + " WHERE t.id = ?", (tid,))
+    row = await card_store.card_of(db, tid)
     html_text, markup = cards.render_card(translator("en"), row, 0)
     plain = cards._plain(html_text)
     assert "<b>" not in plain and "Carry rice" in plain
@@ -102,7 +103,7 @@ async def test_a_card_shown_other_than_it_should_be_is_marked_for_the_card_job(d
     assert await state() == (2, 2, "drawn")
     assert await cards.check_shown(ctx, -100, 5, "Good: the request stays as it is.", None) == tid
     assert await state() == (2, 1, None)                                   # the card job redraws it
-    rows = await db.fetchall(cards._SQL)
+    rows = await card_store.to_draw(db)
     assert [r["id"] for r in rows] == [tid]
 
 

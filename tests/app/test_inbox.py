@@ -11,9 +11,10 @@ from telegram import Update
 
 from bot import inbox as inbox_mod
 from bot.clock import FrozenClock
-from bot.inbox import Inbox, InboxQueue, counts, retry_set_aside
+from bot.inbox import Inbox, InboxQueue
 from bot.services.housekeeping import prune
 from storage.db import Database
+from storage.inbox import counts, retry_set_aside
 from storage.timeutil import to_db
 
 

@@ -124,7 +124,7 @@ async def test_card_job_skips_edits_that_change_nothing_and_retries_failed_ones(
 async def test_card_job_reads_only_cards_to_post_or_edit_from_an_index(db: Any, now: Any) -> None:
     """Found by an audit: every 3 s the job scanned every task ever made (36 ms at 100,000 tasks).
     It now reads a partial index holding only the cards to post or edit."""
-    from bot.jobs import cards
+    from storage import cards as card_store
     from tests.factories import make_community, make_member
     from tests.factories_tasks import make_task
 
@@ -141,6 +141,6 @@ async def test_card_job_reads_only_cards_to_post_or_edit_from_an_index(db: Any, 
     await make_task(db, now, cid, staff, state="completed")                          # closed before posting
     closed = await make_task(db, now, no_group, staff, group_message_id=9, card_version=2, card_rendered=1,
                              state="completed")                                   # posted earlier: edited
-    assert [r["id"] for r in await db.fetchall(cards._SQL)] == [to_post, to_edit, closed]
-    plan = " | ".join(r[3] for r in await db.fetchall("EXPLAIN QUERY PLAN " + cards._SQL))
+    assert [r["id"] for r in await card_store.to_draw(db)] == [to_post, to_edit, closed]
+    plan = " | ".join(r[3] for r in await db.fetchall("EXPLAIN QUERY PLAN " + card_store.TO_DRAW))
     assert "SCAN t USING INDEX tasks_card_todo" in plan, plan

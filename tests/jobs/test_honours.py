@@ -12,7 +12,7 @@ from bot.i18n import translator
 from bot.jobs import outbox_drain
 from bot.renderers import RENDERERS, RenderContext
 from storage.db import Database
-from storage.outbox import enqueue
+from storage.outbox import OutboxRow, enqueue, next_batch
 from tests.factories import make_community, make_member
 from tests.factories_tasks import make_task
 
@@ -32,6 +32,13 @@ async def test_two_hundred_honours_are_one_message_within_4096_characters(db: Da
     assert f"……还有 {200 - shown} 人" in text and 0 < shown < 200
 
 
+def _due(chat_id: int, *, priority: int) -> OutboxRow:
+    """An outbox row to a group, due now (what ``_held_back`` looks at: the chat and the priority)."""
+    return OutboxRow(id=1, dedupe_key=None, chat_id=chat_id, member_id=None, kind="text", payload="{}",
+                     priority=priority, not_before="", state="pending", attempts=0, last_error=None,
+                     message_id=None, voice_message_id=None, created_at="", sent_at=None)
+
+
 async def test_due_honours_of_a_group_travel_as_one_row(db: Database, now: datetime) -> None:
     cid = await make_community(db, now, group_chat_id=-555)
     members = [await make_member(db, now, cid, volunteer=True) for _ in range(5)]
@@ -39,19 +46,18 @@ async def test_due_honours_of_a_group_travel_as_one_row(db: Database, now: datet
         for m in members:
             await enqueue(conn, chat_id=-555, kind="honour_group", now=now,
                           payload={"code": "first_task", "member_id": m}, dedupe_key=f"h{m}")
-    rows = [dict(r) for r in await db.fetchall("SELECT * FROM outbox ORDER BY id LIMIT 2")]
+    rows = await next_batch(db, now, 2)
     ctx: Any = SimpleNamespace(db=db)
     batch = await outbox_drain._coalesce(ctx, rows, now)
-    assert len(batch) == 1 and len(batch[0]["merged"]) == 4
-    assert [i["member_id"] for i in json.loads(batch[0]["payload"])["items"]] == members
+    assert len(batch) == 1 and len(batch[0].merged) == 4
+    assert [i["member_id"] for i in json.loads(batch[0].payload)["items"]] == members
 
 
 async def test_honours_wait_while_the_group_has_a_card_to_post(db: Database, now: datetime) -> None:
     cid = await make_community(db, now, group_chat_id=-556)
     staff = await make_member(db, now, cid, staff=True)
     ctx: Any = SimpleNamespace(db=db, bot=None)
-    honour = {"chat_id": -556, "priority": 0}
-    notice = {"chat_id": -556, "priority": 10}
+    honour, notice = _due(-556, priority=0), _due(-556, priority=10)
     assert not await outbox_drain._held_back(ctx, honour)
     tid = await make_task(db, now, cid, staff)   # published, no card yet
     assert await outbox_drain._held_back(ctx, honour)
@@ -71,8 +77,7 @@ async def test_the_group_budget_is_left_to_cards_first(db: Database, now: dateti
 
     limiter = ChatRateLimiter()
     ctx: Any = SimpleNamespace(db=db, bot=SimpleNamespace(rate_limiter=limiter))
-    honour = {"chat_id": -557, "priority": 0}
-    notice = {"chat_id": -557, "priority": 10}
+    honour, notice = _due(-557, priority=0), _due(-557, priority=10)
     window = limiter._window(-557)
     window.stamps.extend([time.monotonic()] * (window.limit - outbox_drain.CARD_RESERVE - 1))
     assert not await outbox_drain._held_back(ctx, honour)

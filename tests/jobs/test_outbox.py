@@ -284,10 +284,9 @@ async def test_claim_details_overtake_a_digest_broadcast(db: Database, day: Froz
 
 async def test_next_batch_is_read_from_the_pending_index_without_sorting(db: Database) -> None:
     """The backlog is never sorted: the batch comes in index order (priority, due time, id)."""
-    from bot.jobs.outbox_drain import NEXT_BATCH
-    from storage.outbox import LEVELS
+    from storage.outbox import LEVELS, NEXT_BATCH
 
-    plan = [r[3] for r in await db.fetchall("EXPLAIN QUERY PLAN " + NEXT_BATCH, ("2026-05-04", 30))]
+    plan = [r[3] for r in await db.fetchall("EXPLAIN QUERY PLAN " + NEXT_BATCH, {"now": "2026-05-04", "n": 30})]
     reads = [step for step in plan if "outbox" in step]
     assert reads == ["SEARCH outbox USING INDEX outbox_pending_next (priority=? AND not_before<?)"] * len(LEVELS), plan
     assert not [step for step in plan if "TEMP B-TREE" in step], plan
@@ -316,10 +315,10 @@ async def test_priority_comes_from_the_kind_then_due_time_then_id(db: Database, 
         await enqueue(conn, chat_id=4, kind="text", now=now, not_before=now + timedelta(minutes=1),
                       payload={"message": "Hi"}, dedupe_key="notice-not-yet")
     await _queue(db, now, 5, kind="task_claimed_volunteer", key="details", task_id=1)
-    from bot.jobs.outbox_drain import NEXT_BATCH
+    from storage.outbox import next_batch
 
-    rows = await db.fetchall(NEXT_BATCH, (to_db(now), 30))
-    assert [r["dedupe_key"] for r in rows] == ["details", "notice-earlier", "notice-later", "digest"]
+    rows = await next_batch(db, now, 30)
+    assert [r.dedupe_key for r in rows] == ["details", "notice-earlier", "notice-later", "digest"]
 
 
 class Editor(StubBot):

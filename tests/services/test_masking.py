@@ -210,7 +210,7 @@ async def test_titles_and_descriptions_reach_the_group_masked_everywhere(db: Any
     import bot.conversations.dispatch  # registers the renderers
     import bot.jobs.sweeps  # noqa: F401
     from bot.i18n import translator
-    from bot.jobs.cards import _SQL, render_card
+    from bot.jobs.cards import render_card
     from bot.jobs.sweeps import render_group_digest
     from bot.renderers import RENDERERS, RenderContext
     from bot.services import digest, tasks
@@ -229,7 +229,9 @@ async def test_titles_and_descriptions_reach_the_group_masked_everywhere(db: Any
     secrets = ("Li Ming", "1203")
     shown: list[str] = []
     # the card (the card job's own query)
-    for row in await db.fetchall(_SQL):
+    from storage import cards as card_store
+
+    for row in await card_store.to_draw(db):
         shown.append(render_card(translator("en"), row, 0)[0])
     # the group digest, in its payload and as rendered
     async with db.transaction() as conn:

@@ -1,0 +1,73 @@
+"""The reads of the group card job (bot/jobs/cards.py): a task's row with what its card shows.
+
+A card row is the task's row (``t.*``) with ``area_name``, ``community_chat``, ``community_tz``,
+``category_zh``, ``category_en``, ``taken`` (places held), ``requester_name``,
+``requester_address`` (secrets the card masks) and ``organisation_name``. Where a card is
+recorded once posted or drawn is written by storage/tasks.py (``card_posted``, ``card_drawn``…).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from storage.db import Database, Row
+
+CARD_SELECT = (
+    "SELECT t.*, a.name AS area_name, c.group_chat_id AS community_chat, c.timezone AS community_tz,"
+    " (SELECT name_zh FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_zh,"
+    " (SELECT name_en FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_en,"
+    " (SELECT COUNT(*) FROM claims WHERE task_id = t.id AND state IN ('active', 'done', 'completed')) AS taken,"
+    " r.display_name AS requester_name, r.address AS requester_address,"
+    " (SELECT name FROM organisations o WHERE o.id = t.organisation_id) AS organisation_name"
+    " FROM tasks t JOIN communities c ON c.id = t.community_id LEFT JOIN areas a ON a.id = t.area_id"
+    " LEFT JOIN members r ON r.id = t.requester_id")
+
+# The cards to post or edit. The first term is word for word the condition of the partial index
+# tasks_card_todo (0112): only those are read, not every task (tests/jobs/test_cards.py checks the plan).
+TO_DRAW = (CARD_SELECT +
+           " WHERE ((t.group_message_id IS NULL AND t.state IN ('open', 'full'))"
+           " OR (t.group_message_id > 0 AND t.card_version > t.card_rendered))"
+           " AND (t.group_message_id IS NOT NULL OR c.group_chat_id IS NOT NULL) ORDER BY t.id LIMIT 50")
+
+# Does a group have a card to post or edit? (The same condition, for one chat.)
+_WAITING = ("SELECT 1 FROM tasks t JOIN communities c ON c.id = t.community_id"
+            " WHERE ((t.group_message_id IS NULL AND t.state IN ('open', 'full') AND c.group_chat_id = :chat_id)"
+            " OR (t.group_message_id > 0 AND t.card_version > t.card_rendered AND t.group_chat_id = :chat_id))"
+            " LIMIT 1")
+
+
+async def to_draw(db: Database) -> list[Row]:
+    """Card rows of the tasks whose card is to be posted or edited (at most 50, oldest task first)."""
+    return await db.fetchall(TO_DRAW)
+
+
+async def card_of(db: Database, task_id: int) -> Row | None:
+    """The task's card row, None if there is no such task."""
+    return await db.fetchone(CARD_SELECT + " WHERE t.id = :task_id", {"task_id": task_id})
+
+
+async def at_message(db: Database, chat_id: int, message_id: int) -> Row | None:
+    """The card row of the task whose card is this message of a group, None if it is no card."""
+    return await db.fetchone(CARD_SELECT + " WHERE t.group_chat_id = :chat_id AND t.group_message_id = :message_id",
+                             {"chat_id": chat_id, "message_id": message_id})
+
+
+async def waiting(db: Database, chat_id: int) -> bool:
+    """Whether the group has a new card or a card edit waiting for the card job."""
+    return await db.fetchone(_WAITING, {"chat_id": chat_id}) is not None
+
+
+async def redraw(db: Database, task_id: int) -> None:
+    """Have the card job draw the task's card again (whatever it believes the card shows)."""
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE tasks SET card_hash = NULL, card_rendered = MIN(card_rendered, card_version - 1)"
+                           " WHERE id = :task_id", {"task_id": task_id})
+
+
+def count_to_draw(conn: sqlite3.Connection) -> int:
+    """How many cards are to be posted (in a community with a group) or edited; on a read-only
+    connection (bot/devkit waits for this to be 0)."""
+    return int(conn.execute(
+        "SELECT COUNT(*) FROM tasks t JOIN communities c ON c.id = t.community_id"
+        " WHERE (t.group_message_id IS NULL AND t.state IN ('open', 'full') AND c.group_chat_id IS NOT NULL)"
+        " OR (t.group_message_id > 0 AND t.card_version > t.card_rendered)").fetchone()[0])
