@@ -31,6 +31,7 @@ from bot.services import members as svc
 from bot.services.access import require_staff
 from bot.ui import Markup as ReplyMarkup
 from bot.ui import answer, community_translator, edit_or_send, error_text, esc, inline, reply, tr_for
+from storage import areas as area_store
 from storage import communities as community_store
 from storage import members as member_store
 
@@ -467,7 +468,7 @@ async def profile_command(update: Update, ctx: LinliContext) -> None:
     roles += [t("staff")] if m.is_staff else []
     area = m.address or ""
     if m.area_id is not None:
-        area = await member_store.area_name(ctx.db, m.area_id)
+        area = await area_store.name_of(ctx.db, m.area_id) or ""
     lines = [
         t("Your profile"),
         t("Name: {v}", v=esc(m.display_name or "")),
