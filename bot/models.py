@@ -1,13 +1,12 @@
-"""Enums, the small family of domain errors, and the typed member row (from storage).
+"""The small family of domain errors (and the typed member row, re-exported from storage).
 
-Nothing here imports telegram. Services return these models and raise these errors; the
+Nothing here imports telegram. Services raise these errors; the
 Telegram layer renders them. Error messages are gettext message ids marked with ``N_`` and are
 translated only when rendered, in the reader's language.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from storage.members import Member as Member  # the member row, typed (storage/members.py)
@@ -16,12 +15,6 @@ from storage.members import Member as Member  # the member row, typed (storage/m
 def N_(message: str) -> str:
     """Mark a string for translation without translating it now."""
     return message
-
-
-# -- enums --------------------------------------------------------------------------------
-class Lang(StrEnum):
-    ZH = "zh"
-    EN = "en"
 
 
 # -- errors -------------------------------------------------------------------------------
