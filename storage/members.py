@@ -117,17 +117,17 @@ class MemberName:
 
 async def staff_of(db: Database, community_id: int) -> list[MemberName]:
     """The community's staff (not erased), by name."""
-    rows = await db.fetchall("SELECT id, display_name FROM members WHERE community_id = ? AND is_staff = 1"
-                             " AND deleted_at IS NULL ORDER BY display_name", (community_id,))
+    rows = await db.fetchall("SELECT id, display_name FROM members WHERE community_id = :c AND is_staff = 1"
+                             " AND deleted_at IS NULL ORDER BY display_name", {"c": community_id})
     return [MemberName(int(r["id"]), r["display_name"], True) for r in rows]
 
 
 async def named_like(db: Database, community_id: int, pattern: str, limit: int) -> list[MemberName]:
     """Registered members of the community whose name matches the LIKE ``pattern``, by name."""
     rows = await db.fetchall(
-        "SELECT id, display_name, is_staff FROM members WHERE community_id = ?"
-        " AND registered_at IS NOT NULL AND deleted_at IS NULL AND display_name LIKE ? ORDER BY display_name, id LIMIT ?",
-        (community_id, pattern, limit))
+        "SELECT id, display_name, is_staff FROM members WHERE community_id = :c AND registered_at IS NOT NULL"
+        " AND deleted_at IS NULL AND display_name LIKE :pattern ORDER BY display_name, id LIMIT :limit",
+        {"c": community_id, "pattern": pattern, "limit": limit})
     return [MemberName(int(r["id"]), r["display_name"], bool(r["is_staff"])) for r in rows]
 
 
@@ -174,49 +174,50 @@ async def with_digest_time(db: Database, tg_user_id: int) -> tuple[Member, str] 
 
 async def language_of(db: Database, tg_user_id: int) -> str | None:
     """The language a Telegram user chose in the bot, if any."""
-    stored = await db.fetchval("SELECT language FROM members WHERE tg_user_id = ?", (tg_user_id,))
+    stored = await db.fetchval("SELECT language FROM members WHERE tg_user_id = :tg", {"tg": tg_user_id})
     return str(stored) if stored else None
 
 
 async def unregistered(db: Database, tg_user_id: int) -> bool:
     """True if this Telegram user has a member row but never finished registering."""
-    return bool(await db.fetchval("SELECT registered_at IS NULL FROM members WHERE tg_user_id = ?", (tg_user_id,)))
+    return bool(await db.fetchval("SELECT registered_at IS NULL FROM members WHERE tg_user_id = :tg",
+                                  {"tg": tg_user_id}))
 
 
 async def registered_id_in(db: Database, tg_user_id: int, community_id: int) -> int | None:
     """The id of this Telegram user's registered membership of this community."""
     row = await db.fetchone(
-        "SELECT id FROM members WHERE tg_user_id = ? AND community_id = ? AND registered_at IS NOT NULL"
-        " AND deleted_at IS NULL", (tg_user_id, community_id))
+        "SELECT id FROM members WHERE tg_user_id = :tg AND community_id = :c AND registered_at IS NOT NULL"
+        " AND deleted_at IS NULL", {"tg": tg_user_id, "c": community_id})
     return None if row is None else int(row["id"])
 
 
 async def registered_name_in(db: Database, member_id: int, community_id: int) -> str | None:
     """The display name ("?" if none) of a registered member of this community, None if there is none."""
-    row = await db.fetchone("SELECT id, display_name FROM members WHERE id = ? AND community_id = ?"
-                            " AND registered_at IS NOT NULL AND deleted_at IS NULL", (member_id, community_id))
+    row = await db.fetchone("SELECT id, display_name FROM members WHERE id = :id AND community_id = :c"
+                            " AND registered_at IS NOT NULL AND deleted_at IS NULL", {"id": member_id, "c": community_id})
     return None if row is None else str(row["display_name"] or "?")
 
 
 async def announce_consent(db: Database, member_id: int | None) -> bool:
-    return bool(await db.fetchval("SELECT announce_consent FROM members WHERE id = ?", (member_id,)))
+    return bool(await db.fetchval("SELECT announce_consent FROM members WHERE id = :id", {"id": member_id}))
 
 
 async def announce_asked(db: Database, member_id: int | None) -> bool:
     """Whether the member was asked if their honours may be announced in the group."""
-    return await db.fetchval("SELECT announce_asked_at FROM members WHERE id = ?", (member_id,)) is not None
+    return await db.fetchval("SELECT announce_asked_at FROM members WHERE id = :id", {"id": member_id}) is not None
 
 
 # The question "may the group hear of your honours?" (kind ``announce_ask``), asked once per member:
 # the member is marked asked and the message queued in the caller's transaction.
-_ASKED = "UPDATE members SET announce_asked_at = ? WHERE id = ? AND announce_asked_at IS NULL"
+_ASKED = "UPDATE members SET announce_asked_at = :now WHERE id = :id AND announce_asked_at IS NULL"
 
 
 def ask_announce_sync(conn: sqlite3.Connection, *, member_id: int, tg_user_id: int, now: datetime,
                       not_before: datetime | None = None) -> bool:
     """Ask once (in a ``Database.write`` transaction); False if the member was asked before.
     ``not_before``: not sooner (messages of one outbox batch go out together, in no set order)."""
-    if not conn.execute(_ASKED, (to_db(now), member_id)).rowcount:
+    if not conn.execute(_ASKED, {"now": to_db(now), "id": member_id}).rowcount:
         return False
     return enqueue_sync(conn, chat_id=tg_user_id, member_id=member_id, kind="announce_ask", now=now,
                         dedupe_key=f"announce_ask:{member_id}", not_before=not_before)
@@ -224,7 +225,7 @@ def ask_announce_sync(conn: sqlite3.Connection, *, member_id: int, tg_user_id: i
 
 async def ask_announce(conn: aiosqlite.Connection, *, member_id: int, tg_user_id: int, now: datetime) -> bool:
     """``ask_announce_sync`` in an aiosqlite transaction."""
-    cur = await conn.execute(_ASKED, (to_db(now), member_id))
+    cur = await conn.execute(_ASKED, {"now": to_db(now), "id": member_id})
     if not cur.rowcount:
         return False
     return await enqueue(conn, chat_id=tg_user_id, member_id=member_id, kind="announce_ask", now=now,
@@ -232,24 +233,24 @@ async def ask_announce(conn: aiosqlite.Connection, *, member_id: int, tg_user_id
 
 
 async def public_name(db: Database, member_id: object) -> PublicName | None:
-    row = await db.fetchone("SELECT display_name, announce_consent, deleted_at FROM members WHERE id = ?",
-                            (member_id,))
+    row = await db.fetchone("SELECT display_name, announce_consent, deleted_at FROM members WHERE id = :id",
+                            {"id": member_id})
     if row is None:
         return None
     return PublicName(row["display_name"], bool(row["announce_consent"]), row["deleted_at"] is not None)
 
 
 async def contact(db: Database, member_id: int) -> Contact | None:
-    row = await db.fetchone("SELECT display_name, phone FROM members WHERE id = ?", (member_id,))
+    row = await db.fetchone("SELECT display_name, phone FROM members WHERE id = :id", {"id": member_id})
     return None if row is None else Contact(row["display_name"], row["phone"])
 
 
 async def mark_reachable(db: Database, tg_user_id: int) -> None:
     """The person wrote to the bot in private: it may write to them (again)."""
-    row = await db.fetchone("SELECT id, started_bot, reachable FROM members WHERE tg_user_id = ?", (tg_user_id,))
+    row = await db.fetchone("SELECT id, started_bot, reachable FROM members WHERE tg_user_id = :tg", {"tg": tg_user_id})
     if row is not None and not (row["started_bot"] and row["reachable"]):
         async with db.transaction() as conn:
-            await conn.execute("UPDATE members SET started_bot = 1, reachable = 1 WHERE id = ?", (row["id"],))
+            await conn.execute("UPDATE members SET started_bot = 1, reachable = 1 WHERE id = :id", {"id": row["id"]})
 
 
 # -- registration, profile and staff (bot/services/members.py, communities.py, merchants.py) -----
@@ -399,13 +400,6 @@ async def mark_erased(conn: aiosqlite.Connection, member_id: int, now: datetime)
     """The member row stays (the ledger points at it), marked erased."""
     await conn.execute("UPDATE members SET deleted_at = :now, updated_at = :now WHERE id = :id",
                        {"now": to_db(now), "id": member_id})
-
-
-async def organisation_community(db: Database, invite_code: str) -> int | None:
-    """The community of the active organisation with this invite code."""
-    row = await db.fetchone("SELECT community_id FROM organisations WHERE invite_code = ? AND active = 1",
-                            (invite_code,))
-    return None if row is None else int(row["community_id"])
 
 
 async def started_bot(db: Database, member_id: int) -> bool:

@@ -49,3 +49,10 @@ async def active_by_id(conn: aiosqlite.Connection, community_id: int | None,
     row = await first(conn, "SELECT id, name FROM organisations WHERE id = :id AND community_id = :c AND active = 1",
                       {"id": organisation_id, "c": community_id})
     return None if row is None else Organisation(int(row["id"]), str(row["name"]))
+
+
+async def community_of_code(db: Database, invite_code: str) -> int | None:
+    """The community of the active organisation with this invite code."""
+    row = await db.fetchone("SELECT community_id FROM organisations WHERE invite_code = :code AND active = 1",
+                            {"code": invite_code})
+    return None if row is None else int(row["community_id"])

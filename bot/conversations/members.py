@@ -34,6 +34,7 @@ from bot.ui import answer, community_translator, edit_or_send, error_text, esc, 
 from storage import areas as area_store
 from storage import communities as community_store
 from storage import members as member_store
+from storage import organisations as org_store
 
 FLOW = "register"
 TEXT_LIMIT = 200
@@ -676,7 +677,7 @@ async def org_payload(update: Update, ctx: LinliContext, code: str) -> None:
     assert user is not None
     m = await load_member(ctx, user.id)
     if m is None or not m.registered:
-        community_id = await member_store.organisation_community(ctx.db, code)
+        community_id = await org_store.community_of_code(ctx.db, code)
         if community_id is None:
             t = await tr_for(update, ctx)
             await reply(update, t("Sorry, this invite code is not valid. Please check it with your organisation."))
