@@ -47,7 +47,6 @@ class Member:
     leaderboard_opt_out: bool
     announce_consent: bool
     announce_asked_at: datetime | None
-    consent_at: datetime | None
     registered_at: datetime | None
     started_bot: bool
     reachable: bool
@@ -57,7 +56,7 @@ class Member:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any] | sqlite3.Row) -> Member:
-        r = dict(row)
+        r = row
         return cls(
             id=int(r["id"]), tg_user_id=_opt_int(r["tg_user_id"]), community_id=_opt_int(r["community_id"]),
             language=r["language"], display_name=r["display_name"], phone=r["phone"], area_id=_opt_int(r["area_id"]),
@@ -67,10 +66,9 @@ class Member:
             quiet_start=str(r["quiet_start"]), quiet_end=str(r["quiet_end"]),
             digest_enabled=bool(r["digest_enabled"]), digest_hour=_opt_int(r["digest_hour"]),
             leaderboard_opt_out=bool(r["leaderboard_opt_out"]), announce_consent=bool(r["announce_consent"]),
-            announce_asked_at=opt_from_db(r["announce_asked_at"]), consent_at=opt_from_db(r["consent_at"]),
-            registered_at=opt_from_db(r["registered_at"]), started_bot=bool(r["started_bot"]),
+            announce_asked_at=opt_from_db(r["announce_asked_at"]), registered_at=opt_from_db(r["registered_at"]), started_bot=bool(r["started_bot"]),
             reachable=bool(r["reachable"]), balance=int(r["balance"]), deleted_at=opt_from_db(r["deleted_at"]),
-            is_merchant=bool(r.get("is_merchant", False)))
+            is_merchant="is_merchant" in r.keys() and bool(r["is_merchant"]))
 
     @property
     def registered(self) -> bool:
