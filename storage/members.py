@@ -1,8 +1,9 @@
-"""Data access for members (and the organisations they belong to): every SQL statement about them
-that the bot's handlers need goes through here.
+"""Data access for members: every SQL statement about them goes through here.
 
 Services and handlers ask by name (``registered_id_in``, ``language_of``…) and get plain values or
-typed rows, never a cursor, so a change of database touches this module only.
+typed rows (``Member``: the one member row, from ``get``/``get_by_tg`` in a transaction or
+``by_id``/``by_tg`` outside one), never a cursor, so a change of database touches this module only.
+Organisations are in storage/organisations.py, areas in storage/areas.py.
 """
 
 from __future__ import annotations
