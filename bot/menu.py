@@ -70,8 +70,7 @@ def staff(member: Member | None) -> bool:
 
 
 async def load_member(ctx: LinliContext, tg_user_id: int) -> Member | None:
-    row = await member_store.by_tg_with_merchant(ctx.db, tg_user_id)
-    return None if row is None else Member.from_row(row)
+    return await member_store.by_tg_with_merchant(ctx.db, tg_user_id)
 
 
 async def main_menu(ctx: LinliContext, tg_user_id: int, t: Translator) -> ReplyKeyboardMarkup | None:

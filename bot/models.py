@@ -1,32 +1,20 @@
-"""Domain models (pydantic), enums and the small family of domain errors.
+"""The small family of domain errors (and the typed member row, re-exported from storage).
 
-Nothing here imports telegram. Services return these models and raise these errors; the
+Nothing here imports telegram. Services raise these errors; the
 Telegram layer renders them. Error messages are gettext message ids marked with ``N_`` and are
 translated only when rendered, in the reader's language.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
-from storage.db import Row
-from storage.timeutil import opt_from_db
+from storage.members import Member as Member  # the member row, typed (storage/members.py)
 
 
 def N_(message: str) -> str:
     """Mark a string for translation without translating it now."""
     return message
-
-
-# -- enums --------------------------------------------------------------------------------
-class Lang(StrEnum):
-    ZH = "zh"
-    EN = "en"
 
 
 # -- errors -------------------------------------------------------------------------------
@@ -84,82 +72,3 @@ class OutOfStock(DomainError):
 
 class RateLimited(DomainError):
     message = N_("Too many attempts. Please wait a little and try again.")
-
-
-# -- models -------------------------------------------------------------------------------
-class Model(BaseModel):
-    model_config = ConfigDict(frozen=True, from_attributes=True)
-
-    @classmethod
-    def from_row(cls, row: Row | dict[str, Any]) -> Any:
-        data = dict(row)
-        for name, field in cls.model_fields.items():
-            value = data.get(name)
-            if isinstance(value, str) and field.annotation in (datetime, datetime | None):
-                data[name] = opt_from_db(value)
-        return cls.model_validate(data)
-
-
-class Community(Model):
-    id: int
-    name: str
-    group_chat_id: int | None
-    join_code: str
-    timezone: str
-    language: Lang
-    digest_time: str
-    review_required: bool
-    settings: dict[str, Any]
-    welcome_message_id: int | None = None
-    active: bool
-
-    @classmethod
-    def from_row(cls, row: Row | dict[str, Any]) -> Community:
-        data = dict(row)
-        data["settings"] = json.loads(data.get("settings") or "{}")
-        return cls.model_validate(data)
-
-
-class Member(Model):
-    id: int
-    tg_user_id: int | None
-    community_id: int | None
-    language: Lang | None
-    display_name: str | None
-    phone: str | None
-    area_id: int | None
-    address: str | None
-    is_resident: bool
-    is_volunteer: bool
-    is_staff: bool
-    organisation_id: int | None
-    skills: list[str]
-    on_duty: bool
-    quiet_start: str
-    quiet_end: str
-    digest_enabled: bool
-    digest_hour: int | None
-    leaderboard_opt_out: bool
-    announce_consent: bool
-    registered_at: datetime | None
-    started_bot: bool
-    reachable: bool
-    balance: int
-    deleted_at: datetime | None
-    is_merchant: bool = False  # linked to an active merchant (only menu.load_member fills this in)
-
-    @classmethod
-    def from_row(cls, row: Row | dict[str, Any]) -> Member:
-        data = dict(row)
-        data["skills"] = json.loads(data.get("skills") or "[]")
-        for key in ("registered_at", "deleted_at"):
-            data[key] = opt_from_db(data.get(key))
-        return cls.model_validate(data)
-
-    @property
-    def registered(self) -> bool:
-        return self.registered_at is not None and self.deleted_at is None
-
-    @property
-    def name(self) -> str:
-        return self.display_name or "?"

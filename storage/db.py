@@ -198,7 +198,7 @@ class Database:
 
 # Reads inside a write transaction use execute_fetchall: one round trip to the writer's thread
 # instead of three (execute, fetch, close), which matters while other claims wait for the writer.
-async def first(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+async def first(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> aiosqlite.Row | None:
     """The first row of a query run on a transaction's connection, None if there is none."""
     for row in await conn.execute_fetchall(sql, params):
         return row

@@ -1,13 +1,16 @@
-"""Data access for members (and the organisations they belong to): every SQL statement about them
-that the bot's handlers need goes through here.
+"""Data access for members: every SQL statement about them goes through here.
 
 Services and handlers ask by name (``registered_id_in``, ``language_of``…) and get plain values or
-typed rows, never a cursor, so a change of database touches this module only.
+typed rows (``Member``: the one member row, from ``get``/``get_by_tg`` in a transaction or
+``by_id``/``by_tg`` outside one), never a cursor, so a change of database touches this module only.
+Organisations are in storage/organisations.py, areas in storage/areas.py.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +19,73 @@ import aiosqlite
 
 from storage.db import Database, first
 from storage.outbox import enqueue, enqueue_sync
-from storage.timeutil import to_db
+from storage.timeutil import opt_from_db, to_db
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A member row (``SELECT *`` from members), typed: flags are bools, times datetimes."""
+
+    id: int
+    tg_user_id: int | None
+    community_id: int | None
+    language: str | None
+    display_name: str | None
+    phone: str | None
+    area_id: int | None
+    address: str | None
+    is_resident: bool
+    is_volunteer: bool
+    is_staff: bool
+    organisation_id: int | None
+    skills: tuple[str, ...]
+    availability: str | None
+    on_duty: bool
+    quiet_start: str
+    quiet_end: str
+    digest_enabled: bool
+    digest_hour: int | None
+    leaderboard_opt_out: bool
+    announce_consent: bool
+    announce_asked_at: datetime | None
+    registered_at: datetime | None
+    started_bot: bool
+    reachable: bool
+    balance: int
+    deleted_at: datetime | None
+    is_merchant: bool = False  # linked to an active merchant (only ``by_tg_with_merchant`` fills this in)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any] | sqlite3.Row) -> Member:
+        r = row
+        return cls(
+            id=int(r["id"]), tg_user_id=_opt_int(r["tg_user_id"]), community_id=_opt_int(r["community_id"]),
+            language=r["language"], display_name=r["display_name"], phone=r["phone"], area_id=_opt_int(r["area_id"]),
+            address=r["address"], is_resident=bool(r["is_resident"]), is_volunteer=bool(r["is_volunteer"]),
+            is_staff=bool(r["is_staff"]), organisation_id=_opt_int(r["organisation_id"]),
+            skills=tuple(json.loads(r["skills"] or "[]")), availability=r["availability"], on_duty=bool(r["on_duty"]),
+            quiet_start=str(r["quiet_start"]), quiet_end=str(r["quiet_end"]),
+            digest_enabled=bool(r["digest_enabled"]), digest_hour=_opt_int(r["digest_hour"]),
+            leaderboard_opt_out=bool(r["leaderboard_opt_out"]), announce_consent=bool(r["announce_consent"]),
+            announce_asked_at=opt_from_db(r["announce_asked_at"]), registered_at=opt_from_db(r["registered_at"]), started_bot=bool(r["started_bot"]),
+            reachable=bool(r["reachable"]), balance=int(r["balance"]), deleted_at=opt_from_db(r["deleted_at"]),
+            is_merchant="is_merchant" in r.keys() and bool(r["is_merchant"]))
+
+    @property
+    def registered(self) -> bool:
+        return self.registered_at is not None and self.deleted_at is None
+
+    @property
+    def name(self) -> str:
+        return self.display_name or "?"
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _member(row: Any) -> Member | None:
+    return None if row is None else Member.from_row(row)
 
 
 @dataclass(frozen=True)
@@ -47,100 +116,107 @@ class MemberName:
 
 async def staff_of(db: Database, community_id: int) -> list[MemberName]:
     """The community's staff (not erased), by name."""
-    rows = await db.fetchall("SELECT id, display_name FROM members WHERE community_id = ? AND is_staff = 1"
-                             " AND deleted_at IS NULL ORDER BY display_name", (community_id,))
+    rows = await db.fetchall("SELECT id, display_name FROM members WHERE community_id = :c AND is_staff = 1"
+                             " AND deleted_at IS NULL ORDER BY display_name", {"c": community_id})
     return [MemberName(int(r["id"]), r["display_name"], True) for r in rows]
 
 
 async def named_like(db: Database, community_id: int, pattern: str, limit: int) -> list[MemberName]:
     """Registered members of the community whose name matches the LIKE ``pattern``, by name."""
     rows = await db.fetchall(
-        "SELECT id, display_name, is_staff FROM members WHERE community_id = ?"
-        " AND registered_at IS NOT NULL AND deleted_at IS NULL AND display_name LIKE ? ORDER BY display_name, id LIMIT ?",
-        (community_id, pattern, limit))
+        "SELECT id, display_name, is_staff FROM members WHERE community_id = :c AND registered_at IS NOT NULL"
+        " AND deleted_at IS NULL AND display_name LIKE :pattern ORDER BY display_name, id LIMIT :limit",
+        {"c": community_id, "pattern": pattern, "limit": limit})
     return [MemberName(int(r["id"]), r["display_name"], bool(r["is_staff"])) for r in rows]
 
 
-async def get(conn: aiosqlite.Connection, member_id: int) -> aiosqlite.Row | None:
-    """The (not deleted) member's row inside a transaction, None if there is none."""
-    return await first(conn, "SELECT * FROM members WHERE id = ? AND deleted_at IS NULL", (member_id,))
+# The member loaders: every ``SELECT *`` from members becomes a ``Member`` here.
+_BY_ID = "SELECT * FROM members WHERE id = :id AND deleted_at IS NULL"
+_BY_TG = "SELECT * FROM members WHERE tg_user_id = :tg AND deleted_at IS NULL"
 
 
-async def get_by_tg(conn: aiosqlite.Connection, tg_user_id: int) -> aiosqlite.Row | None:
-    """The (not deleted) member row of a Telegram user inside a transaction, registered or not."""
-    return await first(conn, "SELECT * FROM members WHERE tg_user_id = ? AND deleted_at IS NULL", (tg_user_id,))
+async def get(conn: aiosqlite.Connection, member_id: int) -> Member | None:
+    """The (not deleted) member inside a transaction, None if there is none."""
+    return _member(await first(conn, _BY_ID, {"id": member_id}))
 
 
-async def by_tg(db: Database, tg_user_id: int) -> Any:
-    """The (not deleted) member row of a Telegram user, registered or not."""
-    return await db.fetchone("SELECT * FROM members WHERE tg_user_id = ? AND deleted_at IS NULL", (tg_user_id,))
+async def get_by_tg(conn: aiosqlite.Connection, tg_user_id: int) -> Member | None:
+    """The (not deleted) member of a Telegram user inside a transaction, registered or not."""
+    return _member(await first(conn, _BY_TG, {"tg": tg_user_id}))
 
 
-async def by_id(db: Database, member_id: int) -> Any:
-    return await db.fetchone("SELECT * FROM members WHERE id = ?", (member_id,))
+async def by_tg(db: Database, tg_user_id: int) -> Member | None:
+    """The (not deleted) member of a Telegram user, registered or not."""
+    return _member(await db.fetchone(_BY_TG, {"tg": tg_user_id}))
 
 
-async def by_tg_with_merchant(db: Database, tg_user_id: int) -> Any:
-    """The member row plus ``is_merchant`` (linked to an active merchant)."""
-    return await db.fetchone(
+async def by_id(db: Database, member_id: int) -> Member | None:
+    """The member with this id, erased or not."""
+    return _member(await db.fetchone("SELECT * FROM members WHERE id = :id", {"id": member_id}))
+
+
+async def by_tg_with_merchant(db: Database, tg_user_id: int) -> Member | None:
+    """The member with ``is_merchant`` filled in (linked to an active merchant)."""
+    return _member(await db.fetchone(
         "SELECT m.*, EXISTS (SELECT 1 FROM merchants s WHERE s.member_id = m.id AND s.active = 1) AS is_merchant"
-        " FROM members m WHERE m.tg_user_id = ? AND m.deleted_at IS NULL", (tg_user_id,))
+        " FROM members m WHERE m.tg_user_id = :tg AND m.deleted_at IS NULL", {"tg": tg_user_id}))
 
 
-async def settings_row(db: Database, tg_user_id: int) -> dict[str, object] | None:
-    """A registered member's row with their community's digest time (``community_time``)."""
+async def with_digest_time(db: Database, tg_user_id: int) -> tuple[Member, str] | None:
+    """A registered member and their community's digest time (08:00 if none)."""
     row = await db.fetchone(
         "SELECT m.*, COALESCE(c.digest_time, '08:00') AS community_time FROM members m"
         " LEFT JOIN communities c ON c.id = m.community_id"
-        " WHERE m.tg_user_id = ? AND m.deleted_at IS NULL AND m.registered_at IS NOT NULL", (tg_user_id,))
-    return None if row is None else dict(row)
+        " WHERE m.tg_user_id = :tg AND m.deleted_at IS NULL AND m.registered_at IS NOT NULL", {"tg": tg_user_id})
+    return None if row is None else (Member.from_row(row), str(row["community_time"]))
 
 
 async def language_of(db: Database, tg_user_id: int) -> str | None:
     """The language a Telegram user chose in the bot, if any."""
-    stored = await db.fetchval("SELECT language FROM members WHERE tg_user_id = ?", (tg_user_id,))
+    stored = await db.fetchval("SELECT language FROM members WHERE tg_user_id = :tg", {"tg": tg_user_id})
     return str(stored) if stored else None
 
 
 async def unregistered(db: Database, tg_user_id: int) -> bool:
     """True if this Telegram user has a member row but never finished registering."""
-    return bool(await db.fetchval("SELECT registered_at IS NULL FROM members WHERE tg_user_id = ?", (tg_user_id,)))
+    return bool(await db.fetchval("SELECT registered_at IS NULL FROM members WHERE tg_user_id = :tg",
+                                  {"tg": tg_user_id}))
 
 
 async def registered_id_in(db: Database, tg_user_id: int, community_id: int) -> int | None:
     """The id of this Telegram user's registered membership of this community."""
     row = await db.fetchone(
-        "SELECT id FROM members WHERE tg_user_id = ? AND community_id = ? AND registered_at IS NOT NULL"
-        " AND deleted_at IS NULL", (tg_user_id, community_id))
+        "SELECT id FROM members WHERE tg_user_id = :tg AND community_id = :c AND registered_at IS NOT NULL"
+        " AND deleted_at IS NULL", {"tg": tg_user_id, "c": community_id})
     return None if row is None else int(row["id"])
 
 
 async def registered_name_in(db: Database, member_id: int, community_id: int) -> str | None:
     """The display name ("?" if none) of a registered member of this community, None if there is none."""
-    row = await db.fetchone("SELECT id, display_name FROM members WHERE id = ? AND community_id = ?"
-                            " AND registered_at IS NOT NULL AND deleted_at IS NULL", (member_id, community_id))
+    row = await db.fetchone("SELECT id, display_name FROM members WHERE id = :id AND community_id = :c"
+                            " AND registered_at IS NOT NULL AND deleted_at IS NULL", {"id": member_id, "c": community_id})
     return None if row is None else str(row["display_name"] or "?")
 
 
 async def announce_consent(db: Database, member_id: int | None) -> bool:
-    return bool(await db.fetchval("SELECT announce_consent FROM members WHERE id = ?", (member_id,)))
+    return bool(await db.fetchval("SELECT announce_consent FROM members WHERE id = :id", {"id": member_id}))
 
 
 async def announce_asked(db: Database, member_id: int | None) -> bool:
     """Whether the member was asked if their honours may be announced in the group."""
-    return await db.fetchval("SELECT announce_asked_at FROM members WHERE id = ?", (member_id,)) is not None
+    return await db.fetchval("SELECT announce_asked_at FROM members WHERE id = :id", {"id": member_id}) is not None
 
 
 # The question "may the group hear of your honours?" (kind ``announce_ask``), asked once per member:
 # the member is marked asked and the message queued in the caller's transaction.
-_ASKED = "UPDATE members SET announce_asked_at = ? WHERE id = ? AND announce_asked_at IS NULL"
+_ASKED = "UPDATE members SET announce_asked_at = :now WHERE id = :id AND announce_asked_at IS NULL"
 
 
 def ask_announce_sync(conn: sqlite3.Connection, *, member_id: int, tg_user_id: int, now: datetime,
                       not_before: datetime | None = None) -> bool:
     """Ask once (in a ``Database.write`` transaction); False if the member was asked before.
     ``not_before``: not sooner (messages of one outbox batch go out together, in no set order)."""
-    if not conn.execute(_ASKED, (to_db(now), member_id)).rowcount:
+    if not conn.execute(_ASKED, {"now": to_db(now), "id": member_id}).rowcount:
         return False
     return enqueue_sync(conn, chat_id=tg_user_id, member_id=member_id, kind="announce_ask", now=now,
                         dedupe_key=f"announce_ask:{member_id}", not_before=not_before)
@@ -148,7 +224,7 @@ def ask_announce_sync(conn: sqlite3.Connection, *, member_id: int, tg_user_id: i
 
 async def ask_announce(conn: aiosqlite.Connection, *, member_id: int, tg_user_id: int, now: datetime) -> bool:
     """``ask_announce_sync`` in an aiosqlite transaction."""
-    cur = await conn.execute(_ASKED, (to_db(now), member_id))
+    cur = await conn.execute(_ASKED, {"now": to_db(now), "id": member_id})
     if not cur.rowcount:
         return False
     return await enqueue(conn, chat_id=tg_user_id, member_id=member_id, kind="announce_ask", now=now,
@@ -156,35 +232,173 @@ async def ask_announce(conn: aiosqlite.Connection, *, member_id: int, tg_user_id
 
 
 async def public_name(db: Database, member_id: object) -> PublicName | None:
-    row = await db.fetchone("SELECT display_name, announce_consent, deleted_at FROM members WHERE id = ?",
-                            (member_id,))
+    row = await db.fetchone("SELECT display_name, announce_consent, deleted_at FROM members WHERE id = :id",
+                            {"id": member_id})
     if row is None:
         return None
     return PublicName(row["display_name"], bool(row["announce_consent"]), row["deleted_at"] is not None)
 
 
 async def contact(db: Database, member_id: int) -> Contact | None:
-    row = await db.fetchone("SELECT display_name, phone FROM members WHERE id = ?", (member_id,))
+    row = await db.fetchone("SELECT display_name, phone FROM members WHERE id = :id", {"id": member_id})
     return None if row is None else Contact(row["display_name"], row["phone"])
 
 
 async def mark_reachable(db: Database, tg_user_id: int) -> None:
     """The person wrote to the bot in private: it may write to them (again)."""
-    row = await db.fetchone("SELECT id, started_bot, reachable FROM members WHERE tg_user_id = ?", (tg_user_id,))
+    row = await db.fetchone("SELECT id, started_bot, reachable FROM members WHERE tg_user_id = :tg", {"tg": tg_user_id})
     if row is not None and not (row["started_bot"] and row["reachable"]):
         async with db.transaction() as conn:
-            await conn.execute("UPDATE members SET started_bot = 1, reachable = 1 WHERE id = ?", (row["id"],))
+            await conn.execute("UPDATE members SET started_bot = 1, reachable = 1 WHERE id = :id", {"id": row["id"]})
 
 
-async def area_name(db: Database, area_id: int) -> str:
-    return str(await db.fetchval("SELECT name FROM areas WHERE id = ?", (area_id,)) or "")
+# -- registration, profile and staff (bot/services/members.py, communities.py, merchants.py) -----
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """Where a Telegram user's member row stands (erased or not)."""
+
+    id: int
+    community_id: int | None
+    registered: bool  # registration was finished once (an erased member keeps this)
+    deleted: bool
 
 
-async def organisation_community(db: Database, invite_code: str) -> int | None:
-    """The community of the active organisation with this invite code."""
-    row = await db.fetchone("SELECT community_id FROM organisations WHERE invite_code = ? AND active = 1",
-                            (invite_code,))
-    return None if row is None else int(row["community_id"])
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What a finished registration dialog writes on the member."""
+
+    community_id: int
+    language: str
+    display_name: str | None
+    phone: str | None
+    area_id: int | None
+    address: str | None
+    is_resident: bool
+    is_volunteer: bool
+    skills: str  # JSON list
+    availability: str | None
+
+    def params(self) -> dict[str, Any]:
+        return {"community_id": self.community_id, "language": self.language, "display_name": self.display_name,
+                "phone": self.phone, "area_id": self.area_id, "address": self.address,
+                "is_resident": int(self.is_resident), "is_volunteer": int(self.is_volunteer), "skills": self.skills,
+                "availability": self.availability}
+
+
+async def registration_of(conn: aiosqlite.Connection, tg_user_id: int) -> Registration | None:
+    """The Telegram user's member row, erased or not, None if they never had one."""
+    row = await first(conn, "SELECT id, community_id, registered_at, deleted_at FROM members WHERE tg_user_id = :tg",
+                      {"tg": tg_user_id})
+    if row is None:
+        return None
+    return Registration(int(row["id"]), _opt_int(row["community_id"]), row["registered_at"] is not None,
+                        row["deleted_at"] is not None)
+
+
+async def id_of_tg(db: Database, tg_user_id: int) -> int | None:
+    """The id of the Telegram user's member row, erased or not."""
+    found = await db.fetchval("SELECT id FROM members WHERE tg_user_id = :tg", {"tg": tg_user_id})
+    return None if found is None else int(found)
+
+
+async def add_registered(conn: aiosqlite.Connection, *, tg_user_id: int, profile: Profile, now: datetime) -> int:
+    """A new member from a finished registration; returns the id."""
+    cur = await conn.execute(
+        "INSERT INTO members (community_id, language, display_name, phone, area_id, address, is_resident,"
+        " is_volunteer, skills, availability, tg_user_id, consent_at, registered_at, started_bot, created_at, updated_at)"
+        " VALUES (:community_id, :language, :display_name, :phone, :area_id, :address, :is_resident, :is_volunteer,"
+        " :skills, :availability, :tg, :now, :now, 1, :now, :now)",
+        {**profile.params(), "tg": tg_user_id, "now": to_db(now)})
+    return int(cur.lastrowid or 0)
+
+
+async def register_again(conn: aiosqlite.Connection, member_id: int, profile: Profile, now: datetime) -> None:
+    """A member's profile from a finished registration dialog (again, or after being erased)."""
+    await conn.execute(
+        "UPDATE members SET community_id = :community_id, language = :language, display_name = :display_name,"
+        " phone = :phone, area_id = :area_id, address = :address, is_resident = :is_resident,"
+        " is_volunteer = :is_volunteer, skills = :skills, availability = :availability, consent_at = :now,"
+        " registered_at = COALESCE(registered_at, :now), started_bot = 1, deleted_at = NULL, updated_at = :now"
+        " WHERE id = :id", {**profile.params(), "now": to_db(now), "id": member_id})
+
+
+async def add_staff_stub(conn: aiosqlite.Connection, *, tg_user_id: int, community_id: int, language: str | None,
+                         now: datetime) -> None:
+    """A not yet registered member who is staff (whoever set the community up)."""
+    await conn.execute(
+        "INSERT INTO members (tg_user_id, community_id, language, is_staff, created_at, updated_at)"
+        " VALUES (:tg, :c, :language, 1, :now, :now)",
+        {"tg": tg_user_id, "c": community_id, "language": language, "now": to_db(now)})
+
+
+async def add_merchant_account(conn: aiosqlite.Connection, *, tg_user_id: int, community_id: int, language: str,
+                               display_name: str, now: datetime) -> int:
+    """A member row (registered) for a merchant's Telegram account; returns the id."""
+    cur = await conn.execute(
+        "INSERT INTO members (tg_user_id, community_id, language, display_name, registered_at, started_bot,"
+        " created_at, updated_at) VALUES (:tg, :c, :language, :name, :now, 1, :now, :now)",
+        {"tg": tg_user_id, "c": community_id, "language": language, "name": display_name, "now": to_db(now)})
+    return int(cur.lastrowid or 0)
+
+
+async def make_staff_of(conn: aiosqlite.Connection, member_id: int, community_id: int, now: datetime) -> None:
+    """The member belongs to the community and is staff there."""
+    await conn.execute("UPDATE members SET community_id = :c, is_staff = 1, updated_at = :now WHERE id = :id",
+                       {"c": community_id, "now": to_db(now), "id": member_id})
+
+
+async def set_staff_flag(conn: aiosqlite.Connection, *, member_id: int, community_id: int, staff: bool,
+                         now: datetime) -> bool:
+    """Make a registered member of the community staff or not; False if there is no such member."""
+    cur = await conn.execute(
+        "UPDATE members SET is_staff = :staff, updated_at = :now WHERE id = :id AND community_id = :c"
+        " AND registered_at IS NOT NULL AND deleted_at IS NULL",
+        {"staff": int(staff), "now": to_db(now), "id": member_id, "c": community_id})
+    return bool(cur.rowcount)
+
+
+async def has_other_staff(conn: aiosqlite.Connection, community_id: int, member_id: int) -> bool:
+    """Whether the community has a registered staff member (not erased) other than this one."""
+    return await first(conn, "SELECT 1 FROM members WHERE community_id = :c AND is_staff = 1 AND id <> :m"
+                       " AND registered_at IS NOT NULL AND deleted_at IS NULL",
+                       {"c": community_id, "m": member_id}) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class StaffChat:
+    """A staff member and their Telegram chat."""
+
+    member_id: int
+    tg_user_id: int
+
+
+async def staff_chats_of(conn: aiosqlite.Connection, community_id: int) -> list[StaffChat]:
+    """The community's staff (not erased, registered or not) who have a chat."""
+    rows = await conn.execute_fetchall(
+        "SELECT id, tg_user_id FROM members WHERE community_id = :c AND is_staff = 1 AND tg_user_id IS NOT NULL"
+        " AND deleted_at IS NULL", {"c": community_id})
+    return [StaffChat(int(r[0]), int(r[1])) for r in rows]
+
+
+async def set_language(conn: aiosqlite.Connection, tg_user_id: int, language: str, now: datetime) -> None:
+    await conn.execute("UPDATE members SET language = :language, updated_at = :now WHERE tg_user_id = :tg",
+                       {"language": language, "now": to_db(now), "tg": tg_user_id})
+
+
+async def set_organisation(conn: aiosqlite.Connection, member_id: int, organisation_id: int, now: datetime) -> None:
+    await conn.execute("UPDATE members SET organisation_id = :o, updated_at = :now WHERE id = :id",
+                       {"o": organisation_id, "now": to_db(now), "id": member_id})
+
+
+async def set_announce_consent(conn: aiosqlite.Connection, member_id: int, consent: bool, now: datetime) -> None:
+    await conn.execute("UPDATE members SET announce_consent = :v, updated_at = :now WHERE id = :id",
+                       {"v": int(consent), "now": to_db(now), "id": member_id})
+
+
+async def mark_erased(conn: aiosqlite.Connection, member_id: int, now: datetime) -> None:
+    """The member row stays (the ledger points at it), marked erased."""
+    await conn.execute("UPDATE members SET deleted_at = :now, updated_at = :now WHERE id = :id",
+                       {"now": to_db(now), "id": member_id})
 
 
 async def started_bot(db: Database, member_id: int) -> bool:

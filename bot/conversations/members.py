@@ -31,8 +31,10 @@ from bot.services import members as svc
 from bot.services.access import require_staff
 from bot.ui import Markup as ReplyMarkup
 from bot.ui import answer, community_translator, edit_or_send, error_text, esc, inline, reply, tr_for
+from storage import areas as area_store
 from storage import communities as community_store
 from storage import members as member_store
+from storage import organisations as org_store
 
 FLOW = "register"
 TEXT_LIMIT = 200
@@ -467,7 +469,7 @@ async def profile_command(update: Update, ctx: LinliContext) -> None:
     roles += [t("staff")] if m.is_staff else []
     area = m.address or ""
     if m.area_id is not None:
-        area = await member_store.area_name(ctx.db, m.area_id)
+        area = await area_store.name_of(ctx.db, m.area_id) or ""
     lines = [
         t("Your profile"),
         t("Name: {v}", v=esc(m.display_name or "")),
@@ -675,7 +677,7 @@ async def org_payload(update: Update, ctx: LinliContext, code: str) -> None:
     assert user is not None
     m = await load_member(ctx, user.id)
     if m is None or not m.registered:
-        community_id = await member_store.organisation_community(ctx.db, code)
+        community_id = await org_store.community_of_code(ctx.db, code)
         if community_id is None:
             t = await tr_for(update, ctx)
             await reply(update, t("Sorry, this invite code is not valid. Please check it with your organisation."))

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
@@ -18,59 +16,61 @@ from bot.services import digest, members, notifications, points
 from bot.ui import answer, edit_or_send, inline, reply, tr_for
 from storage import communities as community_store
 from storage import members as member_store
+from storage.members import Member
 
 
-def _view(t: Translator, m: dict[str, object], community_time: str) -> tuple[str, InlineKeyboardMarkup]:
-    on = bool(m["digest_enabled"])
-    hour = m["digest_hour"]
-    at = community_time if hour is None else f"{int(str(hour)):02d}:00"
-    quiet = "off" if m["quiet_start"] == m["quiet_end"] else f"{m['quiet_start']}–{m['quiet_end']}"
+def _view(t: Translator, m: Member, community_time: str) -> tuple[str, InlineKeyboardMarkup]:
+    on = m.digest_enabled
+    hour = m.digest_hour
+    at = community_time if hour is None else f"{hour:02d}:00"
+    quiet = "off" if m.quiet_start == m.quiet_end else f"{m.quiet_start}–{m.quiet_end}"
     text = "\n".join([
         t("<b>Reminders and digest</b>"),
         t("Private daily digest: on, at {at}", at=at) if on else t("Private daily digest: off"),
         t("Quiet hours: {q}", q=quiet) if quiet != "off" else t("Quiet hours: none"),
         t("During quiet hours, reminders and digests wait until morning. Messages about a task you claimed for that night still come."),
-        t("Your honours are announced in the group: yes") if m["announce_consent"]
+        t("Your honours are announced in the group: yes") if m.announce_consent
         else t("Your honours are announced in the group: no"),
-        t("Your name on the leaderboard: hidden") if m["leaderboard_opt_out"]
+        t("Your name on the leaderboard: hidden") if m.leaderboard_opt_out
         else t("Your name on the leaderboard: shown"),
     ])
     rows = [[(t("Turn digest off") if on else t("Turn digest on"), "st:dg")],
             [(f"{h:02d}:00", f"st:h:{h}") for h in notifications.DIGEST_HOURS],
             [(t("Quiet {q}", q=k.replace("-", ":00–") + ":00") if k != "off" else t("No quiet hours"), f"st:q:{k}")
              for k in notifications.QUIET_PRESETS],
-            [(t("Stop announcing my honours") if m["announce_consent"] else t("Announce my honours"), "st:an")],
-            [(t("Show my name on the leaderboard") if m["leaderboard_opt_out"] else t("Hide my name on the leaderboard"),
+            [(t("Stop announcing my honours") if m.announce_consent else t("Announce my honours"), "st:an")],
+            [(t("Show my name on the leaderboard") if m.leaderboard_opt_out else t("Hide my name on the leaderboard"),
               "st:lb")]]
     return text, inline(rows)
 
 
-async def _member_row(ctx: LinliContext, tg_user_id: int) -> dict[str, object] | None:
-    return await member_store.settings_row(ctx.db, tg_user_id)
+async def _member_row(ctx: LinliContext, tg_user_id: int) -> tuple[Member, str] | None:
+    """The registered member and their community's digest time."""
+    return await member_store.with_digest_time(ctx.db, tg_user_id)
 
 
 async def settings_command(update: Update, ctx: LinliContext) -> None:
     user = update.effective_user
     assert user is not None
     t = await tr_for(update, ctx)
-    m = await _member_row(ctx, user.id)
-    if m is None:
+    found = await _member_row(ctx, user.id)
+    if found is None:
         await reply(update, t("Please register first: send /start."))
         return
-    text, markup = _view(t, m, str(m["community_time"]))
+    text, markup = _view(t, *found)
     await reply(update, text, markup)
 
 
-async def _pressed_by_member(update: Update, ctx: LinliContext) -> tuple[CallbackQuery, Translator, Any] | None:
+async def _pressed_by_member(update: Update, ctx: LinliContext) -> tuple[CallbackQuery, Translator, Member] | None:
     """The press, the presser's words and member row; None once an unregistered presser was answered."""
     query = update.callback_query
     assert query is not None and update.effective_user is not None
     t = await tr_for(update, ctx)
-    m = await _member_row(ctx, update.effective_user.id)
-    if m is None:
+    found = await _member_row(ctx, update.effective_user.id)
+    if found is None:
         await answer(query, t("Please register first: send /start."))
         return None
-    return query, t, m
+    return query, t, found[0]
 
 
 async def on_button(update: Update, ctx: LinliContext) -> None:
@@ -79,29 +79,29 @@ async def on_button(update: Update, ctx: LinliContext) -> None:
         return
     query, t, m = pressed
     data = (query.data or "").split(":")
-    mid = int(str(m["id"]))
+    mid = m.id
     now = ctx.now()
     ok = False
     if data[1:] == ["dg"]:
-        ok = await notifications.update_member_settings(ctx.db, mid, now, digest_enabled=not bool(m["digest_enabled"]))
+        ok = await notifications.update_member_settings(ctx.db, mid, now, digest_enabled=not m.digest_enabled)
     elif len(data) == 3 and data[1] == "h" and (hour := parse_int(data[2], low=0, high=23, strict=True)) is not None:
         ok = await notifications.update_member_settings(ctx.db, mid, now, digest_hour=hour, digest_enabled=True)
     elif len(data) == 3 and data[1] == "q":
         ok = await notifications.update_member_settings(ctx.db, mid, now, quiet=data[2])
     elif data[1:] == ["an"]:
-        await members.set_announce_consent(ctx.db, mid, not bool(m["announce_consent"]), now)
+        await members.set_announce_consent(ctx.db, mid, not m.announce_consent, now)
         ok = True
     elif data[1:] == ["lb"]:
-        await points.set_opt_out(ctx.db, tg_user_id=query.from_user.id, opt_out=not bool(m["leaderboard_opt_out"]),
+        await points.set_opt_out(ctx.db, tg_user_id=query.from_user.id, opt_out=not m.leaderboard_opt_out,
                                  now=now)
         ok = True
     if not ok:
         await answer(query, t("This button is out of date. Please use the latest message."))
         return
     await answer(query, t("Saved."))
-    m = await _member_row(ctx, query.from_user.id)
-    assert m is not None
-    text, markup = _view(t, m, str(m["community_time"]))
+    found = await _member_row(ctx, query.from_user.id)
+    assert found is not None
+    text, markup = _view(t, *found)
     await edit_or_send(query, text, markup)
 
 
@@ -153,7 +153,7 @@ async def on_announce_answer(update: Update, ctx: LinliContext) -> None:
         return
     query, t, m = pressed
     consent = (query.data or "") == "an:y"
-    await members.set_announce_consent(ctx.db, int(str(m["id"])), consent, ctx.now())
+    await members.set_announce_consent(ctx.db, m.id, consent, ctx.now())
     await answer(query, t("Saved."))
     chosen = (t("Your honours are announced in the group: yes") if consent
               else t("Your honours are announced in the group: no"))

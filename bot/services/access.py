@@ -11,13 +11,11 @@ from storage.db import Database
 
 async def member_by_tg(db: Database, tg_user_id: int) -> Member | None:
     """The (not deleted) member for a Telegram user, registered or not."""
-    row = await member_store.by_tg(db, tg_user_id)
-    return None if row is None else Member.from_row(row)
+    return await member_store.by_tg(db, tg_user_id)
 
 
 async def member_by_id(db: Database, member_id: int) -> Member | None:
-    row = await member_store.by_id(db, member_id)
-    return None if row is None else Member.from_row(row)
+    return await member_store.by_id(db, member_id)
 
 
 async def require_registered(db: Database, tg_user_id: int) -> Member:

@@ -31,6 +31,7 @@ from bot.services.tasks import load_task
 from storage import members as member_store
 from storage import tasks as task_store
 from storage.db import Database
+from storage.members import Member
 from storage.outbox import audit, enqueue
 from storage.timeutil import to_db
 
@@ -94,9 +95,9 @@ async def _all(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) ->
         return list(await cur.fetchall())
 
 
-async def _actor(conn: aiosqlite.Connection, tg_user_id: int) -> aiosqlite.Row:
+async def _actor(conn: aiosqlite.Connection, tg_user_id: int) -> Member:
     row = await member_store.get_by_tg(conn, tg_user_id)
-    if row is None or row["registered_at"] is None:
+    if row is None or row.registered_at is None:
         raise NotRegistered()
     return row
 
@@ -104,8 +105,8 @@ async def _actor(conn: aiosqlite.Connection, tg_user_id: int) -> aiosqlite.Row:
 _task = load_task
 
 
-def _is_staff_of(actor: aiosqlite.Row, task: aiosqlite.Row) -> bool:
-    return bool(actor["is_staff"]) and actor["community_id"] == task["community_id"]
+def _is_staff_of(actor: Member, task: aiosqlite.Row) -> bool:
+    return bool(actor.is_staff) and actor.community_id == task["community_id"]
 
 
 def confirmer_id(task: aiosqlite.Row) -> int:
@@ -115,8 +116,8 @@ def confirmer_id(task: aiosqlite.Row) -> int:
     return int(task["created_by"])
 
 
-def _may_answer(actor: aiosqlite.Row, task: aiosqlite.Row) -> bool:
-    return int(actor["id"]) == confirmer_id(task) or _is_staff_of(actor, task)
+def _may_answer(actor: Member, task: aiosqlite.Row) -> bool:
+    return int(actor.id) == confirmer_id(task) or _is_staff_of(actor, task)
 
 
 async def _other_staff(conn: aiosqlite.Connection, task: aiosqlite.Row, actor_id: int) -> bool:
@@ -196,7 +197,7 @@ async def mark_done(db: Database, *, task_id: int, tg_user_id: int, now: datetim
     async with db.transaction() as conn:
         actor = await _actor(conn, tg_user_id)
         task = await _task(conn, task_id)
-        claim = await _one(conn, "SELECT * FROM claims WHERE task_id = ? AND member_id = ?", (task_id, actor["id"]))
+        claim = await _one(conn, "SELECT * FROM claims WHERE task_id = ? AND member_id = ?", (task_id, actor.id))
         if claim is None or claim["state"] == "withdrawn":
             raise NotYourClaim()
         if claim["state"] in ("done", "completed"):
@@ -226,7 +227,7 @@ async def mark_done(db: Database, *, task_id: int, tg_user_id: int, now: datetim
         else:
             await _bump(conn, task_id, now)
         await audit(conn, now=now, action="task_done", community_id=int(task["community_id"]),
-                    actor_id=int(actor["id"]), object_type="task", object_id=task_id,
+                    actor_id=int(actor.id), object_type="task", object_id=task_id,
                     details={"note": note, "photo": photo_file_id})
         return Outcome(task_id=task_id, state=state)
 
@@ -240,7 +241,7 @@ async def add_done_note(db: Database, *, task_id: int, tg_user_id: int, now: dat
     async with db.transaction() as conn:
         actor = await _actor(conn, tg_user_id)
         task = await _task(conn, task_id)
-        claim = await _one(conn, "SELECT * FROM claims WHERE task_id = ? AND member_id = ?", (task_id, actor["id"]))
+        claim = await _one(conn, "SELECT * FROM claims WHERE task_id = ? AND member_id = ?", (task_id, actor.id))
         if claim is None or claim["state"] not in ("done", "completed"):
             raise NotYourClaim()
         await conn.execute("UPDATE claims SET done_note = COALESCE(?, done_note),"
@@ -248,10 +249,10 @@ async def add_done_note(db: Database, *, task_id: int, tg_user_id: int, now: dat
                            (note, photo_file_id, to_db(now), claim["id"]))
         if task["kind"] == "request":
             await _tell(conn, confirmer_id(task), "completion_done_note",
-                        {"task_id": task_id, "volunteer": actor["display_name"] or "?", "note": note,
-                         "photo": photo_file_id}, f"donenote:{task_id}:{actor['id']}:{to_db(now)}", now)
+                        {"task_id": task_id, "volunteer": actor.display_name or "?", "note": note,
+                         "photo": photo_file_id}, f"donenote:{task_id}:{actor.id}:{to_db(now)}", now)
         await audit(conn, now=now, action="task_done_note", community_id=int(task["community_id"]),
-                    actor_id=int(actor["id"]), object_type="task", object_id=task_id,
+                    actor_id=int(actor.id), object_type="task", object_id=task_id,
                     details={"note": note, "photo": photo_file_id})  # what erasure looks for elsewhere
 
 
@@ -267,7 +268,7 @@ async def confirm(db: Database, *, task_id: int, tg_user_id: int, now: datetime)
             raise AlreadyDone()
         if task["kind"] != "request" or task["state"] != "awaiting_confirmation":
             raise InvalidState()
-        if await _took_part(conn, task_id, int(actor["id"])):
+        if await _took_part(conn, task_id, int(actor.id)):
             raise TookPart()
         case = await _one(conn, "SELECT id FROM cases WHERE task_id = ? AND state = 'open'", (task_id,))
         staff = _is_staff_of(actor, task)
@@ -275,20 +276,20 @@ async def confirm(db: Database, *, task_id: int, tg_user_id: int, now: datetime)
             raise CaseOpen()
         if case is not None:
             await conn.execute("UPDATE cases SET state = 'resolved', resolution = 'credit', points = ?, resolved_by = ?,"
-                               " resolved_at = ? WHERE id = ?", (task["points"], actor["id"], to_db(now), case["id"]))
+                               " resolved_at = ? WHERE id = ?", (task["points"], actor.id, to_db(now), case["id"]))
         return await _complete(conn, task, actor, int(task["points"]), "task_completed", now,
-                               on_behalf=staff and int(actor["id"]) != confirmer_id(task))
+                               on_behalf=staff and int(actor.id) != confirmer_id(task))
 
 
-async def _complete(conn: aiosqlite.Connection, task: aiosqlite.Row, actor: aiosqlite.Row, amount: int, reason: str,
+async def _complete(conn: aiosqlite.Connection, task: aiosqlite.Row, actor: Member, amount: int, reason: str,
                     now: datetime, *, on_behalf: bool = False, extra: dict[str, Any] | None = None) -> Outcome:
     task_id = int(task["id"])
     done = [int(r["member_id"]) for r in await _all(
         conn, "SELECT member_id FROM claims WHERE task_id = ? AND state = 'done' ORDER BY id", (task_id,))]
-    credited = await _credit_claims(conn, task, done, amount, reason, int(actor["id"]), now)
-    await _bump(conn, task_id, now, state="completed", confirmed_by=actor["id"], completed_at=to_db(now))
+    credited = await _credit_claims(conn, task, done, amount, reason, int(actor.id), now)
+    await _bump(conn, task_id, now, state="completed", confirmed_by=actor.id, completed_at=to_db(now))
     await audit(conn, now=now, action="task_confirmed", community_id=int(task["community_id"]),
-                actor_id=int(actor["id"]), object_type="task", object_id=task_id,
+                actor_id=int(actor.id), object_type="task", object_id=task_id,
                 details={"credited": credited, "on_behalf": on_behalf, "reason": reason, **(extra or {})})
     return Outcome(task_id=task_id, state="completed", credited=credited)
 
@@ -305,7 +306,7 @@ async def not_done(db: Database, *, task_id: int, tg_user_id: int, now: datetime
             raise AlreadyDone()
         if task["kind"] != "request" or task["state"] != "awaiting_confirmation":
             raise InvalidState()
-        if await _took_part(conn, task_id, int(actor["id"])):
+        if await _took_part(conn, task_id, int(actor.id)):
             raise TookPart()
         if not _is_staff_of(actor, task) and await _one(
                 conn, "SELECT id FROM cases WHERE task_id = ? AND state = 'open'", (task_id,)):
@@ -320,7 +321,7 @@ async def not_done(db: Database, *, task_id: int, tg_user_id: int, now: datetime
                         f"notdone:{task_id}:{mid}:{round_no}", now)
         await _bump(conn, task_id, now, state="in_progress", done_at=None)
         await audit(conn, now=now, action="task_not_done", community_id=int(task["community_id"]),
-                    actor_id=int(actor["id"]), object_type="task", object_id=task_id, details={"reason": reason})
+                    actor_id=int(actor.id), object_type="task", object_id=task_id, details={"reason": reason})
         return Outcome(task_id=task_id, state="in_progress")
 
 
@@ -342,7 +343,7 @@ async def report_problem(db: Database, *, task_id: int, tg_user_id: int, now: da
             raise CaseOpen()
         cur = await conn.execute("INSERT INTO cases (community_id, task_id, opened_by, reason, created_at)"
                                  " VALUES (?, ?, ?, ?, ?)",
-                                 (task["community_id"], task_id, actor["id"], reason, to_db(now)))
+                                 (task["community_id"], task_id, actor.id, reason, to_db(now)))
         case_id = int(cur.lastrowid or 0)
         staff = await _staff_ids(conn, int(task["community_id"]))
         for sid in staff:
@@ -350,7 +351,7 @@ async def report_problem(db: Database, *, task_id: int, tg_user_id: int, now: da
                         f"case:{case_id}:staff:{sid}", now)
         await _bump(conn, task_id, now)
         await audit(conn, now=now, action="case_opened", community_id=int(task["community_id"]),
-                    actor_id=int(actor["id"]), object_type="case", object_id=case_id,
+                    actor_id=int(actor.id), object_type="case", object_id=case_id,
                     details={"task_id": task_id, "reason": reason})
         return Outcome(task_id=task_id, state=str(task["state"]), case_id=case_id, staff_told=len(staff))
 
@@ -382,7 +383,7 @@ async def add_reason(db: Database, *, task_id: int, tg_user_id: int, now: dateti
             await _tell(conn, mid, kind_out, {"task_id": task_id, "reason": reason},
                         f"reason:{task_id}:{kind}:{mid}:{to_db(now)}", now)
         await audit(conn, now=now, action="task_reason", community_id=int(task["community_id"]),
-                    actor_id=int(actor["id"]), object_type="task", object_id=task_id,
+                    actor_id=int(actor.id), object_type="task", object_id=task_id,
                     details={"kind": kind, "reason": reason})
         return len(targets)
 
@@ -432,18 +433,18 @@ async def resolve_case(db: Database, *, case_id: int, tg_user_id: int, now: date
             raise StaffOnly()
         if case["state"] != "open":
             raise AlreadyDone()
-        if await _took_part(conn, int(task["id"]), int(actor["id"])):
+        if await _took_part(conn, int(task["id"]), int(actor.id)):
             raise TookPart()
         amount = _case_amount(resolution, points, int(task["points"]))
         if task["state"] != "awaiting_confirmation":
             raise InvalidState()
         await conn.execute("UPDATE cases SET state = 'resolved', resolution = ?, points = ?, resolved_by = ?,"
                            " note = ?, resolved_at = ? WHERE id = ?",
-                           (resolution, amount, actor["id"], (note or "")[:REASON_MAX] or None, to_db(now), case_id))
+                           (resolution, amount, actor.id, (note or "")[:REASON_MAX] or None, to_db(now), case_id))
         outcome = await _complete(conn, task, actor, amount, "case_resolved", now, on_behalf=True,
                                   extra={"case_id": case_id, "resolution": resolution})
         opener = int(case["opened_by"])
-        if opener != int(actor["id"]):
+        if opener != int(actor.id):
             await _tell(conn, opener, "completion_case_resolved",
                         {"task_id": int(task["id"]), "resolution": resolution}, f"case:{case_id}:resolved", now)
         return Outcome(task_id=outcome.task_id, state=outcome.state, credited=outcome.credited, case_id=case_id)
@@ -514,7 +515,7 @@ async def close_event(db: Database, *, task_id: int, tg_user_id: int, now: datet
             raise AlreadyDone()
         if task["state"] not in EVENT_OPEN_STATES:
             raise InvalidState()
-        if await _took_part(conn, task_id, int(actor["id"])) and await _other_staff(conn, task, int(actor["id"])):
+        if await _took_part(conn, task_id, int(actor.id)) and await _other_staff(conn, task, int(actor.id)):
             raise OnTheList()
         claims = await _all(conn, "SELECT member_id FROM claims WHERE task_id = ? AND state IN ('active', 'done')"
                             " ORDER BY id", (task_id,))
@@ -526,12 +527,12 @@ async def close_event(db: Database, *, task_id: int, tg_user_id: int, now: datet
                                (to_db(now), task_id, mid))
             await conn.execute("INSERT INTO no_shows (community_id, task_id, member_id, recorded_by, created_at)"
                                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                               (task["community_id"], task_id, mid, actor["id"], to_db(now)))
+                               (task["community_id"], task_id, mid, actor.id, to_db(now)))
         credited = await _credit_claims(conn, task, present, int(task["points"]), "event_attended",
-                                        int(actor["id"]), now)
-        await _bump(conn, task_id, now, state="completed", confirmed_by=actor["id"], completed_at=to_db(now))
+                                        int(actor.id), now)
+        await _bump(conn, task_id, now, state="completed", confirmed_by=actor.id, completed_at=to_db(now))
         await audit(conn, now=now, action="event_closed", community_id=int(task["community_id"]),
-                    actor_id=int(actor["id"]), object_type="task", object_id=task_id,
+                    actor_id=int(actor.id), object_type="task", object_id=task_id,
                     details={"present": present, "no_show": missing, "credited": credited})
         return Outcome(task_id=task_id, state="completed", credited=credited)
 
@@ -554,7 +555,7 @@ async def revoke(db: Database, *, ledger_id: int, tg_user_id: int, now: datetime
         row = await _one(conn, "SELECT * FROM ledger WHERE id = ?", (ledger_id,))
         if row is None:
             raise NotFound()
-        if not actor["is_staff"] or row["community_id"] != actor["community_id"]:
+        if not actor.is_staff or row["community_id"] != actor.community_id:
             raise StaffOnly()
         if int(row["delta"]) <= 0 or str(row["reason"]) not in ("task_completed", "event_attended", "case_resolved",
                                                                "task_auto_confirmed"):
@@ -567,10 +568,10 @@ async def revoke(db: Database, *, ledger_id: int, tg_user_id: int, now: datetime
         if bal < amount:
             raise RevokeTooMuch(amount=amount, balance=bal)
         await ledger.debit(conn, member_id=int(row["member_id"]), amount=amount, reason="revoke", key=key, now=now,
-                           task_id=row["task_id"], actor_id=int(actor["id"]), note=reason)
+                           task_id=row["task_id"], actor_id=int(actor.id), note=reason)
         await _tell(conn, int(row["member_id"]), "points_revoked",
                     {"amount": amount, "reason": reason, "task_id": row["task_id"]}, key, now)
         await audit(conn, now=now, action="points_revoked", community_id=int(row["community_id"]),
-                    actor_id=int(actor["id"]), object_type="ledger", object_id=ledger_id,
+                    actor_id=int(actor.id), object_type="ledger", object_id=ledger_id,
                     details={"amount": amount, "reason": reason})
         return Revoked(ledger_id=ledger_id, member_id=int(row["member_id"]), amount=amount)

@@ -38,9 +38,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-import aiosqlite
-
 from bot.services.masking import mask
+from storage import erasure as erasure_store
+from storage.db import Connection
 from storage.outbox import FORGET, QUEUE_FORGET
 from storage.timeutil import to_db
 
@@ -182,16 +182,6 @@ def mine_condition(name: str, table: Table, columns: Iterable[str]) -> str | Non
     raise RuntimeError(f"erasure cannot tell whose rows of {name} are whose: none of {table.who} is a column")
 
 
-async def _columns(conn: aiosqlite.Connection, table: str) -> list[str]:
-    rows = await conn.execute_fetchall(f"PRAGMA table_info({table})")
-    return [str(r[1]) for r in rows]
-
-
-async def _tables(conn: aiosqlite.Connection) -> set[str]:
-    rows = await conn.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
-    return {str(r[0]) for r in rows}
-
-
 class Secrets:
     """The person's own words and Telegram id, and how to replace them in other text."""
 
@@ -250,7 +240,7 @@ class Secrets:
         return self.text(value)
 
 
-async def _typed_words(conn: aiosqlite.Connection, present: set[str], params: dict[str, Any]) -> list[str]:
+async def _typed_words(conn: Connection, present: set[str], params: dict[str, Any]) -> list[str]:
     words: list[str] = []
     for name, table in REGISTRY.items():
         if name not in present:
@@ -259,13 +249,9 @@ async def _typed_words(conn: aiosqlite.Connection, present: set[str], params: di
             where = rule.mine or table.mine
             if not rule.typed or where is None:
                 continue
-            rows = await conn.execute_fetchall(f"SELECT {col} FROM {name} WHERE ({where}) AND {col} IS NOT NULL",
-                                               params)
-            words += [str(r[0]) for r in rows]
+            words += await erasure_store.values(conn, name, col, where, params)
     # What they typed that only their audit entries (and the messages it caused) hold: a not-done reason.
-    rows = await conn.execute_fetchall(
-        "SELECT action, details FROM audit_log WHERE actor_id = :mid", params)
-    for action, details in rows:
+    for action, details in await erasure_store.audit_details(conn, params["mid"]):
         if action in AUDIT_CODE_ACTIONS:
             continue
         try:
@@ -277,37 +263,31 @@ async def _typed_words(conn: aiosqlite.Connection, present: set[str], params: di
     return words
 
 
-async def mask_requests(conn: Any, member_id: int) -> None:
+async def mask_requests(conn: Connection, member_id: int) -> None:
     """Store the titles and descriptions of a member's requests as the group sees them, masked with
     the name and address they have now: done before those change or are erased, since masking on
     the card needs them (a card redrawn later would otherwise show them)."""
-    async with conn.execute("SELECT display_name, address FROM members WHERE id = ?", (member_id,)) as cur:
-        me = await cur.fetchone()
+    me = await erasure_store.name_and_address(conn, member_id)
     if me is None:
         return
-    async with conn.execute("SELECT id, title, description, address, proxy_name, proxy_address, proxy_phone"
-                            " FROM tasks WHERE requester_id = ?", (member_id,)) as cur:
-        rows = list(await cur.fetchall())
-    for task in rows:
-        secrets = [me["display_name"], me["address"], task["address"], task["proxy_name"], task["proxy_address"],
-                   task["proxy_phone"]]
-        title = mask(task["title"], secrets) if task["title"] else task["title"]
-        description = mask(task["description"], secrets) if task["description"] else task["description"]
-        if (title, description) != (task["title"], task["description"]):
-            await conn.execute("UPDATE tasks SET title = ?, description = ? WHERE id = ?",
-                               (title, description, task["id"]))
+    for task in await erasure_store.requests_of(conn, member_id):
+        secrets = [*me, task.address, task.proxy_name, task.proxy_address, task.proxy_phone]
+        title = mask(task.title, secrets) if task.title else task.title
+        description = mask(task.description, secrets) if task.description else task.description
+        if (title, description) != (task.title, task.description):
+            await erasure_store.set_request_text(conn, task.id, title, description)
 
 
-async def erase_everywhere(conn: aiosqlite.Connection, *, member_id: int, tg_user_id: int | None,
+async def erase_everywhere(conn: Connection, *, member_id: int, tg_user_id: int | None,
                            now: datetime) -> dict[str, int]:
     """Apply ``REGISTRY`` for one person, inside the caller's transaction; returns rows changed per table."""
     # MASK columns first: masking needs the name and address emptied below.
     await mask_requests(conn, member_id)
     params: dict[str, Any] = {"mid": member_id, "tg": tg_user_id}
-    present = await _tables(conn)
+    present = await erasure_store.tables(conn)
     for name, table in REGISTRY.items():
         if table.first and name in present:
-            await conn.execute(table.first, {**params, "now": to_db(now)})
+            await erasure_store.run(conn, table.first, {**params, "now": to_db(now)})
     secrets = Secrets(await _typed_words(conn, present, params), tg_user_id)
     needles = secrets.needles()
     changed: dict[str, int] = {}
@@ -319,38 +299,33 @@ async def erase_everywhere(conn: aiosqlite.Connection, *, member_id: int, tg_use
     return changed
 
 
-async def _scrub_quotes(conn: aiosqlite.Connection, name: str, table: Table, secrets: Secrets,
+async def _scrub_quotes(conn: Connection, name: str, table: Table, secrets: Secrets,
                         needles: list[str]) -> int:
     """1. Text that may quote them, in every row of the table: their words replaced."""
     n = 0
     for col, rule in table.cols.items():
         if (rule.how != "scrub" and (name, col) not in _SCRUB_ALSO) or not needles:
             continue
-        test = " OR ".join(f"instr({col}, ?) > 0" for _ in needles)
-        for rowid, value in await conn.execute_fetchall(
-                f"SELECT rowid, {col} FROM {name} WHERE {col} IS NOT NULL AND ({test})", needles):
+        for rowid, value in await erasure_store.cells_holding(conn, name, col, needles):
             new = secrets.cell(value)
             if new != value:
-                await conn.execute(f"UPDATE {name} SET {col} = ? WHERE rowid = ?", (new, rowid))
+                await erasure_store.set_cell(conn, name, col, rowid, new)
                 n += 1
     return n
 
 
-async def _empty_own_rows(conn: aiosqlite.Connection, name: str, table: Table, params: dict[str, Any]) -> int:
+async def _empty_own_rows(conn: Connection, name: str, table: Table, params: dict[str, Any]) -> int:
     """2. Their own rows: emptied, reset or deleted."""
     n = 0
     for col, rule in table.cols.items():
         where = rule.mine or table.mine
         if rule.how not in ("null", "set") or where is None:
             continue
-        cur = await conn.execute(f"UPDATE {name} SET {col} = :value WHERE ({where}) AND {col} IS NOT :value",
-                                 {**params, "value": rule.value})
-        n += cur.rowcount or 0
+        n += await erasure_store.set_column(conn, name, col, where, params, rule.value)
     if table.delete_mine:
-        where = mine_condition(name, table, await _columns(conn, name))
+        where = mine_condition(name, table, await erasure_store.columns(conn, name))
         if where is not None:
             if table.kept:
                 where = f"({where}) AND NOT ({table.kept})"
-            cur = await conn.execute(f"DELETE FROM {name} WHERE {where}", params)
-            n += cur.rowcount or 0
+            n += await erasure_store.delete(conn, name, where, params)
     return n

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from storage import housekeeping as housekeeping_store
 from storage.db import Database
 from storage.timeutil import to_db
 
@@ -23,14 +24,11 @@ INBOX_KEEP_DAYS = 7
 BATCH = 2000
 
 
-async def _delete_batches(db: Database, table: str, where: str, cutoff: str) -> int:
+async def _delete_batches(db: Database, table: str, cutoff: str) -> int:
     total = 0
     while True:
         async with db.transaction() as conn:
-            cur = await conn.execute(
-                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {where} AND created_at < ? LIMIT ?)",
-                (cutoff, BATCH))
-            n = cur.rowcount or 0
+            n = await housekeeping_store.delete_old(conn, table, cutoff, BATCH)
         total += n
         if n < BATCH:
             return total
@@ -42,10 +40,7 @@ async def prune_inbox(db: Database, now: datetime, keep_days: int = INBOX_KEEP_D
     total = 0
     while True:
         async with db.transaction() as conn:
-            cur = await conn.execute(
-                "DELETE FROM inbox WHERE update_id IN (SELECT update_id FROM inbox"
-                " WHERE status = 'handled' AND handled_at < ? LIMIT ?)", (cutoff, BATCH))
-            n = cur.rowcount or 0
+            n = await housekeeping_store.delete_handled_inbox(conn, cutoff, BATCH)
         total += n
         if n < BATCH:
             return total
@@ -55,16 +50,15 @@ async def prune(db: Database, now: datetime, keep_days: int = KEEP_DAYS) -> dict
     """Once a day: delete sent/failed outbox rows and sent-reminder keys older than ``keep_days``,
     handled inbox rows older than a week."""
     key = f"prune:{now.date().isoformat()}"
-    if await db.fetchval("SELECT 1 FROM kv WHERE key = ?", (key,)):
+    if await housekeeping_store.done(db, key):
         return {}
     cutoff = to_db(now - timedelta(days=keep_days))
     out = {
-        "outbox": await _delete_batches(db, "outbox", "state IN ('sent', 'failed')", cutoff),
-        "sent_notifications": await _delete_batches(db, "sent_notifications", "1 = 1", cutoff),
+        "outbox": await _delete_batches(db, "outbox", cutoff),  # sent or failed
+        "sent_notifications": await _delete_batches(db, "sent_notifications", cutoff),
         "inbox": await prune_inbox(db, now),
     }
     async with db.transaction() as conn:
-        await conn.execute("INSERT OR IGNORE INTO kv (key, value) VALUES (?, ?)", (key, to_db(now)))
-        await conn.execute("DELETE FROM kv WHERE key LIKE 'prune:%' AND key < ?",
-                           (f"prune:{(now - timedelta(days=7)).date().isoformat()}",))
+        await housekeeping_store.record_done(conn, key, now,
+                                             forget_before=f"prune:{(now - timedelta(days=7)).date().isoformat()}")
     return out

@@ -33,6 +33,7 @@ from bot.services.areas import match_area
 from storage import members as member_store
 from storage import tasks as task_store
 from storage.db import Database, Row, first
+from storage.members import Member
 from storage.outbox import SCRUB_DETAILS, audit, audit_sync, enqueue, enqueue_sync, scrub_details_params
 from storage.timeutil import to_db
 
@@ -211,7 +212,7 @@ class ClaimResult:
 _first = first
 
 
-async def _member(conn: aiosqlite.Connection, member_id: int) -> aiosqlite.Row:
+async def _member(conn: aiosqlite.Connection, member_id: int) -> Member:
     row = await member_store.get(conn, member_id)
     if row is None:
         raise NotRegistered()
@@ -266,10 +267,10 @@ async def _default_points(conn: aiosqlite.Connection, community_id: int, categor
     return int(cat[0]) if cat else 1
 
 
-async def _place(conn: aiosqlite.Connection, new: NewTask, creator: aiosqlite.Row, community_id: int,
+async def _place(conn: aiosqlite.Connection, new: NewTask, creator: Member, community_id: int,
                  requester_id: int | None) -> tuple[str | None, int | None]:
     """(address, area id) of a new task: as given, else where the requester lives."""
-    address = new.address if new.address is not None else (creator["address"] if requester_id else None)
+    address = new.address if new.address is not None else (creator.address if requester_id else None)
     area_id = new.area_id
     typed = new.address if new.address is not None else new.proxy_address
     if area_id is None and typed:
@@ -278,7 +279,7 @@ async def _place(conn: aiosqlite.Connection, new: NewTask, creator: aiosqlite.Ro
                                              (community_id,))
         area_id = match_area(listed, typed)
     if area_id is None and new.address is None and requester_id:
-        area_id = creator["area_id"]  # at their registered home
+        area_id = creator.area_id  # at their registered home
     return address, area_id
 
 
@@ -317,9 +318,9 @@ async def create_task(db: Database, now: datetime, creator_id: int, new: NewTask
     _check_new(new, now, staff)
     async with db.transaction() as conn:
         creator = await _member(conn, creator_id)
-        if creator["community_id"] is None or creator["registered_at"] is None:
+        if creator.community_id is None or creator.registered_at is None:
             raise NotRegistered()
-        community_id = int(creator["community_id"])
+        community_id = int(creator.community_id)
         if new.submit_key:
             async with conn.execute("SELECT task_id FROM task_submissions WHERE submit_key = ?",
                                     (new.submit_key,)) as cur:
@@ -385,7 +386,7 @@ async def review(db: Database, now: datetime, staff_id: int, task_id: int, *, ap
     async with db.transaction() as conn:
         actor = await _member(conn, staff_id)
         task = await _task(conn, task_id)
-        if not actor["is_staff"] or actor["community_id"] != task["community_id"]:
+        if not actor.is_staff or actor.community_id != task["community_id"]:
             raise NotAllowed()
         if task["state"] != "pending_review":
             raise InvalidState()
@@ -399,8 +400,8 @@ async def review(db: Database, now: datetime, staff_id: int, task_id: int, *, ap
                     community_id=int(task["community_id"]), actor_id=staff_id, object_type="task", object_id=task_id)
         if task["requester_id"] is not None:
             req = await _member(conn, int(task["requester_id"]))
-            if req["tg_user_id"] is not None:
-                await enqueue(conn, chat_id=int(req["tg_user_id"]), member_id=int(req["id"]),
+            if req.tg_user_id is not None:
+                await enqueue(conn, chat_id=int(req.tg_user_id), member_id=int(req.id),
                               kind="task_reviewed", now=now, payload={"task_id": task_id, "approved": approve},
                               dedupe_key=f"reviewed:{task_id}")
         return state
@@ -544,16 +545,16 @@ def _withdraw(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: 
                          dedupe_key=f"withdrew:{existing['id']}:{to_db(now)}")
 
 
-def _may_cancel(actor: Any, task: Any) -> bool:
+def _may_cancel(actor: Member, task: Any) -> bool:
     """The requester (or whoever created the task), or staff of its community."""
-    staff = bool(actor["is_staff"]) and actor["community_id"] == task["community_id"]
-    return staff or int(actor["id"]) in (task["requester_id"], task["created_by"])
+    staff = actor.is_staff and actor.community_id == task["community_id"]
+    return staff or actor.id in (task["requester_id"], task["created_by"])
 
 
 async def volunteers_coming(db: Database, actor_id: int, task_id: int) -> int:
     """How many volunteers a cancel by this member would call off (0 when they may not cancel it,
     or it cannot be cancelled any more: ``cancel`` then says why)."""
-    actor = await db.fetchone("SELECT id, is_staff, community_id FROM members WHERE id = ?", (actor_id,))
+    actor = await member_store.by_id(db, actor_id)
     task = await db.fetchone("SELECT requester_id, created_by, community_id, state FROM tasks WHERE id = ?", (task_id,))
     if actor is None or task is None or not _may_cancel(actor, task) or task["state"] not in CANCELLABLE_STATES:
         return 0
@@ -610,7 +611,7 @@ async def edit_task(db: Database, now: datetime, staff_id: int, task_id: int, fi
     async with db.transaction() as conn:
         actor = await _member(conn, staff_id)
         task = await _task(conn, task_id)
-        if not actor["is_staff"] or actor["community_id"] != task["community_id"]:
+        if not actor.is_staff or actor.community_id != task["community_id"]:
             raise NotAllowed()
         if task["state"] not in EDITABLE_STATES:
             raise InvalidState(N_("Task #{id} is finished, cancelled or being confirmed; it cannot be changed now."),
@@ -647,12 +648,12 @@ async def contact_staff(db: Database, now: datetime, member_id: int, task_id: in
     async with db.transaction() as conn:
         member = await _member(conn, member_id)
         task = await _task(conn, task_id)
-        if member["community_id"] != task["community_id"]:
+        if member.community_id != task["community_id"]:
             raise NotAllowed()
         async with conn.execute("SELECT 1 FROM claims WHERE task_id = ? AND member_id = ? AND state IN"
                                 " ('active', 'done', 'completed')", (task_id, member_id)) as cur:
             claimed = await cur.fetchone() is not None
-        if not (claimed or member_id in (task["requester_id"], task["created_by"]) or member["is_staff"]):
+        if not (claimed or member_id in (task["requester_id"], task["created_by"]) or member.is_staff):
             raise NotAllowed()
         async with conn.execute("SELECT id, tg_user_id FROM members WHERE community_id = ? AND is_staff = 1"
                                 " AND deleted_at IS NULL AND tg_user_id IS NOT NULL AND id != ?",
@@ -662,7 +663,7 @@ async def contact_staff(db: Database, now: datetime, member_id: int, task_id: in
         for row in staff_rows:
             await enqueue(conn, chat_id=int(row["tg_user_id"]), member_id=int(row["id"]), kind="text", now=now,
                           payload={"message": N_("☎ {name} asks staff to get in touch about task #{id}."),
-                                   "params": {"name": html.escape(member["display_name"] or "?"), "id": task_id}},
+                                   "params": {"name": html.escape(member.display_name or "?"), "id": task_id}},
                           dedupe_key=f"contact:{task_id}:{member_id}:{row['id']}:{slot}")
         await audit(conn, now=now, action="task.contact_staff", community_id=int(task["community_id"]),
                     actor_id=member_id, object_type="task", object_id=task_id)
@@ -673,11 +674,11 @@ async def set_review(db: Database, now: datetime, staff_id: int, required: bool)
     """Staff choose whether residents' requests wait for review before they are published."""
     async with db.transaction() as conn:
         actor = await _member(conn, staff_id)
-        if not actor["is_staff"] or actor["community_id"] is None:
+        if not actor.is_staff or actor.community_id is None:
             raise NotAllowed()
-        await conn.execute("UPDATE communities SET review_required = ? WHERE id = ?", (int(required), actor["community_id"]))
+        await conn.execute("UPDATE communities SET review_required = ? WHERE id = ?", (int(required), actor.community_id))
         await audit(conn, now=now, action="community.review_on" if required else "community.review_off",
-                    community_id=int(actor["community_id"]), actor_id=staff_id)
+                    community_id=int(actor.community_id), actor_id=staff_id)
 
 
 async def count_open(db: Database, community_id: int) -> int:
