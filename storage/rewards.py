@@ -35,6 +35,7 @@ class Reward:
     merchant_id: int | None
     refund_on_expiry: bool
     active: bool
+    photo_file_id: str | None = None  # the picture staff sent (0150); None: no photo
 
     def name(self, lang: str) -> str:
         return self.name_en if lang.startswith("en") and self.name_en else self.name_zh
@@ -50,7 +51,8 @@ class Reward:
                    monthly_limit=None if r["monthly_limit"] is None else int(r["monthly_limit"]),
                    valid_days=int(r["valid_days"]),
                    merchant_id=None if r["merchant_id"] is None else int(r["merchant_id"]),
-                   refund_on_expiry=bool(r["refund_on_expiry"]), active=bool(r["active"]))
+                   refund_on_expiry=bool(r["refund_on_expiry"]), active=bool(r["active"]),
+                   photo_file_id=r["photo_file_id"] if "photo_file_id" in r.keys() else None)
 
 
 @dataclass(frozen=True, slots=True)
