@@ -305,3 +305,29 @@ async def tell_member(conn: aiosqlite.Connection, *, key: str, member_id: int, m
         " WHERE id = :member AND tg_user_id IS NOT NULL ON CONFLICT (dedupe_key) DO NOTHING",
         {"key": key, "payload": json.dumps({"message": message, "params": params}, ensure_ascii=False),
          "priority": priority_of("text"), "now": to_db(now), "member": member_id})
+
+
+# -- managing rewards (staff) ----------------------------------------------------------------
+# The columns staff may change through the reward dialog (the service checks each value).
+EDITABLE = ("name_zh", "name_en", "kind", "merchant_id", "cost", "stock", "photo_file_id", "active")
+
+
+async def change(conn: aiosqlite.Connection, reward_id: int, community_id: int, fields: dict[str, Any]) -> bool:
+    """Set ``fields`` (names from ``EDITABLE``) of a reward of the community; False if there is none."""
+    if not fields or set(fields) - set(EDITABLE):
+        raise ValueError(f"not editable: {sorted(set(fields) - set(EDITABLE))}")
+    sets = ", ".join(f"{name} = :{name}" for name in fields)  # names from EDITABLE only
+    cur = await conn.execute(f"UPDATE rewards SET {sets} WHERE id = :rid AND community_id = :cid",
+                             {**fields, "rid": reward_id, "cid": community_id})
+    return cur.rowcount == 1
+
+
+async def add_stock(conn: aiosqlite.Connection, reward_id: int, community_id: int, add: int, most: int) -> int | None:
+    """Add ``add`` to a counted stock as long as it stays at most ``most``; the new stock, or None when
+    the reward is not the community's, has unlimited stock or would go over ``most``."""
+    async with conn.execute(
+            "UPDATE rewards SET stock = stock + :add WHERE id = :rid AND community_id = :cid"
+            " AND stock IS NOT NULL AND stock + :add <= :most RETURNING stock",
+            {"add": add, "rid": reward_id, "cid": community_id, "most": most}) as cur:
+        row = await cur.fetchone()
+    return None if row is None else int(row[0])
