@@ -1,5 +1,6 @@
 """The points supermarket in chat: /rewards, redeeming, /vouchers, cancelling, merchant
-verification (/verify CODE or the voucher's QR deep link), /merchant new, /rewards manage.
+verification (/verify CODE or the voucher's QR deep link), /merchant new, and the one-line /rewards add
+(staff manage rewards with buttons in bot/conversations/reward_admin.py; /rewards manage opens it).
 
 Callback data: ``rw:<action>:<args>`` (all well under 64 bytes).
 """
@@ -22,7 +23,7 @@ from bot import deeplinks, dialogs
 from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
 from bot.menu import main_menu, menu_item, merchant, participant
-from bot.models import N_, DomainError, InvalidInput, Member, NotAllowed, NotFound, NotRegistered
+from bot.models import N_, DomainError, InvalidInput, Member, NotAllowed, NotRegistered
 from bot.numbers import MAX_ID, StaleButton, button_number, number
 from bot.services import access, ledger, merchants, rewards
 from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, tr_for
@@ -97,7 +98,9 @@ async def _show_rewards(update: Update, ctx: LinliContext) -> None:
 
 async def cmd_rewards(update: Update, ctx: LinliContext) -> None:
     if ctx.args and ctx.args[0].lower() == "manage":
-        await _manage(update, ctx)
+        from bot.conversations.reward_admin import open_rewards  # it imports this module
+
+        await open_rewards(update, ctx)
         return
     await _show_rewards(update, ctx)
 
@@ -429,29 +432,6 @@ MANAGE_HELP = N_(
 )
 
 
-async def _manage(update: Update, ctx: LinliContext) -> None:
-    t = await tr_for(update, ctx)
-    assert update.effective_user is not None
-    try:
-        staff = await access.require_staff(ctx.db, update.effective_user.id, ctx.settings.admin_ids)
-        if staff is None or staff.community_id is None:
-            raise NotAllowed()
-    except DomainError as exc:
-        await reply(update, error_text(t, exc))
-        return
-    items = await rewards.list_rewards(ctx.db, staff.community_id, include_inactive=True)
-    lang = _lang(t)
-    lines = [t("<b>Rewards</b>")]
-    buttons = []
-    for r in items[:20]:
-        state = t("on offer") if r.active else t("paused")
-        lines.append(f"{r.id}. " + _reward_line(t, r, lang) + f" · {state}")
-        label = t("Pause {name}", name=r.name(lang)[:20]) if r.active else t("Offer {name}", name=r.name(lang)[:20])
-        buttons.append([(label, f"rw:tog:{r.id}")])
-    lines += ["", t(MANAGE_HELP)]
-    await reply(update, "\n".join(lines), inline(buttons) if buttons else None)
-
-
 async def cmd_rewards_add(update: Update, ctx: LinliContext) -> None:
     t = await tr_for(update, ctx)
     assert update.effective_user is not None
@@ -499,17 +479,6 @@ def _number(text: str, problem: str, low: int, high: int) -> int:
     return number(text, problem, low=low, high=high, hash_ok=True)
 
 
-async def _cb_toggle(update: Update, ctx: LinliContext, t: Translator, reward_id: int) -> None:
-    assert update.effective_user is not None
-    r = await rewards.get_reward(ctx.db, reward_id)
-    if r is None:
-        raise NotFound()
-    staff = await access.require_staff(ctx.db, update.effective_user.id, ctx.settings.admin_ids, r.community_id)
-    await rewards.update_reward(ctx.db, reward_id, active=int(not r.active), now=ctx.now(),
-                                actor_id=staff.id if staff else None)
-    await reply(update, t("Paused.") if r.active else t("On offer again."))
-
-
 async def cmd_rewards_dispatch(update: Update, ctx: LinliContext) -> None:
     if ctx.args and ctx.args[0].lower() == "add":
         ctx.args = ctx.args[1:]
@@ -520,7 +489,7 @@ async def cmd_rewards_dispatch(update: Update, ctx: LinliContext) -> None:
 
 # Buttons rw:<action>:<number> for one reward or voucher.
 _ON_ONE: dict[str, Callable[[Update, LinliContext, Translator, int], Awaitable[None]]] = {
-    "r": _cb_reward, "show": _cb_show, "x": _cb_cancel_ask, "xx": _cb_cancel, "u": _cb_use, "tog": _cb_toggle,
+    "r": _cb_reward, "show": _cb_show, "x": _cb_cancel_ask, "xx": _cb_cancel, "u": _cb_use,
 }
 
 
