@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 
 import segno
-from telegram import Update
-from telegram.error import TelegramError
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot import deeplinks, dialogs
@@ -45,6 +45,7 @@ STATE_LABELS = {
     "expired": N_("expired"),
 }
 SLOT_HOURS = (9, 10, 14, 15, 16, 19)
+CAPTION_MAX = 1024  # characters of a photo's caption (Bot API)
 
 
 def _lang(t: Translator) -> str:
@@ -167,22 +168,54 @@ async def _cb_reward(update: Update, ctx: LinliContext, t: Translator, reward_id
     assert query is not None
     member = await _member(update, ctx)
     r = await rewards.offered_to(ctx.db, member, reward_id)
-    lang = _lang(t)
-    text = "\n".join(x for x in [
-        f"<b>{esc(r.name(lang))}</b>", t(KIND_LABELS[r.kind]), esc(r.description(lang)),
-        _reward_line(t, r, lang), t("Valid for {n} days after redeeming.", n=r.valid_days)
-        if r.kind != "venue" else "",
-    ] if x)
     if r.kind == "venue":
         today = ctx.now().astimezone(ctx.settings.tz).date()
         days = [today + timedelta(days=i) for i in range(1, 8)]
         rows = [[(d.strftime("%m-%d"), f"rw:d:{r.id}:{d.strftime('%Y%m%d')}") for d in days[:4]],
                 [(d.strftime("%m-%d"), f"rw:d:{r.id}:{d.strftime('%Y%m%d')}") for d in days[4:]]]
-        await edit_or_send(query, text + "\n\n" + t("Which day would you like?"), inline(rows))
+        await _show_reward(query, ctx, t, r, t("Which day would you like?"), inline(rows))
         return
     token = secrets.token_hex(4)
-    await edit_or_send(query, text + "\n\n" + t("Redeem it for {n} points?", n=r.cost),
+    await _show_reward(query, ctx, t, r, t("Redeem it for {n} points?", n=r.cost),
                        inline([[(t("✅ Yes, redeem"), f"rw:c:{r.id}:{token}:-")]]))
+
+
+def _reward_text(t: Translator, r: rewards.Reward, *, description: bool = True) -> str:
+    lang = _lang(t)
+    return "\n".join(x for x in [
+        f"<b>{esc(r.name(lang))}</b>", t(KIND_LABELS[r.kind]), esc(r.description(lang)) if description else "",
+        _reward_line(t, r, lang), t("Valid for {n} days after redeeming.", n=r.valid_days)
+        if r.kind != "venue" else "",
+    ] if x)
+
+
+async def _show_reward(query: CallbackQuery, ctx: LinliContext, t: Translator, r: rewards.Reward, question: str,
+                       markup: InlineKeyboardMarkup) -> None:
+    """A reward's details and the question, in place of the list; a reward with a photo comes as the photo
+    with the details as its caption (under the list, which stays)."""
+    text = _reward_text(t, r) + "\n\n" + question
+    if r.photo_file_id and isinstance(query.message, Message):
+        if len(text) > CAPTION_MAX:  # Telegram's limit for a caption: the description gives way
+            text = _reward_text(t, r, description=False) + "\n\n" + question
+        try:
+            await ctx.bot.send_photo(query.message.chat.id, photo=r.photo_file_id, caption=text, reply_markup=markup)
+            return
+        except TelegramError as exc:
+            log.warning("could not show the photo of reward %s: %s", r.id, exc)
+    await edit_or_send(query, text, markup)
+
+
+async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """``edit_or_send``, also for a reward shown with its photo (there the caption changes)."""
+    message = query.message
+    if not (isinstance(message, Message) and message.photo):
+        await edit_or_send(query, text, markup)
+        return
+    try:
+        await query.edit_message_caption(caption=text, reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            await message.chat.send_message(text, reply_markup=markup)
 
 
 def _bookable_day(ctx: LinliContext, day: str) -> date:
@@ -204,7 +237,7 @@ async def _cb_day(update: Update, ctx: LinliContext, t: Translator, reward_id: i
     token = secrets.token_hex(4)
     rows = [[(f"{h:02d}:00", f"rw:c:{reward_id}:{token}:{day}{h:02d}") for h in SLOT_HOURS[:3]],
             [(f"{h:02d}:00", f"rw:c:{reward_id}:{token}:{day}{h:02d}") for h in SLOT_HOURS[3:]]]
-    await edit_or_send(query, t("Which time? Each booking is for one hour."), inline(rows))
+    await _edit(query, t("Which time? Each booking is for one hour."), inline(rows))
 
 
 async def _cb_confirm(update: Update, ctx: LinliContext, t: Translator, reward_id: int, token: str,
@@ -226,7 +259,7 @@ async def _cb_confirm(update: Update, ctx: LinliContext, t: Translator, reward_i
         return True
     voucher = await rewards.redeem(ctx.db, member_id=member.id, reward_id=reward_id, now=ctx.now(),
                                    slot_start=slot_start, request_key=key)
-    await edit_or_send(query, t("Done! Your voucher is below."))
+    await _edit(query, t("Done! Your voucher is below."))
     await _send_voucher(update, ctx, t, voucher)
     return False
 

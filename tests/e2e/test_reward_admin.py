@@ -70,7 +70,7 @@ async def test_staff_add_a_reward_with_a_photo_and_a_volunteer_redeems_it(
         fake: FakeTelegram, bot_process: BotProcess) -> None:
     db = await open_database(bot_process.database)
     try:
-        _cid, staff_u, _vol_u, _vol = await _members(db, fake, "zh")
+        _cid, staff_u, vol_u, vol = await _members(db, fake, "zh")
         # the staff menu has the button (in Chinese)
         await fake.send_text(staff_u, None, "/cancel")
         menu = await fake.wait_for_message(staff_u, lambda m: bool(m.keyboard_buttons), timeout=T)
@@ -94,6 +94,22 @@ async def test_staff_add_a_reward_with_a_photo_and_a_volunteer_redeems_it(
         row = await db.fetchone("SELECT name_zh, name_en, kind, cost, stock, active, photo_file_id FROM rewards")
         assert row is not None and tuple(row)[:6] == ("硒茶九折券", "Selenium tea 10% off", "goods", 30, 5, 1)
         assert row["photo_file_id"]
+        rid = await db.fetchval("SELECT id FROM rewards")
+
+        # the volunteer sees it with its photo in the supermarket and redeems it
+        await fake.send_text(vol_u, None, "🎁 Points supermarket")
+        listing = await fake.wait_for_message(vol_u, lambda m: any(
+            b.get("callback_data") == f"rw:r:{rid}" for b in m.inline_buttons), timeout=T)
+        await fake.press_button(vol_u, listing, f"rw:r:{rid}")
+        shown = await fake.wait_for_message(vol_u, lambda m: "photo" in m.data, timeout=T,
+                                            after_id=listing.message_id - 1)
+        assert "Selenium tea 10% off" in _body(shown) and "Redeem it for 30 points?" in _body(shown), _body(shown)
+        assert fake.file_bytes(shown.data["photo"][-1]["file_id"]) == b"\xff\xd8\xff\xe0tea-photo"
+        yes = next(b["callback_data"] for b in shown.inline_buttons if b["callback_data"].startswith("rw:c:"))
+        await fake.press_button(vol_u, shown, yes)
+        await fake.wait_for_message(vol_u, lambda m: "Voucher: Selenium tea 10% off" in _body(m), timeout=T)
+        assert await db.fetchval("SELECT balance FROM members WHERE id = ?", (vol,)) == 70
+        assert await db.fetchval("SELECT stock FROM rewards WHERE id = ?", (rid,)) == 4
         await settle(fake, quiet=0.3)
         assert fake.errors == [] and "Traceback" not in bot_process.log()
     finally:
