@@ -504,7 +504,11 @@ async def cmd_rewards_add(update: Update, ctx: LinliContext) -> None:
     except DomainError as exc:
         await reply(update, error_text(t, exc) if exc.message != MANAGE_HELP else t(MANAGE_HELP))
         return
-    await reply(update, t("Reward {id} added: {name}", id=rid, name=esc(name)))
+    added = await rewards.get_reward(ctx.db, rid)
+    assert added is not None
+    await reply(update, t("“{name}” is in the points supermarket now: {cost} points, {stock}.", name=esc(
+        added.name(_lang(t))), cost=added.cost, stock=t("no limit") if added.stock is None else t(
+        "{n} in stock", n=added.stock)) + "\n" + t("To change it or give it a photo, press 🏷 Manage rewards."))
 
 
 def _number(text: str, problem: str, low: int, high: int) -> int:

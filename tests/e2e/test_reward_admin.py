@@ -120,7 +120,11 @@ async def test_staff_change_the_cost_restock_and_withdraw(fake: FakeTelegram, bo
     db = await open_database(bot_process.database)
     try:
         _cid, staff_u, vol_u, vol = await _members(db, fake, "en")
-        await _type(fake, staff_u, "/rewards add goods 20 2 硒茶九折券 / Selenium tea 10% off", "added")
+        # the one-line command stays, and answers in plain words (no raw "中文 / English" echo)
+        added = await _type(fake, staff_u, "/rewards add goods 20 2 硒茶九折券 / Selenium tea 10% off",
+                            "is in the points supermarket now")
+        assert "“Selenium tea 10% off” is in the points supermarket now: 20 points, 2 in stock." in _body(added)
+        assert "硒茶九折券 / Selenium" not in _body(added)
         rid = int(await db.fetchval("SELECT id FROM rewards"))
         voucher = await rewards.redeem(db, member_id=vol, reward_id=rid, now=dt.datetime.now(dt.UTC))
 
