@@ -114,18 +114,27 @@ async def merchant_in_community(conn: aiosqlite.Connection, merchant_id: int, co
 async def insert_reward(conn: aiosqlite.Connection, *, community_id: int, name_zh: str, name_en: str,
                         description_zh: str, description_en: str, kind: str, cost: int, stock: int | None,
                         monthly_limit: int | None, valid_days: int, merchant_id: int | None,
-                        refund_on_expiry: bool, now: datetime) -> int:
+                        refund_on_expiry: bool, now: datetime, photo_file_id: str | None = None,
+                        add_key: str | None = None) -> int:
     """Write a new reward; returns its id."""
     cur = await conn.execute(
         "INSERT INTO rewards (community_id, name_zh, name_en, description_zh, description_en, kind, cost, stock,"
-        " monthly_limit, valid_days, merchant_id, refund_on_expiry, created_at)"
+        " monthly_limit, valid_days, merchant_id, refund_on_expiry, created_at, photo_file_id, add_key)"
         " VALUES (:community_id, :name_zh, :name_en, :description_zh, :description_en, :kind, :cost, :stock,"
-        " :monthly_limit, :valid_days, :merchant_id, :refund_on_expiry, :now)",
+        " :monthly_limit, :valid_days, :merchant_id, :refund_on_expiry, :now, :photo_file_id, :add_key)",
         {"community_id": community_id, "name_zh": name_zh, "name_en": name_en, "description_zh": description_zh,
          "description_en": description_en, "kind": kind, "cost": cost, "stock": stock,
          "monthly_limit": monthly_limit, "valid_days": valid_days, "merchant_id": merchant_id,
-         "refund_on_expiry": int(refund_on_expiry), "now": to_db(now)})
+         "refund_on_expiry": int(refund_on_expiry), "now": to_db(now), "photo_file_id": photo_file_id,
+         "add_key": add_key})
     return int(cur.lastrowid or 0)
+
+
+async def added_with(conn: aiosqlite.Connection, add_key: str) -> int | None:
+    """The id of the reward added with this one-time key, None if there is none yet."""
+    async with conn.execute("SELECT id FROM rewards WHERE add_key = :key", {"key": add_key}) as cur:
+        row = await cur.fetchone()
+    return None if row is None else int(row[0])
 
 
 UPDATABLE = frozenset({"active", "stock", "cost", "monthly_limit", "valid_days", "refund_on_expiry"})

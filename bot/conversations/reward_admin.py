@@ -16,6 +16,7 @@ anyone who has no such dialog open, changes nothing. Who may manage is checked a
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,6 +55,7 @@ class RewardDraft(BaseModel):
     cost: int | None = None
     stock: int | None = None         # None: unlimited
     photo: str | None = None         # a photo's file id
+    key: str | None = None           # the new reward's one-time key: saving it twice adds one reward
     asked: int | None = Field(default=None, alias="_q")  # the message with the live buttons
 
     @property
@@ -148,7 +150,7 @@ async def ask_list(turn: Turn) -> Question:
 
 async def accept_list(turn: Turn, inp: Input) -> Outcome:
     if inp.pressed("-add"):
-        turn.draft = RewardDraft(_q=turn.draft.asked)
+        turn.draft = RewardDraft(_q=turn.draft.asked, key=secrets.token_hex(8))
         return Go(ORDER[0])
     chosen = parse_int(inp.text, strict=True) if inp.kind == "callback" else None
     if chosen is None:
@@ -394,10 +396,8 @@ async def accept_confirm(turn: Turn, inp: Input) -> Outcome:
     rid = await rewards.create_reward(
         turn.ctx.db, community_id=turn.who.community_id, name_zh=str(d.name_zh), name_en=d.name_en or "",
         kind=str(d.kind), cost=int(d.cost or 0), stock=d.stock, merchant_id=d.merchant_id, now=turn.now,
-        actor_id=turn.who.member_id)
+        actor_id=turn.who.member_id, photo_file_id=d.photo, add_key=d.key)
     d.reward_id = rid
-    if d.photo:
-        await turn.change(photo_file_id=d.photo)
     return Next(turn.t("✅ Added. Residents can redeem it in the points supermarket now."))
 
 

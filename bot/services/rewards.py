@@ -86,18 +86,23 @@ def _check_reward(name_zh: str, name_en: str, kind: str, cost: int, stock: int |
 async def create_reward(db: Database, *, community_id: int, name_zh: str, name_en: str = "", kind: str, cost: int,
                         now: datetime, stock: int | None = None, monthly_limit: int | None = None,
                         valid_days: int = 30, merchant_id: int | None = None, refund_on_expiry: bool = True,
-                        description_zh: str = "", description_en: str = "", actor_id: int | None = None) -> int:
+                        description_zh: str = "", description_en: str = "", actor_id: int | None = None,
+                        photo_file_id: str | None = None, add_key: str | None = None) -> int:
+    """Add a reward; with ``add_key`` (the reward dialog's one-time key) a repeated call returns the first's id."""
     name_zh = " ".join(name_zh.split())
     name_en = " ".join(name_en.split()) or name_zh
     _check_reward(name_zh, name_en, kind, cost, stock, monthly_limit, valid_days, merchant_id)
     async with db.transaction() as conn:
+        if add_key is not None and (first := await store.added_with(conn, add_key)) is not None:
+            return first
         if merchant_id is not None and not await store.merchant_in_community(conn, merchant_id, community_id):
             raise InvalidInput(N_("There is no merchant number {id} in your community (see /merchant list)."),
                                id=merchant_id)
         rid = await store.insert_reward(
             conn, community_id=community_id, name_zh=name_zh, name_en=name_en, description_zh=description_zh,
             description_en=description_en, kind=kind, cost=cost, stock=stock, monthly_limit=monthly_limit,
-            valid_days=valid_days, merchant_id=merchant_id, refund_on_expiry=refund_on_expiry, now=now)
+            valid_days=valid_days, merchant_id=merchant_id, refund_on_expiry=refund_on_expiry, now=now,
+            photo_file_id=photo_file_id, add_key=add_key)
         await audit(conn, community_id=community_id, actor_id=actor_id, action="reward.create",
                           object_type="reward", object_id=rid, now=now)
     return rid

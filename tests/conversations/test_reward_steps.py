@@ -66,6 +66,9 @@ async def test_add_starts_a_fresh_draft(now: datetime) -> None:
     turn = _turn("list", now, reward_id=3, cost=5, _q=11)
     assert await ra.accept_list(turn, pressed("-add")) == Go("name_zh")
     assert turn.draft.adding and turn.draft.cost is None and turn.draft.asked == 11
+    first = turn.draft.key
+    assert await ra.accept_list(turn, pressed("-add")) == Go("name_zh")
+    assert first and turn.draft.key and turn.draft.key != first  # each new reward its own one-time key
 
 
 async def test_adding_keeps_each_answer_in_the_draft(now: datetime) -> None:

@@ -116,3 +116,16 @@ async def test_a_withdrawn_reward_is_not_offered_but_its_vouchers_stay_valid(db:
     assert v.state == "issued"
     await rewards.change_reward(db, who, rid, now=now, active=True)
     assert [r.id for r in await rewards.list_rewards(db, cid)] == [rid]
+
+
+async def test_the_dialogs_key_adds_one_reward_however_often_it_is_saved(db: Database, now: datetime) -> None:
+    cid, _vol, _rid = await _world(db, now)
+    made = [await rewards.create_reward(db, community_id=cid, name_zh="硒茶", kind="goods", cost=5, stock=3, now=now,
+                                        photo_file_id="AgAC", add_key="k1") for _ in range(2)]
+    assert made[0] == made[1]
+    r = await rewards.get_reward(db, made[0])
+    assert r is not None and r.photo_file_id == "AgAC" and r.name_en == "硒茶"
+    assert await db.fetchval("SELECT COUNT(*) FROM rewards WHERE name_zh = '硒茶'") == 1
+    other = await rewards.create_reward(db, community_id=cid, name_zh="硒茶", kind="goods", cost=5, now=now,
+                                        add_key="k2")
+    assert other != made[0]
