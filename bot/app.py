@@ -45,6 +45,7 @@ FEATURES = [
     "bot.conversations.dispatch",
     "bot.conversations.completion",
     "bot.conversations.rewards",
+    "bot.conversations.reward_admin",
     "bot.conversations.report_commands",
     "bot.conversations.settings",
     "bot.jobs.outbox_drain",

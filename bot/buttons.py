@@ -41,7 +41,8 @@ GROUP: frozenset[Where] = frozenset({"group"})
 BUTTONS: dict[str, frozenset[Where]] = {
     "cl": frozenset({"group", "private"}),  # Claim: the group card; the urgent ping and /tasks in private
     "dt": GROUP,        # Details (and "All places taken") on the group card
-    "d": PRIVATE,       # a dialog's buttons (registration, /request, /publish, /deleteme, organisation, attendance)
+    "d": PRIVATE,       # a dialog's buttons (registration, /request, /publish, /deleteme, organisation, attendance,
+                        # managing rewards)
     "lg": PRIVATE,      # /language
     "pf": PRIVATE,      # the profile's Change and Erase
     "tp": PRIVATE,      # /tasks pages

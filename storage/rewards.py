@@ -35,6 +35,7 @@ class Reward:
     merchant_id: int | None
     refund_on_expiry: bool
     active: bool
+    photo_file_id: str | None = None  # the picture staff sent (0150); None: no photo
 
     def name(self, lang: str) -> str:
         return self.name_en if lang.startswith("en") and self.name_en else self.name_zh
@@ -50,7 +51,8 @@ class Reward:
                    monthly_limit=None if r["monthly_limit"] is None else int(r["monthly_limit"]),
                    valid_days=int(r["valid_days"]),
                    merchant_id=None if r["merchant_id"] is None else int(r["merchant_id"]),
-                   refund_on_expiry=bool(r["refund_on_expiry"]), active=bool(r["active"]))
+                   refund_on_expiry=bool(r["refund_on_expiry"]), active=bool(r["active"]),
+                   photo_file_id=r["photo_file_id"] if "photo_file_id" in r.keys() else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,18 +114,27 @@ async def merchant_in_community(conn: aiosqlite.Connection, merchant_id: int, co
 async def insert_reward(conn: aiosqlite.Connection, *, community_id: int, name_zh: str, name_en: str,
                         description_zh: str, description_en: str, kind: str, cost: int, stock: int | None,
                         monthly_limit: int | None, valid_days: int, merchant_id: int | None,
-                        refund_on_expiry: bool, now: datetime) -> int:
+                        refund_on_expiry: bool, now: datetime, photo_file_id: str | None = None,
+                        add_key: str | None = None) -> int:
     """Write a new reward; returns its id."""
     cur = await conn.execute(
         "INSERT INTO rewards (community_id, name_zh, name_en, description_zh, description_en, kind, cost, stock,"
-        " monthly_limit, valid_days, merchant_id, refund_on_expiry, created_at)"
+        " monthly_limit, valid_days, merchant_id, refund_on_expiry, created_at, photo_file_id, add_key)"
         " VALUES (:community_id, :name_zh, :name_en, :description_zh, :description_en, :kind, :cost, :stock,"
-        " :monthly_limit, :valid_days, :merchant_id, :refund_on_expiry, :now)",
+        " :monthly_limit, :valid_days, :merchant_id, :refund_on_expiry, :now, :photo_file_id, :add_key)",
         {"community_id": community_id, "name_zh": name_zh, "name_en": name_en, "description_zh": description_zh,
          "description_en": description_en, "kind": kind, "cost": cost, "stock": stock,
          "monthly_limit": monthly_limit, "valid_days": valid_days, "merchant_id": merchant_id,
-         "refund_on_expiry": int(refund_on_expiry), "now": to_db(now)})
+         "refund_on_expiry": int(refund_on_expiry), "now": to_db(now), "photo_file_id": photo_file_id,
+         "add_key": add_key})
     return int(cur.lastrowid or 0)
+
+
+async def added_with(conn: aiosqlite.Connection, add_key: str) -> int | None:
+    """The id of the reward added with this one-time key, None if there is none yet."""
+    async with conn.execute("SELECT id FROM rewards WHERE add_key = :key", {"key": add_key}) as cur:
+        row = await cur.fetchone()
+    return None if row is None else int(row[0])
 
 
 UPDATABLE = frozenset({"active", "stock", "cost", "monthly_limit", "valid_days", "refund_on_expiry"})
@@ -303,3 +314,29 @@ async def tell_member(conn: aiosqlite.Connection, *, key: str, member_id: int, m
         " WHERE id = :member AND tg_user_id IS NOT NULL ON CONFLICT (dedupe_key) DO NOTHING",
         {"key": key, "payload": json.dumps({"message": message, "params": params}, ensure_ascii=False),
          "priority": priority_of("text"), "now": to_db(now), "member": member_id})
+
+
+# -- managing rewards (staff) ----------------------------------------------------------------
+# The columns staff may change through the reward dialog (the service checks each value).
+EDITABLE = ("name_zh", "name_en", "kind", "merchant_id", "cost", "stock", "photo_file_id", "active")
+
+
+async def change(conn: aiosqlite.Connection, reward_id: int, community_id: int, fields: dict[str, Any]) -> bool:
+    """Set ``fields`` (names from ``EDITABLE``) of a reward of the community; False if there is none."""
+    if not fields or set(fields) - set(EDITABLE):
+        raise ValueError(f"not editable: {sorted(set(fields) - set(EDITABLE))}")
+    sets = ", ".join(f"{name} = :{name}" for name in fields)  # names from EDITABLE only
+    cur = await conn.execute(f"UPDATE rewards SET {sets} WHERE id = :rid AND community_id = :cid",
+                             {**fields, "rid": reward_id, "cid": community_id})
+    return cur.rowcount == 1
+
+
+async def add_stock(conn: aiosqlite.Connection, reward_id: int, community_id: int, add: int, most: int) -> int | None:
+    """Add ``add`` to a counted stock as long as it stays at most ``most``; the new stock, or None when
+    the reward is not the community's, has unlimited stock or would go over ``most``."""
+    async with conn.execute(
+            "UPDATE rewards SET stock = stock + :add WHERE id = :rid AND community_id = :cid"
+            " AND stock IS NOT NULL AND stock + :add <= :most RETURNING stock",
+            {"add": add, "rid": reward_id, "cid": community_id, "most": most}) as cur:
+        row = await cur.fetchone()
+    return None if row is None else int(row[0])

@@ -1,5 +1,6 @@
 """The points supermarket in chat: /rewards, redeeming, /vouchers, cancelling, merchant
-verification (/verify CODE or the voucher's QR deep link), /merchant new, /rewards manage.
+verification (/verify CODE or the voucher's QR deep link), /merchant new, and the one-line /rewards add
+(staff manage rewards with buttons in bot/conversations/reward_admin.py; /rewards manage opens it).
 
 Callback data: ``rw:<action>:<args>`` (all well under 64 bytes).
 """
@@ -14,15 +15,15 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 
 import segno
-from telegram import Update
-from telegram.error import TelegramError
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot import deeplinks, dialogs
 from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
 from bot.menu import main_menu, menu_item, merchant, participant
-from bot.models import N_, DomainError, InvalidInput, Member, NotAllowed, NotFound, NotRegistered
+from bot.models import N_, DomainError, InvalidInput, Member, NotAllowed, NotRegistered
 from bot.numbers import MAX_ID, StaleButton, button_number, number
 from bot.services import access, ledger, merchants, rewards
 from bot.ui import answer, edit_or_send, error_text, esc, inline, reply, tr_for
@@ -44,6 +45,7 @@ STATE_LABELS = {
     "expired": N_("expired"),
 }
 SLOT_HOURS = (9, 10, 14, 15, 16, 19)
+CAPTION_MAX = 1024  # characters of a photo's caption (Bot API)
 
 
 def _lang(t: Translator) -> str:
@@ -97,7 +99,9 @@ async def _show_rewards(update: Update, ctx: LinliContext) -> None:
 
 async def cmd_rewards(update: Update, ctx: LinliContext) -> None:
     if ctx.args and ctx.args[0].lower() == "manage":
-        await _manage(update, ctx)
+        from bot.conversations.reward_admin import open_rewards  # it imports this module
+
+        await open_rewards(update, ctx)
         return
     await _show_rewards(update, ctx)
 
@@ -164,22 +168,54 @@ async def _cb_reward(update: Update, ctx: LinliContext, t: Translator, reward_id
     assert query is not None
     member = await _member(update, ctx)
     r = await rewards.offered_to(ctx.db, member, reward_id)
-    lang = _lang(t)
-    text = "\n".join(x for x in [
-        f"<b>{esc(r.name(lang))}</b>", t(KIND_LABELS[r.kind]), esc(r.description(lang)),
-        _reward_line(t, r, lang), t("Valid for {n} days after redeeming.", n=r.valid_days)
-        if r.kind != "venue" else "",
-    ] if x)
     if r.kind == "venue":
         today = ctx.now().astimezone(ctx.settings.tz).date()
         days = [today + timedelta(days=i) for i in range(1, 8)]
         rows = [[(d.strftime("%m-%d"), f"rw:d:{r.id}:{d.strftime('%Y%m%d')}") for d in days[:4]],
                 [(d.strftime("%m-%d"), f"rw:d:{r.id}:{d.strftime('%Y%m%d')}") for d in days[4:]]]
-        await edit_or_send(query, text + "\n\n" + t("Which day would you like?"), inline(rows))
+        await _show_reward(query, ctx, t, r, t("Which day would you like?"), inline(rows))
         return
     token = secrets.token_hex(4)
-    await edit_or_send(query, text + "\n\n" + t("Redeem it for {n} points?", n=r.cost),
+    await _show_reward(query, ctx, t, r, t("Redeem it for {n} points?", n=r.cost),
                        inline([[(t("✅ Yes, redeem"), f"rw:c:{r.id}:{token}:-")]]))
+
+
+def _reward_text(t: Translator, r: rewards.Reward, *, description: bool = True) -> str:
+    lang = _lang(t)
+    return "\n".join(x for x in [
+        f"<b>{esc(r.name(lang))}</b>", t(KIND_LABELS[r.kind]), esc(r.description(lang)) if description else "",
+        _reward_line(t, r, lang), t("Valid for {n} days after redeeming.", n=r.valid_days)
+        if r.kind != "venue" else "",
+    ] if x)
+
+
+async def _show_reward(query: CallbackQuery, ctx: LinliContext, t: Translator, r: rewards.Reward, question: str,
+                       markup: InlineKeyboardMarkup) -> None:
+    """A reward's details and the question, in place of the list; a reward with a photo comes as the photo
+    with the details as its caption (under the list, which stays)."""
+    text = _reward_text(t, r) + "\n\n" + question
+    if r.photo_file_id and isinstance(query.message, Message):
+        if len(text) > CAPTION_MAX:  # Telegram's limit for a caption: the description gives way
+            text = _reward_text(t, r, description=False) + "\n\n" + question
+        try:
+            await ctx.bot.send_photo(query.message.chat.id, photo=r.photo_file_id, caption=text, reply_markup=markup)
+            return
+        except TelegramError as exc:
+            log.warning("could not show the photo of reward %s: %s", r.id, exc)
+    await edit_or_send(query, text, markup)
+
+
+async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """``edit_or_send``, also for a reward shown with its photo (there the caption changes)."""
+    message = query.message
+    if not (isinstance(message, Message) and message.photo):
+        await edit_or_send(query, text, markup)
+        return
+    try:
+        await query.edit_message_caption(caption=text, reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            await message.chat.send_message(text, reply_markup=markup)
 
 
 def _bookable_day(ctx: LinliContext, day: str) -> date:
@@ -201,7 +237,7 @@ async def _cb_day(update: Update, ctx: LinliContext, t: Translator, reward_id: i
     token = secrets.token_hex(4)
     rows = [[(f"{h:02d}:00", f"rw:c:{reward_id}:{token}:{day}{h:02d}") for h in SLOT_HOURS[:3]],
             [(f"{h:02d}:00", f"rw:c:{reward_id}:{token}:{day}{h:02d}") for h in SLOT_HOURS[3:]]]
-    await edit_or_send(query, t("Which time? Each booking is for one hour."), inline(rows))
+    await _edit(query, t("Which time? Each booking is for one hour."), inline(rows))
 
 
 async def _cb_confirm(update: Update, ctx: LinliContext, t: Translator, reward_id: int, token: str,
@@ -223,7 +259,7 @@ async def _cb_confirm(update: Update, ctx: LinliContext, t: Translator, reward_i
         return True
     voucher = await rewards.redeem(ctx.db, member_id=member.id, reward_id=reward_id, now=ctx.now(),
                                    slot_start=slot_start, request_key=key)
-    await edit_or_send(query, t("Done! Your voucher is below."))
+    await _edit(query, t("Done! Your voucher is below."))
     await _send_voucher(update, ctx, t, voucher)
     return False
 
@@ -429,29 +465,6 @@ MANAGE_HELP = N_(
 )
 
 
-async def _manage(update: Update, ctx: LinliContext) -> None:
-    t = await tr_for(update, ctx)
-    assert update.effective_user is not None
-    try:
-        staff = await access.require_staff(ctx.db, update.effective_user.id, ctx.settings.admin_ids)
-        if staff is None or staff.community_id is None:
-            raise NotAllowed()
-    except DomainError as exc:
-        await reply(update, error_text(t, exc))
-        return
-    items = await rewards.list_rewards(ctx.db, staff.community_id, include_inactive=True)
-    lang = _lang(t)
-    lines = [t("<b>Rewards</b>")]
-    buttons = []
-    for r in items[:20]:
-        state = t("on offer") if r.active else t("paused")
-        lines.append(f"{r.id}. " + _reward_line(t, r, lang) + f" · {state}")
-        label = t("Pause {name}", name=r.name(lang)[:20]) if r.active else t("Offer {name}", name=r.name(lang)[:20])
-        buttons.append([(label, f"rw:tog:{r.id}")])
-    lines += ["", t(MANAGE_HELP)]
-    await reply(update, "\n".join(lines), inline(buttons) if buttons else None)
-
-
 async def cmd_rewards_add(update: Update, ctx: LinliContext) -> None:
     t = await tr_for(update, ctx)
     assert update.effective_user is not None
@@ -491,23 +504,16 @@ async def cmd_rewards_add(update: Update, ctx: LinliContext) -> None:
     except DomainError as exc:
         await reply(update, error_text(t, exc) if exc.message != MANAGE_HELP else t(MANAGE_HELP))
         return
-    await reply(update, t("Reward {id} added: {name}", id=rid, name=esc(name)))
+    added = await rewards.get_reward(ctx.db, rid)
+    assert added is not None
+    await reply(update, t("“{name}” is in the points supermarket now: {cost} points, {stock}.", name=esc(
+        added.name(_lang(t))), cost=added.cost, stock=t("no limit") if added.stock is None else t(
+        "{n} in stock", n=added.stock)) + "\n" + t("To change it or give it a photo, press 🏷 Manage rewards."))
 
 
 def _number(text: str, problem: str, low: int, high: int) -> int:
     """A whole number typed by staff in ``low..high`` (the range ``problem`` names), else InvalidInput."""
     return number(text, problem, low=low, high=high, hash_ok=True)
-
-
-async def _cb_toggle(update: Update, ctx: LinliContext, t: Translator, reward_id: int) -> None:
-    assert update.effective_user is not None
-    r = await rewards.get_reward(ctx.db, reward_id)
-    if r is None:
-        raise NotFound()
-    staff = await access.require_staff(ctx.db, update.effective_user.id, ctx.settings.admin_ids, r.community_id)
-    await rewards.update_reward(ctx.db, reward_id, active=int(not r.active), now=ctx.now(),
-                                actor_id=staff.id if staff else None)
-    await reply(update, t("Paused.") if r.active else t("On offer again."))
 
 
 async def cmd_rewards_dispatch(update: Update, ctx: LinliContext) -> None:
@@ -520,7 +526,7 @@ async def cmd_rewards_dispatch(update: Update, ctx: LinliContext) -> None:
 
 # Buttons rw:<action>:<number> for one reward or voucher.
 _ON_ONE: dict[str, Callable[[Update, LinliContext, Translator, int], Awaitable[None]]] = {
-    "r": _cb_reward, "show": _cb_show, "x": _cb_cancel_ask, "xx": _cb_cancel, "u": _cb_use, "tog": _cb_toggle,
+    "r": _cb_reward, "show": _cb_show, "x": _cb_cancel_ask, "xx": _cb_cancel, "u": _cb_use,
 }
 
 

@@ -124,8 +124,11 @@ REGISTRY: dict[str, Table] = {
         mine="member_id = :mid OR actor_id = :mid", cols={"note": TYPED},
         keep="id community_id member_id delta reason task_id voucher_id organisation_id idempotency_key actor_id"
              " created_at"),
+    # photo_file_id: the picture of the reward staff sent for the community (0150), nobody's personal data;
+    # add_key: a random token of the dialog that added it.
     "rewards": Table(keep="id community_id name_zh name_en description_zh description_en kind cost stock"
-                          " monthly_limit valid_days merchant_id refund_on_expiry active created_at"),
+                          " monthly_limit valid_days merchant_id refund_on_expiry active created_at photo_file_id"
+                          " add_key"),
     "vouchers": Table(mine="member_id = :mid", cols={"request_key": NULL},  # "<telegram id>:<token>"
                       keep="id community_id reward_id member_id code cost state slot_start slot_end issued_at"
                            " expires_at used_at used_by closed_at"),

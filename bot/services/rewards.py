@@ -9,11 +9,12 @@ below zero however many members press at once. Refunds use ``refund:<voucher_id>
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.models import N_, InvalidInput, InvalidState, Member, NotAllowed, NotFound, OutOfStock, RateLimited
+from bot.numbers import number
 from bot.services import access, ledger, merchants
 from bot.services.merchants import new_code
 from storage import rewards as store
@@ -23,6 +24,9 @@ from storage.rewards import Reward as Reward
 from storage.rewards import Voucher as Voucher
 
 KINDS = ("goods", "service", "honour", "venue", "discount")
+COST_MAX = 100_000      # points a reward may cost
+STOCK_MAX = 1_000_000   # items a reward may have in stock
+NAME_MAX = 60           # characters of a reward's name, in each language
 VERIFY_MAX_FAILURES = 10
 VERIFY_WINDOW = timedelta(minutes=10)
 
@@ -51,20 +55,25 @@ _reward_name = store.reward_name
 
 
 # -- catalogue ------------------------------------------------------------------------------
-def _check_reward(name_zh: str, name_en: str, kind: str, cost: int, stock: int | None, monthly_limit: int | None,
-                  valid_days: int, merchant_id: int | None) -> None:
-    """What a new reward must be (the names already have their spaces tidied)."""
+def _check_kind(kind: str, merchant_id: int | None) -> None:
+    """One of KINDS; a merchant's discount names the merchant."""
     if kind not in KINDS:
         raise InvalidInput(N_("The kind must be one of: goods, service, honour, venue, discount:MERCHANT_NUMBER."))
     if kind == "discount" and merchant_id is None:
         raise InvalidInput(N_("A discount needs the merchant's number, e.g. discount:3 (see /merchant list)."))
+
+
+def _check_reward(name_zh: str, name_en: str, kind: str, cost: int, stock: int | None, monthly_limit: int | None,
+                  valid_days: int, merchant_id: int | None) -> None:
+    """What a new reward must be (the names already have their spaces tidied)."""
+    _check_kind(kind, merchant_id)
     if not name_zh:
         raise InvalidInput(N_("Please give the reward a name."))
-    if len(name_zh) > 60 or len(name_en) > 60:
+    if len(name_zh) > NAME_MAX or len(name_en) > NAME_MAX:
         raise InvalidInput(N_("The name is too long: at most 60 characters in each language."))
-    if not 0 < cost <= 100_000:
+    if not 0 < cost <= COST_MAX:
         raise InvalidInput(N_("The cost must be a whole number of points from 1 to 100000."))
-    if stock is not None and not 0 <= stock <= 1_000_000:
+    if stock is not None and not 0 <= stock <= STOCK_MAX:
         raise InvalidInput(N_("The stock must be a number from 0 to 1000000, or - for unlimited."))
     if monthly_limit is not None and not 0 < monthly_limit <= 1000:
         raise InvalidInput(N_("limit= must be a number from 1 to 1000 (how many a member may take a month)."))
@@ -75,18 +84,23 @@ def _check_reward(name_zh: str, name_en: str, kind: str, cost: int, stock: int |
 async def create_reward(db: Database, *, community_id: int, name_zh: str, name_en: str = "", kind: str, cost: int,
                         now: datetime, stock: int | None = None, monthly_limit: int | None = None,
                         valid_days: int = 30, merchant_id: int | None = None, refund_on_expiry: bool = True,
-                        description_zh: str = "", description_en: str = "", actor_id: int | None = None) -> int:
+                        description_zh: str = "", description_en: str = "", actor_id: int | None = None,
+                        photo_file_id: str | None = None, add_key: str | None = None) -> int:
+    """Add a reward; with ``add_key`` (the reward dialog's one-time key) a repeated call returns the first's id."""
     name_zh = " ".join(name_zh.split())
     name_en = " ".join(name_en.split()) or name_zh
     _check_reward(name_zh, name_en, kind, cost, stock, monthly_limit, valid_days, merchant_id)
     async with db.transaction() as conn:
+        if add_key is not None and (first := await store.added_with(conn, add_key)) is not None:
+            return first
         if merchant_id is not None and not await store.merchant_in_community(conn, merchant_id, community_id):
             raise InvalidInput(N_("There is no merchant number {id} in your community (see /merchant list)."),
                                id=merchant_id)
         rid = await store.insert_reward(
             conn, community_id=community_id, name_zh=name_zh, name_en=name_en, description_zh=description_zh,
             description_en=description_en, kind=kind, cost=cost, stock=stock, monthly_limit=monthly_limit,
-            valid_days=valid_days, merchant_id=merchant_id, refund_on_expiry=refund_on_expiry, now=now)
+            valid_days=valid_days, merchant_id=merchant_id, refund_on_expiry=refund_on_expiry, now=now,
+            photo_file_id=photo_file_id, add_key=add_key)
         await audit(conn, community_id=community_id, actor_id=actor_id, action="reward.create",
                           object_type="reward", object_id=rid, now=now)
     return rid
@@ -378,3 +392,119 @@ async def voucher_for_request(db: Database, member_id: int, request_key: str) ->
 
 async def member_voucher_by_code(db: Database, member_id: int, code: str) -> Voucher | None:
     return await store.member_voucher_by_code(db, member_id, normalise_code(code))
+
+
+# -- managing the rewards (staff, through the reward dialog) ----------------------------------
+# A typed number out of its field's range (or no number at all): said before the question is asked again.
+NUMBER_PROBLEM = N_("Sorry, that is not a whole number from {low} to {high}.")
+NAME_PROBLEM = N_("Please type the name as text, up to {n} characters.")
+
+
+class Unlimited(InvalidState):
+    message = N_("This reward has no stock limit, so there is nothing to restock.")
+
+
+class TooMuchStock(InvalidInput):
+    message = N_("That would make more than {high} in stock. Please type a smaller number.")
+
+
+@dataclass(frozen=True)
+class Manager:
+    """Someone who may manage a community's rewards: its staff (a super-admin registered in it too)."""
+
+    member_id: int
+    community_id: int
+
+
+async def manager(db: Database, tg_user_id: int, admin_ids: Collection[int]) -> Manager:
+    """The rewards this person may manage (their community's); NotAllowed for anyone but its staff."""
+    member = await access.require_staff(db, tg_user_id, admin_ids)
+    if member is None or member.community_id is None:
+        raise NotAllowed()
+    return Manager(member.id, member.community_id)
+
+
+async def managed(db: Database, who: Manager, reward_id: int) -> Reward:
+    """A reward the manager may change (on offer or withdrawn); NotFound for another community's."""
+    r = await get_reward(db, reward_id)
+    if r is None or r.community_id != who.community_id:
+        raise NotFound()
+    return r
+
+
+def read_cost(text: object) -> int:
+    """A typed cost (1 to COST_MAX points), else InvalidInput saying so."""
+    return number(text, NUMBER_PROBLEM, low=1, high=COST_MAX)
+
+
+def read_stock(text: object) -> int:
+    """A typed stock (0 to STOCK_MAX), else InvalidInput saying so."""
+    return number(text, NUMBER_PROBLEM, low=0, high=STOCK_MAX)
+
+
+def read_restock(text: object) -> int:
+    """How many to add to the stock (1 to STOCK_MAX), else InvalidInput saying so."""
+    return number(text, NUMBER_PROBLEM, low=1, high=STOCK_MAX)
+
+
+def read_name(text: object) -> str:
+    """A typed name, its spaces tidied (1 to NAME_MAX characters), else InvalidInput saying so."""
+    name = " ".join(text.split()) if isinstance(text, str) else ""
+    if not 1 <= len(name) <= NAME_MAX:
+        raise InvalidInput(NAME_PROBLEM, n=NAME_MAX)
+    return name
+
+
+def _checked(fields: dict[str, Any]) -> dict[str, Any]:
+    """The changes as stored, each checked by the rule of its field (InvalidInput otherwise)."""
+    out = dict(fields)
+    if "name_zh" in out:
+        out["name_zh"] = read_name(out["name_zh"])
+    if out.get("name_en"):
+        out["name_en"] = read_name(out["name_en"])
+    if "kind" in out:
+        _check_kind(out["kind"], out.get("merchant_id") if out["kind"] == "discount" else None)
+        out["merchant_id"] = out.get("merchant_id") if out["kind"] == "discount" else None
+    if "cost" in out and not (isinstance(out["cost"], int) and 0 < out["cost"] <= COST_MAX):
+        raise InvalidInput(NUMBER_PROBLEM, low=1, high=COST_MAX)
+    if out.get("stock") is not None and not (isinstance(out["stock"], int) and 0 <= out["stock"] <= STOCK_MAX):
+        raise InvalidInput(NUMBER_PROBLEM, low=0, high=STOCK_MAX)
+    if "photo_file_id" in out and out["photo_file_id"] is not None and not 0 < len(str(out["photo_file_id"])) <= 250:
+        raise InvalidInput()
+    if "active" in out:
+        out["active"] = int(bool(out["active"]))
+    return out
+
+
+async def change_reward(db: Database, who: Manager, reward_id: int, *, now: datetime, **fields: Any) -> Reward:
+    """Change a reward of the manager's community (names, kind and merchant, cost, stock, photo, on offer
+    or withdrawn); every value checked first. Vouchers already issued keep their cost and stay valid."""
+    changes = _checked(fields)
+    async with db.transaction() as conn:
+        if changes.get("merchant_id") is not None and not await store.merchant_in_community(
+                conn, int(changes["merchant_id"]), who.community_id):
+            raise InvalidInput(N_("There is no merchant number {id} in your community (see /merchant list)."),
+                               id=changes["merchant_id"])
+        if not await store.change(conn, reward_id, who.community_id, changes):
+            raise NotFound()
+        await audit(conn, now=now, action="reward.update", community_id=who.community_id, actor_id=who.member_id,
+                    object_type="reward", object_id=reward_id, details=changes)
+        changed = await store.reward_in(conn, reward_id)
+    assert changed is not None
+    return changed
+
+
+async def restock(db: Database, who: Manager, reward_id: int, *, add: int, now: datetime) -> int:
+    """Add ``add`` items to a counted stock (racing redemptions take theirs meanwhile); the new stock."""
+    if not 1 <= add <= STOCK_MAX:
+        raise InvalidInput(NUMBER_PROBLEM, low=1, high=STOCK_MAX)
+    r = await managed(db, who, reward_id)
+    if r.stock is None:
+        raise Unlimited()
+    async with db.transaction() as conn:
+        stock = await store.add_stock(conn, reward_id, who.community_id, add, STOCK_MAX)
+        if stock is None:
+            raise TooMuchStock(high=STOCK_MAX)
+        await audit(conn, now=now, action="reward.restock", community_id=who.community_id, actor_id=who.member_id,
+                    object_type="reward", object_id=reward_id, details={"add": add, "stock": stock})
+    return stock

@@ -269,7 +269,7 @@ async def test_bad_reward_definitions_get_a_specific_answer(fake: FakeTelegram, 
                                         after_id=before)
         assert await db.fetchval("SELECT COUNT(*) FROM rewards") == 0
         await fake.send_text(staff_u, None, "/rewards add goods ５ 10 Rice")  # full-width digits are numbers too
-        await fake.wait_for_message(staff_u, lambda m: "added" in (m.text or ""), timeout=T)
+        await fake.wait_for_message(staff_u, lambda m: "is in the points supermarket now" in (m.text or ""), timeout=T)
         assert await db.fetchval("SELECT cost FROM rewards") == 5
         await settle(fake, quiet=0.3)
         assert fake.errors == []

@@ -96,6 +96,23 @@ async def test_update_reward_takes_only_known_columns(db: Database, now: datetim
     assert [x.cost for x in await rewards.rewards_of(db, cid, include_inactive=True)] == [9]
 
 
+
+async def test_staff_changes_reach_only_their_communitys_reward_and_known_columns(db: Database, now: datetime) -> None:
+    cid, other = await make_community(db, now), await make_community(db, now)
+    r = await _reward(db, now, cid, stock=2)
+    async with db.transaction() as conn:
+        assert await rewards.change(conn, r.id, cid, {"name_zh": "大米", "photo_file_id": "AgAC"}) is True
+        assert await rewards.change(conn, r.id, other, {"cost": 1}) is False  # another community's
+        with pytest.raises(ValueError):
+            await rewards.change(conn, r.id, cid, {"community_id": other})
+        assert await rewards.add_stock(conn, r.id, cid, 3, most=10) == 5
+        assert await rewards.add_stock(conn, r.id, cid, 6, most=10) is None  # over the most
+        assert await rewards.add_stock(conn, r.id, other, 1, most=10) is None
+        assert await rewards.change(conn, r.id, cid, {"stock": None}) is True
+        assert await rewards.add_stock(conn, r.id, cid, 1, most=10) is None  # unlimited stays unlimited
+    found = await rewards.reward(db, r.id)
+    assert found is not None and (found.name_zh, found.photo_file_id, found.stock, found.cost) == ("大米", "AgAC", None, 5)
+
 async def test_mark_once_and_member_settings(db: Database, now: datetime) -> None:
     cid = await make_community(db, now)
     mid = await make_member(db, now, cid, volunteer=True)
