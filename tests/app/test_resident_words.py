@@ -28,6 +28,13 @@ RESIDENT_FACING = (
     " community staff and they will help you.",
     "Please tell us what you need, in a few words (up to {n} characters).\n"
     "🎤 You can also hold the microphone button and speak: the volunteer will hear your voice message.",
+    "🎤 Or simply hold the microphone button and say what you need.",
+    "What: 🎤 your voice message ({s} s). Only the volunteer who takes it will hear it.",
+    "If this is right, press ✅ Submit. To change something, press ✏ Change….",
+    "Thank you for your voice message. Asking for help is for residents, and you are registered as a volunteer."
+    " If you need help yourself too: 👤 My profile, then ✏ Change my details, and choose “both”.",
+    "Thank you for your voice message. Asking for help is for residents. If you need help, please call the"
+    " community staff.",
 )
 
 COMMAND = re.compile(r"(?<![\w/])/[a-z]+")
