@@ -36,7 +36,8 @@ InputKind = Literal["text", "contact", "voice", "audio", "photo", "sticker", "lo
 MAX_TEXT = 1000  # longest free text any step accepts
 
 
-__all__ = ["Again", "Dialog", "DialogMoved", "Go", "Input", "Next", "Outcome", "Stop", "button", "finish", "flow", "load", "save", "set_value", "start"]
+__all__ = ["Again", "Dialog", "DialogMoved", "Go", "Input", "Next", "Outcome", "Stop", "button", "finish", "flow", "handle_start",
+           "load", "save", "set_value", "start", "starter"]
 
 
 # What a step's accept returns (the flows' step tables use these).
@@ -92,6 +93,8 @@ FlowHandler = Callable[[Update, LinliContext, Dialog, Input], Awaitable[None]]
 AskAgain = Callable[[Update, LinliContext, Dialog, str], Awaitable[None]]
 FLOWS: dict[str, FlowHandler] = {}
 ASK_AGAIN: dict[str, AskAgain] = {}
+Starter = Callable[[Update, LinliContext], Awaitable[bool]]
+STARTERS: dict[str, Starter] = {}
 
 
 def flow(name: str, *, ask: AskAgain | None = None) -> Callable[[FlowHandler], FlowHandler]:
@@ -105,6 +108,26 @@ def flow(name: str, *, ask: AskAgain | None = None) -> Callable[[FlowHandler], F
         return fn
 
     return deco
+
+
+def starter(name: str) -> Callable[[Starter], Starter]:
+    """Register what a private message sent outside any dialog may start (a voice note: a quick
+    request). Starters are tried after the menu buttons and the running dialog, before the polite
+    fallback; one returns True when it answered the message."""
+
+    def deco(fn: Starter) -> Starter:
+        STARTERS[name] = fn
+        return fn
+
+    return deco
+
+
+async def handle_start(update: Update, ctx: LinliContext) -> bool:
+    """Offer a private message that no dialog took to the starters; False when none answered it."""
+    for fn in STARTERS.values():
+        if await fn(update, ctx):
+            return True
+    return False
 
 
 def button(step: str, value: str) -> str:

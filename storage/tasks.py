@@ -43,6 +43,14 @@ async def of_member(db: Database, member_id: int, *, limit: int) -> list[Row]:
         " ORDER BY t.id DESC LIMIT ?", (member_id, member_id, member_id, limit))
 
 
+async def last_category(db: Database, member_id: int) -> str | None:
+    """The category of the latest request the member asked for themselves (None if they never asked)."""
+    value = await db.fetchval(
+        "SELECT category FROM tasks WHERE requester_id = :member AND kind = 'request' AND is_proxy = 0"
+        " ORDER BY id DESC LIMIT 1", {"member": member_id})
+    return None if value is None else str(value)
+
+
 async def get(conn: aiosqlite.Connection, task_id: int) -> aiosqlite.Row | None:
     """The task's row (inside a transaction), None if there is no such task."""
     return await first(conn, "SELECT * FROM tasks WHERE id = ?", (task_id,))

@@ -176,7 +176,8 @@ async def cmd_history(update: Update, ctx: LinliContext) -> None:
 async def _leaderboard(ctx: LinliContext, t: Translator, uid: int, period: str, by: str) -> tuple[str, Any]:
     ranks = await points.leaderboard(ctx.db, tg_user_id=uid, now=ctx.now(), period=period, by=by)
     titles = {"week": t("this week"), "month": t("this month"), "all": t("all time")}
-    head = t("🏆 Leaderboard, {period}", period=titles.get(period, ""))
+    head = (t("🏆 Organisations with the most points, {period}", period=titles.get(period, "")) if by == "org"
+            else t("🏆 Volunteers with the most points, {period}", period=titles.get(period, "")))
     lines = [head]
     for r in ranks:
         name = esc(r.name) if r.name is not None else t("A kind neighbour")

@@ -1,4 +1,5 @@
-"""/help, and the private-chat router that runs last: menu buttons, the running dialog, fallback."""
+"""/help, and the private-chat router that runs last: menu buttons, the running dialog, what a
+message may start (a voice note: a quick request), fallback."""
 
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ async def myid_command(update: Update, ctx: LinliContext) -> None:
 async def private_router(update: Update, ctx: LinliContext) -> None:
     if await handle_menu_text(update, ctx):
         return
-    if await dialogs.handle_input(update, ctx):
+    if await dialogs.handle_input(update, ctx) or await dialogs.handle_start(update, ctx):
         return
     user = update.effective_user
     if user is None:

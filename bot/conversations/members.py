@@ -250,10 +250,11 @@ async def accept_name(turn: RegTurn, inp: Input) -> Outcome:
 async def ask_phone(turn: RegTurn) -> Question:
     t = turn.t
     kb_rows = [[KeyboardButton(t("📱 Share my phone number"), request_contact=True)], [KeyboardButton(t("Skip"))]]
-    text = t("Please press the button below to share your phone number. Volunteers you ask for help will see it.")
-    if turn.draft.role == "volunteer":
-        text += "\n" + t("Volunteers may skip this.")
+    if turn.draft.role == "volunteer":  # nobody helps a volunteer-only member: say who sees it for them
+        text = t("Please press the button below to share your phone number. Only community staff will see it, "
+                 "so they can reach you about a task.") + "\n" + t("You may skip this.")
     else:
+        text = t("Please press the button below to share your phone number. Volunteers you ask for help will see it.")
         text += "\n" + t("You may skip this: then a volunteer can only find you at your address.")
     return text, ReplyKeyboardMarkup(kb_rows, resize_keyboard=True, one_time_keyboard=True)
 

@@ -8,6 +8,10 @@ so far are a typed ``RequestDraft``, stored as the dialog's data.
 
 Steps of a resident's request: category → describe (text or voice) → when (→ typed time) →
 where (→ typed address) → how many helpers → summary (Submit / Edit / Cancel).
+The quick request: a voice note sent outside any dialog, or in answer to the first question, goes
+straight to one summary with the service's defaults (``quick_request``: as soon as possible, at
+home, one helper, the category used last or "other") and Submit / Change… / Cancel; Change… walks
+the steps above with those answers ticked.
 Staff first choose what to publish: a normal task (with an optional title), a request on behalf
 of a resident without Telegram (name, phone, address: kept private), or an event (title,
 category, description, places, start, end, points per volunteer).
@@ -42,7 +46,7 @@ from bot.models import N_, DomainError, Member, NotAllowed, NotRegistered
 from bot.numbers import parse_int
 from bot.services import communities as comm
 from bot.services import members as member_svc
-from bot.services import tasks
+from bot.services import quick_request, tasks
 from bot.services.access import require_staff
 from bot.services.tasks import POINTS_MAX, SLOTS_MAX
 from bot.ui import edit_or_send, error_text, esc, inline, reply, tr_for
@@ -267,6 +271,8 @@ class RequestDraft(BaseModel):
     points: int | None = None
     org: int | None = None           # only members of this organisation may claim
     fix: bool | None = None          # changing one field from the summary: back to it next
+    quick: bool = False              # started by a voice note: one summary with Submit / Change… / Cancel
+    prefilled: bool = False          # "Change…" pressed: the steps show the answers so far
     asked: int | None = Field(default=None, alias="_q")  # the message with the live buttons
 
 
@@ -340,6 +346,11 @@ class Step:
 
 def _please_press(turn: Turn) -> Again:
     return Again(turn.t("Please press one of the buttons."))
+
+
+def _mark(turn: Turn, label: str, chosen: bool) -> str:
+    """A button's label, ticked when it is the answer so far of a draft being changed ("Change…")."""
+    return "✓ " + label if chosen and turn.draft.prefilled else label
 
 
 # ---------------------------------------------------------------- the steps: ask, then accept
@@ -426,12 +437,17 @@ async def ask_addr(turn: Turn) -> Question:
 
 
 async def ask_cat(turn: Turn) -> Question:
-    items = [(name, button("cat", code)) for code, name in (await turn.category_names()).items()]
-    return Question(turn.t("What kind of help is it? Please press a button."),
-                    [items[i:i + 2] for i in range(0, len(items), 2)])
+    names = await turn.category_names()
+    items = [(_mark(turn, name, code == turn.draft.category), button("cat", code)) for code, name in names.items()]
+    text = turn.t("What kind of help is it? Please press a button.")
+    if turn.draft.mode == "resident" and not turn.draft.prefilled:
+        text += "\n" + turn.t("🎤 Or simply hold the microphone button and say what you need.")
+    return Question(text, [items[i:i + 2] for i in range(0, len(items), 2)])
 
 
 async def accept_cat(turn: Turn, inp: Input) -> Outcome:
+    if inp.kind == "voice" and inp.file_id and turn.draft.mode == "resident":
+        return await quick(turn, inp)  # 🆘, then a voice note: straight to the summary
     pressed = inp.pressed(*(await turn.category_names()))
     typed = _typed_category(await turn.categories(), inp.text) if inp.kind == "text" else None
     if not (pressed or typed):
@@ -456,9 +472,10 @@ async def ask_desc(turn: Turn) -> Question:
     text = t("Please tell us what you need, in a few words (up to {n} characters).\n"
              "🎤 You can also hold the microphone button and speak: the volunteer will hear your voice message.",
              n=DESC_MAX)
+    keep = [[(t("🎤 Keep my voice message"), button("desc", "-keep"))]] if turn.draft.voice else []
     # The typed words appear on the group card; the voice message goes only to the volunteer.
     return Question(text + "\n" + t("ℹ️ Volunteers in the group see these words, so please leave out your name, phone and"
-                                    " address: the volunteer who takes the task gets them from me in private."))
+                                    " address: the volunteer who takes the task gets them from me in private."), keep)
 
 
 async def accept_desc(turn: Turn, inp: Input) -> Outcome:
@@ -468,6 +485,8 @@ async def accept_desc(turn: Turn, inp: Input) -> Outcome:
         return Next()
     if inp.pressed("-skip") and d.mode == "event":
         d.voice, d.desc = None, None
+        return Next()
+    if inp.pressed("-keep") and d.voice:
         return Next()
     if inp.kind != "text":
         return Again(t("Thank you! I can only use text or a voice message here. "
@@ -483,11 +502,15 @@ async def accept_desc(turn: Turn, inp: Input) -> Outcome:
 
 
 async def ask_when(turn: Turn) -> Question:
-    t = turn.t
+    t, when = turn.t, turn.draft.when
+
+    def choice(label: str, value: str) -> tuple[str, str]:  # label: already translated
+        return _mark(turn, label, when == value or (value == "pick" and when == "at")), button("when", value)
+
     return Question(t("When do you need help?"),
-                    [[(t("⚡ As soon as possible"), button("when", "asap"))],
-                     [(t("Today"), button("when", "today")), (t("Tomorrow"), button("when", "tomorrow"))],
-                     [(t("🕒 Pick a time"), button("when", "pick"))]])
+                    [[choice(t("⚡ As soon as possible"), "asap")],
+                     [choice(t("Today"), "today"), choice(t("Tomorrow"), "tomorrow")],
+                     [choice(t("🕒 Pick a time"), "pick")]])
 
 
 async def accept_when(turn: Turn, inp: Input) -> Outcome:
@@ -545,9 +568,10 @@ async def ask_where(turn: Turn) -> Question | Outcome:
     if home is None:
         return Go("addr")
     t = turn.t
+    other = turn.draft.address is not None
     return Question(t("Where should the volunteer come? Your registered address is: {home}", home=esc(home)),
-                    [[(t("🏠 My registered address"), button("where", "home"))],
-                     [(t("📍 Another place"), button("where", "other"))]])
+                    [[(_mark(turn, t("🏠 My registered address"), not other), button("where", "home"))],
+                     [(_mark(turn, t("📍 Another place"), other), button("where", "other"))]])
 
 
 async def accept_where(turn: Turn, inp: Input) -> Outcome:
@@ -561,7 +585,7 @@ async def accept_where(turn: Turn, inp: Input) -> Outcome:
 
 async def ask_helpers(turn: Turn) -> Question:
     return Question(turn.t("How many helpers do you need? Most tasks need 1."),
-                    [[("1", button("helpers", "1")), ("2", button("helpers", "2")), ("3", button("helpers", "3"))]])
+                    [[(_mark(turn, str(n), turn.draft.slots == n), button("helpers", str(n))) for n in (1, 2, 3)]])
 
 
 async def accept_helpers(turn: Turn, inp: Input) -> Outcome:
@@ -623,6 +647,12 @@ async def accept_org(turn: Turn, inp: Input) -> Outcome:
 
 async def ask_confirm(turn: Turn) -> Question:
     t = turn.t
+    if turn.draft.quick:
+        return Question(await summary(turn) + "\n\n" + t("If this is right, press ✅ Submit. To change something, "
+                                                          "press ✏ Change…."),
+                        [[(t("✅ Submit"), button("confirm", "submit"))],
+                         [(t("✏ Change…"), button("confirm", "change")), (t("✖ Cancel"), button("confirm", "-cancel"))]],
+                        cancel=False)
     return Question(await summary(turn) + "\n\n" + t("Is everything right?"),
                     [[(t("✅ Submit"), button("confirm", "submit"))],
                      [(t("✏ Edit"), button("confirm", "edit")), (t("✖ Cancel"), button("confirm", "-cancel"))]],
@@ -636,6 +666,9 @@ async def accept_confirm(turn: Turn, inp: Input) -> Outcome:
         return Stop()
     if inp.pressed("edit"):
         return Go("edit")
+    if inp.pressed("change") and turn.draft.quick:  # the full dialog, step by step, with the answers so far
+        turn.draft.quick, turn.draft.prefilled = False, True
+        return Go(ORDER[str(turn.draft.mode)][0])
     return _please_press(turn)
 
 
@@ -798,6 +831,8 @@ async def summary(turn: Turn) -> str:
     """The draft in plain words (private chat: it may show the address and the resident's phone)."""
     d, t = turn.draft, turn.t
     lines = [t("<b>Please check your request:</b>") if d.mode == "resident" else t("<b>Please check the task:</b>")]
+    if d.quick:
+        lines = [t("<b>Thank you, I have your voice message.</b> I will ask the volunteers for help like this:")]
     if d.mode == "proxy":
         lines.append(t("For: {name}, phone {phone}", name=esc(d.proxy_name), phone=esc(d.proxy_phone)))
         lines.append(t("Address: {a}", a=esc(d.proxy_address)))
@@ -805,7 +840,10 @@ async def summary(turn: Turn) -> str:
         lines.append(t("Title: {x}", x=esc(d.title)))
     names = await turn.category_names()
     lines.append(t("Category: {c}", c=esc(names.get(str(d.category), d.category))))
-    if d.voice:
+    if d.voice and d.quick:
+        lines.append(t("What: 🎤 your voice message ({s} s). Only the volunteer who takes it will hear it.",
+                       s=int(d.voice_s or 0)))
+    elif d.voice:
         lines.append(t("Description: 🎤 a voice message ({s} s)", s=int(d.voice_s or 0)))
     elif d.desc:
         lines.append(t("Description: {x}", x=esc(d.desc)))
@@ -888,15 +926,57 @@ async def _submitted_text(turn: Turn, task_id: int) -> str:
 
 
 # ---------------------------------------------------------------- starting
-async def _begin(update: Update, ctx: LinliContext, member: Member, mode: str | None, *, as_staff: bool) -> None:
+async def _open(update: Update, ctx: LinliContext, member: Member, mode: str | None, *, as_staff: bool) -> Dialog:
+    """A new dialog at the first step of ``mode`` (None: staff choose what to publish)."""
     user = update.effective_user
     assert user is not None and member.community_id is not None
     tz = await comm.timezone(ctx.db, member.community_id)
     draft = RequestDraft(draft=secrets.token_hex(6), community_id=member.community_id, staff=as_staff,
                          mode=mode, tz=str(tz or ctx.settings.tz.key), slots=1)  # type: ignore[arg-type]
     first = "mode" if mode is None else ORDER[mode][0]
-    dialog = await dialogs.start(ctx, user.id, FLOW, first, draft.model_dump(by_alias=True))
-    await prompt(update, ctx, dialog)
+    return await dialogs.start(ctx, user.id, FLOW, first, draft.model_dump(by_alias=True))
+
+
+async def _begin(update: Update, ctx: LinliContext, member: Member, mode: str | None, *, as_staff: bool) -> None:
+    await prompt(update, ctx, await _open(update, ctx, member, mode, as_staff=as_staff))
+
+
+# ---------------------------------------------------------------- the quick request: one voice note
+async def quick(turn: Turn, inp: Input) -> Outcome:
+    """A resident's voice note with the service's defaults (as soon as possible, at home, one helper,
+    the category used last or "other"): straight to the summary (by the typed address if there is no home)."""
+    d, member = turn.draft, await load_member(turn.ctx, turn.dialog.tg_user_id)
+    codes = [str(c["code"]) for c in await turn.categories()]
+    chosen = await quick_request.defaults(turn.ctx.db, member.id if member else 0, codes)  # none: Submit says so
+    d.category, d.when, d.starts_at, d.slots, d.address = chosen.category, chosen.when, None, chosen.slots, None
+    d.voice, d.voice_s, d.desc, d.quick = inp.file_id, inp.duration or 0, None, True
+    if await turn.home() is None:
+        d.fix = True  # the typed place, then back to the summary
+        return Go("addr")
+    return Go("confirm")
+
+
+@dialogs.starter("voice-request")
+async def voice_request(update: Update, ctx: LinliContext) -> bool:
+    """A voice note sent in private outside any dialog: a resident's quick request; anyone else a
+    polite word. (A voice note in the middle of a dialog is that dialog's answer: this never sees it.)"""
+    msg, user = update.effective_message, update.effective_user
+    if msg is None or msg.voice is None or user is None:
+        return False
+    t = await tr_for(update, ctx)
+    try:
+        member = quick_request.may_ask(await load_member(ctx, user.id))
+    except NotRegistered:
+        await reply(update, t("Thank you for your voice message. To ask for help, please register first: "
+                              "send /start. It takes a minute."))
+        return True
+    except DomainError as err:
+        await reply(update, error_text(t, err), await main_menu(ctx, user.id, t))
+        return True
+    turn = await _turn(update, ctx, await _open(update, ctx, member, "resident", as_staff=False))
+    assert turn is not None  # a draft just made
+    await _follow(turn, await quick(turn, dialogs.input_from_message(update)))
+    return True
 
 
 async def request_command(update: Update, ctx: LinliContext) -> None:

@@ -207,7 +207,7 @@ async def test_a_member_of_one_community_cannot_slip_into_another(fake: FakeTele
     before = tuple(conn.execute("SELECT community_id, is_staff, display_name FROM members WHERE tg_user_id = ?",
                                 (sam.id,)).fetchone())
     text = await say(fake, sam, f"/start join_{b_code}", "One Telegram account belongs to one community")
-    assert "Garden A" in text and "Garden B" in text and "/deleteme" in text
+    assert "Garden A" in text and "Garden B" in text and "🗑 Erase my data" in text
     after = tuple(_db(bot_process).execute("SELECT community_id, is_staff, display_name FROM members"
                                            " WHERE tg_user_id = ?", (sam.id,)).fetchone())
     assert after == before and before[0] == a_id

@@ -87,7 +87,7 @@ async def _last_task(db: Database) -> Any:
 async def _who_may(fake: FakeTelegram, db: Database, vol: Any, res2: Any) -> None:
     stranger = fake.add_user("Stranger", language_code="en")
     await _say(fake, stranger, "/request", contains="/start")
-    await _say(fake, vol, "/request", contains="/tasks")
+    await _say(fake, vol, "/request", contains="📋 Open tasks")
     await _say(fake, res2, "/publish", contains="only community staff")
     await _say(fake, vol, "/publish", contains="only community staff")
     assert await db.fetchval("SELECT COUNT(*) FROM dialogs WHERE tg_user_id IN (?, ?, ?)",

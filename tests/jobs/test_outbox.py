@@ -360,7 +360,7 @@ async def test_a_forget_row_leaves_once_sent_or_failed_for_good(db: Database, da
     sender = OutboxSender(rate=1000)
     await forget("f1")
     await sender.drain(_ctx(db, day, bot))
-    assert bot.edits == [(777, 5, "您已注销，此消息中的个人信息已删除。")] and bot.deleted == [(777, 6)]
+    assert bot.edits == [(777, 5, "您已退出邻里，这条消息里的个人信息已经删掉了。")] and bot.deleted == [(777, 6)]
     assert await db.fetchval("SELECT COUNT(*) FROM outbox") == 0
     # A passing network failure: it waits (and still knows where to go), then goes out and leaves.
     await forget("f2")

@@ -1,0 +1,62 @@
+"""The quick request: a resident's voice note becomes a request with sensible defaults, so the
+common case takes one or two taps instead of six (issue #20).
+
+A registered resident who sends a voice note in private outside any dialog, or presses 🆘 and
+answers the first question with one, gets one summary: the voice note as the description, as soon
+as possible, at their registered address (or area), one helper, and the category they used last
+(else "other"). Submitting it creates the task exactly as the full dialog does
+(``tasks.create_task``: review, masking, the group card; the voice goes only to the volunteer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.models import N_, Member, NotAllowed, NotRegistered
+from storage import tasks as task_store
+from storage.db import Database
+
+FALLBACK_CATEGORY = "other"
+
+
+class NotAResident(NotAllowed):
+    message = N_("Thank you for your voice message. Asking for help is for residents, and you are registered as a "
+                 "volunteer. If you need help yourself too: 👤 My profile, then ✏ Change my details, and choose “both”.")
+
+
+NOT_IN_THE_SCHEME = N_("Thank you for your voice message. Asking for help is for residents. "
+                       "If you need help, please call the community staff.")
+
+
+@dataclass(frozen=True)
+class QuickDefaults:
+    """What a quick request assumes until the resident changes it."""
+
+    category: str
+    when: str = "asap"   # as soon as possible
+    slots: int = 1       # one helper
+    # the place: the registered address (or area), which the task takes when none is given
+
+
+def may_ask(member: Member | None) -> Member:
+    """The member a voice note starts a request for: registered in a community, and a resident."""
+    if member is None or not member.registered or member.community_id is None:
+        raise NotRegistered()
+    if not member.is_resident:
+        raise NotAResident() if member.is_volunteer else NotAResident(NOT_IN_THE_SCHEME)
+    return member
+
+
+def pick_category(active: Sequence[str], last: str | None) -> str:
+    """The category the member used last if it is still offered, else "other" (else the last one offered)."""
+    if last is not None and last in active:
+        return last
+    if FALLBACK_CATEGORY in active or not active:
+        return FALLBACK_CATEGORY
+    return active[-1]
+
+
+async def defaults(db: Database, member_id: int, active_categories: Sequence[str]) -> QuickDefaults:
+    """The defaults of a quick request by ``member_id``, given the community's active category codes."""
+    return QuickDefaults(category=pick_category(active_categories, await task_store.last_category(db, member_id)))

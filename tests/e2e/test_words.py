@@ -1,0 +1,40 @@
+"""What people read, in Chinese, through the stand-in (issue #20): a volunteer-only member is not told
+during registration that "the volunteers who help you" see their phone; the leaderboard says whether
+it ranks volunteers or organisations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.devkit.harness import BotProcess
+from bot.devkit.sandbox import FakeTelegram
+from tests.conftest import ADMIN_ID
+from tests.e2e.people import register, setup_community
+
+T = 10
+
+
+def _phone_question(fake: FakeTelegram, user: Any) -> str:
+    asked = [m for m in fake.bot_messages(fake.private_chat(user)) if "分享您的手机号" in str(m.text or "")]
+    assert len(asked) == 1, [m.text for m in fake.bot_messages(fake.private_chat(user))]
+    return str(asked[0].text)
+
+
+async def test_volunteers_and_residents_hear_who_sees_their_phone(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
+    await setup_community(fake, admin)
+    vol, gran = fake.add_user("小王", language_code="zh-hans"), fake.add_user("郭奶奶", language_code="zh-hans")
+    await register(fake, vol, role="volunteer")
+    await register(fake, gran, role="resident")
+    said = _phone_question(fake, vol)
+    assert "帮助您的志愿者" not in said and "社区工作人员" in said, said
+    assert "帮助您的志愿者会看到" in _phone_question(fake, gran)
+
+    mark = max(m.message_id for m in fake.private_chat(vol).messages)
+    await fake.send_text(vol, None, "/leaderboard")
+    board = await fake.wait_for_message(vol, lambda m: "🏆" in str(m.text or ""), timeout=T, after_id=mark)
+    assert str(board.text).startswith("🏆 积分最多的志愿者"), board.text
+    q = await fake.press_button(vol, board, "lb:month:org")
+    await fake.wait_callback_answer(q, timeout=T)
+    await fake.wait_for(lambda: str(board.text).startswith("🏆 积分最多的单位") or None, timeout=T)
+    assert not fake.errors, fake.errors
