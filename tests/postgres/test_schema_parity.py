@@ -1,0 +1,69 @@
+"""The PostgreSQL schema (Alembic) and the SQLite schema (numbered migrations) are the same schema:
+same tables, columns (name, NOT NULL), indexes and unique constraints; and every SQLite migration
+number has its PostgreSQL twin (storage/alembic/README.md says how to add one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+
+from storage import pg
+from storage.db import open_database
+from storage.migrate import load_migrations
+from tests.postgres.schema import Schema, pg_schema, sqlite_schema
+
+
+def test_every_sqlite_migration_has_its_postgresql_twin() -> None:
+    covered: dict[int, str] = {}
+    for script in pg.revisions():
+        for number in getattr(script.module, "sqlite_versions", None) or (int(script.revision),):
+            assert number not in covered, f"SQLite migration {number:04d} has two twins: {covered[number]}, {script.revision}"
+            covered[number] = script.revision
+    numbers = {m.version: m.name for m in load_migrations()}
+    head = pg.head_revision()
+    missing = [
+        f"storage/migrations/{n:04d}_{numbers[n]}.sql has no PostgreSQL twin: add "
+        f"storage/alembic/versions/{n:04d}_{numbers[n]}.py with revision = \"{n:04d}\" and "
+        f"down_revision = \"{head}\" (the newest so far), doing the same in PostgreSQL's words"
+        for n in sorted(set(numbers) - set(covered))]
+    assert not missing, "\n".join(missing)
+    stray = sorted(set(covered) - set(numbers))
+    assert not stray, f"Alembic revisions stand for SQLite migrations that do not exist: {stray}"
+    assert head == f"{max(numbers):04d}" or max(numbers) in pg.revisions()[-1].module.sqlite_versions
+
+
+def _differences(lite: Schema, post: Schema) -> list[str]:
+    out: list[str] = []
+    for table in sorted(set(lite.columns) | set(post.columns)):
+        if table not in post.columns or table not in lite.columns:
+            out.append(f"table {table}: only on {'SQLite' if table in lite.columns else 'PostgreSQL'}")
+            continue
+        if lite.columns[table] != post.columns[table]:
+            out.append(f"table {table} columns: SQLite {lite.columns[table]} PostgreSQL {post.columns[table]}")
+        if lite.uniques.get(table, set()) != post.uniques.get(table, set()):
+            out.append(f"table {table} unique: SQLite {lite.uniques.get(table)} PostgreSQL {post.uniques.get(table)}")
+    for name in sorted(set(lite.indexes) | set(post.indexes)):
+        if lite.indexes.get(name) != post.indexes.get(name):
+            out.append(f"index {name}: SQLite {lite.indexes.get(name)} PostgreSQL {post.indexes.get(name)}")
+    return out
+
+
+async def test_both_schemas_at_head_are_the_same(tmp_path: Path, pg_url: str) -> None:
+    db = await open_database(str(tmp_path / "lite.db"))
+    await db.close()
+    before, after = await pg.upgrade(pg_url)
+    assert (before, after) == (None, pg.head_revision())
+    conn = await asyncpg.connect(pg_url)
+    try:
+        post = await pg_schema(conn)
+    finally:
+        await conn.close()
+    lite = sqlite_schema(str(tmp_path / "lite.db"))
+    assert len(lite.columns) > 20 and len(lite.indexes) > 20  # the reading itself works
+    assert _differences(lite, post) == []
+
+
+async def test_migrating_twice_changes_nothing(pg_url: str) -> None:
+    await pg.upgrade(pg_url)
+    assert await pg.upgrade(pg_url) == (pg.head_revision(), pg.head_revision())
