@@ -1,6 +1,6 @@
 """The PostgreSQL schema (Alembic) and the SQLite schema (numbered migrations) are the same schema:
-same tables, columns (name, NOT NULL), indexes and unique constraints; and every SQLite migration
-number has its PostgreSQL twin (storage/alembic/README.md says how to add one)."""
+same tables, columns (name, NOT NULL), indexes and unique constraints (that every SQLite migration
+has its PostgreSQL twin is checked without a server: tests/storage/test_pg.py)."""
 
 from __future__ import annotations
 
@@ -10,27 +10,7 @@ import asyncpg
 
 from storage import pg
 from storage.db import open_database
-from storage.migrate import load_migrations
 from tests.postgres.schema import Schema, pg_schema, sqlite_schema
-
-
-def test_every_sqlite_migration_has_its_postgresql_twin() -> None:
-    covered: dict[int, str] = {}
-    for script in pg.revisions():
-        for number in getattr(script.module, "sqlite_versions", None) or (int(script.revision),):
-            assert number not in covered, f"SQLite migration {number:04d} has two twins: {covered[number]}, {script.revision}"
-            covered[number] = script.revision
-    numbers = {m.version: m.name for m in load_migrations()}
-    head = pg.head_revision()
-    missing = [
-        f"storage/migrations/{n:04d}_{numbers[n]}.sql has no PostgreSQL twin: add "
-        f"storage/alembic/versions/{n:04d}_{numbers[n]}.py with revision = \"{n:04d}\" and "
-        f"down_revision = \"{head}\" (the newest so far), doing the same in PostgreSQL's words"
-        for n in sorted(set(numbers) - set(covered))]
-    assert not missing, "\n".join(missing)
-    stray = sorted(set(covered) - set(numbers))
-    assert not stray, f"Alembic revisions stand for SQLite migrations that do not exist: {stray}"
-    assert head == f"{max(numbers):04d}" or max(numbers) in pg.revisions()[-1].module.sqlite_versions
 
 
 def _differences(lite: Schema, post: Schema) -> list[str]:
