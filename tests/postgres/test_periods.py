@@ -15,7 +15,7 @@ from storage.timeutil import to_db
 
 ZONES = ["Asia/Shanghai", "UTC", "America/New_York", "Europe/London", "Europe/Berlin", "Australia/Lord_Howe",
          "Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Kathmandu", "America/St_Johns", "Asia/Kolkata",
-         "America/Sao_Paulo", "Mars/Olympus", "", None]
+         "America/Sao_Paulo", "Etc/GMT+8", "Japan", "EST5EDT", "Mars/Olympus", "", None]
 
 
 def moments() -> list[datetime]:

@@ -370,6 +370,10 @@ INDEXES = [
 
 # storage/periods.py in SQL: a stored UTC time in a community's local calendar. An unknown zone
 # name falls back to Asia/Shanghai, as there (tests/postgres/test_periods.py checks the equality).
+# One difference is left: a name zoneinfo rejects but PostgreSQL reads as an abbreviation or a POSIX
+# offset ('CST', 'UTC+8') is used by PostgreSQL, not replaced by Shanghai. The bot stores only names
+# zoneinfo accepts (BOT_TIMEZONE is checked with it); telling them apart in SQL would mean a lookup
+# in pg_timezone_names (about 40 ms) for every credit.
 PERIODS = [
     """CREATE FUNCTION linli_local(created_at TEXT, tz TEXT) RETURNS TIMESTAMP
 LANGUAGE plpgsql STABLE AS $$
