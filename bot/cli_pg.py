@@ -159,7 +159,7 @@ def cmd_migrate_data(source: str, target: str) -> int:
     for table, rows in report.counts:
         print(f"  {table:<{width}}  {rows:>9,}")
     print(f"checked: rows per table equal in {len(report.counts)} tables; {report.balances:,} balances equal "
-          f"their ledger sums and SQLite's; {report.totals:,} running totals rebuilt equal")
+          f"their ledger sums; {report.totals:,} running totals equal the ledger's sums")
     return 0
 
 

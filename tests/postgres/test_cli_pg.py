@@ -148,6 +148,10 @@ async def test_migrate_data_copies_every_row_and_checks_the_balances(tmp_path: P
     try:  # the ids go on after the copied ones
         new_id = await conn.fetchval(f"INSERT INTO members (created_at, updated_at) VALUES ('{NOW}', '{NOW}') RETURNING id")
         assert new_id == 501
+        before = await conn.fetchval("SELECT balance FROM members WHERE id = 1")
+        await conn.execute("INSERT INTO ledger (community_id, member_id, delta, reason, idempotency_key, created_at)"
+                           f" VALUES (1, 1, 5, 'task_completed', 'after-the-copy', '{NOW}')")
+        assert await conn.fetchval("SELECT balance FROM members WHERE id = 1") == before + 5  # the triggers work again
     finally:
         await conn.close()
 
@@ -174,13 +178,24 @@ async def test_migrate_data_refuses_a_target_without_the_schema_and_a_source_out
                                              tmp_path)), "nothing copied", "password")
 
 
-async def test_a_copy_that_does_not_verify_leaves_the_target_empty(tmp_path: Path, pg_url: str) -> None:
+@pytest.mark.parametrize(("damage", "complaint"), [
+    ("UPDATE members SET balance = balance + 1 WHERE id = 7", "1 member balance(s) differ from their ledger sum"),
+    ("UPDATE earning_totals SET pts = pts + 1 WHERE subject_id = 7 AND period = 'all'", "running total(s) differ"),
+])
+async def test_a_copy_that_does_not_verify_leaves_the_target_empty(
+        tmp_path: Path, pg_url: str, damage: str, complaint: str) -> None:
     source = tmp_path / "linli.db"
     await asyncio.to_thread(seeded_sqlite, source)
-    with sqlite3.connect(source) as con:  # a balance that disagrees with its ledger
-        con.execute("UPDATE members SET balance = balance + 1 WHERE id = 7")
+    with sqlite3.connect(source) as con:  # what the SQLite database says disagrees with its ledger
+        con.execute(damage)
     await pg.upgrade(pg_url)
     failed = await linli(["migrate-data", "--from", f"sqlite:///{source}", "--to", pg_url], tmp_path)
-    one_line_failure(no_password(failed), "nothing copied", "balances on PostgreSQL differ from SQLite's")
+    one_line_failure(no_password(failed), "nothing copied", complaint)
     for table in ("members", "ledger", "tasks", "earning_totals"):
         assert await _pg_rows(pg_url, table, ["count(*)"]) == [(0,)]
+    conn = await asyncpg.connect(pg_url)
+    try:  # the ledger's triggers are on again
+        assert await conn.fetchval("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'ledger'::regclass"
+                                   " AND NOT tgisinternal AND tgenabled = 'O'") == 5
+    finally:
+        await conn.close()
