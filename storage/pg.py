@@ -107,7 +107,7 @@ async def upgrade(url: str) -> tuple[str | None, str | None]:
     """Bring the database to the newest revision, in one transaction: (revision before, after)."""
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    engine = create_async_engine(asyncpg_url(url))
+    engine = create_async_engine(asyncpg_url(url), connect_args={"timeout": 10})
     try:
         async with engine.begin() as conn:
             result: tuple[str | None, str | None] = await conn.run_sync(_upgrade)
