@@ -199,3 +199,16 @@ async def test_a_copy_that_does_not_verify_leaves_the_target_empty(
                                    " AND NOT tgisinternal AND tgenabled = 'O'") == 5
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["doctor"], ["migrate-data", "--from", "sqlite:///x.db", "--to", "URL"]])
+async def test_no_server_there_is_one_line_without_the_password(tmp_path: Path, command: list[str]) -> None:
+    url = f"postgresql://linli:{PASSWORD}@127.0.0.1:9/linli"  # nothing listens on the discard port
+    if command[0] == "migrate-data":
+        await migrate_async(str(tmp_path / "x.db"))
+        command = [c.replace("URL", url) for c in command]
+    result = no_password(await linli(command, tmp_path, DATABASE_URL=url))
+    if command[0] == "doctor":
+        assert "database: FAILED (postgresql://linli:***@127.0.0.1:9/linli:" in result.out
+    else:
+        one_line_failure(result, "postgresql://linli:***@127.0.0.1:9/linli" if command[0] == "migrate" else "nothing copied")
