@@ -4,6 +4,7 @@ the unique column sets of each table (primary keys and UNIQUE constraints)."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,12 @@ class Schema:
     columns: dict[str, dict[str, bool]] = field(default_factory=dict)  # table -> column -> NOT NULL
     indexes: dict[str, tuple[str, tuple[str, ...], bool, bool]] = field(default_factory=dict)
     uniques: dict[str, set[tuple[str, ...]]] = field(default_factory=dict)
+    defaults: dict[str, dict[str, str | None]] = field(default_factory=dict)  # table -> column -> DEFAULT
+
+
+def _pg_default(text: str | None) -> str | None:
+    """PostgreSQL's spelling of a default ('{}'::text) in SQLite's ('{}')."""
+    return None if text is None else re.sub(r"::[a-z ]+$", "", text)
 
 
 def sqlite_schema(path: str) -> Schema:
@@ -29,6 +36,7 @@ def sqlite_schema(path: str) -> Schema:
             info = con.execute(f"PRAGMA table_info({table})").fetchall()
             # A primary key's columns cannot be NULL on PostgreSQL; SQLite only says so for rowids.
             schema.columns[table] = {r[1]: bool(r[3] or r[5]) for r in info}
+            schema.defaults[table] = {r[1]: r[4] for r in info}
             uniques = schema.uniques.setdefault(table, set())
             pk = tuple(r[1] for r in sorted(info, key=lambda r: r[5]) if r[5])
             if pk:
@@ -60,10 +68,11 @@ LEFT JOIN pg_constraint con ON con.conindid = ix.indexrelid AND con.contype IN (
 
 async def pg_schema(conn: Any) -> Schema:
     schema = Schema()
-    for r in await conn.fetch("SELECT table_name, column_name, is_nullable FROM information_schema.columns"
-                              " WHERE table_schema = current_schema()"):
+    for r in await conn.fetch("SELECT table_name, column_name, is_nullable, column_default"
+                              " FROM information_schema.columns WHERE table_schema = current_schema()"):
         if r["table_name"] not in BOOKKEEPING:
             schema.columns.setdefault(r["table_name"], {})[r["column_name"]] = r["is_nullable"] == "NO"
+            schema.defaults.setdefault(r["table_name"], {})[r["column_name"]] = _pg_default(r["column_default"])
     for table in schema.columns:
         schema.uniques.setdefault(table, set())
     for r in await conn.fetch(INDEXES_SQL):
