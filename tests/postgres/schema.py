@@ -19,6 +19,7 @@ class Schema:
     indexes: dict[str, tuple[str, tuple[str, ...], bool, bool]] = field(default_factory=dict)
     uniques: dict[str, set[tuple[str, ...]]] = field(default_factory=dict)
     defaults: dict[str, dict[str, str | None]] = field(default_factory=dict)  # table -> column -> DEFAULT
+    checks: dict[str, int] = field(default_factory=dict)  # table -> how many CHECK constraints
 
 
 def _pg_default(text: str | None) -> str | None:
@@ -37,6 +38,8 @@ def sqlite_schema(path: str) -> Schema:
             # A primary key's columns cannot be NULL on PostgreSQL; SQLite only says so for rowids.
             schema.columns[table] = {r[1]: bool(r[3] or r[5]) for r in info}
             schema.defaults[table] = {r[1]: r[4] for r in info}
+            sql = con.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+            schema.checks[table] = len(re.findall(r"\bCHECK\s*\(", re.sub(r"--[^\n]*", "", sql), re.IGNORECASE))
             uniques = schema.uniques.setdefault(table, set())
             pk = tuple(r[1] for r in sorted(info, key=lambda r: r[5]) if r[5])
             if pk:
@@ -75,6 +78,11 @@ async def pg_schema(conn: Any) -> Schema:
             schema.defaults.setdefault(r["table_name"], {})[r["column_name"]] = _pg_default(r["column_default"])
     for table in schema.columns:
         schema.uniques.setdefault(table, set())
+        schema.checks[table] = 0
+    for r in await conn.fetch("SELECT c.conrelid::regclass::text AS t, count(*) AS n FROM pg_constraint c"
+                              " JOIN pg_namespace n ON n.oid = c.connamespace AND n.nspname = current_schema()"
+                              " WHERE c.contype = 'c' GROUP BY 1"):
+        schema.checks[r["t"]] = int(r["n"])
     for r in await conn.fetch(INDEXES_SQL):
         if r["table_name"] in BOOKKEEPING:
             continue

@@ -1,6 +1,7 @@
 """The PostgreSQL schema (Alembic) and the SQLite schema (numbered migrations) are the same schema:
-same tables, columns (name, NOT NULL, default), indexes and unique constraints (that every SQLite migration
-has its PostgreSQL twin is checked without a server: tests/storage/test_pg.py)."""
+same tables, columns (name, NOT NULL, default), CHECK constraints (how many), indexes and unique
+constraints (that every SQLite migration has its PostgreSQL twin is checked without a server:
+tests/storage/test_pg.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def _differences(lite: Schema, post: Schema) -> list[str]:
             out.append(f"table {table} columns: SQLite {lite.columns[table]} PostgreSQL {post.columns[table]}")
         if lite.defaults[table] != post.defaults[table]:
             out.append(f"table {table} defaults: SQLite {lite.defaults[table]} PostgreSQL {post.defaults[table]}")
+        if lite.checks[table] != post.checks[table]:
+            out.append(f"table {table}: {lite.checks[table]} CHECK constraints on SQLite, {post.checks[table]} on PostgreSQL")
         if lite.uniques.get(table, set()) != post.uniques.get(table, set()):
             out.append(f"table {table} unique: SQLite {lite.uniques.get(table)} PostgreSQL {post.uniques.get(table)}")
     for name in sorted(set(lite.indexes) | set(post.indexes)):
