@@ -5,7 +5,8 @@ Found on PATH or in Debian's /usr/lib/postgresql/<version>/bin. initdb refuses t
 as root (CI, containers) the server runs as the ``postgres`` system user (``runuser``), in a folder
 it owns; as anyone else it runs as that user. Connections go over TCP with a password (scram), so
 the tests see what a real deployment sees. ``pg_ctl start -w`` waits for the server to accept
-connections (it polls; no fixed sleep).
+connections (it polls; no fixed sleep). A run killed before it could stop its server leaves the
+server running: the next run stops it (``reap_orphans``: each folder names the process that started it).
 """
 
 from __future__ import annotations
@@ -105,6 +106,24 @@ class PgServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def reap_orphans(bindir: Path, as_user: str | None) -> list[Path]:
+    """Stop and remove the servers of test runs that died without stopping theirs (killed): each
+    folder names the process that started it, and only folders whose process is gone are taken."""
+    reaped = []
+    for folder in Path(tempfile.gettempdir()).glob("linli-pg-*"):
+        try:
+            pid = int((folder / "started-by").read_text())
+            os.kill(pid, 0)
+            continue  # still running: not ours to touch
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue  # unreadable or another user's: leave it
+        PgServer(bindir, folder, as_user=as_user).stop()
+        reaped.append(folder)
+    return reaped
+
+
 def start_server() -> PgServer:
     """Start a throwaway server; ``Unavailable`` says why when that cannot be done here."""
     bindir = find_binaries()
@@ -119,7 +138,9 @@ def start_server() -> PgServer:
         except KeyError:
             raise Unavailable("running as root without a 'postgres' system user: initdb refuses root") from None
         as_user = "postgres"
+    reap_orphans(bindir, as_user)
     server = PgServer(bindir, Path(tempfile.mkdtemp(prefix="linli-pg-")), as_user=as_user)
+    (server.root / "started-by").write_text(str(os.getpid()))
     try:
         server.init()
         server.start()
