@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from bot import cli_pg
 from bot.config import DEFAULT_API_URL, ConfigError, Settings, load_settings
 from bot.logs import add_secret, protect_output, setup_logging
 from storage.db import DatabaseError, DriverError, open_database, sqlite_path_from_url
+from storage.pg import is_postgres_url
 
 TOKEN_REFUSED = "BOT_TOKEN was refused by the Bot API: copy the token again from @BotFather"
 
@@ -272,6 +274,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--lang", choices=("zh", "en"), default="zh", help="the story's language (default: zh)")
     demo.add_argument("--out", default=None, metavar="DIR", help="also write index.html, transcript.txt and the pictures here")
     sub.add_parser("migrate", help="create or upgrade the database")
+    cli_pg.add_parser(sub)
     backup = sub.add_parser("backup", help="copy the database safely while the bot runs")
     backup.add_argument("path")
     sub.add_parser("doctor", help="check configuration, database and the Bot API (changes nothing)")
@@ -300,6 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.devkit.demo import run_demo
 
         return run_demo(quiet=args.quiet, lang=args.lang, out=args.out)
+    if command == "migrate-data":
+        return cli_pg.cmd_migrate_data(args.source, args.target)
     add_secret(os.environ.get("BOT_TOKEN", "").strip())
     try:
         settings = load_settings()
@@ -322,6 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _command(command: str, args: argparse.Namespace, settings: Settings) -> int | None:
     """Run a command that needs the settings; None if there is no such command."""
+    if is_postgres_url(settings.database_url):
+        return cli_pg.command(command, args, settings)
     if command == "run":
         return cmd_run(settings)
     if command == "migrate":

@@ -104,7 +104,10 @@ class Settings(BaseSettings):
     @classmethod
     def _check_db(cls, value: str) -> str:
         from storage.db import DatabaseError, sqlite_path_from_url
+        from storage.pg import is_postgres_url
 
+        if is_postgres_url(value):  # bot/cli_pg.py: migrate, migrate-data, doctor and backup so far
+            return value
         try:
             sqlite_path_from_url(value)
         except DatabaseError as exc:
