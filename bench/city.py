@@ -7,7 +7,7 @@
 1. Idle sweeps: on the city database (filled with plain sqlite3 like bench/sweeps.py, plus the
    ledger, through its running-totals trigger), at 10:00 Shanghai with today's digests decided, the
    real code of each timer is timed ``--repeat`` times: the digest sweep (``sweep_digests``), the
-   card job's selection (``bot.jobs.cards._SQL``), the reminder sweep (``sweep_reminders``) and the
+   card job's selection (``storage.cards.TO_DRAW``), the reminder sweep (``sweep_reminders``) and the
    outbox's next batch (``NEXT_BATCH``), with 100,000 sent messages of history.
 2. A full day's digest: the real bot process, stand-in flood limits on, Linli's pacing on (the
    default), ``--digest-members`` volunteers whose digest is due when the bot starts. For
@@ -50,9 +50,10 @@ from bench.common import (
 from bench.sweeps import NOW, fill, settle_digests
 from bench.throughput import link_cards, post_cards
 from bot.devkit.harness import TOKEN
-from bot.jobs.cards import _SQL as CARDS
-from bot.jobs.outbox_drain import BATCH, NEXT_BATCH
+from bot.jobs.outbox_drain import BATCH
 from bot.services import digest, notifications
+from storage.cards import TO_DRAW as CARDS
+from storage.outbox import NEXT_BATCH
 from storage.periods import register as register_periods
 from storage.timeutil import to_db
 
@@ -98,7 +99,7 @@ async def idle_sweeps(path: str, repeat: int) -> dict[str, list[float]]:
                 await notifications.sweep_reminders(conn, NOW)
 
         async def outbox() -> None:
-            assert await db.fetchall(NEXT_BATCH, (to_db(NOW), BATCH)) == []
+            assert await db.fetchall(NEXT_BATCH, {"now": to_db(NOW), "n": BATCH}) == []
 
         return {"digest sweep": await timed(digests, repeat), "card job selection": await timed(cards, repeat),
                 "reminder sweep": await timed(reminders, repeat), "outbox next batch": await timed(outbox, repeat)}

@@ -11,7 +11,7 @@ fills it with plain sqlite3, then times
 - the card job's selection at 100,000 tasks (20 cards to post or edit): the old query and
   ``bot.jobs.cards._SQL``;
 - the outbox's next batch of 30 with 50,000 pending (and 100,000 sent rows of history): the old
-  ``ORDER BY priority DESC, id`` and ``bot.jobs.outbox_drain.NEXT_BATCH``; also with the 50,000 pending
+  ``ORDER BY priority DESC, id`` and ``storage.outbox.NEXT_BATCH``; also with the 50,000 pending
   not due yet (deferred to after quiet hours), with none or 30 of the digests due.
 
 "Before" runs the old statements (kept here verbatim) on the same, fully migrated database. Each is
@@ -33,11 +33,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench.common import fresh_db, machine, migrate_async, percentile
-from bot.jobs.cards import _SQL as CARDS_NOW
-from bot.jobs.outbox_drain import BATCH, NEXT_BATCH
+from bot.jobs.outbox_drain import BATCH
 from bot.services import digest
 from storage import digest as digest_store
-from storage.outbox import BULK, FIRST, NOTICE
+from storage.cards import TO_DRAW as CARDS_NOW
+from storage.outbox import BULK, FIRST, NEXT_BATCH, NOTICE
 from storage.periods import register as register_periods
 from storage.timeutil import to_db
 
@@ -238,14 +238,14 @@ def measure(*, members: int, communities: int, tasks: int, pending: int, history
                      timed(lambda: con.execute(CARDS_BEFORE).fetchall(), repeat)))
     rows.append(line("card selection: after", timed(lambda: con.execute(CARDS_NOW).fetchall(), repeat)))
     before = [r["id"] for r in con.execute(OUTBOX_BEFORE, (stamp, BATCH))]
-    after = [r["id"] for r in con.execute(NEXT_BATCH, (stamp, BATCH))]
+    after = [r["id"] for r in con.execute(NEXT_BATCH, {"now": stamp, "n": BATCH})]
     assert len(before) == len(after) == BATCH and set(before) == set(after)
     rows.append(line(f"outbox next batch, {pending} pending due: before",
                      timed(lambda: con.execute(OUTBOX_BEFORE, (stamp, BATCH)).fetchall(), repeat)))
     rows.append(line("outbox next batch: after",
-                     timed(lambda: con.execute(NEXT_BATCH, (stamp, BATCH)).fetchall(), repeat)))
+                     timed(lambda: con.execute(NEXT_BATCH, {"now": stamp, "n": BATCH}).fetchall(), repeat)))
     notes += [f"- outbox before: {plan(con, OUTBOX_BEFORE, (stamp, BATCH))}",
-             "- outbox after: " + " | ".join(x for x in plan(con, NEXT_BATCH, (stamp, BATCH)).split(" | ") if "outbox" in x),
+             "- outbox after: " + " | ".join(x for x in plan(con, NEXT_BATCH, {"now": stamp, "n": BATCH}).split(" | ") if "outbox" in x),
              f"- cards before: {plan(con, CARDS_BEFORE).split(' | ')[0]}",
              f"- cards after: {plan(con, CARDS_NOW).split(' | ')[0]}",
              f"- digest after: {plan(con, digest_store.DUE_MEMBERS, (stamp,))}"]
@@ -255,13 +255,13 @@ def measure(*, members: int, communities: int, tasks: int, pending: int, history
     rows.append(line(f"outbox next batch, {pending} deferred, none due: before",
                      timed(lambda: con.execute(OUTBOX_BEFORE, (stamp, BATCH)).fetchall(), repeat)))
     rows.append(line("outbox next batch, deferred, none due: after",
-                     timed(lambda: con.execute(NEXT_BATCH, (stamp, BATCH)).fetchall(), repeat)))
+                     timed(lambda: con.execute(NEXT_BATCH, {"now": stamp, "n": BATCH}).fetchall(), repeat)))
     con.execute("UPDATE outbox SET not_before = ? WHERE state = 'pending' AND id IN"
                 " (SELECT id FROM outbox WHERE state = 'pending' AND priority = ? LIMIT ?)", (stamp, BULK, BATCH))
     rows.append(line(f"outbox next batch, {pending} deferred + 30 due: before",
                      timed(lambda: con.execute(OUTBOX_BEFORE, (stamp, BATCH)).fetchall(), repeat)))
     rows.append(line("outbox next batch, deferred + 30 due: after",
-                     timed(lambda: con.execute(NEXT_BATCH, (stamp, BATCH)).fetchall(), repeat)))
+                     timed(lambda: con.execute(NEXT_BATCH, {"now": stamp, "n": BATCH}).fetchall(), repeat)))
     con.close()
     return rows, notes
 
