@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from bot.models import NotAllowed
-from bot.services import tasks
+from bot.services import alerts, tasks
 from storage.db import Database
 from tests.factories import make_community, make_member
 
@@ -19,12 +19,12 @@ async def test_urgent_request_pings_on_duty_volunteers_only(db: Database, now: d
     off_duty = await make_member(db, now, cid, volunteer=True)
     task_id = await tasks.create_task(db, now, resident, tasks.NewTask(category="shopping", description="Buns", when_kind="asap"))
     pinged = [r[0] for r in await db.fetchall("SELECT member_id FROM outbox WHERE kind = 'task_urgent_ping'")]
-    assert len(pinged) == tasks.URGENT_PINGS
+    assert len(pinged) == alerts.URGENT_PINGS
     assert set(pinged) <= set(on_duty)
     assert resident not in pinged and off_duty not in pinged
     # Not urgent: nobody is pinged.
     await tasks.create_task(db, now, resident, tasks.NewTask(category="shopping", description="Later", when_kind="tomorrow"))
-    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'task_urgent_ping'") == tasks.URGENT_PINGS
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'task_urgent_ping'") == alerts.URGENT_PINGS
     assert task_id
 
 
