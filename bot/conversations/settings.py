@@ -10,16 +10,19 @@ from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
 from bot.jobs.sweeps import render_group_digest, render_staff_digest
 from bot.menu import load_member
+from bot.models import DomainError
 from bot.numbers import parse_int
 from bot.renderers import RenderContext, Rendered, renderer
-from bot.services import digest, members, notifications, points
+from bot.services import digest, expiry, members, notifications, points
 from bot.ui import answer, edit_or_send, inline, reply, tr_for
 from storage import communities as community_store
 from storage import members as member_store
 from storage.members import Member
 
 
-def _view(t: Translator, m: Member, community_time: str) -> tuple[str, InlineKeyboardMarkup]:
+def _view(t: Translator, m: Member, community_time: str,
+          expiry_on: bool | None = None) -> tuple[str, InlineKeyboardMarkup]:
+    """The member's settings; staff (``expiry_on`` not None) also see the community's points expiry."""
     on = m.digest_enabled
     hour = m.digest_hour
     at = community_time if hour is None else f"{hour:02d}:00"
@@ -41,7 +44,18 @@ def _view(t: Translator, m: Member, community_time: str) -> tuple[str, InlineKey
             [(t("Stop announcing my honours") if m.announce_consent else t("Announce my honours"), "st:an")],
             [(t("Show my name on the leaderboard") if m.leaderboard_opt_out else t("Hide my name on the leaderboard"),
               "st:lb")]]
+    if expiry_on is not None:
+        text += "\n\n" + (t("For the community: points expire at the end of the year after they are earned.")
+                           if expiry_on else t("For the community: points do not expire."))
+        rows.append([(t("Turn off points expiry") if expiry_on else t("Turn on points expiry"), "st:px")])
     return text, inline(rows)
+
+
+async def _expiry_shown(ctx: LinliContext, m: Member) -> bool | None:
+    """Whether the community's points expire, for staff; None for everyone else."""
+    if not m.is_staff or m.community_id is None:
+        return None
+    return await expiry.is_on(ctx.db, m.community_id)
 
 
 async def _member_row(ctx: LinliContext, tg_user_id: int) -> tuple[Member, str] | None:
@@ -57,7 +71,7 @@ async def settings_command(update: Update, ctx: LinliContext) -> None:
     if found is None:
         await reply(update, t("Please register first: send /start."))
         return
-    text, markup = _view(t, *found)
+    text, markup = _view(t, *found, await _expiry_shown(ctx, found[0]))
     await reply(update, text, markup)
 
 
@@ -95,14 +109,29 @@ async def on_button(update: Update, ctx: LinliContext) -> None:
         await points.set_opt_out(ctx.db, tg_user_id=query.from_user.id, opt_out=not m.leaderboard_opt_out,
                                  now=now)
         ok = True
+    elif data[1:] == ["px"]:
+        ok = await _switch_expiry(ctx, m, query.from_user.id)
     if not ok:
         await answer(query, t("This button is out of date. Please use the latest message."))
         return
     await answer(query, t("Saved."))
     found = await _member_row(ctx, query.from_user.id)
     assert found is not None
-    text, markup = _view(t, *found)
+    text, markup = _view(t, *found, await _expiry_shown(ctx, found[0]))
     await edit_or_send(query, text, markup)
+
+
+async def _switch_expiry(ctx: LinliContext, m: Member, tg_user_id: int) -> bool:
+    """Staff turn the community's points expiry on or off; False for anyone else."""
+    shown = await _expiry_shown(ctx, m)
+    if shown is None or m.community_id is None:
+        return False
+    try:
+        await expiry.set_policy(ctx.db, community_id=m.community_id, tg_user_id=tg_user_id,
+                                admin_ids=ctx.settings.admin_ids, on=not shown, now=ctx.now())
+    except DomainError:
+        return False
+    return True
 
 
 async def digest_command(update: Update, ctx: LinliContext) -> None:
