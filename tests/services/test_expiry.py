@@ -135,3 +135,6 @@ async def test_reports_show_expired_points(db: Database) -> None:
     await expiry.sweep_expiry(db, at(2027, 1, 1))
     st = await report_service.compute_stats(db, community_id=cid, start=at(2026, 12, 1), end=at(2027, 2, 1))
     assert st.points_expired == 8 and st.points_redeemed == 0
+    exported = [row async for row in report_service.iter_export(
+        db, "ledger", community_id=cid, start=at(2026, 12, 1), end=at(2027, 2, 1), with_phone=False)]
+    assert [(r[3], r[4]) for r in exported] == [(-8, EXPIRED)]  # delta, reason: the export shows it
