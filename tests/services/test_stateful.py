@@ -1,6 +1,7 @@
 """Hypothesis stateful test over dispatch and completion services, with valid and unauthorised actors.
 
-Claim, withdraw, cancel and new tasks go through bot/services/tasks.py; the rest through
+Claim, withdraw, cancel and new tasks go through bot/services/tasks.py; points expiring through
+expiry.py (with a ledger replay, oldest points first, after every step); the rest through
 completion.py. Most rules aim at an object the current state allows (a rule is enabled only when
 one exists), usually with the actor who may act on it and now and then with someone drawn from
 everyone; one rule takes any actor and any object as drawn (mostly refused: the authorisation
