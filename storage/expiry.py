@@ -86,17 +86,6 @@ async def remember_done(db: Database, key: str, now: datetime) -> None:
                            {"key": key, "value": to_db(now)})
 
 
-async def set_settings(conn: aiosqlite.Connection, community_id: int, settings: str) -> None:
-    await conn.execute("UPDATE communities SET settings = :settings WHERE id = :id",
-                       {"settings": settings, "id": community_id})
-
-
-async def settings_in(conn: aiosqlite.Connection, community_id: int) -> str | None:
-    async with conn.execute("SELECT settings FROM communities WHERE id = :id", {"id": community_id}) as cur:
-        row = await cur.fetchone()
-    return None if row is None else row[0]
-
-
 async def expired_between(db: Database, community_id: int | None, start: datetime, end: datetime) -> int:
     """Points expired in [start, end), in one community or (None) all of them."""
     scope = "community_id = :community" if community_id is not None else "1 = 1"

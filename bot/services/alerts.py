@@ -12,26 +12,57 @@ is in storage/alerts.py; the pings are counted in the same transaction as the re
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from bot.models import InvalidInput
+from bot.services.access import require_staff
 from storage import alerts as store
-from storage.outbox import enqueue
+from storage import communities as community_store
+from storage.db import Database
+from storage.outbox import audit, enqueue
 
 URGENT_PINGS = 3  # at most this many on-duty volunteers are pinged per urgent request
 DAILY_CAP = 6     # and nobody more often than this per day, unless the community says otherwise
+CAP_CHOICES = (3, 6, 10)  # what staff can choose in /settings
+
+
+def _settings(settings_json: str | None) -> dict[str, Any]:
+    try:
+        raw = json.loads(settings_json or "{}")
+    except ValueError:
+        return {}
+    return raw if isinstance(raw, dict) else {}
 
 
 def daily_cap(settings_json: str | None) -> int:
     """The community's daily cap per volunteer (a whole number of at least 1), else ``DAILY_CAP``."""
-    try:
-        raw = json.loads(settings_json or "{}")
-    except ValueError:
-        return DAILY_CAP
-    value = raw.get("urgent_daily_cap") if isinstance(raw, dict) else None
+    value = _settings(settings_json).get("urgent_daily_cap")
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else DAILY_CAP
+
+
+async def daily_cap_of(db: Database, community_id: int) -> int:
+    return daily_cap(await community_store.settings_of(db, community_id))
+
+
+async def set_daily_cap(db: Database, *, community_id: int, tg_user_id: int, admin_ids: Collection[int], cap: int,
+                        now: datetime) -> int:
+    """Staff choose how many urgent alerts each volunteer may get a day (one of ``CAP_CHOICES``)."""
+    if cap not in CAP_CHOICES:
+        raise InvalidInput()
+    staff = await require_staff(db, tg_user_id, admin_ids, community_id)
+    async with db.transaction() as conn:
+        raw = _settings(await community_store.settings_in(conn, community_id))
+        raw["urgent_daily_cap"] = cap
+        await community_store.set_settings(conn, community_id, json.dumps(raw, ensure_ascii=False))
+        await audit(conn, now=now, action="community.urgent_daily_cap", community_id=community_id,
+                    actor_id=None if staff is None else staff.id, object_type="community", object_id=community_id,
+                    details={"cap": cap})
+    return cap
 
 
 async def ping_on_duty(conn: aiosqlite.Connection, now: datetime, task_id: int, community_id: int,

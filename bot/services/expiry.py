@@ -33,6 +33,7 @@ import aiosqlite
 
 from bot.services import ledger
 from bot.services.access import require_staff
+from storage import communities as community_store
 from storage import expiry as store
 from storage.db import Database
 from storage.expiry import EXPIRED as EXPIRED
@@ -197,9 +198,9 @@ async def set_policy(db: Database, *, community_id: int, tg_user_id: int, admin_
     staff = await require_staff(db, tg_user_id, admin_ids, community_id)
     actor_id = None if staff is None else staff.id
     async with db.transaction() as conn:
-        settings = await store.settings_in(conn, community_id)
+        settings = await community_store.settings_in(conn, community_id)
         if (policy(settings) is not None) != on:
-            await store.set_settings(conn, community_id, _with_policy(settings, on, now))
+            await community_store.set_settings(conn, community_id, _with_policy(settings, on, now))
             await audit(conn, now=now, action="community.points_expiry_on" if on else "community.points_expiry_off",
                         community_id=community_id, actor_id=actor_id, object_type="community", object_id=community_id)
     return on

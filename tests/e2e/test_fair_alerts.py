@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.devkit.harness import BotProcess, settle
+from bot.devkit.harness import BotProcess, message_text, settle
 from bot.devkit.sandbox import FakeTelegram
 from bot.services import alerts, tasks
 from storage.db import Database, open_database
@@ -17,6 +17,7 @@ from tests.e2e.people import ask_for_help
 from tests.factories import make_community, make_member
 
 PING = "A neighbour needs help now"
+T = 60
 NO_PACING = {"BOT_FLOOD_CONTROL": "false"}
 
 
@@ -92,14 +93,15 @@ async def test_daily_cap_holds_and_matching_volunteers_come_first(fake: FakeTele
     path = str(tmp_path / "cap.db")
     now = datetime.now(UTC)
     yesterday = now - timedelta(days=1)
+    staff_user = fake.add_user("Staff", language_code="en")
     db = await open_database(path)
     try:
-        staff_user = fake.add_user("Staff", language_code="en")
         group = fake.add_group("Volunteers", creator=staff_user)
         await fake.add_bot_to_group(group, added_by=staff_user)
         # Yesterday's requests are still open today (they would expire after 24 hours by default).
         cid = await make_community(db, yesterday, group_chat_id=group.id, language="en",
-                                   settings={"urgent_daily_cap": 2, "notifications": {"expire_asap_hours": 72}})
+                                   settings={"notifications": {"expire_asap_hours": 72}})
+        await make_member(db, yesterday, cid, tg_user_id=staff_user.id, staff=True, language="en")
         async with db.transaction() as conn:
             area = int((await conn.execute("INSERT INTO areas (community_id, name) VALUES (?, 'Block 3')",
                                            (cid,))).lastrowid or 0)
@@ -114,23 +116,30 @@ async def test_daily_cap_holds_and_matching_volunteers_come_first(fake: FakeTele
     await proc.start()
     db = await open_database(path)
     try:
+        # Staff choose three alerts a day per volunteer (six by default) in /settings.
+        await fake.send_text(staff_user, None, "/settings")
+        card = await fake.wait_for_message(staff_user, lambda m: "at most 6 times a day" in message_text(m), timeout=T)
+        qid = await fake.press_button(staff_user, card, "st:uc:3")
+        assert "Saved" in (await fake.wait_callback_answer(qid, timeout=T)).get("text", "")
+        await fake.wait_for(lambda: "at most 3 times a day" in message_text(card), timeout=T)
+
         await _urgent(db, yesterday, resident, "Fix a tap", category="repair")
-        await fake.wait_for(lambda: sum(_pings(fake, everyone).values()) == 3, timeout=60)
+        await fake.wait_for(lambda: sum(_pings(fake, everyone).values()) == 3, timeout=T)
         first = _pings(fake, everyone)
         assert first[near[0].id] == 1 and first[skilled[0].id] == 1  # area first, then skill
-        # Eight more the same day: 27 pings wanted, six volunteers with a cap of two give twelve.
+        # Eight more the same day: 27 alerts wanted, six volunteers with a cap of three give 18.
         for i in range(8):
             await _urgent(db, yesterday + timedelta(minutes=i + 1), resident, f"Fix tap {i}", category="repair")
-        await fake.wait_for(lambda: sum(_pings(fake, everyone).values()) == 12, timeout=60)
-        assert set(_pings(fake, everyone).values()) == {2}
+        await fake.wait_for(lambda: sum(_pings(fake, everyone).values()) == 18, timeout=T)
+        assert set(_pings(fake, everyone).values()) == {3}
         # The next day the count starts again, and the matching two are asked first again.
         await _urgent(db, now, resident, "Fix the door", category="repair")
-        await fake.wait_for(lambda: sum(_pings(fake, everyone).values()) == 15, timeout=60)
+        await fake.wait_for(lambda: sum(_pings(fake, everyone).values()) == 21, timeout=T)
         await settle(fake)
         counts = _pings(fake, everyone)
-        assert sum(counts.values()) == 15
-        assert counts[near[0].id] == 3 and counts[skilled[0].id] == 3
-        assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'task_urgent_ping'") == 15
+        assert sum(counts.values()) == 21
+        assert counts[near[0].id] == 4 and counts[skilled[0].id] == 4
+        assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'task_urgent_ping'") == 21
         assert not fake.errors, fake.errors
     finally:
         await db.close()

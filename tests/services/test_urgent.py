@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from bot.models import NotAllowed
+from bot.models import InvalidInput, NotAllowed
 from bot.services import alerts, tasks
 from storage.db import Database
 from tests.factories import make_community, make_member
@@ -36,3 +36,17 @@ async def test_on_duty_toggle(db: Database, now: datetime) -> None:
     assert await tasks.toggle_on_duty(db, now, 42) is False
     with pytest.raises(NotAllowed):
         await tasks.toggle_on_duty(db, now, 43)
+
+
+async def test_only_staff_choose_the_daily_cap_among_the_offered(db: Database, now: datetime) -> None:
+    cid = await make_community(db, now)
+    await make_member(db, now, cid, tg_user_id=50, staff=True)
+    await make_member(db, now, cid, tg_user_id=51, volunteer=True)
+    assert await alerts.daily_cap_of(db, cid) == alerts.DAILY_CAP
+    with pytest.raises(NotAllowed):
+        await alerts.set_daily_cap(db, community_id=cid, tg_user_id=51, admin_ids=(), cap=3, now=now)
+    with pytest.raises(InvalidInput):
+        await alerts.set_daily_cap(db, community_id=cid, tg_user_id=50, admin_ids=(), cap=4, now=now)
+    assert await alerts.set_daily_cap(db, community_id=cid, tg_user_id=50, admin_ids=(), cap=10, now=now) == 10
+    assert await alerts.daily_cap_of(db, cid) == 10
+    assert alerts.daily_cap('{"urgent_daily_cap": 0}') == alerts.daily_cap("not json") == alerts.DAILY_CAP
