@@ -17,13 +17,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
 from bot.models import InvalidInput
 from bot.services.access import require_staff
 from storage import alerts as store
 from storage import communities as community_store
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.outbox import audit, enqueue
 
 URGENT_PINGS = 3  # at most this many on-duty volunteers are pinged per urgent request
@@ -65,7 +63,7 @@ async def set_daily_cap(db: Database, *, community_id: int, tg_user_id: int, adm
     return cap
 
 
-async def ping_on_duty(conn: aiosqlite.Connection, now: datetime, task_id: int, community_id: int,
+async def ping_on_duty(conn: Connection, now: datetime, task_id: int, community_id: int,
                        requester_id: int, area_id: int | None, category: str) -> list[int]:
     """Ping the on-duty volunteers whose turn it is about urgent task ``task_id``; their member ids."""
     where = await store.place(conn, community_id)

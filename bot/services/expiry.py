@@ -29,13 +29,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
 from bot.services import ledger
 from bot.services.access import require_staff
 from storage import communities as community_store
 from storage import expiry as store
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.expiry import EXPIRED as EXPIRED
 from storage.notifications import private_chat
 from storage.outbox import audit, enqueue
@@ -95,7 +93,7 @@ def due(st: store.Standing) -> int:
     return max(0, min(st.balance, st.credited_before - st.debited))
 
 
-async def expire_member(conn: aiosqlite.Connection, member_id: int, d: Deadline, now: datetime) -> int:
+async def expire_member(conn: Connection, member_id: int, d: Deadline, now: datetime) -> int:
     """Expire what is due of one member at ``d`` (in the caller's transaction); the points expired."""
     amount = due(await store.standing(conn, member_id, d.earned_before))
     if amount <= 0:
