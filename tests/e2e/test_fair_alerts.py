@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.devkit.harness import BotProcess, message_text, settle
 from bot.devkit.sandbox import FakeTelegram
@@ -92,7 +93,9 @@ async def test_100_urgent_requests_spread_evenly_over_20_on_duty(fake: FakeTeleg
 async def test_daily_cap_holds_and_matching_volunteers_come_first(fake: FakeTelegram, tmp_path: Path) -> None:
     path = str(tmp_path / "cap.db")
     now = datetime.now(UTC)
-    yesterday = now - timedelta(days=1)
+    # Noon yesterday in the community's time zone (Shanghai): the first day's requests all fall on one local day.
+    local = now.astimezone(ZoneInfo("Asia/Shanghai"))
+    yesterday = (local - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0).astimezone(UTC)
     staff_user = fake.add_user("Staff", language_code="en")
     db = await open_database(path)
     try:
