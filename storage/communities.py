@@ -182,3 +182,21 @@ async def move_group(conn: Connection, old_chat_id: int, new_chat_id: int) -> No
     """The community's volunteer group has a new chat id (it became a supergroup)."""
     await conn.execute("UPDATE communities SET group_chat_id = :new WHERE group_chat_id = :old",
                        {"new": new_chat_id, "old": old_chat_id})
+
+
+async def settings_of(db: Database, community_id: int) -> str | None:
+    """The community's settings (JSON text; None if it has none)."""
+    v = await db.fetchval("SELECT settings FROM communities WHERE id = :id", {"id": community_id})
+    return None if v is None else str(v)
+
+
+async def settings_in(conn: aiosqlite.Connection, community_id: int) -> str | None:
+    """The same inside the caller's transaction (to change them)."""
+    async with conn.execute("SELECT settings FROM communities WHERE id = :id", {"id": community_id}) as cur:
+        row = await cur.fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+async def set_settings(conn: aiosqlite.Connection, community_id: int, settings: str) -> None:
+    await conn.execute("UPDATE communities SET settings = :settings WHERE id = :id",
+                       {"settings": settings, "id": community_id})

@@ -39,6 +39,7 @@ REASONS = {
     "case_resolved": N_("Task completed (decided by staff)"),
     "revoke": N_("Taken back by staff"),
     "redeem": N_("Exchanged for a reward"),
+    "expired": N_("Expired (not used in time)"),
     "refund": N_("Reward refunded"),
 }
 HISTORY_PAGES = 1_000_000  # the points history has far fewer pages; a larger page number is no button of ours
@@ -118,6 +119,8 @@ async def _points_text(ctx: LinliContext, t: Translator, uid: int) -> str:
     s = await points.summary(ctx.db, tg_user_id=uid, now=ctx.now())
     lines = [t("⭐ Your points: <b>{balance}</b>", balance=s.balance),
              t("This month: +{month}", month=s.this_month)]
+    lines += [t("{points} of them expire at the end of {date}", points=e.points, date=e.last_day.isoformat())
+              for e in s.expiring]
     if s.last:
         lines.append("")
         lines.append(t("Latest:"))

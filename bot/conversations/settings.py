@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
@@ -10,16 +12,19 @@ from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
 from bot.jobs.sweeps import render_group_digest, render_staff_digest
 from bot.menu import load_member
+from bot.models import DomainError
 from bot.numbers import parse_int
 from bot.renderers import RenderContext, Rendered, renderer
-from bot.services import digest, members, notifications, points
+from bot.services import alerts, digest, expiry, members, notifications, points
 from bot.ui import answer, edit_or_send, inline, reply, tr_for
 from storage import communities as community_store
 from storage import members as member_store
 from storage.members import Member
 
 
-def _view(t: Translator, m: Member, community_time: str) -> tuple[str, InlineKeyboardMarkup]:
+def _view(t: Translator, m: Member, community_time: str,
+          community: CommunityChoices | None = None) -> tuple[str, InlineKeyboardMarkup]:
+    """The member's settings; staff (``community`` given) also see their community's choices."""
     on = m.digest_enabled
     hour = m.digest_hour
     at = community_time if hour is None else f"{hour:02d}:00"
@@ -41,7 +46,31 @@ def _view(t: Translator, m: Member, community_time: str) -> tuple[str, InlineKey
             [(t("Stop announcing my honours") if m.announce_consent else t("Announce my honours"), "st:an")],
             [(t("Show my name on the leaderboard") if m.leaderboard_opt_out else t("Hide my name on the leaderboard"),
               "st:lb")]]
+    if community is not None:
+        text += "\n\n" + "\n".join([
+            t("For the community: points expire at the end of the year after they are earned.")
+            if community.expiry_on else t("For the community: points do not expire."),
+            t("Urgent requests go to each on-duty volunteer at most {n} times a day.", n=community.daily_cap)])
+        rows.append([(t("Turn off points expiry") if community.expiry_on else t("Turn on points expiry"), "st:px")])
+        rows.append([(t("{n} a day", n=n), f"st:uc:{n}") for n in alerts.CAP_CHOICES])
     return text, inline(rows)
+
+
+@dataclass(frozen=True)
+class CommunityChoices:
+    """What staff see of their community's choices in /settings."""
+
+    community_id: int
+    expiry_on: bool
+    daily_cap: int
+
+
+async def _community(ctx: LinliContext, m: Member) -> CommunityChoices | None:
+    """The community's choices, for staff; None for everyone else."""
+    if not m.is_staff or m.community_id is None:
+        return None
+    cid = m.community_id
+    return CommunityChoices(cid, await expiry.is_on(ctx.db, cid), await alerts.daily_cap_of(ctx.db, cid))
 
 
 async def _member_row(ctx: LinliContext, tg_user_id: int) -> tuple[Member, str] | None:
@@ -57,7 +86,7 @@ async def settings_command(update: Update, ctx: LinliContext) -> None:
     if found is None:
         await reply(update, t("Please register first: send /start."))
         return
-    text, markup = _view(t, *found)
+    text, markup = _view(t, *found, await _community(ctx, found[0]))
     await reply(update, text, markup)
 
 
@@ -95,14 +124,37 @@ async def on_button(update: Update, ctx: LinliContext) -> None:
         await points.set_opt_out(ctx.db, tg_user_id=query.from_user.id, opt_out=not m.leaderboard_opt_out,
                                  now=now)
         ok = True
+    elif data[1] in ("px", "uc"):
+        ok = await _community_choice(ctx, m, query.from_user.id, data)
     if not ok:
         await answer(query, t("This button is out of date. Please use the latest message."))
         return
     await answer(query, t("Saved."))
     found = await _member_row(ctx, query.from_user.id)
     assert found is not None
-    text, markup = _view(t, *found)
+    text, markup = _view(t, *found, await _community(ctx, found[0]))
     await edit_or_send(query, text, markup)
+
+
+async def _community_choice(ctx: LinliContext, m: Member, tg_user_id: int, data: list[str]) -> bool:
+    """Staff turn points expiry on or off (``st:px``) or choose the urgent alerts' daily cap
+    (``st:uc:N``); False for anyone else or a stale button."""
+    shown = await _community(ctx, m)
+    if shown is None:
+        return False
+    try:
+        if data[1:] == ["px"]:
+            await expiry.set_policy(ctx.db, community_id=shown.community_id, tg_user_id=tg_user_id,
+                                    admin_ids=ctx.settings.admin_ids, on=not shown.expiry_on, now=ctx.now())
+            return True
+        cap = parse_int(data[2], low=1, high=100, strict=True) if len(data) == 3 else None
+        if cap is None:
+            return False
+        await alerts.set_daily_cap(ctx.db, community_id=shown.community_id, tg_user_id=tg_user_id,
+                                   admin_ids=ctx.settings.admin_ids, cap=cap, now=ctx.now())
+    except DomainError:
+        return False
+    return True
 
 
 async def digest_command(update: Update, ctx: LinliContext) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.context import LinliApp, LinliContext
+from bot.jobs import expiry
 from bot.renderers import RenderContext, Rendered, on_unreachable, renderer
 from bot.services import digest, housekeeping, notifications, points, tasks
 from bot.ui import esc, inline, task_name
@@ -247,6 +248,7 @@ async def run_once(ctx_db: Any, now: datetime) -> dict[str, int]:
     out = await notifications.run_all(ctx_db, now)
     out["digests"] = await digest.sweep_digests(ctx_db, now)
     out["month_top"] = await points.sweep_month_top(ctx_db, now)
+    out.update(await expiry.run_once(ctx_db, now))
     out.update({f"pruned_{k}": v for k, v in (await housekeeping.prune(ctx_db, now)).items()})
     return out
 

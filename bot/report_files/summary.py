@@ -27,6 +27,7 @@ def summary_text(t: Translator, st: Stats, *, title: str) -> str:
         t("No-show rate: {r}", r="—" if st.no_show_rate is None else str(round(st.no_show_rate * 100)) + "%"),
         t("Most no-shows: {x}", x=_top(st.no_shows)),
         t("Points credited: {a} · redeemed: {b}", a=st.points_credited, b=st.points_redeemed),
+        *([t("Points expired (not used in time): {n}", n=st.points_expired)] if st.points_expired else []),
         t("Top categories: {x}", x=_top(st.top_categories)),
         t("Top areas: {x}", x=_top(st.top_areas)),
         t("Top volunteers: {x}", x=_top(st.top_volunteers)),

@@ -102,6 +102,7 @@ REGISTRY: dict[str, Table] = {
         mine="id = :mid",
         cols={"tg_user_id": NULL, "display_name": TYPED, "phone": TYPED, "address": TYPED, "area_id": NULL,
               "availability": TYPED, "skills": set_to("[]"), "is_staff": set_to(0), "on_duty": set_to(0),
+              "urgent_last_at": NULL, "urgent_day": NULL, "urgent_today": set_to(0),
               "quiet_start": set_to("22:00"), "quiet_end": set_to("07:00"), "digest_hour": NULL},
         # The row stays, anonymised: the ledger points at it, so balances, totals per community
         # and organisation (organisation_id) and counts stay as they were.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.models import InvalidInput, NotRegistered
+from bot.services import expiry
 from bot.services.tasks import label
 from storage import communities as community_store
 from storage import honours as honour_store
@@ -41,6 +42,7 @@ class Summary:
     ledger_sum: int
     this_month: int
     last: list[Entry]
+    expiring: list[expiry.Expiring] = field(default_factory=list)  # what expires when (policy on)
 
 
 @dataclass(frozen=True)
@@ -82,12 +84,13 @@ def _entry(e: store.Entry) -> Entry:
 
 
 async def summary(db: Database, *, tg_user_id: int, now: datetime, last: int = 5) -> Summary:
-    member_id, _community, tz = await _member(db, tg_user_id)
+    member_id, community_id, tz = await _member(db, tg_user_id)
     bal = await store.balance_of(db, member_id)
     total = await store.total_of(db, member_id)
     month = await store.earned_since(db, member_id, month_start(now, tz))
     rows = await store.entries(db, member_id, limit=last)
-    return Summary(member_id, bal, total, month, [_entry(r) for r in rows])
+    return Summary(member_id, bal, total, month, [_entry(r) for r in rows],
+                   await expiry.upcoming(db, member_id, community_id, now))
 
 
 async def history(db: Database, *, tg_user_id: int, page: int = 0, page_size: int = PAGE_SIZE) -> Page:

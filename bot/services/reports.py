@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from storage import expiry as expiry_store
 from storage import reports as store
 from storage.db import Database
 from storage.reports import EXPORTS as EXPORTS
@@ -25,6 +26,7 @@ class Stats:
     no_show_rate: float | None = None
     points_credited: int = 0
     points_redeemed: int = 0
+    points_expired: int = 0  # points that expired unused (bot/services/expiry.py)
     top_categories: list[tuple[str, int]] = field(default_factory=list)
     top_areas: list[tuple[str, int]] = field(default_factory=list)
     top_volunteers: list[tuple[str, int]] = field(default_factory=list)
@@ -62,6 +64,7 @@ async def compute_stats(db: Database, *, community_id: int | None, start: dateti
     st.no_shows = _pairs(await store.most_absent(*period))
     st.points_credited = await store.points_credited(*period)
     st.points_redeemed = await store.points_redeemed(*period)
+    st.points_expired = await expiry_store.expired_between(*period)
     st.top_categories = _pairs(await store.top_categories(*period))
     st.top_areas = _pairs(await store.top_areas(*period))
     st.top_volunteers = _pairs(await store.top_earners(*period))

@@ -28,7 +28,7 @@ from bot.models import (
     TaskFull,
 )
 from bot.numbers import button_number, number
-from bot.services import masking
+from bot.services import alerts, masking
 from bot.services.areas import match_area
 from storage import members as member_store
 from storage import tasks as task_store
@@ -338,29 +338,10 @@ async def create_task(db: Database, now: datetime, creator_id: int, new: NewTask
         await audit(conn, now=now, action="task.create", community_id=community_id, actor_id=creator_id,
                     object_type="task", object_id=task_id, details={"state": state})
         if not review and new.when_kind == "asap" and new.kind == "request":
-            await _ping_on_duty(conn, now, task_id, community_id, creator_id, area_id, new.category)
+            await alerts.ping_on_duty(conn, now, task_id, community_id, creator_id, area_id, new.category)
         if review:
             await _ask_review(conn, now, task_id, community_id)
         return task_id
-
-
-URGENT_PINGS = 3  # at most this many on-duty volunteers are pinged per urgent task
-
-
-async def _ping_on_duty(conn: aiosqlite.Connection, now: datetime, task_id: int, community_id: int,
-                        requester_id: int, area_id: int | None, category: str) -> None:
-    """An urgent request also goes, in private, to a few on-duty volunteers (same area or skill first)."""
-    async with conn.execute(
-        "SELECT id, tg_user_id FROM members WHERE community_id = ? AND is_volunteer = 1 AND on_duty = 1"
-        " AND registered_at IS NOT NULL AND deleted_at IS NULL AND reachable = 1 AND started_bot = 1"
-        " AND tg_user_id IS NOT NULL AND id != ?"
-        " ORDER BY (area_id IS ? AND area_id IS NOT NULL) DESC, (instr(skills, ?) > 0) DESC, id LIMIT ?",
-        (community_id, requester_id, area_id, f'"{category}"', URGENT_PINGS),
-    ) as cur:
-        rows = list(await cur.fetchall())
-    for row in rows:
-        await enqueue(conn, chat_id=int(row["tg_user_id"]), member_id=int(row["id"]), kind="task_urgent_ping",
-                      now=now, payload={"task_id": task_id}, dedupe_key=f"urgent:{task_id}:{row['id']}")
 
 
 async def toggle_on_duty(db: Database, now: datetime, tg_user_id: int) -> bool:

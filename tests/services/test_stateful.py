@@ -1,6 +1,7 @@
 """Hypothesis stateful test over dispatch and completion services, with valid and unauthorised actors.
 
-Claim, withdraw, cancel and new tasks go through bot/services/tasks.py; the rest through
+Claim, withdraw, cancel and new tasks go through bot/services/tasks.py; points expiring through
+expiry.py (with a ledger replay, oldest points first, after every step); the rest through
 completion.py. Most rules aim at an object the current state allows (a rule is enabled only when
 one exists), usually with the actor who may act on it and now and then with someone drawn from
 everyone; one rule takes any actor and any object as drawn (mostly refused: the authorisation
@@ -41,9 +42,11 @@ from hypothesis.stateful import (
 
 from bot.models import DomainError
 from bot.services import completion as c
+from bot.services import expiry as x
 from bot.services import points as p
 from bot.services import tasks as t
 from storage.db import Database, open_database
+from storage.timeutil import from_db, to_db
 from tests.factories import make_community, make_member
 from tests.factories_tasks import make_task
 
@@ -85,6 +88,7 @@ AIMED = {
     "revoke": "SELECT l.id AS lid, l.id AS k FROM ledger l JOIN members m ON m.id = l.member_id"
               " WHERE l.delta > 0 AND l.reason <> 'refund' AND m.balance >= l.delta AND NOT EXISTS"
               " (SELECT 1 FROM ledger r WHERE r.idempotency_key = 'revoke:' || l.id)",
+    "expire": "SELECT m.id AS mid, m.id AS k FROM members m WHERE m.balance > 0",
 }
 
 
@@ -151,6 +155,7 @@ class Completion(RuleBasedStateMachine):
         self.now = NOW
         self.dirty = True
         self.can = dict.fromkeys(AIMED, False)  # set by the first invariant check
+        self.cutoffs: dict[str, datetime] = {}   # each expiry's key: points earned before this expired
 
     def run(self, coro: Any) -> Any:
         return self.w.loop.run_until_complete(coro)
@@ -271,6 +276,32 @@ class Completion(RuleBasedStateMachine):
     def staff_revokes(self, salt: int, who: int) -> None:
         self._revoke(self.pick("revoke", salt)["lid"], who or 205)
 
+    @precondition(lambda self: self.can["expire"])
+    @rule(salt=SALT, back=st.integers(0, 4), again=st.booleans())
+    def points_expire(self, salt: int, back: int, again: bool) -> None:
+        """Points earned before a cut-off expire: just after the member's ``back``-th latest credit (0:
+        now); ``again``: a deadline already run for this member runs again and must expire nothing."""
+        mid = self.pick("expire", salt)["mid"]
+        credits = self.run(self.db.fetchall("SELECT created_at FROM ledger WHERE member_id = ? AND delta > 0"
+                                            " ORDER BY id DESC", (mid,)))
+        mine = [k for k in self.cutoffs if k.startswith(f"expire:{mid}:")]
+        if again and mine:
+            key = mine[-1]
+        else:
+            key = f"expire:{mid}:{3000 + len(self.cutoffs)}"  # a deadline year of its own
+            self.cutoffs[key] = (from_db(credits[back - 1][0]) + timedelta(seconds=1)
+                                 if 0 < back <= len(credits) else self.now)
+        cutoff = self.cutoffs[key]
+        deadline = x.Deadline(datetime(int(key.rsplit(":", 1)[1]), 1, 1, tzinfo=UTC), cutoff, cutoff)
+        expired: list[int] = []
+
+        async def expire() -> None:
+            async with self.db.transaction() as conn:
+                expired.append(await x.expire_member(conn, mid, deadline, self.tick()))
+
+        self._try("expire", expire())
+        assert not (again and mine) or expired == [0], "a deadline expired points twice"
+
     @precondition(lambda self: self.can["claim"] and self.can["done"])
     @rule(salt=SALT, confirmer=st.sampled_from([201, 205]))
     def volunteer_helps(self, salt: int, confirmer: int) -> None:
@@ -319,6 +350,30 @@ class Completion(RuleBasedStateMachine):
         assert row["early"] == 0, "credited without completion"
         assert row["bad"] == 0, "balance differs from the ledger"
         assert self.run(p.totals_mismatches(db)) == [], "leaderboard totals differ from the ledger"
+        self._fifo()
+
+    def _fifo(self) -> None:
+        """Replay each member's ledger oldest points first: an expiry takes only points earned before
+        its cut-off, each point once (they are there to take), and all of them (none left behind)."""
+        lots: dict[int, list[list[Any]]] = {}
+        rows = self.run(self.db.fetchall("SELECT member_id, delta, reason, idempotency_key, created_at FROM ledger"
+                                         " ORDER BY id"))
+        for r in rows:
+            mine = lots.setdefault(r["member_id"], [])
+            if r["delta"] > 0:
+                mine.append([r["created_at"], r["delta"]])
+                continue
+            cutoff = to_db(self.cutoffs[r["idempotency_key"]]) if r["reason"] == x.EXPIRED else None
+            owed = -r["delta"]
+            for lot in mine:
+                if cutoff is not None and lot[0] >= cutoff:
+                    break
+                taken = min(owed, lot[1])
+                lot[1] -= taken
+                owed -= taken
+            assert owed == 0, f"{r['reason']} took points that were not there (or not old enough)"
+            if cutoff is not None:
+                assert all(lot[1] == 0 for lot in mine if lot[0] < cutoff), "an expiry left due points behind"
 
 
 def report(stats: Counter[tuple[str, bool]]) -> tuple[float, str]:

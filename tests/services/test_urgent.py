@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from bot.models import NotAllowed
-from bot.services import tasks
+from bot.models import InvalidInput, NotAllowed
+from bot.services import alerts, tasks
 from storage.db import Database
 from tests.factories import make_community, make_member
 
@@ -19,12 +19,12 @@ async def test_urgent_request_pings_on_duty_volunteers_only(db: Database, now: d
     off_duty = await make_member(db, now, cid, volunteer=True)
     task_id = await tasks.create_task(db, now, resident, tasks.NewTask(category="shopping", description="Buns", when_kind="asap"))
     pinged = [r[0] for r in await db.fetchall("SELECT member_id FROM outbox WHERE kind = 'task_urgent_ping'")]
-    assert len(pinged) == tasks.URGENT_PINGS
+    assert len(pinged) == alerts.URGENT_PINGS
     assert set(pinged) <= set(on_duty)
     assert resident not in pinged and off_duty not in pinged
     # Not urgent: nobody is pinged.
     await tasks.create_task(db, now, resident, tasks.NewTask(category="shopping", description="Later", when_kind="tomorrow"))
-    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'task_urgent_ping'") == tasks.URGENT_PINGS
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'task_urgent_ping'") == alerts.URGENT_PINGS
     assert task_id
 
 
@@ -36,3 +36,17 @@ async def test_on_duty_toggle(db: Database, now: datetime) -> None:
     assert await tasks.toggle_on_duty(db, now, 42) is False
     with pytest.raises(NotAllowed):
         await tasks.toggle_on_duty(db, now, 43)
+
+
+async def test_only_staff_choose_the_daily_cap_among_the_offered(db: Database, now: datetime) -> None:
+    cid = await make_community(db, now)
+    await make_member(db, now, cid, tg_user_id=50, staff=True)
+    await make_member(db, now, cid, tg_user_id=51, volunteer=True)
+    assert await alerts.daily_cap_of(db, cid) == alerts.DAILY_CAP
+    with pytest.raises(NotAllowed):
+        await alerts.set_daily_cap(db, community_id=cid, tg_user_id=51, admin_ids=(), cap=3, now=now)
+    with pytest.raises(InvalidInput):
+        await alerts.set_daily_cap(db, community_id=cid, tg_user_id=50, admin_ids=(), cap=4, now=now)
+    assert await alerts.set_daily_cap(db, community_id=cid, tg_user_id=50, admin_ids=(), cap=10, now=now) == 10
+    assert await alerts.daily_cap_of(db, cid) == 10
+    assert alerts.daily_cap('{"urgent_daily_cap": 0}') == alerts.daily_cap("not json") == alerts.DAILY_CAP
