@@ -28,7 +28,7 @@ from bot.models import (
     TaskFull,
 )
 from bot.numbers import button_number, number
-from bot.services import masking
+from bot.services import masking, reliability
 from bot.services.areas import match_area
 from storage import members as member_store
 from storage import tasks as task_store
@@ -440,6 +440,8 @@ def _claim(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: int
             raise TaskFull()
     member = _may_claim(task, first("SELECT * FROM members WHERE id = ? AND deleted_at IS NULL", (member_id,)),
                         mine, member_id)
+    reliability.check_claim_sync(conn, community_id=int(task["community_id"]), member_id=member_id,
+                                 kind=str(task["kind"]), now=now)
     counted = first("SELECT COUNT(*) FROM claims WHERE task_id = ? AND state IN ('active', 'done')", (task_id,))
     taken = int(counted[0]) if counted else 0
     if taken >= int(task["slots"]):
@@ -531,6 +533,8 @@ def _withdraw(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: 
     if task["state"] not in ("open", "full", "in_progress"):
         raise InvalidState()
     conn.execute("UPDATE claims SET state = 'withdrawn', updated_at = ? WHERE id = ?", (to_db(now), existing["id"]))
+    reliability.note_withdrawal_sync(conn, community_id=int(task["community_id"]), task_id=task_id,
+                                     member_id=member_id, starts_at=task["starts_at"], now=now)
     conn.execute("UPDATE tasks SET state = 'open', card_version = card_version + 1, updated_at = ? WHERE id = ?",
                  (to_db(now), task_id))
     audit_sync(conn, now=now, action="task.withdraw", community_id=int(task["community_id"]),
