@@ -6,38 +6,45 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
 
 from storage.db import Database, first
-from storage.timeutil import from_db, to_db
+from storage.timeutil import to_db
 
 DONE, NO_SHOW, LATE = "done", "no_show", "late"
 
 
 @dataclass(frozen=True, slots=True)
 class Mark:
-    """One thing a volunteer did that the score counts: ``done``, ``no_show`` or ``late``, and when."""
+    """What a volunteer did that the score counts: ``count`` times ``done``, ``no_show`` or ``late``
+    on the (UTC) day that starts at ``at``."""
 
     member_id: int
     kind: str
     at: datetime
+    count: int = 1
 
 
-# A completed claim is dated by its last change (the confirmation or the event's closing).
-_MARKS = ("SELECT member_id, 'done' AS kind, updated_at AS at FROM claims"
+# Counted per UTC day (times are stored as fixed-width UTC text: the first ten characters are the
+# day), so even a very busy volunteer is a few hundred rows. A completed claim is dated by its last
+# change (the confirmation or the event's closing): the partial index claims_member_completed.
+_MARKS = ("SELECT member_id, kind, day, COUNT(*) FROM ("
+          "SELECT member_id, 'done' AS kind, substr(updated_at, 1, 10) AS day FROM claims"
           " WHERE member_id {who} AND state = 'completed' AND updated_at >= :since"
-          " UNION ALL SELECT member_id, 'no_show', created_at FROM no_shows"
+          " UNION ALL SELECT member_id, 'no_show', substr(created_at, 1, 10) FROM no_shows"
           " WHERE member_id {who} AND created_at >= :since"
-          " UNION ALL SELECT member_id, 'late', created_at FROM late_withdrawals"
-          " WHERE member_id {who} AND created_at >= :since")
+          " UNION ALL SELECT member_id, 'late', substr(created_at, 1, 10) FROM late_withdrawals"
+          " WHERE member_id {who} AND created_at >= :since"
+          ") AS marks GROUP BY member_id, kind, day")
 _ONE = _MARKS.format(who="= :mid")
 
 
 def _marks(rows: Sequence[Any]) -> list[Mark]:
-    return [Mark(int(r[0]), str(r[1]), from_db(str(r[2]))) for r in rows]
+    return [Mark(int(r[0]), str(r[1]), datetime.fromisoformat(str(r[2])).replace(tzinfo=UTC), int(r[3]))
+            for r in rows]
 
 
 def marks_sync(conn: sqlite3.Connection, member_id: int, since: datetime) -> list[Mark]:

@@ -62,8 +62,8 @@ def score(marks: Iterable[Mark], now: datetime) -> Reliability:
     good = bad = 0.0
     counts = {DONE: 0, NO_SHOW: 0, LATE: 0}
     for m in marks:
-        counts[m.kind] += 1
-        w = weight(m.at, now)
+        counts[m.kind] += m.count
+        w = weight(m.at, now) * m.count
         if m.kind == DONE:
             good += w
         else:

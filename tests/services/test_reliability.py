@@ -120,3 +120,18 @@ async def test_only_staff_set_the_minimum_and_only_listed_values(db: Database, n
     with pytest.raises(InvalidInput):
         await reliability.set_minimum(db, tg_user_id=0, admin_ids={0}, community_id=cid, value=55, now=now)
     assert await reliability.minimum(db, cid) == 0
+
+
+async def test_marks_are_read_per_day_and_old_ones_not_at_all(db: Database, now: datetime) -> None:
+    cid, staff, vol = await _world(db, now)
+    for ago in (0, 0, 0, 90, 800):    # three today, one 90 days ago, one beyond the two years read
+        tid = await make_task(db, now, cid, staff, state="completed")
+        await make_claim(db, now - timedelta(days=ago), tid, vol, state="completed", update_task=False)
+    r = await reliability.of_member(db, vol, now)
+    assert (r.done, r.no_shows, r.late, r.percent) == (4, 0, 0, 100)
+    tid = await make_task(db, now, cid, staff, kind="event", state="completed")
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO no_shows (community_id, task_id, member_id, created_at)"
+                           " VALUES (:c, :t, :m, :at)", {"c": cid, "t": tid, "m": vol, "at": to_db(now)})
+    # (1 + 3 + 0.5) / (1 + 3 + 0.5 + 1), with today's weights a little under 1 (counted from midnight)
+    assert (await reliability.of_member(db, vol, now)).percent == 82

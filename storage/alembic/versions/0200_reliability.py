@@ -20,6 +20,7 @@ def upgrade() -> None:
     UNIQUE (task_id, member_id)
 )""")
     op.execute("CREATE INDEX late_withdrawals_member ON late_withdrawals (member_id, created_at)")
+    op.execute("CREATE INDEX claims_member_completed ON claims (member_id, updated_at, state) WHERE state = 'completed'")
     op.execute("ALTER TABLE communities ADD COLUMN min_reliability INTEGER NOT NULL DEFAULT 0")
 
 
