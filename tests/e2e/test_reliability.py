@@ -5,7 +5,7 @@ does not change) and recovers by completing a small task."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.devkit.harness import BotProcess
@@ -92,7 +92,8 @@ async def test_minimum_refuses_an_event_until_a_small_task_is_done(fake: FakeTel
 
         # Wang (one no-show: 50 %) taps Claim on an event: refused with why and how to recover.
         ev = await tasks.create_task(db, now, staff, tasks.NewTask(
-            "other", title="Guard the cherry blossoms", kind="event", slots=3, points=5), staff=True)
+            "other", title="Guard the cherry blossoms", kind="event", slots=3, points=5,
+            starts_at=now + timedelta(hours=3)), staff=True)
         card = await fake.wait_for_message(group, _has(f"cl:{ev}"), timeout=T)
         before = await db.fetchone("SELECT state, card_version FROM tasks WHERE id = :t", {"t": ev})
         q = await fake.press_button(vol_u, card, f"cl:{ev}")
@@ -119,5 +120,13 @@ async def test_minimum_refuses_an_event_until_a_small_task_is_done(fake: FakeTel
         assert "You have claimed" in str((await fake.wait_callback_answer(q, timeout=T)).get("text"))
         assert await db.fetchval("SELECT COUNT(*) FROM claims WHERE task_id = :t AND state = 'active'",
                                  {"t": ev}) == 1
+
+        # Withdrawing three hours before the start is late: they are told, and it counts half a no-show.
+        details = await fake.wait_for_message(vol_u, _has(f"wd:{ev}"), timeout=T)
+        q = await fake.press_button(vol_u, details, f"wd:{ev}")
+        said = str((await fake.wait_callback_answer(q, timeout=T)).get("text"))
+        assert "You have withdrawn" in said and "lowers your reliability" in said, said
+        text = await say(fake, vol_u, "/points", "Reliability:", timeout=T)
+        assert "Reliability: 57% (last two years: 1 task done, missed 1, withdrew late 1)" in text, text
     finally:
         await db.close()

@@ -82,9 +82,11 @@ async def test_late_withdrawal_is_recorded_once_and_an_early_one_not(db: Databas
     cid, staff, vol = await _world(db, now)
     soon = await make_task(db, now, cid, staff, kind="event", slots=5, starts_at=to_db(now + timedelta(hours=3)))
     later = await make_task(db, now, cid, staff, kind="event", slots=5, starts_at=to_db(now + timedelta(days=3)))
+    told = []
     for tid in (soon, later, soon):
         await tasks.claim(db, now, vol, tid)
-        await tasks.withdraw(db, now, vol, tid)
+        told.append(await tasks.withdraw(db, now, vol, tid))
+    assert told == [True, False, False]   # the second late withdrawal from one task is not counted again
     rows = await db.fetchall("SELECT task_id FROM late_withdrawals WHERE member_id = :m", {"m": vol})
     assert [r[0] for r in rows] == [soon]
     r = await reliability.of_member(db, vol, now)
