@@ -48,6 +48,7 @@ FEATURES = [
     "bot.conversations.reward_admin",
     "bot.conversations.report_commands",
     "bot.conversations.settings",
+    "bot.conversations.reliability",
     "bot.jobs.outbox_drain",
     "bot.jobs.sweeps",
     "bot.conversations.core",

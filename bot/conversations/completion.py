@@ -10,6 +10,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot import dialogs
 from bot.context import LinliApp, LinliContext
+from bot.conversations import reliability as reliability_ui
 from bot.i18n import Translator
 from bot.menu import load_member, menu_item, participant
 from bot.models import N_, DomainError, InvalidInput, NotFound
@@ -117,16 +118,17 @@ async def _confirmation(update: Update, ctx: LinliContext, t: Translator, uid: i
 # -- commands --------------------------------------------------------------------------------
 async def _points_text(ctx: LinliContext, t: Translator, uid: int) -> str:
     s = await points.summary(ctx.db, tg_user_id=uid, now=ctx.now())
+    me = await load_member(ctx, uid)
     lines = [t("⭐ Your points: <b>{balance}</b>", balance=s.balance),
              t("This month: +{month}", month=s.this_month)]
     lines += [t("{points} of them expire at the end of {date}", points=e.points, date=e.last_day.isoformat())
               for e in s.expiring]
+    lines += await reliability_ui.points_lines(ctx, t, me)
     if s.last:
         lines.append("")
         lines.append(t("Latest:"))
         lines += [_entry_line(t, e) for e in s.last]
     else:
-        me = await load_member(ctx, uid)
         lines.append(t("No points yet. Help a neighbour to earn your first!") if me is None or me.is_volunteer
                      else t("No points yet. Points are earned by volunteers who help neighbours."))
     return "\n".join(lines)
@@ -279,7 +281,7 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
             heading = " ".join(x for x in (local_time(row["starts_at"], row["tz"]), task_name(t, row)) if x)
             dialog = await dialogs.start(ctx, update.effective_user.id, "attend", "att",
                                          {"task_id": tid, "absent": [], "heading": heading})
-            text, markup = _attendance(t, dialog, people)
+            text, markup = _attendance(t, dialog, people, await reliability_ui.percents(ctx, _ids(people)))
             await reply(update, text, markup)
             return
         wrong = N_("The list of event #{id} has {n} people: the numbers of those who did not come go from 1 to {n}"
@@ -297,13 +299,23 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
         await reply(update, error_text(t, err))
 
 
-def _attendance(t: Translator, dialog: dialogs.Dialog, people: list[Any]) -> tuple[str, Any]:
+def _ids(people: list[Any]) -> list[int]:
+    return [int(a.member_id) for a in people[:90]]
+
+
+def _pct(percent: int | None) -> str:
+    return "" if percent is None else f" · {percent}%"
+
+
+def _attendance(t: Translator, dialog: dialogs.Dialog, people: list[Any], scores: dict[int, int]) -> tuple[str, Any]:
+    """The tick list; each name shows the volunteer's reliability (``scores``: member id → %)."""
     absent = set(dialog.data.get("absent", []))
     tid = dialog.data["task_id"]
     text = t("Attendance for “{event}”: everyone is ticked as present. Tap the names of those who did not come,"
              " then press Close the event.", event=dialog.data.get("heading") or t("Task #{id}", id=tid))
-    rows = [[(("❌ " if i in absent else "✅ ") + a.name[:30], dialogs.button("att", str(i)))]
-            for i, a in enumerate(people[:90])]
+    text += "\n" + t("The % after a name is that volunteer's reliability.")
+    rows = [[(("❌ " if i in absent else "✅ ") + a.name[:30] + _pct(scores.get(a.member_id)),
+              dialogs.button("att", str(i)))] for i, a in enumerate(people[:90])]
     rows.append([(t("🏁 Close the event ({n} present)", n=len(people) - len(absent)), dialogs.button("att", "close")),
                  (t("✖ Cancel"), dialogs.button("att", "cancel"))])
     return text, inline(rows)
@@ -342,7 +354,7 @@ async def _attend_flow(update: Update, ctx: LinliContext, dialog: dialogs.Dialog
         absent ^= {tapped}
         dialog.data["absent"] = sorted(absent)
         await dialogs.save(ctx, dialog)
-    text, markup = _attendance(t, dialog, people)
+    text, markup = _attendance(t, dialog, people, await reliability_ui.percents(ctx, _ids(people)))
     await edit_or_send(query, text, markup)
 
 

@@ -55,6 +55,7 @@ async def help_command(update: Update, ctx: LinliContext) -> None:
             lines.append(t("Staff: /publish · /review on|off · /edittask · /canceltask · /categories · /closeevent ·"
                            " /entries · /revoke · /areas · /org · /rewards manage · /stats · /report · /export ·"
                            " /digest now"))
+            lines.append(t("Staff: /reliability the score volunteers need to claim events"))
     await reply(update, "\n".join(lines), await main_menu(ctx, user.id, t))
 
 
@@ -110,7 +111,7 @@ async def note_private_chat(update: Update, ctx: LinliContext) -> None:
 PRIVATE_ONLY = ["request", "publish", "tasks", "mytasks", "points", "history", "leaderboard", "rewards", "vouchers",
                 "profile", "language", "settings", "cancel", "deleteme", "stats", "report", "export", "review",
                 "categories", "edittask", "canceltask", "closeevent", "entries", "revoke", "verify", "merchant",
-                "digest", "join", "myid", "org", "areas"]
+                "digest", "join", "myid", "org", "areas", "reliability"]
 
 
 async def ignore_edit(update: Update, ctx: LinliContext) -> None:

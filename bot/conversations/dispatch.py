@@ -139,8 +139,9 @@ async def _details(p: _Press) -> None:
 
 
 async def _withdraw(p: _Press) -> None:
-    await tasks.withdraw(p.ctx.db, p.ctx.now(), p.member.id, p.task_id)
-    await answer(p.query, p.t("You have withdrawn. The task is open again for others."))
+    late = await tasks.withdraw(p.ctx.db, p.ctx.now(), p.member.id, p.task_id)
+    await answer(p.query, p.t("You have withdrawn. The task is open again for others.") + (
+        " " + p.t("It was less than a day before the start, so it lowers your reliability a little.") if late else ""))
 
 
 async def _cancel(p: _Press) -> None:

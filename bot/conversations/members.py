@@ -20,6 +20,7 @@ from telegram.ext import CallbackQueryHandler, ChatMemberHandler, CommandHandler
 
 from bot import dialogs
 from bot.context import LinliApp, LinliContext
+from bot.conversations import reliability as reliability_ui
 from bot.deeplinks import dispatch, link, start_payload
 from bot.dialogs import Again, Dialog, Input, Next, Outcome, Stop, button, flow
 from bot.i18n import Translator, both, normalise_language, translator
@@ -722,7 +723,9 @@ async def _staff_find(update: Update, ctx: LinliContext, t: Translator, cid: int
         await reply(update, t(STAFF_HELP))
         return
     found = await svc.find_members(ctx.db, community_id=cid, text=text)
-    lines = [f"#{m.id} {esc(m.display_name or '?')}" + (" ⭐" if m.is_staff else "") for m in found]
+    scores = await reliability_ui.staff_labels(ctx, t, [m.id for m in found])
+    lines = [f"#{m.id} {esc(m.display_name or '?')}" + (" ⭐" if m.is_staff else "") + scores.get(m.id, "")
+             for m in found]
     await reply(update, "\n".join(lines) if lines else t("Nobody registered here has that name."))
 
 

@@ -94,7 +94,7 @@ REGISTRY: dict[str, Table] = {
     "communities": Table(
         mine="created_by = :tg", cols={"created_by": NULL},  # the Telegram id of whoever ran /setup
         keep="id name group_chat_id join_code timezone language digest_time review_required settings"
-             " welcome_message_id active created_at digest_next_at"),
+             " welcome_message_id active created_at digest_next_at min_reliability"),
     "areas": Table(keep="id community_id name active"),
     "organisations": Table(keep="id community_id name invite_code active created_at"),
     "categories": Table(keep="id community_id code name_zh name_en default_points sort active"),
@@ -160,6 +160,7 @@ REGISTRY: dict[str, Table] = {
               "note": Col("null", typed=True, mine="resolved_by = :mid")},
         keep="id community_id task_id opened_by state resolution points resolved_by created_at resolved_at"),
     "no_shows": Table(keep="id community_id task_id member_id recorded_by created_at"),
+    "late_withdrawals": Table(keep="id community_id task_id member_id starts_at created_at"),  # 0200
     "honours": Table(keep="id community_id member_id code created_at"),
     "sent_notifications": Table(keep="id key created_at"),  # keys name members by id
     "voucher_verify_attempts": Table(keep="id actor_id ok created_at"),

@@ -28,7 +28,7 @@ from bot.models import (
     TaskFull,
 )
 from bot.numbers import button_number, number
-from bot.services import alerts, masking
+from bot.services import alerts, masking, reliability
 from bot.services.areas import match_area
 from storage import members as member_store
 from storage import tasks as task_store
@@ -421,6 +421,8 @@ def _claim(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: int
             raise TaskFull()
     member = _may_claim(task, first("SELECT * FROM members WHERE id = ? AND deleted_at IS NULL", (member_id,)),
                         mine, member_id)
+    reliability.check_claim_sync(conn, community_id=int(task["community_id"]), member_id=member_id,
+                                 kind=str(task["kind"]), now=now)
     counted = first("SELECT COUNT(*) FROM claims WHERE task_id = ? AND state IN ('active', 'done')", (task_id,))
     taken = int(counted[0]) if counted else 0
     if taken >= int(task["slots"]):
@@ -496,11 +498,12 @@ def _tell_claimed(conn: sqlite3.Connection, now: datetime, task: sqlite3.Row, me
                          dedupe_key=f"coming:{claim_id}:{to_db(now)}")
 
 
-async def withdraw(db: Database, now: datetime, member_id: int, task_id: int) -> None:
-    await db.write(lambda conn: _withdraw(conn, now, member_id, task_id))
+async def withdraw(db: Database, now: datetime, member_id: int, task_id: int) -> bool:
+    """Give the place back; True if it was late (see ``reliability.note_withdrawal_sync``)."""
+    return await db.write(lambda conn: _withdraw(conn, now, member_id, task_id))
 
 
-def _withdraw(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: int) -> None:
+def _withdraw(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: int) -> bool:
     """The withdraw transaction, in one piece on the writer's thread (see ``claim``)."""
     task = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
     if task is None:
@@ -512,6 +515,8 @@ def _withdraw(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: 
     if task["state"] not in ("open", "full", "in_progress"):
         raise InvalidState()
     conn.execute("UPDATE claims SET state = 'withdrawn', updated_at = ? WHERE id = ?", (to_db(now), existing["id"]))
+    late = reliability.note_withdrawal_sync(conn, community_id=int(task["community_id"]), task_id=task_id,
+                                            member_id=member_id, starts_at=task["starts_at"], now=now)
     conn.execute("UPDATE tasks SET state = 'open', card_version = card_version + 1, updated_at = ? WHERE id = ?",
                  (to_db(now), task_id))
     audit_sync(conn, now=now, action="task.withdraw", community_id=int(task["community_id"]),
@@ -524,6 +529,7 @@ def _withdraw(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: 
             enqueue_sync(conn, chat_id=int(req["tg_user_id"]), member_id=int(req["id"]),
                          kind="task_volunteer_withdrew", now=now, payload={"task_id": task_id},
                          dedupe_key=f"withdrew:{existing['id']}:{to_db(now)}")
+    return late
 
 
 def _may_cancel(actor: Member, task: Any) -> bool:
