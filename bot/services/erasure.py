@@ -162,6 +162,10 @@ REGISTRY: dict[str, Table] = {
     "no_shows": Table(keep="id community_id task_id member_id recorded_by created_at"),
     "late_withdrawals": Table(keep="id community_id task_id member_id starts_at created_at"),  # 0200
     "honours": Table(keep="id community_id member_id code created_at"),
+    # Check-in (0180): an event's random token and short code, and who checked in when (ids and
+    # times, like no_shows: attendance stays counted once the person is anonymised).
+    "checkin_codes": Table(keep="task_id token short_code opened_by opened_at"),
+    "checkins": Table(keep="task_id member_id via checked_in_at"),
     "sent_notifications": Table(keep="id key created_at"),  # keys name members by id
     "voucher_verify_attempts": Table(keep="id actor_id ok created_at"),
     "earning_totals": Table(keep="community_id scope subject_id period pts"),
