@@ -1,0 +1,169 @@
+"""Check-in at the venue (issue 21): staff open check-in for an event and show its QR code (a
+``start=ci_<token>`` deep link) or its short code; volunteers who hold a place scan it or type the
+code within the event's check-in window and are checked in. ``/closeevent`` then starts from the
+check-ins (``unticked``).
+
+The rules, in one place:
+
+- the window (``window``): from ``EARLY`` before the start to the end (an event without an end:
+  ``LENGTH`` after its start; without a start: from when check-in is opened);
+- only staff of the event's community (or a super-admin) open it, only for an event that is still
+  open and whose window has not ended; opening it again shows the same code;
+- a token or short code names one event: it checks in only there, only within that event's window;
+- only someone holding a place (an active claim) is checked in; checking in twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot import codes
+from bot.models import N_, DomainError, InvalidState, NotFound
+from bot.services.access import require_registered, require_staff
+from bot.services.tasks import label
+from storage import checkins as store
+from storage.db import Database, Row
+from storage.timeutil import opt_from_db
+
+EARLY = timedelta(minutes=30)   # check-in opens this long before the start
+LENGTH = timedelta(hours=3)     # the end of an event that has none
+OPEN_STATES = ("open", "full", "in_progress", "awaiting_confirmation")
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ"  # letters only (no I, L, O): never mistaken for an event number
+CODE_LENGTH = 6
+TOKEN_BYTES = 12
+
+
+class NotAnEvent(DomainError):
+    message = N_("Task #{id} is not an event: check-in is only for events.")
+
+
+class CheckinOver(DomainError):
+    message = N_("Check-in for “{event}” has ended.")
+
+
+class TooEarly(DomainError):
+    message = N_("Check-in for “{event}” opens at {when}. Please try again then.")
+
+
+class WrongCode(DomainError):
+    message = N_("Sorry, that check-in code is not right. Please look at the code shown at the venue and try again.")
+
+
+class NoPlace(DomainError):
+    message = N_("Sorry, you do not have a place at “{event}”, so I cannot check you in. Please ask the staff"
+                 " at the venue.")
+
+
+@dataclass(frozen=True)
+class Window:
+    opens: datetime | None   # None: from whenever check-in is opened
+    closes: datetime | None  # None: until the event is closed
+
+    def before(self, now: datetime) -> bool:
+        return self.opens is not None and now < self.opens
+
+    def after(self, now: datetime) -> bool:
+        return self.closes is not None and now >= self.closes
+
+
+def window(starts_at: datetime | None, ends_at: datetime | None) -> Window:
+    """The one rule for when an event's check-in works."""
+    opens = starts_at - EARLY if starts_at is not None else None
+    closes = ends_at if ends_at is not None else (starts_at + LENGTH if starts_at is not None else None)
+    return Window(opens, closes)
+
+
+def local_time(moment: datetime, tz: str | None) -> str:
+    """A moment as the community's local ``MM-DD HH:MM``."""
+    return moment.astimezone(ZoneInfo(tz or "Asia/Shanghai")).strftime("%m-%d %H:%M")
+
+
+def event_window(event: Row) -> Window:
+    return window(opt_from_db(event["starts_at"]), opt_from_db(event["ends_at"]))
+
+
+@dataclass(frozen=True)
+class Opened:
+    event: Row
+    token: str
+    short_code: str
+    window: Window
+
+
+@dataclass(frozen=True)
+class CheckedIn:
+    event: Row
+    first_time: bool  # False: they were checked in already (nothing changed)
+
+
+async def _event(db: Database, task_id: int) -> Row:
+    event = await store.event(db, task_id)
+    if event is None:
+        raise NotFound()
+    if event["kind"] != "event":
+        raise NotAnEvent(id=task_id)
+    return event
+
+
+def _name(event: Row) -> str:
+    return label(event["title"], event["description"]) or f"#{event['id']}"
+
+
+async def open_checkin(db: Database, *, task_id: int, tg_user_id: int, admin_ids: Collection[int],
+                       now: datetime) -> Opened:
+    """Staff open check-in for an event (again: the same code)."""
+    event = await _event(db, task_id)
+    staff = await require_staff(db, tg_user_id, admin_ids, int(event["community_id"]))
+    win = event_window(event)
+    if event["state"] not in OPEN_STATES:
+        raise InvalidState()
+    if win.after(now):
+        raise CheckinOver(event=_name(event))
+    row = await store.code_of(db, task_id)
+    while row is None:
+        row = await store.add_code(db, task_id=task_id, token=codes.token_urlsafe(TOKEN_BYTES),
+                                   short_code=codes.text(CODE_ALPHABET, CODE_LENGTH),
+                                   opened_by=staff.id if staff is not None else None, now=now)
+    return Opened(event, str(row["token"]), str(row["short_code"]), win)
+
+
+def normalise_code(text: str) -> str:
+    """What someone typed as a short code: spaces and dashes dropped, upper case."""
+    return "".join(ch for ch in text.upper() if ch.isalnum())
+
+
+async def check_in(db: Database, *, tg_user_id: int, now: datetime, token: str | None = None,
+                   short_code: str | None = None) -> CheckedIn:
+    """A volunteer scanned the QR code (``token``) or typed the short code."""
+    member = await require_registered(db, tg_user_id)
+    if token is not None:
+        task_id = await store.event_of_token(db, token)
+    else:
+        task_id = await store.event_of_short_code(db, normalise_code(short_code or ""))
+    if task_id is None:
+        raise WrongCode()
+    event = await _event(db, task_id)
+    if event["community_id"] != member.community_id:
+        raise NoPlace(event=_name(event))
+    win = event_window(event)
+    if event["state"] not in OPEN_STATES or win.after(now):
+        raise CheckinOver(event=_name(event))
+    if win.before(now):
+        assert win.opens is not None
+        raise TooEarly(event=_name(event), when=local_time(win.opens, event["tz"]))
+    done = await store.record(db, task_id=task_id, member_id=member.id, via="qr" if token else "code", now=now)
+    if done is None:
+        raise NoPlace(event=_name(event))
+    return CheckedIn(event, done)
+
+
+async def unticked(db: Database, task_id: int, member_ids: Sequence[int]) -> list[int] | None:
+    """For the attendance list: the positions in ``member_ids`` of those who did not check in, or
+    None when check-in was never opened for the event (then everyone starts ticked)."""
+    if await store.code_of(db, task_id) is None:
+        return None
+    present = await store.checked_in(db, task_id)
+    return [i for i, mid in enumerate(member_ids) if mid not in present]
