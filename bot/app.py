@@ -44,6 +44,7 @@ FEATURES = [
     "bot.conversations.request_flow",
     "bot.conversations.dispatch",
     "bot.conversations.completion",
+    "bot.conversations.checkin",
     "bot.conversations.rewards",
     "bot.conversations.reward_admin",
     "bot.conversations.report_commands",

@@ -56,6 +56,7 @@ BUTTONS: dict[str, frozenset[Where]] = {
     "an": PRIVATE,      # may the group hear of my honours? (asked once, at a first claim)
     "rw": PRIVATE,      # points supermarket and vouchers
     "rl": PRIVATE,      # /reliability: staff pick the minimum score to claim events
+    "ci": PRIVATE,      # staff open check-in for an event (under /mytasks)
 }
 
 OUT_OF_DATE = N_("This button is out of date. Please use the latest message.")

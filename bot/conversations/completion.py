@@ -16,7 +16,7 @@ from bot.menu import load_member, menu_item, participant
 from bot.models import N_, DomainError, InvalidInput, NotFound
 from bot.numbers import button_number, parse_int
 from bot.renderers import RenderContext, Rendered, renderer
-from bot.services import completion, points
+from bot.services import checkin, completion, points
 from bot.services.access import require_staff
 from bot.ui import (
     answer,
@@ -279,8 +279,10 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
             # A tick list: everyone is present; tap the names of those who did not come.
             row = await task_store.when_row(ctx.db, tid)
             heading = " ".join(x for x in (local_time(row["starts_at"], row["tz"]), task_name(t, row)) if x)
+            unticked = await checkin.unticked(ctx.db, tid, [p.member_id for p in people])
             dialog = await dialogs.start(ctx, update.effective_user.id, "attend", "att",
-                                         {"task_id": tid, "absent": [], "heading": heading})
+                                         {"task_id": tid, "absent": unticked or [], "heading": heading,
+                                          "checkin": unticked is not None})
             text, markup = _attendance(t, dialog, people, await reliability_ui.percents(ctx, _ids(people)))
             await reply(update, text, markup)
             return
@@ -311,8 +313,11 @@ def _attendance(t: Translator, dialog: dialogs.Dialog, people: list[Any], scores
     """The tick list; each name shows the volunteer's reliability (``scores``: member id → %)."""
     absent = set(dialog.data.get("absent", []))
     tid = dialog.data["task_id"]
-    text = t("Attendance for “{event}”: everyone is ticked as present. Tap the names of those who did not come,"
-             " then press Close the event.", event=dialog.data.get("heading") or t("Task #{id}", id=tid))
+    event = dialog.data.get("heading") or t("Task #{id}", id=tid)
+    text = (t("Attendance for “{event}”: those who checked in are ticked as present. Tap a name to change it,"
+              " then press Close the event.", event=event) if dialog.data.get("checkin") else
+            t("Attendance for “{event}”: everyone is ticked as present. Tap the names of those who did not come,"
+              " then press Close the event.", event=event))
     text += "\n" + t("The % after a name is that volunteer's reliability.")
     rows = [[(("❌ " if i in absent else "✅ ") + a.name[:30] + _pct(scores.get(a.member_id)),
               dialogs.button("att", str(i)))] for i, a in enumerate(people[:90])]

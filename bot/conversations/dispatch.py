@@ -16,6 +16,7 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LinliApp, LinliContext
+from bot.conversations.checkin import mytasks_buttons
 from bot.deeplinks import link
 from bot.i18n import Translator, normalise_language, translator
 from bot.menu import menu_item, participant, volunteer
@@ -431,7 +432,7 @@ async def cmd_mytasks(update: Update, ctx: LinliContext) -> None:
     lines = [t("Your tasks:")]
     for r in rows:
         lines.append(f"#{r['id']} {task_name(t, r)} · {esc(_state(t, r['state']))}")
-    await reply(update, "\n".join(lines))
+    await reply(update, "\n".join(lines), mytasks_buttons(t, member, rows))
 
 
 # -- renderers -------------------------------------------------------------------------------

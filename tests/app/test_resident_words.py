@@ -46,6 +46,14 @@ RESIDENT_FACING = (
     " again.",
     "Asking for help is for residents. You are registered as a volunteer: see open tasks with /tasks. If you also"
     " need help yourself, send /start and choose “Both”.",
+    "Please type the check-in code shown at the venue (6 letters), or scan its QR code with your phone's camera.",
+    "Please type the check-in code shown at the venue, in letters. To do something else, press a button of the menu.",
+    "✅ You are checked in at “{event}”. Thank you for coming!",
+    "You are already checked in at “{event}”. Nothing more is needed.",
+    "Sorry, you do not have a place at “{event}”, so I cannot check you in. Please ask the staff at the venue.",
+    "Sorry, that check-in code is not right. Please look at the code shown at the venue and try again.",
+    "Check-in for “{event}” opens at {when}. Please try again then.",
+    "Check-in for “{event}” has ended.",
 )
 # Some English message ids above still name a command: the English catalog (bot/locales/en) says the
 # button instead, so what people read is checked, not the id.

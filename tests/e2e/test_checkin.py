@@ -1,0 +1,148 @@
+"""Check-in at the venue through the real bot process (issue 21, feature 2): staff open check-in
+from /mytasks or /checkin and get a QR code and a short code; volunteers with a place scan it or type
+the code within the event's window; /closeevent starts from the check-ins. Every refusal is checked:
+a code of another event, before and after the window, no place, unregistered, a wrong code, not staff,
+and nothing of it in the group."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import segno
+
+from bot.devkit.harness import BotProcess, settle
+from bot.devkit.sandbox import FakeTelegram
+from storage.db import Database, open_database
+from storage.timeutil import to_db
+from tests.e2e.people import community_with_group
+from tests.factories import make_member
+from tests.factories_tasks import make_claim, make_task
+
+T = 10
+BOT = "linli_test_bot"
+
+
+def _last_id(fake: FakeTelegram, user: Any) -> int:
+    chat = fake.private_chat(user)
+    return max((m.message_id for m in fake.bot_messages(chat)), default=0) if chat is not None else 0
+
+
+async def _say(fake: FakeTelegram, user: Any, text: str, expect: str) -> Any:
+    """``user`` sends ``text`` in private; the bot's next message there containing ``expect``."""
+    mark = _last_id(fake, user)
+    await fake.send_text(user, None, text)
+    return await fake.wait_for_message(user, lambda m: expect in str(m.text or m.caption or ""), timeout=T,
+                                       after_id=mark)
+
+
+def _short_code(message: Any) -> str:
+    found = re.search(r"this code: (?:<code>)?([A-Z]{6})\b", str(message.caption or message.text or ""))
+    assert found, message.data
+    return found.group(1)
+
+
+async def _token(db: Database, task_id: int) -> str:
+    return str(await db.fetchval("SELECT token FROM checkin_codes WHERE task_id = ?", (task_id,)))
+
+
+async def _checked_in(db: Database, task_id: int) -> set[int]:
+    return {int(r[0]) for r in await db.fetchall("SELECT member_id FROM checkins WHERE task_id = ?", (task_id,))}
+
+
+def _qr_png(link: str) -> bytes:
+    buf = io.BytesIO()
+    segno.make(link, error="m").save(buf, kind="png", scale=8, border=2)
+    return buf.getvalue()
+
+
+async def _event(db: Database, now: datetime, cid: int, staff: int, title: str, start: timedelta,
+                 end: timedelta | None, people: list[int]) -> int:
+    tid = await make_task(db, now, cid, staff, kind="event", slots=10, points=2, title=title,
+                          starts_at=to_db(now + start), ends_at=None if end is None else to_db(now + end))
+    for member_id in people:
+        await make_claim(db, now, tid, member_id)
+    return tid
+
+
+async def test_check_in_by_qr_code_and_short_code_then_close(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        group, cid = await community_with_group(fake, db, now)
+        staff_u, a_u, b_u, c_u, d_u = (fake.add_user(n, language_code="en") for n in ("Staff", "Ann", "Bo", "Cai", "Dee"))
+        staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True, name="Staff")
+        ann = await make_member(db, now, cid, tg_user_id=a_u.id, language="en", volunteer=True, name="Ann")
+        bo = await make_member(db, now, cid, tg_user_id=b_u.id, language="zh", volunteer=True, name="Bo")
+        cai = await make_member(db, now, cid, tg_user_id=c_u.id, language="en", volunteer=True, name="Cai")
+        absent = await make_member(db, now, cid, volunteer=True, name="Xu", started_bot=0)
+        for u in (staff_u, a_u, b_u, c_u, d_u):
+            fake.private_chat(u, create=True)
+        # Starting in 10 minutes (check-in opened 30 minutes before); another at the same time;
+        # one in three hours (check-in not yet open).
+        clean = await _event(db, now, cid, staff, "Clean-up", timedelta(minutes=10), timedelta(hours=2),
+                             [ann, bo, absent])
+        fair = await _event(db, now, cid, staff, "Fair", timedelta(minutes=10), timedelta(hours=2), [cai])
+        later = await _event(db, now, cid, staff, "Later", timedelta(hours=3), None, [ann])
+
+        # Staff open check-in with the 📍 button under the event in /mytasks: a QR code and a short code.
+        mine = await _say(fake, staff_u, "/mytasks", "Your tasks")
+        await fake.press_button(staff_u, mine, f"ci:{clean}")
+        sheet = await fake.wait_for_message(staff_u, lambda m: "Check-in for" in str(m.caption or ""), timeout=T,
+                                            after_id=mine.message_id)
+        code = _short_code(sheet)
+        token = await _token(db, clean)
+        assert fake.file_bytes(sheet.data["photo"][-1]["file_id"]) == _qr_png(f"https://t.me/{BOT}?start=ci_{token}")
+        # Opening it again (the command) shows the same code.
+        again = await _say(fake, staff_u, f"/checkin {clean}", "Check-in for")
+        assert _short_code(again) == code
+
+        # Scanning the QR code checks in once; a second scan is harmless.
+        await _say(fake, a_u, f"/start ci_{token}", "You are checked in at “Clean-up”")
+        await _say(fake, a_u, f"/start ci_{token}", "already checked in")
+        # Typing the code from the menu, in Chinese, in lower case with a space.
+        await _say(fake, b_u, "📍 活动签到", "签到码")
+        await _say(fake, b_u, f"{code[:3].lower()} {code[3:]}", "签到成功")
+        assert await _checked_in(db, clean) == {ann, bo}
+
+        # Refusals: no place here (a place at another event does not count), a wrong code,
+        # not registered, not staff; before the window.
+        await _say(fake, c_u, f"/checkin {code}", "do not have a place at “Clean-up”")
+        await _say(fake, a_u, "/checkin ZZZZZZ", "check-in code is not right")
+        await _say(fake, d_u, f"/start ci_{token}", "Please register first")
+        await _say(fake, a_u, f"/checkin {fair}", "not allowed")
+        await _say(fake, staff_u, f"/checkin {later}", "Check-in for")
+        await _say(fake, a_u, f"/start ci_{await _token(db, later)}", "opens at")
+        assert await _checked_in(db, fair) == set() and await _checked_in(db, later) == set()
+
+        # After the window: the fair's code no longer works, and check-in cannot be opened again.
+        await _say(fake, staff_u, f"/checkin {fair}", "Check-in for")
+        async with db.transaction() as conn:   # the fair is over (its end moved into the past)
+            await conn.execute("UPDATE tasks SET starts_at = ?, ends_at = ? WHERE id = ?",
+                               (to_db(now - timedelta(hours=3)), to_db(now - timedelta(hours=1)), fair))
+        await _say(fake, c_u, f"/start ci_{await _token(db, fair)}", "has ended")
+        await _say(fake, staff_u, f"/checkin {fair}", "has ended")
+        assert await _checked_in(db, fair) == set()
+
+        # In the group nothing is shown: no code, no picture.
+        fake.add_member(group, staff_u, announce=False)
+        await fake.send_text(staff_u, group, f"/checkin {clean}")
+        await settle(fake)
+        for m in fake.bot_messages(group):
+            assert "photo" not in m.data and code not in str(m.text or m.caption or ""), m.data
+
+        # /closeevent starts from the check-ins: Ann and Bo ticked, Xu (who never came) not.
+        att = await _say(fake, staff_u, f"/closeevent {clean}", "Attendance")
+        assert "checked in" in str(att.text)
+        labels = [b["text"] for b in att.inline_buttons]
+        assert "✅ Ann" in labels and "✅ Bo" in labels and "❌ Xu" in labels and "2 present" in str(labels), labels
+        await fake.press_button(staff_u, att, "d:att:close")
+        await fake.wait_for(lambda: "Event closed" in (att.text or ""), timeout=T)
+        paid = await db.fetchall("SELECT member_id FROM ledger WHERE task_id = ?", (clean,))
+        assert {int(r[0]) for r in paid} == {ann, bo}
+        assert await db.fetchval("SELECT member_id FROM no_shows WHERE task_id = ?", (clean,)) == absent
+        assert not fake.errors, fake.errors
+    finally:
+        await db.close()
