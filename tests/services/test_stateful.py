@@ -1,10 +1,10 @@
 """Hypothesis stateful test over dispatch and completion services, with valid and unauthorised actors.
 
 Claim, withdraw, cancel and new tasks go through bot/services/tasks.py; points expiring through
-expiry.py (with a ledger replay, oldest points first, after every step); the rest through
-completion.py. Most rules aim at an object the current state allows (a rule is enabled only when
-one exists), usually with the actor who may act on it and now and then with someone drawn from
-everyone; one rule takes any actor and any object as drawn (mostly refused: the authorisation
+expiry.py (with a ledger replay, oldest points first, after every step); opening check-in and
+checking in through checkin.py; the rest through completion.py. Most rules aim at an object the
+current state allows (a rule is enabled only when one exists), usually with the actor who may act
+on it and now and then with someone drawn from everyone; one rule takes any actor and any object as drawn (mostly refused: the authorisation
 and state checks). Every operation is counted as accepted or refused and the tally is printed
 (``-s``; ``--hypothesis-show-statistics`` shows it per test case); a run in which fewer than
 30 % are accepted fails (one that refuses nearly everything proves little). Before this change
@@ -41,6 +41,7 @@ from hypothesis.stateful import (
 )
 
 from bot.models import DomainError
+from bot.services import checkin as ci
 from bot.services import completion as c
 from bot.services import expiry as x
 from bot.services import points as p
@@ -85,6 +86,14 @@ AIMED = {
     "resolve": "SELECT s.id AS case_id, s.id AS k FROM cases s WHERE s.state = 'open'",
     "close_event": "SELECT t.id AS task, t.id AS k FROM tasks t WHERE t.kind = 'event' AND t.state IN ('open', 'full')"
                    " AND EXISTS (SELECT 1 FROM claims c WHERE c.task_id = t.id AND c.state IN ('active', 'done'))",
+    # Check-in (bot/services/checkin.py): staff open it for an open event; a place holder checks in.
+    "open_checkin": "SELECT t.id AS task, t.id AS k FROM tasks t WHERE t.kind = 'event'"
+                    " AND t.state IN ('open', 'full', 'in_progress')"
+                    " AND NOT EXISTS (SELECT 1 FROM checkin_codes cc WHERE cc.task_id = t.id)",
+    "check_in": "SELECT cc.token AS token, m.tg_user_id AS tg, c.id AS k FROM claims c"
+                " JOIN members m ON m.id = c.member_id JOIN checkin_codes cc ON cc.task_id = c.task_id"
+                " JOIN tasks t ON t.id = c.task_id WHERE c.state IN ('active', 'done')"
+                " AND t.state IN ('open', 'full', 'in_progress', 'awaiting_confirmation')",
     "revoke": "SELECT l.id AS lid, l.id AS k FROM ledger l JOIN members m ON m.id = l.member_id"
               " WHERE l.delta > 0 AND l.reason <> 'refund' AND m.balance >= l.delta AND NOT EXISTS"
               " (SELECT 1 FROM ledger r WHERE r.idempotency_key = 'revoke:' || l.id)",
@@ -212,13 +221,20 @@ class Completion(RuleBasedStateMachine):
         self._try("close_event", c.close_event(self.db, task_id=task, tg_user_id=tg, now=self.tick(),
                                                absent=[self.ids[a] for a in absent]))
 
+    def _open_checkin(self, task: int, tg: int) -> None:
+        self._try("open_checkin", ci.open_checkin(self.db, task_id=task, tg_user_id=tg, admin_ids=(),
+                                                  now=self.tick()))
+
+    def _check_in(self, token: str, tg: int) -> None:
+        self._try("check_in", ci.check_in(self.db, tg_user_id=tg, now=self.tick(), token=token))
+
     def _revoke(self, lid: int, tg: int) -> None:
         self._try("revoke", c.revoke(self.db, ledger_id=lid, tg_user_id=tg, now=self.tick(), reason="check"))
 
     # -- rules: anyone, on any object (mostly refused) -----------------------------------
     # Dispatch steps go through bot/services/tasks.py, as the bot does (member ids, not tg ids).
     @rule(op=st.sampled_from(["claim", "withdraw", "done", "confirm", "not_done", "problem", "cancel", "resolve",
-                              "close_event", "revoke"]),
+                              "close_event", "revoke", "open_checkin", "check_in"]),
           n=st.integers(0, MAX_TASKS - 1), tg=st.sampled_from(TG), how=st.sampled_from(HOW), pts=st.integers(-1, 4),
           absent=st.sets(st.sampled_from(VOLUNTEERS)))
     def anyone(self, op: str, n: int, tg: int, how: str, pts: int, absent: set[int]) -> None:
@@ -230,6 +246,9 @@ class Completion(RuleBasedStateMachine):
             self._close_event(self.task(n), tg, absent)
         elif op == "revoke":
             self._revoke(n + 1, tg)
+        elif op == "check_in":  # any event's QR code, whoever scans it (a place elsewhere does not count)
+            tokens = self.run(self.db.fetchall("SELECT token FROM checkin_codes ORDER BY task_id"))
+            self._check_in(str(tokens[n % len(tokens)]["token"]) if tokens else "no-such-code", tg)
         else:
             getattr(self, f"_{op}")(self.task(n), tg)
 
@@ -270,6 +289,35 @@ class Completion(RuleBasedStateMachine):
     @rule(salt=SALT, who=WHO, absent=st.sets(st.sampled_from(VOLUNTEERS)))
     def staff_closes_event(self, salt: int, who: int, absent: set[int]) -> None:
         self._close_event(self.pick("close_event", salt)["task"], who or 205, absent)
+
+    @precondition(lambda self: self.can["open_checkin"])
+    @rule(salt=SALT, who=WHO)
+    def staff_opens_checkin(self, salt: int, who: int) -> None:
+        self._open_checkin(self.pick("open_checkin", salt)["task"], who or 205)
+
+    @precondition(lambda self: self.can["check_in"])
+    @rule(salt=SALT, who=WHO)
+    def volunteer_checks_in(self, salt: int, who: int) -> None:
+        """Scan the event's QR code (the one who holds the place; now and then anyone, or twice)."""
+        row = self.pick("check_in", salt)
+        self._check_in(row["token"], who or row["tg"])
+
+    @precondition(lambda self: self.can["close_event"])
+    @rule(salt=SALT)
+    def staff_closes_from_checkins(self, salt: int) -> None:
+        """/closeevent as the attendance list starts: those who checked in present, the others not
+        (everyone present when check-in was never opened). Exactly those present are credited."""
+        task = self.pick("close_event", salt)["task"]
+        people = [a.member_id for a in self.run(c.event_attendees(self.db, task_id=task))]
+        unticked = self.run(ci.unticked(self.db, task, people)) or []
+        absent = {people[i] for i in unticked}
+        opened = self.run(self.db.fetchval("SELECT COUNT(*) FROM checkin_codes WHERE task_id = ?", (task,)))
+        came = {r[0] for r in self.run(self.db.fetchall("SELECT member_id FROM checkins WHERE task_id = ?", (task,)))}
+        if self._try("close_event", c.close_event(self.db, task_id=task, tg_user_id=205, now=self.tick(),
+                                                  absent=absent)):
+            paid = {r[0] for r in self.run(self.db.fetchall(
+                "SELECT member_id FROM ledger WHERE task_id = ? AND reason = 'event_attended'", (task,)))}
+            assert paid == (set(people) & came if opened else set(people)), "the credits differ from the check-ins"
 
     @precondition(lambda self: self.can["revoke"])
     @rule(salt=SALT, who=WHO)
@@ -344,11 +392,15 @@ class Completion(RuleBasedStateMachine):
             "  LEFT JOIN tasks t ON t.id = l.task_id WHERE l.delta > 0"
             "  AND (c.state IS NOT 'completed' OR t.state IS NOT 'completed')) AS early,"
             " (SELECT COUNT(*) FROM members m WHERE m.balance < 0 OR m.balance <>"
-            "  (SELECT COALESCE(SUM(delta), 0) FROM ledger l WHERE l.member_id = m.id)) AS bad"))
+            "  (SELECT COALESCE(SUM(delta), 0) FROM ledger l WHERE l.member_id = m.id)) AS bad,"
+            " (SELECT COUNT(*) FROM checkins k JOIN tasks t ON t.id = k.task_id WHERE t.kind <> 'event'"
+            "  OR NOT EXISTS (SELECT 1 FROM claims c WHERE c.task_id = k.task_id AND c.member_id = k.member_id))"
+            "  AS stray"))
         assert row["over"] == 0, "claims beyond slots"
         assert row["dup"] == 0, "credited twice"
         assert row["early"] == 0, "credited without completion"
         assert row["bad"] == 0, "balance differs from the ledger"
+        assert row["stray"] == 0, "a check-in without a place at an event"
         assert self.run(p.totals_mismatches(db)) == [], "leaderboard totals differ from the ledger"
         self._fifo()
 
