@@ -27,7 +27,8 @@ from bot.menu import menu_item, volunteer
 from bot.models import N_, DomainError, Member
 from bot.numbers import parse_int
 from bot.services import checkin
-from bot.ui import answer, error_text, inline, reply, task_name, tr_for
+from bot.services.access import member_by_tg
+from bot.ui import answer, error_text, esc, inline, reply, task_name, tr_for
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,13 @@ async def cmd_checkin(update: Update, ctx: LinliContext) -> None:
     """/checkin <event number> (staff open check-in) or /checkin <code> (check in)."""
     args = list(ctx.args or [])
     if not args:
+        assert update.effective_user is not None
+        member = await member_by_tg(ctx.db, update.effective_user.id)
+        if member is not None and member.is_staff and not member.is_volunteer:
+            t = await tr_for(update, ctx)
+            await reply(update, esc(t("Please write: /checkin <event number> (or press 📍 under the event in"
+                                      " /mytasks).")))
+            return
         await _menu_checkin(update, ctx)
         return
     task_id = parse_int(args[0], hash_ok=True)

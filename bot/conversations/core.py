@@ -111,7 +111,7 @@ async def note_private_chat(update: Update, ctx: LinliContext) -> None:
 PRIVATE_ONLY = ["request", "publish", "tasks", "mytasks", "points", "history", "leaderboard", "rewards", "vouchers",
                 "profile", "language", "settings", "cancel", "deleteme", "stats", "report", "export", "review",
                 "categories", "edittask", "canceltask", "closeevent", "entries", "revoke", "verify", "merchant",
-                "digest", "join", "myid", "org", "areas", "reliability"]
+                "digest", "join", "myid", "org", "areas", "reliability", "checkin"]
 
 
 async def ignore_edit(update: Update, ctx: LinliContext) -> None:

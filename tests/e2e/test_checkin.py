@@ -95,6 +95,7 @@ async def test_check_in_by_qr_code_and_short_code_then_close(fake: FakeTelegram,
         code = _short_code(sheet)
         token = await _token(db, clean)
         assert fake.file_bytes(sheet.data["photo"][-1]["file_id"]) == _qr_png(f"https://t.me/{BOT}?start=ci_{token}")
+        await _say(fake, staff_u, "/checkin", "/checkin <event number>")
         # Opening it again (the command) shows the same code.
         again = await _say(fake, staff_u, f"/checkin {clean}", "Check-in for")
         assert _short_code(again) == code
@@ -126,9 +127,11 @@ async def test_check_in_by_qr_code_and_short_code_then_close(fake: FakeTelegram,
         await _say(fake, staff_u, f"/checkin {fair}", "has ended")
         assert await _checked_in(db, fair) == set()
 
-        # In the group nothing is shown: no code, no picture.
+        # In the group nothing is shown: no code, no picture; the bot points to the private chat.
         fake.add_member(group, staff_u, announce=False)
+        mark = max((m.message_id for m in fake.bot_messages(group)), default=0)
         await fake.send_text(staff_u, group, f"/checkin {clean}")
+        await fake.wait_for_message(group, lambda m: "private chat" in str(m.text or ""), timeout=T, after_id=mark)
         await settle(fake)
         for m in fake.bot_messages(group):
             assert "photo" not in m.data and code not in str(m.text or m.caption or ""), m.data
