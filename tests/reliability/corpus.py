@@ -149,6 +149,7 @@ NUMBER_COMMANDS: list[str] = [
     "/entries {n}",
     "/closeevent {n}",
     "/closeevent {event} {n}",
+    "/checkin {n}",
     "/categories points other {n}",
     "/categories add garden{i} {n} 园艺 / Gardening",
     "/rewards add goods {n} 5 Tea",
@@ -164,7 +165,7 @@ NUMBER_COMMANDS: list[str] = [
 NUMBER_BUTTONS: list[str] = [
     "tp:{n}", "st:h:{n}", "ph:{n}",
     "done:{n}", "cf:{n}:y", "cf:{n}:n", "cf:{n}:p", "cs:{n}:c", "cs:{n}:x", "cs:{n}:h", "cs:{n}",
-    "cl:{n}", "dt:{n}", "wd:{n}", "rc:{n}", "rc:{n}:y", "ap:{n}", "rj:{n}", "ed:{n}",
+    "cl:{n}", "dt:{n}", "wd:{n}", "rc:{n}", "rc:{n}:y", "ap:{n}", "rj:{n}", "ed:{n}", "ci:{n}",
     "rw:r:{n}", "rw:d:{n}:{day}", "rw:c:{n}:abcd:-", "rw:show:{n}", "rw:x:{n}", "rw:xx:{n}", "rw:u:{n}", "rw:tog:{n}",
     "rw:d:{reward}:{n}", "rw:c:{reward}:abcd:{n}",
 ]

@@ -23,6 +23,7 @@ STAFF_COMMANDS = [
     "/digest now",
     "/revoke 1 mistake",
     "/closeevent 1 0",
+    "/checkin 1",
     "/verify ABCDEFGHJK",
 ]
 GROUP_COMMANDS = ["/setup Another community", "/staff add"]
@@ -32,7 +33,8 @@ async def _snapshot(path: str) -> dict[str, object]:
     db = await open_database(path, migrate=False)
     try:
         out: dict[str, object] = {}
-        for table in ("communities", "areas", "organisations", "merchants", "rewards", "vouchers", "tasks", "claims", "ledger"):
+        for table in ("communities", "areas", "organisations", "merchants", "rewards", "vouchers", "tasks", "claims", "ledger",
+                      "checkin_codes"):
             out[table] = await db.fetchval(f"SELECT COUNT(*) FROM {table}")
         out["staff"] = await db.fetchval("SELECT COUNT(*) FROM members WHERE is_staff = 1")
         return out
