@@ -61,6 +61,15 @@ async def record(db: Database, *, task_id: int, member_id: int, via: str, now: d
         return cur.rowcount == 1
 
 
+async def counts(db: Database, task_id: int) -> tuple[int, int]:
+    """(how many of those holding a place have checked in, how many hold a place)."""
+    row = await db.fetchone(
+        "SELECT COUNT(k.member_id) AS came, COUNT(*) AS held FROM claims c LEFT JOIN checkins k"
+        " ON k.task_id = c.task_id AND k.member_id = c.member_id"
+        " WHERE c.task_id = :task_id AND c.state IN ('active', 'done')", {"task_id": task_id})
+    return (int(row["came"]), int(row["held"])) if row is not None else (0, 0)
+
+
 async def checked_in(db: Database, task_id: int) -> set[int]:
     """The member ids of everyone checked in at the event."""
     rows = await db.fetchall("SELECT member_id FROM checkins WHERE task_id = :task_id", {"task_id": task_id})

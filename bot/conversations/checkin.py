@@ -63,6 +63,7 @@ async def _open(update: Update, ctx: LinliContext, t: Translator, task_id: int) 
              t("Or they press “📍 Check in” in my menu and type this code: <code>{code}</code>",
                code=opened.short_code),
              _window_text(t, opened),
+             t("Checked in so far: {came} of {held} with a place.", came=opened.came, held=opened.held),
              t("When the event is over, close it with /closeevent {id}: those who checked in are ticked.",
                id=task_id)]
     text = "\n".join(lines)

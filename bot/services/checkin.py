@@ -91,6 +91,8 @@ class Opened:
     token: str
     short_code: str
     window: Window
+    came: int = 0   # of those holding a place, how many checked in so far
+    held: int = 0   # how many hold a place
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,8 @@ async def open_checkin(db: Database, *, task_id: int, tg_user_id: int, admin_ids
         row = await store.add_code(db, task_id=task_id, token=codes.token_urlsafe(TOKEN_BYTES),
                                    short_code=codes.text(CODE_ALPHABET, CODE_LENGTH),
                                    opened_by=staff.id if staff is not None else None, now=now)
-    return Opened(event, str(row["token"]), str(row["short_code"]), win)
+    came, held = await store.counts(db, task_id)
+    return Opened(event, str(row["token"]), str(row["short_code"]), win, came, held)
 
 
 def normalise_code(text: str) -> str:

@@ -98,7 +98,7 @@ async def test_check_in_by_qr_code_and_short_code_then_close(fake: FakeTelegram,
         await _say(fake, staff_u, "/checkin", "/checkin <event number>")
         # Opening it again (the command) shows the same code.
         again = await _say(fake, staff_u, f"/checkin {clean}", "Check-in for")
-        assert _short_code(again) == code
+        assert _short_code(again) == code and "Checked in so far: 0 of 3" in str(again.caption)
 
         # Scanning the QR code checks in once; a second scan is harmless.
         await _say(fake, a_u, f"/start ci_{token}", "You are checked in at “Clean-up”")
@@ -107,6 +107,7 @@ async def test_check_in_by_qr_code_and_short_code_then_close(fake: FakeTelegram,
         await _say(fake, b_u, "📍 活动签到", "签到码")
         await _say(fake, b_u, f"{code[:3].lower()} {code[3:]}", "签到成功")
         assert await _checked_in(db, clean) == {ann, bo}
+        assert "Checked in so far: 2 of 3" in str((await _say(fake, staff_u, f"/checkin {clean}", "Check-in for")).caption)
 
         # Refusals: no place here (a place at another event does not count), a wrong code,
         # not registered, not staff; before the window.
