@@ -47,6 +47,12 @@ async def event_of_short_code(db: Database, short_code: str) -> int | None:
     return None if v is None else int(v)
 
 
+async def holds_place(db: Database, task_id: int, member_id: int) -> bool:
+    """Whether the member holds a place at the event (an active or done claim)."""
+    return await db.fetchone("SELECT 1 FROM claims WHERE task_id = :task_id AND member_id = :member_id"
+                             " AND state IN ('active', 'done')", {"task_id": task_id, "member_id": member_id}) is not None
+
+
 async def record(db: Database, *, task_id: int, member_id: int, via: str, now: datetime) -> bool | None:
     """Check the member in if they hold a place (an active or done claim): True when checked in now,
     False when they already were, None when they hold no place."""

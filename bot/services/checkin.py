@@ -101,13 +101,16 @@ class CheckedIn:
     first_time: bool  # False: they were checked in already (nothing changed)
 
 
-async def _event(db: Database, task_id: int) -> Row:
-    event = await store.event(db, task_id)
-    if event is None:
+async def _task(db: Database, task_id: int) -> Row:
+    task = await store.event(db, task_id)
+    if task is None:
         raise NotFound()
-    if event["kind"] != "event":
-        raise NotAnEvent(id=task_id)
-    return event
+    return task
+
+
+def _only_events(task: Row) -> None:
+    if task["kind"] != "event":
+        raise NotAnEvent(id=task["id"])
 
 
 def _name(event: Row) -> str:
@@ -117,18 +120,23 @@ def _name(event: Row) -> str:
 async def open_checkin(db: Database, *, task_id: int, tg_user_id: int, admin_ids: Collection[int],
                        now: datetime) -> Opened:
     """Staff open check-in for an event (again: the same code)."""
-    event = await _event(db, task_id)
+    event = await _task(db, task_id)
     staff = await require_staff(db, tg_user_id, admin_ids, int(event["community_id"]))
+    _only_events(event)
     win = event_window(event)
     if event["state"] not in OPEN_STATES:
         raise InvalidState()
     if win.after(now):
         raise CheckinOver(event=_name(event))
     row = await store.code_of(db, task_id)
-    while row is None:
+    for _draw in range(20):  # a new token and code; drawn again in the rare case another event has one
+        if row is not None:
+            break
         row = await store.add_code(db, task_id=task_id, token=codes.token_urlsafe(TOKEN_BYTES),
                                    short_code=codes.text(CODE_ALPHABET, CODE_LENGTH),
                                    opened_by=staff.id if staff is not None else None, now=now)
+    if row is None:
+        raise DomainError()
     came, held = await store.counts(db, task_id)
     return Opened(event, str(row["token"]), str(row["short_code"]), win, came, held)
 
@@ -148,8 +156,10 @@ async def check_in(db: Database, *, tg_user_id: int, now: datetime, token: str |
         task_id = await store.event_of_short_code(db, normalise_code(short_code or ""))
     if task_id is None:
         raise WrongCode()
-    event = await _event(db, task_id)
+    event = await _task(db, task_id)  # codes are only ever given to events
     if event["community_id"] != member.community_id:
+        raise WrongCode()  # another community's event: not one of theirs to know of
+    if not await store.holds_place(db, task_id, member.id):
         raise NoPlace(event=_name(event))
     win = event_window(event)
     if event["state"] not in OPEN_STATES or win.after(now):

@@ -18,7 +18,7 @@ from bot.devkit.sandbox import FakeTelegram
 from storage.db import Database, open_database
 from storage.timeutil import to_db
 from tests.e2e.people import community_with_group
-from tests.factories import make_member
+from tests.factories import make_community, make_member
 from tests.factories_tasks import make_claim, make_task
 
 T = 10
@@ -72,13 +72,16 @@ async def test_check_in_by_qr_code_and_short_code_then_close(fake: FakeTelegram,
     try:
         now = datetime.now(UTC)
         group, cid = await community_with_group(fake, db, now)
-        staff_u, a_u, b_u, c_u, d_u = (fake.add_user(n, language_code="en") for n in ("Staff", "Ann", "Bo", "Cai", "Dee"))
+        staff_u, a_u, b_u, c_u, d_u, e_u = (fake.add_user(n, language_code="en")
+                                            for n in ("Staff", "Ann", "Bo", "Cai", "Dee", "Eve"))
+        elsewhere = await make_community(db, now, name="Far Lane")
+        await make_member(db, now, elsewhere, tg_user_id=e_u.id, language="en", volunteer=True, name="Eve")
         staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True, name="Staff")
         ann = await make_member(db, now, cid, tg_user_id=a_u.id, language="en", volunteer=True, name="Ann")
         bo = await make_member(db, now, cid, tg_user_id=b_u.id, language="zh", volunteer=True, name="Bo")
         cai = await make_member(db, now, cid, tg_user_id=c_u.id, language="en", volunteer=True, name="Cai")
         absent = await make_member(db, now, cid, volunteer=True, name="Xu", started_bot=0)
-        for u in (staff_u, a_u, b_u, c_u, d_u):
+        for u in (staff_u, a_u, b_u, c_u, d_u, e_u):
             fake.private_chat(u, create=True)
         # Starting in 10 minutes (check-in opened 30 minutes before); another at the same time;
         # one in three hours (check-in not yet open).
@@ -109,14 +112,16 @@ async def test_check_in_by_qr_code_and_short_code_then_close(fake: FakeTelegram,
         assert await _checked_in(db, clean) == {ann, bo}
         assert "Checked in so far: 2 of 3" in str((await _say(fake, staff_u, f"/checkin {clean}", "Check-in for")).caption)
 
-        # Refusals: no place here (a place at another event does not count), a wrong code,
-        # not registered, not staff; before the window.
+        # Refusals: no place here (a place at another event does not count), a wrong code, not
+        # registered, another community, not staff; before the window (and no place there either).
         await _say(fake, c_u, f"/checkin {code}", "do not have a place at “Clean-up”")
         await _say(fake, a_u, "/checkin ZZZZZZ", "check-in code is not right")
         await _say(fake, d_u, f"/start ci_{token}", "Please register first")
+        await _say(fake, e_u, f"/start ci_{token}", "check-in code is not right")  # another community's event
         await _say(fake, a_u, f"/checkin {fair}", "not allowed")
         await _say(fake, staff_u, f"/checkin {later}", "Check-in for")
         await _say(fake, a_u, f"/start ci_{await _token(db, later)}", "opens at")
+        await _say(fake, c_u, f"/start ci_{await _token(db, later)}", "do not have a place at “Later”")
         assert await _checked_in(db, fair) == set() and await _checked_in(db, later) == set()
 
         # After the window: the fair's code no longer works, and check-in cannot be opened again.
