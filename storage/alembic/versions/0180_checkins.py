@@ -3,7 +3,7 @@ storage/migrations/0180_checkins.sql)."""
 from alembic import op
 
 revision = "0180"
-down_revision = "0150"
+down_revision = "0170"
 branch_labels = None
 depends_on = None
 
