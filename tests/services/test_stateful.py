@@ -4,8 +4,8 @@ Claim, withdraw, cancel and new tasks go through bot/services/tasks.py; points e
 expiry.py (with a ledger replay, oldest points first, after every step); opening check-in and
 checking in through checkin.py; the rest through completion.py. Most rules aim at an object the
 current state allows (a rule is enabled only when one exists), usually with the actor who may act
-on it and now and then with someone drawn from everyone; one rule takes any actor and any object as drawn (mostly refused: the authorisation
-and state checks). Every operation is counted as accepted or refused and the tally is printed
+on it and now and then with someone drawn from everyone; one rule takes any actor and any object
+as drawn (mostly refused: the authorisation and state checks). Every operation is counted as accepted or refused and the tally is printed
 (``-s``; ``--hypothesis-show-statistics`` shows it per test case); a run in which fewer than
 30 % are accepted fails (one that refuses nearly everything proves little). Before this change
 the test accepted 8 % of its operations.
