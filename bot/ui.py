@@ -136,12 +136,16 @@ def task_name(t: Translator, task: Any, secrets: Sequence[object] = ()) -> str:
     (phones and the ``secrets`` masked), else "voice request #7" or "task #7"."""
     from bot.services.tasks import label
 
-    name = label(task["title"], task["description"], secrets=secrets)
+    # A typed task (storage.tasks: Task, TaskName...) or a plain row of a query selecting these columns.
+    title, description, voice, tid = (
+        (task.title, task.description, task.voice_file_id, task.id) if hasattr(task, "__dataclass_fields__")
+        else (task["title"], task["description"], task["voice_file_id"], task["id"]))
+    name = label(title, description, secrets=secrets)
     if name:
         return esc(name)
-    if task["voice_file_id"]:
-        return esc(t("🎤 voice request #{id}", id=task["id"]))
-    return esc(t("Task #{id}", id=task["id"]))
+    if voice:
+        return esc(t("🎤 voice request #{id}", id=tid))
+    return esc(t("Task #{id}", id=tid))
 
 
 def local_time(stored: str | None, tz: str | None) -> str:
@@ -162,12 +166,12 @@ def when_text(t: Translator, task: Any) -> str:
     """When a task is, as its card says it: as soon as possible, today, tomorrow, or its local start
     time (``task`` carries when_kind, starts_at and the community's tz, as ``tasks.when_row``)."""
     named = {"asap": t("As soon as possible"), "today": t("Today"), "tomorrow": t("Tomorrow")}
-    return named.get(task["when_kind"]) or local_time(task["starts_at"], task["tz"]) or named["asap"]
+    return named.get(task.when_kind) or local_time(task.starts_at, task.tz) or named["asap"]
 
 
 def event_time(task: Any) -> str:
     """An event's local start and end ("05-04 09:30–12:00"; the end's date when it is another day)."""
-    start, end = local_time(task["starts_at"], task["tz"]), local_time(task["ends_at"], task["tz"])
+    start, end = local_time(task.starts_at, task.tz), local_time(task.ends_at, task.tz)
     if not end:
         return start
     return f"{start}–{end[6:] if end[:5] == start[:5] else end}"

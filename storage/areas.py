@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-from storage.db import Database, first
+from storage.db import Database, Row, first
 
 
 async def name_of(db: Database, area_id: int) -> str | None:
@@ -39,3 +39,9 @@ async def remove(conn: aiosqlite.Connection, community_id: int, name: str) -> bo
     cur = await conn.execute("UPDATE areas SET active = 0 WHERE community_id = :c AND name = :name AND active = 1",
                              {"c": community_id, "name": name})
     return bool(cur.rowcount)
+
+
+async def active_in(conn: aiosqlite.Connection, community_id: int) -> list[Row]:
+    """The community's listed areas (id, name) in use, inside a transaction."""
+    return list(await conn.execute_fetchall("SELECT id, name FROM areas WHERE community_id = :c AND active = 1",
+                                            {"c": community_id}))

@@ -74,3 +74,10 @@ async def update(conn: aiosqlite.Connection, community_id: int, code: str, value
         cur = await conn.execute(f"UPDATE categories SET {sets} WHERE community_id = :c AND code = :code",
                                  {**values, "c": community_id, "code": code})
     return cur.rowcount or 0
+
+
+async def default_points(conn: aiosqlite.Connection, community_id: int, category: str) -> int | None:
+    """The points a task of this category is worth by default, None if the category is not listed."""
+    found = await first(conn, "SELECT default_points FROM categories WHERE community_id = :c AND code = :code",
+                        {"c": community_id, "code": category})
+    return None if found is None else int(found[0])

@@ -200,3 +200,23 @@ async def settings_in(conn: aiosqlite.Connection, community_id: int) -> str | No
 async def set_settings(conn: aiosqlite.Connection, community_id: int, settings: str) -> None:
     await conn.execute("UPDATE communities SET settings = :settings WHERE id = :id",
                        {"settings": settings, "id": community_id})
+
+
+# -- what a new task takes from its community (bot/services/tasks.py) --------------------------
+@dataclass(frozen=True, slots=True)
+class ReviewSetting:
+    """Whether residents' requests wait for staff review: the column, and the settings text (JSON)
+    that may say so too."""
+
+    required: bool
+    settings: str | None
+
+
+async def review_setting(conn: aiosqlite.Connection, community_id: int) -> ReviewSetting | None:
+    found = await first(conn, "SELECT settings, review_required FROM communities WHERE id = :id", {"id": community_id})
+    return None if found is None else ReviewSetting(bool(found[1]), found[0])
+
+
+async def set_review_required(conn: aiosqlite.Connection, community_id: int, required: bool) -> None:
+    await conn.execute("UPDATE communities SET review_required = :v WHERE id = :id",
+                       {"v": int(required), "id": community_id})

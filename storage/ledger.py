@@ -13,7 +13,7 @@ from datetime import datetime
 
 import aiosqlite
 
-from storage.db import Database
+from storage.db import Database, first
 from storage.timeutil import from_db, to_db
 
 
@@ -225,3 +225,13 @@ async def set_leaderboard_opt_out(conn: aiosqlite.Connection, member_id: int, op
     """Whether the member's name is left off the leaderboards."""
     await conn.execute("UPDATE members SET leaderboard_opt_out = :opt_out, updated_at = :now WHERE id = :member",
                        {"opt_out": int(opt_out), "now": to_db(now), "member": member_id})
+
+
+async def entry(conn: aiosqlite.Connection, ledger_id: int) -> aiosqlite.Row | None:
+    """One ledger row, None if there is none."""
+    return await first(conn, "SELECT * FROM ledger WHERE id = :id", {"id": ledger_id})
+
+
+async def key_used(conn: aiosqlite.Connection, key: str) -> bool:
+    """Whether a ledger row was written with this idempotency key."""
+    return await first(conn, "SELECT id FROM ledger WHERE idempotency_key = :key", {"key": key}) is not None

@@ -434,3 +434,38 @@ async def mark_unreachable(conn: aiosqlite.Connection, member_id: int, now: date
     """Telegram refuses messages to the member (blocked the bot, or never started it)."""
     await conn.execute("UPDATE members SET reachable = 0, updated_at = :now WHERE id = :member_id",
                        {"now": to_db(now), "member_id": member_id})
+# -- the people a task's transitions tell (bot/services/tasks.py, completion.py) --------------
+_ROW_SYNC = "SELECT * FROM members WHERE id = :id AND deleted_at IS NULL"
+_CHAT = "SELECT tg_user_id FROM members WHERE id = :id AND deleted_at IS NULL"
+
+
+def row_sync(conn: sqlite3.Connection, member_id: int) -> sqlite3.Row | None:
+    """The (not deleted) member's plain row in a ``Database.write`` function: the claim path reads
+    a few columns of it and does not pay for building a ``Member``."""
+    found: sqlite3.Row | None = conn.execute(_ROW_SYNC, {"id": member_id}).fetchone()
+    return found
+
+
+async def chat_of(conn: aiosqlite.Connection, member_id: int) -> int | None:
+    """The Telegram chat of a (not deleted) member, None if there is none to write to."""
+    found = await first(conn, _CHAT, {"id": member_id})
+    return None if found is None or found[0] is None else int(found[0])
+
+
+def chat_of_sync(conn: sqlite3.Connection, member_id: int) -> int | None:
+    """``chat_of`` in a ``Database.write`` function."""
+    found = conn.execute(_CHAT, {"id": member_id}).fetchone()
+    return None if found is None or found[0] is None else int(found[0])
+
+
+async def registered_staff_ids(conn: aiosqlite.Connection, community_id: int) -> list[int]:
+    """The ids of the community's registered staff (not erased)."""
+    rows = await conn.execute_fetchall(
+        "SELECT id FROM members WHERE community_id = :c AND is_staff = 1 AND deleted_at IS NULL"
+        " AND registered_at IS NOT NULL", {"c": community_id})
+    return [int(r[0]) for r in rows]
+
+
+async def set_on_duty(conn: aiosqlite.Connection, member_id: int, on_duty: bool, now: datetime) -> None:
+    await conn.execute("UPDATE members SET on_duty = :v, updated_at = :now WHERE id = :id",
+                       {"v": int(on_duty), "now": to_db(now), "id": member_id})

@@ -136,6 +136,16 @@ def scrub_details_params(task_id: int, member_id: int, why: str, now: datetime) 
     return (task_id, why, to_db(now), member_id)
 
 
+async def scrub_details(conn: aiosqlite.Connection, task_id: int, member_id: int, why: str, now: datetime) -> None:
+    """Queue ``SCRUB_DETAILS`` for the member's details messages about the task, in a transaction."""
+    await conn.execute(SCRUB_DETAILS, scrub_details_params(task_id, member_id, why, now))
+
+
+def scrub_details_sync(conn: sqlite3.Connection, task_id: int, member_id: int, why: str, now: datetime) -> None:
+    """``scrub_details`` in a ``Database.write`` function."""
+    conn.execute(SCRUB_DETAILS, scrub_details_params(task_id, member_id, why, now))
+
+
 # Erasure (bot/services/erasure.py) lets go of a person's chat last: every message the bot sent them
 # that carries someone else's private data (a claim's details: the resident's name, phone and
 # address, and the resident's voice note after it; a request sent to staff for review, its text

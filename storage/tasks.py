@@ -1,46 +1,195 @@
-"""Data access for tasks and their claims (and the cases opened about them).
+"""Data access for tasks: every SQL statement about a task row (its claims are in storage/claims.py,
+the cases opened about it in storage/cases.py).
 
-One task loader (``get``) serves every service; the handlers' and renderers'
-reads are named functions here, so no SQL sits above the service layer.
+One task loader per kind of transaction (``get`` in an aiosqlite transaction, ``get_sync`` in a
+``Database.write`` function, ``row`` outside any) and each returns a typed ``Task``, so the
+services hold the rules and no SQL, and a change of database touches this layer only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, TypeVar
 
-import aiosqlite
+from storage.db import Connection, Database, Row, SyncConnection, first
+from storage.timeutil import to_db
 
-from storage.db import Database, Row, first
+T = TypeVar("T", bound="Task")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A row of ``tasks`` (docs/ARCHITECTURE.md "Task states"); times as stored (UTC text)."""
+
+    id: int
+    community_id: int
+    requester_id: int | None     # the resident helped (None for a proxy request or an event)
+    created_by: int
+    is_proxy: int
+    proxy_name: str | None
+    proxy_phone: str | None
+    proxy_address: str | None
+    kind: str                    # request, event
+    category: str
+    title: str | None
+    description: str | None
+    voice_file_id: str | None
+    area_id: int | None
+    address: str | None          # exact address: private, never in a group
+    when_kind: str               # asap, today, tomorrow, at
+    starts_at: str | None
+    ends_at: str | None
+    slots: int
+    points: int
+    organisation_id: int | None  # open only to this organisation
+    urgent: int
+    state: str
+    group_chat_id: int | None
+    group_message_id: int | None  # None: card not posted yet; 0: posting given up
+    card_version: int
+    card_rendered: int
+    reviewed_by: int | None
+    confirmed_by: int | None
+    created_at: str
+    published_at: str | None
+    first_claim_at: str | None
+    done_at: str | None
+    completed_at: str | None
+    cancelled_at: str | None
+    updated_at: str
+    card_hash: str | None
+
+    @classmethod
+    def from_row(cls: type[T], row: Row) -> T:
+        return cls(*(row[name] for name in _columns(cls)))
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTask(Task):
+    """An open task as the list of open tasks reads it: with the requester's name and address (secrets
+    the group must not see)."""
+
+    requester_name: str | None
+    requester_address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimTask(Task):
+    """A task as the claim transaction reads it: with the name of the organisation it is open to."""
+
+    organisation_name: str | None
+
+
+_COLUMNS: dict[type, tuple[str, ...]] = {}
+
+
+def _columns(cls: type) -> tuple[str, ...]:
+    names = _COLUMNS.get(cls)
+    if names is None:
+        names = _COLUMNS[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+def _task(row: Row | None) -> Task | None:
+    return None if row is None else Task.from_row(row)
+
+
+@dataclass(frozen=True, slots=True)
 class KindState:
     kind: str
     state: str
 
 
+@dataclass(frozen=True, slots=True)
+class TaskName:
+    """What it takes to name a task."""
+
+    id: int
+    title: str | None
+    description: str | None
+    voice_file_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskWhen(TaskName):
+    """What it takes to name a task with its time and place: ``TaskName`` with its time, its address,
+    the community's time zone (``tz``) and the area's name."""
+
+    when_kind: str
+    starts_at: str | None
+    ends_at: str | None
+    address: str | None
+    tz: str | None
+    area_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimGlance:
+    """A task's state and kind, and the state of one member's claim on it (None: no claim)."""
+
+    state: str
+    kind: str
+    mine: str | None
+
+
+# -- loading ----------------------------------------------------------------------------------
+_GET = "SELECT * FROM tasks WHERE id = :id"
+
+
+async def get(conn: Connection, task_id: int) -> Task | None:
+    """The task (inside a transaction, or on the reader), None if there is no such task."""
+    return _task(await first(conn, _GET, {"id": task_id}))
+
+
+def get_sync(conn: SyncConnection, task_id: int) -> Task | None:
+    """``get`` in a ``Database.write`` function."""
+    return _task(conn.execute(_GET, {"id": task_id}).fetchone())
+
+
+def for_claim_sync(conn: SyncConnection, task_id: int) -> ClaimTask | None:
+    """The task with the name of its organisation, in the claim transaction."""
+    found = conn.execute("SELECT t.*, o.name AS organisation_name FROM tasks t"
+                         " LEFT JOIN organisations o ON o.id = t.organisation_id WHERE t.id = :id",
+                         {"id": task_id}).fetchone()
+    return None if found is None else ClaimTask.from_row(found)
+
+
+async def row(db: Database, task_id: object) -> Task | None:
+    """The task, None if there is no such task."""
+    return _task(await db.fetchone(_GET, {"id": task_id}))
+
+
+async def claim_glance(db: Database, task_id: int, member_id: int) -> ClaimGlance | None:
+    """The task's state and kind and this member's claim on it, from committed data (no writer)."""
+    found = await db.fetchone(
+        "SELECT t.state, t.kind, (SELECT state FROM claims c WHERE c.task_id = t.id AND c.member_id = :member)"
+        " AS mine FROM tasks t WHERE t.id = :id", {"id": task_id, "member": member_id})
+    return None if found is None else ClaimGlance(found["state"], found["kind"], found["mine"])
+
+
 async def count_open(db: Database, community_id: int) -> int:
-    return int(await db.fetchval("SELECT COUNT(*) FROM tasks WHERE community_id = ? AND state = 'open'",
-                                 (community_id,)) or 0)
+    return int(await db.fetchval("SELECT COUNT(*) FROM tasks WHERE community_id = :c AND state = 'open'",
+                                 {"c": community_id}) or 0)
 
 
-async def open_page(db: Database, community_id: int, *, offset: int, limit: int) -> list[Row]:
-    """Open tasks of the community, newest first, with the requester's name and address (secrets
-    the group must not see: ``requester_name``, ``requester_address``)."""
-    return await db.fetchall(
+async def open_page(db: Database, community_id: int, *, offset: int, limit: int) -> list[OpenTask]:
+    """Open tasks of the community, newest first, with the requester's name and address."""
+    rows = await db.fetchall(
         "SELECT t.*, r.display_name AS requester_name, r.address AS requester_address FROM tasks t"
-        " LEFT JOIN members r ON r.id = t.requester_id WHERE t.community_id = ? AND t.state = 'open'"
-        " ORDER BY t.id DESC LIMIT ? OFFSET ?",
-        (community_id, limit, offset))
+        " LEFT JOIN members r ON r.id = t.requester_id WHERE t.community_id = :c AND t.state = 'open'"
+        " ORDER BY t.id DESC LIMIT :limit OFFSET :offset",
+        {"c": community_id, "limit": limit, "offset": offset})
+    return [OpenTask.from_row(r) for r in rows]
 
 
-async def of_member(db: Database, member_id: int, *, limit: int) -> list[Row]:
+async def of_member(db: Database, member_id: int, *, limit: int) -> list[Task]:
     """Tasks the member asked for, created, or holds (or held) a place on; newest first."""
-    return await db.fetchall(
-        "SELECT t.* FROM tasks t WHERE t.requester_id = ? OR t.created_by = ? OR EXISTS (SELECT 1 FROM claims c"
-        " WHERE c.task_id = t.id AND c.member_id = ? AND c.state IN ('active', 'done', 'completed'))"
-        " ORDER BY t.id DESC LIMIT ?", (member_id, member_id, member_id, limit))
+    rows = await db.fetchall(
+        "SELECT t.* FROM tasks t WHERE t.requester_id = :m OR t.created_by = :m OR EXISTS (SELECT 1 FROM claims c"
+        " WHERE c.task_id = t.id AND c.member_id = :m AND c.state IN ('active', 'done', 'completed'))"
+        " ORDER BY t.id DESC LIMIT :limit", {"m": member_id, "limit": limit})
+    return [Task.from_row(r) for r in rows]
 
 
 async def last_category(db: Database, member_id: int) -> str | None:
@@ -51,60 +200,144 @@ async def last_category(db: Database, member_id: int) -> str | None:
     return None if value is None else str(value)
 
 
-async def get(conn: aiosqlite.Connection, task_id: int) -> aiosqlite.Row | None:
-    """The task's row (inside a transaction), None if there is no such task."""
-    return await first(conn, "SELECT * FROM tasks WHERE id = ?", (task_id,))
+async def name_row(db: Database, task_id: object) -> TaskName | None:
+    """What it takes to name a task, None if there is no such task."""
+    found = await db.fetchone("SELECT id, title, description, voice_file_id FROM tasks WHERE id = :id",
+                              {"id": task_id})
+    return None if found is None else TaskName(*found)
 
 
-async def row(db: Database, task_id: object) -> Any:
-    """The task's row, None if there is no such task."""
-    return await db.fetchone("SELECT * FROM tasks WHERE id = ?", (task_id,))
-
-
-async def name_row(db: Database, task_id: object) -> Any:
-    """What it takes to name a task (id, title, description, voice_file_id)."""
-    return await db.fetchone("SELECT id, title, description, voice_file_id FROM tasks WHERE id = ?", (task_id,))
-
-
-async def when_row(db: Database, task_id: object) -> Any:
-    """What it takes to name a task with its time and place: ``name_row`` with starts_at, the
-    community's time zone (tz) and the area's name (area_name)."""
-    return await db.fetchone(
+async def when_row(db: Database, task_id: object) -> TaskWhen | None:
+    """What it takes to name a task with its time and place, None if there is no such task."""
+    found = await db.fetchone(
         "SELECT t.id, t.title, t.description, t.voice_file_id, t.when_kind, t.starts_at, t.ends_at, t.address,"
         " c.timezone AS tz,"
         " a.name AS area_name FROM tasks t JOIN communities c ON c.id = t.community_id"
-        " LEFT JOIN areas a ON a.id = t.area_id WHERE t.id = ?", (task_id,))
+        " LEFT JOIN areas a ON a.id = t.area_id WHERE t.id = :id", {"id": task_id})
+    return None if found is None else TaskWhen(*found)
 
 
 async def community_of(db: Database, task_id: int) -> int | None:
-    v = await db.fetchval("SELECT community_id FROM tasks WHERE id = ?", (task_id,))
+    v = await db.fetchval("SELECT community_id FROM tasks WHERE id = :id", {"id": task_id})
     return None if v is None else int(v)
 
 
 async def state_of(db: Database, task_id: object) -> str | None:
-    v = await db.fetchval("SELECT state FROM tasks WHERE id = ?", (task_id,))
+    v = await db.fetchval("SELECT state FROM tasks WHERE id = :id", {"id": task_id})
     return None if v is None else str(v)
 
 
 async def kind_state(db: Database, task_id: int) -> KindState | None:
-    r = await db.fetchone("SELECT kind, state FROM tasks WHERE id = ?", (task_id,))
+    r = await db.fetchone("SELECT kind, state FROM tasks WHERE id = :id", {"id": task_id})
     return None if r is None else KindState(str(r["kind"]), str(r["state"]))
 
 
 async def points_of(db: Database, task_id: object) -> int:
     """The task's points (0 if there is no such task)."""
-    return int(await db.fetchval("SELECT points FROM tasks WHERE id = ?", (task_id,)) or 0)
+    return int(await db.fetchval("SELECT points FROM tasks WHERE id = :id", {"id": task_id}) or 0)
 
 
-async def case_task_points(db: Database, case_id: int) -> int:
-    """The points of the task a case is about (0 if there is no such case)."""
-    return int(await db.fetchval("SELECT t.points FROM cases c JOIN tasks t ON t.id = c.task_id WHERE c.id = ?",
-                                 (case_id,)) or 0)
+# -- creating ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class NewRow:
+    """The columns a new task is written with (the rest take their defaults)."""
+
+    community_id: int
+    requester_id: int | None
+    created_by: int
+    is_proxy: bool
+    proxy_name: str | None
+    proxy_phone: str | None
+    proxy_address: str | None
+    kind: str
+    category: str
+    title: str | None
+    description: str | None
+    voice_file_id: str | None
+    area_id: int | None
+    address: str | None
+    when_kind: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+    slots: int
+    points: int
+    organisation_id: int | None
+    state: str
 
 
-async def claim_state(db: Database, task_id: int, member_id: int | None) -> str | None:
-    v = await db.fetchval("SELECT state FROM claims WHERE task_id = ? AND member_id = ?", (task_id, member_id))
-    return None if v is None else str(v)
+async def insert(conn: Connection, now: datetime, new: NewRow, *, published: bool) -> int:
+    """Write a new task (card version 1; urgent when wanted as soon as possible); returns its id."""
+    params: dict[str, Any] = {name: getattr(new, name) for name in _columns(NewRow)}
+    params.update(is_proxy=int(new.is_proxy), urgent=int(new.when_kind == "asap"),
+                  starts_at=to_db(new.starts_at) if new.starts_at else None,
+                  ends_at=to_db(new.ends_at) if new.ends_at else None,
+                  now=to_db(now), published_at=to_db(now) if published else None)
+    cur = await conn.execute(
+        "INSERT INTO tasks (community_id, requester_id, created_by, is_proxy, proxy_name, proxy_phone,"
+        " proxy_address, kind, category, title, description, voice_file_id, area_id, address, when_kind,"
+        " starts_at, ends_at, slots, points, organisation_id, urgent, state, card_version, created_at,"
+        " published_at, updated_at) VALUES (:community_id, :requester_id, :created_by, :is_proxy, :proxy_name,"
+        " :proxy_phone, :proxy_address, :kind, :category, :title, :description, :voice_file_id, :area_id,"
+        " :address, :when_kind, :starts_at, :ends_at, :slots, :points, :organisation_id, :urgent, :state, 1,"
+        " :now, :published_at, :now)", params)
+    return int(cur.lastrowid or 0)
+
+
+async def submitted(conn: Connection, submit_key: str) -> int | None:
+    """The task a draft with this key became, if it was submitted before."""
+    found = await first(conn, "SELECT task_id FROM task_submissions WHERE submit_key = :key", {"key": submit_key})
+    return None if found is None else int(found[0])
+
+
+async def record_submission(conn: Connection, now: datetime, submit_key: str, task_id: int) -> None:
+    await conn.execute("INSERT INTO task_submissions (submit_key, task_id, created_at) VALUES (:key, :task, :now)",
+                       {"key": submit_key, "task": task_id, "now": to_db(now)})
+
+
+# -- changing ---------------------------------------------------------------------------------
+# Every change a card shows bumps card_version (the card job redraws the card) and updated_at.
+_BUMPABLE = frozenset({"state", "done_at", "confirmed_by", "completed_at", "title", "description", "slots",
+                       "points"})
+
+
+def _bump_sql(cols: dict[str, object]) -> str:
+    unknown = set(cols) - _BUMPABLE
+    if unknown:
+        raise ValueError(f"not a column a transition changes: {sorted(unknown)}")
+    sets = "".join(f", {k} = :{k}" for k in cols)
+    return f"UPDATE tasks SET card_version = card_version + 1, updated_at = :now{sets} WHERE id = :id"
+
+
+async def bump(conn: Connection, task_id: int, now: datetime, **cols: object) -> None:
+    """Change these columns of the task (from ``_BUMPABLE``), bumping its card version."""
+    await conn.execute(_bump_sql(cols), {**cols, "now": to_db(now), "id": task_id})
+
+
+def bump_sync(conn: SyncConnection, task_id: int, now: datetime, **cols: object) -> None:
+    """``bump`` in a ``Database.write`` function."""
+    conn.execute(_bump_sql(cols), {**cols, "now": to_db(now), "id": task_id})
+
+
+def claimed_sync(conn: SyncConnection, task_id: int, now: datetime, state: str) -> None:
+    """A place was taken: the new state, and the time of the first claim (kept once set)."""
+    conn.execute("UPDATE tasks SET state = :state, first_claim_at = COALESCE(first_claim_at, :now),"
+                 " card_version = card_version + 1, updated_at = :now WHERE id = :id",
+                 {"state": state, "now": to_db(now), "id": task_id})
+
+
+async def cancelled(conn: Connection, task_id: int, now: datetime) -> None:
+    await conn.execute("UPDATE tasks SET state = 'cancelled', cancelled_at = :now, card_version = card_version + 1,"
+                       " updated_at = :now WHERE id = :id", {"now": to_db(now), "id": task_id})
+
+
+async def reviewed(conn: Connection, task_id: int, now: datetime, *, staff_id: int, approve: bool) -> str:
+    """Staff approved (published now) or rejected (cancelled now) the task; returns its new state."""
+    state = "open" if approve else "cancelled"
+    stamp = "published_at" if approve else "cancelled_at"
+    await conn.execute(f"UPDATE tasks SET state = :state, reviewed_by = :staff, {stamp} = :now,"
+                       " card_version = card_version + 1, updated_at = :now WHERE id = :id",
+                       {"state": state, "staff": staff_id, "now": to_db(now), "id": task_id})
+    return state
 
 
 # -- the task's card in the volunteer group ---------------------------------------------------
@@ -165,7 +398,7 @@ async def in_group(db: Database, task_id: int, group_chat_id: int) -> bool:
         (task_id, group_chat_id)))
 
 
-async def move_group(conn: aiosqlite.Connection, old_chat_id: int, new_chat_id: int) -> None:
+async def move_group(conn: Connection, old_chat_id: int, new_chat_id: int) -> None:
     """Tasks whose card is in a group that has a new chat id (it became a supergroup) follow it."""
     await conn.execute("UPDATE tasks SET group_chat_id = :new WHERE group_chat_id = :old",
                        {"new": new_chat_id, "old": old_chat_id})

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 import segno
 from telegram import InlineKeyboardMarkup, Update
@@ -29,6 +28,7 @@ from bot.numbers import parse_int
 from bot.services import checkin
 from bot.services.access import member_by_tg
 from bot.ui import answer, error_text, esc, inline, reply, task_name, tr_for
+from storage.tasks import Task
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +85,12 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
         await _open(update, ctx, await tr_for(update, ctx), task_id)
 
 
-def mytasks_buttons(t: Translator, member: Member, rows: Sequence[Any]) -> InlineKeyboardMarkup | None:
+def mytasks_buttons(t: Translator, member: Member, rows: Sequence[Task]) -> InlineKeyboardMarkup | None:
     """For staff, under /mytasks: a 📍 button for each of the listed events still open."""
     if not member.is_staff:
         return None
-    buttons = [[(t("📍 Check-in: {event}", event=task_name(t, r))[:60], f"ci:{r['id']}")]
-               for r in rows if r["kind"] == "event" and r["state"] in checkin.OPEN_STATES]
+    buttons = [[(t("📍 Check-in: {event}", event=task_name(t, r))[:60], f"ci:{r.id}")]
+               for r in rows if r.kind == "event" and r.state in checkin.OPEN_STATES]
     return inline(buttons[:10]) if buttons else None
 
 

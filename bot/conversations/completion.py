@@ -278,7 +278,7 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
         if len(args) == 1:
             # A tick list: everyone is present; tap the names of those who did not come.
             row = await task_store.when_row(ctx.db, tid)
-            heading = " ".join(x for x in (local_time(row["starts_at"], row["tz"]), task_name(t, row)) if x)
+            heading = " ".join(x for x in (local_time(row.starts_at, row.tz), task_name(t, row)) if x) if row else ""
             unticked = await checkin.unticked(ctx.db, tid, [p.member_id for p in people])
             dialog = await dialogs.start(ctx, update.effective_user.id, "attend", "att",
                                          {"task_id": tid, "absent": unticked or [], "heading": heading,
@@ -383,10 +383,10 @@ async def _r_confirm(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     names = "、".join(esc(n) for n in p.get("volunteers", [])) or "?"
     task = await task_store.row(rc.db, tid)
     title = await _title(rc, tid)
-    if task is not None and task["is_proxy"]:  # staff confirm for the resident they published for
-        resident = esc(task["proxy_name"]) if task["proxy_name"] else rc.t("the resident")
+    if task is not None and task.is_proxy:  # staff confirm for the resident they published for
+        resident = esc(task.proxy_name) if task.proxy_name else rc.t("the resident")
         text = rc.t("Did {names} help {resident} with “{title}”?", names=names, title=title, resident=resident)
-    elif task is not None and task["requester_id"] is None:  # staff's own task: nobody to help
+    elif task is not None and task.requester_id is None:  # staff's own task: nobody to help
         text = rc.t("Did {names} finish “{title}”?", names=names, title=title)
     else:
         text = rc.t("Did {names} help you with “{title}”?", names=names, title=title)

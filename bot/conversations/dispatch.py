@@ -37,10 +37,12 @@ from bot.ui import (
     tr_for,
     when_text,
 )
+from storage import claims as claim_store
 from storage import communities as community_store
 from storage import members as member_store
 from storage import outbox as outbox_store
 from storage import tasks as task_store
+from storage.tasks import Task
 
 log = logging.getLogger(__name__)
 
@@ -219,14 +221,14 @@ async def _r_urgent(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     from bot.jobs.outbox_drain import quiet_until
 
     task = await _task(rc, p.get("task_id"))
-    if task is None or task["state"] != "open":
+    if task is None or task.state != "open":
         return None
     from datetime import UTC, datetime
 
     if await quiet_until(rc.db, rc.member_id, datetime.now(UTC), "Asia/Shanghai") is not None:
         return None
     text = rc.t("🆘 A neighbour needs help now: {what}", what=esc((await tasks.public_description(rc.db, task))[:500]))
-    return Rendered(text=text, reply_markup=inline([[(rc.t("🙋 Claim"), f"cl:{task['id']}")]]))
+    return Rendered(text=text, reply_markup=inline([[(rc.t("🙋 Claim"), f"cl:{task.id}")]]))
 
 
 PAGE = 5
@@ -259,9 +261,9 @@ async def _show_tasks(update: Update, ctx: LinliContext, offset: int) -> None:
     lines = [t("Open tasks ({first}–{last} of {total}):", first=offset + 1, last=offset + len(rows), total=total)]
     buttons = []
     for r in rows:
-        what = (await tasks.public_title(ctx.db, r)) or (await tasks.public_description(ctx.db, r)) or r["category"]
-        lines.append(f"#{r['id']} {esc(what[:80])}")
-        buttons.append([(t("Claim #{id}", id=r["id"]), f"cl:{r['id']}")])
+        what = (await tasks.public_title(ctx.db, r)) or (await tasks.public_description(ctx.db, r)) or r.category
+        lines.append(f"#{r.id} {esc(what[:80])}")
+        buttons.append([(t("Claim #{id}", id=r.id), f"cl:{r.id}")])
     nav = []
     if offset > 0:
         nav.append((t("◀ Previous"), f"tp:{offset - PAGE}"))
@@ -431,55 +433,55 @@ async def cmd_mytasks(update: Update, ctx: LinliContext) -> None:
         return
     lines = [t("Your tasks:")]
     for r in rows:
-        lines.append(f"#{r['id']} {task_name(t, r)} · {esc(_state(t, r['state']))}")
+        lines.append(f"#{r.id} {task_name(t, r)} · {esc(_state(t, r.state))}")
     await reply(update, "\n".join(lines), mytasks_buttons(t, member, rows))
 
 
 # -- renderers -------------------------------------------------------------------------------
-async def _task(rc: RenderContext, task_id: Any) -> Any:
+async def _task(rc: RenderContext, task_id: Any) -> Task | None:
     return await task_store.row(rc.db, task_id)
 
 
 @renderer("task_claimed_volunteer")
 async def _r_claimed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(rc, p["task_id"])
-    if task is None or task["state"] in ("cancelled", "expired", "completed"):
+    if task is None or task.state in ("cancelled", "expired", "completed"):
         return None
     # Withdrawn (or let go) before this could be sent: the resident's contact is no longer theirs to see.
-    mine = await task_store.claim_state(rc.db, task["id"], rc.member_id)
+    mine = await claim_store.state_of(rc.db, task.id, rc.member_id)
     if mine != "active":
         return None
-    lines = [rc.t("Thank you for taking this task!"), esc(task["title"] or task["description"] or "")
+    lines = [rc.t("Thank you for taking this task!"), esc(task.title or task.description or "")
              or rc.t("The request is a voice message: listen to it below.")]
-    if task["is_proxy"]:
-        lines.append(rc.t("For: {name}, phone {phone}", name=esc(task["proxy_name"] or ""),
-                          phone=esc(task["proxy_phone"] or "")))
-        lines.append(rc.t("Address: {a}", a=esc(task["proxy_address"] or "")))
-    elif task["requester_id"] is not None:
-        req = await member_store.contact(rc.db, task["requester_id"])
+    if task.is_proxy:
+        lines.append(rc.t("For: {name}, phone {phone}", name=esc(task.proxy_name or ""),
+                          phone=esc(task.proxy_phone or "")))
+        lines.append(rc.t("Address: {a}", a=esc(task.proxy_address or "")))
+    elif task.requester_id is not None:
+        req = await member_store.contact(rc.db, task.requester_id)
         if req is not None:
             lines.append(rc.t("For: {name}, phone {phone}", name=esc(req.display_name or ""),
                               phone=esc(req.phone or "")))
-        if task["address"]:
-            lines.append(rc.t("Address: {a}", a=esc(task["address"])))
-    if task["description"] and task["title"]:
-        lines.append(esc(task["description"]))
+        if task.address:
+            lines.append(rc.t("Address: {a}", a=esc(task.address)))
+    if task.description and task.title:
+        lines.append(esc(task.description))
     lines += await _when_and_where(rc, task)
-    tid = task["id"]
+    tid = task.id
     markup = inline([[(rc.t("✅ Done"), f"done:{tid}"), (rc.t("↩ Withdraw"), f"wd:{tid}")],
                      [(rc.t("☎ Contact staff"), f"cs:{tid}")]])
-    return Rendered(text="\n".join(lines)[:4000], reply_markup=markup, voice=task["voice_file_id"])
+    return Rendered(text="\n".join(lines)[:4000], reply_markup=markup, voice=task.voice_file_id)
 
 
-async def _when_and_where(rc: RenderContext, task: Any) -> list[str]:
+async def _when_and_where(rc: RenderContext, task: Task) -> list[str]:
     """The time of a claimed task, and for an event its place (the address given, else its area)."""
-    row = await task_store.when_row(rc.db, task["id"])
+    row = await task_store.when_row(rc.db, task.id)
     if row is None:
         return []
-    if task["kind"] != "event":
+    if task.kind != "event":
         return [rc.t("When: {w}", w=esc(when_text(rc.t, row)))]
-    lines = [rc.t("When: {w}", w=esc(event_time(row)))] if row["starts_at"] else []
-    place = row["address"] or row["area_name"]
+    lines = [rc.t("When: {w}", w=esc(event_time(row)))] if row.starts_at else []
+    place = row.address or row.area_name
     if place:
         lines.append(rc.t("Place: {p}", p=esc(place)))
     return lines
@@ -529,10 +531,10 @@ async def _r_withdrew(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
 @renderer("task_review")
 async def _r_review(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(rc, p["task_id"])
-    if task is None or task["state"] != "pending_review":
+    if task is None or task.state != "pending_review":
         return None
-    tid = task["id"]
-    text = rc.t("A new request waits for your review:") + "\n" + esc(task["description"] or task["title"] or "")
+    tid = task.id
+    text = rc.t("A new request waits for your review:") + "\n" + esc(task.description or task.title or "")
     return Rendered(text=text[:4000], reply_markup=inline([[(rc.t("Approve"), f"ap:{tid}"),
                                                             (rc.t("✏ Edit"), f"ed:{tid}"),
                                                             (rc.t("Reject"), f"rj:{tid}")]]))

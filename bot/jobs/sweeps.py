@@ -16,9 +16,11 @@ from bot.jobs import expiry
 from bot.renderers import RenderContext, Rendered, on_unreachable, renderer
 from bot.services import digest, housekeeping, notifications, points, tasks
 from bot.ui import esc, inline, task_name
+from storage import claims as claim_store
 from storage import communities as community_store
 from storage import members as member_store
 from storage import tasks as task_store
+from storage.tasks import Task
 from storage.timeutil import from_db
 
 log = logging.getLogger(__name__)
@@ -26,18 +28,18 @@ log = logging.getLogger(__name__)
 TASK_OPEN_STATES = ("open", "full", "in_progress")
 
 
-async def _task(ctx: RenderContext, task_id: int) -> Any:
+async def _task(ctx: RenderContext, task_id: int) -> Task | None:
     return await task_store.row(ctx.db, task_id)
 
 
-def _title(ctx: RenderContext, task: Any) -> str:
+def _title(ctx: RenderContext, task: Task) -> str:
     return task_name(ctx.t, task)
 
 
-def _when(task: Any, tz: str) -> str:
-    if not task["starts_at"]:
+def _when(task: Task, tz: str) -> str:
+    if not task.starts_at:
         return ""
-    return from_db(task["starts_at"]).astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
+    return from_db(task.starts_at).astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
 
 
 async def _tz(ctx: RenderContext, community_id: int) -> str:
@@ -48,11 +50,11 @@ async def _tz(ctx: RenderContext, community_id: int) -> str:
 @renderer("task_reminder")
 async def _reminder(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(ctx, int(p["task_id"]))
-    if task is None or task["state"] not in TASK_OPEN_STATES:
+    if task is None or task.state not in TASK_OPEN_STATES:
         return None
-    if await task_store.claim_state(ctx.db, task["id"], ctx.member_id) != "active":
+    if await claim_store.state_of(ctx.db, task.id, ctx.member_id) != "active":
         return None
-    when = _when(task, await _tz(ctx, task["community_id"]))
+    when = _when(task, await _tz(ctx, task.community_id))
     if p.get("which") == "eve":
         text = ctx.t("Reminder: tomorrow you are helping with “{title}” at {when}. Thank you!", title=_title(ctx, task), when=when)
     else:
@@ -63,7 +65,7 @@ async def _reminder(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
 @renderer("task_reannounce")
 async def _reannounce(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(ctx, int(p["task_id"]))
-    if task is None or task["state"] != "open":
+    if task is None or task.state != "open":
         return None
     # posted in the group: named as its card names it, without the requester's name or address
     title = task_name(ctx.t, task, await tasks.task_secrets(ctx.db, task))
@@ -74,7 +76,7 @@ async def _reannounce(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
 @renderer("task_unclaimed_staff", deferrable=True)
 async def _unclaimed_staff(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(ctx, int(p["task_id"]))
-    if task is None or task["state"] != "open":
+    if task is None or task.state != "open":
         return None
     return Rendered(text=ctx.t("Nobody has claimed “{title}” yet. It was posted again in the group. You may want to call a volunteer.",
                                title=_title(ctx, task)))
@@ -83,9 +85,9 @@ async def _unclaimed_staff(ctx: RenderContext, p: dict[str, Any]) -> Rendered | 
 @renderer("task_overdue_ask", deferrable=True)
 async def _overdue(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(ctx, int(p["task_id"]))
-    if task is None or task["state"] not in TASK_OPEN_STATES:
+    if task is None or task.state not in TASK_OPEN_STATES:
         return None
-    tid = int(task["id"])
+    tid = int(task.id)
     return Rendered(text=ctx.t("How did “{title}” go? If you have finished, please tap Done below. If something went wrong,"
                                " tap Contact staff.", title=_title(ctx, task)),
                     reply_markup=inline([[(ctx.t("✅ Done"), f"done:{tid}")],
@@ -95,9 +97,9 @@ async def _overdue(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
 @renderer("confirm_reminder", deferrable=True)
 async def _confirm_reminder(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(ctx, int(p["task_id"]))
-    if task is None or task["state"] != "awaiting_confirmation":
+    if task is None or task.state != "awaiting_confirmation":
         return None
-    tid = int(task["id"])
+    tid = int(task.id)
     return Rendered(text=ctx.t("The volunteer says “{title}” is done. Please confirm below, so they get their points.",
                                title=_title(ctx, task)),
                     reply_markup=inline([[(ctx.t("✅ Yes, thank you"), f"cf:{tid}:y")],
@@ -107,10 +109,10 @@ async def _confirm_reminder(ctx: RenderContext, p: dict[str, Any]) -> Rendered |
 @renderer("confirm_escalation", deferrable=True)
 async def _confirm_escalation(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(ctx, int(p["task_id"]))
-    if task is None or task["state"] != "awaiting_confirmation":
+    if task is None or task.state != "awaiting_confirmation":
         return None
     return Rendered(text=ctx.t("“{title}” (task #{id}) has waited two days for confirmation. Please check with the resident.",
-                               title=_title(ctx, task), id=task["id"]))
+                               title=_title(ctx, task), id=task.id))
 
 
 @renderer("auto_confirmed_volunteer", deferrable=True)
@@ -134,7 +136,7 @@ async def _auto_req(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
 @renderer("task_expired", deferrable=True)
 async def _expired(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(ctx, int(p["task_id"]))
-    if task is None or task["state"] != "expired":
+    if task is None or task.state != "expired":
         return None
     return Rendered(text=ctx.t("We are sorry: nobody was free to help with “{title}” in time. You can post it again from the menu, or call the community staff and they will help you.",
                                title=_title(ctx, task)))
@@ -143,12 +145,12 @@ async def _expired(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
 @renderer("volunteer_unreachable_staff")
 async def _unreachable_staff(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(ctx, int(p["task_id"]))
-    if task is None or task["state"] not in TASK_OPEN_STATES:
+    if task is None or task.state not in TASK_OPEN_STATES:
         return None
     named = await member_store.public_name(ctx.db, int(p["member_id"]))
     name = named.display_name if named is not None else None
     return Rendered(text=ctx.t("We cannot reach the volunteer {name} (they may have blocked the bot), who claimed “{title}” (task #{id}). Please call them or find someone else.",
-                               name=esc(name or "?"), title=_title(ctx, task), id=task["id"]))
+                               name=esc(name or "?"), title=_title(ctx, task), id=task.id))
 
 
 @on_unreachable

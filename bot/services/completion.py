@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.models import (
     N_,
     AlreadyDone,
@@ -28,11 +26,15 @@ from bot.services import ledger
 from bot.services.access import member_by_tg, require_staff
 from bot.services.points import grant_task_honours
 from bot.services.tasks import load_task
+from storage import cases as case_store
+from storage import claims as claim_store
+from storage import ledger as ledger_store
 from storage import members as member_store
 from storage import tasks as task_store
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.members import Member
 from storage.outbox import audit, enqueue
+from storage.tasks import Task
 from storage.timeutil import to_db
 
 REQUEST_DONE_STATES = ("open", "full", "in_progress")
@@ -85,106 +87,69 @@ class Outcome:
 
 
 # -- helpers -----------------------------------------------------------------------------
-async def _one(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> aiosqlite.Row | None:
-    async with conn.execute(sql, params) as cur:
-        return await cur.fetchone()
-
-
-async def _all(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> list[aiosqlite.Row]:
-    async with conn.execute(sql, params) as cur:
-        return list(await cur.fetchall())
-
-
-async def _actor(conn: aiosqlite.Connection, tg_user_id: int) -> Member:
+async def _actor(conn: Connection, tg_user_id: int) -> Member:
     row = await member_store.get_by_tg(conn, tg_user_id)
     if row is None or row.registered_at is None:
         raise NotRegistered()
     return row
 
 
-_task = load_task
+def _is_staff_of(actor: Member, task: Task) -> bool:
+    return bool(actor.is_staff) and actor.community_id == task.community_id
 
 
-def _is_staff_of(actor: Member, task: aiosqlite.Row) -> bool:
-    return bool(actor.is_staff) and actor.community_id == task["community_id"]
-
-
-def confirmer_id(task: aiosqlite.Row) -> int:
+def confirmer_id(task: Task) -> int:
     """Who is asked "did they help you?": the resident, or the staff member for a proxy request."""
-    if task["requester_id"] is not None and not task["is_proxy"]:
-        return int(task["requester_id"])
-    return int(task["created_by"])
+    if task.requester_id is not None and not task.is_proxy:
+        return task.requester_id
+    return task.created_by
 
 
-def _may_answer(actor: Member, task: aiosqlite.Row) -> bool:
+def _may_answer(actor: Member, task: Task) -> bool:
     return int(actor.id) == confirmer_id(task) or _is_staff_of(actor, task)
 
 
-async def _other_staff(conn: aiosqlite.Connection, task: aiosqlite.Row, actor_id: int) -> bool:
+async def _other_staff(conn: Connection, task: Task, actor_id: int) -> bool:
     """Someone else could decide: another registered staff member of the task's community. (A
     community with one staff member must still be able to close an event they joined.)"""
-    return await _one(conn, "SELECT 1 FROM members WHERE community_id = ? AND is_staff = 1 AND id <> ?"
-                      " AND registered_at IS NOT NULL AND deleted_at IS NULL",
-                      (task["community_id"], actor_id)) is not None
+    return await member_store.has_other_staff(conn, task.community_id, actor_id)
 
 
 async def closer_on_list(db: Database, *, task_id: int, member_id: int) -> bool:
     """Would ``close_event`` refuse this staff member because they are on the event's list?"""
     reader = db.reader  # the same rules as close_event, read from committed data
     return await _took_part(reader, task_id, member_id) and await _other_staff(
-        reader, await _task(reader, task_id), member_id)
+        reader, await load_task(reader, task_id), member_id)
 
 
-async def _took_part(conn: aiosqlite.Connection, task_id: int, member_id: int) -> bool:
+async def _took_part(conn: Connection, task_id: int, member_id: int) -> bool:
     """Holds a place on the task (claimed or done): nobody decides on, or credits, their own work."""
-    return await _one(conn, "SELECT 1 FROM claims WHERE task_id = ? AND member_id = ? AND state IN ('active', 'done')",
-                      (task_id, member_id)) is not None
+    return await claim_store.holds(conn, task_id, member_id)
 
 
-async def _bump(conn: aiosqlite.Connection, task_id: int, now: datetime, **cols: Any) -> None:
-    sets = "".join(f", {k} = ?" for k in cols)
-    await conn.execute(f"UPDATE tasks SET card_version = card_version + 1, updated_at = ?{sets} WHERE id = ?",
-                       (to_db(now), *cols.values(), task_id))
-
-
-async def _chat_of(conn: aiosqlite.Connection, member_id: int) -> int | None:
-    row = await _one(conn, "SELECT tg_user_id, started_bot, reachable FROM members WHERE id = ? AND deleted_at IS NULL",
-                     (member_id,))
-    if row is None or row["tg_user_id"] is None:
-        return None
-    return int(row["tg_user_id"])
-
-
-async def _tell(conn: aiosqlite.Connection, member_id: int, kind: str, payload: dict[str, Any], key: str,
+async def _tell(conn: Connection, member_id: int, kind: str, payload: dict[str, Any], key: str,
                 now: datetime) -> None:
-    chat = await _chat_of(conn, member_id)
+    chat = await member_store.chat_of(conn, member_id)
     if chat is not None:
         await enqueue(conn, chat_id=chat, kind=kind, now=now, payload=payload, member_id=member_id,
                       dedupe_key=key)
 
 
-async def _staff_ids(conn: aiosqlite.Connection, community_id: int) -> list[int]:
-    rows = await _all(conn, "SELECT id FROM members WHERE community_id = ? AND is_staff = 1 AND deleted_at IS NULL"
-                      " AND registered_at IS NOT NULL", (community_id,))
-    return [int(r["id"]) for r in rows]
-
-
-async def _credit_claims(conn: aiosqlite.Connection, task: aiosqlite.Row, member_ids: Iterable[int], amount: int,
+async def _credit_claims(conn: Connection, task: Task, member_ids: Iterable[int], amount: int,
                          reason: str, actor_id: int, now: datetime) -> dict[int, int]:
     credited: dict[int, int] = {}
     for mid in member_ids:
-        await conn.execute("UPDATE claims SET state = 'completed', updated_at = ? WHERE task_id = ? AND member_id = ?",
-                           (to_db(now), task["id"], mid))
+        await claim_store.set_state(conn, task.id, mid, "completed", now)
         if amount > 0:
             done = await ledger.credit(conn, member_id=mid, amount=amount, reason=reason,
-                                       key=f"task:{task['id']}:volunteer:{mid}", now=now, task_id=int(task["id"]),
+                                       key=f"task:{task.id}:volunteer:{mid}", now=now, task_id=task.id,
                                        actor_id=actor_id)
             if done:
                 credited[mid] = amount
         await grant_task_honours(conn, member_id=mid, now=now)
         await _tell(conn, mid, "completion_thanks",
-                    {"task_id": int(task["id"]), "points": amount if mid in credited else 0},
-                    f"completed:{task['id']}:{mid}", now)
+                    {"task_id": task.id, "points": amount if mid in credited else 0},
+                    f"completed:{task.id}:{mid}", now)
     return credited
 
 
@@ -196,37 +161,31 @@ async def mark_done(db: Database, *, task_id: int, tg_user_id: int, now: datetim
     note = (note or "").strip()[:REASON_MAX] or None
     async with db.transaction() as conn:
         actor = await _actor(conn, tg_user_id)
-        task = await _task(conn, task_id)
-        claim = await _one(conn, "SELECT * FROM claims WHERE task_id = ? AND member_id = ?", (task_id, actor.id))
-        if claim is None or claim["state"] == "withdrawn":
+        task = await load_task(conn, task_id)
+        claim = await claim_store.of(conn, task_id, int(actor.id))
+        if claim is None or claim.state == "withdrawn":
             raise NotYourClaim()
-        if claim["state"] in ("done", "completed"):
+        if claim.state in ("done", "completed"):
             raise AlreadyDone()
-        if claim["state"] != "active":
+        if claim.state != "active":
             raise InvalidState()
-        allowed = EVENT_OPEN_STATES if task["kind"] == "event" else REQUEST_DONE_STATES
-        if task["state"] not in allowed:
+        allowed = EVENT_OPEN_STATES if task.kind == "event" else REQUEST_DONE_STATES
+        if task.state not in allowed:
             raise InvalidState()
-        await conn.execute("UPDATE claims SET state = 'done', done_at = ?, done_note = ?, done_photo_file_id = ?,"
-                           " updated_at = ? WHERE id = ?",
-                           (to_db(now), note, photo_file_id, to_db(now), claim["id"]))
-        state = str(task["state"])
-        if task["kind"] == "request":
-            active = await _one(conn, "SELECT COUNT(*) AS n FROM claims WHERE task_id = ? AND state = 'active'",
-                                (task_id,))
-            if active is not None and int(active["n"]) == 0:
+        await claim_store.mark_done(conn, claim.id, now, note, photo_file_id)
+        state = task.state
+        if task.kind == "request":
+            if await claim_store.count_in_tx(conn, task_id, "active") == 0:
                 state = "awaiting_confirmation"
-                rows = await _all(conn, "SELECT m.display_name FROM claims c JOIN members m ON m.id = c.member_id"
-                                  " WHERE c.task_id = ? AND c.state = 'done' ORDER BY c.id", (task_id,))
-                names = [str(r["display_name"] or "?") for r in rows]
-                round_no = int(task["card_version"]) + 1
+                names = [str(n or "?") for n in await claim_store.done_names(conn, task_id)]
+                round_no = task.card_version + 1
                 await _tell(conn, confirmer_id(task), "completion_confirm",
                             {"task_id": task_id, "volunteers": names, "note": note},
                             f"confirm:{task_id}:{round_no}", now)
-            await _bump(conn, task_id, now, state=state, done_at=to_db(now))
+            await task_store.bump(conn, task_id, now, state=state, done_at=to_db(now))
         else:
-            await _bump(conn, task_id, now)
-        await audit(conn, now=now, action="task_done", community_id=int(task["community_id"]),
+            await task_store.bump(conn, task_id, now)
+        await audit(conn, now=now, action="task_done", community_id=task.community_id,
                     actor_id=int(actor.id), object_type="task", object_id=task_id,
                     details={"note": note, "photo": photo_file_id})
         return Outcome(task_id=task_id, state=state)
@@ -240,18 +199,16 @@ async def add_done_note(db: Database, *, task_id: int, tg_user_id: int, now: dat
         raise InvalidInput()
     async with db.transaction() as conn:
         actor = await _actor(conn, tg_user_id)
-        task = await _task(conn, task_id)
-        claim = await _one(conn, "SELECT * FROM claims WHERE task_id = ? AND member_id = ?", (task_id, actor.id))
-        if claim is None or claim["state"] not in ("done", "completed"):
+        task = await load_task(conn, task_id)
+        claim = await claim_store.of(conn, task_id, int(actor.id))
+        if claim is None or claim.state not in ("done", "completed"):
             raise NotYourClaim()
-        await conn.execute("UPDATE claims SET done_note = COALESCE(?, done_note),"
-                           " done_photo_file_id = COALESCE(?, done_photo_file_id), updated_at = ? WHERE id = ?",
-                           (note, photo_file_id, to_db(now), claim["id"]))
-        if task["kind"] == "request":
+        await claim_store.add_done_note(conn, claim.id, now, note, photo_file_id)
+        if task.kind == "request":
             await _tell(conn, confirmer_id(task), "completion_done_note",
                         {"task_id": task_id, "volunteer": actor.display_name or "?", "note": note,
                          "photo": photo_file_id}, f"donenote:{task_id}:{actor.id}:{to_db(now)}", now)
-        await audit(conn, now=now, action="task_done_note", community_id=int(task["community_id"]),
+        await audit(conn, now=now, action="task_done_note", community_id=task.community_id,
                     actor_id=int(actor.id), object_type="task", object_id=task_id,
                     details={"note": note, "photo": photo_file_id})  # what erasure looks for elsewhere
 
@@ -261,34 +218,33 @@ async def confirm(db: Database, *, task_id: int, tg_user_id: int, now: datetime)
     """"Yes, thank you": completes the task and credits each volunteer who did it, once."""
     async with db.transaction() as conn:
         actor = await _actor(conn, tg_user_id)
-        task = await _task(conn, task_id)
+        task = await load_task(conn, task_id)
         if not _may_answer(actor, task):
             raise NotYourTask()
-        if task["state"] == "completed":
+        if task.state == "completed":
             raise AlreadyDone()
-        if task["kind"] != "request" or task["state"] != "awaiting_confirmation":
+        if task.kind != "request" or task.state != "awaiting_confirmation":
             raise InvalidState()
         if await _took_part(conn, task_id, int(actor.id)):
             raise TookPart()
-        case = await _one(conn, "SELECT id FROM cases WHERE task_id = ? AND state = 'open'", (task_id,))
+        case_id = await case_store.open_id(conn, task_id)
         staff = _is_staff_of(actor, task)
-        if case is not None and not staff:
+        if case_id is not None and not staff:
             raise CaseOpen()
-        if case is not None:
-            await conn.execute("UPDATE cases SET state = 'resolved', resolution = 'credit', points = ?, resolved_by = ?,"
-                               " resolved_at = ? WHERE id = ?", (task["points"], actor.id, to_db(now), case["id"]))
-        return await _complete(conn, task, actor, int(task["points"]), "task_completed", now,
+        if case_id is not None:
+            await case_store.resolve(conn, case_id, now, resolution="credit", points=task.points,
+                                     resolved_by=int(actor.id))
+        return await _complete(conn, task, actor, task.points, "task_completed", now,
                                on_behalf=staff and int(actor.id) != confirmer_id(task))
 
 
-async def _complete(conn: aiosqlite.Connection, task: aiosqlite.Row, actor: Member, amount: int, reason: str,
+async def _complete(conn: Connection, task: Task, actor: Member, amount: int, reason: str,
                     now: datetime, *, on_behalf: bool = False, extra: dict[str, Any] | None = None) -> Outcome:
-    task_id = int(task["id"])
-    done = [int(r["member_id"]) for r in await _all(
-        conn, "SELECT member_id FROM claims WHERE task_id = ? AND state = 'done' ORDER BY id", (task_id,))]
+    task_id = task.id
+    done = await claim_store.member_ids(conn, task_id, ("done",))
     credited = await _credit_claims(conn, task, done, amount, reason, int(actor.id), now)
-    await _bump(conn, task_id, now, state="completed", confirmed_by=actor.id, completed_at=to_db(now))
-    await audit(conn, now=now, action="task_confirmed", community_id=int(task["community_id"]),
+    await task_store.bump(conn, task_id, now, state="completed", confirmed_by=actor.id, completed_at=to_db(now))
+    await audit(conn, now=now, action="task_confirmed", community_id=task.community_id,
                 actor_id=int(actor.id), object_type="task", object_id=task_id,
                 details={"credited": credited, "on_behalf": on_behalf, "reason": reason, **(extra or {})})
     return Outcome(task_id=task_id, state="completed", credited=credited)
@@ -299,28 +255,25 @@ async def not_done(db: Database, *, task_id: int, tg_user_id: int, now: datetime
     reason = (reason or "").strip()[:REASON_MAX] or None
     async with db.transaction() as conn:
         actor = await _actor(conn, tg_user_id)
-        task = await _task(conn, task_id)
+        task = await load_task(conn, task_id)
         if not _may_answer(actor, task):
             raise NotYourTask()
-        if task["state"] == "completed":
+        if task.state == "completed":
             raise AlreadyDone()
-        if task["kind"] != "request" or task["state"] != "awaiting_confirmation":
+        if task.kind != "request" or task.state != "awaiting_confirmation":
             raise InvalidState()
         if await _took_part(conn, task_id, int(actor.id)):
             raise TookPart()
-        if not _is_staff_of(actor, task) and await _one(
-                conn, "SELECT id FROM cases WHERE task_id = ? AND state = 'open'", (task_id,)):
+        if not _is_staff_of(actor, task) and await case_store.open_id(conn, task_id) is not None:
             raise CaseOpen()
-        done = [int(r["member_id"]) for r in await _all(
-            conn, "SELECT member_id FROM claims WHERE task_id = ? AND state = 'done'", (task_id,))]
-        await conn.execute("UPDATE claims SET state = 'active', done_at = NULL, updated_at = ?"
-                           " WHERE task_id = ? AND state = 'done'", (to_db(now), task_id))
-        round_no = int(task["card_version"]) + 1
+        done = await claim_store.member_ids(conn, task_id, ("done",))
+        await claim_store.done_back_to_active(conn, task_id, now)
+        round_no = task.card_version + 1
         for mid in done:
             await _tell(conn, mid, "completion_not_done", {"task_id": task_id, "reason": reason},
                         f"notdone:{task_id}:{mid}:{round_no}", now)
-        await _bump(conn, task_id, now, state="in_progress", done_at=None)
-        await audit(conn, now=now, action="task_not_done", community_id=int(task["community_id"]),
+        await task_store.bump(conn, task_id, now, state="in_progress", done_at=None)
+        await audit(conn, now=now, action="task_not_done", community_id=task.community_id,
                     actor_id=int(actor.id), object_type="task", object_id=task_id, details={"reason": reason})
         return Outcome(task_id=task_id, state="in_progress")
 
@@ -331,29 +284,26 @@ async def report_problem(db: Database, *, task_id: int, tg_user_id: int, now: da
     reason = (reason or "").strip()[:REASON_MAX] or None
     async with db.transaction() as conn:
         actor = await _actor(conn, tg_user_id)
-        task = await _task(conn, task_id)
+        task = await load_task(conn, task_id)
         if not _may_answer(actor, task):
             raise NotYourTask()
-        if task["state"] == "completed":
+        if task.state == "completed":
             raise AlreadyDone()
-        if task["kind"] != "request" or task["state"] != "awaiting_confirmation":
+        if task.kind != "request" or task.state != "awaiting_confirmation":
             raise InvalidState()
-        existing = await _one(conn, "SELECT id FROM cases WHERE task_id = ? AND state = 'open'", (task_id,))
-        if existing is not None:
+        if await case_store.open_id(conn, task_id) is not None:
             raise CaseOpen()
-        cur = await conn.execute("INSERT INTO cases (community_id, task_id, opened_by, reason, created_at)"
-                                 " VALUES (?, ?, ?, ?, ?)",
-                                 (task["community_id"], task_id, actor.id, reason, to_db(now)))
-        case_id = int(cur.lastrowid or 0)
-        staff = await _staff_ids(conn, int(task["community_id"]))
+        case_id = await case_store.open_case(conn, now, community_id=task.community_id, task_id=task_id,
+                                             opened_by=int(actor.id), reason=reason)
+        staff = await member_store.registered_staff_ids(conn, task.community_id)
         for sid in staff:
             await _tell(conn, sid, "completion_case_staff", {"case_id": case_id, "task_id": task_id, "reason": reason},
                         f"case:{case_id}:staff:{sid}", now)
-        await _bump(conn, task_id, now)
-        await audit(conn, now=now, action="case_opened", community_id=int(task["community_id"]),
+        await task_store.bump(conn, task_id, now)
+        await audit(conn, now=now, action="case_opened", community_id=task.community_id,
                     actor_id=int(actor.id), object_type="case", object_id=case_id,
                     details={"task_id": task_id, "reason": reason})
-        return Outcome(task_id=task_id, state=str(task["state"]), case_id=case_id, staff_told=len(staff))
+        return Outcome(task_id=task_id, state=task.state, case_id=case_id, staff_told=len(staff))
 
 
 async def add_reason(db: Database, *, task_id: int, tg_user_id: int, now: datetime, kind: str, reason: str) -> int:
@@ -364,25 +314,23 @@ async def add_reason(db: Database, *, task_id: int, tg_user_id: int, now: dateti
         raise InvalidInput()
     async with db.transaction() as conn:
         actor = await _actor(conn, tg_user_id)
-        task = await _task(conn, task_id)
+        task = await load_task(conn, task_id)
         if not _may_answer(actor, task):
             raise NotYourTask()
         if kind == "n":
-            targets = [int(r["member_id"]) for r in await _all(
-                conn, "SELECT member_id FROM claims WHERE task_id = ? AND state = 'active'", (task_id,))]
+            targets = await claim_store.member_ids(conn, task_id, ("active",))
             kind_out = "completion_reason_volunteer"
         else:
-            case = await _one(conn, "SELECT id FROM cases WHERE task_id = ? AND state = 'open'", (task_id,))
-            if case is None:
+            case_id = await case_store.open_id(conn, task_id)
+            if case_id is None:
                 raise InvalidState()
-            await conn.execute("UPDATE cases SET reason = COALESCE(reason || ' / ', '') || ? WHERE id = ?",
-                               (reason, case["id"]))
-            targets = await _staff_ids(conn, int(task["community_id"]))
+            await case_store.add_reason(conn, case_id, reason)
+            targets = await member_store.registered_staff_ids(conn, task.community_id)
             kind_out = "completion_reason_staff"
         for mid in targets:
             await _tell(conn, mid, kind_out, {"task_id": task_id, "reason": reason},
                         f"reason:{task_id}:{kind}:{mid}:{to_db(now)}", now)
-        await audit(conn, now=now, action="task_reason", community_id=int(task["community_id"]),
+        await audit(conn, now=now, action="task_reason", community_id=task.community_id,
                     actor_id=int(actor.id), object_type="task", object_id=task_id,
                     details={"kind": kind, "reason": reason})
         return len(targets)
@@ -403,7 +351,7 @@ def offers_half(full: int) -> bool:
 
 async def resolve_case_half(db: Database, *, case_id: int, tg_user_id: int, now: datetime) -> Outcome:
     """Staff decide a problem case with half the task's points for each volunteer."""
-    half = half_of(await task_store.case_task_points(db, case_id))
+    half = half_of(await case_store.task_points(db, case_id))
     return await resolve_case(db, case_id=case_id, tg_user_id=tg_user_id, now=now, resolution="partial", points=half)
 
 
@@ -425,28 +373,26 @@ async def resolve_case(db: Database, *, case_id: int, tg_user_id: int, now: date
         raise InvalidInput()
     async with db.transaction() as conn:
         actor = await _actor(conn, tg_user_id)
-        case = await _one(conn, "SELECT * FROM cases WHERE id = ?", (case_id,))
+        case = await case_store.get(conn, case_id)
         if case is None:
             raise NotFound()
-        task = await _task(conn, int(case["task_id"]))
+        task = await load_task(conn, case.task_id)
         if not _is_staff_of(actor, task):
             raise StaffOnly()
-        if case["state"] != "open":
+        if case.state != "open":
             raise AlreadyDone()
-        if await _took_part(conn, int(task["id"]), int(actor.id)):
+        if await _took_part(conn, task.id, int(actor.id)):
             raise TookPart()
-        amount = _case_amount(resolution, points, int(task["points"]))
-        if task["state"] != "awaiting_confirmation":
+        amount = _case_amount(resolution, points, task.points)
+        if task.state != "awaiting_confirmation":
             raise InvalidState()
-        await conn.execute("UPDATE cases SET state = 'resolved', resolution = ?, points = ?, resolved_by = ?,"
-                           " note = ?, resolved_at = ? WHERE id = ?",
-                           (resolution, amount, actor.id, (note or "")[:REASON_MAX] or None, to_db(now), case_id))
+        await case_store.resolve(conn, case_id, now, resolution=resolution, points=amount,
+                                 resolved_by=int(actor.id), note=(note or "")[:REASON_MAX] or None)
         outcome = await _complete(conn, task, actor, amount, "case_resolved", now, on_behalf=True,
                                   extra={"case_id": case_id, "resolution": resolution})
-        opener = int(case["opened_by"])
-        if opener != int(actor.id):
-            await _tell(conn, opener, "completion_case_resolved",
-                        {"task_id": int(task["id"]), "resolution": resolution}, f"case:{case_id}:resolved", now)
+        if case.opened_by != int(actor.id):
+            await _tell(conn, case.opened_by, "completion_case_resolved",
+                        {"task_id": task.id, "resolution": resolution}, f"case:{case_id}:resolved", now)
         return Outcome(task_id=outcome.task_id, state=outcome.state, credited=outcome.credited, case_id=case_id)
 
 
@@ -460,10 +406,8 @@ class Attendee:
 
 async def event_attendees(db: Database, *, task_id: int) -> list[Attendee]:
     """Everyone who claimed the event and has not withdrawn (the attendance list)."""
-    rows = await db.fetchall("SELECT c.member_id, c.state, m.display_name FROM claims c JOIN members m"
-                             " ON m.id = c.member_id WHERE c.task_id = ? AND c.state IN ('active', 'done')"
-                             " ORDER BY c.id", (task_id,))
-    return [Attendee(int(r["member_id"]), str(r["display_name"] or "?"), str(r["state"])) for r in rows]
+    return [Attendee(a.member_id, str(a.display_name or "?"), a.state)
+            for a in await claim_store.attendees(db, task_id)]
 
 
 class NotAnEvent(DomainError):
@@ -506,32 +450,28 @@ async def close_event(db: Database, *, task_id: int, tg_user_id: int, now: datet
     absent_set = set(absent)
     async with db.transaction() as conn:
         actor = await _actor(conn, tg_user_id)
-        task = await _task(conn, task_id)
+        task = await load_task(conn, task_id)
         if not _is_staff_of(actor, task):
             raise StaffOnly()
-        if task["kind"] != "event":
+        if task.kind != "event":
             raise InvalidState()
-        if task["state"] == "completed":
+        if task.state == "completed":
             raise AlreadyDone()
-        if task["state"] not in EVENT_OPEN_STATES:
+        if task.state not in EVENT_OPEN_STATES:
             raise InvalidState()
         if await _took_part(conn, task_id, int(actor.id)) and await _other_staff(conn, task, int(actor.id)):
             raise OnTheList()
-        claims = await _all(conn, "SELECT member_id FROM claims WHERE task_id = ? AND state IN ('active', 'done')"
-                            " ORDER BY id", (task_id,))
-        ids = [int(r["member_id"]) for r in claims]
+        ids = await claim_store.member_ids(conn, task_id, claim_store.HOLDING)
         present = [m for m in ids if m not in absent_set]
         missing = [m for m in ids if m in absent_set]
         for mid in missing:
-            await conn.execute("UPDATE claims SET state = 'no_show', updated_at = ? WHERE task_id = ? AND member_id = ?",
-                               (to_db(now), task_id, mid))
-            await conn.execute("INSERT INTO no_shows (community_id, task_id, member_id, recorded_by, created_at)"
-                               " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                               (task["community_id"], task_id, mid, actor.id, to_db(now)))
-        credited = await _credit_claims(conn, task, present, int(task["points"]), "event_attended",
+            await claim_store.set_state(conn, task_id, mid, "no_show", now)
+            await claim_store.record_no_show(conn, now, community_id=task.community_id, task_id=task_id, member_id=mid,
+                                             recorded_by=int(actor.id))
+        credited = await _credit_claims(conn, task, present, task.points, "event_attended",
                                         int(actor.id), now)
-        await _bump(conn, task_id, now, state="completed", confirmed_by=actor.id, completed_at=to_db(now))
-        await audit(conn, now=now, action="event_closed", community_id=int(task["community_id"]),
+        await task_store.bump(conn, task_id, now, state="completed", confirmed_by=actor.id, completed_at=to_db(now))
+        await audit(conn, now=now, action="event_closed", community_id=task.community_id,
                     actor_id=int(actor.id), object_type="task", object_id=task_id,
                     details={"present": present, "no_show": missing, "credited": credited})
         return Outcome(task_id=task_id, state="completed", credited=credited)
@@ -552,7 +492,7 @@ async def revoke(db: Database, *, ledger_id: int, tg_user_id: int, now: datetime
         raise InvalidInput(N_("Please give a reason for taking the points back."))
     async with db.transaction() as conn:
         actor = await _actor(conn, tg_user_id)
-        row = await _one(conn, "SELECT * FROM ledger WHERE id = ?", (ledger_id,))
+        row = await ledger_store.entry(conn, ledger_id)
         if row is None:
             raise NotFound()
         if not actor.is_staff or row["community_id"] != actor.community_id:
@@ -561,7 +501,7 @@ async def revoke(db: Database, *, ledger_id: int, tg_user_id: int, now: datetime
                                                                "task_auto_confirmed"):
             raise InvalidState()
         key = f"revoke:{ledger_id}"
-        if await _one(conn, "SELECT id FROM ledger WHERE idempotency_key = ?", (key,)):
+        if await ledger_store.key_used(conn, key):
             raise AlreadyRevoked()
         amount = int(row["delta"])
         bal = await ledger.balance(conn, int(row["member_id"]))

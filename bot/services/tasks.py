@@ -8,13 +8,11 @@ checks who may act and from which state, writes the change, an audit row and any
 from __future__ import annotations
 
 import html
-import sqlite3
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-
-import aiosqlite
 
 from bot.models import (
     N_,
@@ -30,11 +28,17 @@ from bot.models import (
 from bot.numbers import button_number, number
 from bot.services import alerts, masking, reliability
 from bot.services.areas import match_area
+from storage import areas as area_store
+from storage import categories as category_store
+from storage import claims as claim_store
+from storage import communities as community_store
 from storage import members as member_store
 from storage import tasks as task_store
-from storage.db import Database, Row, first
+from storage.claims import Claim
+from storage.db import Connection, Database, Row, SyncConnection
 from storage.members import Member
-from storage.outbox import SCRUB_DETAILS, audit, audit_sync, enqueue, enqueue_sync, scrub_details_params
+from storage.outbox import audit, audit_sync, enqueue, enqueue_sync, scrub_details, scrub_details_sync
+from storage.tasks import ClaimTask, OpenTask, Task
 from storage.timeutil import to_db
 
 OPEN_STATES = ("open", "full")
@@ -77,30 +81,39 @@ def public_text(text: str | None, secrets: Sequence[object]) -> str:
 SECRET_COLUMNS = ("address", "proxy_name", "proxy_address", "proxy_phone", "requester_name", "requester_address")
 
 
-def secrets_of(task: Any) -> list[object]:
-    """The secrets a task row carries (those of ``SECRET_COLUMNS`` it has)."""
-    keys = set(task.keys())
-    return [task[k] for k in SECRET_COLUMNS if k in keys]
+def _has(task: Any, name: str) -> bool:
+    return name in set(task.keys()) if hasattr(task, "keys") else hasattr(task, name)
 
 
-async def task_secrets(db: Database, task: Any) -> list[object]:
-    """``secrets_of`` a task row, looking up the requester if the row does not name them."""
+def _col(task: Any, name: str) -> Any:
+    return task[name] if hasattr(task, "keys") else getattr(task, name)
+
+
+def secrets_of(task: Task | Row | dict[str, Any]) -> list[object]:
+    """The secrets a task carries (those of ``SECRET_COLUMNS`` it has): a ``Task`` (an ``OpenTask``
+    names the requester), or a row (or dict) of a query that selects what it needs."""
+    return [_col(task, k) for k in SECRET_COLUMNS if _has(task, k)]
+
+
+async def task_secrets(db: Database, task: Task | Row | dict[str, Any]) -> list[object]:
+    """``secrets_of`` a task, looking up the requester if the task does not name them."""
     secrets = secrets_of(task)
-    if "requester_name" not in set(task.keys()) and task["requester_id"] is not None:
-        row = await db.fetchone("SELECT display_name, address FROM members WHERE id = ?", (task["requester_id"],))
+    requester_id = _col(task, "requester_id")
+    if not _has(task, "requester_name") and requester_id is not None:
+        row = await member_store.by_id(db, int(requester_id))
         if row is not None:
-            secrets += [row["display_name"], row["address"]]
+            secrets += [row.display_name, row.address]
     return secrets
 
 
-async def public_description(db: Database, task: Any) -> str:
-    """``public_text`` of a task row's description (or title), looking up the requester."""
-    return public_text(task["description"] or task["title"] or "", await task_secrets(db, task))
+async def public_description(db: Database, task: Task) -> str:
+    """``public_text`` of a task's description (or title), looking up the requester."""
+    return public_text(task.description or task.title or "", await task_secrets(db, task))
 
 
-async def public_title(db: Database, task: Any) -> str:
-    """``public_text`` of a task row's title ("" if it has none), looking up the requester."""
-    return public_text(task["title"], await task_secrets(db, task)) if task["title"] else ""
+async def public_title(db: Database, task: Task) -> str:
+    """``public_text`` of a task's title ("" if it has none), looking up the requester."""
+    return public_text(task.title, await task_secrets(db, task)) if task.title else ""
 
 
 @dataclass(frozen=True)
@@ -113,12 +126,12 @@ class Details:
 
 async def details_for(db: Database, task_id: int, member: Any) -> Details:
     """The public details of a task for a member of its community (OtherCommunity otherwise)."""
-    row = await task_store.row(db, task_id)
-    if row is None:
+    task = await task_store.row(db, task_id)
+    if task is None:
         raise NotFound()
-    if row["community_id"] != member.community_id:
+    if task.community_id != member.community_id:
         raise OtherCommunity()
-    return Details(await public_description(db, row), bool(row["voice_file_id"]))
+    return Details(await public_description(db, task), bool(task.voice_file_id))
 
 
 def parse_task_id(data: str | None, prefix: str) -> int:
@@ -209,46 +222,32 @@ class ClaimResult:
     state: str
 
 
-_first = first
-
-
-async def _member(conn: aiosqlite.Connection, member_id: int) -> Member:
+async def load_member(conn: Connection, member_id: int) -> Member:
+    """The (not deleted) member's row inside a transaction; NotRegistered if there is none."""
     row = await member_store.get(conn, member_id)
     if row is None:
         raise NotRegistered()
     return row
 
 
-async def load_task(conn: aiosqlite.Connection, task_id: int) -> aiosqlite.Row:
-    """The task's row inside a transaction; NotFound if there is none (the one task loader of the services)."""
-    row = await task_store.get(conn, task_id)
-    if row is None:
+async def load_task(conn: Connection, task_id: int) -> Task:
+    """The task inside a transaction; NotFound if there is none (the one task loader of the services)."""
+    task = await task_store.get(conn, task_id)
+    if task is None:
         raise NotFound()
-    return row
+    return task
 
 
-_task = load_task
-
-
-async def _taken(conn: aiosqlite.Connection, task_id: int) -> int:
-    row = await _first(conn, "SELECT COUNT(*) FROM claims WHERE task_id = ? AND state IN ('active', 'done')",
-                       (task_id,))
-    return int(row[0]) if row else 0
-
-
-async def _review_required(conn: aiosqlite.Connection, community_id: int) -> bool:
-    import json
-
-    async with conn.execute("SELECT settings, review_required FROM communities WHERE id = ?", (community_id,)) as cur:
-        row = await cur.fetchone()
-    if row is None:
+async def _review_required(conn: Connection, community_id: int) -> bool:
+    setting = await community_store.review_setting(conn, community_id)
+    if setting is None:
         return False
-    if row[1]:
+    if setting.required:
         return True
-    if not row[0]:
+    if not setting.settings:
         return False
     try:
-        settings: Any = json.loads(row[0])
+        settings: Any = json.loads(setting.settings)
     except ValueError:
         return False
     return bool(isinstance(settings, dict) and settings.get("review_required"))
@@ -256,18 +255,15 @@ async def _review_required(conn: aiosqlite.Connection, community_id: int) -> boo
 
 async def state_of(db: Database, task_id: int) -> str | None:
     """A task's state (``pending_review`` while staff have yet to review it, ``open``...)."""
-    value = await db.fetchval("SELECT state FROM tasks WHERE id = ?", (task_id,))
-    return None if value is None else str(value)
+    return await task_store.state_of(db, task_id)
 
 
-async def _default_points(conn: aiosqlite.Connection, community_id: int, category: str) -> int:
-    async with conn.execute("SELECT default_points FROM categories WHERE community_id = ? AND code = ?",
-                            (community_id, category)) as cur:
-        cat = await cur.fetchone()
-    return int(cat[0]) if cat else 1
+async def _default_points(conn: Connection, community_id: int, category: str) -> int:
+    points = await category_store.default_points(conn, community_id, category)
+    return 1 if points is None else points
 
 
-async def _place(conn: aiosqlite.Connection, new: NewTask, creator: Member, community_id: int,
+async def _place(conn: Connection, new: NewTask, creator: Member, community_id: int,
                  requester_id: int | None) -> tuple[str | None, int | None]:
     """(address, area id) of a new task: as given, else where the requester lives."""
     address = new.address if new.address is not None else (creator.address if requester_id else None)
@@ -275,58 +271,45 @@ async def _place(conn: aiosqlite.Connection, new: NewTask, creator: Member, comm
     typed = new.address if new.address is not None else new.proxy_address
     if area_id is None and typed:
         # "3号楼 2单元" typed as the place: the card can name the listed area 3号楼.
-        listed = await conn.execute_fetchall("SELECT id, name FROM areas WHERE community_id = ? AND active = 1",
-                                             (community_id,))
-        area_id = match_area(listed, typed)
+        area_id = match_area(await area_store.active_in(conn, community_id), typed)
     if area_id is None and new.address is None and requester_id:
         area_id = creator.area_id  # at their registered home
     return address, area_id
 
 
-async def _insert_task(conn: aiosqlite.Connection, now: datetime, new: NewTask, *, community_id: int,
+async def _insert_task(conn: Connection, now: datetime, new: NewTask, *, community_id: int,
                        creator_id: int, requester_id: int | None, area_id: int | None, address: str | None,
                        points: int, state: str, published: bool) -> int:
-    cur = await conn.execute(
-        "INSERT INTO tasks (community_id, requester_id, created_by, is_proxy, proxy_name, proxy_phone,"
-        " proxy_address, kind, category, title, description, voice_file_id, area_id, address, when_kind,"
-        " starts_at, ends_at, slots, points, organisation_id, urgent, state, card_version, created_at,"
-        " published_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?,?,?)",
-        (community_id, requester_id, creator_id, int(new.is_proxy), new.proxy_name, new.proxy_phone,
-         new.proxy_address, new.kind, new.category, new.title, new.description, new.voice_file_id, area_id,
-         address, new.when_kind, to_db(new.starts_at) if new.starts_at else None,
-         to_db(new.ends_at) if new.ends_at else None, new.slots, points, new.organisation_id,
-         int(new.when_kind == "asap"), state, to_db(now), to_db(now) if published else None, to_db(now)))
-    task_id = int(cur.lastrowid or 0)
+    task_id = await task_store.insert(conn, now, task_store.NewRow(
+        community_id=community_id, requester_id=requester_id, created_by=creator_id, is_proxy=new.is_proxy,
+        proxy_name=new.proxy_name, proxy_phone=new.proxy_phone, proxy_address=new.proxy_address, kind=new.kind,
+        category=new.category, title=new.title, description=new.description, voice_file_id=new.voice_file_id,
+        area_id=area_id, address=address, when_kind=new.when_kind, starts_at=new.starts_at, ends_at=new.ends_at,
+        slots=new.slots, points=points, organisation_id=new.organisation_id, state=state), published=published)
     if new.submit_key:
-        await conn.execute("INSERT INTO task_submissions (submit_key, task_id, created_at) VALUES (?, ?, ?)",
-                           (new.submit_key, task_id, to_db(now)))
+        await task_store.record_submission(conn, now, new.submit_key, task_id)
     return task_id
 
 
-async def _ask_review(conn: aiosqlite.Connection, now: datetime, task_id: int, community_id: int) -> None:
+async def _ask_review(conn: Connection, now: datetime, task_id: int, community_id: int) -> None:
     """Every staff member of the community is asked to review the new task."""
-    async with conn.execute("SELECT id, tg_user_id FROM members WHERE community_id = ? AND is_staff = 1"
-                            " AND deleted_at IS NULL AND tg_user_id IS NOT NULL", (community_id,)) as c2:
-        staff_rows = list(await c2.fetchall())
-    for s in staff_rows:
-        await enqueue(conn, chat_id=int(s["tg_user_id"]), member_id=int(s["id"]), kind="task_review",
-                      now=now, payload={"task_id": task_id}, dedupe_key=f"review:{task_id}:{s['id']}")
+    for s in await member_store.staff_chats_of(conn, community_id):
+        await enqueue(conn, chat_id=s.tg_user_id, member_id=s.member_id, kind="task_review",
+                      now=now, payload={"task_id": task_id}, dedupe_key=f"review:{task_id}:{s.member_id}")
 
 
 async def create_task(db: Database, now: datetime, creator_id: int, new: NewTask, *, staff: bool = False) -> int:
     """Create and (unless the community wants review) publish a task. Returns the task id."""
     _check_new(new, now, staff)
     async with db.transaction() as conn:
-        creator = await _member(conn, creator_id)
+        creator = await load_member(conn, creator_id)
         if creator.community_id is None or creator.registered_at is None:
             raise NotRegistered()
         community_id = int(creator.community_id)
         if new.submit_key:
-            async with conn.execute("SELECT task_id FROM task_submissions WHERE submit_key = ?",
-                                    (new.submit_key,)) as cur:
-                prior = await cur.fetchone()
+            prior = await task_store.submitted(conn, new.submit_key)
             if prior is not None:
-                return int(prior[0])
+                return prior
         points = new.points if new.points is not None else await _default_points(conn, community_id, new.category)
         review = not staff and await _review_required(conn, community_id)
         state = "pending_review" if review else "open"
@@ -347,40 +330,31 @@ async def create_task(db: Database, now: datetime, creator_id: int, new: NewTask
 async def toggle_on_duty(db: Database, now: datetime, tg_user_id: int) -> bool:
     """Switch a volunteer's "on duty" flag; returns the new value."""
     async with db.transaction() as conn:
-        async with conn.execute(
-            "SELECT id, on_duty, is_volunteer, registered_at FROM members WHERE tg_user_id = ? AND deleted_at IS NULL",
-            (tg_user_id,),
-        ) as cur:
-            row = await cur.fetchone()
-        if row is None or row["registered_at"] is None:
+        row = await member_store.get_by_tg(conn, tg_user_id)
+        if row is None or row.registered_at is None:
             raise NotRegistered()
-        if not row["is_volunteer"]:
+        if not row.is_volunteer:
             raise NotAllowed()
-        value = not bool(row["on_duty"])
-        await conn.execute("UPDATE members SET on_duty = ?, updated_at = ? WHERE id = ?", (int(value), to_db(now), row["id"]))
-        await audit(conn, now=now, action="member.on_duty" if value else "member.off_duty", actor_id=int(row["id"]),
-                    object_type="member", object_id=int(row["id"]))
+        value = not bool(row.on_duty)
+        await member_store.set_on_duty(conn, int(row.id), value, now)
+        await audit(conn, now=now, action="member.on_duty" if value else "member.off_duty", actor_id=int(row.id),
+                    object_type="member", object_id=int(row.id))
         return value
 
 
 async def review(db: Database, now: datetime, staff_id: int, task_id: int, *, approve: bool) -> str:
     async with db.transaction() as conn:
-        actor = await _member(conn, staff_id)
-        task = await _task(conn, task_id)
-        if not actor.is_staff or actor.community_id != task["community_id"]:
+        actor = await load_member(conn, staff_id)
+        task = await load_task(conn, task_id)
+        if not actor.is_staff or actor.community_id != task.community_id:
             raise NotAllowed()
-        if task["state"] != "pending_review":
+        if task.state != "pending_review":
             raise InvalidState()
-        state = "open" if approve else "cancelled"
-        await conn.execute(
-            "UPDATE tasks SET state = ?, reviewed_by = ?, published_at = CASE WHEN ? = 'open' THEN ? ELSE published_at"
-            " END, cancelled_at = CASE WHEN ? = 'cancelled' THEN ? ELSE cancelled_at END,"
-            " card_version = card_version + 1, updated_at = ? WHERE id = ?",
-            (state, staff_id, state, to_db(now), state, to_db(now), to_db(now), task_id))
+        state = await task_store.reviewed(conn, task_id, now, staff_id=staff_id, approve=approve)
         await audit(conn, now=now, action="task.approve" if approve else "task.reject",
-                    community_id=int(task["community_id"]), actor_id=staff_id, object_type="task", object_id=task_id)
-        if task["requester_id"] is not None:
-            req = await _member(conn, int(task["requester_id"]))
+                    community_id=task.community_id, actor_id=staff_id, object_type="task", object_id=task_id)
+        if task.requester_id is not None:
+            req = await load_member(conn, task.requester_id)
             if req.tg_user_id is not None:
                 await enqueue(conn, chat_id=int(req.tg_user_id), member_id=int(req.id),
                               kind="task_reviewed", now=now, payload={"task_id": task_id, "approved": approve},
@@ -394,92 +368,72 @@ async def claim(db: Database, now: datetime, member_id: int, task_id: int) -> Cl
     A tap on a task that is already full is refused from a plain read first, without waiting for
     the writer: in a claim storm hundreds of such taps would otherwise queue behind each other.
     """
-    quick = await db.fetchone(
-        "SELECT t.state, t.kind, (SELECT state FROM claims c WHERE c.task_id = t.id AND c.member_id = ?) AS mine"
-        " FROM tasks t WHERE t.id = ?", (member_id, task_id))
-    if quick is not None and quick["mine"] not in ACTIVE_CLAIM_STATES:
-        if quick["state"] == "full" or (quick["state"] == "in_progress" and quick["kind"] == "request"):
-            raise TaskFull()
+    quick = await task_store.claim_glance(db, task_id, member_id)
+    if quick is not None and quick.mine not in ACTIVE_CLAIM_STATES and _no_place(quick.state, quick.kind):
+        raise TaskFull()
     return await db.write(lambda conn: _claim(conn, now, member_id, task_id))
 
 
-def _claim(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: int) -> ClaimResult:
-    """The claim transaction, run in one piece on the writer's thread (``Database.write``): the
-    helpers it calls are plain synchronous functions on the same connection."""
-    def first(sql: str, params: tuple[object, ...]) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = conn.execute(sql, params).fetchone()
-        return row
+def _no_place(state: str, kind: str) -> bool:
+    """No place is free: an event is full, a request has its volunteers (it is under way)."""
+    return state == "full" or (state == "in_progress" and kind == "request")
 
-    task = first("SELECT t.*, o.name AS organisation_name FROM tasks t"
-                 " LEFT JOIN organisations o ON o.id = t.organisation_id WHERE t.id = ?", (task_id,))
+
+def _claim(conn: SyncConnection, now: datetime, member_id: int, task_id: int) -> ClaimResult:
+    """The claim transaction, run in one piece on the writer's thread (``Database.write``): the
+    storage functions it calls are plain synchronous ones on the same connection."""
+    task = task_store.for_claim_sync(conn, task_id)
     if task is None:
         raise NotFound()
-    mine = first("SELECT id, state FROM claims WHERE task_id = ? AND member_id = ?", (task_id, member_id))
-    if task["state"] == "full" or (task["state"] == "in_progress" and task["kind"] == "request"):
-        # Filled while this tap waited for the writer: refuse before reading anything else.
-        if mine is None or mine["state"] not in ACTIVE_CLAIM_STATES:
-            raise TaskFull()
-    member = _may_claim(task, first("SELECT * FROM members WHERE id = ? AND deleted_at IS NULL", (member_id,)),
-                        mine, member_id)
-    reliability.check_claim_sync(conn, community_id=int(task["community_id"]), member_id=member_id,
-                                 kind=str(task["kind"]), now=now)
-    counted = first("SELECT COUNT(*) FROM claims WHERE task_id = ? AND state IN ('active', 'done')", (task_id,))
-    taken = int(counted[0]) if counted else 0
-    if taken >= int(task["slots"]):
+    mine = claim_store.of_sync(conn, task_id, member_id)
+    if _no_place(task.state, task.kind) and (mine is None or mine.state not in ACTIVE_CLAIM_STATES):
+        raise TaskFull()  # filled while this tap waited for the writer: refuse before reading anything else
+    member = _may_claim(task, member_store.row_sync(conn, member_id), mine, member_id)
+    reliability.check_claim_sync(conn, community_id=task.community_id, member_id=member_id, kind=task.kind, now=now)
+    taken = claim_store.taken_sync(conn, task_id)
+    if taken >= task.slots:
         raise TaskFull()
-    claim_id = _take_place(conn, now, task_id, member_id, mine)
+    if mine is not None:
+        claim_store.reactivate_sync(conn, mine.id, now)  # a withdrawn claim comes back
+        claim_id = mine.id
+    else:
+        claim_id = claim_store.insert_sync(conn, task_id, member_id, now)
     taken += 1
-    state = task["state"]
-    if taken >= int(task["slots"]):
-        state = "full" if task["kind"] == "event" else "in_progress"
-    conn.execute("UPDATE tasks SET state = ?, first_claim_at = COALESCE(first_claim_at, ?),"
-                 " card_version = card_version + 1, updated_at = ? WHERE id = ?",
-                 (state, to_db(now), to_db(now), task_id))
-    audit_sync(conn, now=now, action="task.claim", community_id=int(task["community_id"]), actor_id=member_id,
+    state = task.state
+    if taken >= task.slots:
+        state = "full" if task.kind == "event" else "in_progress"
+    task_store.claimed_sync(conn, task_id, now, state)
+    audit_sync(conn, now=now, action="task.claim", community_id=task.community_id, actor_id=member_id,
                object_type="task", object_id=task_id, details={"claim_id": claim_id})
     _tell_claimed(conn, now, task, member, claim_id)
-    return ClaimResult(task_id, claim_id, taken, int(task["slots"]), str(state))
+    return ClaimResult(task_id, claim_id, taken, task.slots, state)
 
 
-def _may_claim(task: sqlite3.Row, member: sqlite3.Row | None, mine: sqlite3.Row | None,
-               member_id: int) -> sqlite3.Row:
+def _may_claim(task: ClaimTask, member: Row | None, mine: Claim | None, member_id: int) -> Row:
     """Who may take a place on a task: returns the member, or raises why not (the count of places
     is checked after)."""
     if member is None or member["registered_at"] is None:
         raise NotRegistered()
-    if member["community_id"] != task["community_id"]:
+    if member["community_id"] != task.community_id:
         raise OtherCommunity()
-    if task["requester_id"] == member_id or (task["created_by"] == member_id and task["kind"] == "request"):
+    if task.requester_id == member_id or (task.created_by == member_id and task.kind == "request"):
         raise DomainError(N_("This is your own request, so you cannot claim it."))
     if not member["is_volunteer"]:
         raise NotVolunteer()
-    if task["organisation_id"] is not None and member["organisation_id"] != task["organisation_id"]:
-        raise DomainError(N_("This task is open only to members of {org}."), org=task["organisation_name"] or "?")
-    if mine is not None and mine["state"] in ACTIVE_CLAIM_STATES:
+    if task.organisation_id is not None and member["organisation_id"] != task.organisation_id:
+        raise DomainError(N_("This task is open only to members of {org}."), org=task.organisation_name or "?")
+    if mine is not None and mine.state in ACTIVE_CLAIM_STATES:
         raise AlreadyClaimed()
-    if task["state"] == "full":
+    if task.state == "full":
         raise TaskFull()
-    if task["state"] not in CLAIMABLE_STATES:
+    if task.state not in CLAIMABLE_STATES:
         raise InvalidState()
     return member
 
 
-def _take_place(conn: sqlite3.Connection, now: datetime, task_id: int, member_id: int,
-                mine: sqlite3.Row | None) -> int:
-    """Write the active claim (a withdrawn one comes back); returns its id."""
-    if mine is not None:
-        conn.execute("UPDATE claims SET state = 'active', claimed_at = ?, updated_at = ? WHERE id = ?",
-                     (to_db(now), to_db(now), mine["id"]))
-        return int(mine["id"])
-    cur = conn.execute("INSERT INTO claims (task_id, member_id, state, claimed_at, updated_at)"
-                       " VALUES (?, ?, 'active', ?, ?)", (task_id, member_id, to_db(now), to_db(now)))
-    return int(cur.lastrowid or 0)
-
-
-def _tell_claimed(conn: sqlite3.Connection, now: datetime, task: sqlite3.Row, member: sqlite3.Row,
-                  claim_id: int) -> None:
+def _tell_claimed(conn: SyncConnection, now: datetime, task: Task, member: Row, claim_id: int) -> None:
     """The volunteer gets the details; the person helped hears who is coming."""
-    task_id, member_id = int(task["id"]), int(member["id"])
+    task_id, member_id = task.id, int(member["id"])
     if member["tg_user_id"] is not None:
         enqueue_sync(conn, chat_id=int(member["tg_user_id"]), member_id=member_id, kind="task_claimed_volunteer",
                      now=now, payload={"task_id": task_id}, dedupe_key=f"claimed:{claim_id}:{to_db(now)}")
@@ -488,11 +442,10 @@ def _tell_claimed(conn: sqlite3.Connection, now: datetime, task: sqlite3.Row, me
             # after the details they need first.
             member_store.ask_announce_sync(conn, member_id=member_id, tg_user_id=int(member["tg_user_id"]), now=now,
                                            not_before=now + ASK_AFTER_CLAIM)
-    if task["requester_id"] is not None:
-        req = conn.execute("SELECT id, tg_user_id FROM members WHERE id = ? AND deleted_at IS NULL",
-                           (int(task["requester_id"]),)).fetchone()
-        if req is not None and req["tg_user_id"] is not None:
-            enqueue_sync(conn, chat_id=int(req["tg_user_id"]), member_id=int(req["id"]),
+    if task.requester_id is not None:
+        chat = member_store.chat_of_sync(conn, task.requester_id)
+        if chat is not None:
+            enqueue_sync(conn, chat_id=chat, member_id=task.requester_id,
                          kind="task_who_is_coming", now=now,
                          payload={"task_id": task_id, "volunteer": member["display_name"] or ""},
                          dedupe_key=f"coming:{claim_id}:{to_db(now)}")
@@ -503,78 +456,71 @@ async def withdraw(db: Database, now: datetime, member_id: int, task_id: int) ->
     return await db.write(lambda conn: _withdraw(conn, now, member_id, task_id))
 
 
-def _withdraw(conn: sqlite3.Connection, now: datetime, member_id: int, task_id: int) -> bool:
+def _withdraw(conn: SyncConnection, now: datetime, member_id: int, task_id: int) -> bool:
     """The withdraw transaction, in one piece on the writer's thread (see ``claim``)."""
-    task = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    task = task_store.get_sync(conn, task_id)
     if task is None:
         raise NotFound()
-    existing = conn.execute("SELECT id, state FROM claims WHERE task_id = ? AND member_id = ?",
-                            (task_id, member_id)).fetchone()
-    if existing is None or existing["state"] != "active":
+    existing = claim_store.of_sync(conn, task_id, member_id)
+    if existing is None or existing.state != "active":
         raise InvalidState()
-    if task["state"] not in ("open", "full", "in_progress"):
+    if task.state not in ("open", "full", "in_progress"):
         raise InvalidState()
-    conn.execute("UPDATE claims SET state = 'withdrawn', updated_at = ? WHERE id = ?", (to_db(now), existing["id"]))
-    late = reliability.note_withdrawal_sync(conn, community_id=int(task["community_id"]), task_id=task_id,
-                                            member_id=member_id, starts_at=task["starts_at"], now=now)
-    conn.execute("UPDATE tasks SET state = 'open', card_version = card_version + 1, updated_at = ? WHERE id = ?",
-                 (to_db(now), task_id))
-    audit_sync(conn, now=now, action="task.withdraw", community_id=int(task["community_id"]),
+    claim_store.withdraw_sync(conn, existing.id, now)
+    late = reliability.note_withdrawal_sync(conn, community_id=task.community_id, task_id=task_id,
+                                            member_id=member_id, starts_at=task.starts_at, now=now)
+    task_store.bump_sync(conn, task_id, now, state="open")
+    audit_sync(conn, now=now, action="task.withdraw", community_id=task.community_id,
                actor_id=member_id, object_type="task", object_id=task_id)
-    conn.execute(SCRUB_DETAILS, scrub_details_params(task_id, member_id, "withdrawn", now))
-    if task["requester_id"] is not None:
-        req = conn.execute("SELECT id, tg_user_id FROM members WHERE id = ? AND deleted_at IS NULL",
-                           (int(task["requester_id"]),)).fetchone()
-        if req is not None and req["tg_user_id"] is not None:
-            enqueue_sync(conn, chat_id=int(req["tg_user_id"]), member_id=int(req["id"]),
+    scrub_details_sync(conn, task_id, member_id, "withdrawn", now)
+    if task.requester_id is not None:
+        chat = member_store.chat_of_sync(conn, task.requester_id)
+        if chat is not None:
+            enqueue_sync(conn, chat_id=chat, member_id=task.requester_id,
                          kind="task_volunteer_withdrew", now=now, payload={"task_id": task_id},
-                         dedupe_key=f"withdrew:{existing['id']}:{to_db(now)}")
+                         dedupe_key=f"withdrew:{existing.id}:{to_db(now)}")
     return late
 
 
-def _may_cancel(actor: Member, task: Any) -> bool:
+def _may_cancel(actor: Member, task: Task) -> bool:
     """The requester (or whoever created the task), or staff of its community."""
-    staff = actor.is_staff and actor.community_id == task["community_id"]
-    return staff or actor.id in (task["requester_id"], task["created_by"])
+    staff = bool(actor.is_staff) and actor.community_id == task.community_id
+    return staff or int(actor.id) in (task.requester_id, task.created_by)
 
 
 async def volunteers_coming(db: Database, actor_id: int, task_id: int) -> int:
     """How many volunteers a cancel by this member would call off (0 when they may not cancel it,
     or it cannot be cancelled any more: ``cancel`` then says why)."""
     actor = await member_store.by_id(db, actor_id)
-    task = await db.fetchone("SELECT requester_id, created_by, community_id, state FROM tasks WHERE id = ?", (task_id,))
-    if actor is None or task is None or not _may_cancel(actor, task) or task["state"] not in CANCELLABLE_STATES:
+    task = await task_store.row(db, task_id)
+    if actor is None or task is None or not _may_cancel(actor, task) or task.state not in CANCELLABLE_STATES:
         return 0
-    return int(await db.fetchval("SELECT COUNT(*) FROM claims WHERE task_id = ? AND state = 'active'", (task_id,)))
+    return await claim_store.count_in(db, task_id, "active")
 
 
 async def cancel(db: Database, now: datetime, actor_id: int, task_id: int) -> list[int]:
     """Cancel a task (requester: their own; staff: any of the community). Returns the members told."""
     async with db.transaction() as conn:
-        actor = await _member(conn, actor_id)
-        task = await _task(conn, task_id)
+        actor = await load_member(conn, actor_id)
+        task = await load_task(conn, task_id)
         if not _may_cancel(actor, task):
             raise NotAllowed()
-        if task["state"] not in CANCELLABLE_STATES:
-            if task["state"] == "awaiting_confirmation":
+        if task.state not in CANCELLABLE_STATES:
+            if task.state == "awaiting_confirmation":
                 raise InvalidState(N_("The volunteer has already marked it done; please answer the question"
                                      " “Did they help you?” instead."))
             raise InvalidState(N_("Task #{id} is already finished or cancelled."), id=task_id)
-        async with conn.execute("SELECT c.id, m.id AS mid, m.tg_user_id FROM claims c JOIN members m"
-                                " ON m.id = c.member_id WHERE c.task_id = ? AND c.state = 'active'",
-                                (task_id,)) as cur:
-            claimers = list(await cur.fetchall())
-        await conn.execute("UPDATE tasks SET state = 'cancelled', cancelled_at = ?, card_version = card_version + 1,"
-                           " updated_at = ? WHERE id = ?", (to_db(now), to_db(now), task_id))
-        await audit(conn, now=now, action="task.cancel", community_id=int(task["community_id"]), actor_id=actor_id,
+        claimers = await claim_store.active_holders(conn, task_id)
+        await task_store.cancelled(conn, task_id, now)
+        await audit(conn, now=now, action="task.cancel", community_id=task.community_id, actor_id=actor_id,
                     object_type="task", object_id=task_id, details={"claims": len(claimers)})
         told: list[int] = []
         for c in claimers:
-            if c["tg_user_id"] is not None:
-                await enqueue(conn, chat_id=int(c["tg_user_id"]), member_id=int(c["mid"]), kind="task_cancelled",
-                              now=now, payload={"task_id": task_id}, dedupe_key=f"cancelled:{task_id}:{c['mid']}")
-                told.append(int(c["mid"]))
-            await conn.execute(SCRUB_DETAILS, scrub_details_params(task_id, int(c["mid"]), "cancelled", now))
+            if c.tg_user_id is not None:
+                await enqueue(conn, chat_id=c.tg_user_id, member_id=c.member_id, kind="task_cancelled",
+                              now=now, payload={"task_id": task_id}, dedupe_key=f"cancelled:{task_id}:{c.member_id}")
+                told.append(c.member_id)
+            await scrub_details(conn, task_id, c.member_id, "cancelled", now)
         return told
 
 
@@ -582,49 +528,56 @@ EDITABLE = {"title": 60, "description": 500, "slots": 0, "points": 0}
 EDITABLE_STATES = ("pending_review", "open", "full", "in_progress")
 
 
-async def edit_task(db: Database, now: datetime, staff_id: int, task_id: int, field: str, value: str) -> None:
-    """Staff change a task's title, description, places or points; volunteers who claimed it are told."""
+def _edited_value(field: str, value: str) -> int | str:
+    """The new value of a field staff edit, checked by the same rules as at publishing."""
     if field not in EDITABLE:
         raise InvalidInput()
     value = value.strip()
-    new: Any
     if field in ("slots", "points"):
-        low, high = (1, SLOTS_MAX) if field == "slots" else (0, POINTS_MAX)   # the same rule as at publishing
-        new = number(value, N_("Please give a whole number from {low} to {high}."), low=low, high=high)
-    else:
-        if not value or len(value) > EDITABLE[field]:
-            raise InvalidInput(N_("Please write 1 to {n} characters."), n=EDITABLE[field])
-        new = value
+        low, high = (1, SLOTS_MAX) if field == "slots" else (0, POINTS_MAX)
+        return number(value, N_("Please give a whole number from {low} to {high}."), low=low, high=high)
+    if not value or len(value) > EDITABLE[field]:
+        raise InvalidInput(N_("Please write 1 to {n} characters."), n=EDITABLE[field])
+    return value
+
+
+async def _state_after_edit(conn: Connection, task: Task, field: str, new: int | str) -> str:
+    """The task's state once its places are ``new`` (no fewer than those taken); unchanged otherwise."""
+    if field != "slots":
+        return task.state
+    taken = await claim_store.taken(conn, task.id)
+    if int(new) < taken:
+        raise DomainError(N_("{taken} volunteers have claimed it already; places cannot go below that."),
+                          taken=taken)
+    if task.state in ("open", "full", "in_progress"):
+        full = "full" if task.kind == "event" else "in_progress"
+        return full if taken >= int(new) else "open"
+    return task.state
+
+
+async def edit_task(db: Database, now: datetime, staff_id: int, task_id: int, field: str, value: str) -> None:
+    """Staff change a task's title, description, places or points; volunteers who claimed it are told."""
+    new = _edited_value(field, value)
     async with db.transaction() as conn:
-        actor = await _member(conn, staff_id)
-        task = await _task(conn, task_id)
-        if not actor.is_staff or actor.community_id != task["community_id"]:
+        actor = await load_member(conn, staff_id)
+        task = await load_task(conn, task_id)
+        if not actor.is_staff or actor.community_id != task.community_id:
             raise NotAllowed()
-        if task["state"] not in EDITABLE_STATES:
+        if task.state not in EDITABLE_STATES:
             raise InvalidState(N_("Task #{id} is finished, cancelled or being confirmed; it cannot be changed now."),
                               id=task_id)
-        state = str(task["state"])
-        if field == "slots":
-            taken = await _taken(conn, task_id)
-            if new < taken:
-                raise DomainError(N_("{taken} volunteers have claimed it already; places cannot go below that."),
-                                  taken=taken)
-            if state in ("open", "full", "in_progress"):
-                full = "full" if task["kind"] == "event" else "in_progress"
-                state = full if taken >= new else "open"
-        await conn.execute(f"UPDATE tasks SET {field} = ?, state = ?, card_version = card_version + 1, updated_at = ?"
-                           " WHERE id = ?", (new, state, to_db(now), task_id))
-        await audit(conn, now=now, action="task.edit", community_id=int(task["community_id"]), actor_id=staff_id,
-                    object_type="task", object_id=task_id, details={"field": field, "old": task[field], "new": new})
-        async with conn.execute("SELECT m.id, m.tg_user_id FROM claims c JOIN members m ON m.id = c.member_id"
-                                " WHERE c.task_id = ? AND c.state = 'active' AND m.tg_user_id IS NOT NULL",
-                                (task_id,)) as cur:
-            claimers = list(await cur.fetchall())
-        for c in claimers:
-            await enqueue(conn, chat_id=int(c["tg_user_id"]), member_id=int(c["id"]), kind="text", now=now,
+        state = await _state_after_edit(conn, task, field, new)
+        await task_store.bump(conn, task_id, now, **{field: new, "state": state})
+        await audit(conn, now=now, action="task.edit", community_id=task.community_id, actor_id=staff_id,
+                    object_type="task", object_id=task_id,
+                    details={"field": field, "old": getattr(task, field), "new": new})
+        for c in await claim_store.active_holders(conn, task_id):
+            if c.tg_user_id is None:
+                continue
+            await enqueue(conn, chat_id=c.tg_user_id, member_id=c.member_id, kind="text", now=now,
                           payload={"message": N_("Staff changed task #{id}. Please press 🗂 My tasks to see the details."),
                                    "params": {"id": task_id}},
-                          dedupe_key=f"edited:{task_id}:{c['id']}:{to_db(now)}")
+                          dedupe_key=f"edited:{task_id}:{c.member_id}:{to_db(now)}")
 
 
 async def contact_staff(db: Database, now: datetime, member_id: int, task_id: int) -> int:
@@ -633,37 +586,32 @@ async def contact_staff(db: Database, now: datetime, member_id: int, task_id: in
     At most one alert per person and task every ten minutes, so a repeated tap is not a flood.
     """
     async with db.transaction() as conn:
-        member = await _member(conn, member_id)
-        task = await _task(conn, task_id)
-        if member.community_id != task["community_id"]:
+        member = await load_member(conn, member_id)
+        task = await load_task(conn, task_id)
+        if member.community_id != task.community_id:
             raise NotAllowed()
-        async with conn.execute("SELECT 1 FROM claims WHERE task_id = ? AND member_id = ? AND state IN"
-                                " ('active', 'done', 'completed')", (task_id, member_id)) as cur:
-            claimed = await cur.fetchone() is not None
-        if not (claimed or member_id in (task["requester_id"], task["created_by"]) or member.is_staff):
+        claimed = await claim_store.holds(conn, task_id, member_id, ("active", "done", "completed"))
+        if not (claimed or member_id in (task.requester_id, task.created_by) or member.is_staff):
             raise NotAllowed()
-        async with conn.execute("SELECT id, tg_user_id FROM members WHERE community_id = ? AND is_staff = 1"
-                                " AND deleted_at IS NULL AND tg_user_id IS NOT NULL AND id != ?",
-                                (task["community_id"], member_id)) as cur:
-            staff_rows = list(await cur.fetchall())
+        staff = [s for s in await member_store.staff_chats_of(conn, task.community_id) if s.member_id != member_id]
         slot = to_db(now)[:15]  # ten-minute window
-        for row in staff_rows:
-            await enqueue(conn, chat_id=int(row["tg_user_id"]), member_id=int(row["id"]), kind="text", now=now,
+        for s in staff:
+            await enqueue(conn, chat_id=s.tg_user_id, member_id=s.member_id, kind="text", now=now,
                           payload={"message": N_("☎ {name} asks staff to get in touch about task #{id}."),
                                    "params": {"name": html.escape(member.display_name or "?"), "id": task_id}},
-                          dedupe_key=f"contact:{task_id}:{member_id}:{row['id']}:{slot}")
-        await audit(conn, now=now, action="task.contact_staff", community_id=int(task["community_id"]),
+                          dedupe_key=f"contact:{task_id}:{member_id}:{s.member_id}:{slot}")
+        await audit(conn, now=now, action="task.contact_staff", community_id=task.community_id,
                     actor_id=member_id, object_type="task", object_id=task_id)
-        return len(staff_rows)
+        return len(staff)
 
 
 async def set_review(db: Database, now: datetime, staff_id: int, required: bool) -> None:
     """Staff choose whether residents' requests wait for review before they are published."""
     async with db.transaction() as conn:
-        actor = await _member(conn, staff_id)
+        actor = await load_member(conn, staff_id)
         if not actor.is_staff or actor.community_id is None:
             raise NotAllowed()
-        await conn.execute("UPDATE communities SET review_required = ? WHERE id = ?", (int(required), actor.community_id))
+        await community_store.set_review_required(conn, int(actor.community_id), required)
         await audit(conn, now=now, action="community.review_on" if required else "community.review_off",
                     community_id=int(actor.community_id), actor_id=staff_id)
 
@@ -672,11 +620,11 @@ async def count_open(db: Database, community_id: int) -> int:
     return await task_store.count_open(db, community_id)
 
 
-async def list_open(db: Database, community_id: int, *, offset: int = 0, limit: int = 5) -> list[Row]:
+async def list_open(db: Database, community_id: int, *, offset: int = 0, limit: int = 5) -> list[OpenTask]:
     return await task_store.open_page(db, community_id, offset=offset, limit=limit)
 
 
-async def list_mine(db: Database, member_id: int, *, limit: int = 20) -> list[Row]:
+async def list_mine(db: Database, member_id: int, *, limit: int = 20) -> list[Task]:
     return await task_store.of_member(db, member_id, limit=limit)
 
 
