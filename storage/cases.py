@@ -29,9 +29,8 @@ class Case:
 
     @classmethod
     def from_row(cls, row: Row) -> Case:
-        return cls(row["id"], row["community_id"], row["task_id"], row["opened_by"], row["reason"], row["state"],
-                   row["resolution"], row["points"], row["resolved_by"], row["note"], row["created_at"],
-                   row["resolved_at"])
+        """From ``SELECT *``: the fields are declared in the table's column order."""
+        return cls(*row)
 
 
 async def get(conn: Connection, case_id: int) -> Case | None:

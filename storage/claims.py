@@ -33,8 +33,8 @@ class Claim:
 
     @classmethod
     def from_row(cls, row: Row) -> Claim:
-        return cls(row["id"], row["task_id"], row["member_id"], row["state"], row["claimed_at"], row["updated_at"],
-                   row["done_at"], row["done_note"], row["done_photo_file_id"])
+        """From ``SELECT *``: the fields are declared in the table's column order."""
+        return cls(*row)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,7 +62,9 @@ class Task:
 
     @classmethod
     def from_row(cls: type[T], row: Row) -> T:
-        return cls(*(row[name] for name in _columns(cls)))
+        """From ``SELECT *`` (or ``t.*`` and then a subclass's columns, in the order of its fields):
+        the fields are declared in the table's column order (tests/storage/test_tasks_claims.py)."""
+        return cls(*row)
 
 
 @dataclass(frozen=True, slots=True)
