@@ -214,19 +214,26 @@ async def add_done_note(db: Database, *, task_id: int, tg_user_id: int, now: dat
 
 
 # -- confirm / not done / problem --------------------------------------------------------
+async def _answering(conn: Connection, task_id: int, tg_user_id: int, *, deciding: bool) -> tuple[Member, Task]:
+    """Who answers "did they help you?" and the task it is about, if they may answer and the task
+    waits for the answer. ``deciding`` (Yes or Not done): not someone who holds a place on it."""
+    actor = await _actor(conn, tg_user_id)
+    task = await load_task(conn, task_id)
+    if not _may_answer(actor, task):
+        raise NotYourTask()
+    if task.state == "completed":
+        raise AlreadyDone()
+    if task.kind != "request" or task.state != "awaiting_confirmation":
+        raise InvalidState()
+    if deciding and await _took_part(conn, task_id, int(actor.id)):
+        raise TookPart()
+    return actor, task
+
+
 async def confirm(db: Database, *, task_id: int, tg_user_id: int, now: datetime) -> Outcome:
     """"Yes, thank you": completes the task and credits each volunteer who did it, once."""
     async with db.transaction() as conn:
-        actor = await _actor(conn, tg_user_id)
-        task = await load_task(conn, task_id)
-        if not _may_answer(actor, task):
-            raise NotYourTask()
-        if task.state == "completed":
-            raise AlreadyDone()
-        if task.kind != "request" or task.state != "awaiting_confirmation":
-            raise InvalidState()
-        if await _took_part(conn, task_id, int(actor.id)):
-            raise TookPart()
+        actor, task = await _answering(conn, task_id, tg_user_id, deciding=True)
         case_id = await case_store.open_id(conn, task_id)
         staff = _is_staff_of(actor, task)
         if case_id is not None and not staff:
@@ -254,16 +261,7 @@ async def not_done(db: Database, *, task_id: int, tg_user_id: int, now: datetime
     """"Not done": the task goes back to the volunteer(s) with the reason."""
     reason = (reason or "").strip()[:REASON_MAX] or None
     async with db.transaction() as conn:
-        actor = await _actor(conn, tg_user_id)
-        task = await load_task(conn, task_id)
-        if not _may_answer(actor, task):
-            raise NotYourTask()
-        if task.state == "completed":
-            raise AlreadyDone()
-        if task.kind != "request" or task.state != "awaiting_confirmation":
-            raise InvalidState()
-        if await _took_part(conn, task_id, int(actor.id)):
-            raise TookPart()
+        actor, task = await _answering(conn, task_id, tg_user_id, deciding=True)
         if not _is_staff_of(actor, task) and await case_store.open_id(conn, task_id) is not None:
             raise CaseOpen()
         done = await claim_store.member_ids(conn, task_id, ("done",))
@@ -283,14 +281,7 @@ async def report_problem(db: Database, *, task_id: int, tg_user_id: int, now: da
     """"Problem": opens a case for staff. The task waits until staff resolve it."""
     reason = (reason or "").strip()[:REASON_MAX] or None
     async with db.transaction() as conn:
-        actor = await _actor(conn, tg_user_id)
-        task = await load_task(conn, task_id)
-        if not _may_answer(actor, task):
-            raise NotYourTask()
-        if task.state == "completed":
-            raise AlreadyDone()
-        if task.kind != "request" or task.state != "awaiting_confirmation":
-            raise InvalidState()
+        actor, task = await _answering(conn, task_id, tg_user_id, deciding=False)
         if await case_store.open_id(conn, task_id) is not None:
             raise CaseOpen()
         case_id = await case_store.open_case(conn, now, community_id=task.community_id, task_id=task_id,
