@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from bot import cli_pg
+from bot import cli_pg, poll_lease
 from bot.config import DEFAULT_API_URL, ConfigError, Settings, load_settings
 from bot.logs import add_secret, protect_output, setup_logging
 from storage.db import DatabaseError, DriverError, open_database, sqlite_path_from_url
@@ -114,9 +114,12 @@ def cmd_run(settings: Settings) -> int:
     problem, _ = asyncio.run(_get_me(settings, token))
     if problem:
         return _fail(problem)
+    lease = _polling_turn(settings)
     setup_logging(settings.log_level, token)
     app = build_application(settings)
     _stop_when_polling_dies(app)
+    if lease is not None:
+        poll_lease.keep(app, lease, lambda: app.bot_data["runtime"].db)
     try:
         if settings.webhook_url:
             host, _, port = settings.webhook_listen.rpartition(":")
@@ -138,7 +141,21 @@ def cmd_run(settings: Settings) -> int:
     except TelegramError as exc:
         return _fail(_finish(app, f"the Bot API refused to start the bot ({exc.message}): check BOT_TOKEN and BOT_API_URL"))
     _finish(app, "", cleanly=True)
+    if lease is not None:
+        asyncio.run(poll_lease.give_up(settings, lease))
+        if lease.lost:
+            return _fail("another Linli instance took over long polling while this one was not responding;"
+                         " this one stopped (only one instance may poll a database)", 3)
     return 0
+
+
+def _polling_turn(settings: Settings) -> poll_lease.PollLease | None:
+    """In polling mode, wait for this process's turn to poll (bot/poll_lease.py); None for a webhook."""
+    if settings.webhook_url:
+        return None
+    lease = poll_lease.for_settings(settings)
+    asyncio.run(poll_lease.wait_for_turn(settings, lease))
+    return lease
 
 
 def _stop_when_polling_dies(app: Any) -> None:
