@@ -3,7 +3,8 @@
 ``linli run`` in polling mode takes the lease before it polls. If another process holds it, this
 one prints one line saying so (where the other runs) and stands by, trying again every renewal
 interval; it takes over once the lease has expired (the poller died: ``BOT_POLL_LEASE_TTL``, 30 s)
-or was given up (the poller stopped cleanly: at the next try). Standing by rather than exiting:
+or was given up (the poller stopped cleanly: at the next try), or at once when the poller ran
+on this machine and its process is gone (a crash and a restart by systemd need not wait). Standing by rather than exiting:
 under systemd an exit would only be restarted every few seconds, filling the journal, and a process
 standing by is a spare that resumes polling by itself. The poller renews every
 ``BOT_POLL_LEASE_RENEW`` seconds; if a renewal finds the lease taken (this process was frozen longer
@@ -42,8 +43,20 @@ class PollLease:
     holder: str = field(default_factory=lambda: secrets.token_hex(8))
     lost: bool = False
 
-    async def take(self, db: Database) -> leases.Lease:
-        return await leases.take(db, NAME, self.holder, self.host, self.pid, datetime.now(UTC), self.ttl)
+    async def take(self, db: Database, dead: str | None = None) -> leases.Lease:
+        return await leases.take(db, NAME, self.holder, self.host, self.pid, datetime.now(UTC), self.ttl, dead)
+
+    def gone(self, other: leases.Lease) -> bool:
+        """The other holder ran on this machine and its process no longer exists."""
+        if other.host != self.host or other.pid == self.pid:
+            return False
+        try:
+            os.kill(other.pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:   # it exists (another user's process)
+            return False
+        return False
 
 
 def for_settings(settings: Settings) -> PollLease:
@@ -63,6 +76,8 @@ async def wait_for_turn(settings: Settings, lease: PollLease) -> None:
     try:
         while True:
             now = await lease.take(db)
+            if now.holder != lease.holder and lease.gone(now):
+                now = await lease.take(db, dead=now.holder)
             if now.holder == lease.holder:
                 if told is not None:
                     print(f"linli: taking over long polling (the other instance, {told}, stopped)",

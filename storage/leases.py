@@ -32,7 +32,7 @@ _TAKE = (
     " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, host = excluded.host, pid = excluded.pid,"
     " taken_at = CASE WHEN leases.holder = excluded.holder THEN leases.taken_at ELSE excluded.taken_at END,"
     " expires_at = excluded.expires_at"
-    " WHERE leases.holder = excluded.holder OR leases.expires_at <= excluded.taken_at"
+    " WHERE leases.holder = excluded.holder OR leases.expires_at <= excluded.taken_at OR leases.holder = :dead"
 )
 _HOLDER = "SELECT name, holder, host, pid, taken_at, expires_at FROM leases WHERE name = :name"
 _RELEASE = "DELETE FROM leases WHERE name = :name AND holder = :holder"
@@ -43,16 +43,18 @@ def _row(row: sqlite3.Row | tuple[object, ...]) -> Lease:
 
 
 def take_sync(conn: sqlite3.Connection, name: str, holder: str, host: str, pid: int, now: datetime,
-              ttl: timedelta) -> Lease:
-    """Take or renew ``name`` for ``holder`` until ``now + ttl`` unless another holds it unexpired;
-    the holder afterwards (in a ``Database.write`` transaction)."""
+              ttl: timedelta, dead: str | None = None) -> Lease:
+    """Take or renew ``name`` for ``holder`` until ``now + ttl`` unless another holds it unexpired
+    (or ``dead``, a holder known to be gone, still holds it); the holder afterwards (in a
+    ``Database.write`` transaction)."""
     conn.execute(_TAKE, {"name": name, "holder": holder, "host": host, "pid": pid, "now": to_db(now),
-                         "expires": to_db(now + ttl)})
+                         "expires": to_db(now + ttl), "dead": dead})
     return _row(conn.execute(_HOLDER, {"name": name}).fetchone())
 
 
-async def take(db: Database, name: str, holder: str, host: str, pid: int, now: datetime, ttl: timedelta) -> Lease:
-    return await db.write(lambda conn: take_sync(conn, name, holder, host, pid, now, ttl))
+async def take(db: Database, name: str, holder: str, host: str, pid: int, now: datetime, ttl: timedelta,
+               dead: str | None = None) -> Lease:
+    return await db.write(lambda conn: take_sync(conn, name, holder, host, pid, now, ttl, dead))
 
 
 async def release(db: Database, name: str, holder: str) -> bool:

@@ -1,10 +1,13 @@
 """Only one process long-polls a database (bot/poll_lease.py): a second ``linli run`` on the same
-SQLite file says, in one line, which instance polls and stands by; when the poller is killed (-9)
-the second takes over once the lease expires, and when it stops cleanly at the next try. Lease
-times are shortened (BOT_POLL_LEASE_TTL / _RENEW); every wait is for progress in the logs."""
+SQLite file says, in one line, which instance polls and stands by. It takes over when the poller
+is killed (-9: on this machine at once, its process being gone), when it stops cleanly (at the next
+try), and when it hangs (SIGSTOP: once its lease expires); the hung one, woken, finds its lease
+taken and stops with a clear line instead of polling too. Lease times are shortened
+(BOT_POLL_LEASE_TTL / _RENEW); every wait is for progress, never a fixed time."""
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -76,6 +79,28 @@ async def test_a_clean_stop_hands_polling_over_at_the_next_try(fake: FakeTelegra
             assert second.proc is not None and f"pid {second.proc.pid})" in third.log()
         finally:
             await third.stop()
+    finally:
+        await second.stop()
+        await first.stop()
+
+
+async def test_a_hung_poller_loses_its_lease_on_expiry_and_stops_when_it_wakes(fake: FakeTelegram, tmp_path: Path) -> None:
+    first, second = _pair(fake, tmp_path)
+    try:
+        await first.start()
+        await second.start(ready=SAYS)
+        assert first.proc is not None
+        first.proc.send_signal(signal.SIGSTOP)       # alive (its pid exists) but silent: only expiry frees the lease
+        took = await _takes_over(second, fake)
+        print(f"the second instance took over {took:.1f} s after the first hung (lease {LEASE['BOT_POLL_LEASE_TTL']} s)")
+        await _myid_answered(fake, "Di")
+        first.proc.send_signal(signal.SIGCONT)
+        proc = first.proc
+        await fake.wait_for(lambda: proc.poll() is not None, timeout=60)
+        assert proc.returncode == 3, first.log()[-2000:]
+        assert "another Linli instance took over long polling" in first.log()
+        await _myid_answered(fake, "Ed")             # the second polls on
+        assert second.running
     finally:
         await second.stop()
         await first.stop()

@@ -38,3 +38,10 @@ async def test_only_the_holder_gives_it_up(db: Database) -> None:
     assert await leases.release(db, "poll", "aaa")
     assert await leases.holder_of(db, "poll") is None
     assert (await leases.take(db, "poll", "bbb", "host-b", 22, NOW + timedelta(seconds=1), TTL)).holder == "bbb"
+
+
+async def test_a_holder_known_to_be_gone_is_replaced_before_its_lease_runs_out(db: Database) -> None:
+    await leases.take(db, "poll", "aaa", "host-a", 11, NOW, TTL)
+    soon = NOW + timedelta(seconds=1)
+    assert (await leases.take(db, "poll", "bbb", "host-a", 22, soon, TTL, dead="zzz")).holder == "aaa"
+    assert (await leases.take(db, "poll", "bbb", "host-a", 22, soon, TTL, dead="aaa")).holder == "bbb"
