@@ -265,10 +265,26 @@ def _doctor_database(settings: Settings) -> tuple[bool, str]:
     return True, f"ok ({shown}, schema version {max(applied)})"
 
 
+def _doctor_polling(settings: Settings) -> str:
+    """Which instance long-polls the database (the lease; read-only)."""
+    from datetime import UTC, datetime
+
+    from storage.leases import holder_sync
+    from storage.readonly import open_readonly
+
+    path = database_file(settings)
+    if path is None:
+        return poll_lease.described(None, datetime.now(UTC))
+    with open_readonly(path) as con:
+        return poll_lease.described(holder_sync(con, poll_lease.NAME), datetime.now(UTC))
+
+
 def cmd_doctor(settings: Settings) -> int:
     print("configuration: ok")
     db_ok, line = _doctor_database(settings)
     print(f"database: {line}")
+    if db_ok and not settings.webhook_url:
+        print(f"polling: {_doctor_polling(settings)}")
     try:
         token = settings.token()
     except ConfigError as exc:

@@ -115,3 +115,13 @@ async def give_up(settings: Settings, lease: PollLease) -> None:
         await leases.release(db, NAME, lease.holder)
     finally:
         await db.close()
+
+
+def described(lease: leases.Lease | None, now: datetime) -> str:
+    """``linli doctor``'s line about long polling."""
+    if lease is None:
+        return "nobody (no instance has polled this database)"
+    until = lease.expires_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if lease.expires_at <= now:
+        return f"nobody now (the last poller, host {lease.host}, pid {lease.pid}, stopped renewing at {until})"
+    return f"host {lease.host}, pid {lease.pid} (lease renewed to {until}; other instances stand by)"

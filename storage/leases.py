@@ -65,3 +65,9 @@ async def release(db: Database, name: str, holder: str) -> bool:
 async def holder_of(db: Database, name: str) -> Lease | None:
     row = await db.fetchone(_HOLDER, {"name": name})
     return None if row is None else _row(row)
+
+
+def holder_sync(conn: sqlite3.Connection, name: str) -> Lease | None:
+    """Who holds ``name`` (on any connection, a read-only one too)."""
+    row = conn.execute(_HOLDER, {"name": name}).fetchone()
+    return None if row is None else _row(row)

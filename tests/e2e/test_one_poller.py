@@ -8,6 +8,9 @@ taken and stops with a clear line instead of polling too. Lease times are shorte
 from __future__ import annotations
 
 import signal
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -52,6 +55,9 @@ async def test_a_second_instance_stands_by_and_takes_over_when_the_poller_is_kil
         await _myid_answered(fake, "Ann")            # the first polls; the second only waits
         assert "Application started" not in second.log() and "getUpdates" not in second.log()
         assert second.log().count(SAYS) == 1
+        doctor = subprocess.run([sys.executable, "-m", "bot", "doctor"], env=second.environment(), capture_output=True,
+                                text=True, timeout=120, cwd=tmp_path)
+        assert f"polling: host {socket.gethostname()}, pid {pid} (lease renewed to" in doctor.stdout, doctor.stdout
 
         await first.kill()
         took = await _takes_over(second, fake)
