@@ -154,7 +154,10 @@ def _polling_turn(settings: Settings) -> poll_lease.PollLease | None:
     if settings.webhook_url:
         return None
     lease = poll_lease.for_settings(settings)
-    asyncio.run(poll_lease.wait_for_turn(settings, lease))
+    try:
+        asyncio.run(poll_lease.wait_for_turn(settings, lease))
+    except KeyboardInterrupt:   # Ctrl-C while standing by: nothing to clean up
+        raise SystemExit(130) from None
     return lease
 
 
