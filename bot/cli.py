@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from bot import cli_pg
+from bot import cli_pg, poll_lease
 from bot.config import DEFAULT_API_URL, ConfigError, Settings, load_settings
 from bot.logs import add_secret, protect_output, setup_logging
 from storage.db import DatabaseError, DriverError, open_database, sqlite_path_from_url
@@ -114,9 +114,12 @@ def cmd_run(settings: Settings) -> int:
     problem, _ = asyncio.run(_get_me(settings, token))
     if problem:
         return _fail(problem)
+    lease = _polling_turn(settings)
     setup_logging(settings.log_level, token)
     app = build_application(settings)
     _stop_when_polling_dies(app)
+    if lease is not None:
+        poll_lease.keep(app, lease, lambda: app.bot_data["runtime"].db)
     try:
         if settings.webhook_url:
             host, _, port = settings.webhook_listen.rpartition(":")
@@ -138,7 +141,24 @@ def cmd_run(settings: Settings) -> int:
     except TelegramError as exc:
         return _fail(_finish(app, f"the Bot API refused to start the bot ({exc.message}): check BOT_TOKEN and BOT_API_URL"))
     _finish(app, "", cleanly=True)
+    if lease is not None:
+        asyncio.run(poll_lease.give_up(settings, lease))
+        if lease.lost:
+            return _fail("another Linli instance took over long polling while this one was not responding;"
+                         " this one stopped (only one instance may poll a database)", 3)
     return 0
+
+
+def _polling_turn(settings: Settings) -> poll_lease.PollLease | None:
+    """In polling mode, wait for this process's turn to poll (bot/poll_lease.py); None for a webhook."""
+    if settings.webhook_url:
+        return None
+    lease = poll_lease.for_settings(settings)
+    try:
+        asyncio.run(poll_lease.wait_for_turn(settings, lease))
+    except KeyboardInterrupt:   # Ctrl-C while standing by: nothing to clean up
+        raise SystemExit(130) from None
+    return lease
 
 
 def _stop_when_polling_dies(app: Any) -> None:
@@ -248,10 +268,26 @@ def _doctor_database(settings: Settings) -> tuple[bool, str]:
     return True, f"ok ({shown}, schema version {max(applied)})"
 
 
+def _doctor_polling(settings: Settings) -> str:
+    """Which instance long-polls the database (the lease; read-only)."""
+    from datetime import UTC, datetime
+
+    from storage.leases import holder_sync
+    from storage.readonly import open_readonly
+
+    path = database_file(settings)
+    if path is None:
+        return poll_lease.described(None, datetime.now(UTC))
+    with open_readonly(path) as con:
+        return poll_lease.described(holder_sync(con, poll_lease.NAME), datetime.now(UTC))
+
+
 def cmd_doctor(settings: Settings) -> int:
     print("configuration: ok")
     db_ok, line = _doctor_database(settings)
     print(f"database: {line}")
+    if db_ok and not settings.webhook_url:
+        print(f"polling: {_doctor_polling(settings)}")
     try:
         token = settings.token()
     except ConfigError as exc:

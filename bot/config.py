@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(default=None, alias="BOT_WEBHOOK_SECRET")
     webhook_listen: str = Field(default="127.0.0.1:8443", alias="BOT_WEBHOOK_LISTEN")
     log_level: str = Field(default="INFO", alias="BOT_LOG_LEVEL")
+    # Long polling is one process's job (bot/poll_lease.py): the poller renews its lease every
+    # poll_lease_renew seconds; a standing-by process takes over once it is poll_lease_ttl seconds old.
+    poll_lease_ttl: float = Field(default=30.0, gt=0, alias="BOT_POLL_LEASE_TTL")
+    poll_lease_renew: float = Field(default=10.0, gt=0, alias="BOT_POLL_LEASE_RENEW")
     # How often the outbox and the sweeps run (seconds); tests and the demo shorten them.
     outbox_interval: float = Field(default=0.5, gt=0, alias="BOT_OUTBOX_INTERVAL")
     sweep_interval: float = Field(default=30.0, gt=0, alias="BOT_SWEEP_INTERVAL")
@@ -120,6 +124,14 @@ class Settings(BaseSettings):
         host, _, port = value.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError("must be host:port, e.g. 127.0.0.1:8443")
+        return value
+
+    @field_validator("poll_lease_renew")
+    @classmethod
+    def _check_renew(cls, value: float, info: ValidationInfo) -> float:
+        ttl = info.data.get("poll_lease_ttl")
+        if ttl is not None and value * 2 > ttl:
+            raise ValueError(f"must be at most half of BOT_POLL_LEASE_TTL ({ttl:g} s), so one late renewal does not lose the lease")
         return value
 
     @field_validator("clock_start")

@@ -63,8 +63,8 @@ class BotProcess:
         env.update(self.extra_env)
         return env
 
-    async def start(self, timeout: float | None = None) -> None:
-        """Wait for polling to start; fails at once if the process dies.
+    async def start(self, timeout: float | None = None, *, ready: str = "Application started") -> None:
+        """Wait for polling to start (or for ``ready`` in the log); fails at once if the process dies.
 
         The wait is long on purpose (30 s × the stand-in's patience, 3 minutes by default): on a
         busy two-core machine a cold start (imports, migrations) can take tens of seconds, and a
@@ -81,11 +81,11 @@ class BotProcess:
         )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while "Application started" not in self.log()[start_offset:]:
+        while ready not in self.log()[start_offset:]:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the bot exited with {self.proc.returncode}:\n{self.log()}")
             if loop.time() > deadline:
-                raise RuntimeError(f"the bot did not start polling within {timeout}s:\n{self.log()}")
+                raise RuntimeError(f"the bot did not log {ready!r} within {timeout}s:\n{self.log()}")
             await asyncio.sleep(0.05)
 
     def log(self) -> str:

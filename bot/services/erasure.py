@@ -152,6 +152,8 @@ REGISTRY: dict[str, Table] = {
     # The update id and a hash of what it carried (no text, no Telegram id).
     "processed_updates": Table(keep="update_key processed_at", optional=True),
     "kv": Table(keep="key value"),
+    # Which process holds a job only one may do (0210): a random token, a host name and a pid.
+    "leases": Table(keep="name holder host pid taken_at expires_at"),
     # "<telegram id>:<draft>": the person's drafts' keys go (the draft itself is gone with the dialog).
     "task_submissions": Table(mine="task_id IN (SELECT id FROM tasks WHERE created_by = :mid)", delete_mine=True,
                               keep="submit_key task_id created_at"),

@@ -40,6 +40,8 @@ def test_missing_token_is_one_line(tmp_path: Path) -> None:
         ({"BOT_TIMEZONE": "Mars/Olympus"}, "BOT_TIMEZONE"),
         ({"BOT_API_URL": "ftp://example"}, "BOT_API_URL"),
         ({"BOT_DEFAULT_LANGUAGE": "fr"}, "BOT_DEFAULT_LANGUAGE"),
+        ({"BOT_POLL_LEASE_TTL": "20", "BOT_POLL_LEASE_RENEW": "15"}, "BOT_POLL_LEASE_RENEW"),
+        ({"BOT_POLL_LEASE_TTL": "0"}, "BOT_POLL_LEASE_TTL"),
     ],
 )
 def test_bad_setting_names_itself_and_hides_the_token(tmp_path: Path, env: dict[str, str], name: str) -> None:

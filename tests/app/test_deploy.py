@@ -14,7 +14,7 @@ import pytest
 from bot.config import Settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-UNITS = ("linli.service", "linli-backup.service", "linli-backup.timer")
+UNITS = ("linli.service", "linli@.service", "linli-backup.service", "linli-backup.timer")
 
 
 def _example() -> dict[str, str]:
@@ -57,6 +57,15 @@ def test_the_services_run_the_installed_command_with_their_state_and_settings() 
     assert "OnCalendar=" in (DEPLOY / "linli-backup.timer").read_text(encoding="utf-8")
 
 
+def test_the_template_unit_gives_each_instance_its_own_port() -> None:
+    """linli@8441 listens on 127.0.0.1:8441 whatever linli.env says: the port is set after the file is read."""
+    lines = (DEPLOY / "linli@.service").read_text(encoding="utf-8").splitlines()
+    assert "ExecStart=/usr/bin/env BOT_WEBHOOK_LISTEN=127.0.0.1:%i /opt/linli/.venv/bin/linli run" in lines
+    for line in ("EnvironmentFile=/etc/linli/linli.env", "StateDirectory=linli", "Restart=on-failure",
+                 "Environment=DATABASE_URL=sqlite:////var/lib/linli/linli.db", "ProtectSystem=strict"):
+        assert line in lines, line
+
+
 VERIFY = DEPLOY.parent / ".ci" / "verify-units"
 
 
@@ -81,24 +90,28 @@ def linli() -> Path:
 def test_unit_files_pass_systemd_analyze_verify(linli: Path, tmp_path: Path) -> None:
     result = _verify(linli)
     assert result.returncode == 0 and result.stderr == "", result.stdout + result.stderr
-    # and it catches a misspelt option (which verify itself only warns about) and a missing program
-    for unit in UNITS:
-        (tmp_path / unit).write_text((DEPLOY / unit).read_text(encoding="utf-8"), encoding="utf-8")
-    service = tmp_path / "linli.service"
-    service.write_text(service.read_text(encoding="utf-8").replace("ProtectSystem=strict", "ProtectSytem=strict"),
-                       encoding="utf-8")
-    broken = _verify(linli, tmp_path)
-    assert broken.returncode == 1 and "ProtectSytem" in broken.stderr, broken.stdout + broken.stderr
+    assert "linli@.service" in result.stdout
+    # and it catches a misspelt option (which verify itself only warns about), in the plain unit and
+    # in the template, and a missing program
+    for name in ("linli.service", "linli@.service"):
+        for unit in UNITS:
+            (tmp_path / unit).write_text((DEPLOY / unit).read_text(encoding="utf-8"), encoding="utf-8")
+        service = tmp_path / name
+        service.write_text(service.read_text(encoding="utf-8").replace("ProtectSystem=strict", "ProtectSytem=strict"),
+                           encoding="utf-8")
+        broken = _verify(linli, tmp_path)
+        assert broken.returncode == 1 and "ProtectSytem" in broken.stderr, name + broken.stdout + broken.stderr
     missing = _verify(tmp_path / "no-linli-here")
     assert missing.returncode == 2 and "is not an installed linli" in missing.stderr
 
 
 def test_the_services_are_sandboxed(linli: Path, tmp_path: Path) -> None:
     """systemd's own exposure score (0 safe … 10 exposed) stays at 3 or below for both services."""
-    for unit in ("linli.service", "linli-backup.service"):
+    for unit, instance in (("linli.service", "linli.service"), ("linli@.service", "linli@8441.service"),
+                           ("linli-backup.service", "linli-backup.service")):
         text = (DEPLOY / unit).read_text(encoding="utf-8").replace("/opt/linli/.venv/bin/linli", str(linli))
         (tmp_path / unit).write_text(text, encoding="utf-8")
-        result = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--threshold=30", str(tmp_path / unit)],
+        result = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--threshold=30", instance],
                                 capture_output=True, text=True, timeout=120, cwd=tmp_path)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr
 

@@ -111,6 +111,7 @@ def seeded_sqlite(path: Path) -> None:
         INSERT INTO checkin_codes (task_id, token, short_code, opened_by, opened_at) VALUES (2, 't1', 'ABCDEF', 1, '{NOW}');
         INSERT INTO checkins (task_id, member_id, via, checked_in_at) VALUES (2, 5, 'qr', '{NOW}');
         INSERT INTO late_withdrawals (community_id, task_id, member_id, starts_at, created_at) VALUES (1, 2, 5, '{NOW}', '{NOW}');
+        INSERT INTO leases (name, holder, host, pid, taken_at, expires_at) VALUES ('poll', 'h1', 'box', 42, '{NOW}', '{NOW}');
         INSERT INTO sent_notifications (key, created_at) VALUES ('digest:group:1:2026-05-04', '{NOW}');
         INSERT INTO voucher_verify_attempts (actor_id, ok, created_at) VALUES (3, 1, '{NOW}');
         INSERT INTO inbox (update_id, user_id, lane, digest, payload, status, received_at)
