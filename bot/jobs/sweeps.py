@@ -252,6 +252,7 @@ async def run_once(ctx_db: Any, now: datetime) -> dict[str, int]:
     out["month_top"] = await points.sweep_month_top(ctx_db, now)
     out.update(await expiry.run_once(ctx_db, now))
     out.update({f"pruned_{k}": v for k, v in (await housekeeping.prune(ctx_db, now)).items()})
+    await housekeeping.mark_swept(ctx_db, now)
     return out
 
 
