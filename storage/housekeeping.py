@@ -45,3 +45,13 @@ async def record_done(conn: aiosqlite.Connection, key: str, now: datetime, *, fo
                        {"key": key, "now": to_db(now)})
     await conn.execute("DELETE FROM kv WHERE key LIKE :kind AND key < :before",
                        {"kind": key.split(":", 1)[0] + ":%", "before": forget_before})
+
+
+SWEPT_KEY = "sweeps:last_run"
+
+
+async def mark_swept(conn: aiosqlite.Connection, now: datetime) -> None:
+    """A whole pass of the sweeps ended at ``now`` (the demo kit waits for it: ``storage.readonly.last_sweep``)."""
+    await conn.execute("INSERT INTO kv (key, value) VALUES (:key, :value)"
+                       " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                       {"key": SWEPT_KEY, "value": to_db(now)})

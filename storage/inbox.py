@@ -110,6 +110,12 @@ def set_aside(conn: sqlite3.Connection, *, update_id: int, error: str, attempts:
                  {"error": error, "attempts": attempts, "update_id": update_id})
 
 
+def count_unhandled(conn: sqlite3.Connection) -> int:
+    """Updates received and not yet handled to the end (waiting, or being handled); on a read-only
+    connection (the demo kit waits for this to be 0: what a handler queues is in the outbox by then)."""
+    return int(conn.execute("SELECT COUNT(*) FROM inbox WHERE status IN ('waiting', 'working')").fetchone()[0])
+
+
 # -- for linli inbox -------------------------------------------------------------------------
 
 async def counts(db: Database) -> dict[str, int]:

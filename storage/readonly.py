@@ -61,3 +61,11 @@ def digests_decided(conn: sqlite3.Connection, day: str) -> int:
     """How many digests of ``day`` (YYYY-MM-DD) the sweeps have decided (one row each, sent or not)."""
     return int(conn.execute("SELECT COUNT(*) FROM sent_notifications WHERE key LIKE 'digest:%:' || :day",
                             {"day": day}).fetchone()[0])
+
+
+def last_sweep(conn: sqlite3.Connection) -> str | None:
+    """When the last whole pass of the sweeps ended (bot time, as stored), None before the first."""
+    from storage.housekeeping import SWEPT_KEY
+
+    row = conn.execute("SELECT value FROM kv WHERE key = :key", {"key": SWEPT_KEY}).fetchone()
+    return None if row is None else str(row[0])

@@ -73,12 +73,7 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
                 await completion.resolve_case(ctx.db, case_id=case_id, tg_user_id=uid, now=ctx.now(),
                                               resolution={"c": "credit", "x": "no_credit"}[parts[2]])
             text = t("The case is resolved.")
-        elif parts[0] in ("lb", "ph") and len(parts) == (3 if parts[0] == "lb" else 2):
-            # Answer after building the page, so "please register first" can still be shown.
-            text, markup = (await _leaderboard(ctx, t, uid, parts[1], parts[2]) if parts[0] == "lb" else
-                            await _history(ctx, t, uid, button_number(parts[1], low=0, high=HISTORY_PAGES)))
-            await answer(query)
-            await edit_or_send(query, text, markup)
+        elif await _page(update, ctx, t, uid, parts):
             return
         else:
             raise InvalidInput()
@@ -87,6 +82,30 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
         return
     await answer(query)
     await edit_or_send(query, text)
+
+
+async def _page(update: Update, ctx: LinliContext, t: Translator, uid: int, parts: list[str]) -> bool:
+    """A leaderboard or points-history page (``lb:PERIOD:BY``, ``ph:PAGE``), or the leaderboard's
+    hide/show-my-name button (``lb:PERIOD:BY:h|s``); False if ``parts`` is none of them."""
+    query = update.callback_query
+    assert query is not None
+    note = None
+    if parts[0] == "ph" and len(parts) == 2:
+        text, markup = await _history(ctx, t, uid, button_number(parts[1], low=0, high=HISTORY_PAGES))
+    elif parts[0] == "lb" and len(parts) in (3, 4):
+        if len(parts) == 4:
+            if parts[3] not in ("h", "s"):
+                raise InvalidInput()
+            hidden = await points.set_opt_out(ctx.db, tg_user_id=uid, opt_out=parts[3] == "h", now=ctx.now())
+            note = t("Your name is now hidden on the leaderboard.") if hidden else \
+                t("Your name is now shown on the leaderboard.")
+        text, markup = await _leaderboard(ctx, t, uid, parts[1], parts[2])
+    else:
+        return False
+    # Answered after building the page, so "please register first" can still be shown.
+    await answer(query, note)
+    await edit_or_send(query, text, markup)
+    return True
 
 
 async def _done(update: Update, ctx: LinliContext, t: Translator, uid: int, number: str) -> str:
@@ -191,8 +210,13 @@ async def _leaderboard(ctx: LinliContext, t: Translator, uid: int, period: str, 
     if not ranks:
         lines.append(t("No points earned in this time yet."))
     rows = [[(t("Week"), f"lb:week:{by}"), (t("Month"), f"lb:month:{by}"), (t("All time"), f"lb:all:{by}")],
-            [(t("People"), f"lb:{period}:people"), (t("Organisations"), f"lb:{period}:org")],
-            [(t("Points history"), "ph:0")]]
+            [(t("People"), f"lb:{period}:people"), (t("Organisations"), f"lb:{period}:org")]]
+    viewer = await load_member(ctx, uid)
+    if by == "people" and viewer is not None:   # the viewer's own name: one tap to hide it (or show it again)
+        hidden = viewer.leaderboard_opt_out
+        rows.append([(t("👁 Show my name") if hidden else t("🙈 Hide my name"),
+                      f"lb:{period}:{by}:{'s' if hidden else 'h'}")])
+    rows.append([(t("Points history"), "ph:0")])
     return "\n".join(lines), inline(rows)
 
 
@@ -209,7 +233,6 @@ async def cmd_leaderboard(update: Update, ctx: LinliContext) -> None:
                         else t("Your name is now shown on the leaderboard."))
             return
         text, markup = await _leaderboard(ctx, t, update.effective_user.id, "month", "people")
-        text += "\n\n" + t("To hide your name: /leaderboard hide (to show it again: /leaderboard show)")
         await reply(update, text, markup)
     except DomainError as err:
         await reply(update, error_text(t, err))
@@ -541,7 +564,8 @@ async def _r_honour(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     if shown and await member_store.announce_asked(rc.db, rc.member_id):
         text += "\n" + rc.t("The volunteer group hears of it too.")   # as they answered when asked
     elif shown:
-        text += "\n" + rc.t("The volunteer group hears of it too. To keep your honours private, use /settings.")
+        text += "\n" + rc.t("The volunteer group hears of it too. To keep your honours private, press ⚙ Settings"
+                             " in the menu.")
     return Rendered(text=text)
 
 

@@ -1,5 +1,5 @@
-"""/settings: private digest on/off and hour, quiet hours, honours in the group, name on the leaderboard.
-/digest now: staff preview the digests."""
+"""/settings (the menu's ⚙ Settings): private digest on/off and hour, quiet hours, honours in the group,
+name on the leaderboard. /digest now: staff preview the digests."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
 from bot.jobs.sweeps import render_group_digest, render_staff_digest
-from bot.menu import load_member
-from bot.models import DomainError
+from bot.menu import load_member, menu_item, participant
+from bot.models import N_, DomainError
 from bot.numbers import parse_int
 from bot.renderers import RenderContext, Rendered, renderer
 from bot.services import alerts, digest, expiry, members, notifications, points
@@ -88,6 +88,11 @@ async def settings_command(update: Update, ctx: LinliContext) -> None:
         return
     text, markup = _view(t, *found, await _community(ctx, found[0]))
     await reply(update, text, markup)
+
+
+@menu_item("settings", N_("⚙ Settings"), visible=participant, order=85)
+async def _menu_settings(update: Update, ctx: LinliContext) -> None:
+    await settings_command(update, ctx)
 
 
 async def _pressed_by_member(update: Update, ctx: LinliContext) -> tuple[CallbackQuery, Translator, Member] | None:
@@ -187,7 +192,7 @@ async def digest_command(update: Update, ctx: LinliContext) -> None:
 
 def _announce_question(t: Translator) -> str:
     return t("When you reach a milestone (your first task done, 10 tasks…), may we congratulate you"
-             " by name in the volunteer group? You can change this later in your settings.")
+             " by name in the volunteer group? You can change this later with ⚙ Settings in the menu.")
 
 
 @renderer("announce_ask")

@@ -35,7 +35,9 @@ from bot.devkit.sandbox import FakeTelegram
 from bot.devkit.sandbox.state import StoredMessage, User
 from bot.i18n import Translator, translator
 from storage import readonly
+from storage.db import DatabaseError
 from storage.readonly import ReadOnly, open_readonly
+from storage.timeutil import from_db
 
 T = TypeVar("T")
 
@@ -45,7 +47,9 @@ DAY1 = datetime(2026, 6, 6, 7, 30, tzinfo=TZ)   # a Saturday morning
 DAY2 = datetime(2026, 6, 7, 8, 0, tzinfo=TZ)    # the next morning, when the digest is due
 WAIT = 30.0  # seconds for one answer of the bot: generous for a busy machine
 # One sweep at start-up and none after (an hour later): reminders and digests happen when the
-# story says so (the second morning), not when a slow machine happens to reach them.
+# story says so (the second morning), not when a slow machine happens to reach them. Each morning
+# the story waits for that sweep to have run to its end (Story.swept) before anyone acts, so what
+# it queues (reminders, digests, honours) always belongs to the same step.
 DEMO_ENV = {"BOT_SWEEP_INTERVAL": "3600"}
 
 
@@ -120,6 +124,17 @@ class Story:
             raise DemoError(f"nothing in {table}")
         return found
 
+    async def swept(self, since: datetime) -> None:
+        """Wait until the bot's start-up sweep has run to its end (a whole pass, at ``since`` or later)."""
+        def done() -> bool:
+            try:
+                last = self.peek(readonly.last_sweep)
+            except (DatabaseError, readonly.ReadError):  # the bot is still creating the schema
+                return False
+            return last is not None and from_db(last) >= since
+
+        await self.server.wait_for(done, timeout=WAIT * 2)
+
     # -- acting --------------------------------------------------------------------------
     def mark(self, user: User) -> int:
         chat = self.server.private_chat(user)
@@ -166,6 +181,7 @@ class Story:
 
     # -- the story -----------------------------------------------------------------------
     async def day_one(self) -> None:
+        await self.swept(DAY1)
         await self.set_up_community()
         await self.ask_and_help()
         await self.publish_for_grandpa()
@@ -272,7 +288,8 @@ class Story:
 
     async def morning_digests(self) -> None:
         t, s = self.t, self.server
-        # The first sweep of the morning has decided every digest of the day (one row each).
+        # The first sweep of the morning has run to its end, and decided every digest of the day (one row each).
+        await self.swept(DAY2)
         day = DAY2.date().isoformat()
         expected = 1 + self.peek(readonly.digest_readers)
         await s.wait_for(lambda: self.peek(lambda con: readonly.digests_decided(con, day)) >= expected,

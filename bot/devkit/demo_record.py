@@ -24,6 +24,7 @@ from bot.devkit.sandbox import FakeTelegram
 from bot.devkit.sandbox.state import ApiCall, Chat, User
 from bot.i18n import Translator
 from storage import cards as card_store
+from storage import inbox as inbox_store
 from storage import outbox as outbox_store
 from storage.db import DatabaseError
 from storage.readonly import ReadError, open_readonly
@@ -43,17 +44,19 @@ SOON = timedelta(seconds=30)
 
 
 def _db_busy(db_path: str, now: datetime) -> bool:
-    """Messages due (or soon due) in the outbox, or group cards not yet showing their task's state."""
+    """Updates not yet handled to the end (what their handlers queue is not in the outbox yet),
+    messages due (or soon due) in the outbox, or group cards not yet showing their task's state."""
     try:
         with open_readonly(db_path) as con:
-            return bool(outbox_store.count_due(con, now + SOON) or card_store.count_to_draw(con))
+            return bool(inbox_store.count_unhandled(con) or outbox_store.count_due(con, now + SOON)
+                        or card_store.count_to_draw(con))
     except (DatabaseError, ReadError):  # not there yet, or the bot is creating the schema
         return True
 
 
 async def settle(server: FakeTelegram, db_path: str, now: Any, *, quiet: float = 0.4, timeout: float = 120.0) -> None:
-    """Wait until the bot has nothing left to do for what people did so far: every update fetched,
-    every button press answered, every outbox message due within ``SOON`` sent, every group card showing its
+    """Wait until the bot has nothing left to do for what people did so far: every update fetched
+    and handled to the end (the stand-in may be quiet while a handler still works), every button press answered, every outbox message due within ``SOON`` sent, every group card showing its
     task's state, and no call to the Bot API for ``quiet`` seconds. ``now()`` is the bot's time."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

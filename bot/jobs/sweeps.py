@@ -208,7 +208,7 @@ def render_volunteer_digest(ctx: RenderContext, d: dict[str, Any]) -> str:
         lines.append(t("Open tasks near you or matching your skills:"))
         lines += [f"• {_named(ctx, x, tz)}" for x in d["matching"]]
     lines.append(t("Your balance: {n} points.", n=d["balance"]))
-    lines.append(t("To change or stop this digest, send /settings."))
+    lines.append(t("To change or stop this digest, press ⚙ Settings in the menu."))
     return "\n".join(lines)[:4000]
 
 
@@ -252,6 +252,7 @@ async def run_once(ctx_db: Any, now: datetime) -> dict[str, int]:
     out["month_top"] = await points.sweep_month_top(ctx_db, now)
     out.update(await expiry.run_once(ctx_db, now))
     out.update({f"pruned_{k}": v for k, v in (await housekeeping.prune(ctx_db, now)).items()})
+    await housekeeping.mark_swept(ctx_db, now)
     return out
 
 

@@ -62,3 +62,9 @@ async def prune(db: Database, now: datetime, keep_days: int = KEEP_DAYS) -> dict
         await housekeeping_store.record_done(conn, key, now,
                                              forget_before=f"prune:{(now - timedelta(days=7)).date().isoformat()}")
     return out
+
+
+async def mark_swept(db: Database, now: datetime) -> None:
+    """Remember that a whole pass of the sweeps ended (``linli demo`` waits for it at fixed points)."""
+    async with db.transaction() as conn:
+        await housekeeping_store.mark_swept(conn, now)

@@ -54,6 +54,11 @@ RESIDENT_FACING = (
     "Sorry, that check-in code is not right. Please look at the code shown at the venue and try again.",
     "Check-in for “{event}” opens at {when}. Please try again then.",
     "Check-in for “{event}” has ended.",
+    # Volunteers' digest and honours: the menu's ⚙ Settings, not /settings (the leaderboard has its own button).
+    "To change or stop this digest, press ⚙ Settings in the menu.",
+    "When you reach a milestone (your first task done, 10 tasks…), may we congratulate you by name in the volunteer"
+    " group? You can change this later with ⚙ Settings in the menu.",
+    "The volunteer group hears of it too. To keep your honours private, press ⚙ Settings in the menu.",
 )
 # Some English message ids above still name a command: the English catalog (bot/locales/en) says the
 # button instead, so what people read is checked, not the id.
@@ -73,7 +78,7 @@ def test_resident_facing_texts_are_translated_and_name_no_slash_command() -> Non
 def test_the_buttons_they_are_told_to_press_are_named_as_the_menu_names_them() -> None:
     zh, en = translator("zh"), translator("en")
     for label in ("👤 My profile", "🗂 My tasks", "🆘 Ask for help", "🎫 My vouchers", "🎁 Points supermarket",
-                  "📋 Open tasks"):
+                  "📋 Open tasks", "⚙ Settings"):
         assert any(zh(label) in zh(m) for m in RESIDENT_FACING), label
         assert any(en(label) in en(m) for m in RESIDENT_FACING), label
     for label in ("✏ Change my details", "🗑 Erase my data", "🤝 Both"):

@@ -194,6 +194,62 @@ async def test_settle_waits_for_due_messages_and_stale_cards(tmp_path: Path) -> 
         await db.close()
 
 
+async def test_settle_waits_for_updates_still_being_handled(tmp_path: Path) -> None:
+    """The stand-in can be quiet while a handler still works (its transaction, then what it queues:
+    a confirmation's honours): a step is cut only when every update the bot took is handled."""
+    from datetime import UTC, datetime
+
+    from bot.devkit.demo_record import settle
+    from bot.devkit.harness import TOKEN
+    from bot.devkit.sandbox import FakeTelegram
+    from storage.db import open_database
+
+    path = str(tmp_path / "s.db")
+    db = await open_database(path)
+    try:
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO inbox (update_id, user_id, lane, digest, payload, status, received_at)"
+                               " VALUES (1, 5, 'u5', 'd', '{}', 'working', '2026-06-06T00:00:00.000000Z')")
+        server = FakeTelegram()
+        server.add_bot(token=TOKEN, username="b")
+
+        def clock() -> datetime:
+            return datetime.now(UTC)
+
+        with pytest.raises(TimeoutError):
+            await settle(server, path, clock, quiet=0.1, timeout=1.0)
+        async with db.transaction() as conn:
+            await conn.execute("UPDATE inbox SET status = 'handled' WHERE update_id = 1")
+        await settle(server, path, clock, quiet=0.1, timeout=10.0)
+    finally:
+        await db.close()
+
+
+async def test_a_whole_sweep_is_remembered_for_the_demo(tmp_path: Path) -> None:
+    """The demo waits each morning for the start-up sweep to have run to its end (digests, honours
+    of the month), so what it queues never falls into one step or the next by the machine's speed."""
+    from datetime import UTC, datetime
+
+    from bot.jobs.sweeps import run_once
+    from storage import readonly
+    from storage.db import open_database
+    from storage.readonly import open_readonly
+    from storage.timeutil import from_db
+
+    path = str(tmp_path / "s.db")
+    db = await open_database(path)
+    try:
+        with open_readonly(path) as con:
+            assert readonly.last_sweep(con) is None
+        for now in (datetime(2026, 6, 6, 0, 0, tzinfo=UTC), datetime(2026, 6, 7, 0, 0, tzinfo=UTC)):
+            await run_once(db, now)
+            with open_readonly(path) as con:
+                last = readonly.last_sweep(con)
+            assert last is not None and from_db(last) == now
+    finally:
+        await db.close()
+
+
 def test_clock_start_setting_runs_the_bot_clock_from_a_fixed_moment() -> None:
     from datetime import UTC, datetime
 

@@ -98,6 +98,7 @@ async def test_first_claim_asks_once_whether_honours_go_to_the_group(fake: FakeT
                 ask = await fake.wait_for_message(
                     vol_u, lambda m: any(b.get("callback_data") == "an:n" for b in m.inline_buttons), timeout=T)
                 assert "congratulate you by name in the volunteer group" in (ask.text or "")
+                assert "⚙ Settings" in (ask.text or "") and "/settings" not in (ask.text or "")  # the menu's button
                 details = [m for m in fake.bot_messages(fake.private_chat(vol_u)) if "Buy rice" in (m.text or "")]
                 assert details and details[0].message_id < ask.message_id   # the details first
         await fake.press_button(vol_u, ask, "an:n")

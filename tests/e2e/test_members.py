@@ -265,3 +265,49 @@ async def test_setup_asks_the_one_who_set_it_up_to_register_in_plain_words(fake:
     note = await fake.wait_for_message(group, lambda m: "工作人员" in (m.text or ""), timeout=10)
     assert note.text == ("您设置了这个群，就是这里的工作人员。请您也点“注册”，"
                          "这样居民反映的问题、等您审核的求助才能发给您。"), note.text
+
+
+def _menu(fake: FakeTelegram, user: object) -> list[list[str]]:
+    """The rows of the main menu the person sees last (the latest reply keyboard in their chat)."""
+    shown = [m for m in fake.bot_messages(fake.private_chat(user)) if m.keyboard_buttons]
+    assert shown
+    return [[str(b["text"] if isinstance(b, dict) else b) for b in row] for row in (shown[-1].markup or {})["keyboard"]]
+
+
+async def test_settings_is_a_menu_button_and_the_leaderboard_hides_a_name_with_one_tap(
+        fake: FakeTelegram, bot_process: BotProcess) -> None:
+    """Residents and volunteers were told to send /settings and "/leaderboard hide": the menu has
+    ⚙ 设置 (one more row at most), and the leaderboard its own hide/show button."""
+    admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
+    await setup_community(fake, admin)
+    vol, gran = fake.add_user("小王", language_code="zh-hans"), fake.add_user("郭奶奶", language_code="zh-hans")
+    await register(fake, vol, role="volunteer")
+    await register(fake, gran, role="resident")
+    # Without it a volunteer had nine buttons (five rows), a resident six (three rows): one more row at most.
+    for person, most in ((vol, 5), (gran, 4)):
+        rows = _menu(fake, person)
+        assert any("⚙ 设置" in row for row in rows), rows
+        assert len(rows) <= most, rows
+        mark = max(m.message_id for m in fake.private_chat(person).messages)
+        await fake.press_reply_button(person, None, "⚙ 设置")
+        view = await fake.wait_for_message(person, lambda m: "提醒和每日简报" in str(m.text or ""), timeout=10,
+                                           after_id=mark)
+        assert any(b.get("callback_data") == "st:lb" for b in view.inline_buttons)
+
+    mark = max(m.message_id for m in fake.private_chat(vol).messages)
+    await fake.send_text(vol, None, "/leaderboard")
+    board = await fake.wait_for_message(vol, lambda m: "🏆" in str(m.text or ""), timeout=10, after_id=mark)
+    assert "/leaderboard" not in str(board.text)
+    hide = next(b for b in board.inline_buttons if b.get("text") == "🙈 不显示我的名字")
+    answer = await fake.wait_callback_answer(await fake.press_button(vol, board, hide["callback_data"]), timeout=10)
+    assert answer.get("text") == "您的名字已在排行榜上隐藏。", answer
+    await fake.wait_for(lambda: any(b.get("text") == "👁 显示我的名字" for b in board.inline_buttons), timeout=10)
+    with _db(bot_process) as conn:
+        assert conn.execute("SELECT leaderboard_opt_out FROM members WHERE tg_user_id = ?", (vol.id,)).fetchone()[0] == 1
+    show = next(b for b in board.inline_buttons if b.get("text") == "👁 显示我的名字")
+    await fake.wait_callback_answer(await fake.press_button(vol, board, show["callback_data"]), timeout=10)
+    await fake.wait_for(lambda: any(b.get("text") == "🙈 不显示我的名字" for b in board.inline_buttons), timeout=10)
+    with _db(bot_process) as conn:
+        assert conn.execute("SELECT leaderboard_opt_out FROM members WHERE tg_user_id = ?", (vol.id,)).fetchone()[0] == 0
+    await settle(fake)
+    assert not fake.errors, fake.errors

@@ -287,3 +287,12 @@ async def test_balance_line_does_not_repeat_the_unit(db: Database) -> None:
     rctx = RenderContext(db, translator("zh"), "zh", -1, None, "bot")
     text = render_volunteer_digest(rctx, {"today": [], "matching": [{"id": 1, "title": "买菜"}], "balance": 1})
     assert "您现在有 1 积分。" in text and "1 分" not in text
+
+
+async def test_volunteer_digest_names_the_settings_button(db: Database) -> None:
+    """It said "send /settings"; the menu has a ⚙ Settings button now, and the digest names it."""
+    for lang in ("zh", "en"):
+        t = translator(lang)
+        text = render_volunteer_digest(RenderContext(db, t, lang, -1, None, "bot"),
+                                       {"today": [], "matching": [], "balance": 0})
+        assert t("⚙ Settings") in text and "/settings" not in text, text
