@@ -278,9 +278,11 @@ async def reset_in_flight(db: Database) -> int:
         return cur.rowcount or 0
 
 
-def mark_sending(conn: sqlite3.Connection, row_id: int) -> None:
-    """The row is on its way (one attempt taken); for ``Database.write``."""
-    conn.execute("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = :id", {"id": row_id})
+def mark_sending(conn: sqlite3.Connection, row_ids: int | Sequence[int]) -> None:
+    """The rows are on their way (one attempt taken each); for ``Database.write``."""
+    ids = [row_ids] if isinstance(row_ids, int) else row_ids
+    conn.executemany("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = :id",
+                     [{"id": i} for i in ids])
 
 
 async def delete(conn: aiosqlite.Connection, row_id: int) -> None:

@@ -131,6 +131,7 @@ class OutboxSender:
         self._running = asyncio.Lock()
         self._forgotten = 0  # forget rows deleted since the last checkpoint
         self._sent: list[tuple[OutboxRow, int | None, int | None]] = []  # sent, settled with the batch
+        self._marks = _Marks()
 
     async def drain(self, ctx: LinliContext, limit: int = 2000) -> int:
         """Send what is due now; returns how many rows were handled."""
@@ -172,7 +173,7 @@ class OutboxSender:
         await self.pacer.take()
         # Marked just before the call, not with the whole batch (which waits on the pacer): after a
         # crash only the rows that were really on their way to Telegram are sent again.
-        await _mark_sending(ctx.db, row.id)
+        await self._marks.mark(ctx.db, row.id)
         try:
             message, voice = await self._deliver(ctx, row.chat_id, rendered)
         except TelegramError as exc:
@@ -422,8 +423,27 @@ async def _hold(ctx: LinliContext, row: OutboxRow, until: datetime) -> None:
         await outbox_store.hold(conn, [row.id, *row.merged], until, "held: cards first")
 
 
-async def _mark_sending(db: Database, row_id: int) -> None:
-    await db.write(lambda conn: outbox_store.mark_sending(conn, row_id))
+class _Marks:
+    """Rows marked ``sending`` together: the rows the pacer let go at the same moment share one write
+    (unpaced, a whole batch). Each row returns from ``mark`` only once it is marked."""
+
+    def __init__(self) -> None:
+        self._ids: list[int] = []
+        self._lock = asyncio.Lock()
+
+    async def mark(self, db: Database, row_id: int) -> None:
+        self._ids.append(row_id)
+        # Whoever holds the lock writes what others added before it was taken; taking it ourselves
+        # afterwards means our row is written (a failed write puts its rows back for the next).
+        async with self._lock:
+            ids, self._ids = self._ids, []
+            if not ids:
+                return
+            try:
+                await db.write(lambda conn: outbox_store.mark_sending(conn, ids))
+            except BaseException:
+                self._ids[:0] = [i for i in ids if i != row_id]  # ours fails with the error
+                raise
 
 
 async def _job(ctx: LinliContext) -> None:
