@@ -257,18 +257,27 @@ class Recipient:
     tz: str
 
 
-async def recipients(db: Database, member_ids: Collection[int], default_tz: str) -> dict[int, Recipient]:
+async def recipients(db: Database, member_ids: Collection[int], default_tz: str,
+                     group_chat_ids: Collection[int] = ()) -> tuple[dict[int, Recipient], dict[int, str]]:
     """The recipients among ``member_ids`` (quiet hours in their community's time zone, or
-    ``default_tz``), in one read; a member who is gone is missing from the result."""
-    if not member_ids:
-        return {}
+    ``default_tz``) and the languages of the communities whose groups are ``group_chat_ids``, in
+    one read; a member who is gone, or a group no community has, is missing from the result."""
+    if not member_ids and not group_chat_ids:
+        return {}, {}
     ids = {f"m{i}": v for i, v in enumerate(member_ids)}
-    rows = await db.fetchall(
-        "SELECT m.id, m.started_bot, m.language, m.quiet_start, m.quiet_end, COALESCE(c.timezone, :default_tz)"
-        " FROM members m LEFT JOIN communities c ON c.id = m.community_id"
-        f" WHERE m.id IN ({', '.join(':' + k for k in ids)})", {"default_tz": default_tz, **ids})
-    return {int(r[0]): Recipient(bool(r[1]), str(r[2]) if r[2] else None, r[3], r[4], r[5])
-            for r in rows}
+    groups = {f"g{i}": v for i, v in enumerate(group_chat_ids)}
+    parts = []  # no empty IN () (PostgreSQL refuses it)
+    if ids:
+        parts.append("SELECT 0, m.id, m.started_bot, m.language, m.quiet_start, m.quiet_end,"
+                     " COALESCE(c.timezone, :default_tz) FROM members m LEFT JOIN communities c ON c.id = m.community_id"
+                     f" WHERE m.id IN ({', '.join(':' + k for k in ids)})")
+    if groups:
+        parts.append("SELECT 1, group_chat_id, NULL, language, NULL, NULL, NULL FROM communities"
+                     f" WHERE group_chat_id IN ({', '.join(':' + k for k in groups)})")
+    rows = await db.fetchall(" UNION ALL ".join(parts), {"default_tz": default_tz, **ids, **groups})
+    people = {int(r[1]): Recipient(bool(r[2]), str(r[3]) if r[3] else None, r[4], r[5], r[6])
+              for r in rows if r[0] == 0}
+    return people, {int(r[1]): str(r[3]) for r in rows if r[0] == 1 and r[3]}
 
 
 async def reset_in_flight(db: Database) -> int:

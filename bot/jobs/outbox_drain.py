@@ -147,10 +147,12 @@ class OutboxSender:
                 batch = await _coalesce(ctx, rows, now)
                 # The recipients of the whole batch in one read, and the rows sent settled in one
                 # write after it: a message costs one read and two writes less than row by row.
-                people = await outbox_store.recipients(
-                    ctx.db, {r.member_id for r in batch if r.member_id is not None}, ctx.settings.timezone)
+                people, groups = await outbox_store.recipients(
+                    ctx.db, {r.member_id for r in batch if r.member_id is not None}, ctx.settings.timezone,
+                    {r.chat_id for r in batch if r.member_id is None and r.chat_id < 0})
                 try:
-                    await asyncio.gather(*(self._send_one(ctx, r, people.get(r.member_id or 0)) for r in batch))
+                    await asyncio.gather(*(self._send_one(ctx, r, people.get(r.member_id or 0), groups.get(r.chat_id))
+                                           for r in batch))
                 finally:
                     await self._settle_sent(ctx)
                 handled += len(rows)
@@ -161,13 +163,14 @@ class OutboxSender:
                 await ctx.db.checkpoint()
             return handled
 
-    async def _send_one(self, ctx: LinliContext, row: OutboxRow, who: Recipient | None) -> None:
+    async def _send_one(self, ctx: LinliContext, row: OutboxRow, who: Recipient | None,
+                        group_language: str | None) -> None:
         now = ctx.now()
         if await _held_back(ctx, row):
             await _hold(ctx, row, now + timedelta(seconds=HOLD_S))
             return
         payload = json.loads(row.payload)
-        rendered = await self._render(ctx, row, payload, now, who)
+        rendered = await self._render(ctx, row, payload, now, who, group_language)
         if rendered is None:
             return
         await self.pacer.take()
@@ -205,8 +208,9 @@ class OutboxSender:
         await ctx.db.write(settle)
 
     async def _render(self, ctx: LinliContext, row: OutboxRow, payload: dict[str, Any],
-                      now: datetime, who: Recipient | None) -> Rendered | None:
-        """The message to send now, or None once the row is dealt with (failed, put off, dropped)."""
+                      now: datetime, who: Recipient | None, group_language: str | None) -> Rendered | None:
+        """The message to send now, or None once the row is dealt with (failed, put off, dropped).
+        ``who``: the member it goes to; ``group_language``: the language of the group it goes to."""
         kind = RENDERERS.get(row.kind)
         if kind is None:
             await self._finish(ctx, row, "failed", error=f"no renderer for {row.kind}")
@@ -224,7 +228,7 @@ class OutboxSender:
         if who is not None:
             lang = who.language or lang
         elif row.chat_id < 0:
-            lang = await community_store.language_of_group(ctx.db, row.chat_id) or lang
+            lang = group_language or lang
         rctx = RenderContext(ctx.db, translator(lang), lang, row.chat_id, row.member_id, ctx.runtime.bot_username)
         try:
             rendered = await kind.render(rctx, payload)

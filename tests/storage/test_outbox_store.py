@@ -104,17 +104,20 @@ async def test_the_demo_kit_sees_what_is_left_to_do_on_a_read_only_connection(db
             pass
 
 
-async def test_a_batchs_recipients_come_in_one_read_with_their_quiet_hours_zone(db: Database,
+async def test_a_batchs_recipients_and_groups_come_in_one_read_with_quiet_hours_zone_and_language(db: Database,
                                                                                 now: datetime) -> None:
     cid = await make_community(db, now, timezone="Europe/Berlin")
     started = await make_member(db, now, cid, language="en", started_bot=1, quiet_start="21:00", quiet_end="06:30")
     silent = await make_member(db, now, None, started_bot=0)
-    people = await outbox_store.recipients(db, {started, silent, 999_999}, "Asia/Shanghai")
+    english = await make_community(db, now, group_chat_id=-4242, language="en")
+    people, groups = await outbox_store.recipients(db, {started, silent, 999_999}, "Asia/Shanghai", {-4242, -77})
     assert people == {
         started: outbox_store.Recipient(True, "en", "21:00", "06:30", "Europe/Berlin"),
         silent: outbox_store.Recipient(False, "zh", "22:00", "07:00", "Asia/Shanghai"),
     }
-    assert await outbox_store.recipients(db, set(), "Asia/Shanghai") == {}
+    assert groups == {-4242: "en"} and english
+    assert await outbox_store.recipients(db, set(), "Asia/Shanghai") == ({}, {})
+    assert await outbox_store.recipients(db, set(), "Asia/Shanghai", {-4242}) == ({}, {-4242: "en"})
 
 
 async def test_rows_sent_together_are_settled_together_and_rows_gone_meanwhile_are_named(db: Database,
