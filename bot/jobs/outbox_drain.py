@@ -21,6 +21,7 @@ from telegram import Message
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 
 from bot.context import LinliApp, LinliContext
+from bot.http_client import send_text
 from bot.i18n import translator
 from bot.ratelimit import group_room
 from bot.renderers import RENDERERS, UNREACHABLE_HOOKS, RenderContext, Rendered
@@ -178,11 +179,10 @@ class OutboxSender:
         # crash only the rows that were really on their way to Telegram are sent again.
         await self._marks.mark(ctx.db, row.id)
         try:
-            message, voice = await self._deliver(ctx, row.chat_id, rendered)
+            message_id, voice = await self._deliver(ctx, row.chat_id, rendered)
         except TelegramError as exc:
             await self._refused(ctx, row, payload, now, exc)
         else:
-            message_id = message.message_id if message else None
             if row.kind == FORGET or row.merged or rendered.on_sent is not None:
                 await self._finish(ctx, row, "sent", message_id=message_id, voice_message_id=voice, rendered=rendered)
             else:
@@ -282,38 +282,40 @@ class OutboxSender:
                     log.info("could not delete message %s in %s: %s", old, chat_id, exc)
         return result if isinstance(result, Message) else None
 
-    async def _deliver(self, ctx: LinliContext, chat_id: int, r: Rendered) -> tuple[Message | None, int | None]:
-        """Send (or edit) it; returns the message, and the voice note sent after a text, if any."""
+    async def _deliver(self, ctx: LinliContext, chat_id: int, r: Rendered) -> tuple[int | None, int | None]:
+        """Send (or edit) it; returns the message's id, and the voice note's sent after a text, if any."""
         bot = ctx.bot
         if r.edit_message_id is not None:
-            return await self._edit(ctx, chat_id, r), None
+            edited = await self._edit(ctx, chat_id, r)
+            return (edited.message_id if edited else None), None
         voice_id: int | None = None
         if r.photo is not None:
-            msg = await bot.send_photo(chat_id, r.photo, caption=r.text or None, reply_markup=r.reply_markup)
+            msg_id = (await bot.send_photo(chat_id, r.photo, caption=r.text or None, reply_markup=r.reply_markup)).message_id
         elif r.document is not None:
             name, content = r.document
-            msg = await bot.send_document(chat_id, content, filename=name, caption=r.text or None, reply_markup=r.reply_markup)
+            msg_id = (await bot.send_document(chat_id, content, filename=name, caption=r.text or None,
+                                              reply_markup=r.reply_markup)).message_id
         elif r.voice is not None:
             if r.text:
                 # The text (with the buttons) is the message later edits are about; the voice follows it.
                 # Once the text is out the row counts as sent: a failing voice must not send the text
                 # twice (on a retry) or lose its id (the later scrub needs it).
-                msg = await bot.send_message(chat_id, r.text, reply_markup=r.reply_markup)
+                msg_id = await send_text(bot, chat_id, r.text, r.reply_markup)
                 try:
                     await self.pacer.take()
                     voice_id = (await bot.send_voice(chat_id, r.voice)).message_id
                 except TelegramError as exc:
-                    log.warning("voice note after message %s in %s not sent: %s", msg.message_id, chat_id, exc)
+                    log.warning("voice note after message %s in %s not sent: %s", msg_id, chat_id, exc)
             else:
-                msg = await bot.send_voice(chat_id, r.voice)
+                msg_id = (await bot.send_voice(chat_id, r.voice)).message_id
         else:
-            msg = await bot.send_message(chat_id, r.text, reply_markup=r.reply_markup)
+            msg_id = await send_text(bot, chat_id, r.text, r.reply_markup)
         if r.pin:
             try:
-                await bot.pin_chat_message(chat_id, msg.message_id, disable_notification=True)
+                await bot.pin_chat_message(chat_id, msg_id, disable_notification=True)
             except TelegramError as exc:
                 log.info("could not pin message in %s: %s", chat_id, exc)
-        return msg, voice_id
+        return msg_id, voice_id
 
     async def _finish(
         self,
