@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -246,6 +246,40 @@ async def due_of_kind(db: Database, *, kind: str, chat_id: int, after: OutboxRow
     return [(int(r[0]), str(r[1])) for r in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """What the drain needs to know of a member it writes to (read once per batch)."""
+
+    started_bot: bool
+    language: str | None
+    quiet_start: str  # quiet hours, "HH:MM" local times in ``tz``
+    quiet_end: str
+    tz: str
+
+
+async def recipients(db: Database, member_ids: Collection[int], default_tz: str,
+                     group_chat_ids: Collection[int] = ()) -> tuple[dict[int, Recipient], dict[int, str]]:
+    """The recipients among ``member_ids`` (quiet hours in their community's time zone, or
+    ``default_tz``) and the languages of the communities whose groups are ``group_chat_ids``, in
+    one read; a member who is gone, or a group no community has, is missing from the result."""
+    if not member_ids and not group_chat_ids:
+        return {}, {}
+    ids = {f"m{i}": v for i, v in enumerate(member_ids)}
+    groups = {f"g{i}": v for i, v in enumerate(group_chat_ids)}
+    parts = []  # no empty IN () (PostgreSQL refuses it)
+    if ids:
+        parts.append("SELECT 0, m.id, m.started_bot, m.language, m.quiet_start, m.quiet_end,"
+                     " COALESCE(c.timezone, :default_tz) FROM members m LEFT JOIN communities c ON c.id = m.community_id"
+                     f" WHERE m.id IN ({', '.join(':' + k for k in ids)})")
+    if groups:
+        parts.append("SELECT 1, group_chat_id, NULL, language, NULL, NULL, NULL FROM communities"
+                     f" WHERE group_chat_id IN ({', '.join(':' + k for k in groups)})")
+    rows = await db.fetchall(" UNION ALL ".join(parts), {"default_tz": default_tz, **ids, **groups})
+    people = {int(r[1]): Recipient(bool(r[2]), str(r[3]) if r[3] else None, r[4], r[5], r[6])
+              for r in rows if r[0] == 0}
+    return people, {int(r[1]): str(r[3]) for r in rows if r[0] == 1 and r[3]}
+
+
 async def reset_in_flight(db: Database) -> int:
     """Rows left ``sending`` (by a crash) go back to ``pending``; returns how many."""
     async with db.transaction() as conn:
@@ -253,9 +287,11 @@ async def reset_in_flight(db: Database) -> int:
         return cur.rowcount or 0
 
 
-def mark_sending(conn: sqlite3.Connection, row_id: int) -> None:
-    """The row is on its way (one attempt taken); for ``Database.write``."""
-    conn.execute("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = :id", {"id": row_id})
+def mark_sending(conn: sqlite3.Connection, row_ids: int | Sequence[int]) -> None:
+    """The rows are on their way (one attempt taken each); for ``Database.write``."""
+    ids = [row_ids] if isinstance(row_ids, int) else row_ids
+    conn.executemany("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = :id",
+                     [{"id": i} for i in ids])
 
 
 async def delete(conn: aiosqlite.Connection, row_id: int) -> None:
@@ -271,6 +307,20 @@ async def settle(conn: aiosqlite.Connection, row_id: int, *, state: str, error: 
         {"state": state, "error": error, "message_id": message_id, "voice_message_id": voice_message_id,
          "sent_at": to_db(now) if state == "sent" else None, "id": row_id})
     return bool(cur.rowcount)
+
+
+def settle_sent(conn: sqlite3.Connection, rows: Sequence[tuple[int, int | None, int | None]], now: datetime) -> list[int]:
+    """Rows sent as (id, message id, voice message id), settled in the caller's ``Database.write``;
+    returns the ids of the rows that were gone (erased while on their way)."""
+    sent_at, gone = to_db(now), []
+    for row_id, message_id, voice_message_id in rows:
+        cur = conn.execute(
+            "UPDATE outbox SET state = 'sent', last_error = NULL, message_id = :message_id,"
+            " voice_message_id = :voice_message_id, sent_at = :sent_at WHERE id = :id",
+            {"message_id": message_id, "voice_message_id": voice_message_id, "sent_at": sent_at, "id": row_id})
+        if not cur.rowcount:
+            gone.append(row_id)
+    return gone
 
 
 async def settle_merged(conn: aiosqlite.Connection, ids: Sequence[int], *, into: int, state: str,

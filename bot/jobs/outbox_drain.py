@@ -1,7 +1,8 @@
 """Drain the outbox through the bot, paced under Telegram's limits.
 
 A row goes pending → sending → sent. It is marked ``sending`` just before the call (once the
-pacer lets it go) and ``sent`` after, so a crash in between sends it at most once more (rows left ``sending`` return to ``pending`` at
+pacer lets it go) and ``sent`` after (the plain rows of a batch together, once the batch is out), so
+a crash in between sends it at most once more (rows left ``sending`` return to ``pending`` at
 start-up). Transient errors (network, 5xx, 429) are retried with back-off; a 403 marks the member
 unreachable; other refusals fail the row with the reason.
 """
@@ -20,6 +21,7 @@ from telegram import Message
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 
 from bot.context import LinliApp, LinliContext
+from bot.http_client import send_text
 from bot.i18n import translator
 from bot.ratelimit import group_room
 from bot.renderers import RENDERERS, UNREACHABLE_HOOKS, RenderContext, Rendered
@@ -27,8 +29,8 @@ from storage import communities as community_store
 from storage import members as member_store
 from storage import outbox as outbox_store
 from storage import tasks as task_store
-from storage.db import Connection, Database
-from storage.outbox import BULK, FIRST, FORGET, FORGETTABLE, OutboxRow, enqueue
+from storage.db import Connection, Database, SyncConnection
+from storage.outbox import BULK, FIRST, FORGET, FORGETTABLE, OutboxRow, Recipient, enqueue, enqueue_sync
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +111,14 @@ async def quiet_until(db: Database, member_id: int | None, now: datetime, defaul
     quiet = await member_store.quiet_hours(db, member_id, default_tz)
     if quiet is None:
         return None
+    return _quiet_end(now, quiet.start, quiet.end, quiet.tz)
+
+
+def _quiet_end(now: datetime, start: str, end: str, tz: str) -> datetime | None:
     from zoneinfo import ZoneInfo
 
-    local = now.astimezone(ZoneInfo(quiet.tz))
-    end = _in_quiet_hours(local, quiet.start, quiet.end)
-    return None if end is None else end.astimezone(now.tzinfo)
+    until = _in_quiet_hours(now.astimezone(ZoneInfo(tz)), start, end)
+    return None if until is None else until.astimezone(now.tzinfo)
 
 
 class OutboxSender:
@@ -126,6 +131,8 @@ class OutboxSender:
         self.batch = max(4, min(BATCH, round(rate / 4)))
         self._running = asyncio.Lock()
         self._forgotten = 0  # forget rows deleted since the last checkpoint
+        self._sent: list[tuple[OutboxRow, int | None, int | None]] = []  # sent, settled with the batch
+        self._marks = _Marks()
 
     async def drain(self, ctx: LinliContext, limit: int = 2000) -> int:
         """Send what is due now; returns how many rows were handled."""
@@ -139,7 +146,16 @@ class OutboxSender:
                 if not rows:
                     break
                 batch = await _coalesce(ctx, rows, now)
-                await asyncio.gather(*(self._send_one(ctx, r) for r in batch))
+                # The recipients of the whole batch in one read, and the rows sent settled in one
+                # write after it: a message costs one read and two writes less than row by row.
+                people, groups = await outbox_store.recipients(
+                    ctx.db, {r.member_id for r in batch if r.member_id is not None}, ctx.settings.timezone,
+                    {r.chat_id for r in batch if r.member_id is None and r.chat_id < 0})
+                try:
+                    await asyncio.gather(*(self._send_one(ctx, r, people.get(r.member_id or 0), groups.get(r.chat_id))
+                                           for r in batch))
+                finally:
+                    await self._settle_sent(ctx)
                 handled += len(rows)
             if self._forgotten:
                 # The last rows that named someone erased are gone: no copy stays in the file
@@ -148,48 +164,71 @@ class OutboxSender:
                 await ctx.db.checkpoint()
             return handled
 
-    async def _send_one(self, ctx: LinliContext, row: OutboxRow) -> None:
+    async def _send_one(self, ctx: LinliContext, row: OutboxRow, who: Recipient | None,
+                        group_language: str | None) -> None:
         now = ctx.now()
         if await _held_back(ctx, row):
             await _hold(ctx, row, now + timedelta(seconds=HOLD_S))
             return
         payload = json.loads(row.payload)
-        rendered = await self._render(ctx, row, payload, now)
+        rendered = await self._render(ctx, row, payload, now, who, group_language)
         if rendered is None:
             return
         await self.pacer.take()
         # Marked just before the call, not with the whole batch (which waits on the pacer): after a
         # crash only the rows that were really on their way to Telegram are sent again.
-        await _mark_sending(ctx.db, row.id)
+        await self._marks.mark(ctx.db, row.id)
         try:
-            message, voice = await self._deliver(ctx, row.chat_id, rendered)
+            message_id, voice = await self._deliver(ctx, row.chat_id, rendered)
         except TelegramError as exc:
             await self._refused(ctx, row, payload, now, exc)
         else:
-            await self._finish(ctx, row, "sent", message_id=message.message_id if message else None,
-                               voice_message_id=voice, rendered=rendered)
+            if row.kind == FORGET or row.merged or rendered.on_sent is not None:
+                await self._finish(ctx, row, "sent", message_id=message_id, voice_message_id=voice, rendered=rendered)
+            else:
+                self._sent.append((row, message_id, voice))
+
+    async def _settle_sent(self, ctx: LinliContext) -> None:
+        """Mark the plain rows sent by the batch ``sent`` (``_finish``'s common case, one write for all)."""
+        done, self._sent = self._sent, []
+        if not done:
+            return
+        now = ctx.now()
+
+        def settle(conn: SyncConnection) -> None:
+            gone = set(outbox_store.settle_sent(conn, [(r.id, m, v) for r, m, v in done], now))
+            for row, message_id, voice_message_id in done:
+                if (row.id in gone and message_id is not None and row.kind in FORGETTABLE
+                        and row.member_id is not None):
+                    # As in _finish: its reader was erased while it was on its way.
+                    enqueue_sync(conn, chat_id=row.chat_id, member_id=row.member_id, kind=FORGET, now=now,
+                                 dedupe_key=f"forget:{row.id}",
+                                 payload={"message_id": message_id, "voice_message_id": voice_message_id})
+
+        await ctx.db.write(settle)
 
     async def _render(self, ctx: LinliContext, row: OutboxRow, payload: dict[str, Any],
-                      now: datetime) -> Rendered | None:
-        """The message to send now, or None once the row is dealt with (failed, put off, dropped)."""
+                      now: datetime, who: Recipient | None, group_language: str | None) -> Rendered | None:
+        """The message to send now, or None once the row is dealt with (failed, put off, dropped).
+        ``who``: the member it goes to; ``group_language``: the language of the group it goes to."""
         kind = RENDERERS.get(row.kind)
         if kind is None:
             await self._finish(ctx, row, "failed", error=f"no renderer for {row.kind}")
             return None
-        if kind.deferrable:
-            until = await quiet_until(ctx.db, row.member_id, now, ctx.settings.timezone)
+        if kind.deferrable and who is not None:
+            until = _quiet_end(now, who.quiet_start, who.quiet_end, who.tz)
             if until is not None:
                 await self._retry_at(ctx, row, until, "quiet hours")  # before the call: no attempt was taken
                 return None
-        if row.member_id is not None and not await member_store.started_bot(ctx.db, row.member_id):
+        if row.member_id is not None and (who is None or not who.started_bot):
             # Telegram would answer 403: the person never opened a private chat with the bot.
             await self._unreachable(ctx, row, payload, "never started the bot")
             return None
         lang: str = ctx.settings.default_language
-        if row.member_id is not None:
-            lang = await member_store.language_by_id(ctx.db, row.member_id) or lang
+        if who is not None:
+            lang = who.language or lang
         elif row.chat_id < 0:
-            lang = await community_store.language_of_group(ctx.db, row.chat_id) or lang
+            lang = group_language or lang
         rctx = RenderContext(ctx.db, translator(lang), lang, row.chat_id, row.member_id, ctx.runtime.bot_username)
         try:
             rendered = await kind.render(rctx, payload)
@@ -243,38 +282,40 @@ class OutboxSender:
                     log.info("could not delete message %s in %s: %s", old, chat_id, exc)
         return result if isinstance(result, Message) else None
 
-    async def _deliver(self, ctx: LinliContext, chat_id: int, r: Rendered) -> tuple[Message | None, int | None]:
-        """Send (or edit) it; returns the message, and the voice note sent after a text, if any."""
+    async def _deliver(self, ctx: LinliContext, chat_id: int, r: Rendered) -> tuple[int | None, int | None]:
+        """Send (or edit) it; returns the message's id, and the voice note's sent after a text, if any."""
         bot = ctx.bot
         if r.edit_message_id is not None:
-            return await self._edit(ctx, chat_id, r), None
+            edited = await self._edit(ctx, chat_id, r)
+            return (edited.message_id if edited else None), None
         voice_id: int | None = None
         if r.photo is not None:
-            msg = await bot.send_photo(chat_id, r.photo, caption=r.text or None, reply_markup=r.reply_markup)
+            msg_id = (await bot.send_photo(chat_id, r.photo, caption=r.text or None, reply_markup=r.reply_markup)).message_id
         elif r.document is not None:
             name, content = r.document
-            msg = await bot.send_document(chat_id, content, filename=name, caption=r.text or None, reply_markup=r.reply_markup)
+            msg_id = (await bot.send_document(chat_id, content, filename=name, caption=r.text or None,
+                                              reply_markup=r.reply_markup)).message_id
         elif r.voice is not None:
             if r.text:
                 # The text (with the buttons) is the message later edits are about; the voice follows it.
                 # Once the text is out the row counts as sent: a failing voice must not send the text
                 # twice (on a retry) or lose its id (the later scrub needs it).
-                msg = await bot.send_message(chat_id, r.text, reply_markup=r.reply_markup)
+                msg_id = await send_text(bot, chat_id, r.text, r.reply_markup)
                 try:
                     await self.pacer.take()
                     voice_id = (await bot.send_voice(chat_id, r.voice)).message_id
                 except TelegramError as exc:
-                    log.warning("voice note after message %s in %s not sent: %s", msg.message_id, chat_id, exc)
+                    log.warning("voice note after message %s in %s not sent: %s", msg_id, chat_id, exc)
             else:
-                msg = await bot.send_voice(chat_id, r.voice)
+                msg_id = (await bot.send_voice(chat_id, r.voice)).message_id
         else:
-            msg = await bot.send_message(chat_id, r.text, reply_markup=r.reply_markup)
+            msg_id = await send_text(bot, chat_id, r.text, r.reply_markup)
         if r.pin:
             try:
-                await bot.pin_chat_message(chat_id, msg.message_id, disable_notification=True)
+                await bot.pin_chat_message(chat_id, msg_id, disable_notification=True)
             except TelegramError as exc:
                 log.info("could not pin message in %s: %s", chat_id, exc)
-        return msg, voice_id
+        return msg_id, voice_id
 
     async def _finish(
         self,
@@ -388,8 +429,27 @@ async def _hold(ctx: LinliContext, row: OutboxRow, until: datetime) -> None:
         await outbox_store.hold(conn, [row.id, *row.merged], until, "held: cards first")
 
 
-async def _mark_sending(db: Database, row_id: int) -> None:
-    await db.write(lambda conn: outbox_store.mark_sending(conn, row_id))
+class _Marks:
+    """Rows marked ``sending`` together: the rows the pacer let go at the same moment share one write
+    (unpaced, a whole batch). Each row returns from ``mark`` only once it is marked."""
+
+    def __init__(self) -> None:
+        self._ids: list[int] = []
+        self._lock = asyncio.Lock()
+
+    async def mark(self, db: Database, row_id: int) -> None:
+        self._ids.append(row_id)
+        # Whoever holds the lock writes what others added before it was taken; taking it ourselves
+        # afterwards means our row is written (a failed write puts its rows back for the next).
+        async with self._lock:
+            ids, self._ids = self._ids, []
+            if not ids:
+                return
+            try:
+                await db.write(lambda conn: outbox_store.mark_sending(conn, ids))
+            except BaseException:
+                self._ids[:0] = [i for i in ids if i != row_id]  # ours fails with the error
+                raise
 
 
 async def _job(ctx: LinliContext) -> None:

@@ -101,3 +101,27 @@ async def test_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatc
     finally:
         await runner.cleanup()
     assert seen == ["api.telegram.invalid"]
+
+
+async def test_send_text_makes_the_same_request_as_send_message_and_returns_the_id(fake: FakeTelegram) -> None:
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+    from telegram.ext import Defaults, ExtBot
+
+    from bot.http_client import send_text
+    from bot.ratelimit import ChatRateLimiter
+
+    user = fake.add_user("Mei", language_code="en")
+    await fake.send_text(user, None, "/start")
+    chat = fake.private_chat(user)
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("好", callback_data="ok:1")]])
+    # As bot/app.py builds it: the defaults and the rate limiter apply to both.
+    bot = ExtBot(TOKEN, base_url=fake.base_url, request=AiohttpRequest(),
+                 defaults=Defaults(parse_mode="HTML", link_preview_options=LinkPreviewOptions(is_disabled=True)),
+                 rate_limiter=ChatRateLimiter.unthrottled())
+    async with bot:
+        msg = await bot.send_message(chat.id, "你好 <b>bold</b>", reply_markup=markup)
+        sent_id = await send_text(bot, chat.id, "你好 <b>bold</b>", markup)
+    assert sent_id == msg.message_id + 1
+    first, second = fake.api_calls("sendMessage")[-2:]
+    assert first.ok and second.ok and first.params == second.params
+    assert second.params["parse_mode"] == "HTML" and "reply_markup" in second.params

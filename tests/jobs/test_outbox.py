@@ -402,3 +402,25 @@ async def test_details_erased_on_their_way_out_are_cut_down_after_all(db: Databa
     await sender.drain(_ctx(db, day, bot))
     assert [(chat, message) for chat, message, _text in bot.edits] == [(777, sent[0])]
     assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE chat_id = 777 OR member_id = ?", (vol,)) == 0
+
+
+async def test_rows_let_go_together_are_marked_in_one_write_and_a_failed_write_fails_only_its_own_row(
+        db: Database) -> None:
+    import asyncio
+
+    from bot.jobs.outbox_drain import _Marks
+    from storage import outbox as outbox_store
+
+    now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    for key in ("a", "x", "y"):
+        await _queue(db, now, 7, key=key)
+    a, x, y = await outbox_store.next_batch(db, now, 10)
+    # The database refuses to mark x: the write that carries x fails.
+    await db.writer.execute(f"CREATE TEMP TRIGGER refuse_x BEFORE UPDATE OF state ON outbox WHEN NEW.id = {x.id}"
+                            " BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    marks = _Marks()
+    # a's write is under way while x and y arrive: x writes both, fails, and y is written on its own.
+    results = await asyncio.gather(*(marks.mark(db, r.id) for r in (a, x, y)), return_exceptions=True)
+    assert results[0] is None and results[2] is None and "refused" in str(results[1])
+    states = await db.fetchall("SELECT dedupe_key, state, attempts FROM outbox ORDER BY id")
+    assert [tuple(r) for r in states] == [("a", "sending", 1), ("x", "pending", 0), ("y", "sending", 1)]

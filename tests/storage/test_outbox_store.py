@@ -102,3 +102,36 @@ async def test_the_demo_kit_sees_what_is_left_to_do_on_a_read_only_connection(db
     with pytest.raises(DatabaseError):
         with readonly.open_readonly(tmp_path / "none" / "x.db"):
             pass
+
+
+async def test_a_batchs_recipients_and_groups_come_in_one_read_with_quiet_hours_zone_and_language(db: Database,
+                                                                                now: datetime) -> None:
+    cid = await make_community(db, now, timezone="Europe/Berlin")
+    started = await make_member(db, now, cid, language="en", started_bot=1, quiet_start="21:00", quiet_end="06:30")
+    silent = await make_member(db, now, None, started_bot=0)
+    english = await make_community(db, now, group_chat_id=-4242, language="en")
+    people, groups = await outbox_store.recipients(db, {started, silent, 999_999}, "Asia/Shanghai", {-4242, -77})
+    assert people == {
+        started: outbox_store.Recipient(True, "en", "21:00", "06:30", "Europe/Berlin"),
+        silent: outbox_store.Recipient(False, "zh", "22:00", "07:00", "Asia/Shanghai"),
+    }
+    assert groups == {-4242: "en"} and english
+    assert await outbox_store.recipients(db, set(), "Asia/Shanghai") == ({}, {})
+    assert await outbox_store.recipients(db, set(), "Asia/Shanghai", {-4242}) == ({}, {-4242: "en"})
+
+
+async def test_rows_sent_together_are_settled_together_and_rows_gone_meanwhile_are_named(db: Database,
+                                                                                         now: datetime) -> None:
+    for key in ("a", "b", "gone"):
+        await _queue(db, now, 7, key)
+    a, b, gone = await outbox_store.next_batch(db, now, 10)
+    await db.write(lambda conn: outbox_store.mark_sending(conn, [a.id, b.id, gone.id]))
+    assert [(await _state(db, k))[:2] for k in ("a", "b", "gone")] == [("sending", 1)] * 3
+    async with db.transaction() as conn:
+        await outbox_store.delete(conn, gone.id)
+    later = now + timedelta(seconds=2)
+    missing = await db.write(lambda conn: outbox_store.settle_sent(conn, [(a.id, 11, None), (b.id, 12, 13),
+                                                                         (gone.id, 14, None)], later))
+    assert missing == [gone.id]
+    rows = await db.fetchall("SELECT state, message_id, voice_message_id, sent_at FROM outbox ORDER BY id")
+    assert [tuple(r) for r in rows] == [("sent", 11, None, to_db(later)), ("sent", 12, 13, to_db(later))]
