@@ -22,11 +22,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LinliApp, LinliContext
-from bot.ui import answer, reply, tr_for
+from bot.ui import answer, edit_or_send, reply, tr_for
 from storage import dialogs as store
 from storage.dialogs import DialogRow as Dialog
 
@@ -154,6 +155,45 @@ async def set_value(ctx: LinliContext, dialog: Dialog, key: str, value: Any) -> 
     """Note one bookkeeping value (not a step: the version stays) in the dialog as it was read."""
     dialog.data[key] = value
     await store.set_value(ctx.db, dialog, key, value)
+
+
+async def ask(update: Update, ctx: LinliContext, dialog: Dialog, before: int | None, text: str,
+              markup: InlineKeyboardMarkup) -> int | None:
+    """A question with buttons: after a button press it replaces the pressed message (no stale
+    buttons left, one message per step), otherwise it is a new message and the previous
+    question's buttons (message ``before``) are taken off, so only one set of buttons is ever live.
+    Returns the question's message id, noted in the dialog as ``_q`` when it changed."""
+    query = update.callback_query
+    if query is not None and query.message is not None:
+        await edit_or_send(query, text, markup)
+        asked: int | None = query.message.message_id
+    else:
+        chat = update.effective_chat
+        if before is not None and chat is not None:
+            await take_buttons_off(update, chat.id, before)
+        sent = await reply(update, text, markup)
+        asked = sent.message_id if sent is not None else None
+    if asked != before:
+        # Only into the dialog as it still is: a Cancel pressed meanwhile (button presses run in a
+        # lane of their own) must not be undone by writing the whole dialog back.
+        await set_value(ctx, dialog, "_q", asked)
+    return asked
+
+
+async def close_buttons(update: Update) -> None:
+    """Take the buttons off the message just pressed, so an old step cannot be pressed again."""
+    query = update.callback_query
+    if query is not None and query.message is not None:
+        await take_buttons_off(update, query.message.chat.id, query.message.message_id)
+
+
+async def take_buttons_off(update: Update, chat_id: int, message_id: int) -> None:
+    try:
+        # A plain request: the library would add the default parse_mode, which this method lacks.
+        await update.get_bot().do_api_request(
+            "editMessageReplyMarkup", api_kwargs={"chat_id": chat_id, "message_id": message_id})
+    except TelegramError:
+        pass
 
 
 async def start(ctx: LinliContext, tg_user_id: int, flow_name: str, step: str, data: dict[str, Any] | None = None) -> Dialog:

@@ -34,7 +34,6 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from telegram import InlineKeyboardMarkup, Update
-from telegram.error import TelegramError
 from telegram.ext import CommandHandler, filters
 
 from bot import dialogs
@@ -49,7 +48,7 @@ from bot.services import members as member_svc
 from bot.services import quick_request, tasks
 from bot.services.access import require_staff
 from bot.services.tasks import POINTS_MAX, SLOTS_MAX
-from bot.ui import edit_or_send, error_text, esc, inline, reply, tr_for
+from bot.ui import error_text, esc, inline, reply, tr_for
 from storage.timeutil import from_db, to_db
 
 FLOW = "request"
@@ -661,7 +660,7 @@ async def ask_confirm(turn: Turn) -> Question:
 
 async def accept_confirm(turn: Turn, inp: Input) -> Outcome:
     if inp.pressed("submit"):
-        await _close_buttons(turn.update)
+        await dialogs.close_buttons(turn.update)
         await _submit(turn)
         return Stop()
     if inp.pressed("edit"):
@@ -735,7 +734,7 @@ def next_step(draft: RequestDraft, done: str) -> str:
 async def request_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: Input) -> None:
     turn = await _turn(update, ctx, dialog)
     if inp.kind == "callback" and inp.text == "-cancel":
-        await _close_buttons(update)
+        await dialogs.close_buttons(update)
         await dialogs.finish(ctx, dialog.tg_user_id)
         t = await tr_for(update, ctx)
         await reply(update, t("Cancelled. Nothing was sent."), await main_menu(ctx, dialog.tg_user_id, t))
@@ -788,42 +787,7 @@ async def _prompt(turn: Turn, prefix: str = "") -> None:
 
 
 async def _ask(turn: Turn, text: str, markup: InlineKeyboardMarkup) -> None:
-    """A question with buttons: after a button press it replaces the pressed message (no stale
-    buttons left, one message per step), otherwise it is a new message and the previous
-    question's buttons are taken off (so only one set of buttons is ever live)."""
-    update, dialog = turn.update, turn.dialog
-    query = update.callback_query
-    if query is not None and query.message is not None:
-        await edit_or_send(query, text, markup)
-        asked: int | None = query.message.message_id
-    else:
-        before = turn.draft.asked
-        chat = update.effective_chat
-        if isinstance(before, int) and chat is not None:
-            await _take_buttons_off(update, chat.id, before)
-        sent = await reply(update, text, markup)
-        asked = sent.message_id if sent is not None else None
-    if asked != turn.draft.asked:
-        turn.draft.asked = asked
-        # Only into the dialog as it still is: a Cancel pressed meanwhile (button presses run in a
-        # lane of their own) must not be undone by writing the whole dialog back.
-        await dialogs.set_value(turn.ctx, dialog, "_q", asked)
-
-
-async def _close_buttons(update: Update) -> None:
-    """Take the buttons off the message just pressed, so an old step cannot be pressed again."""
-    query = update.callback_query
-    if query is not None and query.message is not None:
-        await _take_buttons_off(update, query.message.chat.id, query.message.message_id)
-
-
-async def _take_buttons_off(update: Update, chat_id: int, message_id: int) -> None:
-    try:
-        # A plain request: the library would add the default parse_mode, which this method lacks.
-        await update.get_bot().do_api_request(
-            "editMessageReplyMarkup", api_kwargs={"chat_id": chat_id, "message_id": message_id})
-    except TelegramError:
-        pass
+    turn.draft.asked = await dialogs.ask(turn.update, turn.ctx, turn.dialog, turn.draft.asked, text, markup)
 
 
 # ---------------------------------------------------------------- the summary and submitting

@@ -23,7 +23,6 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from telegram import InlineKeyboardMarkup, Update
-from telegram.error import TelegramError
 
 from bot import dialogs
 from bot.context import LinliApp, LinliContext
@@ -34,7 +33,7 @@ from bot.menu import main_menu, menu_item, staff
 from bot.models import N_, DomainError, NotAllowed
 from bot.numbers import parse_int
 from bot.services import merchants, rewards
-from bot.ui import edit_or_send, error_text, esc, inline, reply, tr_for
+from bot.ui import error_text, esc, inline, reply, tr_for
 
 FLOW = "rewards"
 ORDER = ["name_zh", "name_en", "kind", "cost", "stock", "photo", "confirm"]  # adding a reward
@@ -477,7 +476,7 @@ async def reward_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: In
 
 async def _close(turn: Turn) -> None:
     t, user_id = turn.t, turn.dialog.tg_user_id
-    await _close_buttons(turn.update)
+    await dialogs.close_buttons(turn.update)
     await dialogs.finish(turn.ctx, user_id)
     text = t("Cancelled. The new reward was not added.") if turn.draft.adding and turn.step in ORDER \
         else t("Closed. What you saved stays saved.")
@@ -523,36 +522,7 @@ async def _prompt(turn: Turn, prefix: str = "") -> None:
 
 
 async def _ask(turn: Turn, text: str, markup: InlineKeyboardMarkup) -> None:
-    """After a press, the pressed message becomes the next question; after a typed answer or a photo, the
-    question is a new message and the last one's buttons are taken off (one set of live buttons)."""
-    update, query = turn.update, turn.update.callback_query
-    if query is not None and query.message is not None:
-        await edit_or_send(query, text, markup)
-        asked: int | None = query.message.message_id
-    else:
-        chat = update.effective_chat
-        if turn.draft.asked is not None and chat is not None:
-            await _take_buttons_off(update, chat.id, turn.draft.asked)
-        sent = await reply(update, text, markup)
-        asked = sent.message_id if sent is not None else None
-    if asked != turn.draft.asked:
-        turn.draft.asked = asked
-        await dialogs.set_value(turn.ctx, turn.dialog, "_q", asked)
-
-
-async def _close_buttons(update: Update) -> None:
-    query = update.callback_query
-    if query is not None and query.message is not None:
-        await _take_buttons_off(update, query.message.chat.id, query.message.message_id)
-
-
-async def _take_buttons_off(update: Update, chat_id: int, message_id: int) -> None:
-    try:
-        # A plain request: the library would add the default parse_mode, which this method lacks.
-        await update.get_bot().do_api_request(
-            "editMessageReplyMarkup", api_kwargs={"chat_id": chat_id, "message_id": message_id})
-    except TelegramError:
-        pass
+    turn.draft.asked = await dialogs.ask(turn.update, turn.ctx, turn.dialog, turn.draft.asked, text, markup)
 
 
 # ---------------------------------------------------------------- starting
