@@ -38,7 +38,7 @@ MAX_TEXT = 1000  # longest free text any step accepts
 
 
 __all__ = ["Again", "Dialog", "DialogMoved", "Go", "Input", "Next", "Outcome", "Stop", "button", "finish", "flow", "handle_start",
-           "load", "save", "set_value", "start", "starter"]
+           "load", "save", "set_value", "start", "starter", "typed_code"]
 
 
 # What a step's accept returns (the flows' step tables use these).
@@ -109,6 +109,32 @@ def flow(name: str, *, ask: AskAgain | None = None) -> Callable[[FlowHandler], F
         return fn
 
     return deco
+
+
+CodeAction = Callable[[Update, LinliContext, str], Awaitable[None]]
+
+
+def typed_code(name: str, *, ask: str, again: str, then: CodeAction) -> Callable[[Update, LinliContext], Awaitable[None]]:
+    """A one-question dialog for a typed code (a check-in code, a voucher code): returns what opens it
+    (it asks ``ask``); a message that is not text is answered with ``again``; a text ends the dialog
+    and goes to ``then(update, ctx, text)``. ``ask`` and ``again`` are N_-marked messages."""
+
+    async def begin(update: Update, ctx: LinliContext) -> None:
+        t = await tr_for(update, ctx)
+        assert update.effective_user is not None
+        await start(ctx, update.effective_user.id, name, "code")
+        await reply(update, t(ask))
+
+    @flow(name)
+    async def take(update: Update, ctx: LinliContext, dialog: Dialog, inp: Input) -> None:
+        if inp.kind != "text" or not (inp.text or "").strip():
+            t = await tr_for(update, ctx)
+            await reply(update, t(again))
+            return
+        await finish(ctx, dialog.tg_user_id)
+        await then(update, ctx, inp.text or "")
+
+    return begin
 
 
 def starter(name: str) -> Callable[[Starter], Starter]:

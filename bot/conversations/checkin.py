@@ -116,24 +116,17 @@ async def _deeplink(update: Update, ctx: LinliContext, rest: str) -> None:
     await _check_in(update, ctx, token=rest)
 
 
-@menu_item("checkin", N_("📍 Check in"), visible=volunteer, order=25)
-async def _menu_checkin(update: Update, ctx: LinliContext) -> None:
-    t = await tr_for(update, ctx)
-    assert update.effective_user is not None
-    await dialogs.start(ctx, update.effective_user.id, "checkin", "code")
-    await reply(update, t("Please type the check-in code shown at the venue (6 letters), or scan its QR code with"
-                          " your phone's camera."))
+async def _check_in_typed(update: Update, ctx: LinliContext, text: str) -> None:
+    await _check_in(update, ctx, code=text)
 
 
-@dialogs.flow("checkin")
-async def _checkin_flow(update: Update, ctx: LinliContext, dialog: dialogs.Dialog, inp: dialogs.Input) -> None:
-    t = await tr_for(update, ctx)
-    if inp.kind != "text" or not (inp.text or "").strip():
-        await reply(update, t("Please type the check-in code shown at the venue, in letters. To do something else, press a button of"
-                              " the menu."))
-        return
-    await dialogs.finish(ctx, dialog.tg_user_id)
-    await _check_in(update, ctx, code=inp.text or "")
+_menu_checkin = menu_item("checkin", N_("📍 Check in"), visible=volunteer, order=25)(dialogs.typed_code(
+    "checkin",
+    ask=N_("Please type the check-in code shown at the venue (6 letters), or scan its QR code with"
+           " your phone's camera."),
+    again=N_("Please type the check-in code shown at the venue, in letters. To do something else, press a button of"
+             " the menu."),
+    then=_check_in_typed))
 
 
 async def cmd_checkin(update: Update, ctx: LinliContext) -> None:

@@ -116,24 +116,17 @@ async def _menu_vouchers(update: Update, ctx: LinliContext) -> None:
     await cmd_vouchers(update, ctx)
 
 
-@menu_item("check", N_("🏪 Check a voucher"), visible=merchant, order=5)
-async def _menu_check(update: Update, ctx: LinliContext) -> None:
-    """Merchants: the next message is taken as a voucher code (scanning the QR code works anyway)."""
-    t = await tr_for(update, ctx)
-    assert update.effective_user is not None
-    await dialogs.start(ctx, update.effective_user.id, "verify", "code")
-    await reply(update, t("Please type the voucher's code (10 letters and digits), or scan its QR code with the"
-                          " phone's camera."))
+async def _verify_typed(update: Update, ctx: LinliContext, text: str) -> None:
+    await _verify(update, ctx, "".join(text.split()))
 
 
-@dialogs.flow("verify")
-async def _verify_flow(update: Update, ctx: LinliContext, dialog: dialogs.Dialog, inp: dialogs.Input) -> None:
-    t = await tr_for(update, ctx)
-    if inp.kind != "text" or not (inp.text or "").strip():
-        await reply(update, t("Please type the voucher's code as text, or send /cancel."))
-        return
-    await dialogs.finish(ctx, dialog.tg_user_id)
-    await _verify(update, ctx, "".join((inp.text or "").split()))
+# Merchants: the next message is taken as a voucher code (scanning the QR code works anyway).
+_menu_check = menu_item("check", N_("🏪 Check a voucher"), visible=merchant, order=5)(dialogs.typed_code(
+    "verify",
+    ask=N_("Please type the voucher's code (10 letters and digits), or scan its QR code with the"
+           " phone's camera."),
+    again=N_("Please type the voucher's code as text, or send /cancel."),
+    then=_verify_typed))
 
 
 # -- callbacks --------------------------------------------------------------------------------
