@@ -288,17 +288,22 @@ def cmd_doctor(settings: Settings) -> int:
     print(f"database: {line}")
     if db_ok and not settings.webhook_url:
         print(f"polling: {_doctor_polling(settings)}")
+    return 0 if doctor_telegram(settings) and db_ok else 1
+
+
+def doctor_telegram(settings: Settings) -> bool:
+    """Print the doctor's telegram line (the token and whether the Bot API knows it); True when ok."""
     try:
         token = settings.token()
     except ConfigError as exc:
         print(f"telegram: FAILED ({exc})")
-        return 1
+        return False
     problem, username = asyncio.run(_get_me(settings, token))
     if problem:
         print(f"telegram: FAILED ({problem})")
-        return 1
+        return False
     print(f"telegram: ok (@{username} at {settings.bot_api_url})")
-    return 0 if db_ok else 1
+    return True
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -89,20 +89,13 @@ def database_line(url: str) -> tuple[bool, str]:
 
 
 def cmd_doctor(settings: Settings) -> int:
-    from bot.cli import _get_me
-    from bot.config import ConfigError
+    from bot.cli import doctor_telegram
 
     print("configuration: ok")
     _, line = database_line(settings.database_url)
     print(f"database: {line}")
     print(f"bot: NOT YET (the bot itself does not run on PostgreSQL yet; {WORKS})")
-    try:
-        token = settings.token()
-    except ConfigError as exc:
-        print(f"telegram: FAILED ({exc})")
-        return 1
-    problem, username = asyncio.run(_get_me(settings, token))
-    print(f"telegram: FAILED ({problem})" if problem else f"telegram: ok (@{username} at {settings.bot_api_url})")
+    doctor_telegram(settings)
     return 1  # the bot cannot run on this database yet, whatever else is fine
 
 
