@@ -23,7 +23,7 @@ work (one member's own rows each) happens once a year. SQL: storage/expiry.py.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -104,30 +104,41 @@ async def expire_member(conn: Connection, member_id: int, d: Deadline, now: date
 
 
 async def _expire_due(db: Database, c: store.Community, pol: Policy, d: Deadline, now: datetime) -> int:
-    key = f"points_expiry:{c.id}:{d.at.year}"
-    if now < d.at or not counts(pol, d) or await store.done(db, key):
+    if now < d.at or not counts(pol, d):
         return 0
-    n = 0
-    for member_id in await store.holders(db, c.id):
-        async with db.transaction() as conn:
-            n += bool(await expire_member(conn, member_id, d, now))
-    await store.remember_done(db, key, now)
-    return n
+
+    async def expire(conn: Connection, member_id: int) -> int:
+        return bool(await expire_member(conn, member_id, d, now))
+
+    return await _once_for_holders(db, f"points_expiry:{c.id}:{d.at.year}", c.id, expire, now)
 
 
 async def _warn(db: Database, c: store.Community, pol: Policy, d: Deadline, now: datetime) -> int:
-    key = f"points_expiry_warned:{c.id}:{d.at.year}"
-    if now < d.warn_from or not counts(pol, d) or await store.done(db, key):
+    if now < d.warn_from or not counts(pol, d):
+        return 0
+
+    async def warn(conn: Connection, member_id: int) -> int:
+        amount = due(await store.standing(conn, member_id, d.earned_before))
+        chat = await private_chat(conn, member_id) if amount > 0 else None
+        if chat is None:
+            return 0
+        return await enqueue(conn, chat_id=chat, member_id=member_id, kind="points_expiring", now=now,
+                             payload={"points": amount, "last_day": d.last_day.isoformat()},
+                             dedupe_key=f"points_expiry_warn:{member_id}:{d.at.year}")
+
+    return await _once_for_holders(db, f"points_expiry_warned:{c.id}:{d.at.year}", c.id, warn, now)
+
+
+async def _once_for_holders(db: Database, key: str, community_id: int,
+                            each: Callable[[Connection, int], Awaitable[int]], now: datetime) -> int:
+    """Unless ``key`` is done: ``each`` for every holder of points in the community, each in a
+    transaction of its own, then ``key`` is noted as done; the sum of what ``each`` returned."""
+    if await store.done(db, key):
         return 0
     n = 0
-    for member_id in await store.holders(db, c.id):
+    for member_id in await store.holders(db, community_id):
         async with db.transaction() as conn:
-            amount = due(await store.standing(conn, member_id, d.earned_before))
-            chat = await private_chat(conn, member_id) if amount > 0 else None
-            if chat is not None:
-                n += await enqueue(conn, chat_id=chat, member_id=member_id, kind="points_expiring", now=now,
-                                   payload={"points": amount, "last_day": d.last_day.isoformat()},
-                                   dedupe_key=f"points_expiry_warn:{member_id}:{d.at.year}")
+            n += await each(conn, member_id)
     await store.remember_done(db, key, now)
     return n
 
