@@ -127,6 +127,25 @@ class TaskWhen(TaskName):
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimedTask(Task):
+    """A task as its claim-details message shows it to one volunteer: with the state of that
+    volunteer's claim (``mine``, None: no claim), the requester's name and phone (``requester_found``
+    0 when there is no such member row), the community's time zone and the area's name."""
+
+    mine: str | None
+    requester_found: int
+    requester_name: str | None
+    requester_phone: str | None
+    tz: str | None
+    area_name: str | None
+
+    def when(self) -> TaskWhen:
+        """The task's time and place, as ``when_row`` reads it."""
+        return TaskWhen(self.id, self.title, self.description, self.voice_file_id, self.when_kind,
+                        self.starts_at, self.ends_at, self.address, self.tz, self.area_name)
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimGlance:
     """A task's state and kind, and the state of one member's claim on it (None: no claim)."""
 
@@ -168,6 +187,18 @@ async def claim_glance(db: Database, task_id: int, member_id: int) -> ClaimGlanc
         "SELECT t.state, t.kind, (SELECT state FROM claims c WHERE c.task_id = t.id AND c.member_id = :member)"
         " AS mine FROM tasks t WHERE t.id = :id", {"id": task_id, "member": member_id})
     return None if found is None else ClaimGlance(found["state"], found["kind"], found["mine"])
+
+
+async def claimed_view(db: Database, task_id: object, member_id: int | None) -> ClaimedTask | None:
+    """Everything the claim-details message needs, in one read: the task, the member's claim on it,
+    the requester's contact, the time zone and the area. None if there is no such task."""
+    found = await db.fetchone(
+        "SELECT t.*, (SELECT state FROM claims k WHERE k.task_id = t.id AND k.member_id = :member) AS mine,"
+        " CASE WHEN r.id IS NULL THEN 0 ELSE 1 END AS requester_found, r.display_name AS requester_name,"
+        " r.phone AS requester_phone, c.timezone AS tz, a.name AS area_name"
+        " FROM tasks t JOIN communities c ON c.id = t.community_id LEFT JOIN members r ON r.id = t.requester_id"
+        " LEFT JOIN areas a ON a.id = t.area_id WHERE t.id = :id", {"id": task_id, "member": member_id})
+    return None if found is None else ClaimedTask.from_row(found)
 
 
 async def count_open(db: Database, community_id: int) -> int:

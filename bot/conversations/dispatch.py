@@ -37,12 +37,10 @@ from bot.ui import (
     tr_for,
     when_text,
 )
-from storage import claims as claim_store
 from storage import communities as community_store
-from storage import members as member_store
 from storage import outbox as outbox_store
 from storage import tasks as task_store
-from storage.tasks import Task
+from storage.tasks import Task, TaskWhen
 
 log = logging.getLogger(__name__)
 
@@ -444,12 +442,12 @@ async def _task(rc: RenderContext, task_id: Any) -> Task | None:
 
 @renderer("task_claimed_volunteer")
 async def _r_claimed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
-    task = await _task(rc, p["task_id"])
+    # One read: the task, this volunteer's claim, the resident's contact, the time and the place.
+    task = await task_store.claimed_view(rc.db, p["task_id"], rc.member_id)
     if task is None or task.state in ("cancelled", "expired", "completed"):
         return None
     # Withdrawn (or let go) before this could be sent: the resident's contact is no longer theirs to see.
-    mine = await claim_store.state_of(rc.db, task.id, rc.member_id)
-    if mine != "active":
+    if task.mine != "active":
         return None
     lines = [rc.t("Thank you for taking this task!"), esc(task.title or task.description or "")
              or rc.t("The request is a voice message: listen to it below.")]
@@ -458,27 +456,23 @@ async def _r_claimed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
                           phone=esc(task.proxy_phone or "")))
         lines.append(rc.t("Address: {a}", a=esc(task.proxy_address or "")))
     elif task.requester_id is not None:
-        req = await member_store.contact(rc.db, task.requester_id)
-        if req is not None:
-            lines.append(rc.t("For: {name}, phone {phone}", name=esc(req.display_name or ""),
-                              phone=esc(req.phone or "")))
+        if task.requester_found:
+            lines.append(rc.t("For: {name}, phone {phone}", name=esc(task.requester_name or ""),
+                              phone=esc(task.requester_phone or "")))
         if task.address:
             lines.append(rc.t("Address: {a}", a=esc(task.address)))
     if task.description and task.title:
         lines.append(esc(task.description))
-    lines += await _when_and_where(rc, task)
+    lines += _when_and_where(rc, task.kind, task.when())
     tid = task.id
     markup = inline([[(rc.t("✅ Done"), f"done:{tid}"), (rc.t("↩ Withdraw"), f"wd:{tid}")],
                      [(rc.t("☎ Contact staff"), f"cs:{tid}")]])
     return Rendered(text="\n".join(lines)[:4000], reply_markup=markup, voice=task.voice_file_id)
 
 
-async def _when_and_where(rc: RenderContext, task: Task) -> list[str]:
+def _when_and_where(rc: RenderContext, kind: str, row: TaskWhen) -> list[str]:
     """The time of a claimed task, and for an event its place (the address given, else its area)."""
-    row = await task_store.when_row(rc.db, task.id)
-    if row is None:
-        return []
-    if task.kind != "event":
+    if kind != "event":
         return [rc.t("When: {w}", w=esc(when_text(rc.t, row)))]
     lines = [rc.t("When: {w}", w=esc(event_time(row)))] if row.starts_at else []
     place = row.address or row.area_name
