@@ -1,6 +1,7 @@
 """The reads of the group card job (bot/jobs/cards.py): a task's row with what its card shows.
 
 A card row is the task's row (``t.*``) with ``area_name``, ``community_chat``, ``community_tz``,
+``community_language`` (the language its card is drawn in),
 ``category_zh``, ``category_en``, ``taken`` (places held), ``requester_name``,
 ``requester_address`` (secrets the card masks) and ``organisation_name``. Where a card is
 recorded once posted or drawn is written by storage/tasks.py (``card_posted``, ``card_drawn``…).
@@ -14,6 +15,7 @@ from storage.db import Database, Row
 
 CARD_SELECT = (
     "SELECT t.*, a.name AS area_name, c.group_chat_id AS community_chat, c.timezone AS community_tz,"
+    " c.language AS community_language,"
     " (SELECT name_zh FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_zh,"
     " (SELECT name_en FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_en,"
     " (SELECT COUNT(*) FROM claims WHERE task_id = t.id AND state IN ('active', 'done', 'completed')) AS taken,"

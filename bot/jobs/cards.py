@@ -17,10 +17,10 @@ from telegram import InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.context import LinliContext
-from bot.i18n import Translator
+from bot.i18n import Translator, translator
 from bot.ratelimit import group_room
 from bot.services.tasks import public_text, secrets_of
-from bot.ui import community_translator, esc, inline
+from bot.ui import esc, inline
 from storage import cards as card_store
 from storage import tasks as task_store
 
@@ -58,6 +58,11 @@ def _who_and_where(t: Translator, task: Any) -> list[str]:
     if org:
         lines.append(t("Only for members of {org}", org=esc(org)))
     return lines
+
+
+def _card_translator(ctx: LinliContext, task: Any) -> Translator:
+    """The community's language, read with the card row (no read of its own)."""
+    return translator(task["community_language"] or ctx.settings.default_language)
 
 
 def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
@@ -123,7 +128,7 @@ async def check_shown(ctx: LinliContext, chat_id: int, message_id: int, text: st
     tid = int(task["id"])
     if int(task["card_version"]) > int(task["card_rendered"]):
         return tid
-    t = await community_translator(ctx, int(task["community_id"]))
+    t = _card_translator(ctx, task)
     want_text, want_markup = render_card(t, task, int(task["taken"]))
     if _plain(want_text) == " ".join((text or "").split()) and _buttons(want_markup) == _buttons(markup):
         return tid
@@ -137,7 +142,7 @@ async def refresh_cards(ctx: LinliContext) -> None:
     rows = await card_store.to_draw(ctx.db)
     for task in rows:
         tid = int(task["id"])
-        t = await community_translator(ctx, int(task["community_id"]))
+        t = _card_translator(ctx, task)
         text, markup = render_card(t, task, int(task["taken"]))
         shown = hashlib.sha1((text + "\0" + (markup.to_json() if markup else "")).encode()).hexdigest()[:16]
         try:
