@@ -124,6 +124,7 @@ async def gate(update: Update, ctx: LinliContext) -> None:
 
         try:
             card = await check_shown(ctx, message.chat.id, message.message_id, message.text, message.reply_markup)
+            ctx.pressed_card = card
         except Exception:  # a repair that fails must not stop the press from being answered
             log.exception("could not compare the card in %s with what it should show", message.chat.id)
         if why is None and not await _for_this_card(ctx, message, query.data or "", card):

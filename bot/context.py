@@ -30,6 +30,12 @@ class Runtime:
 
 
 class LinliContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+    # python-telegram-bot builds one context per update and hands it to every handler group, so
+    # what an early handler learnt about the update can save a later one a read.
+    # The task whose recorded card the pressed group message is (bot/buttons.py's gate reads it
+    # before any handler); None: not known as a card, or not looked up.
+    pressed_card: int | None = None
+
     @property
     def runtime(self) -> Runtime:
         runtime: Runtime = self.bot_data["runtime"]

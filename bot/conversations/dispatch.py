@@ -109,6 +109,8 @@ async def _tidy_stray_card(query: CallbackQuery, ctx: LinliContext, data: str, p
         return
     try:
         task_id = tasks.parse_task_id(data, prefix)
+        if ctx.pressed_card == task_id:
+            return  # the gate found this message recorded as the task's card: no stray copy
         if await tasks.card_pressed(ctx.db, task_id, message.chat.id, message.message_id) != "stray":
             return
         log.info("task %s: a stray card %s is removed", task_id, message.message_id)
