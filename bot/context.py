@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.clock import Clock
 from bot.config import Settings
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from bot.services.members import SeenLanguage
 
 
 @dataclass
@@ -35,6 +38,9 @@ class LinliContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any],
     # The task whose recorded card the pressed group message is (bot/buttons.py's gate reads it
     # before any handler); None: not known as a card, or not looked up.
     pressed_card: int | None = None
+    # The sender's language as read with the private-chat note (bot/conversations/core.py), for
+    # bot.ui.member_language while no language was written since.
+    seen_language: SeenLanguage | None = None
 
     @property
     def runtime(self) -> Runtime:

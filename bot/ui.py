@@ -41,7 +41,9 @@ async def member_language(ctx: LinliContext, tg_user_id: int | None, tg_language
     """The member's chosen language, else Telegram's, else the operator's default."""
     default = ctx.settings.default_language
     if tg_user_id is not None:
-        stored = await member_store.language_of(ctx.db, tg_user_id)
+        seen = ctx.seen_language
+        stored = seen.language if seen is not None and seen.still(tg_user_id) else (
+            await member_store.language_of(ctx.db, tg_user_id))
         if stored:
             return stored
     return normalise_language(tg_language_code, default)

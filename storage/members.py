@@ -244,12 +244,33 @@ async def contact(db: Database, member_id: int) -> Contact | None:
     return None if row is None else Contact(row["display_name"], row["phone"])
 
 
-async def mark_reachable(db: Database, tg_user_id: int) -> None:
-    """The person wrote to the bot in private: it may write to them (again)."""
-    row = await db.fetchone("SELECT id, started_bot, reachable FROM members WHERE tg_user_id = :tg", {"tg": tg_user_id})
-    if row is not None and not (row["started_bot"] and row["reachable"]):
+class _Counter:
+    """How many statements that set a member's language (or create a member) this process has run."""
+
+    value = 0
+
+
+def language_writes() -> int:
+    """A number that changes whenever this process writes a member's language: a language read
+    earlier in an update may stand in for ``language_of`` while this number is unchanged."""
+    return _Counter.value
+
+
+def _language_written() -> None:
+    _Counter.value += 1
+
+
+async def mark_reachable(db: Database, tg_user_id: int) -> str | None:
+    """The person wrote to the bot in private: it may write to them (again). Returns the language
+    they chose in the bot, as ``language_of`` (the same read serves both)."""
+    row = await db.fetchone("SELECT id, started_bot, reachable, language FROM members WHERE tg_user_id = :tg",
+                            {"tg": tg_user_id})
+    if row is None:
+        return None
+    if not (row["started_bot"] and row["reachable"]):
         async with db.transaction() as conn:
             await conn.execute("UPDATE members SET started_bot = 1, reachable = 1 WHERE id = :id", {"id": row["id"]})
+    return str(row["language"]) if row["language"] else None
 
 
 # -- registration, profile and staff (bot/services/members.py, communities.py, merchants.py) -----
@@ -303,6 +324,7 @@ async def id_of_tg(db: Database, tg_user_id: int) -> int | None:
 
 async def add_registered(conn: aiosqlite.Connection, *, tg_user_id: int, profile: Profile, now: datetime) -> int:
     """A new member from a finished registration; returns the id."""
+    _language_written()
     cur = await conn.execute(
         "INSERT INTO members (community_id, language, display_name, phone, area_id, address, is_resident,"
         " is_volunteer, skills, availability, tg_user_id, consent_at, registered_at, started_bot, created_at, updated_at)"
@@ -314,6 +336,7 @@ async def add_registered(conn: aiosqlite.Connection, *, tg_user_id: int, profile
 
 async def register_again(conn: aiosqlite.Connection, member_id: int, profile: Profile, now: datetime) -> None:
     """A member's profile from a finished registration dialog (again, or after being erased)."""
+    _language_written()
     await conn.execute(
         "UPDATE members SET community_id = :community_id, language = :language, display_name = :display_name,"
         " phone = :phone, area_id = :area_id, address = :address, is_resident = :is_resident,"
@@ -325,6 +348,7 @@ async def register_again(conn: aiosqlite.Connection, member_id: int, profile: Pr
 async def add_staff_stub(conn: aiosqlite.Connection, *, tg_user_id: int, community_id: int, language: str | None,
                          now: datetime) -> None:
     """A not yet registered member who is staff (whoever set the community up)."""
+    _language_written()
     await conn.execute(
         "INSERT INTO members (tg_user_id, community_id, language, is_staff, created_at, updated_at)"
         " VALUES (:tg, :c, :language, 1, :now, :now)",
@@ -334,6 +358,7 @@ async def add_staff_stub(conn: aiosqlite.Connection, *, tg_user_id: int, communi
 async def add_merchant_account(conn: aiosqlite.Connection, *, tg_user_id: int, community_id: int, language: str,
                                display_name: str, now: datetime) -> int:
     """A member row (registered) for a merchant's Telegram account; returns the id."""
+    _language_written()
     cur = await conn.execute(
         "INSERT INTO members (tg_user_id, community_id, language, display_name, registered_at, started_bot,"
         " created_at, updated_at) VALUES (:tg, :c, :language, :name, :now, 1, :now, :now)",
@@ -381,6 +406,7 @@ async def staff_chats_of(conn: aiosqlite.Connection, community_id: int) -> list[
 
 
 async def set_language(conn: aiosqlite.Connection, tg_user_id: int, language: str, now: datetime) -> None:
+    _language_written()
     await conn.execute("UPDATE members SET language = :language, updated_at = :now WHERE tg_user_id = :tg",
                        {"language": language, "now": to_db(now), "tg": tg_user_id})
 

@@ -105,7 +105,7 @@ async def note_private_chat(update: Update, ctx: LinliContext) -> None:
     chat, user = update.effective_chat, update.effective_user
     if chat is None or user is None or chat.type != "private" or update.my_chat_member is not None:
         return
-    await members.note_private_chat(ctx.db, user.id)
+    ctx.seen_language = await members.note_private_chat(ctx.db, user.id)  # bot.ui.member_language uses it
 
 
 PRIVATE_ONLY = ["request", "publish", "tasks", "mytasks", "points", "history", "leaderboard", "rewards", "vouchers",

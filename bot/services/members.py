@@ -239,9 +239,25 @@ async def staff_candidate(db: Database, *, community_id: int, tg_user_id: int | 
     return None
 
 
-async def note_private_chat(db: Database, tg_user_id: int) -> None:
-    """Someone wrote to the bot in private: the bot may write to them (again) from now on."""
-    await member_store.mark_reachable(db, tg_user_id)
+@dataclass(frozen=True, slots=True)
+class SeenLanguage:
+    """The language a Telegram user chose in the bot (None: none), as read at ``writes``
+    (``member_store.language_writes()`` just before the read)."""
+
+    tg_user_id: int
+    writes: int
+    language: str | None
+
+    def still(self, tg_user_id: int) -> bool:
+        """Whether this may stand in for reading that user's language again now."""
+        return tg_user_id == self.tg_user_id and self.writes == member_store.language_writes()
+
+
+async def note_private_chat(db: Database, tg_user_id: int) -> SeenLanguage:
+    """Someone wrote to the bot in private: the bot may write to them (again) from now on. Returns
+    their language, read on the way."""
+    writes = member_store.language_writes()
+    return SeenLanguage(tg_user_id, writes, await member_store.mark_reachable(db, tg_user_id))
 
 
 async def staff_members(db: Database, *, community_id: int) -> list[MemberName]:

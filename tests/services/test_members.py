@@ -157,3 +157,16 @@ async def test_staff_candidate_is_a_registered_member_here(db: Database, now: da
     assert await svc.staff_candidate(db, community_id=cid, member_id=away) is None
     await svc.erase(db, tg_user_id=801, now=now)
     assert await svc.staff_candidate(db, community_id=cid, member_id=ann) is None
+
+
+async def test_private_chat_note_reads_the_language_until_one_is_written(db: Database, now: datetime) -> None:
+    """The read that marks someone reachable also gives their language, which stands in for reading
+    it again in the same update only while no language has been written since."""
+    assert (await svc.note_private_chat(db, 1)).language is None  # no member row: nothing to mark
+    await comm.setup_community(db, name="Sunshine", group_chat_id=-5, tg_user_id=1, language="en", now=now)
+    seen = await svc.note_private_chat(db, 1)
+    assert (seen.language, seen.still(1), seen.still(2)) == ("en", True, False)
+    assert await db.fetchval("SELECT started_bot + reachable FROM members WHERE tg_user_id = 1") == 2
+    await svc.set_language(db, tg_user_id=1, language="zh", now=now)
+    assert not seen.still(1)  # read again: the answer is in the new language
+    assert (await svc.note_private_chat(db, 1)).language == "zh"
