@@ -13,6 +13,7 @@ from typing import Any
 import aiosqlite
 
 from storage.db import Database
+from storage.tasks import TaskName
 from storage.timeutil import to_db
 
 # Who goes first when messages wait (higher first): the outbox job sends by priority, then due time,
@@ -183,13 +184,24 @@ class SentIds:
     voice_message_id: int | None
 
 
-async def sent_ids(db: Database, outbox_id: object) -> SentIds | None:
-    """What a sent outbox row became in the chat, None if it was not (yet) sent."""
-    row = await db.fetchone("SELECT message_id, voice_message_id FROM outbox WHERE id = ? AND state = 'sent'",
-                            (outbox_id,))
+@dataclass(frozen=True)
+class SentAbout:
+    """What a sent outbox row became in the chat, and the task it was about (None: no such task)."""
+
+    sent: SentIds
+    task: TaskName | None
+
+
+async def sent_about(db: Database, outbox_id: object, task_id: object) -> SentAbout | None:
+    """What a sent outbox row became in the chat and the name row of the task it was about, in one
+    read; None if the row was not (yet) sent."""
+    row = await db.fetchone(
+        "SELECT o.message_id, o.voice_message_id, t.id, t.title, t.description, t.voice_file_id FROM outbox o"
+        " LEFT JOIN tasks t ON t.id = :task WHERE o.id = :id AND o.state = 'sent'", {"id": outbox_id, "task": task_id})
     if row is None:
         return None
-    return SentIds(row["message_id"], row["voice_message_id"])
+    task = None if row["id"] is None else TaskName(row["id"], row["title"], row["description"], row["voice_file_id"])
+    return SentAbout(SentIds(row["message_id"], row["voice_message_id"]), task)
 
 
 # -- the drain (bot/jobs/outbox_drain.py) ------------------------------------------------------

@@ -486,11 +486,11 @@ def _when_and_where(rc: RenderContext, kind: str, row: TaskWhen) -> list[str]:
 @renderer("task_details_removed")
 async def _r_details_removed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     """Edit an earlier details message down to one line once its reader withdrew or the task was cancelled."""
-    row = await outbox_store.sent_ids(rc.db, p.get("outbox_id"))
-    if row is None or row.message_id is None:
+    about = await outbox_store.sent_about(rc.db, p.get("outbox_id"), p["task_id"])  # one read for both
+    if about is None or about.sent.message_id is None:
         return None
-    sent = int(row.message_id)
-    task = await _task(rc, p["task_id"])
+    row, task = about.sent, about.task
+    sent = int(about.sent.message_id)
     name = task_name(rc.t, task) if task else "#" + str(p["task_id"])
     text = (rc.t("“{title}”: you withdrew, so the resident's contact details were removed from this message.",
                  title=name) if p.get("why") == "withdrawn" else
