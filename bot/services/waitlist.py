@@ -166,6 +166,20 @@ def _take(conn: SyncConnection, now: datetime, task: ClaimTask, member_id: int) 
     return True
 
 
+def withdrew_sync(conn: SyncConnection, now: datetime, task_id: int, member_id: int) -> list[int]:
+    """In the withdraw transaction: a place given from the list and given back before it was kept
+    counts as declined; then the freed place goes to the first one waiting (``fill_sync``)."""
+    entry = store.of_sync(conn, task_id, member_id)
+    if entry is not None and entry.state == "offered":
+        store.set_state_sync(conn, entry.id, "declined", now)
+    return fill_sync(conn, now, task_id)
+
+
+async def fill(db: Database, now: datetime, task_id: int) -> list[int]:
+    """``fill_sync`` in a transaction of its own (after staff gave an event more places)."""
+    return await db.write(lambda conn: fill_sync(conn, now, task_id))
+
+
 def fill_sync(conn: SyncConnection, now: datetime, task_id: int) -> list[int]:
     """In a transaction that freed a place: give each free place of the event to the one waiting
     longest who can take it. Returns the members given a place, in order."""

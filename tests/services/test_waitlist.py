@@ -112,3 +112,28 @@ async def test_fifty_joins_and_withdrawals_at_once_never_overfill_and_keep_the_o
     assert not offered or not waiting or max(offered) < min(waiting)
     # A place went free with someone waiting: it was given (no place left empty while one waits).
     assert len(held) == slots or not waiting
+
+
+async def test_more_places_go_to_those_waiting_in_order(db: Database, now: datetime) -> None:
+    _cid, tid, vols = await _event(db, now, 1, 4)
+    a, b, c, d = vols
+    await tasks.claim(db, now, a, tid)
+    for v in (b, c, d):
+        await waitlist.join(db, now, v, tid)
+    staff = int(await db.fetchval("SELECT created_by FROM tasks WHERE id = :t", {"t": tid}))
+    await tasks.edit_task(db, now, staff, tid, "slots", "3")
+    assert await _holding(db, tid) == [a, b, c]
+    assert await _states(db, tid) == {b: "offered", c: "offered", d: "waiting"}
+    assert await tasks.state_of(db, tid) == "full"
+
+
+async def test_withdrawing_a_place_given_from_the_list_passes_it_on(db: Database, now: datetime) -> None:
+    _cid, tid, (a, b, c) = await _event(db, now, 1, 3)
+    await tasks.claim(db, now, a, tid)
+    await waitlist.join(db, now, b, tid)
+    await waitlist.join(db, now, c, tid)
+    await tasks.withdraw(db, now, a, tid)
+    await tasks.withdraw(db, now, b, tid)  # given the place, b gives it back before keeping it
+    assert await _holding(db, tid) == [c]
+    assert await _states(db, tid) == {b: "declined", c: "offered"}
+    assert await waitlist.sweep(db, now + timedelta(hours=3)) == 1  # only c's offer lapses, not b's again
