@@ -61,6 +61,13 @@ def position_sync(conn: SyncConnection, task_id: int, entry_id: int) -> int:
     return int(row[0]) if row else 0
 
 
+async def state_of(db: Database, task_id: int, member_id: int | None) -> str | None:
+    """The state of the member's entry on the task's list (None: none), from committed data."""
+    v = await db.fetchval("SELECT state FROM waitlist WHERE task_id = :task AND member_id = :member",
+                          {"task": task_id, "member": member_id})
+    return None if v is None else str(v)
+
+
 async def waiting_count(db: Database, task_id: int) -> int:
     """How many wait on the task, from committed data."""
     return int(await db.fetchval("SELECT COUNT(*) FROM waitlist WHERE task_id = :task AND state = 'waiting'",

@@ -16,6 +16,7 @@ from bot.services import tasks, waitlist
 from bot.services.access import member_by_tg
 from bot.ui import answer, edit_or_send, error_text, inline, task_name, tr_for
 from storage import tasks as task_store
+from storage import waitlist as waitlist_store
 
 
 async def on_press(update: Update, ctx: LinliContext) -> None:
@@ -50,11 +51,15 @@ async def on_press(update: Update, ctx: LinliContext) -> None:
         await answer(query, error_text(t, exc), alert=True)
 
 
+async def _entry(rc: RenderContext, task_id: int) -> str | None:
+    return await waitlist_store.state_of(rc.db, task_id, rc.member_id)
+
+
 @renderer("waitlist_joined")
 async def _r_joined(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await task_store.row(rc.db, p["task_id"])
-    if task is None or task.state not in ("open", "full"):
-        return None
+    if task is None or task.state not in ("open", "full") or await _entry(rc, task.id) != "waiting":
+        return None  # given a place, or left, before this could be sent
     tid = task.id
     text = rc.t("You are on the waiting list for “{title}” (number {n}). When a place frees, it is yours at once"
                 " and I will tell you here.", title=task_name(rc.t, task), n=int(p.get("position") or 0))
@@ -64,8 +69,8 @@ async def _r_joined(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
 @renderer("waitlist_offer")
 async def _r_offer(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await task_store.row(rc.db, p["task_id"])
-    if task is None or task.state not in ("open", "full"):
-        return None
+    if task is None or task.state not in ("open", "full") or await _entry(rc, task.id) != "offered":
+        return None  # declined, lapsed or kept before this could be sent
     tid = task.id
     hours = int(p.get("hours") or 2)
     text = rc.t("Good news: a place on “{title}” has freed and it is yours now. Please press “Keep my place”"
