@@ -87,3 +87,32 @@ async def test_full_event_waiting_list_decline_and_lapse(fake: FakeTelegram, bot
         assert "number 1 on the waiting list" in await _press(fake, eva, card, f"wl:{ev}")
     finally:
         await db.close()
+
+
+async def test_in_chinese_the_card_and_the_answers_speak_of_the_waiting_list(fake: FakeTelegram,
+                                                                            bot_process: BotProcess) -> None:
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        group, cid = await community_with_group(fake, db, now)  # a Chinese community, Chinese members
+        staff_u, ann, bo = (fake.add_user(n, language_code="zh-hans") for n in ("Staff", "Ann", "Bo"))
+        staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="zh", staff=True)
+        for u in (ann, bo):
+            await make_member(db, now, cid, tg_user_id=u.id, language="zh", volunteer=True, name=u.first_name)
+            fake.add_member(group, u, announce=False)
+            fake.private_chat(u, create=True)
+        ev = await tasks.create_task(db, now, staff, tasks.NewTask(
+            "other", title="植树", kind="event", slots=1, points=5, starts_at=now + timedelta(days=3)), staff=True)
+        card = await fake.wait_for_message(group, _has(f"cl:{ev}"), timeout=T)
+        await _press(fake, ann, card, f"cl:{ev}")
+        await fake.wait_for(lambda: _has(f"wl:{ev}")(card), timeout=T)
+        assert "候补：0 人" in (card.text or "")
+        assert "🕒 候补报名" in [b["text"] for b in card.inline_buttons]
+        assert "候补第 1 位" in await _press(fake, bo, card, f"wl:{ev}")
+        await fake.wait_for(lambda: "候补：1 人" in (card.text or ""), timeout=T)
+        details = await fake.wait_for_message(ann, _has(f"wd:{ev}"), timeout=T)
+        await _press(fake, ann, details, f"wd:{ev}")
+        offer = await fake.wait_for_message(bo, _has(f"wly:{ev}"), timeout=T)
+        assert "现在是您的了" in (offer.text or "") and "2 小时" in (offer.text or ""), offer.text
+    finally:
+        await db.close()
