@@ -4,6 +4,7 @@ private; declined, it goes to the next; not kept in time, to the one after."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -114,5 +115,55 @@ async def test_in_chinese_the_card_and_the_answers_speak_of_the_waiting_list(fak
         await _press(fake, ann, details, f"wd:{ev}")
         offer = await fake.wait_for_message(bo, _has(f"wly:{ev}"), timeout=T)
         assert "现在是您的了" in (offer.text or "") and "2 小时" in (offer.text or ""), offer.text
+    finally:
+        await db.close()
+
+
+async def test_fifty_joins_and_withdrawals_at_once_through_the_bot(fake: FakeTelegram,
+                                                                  bot_process: BotProcess) -> None:
+    """50 volunteers press "Join the waiting list" while the 5 holding the places withdraw, all
+    pressed at once: never more places held than the event has, and nobody given a place who joined
+    after someone still waiting."""
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        group, cid = await community_with_group(fake, db, now, language="en")
+        staff_u = fake.add_user("Staff", language_code="en")
+        staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
+        users = [fake.add_user(f"V{i}", language_code="en") for i in range(55)]
+        for u in users:
+            await make_member(db, now, cid, tg_user_id=u.id, language="en", volunteer=True, name=u.first_name)
+            fake.add_member(group, u, announce=False)
+            fake.private_chat(u, create=True)
+        slots = 5
+        ev = await tasks.create_task(db, now, staff, tasks.NewTask(
+            "other", title="Fair", kind="event", slots=slots, points=1, starts_at=now + timedelta(days=3)), staff=True)
+        card = await fake.wait_for_message(group, _has(f"cl:{ev}"), timeout=T)
+        holders, joiners = users[:slots], users[slots:]
+        for u in holders:
+            assert "You have claimed" in await _press(fake, u, card, f"cl:{ev}")
+        details = [await fake.wait_for_message(u, _has(f"wd:{ev}"), timeout=T) for u in holders]
+        await fake.wait_for(lambda: _has(f"wl:{ev}")(card), timeout=T)
+
+        # Half of them have joined when the rest press at the same moment as the 5 withdrawals.
+        first = [await fake.press_button(u, card, f"wl:{ev}") for u in joiners[:25]]
+        answers = [await fake.wait_callback_answer(q, timeout=4 * T) for q in first]
+        presses = [(u, card, f"wl:{ev}") for u in joiners[25:]]
+        presses += [(u, m, f"wd:{ev}") for u, m in zip(holders, details, strict=True)]
+        random.Random(3).shuffle(presses)
+        queries = [await fake.press_button(u, m, data) for u, m, data in presses]
+        answers += [await fake.wait_callback_answer(q, timeout=4 * T) for q in queries]
+        assert not [a for a in answers if "went wrong" in str(a.get("text"))]
+
+        held = await db.fetchval("SELECT COUNT(*) FROM claims WHERE task_id = :t AND state IN ('active', 'done')",
+                                 {"t": ev})
+        rows = await db.fetchall("SELECT id, state FROM waitlist WHERE task_id = :t ORDER BY id", {"t": ev})
+        given = [r[0] for r in rows if r[1] == "offered"]
+        waiting = [r[0] for r in rows if r[1] == "waiting"]
+        assert held <= slots
+        assert len(given) == slots  # the 25 who joined first were waiting when the places freed
+        assert not waiting or max(given) < min(waiting), (given, waiting)
+        assert held == slots or not waiting
+        assert len(rows) == len(joiners) - sum("There is a free place" in str(a.get("text")) for a in answers)
     finally:
         await db.close()
