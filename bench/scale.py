@@ -4,7 +4,9 @@
                                     [--repeat 200] [--no-bot]
 
 Calls the services directly (the code behind /points, /leaderboard, /tasks, one reminder sweep,
-one digest build, the expiring-points sweep between deadlines; points expiry is on), ``--repeat`` times each with random members, and reports p50/p99. Then runs
+one digest build, the expiring-points sweep between deadlines; points expiry is on; the waiting-list
+sweep with no offer due, over a waiting-list history of a tenth of the ledger's rows), ``--repeat``
+times each with random members, and reports p50/p99. Then runs
 the real bot process on the largest database, sends it some updates and reads its peak RSS.
 """
 
@@ -34,12 +36,12 @@ from bench.common import (
     write_section,
 )
 from bench.driver import Step, drive
-from bot.services import digest, expiry, notifications, points, tasks
+from bot.services import digest, expiry, notifications, points, tasks, waitlist
 from storage import open_database
 from storage.periods import month_key
 
 TARGETS = {"/points": 10, "/leaderboard": 50, "/tasks": 20, "reminder sweep": 100, "digest build": 500,
-           "expiry sweep, idle": 100}
+           "expiry sweep, idle": 100, "waitlist sweep, idle": 100}
 POLICY_ON = '{"points_expiry": {"years": 1, "since": "2020-01-01T00:00:00.000000Z"}}'  # expiring points, on
 OPEN_TASKS = 500
 
@@ -82,9 +84,27 @@ async def measure(path: str, members: int, repeat: int, once: dict[str, float] |
         if once is not None:
             once["expiry sweep, yearly run"] = time.perf_counter() - t0
         out["expiry sweep, idle"] = await timed(lambda: expiry.sweep_expiry(db, now), max(10, repeat // 4))
+        out["waitlist sweep, idle"] = await timed(lambda: waitlist.sweep(db, now), max(10, repeat // 4))
         return out
     finally:
         await db.close()
+
+
+WAITLIST_STATES = ("kept", "declined", "lapsed", "left", "waiting")
+
+
+def seed_waitlist(path: str, rows: int, tasks: int) -> None:
+    """A waiting-list history of ``rows`` entries (answered long ago, a few still waiting), and
+    a handful of open offers not yet due: what the idle sweep must not pay for."""
+    con = sqlite3.connect(path)
+    old, due = "2025-01-01T00:00:00.000000Z", "2999-01-01T00:00:00.000000Z"
+    with con:
+        con.executemany(
+            "INSERT INTO waitlist (community_id, task_id, member_id, state, joined_at, offered_at, offer_until,"
+            " updated_at) VALUES (1, :task, :member, :state, :old, :old, :until, :old)",
+            ({"task": 1 + i % tasks, "member": 1 + i // tasks, "state": WAITLIST_STATES[i % 5] if i >= 10 else "offered",
+              "old": old, "until": due if i < 10 else old} for i in range(rows)))
+    con.close()
 
 
 def plans(path: str) -> list[str]:
@@ -98,6 +118,8 @@ def plans(path: str) -> list[str]:
         "/points month sum": "SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE member_id = 5 AND created_at >= '2026-11-01'"
                              " AND delta > 0",
         "/tasks": "SELECT * FROM tasks WHERE community_id = 1 AND state = 'open' ORDER BY id DESC LIMIT 10",
+        "waitlist sweep": "SELECT id FROM waitlist WHERE state = 'offered' AND offer_until <= '2026-11-28'"
+                          " ORDER BY offer_until LIMIT 100",
         "reminder sweep": "SELECT t.id FROM tasks t WHERE t.state IN ('open', 'full', 'in_progress')"
                           " AND t.starts_at IS NOT NULL AND t.starts_at > '2026-11-28'",
     }
@@ -145,6 +167,7 @@ async def main_async(args: argparse.Namespace) -> None:
         path = fresh_db(f"scale-{n}.db")
         await migrate_async(path)
         seeded = seed(path, members=args.members, tasks=args.tasks, open_tasks=OPEN_TASKS, ledger=n)
+        seed_waitlist(path, max(10, n // 10), args.tasks)
         print(f"seeded {n} ledger rows in {seeded.seconds:.1f} s", flush=True)
         once: dict[str, float] = {}
         results[n] = await measure(path, args.members, args.repeat, once)

@@ -43,6 +43,7 @@ FEATURES = [
     "bot.conversations.members",
     "bot.conversations.request_flow",
     "bot.conversations.dispatch",
+    "bot.conversations.waitlist",
     "bot.conversations.completion",
     "bot.conversations.checkin",
     "bot.conversations.rewards",

@@ -41,6 +41,8 @@ GROUP: frozenset[Where] = frozenset({"group"})
 BUTTONS: dict[str, frozenset[Where]] = {
     "cl": frozenset({"group", "private"}),  # Claim: the group card; the urgent ping and /tasks in private
     "dt": GROUP,        # Details (and "All places taken") on the group card
+    "wl": GROUP,        # Join the waiting list, on the card of a full event
+    "wlo": PRIVATE, "wly": PRIVATE, "wln": PRIVATE,  # leave the waiting list; keep or decline a place given
     "d": PRIVATE,       # a dialog's buttons (registration, /request, /publish, /deleteme, organisation, attendance,
                         # managing rewards)
     "lg": PRIVATE,      # /language

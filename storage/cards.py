@@ -2,7 +2,7 @@
 
 A card row is the task's row (``t.*``) with ``area_name``, ``community_chat``, ``community_tz``,
 ``community_language`` (the language its card is drawn in),
-``category_zh``, ``category_en``, ``taken`` (places held), ``requester_name``,
+``category_zh``, ``category_en``, ``taken`` (places held), ``waiting`` (on the waiting list), ``requester_name``,
 ``requester_address`` (secrets the card masks) and ``organisation_name``. Where a card is
 recorded once posted or drawn is written by storage/tasks.py (``card_posted``, ``card_drawn``…).
 """
@@ -19,6 +19,7 @@ CARD_SELECT = (
     " (SELECT name_zh FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_zh,"
     " (SELECT name_en FROM categories k WHERE k.community_id = t.community_id AND k.code = t.category) AS category_en,"
     " (SELECT COUNT(*) FROM claims WHERE task_id = t.id AND state IN ('active', 'done', 'completed')) AS taken,"
+    " (SELECT COUNT(*) FROM waitlist w WHERE w.task_id = t.id AND w.state = 'waiting') AS waiting,"
     " r.display_name AS requester_name, r.address AS requester_address,"
     " (SELECT name FROM organisations o WHERE o.id = t.organisation_id) AS organisation_name"
     " FROM tasks t JOIN communities c ON c.id = t.community_id LEFT JOIN areas a ON a.id = t.area_id"

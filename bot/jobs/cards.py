@@ -18,6 +18,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.context import LinliContext
 from bot.i18n import Translator, translator
+from bot.models import N_
 from bot.ratelimit import group_room
 from bot.services.tasks import public_text, secrets_of
 from bot.ui import esc, inline
@@ -65,6 +66,35 @@ def _card_translator(ctx: LinliContext, task: Any) -> Translator:
     return translator(task["community_language"] or ctx.settings.default_language)
 
 
+def _waiting(task: Any) -> int:
+    """How many wait for a place (a card row counts them; other rows may not)."""
+    keys = task.keys() if hasattr(task, "keys") else ()
+    return int(task["waiting"] or 0) if "waiting" in keys else 0
+
+
+_CLOSED = {"completed": N_("✅ Completed. Thank you, everyone!"), "cancelled": N_("This task was cancelled."),
+           "expired": N_("This task has expired.")}
+
+
+def _state_part(t: Translator, task: Any, lines: list[str]) -> Any:
+    """The card's lines and buttons for the task's state (appended to ``lines``); returns the buttons."""
+    state, tid, waiting = task["state"], task["id"], _waiting(task)
+    if state == "open":
+        if waiting:
+            lines.append(t("Waiting list: {n}", n=waiting))
+        return inline([[(t("🙋 Claim"), f"cl:{tid}"), (t("Details"), f"dt:{tid}")]])
+    if state == "full" and task["kind"] == "event":
+        lines.append(t("All places are taken. Waiting list: {n}", n=waiting))
+        return inline([[(t("🕒 Join the waiting list"), f"wl:{tid}"), (t("Details"), f"dt:{tid}")]])
+    if state == "full":
+        return inline([[(t("All places taken"), f"dt:{tid}"), (t("Details"), f"dt:{tid}")]])
+    if state in ("in_progress", "awaiting_confirmation"):
+        lines.append(t("A volunteer is on the way. Thank you!"))
+    elif state in _CLOSED:
+        lines.append(t(_CLOSED[state]))
+    return None
+
+
 def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
     """The public card: never the exact address, phone or requester's name."""
     secrets = secrets_of(task)
@@ -80,21 +110,7 @@ def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
     when = {"asap": t("As soon as possible"), "today": t("Today"), "tomorrow": t("Tomorrow")}.get(task["when_kind"])
     lines.append(t("When: {w}", w=esc(when or _local_time(task["starts_at"], task["community_tz"]))))
     lines.append(t("Places: {taken}/{slots} · Points: {points}", taken=taken, slots=task["slots"], points=task["points"]))
-    state = task["state"]
-    tid = task["id"]
-    markup = None
-    if state == "open":
-        markup = inline([[(t("🙋 Claim"), f"cl:{tid}"), (t("Details"), f"dt:{tid}")]])
-    elif state == "full":
-        markup = inline([[(t("All places taken"), f"dt:{tid}"), (t("Details"), f"dt:{tid}")]])
-    elif state in ("in_progress", "awaiting_confirmation"):
-        lines.append(t("A volunteer is on the way. Thank you!"))
-    elif state == "completed":
-        lines.append(t("✅ Completed. Thank you, everyone!"))
-    elif state == "cancelled":
-        lines.append(t("This task was cancelled."))
-    elif state == "expired":
-        lines.append(t("This task has expired."))
+    markup = _state_part(t, task, lines)
     return "\n".join(lines)[:4000], markup
 
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.context import LinliApp, LinliContext
 from bot.jobs import expiry
+from bot.jobs import waitlist as waitlist_job
 from bot.renderers import RenderContext, Rendered, on_unreachable, renderer
 from bot.services import digest, housekeeping, notifications, points, tasks
 from bot.ui import esc, inline, task_name
@@ -251,6 +252,7 @@ async def run_once(ctx_db: Any, now: datetime) -> dict[str, int]:
     out["digests"] = await digest.sweep_digests(ctx_db, now)
     out["month_top"] = await points.sweep_month_top(ctx_db, now)
     out.update(await expiry.run_once(ctx_db, now))
+    out.update(await waitlist_job.run_once(ctx_db, now))
     out.update({f"pruned_{k}": v for k, v in (await housekeeping.prune(ctx_db, now)).items()})
     await housekeeping.mark_swept(ctx_db, now)
     return out

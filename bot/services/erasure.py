@@ -94,7 +94,8 @@ REGISTRY: dict[str, Table] = {
     "communities": Table(
         mine="created_by = :tg", cols={"created_by": NULL},  # the Telegram id of whoever ran /setup
         keep="id name group_chat_id join_code timezone language digest_time review_required settings"
-             " welcome_message_id active created_at digest_next_at min_reliability"),
+             " welcome_message_id active created_at digest_next_at min_reliability"
+             " waitlist_hold_minutes"),
     "areas": Table(keep="id community_id name active"),
     "organisations": Table(keep="id community_id name invite_code active created_at"),
     "categories": Table(keep="id community_id code name_zh name_en default_points sort active"),
@@ -163,6 +164,8 @@ REGISTRY: dict[str, Table] = {
         keep="id community_id task_id opened_by state resolution points resolved_by created_at resolved_at"),
     "no_shows": Table(keep="id community_id task_id member_id recorded_by created_at"),
     "late_withdrawals": Table(keep="id community_id task_id member_id starts_at created_at"),  # 0200
+    # Waiting lists (0220): who waits for a place on an event, ids and times only (like claims).
+    "waitlist": Table(keep="id community_id task_id member_id state joined_at offered_at offer_until updated_at"),
     "honours": Table(keep="id community_id member_id code created_at"),
     # Check-in (0180): an event's random token and short code, and who checked in when (ids and
     # times, like no_shows: attendance stays counted once the person is anonymised).

@@ -26,7 +26,7 @@ from bot.models import (
     TaskFull,
 )
 from bot.numbers import button_number, number
-from bot.services import alerts, masking, reliability
+from bot.services import alerts, masking, reliability, waitlist
 from bot.services.areas import match_area
 from storage import areas as area_store
 from storage import categories as category_store
@@ -470,6 +470,7 @@ def _withdraw(conn: SyncConnection, now: datetime, member_id: int, task_id: int)
     late = reliability.note_withdrawal_sync(conn, community_id=task.community_id, task_id=task_id,
                                             member_id=member_id, starts_at=task.starts_at, now=now)
     task_store.bump_sync(conn, task_id, now, state="open")
+    waitlist.withdrew_sync(conn, now, task_id, member_id)  # the first one waiting, if any, gets the place
     audit_sync(conn, now=now, action="task.withdraw", community_id=task.community_id,
                actor_id=member_id, object_type="task", object_id=task_id)
     scrub_details_sync(conn, task_id, member_id, "withdrawn", now)
@@ -578,6 +579,8 @@ async def edit_task(db: Database, now: datetime, staff_id: int, task_id: int, fi
                           payload={"message": N_("Staff changed task #{id}. Please press 🗂 My tasks to see the details."),
                                    "params": {"id": task_id}},
                           dedupe_key=f"edited:{task_id}:{c.member_id}:{to_db(now)}")
+    if field == "slots":
+        await waitlist.fill(db, now, task_id)  # more places: those waiting get them, first come first
 
 
 async def contact_staff(db: Database, now: datetime, member_id: int, task_id: int) -> int:

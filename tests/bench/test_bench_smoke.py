@@ -10,7 +10,7 @@ import pytest
 from bench import common
 from bench.broadcast import broadcast
 from bench.claim_storm import storm
-from bench.scale import TARGETS, measure, plans
+from bench.scale import TARGETS, measure, plans, seed_waitlist
 from bench.throughput import reference_run, run_floor, run_linli
 
 
@@ -49,10 +49,13 @@ async def test_scale_core_measures_every_call(tmp_path: Path) -> None:
     path = common.fresh_db("scale-smoke.db")
     await common.migrate_async(path)
     common.seed(path, members=50, tasks=200, open_tasks=20, ledger=500)
+    seed_waitlist(path, 300, 200)
     results = await measure(path, 50, 3)
     assert set(results) == set(TARGETS)
     assert all(len(v) >= 3 for v in results.values())
-    assert len(plans(path)) == 4
+    found = plans(path)
+    assert len(found) == 5
+    assert "waitlist_offers" in next(p for p in found if "waitlist sweep" in p)  # idle: the open offers only
 
 
 def test_sweeps_core_compares_the_same_selections() -> None:

@@ -166,6 +166,7 @@ NUMBER_BUTTONS: list[str] = [
     "tp:{n}", "st:h:{n}", "ph:{n}",
     "done:{n}", "cf:{n}:y", "cf:{n}:n", "cf:{n}:p", "cs:{n}:c", "cs:{n}:x", "cs:{n}:h", "cs:{n}",
     "cl:{n}", "dt:{n}", "wd:{n}", "rc:{n}", "rc:{n}:y", "ap:{n}", "rj:{n}", "ed:{n}", "ci:{n}",
+    "wl:{n}", "wlo:{n}", "wly:{n}", "wln:{n}",
     "rw:r:{n}", "rw:d:{n}:{day}", "rw:c:{n}:abcd:-", "rw:show:{n}", "rw:x:{n}", "rw:xx:{n}", "rw:u:{n}", "rw:tog:{n}",
     "rw:d:{reward}:{n}", "rw:c:{reward}:abcd:{n}",
 ]

@@ -2,7 +2,10 @@
 
 Claim, withdraw, cancel and new tasks go through bot/services/tasks.py; points expiring through
 expiry.py (with a ledger replay, oldest points first, after every step); opening check-in and
-checking in through checkin.py; the rest through completion.py. Most rules aim at an object the
+checking in through checkin.py; joining and leaving a full event's waiting list, keeping or declining
+a place given from it and letting the offer lapse through waitlist.py (invariants: never more places
+held than the event has, a promotion never skips someone ahead, no place left free while someone
+waits); the rest through completion.py. Most rules aim at an object the
 current state allows (a rule is enabled only when one exists), usually with the actor who may act
 on it and now and then with someone drawn from everyone; one rule takes any actor and any object
 as drawn (mostly refused: the authorisation and state checks). Every operation is counted as accepted or refused and the tally is printed
@@ -46,6 +49,7 @@ from bot.services import completion as c
 from bot.services import expiry as x
 from bot.services import points as p
 from bot.services import tasks as t
+from bot.services import waitlist as wl
 from storage.db import Database, open_database
 from storage.timeutil import from_db, to_db
 from tests.factories import make_community, make_member
@@ -58,8 +62,8 @@ settings.register_profile("slow", max_examples=1000, stateful_step_count=50, dea
 settings.register_profile("slow-short", max_examples=150, stateful_step_count=50, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 
-TG = [201, 202, 203, 204, 205, 206]   # resident, 3 volunteers, staff, outsider (other community)
-VOLUNTEERS = [202, 203, 204]
+TG = [201, 202, 203, 204, 205, 206, 207, 208]   # resident, 3 volunteers, staff, outsider (other community),
+VOLUNTEERS = [202, 203, 204, 207, 208]          # 2 more volunteers (so that full events have people waiting)
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 MAX_TASKS = 12
 MIN_ACCEPTED = 0.30
@@ -98,6 +102,18 @@ AIMED = {
               " WHERE l.delta > 0 AND l.reason <> 'refund' AND m.balance >= l.delta AND NOT EXISTS"
               " (SELECT 1 FROM ledger r WHERE r.idempotency_key = 'revoke:' || l.id)",
     "expire": "SELECT m.id AS mid, m.id AS k FROM members m WHERE m.balance > 0",
+    # Waiting lists (bot/services/waitlist.py): a volunteer without a place joins a full event's list;
+    # one on it leaves; one given a place keeps or declines it, or lets the time pass.
+    "join_waitlist": "SELECT t.id AS task, m.tg_user_id AS tg, t.id * 7 + m.id AS k FROM tasks t"
+                     " JOIN members m ON m.community_id = t.community_id AND m.is_volunteer = 1"
+                     " WHERE t.kind = 'event' AND t.state = 'full' AND NOT EXISTS (SELECT 1 FROM claims c"
+                     " WHERE c.task_id = t.id AND c.member_id = m.id AND c.state IN ('active', 'done'))"
+                     " AND NOT EXISTS (SELECT 1 FROM waitlist w WHERE w.task_id = t.id AND w.member_id = m.id"
+                     " AND w.state = 'waiting')",
+    "leave_waitlist": "SELECT w.task_id AS task, m.tg_user_id AS tg, w.id AS k FROM waitlist w"
+                      " JOIN members m ON m.id = w.member_id WHERE w.state IN ('waiting', 'offered')",
+    "offer": "SELECT w.task_id AS task, m.tg_user_id AS tg, w.id AS k FROM waitlist w"
+             " JOIN members m ON m.id = w.member_id WHERE w.state = 'offered'",
 }
 
 
@@ -124,6 +140,8 @@ class World:
             204: await make_member(db, now, cid, tg_user_id=204, volunteer=True),
             205: await make_member(db, now, cid, tg_user_id=205, staff=True),
             206: await make_member(db, now, other, tg_user_id=206, staff=True),
+            207: await make_member(db, now, cid, tg_user_id=207, volunteer=True),
+            208: await make_member(db, now, cid, tg_user_id=208, volunteer=True),
         }
         self.tasks = [
             await make_task(db, now, cid, self.ids[201], requester_id=self.ids[201], slots=1, points=3),
@@ -231,10 +249,17 @@ class Completion(RuleBasedStateMachine):
     def _revoke(self, lid: int, tg: int) -> None:
         self._try("revoke", c.revoke(self.db, ledger_id=lid, tg_user_id=tg, now=self.tick(), reason="check"))
 
+    def _join_waitlist(self, task: int, tg: int) -> None:
+        self._try("join_waitlist", wl.join(self.db, self.tick(), self.ids[tg], task))
+
+    def _leave_waitlist(self, task: int, tg: int) -> None:
+        self._try("leave_waitlist", wl.leave(self.db, self.tick(), self.ids[tg], task))
+
     # -- rules: anyone, on any object (mostly refused) -----------------------------------
     # Dispatch steps go through bot/services/tasks.py, as the bot does (member ids, not tg ids).
     @rule(op=st.sampled_from(["claim", "withdraw", "done", "confirm", "not_done", "problem", "cancel", "resolve",
-                              "close_event", "revoke", "open_checkin", "check_in"]),
+                              "close_event", "revoke", "open_checkin", "check_in",
+                              "join_waitlist", "leave_waitlist"]),
           n=st.integers(0, MAX_TASKS - 1), tg=st.sampled_from(TG), how=st.sampled_from(HOW), pts=st.integers(-1, 4),
           absent=st.sets(st.sampled_from(VOLUNTEERS)))
     def anyone(self, op: str, n: int, tg: int, how: str, pts: int, absent: set[int]) -> None:
@@ -350,6 +375,55 @@ class Completion(RuleBasedStateMachine):
         self._try("expire", expire())
         assert not (again and mine) or expired == [0], "a deadline expired points twice"
 
+    @precondition(lambda self: self.can["join_waitlist"])
+    @rule(salt=SALT, who=WHO)
+    def volunteer_joins_waitlist(self, salt: int, who: int) -> None:
+        row = self.pick("join_waitlist", salt)
+        self._join_waitlist(row["task"], who or row["tg"])
+
+    @precondition(lambda self: self.can["join_waitlist"])
+    @rule(salt=SALT)
+    def queue_forms(self, salt: int) -> None:
+        """Every volunteer without a place on a full event joins its list, one after another."""
+        rows = self.run(self.db.fetchall(f"{AIMED['join_waitlist']} ORDER BY (k * 31 + ?) % 97", (salt,)))
+        for r in rows:
+            if r["task"] == rows[0]["task"]:
+                self._join_waitlist(r["task"], r["tg"])
+
+    @precondition(lambda self: self.can["leave_waitlist"])
+    @rule(salt=SALT, who=WHO)
+    def volunteer_leaves_waitlist(self, salt: int, who: int) -> None:
+        row = self.pick("leave_waitlist", salt)
+        self._leave_waitlist(row["task"], who or row["tg"])
+
+    @precondition(lambda self: self.can["claim"])
+    @rule(salt=SALT)
+    def event_fills(self, salt: int) -> None:
+        """Volunteers claim an open event's places one after another until it is full (so that
+        waiting lists have something to wait for)."""
+        rows = self.run(self.db.fetchall(f"SELECT * FROM ({AIMED['claim']}) a JOIN tasks t ON t.id = a.task"
+                                         " WHERE t.kind = 'event' ORDER BY (a.k * 31 + ?) % 97", (salt,)))
+        if not rows:
+            return
+        task = rows[0]["task"]
+        for r in rows:
+            if r["task"] == task:
+                self._claim(task, r["tg"])
+
+    @precondition(lambda self: self.can["offer"])
+    @rule(salt=SALT, who=WHO, keep=st.booleans())
+    def volunteer_answers_offer(self, salt: int, who: int, keep: bool) -> None:
+        """Given a place from the list: keep it, or decline it (the next one waiting is promoted)."""
+        row = self.pick("offer", salt)
+        fn = wl.keep if keep else wl.decline
+        self._try("keep" if keep else "decline", fn(self.db, self.tick(), self.ids[who or row["tg"]], row["task"]))
+
+    @precondition(lambda self: self.can["offer"])
+    @rule()
+    def offers_lapse(self) -> None:
+        """The sweep, once every open offer's time has passed: each goes to the next one waiting."""
+        self._try("lapse", wl.sweep(self.db, self.now + timedelta(days=1)))
+
     @precondition(lambda self: self.can["claim"] and self.can["done"])
     @rule(salt=SALT, confirmer=st.sampled_from([201, 205]))
     def volunteer_helps(self, salt: int, confirmer: int) -> None:
@@ -395,12 +469,22 @@ class Completion(RuleBasedStateMachine):
             "  (SELECT COALESCE(SUM(delta), 0) FROM ledger l WHERE l.member_id = m.id)) AS bad,"
             " (SELECT COUNT(*) FROM checkins k JOIN tasks t ON t.id = k.task_id WHERE t.kind <> 'event'"
             "  OR NOT EXISTS (SELECT 1 FROM claims c WHERE c.task_id = k.task_id AND c.member_id = k.member_id))"
-            "  AS stray"))
+            "  AS stray,"
+            # A waiting-list promotion never skips someone ahead: nobody still waits who joined
+            # before someone given a place; and no place of an event stays free while someone waits.
+            " (SELECT COUNT(*) FROM waitlist a JOIN waitlist b ON b.task_id = a.task_id AND b.id < a.id"
+            "  WHERE a.offered_at IS NOT NULL AND b.state = 'waiting') AS skipped,"
+            " (SELECT COUNT(*) FROM tasks t WHERE t.kind = 'event' AND t.state IN ('open', 'full')"
+            "  AND EXISTS (SELECT 1 FROM waitlist w WHERE w.task_id = t.id AND w.state = 'waiting')"
+            "  AND (SELECT COUNT(*) FROM claims c WHERE c.task_id = t.id AND c.state IN ('active', 'done'))"
+            "  < t.slots) AS idle"))
         assert row["over"] == 0, "claims beyond slots"
         assert row["dup"] == 0, "credited twice"
         assert row["early"] == 0, "credited without completion"
         assert row["bad"] == 0, "balance differs from the ledger"
         assert row["stray"] == 0, "a check-in without a place at an event"
+        assert row["skipped"] == 0, "a waiting-list promotion skipped someone ahead"
+        assert row["idle"] == 0, "a free place while someone waits"
         assert self.run(p.totals_mismatches(db)) == [], "leaderboard totals differ from the ledger"
         self._fifo()
 

@@ -1,0 +1,109 @@
+"""Data access for the waiting lists of full events (0220; the rules are bot/services/waitlist.py).
+
+Functions ending in ``_sync`` run in a ``Database.write`` function (the claim, withdraw and
+waiting-list transactions, on the writer's own thread); the others on the reader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.db import Database, Row, SyncConnection
+from storage.timeutil import to_db
+
+OPEN = ("waiting", "offered")  # the states in which a member is still on the list
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A row of ``waitlist``; times as stored (UTC text)."""
+
+    id: int
+    community_id: int
+    task_id: int
+    member_id: int
+    state: str
+    joined_at: str
+    offered_at: str | None
+    offer_until: str | None
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: Row) -> Entry:
+        return cls(*row)
+
+
+def _entry(row: Row | None) -> Entry | None:
+    return None if row is None else Entry.from_row(row)
+
+
+def of_sync(conn: SyncConnection, task_id: int, member_id: int) -> Entry | None:
+    """The member's entry on the task's list (in any state), None if they never joined it."""
+    return _entry(conn.execute("SELECT * FROM waitlist WHERE task_id = :task AND member_id = :member",
+                               {"task": task_id, "member": member_id}).fetchone())
+
+
+def by_id_sync(conn: SyncConnection, entry_id: int) -> Entry | None:
+    return _entry(conn.execute("SELECT * FROM waitlist WHERE id = :id", {"id": entry_id}).fetchone())
+
+
+def first_waiting_sync(conn: SyncConnection, task_id: int) -> Entry | None:
+    """The one waiting longest on the task (index waitlist_queue)."""
+    return _entry(conn.execute("SELECT * FROM waitlist WHERE task_id = :task AND state = 'waiting'"
+                               " ORDER BY id LIMIT 1", {"task": task_id}).fetchone())
+
+
+def position_sync(conn: SyncConnection, task_id: int, entry_id: int) -> int:
+    """Where the entry stands among those waiting on the task (1: next)."""
+    row = conn.execute("SELECT COUNT(*) FROM waitlist WHERE task_id = :task AND state = 'waiting' AND id <= :id",
+                       {"task": task_id, "id": entry_id}).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def state_of(db: Database, task_id: int, member_id: int | None) -> str | None:
+    """The state of the member's entry on the task's list (None: none), from committed data."""
+    v = await db.fetchval("SELECT state FROM waitlist WHERE task_id = :task AND member_id = :member",
+                          {"task": task_id, "member": member_id})
+    return None if v is None else str(v)
+
+
+async def waiting_count(db: Database, task_id: int) -> int:
+    """How many wait on the task, from committed data."""
+    return int(await db.fetchval("SELECT COUNT(*) FROM waitlist WHERE task_id = :task AND state = 'waiting'",
+                                 {"task": task_id}) or 0)
+
+
+async def expired_offers(db: Database, now: datetime, limit: int = 100) -> list[int]:
+    """The ids of offers whose time has passed (index waitlist_offers), oldest first."""
+    rows = await db.fetchall("SELECT id FROM waitlist WHERE state = 'offered' AND offer_until <= :now"
+                             " ORDER BY offer_until LIMIT :limit", {"now": to_db(now), "limit": limit})
+    return [int(r[0]) for r in rows]
+
+
+def hold_minutes_sync(conn: SyncConnection, community_id: int) -> int:
+    """How long the community gives a volunteer to keep or decline a place from the list."""
+    row = conn.execute("SELECT waitlist_hold_minutes FROM communities WHERE id = :id", {"id": community_id}).fetchone()
+    return int(row[0]) if row else 120
+
+
+# -- changing ---------------------------------------------------------------------------------
+def join_sync(conn: SyncConnection, *, community_id: int, task_id: int, member_id: int, now: datetime) -> int:
+    """A new entry at the end of the list (an old one, left or declined, is replaced); returns its id."""
+    conn.execute("DELETE FROM waitlist WHERE task_id = :task AND member_id = :member",
+                 {"task": task_id, "member": member_id})
+    cur = conn.execute("INSERT INTO waitlist (community_id, task_id, member_id, state, joined_at, updated_at)"
+                       " VALUES (:community, :task, :member, 'waiting', :now, :now)",
+                       {"community": community_id, "task": task_id, "member": member_id, "now": to_db(now)})
+    return int(cur.lastrowid or 0)
+
+
+def set_state_sync(conn: SyncConnection, entry_id: int, state: str, now: datetime) -> None:
+    conn.execute("UPDATE waitlist SET state = :state, updated_at = :now WHERE id = :id",
+                 {"state": state, "now": to_db(now), "id": entry_id})
+
+
+def offer_sync(conn: SyncConnection, entry_id: int, now: datetime, until: datetime) -> None:
+    """The entry was given a place, to keep or decline until ``until``."""
+    conn.execute("UPDATE waitlist SET state = 'offered', offered_at = :now, offer_until = :until, updated_at = :now"
+                 " WHERE id = :id", {"now": to_db(now), "until": to_db(until), "id": entry_id})
