@@ -97,6 +97,7 @@ async def series_command(update: Update, ctx: LinliContext) -> None:
 async def _ask(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str = "") -> None:
     """The question of the dialog's step."""
     t = await tr_for(update, ctx)
+    prefix = prefix if not prefix or prefix.endswith("\n") else prefix + "\n\n"
     s = await series.load(ctx.db, int(dialog.data.get("series", 0)))
     if dialog.step == "pick" or s is None:
         await reply(update, prefix + t("Please press one of the buttons."))
@@ -125,7 +126,7 @@ def _left_alone(t: Translator, posted: list[int]) -> str:
         return ""
     return "\n" + t.np("The event already posted stays as it is (#{ids}); change or cancel it on its card if needed.",
                      "{n} events already posted stay as they are (#{ids}); change or cancel them on their cards "
-                     "if needed.", len(posted), n=len(posted), ids=", #".join(str(i) for i in posted))
+                     "if needed.", len(posted), ids=", #".join(str(i) for i in posted))
 
 
 @flow(FLOW, ask=_ask)
@@ -144,10 +145,10 @@ async def series_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: In
     try:
         said = await _apply(ctx, dialog, inp, member, t)
     except DomainError as err:
-        await _ask(update, ctx, dialog, error_text(t, err) + "\n\n")
+        await _ask(update, ctx, dialog, error_text(t, err))
         return
     if said is None:
-        await _ask(update, ctx, dialog, t("Sorry, I could not read that.") + "\n\n")
+        await _ask(update, ctx, dialog, t("Sorry, I could not read that."))
         return
     await _done(update, ctx, dialog, said)
 
