@@ -76,21 +76,19 @@ async def series_command(update: Update, ctx: LinliContext) -> None:
         return
     t = await tr_for(update, ctx)
     found = await series.running(ctx.db, member.community_id)
-    if not found:
-        await reply(update, t("There are no recurring events running. To start one, press 📢 Publish a task, "
-                              "choose an event and answer “Does the event repeat?”."),
-                    await main_menu(ctx, member.tg_user_id or 0, t))
-        return
     await dialogs.start(ctx, int(member.tg_user_id or 0), FLOW, "pick", {})
     ahead = await series.days_ahead(ctx.db, member.community_id)
     text = [t("<b>Recurring events</b> (each event is posted in the group {n} days before it starts)", n=ahead)]
+    if not found:
+        text.append(t("There are no recurring events running. To start one, press 📢 Publish a task, "
+                      "choose an event and answer “Does the event repeat?”."))
     rows: list[list[tuple[str, str]]] = []
     for s in found:
         text.append(describe(t, s))
         rows.append([(t("✏ Places #{id}", id=s.id), button("pick", f"p{s.id}")),
                      (t("🕒 Time #{id}", id=s.id), button("pick", f"t{s.id}")),
                      (t("⏹ Stop #{id}", id=s.id), button("pick", f"s{s.id}"))])
-    rows.append([(t("✖ Cancel"), button("pick", "-cancel"))])
+    rows.append([(t("📅 Days ahead"), button("pick", "a0")), (t("✖ Cancel"), button("pick", "-cancel"))])
     await reply(update, "\n\n".join(text), inline(rows))
 
 
@@ -98,11 +96,16 @@ async def _ask(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str = 
     """The question of the dialog's step."""
     t = await tr_for(update, ctx)
     prefix = prefix if not prefix or prefix.endswith("\n") else prefix + "\n\n"
+    cancel = [(t("✖ Cancel"), button(dialog.step, "-cancel"))]
+    if dialog.step == "ahead":
+        await reply(update, prefix + t("How many days before it starts should each event of a series be posted in "
+                                       "the group? Please type a number from 1 to {n}.", n=series.DAYS_AHEAD_MAX),
+                    inline([cancel]))
+        return
     s = await series.load(ctx.db, int(dialog.data.get("series", 0)))
     if dialog.step == "pick" or s is None:
         await reply(update, prefix + t("Please press one of the buttons."))
         return
-    cancel = [(t("✖ Cancel"), button(dialog.step, "-cancel"))]
     if dialog.step == "places":
         await reply(update, prefix + t("How many places should each event still to come have? Please type a number "
                                        "from 1 to {n}.", n=200), inline([cancel]))
@@ -155,7 +158,7 @@ async def series_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: In
 
 async def _pick(update: Update, ctx: LinliContext, dialog: Dialog, inp: Input) -> None:
     value = inp.text or "" if inp.kind == "callback" else ""
-    steps = {"p": "places", "t": "time", "s": "stop"}
+    steps = {"p": "places", "t": "time", "s": "stop", "a": "ahead"}
     series_id = parse_int(value[1:], strict=True) if value[:1] in steps else None
     if series_id is None:
         await _ask(update, ctx, dialog)
@@ -169,8 +172,13 @@ async def _apply(ctx: LinliContext, dialog: Dialog, inp: Input, member: Member, 
     """Do what was answered; the words to say, or None if the answer could not be read."""
     series_id, now = int(dialog.data.get("series", 0)), ctx.now()
     text = (inp.text or "").strip() if inp.kind == "text" else ""
+    n = parse_int(text, low=-(10**9), high=10**9)
+    if dialog.step == "ahead":
+        if n is None:
+            return None
+        await series.set_days_ahead(ctx.db, now, member.id, n)
+        return t("Done: each event of a series is now posted {n} days before it starts.", n=n)
     if dialog.step == "places":
-        n = parse_int(text, low=-(10**9), high=10**9)
         if n is None:
             return None
         posted = await series.edit_places(ctx.db, now, member.id, series_id, n)

@@ -77,3 +77,13 @@ async def test_idle_run_reads_the_due_index(db: Database, now: datetime) -> None
     plan = await db.fetchall("EXPLAIN QUERY PLAN SELECT id FROM event_series WHERE next_post_at IS NOT NULL"
                              " AND next_post_at <= '2026' ORDER BY next_post_at LIMIT 50")
     assert any("event_series_due" in str(tuple(r)) for r in plan), [tuple(r) for r in plan]
+
+
+async def test_a_longer_horizon_posts_the_next_occurrence_sooner(db: Database, now: datetime) -> None:
+    _, staff = await _setup(db, now)
+    await series.create_series(db, now, staff, _saturday_series(now))
+    await series.post_due(db, now)
+    assert len(await _events(db)) == 1
+    await series.set_days_ahead(db, now, staff, 14)  # the next Saturday is now within the horizon
+    await series.post_due(db, now)
+    assert len(await _events(db)) == 2
