@@ -3,7 +3,7 @@ storage/migrations/0190_event_series.sql)."""
 from alembic import op
 
 revision = "0190"
-down_revision = "0150"
+down_revision = "0180"
 branch_labels = None
 depends_on = None
 
