@@ -53,6 +53,8 @@ FEATURES = [
     "bot.conversations.reliability",
     "bot.jobs.outbox_drain",
     "bot.jobs.sweeps",
+    "bot.jobs.series",
+    "bot.conversations.series",
     "bot.conversations.core",
 ]
 
@@ -61,6 +63,7 @@ PRIVATE_COMMANDS = [
     ("start", N_("Start or edit your registration")),
     ("request", N_("Ask for help")),
     ("publish", N_("Publish a task (staff)")),
+    ("series", N_("Recurring events (staff)")),
     ("tasks", N_("Open tasks you can help with")),
     ("mytasks", N_("Your tasks")),
     ("points", N_("Your points")),

@@ -45,7 +45,7 @@ from bot.models import N_, DomainError, Member, NotAllowed, NotRegistered
 from bot.numbers import parse_int
 from bot.services import communities as comm
 from bot.services import members as member_svc
-from bot.services import quick_request, tasks
+from bot.services import quick_request, series, tasks
 from bot.services.access import require_staff
 from bot.services.tasks import POINTS_MAX, SLOTS_MAX
 from bot.ui import error_text, esc, inline, reply, tr_for
@@ -62,15 +62,20 @@ ORDER: dict[str, list[str]] = {
     "resident": ["cat", "desc", "when", "where", "helpers", "confirm"],
     "normal": ["title", "cat", "desc", "when", "where", "helpers", "org", "confirm"],
     "proxy": ["pname", "pphone", "paddr", "cat", "desc", "when", "helpers", "confirm"],
-    "event": ["title", "cat", "desc", "slots", "start", "end", "points", "org", "confirm"],
+    "event": ["title", "cat", "desc", "slots", "start", "end", "repeat", "weeks", "points", "org", "confirm"],
 }
-SUB_STEP_OF = {"at": "when", "addr": "where"}
+SUB_STEP_OF = {"at": "when", "addr": "where", "days": "repeat"}
 FIELD_LABELS = {
     "title": N_("Title"), "cat": N_("Category"), "desc": N_("Description"), "when": N_("Time"),
     "where": N_("Place"), "helpers": N_("Helpers"), "pname": N_("Resident's name"),
     "pphone": N_("Resident's phone"), "paddr": N_("Resident's address"), "slots": N_("Places"),
     "start": N_("Start time"), "end": N_("End time"), "points": N_("Points"), "org": N_("Who may claim"),
+    "repeat": N_("Repeat"), "weeks": N_("Weeks"),
 }
+# Weekday names, Monday first (date.weekday()).
+WEEKDAY_NAMES = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"),
+                 N_("Sunday"))
+REPEATS = ("once", "weekly", "weekdays", "days")
 _PHONE_OK = re.compile(r"\+?\d{7,15}")
 # Digits as bot.numbers reads them: ASCII (full-width ones are made ASCII first), not \d's other scripts.
 _FULL_DT = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2}) +([0-9]{1,2}):([0-9]{2})")
@@ -269,6 +274,9 @@ class RequestDraft(BaseModel):
     slots: int | None = 1
     points: int | None = None
     org: int | None = None           # only members of this organisation may claim
+    repeat: Literal["once", "weekly", "weekdays", "days"] | None = None  # an event: once or a series
+    days: list[int] = Field(default_factory=list)  # "days": the chosen weekdays (0 Monday ... 6 Sunday)
+    weeks: int | None = None         # a series: for how many weeks
     fix: bool | None = None          # changing one field from the summary: back to it next
     quick: bool = False              # started by a voice note: one summary with Submit / Change… / Cancel
     prefilled: bool = False          # "Change…" pressed: the steps show the answers so far
@@ -644,6 +652,99 @@ async def accept_org(turn: Turn, inp: Input) -> Outcome:
     return Next()
 
 
+def _start_weekday(draft: RequestDraft) -> int:
+    start = from_db(draft.starts_at) if draft.starts_at else None
+    return start.astimezone(_tz(draft)).weekday() if start else 0
+
+
+async def ask_repeat(turn: Turn) -> Question:
+    t, chosen = turn.t, turn.draft.repeat
+
+    def choice(label: str, value: str) -> tuple[str, str]:
+        return _mark(turn, label, chosen == value), button("repeat", value)
+
+    day = t(WEEKDAY_NAMES[_start_weekday(turn.draft)])
+    return Question(t("Does the event repeat?"),
+                    [[choice(t("Only once"), "once")],
+                     [choice(t("Every week on {day}", day=day), "weekly")],
+                     [choice(t("Every weekday (Monday to Friday)"), "weekdays")],
+                     [choice(t("Every week on chosen days…"), "days")]])
+
+
+async def accept_repeat(turn: Turn, inp: Input) -> Outcome:
+    d, chosen = turn.draft, inp.pressed(*REPEATS)
+    if chosen is None:
+        return _please_press(turn)
+    d.repeat = chosen  # type: ignore[assignment]  # one of REPEATS
+    if chosen == "once":
+        d.weeks, d.days = None, []
+        return Next()
+    if chosen == "days":
+        d.days = d.days or [_start_weekday(d)]
+        return Go("days")
+    return Go("weeks")
+
+
+async def ask_days(turn: Turn) -> Question:
+    t, chosen = turn.t, set(turn.draft.days)
+    items = [(("✓ " if n in chosen else "") + t(WEEKDAY_NAMES[n]), button("days", str(n))) for n in range(7)]
+    return Question(t("Which days of the week? Press a day to choose it or take it away, then press ✅ Done."),
+                    [items[:4], items[4:], [(t("✅ Done"), button("days", "-done"))]])
+
+
+async def accept_days(turn: Turn, inp: Input) -> Outcome:
+    d = turn.draft
+    if inp.pressed("-done"):
+        return Go("weeks") if d.days else Again(turn.t("Please choose at least one day."))
+    pressed = inp.pressed(*(str(n) for n in range(7)))
+    if pressed is None:
+        return _please_press(turn)
+    day = int(pressed)
+    d.days = sorted(set(d.days) ^ {day})
+    return Go("days")  # the same question, with the days ticked as they are now
+
+
+async def ask_weeks(turn: Turn) -> Question | Outcome:
+    d, t = turn.draft, turn.t
+    if d.repeat in (None, "once"):
+        return Next()
+    return Question(t("For how many weeks? Press a button, or type a number from 1 to {n}.", n=series.WEEKS_MAX),
+                    [[(_mark(turn, str(n), d.weeks == n), button("weeks", str(n))) for n in (4, 8, 12)]])
+
+
+async def accept_weeks(turn: Turn, inp: Input) -> Outcome:
+    n = parse_int(inp.text, low=-(10**9), high=10**9) if inp.kind in ("text", "callback") else None
+    try:
+        if n is None:
+            raise DomainError(N_("Please type a number of weeks from 1 to {n}."), n=series.WEEKS_MAX)
+        series.check_weeks(n)
+    except DomainError as err:
+        return Again(error_text(turn.t, err))
+    turn.draft.weeks = n
+    return Next()
+
+
+def repeat_mask(draft: RequestDraft) -> int:
+    """The weekdays of a series as the service stores them."""
+    if draft.repeat == "weekdays":
+        return series.WEEKDAYS
+    if draft.repeat == "days" and draft.days:
+        return series.mask_of(draft.days)
+    return series.mask_of([_start_weekday(draft)])
+
+
+def is_series(draft: RequestDraft) -> bool:
+    return draft.mode == "event" and draft.repeat in ("weekly", "weekdays", "days")
+
+
+def repeat_words(t: Translator, mask: int) -> str:
+    """"every Saturday", "every weekday (Monday to Friday)", "every Tuesday, Thursday"."""
+    if mask == series.WEEKDAYS:
+        return t("every weekday (Monday to Friday)")
+    names = [t(WEEKDAY_NAMES[n]) for n in series.days_of(mask)]
+    return t("every {days}", days=("、" if t.lang == "zh" else ", ").join(names))
+
+
 async def ask_confirm(turn: Turn) -> Question:
     t = turn.t
     if turn.draft.quick:
@@ -712,6 +813,9 @@ STEPS: dict[str, Step] = {
     "end": Step(ask_time, accept_time),             # and end
     "points": Step(ask_points, accept_number),      # points per volunteer
     "org": Step(ask_org, accept_org),               # everyone or one organisation (skipped when none)
+    "repeat": Step(ask_repeat, accept_repeat),      # an event: once, every week, every weekday, chosen days
+    "days": Step(ask_days, accept_days),            # "chosen days": weekday buttons, then Done
+    "weeks": Step(ask_weeks, accept_weeks),         # a series: for how many weeks (skipped when once)
     "confirm": Step(ask_confirm, accept_confirm),   # the summary: Submit / Edit / Cancel
     "edit": Step(ask_edit, accept_edit),            # which field to change (then back to the summary)
 }
@@ -819,9 +923,13 @@ async def summary(turn: Turn) -> str:
 
 def _event_lines(turn: Turn) -> list[str]:
     d, t = turn.draft, turn.t
-    return [t("Places: {n}", n=d.slots),
-            t("From {start} to {end}", start=_local(d, d.starts_at), end=_local(d, d.ends_at)),
-            t("Points per volunteer: {n}", n=d.points)]
+    lines = [t("Places: {n}", n=d.slots),
+             t("From {start} to {end}", start=_local(d, d.starts_at), end=_local(d, d.ends_at)),
+             t("Points per volunteer: {n}", n=d.points)]
+    if is_series(d):
+        lines.append(t("Repeats: {how}, for {n} weeks. Each event is posted in the group a few days before it starts.",
+                       how=repeat_words(t, repeat_mask(d)), n=d.weeks))
+    return lines
 
 
 async def _request_lines(turn: Turn) -> list[str]:
@@ -866,6 +974,9 @@ async def _submit(turn: Turn) -> None:
         await dialogs.finish(ctx, user_id)
         await reply(turn.update, error_text(t, NotRegistered()))
         return
+    if is_series(turn.draft):
+        await _submit_series(turn, member)
+        return
     try:
         task_id = await tasks.create_task(ctx.db, ctx.now(), member.id, new_task(turn.draft, user_id),
                                           staff=turn.draft.staff)
@@ -875,6 +986,28 @@ async def _submit(turn: Turn) -> None:
         return
     await dialogs.finish(ctx, user_id)
     await reply(turn.update, await _submitted_text(turn, task_id), await main_menu(ctx, user_id, t))
+
+
+async def _submit_series(turn: Turn, member: Member) -> None:
+    """Save the series; the occurrences due now are posted at once (the series job posts the rest)."""
+    ctx, t, user_id, d = turn.ctx, turn.t, turn.dialog.tg_user_id, turn.draft
+    new = series.NewSeries(new_task(d, user_id), repeat_mask(d), int(d.weeks or 1))
+    try:
+        series_id = await series.create_series(ctx.db, ctx.now(), member.id, new)
+        await series.post_due(ctx.db, ctx.now())
+        saved = await series.load(ctx.db, series_id)
+        ahead = await series.days_ahead(ctx.db, int(d.community_id))
+    except DomainError as exc:
+        await dialogs.finish(ctx, user_id)
+        await reply(turn.update, error_text(t, exc), await main_menu(ctx, user_id, t))
+        return
+    await dialogs.finish(ctx, user_id)
+    count = series.occurrence_count(saved) if saved is not None else 0
+    text = t("The series is saved: {n} events, {how}. Each one is published in the group {days} days before it "
+             "starts, with its own places; those starting sooner are published now. To change the places or the "
+             "time, or to stop the series, send /series.",
+             n=count, how=repeat_words(t, new.weekdays), days=ahead)
+    await reply(turn.update, text, await main_menu(ctx, user_id, t))
 
 
 async def _submitted_text(turn: Turn, task_id: int) -> str:

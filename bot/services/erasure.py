@@ -94,7 +94,7 @@ REGISTRY: dict[str, Table] = {
     "communities": Table(
         mine="created_by = :tg", cols={"created_by": NULL},  # the Telegram id of whoever ran /setup
         keep="id name group_chat_id join_code timezone language digest_time review_required settings"
-             " welcome_message_id active created_at digest_next_at min_reliability"
+             " welcome_message_id active created_at digest_next_at min_reliability series_days_ahead"
              " waitlist_hold_minutes"),
     "areas": Table(keep="id community_id name active"),
     "organisations": Table(keep="id community_id name invite_code active created_at"),
@@ -158,6 +158,12 @@ REGISTRY: dict[str, Table] = {
     # "<telegram id>:<draft>": the person's drafts' keys go (the draft itself is gone with the dialog).
     "task_submissions": Table(mine="task_id IN (SELECT id FROM tasks WHERE created_by = :mid)", delete_mine=True,
                               keep="submit_key task_id created_at"),
+    # A recurring event (0190): what staff published for the group, like an event's card (an event has no
+    # requester, so nothing of it is a resident's); created_by is kept as tasks.created_by is.
+    "event_series": Table(keep="id community_id created_by category title description voice_file_id slots points"
+                               " organisation_id weekdays start_time minutes first_day last_day stop_day next_day"
+                               " next_post_at submit_key created_at updated_at"),
+    "series_occurrences": Table(keep="series_id day task_id posted_at"),
     "cases": Table(
         cols={"reason": Col("null", typed=True, mine="opened_by = :mid"),
               "note": Col("null", typed=True, mine="resolved_by = :mid")},

@@ -109,7 +109,7 @@ async def test_edit_from_the_summary_comes_back_to_it(now: datetime) -> None:
 
 
 def test_every_step_of_every_order_is_in_the_table() -> None:
-    assert {s for order in rf.ORDER.values() for s in order} | {"mode", "at", "addr", "edit"} == set(rf.STEPS)
+    assert {s for order in rf.ORDER.values() for s in order} | {"mode", "at", "addr", "days", "edit"} == set(rf.STEPS)
 
 
 # ---------------------------------------------------------------- registration
@@ -159,3 +159,22 @@ async def test_typed_name_and_addresses_go_into_their_fields(now: datetime) -> N
     assert await rf.accept_paddr(turn, typed("x" * 201)) == Again("Please type the address as text, up to 200 characters.")
     assert await rf.accept_paddr(turn, typed("Building 3")) == Next() and turn.draft.proxy_address == "Building 3"
     assert await rf.accept_addr(turn, typed("Riverside market")) == Next() and turn.draft.address == "Riverside market"
+
+
+async def test_repeat_days_and_weeks_of_an_event(now: datetime) -> None:
+    turn = _turn("repeat", now, mode="event", starts_at="2026-05-09T01:00:00.000000Z")  # a Saturday, 09:00 local
+    assert (await rf.ask_repeat(turn)).rows[1][0][0] == "Every week on Saturday"
+    assert await rf.accept_repeat(turn, pressed("once")) == Next() and not rf.is_series(turn.draft)
+    assert await rf.ask_weeks(turn) == Next()  # once: no weeks asked
+    assert await rf.accept_repeat(turn, pressed("days")) == Go("days") and turn.draft.days == [5]
+    turn.dialog.step = "days"
+    assert await rf.accept_days(turn, pressed("1")) == Go("days") and turn.draft.days == [1, 5]
+    assert await rf.accept_days(turn, pressed("5")) == Go("days") and turn.draft.days == [1]
+    assert await rf.accept_days(turn, pressed("-done")) == Go("weeks")
+    turn.dialog.step = "weeks"
+    assert await rf.accept_weeks(turn, typed("40")) == Again("Please type a number of weeks from 1 to 26.")
+    assert await rf.accept_weeks(turn, pressed("8")) == Next() and turn.draft.weeks == 8
+    assert rf.repeat_words(turn.t, rf.repeat_mask(turn.draft)) == "every Tuesday"
+    turn.draft.repeat = "weekdays"
+    assert rf.repeat_words(turn.t, rf.repeat_mask(turn.draft)) == "every weekday (Monday to Friday)"
+    assert rf.next_step(turn.draft, "days") == "weeks" and rf.next_step(turn.draft, "weeks") == "points"

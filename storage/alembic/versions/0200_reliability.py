@@ -2,7 +2,7 @@
 from alembic import op
 
 revision = "0200"
-down_revision = "0180"
+down_revision = "0190"
 branch_labels = None
 depends_on = None
 

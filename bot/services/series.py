@@ -1,0 +1,301 @@
+"""Recurring events: staff publish a series (every Saturday 9:00–11:00 for 8 weeks, every weekday,
+weekly on chosen days); each occurrence becomes its own event through ``tasks.create_task`` (own
+places, card and attendance), posted ``series_days_ahead`` days before it starts (a community
+setting, 7 by default) by the series job (bot/jobs/series.py, which calls ``post_due``).
+
+Times are the community's local times: an occurrence on 2026-05-09 at 09:00 starts at 09:00 in the
+community's time zone whatever the offset that day. A series remembers the next occurrence not yet
+posted and when it is due (``next_day``, ``next_post_at``), so the job's idle run is one indexed
+read. Posting is idempotent: the event is created with ``submit_key = "series:<id>:<day>"`` and the
+occurrence is recorded under the unique key (series, day), so a restart or a second run in
+between never posts an occurrence twice.
+
+Edits (places, time) and stopping from a date change the series, so every occurrence not yet
+posted follows them; occurrences already posted are their own events and are left as they are
+(the callers say so, and staff change or cancel those on their cards).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.models import N_, DomainError, InvalidInput, NotAllowed, NotFound
+from bot.services import tasks
+from storage import communities as community_store
+from storage import members as member_store
+from storage import series as store
+from storage.db import Connection, Database
+from storage.outbox import audit
+from storage.series import Series
+from storage.timeutil import to_db
+
+log = logging.getLogger(__name__)
+
+WEEKS_MAX = 26          # a series runs for 1 to 26 weeks
+DAYS_AHEAD_MAX = 30     # posted at most 30 days ahead (tasks.MAX_AHEAD allows 90)
+WEEKDAYS = 0b0011111    # Monday to Friday
+EVERY_DAY = 0b1111111
+
+
+class SeriesGone(NotFound):
+    message = N_("This series no longer exists or has ended.")
+
+
+def mask_of(days: set[int] | frozenset[int] | list[int]) -> int:
+    """Weekday numbers (0 Monday ... 6 Sunday) → the stored bit mask."""
+    return sum(1 << d for d in set(days) if 0 <= d <= 6)
+
+
+def days_of(mask: int) -> list[int]:
+    return [d for d in range(7) if mask >> d & 1]
+
+
+def check_weeks(n: int) -> None:
+    if not 1 <= n <= WEEKS_MAX:
+        raise InvalidInput(N_("Please type a number of weeks from 1 to {n}."), n=WEEKS_MAX)
+
+
+def parse_hm(text: str) -> time | None:
+    """"9:00", "09:30" → a time of day; None if it is not one."""
+    hour, sep, minute = text.strip().partition(":")
+    if not sep or not hour.isdigit() or not minute.isdigit() or len(minute) != 2:
+        return None
+    h, m = int(hour), int(minute)
+    return time(h, m) if 0 <= h <= 23 and 0 <= m <= 59 else None
+
+
+def next_occurrence(s: Series, after: date | None) -> date | None:
+    """The first day of the series after ``after`` (from its first day if None), or None if none is left."""
+    day = date.fromisoformat(s.first_day) if after is None else max(after + timedelta(days=1),
+                                                                     date.fromisoformat(s.first_day))
+    end = date.fromisoformat(s.last_day)
+    if s.stop_day is not None:
+        end = min(end, date.fromisoformat(s.stop_day) - timedelta(days=1))
+    while day <= end:
+        if s.weekdays >> day.weekday() & 1:
+            return day
+        day += timedelta(days=1)
+    return None
+
+
+def starts(s: Series, day: date, tz: ZoneInfo) -> datetime:
+    """When the occurrence of ``day`` starts (aware, the community's local time)."""
+    hm = parse_hm(s.start_time) or time(9, 0)
+    return datetime.combine(day, hm, tzinfo=tz)
+
+
+async def tz_of(db: Database, community_id: int) -> ZoneInfo:
+    """The community's time zone."""
+    try:
+        return ZoneInfo(await community_store.timezone_of(db, community_id) or "Asia/Shanghai")
+    except (KeyError, ValueError):
+        return ZoneInfo("Asia/Shanghai")
+
+
+async def _schedule(conn: Connection, series_id: int, tz: ZoneInfo) -> date | None:
+    """Point the series at its next occurrence not yet posted (after the last one recorded)."""
+    s = await store.get(conn, series_id)
+    if s is None:
+        return None
+    last = await store.last_recorded(conn, series_id)
+    day = next_occurrence(s, date.fromisoformat(last) if last else None)
+    ahead = await store.days_ahead(conn, s.community_id)
+    await store.set_next(conn, series_id, day.isoformat() if day else None,
+                         starts(s, day, tz) - timedelta(days=ahead) if day else None)
+    return day
+
+
+# ---------------------------------------------------------------- creating
+@dataclass(frozen=True)
+class NewSeries:
+    template: tasks.NewTask  # the first occurrence as the /publish dialog made it (kind "event")
+    weekdays: int            # bit mask, see mask_of
+    weeks: int
+
+
+def _check_new(new: NewSeries, now: datetime) -> None:
+    t = new.template
+    if t.kind != "event" or t.starts_at is None or t.ends_at is None or not new.weekdays & EVERY_DAY:
+        raise InvalidInput()
+    check_weeks(new.weeks)
+    tasks.check_slots(t.slots)
+    if t.points is not None:
+        tasks.check_points(t.points)
+    tasks.check_time(t.starts_at, now)
+    if not timedelta(0) < t.ends_at - t.starts_at <= timedelta(hours=24):
+        raise InvalidInput(N_("Each event of a series must end within a day of its start."))
+
+
+async def create_series(db: Database, now: datetime, creator_id: int, new: NewSeries) -> int:
+    """Save a series (staff): its occurrences are posted by ``post_due``. The same ``submit_key``
+    twice saves one series. Returns its id."""
+    _check_new(new, now)
+    t = new.template
+    assert t.starts_at is not None and t.ends_at is not None
+    async with db.transaction() as conn:
+        creator = await member_store.get(conn, creator_id)
+        if creator is None or creator.community_id is None:
+            raise NotAllowed()
+        community_id = int(creator.community_id)
+    tz = await tz_of(db, community_id)
+    local = t.starts_at.astimezone(tz)
+    first_day = local.date()
+    values = {
+        "community_id": community_id, "created_by": creator_id, "category": t.category, "title": t.title,
+        "description": t.description, "voice_file_id": t.voice_file_id, "slots": t.slots, "points": t.points,
+        "organisation_id": t.organisation_id, "weekdays": new.weekdays, "start_time": local.strftime("%H:%M"),
+        "minutes": int((t.ends_at - t.starts_at).total_seconds() // 60), "first_day": first_day.isoformat(),
+        "last_day": (first_day + timedelta(days=7 * new.weeks - 1)).isoformat(), "submit_key": t.submit_key,
+    }
+    async with db.transaction() as conn:
+        series_id = await store.insert(conn, now, values)
+        existing = await store.get(conn, series_id)
+        if existing is not None and existing.next_post_at is None and await store.last_recorded(conn, series_id) is None:
+            await _schedule(conn, series_id, tz)
+            await audit(conn, now=now, action="series.create", community_id=community_id, actor_id=creator_id,
+                        object_type="series", object_id=series_id,
+                        details={"weekdays": new.weekdays, "weeks": new.weeks})
+    return series_id
+
+
+def occurrence_count(s: Series) -> int:
+    """How many occurrences the series has (before any stop)."""
+    count, day = 0, next_occurrence(s, None)
+    while day is not None:
+        count += 1
+        day = next_occurrence(s, day)
+    return count
+
+
+# ---------------------------------------------------------------- posting (the job)
+async def post_due(db: Database, now: datetime) -> int:
+    """Post every occurrence due by ``now`` (the series job); returns how many events were created."""
+    posted = 0
+    for series_id in await store.due(db, now):
+        try:
+            posted += await _post_series(db, now, series_id)
+        except Exception:  # one bad series must not stop the others
+            log.exception("posting series %s failed", series_id)
+    return posted
+
+
+async def _post_series(db: Database, now: datetime, series_id: int) -> int:
+    posted = 0
+    for _ in range(DAYS_AHEAD_MAX + 7):  # bounded: at most the horizon's days are due at once
+        s = await store.load(db, series_id)
+        if s is None or s.next_day is None or s.next_post_at is None or s.next_post_at > to_db(now):
+            break
+        tz = await tz_of(db, s.community_id)
+        day = date.fromisoformat(s.next_day)
+        task_id = await _create_occurrence(db, now, s, day, tz)
+        async with db.transaction() as conn:
+            await store.record(conn, series_id, s.next_day, task_id, now)
+            await _schedule(conn, series_id, tz)
+        posted += task_id is not None
+    return posted
+
+
+async def _create_occurrence(db: Database, now: datetime, s: Series, day: date, tz: ZoneInfo) -> int | None:
+    """The event of one occurrence (None: passed over, e.g. it already started while the bot was down)."""
+    start = starts(s, day, tz)
+    if start <= now:
+        log.info("series %s: the occurrence of %s started before it could be posted", s.id, day)
+        return None
+    new = tasks.NewTask(
+        category=s.category, description=s.description, voice_file_id=s.voice_file_id, title=s.title,
+        when_kind="at", starts_at=start, ends_at=start + timedelta(minutes=s.minutes), slots=s.slots,
+        points=s.points, kind="event", organisation_id=s.organisation_id, submit_key=f"series:{s.id}:{day.isoformat()}")
+    try:
+        return await tasks.create_task(db, now, s.created_by, new, staff=True)
+    except DomainError as err:  # the publisher left, a category went away...: not posted, said in the log
+        log.warning("series %s: the occurrence of %s could not be posted: %s", s.id, day, err.message)
+        return None
+
+
+# ---------------------------------------------------------------- staff: list, edit, stop
+async def _own(conn: Connection, staff_id: int, series_id: int) -> Series:
+    """The series, if ``staff_id`` is staff of its community (the caller checked they are staff)."""
+    s = await store.get(conn, series_id)
+    actor = await member_store.get(conn, staff_id)
+    if s is None:
+        raise SeriesGone()
+    if actor is None or actor.community_id != s.community_id:
+        raise NotAllowed()
+    return s
+
+
+async def running(db: Database, community_id: int) -> list[Series]:
+    """The community's series with occurrences still to post."""
+    return await store.of_community(db, community_id)
+
+
+async def load(db: Database, series_id: int) -> Series | None:
+    return await store.load(db, series_id)
+
+
+async def today(db: Database, community_id: int, now: datetime) -> date:
+    return now.astimezone(await tz_of(db, community_id)).date()
+
+
+async def _change(db: Database, now: datetime, staff_id: int, series_id: int, changes: dict[str, object],
+                  action: str) -> list[int]:
+    """Apply ``changes`` to the series and reschedule; returns the events already posted from today on
+    (left as they are)."""
+    async with db.transaction() as conn:
+        s = await _own(conn, staff_id, series_id)
+        if s.next_day is None:
+            raise SeriesGone()
+        tz = await tz_of(db, s.community_id)
+        await store.update(conn, series_id, now, changes)
+        await _schedule(conn, series_id, tz)
+        await audit(conn, now=now, action=action, community_id=s.community_id, actor_id=staff_id,
+                    object_type="series", object_id=series_id, details={k: str(v) for k, v in changes.items()})
+        from_day = changes.get("stop_day") or now.astimezone(tz).date().isoformat()
+        return await store.posted_from(conn, series_id, str(from_day))
+
+
+async def edit_places(db: Database, now: datetime, staff_id: int, series_id: int, slots: int) -> list[int]:
+    """Every occurrence not yet posted gets ``slots`` places; returns the posted ones left as they are."""
+    tasks.check_slots(slots)
+    return await _change(db, now, staff_id, series_id, {"slots": slots}, "series.edit_places")
+
+
+async def edit_time(db: Database, now: datetime, staff_id: int, series_id: int, start: time, end: time) -> list[int]:
+    """Every occurrence not yet posted runs from ``start`` to ``end`` (local); returns the posted ones."""
+    minutes = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
+    if minutes <= 0:
+        raise InvalidInput(N_("The end must be after the start ({start})."), start=start.strftime("%H:%M"))
+    return await _change(db, now, staff_id, series_id, {"start_time": start.strftime("%H:%M"), "minutes": minutes},
+                         "series.edit_time")
+
+
+async def stop_from(db: Database, now: datetime, staff_id: int, series_id: int, day: date) -> list[int]:
+    """No occurrence on or after ``day`` is posted; returns those already posted from then on (left
+    as they are: staff cancel them on their cards if they wish)."""
+    s = await store.load(db, series_id)
+    if s is not None and day < await today(db, s.community_id, now):
+        raise InvalidInput(N_("That day has already passed. Please choose today or a later day."))
+    return await _change(db, now, staff_id, series_id, {"stop_day": day.isoformat()}, "series.stop")
+
+
+async def set_days_ahead(db: Database, now: datetime, staff_id: int, days: int) -> None:
+    """The community's posting horizon: occurrences are posted ``days`` days before they start."""
+    if not 1 <= days <= DAYS_AHEAD_MAX:
+        raise InvalidInput(N_("Please type a number from 1 to {n}."), n=DAYS_AHEAD_MAX)
+    async with db.transaction() as conn:
+        actor = await member_store.get(conn, staff_id)
+        if actor is None or actor.community_id is None or not actor.is_staff:
+            raise NotAllowed()
+        await store.set_days_ahead(conn, actor.community_id, days)
+        tz = await tz_of(db, actor.community_id)
+        for s in await store.of_community(db, actor.community_id, limit=1000):
+            await _schedule(conn, s.id, tz)
+        await audit(conn, now=now, action="series.days_ahead", community_id=actor.community_id, actor_id=staff_id,
+                    object_type="community", object_id=actor.community_id, details={"days": days})
+
+
+async def days_ahead(db: Database, community_id: int) -> int:
+    return await store.days_ahead(db, community_id)

@@ -1,0 +1,126 @@
+"""Recurring events through the real bot: staff publish a weekly series of 8; the first Saturday
+within the horizon is posted as its own card, the next when the clock moves on; an edit of the
+places reaches the events not yet posted; a stop from a date leaves none after it."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.devkit.harness import BotProcess
+from bot.devkit.sandbox import FakeTelegram
+from storage.db import Database, open_database
+from storage.timeutil import from_db
+from tests.e2e.test_request_flow import TZ, T, _card, _mark, _next, _press, _say
+from tests.factories import make_community, make_member
+
+
+async def _bot(fake: FakeTelegram, path: str, tmp_path: Path, clock: datetime | None, name: str) -> BotProcess:
+    env = {"BOT_CLOCK_START": clock.isoformat()} if clock else {}
+    proc = BotProcess(fake, path, env=env, log_path=str(tmp_path / f"{name}.log"))
+    await proc.start()
+    return proc
+
+
+async def _events(db: Database) -> list[Any]:
+    return list(await db.fetchall("SELECT id, starts_at, slots FROM tasks WHERE kind = 'event' ORDER BY starts_at"))
+
+
+async def _new_card(fake: FakeTelegram, group: Any, known: set[int]) -> Any:
+    """The next event card in the group that is not one of ``known``."""
+    def ok(m: Any) -> bool:
+        return any(str(b.get("callback_data", "")).startswith("cl:") and int(b["callback_data"][3:]) not in known
+                   for b in m.inline_buttons)
+    return await fake.wait_for_message(group, ok, timeout=T, after_id=0)
+
+
+async def _publish_weekly(fake: FakeTelegram, stf: Any, start: datetime) -> None:
+    msg = await _say(fake, stf, "/publish", button="d:mode:")
+    await _press(fake, stf, msg, "d:mode:event", contains="title of the event")
+    msg = await _say(fake, stf, "Saturday clean-up", button="d:cat:")
+    msg = await _press(fake, stf, msg, "d:cat:other", button="d:desc:")
+    await _press(fake, stf, msg, "d:desc:-skip", contains="How many volunteers")
+    await _say(fake, stf, "3", contains="event start")
+    await _say(fake, stf, start.strftime("%Y-%m-%d %H:%M"), contains="event end")
+    msg = await _say(fake, stf, "11:00", button="d:repeat:", contains="repeat")
+    assert "Every week on Saturday" in str(msg.inline_buttons), msg.inline_buttons
+    msg = await _press(fake, stf, msg, "d:repeat:weekly", button="d:weeks:")
+    await _press(fake, stf, msg, "d:weeks:8", contains="How many points")
+    summary = await _say(fake, stf, "2", button="d:confirm:", contains="every Saturday, for 8 weeks")
+    mark = _mark(fake, stf)
+    await fake.press_button(stf, summary, "d:confirm:submit")
+    await _next(fake, stf, mark, contains="series is saved: 8 events")
+
+
+async def _series_action(fake: FakeTelegram, stf: Any, which: str, answer: str, expect: str) -> Any:
+    listing = await _say(fake, stf, "/series", button="d:pick:")
+    sid = next(str(b["callback_data"])[len("d:pick:") + 1:] for b in listing.inline_buttons
+               if str(b.get("callback_data", "")).startswith(f"d:pick:{which}"))
+    await _press(fake, stf, listing, f"d:pick:{which}{sid}", contains="?")
+    try:
+        return await _say(fake, stf, answer, contains=expect)
+    except TimeoutError:
+        chat = fake.private_chat(stf)
+        raise AssertionError([m.text for m in chat.messages][-4:]) from None
+
+
+async def test_weekly_series_posts_ahead_follows_edits_and_stops(fake: FakeTelegram, tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    stf = fake.add_user("Staff", language_code="en")
+    vol = fake.add_user("Vol", language_code="en")
+    group = fake.add_group("Vols", creator=stf, members=[vol])
+    await fake.add_bot_to_group(group, added_by=stf, admin=True)
+    for u in (stf, vol):
+        await fake.send_text(u, None, "/help")
+    path = str(tmp_path / "s.db")
+    db = await open_database(path)
+    cid = await make_community(db, now, group_chat_id=group.id, language="en", timezone="Asia/Shanghai")
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO categories (community_id, code, name_zh, name_en) VALUES (?, 'other', '其他', 'Other')",
+                           (cid,))
+    await make_member(db, now, cid, tg_user_id=stf.id, staff=True, volunteer=True, language="en")
+    await make_member(db, now, cid, tg_user_id=vol.id, volunteer=True, language="en")
+    local = now.astimezone(TZ)
+    first = (local + timedelta(days=(5 - local.weekday()) % 7 or 7)).replace(hour=9, minute=0, second=0, microsecond=0)
+    proc = await _bot(fake, path, tmp_path, None, "b1")
+    try:
+        await _publish_weekly(fake, stf, first)
+        events = await _events(db)
+        assert len(events) == 1 and events[0]["slots"] == 3  # only the first Saturday is within 7 days
+        assert from_db(events[0]["starts_at"]).astimezone(TZ) == first
+        await _card(fake, group, events[0]["id"])  # its own card in the group
+        said = await _series_action(fake, stf, "p", "5", "will have 5 places")
+        assert f"#{events[0]['id']}" in (said.text or "") and "stays as it is" in (said.text or ""), said.text
+        stop = (first + timedelta(days=14)).date()  # the third Saturday and after: none
+        await _series_action(fake, stf, "s", stop.isoformat(), f"no more events of this series from {stop}")
+    finally:
+        await proc.stop()
+    # The clock moves on past the second Saturday's posting time (a week before it): it is posted
+    # with the new places; the first keeps its own. Two bot runs at that time post it once.
+    for name in ("b2", "b3"):
+        proc = await _bot(fake, path, tmp_path, first + timedelta(hours=1), name)
+        try:
+            events = await _events(db)
+            if name == "b2":
+                await _new_card(fake, group, {int(events[0]["id"])})
+        finally:
+            await proc.stop()
+    events = await _events(db)
+    assert [e["slots"] for e in events] == [3, 5], [tuple(e) for e in events]
+    assert from_db(events[1]["starts_at"]).astimezone(TZ) == first + timedelta(days=7)
+    # Weeks later, nothing from the stop date on was posted.
+    proc = await _bot(fake, path, tmp_path, first + timedelta(days=20), "b4")
+    try:
+        listing = await _say(fake, stf, "/series", contains="no recurring events running")
+        assert listing is not None
+    finally:
+        await proc.stop()
+    events = await _events(db)
+    assert all(from_db(e["starts_at"]).astimezone(TZ).date() < stop for e in events)
+    assert len(events) == 2
+    posted = await db.fetchval("SELECT COUNT(*) FROM series_occurrences WHERE task_id IS NOT NULL")
+    assert posted == 2
+    assert isinstance(stop, date)
+    assert fake.errors == [], [(c.method, c.description) for c in fake.errors]
+    await db.close()
