@@ -110,6 +110,11 @@ def seeded_sqlite(path: Path) -> None:
         INSERT INTO honours (community_id, member_id, code, created_at) VALUES (1, 1, 'first_task', '{NOW}');
         INSERT INTO checkin_codes (task_id, token, short_code, opened_by, opened_at) VALUES (2, 't1', 'ABCDEF', 1, '{NOW}');
         INSERT INTO checkins (task_id, member_id, via, checked_in_at) VALUES (2, 5, 'qr', '{NOW}');
+        INSERT INTO event_series (id, community_id, created_by, category, slots, weekdays, start_time, minutes, first_day,
+                                  last_day, created_at, updated_at)
+            VALUES (1, 1, 1, 'event', 5, 32, '09:00', 120, '2026-05-09', '2026-06-27', '{NOW}', '{NOW}');
+        INSERT INTO series_occurrences (series_id, day, task_id, posted_at) VALUES (1, '2026-05-09', 2, '{NOW}');
+        INSERT INTO waitlist (community_id, task_id, member_id, joined_at, updated_at) VALUES (1, 2, 5, '{NOW}', '{NOW}');
         INSERT INTO late_withdrawals (community_id, task_id, member_id, starts_at, created_at) VALUES (1, 2, 5, '{NOW}', '{NOW}');
         INSERT INTO leases (name, holder, host, pid, taken_at, expires_at) VALUES ('poll', 'h1', 'box', 42, '{NOW}', '{NOW}');
         INSERT INTO sent_notifications (key, created_at) VALUES ('digest:group:1:2026-05-04', '{NOW}');
