@@ -15,7 +15,6 @@ The rules, in one place:
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -143,9 +142,8 @@ async def open_checkin(db: Database, *, task_id: int, tg_user_id: int, admin_ids
 
 
 def normalise_code(text: str) -> str:
-    """What someone typed as a short code: full-width letters (a Chinese keyboard's) read as plain
-    ones, spaces and dashes dropped, upper case."""
-    return "".join(ch for ch in unicodedata.normalize("NFKC", text).upper() if ch.isascii() and ch.isalnum())
+    """What someone typed as a short code (``codes.typed``: full-width letters too, spaces dropped)."""
+    return codes.typed(text)
 
 
 async def check_in(db: Database, *, tg_user_id: int, now: datetime, token: str | None = None,
