@@ -198,7 +198,7 @@ async def digest_command(update: Update, ctx: LinliContext) -> None:
         group = await digest.group_digest(conn, member.community_id, now, tz)
         staff = await digest.staff_digest(conn, member.community_id, now)
     lang = t.lang if hasattr(t, "lang") else "zh"
-    rctx = RenderContext(ctx.db, t, str(lang), user.id, member.id, ctx.runtime.bot_username)
+    rctx = RenderContext(ctx.db, t, str(lang), user.id, member.id, ctx.runtime.bot_username, now=now)
     if group is None and staff is None:
         await reply(update, t("Nothing to report today: no digest would be sent."))
         return
