@@ -13,6 +13,7 @@ import random
 import secrets
 
 _source: random.Random = secrets.SystemRandom()
+_FULL_WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}  # ！…～ → !…~ (a Chinese keyboard's full width)
 
 
 def use_seed(seed: str | None) -> None:
@@ -32,3 +33,10 @@ def token_hex(nbytes: int) -> str:
 
 def token_urlsafe(nbytes: int) -> str:
     return base64.urlsafe_b64encode(_source.randbytes(nbytes)).rstrip(b"=").decode("ascii")
+
+
+def typed(text: str) -> str:
+    """A code as someone typed it, read the one way: full-width letters and digits as plain ones,
+    upper case, and only ASCII letters and digits kept (spaces, dashes and look-alikes such as ² or ①
+    dropped)."""
+    return "".join(ch for ch in text.translate(_FULL_WIDTH).upper() if ch.isascii() and ch.isalnum())

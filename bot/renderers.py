@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup
@@ -45,6 +46,11 @@ class RenderContext:
     member_id: int | None
     bot_username: str
     extra: dict[str, Any] = field(default_factory=dict)
+    now: datetime | None = None  # the bot's clock when the message is sent (None: the machine's)
+
+    def moment(self) -> datetime:
+        """Now, by the bot's clock (``linli demo`` and the tests run it ahead of the machine's)."""
+        return self.now if self.now is not None else datetime.now(UTC)
 
 
 Renderer = Callable[[RenderContext, dict[str, Any]], Awaitable[Rendered | None]]

@@ -37,12 +37,16 @@ class OnDuty:
 
 
 # Matching area, then matching skill, then fewest pings today, then least recently pinged (never
-# pinged first), then the oldest member; nobody who reached ``cap`` pings today.
+# pinged first), then the oldest member; nobody who reached ``cap`` pings today, nor anyone in their
+# quiet hours [quiet_start, quiet_end) at :hm (the community's local "HH:MM"; equal ends: none), whom
+# the outbox would not send the ping to.
 _PICK = (
     "SELECT id, tg_user_id FROM members WHERE community_id = :community AND is_volunteer = 1 AND on_duty = 1"
     " AND registered_at IS NOT NULL AND deleted_at IS NULL AND reachable = 1 AND started_bot = 1"
     " AND tg_user_id IS NOT NULL AND id <> :requester"
     " AND (urgent_day IS NULL OR urgent_day <> :day OR urgent_today < :cap)"
+    " AND NOT ((quiet_start < quiet_end AND :hm >= quiet_start AND :hm < quiet_end)"
+    " OR (quiet_start > quiet_end AND (:hm >= quiet_start OR :hm < quiet_end)))"
     " ORDER BY CASE WHEN area_id = :area THEN 0 ELSE 1 END, CASE WHEN skills LIKE :skill THEN 0 ELSE 1 END,"
     " CASE WHEN urgent_day = :day THEN urgent_today ELSE 0 END,"
     " CASE WHEN urgent_last_at IS NULL THEN 0 ELSE 1 END, urgent_last_at, id LIMIT :limit"
@@ -50,10 +54,12 @@ _PICK = (
 
 
 async def pick_on_duty(conn: aiosqlite.Connection, *, community_id: int, requester_id: int, area_id: int | None,
-                       category: str, day: str, cap: int, limit: int) -> list[OnDuty]:
-    """Up to ``limit`` on-duty volunteers who may be pinged, in the order they should be."""
+                       category: str, day: str, cap: int, limit: int, hm: str) -> list[OnDuty]:
+    """Up to ``limit`` on-duty volunteers who may be pinged, in the order they should be (``hm``: the
+    community's local time, "HH:MM", to leave out those in their quiet hours)."""
     async with conn.execute(_PICK, {"community": community_id, "requester": requester_id, "area": area_id,
-                                    "skill": f'%"{category}"%', "day": day, "cap": cap, "limit": limit}) as cur:
+                                    "skill": f'%"{category}"%', "day": day, "cap": cap, "limit": limit,
+                                    "hm": hm}) as cur:
         rows = await cur.fetchall()
     return [OnDuty(int(r["id"]), int(r["tg_user_id"])) for r in rows]
 

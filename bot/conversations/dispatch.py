@@ -223,9 +223,7 @@ async def _r_urgent(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(rc, p.get("task_id"))
     if task is None or task.state != "open":
         return None
-    from datetime import UTC, datetime
-
-    if await quiet_until(rc.db, rc.member_id, datetime.now(UTC), "Asia/Shanghai") is not None:
+    if await quiet_until(rc.db, rc.member_id, rc.moment(), "Asia/Shanghai") is not None:
         return None
     text = rc.t("🆘 A neighbour needs help now: {what}", what=esc((await tasks.public_description(rc.db, task))[:500]))
     return Rendered(text=text, reply_markup=inline([[(rc.t("🙋 Claim"), f"cl:{task.id}")]]))

@@ -39,19 +39,23 @@ def _view(t: Translator, m: Member, community_time: str,
         t("Your name on the leaderboard: hidden") if m.leaderboard_opt_out
         else t("Your name on the leaderboard: shown"),
     ])
-    rows = [[(t("Turn digest off") if on else t("Turn digest on"), "st:dg")],
+    # A switch's data says what it switches to (``st:lb:1`` hides): a double tap, or a tap on an older
+    # copy of this message, sets the same again rather than switching back.
+    rows = [[(t("Turn digest off") if on else t("Turn digest on"), f"st:dg:{int(not on)}")],
             [(f"{h:02d}:00", f"st:h:{h}") for h in notifications.DIGEST_HOURS],
             [(t("Quiet {q}", q=k.replace("-", ":00–") + ":00") if k != "off" else t("No quiet hours"), f"st:q:{k}")
              for k in notifications.QUIET_PRESETS],
-            [(t("Stop announcing my honours") if m.announce_consent else t("Announce my honours"), "st:an")],
+            [(t("Stop announcing my honours") if m.announce_consent else t("Announce my honours"),
+              f"st:an:{int(not m.announce_consent)}")],
             [(t("Show my name on the leaderboard") if m.leaderboard_opt_out else t("Hide my name on the leaderboard"),
-              "st:lb")]]
+              f"st:lb:{int(not m.leaderboard_opt_out)}")]]
     if community is not None:
         text += "\n\n" + "\n".join([
             t("For the community: points expire at the end of the year after they are earned.")
             if community.expiry_on else t("For the community: points do not expire."),
             t("Urgent requests go to each on-duty volunteer at most {n} times a day.", n=community.daily_cap)])
-        rows.append([(t("Turn off points expiry") if community.expiry_on else t("Turn on points expiry"), "st:px")])
+        rows.append([(t("Turn off points expiry") if community.expiry_on else t("Turn on points expiry"),
+                      f"st:px:{int(not community.expiry_on)}")])
         rows.append([(t("{n} a day", n=n), f"st:uc:{n}") for n in alerts.CAP_CHOICES])
     return text, inline(rows)
 
@@ -107,30 +111,41 @@ async def _pressed_by_member(update: Update, ctx: LinliContext) -> tuple[Callbac
     return query, t, found[0]
 
 
+def _switch(data: list[str], name: str) -> bool | None:
+    """What a switch button (``st:<name>:1`` or ``st:<name>:0``) switches to; None for other data."""
+    if len(data) == 3 and data[1] == name and data[2] in ("0", "1"):
+        return data[2] == "1"
+    return None
+
+
+async def _member_choice(ctx: LinliContext, m: Member, tg_user_id: int, data: list[str]) -> bool:
+    """The member's own settings; False for a stale or unknown button."""
+    now = ctx.now()
+    if (digest_on := _switch(data, "dg")) is not None:
+        return await notifications.update_member_settings(ctx.db, m.id, now, digest_enabled=digest_on)
+    if len(data) == 3 and data[1] == "h" and (hour := parse_int(data[2], low=0, high=23, strict=True)) is not None:
+        return await notifications.update_member_settings(ctx.db, m.id, now, digest_hour=hour, digest_enabled=True)
+    if len(data) == 3 and data[1] == "q":
+        return await notifications.update_member_settings(ctx.db, m.id, now, quiet=data[2])
+    if (consent := _switch(data, "an")) is not None:
+        await members.set_announce_consent(ctx.db, m.id, consent, now)
+        return True
+    if (hidden := _switch(data, "lb")) is not None:
+        await points.set_opt_out(ctx.db, tg_user_id=tg_user_id, opt_out=hidden, now=now)
+        return True
+    return False
+
+
 async def on_button(update: Update, ctx: LinliContext) -> None:
     pressed = await _pressed_by_member(update, ctx)
     if pressed is None:
         return
     query, t, m = pressed
     data = (query.data or "").split(":")
-    mid = m.id
-    now = ctx.now()
-    ok = False
-    if data[1:] == ["dg"]:
-        ok = await notifications.update_member_settings(ctx.db, mid, now, digest_enabled=not m.digest_enabled)
-    elif len(data) == 3 and data[1] == "h" and (hour := parse_int(data[2], low=0, high=23, strict=True)) is not None:
-        ok = await notifications.update_member_settings(ctx.db, mid, now, digest_hour=hour, digest_enabled=True)
-    elif len(data) == 3 and data[1] == "q":
-        ok = await notifications.update_member_settings(ctx.db, mid, now, quiet=data[2])
-    elif data[1:] == ["an"]:
-        await members.set_announce_consent(ctx.db, mid, not m.announce_consent, now)
-        ok = True
-    elif data[1:] == ["lb"]:
-        await points.set_opt_out(ctx.db, tg_user_id=query.from_user.id, opt_out=not m.leaderboard_opt_out,
-                                 now=now)
-        ok = True
-    elif data[1] in ("px", "uc"):
+    if len(data) > 1 and data[1] in ("px", "uc"):
         ok = await _community_choice(ctx, m, query.from_user.id, data)
+    else:
+        ok = await _member_choice(ctx, m, query.from_user.id, data)
     if not ok:
         await answer(query, t("This button is out of date. Please use the latest message."))
         return
@@ -142,15 +157,18 @@ async def on_button(update: Update, ctx: LinliContext) -> None:
 
 
 async def _community_choice(ctx: LinliContext, m: Member, tg_user_id: int, data: list[str]) -> bool:
-    """Staff turn points expiry on or off (``st:px``) or choose the urgent alerts' daily cap
+    """Staff turn points expiry on or off (``st:px:1``, ``st:px:0``) or choose the urgent alerts' daily cap
     (``st:uc:N``); False for anyone else or a stale button."""
     shown = await _community(ctx, m)
     if shown is None:
         return False
     try:
-        if data[1:] == ["px"]:
+        if data[1] == "px":
+            on = _switch(data, "px")
+            if on is None:
+                return False
             await expiry.set_policy(ctx.db, community_id=shown.community_id, tg_user_id=tg_user_id,
-                                    admin_ids=ctx.settings.admin_ids, on=not shown.expiry_on, now=ctx.now())
+                                    admin_ids=ctx.settings.admin_ids, on=on, now=ctx.now())
             return True
         cap = parse_int(data[2], low=1, high=100, strict=True) if len(data) == 3 else None
         if cap is None:
@@ -180,7 +198,7 @@ async def digest_command(update: Update, ctx: LinliContext) -> None:
         group = await digest.group_digest(conn, member.community_id, now, tz)
         staff = await digest.staff_digest(conn, member.community_id, now)
     lang = t.lang if hasattr(t, "lang") else "zh"
-    rctx = RenderContext(ctx.db, t, str(lang), user.id, member.id, ctx.runtime.bot_username)
+    rctx = RenderContext(ctx.db, t, str(lang), user.id, member.id, ctx.runtime.bot_username, now=now)
     if group is None and staff is None:
         await reply(update, t("Nothing to report today: no digest would be sent."))
         return

@@ -229,7 +229,8 @@ class OutboxSender:
             lang = who.language or lang
         elif row.chat_id < 0:
             lang = group_language or lang
-        rctx = RenderContext(ctx.db, translator(lang), lang, row.chat_id, row.member_id, ctx.runtime.bot_username)
+        rctx = RenderContext(ctx.db, translator(lang), lang, row.chat_id, row.member_id, ctx.runtime.bot_username,
+                             now=now)
         try:
             rendered = await kind.render(rctx, payload)
         except Exception as exc:  # a renderer bug must not stop the outbox

@@ -3,7 +3,8 @@ on-duty volunteers, and the pings rotate.
 
 Among the on-duty volunteers of the community (not the requester), those in the request's area
 come first, then those with the matching skill; within each of these, whoever had the fewest
-pings today and, on a tie, was pinged least recently (never pinged: first) goes first. At most
+pings today and, on a tie, was pinged least recently (never pinged: first) goes first; nobody in
+their quiet hours is picked (the ping would not be sent, yet it would count). At most
 ``URGENT_PINGS`` are pinged per request and nobody more than the community's daily cap
 (``urgent_daily_cap`` in the community settings, ``DAILY_CAP`` by default) per local day. The SQL
 is in storage/alerts.py; the pings are counted in the same transaction as the request.
@@ -67,9 +68,11 @@ async def ping_on_duty(conn: Connection, now: datetime, task_id: int, community_
                        requester_id: int, area_id: int | None, category: str) -> list[int]:
     """Ping the on-duty volunteers whose turn it is about urgent task ``task_id``; their member ids."""
     where = await store.place(conn, community_id)
-    day = now.astimezone(ZoneInfo(where.tz)).strftime("%Y-%m-%d")
+    local = now.astimezone(ZoneInfo(where.tz))
+    day = local.strftime("%Y-%m-%d")
     chosen = await store.pick_on_duty(conn, community_id=community_id, requester_id=requester_id, area_id=area_id,
-                                      category=category, day=day, cap=daily_cap(where.settings), limit=URGENT_PINGS)
+                                      category=category, day=day, cap=daily_cap(where.settings), limit=URGENT_PINGS,
+                                      hm=local.strftime("%H:%M"))
     pinged = []
     for v in chosen:
         if await enqueue(conn, chat_id=v.tg_user_id, member_id=v.member_id, kind="task_urgent_ping", now=now,

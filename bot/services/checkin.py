@@ -142,8 +142,8 @@ async def open_checkin(db: Database, *, task_id: int, tg_user_id: int, admin_ids
 
 
 def normalise_code(text: str) -> str:
-    """What someone typed as a short code: spaces and dashes dropped, upper case."""
-    return "".join(ch for ch in text.upper() if ch.isalnum())
+    """What someone typed as a short code (``codes.typed``: full-width letters too, spaces dropped)."""
+    return codes.typed(text)
 
 
 async def check_in(db: Database, *, tg_user_id: int, now: datetime, token: str | None = None,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot import codes
 from bot.models import N_, InvalidInput, InvalidState, Member, NotAllowed, NotFound, OutOfStock, RateLimited
 from bot.numbers import number
 from bot.services import access, ledger, merchants
@@ -263,7 +264,8 @@ async def verifier(db: Database, tg_user_id: int, admin_ids: Collection[int]) ->
 
 # -- verification ---------------------------------------------------------------------------
 def normalise_code(text: str) -> str:
-    return "".join(ch for ch in text.upper() if ch.isalnum())
+    """What someone typed as a voucher code (``codes.typed``: full-width letters too, spaces dropped)."""
+    return codes.typed(text)
 
 
 class VoucherUsed(InvalidState):

@@ -36,14 +36,14 @@ async def test_settings_and_digest_preview(fake: FakeTelegram, tmp_path: Path) -
         await fake.send_text(vol_user, None, "/settings")
         card = await fake.wait_for_message(vol_user, timeout=10)
         assert "Private daily digest: on, at 08:00" in message_text(card)
-        qid = await fake.press_button(vol_user, card, "st:dg")
+        qid = await fake.press_button(vol_user, card, "st:dg:0")
         await fake.wait_callback_answer(qid, timeout=10)
         qid = await fake.press_button(vol_user, card, "st:h:18")
         await fake.wait_callback_answer(qid, timeout=10)
         qid = await fake.press_button(vol_user, card, "st:q:off")
         await fake.wait_callback_answer(qid, timeout=10)
         assert "announced in the group: yes" in message_text(card) and "leaderboard: shown" in message_text(card)
-        for data in ("st:an", "st:lb"):
+        for data in ("st:an:0", "st:lb:1"):
             qid = await fake.press_button(vol_user, card, data)
             assert "Saved" in (await fake.wait_callback_answer(qid, timeout=10)).get("text", "")
         qid = await fake.press_raw_callback(vol_user, card, "st:h:99")

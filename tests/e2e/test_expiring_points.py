@@ -65,7 +65,7 @@ async def test_points_expire_at_the_end_of_the_next_year_with_a_warning(fake: Fa
     proc = await _bot(fake, path, log, "2026-11-20T10:00:00+08:00")
     try:
         card = await _ask(fake, staff_u, "/settings", "points do not expire")
-        qid = await fake.press_button(staff_u, card, "st:px")
+        qid = await fake.press_button(staff_u, card, "st:px:1")
         assert "Saved" in (await fake.wait_callback_answer(qid, timeout=T)).get("text", "")
         await fake.wait_for(lambda: "points expire at the end of the year after" in message_text(card), timeout=T)
         vol_settings = await _ask(fake, vol_u, "/settings", "")

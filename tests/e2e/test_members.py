@@ -292,7 +292,7 @@ async def test_settings_is_a_menu_button_and_the_leaderboard_hides_a_name_with_o
         await fake.press_reply_button(person, None, "⚙ 设置")
         view = await fake.wait_for_message(person, lambda m: "提醒和每日简报" in str(m.text or ""), timeout=10,
                                            after_id=mark)
-        assert any(b.get("callback_data") == "st:lb" for b in view.inline_buttons)
+        assert any(b.get("callback_data") == "st:lb:1" for b in view.inline_buttons)
 
     mark = max(m.message_id for m in fake.private_chat(vol).messages)
     await fake.send_text(vol, None, "/leaderboard")

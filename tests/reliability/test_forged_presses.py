@@ -47,6 +47,7 @@ def _payloads(ids: dict[str, list[int]], message_ids: list[int]) -> list[str]:
     big = ["99999999999999999999", "9223372036854775808", "-1", "0", "²", "①", "１２", "1e9", "0x10", ""]
     out: list[str] = []
     for n in [*t, *big]:
+        out += [f"ci:{n}", f"rl:{n}", f"st:uc:{n}", f"lb:month:people:{n}"]
         out += [f"cl:{n}", f"dt:{n}", f"wd:{n}", f"rc:{n}", f"rc:{n}:y", f"ap:{n}", f"rj:{n}", f"ed:{n}",
                 f"done:{n}", f"cf:{n}:y", f"cf:{n}:n", f"cf:{n}:p", f"cs:{n}", f"tp:{n}"]
     for n in [*c, *big[:3]]:
@@ -58,7 +59,8 @@ def _payloads(ids: dict[str, list[int]], message_ids: list[int]) -> list[str]:
     for n in [*m, *message_ids[:5], *big[:3]]:
         out += [f"d:org:{n}", f"d:community:{n}", f"d:area:{n}", f"d:att:{n}", f"ph:{n}"]
     out += ["rcn:0", "rcn:", "lg:zh", "lg:en", "lg:fr", "lg:", "lg:zh:en", "lb:month:people", "lb:all:org",
-            "lb:x:y", "lb:", "ph:-1", "st:dg", "st:an", "st:lb", "st:h:99", "st:h:²", "st:q:off", "st:",
+            "lb:x:y", "lb:", "ph:-1", "st:dg", "st:an", "st:lb", "st:dg:0", "st:an:0", "st:lb:1", "st:px:1", "st:px:0", "st:uc:1", "an:y", "an:n",
+            "lb:month:people:h", "lb:all:people:s", "rl:0", "rl:50", "d:photo:-remove", "d:item:withdraw", "st:h:99", "st:h:²", "st:q:off", "st:",
             "d:consent:yes", "d:confirm:yes", "d:confirm:submit", "d:lang:en", "d:skills:-done", "d:",
             "rw:", "rw:show", "cl", "cl:", ":", "::::", "x" * 64, "长" * 21, "\u202e", "null", "cl:1 OR 1=1",
             "<b>x</b>", "admin:grant", "nothing:here"]

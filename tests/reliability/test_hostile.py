@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.buttons import BUTTONS
 from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram, SandboxError
 from bot.services import members, rewards
@@ -26,6 +27,16 @@ from tests.reliability.corpus import CALLBACK_DATA, TEXTS
 
 def test_corpus_is_big_enough() -> None:
     assert len(TEXTS) + len(CALLBACK_DATA) >= 100
+
+
+def test_corpus_has_every_button_and_command() -> None:
+    """Each button prefix the bot makes (``bot.buttons.BUTTONS``) is forged in the corpus, and each new
+    command is typed: a feature added later is attacked too."""
+    prefixes = {data.split(":", 1)[0] for data in CALLBACK_DATA}
+    assert set(BUTTONS) <= prefixes, sorted(set(BUTTONS) - prefixes)
+    commands = {text.split()[0].split("@")[0] for text in TEXTS if text.startswith("/") and text.strip() != "/"}
+    for command in ("/checkin", "/reliability", "/settings", "/leaderboard", "/rewards", "/start"):
+        assert command in commands, command
 
 
 async def _snapshot(path: str) -> dict[str, int]:

@@ -49,6 +49,11 @@ async def test_redeem_verify_cancel_flow(db: Database, now: datetime) -> None:
     # the merchant verifies (lower case and spaces are fine), then a second verify is refused
     got, reward = await rewards.check_voucher(db, actor_id=shop.member_id, code=" " + v.code.lower(), now=now)
     assert got.id == v.id and reward.id == rid
+    # and so are full-width letters and digits with an ideographic space (a Chinese keyboard's)
+    wide = "".join(chr(ord(c) + 0xFEE0) for c in v.code.lower())
+    got, _reward = await rewards.check_voucher(db, actor_id=shop.member_id, code=wide[:3] + "\u3000" + wide[3:], now=now)
+    assert got.id == v.id
+    assert rewards.normalise_code("ab-①²٣ｃ") == "ABC"  # other look-alike digits are not read as a code's
     await rewards.use_voucher(db, actor_id=shop.member_id, voucher_id=v.id, now=now)
     with pytest.raises(rewards.VoucherUsed):
         await rewards.use_voucher(db, actor_id=shop.member_id, voucher_id=v.id, now=now)

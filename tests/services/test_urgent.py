@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
@@ -50,3 +50,20 @@ async def test_only_staff_choose_the_daily_cap_among_the_offered(db: Database, n
     assert await alerts.set_daily_cap(db, community_id=cid, tg_user_id=50, admin_ids=(), cap=10, now=now) == 10
     assert await alerts.daily_cap_of(db, cid) == 10
     assert alerts.daily_cap('{"urgent_daily_cap": 0}') == alerts.daily_cap("not json") == alerts.DAILY_CAP
+
+
+async def test_volunteers_in_quiet_hours_are_not_picked_nor_counted(db: Database) -> None:
+    """At 23:30 in the community, a volunteer in their quiet hours (22:00–07:00, the default) would
+    never see the ping (the outbox drops it): the urgent request goes to those awake instead, and the
+    sleeper's daily count and turn are left as they were."""
+    night = datetime(2026, 5, 4, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai
+    cid = await make_community(db, night)
+    resident = await make_member(db, night, cid, resident=True)
+    asleep = [await make_member(db, night, cid, volunteer=True, on_duty=1) for _ in range(alerts.URGENT_PINGS)]
+    awake = await make_member(db, night, cid, volunteer=True, on_duty=1, quiet_start="00:00", quiet_end="00:00")
+    late = await make_member(db, night, cid, volunteer=True, on_duty=1, quiet_start="01:00", quiet_end="06:00")
+    await tasks.create_task(db, night, resident, tasks.NewTask(category="shopping", description="Buns", when_kind="asap"))
+    pinged = {int(r[0]) for r in await db.fetchall("SELECT member_id FROM outbox WHERE kind = 'task_urgent_ping'")}
+    assert pinged == {awake, late}
+    for member_id in asleep:
+        assert await db.fetchval("SELECT urgent_last_at FROM members WHERE id = ?", (member_id,)) is None

@@ -38,7 +38,7 @@ async def test_on_duty_pick_order_cap_and_ping_count(db: Database, now: datetime
     async def pick(cap: int = 5) -> list[int]:
         async with db.transaction() as conn:
             found = await alerts.pick_on_duty(conn, community_id=cid, requester_id=req, area_id=None,
-                                              category="shopping", day="2026-05-04", cap=cap, limit=3)
+                                              category="shopping", day="2026-05-04", cap=cap, limit=3, hm="12:00")
         return [v.member_id for v in found]
 
     assert await pick() == [a, b, c]
