@@ -159,7 +159,10 @@ async def series_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: In
 async def _pick(update: Update, ctx: LinliContext, dialog: Dialog, inp: Input) -> None:
     value = inp.text or "" if inp.kind == "callback" else ""
     steps = {"p": "places", "t": "time", "s": "stop", "a": "ahead"}
-    series_id = parse_int(value[1:], strict=True) if value[:1] in steps else None
+    # "a0": Days ahead is for the whole community, so its button carries 0 rather than a series.
+    series_id = parse_int(value[1:], low=0, strict=True) if value[:1] in steps else None
+    if series_id == 0 and value[:1] != "a":
+        series_id = None
     if series_id is None:
         await _ask(update, ctx, dialog)
         return

@@ -90,6 +90,8 @@ async def test_weekly_series_posts_ahead_follows_edits_and_stops(fake: FakeTeleg
         assert len(events) == 1 and events[0]["slots"] == 3  # only the first Saturday is within 7 days
         assert from_db(events[0]["starts_at"]).astimezone(TZ) == first
         await _card(fake, group, events[0]["id"])  # its own card in the group
+        await _series_action(fake, stf, "a", "7", "now posted 7 days before it starts")
+        assert await db.fetchval("SELECT series_days_ahead FROM communities WHERE id = ?", (cid,)) == 7
         said = await _series_action(fake, stf, "p", "5", "will have 5 places")
         assert f"#{events[0]['id']}" in (said.text or "") and "stays as it is" in (said.text or ""), said.text
         stop = (first + timedelta(days=14)).date()  # the third Saturday and after: none
