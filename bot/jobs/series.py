@@ -18,8 +18,10 @@ async def _job(ctx: LinliContext) -> None:
     except Exception:  # a bad row must not stop the timer
         log.exception("series job failed")
         return
-    if posted:
-        log.info("posted %d events of series", posted)
+    job = ctx.job
+    first = job is not None and isinstance(job.data, dict) and job.data.pop("first", False)
+    if posted or first:  # the first run of a process is said even when idle (evidence it ran)
+        log.info("series job: posted %d events of series", posted)
 
 
 def register(app: LinliApp) -> None:
@@ -27,6 +29,6 @@ def register(app: LinliApp) -> None:
     settings = app.bot_data["runtime"].settings
     assert app.job_queue is not None
     app.job_queue.run_repeating(
-        _job, interval=settings.sweep_interval, first=1.0, name="series",
+        _job, interval=settings.sweep_interval, first=1.0, name="series", data={"first": True},
         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
     )
