@@ -10,6 +10,7 @@ from telegram import Update
 from telegram.ext import CallbackQueryHandler
 
 from bot.context import LinliApp, LinliContext
+from bot.i18n import Translator
 from bot.models import DomainError, NotRegistered
 from bot.renderers import RenderContext, Rendered, renderer
 from bot.services import tasks, waitlist
@@ -66,16 +67,23 @@ async def _r_joined(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     return Rendered(text=text, reply_markup=inline([[(rc.t("Leave the waiting list"), f"wlo:{tid}")]]))
 
 
+def hold_words(t: Translator, minutes: int) -> str:
+    """How long a place offered is held: minutes under an hour, whole hours otherwise."""
+    if minutes < 60:
+        return t.np("{n} minute", "{n} minutes", max(1, minutes))
+    return t.np("{n} hour", "{n} hours", round(minutes / 60))
+
+
 @renderer("waitlist_offer")
 async def _r_offer(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await task_store.row(rc.db, p["task_id"])
     if task is None or task.state not in ("open", "full") or await _entry(rc, task.id) != "offered":
         return None  # declined, lapsed or kept before this could be sent
     tid = task.id
-    hours = int(p.get("hours") or 2)
+    minutes = int(p.get("minutes") or int(p.get("hours") or 2) * 60)  # "hours": offers queued before minutes
     text = rc.t("Good news: a place on “{title}” has freed and it is yours now. Please press “Keep my place”"
-                " within {hours} hours; otherwise it goes to the next one waiting.",
-                title=task_name(rc.t, task), hours=hours)
+                " within {hold}; otherwise it goes to the next one waiting.",
+                title=task_name(rc.t, task), hold=hold_words(rc.t, minutes))
     return Rendered(text=text, reply_markup=inline([[(rc.t("✅ Keep my place"), f"wly:{tid}"),
                                                      (rc.t("✖ I cannot come"), f"wln:{tid}")]]))
 

@@ -218,11 +218,11 @@ def fill_sync(conn: SyncConnection, now: datetime, task_id: int) -> list[int]:
 
 def _tell_offered(conn: SyncConnection, now: datetime, task_id: int, entry_id: int, member_id: int,
                   until: datetime) -> None:
-    hours = max(1, round((until - now).total_seconds() / 3600))
+    minutes = max(1, round((until - now).total_seconds() / 60))
     chat = member_store.chat_of_sync(conn, member_id)
     if chat is not None:
         enqueue_sync(conn, chat_id=chat, member_id=member_id, kind="waitlist_offer", now=now,
-                     payload={"task_id": task_id, "until": to_db(until), "hours": hours}, dedupe_key=f"wl-offer:{entry_id}")
+                     payload={"task_id": task_id, "until": to_db(until), "minutes": minutes}, dedupe_key=f"wl-offer:{entry_id}")
 
 
 async def sweep(db: Database, now: datetime) -> int:

@@ -89,3 +89,15 @@ def test_english_counts_of_one_are_singular() -> None:
     assert en.agree("task #1 tasks, 0.1 points, 1,000 points, 2.1 points") == (
         "task #1 tasks, 0.1 points, 1,000 points, 2.1 points")
     assert zh("You have {n} points.", n=1) == zh("You have {n} points.", n=2).replace("2", "1")
+
+
+def test_waitlist_hold_time_in_minutes_under_an_hour_and_hours_otherwise() -> None:
+    from bot.conversations.waitlist import hold_words
+
+    en, zh = translator("en"), translator("zh")
+    assert [hold_words(en, m) for m in (1, 30, 60, 120, 360)] == ["1 minute", "30 minutes", "1 hour", "2 hours",
+                                                                  "6 hours"]
+    assert [hold_words(zh, m) for m in (30, 120)] == ["30 分钟", "2 小时"]
+    offer = zh("Good news: a place on “{title}” has freed and it is yours now. Please press “Keep my place”"
+               " within {hold}; otherwise it goes to the next one waiting.", title="x", hold=hold_words(zh, 30))
+    assert "30 分钟内" in offer
