@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Database, Row, SyncConnection
+from storage.db import Connection, Database, Row, SyncConnection
 from storage.timeutil import to_db
 
 OPEN = ("waiting", "offered")  # the states in which a member is still on the list
@@ -87,7 +87,17 @@ def hold_minutes_sync(conn: SyncConnection, community_id: int) -> int:
     return int(row[0]) if row else 120
 
 
+async def hold_minutes(db: Database, community_id: int) -> int:
+    value = await db.fetchval("SELECT waitlist_hold_minutes FROM communities WHERE id = :id", {"id": community_id})
+    return int(value) if value is not None else 120
+
+
 # -- changing ---------------------------------------------------------------------------------
+async def set_hold_minutes(conn: Connection, community_id: int, minutes: int) -> None:
+    await conn.execute("UPDATE communities SET waitlist_hold_minutes = :m WHERE id = :id",
+                       {"m": minutes, "id": community_id})
+
+
 def join_sync(conn: SyncConnection, *, community_id: int, task_id: int, member_id: int, now: datetime) -> int:
     """A new entry at the end of the list (an old one, left or declined, is replaced); returns its id."""
     conn.execute("DELETE FROM waitlist WHERE task_id = :task AND member_id = :member",

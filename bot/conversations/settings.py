@@ -9,13 +9,14 @@ from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LinliApp, LinliContext
+from bot.conversations.waitlist import hold_words
 from bot.i18n import Translator
 from bot.jobs.sweeps import render_group_digest, render_staff_digest
 from bot.menu import load_member, menu_item, participant
 from bot.models import N_, DomainError
 from bot.numbers import parse_int
 from bot.renderers import RenderContext, Rendered, renderer
-from bot.services import alerts, digest, expiry, members, notifications, points
+from bot.services import alerts, digest, expiry, members, notifications, points, waitlist
 from bot.ui import answer, edit_or_send, inline, reply, tr_for
 from storage import communities as community_store
 from storage import members as member_store
@@ -53,10 +54,12 @@ def _view(t: Translator, m: Member, community_time: str,
         text += "\n\n" + "\n".join([
             t("For the community: points expire at the end of the year after they are earned.")
             if community.expiry_on else t("For the community: points do not expire."),
-            t("Urgent requests go to each on-duty volunteer at most {n} times a day.", n=community.daily_cap)])
+            t("Urgent requests go to each on-duty volunteer at most {n} times a day.", n=community.daily_cap),
+            t("A place given from a waiting list is held for {hold}.", hold=hold_words(t, community.hold_minutes))])
         rows.append([(t("Turn off points expiry") if community.expiry_on else t("Turn on points expiry"),
                       f"st:px:{int(not community.expiry_on)}")])
         rows.append([(t("{n} a day", n=n), f"st:uc:{n}") for n in alerts.CAP_CHOICES])
+        rows.append([(t("Hold {hold}", hold=hold_words(t, n)), f"st:wh:{n}") for n in waitlist.HOLD_CHOICES])
     return text, inline(rows)
 
 
@@ -67,6 +70,7 @@ class CommunityChoices:
     community_id: int
     expiry_on: bool
     daily_cap: int
+    hold_minutes: int
 
 
 async def _community(ctx: LinliContext, m: Member) -> CommunityChoices | None:
@@ -74,7 +78,8 @@ async def _community(ctx: LinliContext, m: Member) -> CommunityChoices | None:
     if not m.is_staff or m.community_id is None:
         return None
     cid = m.community_id
-    return CommunityChoices(cid, await expiry.is_on(ctx.db, cid), await alerts.daily_cap_of(ctx.db, cid))
+    return CommunityChoices(cid, await expiry.is_on(ctx.db, cid), await alerts.daily_cap_of(ctx.db, cid),
+                            await waitlist.hold_minutes(ctx.db, cid))
 
 
 async def _member_row(ctx: LinliContext, tg_user_id: int) -> tuple[Member, str] | None:
@@ -142,7 +147,7 @@ async def on_button(update: Update, ctx: LinliContext) -> None:
         return
     query, t, m = pressed
     data = (query.data or "").split(":")
-    if len(data) > 1 and data[1] in ("px", "uc"):
+    if len(data) > 1 and data[1] in ("px", "uc", "wh"):
         ok = await _community_choice(ctx, m, query.from_user.id, data)
     else:
         ok = await _member_choice(ctx, m, query.from_user.id, data)
@@ -157,24 +162,30 @@ async def on_button(update: Update, ctx: LinliContext) -> None:
 
 
 async def _community_choice(ctx: LinliContext, m: Member, tg_user_id: int, data: list[str]) -> bool:
-    """Staff turn points expiry on or off (``st:px:1``, ``st:px:0``) or choose the urgent alerts' daily cap
-    (``st:uc:N``); False for anyone else or a stale button."""
+    """Staff turn points expiry on or off (``st:px:1``, ``st:px:0``), choose the urgent alerts' daily cap
+    (``st:uc:N``) or how long a place from a waiting list is held (``st:wh:MINUTES``); False for
+    anyone else or a stale button."""
     shown = await _community(ctx, m)
     if shown is None:
         return False
+    cid, admins = shown.community_id, ctx.settings.admin_ids
     try:
         if data[1] == "px":
             on = _switch(data, "px")
             if on is None:
                 return False
-            await expiry.set_policy(ctx.db, community_id=shown.community_id, tg_user_id=tg_user_id,
-                                    admin_ids=ctx.settings.admin_ids, on=on, now=ctx.now())
+            await expiry.set_policy(ctx.db, community_id=cid, tg_user_id=tg_user_id, admin_ids=admins, on=on,
+                                    now=ctx.now())
             return True
-        cap = parse_int(data[2], low=1, high=100, strict=True) if len(data) == 3 else None
-        if cap is None:
+        n = parse_int(data[2], low=1, high=1000, strict=True) if len(data) == 3 else None
+        if n is None:
             return False
-        await alerts.set_daily_cap(ctx.db, community_id=shown.community_id, tg_user_id=tg_user_id,
-                                   admin_ids=ctx.settings.admin_ids, cap=cap, now=ctx.now())
+        if data[1] == "wh":
+            await waitlist.set_hold_minutes(ctx.db, community_id=cid, tg_user_id=tg_user_id, admin_ids=admins,
+                                            minutes=n, now=ctx.now())
+        else:
+            await alerts.set_daily_cap(ctx.db, community_id=cid, tg_user_id=tg_user_id, admin_ids=admins, cap=n,
+                                       now=ctx.now())
     except DomainError:
         return False
     return True

@@ -13,19 +13,20 @@ than the event has.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.models import N_, DomainError, InvalidState, NotFound, NotRegistered
+from bot.models import N_, DomainError, InvalidInput, InvalidState, NotFound, NotRegistered
 from bot.services import reliability
+from bot.services.access import require_staff
 from bot.services.reliability import BelowMinimum
 from storage import claims as claim_store
 from storage import members as member_store
 from storage import tasks as task_store
 from storage import waitlist as store
 from storage.db import Database, Row, SyncConnection
-from storage.outbox import audit_sync, enqueue_sync
+from storage.outbox import audit, audit_sync, enqueue_sync
 from storage.tasks import ClaimTask
 from storage.timeutil import from_db, to_db
 
@@ -251,3 +252,25 @@ def _lapse(conn: SyncConnection, now: datetime, entry_id: int) -> int:
                      payload={"task_id": entry.task_id}, dedupe_key=f"wl-lapsed:{entry.id}")
     _give_back(conn, now, task, entry.id, entry.member_id, "lapsed")
     return 1
+
+
+# ---------------------------------------------------------------- staff: how long a place is held
+HOLD_CHOICES = (30, 60, 120, 360)  # minutes a volunteer has to keep or decline a place given
+
+
+async def hold_minutes(db: Database, community_id: int) -> int:
+    return await store.hold_minutes(db, community_id)
+
+
+async def set_hold_minutes(db: Database, *, community_id: int, tg_user_id: int, admin_ids: Collection[int],
+                           minutes: int, now: datetime) -> int:
+    """Staff choose how long a place given from the waiting list is held (one of ``HOLD_CHOICES``)."""
+    if minutes not in HOLD_CHOICES:
+        raise InvalidInput()
+    staff = await require_staff(db, tg_user_id, admin_ids, community_id)
+    async with db.transaction() as conn:
+        await store.set_hold_minutes(conn, community_id, minutes)
+        await audit(conn, now=now, action="community.waitlist_hold_minutes", community_id=community_id,
+                    actor_id=None if staff is None else staff.id, object_type="community", object_id=community_id,
+                    details={"minutes": minutes})
+    return minutes

@@ -65,9 +65,22 @@ async def test_full_event_waiting_list_decline_and_lapse(fake: FakeTelegram, bot
         await fake.wait_for(lambda: "Places: 1/1" in (card.text or "") and "Waiting list: 2" in (card.text or ""),
                             timeout=T)
 
-        # Bo cannot come: Chen is next.
+        # Staff shorten the hold to 30 minutes in /settings (volunteers have no such buttons).
+        await fake.send_text(users[0], None, "/settings")
+        panel = await fake.wait_for_message(users[0], _has("st:wh:30"), timeout=T)
+        assert "held for 2 hours" in (panel.text or "")
+        assert "Saved" in await _press(fake, users[0], panel, "st:wh:30")
+        await fake.wait_for(lambda: "held for 30 minutes" in (panel.text or ""), timeout=T)
+        assert await db.fetchval("SELECT waitlist_hold_minutes FROM communities WHERE id = :c", {"c": cid}) == 30
+        await fake.send_text(eva, None, "/settings")
+        eva_panel = await fake.wait_for_message(
+            eva, lambda m: any(str(b.get("callback_data", "")).startswith("st:") for b in m.inline_buttons), timeout=T)
+        assert "st:wh:" not in str(eva_panel.inline_buttons)
+
+        # Bo cannot come: Chen is next, with 30 minutes to keep it.
         await _press(fake, bo, offer, f"wln:{ev}")
         chen_offer = await fake.wait_for_message(chen, _has(f"wly:{ev}"), timeout=T)
+        assert "within 30 minutes" in (chen_offer.text or ""), chen_offer.text
         assert await db.fetchval("SELECT member_id FROM claims WHERE task_id = :t AND state = 'active'",
                                  {"t": ev}) == await db.fetchval("SELECT id FROM members WHERE tg_user_id = :u",
                                                                  {"u": chen.id})

@@ -137,3 +137,18 @@ async def test_withdrawing_a_place_given_from_the_list_passes_it_on(db: Database
     assert await _holding(db, tid) == [c]
     assert await _states(db, tid) == {b: "declined", c: "offered"}
     assert await waitlist.sweep(db, now + timedelta(hours=3)) == 1  # only c's offer lapses, not b's again
+
+
+async def test_only_staff_choose_the_hold_time_among_the_offered(db: Database, now: datetime) -> None:
+    from bot.models import InvalidInput, NotAllowed
+
+    cid = await make_community(db, now)
+    await make_member(db, now, cid, tg_user_id=60, staff=True)
+    await make_member(db, now, cid, tg_user_id=61, volunteer=True)
+    assert await waitlist.hold_minutes(db, cid) == 120
+    with pytest.raises(NotAllowed):
+        await waitlist.set_hold_minutes(db, community_id=cid, tg_user_id=61, admin_ids=(), minutes=30, now=now)
+    with pytest.raises(InvalidInput):
+        await waitlist.set_hold_minutes(db, community_id=cid, tg_user_id=60, admin_ids=(), minutes=45, now=now)
+    assert await waitlist.set_hold_minutes(db, community_id=cid, tg_user_id=60, admin_ids=(), minutes=30, now=now) == 30
+    assert await waitlist.hold_minutes(db, cid) == 30
