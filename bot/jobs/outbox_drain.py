@@ -1,9 +1,10 @@
 """Drain the outbox through the bot, paced under Telegram's limits.
 
 A row goes pending → sending → sent. It is marked ``sending`` just before the call (once the
-pacer lets it go) and ``sent`` after (the plain rows of a batch together, once the batch is out), so
-a crash in between sends it at most once more (rows left ``sending`` return to ``pending`` at
-start-up). Transient errors (network, 5xx, 429) are retried with back-off; a 403 marks the member
+pacer lets it go) and ``sent`` as soon as the call returns (rows that finish together share one
+write), so a crash in between sends it at most once more: after a crash, the messages sent again are
+the ones that were on their way at that moment (rows left ``sending`` return to ``pending`` at
+start-up; at most a batch, sent concurrently). Transient errors (network, 5xx, 429) are retried with back-off; a 403 marks the member
 unreachable; other refusals fail the row with the reason.
 """
 
@@ -13,9 +14,10 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from telegram import Message
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
@@ -33,6 +35,7 @@ from storage.db import Connection, Database, SyncConnection
 from storage.outbox import BULK, FIRST, FORGET, FORGETTABLE, OutboxRow, Recipient, enqueue, enqueue_sync
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BATCH = 30  # the most rows read (and sent concurrently) at once
 MAX_ATTEMPTS = 8
@@ -82,7 +85,7 @@ class Pacer:
 
 
 async def reset_in_flight(db: Database) -> int:
-    """At start-up: rows a crash left in ``sending`` go back to ``pending`` (at most one duplicate)."""
+    """At start-up: rows a crash left in ``sending`` go back to ``pending`` (each sent at most once more)."""
     return await outbox_store.reset_in_flight(db)
 
 
@@ -131,8 +134,10 @@ class OutboxSender:
         self.batch = max(4, min(BATCH, round(rate / 4)))
         self._running = asyncio.Lock()
         self._forgotten = 0  # forget rows deleted since the last checkpoint
-        self._sent: list[tuple[OutboxRow, int | None, int | None]] = []  # sent, settled with the batch
-        self._marks = _Marks()
+        # Rows marked ``sending`` (just before their call) and ``sent`` (just after it) in shared
+        # writes: the rows the pacer lets go, or whose calls return, at the same moment share one.
+        self._marks: _Together[int] = _Together(_write_marks)
+        self._settles: _Together[tuple[OutboxRow, int | None, int | None]] = _Together(_write_settles)
 
     async def drain(self, ctx: LinliContext, limit: int = 2000) -> int:
         """Send what is due now; returns how many rows were handled."""
@@ -151,11 +156,8 @@ class OutboxSender:
                 people, groups = await outbox_store.recipients(
                     ctx.db, {r.member_id for r in batch if r.member_id is not None}, ctx.settings.timezone,
                     {r.chat_id for r in batch if r.member_id is None and r.chat_id < 0})
-                try:
-                    await asyncio.gather(*(self._send_one(ctx, r, people.get(r.member_id or 0), groups.get(r.chat_id))
-                                           for r in batch))
-                finally:
-                    await self._settle_sent(ctx)
+                await asyncio.gather(*(self._send_one(ctx, r, people.get(r.member_id or 0), groups.get(r.chat_id))
+                                       for r in batch))
                 handled += len(rows)
             if self._forgotten:
                 # The last rows that named someone erased are gone: no copy stays in the file
@@ -177,7 +179,7 @@ class OutboxSender:
         await self.pacer.take()
         # Marked just before the call, not with the whole batch (which waits on the pacer): after a
         # crash only the rows that were really on their way to Telegram are sent again.
-        await self._marks.mark(ctx.db, row.id)
+        await self._marks.add(ctx, row.id)
         try:
             message_id, voice = await self._deliver(ctx, row.chat_id, rendered)
         except TelegramError as exc:
@@ -186,26 +188,8 @@ class OutboxSender:
             if row.kind == FORGET or row.merged or rendered.on_sent is not None:
                 await self._finish(ctx, row, "sent", message_id=message_id, voice_message_id=voice, rendered=rendered)
             else:
-                self._sent.append((row, message_id, voice))
-
-    async def _settle_sent(self, ctx: LinliContext) -> None:
-        """Mark the plain rows sent by the batch ``sent`` (``_finish``'s common case, one write for all)."""
-        done, self._sent = self._sent, []
-        if not done:
-            return
-        now = ctx.now()
-
-        def settle(conn: SyncConnection) -> None:
-            gone = set(outbox_store.settle_sent(conn, [(r.id, m, v) for r, m, v in done], now))
-            for row, message_id, voice_message_id in done:
-                if (row.id in gone and message_id is not None and row.kind in FORGETTABLE
-                        and row.member_id is not None):
-                    # As in _finish: its reader was erased while it was on its way.
-                    enqueue_sync(conn, chat_id=row.chat_id, member_id=row.member_id, kind=FORGET, now=now,
-                                 dedupe_key=f"forget:{row.id}",
-                                 payload={"message_id": message_id, "voice_message_id": voice_message_id})
-
-        await ctx.db.write(settle)
+                # Settled now, not with the batch: a crash then sends again only what was on its way.
+                await self._settles.add(ctx, (row, message_id, voice))
 
     async def _render(self, ctx: LinliContext, row: OutboxRow, payload: dict[str, Any],
                       now: datetime, who: Recipient | None, group_language: str | None) -> Rendered | None:
@@ -430,27 +414,49 @@ async def _hold(ctx: LinliContext, row: OutboxRow, until: datetime) -> None:
         await outbox_store.hold(conn, [row.id, *row.merged], until, "held: cards first")
 
 
-class _Marks:
-    """Rows marked ``sending`` together: the rows the pacer let go at the same moment share one write
-    (unpaced, a whole batch). Each row returns from ``mark`` only once it is marked."""
+class _Together(Generic[T]):
+    """Items written together: whoever takes the lock writes what others added before it was taken,
+    so items added at the same moment share one write. Each caller returns only once its own item
+    is written; a failed write fails its caller and puts the other items back for the next."""
 
-    def __init__(self) -> None:
-        self._ids: list[int] = []
+    def __init__(self, write: Callable[[LinliContext, list[T]], Awaitable[None]]) -> None:
+        self._write = write
+        self._items: list[tuple[object, T]] = []
         self._lock = asyncio.Lock()
 
-    async def mark(self, db: Database, row_id: int) -> None:
-        self._ids.append(row_id)
-        # Whoever holds the lock writes what others added before it was taken; taking it ourselves
-        # afterwards means our row is written (a failed write puts its rows back for the next).
+    async def add(self, ctx: LinliContext, item: T) -> None:
+        token = object()
+        self._items.append((token, item))
         async with self._lock:
-            ids, self._ids = self._ids, []
-            if not ids:
-                return
+            items, self._items = self._items, []
+            if not items:
+                return  # written by the caller before us
             try:
-                await db.write(lambda conn: outbox_store.mark_sending(conn, ids))
+                await self._write(ctx, [i for _, i in items])
             except BaseException:
-                self._ids[:0] = [i for i in ids if i != row_id]  # ours fails with the error
+                self._items[:0] = [(t, i) for t, i in items if t is not token]
                 raise
+
+
+async def _write_marks(ctx: LinliContext, ids: list[int]) -> None:
+    await ctx.db.write(lambda conn: outbox_store.mark_sending(conn, ids))
+
+
+async def _write_settles(ctx: LinliContext, done: list[tuple[OutboxRow, int | None, int | None]]) -> None:
+    """Mark plain rows ``sent`` (``_finish``'s common case, one write for all of them)."""
+    now = ctx.now()
+
+    def settle(conn: SyncConnection) -> None:
+        gone = set(outbox_store.settle_sent(conn, [(r.id, m, v) for r, m, v in done], now))
+        for row, message_id, voice_message_id in done:
+            if (row.id in gone and message_id is not None and row.kind in FORGETTABLE
+                    and row.member_id is not None):
+                # As in _finish: its reader was erased while it was on its way.
+                enqueue_sync(conn, chat_id=row.chat_id, member_id=row.member_id, kind=FORGET, now=now,
+                             dedupe_key=f"forget:{row.id}",
+                             payload={"message_id": message_id, "voice_message_id": voice_message_id})
+
+    await ctx.db.write(settle)
 
 
 async def _job(ctx: LinliContext) -> None:

@@ -408,7 +408,7 @@ async def test_rows_let_go_together_are_marked_in_one_write_and_a_failed_write_f
         db: Database) -> None:
     import asyncio
 
-    from bot.jobs.outbox_drain import _Marks
+    from bot.jobs.outbox_drain import _Together, _write_marks
     from storage import outbox as outbox_store
 
     now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -418,9 +418,46 @@ async def test_rows_let_go_together_are_marked_in_one_write_and_a_failed_write_f
     # The database refuses to mark x: the write that carries x fails.
     await db.writer.execute(f"CREATE TEMP TRIGGER refuse_x BEFORE UPDATE OF state ON outbox WHEN NEW.id = {x.id}"
                             " BEGIN SELECT RAISE(ABORT, 'refused'); END")
-    marks = _Marks()
+    marks: _Together[int] = _Together(_write_marks)
+    ctx = SimpleNamespace(db=db)
     # a's write is under way while x and y arrive: x writes both, fails, and y is written on its own.
-    results = await asyncio.gather(*(marks.mark(db, r.id) for r in (a, x, y)), return_exceptions=True)
+    results = await asyncio.gather(*(marks.add(ctx, r.id) for r in (a, x, y)), return_exceptions=True)
     assert results[0] is None and results[2] is None and "refused" in str(results[1])
     states = await db.fetchall("SELECT dedupe_key, state, attempts FROM outbox ORDER BY id")
     assert [tuple(r) for r in states] == [("a", "sending", 1), ("x", "pending", 0), ("y", "sending", 1)]
+
+
+async def test_a_message_is_settled_sent_as_soon_as_its_call_returns_not_with_its_batch(
+        db: Database, day: FrozenClock) -> None:
+    """A crash resends only what was on its way: while one message of a batch is still in its call,
+    the others that came back are already ``sent`` (not left ``sending`` until the batch ends)."""
+    import asyncio
+
+    release = asyncio.Event()
+    called = asyncio.Event()
+
+    class SlowForOne(StubBot):
+        async def send_message(self, chat_id: int, text: str, reply_markup: Any = None) -> Any:
+            if chat_id == 9:
+                called.set()
+                await release.wait()
+            return await super().send_message(chat_id, text, reply_markup)
+
+    for chat in (7, 8, 9, 10):
+        await _queue(db, day.now(), chat, key=f"k{chat}")
+    bot = SlowForOne()
+    drain = asyncio.create_task(OutboxSender(rate=1000).drain(_ctx(db, day, bot)))
+
+    async def settled() -> list[tuple[int, str]]:
+        rows = await db.fetchall("SELECT chat_id, state FROM outbox ORDER BY chat_id")
+        return [(r["chat_id"], r["state"]) for r in rows]
+
+    await called.wait()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while await settled() != [(7, "sent"), (8, "sent"), (9, "sending"), (10, "sent")]:
+        assert loop.time() < deadline, await settled()
+        await asyncio.sleep(0.01)
+    release.set()
+    assert await drain == 4
+    assert await settled() == [(7, "sent"), (8, "sent"), (9, "sent"), (10, "sent")]
