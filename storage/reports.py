@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from storage.db import Database
@@ -90,13 +90,22 @@ async def top_areas(db: Database, community_id: int | None, start: datetime, end
                          _params(community_id, start, end))
 
 
-async def daily_states(db: Database, community_id: int | None, start: datetime,
-                       end: datetime) -> list[tuple[str, str, int]]:
-    """(UTC day, state now, how many) of the tasks created each day of the period."""
+async def daily_states(db: Database, community_id: int | None, start: datetime, end: datetime,
+                       tz: tzinfo = UTC) -> list[tuple[str, str, int]]:
+    """(local day in ``tz``, state now, how many) of the tasks created each day of the period.
+
+    Days are the community's, not UTC's: a task asked for at 07:00 in Shanghai (23:00 UTC the
+    evening before) counts on its own morning. Read as rows and counted here (reports are rare and
+    a period holds thousands of tasks, not millions), so any time zone is exact, DST included.
+    """
     rows = await db.fetchall(
-        f"SELECT substr(created_at, 1, 10) AS day, state, COUNT(*) FROM tasks WHERE {_scope(community_id, 'community_id')}"
-        " AND created_at >= :s AND created_at < :e GROUP BY day, state ORDER BY day", _params(community_id, start, end))
-    return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+        f"SELECT created_at, state FROM tasks WHERE {_scope(community_id, 'community_id')}"
+        " AND created_at >= :s AND created_at < :e", _params(community_id, start, end))
+    counts: dict[tuple[str, str], int] = {}
+    for r in rows:
+        key = (from_db(r[0]).astimezone(tz).date().isoformat(), str(r[1]))
+        counts[key] = counts.get(key, 0) + 1
+    return [(day, state, n) for (day, state), n in sorted(counts.items())]
 
 
 # -- people -----------------------------------------------------------------------------------

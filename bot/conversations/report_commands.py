@@ -72,7 +72,7 @@ async def _period_stats(update: Update, ctx: LinliContext,
     if scope is None:
         return None
     community, start, end, _ = scope
-    st = await reports.compute_stats(ctx.db, community_id=community, start=start, end=end)
+    st = await reports.compute_stats(ctx.db, community_id=community, start=start, end=end, tz=ctx.settings.tz)
     return t, st, _title(t, start, end)
 
 

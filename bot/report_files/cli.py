@@ -40,7 +40,8 @@ def cmd_report(settings: Settings, period: str, community: int | None, out: str 
     async def go() -> str:
         db = await open_database(settings.database_url)
         try:
-            st = await reports.compute_stats(db, community_id=community, start=span[0], end=span[1])
+            st = await reports.compute_stats(db, community_id=community, start=span[0], end=span[1],
+                                             tz=settings.tz)
         finally:
             await db.close()
         if out:

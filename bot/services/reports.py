@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from storage import expiry as expiry_store
@@ -35,7 +35,7 @@ class Stats:
     no_shows: list[tuple[str, int]] = field(default_factory=list)
     unreachable_members: int = 0
     claim_minutes: list[float] = field(default_factory=list)
-    # Tasks created each day of the period (UTC date), by the state they are in now.
+    # Tasks created each day of the period (the local date), by the state they are in now.
     daily_states: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
@@ -47,8 +47,10 @@ def _pairs(rows: list[store.NameCount]) -> list[tuple[str, int]]:
     return [(r.name, r.n) for r in rows]
 
 
-async def compute_stats(db: Database, *, community_id: int | None, start: datetime, end: datetime) -> Stats:
-    """Stats for [start, end); community_id None means all communities (super-admins only)."""
+async def compute_stats(db: Database, *, community_id: int | None, start: datetime, end: datetime,
+                        tz: tzinfo = UTC) -> Stats:
+    """Stats for [start, end); community_id None means all communities (super-admins only);
+    ``tz``: the time zone whose days the per-day series counts (the one the period was read in)."""
     st = Stats(community_id, start, end)
     period = (db, community_id, start, end)
     st.counts = await store.task_counts(*period)
@@ -70,7 +72,7 @@ async def compute_stats(db: Database, *, community_id: int | None, start: dateti
     st.top_volunteers = _pairs(await store.top_earners(*period))
     st.top_organisations = _pairs(await store.top_organisations(*period))
     st.unreachable_members = await store.unreachable_members(db, community_id)
-    for day, state, n in await store.daily_states(*period):
+    for day, state, n in await store.daily_states(*period, tz):
         st.daily_states.setdefault(day, {})[state] = n
     return st
 

@@ -265,3 +265,21 @@ def test_cli_report_heading_is_inclusive_and_charts_are_named(tmp_path: Path, mo
     out = capsys.readouterr().out
     assert "2026-12-01 to 2026-12-31" in out and "2027-01-01" not in out
     assert sorted(p.stem for p in (tmp_path / "charts").glob("*.png")) == sorted(CHART_NAMES)
+
+
+async def test_the_per_day_series_counts_local_days_not_utc_days(db: Database) -> None:
+    """07:30 in Shanghai is 23:30 UTC the evening before: the request counts on its own morning."""
+    from zoneinfo import ZoneInfo
+
+    from tests.factories import make_community, make_member
+    from tests.factories_tasks import make_task
+
+    cid = await make_community(db, START)
+    staff = await make_member(db, START, cid, tg_user_id=501, display_name="Staff")
+    for at in (datetime(2026, 5, 10, 23, 30, tzinfo=UTC), datetime(2026, 5, 11, 1, 0, tzinfo=UTC),
+               datetime(2026, 5, 11, 16, 30, tzinfo=UTC)):  # the last: 00:30 on the 12th in Shanghai
+        await make_task(db, at, cid, staff)
+    shanghai = await reports.compute_stats(db, community_id=cid, start=START, end=END, tz=ZoneInfo("Asia/Shanghai"))
+    assert shanghai.daily_states == {"2026-05-11": {"open": 2}, "2026-05-12": {"open": 1}}
+    utc = await reports.compute_stats(db, community_id=cid, start=START, end=END)
+    assert utc.daily_states == {"2026-05-10": {"open": 1}, "2026-05-11": {"open": 2}}
