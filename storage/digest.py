@@ -98,10 +98,12 @@ async def upcoming_events(conn: aiosqlite.Connection, community_id: int, after: 
 
 
 async def claimed_for_day(conn: aiosqlite.Connection, member_id: int, start: datetime, end: datetime) -> list[DigestTask]:
-    """Tasks the member holds an active claim on that have no time or start in [start, end)."""
+    """Tasks the member holds an active claim on that start in [start, end), or have no start and
+    are not over before ``start`` (a request for "yesterday" still held is not today's)."""
     return await _tasks(conn, f"{_TASK}, t.starts_at FROM claims k JOIN tasks t ON t.id = k.task_id{_REQUESTER}"
                         " WHERE k.member_id = :member AND k.state = 'active' AND t.state IN ('open', 'full', 'in_progress')"
-                        " AND (t.starts_at IS NULL OR (t.starts_at >= :start AND t.starts_at < :end))"
+                        " AND ((t.starts_at IS NULL AND (t.ends_at IS NULL OR t.ends_at >= :start))"
+                        " OR (t.starts_at >= :start AND t.starts_at < :end))"
                         " ORDER BY t.starts_at, t.id", {"member": member_id, "start": to_db(start), "end": to_db(end)})
 
 

@@ -128,6 +128,23 @@ async def test_volunteer_digest_lists_todays_claimed_tasks(db: Database) -> None
     assert data is not None and [x["title"] for x in data["today"]] == ["Walk to clinic"]
 
 
+async def test_volunteer_digest_leaves_out_a_held_request_whose_day_is_over(db: Database) -> None:
+    """A request for "by tonight" asked yesterday (no start, ended at yesterday's midnight) that the
+    volunteer still holds is not one of today's tasks; one that ends tonight is."""
+    now = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)  # 08:00 on the 4th in Shanghai
+    cid = await make_community(db, now)
+    res = await make_member(db, now, cid, resident=True)
+    vol = await make_member(db, now, cid, volunteer=True)
+    midnight = datetime(2026, 5, 3, 16, 0, tzinfo=UTC)  # 00:00 on the 4th in Shanghai
+    for title, ends in (("Yesterday's", midnight - timedelta(seconds=1)), ("Tonight's", midnight + timedelta(days=1)),
+                        ("Any time", None)):
+        tid = await make_task(db, now, cid, res, requester_id=res, title=title, ends_at=ends and to_db(ends))
+        await make_claim(db, now, tid, vol)
+    async with db.transaction() as conn:
+        data = await digest.volunteer_digest(conn, vol, now, "Asia/Shanghai")
+    assert data is not None and sorted(x["title"] for x in data["today"]) == ["Any time", "Tonight's"]
+
+
 async def test_staff_digest_lists_unreachable_volunteers(db: Database) -> None:
     now = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)
     cid = await make_community(db, now)
