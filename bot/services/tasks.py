@@ -529,8 +529,9 @@ EDITABLE = {"title": 60, "description": 500, "slots": 0, "points": 0}
 EDITABLE_STATES = ("pending_review", "open", "full", "in_progress")
 
 
-def _edited_value(field: str, value: str) -> int | str:
-    """The new value of a field staff edit, checked by the same rules as at publishing."""
+def edited_value(field: str, value: str) -> int | str:
+    """The new value of a field staff edit (a task's, or a series' events'), checked by the same rules as
+    at publishing."""
     if field not in EDITABLE:
         raise InvalidInput()
     value = value.strip()
@@ -542,7 +543,7 @@ def _edited_value(field: str, value: str) -> int | str:
     return value
 
 
-async def _state_after_edit(conn: Connection, task: Task, field: str, new: int | str) -> str:
+async def state_after_edit(conn: Connection, task: Task, field: str, new: int | str) -> str:
     """The task's state once its places are ``new`` (no fewer than those taken); unchanged otherwise."""
     if field != "slots":
         return task.state
@@ -558,7 +559,7 @@ async def _state_after_edit(conn: Connection, task: Task, field: str, new: int |
 
 async def edit_task(db: Database, now: datetime, staff_id: int, task_id: int, field: str, value: str) -> None:
     """Staff change a task's title, description, places or points; volunteers who claimed it are told."""
-    new = _edited_value(field, value)
+    new = edited_value(field, value)
     async with db.transaction() as conn:
         actor = await load_member(conn, staff_id)
         task = await load_task(conn, task_id)
@@ -567,20 +568,28 @@ async def edit_task(db: Database, now: datetime, staff_id: int, task_id: int, fi
         if task.state not in EDITABLE_STATES:
             raise InvalidState(N_("Task #{id} is finished, cancelled or being confirmed; it cannot be changed now."),
                               id=task_id)
-        state = await _state_after_edit(conn, task, field, new)
-        await task_store.bump(conn, task_id, now, **{field: new, "state": state})
-        await audit(conn, now=now, action="task.edit", community_id=task.community_id, actor_id=staff_id,
-                    object_type="task", object_id=task_id,
-                    details={"field": field, "old": getattr(task, field), "new": new})
-        for c in await claim_store.active_holders(conn, task_id):
-            if c.tg_user_id is None:
-                continue
-            await enqueue(conn, chat_id=c.tg_user_id, member_id=c.member_id, kind="text", now=now,
-                          payload={"message": N_("Staff changed task #{id}. Please press 🗂 My tasks to see the details."),
-                                   "params": {"id": task_id}},
-                          dedupe_key=f"edited:{task_id}:{c.member_id}:{to_db(now)}")
+        await apply_edit(conn, now, staff_id, task, field, new)
     if field == "slots":
         await waitlist.fill(db, now, task_id)  # more places: those waiting get them, first come first
+
+
+async def apply_edit(conn: Connection, now: datetime, staff_id: int, task: Task, field: str, new: int | str, *,
+                     key: str | None = None, via: dict[str, object] | None = None) -> None:
+    """In the caller's transaction (who may edit, and from which state, checked): the task's ``field``
+    becomes ``new`` (checked by ``edited_value``), its card is redrawn, its volunteers are told (once
+    per ``key``: a repeated edit tells nobody twice). ``via``: more for the audit (e.g. the series)."""
+    state = await state_after_edit(conn, task, field, new)
+    await task_store.bump(conn, task.id, now, **{field: new, "state": state})
+    await audit(conn, now=now, action="task.edit", community_id=task.community_id, actor_id=staff_id,
+                object_type="task", object_id=task.id,
+                details={"field": field, "old": getattr(task, field), "new": new, **(via or {})})
+    for c in await claim_store.active_holders(conn, task.id):
+        if c.tg_user_id is None:
+            continue
+        await enqueue(conn, chat_id=c.tg_user_id, member_id=c.member_id, kind="text", now=now,
+                      payload={"message": N_("Staff changed task #{id}. Please press 🗂 My tasks to see the details."),
+                               "params": {"id": task.id}},
+                      dedupe_key=f"edited:{task.id}:{c.member_id}:{key or to_db(now)}")
 
 
 async def contact_staff(db: Database, now: datetime, member_id: int, task_id: int) -> int:
