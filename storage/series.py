@@ -60,6 +60,12 @@ async def insert(conn: Connection, now: datetime, values: dict[str, Any]) -> int
     return int(row[0])
 
 
+async def by_key(conn: Connection, submit_key: str) -> int | None:
+    """The series saved under ``submit_key``, if any (inside a transaction)."""
+    row = await first(conn, "SELECT id FROM event_series WHERE submit_key = :k", {"k": submit_key})
+    return None if row is None else int(row[0])
+
+
 async def get(conn: Connection, series_id: int) -> Series | None:
     """The series inside a transaction."""
     return _series(await first(conn, _SELECT + " WHERE id = :id", {"id": series_id}))
@@ -89,8 +95,9 @@ async def set_next(conn: Connection, series_id: int, day: str | None, post_at: d
 
 
 async def update(conn: Connection, series_id: int, now: datetime, changes: dict[str, Any]) -> None:
-    """Change some of slots, start_time, minutes, stop_day (the names are the caller's, never typed text)."""
-    allowed = {"slots", "start_time", "minutes", "stop_day"}
+    """Change some of title, description, points, slots, start_time, minutes, stop_day (the names are
+    the caller's, never typed text)."""
+    allowed = {"title", "description", "points", "slots", "start_time", "minutes", "stop_day"}
     assert set(changes) <= allowed, changes
     sets = ", ".join(f"{k} = :{k}" for k in changes)
     await conn.execute(f"UPDATE event_series SET {sets}, updated_at = :now WHERE id = :id",

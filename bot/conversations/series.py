@@ -1,9 +1,11 @@
 """Staff's recurring events: /series (and the "🔁 My series" menu button) lists the community's running
-series with buttons to change the places or the time of the events still to come, or to stop the
-series from a day on. A small stored dialog (flow "series"): pick → places / time / stop.
+series with buttons to edit the title, description, points or places from a day on
+(bot/conversations/series_edit.py: those also reach the events already posted that have not
+started), to change the time of the events still to come, or to stop the series from a day on. A
+small stored dialog (flow "series"): pick → field → value → from → confirm / time / stop.
 
-Events already posted are their own events and stay as they are; the answer says how many, and
-staff change or cancel those on their cards (bot/services/series.py).
+A new time or a stop leaves the events already posted as they are; the answer says which, and staff
+change or cancel those on their cards (bot/services/series.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from telegram.ext import CommandHandler, filters
 
 from bot import dialogs
 from bot.context import LinliApp, LinliContext
-from bot.conversations.request_flow import parse_when, repeat_words
+from bot.conversations import series_edit
+from bot.conversations.request_flow import repeat_words
 from bot.dialogs import Dialog, Input, button, flow
 from bot.i18n import Translator
 from bot.menu import main_menu, menu_item, staff
@@ -85,7 +88,7 @@ async def series_command(update: Update, ctx: LinliContext) -> None:
     rows: list[list[tuple[str, str]]] = []
     for s in found:
         text.append(describe(t, s))
-        rows.append([(t("✏ Places #{id}", id=s.id), button("pick", f"p{s.id}")),
+        rows.append([(t("✏ Edit #{id}", id=s.id), button("pick", f"e{s.id}")),
                      (t("🕒 Time #{id}", id=s.id), button("pick", f"t{s.id}")),
                      (t("⏹ Stop #{id}", id=s.id), button("pick", f"s{s.id}"))])
     rows.append([(t("📅 Days ahead"), button("pick", "a0")), (t("✖ Cancel"), button("pick", "-cancel"))])
@@ -106,9 +109,8 @@ async def _ask(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str = 
     if dialog.step == "pick" or s is None:
         await reply(update, prefix + t("Please press one of the buttons."))
         return
-    if dialog.step == "places":
-        await reply(update, prefix + t("How many places should each event still to come have? Please type a number "
-                                       "from 1 to {n}.", n=200), inline([cancel]))
+    if dialog.step in series_edit.STEPS:
+        await series_edit.ask(update, ctx, dialog, prefix, s)
     elif dialog.step == "time":
         await reply(update, prefix + t("From when to when should the events still to come run? Please type the "
                                        "times, e.g. 09:00-11:00."), inline([cancel]))
@@ -145,6 +147,13 @@ async def series_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: In
     if dialog.step == "pick":
         await _pick(update, ctx, dialog, inp)
         return
+    if dialog.step in series_edit.STEPS:
+        s = await series.load(ctx.db, int(dialog.data.get("series", 0)))
+        if s is None:
+            await _done(update, ctx, dialog, error_text(t, series.SeriesGone()))
+            return
+        await series_edit.step(update, ctx, dialog, inp, member, s)
+        return
     try:
         said = await _apply(ctx, dialog, inp, member, t)
     except DomainError as err:
@@ -158,7 +167,7 @@ async def series_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: In
 
 async def _pick(update: Update, ctx: LinliContext, dialog: Dialog, inp: Input) -> None:
     value = inp.text or "" if inp.kind == "callback" else ""
-    steps = {"p": "places", "t": "time", "s": "stop", "a": "ahead"}
+    steps = {"e": "field", "t": "time", "s": "stop", "a": "ahead"}
     # "a0": Days ahead is for the whole community, so its button carries 0 rather than a series.
     series_id = parse_int(value[1:], low=0, strict=True) if value[:1] in steps else None
     if series_id == 0 and value[:1] != "a":
@@ -181,11 +190,6 @@ async def _apply(ctx: LinliContext, dialog: Dialog, inp: Input, member: Member, 
             return None
         await series.set_days_ahead(ctx.db, now, member.id, n)
         return t("Done: each event of a series is now posted {n} days before it starts.", n=n)
-    if dialog.step == "places":
-        if n is None:
-            return None
-        posted = await series.edit_places(ctx.db, now, member.id, series_id, n)
-        return t("Done: the events still to come will have {n} places.", n=n) + _left_alone(t, posted)
     if dialog.step == "time":
         m = _RANGE.fullmatch(text.replace("：", ":"))
         start, end = (series.parse_hm(m.group(1)), series.parse_hm(m.group(2))) if m else (None, None)
@@ -209,13 +213,7 @@ async def _stop_day(ctx: LinliContext, series_id: int, inp: Input, text: str) ->
         if s.next_day is None:
             raise series.SeriesGone()
         return date.fromisoformat(s.next_day)
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        pass
-    tz = await series.tz_of(ctx.db, s.community_id)
-    when = parse_when(text + " 12:00", ctx.now(), tz) if text else None  # "05-16": that day
-    return when.date() if when is not None else None
+    return await series_edit.typed_day(ctx, s, text)
 
 
 @menu_item("series", N_("🔁 My series"), visible=staff, order=16)

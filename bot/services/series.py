@@ -10,27 +10,41 @@ read. Posting is idempotent: the event is created with ``submit_key = "series:<i
 occurrence is recorded under the unique key (series, day), so a restart or a second run in
 between never posts an occurrence twice.
 
-Edits (places, time) and stopping from a date change the series, so every occurrence not yet
-posted follows them; occurrences already posted are their own events and are left as they are
-(the callers say so, and staff change or cancel those on their cards).
+Edits of the time and stopping from a date change the series, so every occurrence not yet posted
+follows them; occurrences already posted are their own events and are left as they are (the
+callers say so, and staff change or cancel those on their cards).
+
+Staff edit a series' title, description, points or places from a day on (``plan_edit`` says what
+will change, ``edit_from`` does it): the occurrences not yet posted take the new value, and so do
+those already posted from that day on that have not started, unless someone has completed them
+(pressed Done, or was confirmed) or, for places, more have claimed than the new number; their cards
+are redrawn by the card job and their volunteers told, through ``tasks.apply_edit``, the same
+change as a single event's edit, checked by the same rule (``tasks.edited_value``). Started and
+finished events, and points already credited, never change. An edit from a day after the next
+occurrence to post splits the series: it stops on that day and goes on as a new series (the same
+days and times) with the new value, so the occurrences before that day keep the old one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.models import N_, DomainError, InvalidInput, NotAllowed, NotFound
-from bot.services import tasks
+from bot.services import tasks, waitlist
+from storage import claims as claim_store
 from storage import communities as community_store
 from storage import members as member_store
 from storage import series as store
+from storage import tasks as task_store
 from storage.db import Connection, Database
 from storage.outbox import audit
 from storage.series import Series
-from storage.timeutil import to_db
+from storage.tasks import Task
+from storage.timeutil import from_db, to_db
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +105,15 @@ async def tz_of(db: Database, community_id: int) -> ZoneInfo:
     """The community's time zone."""
     try:
         return ZoneInfo(await community_store.timezone_of(db, community_id) or "Asia/Shanghai")
+    except (KeyError, ValueError):
+        return ZoneInfo("Asia/Shanghai")
+
+
+async def tz_of_conn(conn: Connection, community_id: int) -> ZoneInfo:
+    """The community's time zone, read inside a transaction."""
+    community = await community_store.get(conn, community_id)
+    try:
+        return ZoneInfo(community.timezone if community is not None else "Asia/Shanghai")
     except (KeyError, ValueError):
         return ZoneInfo("Asia/Shanghai")
 
@@ -257,12 +280,6 @@ async def _change(db: Database, now: datetime, staff_id: int, series_id: int, ch
         return await store.posted_from(conn, series_id, str(from_day))
 
 
-async def edit_places(db: Database, now: datetime, staff_id: int, series_id: int, slots: int) -> list[int]:
-    """Every occurrence not yet posted gets ``slots`` places; returns the posted ones left as they are."""
-    tasks.check_slots(slots)
-    return await _change(db, now, staff_id, series_id, {"slots": slots}, "series.edit_places")
-
-
 async def edit_time(db: Database, now: datetime, staff_id: int, series_id: int, start: time, end: time) -> list[int]:
     """Every occurrence not yet posted runs from ``start`` to ``end`` (local); returns the posted ones."""
     minutes = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
@@ -299,3 +316,146 @@ async def set_days_ahead(db: Database, now: datetime, staff_id: int, days: int) 
 
 async def days_ahead(db: Database, community_id: int) -> int:
     return await store.days_ahead(db, community_id)
+
+
+# ---------------------------------------------------------------- staff: edit from a day on
+EDIT_FIELDS = ("title", "description", "points", "slots")
+
+
+@dataclass(frozen=True)
+class EditPlan:
+    """What an edit of a series from ``from_day`` on changes: shown before it is confirmed, then done."""
+
+    series_id: int
+    field: str
+    old: int | str | None   # the series' value until now (points None: the category's)
+    new: int | str
+    from_day: date
+    change: list[int]       # events already posted, not started, that take the new value
+    kept: list[int]         # events already posted from that day on that stay as they are
+    split: bool             # the day is after the next occurrence to post: the series goes on as a new one
+    continued_as: int | None = None  # that new series, once done
+
+
+def edit_value(field: str, text: str) -> int | str:
+    """A series' new title, description, points or places, by the rule of a single event's edit."""
+    if field not in EDIT_FIELDS:
+        raise InvalidInput()
+    return tasks.edited_value(field, text)
+
+
+async def _takes_edit(conn: Connection, now: datetime, task: Task | None, field: str, new: int | str) -> bool | None:
+    """Whether an event already posted takes the edit: True; False when it stays as it is (started,
+    finished or cancelled, someone completed it, or more claimed than the new places); None when it
+    already has the new value."""
+    if task is None:
+        return False
+    if getattr(task, field) == new:
+        return None
+    if task.state not in tasks.EDITABLE_STATES or task.starts_at is None or from_db(task.starts_at) <= now:
+        return False
+    if await claim_store.count_in_tx(conn, task.id, "done") or await claim_store.count_in_tx(conn, task.id, "completed"):
+        return False
+    return not (field == "slots" and await claim_store.taken(conn, task.id) > int(new))
+
+
+async def _plan(conn: Connection, now: datetime, staff_id: int, series_id: int, field: str, text: str,
+                from_day: date) -> tuple[Series, EditPlan]:
+    """The edit, checked inside the transaction that shows or does it."""
+    new = edit_value(field, text)
+    s = await _own(conn, staff_id, series_id)
+    actor = await member_store.get(conn, staff_id)
+    if actor is None or not actor.is_staff:
+        raise NotAllowed()
+    if s.next_day is None:
+        raise SeriesGone()
+    tz = await tz_of_conn(conn, s.community_id)
+    if from_day < now.astimezone(tz).date():
+        raise InvalidInput(N_("That day has already passed. Please choose today or a later day."))
+    last = _last_day(s)
+    if last is None or from_day > last:
+        raise InvalidInput(N_("The series has no event on or after that day (its last is on {day})."),
+                           day=(last or date.fromisoformat(s.last_day)).isoformat())
+    change: list[int] = []
+    kept: list[int] = []
+    for task_id in await store.posted_from(conn, series_id, from_day.isoformat()):
+        takes = await _takes_edit(conn, now, await task_store.get(conn, task_id), field, new)
+        if takes is not None:
+            (change if takes else kept).append(task_id)
+    plan = EditPlan(series_id, field, getattr(s, field), new, from_day, change, kept,
+                    split=from_day > date.fromisoformat(s.next_day))
+    return s, plan
+
+
+def _last_day(s: Series) -> date | None:
+    """The day of the series' last occurrence (after any stop), None if it has none."""
+    end = date.fromisoformat(s.last_day)
+    if s.stop_day is not None:
+        end = min(end, date.fromisoformat(s.stop_day) - timedelta(days=1))
+    first = date.fromisoformat(s.first_day)
+    for back in range(7):
+        day = end - timedelta(days=back)
+        if day >= first and s.weekdays >> day.weekday() & 1:
+            return day
+    return None
+
+
+async def plan_edit(db: Database, now: datetime, staff_id: int, series_id: int, field: str, text: str,
+                    from_day: date) -> EditPlan:
+    """What ``edit_from`` would change (nothing is changed)."""
+    async with db.transaction() as conn:
+        return (await _plan(conn, now, staff_id, series_id, field, text, from_day))[1]
+
+
+async def edit_from(db: Database, now: datetime, staff_id: int, series_id: int, field: str, text: str,
+                    from_day: date) -> EditPlan:
+    """Staff change a series' ``field`` from ``from_day`` on (see the module's words). Done twice (a
+    double tap, a redelivered update), the second changes and tells nothing more."""
+    key = f"series:{series_id}:{field}:{from_day.isoformat()}:{_digest(text)}"
+    async with db.transaction() as conn:
+        split_before = await store.by_key(conn, key)
+        if split_before is not None:  # this very edit split the series already: nothing more to do
+            s = await _own(conn, staff_id, series_id)
+            return EditPlan(series_id, field, getattr(s, field), edit_value(field, text), from_day, [], [],
+                            split=True, continued_as=split_before)
+        s, plan = await _plan(conn, now, staff_id, series_id, field, text, from_day)
+        tz = await tz_of_conn(conn, s.community_id)
+        continued_as = await _split(conn, now, s, plan, key, tz) if plan.split else None
+        if not plan.split and getattr(s, plan.field) != plan.new:
+            await store.update(conn, series_id, now, {plan.field: plan.new})
+        for task_id in plan.change:
+            task = await task_store.get(conn, task_id)
+            assert task is not None
+            await tasks.apply_edit(conn, now, staff_id, task, plan.field, plan.new, via={"series": series_id},
+                                   key=f"{key}:{_digest(str(getattr(task, plan.field)))}")  # 5 → 3 → 5: told thrice
+        await audit(conn, now=now, action="series.edit", community_id=s.community_id, actor_id=staff_id,
+                    object_type="series", object_id=series_id,
+                    details={"field": plan.field, "old": plan.old, "new": plan.new, "from": from_day.isoformat(),
+                             "events": plan.change, "continued_as": continued_as})
+    if plan.field == "slots":
+        for task_id in plan.change:  # more places: those waiting get them, first come first
+            await waitlist.fill(db, now, task_id)
+    return replace(plan, continued_as=continued_as)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.strip().encode()).hexdigest()[:12]
+
+
+async def _split(conn: Connection, now: datetime, s: Series, plan: EditPlan, key: str, tz: ZoneInfo) -> int:
+    """The series stops on ``plan.from_day`` and goes on from then as a new series with the new value
+    (the same key twice: the same new series)."""
+    values = {
+        "community_id": s.community_id, "created_by": s.created_by, "category": s.category, "title": s.title,
+        "description": s.description, "voice_file_id": s.voice_file_id, "slots": s.slots, "points": s.points,
+        "organisation_id": s.organisation_id, "weekdays": s.weekdays, "start_time": s.start_time,
+        "minutes": s.minutes, "first_day": plan.from_day.isoformat(), "last_day": s.last_day, "submit_key": key,
+    }
+    values[plan.field] = plan.new
+    new_id = await store.insert(conn, now, values)
+    if s.stop_day is not None:
+        await store.update(conn, new_id, now, {"stop_day": s.stop_day})
+    await store.update(conn, s.id, now, {"stop_day": plan.from_day.isoformat()})
+    await _schedule(conn, new_id, tz)
+    await _schedule(conn, s.id, tz)
+    return new_id

@@ -1,6 +1,9 @@
 """Recurring events through the real bot: staff publish a weekly series of 8; the first Saturday
 within the horizon is posted as its own card, the next when the clock moves on; an edit of the
-places reaches the events not yet posted; a stop from a date leaves none after it."""
+places from the next event not yet posted reaches those, not the one already posted before that day;
+a stop from a date leaves none after it. An edit of the points from today reaches the events already
+posted that have not started (their cards redrawn), never a finished one or the points it credited;
+volunteers cannot edit a series; bad values get a polite answer; a double tap changes nothing more."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 
 from bot.devkit.harness import BotProcess
 from bot.devkit.sandbox import FakeTelegram
+from bot.services import completion
 from storage.db import Database, open_database
 from storage.timeutil import from_db
 from tests.e2e.test_request_flow import TZ, T, _card, _mark, _next, _press, _say
@@ -65,6 +69,20 @@ async def _series_action(fake: FakeTelegram, stf: Any, which: str, answer: str, 
         raise AssertionError([m.text for m in chat.messages][-4:]) from None
 
 
+async def _edit(fake: FakeTelegram, stf: Any, field: str, value: str, day: str, *, expect: str) -> Any:
+    """/series → ✏ Edit → field → value → from (a button) → the confirm step, pressed; the answer."""
+    listing = await _say(fake, stf, "/series", button="d:pick:e")
+    data = next(str(b["callback_data"]) for b in listing.inline_buttons
+                if str(b.get("callback_data", "")).startswith("d:pick:e"))
+    msg = await _press(fake, stf, listing, data, button="d:field:")
+    await _press(fake, stf, msg, f"d:field:{field}", contains="Please type")
+    msg = await _say(fake, stf, value, button="d:from:")
+    confirm = await _press(fake, stf, msg, f"d:from:{day}", button="d:confirm:", contains=expect)
+    mark = _mark(fake, stf)
+    await fake.press_button(stf, confirm, "d:confirm:yes")
+    return await _next(fake, stf, mark, contains="Done.")
+
+
 async def test_weekly_series_posts_ahead_follows_edits_and_stops(fake: FakeTelegram, tmp_path: Path) -> None:
     now = datetime.now(UTC)
     stf = fake.add_user("Staff", language_code="en")
@@ -92,8 +110,8 @@ async def test_weekly_series_posts_ahead_follows_edits_and_stops(fake: FakeTeleg
         await _card(fake, group, events[0]["id"])  # its own card in the group
         await _series_action(fake, stf, "a", "7", "now posted 7 days before it starts")
         assert await db.fetchval("SELECT series_days_ahead FROM communities WHERE id = ?", (cid,)) == 7
-        said = await _series_action(fake, stf, "p", "5", "will have 5 places")
-        assert f"#{events[0]['id']}" in (said.text or "") and "stays as it is" in (said.text or ""), said.text
+        said = await _edit(fake, stf, "slots", "5", "next", expect="the places 3 → 5")
+        assert "already posted" not in (said.text or "") and "stays" not in (said.text or ""), said.text
         stop = (first + timedelta(days=14)).date()  # the third Saturday and after: none
         await _series_action(fake, stf, "s", stop.isoformat(), f"no more events of this series from {stop}")
     finally:
@@ -128,3 +146,83 @@ async def test_weekly_series_posts_ahead_follows_edits_and_stops(fake: FakeTeleg
     assert isinstance(stop, date)
     assert fake.errors == [], [(c.method, c.description) for c in fake.errors]
     await db.close()
+
+
+async def test_edit_from_today_reaches_posted_events_not_started_never_finished_ones(fake: FakeTelegram,
+                                                                                      tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    stf = fake.add_user("Staff", language_code="en")
+    zh_stf = fake.add_user("Zhang", language_code="zh-hans")
+    vol = fake.add_user("Vol", language_code="en")
+    group = fake.add_group("Vols", creator=stf, members=[vol, zh_stf])
+    await fake.add_bot_to_group(group, added_by=stf, admin=True)
+    for u in (stf, zh_stf, vol):
+        await fake.send_text(u, None, "/help")
+    path = str(tmp_path / "s.db")
+    db = await open_database(path)
+    cid = await make_community(db, now, group_chat_id=group.id, language="en", timezone="Asia/Shanghai")
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO categories (community_id, code, name_zh, name_en) VALUES (?, 'other', '其他', 'Other')",
+                           (cid,))
+    await make_member(db, now, cid, tg_user_id=stf.id, staff=True, volunteer=True, language="en")
+    await make_member(db, now, cid, tg_user_id=zh_stf.id, staff=True, language="zh")
+    vol_id = await make_member(db, now, cid, tg_user_id=vol.id, volunteer=True, language="en")
+    local = now.astimezone(TZ)
+    first = (local + timedelta(days=(5 - local.weekday()) % 7 or 7)).replace(hour=9, minute=0, second=0, microsecond=0)
+    proc = await _bot(fake, path, tmp_path, None, "b1")
+    try:
+        await _publish_weekly(fake, stf, first)
+        await _series_action(fake, stf, "a", "14", "now posted 14 days before it starts")
+        await fake.wait_for(lambda: len(_sync_events(path)) == 2, timeout=T)
+        a, b = (int(e) for e in _sync_events(path))
+        card_a, card_b = await _card(fake, group, a), await _card(fake, group, b)
+        for card, ev in ((card_a, a), (card_b, b)):  # the volunteer takes a place on both
+            q = await fake.press_button(vol, card, f"cl:{ev}")
+            await fake.wait_callback_answer(q, timeout=T)
+        await completion.close_event(db, task_id=a, tg_user_id=stf.id, now=datetime.now(UTC))  # A is over
+        ledger = [tuple(r) for r in await db.fetchall("SELECT member_id, delta, task_id FROM ledger")]
+        assert ledger == [(vol_id, 2, a)]
+
+        # Volunteers cannot edit a series; staff get a polite answer to a bad value, and a confirm step.
+        await _say(fake, vol, "/series", contains="only community staff")
+        listing = await _say(fake, stf, "/series", button="d:pick:e")
+        data = next(str(x["callback_data"]) for x in listing.inline_buttons
+                    if str(x.get("callback_data", "")).startswith("d:pick:e"))
+        msg = await _press(fake, stf, listing, data, button="d:field:")
+        await _press(fake, stf, msg, "d:field:points", contains="from 0 to 100")
+        await _say(fake, stf, "101", contains="Please give a whole number from 0 to 100.")
+        msg = await _say(fake, stf, "5", button="d:from:")
+        confirm = await _press(fake, stf, msg, "d:from:today", button="d:confirm:", contains="the points 2 → 5")
+        assert f"#{b} takes it too" in (confirm.text or "") and f"#{a} stays as it is" in (confirm.text or ""), \
+            confirm.text
+        mark = _mark(fake, stf)
+        for _ in range(2):  # a double tap
+            q = await fake.press_button(stf, confirm, "d:confirm:yes")
+            await fake.wait_callback_answer(q, timeout=T)
+        said = await _next(fake, stf, mark, contains="Done.")
+        assert "the points 2 → 5" in (said.text or "")
+        await fake.wait_for(lambda: "Points: 5" in (card_b.text or ""), timeout=T)  # B's card redrawn
+        await fake.wait_for_message(vol, lambda m: f"Staff changed task #{b}" in str(m.text or ""), timeout=T)
+        zh = await _say(fake, zh_stf, "/series", button="d:pick:e")
+        assert "✏ 修改 #" in str(zh.inline_buttons)
+    finally:
+        await proc.stop()
+    rows = {int(r[0]): int(r[1]) for r in await db.fetchall("SELECT id, points FROM tasks WHERE kind = 'event'")}
+    assert rows == {a: 2, b: 5}  # the finished event keeps its points; the other takes the new ones
+    assert "Points: 2" in (card_a.text or "")
+    assert [tuple(r) for r in await db.fetchall("SELECT member_id, delta, task_id FROM ledger")] == ledger
+    told = await db.fetchval("SELECT COUNT(*) FROM outbox WHERE payload LIKE '%Staff changed task%'")
+    assert told == 1  # the double tap told nobody twice
+    assert await db.fetchval("SELECT COUNT(*) FROM audit_log WHERE action = 'series.edit'") == 1
+    assert await db.fetchval("SELECT points FROM event_series") == 5  # the events still to post, too
+    assert fake.errors == [], [(c.method, c.description) for c in fake.errors]
+    await db.close()
+
+
+def _sync_events(path: str) -> list[int]:
+    import sqlite3
+    con = sqlite3.connect(path)
+    try:
+        return [int(r[0]) for r in con.execute("SELECT id FROM tasks WHERE kind = 'event' ORDER BY starts_at")]
+    finally:
+        con.close()

@@ -6,7 +6,10 @@ import asyncio
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.services import series, tasks
+import pytest
+
+from bot.models import InvalidInput, NotAllowed
+from bot.services import completion, series, tasks
 from storage.db import Database
 from tests.factories import make_community, make_member
 
@@ -56,8 +59,10 @@ async def test_edits_reach_unposted_occurrences_and_stop_ends_them(db: Database,
     _, staff = await _setup(db, now)
     sid = await series.create_series(db, now, staff, _saturday_series(now))
     await series.post_due(db, now)
-    posted = await series.edit_places(db, now, staff, sid, 5)
-    assert len(posted) == 1  # the first Saturday stays as it was posted
+    s = await series.load(db, sid)
+    assert s is not None and s.next_day is not None
+    edit = await series.edit_from(db, now, staff, sid, "slots", "5", datetime.fromisoformat(s.next_day).date())
+    assert edit.change == [] and edit.kept == []  # the first Saturday, posted before that day, stays as it is
     await series.edit_time(db, now, staff, sid, time(10, 0), time(12, 0))
     s = await series.load(db, sid)
     assert s is not None and s.next_day is not None
@@ -87,3 +92,79 @@ async def test_a_longer_horizon_posts_the_next_occurrence_sooner(db: Database, n
     await series.set_days_ahead(db, now, staff, 14)  # the next Saturday is now within the horizon
     await series.post_due(db, now)
     assert len(await _events(db)) == 2
+
+
+async def _tg(db: Database, member_id: int) -> int:
+    return int(await db.fetchval("SELECT tg_user_id FROM members WHERE id = ?", (member_id,)))
+
+
+async def test_edit_from_a_day_reaches_posted_events_not_started_never_finished_ones(db: Database, now: datetime) -> None:
+    cid, staff = await _setup(db, now)
+    vol1 = await make_member(db, now, cid, volunteer=True)
+    vol2 = await make_member(db, now, cid, volunteer=True)
+    sid = await series.create_series(db, now, staff, _saturday_series(now))
+    await series.set_days_ahead(db, now, staff, 21)
+    await series.post_due(db, now)  # three Saturdays posted: 05-09, 05-16, 05-23
+    a, b, c = [int(r[0]) for r in await db.fetchall("SELECT id FROM tasks WHERE kind = 'event' ORDER BY starts_at")]
+    for task_id in (a, b, c):
+        await tasks.claim(db, now, vol1 if task_id != b else vol2, task_id)
+    await completion.mark_done(db, task_id=b, tg_user_id=await _tg(db, vol2), now=now)  # someone completed B
+    await completion.close_event(db, task_id=a, tg_user_id=await _tg(db, staff), now=now)  # A finished, 2 points
+    ledger = [tuple(r) for r in await db.fetchall("SELECT member_id, delta FROM ledger ORDER BY id")]
+    assert ledger == [(vol1, 2)]
+    cards = {r[0]: r[1] for r in await db.fetchall("SELECT id, card_version FROM tasks")}
+    today = now.astimezone(TZ).date()
+
+    plan = await series.plan_edit(db, now, staff, sid, "points", "5", today)
+    assert (plan.change, plan.kept, plan.split) == ([c], [a, b], False)
+    done = await series.edit_from(db, now, staff, sid, "points", "5", today)
+    assert done.change == [c]
+    points = {r[0]: (r[1], r[2]) for r in await db.fetchall("SELECT id, points, card_version FROM tasks")}
+    assert points[a] == (2, cards[a]) and points[b] == (2, cards[b])  # finished / completed: untouched
+    assert points[c] == (5, cards[c] + 1)  # taken, and its card redrawn by the card job
+    assert [tuple(r) for r in await db.fetchall("SELECT member_id, delta FROM ledger ORDER BY id")] == ledger
+    told = "SELECT COUNT(*) FROM outbox WHERE member_id = ? AND payload LIKE '%Staff changed task%'"
+    assert await db.fetchval(told, (vol1,)) == 1
+    # The same edit again (a double tap, a redelivered update): nothing more changes or is said.
+    again = await series.edit_from(db, now, staff, sid, "points", "5", today)
+    assert again.change == []
+    assert await db.fetchval(told, (vol1,)) == 1
+    assert await db.fetchval("SELECT card_version FROM tasks WHERE id = ?", (c,)) == cards[c] + 1
+    # The occurrences not yet posted take it too.
+    await series.post_due(db, now + timedelta(days=7))
+    assert await db.fetchval("SELECT points FROM tasks WHERE kind = 'event' ORDER BY starts_at DESC LIMIT 1") == 5
+
+
+async def test_edit_refuses_bad_values_and_non_staff_and_splits_a_later_day(db: Database, now: datetime) -> None:
+    cid, staff = await _setup(db, now)
+    vol = await make_member(db, now, cid, volunteer=True)
+    sid = await series.create_series(db, now, staff, _saturday_series(now))
+    await series.post_due(db, now)
+    today = now.astimezone(TZ).date()
+    for field, value in (("points", "101"), ("points", "-1"), ("slots", "0"), ("title", "x" * 61), ("state", "1")):
+        with pytest.raises(InvalidInput) as bad:
+            await series.edit_from(db, now, staff, sid, field, value, today)
+        if field == "points":  # the rule of a single event's edit, word for word
+            with pytest.raises(InvalidInput) as single:
+                tasks.edited_value("points", value)
+            assert (bad.value.message, bad.value.params) == (single.value.message, single.value.params)
+    with pytest.raises(NotAllowed):
+        await series.edit_from(db, now, vol, sid, "points", "5", today)
+    with pytest.raises(InvalidInput):
+        await series.edit_from(db, now, staff, sid, "points", "5", today - timedelta(days=1))
+    assert await db.fetchval("SELECT points FROM event_series WHERE id = ?", (sid,)) == 2
+    # From the fourth Saturday on (after the next one to post): the series goes on as a new one.
+    s = await series.load(db, sid)
+    assert s is not None and s.next_day is not None
+    fourth = datetime.fromisoformat(s.next_day).date() + timedelta(days=14)
+    done = await series.edit_from(db, now, staff, sid, "title", "Park clean-up", fourth)
+    assert done.split and done.continued_as is not None and done.change == []
+    again = await series.edit_from(db, now, staff, sid, "title", "Park clean-up", fourth)  # redelivered
+    assert again.continued_as == done.continued_as
+    assert await db.fetchval("SELECT COUNT(*) FROM event_series") == 2
+    for days in range(0, 70):
+        await series.post_due(db, now + timedelta(days=days))
+    rows = await db.fetchall("SELECT starts_at, title FROM tasks WHERE kind = 'event' ORDER BY starts_at")
+    titles = [(datetime.fromisoformat(r[0]).astimezone(TZ).date() >= fourth, r[1]) for r in rows]
+    assert len(titles) == 8
+    assert all(title == ("Park clean-up" if later else "Saturday clean-up") for later, title in titles), titles
