@@ -74,6 +74,36 @@ async def waiting_count(db: Database, task_id: int) -> int:
                                  {"task": task_id}) or 0)
 
 
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A member's open entry on an event's waiting list, as /mytasks shows it (``id``: the event's)."""
+
+    id: int
+    title: str | None
+    description: str | None
+    voice_file_id: str | None
+    state: str                 # waiting, offered
+    position: int              # among those waiting (1: next); 0 for an offer
+    waiting: int               # how many wait on the event
+    offer_until: str | None    # an offer's end (UTC text)
+    tz: str                    # the community's time zone
+
+
+async def of_member(db: Database, member_id: int, *, limit: int = 10) -> list[Waiting]:
+    """The member's entries still waiting or offered on events still open or full, newest first (index
+    waitlist_member; the counts read waitlist_queue)."""
+    rows = await db.fetchall(
+        "SELECT w.task_id, t.title, t.description, t.voice_file_id, w.state,"
+        " CASE WHEN w.state = 'waiting' THEN (SELECT COUNT(*) FROM waitlist o WHERE o.task_id = w.task_id"
+        " AND o.state = 'waiting' AND o.id <= w.id) ELSE 0 END,"
+        " (SELECT COUNT(*) FROM waitlist o WHERE o.task_id = w.task_id AND o.state = 'waiting'),"
+        " w.offer_until, c.timezone"
+        " FROM waitlist w CROSS JOIN tasks t JOIN communities c ON c.id = t.community_id"
+        " WHERE t.id = w.task_id AND w.member_id = :member AND w.state IN ('waiting', 'offered') AND t.state IN ('open', 'full')"
+        " ORDER BY w.id DESC LIMIT :limit", {"member": member_id, "limit": limit})
+    return [Waiting(int(r[0]), r[1], r[2], r[3], str(r[4]), int(r[5]), int(r[6]), r[7], str(r[8])) for r in rows]
+
+
 async def expired_offers(db: Database, now: datetime, limit: int = 100) -> list[int]:
     """The ids of offers whose time has passed (index waitlist_offers), oldest first."""
     rows = await db.fetchall("SELECT id FROM waitlist WHERE state = 'offered' AND offer_until <= :now"
