@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import CallbackQuery, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
@@ -32,6 +32,7 @@ from bot.ui import (
     esc,
     event_time,
     inline,
+    local_time,
     reply,
     task_name,
     tr_for,
@@ -41,6 +42,7 @@ from storage import communities as community_store
 from storage import outbox as outbox_store
 from storage import tasks as task_store
 from storage.tasks import Task, TaskWhen
+from storage.waitlist import Waiting
 
 log = logging.getLogger(__name__)
 
@@ -426,13 +428,41 @@ async def cmd_mytasks(update: Update, ctx: LinliContext) -> None:
         await reply(update, error_text(t, NotRegistered()))
         return
     rows = await tasks.list_mine(ctx.db, member.id)
-    if not rows:
+    waiting = await tasks.waiting_mine(ctx.db, member.id)
+    if not rows and not waiting:
         await reply(update, t("You have no tasks yet."))
         return
-    lines = [t("Your tasks:")]
+    lines = [t("Your tasks:")] if rows else []
     for r in rows:
         lines.append(f"#{r.id} {task_name(t, r)} · {esc(_state(t, r.state))}")
-    await reply(update, "\n".join(lines), mytasks_buttons(t, member, rows))
+    if waiting:
+        lines += ([""] if rows else []) + [_waiting_line(t, w) for w in waiting]
+    staff = mytasks_buttons(t, member, rows)
+    buttons = [list(row) for row in staff.inline_keyboard] if staff is not None else []
+    buttons += [list(row) for row in inline(_waiting_buttons(t, waiting)).inline_keyboard]
+    await reply(update, "\n".join(lines), InlineKeyboardMarkup(buttons) if buttons else None)
+
+
+def _waiting_line(t: Translator, w: Waiting) -> str:
+    """A waiting-list entry in /mytasks: its place in the line, or the place offered and until when."""
+    if w.state == "offered":
+        return t("🎟 A place on “{event}” is yours: please keep or decline it by {until}, or it goes to the next one "
+                 "waiting.", event=task_name(t, w), until=local_time(w.offer_until, w.tz))
+    return t("⏳ Waiting list: “{event}”, position {n} of {total}.", event=task_name(t, w), n=w.position,
+             total=w.waiting)
+
+
+def _waiting_buttons(t: Translator, waiting: list[Waiting]) -> list[list[tuple[str, str]]]:
+    """Keep / decline a place offered, leave a waiting list (the waiting list's own buttons)."""
+    rows: list[list[tuple[str, str]]] = []
+    for w in waiting:
+        name = tasks.label(w.title, w.description, limit=20) or f"#{w.id}"
+        if w.state == "offered":
+            rows.append([(t("✅ Keep: {event}", event=name)[:60], f"wly:{w.id}"),
+                         (t("✖ Decline: {event}", event=name)[:60], f"wln:{w.id}")])
+        else:
+            rows.append([(t("Leave the waiting list: {event}", event=name)[:60], f"wlo:{w.id}")])
+    return rows
 
 
 # -- renderers -------------------------------------------------------------------------------

@@ -34,12 +34,14 @@ from storage import claims as claim_store
 from storage import communities as community_store
 from storage import members as member_store
 from storage import tasks as task_store
+from storage import waitlist as waitlist_store
 from storage.claims import Claim
 from storage.db import Connection, Database, Row, SyncConnection
 from storage.members import Member
 from storage.outbox import audit, audit_sync, enqueue, enqueue_sync, scrub_details, scrub_details_sync
 from storage.tasks import ClaimTask, OpenTask, Task
 from storage.timeutil import to_db
+from storage.waitlist import Waiting
 
 OPEN_STATES = ("open", "full")
 CLAIMABLE_STATES = ("open",)
@@ -638,6 +640,11 @@ async def list_open(db: Database, community_id: int, *, offset: int = 0, limit: 
 
 async def list_mine(db: Database, member_id: int, *, limit: int = 20) -> list[Task]:
     return await task_store.of_member(db, member_id, limit=limit)
+
+
+async def waiting_mine(db: Database, member_id: int, *, limit: int = 10) -> list[Waiting]:
+    """The member's places on waiting lists (waiting, or a place offered to keep or decline), for /mytasks."""
+    return await waitlist_store.of_member(db, member_id, limit=limit)
 
 
 async def card_pressed(db: Database, task_id: int, chat_id: int, message_id: int) -> str | None:
