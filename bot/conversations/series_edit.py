@@ -76,7 +76,12 @@ async def ask(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str, s:
 
 
 async def _ask_confirm(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str, t: Translator) -> None:
-    plan = await _plan(ctx, dialog)
+    try:
+        plan = await _plan(ctx, dialog)
+    except DomainError as err:  # the series ended or changed meanwhile: said, and the dialog ends
+        await dialogs.finish(ctx, dialog.tg_user_id)
+        await reply(update, error_text(t, err), await main_menu(ctx, dialog.tg_user_id, t))
+        return
     rows = [[(t("✅ Yes, change it"), button("confirm", "yes")), (t("✖ Cancel"), button("confirm", "-cancel"))]]
     await reply(update, prefix + describe(t, plan, done=False) + "\n\n" + t("Change it?"), inline(rows))
 

@@ -191,7 +191,8 @@ async def test_edit_from_today_reaches_posted_events_not_started_never_finished_
         msg = await _press(fake, stf, listing, data, button="d:field:")
         await _press(fake, stf, msg, "d:field:points", contains="from 0 to 100")
         await _say(fake, stf, "101", contains="Please give a whole number from 0 to 100.")
-        msg = await _say(fake, stf, "5", button="d:from:")
+        await _say(fake, stf, "5", button="d:from:")
+        msg = await _say(fake, stf, "2020-01-01", button="d:from:", contains="That day has already passed")
         confirm = await _press(fake, stf, msg, "d:from:today", button="d:confirm:", contains="the points 2 → 5")
         assert f"#{b} takes it too" in (confirm.text or "") and f"#{a} stays as it is" in (confirm.text or ""), \
             confirm.text
