@@ -66,8 +66,9 @@ _CLAIM = (
 )
 
 # The update itself is not needed any more (its id and digest recognise a redelivery): handled
-# rows stay small, and hold nothing personal for their week.
-_HANDLED = ("UPDATE inbox SET status = 'handled', handled_at = :at, payload = '', owner = NULL,"
+# rows stay small, and hold nothing personal for their week. The owner stays: which instance
+# handled it (an instance name, nothing personal).
+_HANDLED = ("UPDATE inbox SET status = 'handled', handled_at = :at, payload = '',"
             " lease_until = NULL WHERE update_id = :update_id AND status = 'working' AND owner = :owner")
 
 
@@ -81,6 +82,20 @@ def take_back(conn: sqlite3.Connection, owner: str, now: str) -> int:
     cur = conn.execute("UPDATE inbox SET status = 'waiting', owner = NULL, lease_until = NULL, not_before = :now"
                        " WHERE status = 'working' AND owner = :owner", {"now": now, "owner": owner})
     return cur.rowcount or 0
+
+
+def renew(conn: sqlite3.Connection, owner: str, lease_until: str) -> int:
+    """``owner`` is alive: the rows it is handling (or waits to retry) stay its own until ``lease_until``
+    however long a handler runs; returns how many."""
+    return conn.execute("UPDATE inbox SET lease_until = :lease WHERE status = 'working' AND owner = :owner",
+                        {"lease": lease_until, "owner": owner}).rowcount or 0
+
+
+def handled_by(conn: sqlite3.Connection) -> dict[str, int]:
+    """How many handled updates each instance handled (kept a week; tests and the operator)."""
+    rows = conn.execute("SELECT COALESCE(owner, ''), COUNT(*) FROM inbox WHERE status = 'handled'"
+                        " GROUP BY owner").fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
 
 
 def claim(conn: sqlite3.Connection, *, owner: str, now: str, lease_until: str, limit: int) -> list[InboxRow]:

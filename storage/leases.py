@@ -1,4 +1,5 @@
-"""Leases: a named job only one process may do at a time (long polling), held by a random token.
+"""Leases: a named job only one process may do at a time (long polling, the timed jobs), and each
+running instance's own lease (``instance:<name>``, its heartbeat), held by a token or a name.
 
 ``take`` is one compare-and-set: the lease becomes (or stays) the caller's if it is free, already
 the caller's, or expired; otherwise it is left alone. Either way the holder afterwards comes back,
@@ -59,7 +60,12 @@ async def take(db: Database, name: str, holder: str, host: str, pid: int, now: d
 
 async def release(db: Database, name: str, holder: str) -> bool:
     """Give ``name`` up if ``holder`` still holds it (a clean stop: the next process need not wait)."""
-    return await db.write(lambda conn: conn.execute(_RELEASE, {"name": name, "holder": holder}).rowcount > 0)
+    return await db.write(lambda conn: release_sync(conn, name, holder))
+
+
+def release_sync(conn: sqlite3.Connection, name: str, holder: str) -> bool:
+    """``release`` in the caller's ``Database.write`` transaction."""
+    return conn.execute(_RELEASE, {"name": name, "holder": holder}).rowcount > 0
 
 
 async def holder_of(db: Database, name: str) -> Lease | None:
@@ -71,3 +77,23 @@ def holder_sync(conn: sqlite3.Connection, name: str) -> Lease | None:
     """Who holds ``name`` (on any connection, a read-only one too)."""
     row = conn.execute(_HOLDER, {"name": name}).fetchone()
     return None if row is None else _row(row)
+
+
+_ALL = "SELECT name, holder, host, pid, taken_at, expires_at FROM leases ORDER BY name"
+_DROP = "DELETE FROM leases WHERE name = :name AND holder = :holder AND expires_at = :expires"
+
+
+async def every(db: Database) -> list[Lease]:
+    """Every lease, by name (``linli doctor``, and the instances' look for stopped ones)."""
+    return [_row(r) for r in await db.fetchall(_ALL)]
+
+
+def every_sync(conn: sqlite3.Connection) -> list[Lease]:
+    """``every`` on any connection (a read-only one too)."""
+    return [_row(r) for r in conn.execute(_ALL).fetchall()]
+
+
+def drop_sync(conn: sqlite3.Connection, lease: Lease) -> bool:
+    """Delete ``lease`` if it is still as it was read (nobody renewed or took it since); True if gone."""
+    return conn.execute(_DROP, {"name": lease.name, "holder": lease.holder,
+                                "expires": to_db(lease.expires_at)}).rowcount > 0

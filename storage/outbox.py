@@ -292,18 +292,35 @@ async def recipients(db: Database, member_ids: Collection[int], default_tz: str,
     return people, {int(r[1]): str(r[3]) for r in rows if r[0] == 1 and r[3]}
 
 
-async def reset_in_flight(db: Database) -> int:
-    """Rows left ``sending`` (by a crash) go back to ``pending``; returns how many."""
-    async with db.transaction() as conn:
-        cur = await conn.execute("UPDATE outbox SET state = 'pending' WHERE state = 'sending'")
-        return cur.rowcount or 0
+# Rows left ``sending`` by a sender that is no longer sending: ``:me`` itself (a restart under the
+# same instance name; only when ``:mine``), a process before 0230 (no name), or an instance that does
+# not hold the ``:lease`` (the outbox lease) unexpired at ``:now``. Never a live holder's rows.
+_RESET = ("UPDATE outbox SET state = 'pending' WHERE state = 'sending'"
+          " AND (sending_by IS NULL OR (sending_by = :me AND :mine = 1) OR (sending_by <> :me AND NOT EXISTS"
+          " (SELECT 1 FROM leases l WHERE l.name = :lease AND l.holder = outbox.sending_by AND l.expires_at > :now)))")
 
 
-def mark_sending(conn: sqlite3.Connection, row_ids: int | Sequence[int]) -> None:
-    """The rows are on their way (one attempt taken each); for ``Database.write``."""
+async def reset_in_flight(db: Database, *, me: str, lease: str, now: datetime, mine: bool = True) -> int:
+    """Rows a stopped sender left ``sending`` go back to ``pending`` (sent at most once more);
+    returns how many. ``me``: this instance's name; ``mine``: its own rows too (at start-up, not
+    when it takes the outbox lease over while it runs); ``now``: real UTC time (leases' times)."""
+    params = {"me": me, "mine": 1 if mine else 0, "lease": lease, "now": to_db(now)}
+    return await db.write(lambda conn: conn.execute(_RESET, params).rowcount or 0)
+
+
+def mark_sending(conn: sqlite3.Connection, row_ids: int | Sequence[int], by: str | None = None) -> None:
+    """The rows are on their way (one attempt taken each), sent by the instance named ``by``; for
+    ``Database.write``."""
     ids = [row_ids] if isinstance(row_ids, int) else row_ids
-    conn.executemany("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = :id",
-                     [{"id": i} for i in ids])
+    conn.executemany("UPDATE outbox SET state = 'sending', attempts = attempts + 1, sending_by = :by WHERE id = :id",
+                     [{"id": i, "by": by} for i in ids])
+
+
+def sending_by(conn: sqlite3.Connection) -> dict[str, int]:
+    """How many rows each instance has on their way (``linli doctor``; a read-only connection will do)."""
+    rows = conn.execute("SELECT COALESCE(sending_by, ''), COUNT(*) FROM outbox WHERE state = 'sending'"
+                        " GROUP BY sending_by").fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
 
 
 async def delete(conn: aiosqlite.Connection, row_id: int) -> None:

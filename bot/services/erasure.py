@@ -144,7 +144,7 @@ REGISTRY: dict[str, Table] = {
     "outbox": Table(mine="member_id = :mid OR chat_id = :tg", delete_mine=True,
                     first=QUEUE_FORGET, kept=f"kind = '{FORGET}'",
                     cols={"payload": SCRUB, "last_error": SCRUB},
-                    keep="id dedupe_key chat_id member_id kind priority not_before state attempts message_id"
+                    keep="id dedupe_key chat_id member_id kind priority not_before state attempts message_id sending_by"
                          " voice_message_id created_at sent_at"),
     "audit_log": Table(mine="actor_id = :mid", cols={"details": SCRUB},
                        keep="id community_id actor_id action object_type object_id created_at"),

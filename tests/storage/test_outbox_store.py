@@ -50,7 +50,7 @@ async def test_an_attempt_is_counted_when_sending_and_given_back_on_a_retry_that
         await outbox_store.retry_at(conn, row.id, when=later, error="429", give_back=True)
     assert await _state(db, "a") == ("pending", 0, "429", to_db(later), 7)
     await db.write(lambda conn: outbox_store.mark_sending(conn, row.id))
-    assert await outbox_store.reset_in_flight(db) == 1
+    assert await outbox_store.reset_in_flight(db, me="here", lease="outbox", now=now) == 1  # marked by nobody named
     assert (await _state(db, "a"))[:2] == ("pending", 1)
 
 
