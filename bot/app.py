@@ -26,9 +26,10 @@ from bot.context import LinliContext, Runtime
 from bot.http_client import AiohttpRequest
 from bot.i18n import translator
 from bot.inbox import Inbox, InboxPollRequest, InboxQueue
+from bot.instance import OUTBOX, Instance, LeaseKeeper, identify, keeper_for
 from bot.models import N_
 from bot.ratelimit import ChatRateLimiter
-from storage.db import open_database
+from storage.db import Database, open_database
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +117,11 @@ class LinliApplication(Application):  # type: ignore[type-arg]
         return await super().process_error(update, error, job, coroutine)
 
 
-def build_application(settings: Settings, clock: Clock | None = None) -> Application:  # type: ignore[type-arg]
+def build_application(settings: Settings, clock: Clock | None = None,
+                      instance: Instance | None = None) -> Application:  # type: ignore[type-arg]
     runtime = Runtime(settings=settings, clock=clock or settings.make_clock())
+    instance = instance or identify(settings)
+    keeper = keeper_for(settings, instance)
     codes.use_seed(settings.random_seed)
     queue = InboxQueue()
     queue.deferred = not settings.webhook_url  # long polling: committed before the next getUpdates
@@ -126,15 +130,11 @@ def build_application(settings: Settings, clock: Clock | None = None) -> Applica
     async def post_init(app: Application) -> None:  # type: ignore[type-arg]
         runtime.db = await open_database(settings.database_url)
         assert isinstance(app, LinliApplication)
-        inbox = Inbox(runtime.db, app.handle_from_inbox, bot=app.bot, now=runtime.clock.now)
+        await _start_instance(app, runtime.db, keeper)
+        inbox = Inbox(runtime.db, app.handle_from_inbox, bot=app.bot, now=runtime.clock.now, owner=instance.name)
         queue.inbox = inbox
         app.bot_data["inbox"] = inbox
         tasks.append(asyncio.create_task(_run_inbox(app, inbox)))
-        from bot.jobs.outbox_drain import reset_in_flight
-
-        back = await reset_in_flight(runtime.db)
-        if back:
-            log.info("%d outbox messages were in flight at the last stop; sending them again", back)
         me = await app.bot.get_me()
         runtime.bot_username = me.username or ""
         await _set_commands(app)
@@ -144,6 +144,8 @@ def build_application(settings: Settings, clock: Clock | None = None) -> Applica
         inbox = app.bot_data.get("inbox")
         if isinstance(inbox, Inbox):
             await inbox.stop()  # the updates being handled finish; the handled marks are written
+        if runtime.db is not None:
+            await keeper.release(runtime.db)  # the jobs have stopped: another instance takes them at once
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -158,6 +160,8 @@ def build_application(settings: Settings, clock: Clock | None = None) -> Applica
     builder = _builder(settings, queue).post_init(post_init).post_stop(post_stop).post_shutdown(post_shutdown)
     app = builder.build()
     app.bot_data["runtime"] = runtime
+    app.bot_data["instance"] = instance
+    app.bot_data["leases"] = keeper
     for name in FEATURES:
         importlib.import_module(name).register(app)
     app.add_error_handler(_on_error)
@@ -180,6 +184,36 @@ def _builder(settings: Settings, queue: InboxQueue) -> ApplicationBuilder:  # ty
         .request(AiohttpRequest(connection_pool_size=64, connect_timeout=10, read_timeout=15, write_timeout=15))
         .get_updates_request(InboxPollRequest(queue, connection_pool_size=1, connect_timeout=10, read_timeout=40))
     )
+
+
+async def _start_instance(app: Application, db: Database, keeper: LeaseKeeper) -> None:  # type: ignore[type-arg]
+    """Take this instance's name and the jobs' leases that are free; put back what a stopped sender
+    left in flight (bot/instance.py); renew the leases from the job queue."""
+    from bot.jobs.outbox_drain import reset_in_flight
+
+    me = keeper.instance.name
+
+    async def outbox_taken(db: Database) -> None:
+        back = await reset_in_flight(db, me, mine=False)
+        if back:
+            log.info("%d outbox messages were on their way when their sender stopped; sending them again", back)
+
+    keeper.on_take[OUTBOX] = outbox_taken
+    keeper.on_lost = app.stop_running
+    await keeper.claim_name(db)   # NameTaken: another live process has this name
+    back = await reset_in_flight(db, me)
+    if back:
+        log.info("%d outbox messages were in flight at the last stop; sending them again", back)
+    await keeper.tick(db)
+
+    async def renew(_: Any) -> None:
+        runtime = app.bot_data["runtime"]
+        if runtime.db is not None:
+            await keeper.tick(runtime.db)
+
+    assert app.job_queue is not None
+    app.job_queue.run_repeating(renew, interval=keeper.renew, first=keeper.renew, name="leases",
+                                job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
 
 
 async def _run_inbox(app: Application, inbox: Inbox) -> None:  # type: ignore[type-arg]

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from bot import cli_pg, poll_lease
 from bot.config import DEFAULT_API_URL, ConfigError, Settings, load_settings
+from bot.instance import Instance, NameTaken, described, identify, keeper_for
 from bot.logs import add_secret, protect_output, setup_logging
 from storage.db import DatabaseError, DriverError, open_database, sqlite_path_from_url
 from storage.pg import is_postgres_url
@@ -69,9 +70,13 @@ def _missing_database(settings: Settings) -> str | None:
     return None
 
 
-async def _check_database(settings: Settings) -> None:
+async def _check_database(settings: Settings, instance: Instance | None = None) -> None:
     db = await open_database(settings.database_url)
-    await db.close()
+    try:
+        if instance is not None:
+            await keeper_for(settings, instance).claim_name(db)
+    finally:
+        await db.close()
 
 
 async def _get_me(settings: Settings, token: str) -> tuple[str | None, str]:
@@ -107,16 +112,13 @@ def cmd_run(settings: Settings) -> int:
 
     token = settings.token()  # ConfigError when missing or malformed
     setup_logging("CRITICAL", token)  # the checks below end in one line of their own
-    try:
-        asyncio.run(_check_database(settings))
-    except DatabaseError as exc:
-        return _fail(_db_problem(exc))
-    problem, _ = asyncio.run(_get_me(settings, token))
+    instance = identify(settings)
+    problem = _start_problem(settings, token, instance)
     if problem:
         return _fail(problem)
     lease = _polling_turn(settings)
     setup_logging(settings.log_level, token)
-    app = build_application(settings)
+    app = build_application(settings, instance=instance)
     _stop_when_polling_dies(app)
     if lease is not None:
         poll_lease.keep(app, lease, lambda: app.bot_data["runtime"].db)
@@ -159,6 +161,18 @@ def _polling_turn(settings: Settings) -> poll_lease.PollLease | None:
     except KeyboardInterrupt:   # Ctrl-C while standing by: nothing to clean up
         raise SystemExit(130) from None
     return lease
+
+
+def _start_problem(settings: Settings, token: str, instance: Instance) -> str | None:
+    """What stops ``linli run`` before it starts, in one line: the database, the instance name
+    (another live process uses it: bot/instance.py), the token."""
+    try:
+        asyncio.run(_check_database(settings, instance))
+    except DatabaseError as exc:
+        return _db_problem(exc)
+    except NameTaken as exc:
+        return str(exc)
+    return asyncio.run(_get_me(settings, token))[0]
 
 
 def _stop_when_polling_dies(app: Any) -> None:
@@ -282,12 +296,30 @@ def _doctor_polling(settings: Settings) -> str:
         return poll_lease.described(holder_sync(con, poll_lease.NAME), datetime.now(UTC))
 
 
+def _doctor_leases(settings: Settings) -> list[str]:
+    """Which instance runs which timed job, and the instances running (the leases; read-only)."""
+    from datetime import UTC, datetime
+
+    from storage.leases import every_sync
+    from storage.readonly import open_readonly
+
+    path = database_file(settings)
+    if path is None:
+        return []
+    with open_readonly(path) as con:
+        every = every_sync(con)   # (only asked of a database whose schema is current)
+    return described(every, datetime.now(UTC)) or ["nobody (no instance has run the timed jobs on this database)"]
+
+
 def cmd_doctor(settings: Settings) -> int:
     print("configuration: ok")
     db_ok, line = _doctor_database(settings)
     print(f"database: {line}")
     if db_ok and not settings.webhook_url:
         print(f"polling: {_doctor_polling(settings)}")
+    if db_ok:
+        for lease in _doctor_leases(settings):
+            print(f"lease: {lease}")
     return 0 if doctor_telegram(settings) and db_ok else 1
 
 

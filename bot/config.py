@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     # poll_lease_renew seconds; a standing-by process takes over once it is poll_lease_ttl seconds old.
     poll_lease_ttl: float = Field(default=30.0, gt=0, alias="BOT_POLL_LEASE_TTL")
     poll_lease_renew: float = Field(default=10.0, gt=0, alias="BOT_POLL_LEASE_RENEW")
+    # Several instances on one database (bot/instance.py): each process's name (default host:pid),
+    # and the leases of the timed jobs (outbox and cards; sweeps), renewed every job_lease_renew
+    # seconds; another instance takes a job over once its lease is job_lease_ttl seconds old.
+    instance_name: str | None = Field(default=None, alias="BOT_INSTANCE_NAME")
+    job_lease_ttl: float = Field(default=30.0, gt=0, alias="BOT_JOB_LEASE_TTL")
+    job_lease_renew: float = Field(default=10.0, gt=0, alias="BOT_JOB_LEASE_RENEW")
     # How often the outbox and the sweeps run (seconds); tests and the demo shorten them.
     outbox_interval: float = Field(default=0.5, gt=0, alias="BOT_OUTBOX_INTERVAL")
     sweep_interval: float = Field(default=30.0, gt=0, alias="BOT_SWEEP_INTERVAL")
@@ -133,6 +139,23 @@ class Settings(BaseSettings):
         if ttl is not None and value * 2 > ttl:
             raise ValueError(f"must be at most half of BOT_POLL_LEASE_TTL ({ttl:g} s), so one late renewal does not lose the lease")
         return value
+
+    @field_validator("job_lease_renew")
+    @classmethod
+    def _check_job_renew(cls, value: float, info: ValidationInfo) -> float:
+        ttl = info.data.get("job_lease_ttl")
+        if ttl is not None and value * 2 > ttl:
+            raise ValueError(f"must be at most half of BOT_JOB_LEASE_TTL ({ttl:g} s), so one late renewal does not lose the lease")
+        return value
+
+    @field_validator("instance_name")
+    @classmethod
+    def _check_instance(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if len(value) > 64 or not value.isprintable():
+            raise ValueError("must be at most 64 printable characters, e.g. the host and the port: web1:8443")
+        return value.strip()
 
     @field_validator("clock_start")
     @classmethod

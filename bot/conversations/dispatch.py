@@ -577,6 +577,7 @@ menu_item("mytasks", N_("🗂 My tasks"), visible=participant, order=30)(cmd_myt
 
 def register(app: LinliApp) -> None:
     """Add this feature's handlers to the application."""
+    from bot.instance import OUTBOX, leased
     from bot.jobs import cards
 
     private = filters.ChatType.PRIVATE
@@ -591,4 +592,5 @@ def register(app: LinliApp) -> None:
     app.add_handler(CallbackQueryHandler(on_callback, pattern=r"^(cl|dt|wd|rc|ap|rj|ed):"))
     app.add_handler(CallbackQueryHandler(on_keep, pattern=r"^rcn:"))
     if app.job_queue is not None:
-        app.job_queue.run_repeating(cards.refresh_cards, interval=1, first=1, name="cards")
+        # the cards spend the groups' budget with the outbox: on the instance holding its lease
+        app.job_queue.run_repeating(leased(OUTBOX, cards.refresh_cards), interval=1, first=1, name="cards")

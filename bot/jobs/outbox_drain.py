@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from telegram import Message
@@ -25,6 +25,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 from bot.context import LinliApp, LinliContext
 from bot.http_client import send_text
 from bot.i18n import translator
+from bot.instance import leased
 from bot.ratelimit import group_room
 from bot.renderers import RENDERERS, UNREACHABLE_HOOKS, RenderContext, Rendered
 from storage import communities as community_store
@@ -37,6 +38,7 @@ from storage.outbox import BULK, FIRST, FORGET, FORGETTABLE, OutboxRow, Recipien
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+LEASE = "outbox"  # the lease of the instance that sends (this job and the cards: one Telegram budget)
 BATCH = 30  # the most rows read (and sent concurrently) at once
 MAX_ATTEMPTS = 8
 
@@ -84,9 +86,11 @@ class Pacer:
                 await asyncio.sleep((1 - self.tokens) / self.rate)
 
 
-async def reset_in_flight(db: Database) -> int:
-    """At start-up: rows a crash left in ``sending`` go back to ``pending`` (each sent at most once more)."""
-    return await outbox_store.reset_in_flight(db)
+async def reset_in_flight(db: Database, me: str = "", *, mine: bool = True) -> int:
+    """Rows a stopped sender left in ``sending`` go back to ``pending`` (each sent at most once more):
+    at start-up (``mine``: this instance's own too, a restart) and when this instance ``me`` takes
+    the outbox lease over. Rows of an instance that still holds the outbox lease stay as they are."""
+    return await outbox_store.reset_in_flight(db, me=me, lease=LEASE, now=datetime.now(UTC), mine=mine)
 
 
 def _in_quiet_hours(local: datetime, start: str, end: str) -> datetime | None:
@@ -127,7 +131,7 @@ def _quiet_end(now: datetime, start: str, end: str, tz: str) -> datetime | None:
 class OutboxSender:
     """Sends due rows. One instance per application; ``drain()`` is called by the job."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, name: str | None = None) -> None:
         self.pacer = Pacer(rate)
         # A batch is sent whole before the next is chosen, so a message that matters more (a claim's
         # details) waits for the batch in flight: about a quarter of a second's sends at most.
@@ -136,8 +140,9 @@ class OutboxSender:
         self._forgotten = 0  # forget rows deleted since the last checkpoint
         # Rows marked ``sending`` (just before their call) and ``sent`` (just after it) in shared
         # writes: the rows the pacer lets go, or whose calls return, at the same moment share one.
-        self._marks: _Together[int] = _Together(_write_marks)
+        self._marks: _Together[int] = _Together(lambda ctx, ids: _write_marks(ctx, ids, name))
         self._settles: _Together[tuple[OutboxRow, int | None, int | None]] = _Together(_write_settles)
+        self.holding: Callable[[], bool] = lambda: True   # still this instance's job (bot/instance.py)
 
     async def drain(self, ctx: LinliContext, limit: int = 2000) -> int:
         """Send what is due now; returns how many rows were handled."""
@@ -145,7 +150,7 @@ class OutboxSender:
             return 0
         async with self._running:
             handled = 0
-            while handled < limit:
+            while handled < limit and self.holding():
                 now = ctx.now()
                 rows = await outbox_store.next_batch(ctx.db, now, self.batch)
                 if not rows:
@@ -438,8 +443,9 @@ class _Together(Generic[T]):
                 raise
 
 
-async def _write_marks(ctx: LinliContext, ids: list[int]) -> None:
-    await ctx.db.write(lambda conn: outbox_store.mark_sending(conn, ids))
+async def _write_marks(ctx: LinliContext, ids: list[int], by: str | None = None) -> None:
+    """Mark the rows ``sending`` by the instance named ``by`` (see ``reset_in_flight``)."""
+    await ctx.db.write(lambda conn: outbox_store.mark_sending(conn, ids, by))
 
 
 async def _write_settles(ctx: LinliContext, done: list[tuple[OutboxRow, int | None, int | None]]) -> None:
@@ -466,10 +472,15 @@ async def _job(ctx: LinliContext) -> None:
 
 def register(app: LinliApp) -> None:
     settings = app.bot_data["runtime"].settings
-    app.bot_data["outbox_sender"] = OutboxSender(settings.send_rate if settings.flood_control else 10_000.0)
+    instance, keeper = app.bot_data.get("instance"), app.bot_data.get("leases")
+    sender = OutboxSender(settings.send_rate if settings.flood_control else 10_000.0,
+                          instance.name if instance is not None else None)
+    if keeper is not None:
+        sender.holding = lambda: keeper.holds(LEASE)   # a batch starts only while the lease is ours
+    app.bot_data["outbox_sender"] = sender
     assert app.job_queue is not None
     app.job_queue.run_repeating(
-        _job,
+        leased(LEASE, _job),
         interval=settings.outbox_interval,
         first=0.2,
         name="outbox",

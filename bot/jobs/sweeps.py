@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.context import LinliApp, LinliContext
+from bot.instance import SWEEPS, leased
 from bot.jobs import expiry
 from bot.jobs import waitlist as waitlist_job
 from bot.renderers import RenderContext, Rendered, on_unreachable, renderer
@@ -270,7 +271,7 @@ def register(app: LinliApp) -> None:
     settings = app.bot_data["runtime"].settings
     assert app.job_queue is not None
     app.job_queue.run_repeating(
-        _job,
+        leased(SWEEPS, _job),
         interval=settings.sweep_interval,
         first=1.0,
         name="sweeps",
