@@ -308,12 +308,14 @@ async def reset_in_flight(db: Database, *, me: str, lease: str, now: datetime, m
     return await db.write(lambda conn: conn.execute(_RESET, params).rowcount or 0)
 
 
-def mark_sending(conn: sqlite3.Connection, row_ids: int | Sequence[int], by: str | None = None) -> None:
+def mark_sending(conn: sqlite3.Connection, row_ids: int | Sequence[int], by: str | None = None) -> list[int]:
     """The rows are on their way (one attempt taken each), sent by the instance named ``by``; for
-    ``Database.write``."""
+    ``Database.write``. Only rows still ``pending``: returns those marked (a row another sender took
+    meanwhile, after this one lost the outbox lease, is not this one's to send any more)."""
     ids = [row_ids] if isinstance(row_ids, int) else row_ids
-    conn.executemany("UPDATE outbox SET state = 'sending', attempts = attempts + 1, sending_by = :by WHERE id = :id",
-                     [{"id": i, "by": by} for i in ids])
+    return [i for i in ids if conn.execute(
+        "UPDATE outbox SET state = 'sending', attempts = attempts + 1, sending_by = :by"
+        " WHERE id = :id AND state = 'pending'", {"id": i, "by": by}).rowcount]
 
 
 def sending_by(conn: sqlite3.Connection) -> dict[str, int]:

@@ -140,7 +140,9 @@ class OutboxSender:
         self._forgotten = 0  # forget rows deleted since the last checkpoint
         # Rows marked ``sending`` (just before their call) and ``sent`` (just after it) in shared
         # writes: the rows the pacer lets go, or whose calls return, at the same moment share one.
-        self._marks: _Together[int] = _Together(lambda ctx, ids: _write_marks(ctx, ids, name))
+        # Rows marked by the last writes, until their callers look (a row no longer pending is not).
+        self._marked: set[int] = set()
+        self._marks: _Together[int] = _Together(lambda ctx, ids: _write_marks(ctx, ids, name, self._marked))
         self._settles: _Together[tuple[OutboxRow, int | None, int | None]] = _Together(_write_settles)
         self.holding: Callable[[], bool] = lambda: True   # still this instance's job (bot/instance.py)
 
@@ -183,8 +185,14 @@ class OutboxSender:
             return
         await self.pacer.take()
         # Marked just before the call, not with the whole batch (which waits on the pacer): after a
-        # crash only the rows that were really on their way to Telegram are sent again.
+        # crash only the rows that were really on their way to Telegram are sent again. Not sent if
+        # the outbox lease was lost while it waited, or another sender took the row meanwhile.
+        if not self.holding():
+            return
         await self._marks.add(ctx, row.id)
+        if row.id not in self._marked:
+            return
+        self._marked.discard(row.id)
         try:
             message_id, voice = await self._deliver(ctx, row.chat_id, rendered)
         except TelegramError as exc:
@@ -443,9 +451,13 @@ class _Together(Generic[T]):
                 raise
 
 
-async def _write_marks(ctx: LinliContext, ids: list[int], by: str | None = None) -> None:
-    """Mark the rows ``sending`` by the instance named ``by`` (see ``reset_in_flight``)."""
-    await ctx.db.write(lambda conn: outbox_store.mark_sending(conn, ids, by))
+async def _write_marks(ctx: LinliContext, ids: list[int], by: str | None = None,
+                       marked: set[int] | None = None) -> None:
+    """Mark the rows ``sending`` by the instance named ``by`` (see ``reset_in_flight``); those still
+    pending, and so marked, are added to ``marked``."""
+    done = await ctx.db.write(lambda conn: outbox_store.mark_sending(conn, ids, by))
+    if marked is not None:
+        marked.update(done)
 
 
 async def _write_settles(ctx: LinliContext, done: list[tuple[OutboxRow, int | None, int | None]]) -> None:

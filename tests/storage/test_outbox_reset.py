@@ -77,3 +77,18 @@ async def test_taking_the_lease_over_while_running_keeps_this_instances_own_rows
     assert await _states(db) == {"theirs": ("pending", "web1:11"), "ours": ("sending", "web2:22")}
     # and another instance starting now cannot take web2's row: web2 holds the lease
     assert await _reset(db, "web3:33", later) == 0
+
+
+async def test_a_row_another_sender_took_is_not_marked_again(db: Database) -> None:
+    # web1 hung with a row in its batch; web2 took the outbox over and sent that row meanwhile
+    await _sending(db, "taken", "web2:22")
+    row = await db.fetchone("SELECT id FROM outbox WHERE dedupe_key = 'taken'")
+    assert row is not None
+    assert await db.write(lambda conn: outbox_store.mark_sending(conn, [int(row[0])], "web1:11")) == []
+    assert (await _states(db))["taken"] == ("sending", "web2:22")
+    await _sending(db, "free", None)
+    free = await db.fetchone("SELECT id FROM outbox WHERE dedupe_key = 'free'")
+    assert free is not None
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE outbox SET state = 'pending' WHERE id = :id", {"id": int(free[0])})
+    assert await db.write(lambda conn: outbox_store.mark_sending(conn, [int(free[0])], "web1:11")) == [int(free[0])]
