@@ -134,6 +134,7 @@ def build_application(settings: Settings, clock: Clock | None = None,
         inbox = Inbox(runtime.db, app.handle_from_inbox, bot=app.bot, now=runtime.clock.now, owner=instance.name)
         queue.inbox = inbox
         app.bot_data["inbox"] = inbox
+        inbox.shared = keeper.others > 0
         tasks.append(asyncio.create_task(_run_inbox(app, inbox)))
         me = await app.bot.get_me()
         runtime.bot_username = me.username or ""
@@ -207,9 +208,11 @@ async def _start_instance(app: Application, db: Database, keeper: LeaseKeeper) -
     await keeper.tick(db)
 
     async def renew(_: Any) -> None:
-        runtime = app.bot_data["runtime"]
+        runtime, inbox = app.bot_data["runtime"], app.bot_data.get("inbox")
         if runtime.db is not None:
             await keeper.tick(runtime.db)
+        if isinstance(inbox, Inbox):
+            inbox.shared = keeper.others > 0
 
     assert app.job_queue is not None
     app.job_queue.run_repeating(renew, interval=keeper.renew, first=keeper.renew, name="leases",

@@ -80,8 +80,10 @@ def handled_before() -> bool:
 
 
 def default_owner() -> str:
-    """The name this instance claims rows under. A restarted process has the same name and takes
-    back its own unfinished rows at once (others' only when their lease expires)."""
+    """The name rows are claimed under when none is given (tests, tools). The bot gives its instance's
+    name (bot/instance.py: BOT_INSTANCE_NAME, or host:pid), unique among the running processes: a
+    restart under the same name takes back its own unfinished rows at once, and a stopped instance's
+    rows are taken back by the others (their lease renewed while the instance lives)."""
     return socket.gethostname() or "linli"
 
 
@@ -126,6 +128,9 @@ class Inbox:
         self._handled: list[tuple[str, int, str]] = []
         self._marker: asyncio.Task[None] | None = None
         self._stopping = False
+        # Other instances share the table (bot/instance.py says so): a lane's next row another one
+        # stored waits for this instance's handled mark, so each mark looks for rows at once.
+        self.shared = False
 
     # -- storing -------------------------------------------------------------------------
     async def store(self, updates: Sequence[Update]) -> None:
@@ -255,6 +260,8 @@ class Inbox:
             self._handled[:0] = batch  # tried again with the next batch
             log.exception("could not mark %d updates handled", len(batch))
             return False
+        if self.shared:
+            self._wake.set()
         return True
 
     async def _record_failure(self, update_id: int, error: str, attempts: int) -> None:

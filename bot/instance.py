@@ -95,6 +95,7 @@ class LeaseKeeper:
     on_take: dict[str, Callable[[Database], Awaitable[None]]] = field(default_factory=dict)
     on_lost: Callable[[], None] | None = None
     valid_until: float = 0.0          # monotonic: the leases held are ours until then at least
+    others: int = 0                   # other instances running, at the last renewal
     stopped: bool = False
 
     @property
@@ -153,11 +154,13 @@ class LeaseKeeper:
 
     async def reap(self, db: Database, now: datetime) -> None:
         """Instances whose lease ran out (or whose process on this machine is gone): the updates
-        they were handling wait again, for any instance; their lease row goes."""
+        they were handling wait again, for any instance; their lease row goes. Counts the others."""
+        others = 0
         for lease in await leases.every(db):
             if not lease.name.startswith(PREFIX) or lease.holder == self.instance.token:
                 continue
             if lease.expires_at > now and not self.instance.gone(lease):
+                others += 1
                 continue
             name, stamp = lease.name[len(PREFIX):], to_db(now)
 
@@ -168,6 +171,7 @@ class LeaseKeeper:
             if back >= 0:
                 log.info("instance %s (host %s, pid %s) stopped; %d updates it was handling wait for any instance",
                          name, lease.host, lease.pid, back)
+        self.others = others
 
     async def release(self, db: Database) -> None:
         """A clean stop (the jobs have stopped): give every lease up, and the updates not handled."""
