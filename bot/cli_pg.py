@@ -92,11 +92,24 @@ def cmd_doctor(settings: Settings) -> int:
     from bot.cli import doctor_telegram
 
     print("configuration: ok")
-    _, line = database_line(settings.database_url)
+    ok, line = database_line(settings.database_url)
     print(f"database: {line}")
+    if ok:
+        for lease in _leases(settings.database_url):
+            print(f"lease: {lease}")
     print(f"bot: NOT YET (the bot itself does not run on PostgreSQL yet; {WORKS})")
     doctor_telegram(settings)
     return 1  # the bot cannot run on this database yet, whatever else is fine
+
+
+def _leases(url: str) -> list[str]:
+    """Which instance runs which timed job, and the instances running (bot/instance.py; read-only)."""
+    from datetime import UTC, datetime
+
+    from bot.instance import described
+
+    return (described(asyncio.run(pg.every_lease(url)), datetime.now(UTC))
+            or ["nobody (no instance has run the timed jobs on this database)"])
 
 
 def dump_command(url: str, target: str) -> tuple[list[str], dict[str, str]]:

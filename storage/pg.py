@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from storage.leases import Lease
+from storage.timeutil import from_db
+
 SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
 ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
 
@@ -136,5 +139,17 @@ async def server_info(url: str) -> ServerInfo:
         if await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL"):
             revision = await conn.fetchval("SELECT version_num FROM alembic_version LIMIT 1")
         return ServerInfo(str(version), revision, int(tables))
+    finally:
+        await conn.close()
+
+
+async def every_lease(url: str) -> list[Lease]:
+    """Read-only: every lease (``linli doctor``: which instance runs which timed job; storage/leases.py)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(plain_url(url), timeout=10)
+    try:
+        rows = await conn.fetch("SELECT name, holder, host, pid, taken_at, expires_at FROM leases ORDER BY name")
+        return [Lease(str(r[0]), str(r[1]), str(r[2]), int(r[3]), from_db(str(r[4])), from_db(str(r[5]))) for r in rows]
     finally:
         await conn.close()

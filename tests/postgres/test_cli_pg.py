@@ -44,6 +44,15 @@ async def test_doctor_reports_version_and_revision_and_that_the_bot_does_not_run
     assert f"database: ok ({pg.shown_url(pg_url)}, PostgreSQL 1" in ready.out
     assert f"schema revision {pg.head_revision()})" in ready.out
     assert "bot: NOT YET" in ready.out
+    assert "lease: nobody (no instance has run the timed jobs on this database)" in ready.out
+    conn = await asyncpg.connect(pg_url)
+    try:   # an instance holding the outbox (the statement of storage/leases.py, as the bot writes it)
+        await conn.execute("INSERT INTO leases (name, holder, host, pid, taken_at, expires_at) VALUES"
+                           " ('outbox', 'web1:8443', 'web1', 4242, '2026-05-04T09:00:00.000000Z', '2999-01-01T00:00:00.000000Z')")
+    finally:
+        await conn.close()
+    held = no_password(await linli(["doctor"], tmp_path, DATABASE_URL=pg_url))
+    assert "lease: outbox job: instance web1:8443 (host web1, pid 4242, renewed to 2999-01-01 00:00:00 UTC)" in held.out
     wrong = no_password(await linli(["doctor"], tmp_path, DATABASE_URL=pg_url.replace(PASSWORD, "nope-nope")))
     assert "database: FAILED (postgresql://postgres:***@" in wrong.out and "password" in wrong.out
 
