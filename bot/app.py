@@ -122,6 +122,7 @@ def build_application(settings: Settings, clock: Clock | None = None,
     runtime = Runtime(settings=settings, clock=clock or settings.make_clock())
     instance = instance or identify(settings)
     keeper = keeper_for(settings, instance)
+    keeper.inbox_now = runtime.clock.now
     codes.use_seed(settings.random_seed)
     queue = InboxQueue()
     queue.deferred = not settings.webhook_url  # long polling: committed before the next getUpdates

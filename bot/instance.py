@@ -96,6 +96,9 @@ class LeaseKeeper:
     on_lost: Callable[[], None] | None = None
     valid_until: float = 0.0          # monotonic: the leases held are ours until then at least
     others: int = 0                   # other instances running, at the last renewal
+    # The inbox's times (``lease_until``, ``not_before``) are the bot's clock, which a demo shifts;
+    # the leases' are real UTC.
+    inbox_now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     stopped: bool = False
 
     @property
@@ -134,7 +137,7 @@ class LeaseKeeper:
         for job in JOBS:
             await self._job(db, job, now)
         self.valid_until = started + self.ttl.total_seconds()
-        lease = to_db(now + INBOX_LEASE)
+        lease = to_db(self.inbox_now() + INBOX_LEASE)
         await db.write(lambda conn: inbox_store.renew(conn, self.instance.name, lease))
         await self.reap(db, now)
 
@@ -162,7 +165,7 @@ class LeaseKeeper:
             if lease.expires_at > now and not self.instance.gone(lease):
                 others += 1
                 continue
-            name, stamp = lease.name[len(PREFIX):], to_db(now)
+            name, stamp = lease.name[len(PREFIX):], to_db(self.inbox_now())
 
             def take_back(conn: SyncConnection, lease: leases.Lease = lease, name: str = name, stamp: str = stamp) -> int:
                 return inbox_store.take_back(conn, name, stamp) if leases.drop_sync(conn, lease) else -1
@@ -178,7 +181,7 @@ class LeaseKeeper:
         if self.stopped and not self.held:
             return
         self.stopped, held, self.held = True, self.held, set()
-        me, stamp = self.instance, to_db(datetime.now(UTC))
+        me, stamp = self.instance, to_db(self.inbox_now())
 
         def give_up(conn: SyncConnection) -> None:
             for job in held:

@@ -166,3 +166,18 @@ async def test_a_leased_tick_runs_only_where_the_lease_is_held(db: Database) -> 
     a.valid_until = 0.0                                  # not renewed within the lease (frozen): no tick
     await leased(SWEEPS, job)(Ctx())
     assert ran == ["ran"]
+
+
+async def test_the_inbox_times_follow_the_bots_clock_not_the_leases(db: Database) -> None:
+    # a demo's clock runs years behind real time: the rows' lease and their not-before follow it
+    shown = datetime(2020, 1, 1, 9, 0, tzinfo=UTC)
+    a, b = _keeper("web1:11", "web1", 11), _keeper("web2:22", "web2", 22)
+    a.inbox_now = b.inbox_now = lambda: shown
+    await _working(db, 3, "web1:11", shown)
+    await a.tick(db)
+    row = await db.fetchone("SELECT lease_until FROM inbox WHERE update_id = 3")
+    assert row is not None and from_db(str(row[0])) == shown + timedelta(minutes=5)
+    await _expire(db, "instance:web1:11")
+    await b.tick(db)
+    row = await db.fetchone("SELECT status, not_before FROM inbox WHERE update_id = 3")
+    assert row is not None and (row[0], from_db(str(row[1]))) == ("waiting", shown)   # claimable at once
