@@ -85,10 +85,10 @@ async def test_a_clean_stop_hands_every_job_over_at_the_next_renewal(db: Databas
     assert await _inbox(db, 1) == ("waiting", None)      # what it had not handled waits for anyone
     await b.tick(db)
     assert all(b.holds(job) for job in JOBS)
-    assert [lease.name for lease in await leases.every(db)] == [PREFIXED("web2:22"), OUTBOX, SWEEPS]
+    assert [lease.name for lease in await leases.every(db)] == [_instance_lease("web2:22"), OUTBOX, SWEEPS]
 
 
-def PREFIXED(name: str) -> str:
+def _instance_lease(name: str) -> str:
     return "instance:" + name
 
 
@@ -100,7 +100,7 @@ async def test_a_holder_on_this_machine_whose_process_is_gone_loses_everything_a
     await b.tick(db)
     assert all(b.holds(job) for job in JOBS)
     assert await _inbox(db, 5) == ("waiting", None)
-    assert PREFIXED(a.instance.name) not in [lease.name for lease in await leases.every(db)]
+    assert _instance_lease(a.instance.name) not in [lease.name for lease in await leases.every(db)]
 
 
 async def test_another_hosts_instance_is_reaped_only_once_its_lease_has_run_out(db: Database) -> None:
@@ -109,7 +109,7 @@ async def test_another_hosts_instance_is_reaped_only_once_its_lease_has_run_out(
     await _working(db, 7, "web1:11", datetime.now(UTC) + timedelta(minutes=5))
     await b.tick(db)
     assert await _inbox(db, 7) == ("working", "web1:11")
-    await _expire(db, PREFIXED("web1:11"))
+    await _expire(db, _instance_lease("web1:11"))
     await b.tick(db)
     assert await _inbox(db, 7) == ("waiting", None)
 
