@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
 from datetime import UTC, datetime
@@ -208,8 +209,12 @@ async def test_the_sender_killed_mid_broadcast_the_other_finishes_it(fake: FakeT
         victim = next(p for p in procs if _name(p) == sender)
         survivor = next(p for p in procs if p is not victim)
         await victim.kill()
+        killed = time.monotonic()
         in_flight = _read(path, f"SELECT COUNT(*) FROM outbox WHERE state = 'sending' AND sending_by = '{sender}'")[0][0]
         assert sum(received()) < len(users), "killed too late to test anything"
+        await fake.wait_for(lambda: _holders(path)["outbox"][0] != sender, timeout=T)
+        print(f"the outbox moved {time.monotonic() - killed:.1f} s after the kill"
+              f" (renewal {LEASES['BOT_JOB_LEASE_RENEW']} s); {in_flight} rows were on their way")
         await fake.wait_for(lambda: min(received()) >= 1, timeout=60)
         await settle(fake, quiet=1.0)
         assert _holders(path)["outbox"][0] == _name(survivor)
@@ -251,7 +256,10 @@ async def test_a_hung_sender_loses_the_jobs_on_expiry_and_a_clean_stop_hands_the
         hung.proc.send_signal(signal.SIGSTOP)      # alive (its pid exists): only the lease's expiry frees the jobs
         in_flight = _read(path, f"SELECT COUNT(*) FROM outbox WHERE state = 'sending' AND sending_by = '{holder}'")[0][0]
         try:
+            hung_at = time.monotonic()
             await fake.wait_for(lambda: {h for h, _ in _holders(path).values()} == {other_name}, timeout=T)
+            print(f"the jobs moved {time.monotonic() - hung_at:.1f} s after the holder hung"
+                  f" (lease {LEASES['BOT_JOB_LEASE_TTL']} s)")
             await fake.wait_for(lambda: min(received()) >= 1, timeout=60)
         finally:
             hung.proc.send_signal(signal.SIGCONT)
@@ -260,7 +268,9 @@ async def test_a_hung_sender_loses_the_jobs_on_expiry_and_a_clean_stop_hands_the
         assert max(received()) <= 2 and sum(received()) - len(users) <= in_flight   # only what was on its way
         # a clean stop of the holder: the hung one, awake, takes the jobs at its next renewal
         await other.stop()
+        stopped = time.monotonic()
         await fake.wait_for(lambda: {h for h, _ in _holders(path).values()} == {holder}, timeout=T)
+        print(f"the jobs moved {time.monotonic() - stopped:.1f} s after a clean stop")
         late = fake.add_user("Late", language_code="en")
         await fake.send_text(late, None, "/myid")
         assert f"Your Telegram user id is {late.id}." in str((await fake.wait_for_message(late, timeout=T)).text)
