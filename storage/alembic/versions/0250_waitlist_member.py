@@ -2,7 +2,7 @@
 from alembic import op
 
 revision = "0250"
-down_revision = "0220"
+down_revision = "0230"
 branch_labels = None
 depends_on = None
 
