@@ -147,3 +147,32 @@ def offer_sync(conn: SyncConnection, entry_id: int, now: datetime, until: dateti
     """The entry was given a place, to keep or decline until ``until``."""
     conn.execute("UPDATE waitlist SET state = 'offered', offered_at = :now, offer_until = :until, updated_at = :now"
                  " WHERE id = :id", {"now": to_db(now), "until": to_db(until), "id": entry_id})
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """Someone on an event's waiting list, as staff see the list (and their chat, to tell them)."""
+
+    member_id: int
+    display_name: str | None
+    tg_user_id: int | None
+    state: str
+
+
+_OPEN_ENTRIES = ("SELECT w.member_id, m.display_name, m.tg_user_id, w.state FROM waitlist w"
+                 " JOIN members m ON m.id = w.member_id WHERE w.task_id = :task AND w.state IN ('waiting', 'offered')"
+                 " ORDER BY w.id")
+
+
+async def open_entries(db: Database, task_id: int) -> list[Listed]:
+    """Who is on the task's list (waiting, or offered a place), first come first, from committed data."""
+    return [Listed(int(r[0]), r[1], None if r[2] is None else int(r[2]), str(r[3]))
+            for r in await db.fetchall(_OPEN_ENTRIES, {"task": task_id})]
+
+
+async def end_open(conn: Connection, task_id: int, state: str, now: datetime) -> list[Listed]:
+    """In a transaction (the event is cancelled): every entry still open ends as ``state``; returns them."""
+    rows = await conn.execute_fetchall(_OPEN_ENTRIES, {"task": task_id})
+    await conn.execute("UPDATE waitlist SET state = :state, updated_at = :now WHERE task_id = :task"
+                       " AND state IN ('waiting', 'offered')", {"state": state, "now": to_db(now), "task": task_id})
+    return [Listed(int(r[0]), r[1], None if r[2] is None else int(r[2]), str(r[3])) for r in rows]

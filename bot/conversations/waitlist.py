@@ -96,5 +96,13 @@ async def _r_lapsed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
                               " waiting. Thank you all the same!", title=title))
 
 
+@renderer("waitlist_cancelled")
+async def _r_cancelled(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    task = await task_store.row(rc.db, p["task_id"])
+    title = task_name(rc.t, task) if task else "#" + str(p["task_id"])
+    return Rendered(text=rc.t("Sorry: “{title}”, whose waiting list you were on, was cancelled. You are no longer on"
+                              " its waiting list. Thank you for wanting to help!", title=title))
+
+
 def register(app: LinliApp) -> None:
     app.add_handler(CallbackQueryHandler(on_press, pattern=r"^(wl|wlo|wly|wln):\d{1,12}$"))

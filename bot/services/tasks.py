@@ -524,7 +524,19 @@ async def cancel(db: Database, now: datetime, actor_id: int, task_id: int) -> li
                               now=now, payload={"task_id": task_id}, dedupe_key=f"cancelled:{task_id}:{c.member_id}")
                 told.append(c.member_id)
             await scrub_details(conn, task_id, c.member_id, "cancelled", now)
-        return told
+        return told + await _waiting_told(conn, now, task_id)
+
+
+async def _waiting_told(conn: Connection, now: datetime, task_id: int) -> list[int]:
+    """A cancelled event's waiting list ends; those still waiting are told (one offered a place holds
+    a claim and was told with the volunteers). Returns the members told."""
+    told: list[int] = []
+    for w in await waitlist_store.end_open(conn, task_id, "cancelled", now):
+        if w.state == "waiting" and w.tg_user_id is not None:
+            await enqueue(conn, chat_id=w.tg_user_id, member_id=w.member_id, kind="waitlist_cancelled", now=now,
+                          payload={"task_id": task_id}, dedupe_key=f"wl-cancelled:{task_id}:{w.member_id}")
+            told.append(w.member_id)
+    return told
 
 
 EDITABLE = {"title": 60, "description": 500, "slots": 0, "points": 0}
