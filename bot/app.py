@@ -52,6 +52,7 @@ FEATURES = [
     "bot.conversations.report_commands",
     "bot.conversations.settings",
     "bot.conversations.reliability",
+    "bot.conversations.roster",
     "bot.jobs.outbox_drain",
     "bot.jobs.sweeps",
     "bot.jobs.series",

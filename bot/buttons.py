@@ -59,6 +59,8 @@ BUTTONS: dict[str, frozenset[Where]] = {
     "rw": PRIVATE,      # points supermarket and vouchers
     "rl": PRIVATE,      # /reliability: staff pick the minimum score to claim events
     "ci": PRIVATE,      # staff open check-in for an event (under /mytasks)
+    "vr": PRIVATE, "vn": PRIVATE,     # /volunteers: staff take someone off an event, or mark them not coming
+    "vry": PRIVATE, "vny": PRIVATE, "vb": PRIVATE,  # ... and answer Yes, or No (back to the list)
 }
 
 OUT_OF_DATE = N_("This button is out of date. Please use the latest message.")

@@ -198,3 +198,20 @@ async def record_no_show(conn: Connection, now: datetime, *, community_id: int, 
                        " VALUES (:community, :task, :member, :by, :now) ON CONFLICT DO NOTHING",
                        {"community": community_id, "task": task_id, "member": member_id, "by": recorded_by,
                         "now": to_db(now)})
+
+
+def end_sync(conn: SyncConnection, claim_id: int, state: str, now: datetime) -> bool:
+    """Staff end a place still held (``withdrawn``: taken off the event; ``no_show``: not coming).
+    False if it was no longer held (a second press, or changed meanwhile): nothing is changed."""
+    cur = conn.execute("UPDATE claims SET state = :state, updated_at = :now WHERE id = :id"
+                       " AND state IN ('active', 'done')", {"state": state, "now": to_db(now), "id": claim_id})
+    return bool(cur.rowcount)
+
+
+def record_no_show_sync(conn: SyncConnection, now: datetime, *, community_id: int, task_id: int, member_id: int,
+                        recorded_by: int | None) -> None:
+    """``record_no_show`` in a ``Database.write`` function (staff mark someone not coming before the start)."""
+    conn.execute("INSERT INTO no_shows (community_id, task_id, member_id, recorded_by, created_at)"
+                 " VALUES (:community, :task, :member, :by, :now) ON CONFLICT DO NOTHING",
+                 {"community": community_id, "task": task_id, "member": member_id, "by": recorded_by,
+                  "now": to_db(now)})

@@ -65,7 +65,8 @@ async def _open(update: Update, ctx: LinliContext, t: Translator, task_id: int) 
              _window_text(t, opened),
              t("Checked in so far: {came} of {held} with a place.", came=opened.came, held=opened.held),
              t("When the event is over, close it with /closeevent {id}: those who checked in are ticked.",
-               id=task_id)]
+               id=task_id),
+             t("Who is coming, and taking someone off: /volunteers {id}", id=task_id)]
     text = "\n".join(lines)
     try:
         await ctx.bot.send_photo(update.effective_chat.id, photo=checkin_qr(ctx.runtime.bot_username, opened.token),

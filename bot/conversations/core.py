@@ -19,7 +19,7 @@ from bot.deeplinks import link
 from bot.i18n import both
 from bot.menu import handle_menu_text, load_member, main_menu
 from bot.services import members
-from bot.ui import answer, reply, tr_for
+from bot.ui import answer, esc, reply, tr_for
 from storage import communities as community_store
 
 
@@ -56,6 +56,7 @@ async def help_command(update: Update, ctx: LinliContext) -> None:
                            " /entries · /revoke · /areas · /org · /rewards manage · /stats · /report · /export ·"
                            " /digest now"))
             lines.append(t("Staff: /reliability the score volunteers need to claim events"))
+            lines.append(esc(t("Staff: /volunteers <event number> who is coming; take someone off the event")))
     await reply(update, "\n".join(lines), await main_menu(ctx, user.id, t))
 
 
@@ -111,7 +112,8 @@ async def note_private_chat(update: Update, ctx: LinliContext) -> None:
 PRIVATE_ONLY = ["request", "publish", "tasks", "mytasks", "points", "history", "leaderboard", "rewards", "vouchers",
                 "profile", "language", "settings", "cancel", "deleteme", "stats", "report", "export", "review",
                 "categories", "edittask", "canceltask", "closeevent", "entries", "revoke", "verify", "merchant",
-                "digest", "join", "myid", "org", "areas", "reliability", "checkin"]
+                "digest", "join", "myid", "org", "areas", "reliability", "checkin",
+                "volunteers"]
 
 
 async def ignore_edit(update: Update, ctx: LinliContext) -> None:

@@ -520,10 +520,16 @@ async def _r_details_removed(rc: RenderContext, p: dict[str, Any]) -> Rendered |
     row, task = about.sent, about.task
     sent = int(about.sent.message_id)
     name = task_name(rc.t, task) if task else "#" + str(p["task_id"])
-    text = (rc.t("“{title}”: you withdrew, so the resident's contact details were removed from this message.",
-                 title=name) if p.get("why") == "withdrawn" else
-            rc.t("“{title}” was cancelled, so the resident's contact details were removed from this message.",
-                 title=name))
+    why = p.get("why")
+    if why == "withdrawn":
+        text = rc.t("“{title}”: you withdrew, so the resident's contact details were removed from this message.",
+                    title=name)
+    elif why in ("removed", "no_show"):  # staff ended the place (bot/services/roster.py)
+        text = rc.t("“{title}”: you no longer have a place, so the details were removed from this message.",
+                    title=name)
+    else:
+        text = rc.t("“{title}” was cancelled, so the resident's contact details were removed from this message.",
+                    title=name)
     voice = (int(row.voice_message_id),) if row.voice_message_id else ()  # the resident's voice goes too
     return Rendered(text=text, edit_message_id=sent, delete_message_ids=voice)
 

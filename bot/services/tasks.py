@@ -426,6 +426,8 @@ def _may_claim(task: ClaimTask, member: Row | None, mine: Claim | None, member_i
         raise DomainError(N_("This task is open only to members of {org}."), org=task.organisation_name or "?")
     if mine is not None and mine.state in ACTIVE_CLAIM_STATES:
         raise AlreadyClaimed()
+    if mine is not None and mine.state == "no_show":
+        raise waitlist.MarkedNotComing()  # staff noted before the start that they are not coming
     if task.state == "full":
         raise TaskFull()
     if task.state not in CLAIMABLE_STATES:

@@ -37,6 +37,11 @@ class PlaceFree(DomainError):
     message = N_("There is a free place: please press “🙋 Claim” on the card.")
 
 
+class MarkedNotComing(DomainError):
+    message = N_("Staff have noted that you are not coming to this event. If you can come after all, please"
+                 " contact staff.")
+
+
 class NotWaiting(InvalidState):
     message = N_("You are not on the waiting list of this event any more.")
 
@@ -76,6 +81,8 @@ def _join(conn: SyncConnection, now: datetime, member_id: int, task_id: int) -> 
     mine = claim_store.of_sync(conn, task_id, member_id)
     if mine is not None and mine.state in HOLDING:
         raise DomainError(N_("You already have a place on this event."))
+    if mine is not None and mine.state == "no_show":
+        raise MarkedNotComing()
     if task.kind != "event" or task.state not in ("open", "full"):
         raise InvalidState()
     entry = store.of_sync(conn, task_id, member_id)
@@ -167,12 +174,14 @@ def _take(conn: SyncConnection, now: datetime, task: ClaimTask, member_id: int) 
     return True
 
 
-def withdrew_sync(conn: SyncConnection, now: datetime, task_id: int, member_id: int) -> list[int]:
-    """In the withdraw transaction: a place given from the list and given back before it was kept
-    counts as declined; then the freed place goes to the first one waiting (``fill_sync``)."""
+def withdrew_sync(conn: SyncConnection, now: datetime, task_id: int, member_id: int,
+                  state: str = "declined") -> list[int]:
+    """In the withdraw transaction (or staff's, ``bot/services/roster.py``): a place given from the
+    list and given back before it was kept ends as ``state`` (declined; staff: removed, no_show); then
+    the freed place goes to the first one waiting (``fill_sync``)."""
     entry = store.of_sync(conn, task_id, member_id)
     if entry is not None and entry.state == "offered":
-        store.set_state_sync(conn, entry.id, "declined", now)
+        store.set_state_sync(conn, entry.id, state, now)
     return fill_sync(conn, now, task_id)
 
 
@@ -196,7 +205,7 @@ def fill_sync(conn: SyncConnection, now: datetime, task_id: int) -> list[int]:
         if entry is None:
             break
         mine = claim_store.of_sync(conn, task_id, entry.member_id)
-        if (mine is not None and mine.state in HOLDING) or not _take(conn, now, task, entry.member_id):
+        if (mine is not None and mine.state in (*HOLDING, "no_show")) or not _take(conn, now, task, entry.member_id):
             store.set_state_sync(conn, entry.id, "skipped", now)
             passed_over = True
             continue

@@ -1,5 +1,8 @@
-"""An event's waiting list through the real bot and the stand-in (issue 21): a cancelled event tells
-those on its waiting list."""
+"""Staff and an event's volunteers through the real bot and the stand-in (issue 21): /volunteers lists
+who holds a place and who waits; staff take someone off (asked first), or before the start mark them
+not coming (a no-show: their reliability drops); either way they are told in private, the card's
+counts change and the first one waiting is offered the place. A double tap ends a place once; a
+volunteer cannot do any of it. A cancelled event tells those on its waiting list."""
 
 from __future__ import annotations
 
@@ -8,8 +11,9 @@ from typing import Any
 
 from bot.devkit.harness import BotProcess
 from bot.devkit.sandbox import FakeTelegram
-from bot.services import tasks
+from bot.services import reliability, tasks
 from storage.db import Database, open_database
+from storage.timeutil import to_db
 from tests.e2e.people import community_with_group
 from tests.factories import make_member
 
@@ -68,6 +72,126 @@ async def _full_event(fake: FakeTelegram, db: Database, now: datetime, group: An
     for u in waiting:
         await _press(fake, u, card, f"wl:{ev}")
     return ev, card
+
+
+async def _roster(fake: FakeTelegram, staff: Any, ev: int, button: str) -> Any:
+    chat = fake.private_chat(staff)
+    mark = max((m.message_id for m in chat.messages), default=0) if chat is not None else 0
+    await fake.send_text(staff, None, f"/volunteers {ev}")
+    return await fake.wait_for_message(staff, _has(button), timeout=T, after_id=mark)
+
+
+async def test_staff_remove_a_volunteer_and_the_first_one_waiting_gets_the_place(
+        fake: FakeTelegram, bot_process: BotProcess) -> None:
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        group, _cid, users, ids = await _people(fake, db, now, ("Staff", "Ann", "Bo", "Chen", "Dai", "Eva", "Fay"))
+        staff, ann, bo, chen, dai, eva, fay = users
+        await _sql(db, "UPDATE members SET is_staff = 1 WHERE id = :id", {"id": ids["Fay"]})
+        ev, card = await _full_event(fake, db, now, group, ids["Staff"], "Tree planting", [ann, bo], [chen, dai])
+        await fake.wait_for(lambda: "Waiting list: 2" in (card.text or ""), timeout=T)
+
+        # /help names the command to staff (its "<event number>" is text, not a tag).
+        await fake.send_text(staff, None, "/help")
+        assert "/volunteers <event number>" in ((await fake.wait_for_message(staff, timeout=T)).text or "")
+
+        # Staff see who comes and who waits, with a Remove button for each volunteer.
+        listing = await _roster(fake, staff, ev, f"vr:{ev}:{ids['Ann']}")
+        text = listing.text or ""
+        assert "Volunteers of “Tree planting”" in text and "Places: 2/2 · Waiting list: 2" in text, text
+        assert "1. Ann" in text and "2. Bo" in text and "1. Chen, 2. Dai" in text, text
+        other = await _roster(fake, staff, ev, f"vr:{ev}:{ids['Ann']}")  # a second list, still showing Ann
+        fay_list = await _roster(fake, fay, ev, f"vr:{ev}:{ids['Ann']}")
+
+        # A volunteer may not see it, nor press a Remove button made up on their own message.
+        await fake.send_text(eva, None, f"/volunteers {ev}")
+        assert "not allowed" in ((await fake.wait_for_message(eva, timeout=T)).text or "")
+        forged = await fake.press_raw_callback(eva, fake.bot_messages(fake.private_chat(eva))[-1],
+                                               f"vry:{ev}:{ids['Ann']}")
+        assert "out of date" in await _answer(fake, forged)
+        # Fay was staff when she got the list; no longer, her press is refused and changes nothing.
+        await _press(fake, fay, fay_list, f"vr:{ev}:{ids['Ann']}")
+        await fake.wait_for(lambda: _has(f"vry:{ev}:{ids['Ann']}")(fay_list), timeout=T)
+        await _sql(db, "UPDATE members SET is_staff = 0 WHERE id = :id", {"id": ids["Fay"]})
+        assert "not allowed" in await _press(fake, fay, fay_list, f"vry:{ev}:{ids['Ann']}")
+        assert await db.fetchval("SELECT state FROM claims WHERE task_id = :t AND member_id = :m",
+                                 {"t": ev, "m": ids["Ann"]}) == "active"
+
+        # Staff press Remove: asked first, then Yes pressed twice at once removes Ann once.
+        await _press(fake, staff, other, f"vr:{ev}:{ids['Ann']}")
+        await fake.wait_for(lambda: _has(f"vry:{ev}:{ids['Ann']}")(other), timeout=T)
+        await _press(fake, staff, listing, f"vr:{ev}:{ids['Ann']}")
+        await fake.wait_for(lambda: _has(f"vry:{ev}:{ids['Ann']}")(listing), timeout=T)
+        assert "Remove Ann from “Tree planting”?" in (listing.text or "")
+        taps = [await fake.press_button(staff, listing, f"vry:{ev}:{ids['Ann']}") for _ in range(2)]
+        said = [await _answer(fake, q) for q in taps]
+        assert sum("Ann was taken off the event" in s for s in said) == 1, said
+        assert "The place went to Chen" in " ".join(said), said
+
+        # Ann is told once, politely; Chen is offered the place; Dai still waits; the card counts.
+        await fake.wait_for_message(ann, _says("Staff have taken you off “Tree planting”"), timeout=T)
+        await fake.wait_for_message(chen, _has(f"wly:{ev}"), timeout=T)
+        await fake.wait_for(lambda: "Places: 2/2" in (card.text or "") and "Waiting list: 1" in (card.text or ""),
+                            timeout=T)
+        await fake.wait_for(lambda: "Chen" in (listing.text or "") and "1. Dai" in (listing.text or ""), timeout=T)
+        # The question still open on the other list: Ann is gone, so it says so and changes nothing.
+        assert "Ann no longer has a place" in await _press(fake, staff, other, f"vry:{ev}:{ids['Ann']}")
+        rows = await db.fetchall("SELECT m.display_name, c.state FROM claims c JOIN members m ON m.id = c.member_id"
+                                 " WHERE c.task_id = :t ORDER BY c.id", {"t": ev})
+        assert [tuple(r) for r in rows] == [("Ann", "withdrawn"), ("Bo", "active"), ("Chen", "active")]
+        assert await db.fetchval("SELECT state FROM waitlist WHERE task_id = :t AND member_id = :m",
+                                 {"t": ev, "m": ids["Dai"]}) == "waiting"
+        assert await db.fetchval("SELECT COUNT(*) FROM audit_log WHERE action = 'task.removed'") == 1
+        assert await db.fetchval("SELECT COUNT(*) FROM no_shows") == 0  # a removal is not a no-show
+        assert (await reliability.of_member(db, ids["Ann"], now)).percent == 100
+        told = [m for m in fake.bot_messages(fake.private_chat(ann)) if "taken you off" in (m.text or "")]
+        assert len(told) == 1
+    finally:
+        await db.close()
+
+
+async def test_not_coming_before_the_start_is_a_no_show_and_fills_from_the_waiting_list(
+        fake: FakeTelegram, bot_process: BotProcess) -> None:
+    """In Chinese: staff mark Ann 不来了 before the start; her reliability drops, Bo gets the place and
+    Ann cannot claim it back or wait for it. After the start there is no such button."""
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        group, _cid, users, ids = await _people(fake, db, now, ("Staff", "Ann", "Bo"), lang="zh")
+        staff, ann, bo = users
+        ev, card = await _full_event(fake, db, now, group, ids["Staff"], "植树", [ann], [bo])
+        listing = await _roster(fake, staff, ev, f"vn:{ev}:{ids['Ann']}")
+        assert "“植树”的志愿者" in (listing.text or "") and "候补：1. Bo" in (listing.text or ""), listing.text
+        assert "🚫 不来了" in [b["text"] for b in listing.inline_buttons]
+        before = (await reliability.of_member(db, ids["Ann"], now)).percent
+        await _press(fake, staff, listing, f"vn:{ev}:{ids['Ann']}")
+        await fake.wait_for(lambda: _has(f"vny:{ev}:{ids['Ann']}")(listing), timeout=T)
+        assert "确定登记 Ann 不来参加“植树”吗" in (listing.text or "")
+        assert "已登记 Ann 不来" in await _press(fake, staff, listing, f"vny:{ev}:{ids['Ann']}")
+
+        await fake.wait_for_message(ann, _says("已登记您不能来参加“植树”"), timeout=T)
+        offer = await fake.wait_for_message(bo, _has(f"wly:{ev}"), timeout=T)
+        assert "现在是您的了" in (offer.text or "")
+        after = (await reliability.of_member(db, ids["Ann"], now)).percent
+        assert before == 100 and after < before, (before, after)
+        assert await db.fetchval("SELECT state FROM claims WHERE task_id = :t AND member_id = :m",
+                                 {"t": ev, "m": ids["Ann"]}) == "no_show"
+        await fake.wait_for(lambda: "候补：0 人" in (card.text or ""), timeout=T)
+
+        # Bo declines: the place is free again, but Ann cannot take it back herself.
+        await _press(fake, bo, offer, f"wln:{ev}")
+        await fake.wait_for(lambda: _has(f"cl:{ev}")(card) and "名额：0/1" in (card.text or ""), timeout=T)
+        assert "已登记您不来参加这个活动" in await _press(fake, ann, card, f"cl:{ev}")
+
+        # Once the event has started, staff may only take someone off; no-shows wait for /closeevent.
+        await _press(fake, bo, card, f"cl:{ev}")
+        await _sql(db, "UPDATE tasks SET starts_at = :t WHERE id = :id",
+                         {"t": to_db(now - timedelta(minutes=5)), "id": ev})
+        started = await _roster(fake, staff, ev, f"vr:{ev}:{ids['Bo']}")
+        assert not any(str(b.get("callback_data", "")).startswith("vn:") for b in started.inline_buttons)
+    finally:
+        await db.close()
 
 
 async def test_a_cancelled_event_tells_those_on_its_waiting_list(fake: FakeTelegram,

@@ -1,0 +1,200 @@
+"""Staff see an event's volunteers and take one off it, in a private chat (rules: bot/services/roster.py).
+
+``/volunteers <event number>`` (also named in the check-in message and /help) lists who holds a place
+and who waits. Under each name: "✖ Remove" and, until the event starts, "🚫 Not coming". Either
+asks first ("Remove Li from “Tree planting”?" Yes / No) in the same message; Yes ends the place,
+the message then shows the list as it is now.
+
+Callback data: ``vr:<event>:<member>`` / ``vn:<event>:<member>`` ask; ``vry:…`` / ``vny:…`` do it;
+``vb:<event>`` No (back to the list).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import InlineKeyboardMarkup, Update
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot.context import LinliApp, LinliContext
+from bot.conversations import reliability as reliability_ui
+from bot.i18n import Translator
+from bot.models import N_, DomainError, InvalidInput
+from bot.renderers import RenderContext, Rendered, renderer
+from bot.services import roster
+from bot.ui import (
+    answer,
+    edit_or_send,
+    error_text,
+    esc,
+    event_time,
+    inline,
+    reply,
+    task_name,
+    tr_for,
+    typed_int,
+)
+from storage import tasks as task_store
+
+MAX_LISTED = 30   # names with buttons in one message (Telegram allows 100 buttons)
+USAGE = N_("Please write: /volunteers <event number>")
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= 16 else name[:15] + "…"
+
+
+def _lines(t: Translator, r: roster.Roster, when: str, scores: dict[int, int]) -> list[str]:
+    task = r.task
+    lines = [t("<b>Volunteers of “{event}”</b> (#{id})", event=task_name(t, task), id=task.id)]
+    if when:
+        lines.append(t("When: {w}", w=esc(when)))
+    lines.append(t("Places: {taken}/{slots} · Waiting list: {n}", taken=len(r.places), slots=task.slots,
+                   n=len(r.waiting)))
+    for i, p in enumerate(r.places[:MAX_LISTED], 1):
+        mark = " ✓" if p.state == "done" else " " + t("(offered, not yet kept)") if p.member_id in r.offered else ""
+        lines.append(f"{i}. {esc(p.display_name or '?')}{mark} · {scores.get(p.member_id, 100)}%")
+    if not r.places:
+        lines.append(t("Nobody has a place yet."))
+    if r.waiting:
+        lines.append(t("Waiting list: {names}", names=", ".join(
+            f"{i}. {esc(w.display_name or '?')}" for i, w in enumerate(r.waiting, 1))))
+    if task.state not in roster.MANAGED_STATES:
+        lines.append(t("This event is closed or cancelled: the list can no longer be changed."))
+    elif r.places:
+        lines.append(t("To take someone off, press “✖” beside their name: they are told, and the place goes to"
+                       " the first one waiting."))
+        if r.before_start:
+            lines.append(t("“🚫 Not coming” (until the start): they said they will not come, or could not be"
+                           " reached. It counts as a missed event in their reliability."))
+    return lines
+
+
+def _buttons(t: Translator, r: roster.Roster) -> InlineKeyboardMarkup | None:
+    if r.task.state not in roster.MANAGED_STATES or not r.places:
+        return None
+    rows = []
+    for p in r.places[:MAX_LISTED]:
+        name = _short(p.display_name or "?")
+        row = [(t("✖ Remove {name}", name=name), f"vr:{r.task.id}:{p.member_id}")]
+        if r.before_start:
+            row.append((t("🚫 Not coming"), f"vn:{r.task.id}:{p.member_id}"))
+        rows.append(row)
+    return inline(rows)
+
+
+async def _view(ctx: LinliContext, t: Translator, tg_user_id: int, task_id: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    r = await roster.roster(ctx.db, task_id=task_id, tg_user_id=tg_user_id, admin_ids=ctx.settings.admin_ids,
+                            now=ctx.now())
+    when = await task_store.when_row(ctx.db, task_id)
+    scores = await reliability_ui.percents(ctx, [p.member_id for p in r.places[:MAX_LISTED]])
+    text = "\n".join(_lines(t, r, event_time(when) if when else "", scores))
+    return text[:4000], _buttons(t, r)
+
+
+async def cmd_volunteers(update: Update, ctx: LinliContext) -> None:
+    """/volunteers <event number> (staff)."""
+    t = await tr_for(update, ctx)
+    if update.effective_user is None:
+        return
+    args = list(ctx.args or [])
+    try:
+        if len(args) != 1:
+            raise InvalidInput(USAGE)
+        text, markup = await _view(ctx, t, update.effective_user.id, typed_int(args[0], USAGE))
+    except DomainError as err:
+        await reply(update, error_text(t, err))
+        return
+    await reply(update, text, markup)
+
+
+def _parts(data: str) -> tuple[str, int, int]:
+    prefix, *numbers = data.split(":")
+    return prefix, int(numbers[0]), int(numbers[1]) if len(numbers) > 1 else 0
+
+
+async def _ask(ctx: LinliContext, t: Translator, tg_user_id: int, prefix: str, task_id: int,
+               member_id: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The question before a place ends (or the list as it is, if the place has gone meanwhile)."""
+    r = await roster.roster(ctx.db, task_id=task_id, tg_user_id=tg_user_id, admin_ids=ctx.settings.admin_ids,
+                            now=ctx.now())
+    place = next((p for p in r.places if p.member_id == member_id), None)
+    if place is None or r.task.state not in roster.MANAGED_STATES or (prefix == "vn" and not r.before_start):
+        text, markup = await _view(ctx, t, tg_user_id, task_id)
+        return t("That can no longer be done: the list has changed. Here it is as it is now.") + "\n\n" + text, markup
+    name, event = esc(place.display_name or "?"), task_name(t, r.task)
+    if prefix == "vr":
+        question = t("Remove {name} from “{event}”? They will be told politely, and the place goes to the first one"
+                     " waiting. It does not count against them.", name=name, event=event)
+        yes = t("Yes, remove")
+    else:
+        question = t("Mark {name} as not coming to “{event}”? It counts as a missed event in their reliability,"
+                     " and the place goes to the first one waiting.", name=name, event=event)
+        yes = t("Yes, not coming")
+    return question, inline([[(yes, f"{prefix}y:{task_id}:{member_id}"), (t("No"), f"vb:{task_id}")]])
+
+
+def _done_text(t: Translator, ended: roster.Ended, given: str) -> str:
+    """What was done, in plain text (the press's answer; escaped before it goes into the message)."""
+    name = ended.name
+    said = (t("{name} was taken off the event and told.", name=name) if ended.how == roster.REMOVED
+            else t("{name} is marked as not coming and was told.", name=name))
+    if given:
+        said += " " + t("The place went to {given}, who has been asked to keep it.", given=given)
+    return said
+
+
+async def _act(ctx: LinliContext, t: Translator, tg_user_id: int, prefix: str, task_id: int, member_id: int) -> str:
+    do = roster.remove if prefix == "vry" else roster.mark_no_show
+    ended = await do(ctx.db, task_id=task_id, member_id=member_id, tg_user_id=tg_user_id,
+                     admin_ids=ctx.settings.admin_ids, now=ctx.now())
+    r = await roster.roster(ctx.db, task_id=task_id, tg_user_id=tg_user_id, admin_ids=ctx.settings.admin_ids,
+                            now=ctx.now())
+    names = {w.member_id: w.display_name or "?" for w in r.waiting} | {p.member_id: p.display_name or "?"
+                                                                        for p in r.places}
+    return _done_text(t, ended, ", ".join(names.get(m, "?") for m in ended.given))
+
+
+async def on_press(update: Update, ctx: LinliContext) -> None:
+    query = update.callback_query
+    if query is None or query.from_user is None:
+        return
+    t = await tr_for(update, ctx)
+    prefix, task_id, member_id = _parts(query.data or "")
+    try:
+        if prefix in ("vr", "vn"):
+            text, markup = await _ask(ctx, t, query.from_user.id, prefix, task_id, member_id)
+            await answer(query)
+        elif prefix == "vb":
+            text, markup = await _view(ctx, t, query.from_user.id, task_id)
+            await answer(query, t("Nothing was changed."))
+        else:
+            said = await _act(ctx, t, query.from_user.id, prefix, task_id, member_id)
+            await answer(query, said)
+            text, markup = await _view(ctx, t, query.from_user.id, task_id)
+            text = esc(said) + "\n\n" + text
+    except DomainError as err:
+        await answer(query, error_text(t, err), alert=True)
+        return
+    await edit_or_send(query, text[:4000], markup)
+
+
+@renderer("task_place_ended")
+async def _r_ended(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    task = await task_store.row(rc.db, p["task_id"])
+    title = task_name(rc.t, task) if task else "#" + str(p["task_id"])
+    if p.get("how") == roster.NO_SHOW:
+        text = rc.t("Staff have noted that you cannot come to “{title}”, so your place has gone to someone else."
+                    " It counts as a missed event in your reliability. If this is a mistake, please contact"
+                    " staff.", title=title)
+    else:
+        text = rc.t("Staff have taken you off “{title}”, so you do not need to go. Thank you for offering to"
+                    " help! If you have a question, please contact staff.", title=title)
+    return Rendered(text=text)
+
+
+def register(app: LinliApp) -> None:
+    """Add this feature's handlers to the application."""
+    app.add_handler(CommandHandler("volunteers", cmd_volunteers, filters=filters.ChatType.PRIVATE))
+    app.add_handler(CallbackQueryHandler(on_press, pattern=r"^(vr|vn|vry|vny):[0-9]{1,12}:[0-9]{1,12}$"))
+    app.add_handler(CallbackQueryHandler(on_press, pattern=r"^vb:[0-9]{1,12}$"))

@@ -1,0 +1,83 @@
+"""Staff and an event's volunteers (bot/services/roster.py): removal and "not coming" before the start
+free the place for the first one waiting; who may, when, and what a second press does."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from bot.models import NotAllowed
+from bot.services import reliability, roster, tasks, waitlist
+from storage.db import Database
+from tests.factories import make_community, make_member
+
+ADMINS: tuple[int, ...] = ()
+
+
+async def _event(db: Database, now: datetime, slots: int, volunteers: int,
+                 starts_in: timedelta = timedelta(days=3), staff_tg: int = 9001) -> tuple[int, int, list[int]]:
+    """An event whose places are all claimed, the other volunteers waiting in order; (staff tg, event, members)."""
+    cid = await make_community(db, now)
+    staff = await make_member(db, now, cid, staff=True, tg_user_id=staff_tg)
+    vols = [await make_member(db, now, cid, volunteer=True) for _ in range(volunteers)]
+    tid = await tasks.create_task(db, now, staff, tasks.NewTask("other", title="Fair", kind="event", slots=slots,
+                                                                starts_at=now + starts_in), staff=True)
+    for v in vols[:slots]:
+        await tasks.claim(db, now, v, tid)
+    for v in vols[slots:]:
+        await waitlist.join(db, now, v, tid)
+    return staff_tg, tid, vols
+
+
+async def _claim_state(db: Database, tid: int, member: int) -> str:
+    return str(await db.fetchval("SELECT state FROM claims WHERE task_id = :t AND member_id = :m",
+                                 {"t": tid, "m": member}))
+
+
+async def test_removal_gives_the_place_on_and_leaves_no_mark(db: Database, now: datetime) -> None:
+    staff, tid, (a, b, c, d) = await _event(db, now, 2, 4)
+    seen = await roster.roster(db, task_id=tid, tg_user_id=staff, admin_ids=ADMINS, now=now)
+    assert [p.member_id for p in seen.places] == [a, b] and [w.member_id for w in seen.waiting] == [c, d]
+    ended = await roster.remove(db, task_id=tid, member_id=a, tg_user_id=staff, admin_ids=ADMINS, now=now)
+    assert (ended.how, ended.given) == (roster.REMOVED, [c])
+    assert await _claim_state(db, tid, a) == "withdrawn"
+    assert (await reliability.of_member(db, a, now)).percent == 100
+    assert await db.fetchval("SELECT COUNT(*) FROM late_withdrawals") == 0  # not the volunteer's doing
+    with pytest.raises(roster.NoPlace):  # a second press changes nothing
+        await roster.remove(db, task_id=tid, member_id=a, tg_user_id=staff, admin_ids=ADMINS, now=now)
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'task_place_ended'") == 1
+    # The one given the place may be removed before keeping it: the next one waiting has it.
+    assert (await roster.remove(db, task_id=tid, member_id=c, tg_user_id=staff, admin_ids=ADMINS, now=now)).given == [d]
+    assert await db.fetchval("SELECT state FROM waitlist WHERE task_id = :t AND member_id = :m",
+                             {"t": tid, "m": c}) == "removed"
+
+
+async def test_not_coming_is_a_no_show_only_before_the_start(db: Database, now: datetime) -> None:
+    staff, tid, (a, b) = await _event(db, now, 1, 2)
+    await roster.mark_no_show(db, task_id=tid, member_id=a, tg_user_id=staff, admin_ids=ADMINS, now=now)
+    assert await _claim_state(db, tid, a) == "no_show"
+    assert (await reliability.of_member(db, a, now)).no_shows == 1
+    await waitlist.decline(db, now, b, tid)  # b gives it back: a free place, but not for a
+    with pytest.raises(waitlist.MarkedNotComing):
+        await tasks.claim(db, now, a, tid)
+
+    staff, tid, (c, _d) = await _event(db, now, 1, 2, starts_in=timedelta(hours=1), staff_tg=9002)
+    later = now + timedelta(hours=2)
+    with pytest.raises(roster.Started):
+        await roster.mark_no_show(db, task_id=tid, member_id=c, tg_user_id=staff, admin_ids=ADMINS, now=later)
+    assert not (await roster.roster(db, task_id=tid, tg_user_id=staff, admin_ids=ADMINS, now=later)).before_start
+    assert await _claim_state(db, tid, c) == "active"
+
+
+async def test_only_staff_of_the_community_and_only_open_events(db: Database, now: datetime) -> None:
+    staff, tid, (a, b) = await _event(db, now, 1, 2)
+    with pytest.raises(NotAllowed):
+        await roster.remove(db, task_id=tid, member_id=a, tg_user_id=123, admin_ids=ADMINS, now=now)
+    other_staff, _other, _ = await _event(db, now, 1, 1, staff_tg=9002)
+    with pytest.raises(NotAllowed):  # staff of another community
+        await roster.remove(db, task_id=tid, member_id=a, tg_user_id=other_staff, admin_ids=ADMINS, now=now)
+    assert (await roster.remove(db, task_id=tid, member_id=a, tg_user_id=55, admin_ids=(55,), now=now)).given == [b]
+    await tasks.cancel(db, now, await db.fetchval("SELECT id FROM members WHERE tg_user_id = :u", {"u": staff}), tid)
+    with pytest.raises(roster.EventClosed):
+        await roster.remove(db, task_id=tid, member_id=b, tg_user_id=staff, admin_ids=ADMINS, now=now)
