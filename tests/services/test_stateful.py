@@ -5,7 +5,9 @@ expiry.py (with a ledger replay, oldest points first, after every step); opening
 checking in through checkin.py; joining and leaving a full event's waiting list, keeping or declining
 a place given from it and letting the offer lapse through waitlist.py (invariants: never more places
 held than the event has, a promotion never skips someone ahead, no place left free while someone
-waits); the rest through completion.py. Most rules aim at an object the
+waits, nobody left waiting on a cancelled event); staff taking a volunteer off an event or marking
+them not coming through roster.py (the place goes to the first one waiting, a second press changes
+nothing, only "not coming" is a no-show); the rest through completion.py. Most rules aim at an object the
 current state allows (a rule is enabled only when one exists), usually with the actor who may act
 on it and now and then with someone drawn from everyone; one rule takes any actor and any object
 as drawn (mostly refused: the authorisation and state checks). Every operation is counted as accepted or refused and the tally is printed
@@ -48,6 +50,7 @@ from bot.services import checkin as ci
 from bot.services import completion as c
 from bot.services import expiry as x
 from bot.services import points as p
+from bot.services import roster as ro
 from bot.services import tasks as t
 from bot.services import waitlist as wl
 from storage.db import Database, open_database
@@ -114,6 +117,9 @@ AIMED = {
                       " JOIN members m ON m.id = w.member_id WHERE w.state IN ('waiting', 'offered')",
     "offer": "SELECT w.task_id AS task, m.tg_user_id AS tg, w.id AS k FROM waitlist w"
              " JOIN members m ON m.id = w.member_id WHERE w.state = 'offered'",
+    # Staff take a volunteer off an event still open (roster.py), or mark them not coming.
+    "remove": "SELECT c.task_id AS task, c.member_id AS mid, c.id AS k FROM claims c JOIN tasks t ON t.id = c.task_id"
+              " WHERE t.kind = 'event' AND t.state IN ('open', 'full') AND c.state IN ('active', 'done')",
 }
 
 
@@ -259,7 +265,7 @@ class Completion(RuleBasedStateMachine):
     # Dispatch steps go through bot/services/tasks.py, as the bot does (member ids, not tg ids).
     @rule(op=st.sampled_from(["claim", "withdraw", "done", "confirm", "not_done", "problem", "cancel", "resolve",
                               "close_event", "revoke", "open_checkin", "check_in",
-                              "join_waitlist", "leave_waitlist"]),
+                              "join_waitlist", "leave_waitlist", "remove"]),
           n=st.integers(0, MAX_TASKS - 1), tg=st.sampled_from(TG), how=st.sampled_from(HOW), pts=st.integers(-1, 4),
           absent=st.sets(st.sampled_from(VOLUNTEERS)))
     def anyone(self, op: str, n: int, tg: int, how: str, pts: int, absent: set[int]) -> None:
@@ -271,6 +277,9 @@ class Completion(RuleBasedStateMachine):
             self._close_event(self.task(n), tg, absent)
         elif op == "revoke":
             self._revoke(n + 1, tg)
+        elif op == "remove":  # anyone takes any volunteer off any task (mostly refused)
+            self._try("remove", ro.remove(self.db, task_id=self.task(n), member_id=self.ids[VOLUNTEERS[n % 5]],
+                                          tg_user_id=tg, admin_ids=(), now=self.tick()))
         elif op == "check_in":  # any event's QR code, whoever scans it (a place elsewhere does not count)
             tokens = self.run(self.db.fetchall("SELECT token FROM checkin_codes ORDER BY task_id"))
             self._check_in(str(tokens[n % len(tokens)]["token"]) if tokens else "no-such-code", tg)
@@ -424,6 +433,48 @@ class Completion(RuleBasedStateMachine):
         """The sweep, once every open offer's time has passed: each goes to the next one waiting."""
         self._try("lapse", wl.sweep(self.db, self.now + timedelta(days=1)))
 
+    @precondition(lambda self: self.can["remove"])
+    @rule(salt=SALT, who=WHO, no_show=st.booleans(), twice=st.booleans())
+    def staff_removes(self, salt: int, who: int, no_show: bool, twice: bool) -> None:
+        """Staff take a volunteer off an event (or mark them not coming: a no-show); the place goes to
+        the first one waiting. ``twice``: the Yes pressed again (a double tap) must change nothing."""
+        row = self.pick("remove", salt)
+        task, mid = row["task"], row["mid"]
+        queue = [r[0] for r in self.run(self.db.fetchall(
+            "SELECT member_id FROM waitlist WHERE task_id = ? AND state = 'waiting' ORDER BY id", (task,)))]
+        no_shows = self.run(self.db.fetchval("SELECT COUNT(*) FROM no_shows"))
+        name = "no_show_early" if no_show else "remove"
+        fn = ro.mark_no_show if no_show else ro.remove
+        given: list[list[int]] = []
+
+        async def end() -> None:
+            given.append((await fn(self.db, task_id=task, member_id=mid, tg_user_id=who or 205, admin_ids=(),
+                                   now=self.tick())).given)
+
+        ok = self._try(name, end())
+        if twice:
+            assert not self._try(name, fn(self.db, task_id=task, member_id=mid, tg_user_id=who or 205, admin_ids=(),
+                                          now=self.tick())), "a place was ended twice"
+        state = self.run(self.db.fetchval("SELECT state FROM claims WHERE task_id = ? AND member_id = ?", (task, mid)))
+        added = self.run(self.db.fetchval("SELECT COUNT(*) FROM no_shows")) - no_shows
+        if ok:
+            assert state == ("no_show" if no_show else "withdrawn"), state
+            assert added == (1 if no_show else 0), "a removal counted as a no-show (or a no-show was not recorded)"
+            self._in_turn(task, queue, given[0])
+        else:
+            assert added == 0 and state in ("active", "done"), "a refused removal changed something"
+
+    def _in_turn(self, task: int, queue: list[int], given: list[int]) -> None:
+        """The places went to those first in the queue: everyone ahead of the last one given a place
+        was given one too or passed over (could not take it)."""
+        assert len(given) <= 1, "one place freed, more given"
+        if not given:
+            return
+        for mid in queue[:queue.index(given[-1])]:
+            state = self.run(self.db.fetchval("SELECT state FROM waitlist WHERE task_id = ? AND member_id = ?",
+                                              (task, mid)))
+            assert mid in given or state == "skipped", "a promotion skipped someone ahead"
+
     @precondition(lambda self: self.can["claim"] and self.can["done"])
     @rule(salt=SALT, confirmer=st.sampled_from([201, 205]))
     def volunteer_helps(self, salt: int, confirmer: int) -> None:
@@ -477,7 +528,12 @@ class Completion(RuleBasedStateMachine):
             " (SELECT COUNT(*) FROM tasks t WHERE t.kind = 'event' AND t.state IN ('open', 'full')"
             "  AND EXISTS (SELECT 1 FROM waitlist w WHERE w.task_id = t.id AND w.state = 'waiting')"
             "  AND (SELECT COUNT(*) FROM claims c WHERE c.task_id = t.id AND c.state IN ('active', 'done'))"
-            "  < t.slots) AS idle"))
+            "  < t.slots) AS idle,"
+            # A cancelled event leaves nobody on its waiting list; every no-show has its claim ended so.
+            " (SELECT COUNT(*) FROM waitlist w JOIN tasks t ON t.id = w.task_id WHERE t.state = 'cancelled'"
+            "  AND w.state IN ('waiting', 'offered')) AS stranded,"
+            " (SELECT COUNT(*) FROM no_shows n JOIN claims c ON c.task_id = n.task_id AND c.member_id = n.member_id"
+            "  WHERE c.state <> 'no_show') AS ghost"))
         assert row["over"] == 0, "claims beyond slots"
         assert row["dup"] == 0, "credited twice"
         assert row["early"] == 0, "credited without completion"
@@ -485,6 +541,8 @@ class Completion(RuleBasedStateMachine):
         assert row["stray"] == 0, "a check-in without a place at an event"
         assert row["skipped"] == 0, "a waiting-list promotion skipped someone ahead"
         assert row["idle"] == 0, "a free place while someone waits"
+        assert row["stranded"] == 0, "someone left on the waiting list of a cancelled event"
+        assert row["ghost"] == 0, "a no-show whose claim is not a no-show"
         assert self.run(p.totals_mismatches(db)) == [], "leaderboard totals differ from the ledger"
         self._fifo()
 
