@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LinliApp, LinliContext
 from bot.conversations import reliability as reliability_ui
 from bot.i18n import Translator
-from bot.models import N_, DomainError, InvalidInput
+from bot.models import N_, DomainError, InvalidInput, InvalidState
 from bot.renderers import RenderContext, Rendered, renderer
 from bot.services import roster
 from bot.ui import (
@@ -175,8 +175,18 @@ async def on_press(update: Update, ctx: LinliContext) -> None:
             text = esc(said) + "\n\n" + text
     except DomainError as err:
         await answer(query, error_text(t, err), alert=True)
+        if prefix in ("vry", "vny") and isinstance(err, InvalidState):
+            await _show_as_now(ctx, t, query, task_id)  # the question is stale: show the list instead
         return
     await edit_or_send(query, text[:4000], markup)
+
+
+async def _show_as_now(ctx: LinliContext, t: Translator, query: CallbackQuery, task_id: int) -> None:
+    try:
+        text, markup = await _view(ctx, t, query.from_user.id, task_id)
+    except DomainError:
+        return
+    await edit_or_send(query, text, markup)
 
 
 @renderer("task_place_ended")

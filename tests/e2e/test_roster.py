@@ -137,6 +137,8 @@ async def test_staff_remove_a_volunteer_and_the_first_one_waiting_gets_the_place
         await fake.wait_for(lambda: "Chen" in (listing.text or "") and "1. Dai" in (listing.text or ""), timeout=T)
         # The question still open on the other list: Ann is gone, so it says so and changes nothing.
         assert "Ann no longer has a place" in await _press(fake, staff, other, f"vry:{ev}:{ids['Ann']}")
+        await fake.wait_for(lambda: not _has(f"vry:{ev}:{ids['Ann']}")(other) and "1. Dai" in (other.text or ""),
+                            timeout=T)  # the stale question gives way to the list as it is now
         rows = await db.fetchall("SELECT m.display_name, c.state FROM claims c JOIN members m ON m.id = c.member_id"
                                  " WHERE c.task_id = :t ORDER BY c.id", {"t": ev})
         assert [tuple(r) for r in rows] == [("Ann", "withdrawn"), ("Bo", "active"), ("Chen", "active")]
