@@ -176,3 +176,13 @@ async def end_open(conn: Connection, task_id: int, state: str, now: datetime) ->
     await conn.execute("UPDATE waitlist SET state = :state, updated_at = :now WHERE task_id = :task"
                        " AND state IN ('waiting', 'offered')", {"state": state, "now": to_db(now), "task": task_id})
     return [Listed(int(r[0]), r[1], None if r[2] is None else int(r[2]), str(r[3])) for r in rows]
+
+
+async def close_open(conn: Connection, task_id: int, now: datetime) -> list[Listed]:
+    """In a transaction (the event is closed): an offered place was counted at the close, so its entry
+    is ``kept``; those still waiting end as ``closed``. Returns the ones who were waiting."""
+    rows = await conn.execute_fetchall(_OPEN_ENTRIES, {"task": task_id})
+    await conn.execute("UPDATE waitlist SET state = CASE WHEN state = 'offered' THEN 'kept' ELSE 'closed' END,"
+                       " updated_at = :now WHERE task_id = :task AND state IN ('waiting', 'offered')",
+                       {"now": to_db(now), "task": task_id})
+    return [Listed(int(r[0]), r[1], None if r[2] is None else int(r[2]), str(r[3])) for r in rows if r[3] == "waiting"]

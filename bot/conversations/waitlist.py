@@ -104,5 +104,13 @@ async def _r_cancelled(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
                               " its waiting list. Thank you for wanting to help!", title=title))
 
 
+@renderer("waitlist_closed")
+async def _r_closed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    task = await task_store.row(rc.db, p["task_id"])
+    title = task_name(rc.t, task) if task else "#" + str(p["task_id"])
+    return Rendered(text=rc.t("“{title}”, whose waiting list you were on, has taken place: no place came free this"
+                              " time. Thank you for being ready to help!", title=title))
+
+
 def register(app: LinliApp) -> None:
     app.add_handler(CallbackQueryHandler(on_press, pattern=r"^(wl|wlo|wly|wln):\d{1,12}$"))

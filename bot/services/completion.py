@@ -31,6 +31,7 @@ from storage import claims as claim_store
 from storage import ledger as ledger_store
 from storage import members as member_store
 from storage import tasks as task_store
+from storage import waitlist as waitlist_store
 from storage.db import Connection, Database
 from storage.members import Member
 from storage.outbox import audit, enqueue
@@ -462,10 +463,19 @@ async def close_event(db: Database, *, task_id: int, tg_user_id: int, now: datet
         credited = await _credit_claims(conn, task, present, task.points, "event_attended",
                                         int(actor.id), now)
         await task_store.bump(conn, task_id, now, state="completed", confirmed_by=actor.id, completed_at=to_db(now))
+        await _waiting_list_closed(conn, now, task_id)
         await audit(conn, now=now, action="event_closed", community_id=task.community_id,
                     actor_id=int(actor.id), object_type="task", object_id=task_id,
                     details={"present": present, "no_show": missing, "credited": credited})
         return Outcome(task_id=task_id, state="completed", credited=credited)
+
+
+async def _waiting_list_closed(conn: Connection, now: datetime, task_id: int) -> None:
+    """The event took place: its waiting list ends, and those still waiting are thanked."""
+    for w in await waitlist_store.close_open(conn, task_id, now):
+        if w.tg_user_id is not None:
+            await enqueue(conn, chat_id=w.tg_user_id, member_id=w.member_id, kind="waitlist_closed", now=now,
+                          payload={"task_id": task_id}, dedupe_key=f"wl-closed:{task_id}:{w.member_id}")
 
 
 # -- revoke ------------------------------------------------------------------------------

@@ -81,3 +81,21 @@ async def test_only_staff_of_the_community_and_only_open_events(db: Database, no
     await tasks.cancel(db, now, await db.fetchval("SELECT id FROM members WHERE tg_user_id = :u", {"u": staff}), tid)
     with pytest.raises(roster.EventClosed):
         await roster.remove(db, task_id=tid, member_id=b, tg_user_id=staff, admin_ids=ADMINS, now=now)
+
+
+async def test_closing_an_event_ends_its_waiting_list_and_tells_those_still_waiting(db: Database, now: datetime) -> None:
+    """After /closeevent nobody stays 'waiting' on an event that took place, nobody given a place is
+    later told their offer lapsed (their place was counted at the close), and those waiting hear once."""
+    from bot.services import completion
+
+    staff, tid, (a, b, c, d) = await _event(db, now, 2, 4)
+    await tasks.withdraw(db, now, a, tid)  # c is offered a's place (and holds it until they answer)
+    await completion.close_event(db, task_id=tid, tg_user_id=staff, now=now + timedelta(days=3, hours=2))
+    states = {r[0]: r[1] for r in await db.fetchall("SELECT member_id, state FROM waitlist WHERE task_id = :t",
+                                                    {"t": tid})}
+    assert states == {c: "kept", d: "closed"}
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'waitlist_closed'") == 1
+    assert await db.fetchval("SELECT member_id FROM outbox WHERE kind = 'waitlist_closed'") == d
+    assert await waitlist.sweep(db, now + timedelta(days=10)) == 0  # no lapse after the close
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'waitlist_lapsed'") == 0
+    assert b  # b held a place throughout
