@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 EDIT_GAP_S = 5.0          # at most one edit per card this often
 _last_edit: dict[int, float] = {}
+STALE_S = 60.0            # a press showing an earlier drawing of the card this soon after the latest is stale
+_KEEP_DRAWN = 4           # drawings remembered per card
+_drawn: dict[int, list[tuple[Any, float]]] = {}   # task id -> what this process last drew (as shown), and when
 
 
 def _has_budget(ctx: LinliContext, chat_id: int) -> bool:
@@ -131,12 +134,37 @@ def _buttons(markup: Any) -> list[list[tuple[str, str | None, str | None]]]:
             for row in markup.inline_keyboard]
 
 
+def _as_shown(text: str, markup: Any) -> Any:
+    """A card as a press shows it (plain text, buttons): what ``check_shown`` compares."""
+    return " ".join(text.split()), _buttons(markup)
+
+
+def _note_drawn(tid: int, text: str, markup: Any) -> None:
+    """Remember a drawing of a card that Telegram took (posted, or edited)."""
+    if len(_drawn) > 20_000:
+        _drawn.clear()
+    now = _as_shown(_plain(text), markup)
+    kept = [(shown, at) for shown, at in _drawn.get(tid, []) if shown != now]
+    _drawn[tid] = [*kept, (now, time.monotonic())][-_KEEP_DRAWN:]
+
+
+def _one_edit_behind(tid: int, pressed: Any) -> bool:
+    """The press shows an earlier drawing of the card by this process, drawn again since only
+    moments ago: the press was made before the latest edit reached the person's app (in a claim
+    storm, most presses). The card shows the latest drawing; redrawing it would change nothing."""
+    drawn = _drawn.get(tid, [])
+    if len(drawn) < 2 or time.monotonic() - drawn[-1][1] > STALE_S:
+        return False
+    return any(shown == pressed for shown, _ in drawn[:-1])
+
+
 async def check_shown(ctx: LinliContext, chat_id: int, message_id: int, text: str | None, markup: Any) -> int | None:
     """A button was pressed on a message of a group: if it is a task's card and Telegram shows it other
     than it should be (someone or something overwrote it), the card job redraws it.
 
     Returns the id of the task whose card it is (None when it is no card). A card already waiting for
-    the card job is left to it (in a claim storm most presses see a card one edit behind).
+    the card job is left to it, and so is a press made just before the card's latest edit (in a claim
+    storm most presses see a card one edit behind).
     """
     task = await card_store.at_message(ctx.db, chat_id, message_id)
     if task is None:
@@ -146,7 +174,8 @@ async def check_shown(ctx: LinliContext, chat_id: int, message_id: int, text: st
         return tid
     t = _card_translator(ctx, task)
     want_text, want_markup = render_card(t, task, int(task["taken"]))
-    if _plain(want_text) == " ".join((text or "").split()) and _buttons(want_markup) == _buttons(markup):
+    pressed = _as_shown(text or "", markup)
+    if _as_shown(_plain(want_text), want_markup) == pressed or _one_edit_behind(tid, pressed):
         return tid
     log.warning("card %s in %s shows something else; it will be redrawn", tid, chat_id)
     await card_store.redraw(ctx.db, tid)
@@ -187,6 +216,7 @@ async def _post_card(ctx: LinliContext, task: Any, text: str, markup: InlineKeyb
         return
     await task_store.card_posted(ctx.db, tid, chat_id, msg.message_id, version, shown)
     _last_edit[tid] = time.monotonic()
+    _note_drawn(tid, text, markup)
 
 
 async def _edit_card(ctx: LinliContext, task: Any, text: str, markup: InlineKeyboardMarkup | None, shown: str) -> None:
@@ -209,4 +239,6 @@ async def _edit_card(ctx: LinliContext, task: Any, text: str, markup: InlineKeyb
         if "not modified" not in str(exc).lower():
             log.warning("card %s not edited: %s", tid, exc)
             done = task["card_hash"]  # not shown: a later change (or the bot's return) tries again
+    if done == shown:
+        _note_drawn(tid, text, markup)
     await task_store.card_drawn(ctx.db, tid, version, done)
