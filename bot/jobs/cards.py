@@ -29,9 +29,11 @@ log = logging.getLogger(__name__)
 
 EDIT_GAP_S = 5.0          # at most one edit per card this often
 _last_edit: dict[int, float] = {}
-STALE_S = 60.0            # a press showing an earlier drawing of the card this soon after the latest is stale
-_KEEP_DRAWN = 4           # drawings remembered per card
-_drawn: dict[int, list[tuple[Any, float]]] = {}   # task id -> what this process last drew (as shown), and when
+STALE_S = 60.0            # a press showing an earlier state of the card this soon after the latest drawing is stale
+_KEEP_SHOWN = 4           # states remembered per card
+# task id -> what the card showed lately, as a press shows it, when, and whether this process drew
+# it (False: what a press found on it instead of what it should show, and had redrawn).
+_shown: dict[int, list[tuple[Any, float, bool]]] = {}
 
 
 def _has_budget(ctx: LinliContext, chat_id: int) -> bool:
@@ -139,23 +141,31 @@ def _as_shown(text: str, markup: Any) -> Any:
     return " ".join(text.split()), _buttons(markup)
 
 
+def _note_shown(tid: int, shown: Any, ours: bool) -> None:
+    """Remember a state of a card: a drawing Telegram took (posted or edited), or what a press found
+    on it before it was redrawn."""
+    if len(_shown) > 20_000:
+        _shown.clear()
+    kept = [s for s in _shown.get(tid, []) if s[0] != shown]
+    _shown[tid] = [*kept, (shown, time.monotonic(), ours)][-_KEEP_SHOWN:]
+
+
 def _note_drawn(tid: int, text: str, markup: Any) -> None:
-    """Remember a drawing of a card that Telegram took (posted, or edited)."""
-    if len(_drawn) > 20_000:
-        _drawn.clear()
-    now = _as_shown(_plain(text), markup)
-    kept = [(shown, at) for shown, at in _drawn.get(tid, []) if shown != now]
-    _drawn[tid] = [*kept, (now, time.monotonic())][-_KEEP_DRAWN:]
+    _note_shown(tid, _as_shown(_plain(text), markup), True)
 
 
-def _one_edit_behind(tid: int, pressed: Any) -> bool:
-    """The press shows an earlier drawing of the card by this process, drawn again since only
-    moments ago: the press was made before the latest edit reached the person's app (in a claim
-    storm, most presses). The card shows the latest drawing; redrawing it would change nothing."""
-    drawn = _drawn.get(tid, [])
-    if len(drawn) < 2 or time.monotonic() - drawn[-1][1] > STALE_S:
+def _stale_press(tid: int, pressed: Any) -> bool:
+    """The press shows a state the card had before this process's latest drawing, made only moments
+    ago: the press left the person's app before the edit reached it (in a claim storm, most presses).
+    The card shows the latest drawing; redrawing it would change nothing. Also true when a redraw was
+    already asked for this very state and the card job has not drawn since (presses in the same burst)."""
+    states = _shown.get(tid, [])
+    if not states or time.monotonic() - states[-1][1] > STALE_S:
         return False
-    return any(shown == pressed for shown, _ in drawn[:-1])
+    latest, _, ours = states[-1]
+    if not ours:
+        return bool(latest == pressed)
+    return any(shown == pressed for shown, _, _ in states[:-1])
 
 
 async def check_shown(ctx: LinliContext, chat_id: int, message_id: int, text: str | None, markup: Any) -> int | None:
@@ -175,10 +185,15 @@ async def check_shown(ctx: LinliContext, chat_id: int, message_id: int, text: st
     t = _card_translator(ctx, task)
     want_text, want_markup = render_card(t, task, int(task["taken"]))
     pressed = _as_shown(text or "", markup)
-    if _as_shown(_plain(want_text), want_markup) == pressed or _one_edit_behind(tid, pressed):
+    if _as_shown(_plain(want_text), want_markup) == pressed or _stale_press(tid, pressed):
         return tid
     log.warning("card %s in %s shows something else; it will be redrawn", tid, chat_id)
-    await card_store.redraw(ctx.db, tid)
+    _note_shown(tid, pressed, False)  # before the write: presses of the same burst do not ask again
+    try:
+        await card_store.redraw(ctx.db, tid)
+    except BaseException:
+        _shown.pop(tid, None)  # not asked after all: the next press asks
+        raise
     _last_edit.pop(tid, None)
     return tid
 

@@ -184,6 +184,20 @@ async def test_a_press_made_just_before_the_cards_latest_edit_leaves_the_card_al
         await settle(fake, quiet=1.0)
         assert sum(1 for c in fake.calls if c.method == "editMessageText") == edits
         assert await db.fetchval("SELECT card_version - card_rendered FROM tasks WHERE id = ?", (tid,)) == 0
+
+        # Overwritten all the same: the first press redraws it; a press that left before the redraw
+        # reached the app (it still shows the overwritten text) does not ask again.
+        card.data["text"] = "Good: the request stays as it is."
+        card.data.pop("entities", None)
+        card.data["reply_markup"] = card.markup = as_other_saw_it["reply_markup"]
+        overwritten = copy.deepcopy(card.data)
+        qid = await fake.press_button(vol, card, f"dt:{tid}")
+        assert "rice" in str((await fake.wait_callback_answer(qid, timeout=T)).get("text"))
+        await fake.wait_for(lambda: "rice" in message_text(card), timeout=T)
+        await settle(fake, quiet=0.5)
+        qid = await fake.inject_callback(other, f"dt:{tid}", message=overwritten)
+        assert "rice" in str((await fake.wait_callback_answer(qid, timeout=T)).get("text"))
+        assert bot_process.log().count("shows something else") == 1
     finally:
         await db.close()
     assert fake.errors == [], [(c.method, c.description) for c in fake.errors]
