@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import random
 import signal
@@ -44,6 +45,7 @@ from bench.driver import Step, Timing, drive
 from bot.devkit.harness import TOKEN, settle
 from bot.devkit.sandbox import FakeTelegram, StoredMessage, User
 from bot.jobs.cards import EDIT_GAP_S
+from bot.services.tasks import ASK_AFTER_CLAIM
 
 OPEN_TASKS = 200
 TAP_USERS = 1000
@@ -255,8 +257,30 @@ async def linli_run(n: int, window: int, pin: bool, flood_control: bool = False,
     con = sqlite3.connect(path)
     run.extra["outbox_unsent"] = con.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
     run.extra["digests"] = con.execute("SELECT COUNT(*) FROM outbox WHERE kind LIKE 'digest%'").fetchone()[0]
+    run.extra["outbox_ends"] = _outbox_ends(con, run.timing.first_sent)
     con.close()
     return run
+
+
+def _outbox_ends(con: sqlite3.Connection, since: float) -> dict[str, Any]:
+    """From the bot's outbox: the messages the run queued, split into those due at once and those
+    held on purpose (due later than queued: the honours question after a first claim, ...), with
+    the seconds from ``since`` to the last sent of each, and the kinds held."""
+    def at(stamp: str) -> float:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+    out: dict[str, Any] = {"now": 0, "now_last": float("nan"), "held": 0, "held_last": float("nan"), "held_kinds": {}}
+    for kind, created, due, sent in con.execute("SELECT kind, created_at, not_before, sent_at FROM outbox"
+                                                " WHERE sent_at IS NOT NULL"):
+        if at(created) < since:
+            continue
+        key = "held" if at(due) > at(created) + 0.5 else "now"
+        out[key] += 1
+        last = out[f"{key}_last"]
+        out[f"{key}_last"] = at(sent) - since if math.isnan(last) else max(last, at(sent) - since)
+        if key == "held":
+            out["held_kinds"][kind] = out["held_kinds"].get(kind, 0) + 1
+    return out
 
 
 async def reference_run(n: int, window: int, pin: bool, kind: str) -> Run:
@@ -357,6 +381,9 @@ async def main_async(args: argparse.Namespace) -> None:
         f"- Linli CPU per update {span([r.cpu_ms_per_update for r in linli])} ms; floor"
         f" {span([r.cpu_ms_per_update for r in runs['floor']])} ms; bare client"
         f" {span([r.cpu_ms_per_update for r in runs['bare']])} ms (user + system time of the process, from /proc).",
+        *[f"- Linli round {i + 1}, from its outbox: {e['now']} messages due at once, the last sent"
+          f" {e['now_last']:.1f} s after the first update; {e['held']} held on purpose ({e['held_kinds']}),"
+          f" the last sent {e['held_last']:.1f} s after it." for i, e in enumerate(r.extra['outbox_ends'] for r in linli)],
         f"- Linli messages left in the outbox when stopped: {[r.extra['outbox_unsent'] for r in linli]};"
         f" digests queued during the runs: {[r.extra['digests'] for r in linli]}.",
         f"- Linli peak RSS: {max(r.extra['peak_rss_kb'] for r in linli) / 1024:.0f} MiB; refused calls:"
@@ -379,7 +406,10 @@ async def main_async(args: argparse.Namespace) -> None:
         f"- Card settle is bounded by design, not by CPU: the card job runs every second and edits a card at"
         f" most once every {EDIT_GAP_S:g} s (`EDIT_GAP_S`, bot/jobs/cards.py), so a card tapped near the end of"
         f" a run is redrawn up to about {EDIT_GAP_S + 1:g} s after its last tap however fast the bot is; the"
-        " references edit no cards, so their three end times are their last answer. The quiescent ratio"
+        " references edit no cards, so their three end times are their last answer. The last message caused"
+        f" includes what is held on purpose, such as the honours question {ASK_AFTER_CLAIM.total_seconds():g} s after"
+        " a volunteer's first claim (`ASK_AFTER_CLAIM`, bot/services/tasks.py): the outbox line says when the"
+        " messages due at once were all out. The quiescent ratio"
         " therefore compares Linli's card pacing with the references' answers; the ratio to the last message"
         " caused leaves the card edits out.",
         "- The stand-in's flood limits are off and so is Linli's own pacing (BOT_FLOOD_CONTROL=false);"
