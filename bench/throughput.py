@@ -122,7 +122,7 @@ class Run:
     name: str
     timing: Timing
     quiet_at: float = 0.0  # wall time of the last call the bot made that was not getUpdates
-    messages_at: float = 0.0  # ... of its last call that was not getUpdates nor a group card edit
+    messages_at: float = 0.0  # ... of its last call that was not getUpdates nor into a group (private messages)
     cards_at: float | None = None  # ... of its last group card edit (None: it edited none)
     card_edits: int = 0  # group card edits from the first update to quiescence
     not_modified: int = 0  # of which the stand-in refused as "message is not modified"
@@ -187,16 +187,20 @@ async def _measure(name: str, fake: FakeTelegram, proc: PinnedBot, cards: dict[i
 
 
 def _ends(run: Run, fake: FakeTelegram, mark: int, groups: set[int]) -> None:
-    """When the bot's last call, last message other than a card edit and last card edit were made
-    (stand-in records from ``mark`` on), and how many card edits it made."""
+    """When the bot's last call, its last call not into a group (answers and private messages: what the
+    updates caused besides the cards) and its last card edit were made (stand-in records from ``mark``
+    on), and how many card edits it made. A group message (an honour queued at start and held behind
+    the cards, say) counts only in the last call."""
+    names = {str(g) for g in groups}
+
     def card_edit(call: Any) -> bool:
-        return call.method in ("editMessageText", "editMessageReplyMarkup") and str(call.params.get("chat_id")) in {
-            str(g) for g in groups}
+        return call.method in ("editMessageText", "editMessageReplyMarkup") and str(call.params.get("chat_id")) in names
 
     calls = [c for c in fake.calls[mark:] if c.method != "getUpdates"]
     edits = [c for c in calls if card_edit(c)]
     run.quiet_at = max((c.time for c in calls), default=run.timing.last_answer)
-    run.messages_at = max((c.time for c in calls if not card_edit(c)), default=run.timing.last_answer)
+    run.messages_at = max((c.time for c in calls if str(c.params.get("chat_id")) not in names),
+                          default=run.timing.last_answer)
     run.cards_at = max((c.time for c in edits), default=None)
     run.card_edits = len(edits)
     run.not_modified = sum(1 for c in edits if not c.ok and "not modified" in (c.description or ""))
@@ -363,16 +367,16 @@ async def main_async(args: argparse.Namespace) -> None:
         "| | / floor | / bare client |",
         "|---|---|---|",
         f"| answered | {span(ratios['answered']['floor'])} | {span(ratios['answered']['bare'])} |",
-        f"| to the last message caused (card edits left out) | {span(ratios['messages']['floor'])}"
+        f"| to the last private message (answers, claim details, replies; no group call) | {span(ratios['messages']['floor'])}"
         f" | {span(ratios['messages']['bare'])} |",
         f"| quiescent (card edits included) | {span(ratios['quiescent']['floor'])} | {span(ratios['quiescent']['bare'])} |",
         "",
         "Where each run ends (measured; seconds from the first update queued to the stand-in's record of the"
-        " bot's last answer, its last call other than a group card edit, its last card edit, its last call of"
-        " any kind; card edits counted from the first update, those refused as 'message is not modified' in"
-        " brackets):",
+        " bot's last answer, its last call not into a group (answers and private messages: what the updates"
+        " caused besides the cards), its last card edit, its last call of any kind (group messages included);"
+        " card edits counted from the first update, those refused as 'message is not modified' in brackets):",
         "",
-        "| bot | round | last answer | last message caused | last card edit (cards settled) | quiescent | card edits |",
+        "| bot | round | last answer | last private message | last card edit (cards settled) | quiescent | card edits |",
         "|---|---|---|---|---|---|---|",
         *[ends_row(r, i + 1) for key in ("floor", "bare", "Linli") for i, r in enumerate(runs[key])],
         "",
@@ -406,12 +410,13 @@ async def main_async(args: argparse.Namespace) -> None:
         f"- Card settle is bounded by design, not by CPU: the card job runs every second and edits a card at"
         f" most once every {EDIT_GAP_S:g} s (`EDIT_GAP_S`, bot/jobs/cards.py), so a card tapped near the end of"
         f" a run is redrawn up to about {EDIT_GAP_S + 1:g} s after its last tap however fast the bot is; the"
-        " references edit no cards, so their three end times are their last answer. The last message caused"
+        " references edit no cards, so their three end times are their last answer. The last private message"
         f" includes what is held on purpose, such as the honours question {ASK_AFTER_CLAIM.total_seconds():g} s after"
         " a volunteer's first claim (`ASK_AFTER_CLAIM`, bot/services/tasks.py): the outbox line says when the"
-        " messages due at once were all out. The quiescent ratio"
-        " therefore compares Linli's card pacing with the references' answers; the ratio to the last message"
-        " caused leaves the card edits out.",
+        " messages due at once were all out. Quiescence also waits for group messages not caused by the updates"
+        " (a monthly honour the seed's ledger earns, queued at start and held while cards wait). The quiescent ratio"
+        " therefore compares Linli's card pacing with the references' answers; the ratio to the last private"
+        " message leaves the group out.",
         "- The stand-in's flood limits are off and so is Linli's own pacing (BOT_FLOOD_CONTROL=false);"
         " the references do not pace either.",
         "- The seed stores the next digest as 08:00 Shanghai at least 12 hours ahead, so no run sends"
