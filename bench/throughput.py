@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import random
 import signal
@@ -43,6 +44,8 @@ from bench.common import (
 from bench.driver import Step, Timing, drive
 from bot.devkit.harness import TOKEN, settle
 from bot.devkit.sandbox import FakeTelegram, StoredMessage, User
+from bot.jobs.cards import EDIT_GAP_S
+from bot.services.tasks import ASK_AFTER_CLAIM
 
 OPEN_TASKS = 200
 TAP_USERS = 1000
@@ -61,10 +64,14 @@ async def post_cards(fake: FakeTelegram, group_id: int, task_ids: list[int]) -> 
 
 
 def link_cards(path: str, cards: dict[int, StoredMessage]) -> None:
-    """Point each task's group_message_id at its card in the stand-in (so card edits land)."""
+    """Point each task's group_message_id at its card in the stand-in (so card edits land), and leave
+    the card to be drawn: the bot draws its own card over the placeholder when it starts, before
+    anything is timed. (Otherwise the first press on each card, showing the placeholder, had it
+    redrawn in the middle of the run: about 200 redraws per throughput run that were the bench's.)"""
     con = sqlite3.connect(path)
     with con:
-        con.executemany("UPDATE tasks SET group_message_id = ? WHERE id = ?",
+        con.executemany("UPDATE tasks SET group_message_id = ?, card_hash = NULL,"
+                        " card_rendered = MIN(card_rendered, card_version - 1) WHERE id = ?",
                         [(m.message_id, tid) for tid, m in cards.items()])
     con.close()
 
@@ -119,6 +126,10 @@ class Run:
     name: str
     timing: Timing
     quiet_at: float = 0.0  # wall time of the last call the bot made that was not getUpdates
+    messages_at: float = 0.0  # ... of its last call that was not getUpdates nor into a group (private messages)
+    cards_at: float | None = None  # ... of its last group card edit (None: it edited none)
+    card_edits: int = 0  # group card edits from the first update to quiescence
+    not_modified: int = 0  # of which the stand-in refused as "message is not modified"
     cpu: float = float("nan")  # CPU seconds the bot process used from the first update to quiescence
     load_before: str = ""
     load_after: str = ""
@@ -127,6 +138,14 @@ class Run:
     @property
     def quiescent_rate(self) -> float:
         span = self.quiet_at - self.timing.first_sent
+        return self.timing.answered / span if span > 0 else float("nan")
+
+    def seconds_to(self, at: float | None) -> float:
+        return at - self.timing.first_sent if at is not None else float("nan")
+
+    @property
+    def messages_rate(self) -> float:
+        span = self.messages_at - self.timing.first_sent
         return self.timing.answered / span if span > 0 else float("nan")
 
     @property
@@ -165,10 +184,30 @@ async def _measure(name: str, fake: FakeTelegram, proc: PinnedBot, cards: dict[i
     if spy is not None:
         spy.send_signal(signal.SIGINT)
         spy.wait(60)
-    quiet_at = max((c.time for c in fake.calls[mark:] if c.method != "getUpdates"), default=timing.last_answer)
-    run = Run(name, timing, quiet_at, cpu, load_before, load_after)
+    run = Run(name, timing, cpu=cpu, load_before=load_before, load_after=load_after)
+    _ends(run, fake, mark, {m.chat.id for m in cards.values()})
     run.extra["peak_rss_kb"] = rss_kb(proc.pid)[1]
     return run
+
+
+def _ends(run: Run, fake: FakeTelegram, mark: int, groups: set[int]) -> None:
+    """When the bot's last call, its last call not into a group (answers and private messages: what the
+    updates caused besides the cards) and its last card edit were made (stand-in records from ``mark``
+    on), and how many card edits it made. A group message (an honour queued at start and held behind
+    the cards, say) counts only in the last call."""
+    names = {str(g) for g in groups}
+
+    def card_edit(call: Any) -> bool:
+        return call.method in ("editMessageText", "editMessageReplyMarkup") and str(call.params.get("chat_id")) in names
+
+    calls = [c for c in fake.calls[mark:] if c.method != "getUpdates"]
+    edits = [c for c in calls if card_edit(c)]
+    run.quiet_at = max((c.time for c in calls), default=run.timing.last_answer)
+    run.messages_at = max((c.time for c in calls if str(c.params.get("chat_id")) not in names),
+                          default=run.timing.last_answer)
+    run.cards_at = max((c.time for c in edits), default=None)
+    run.card_edits = len(edits)
+    run.not_modified = sum(1 for c in edits if not c.ok and "not modified" in (c.description or ""))
 
 
 def _py_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
@@ -226,8 +265,30 @@ async def linli_run(n: int, window: int, pin: bool, flood_control: bool = False,
     con = sqlite3.connect(path)
     run.extra["outbox_unsent"] = con.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
     run.extra["digests"] = con.execute("SELECT COUNT(*) FROM outbox WHERE kind LIKE 'digest%'").fetchone()[0]
+    run.extra["outbox_ends"] = _outbox_ends(con, run.timing.first_sent)
     con.close()
     return run
+
+
+def _outbox_ends(con: sqlite3.Connection, since: float) -> dict[str, Any]:
+    """From the bot's outbox: the messages the run queued, split into those due at once and those
+    held on purpose (due later than queued: the honours question after a first claim, ...), with
+    the seconds from ``since`` to the last sent of each, and the kinds held."""
+    def at(stamp: str) -> float:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+    out: dict[str, Any] = {"now": 0, "now_last": float("nan"), "held": 0, "held_last": float("nan"), "held_kinds": {}}
+    for kind, created, due, sent in con.execute("SELECT kind, created_at, not_before, sent_at FROM outbox"
+                                                " WHERE sent_at IS NOT NULL"):
+        if at(created) < since:
+            continue
+        key = "held" if at(due) > at(created) + 0.5 else "now"
+        out[key] += 1
+        last = out[f"{key}_last"]
+        out[f"{key}_last"] = at(sent) - since if math.isnan(last) else max(last, at(sent) - since)
+        if key == "held":
+            out["held_kinds"][kind] = out["held_kinds"].get(kind, 0) + 1
+    return out
 
 
 async def reference_run(n: int, window: int, pin: bool, kind: str) -> Run:
@@ -268,6 +329,13 @@ def row(run: Run, i: int) -> str:
             f" {run.cpu_ms_per_update:.2f} ms | {run.load_before} -> {run.load_after} |")
 
 
+def ends_row(run: Run, i: int) -> str:
+    t = run.timing
+    cards = (f"{run.seconds_to(run.cards_at):.1f} s" if run.cards_at is not None else "no card edits")
+    return (f"| {run.name} | {i} | {run.seconds_to(t.last_answer):.1f} s | {run.seconds_to(run.messages_at):.1f} s |"
+            f" {cards} | {run.seconds_to(run.quiet_at):.1f} s | {run.card_edits} ({run.not_modified}) |")
+
+
 def span(values: list[float], fmt: str = "{:.2f}") -> str:
     lo, hi = min(values), max(values)
     return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"{fmt.format(lo)}–{fmt.format(hi)}"
@@ -284,9 +352,10 @@ async def main_async(args: argparse.Namespace) -> None:
     if args.httpx:
         runs["httpx"].append(await reference_run(args.updates, args.window, pin, "httpx"))
     linli = runs["Linli"]
-    ratios: dict[str, dict[str, list[float]]] = {"answered": {}, "quiescent": {}}
+    ratios: dict[str, dict[str, list[float]]] = {"answered": {}, "messages": {}, "quiescent": {}}
     for ref in ("floor", "bare"):
         ratios["answered"][ref] = [a.timing.rate / b.timing.rate for a, b in zip(linli, runs[ref], strict=True)]
+        ratios["messages"][ref] = [a.messages_rate / b.messages_rate for a, b in zip(linli, runs[ref], strict=True)]
         ratios["quiescent"][ref] = [a.quiescent_rate / b.quiescent_rate for a, b in zip(linli, runs[ref], strict=True)]
     met = {ref: min(ratios["quiescent"][ref]) >= 0.5 for ref in ("floor", "bare")}
     last = linli[-1].extra
@@ -302,13 +371,27 @@ async def main_async(args: argparse.Namespace) -> None:
         "| | / floor | / bare client |",
         "|---|---|---|",
         f"| answered | {span(ratios['answered']['floor'])} | {span(ratios['answered']['bare'])} |",
-        f"| quiescent | {span(ratios['quiescent']['floor'])} | {span(ratios['quiescent']['bare'])} |",
+        f"| to the last private message (answers, claim details, replies; no group call) | {span(ratios['messages']['floor'])}"
+        f" | {span(ratios['messages']['bare'])} |",
+        f"| quiescent (card edits included) | {span(ratios['quiescent']['floor'])} | {span(ratios['quiescent']['bare'])} |",
+        "",
+        "Where each run ends (measured; seconds from the first update queued to the stand-in's record of the"
+        " bot's last answer, its last call not into a group (answers and private messages: what the updates"
+        " caused besides the cards), its last card edit, its last call of any kind (group messages included);"
+        " card edits counted from the first update, those refused as 'message is not modified' in brackets):",
+        "",
+        "| bot | round | last answer | last private message | last card edit (cards settled) | quiescent | card edits |",
+        "|---|---|---|---|---|---|---|",
+        *[ends_row(r, i + 1) for key in ("floor", "bare", "Linli") for i, r in enumerate(runs[key])],
         "",
         f"- Target >= 0.5 of the floor (quiescent): **{'met' if met['floor'] else 'missed'}**;"
         f" >= 0.5 of the bare client (quiescent): **{'met' if met['bare'] else 'missed'}**.",
         f"- Linli CPU per update {span([r.cpu_ms_per_update for r in linli])} ms; floor"
         f" {span([r.cpu_ms_per_update for r in runs['floor']])} ms; bare client"
         f" {span([r.cpu_ms_per_update for r in runs['bare']])} ms (user + system time of the process, from /proc).",
+        *[f"- Linli round {i + 1}, from its outbox: {e['now']} messages due at once, the last sent"
+          f" {e['now_last']:.1f} s after the first update; {e['held']} held on purpose ({e['held_kinds']}),"
+          f" the last sent {e['held_last']:.1f} s after it." for i, e in enumerate(r.extra['outbox_ends'] for r in linli)],
         f"- Linli messages left in the outbox when stopped: {[r.extra['outbox_unsent'] for r in linli]};"
         f" digests queued during the runs: {[r.extra['digests'] for r in linli]}.",
         f"- Linli peak RSS: {max(r.extra['peak_rss_kb'] for r in linli) / 1024:.0f} MiB; refused calls:"
@@ -328,6 +411,16 @@ async def main_async(args: argparse.Namespace) -> None:
         " it had sent nothing for 1 s), so every message the updates caused (claim details, card"
         " edits) is counted. p50/p99: update queued -> its answerCallbackQuery, or the first"
         " sendMessage into that chat.",
+        f"- Card settle is bounded by design, not by CPU: the card job runs every second and edits a card at"
+        f" most once every {EDIT_GAP_S:g} s (`EDIT_GAP_S`, bot/jobs/cards.py), so a card tapped near the end of"
+        f" a run is redrawn up to about {EDIT_GAP_S + 1:g} s after its last tap however fast the bot is; the"
+        " references edit no cards, so their three end times are their last answer. The last private message"
+        f" includes what is held on purpose, such as the honours question {ASK_AFTER_CLAIM.total_seconds():g} s after"
+        " a volunteer's first claim (`ASK_AFTER_CLAIM`, bot/services/tasks.py): the outbox line says when the"
+        " messages due at once were all out. Quiescence also waits for group messages not caused by the updates"
+        " (a monthly honour the seed's ledger earns, queued at start and held while cards wait). The quiescent ratio"
+        " therefore compares Linli's card pacing with the references' answers; the ratio to the last private"
+        " message leaves the group out.",
         "- The stand-in's flood limits are off and so is Linli's own pacing (BOT_FLOOD_CONTROL=false);"
         " the references do not pace either.",
         "- The seed stores the next digest as 08:00 Shanghai at least 12 hours ahead, so no run sends"

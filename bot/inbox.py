@@ -36,7 +36,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -92,9 +92,21 @@ def lane_key(update: Update) -> str:
     return f"{key[0]}:{key[1]}" if key is not None else f"u:{update.update_id}"
 
 
-def _record(update: Update, received_at: str) -> dict[str, Any]:
-    payload = json.dumps(update.to_dict(), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    digest = hashlib.sha1(payload.encode()).hexdigest()[:16]
+def _compact(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _record(update: Update, received_at: str, raw: str | None = None) -> dict[str, Any]:
+    """The inbox row of an update. ``raw``: the update as Telegram sent it (long polling keeps it),
+    stored as it is; otherwise python-telegram-bot's ``to_dict`` (a walk over every object of the
+    update, about as costly as parsing it) is stored. Digests of the two forms differ: the raw
+    one starts with ``r``, and a redelivery is recognised only against a digest of its own form
+    (storage/inbox.py), so an update handled before an upgrade is not handled again after it."""
+    if raw is not None:
+        payload, digest = raw, "r" + hashlib.sha1(raw.encode()).hexdigest()[:15]
+    else:
+        payload = _compact(update.to_dict())
+        digest = hashlib.sha1(payload.encode()).hexdigest()[:16]
     user = update.effective_user
     return {"update_id": update.update_id, "user_id": user.id if user is not None else None,
             "lane": lane_key(update), "digest": digest, "payload": payload, "received_at": received_at}
@@ -133,12 +145,14 @@ class Inbox:
         self.shared = False
 
     # -- storing -------------------------------------------------------------------------
-    async def store(self, updates: Sequence[Update]) -> None:
-        """Commit these updates to the inbox (one transaction); redeliveries are ignored."""
+    async def store(self, updates: Sequence[Update], raw: Mapping[int, str] | None = None) -> None:
+        """Commit these updates to the inbox (one transaction); redeliveries are ignored. ``raw``:
+        the JSON Telegram sent for some of them, by update id (see ``_record``)."""
         if not updates:
             return
         received = to_db(self.now())
-        rows = [_record(u, received) for u in updates]
+        texts = raw or {}
+        rows = [_record(u, received, texts.get(u.update_id)) for u in updates]
         await self.db.write(lambda conn: inbox_store.store(conn, rows))
         if len(self._parsed) > 20_000:  # redelivered copies of handled updates are never taken out
             self._parsed.clear()
@@ -294,6 +308,7 @@ class InboxQueue(asyncio.Queue):  # type: ignore[type-arg]
         self.deferred = False
         self._buffer: list[Update] = []
         self._flushing = asyncio.Lock()
+        self.raw: dict[int, str] = {}  # update id -> the JSON Telegram sent (InboxPollRequest)
 
     async def put(self, item: Any) -> None:
         if not isinstance(item, Update):
@@ -313,11 +328,14 @@ class InboxQueue(asyncio.Queue):  # type: ignore[type-arg]
             if self.inbox is None:
                 self._buffer[:0] = batch
                 raise RuntimeError("the inbox is not open yet")
+            raw = {u.update_id: self.raw[u.update_id] for u in batch if u.update_id in self.raw}
             try:
-                await self.inbox.store(batch)
+                await self.inbox.store(batch, raw)
             except BaseException:
                 self._buffer[:0] = batch
                 raise
+            for update_id in raw:
+                del self.raw[update_id]
 
 
 class InboxPollRequest(AiohttpRequest):
@@ -334,4 +352,20 @@ class InboxPollRequest(AiohttpRequest):
             await self._queue.flush()
         except Exception as exc:
             raise NetworkError(f"updates not stored in the inbox yet ({exc}); asking again") from exc
-        return await super().do_request(url, method, request_data, *args, **kwargs)
+        status, payload = await super().do_request(url, method, request_data, *args, **kwargs)
+        if status == 200:
+            self._keep_raw(payload)
+        return status, payload
+
+    def _keep_raw(self, payload: bytes) -> None:
+        """Keep each update's JSON as Telegram sent it, for the inbox row (no ``to_dict`` walk)."""
+        raw = self._queue.raw
+        if len(raw) > 10_000:  # updates python-telegram-bot never queued: nothing waits for them
+            raw.clear()
+        try:
+            result = json.loads(payload.decode("utf-8", "replace")).get("result")
+        except (ValueError, AttributeError):
+            return  # python-telegram-bot reports it
+        for item in result if isinstance(result, list) else ():
+            if isinstance(item, dict) and isinstance(item.get("update_id"), int):
+                raw[item["update_id"]] = _compact(item)

@@ -38,7 +38,9 @@ class SetAside:
 
 
 # A redelivery (same update_id, same content) is ignored. The same id with other content is a new
-# update (Telegram numbers at random again after a quiet week): it replaces a handled row.
+# update (Telegram numbers at random again after a quiet week): it replaces a handled row. Digests
+# of updates stored as Telegram sent them start with "r" (bot/inbox.py); one of the other form
+# (python-telegram-bot's to_dict, as before) cannot be compared with it, so the row is kept.
 _STORE = (
     "INSERT INTO inbox (update_id, user_id, lane, digest, payload, received_at)"
     " VALUES (:update_id, :user_id, :lane, :digest, :payload, :received_at)"
@@ -46,6 +48,7 @@ _STORE = (
     " digest = excluded.digest, payload = excluded.payload, status = 'waiting', attempts = 0, error = NULL,"
     " owner = NULL, lease_until = NULL, not_before = NULL, received_at = excluded.received_at, handled_at = NULL"
     " WHERE inbox.digest != excluded.digest AND inbox.status = 'handled'"
+    " AND (substr(inbox.digest, 1, 1) = 'r') = (substr(excluded.digest, 1, 1) = 'r')"
 )
 
 # Rows free to take: waiting (or claimed under a lease that ran out), and not behind a row of

@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 
 EDIT_GAP_S = 5.0          # at most one edit per card this often
 _last_edit: dict[int, float] = {}
+STALE_S = 60.0            # a press showing an earlier state of the card this soon after the latest drawing is stale
+_KEEP_SHOWN = 4           # states remembered per card
+# task id -> what the card showed lately, as a press shows it, when, and whether this process drew
+# it (False: what a press found on it instead of what it should show, and had redrawn).
+_shown: dict[int, list[tuple[Any, float, bool]]] = {}
 
 
 def _has_budget(ctx: LinliContext, chat_id: int) -> bool:
@@ -131,12 +136,45 @@ def _buttons(markup: Any) -> list[list[tuple[str, str | None, str | None]]]:
             for row in markup.inline_keyboard]
 
 
+def _as_shown(text: str, markup: Any) -> Any:
+    """A card as a press shows it (plain text, buttons): what ``check_shown`` compares."""
+    return " ".join(text.split()), _buttons(markup)
+
+
+def _note_shown(tid: int, shown: Any, ours: bool) -> None:
+    """Remember a state of a card: a drawing Telegram took (posted or edited), or what a press found
+    on it before it was redrawn."""
+    if len(_shown) > 20_000:
+        _shown.clear()
+    kept = [s for s in _shown.get(tid, []) if s[0] != shown]
+    _shown[tid] = [*kept, (shown, time.monotonic(), ours)][-_KEEP_SHOWN:]
+
+
+def _note_drawn(tid: int, text: str, markup: Any) -> None:
+    _note_shown(tid, _as_shown(_plain(text), markup), True)
+
+
+def _stale_press(tid: int, pressed: Any) -> bool:
+    """The press shows a state the card had before this process's latest drawing, made only moments
+    ago: the press left the person's app before the edit reached it (in a claim storm, most presses).
+    The card shows the latest drawing; redrawing it would change nothing. Also true when a redraw was
+    already asked for this very state and the card job has not drawn since (presses in the same burst)."""
+    states = _shown.get(tid, [])
+    if not states or time.monotonic() - states[-1][1] > STALE_S:
+        return False
+    latest, _, ours = states[-1]
+    if not ours:
+        return bool(latest == pressed)
+    return any(shown == pressed for shown, _, _ in states[:-1])
+
+
 async def check_shown(ctx: LinliContext, chat_id: int, message_id: int, text: str | None, markup: Any) -> int | None:
     """A button was pressed on a message of a group: if it is a task's card and Telegram shows it other
     than it should be (someone or something overwrote it), the card job redraws it.
 
     Returns the id of the task whose card it is (None when it is no card). A card already waiting for
-    the card job is left to it (in a claim storm most presses see a card one edit behind).
+    the card job is left to it, and so is a press made just before the card's latest edit (in a claim
+    storm most presses see a card one edit behind).
     """
     task = await card_store.at_message(ctx.db, chat_id, message_id)
     if task is None:
@@ -146,10 +184,16 @@ async def check_shown(ctx: LinliContext, chat_id: int, message_id: int, text: st
         return tid
     t = _card_translator(ctx, task)
     want_text, want_markup = render_card(t, task, int(task["taken"]))
-    if _plain(want_text) == " ".join((text or "").split()) and _buttons(want_markup) == _buttons(markup):
+    pressed = _as_shown(text or "", markup)
+    if _as_shown(_plain(want_text), want_markup) == pressed or _stale_press(tid, pressed):
         return tid
     log.warning("card %s in %s shows something else; it will be redrawn", tid, chat_id)
-    await card_store.redraw(ctx.db, tid)
+    _note_shown(tid, pressed, False)  # before the write: presses of the same burst do not ask again
+    try:
+        await card_store.redraw(ctx.db, tid)
+    except BaseException:
+        _shown.pop(tid, None)  # not asked after all: the next press asks
+        raise
     _last_edit.pop(tid, None)
     return tid
 
@@ -187,6 +231,7 @@ async def _post_card(ctx: LinliContext, task: Any, text: str, markup: InlineKeyb
         return
     await task_store.card_posted(ctx.db, tid, chat_id, msg.message_id, version, shown)
     _last_edit[tid] = time.monotonic()
+    _note_drawn(tid, text, markup)
 
 
 async def _edit_card(ctx: LinliContext, task: Any, text: str, markup: InlineKeyboardMarkup | None, shown: str) -> None:
@@ -209,4 +254,6 @@ async def _edit_card(ctx: LinliContext, task: Any, text: str, markup: InlineKeyb
         if "not modified" not in str(exc).lower():
             log.warning("card %s not edited: %s", tid, exc)
             done = task["card_hash"]  # not shown: a later change (or the bot's return) tries again
+    if done == shown:
+        _note_drawn(tid, text, markup)
     await task_store.card_drawn(ctx.db, tid, version, done)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ from telegram import Update
 
 from bot import inbox as inbox_mod
 from bot.clock import FrozenClock
-from bot.inbox import Inbox, InboxQueue
+from bot.inbox import Inbox, InboxPollRequest, InboxQueue
 from bot.services.housekeeping import prune
 from storage.db import Database
 from storage.inbox import counts, retry_set_aside
@@ -164,6 +165,61 @@ async def test_webhook_puts_commit_before_returning_and_polling_puts_wait_for_th
     assert queue.get_nowait() is sentinel
 
 
+def _get_updates_answer(*updates: dict[str, Any]) -> bytes:
+    return json.dumps({"ok": True, "result": list(updates)}).encode()
+
+
+_CARD_PRESS = {"update_id": 7, "callback_query": {
+    "id": "7", "from": {"id": 10, "is_bot": False, "first_name": "P"}, "chat_instance": "1", "data": "cl:3",
+    "message": {"message_id": 5, "date": 1_700_000_000, "text": "Card", "chat": {"id": -100, "type": "supergroup"},
+                "from": {"id": 1, "is_bot": True, "first_name": "Bot"},
+                "reply_markup": {"inline_keyboard": [[{"text": "Claim", "callback_data": "cl:3"}]]}},
+    "field_from_a_newer_api": {"kept": True}}}
+
+
+async def test_long_polling_stores_each_update_as_telegram_sent_it(
+        db: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The getUpdates request keeps the JSON it received; the inbox row is that JSON, not
+    python-telegram-bot's re-serialisation of the parsed objects (which walks every object)."""
+    from bot.http_client import AiohttpRequest
+
+    async def telegram(self: Any, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        return 200, _get_updates_answer(_CARD_PRESS)
+
+    monkeypatch.setattr(AiohttpRequest, "do_request", telegram)
+    queue = InboxQueue()
+    queue.inbox = Inbox(db, Recorder(), now=clock.now, owner="a")
+    queue.deferred = True
+    request = InboxPollRequest(queue)
+    _, body = await request.do_request("https://api/getUpdates", "POST")
+    await queue.put(Update.de_json(json.loads(body)["result"][0], None))
+
+    def walk(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the update was serialised again")
+
+    monkeypatch.setattr(Update, "to_dict", walk)
+    await queue.flush()  # the next getUpdates commits the batch
+    row = await db.fetchone("SELECT payload, digest FROM inbox WHERE update_id = 7")
+    assert row is not None and json.loads(row["payload"]) == _CARD_PRESS
+    assert row["digest"].startswith("r") and queue.raw == {}
+
+
+async def test_an_update_handled_before_the_upgrade_is_not_handled_again_when_redelivered(
+        db: Database, clock: FrozenClock) -> None:
+    """Handled under the former digest (python-telegram-bot's to_dict), then delivered again after a
+    crash and an upgrade with the JSON Telegram sent: a redelivery, not a new update."""
+    rec = Recorder()
+    ib = Inbox(db, rec, now=clock.now, owner="a")
+    update = Update.de_json(_CARD_PRESS, None)
+    await ib.store([update])
+    await _drain(db, ib)
+    raw = json.dumps(_CARD_PRESS, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    await ib.store([update], {7: raw})
+    await _drain(db, ib)
+    assert rec.seen == [7]
+    assert await db.fetchval("SELECT status FROM inbox WHERE update_id = 7") == "handled"
+
+
 async def test_a_failed_commit_keeps_the_updates_for_the_next_try(db: Database, clock: FrozenClock) -> None:
     queue = InboxQueue()
     queue.inbox = Inbox(db, Recorder(), now=clock.now, owner="a")
@@ -171,7 +227,7 @@ async def test_a_failed_commit_keeps_the_updates_for_the_next_try(db: Database, 
     await queue.put(_press(1, 10))
     real = queue.inbox.store
 
-    async def broken(updates: Any) -> None:
+    async def broken(updates: Any, raw: Any = None) -> None:
         raise RuntimeError("database is locked")
 
     queue.inbox.store = broken  # type: ignore[method-assign]

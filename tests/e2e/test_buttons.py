@@ -5,6 +5,7 @@ posts nothing personal."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -147,3 +148,56 @@ async def test_every_press_is_answered_and_org_in_a_group_posts_nothing_personal
         await db.close()
     assert fake.errors == [], [(c.method, c.description) for c in fake.errors]
     assert "Traceback" not in bot_process.log()
+
+
+async def test_a_press_made_just_before_the_cards_latest_edit_leaves_the_card_alone(
+        fake: FakeTelegram, bot_process: BotProcess) -> None:
+    """In a claim storm most presses carry the card as it was one edit ago: the card shows the latest
+    drawing, so it is not drawn again (that edit would change nothing, and cost the group's budget)."""
+    admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
+    granny = fake.add_user("Granny", language_code="en")
+    vol = fake.add_user("Vol", language_code="en")
+    other = fake.add_user("Other", language_code="en")
+    group = await scenario.setup_community(fake, admin)
+    await scenario.register(fake, granny, role="resident")
+    await scenario.register(fake, vol, role="volunteer")
+    await scenario.register(fake, other, role="volunteer")
+    for person in (vol, other):
+        fake.add_member(group, person, announce=False)
+    await scenario.ask_for_help(fake, granny, "Please carry my rice upstairs")
+    db = await open_database(bot_process.database, migrate=False)
+    try:
+        await _no_digests_today(db)
+        tid = int(await db.fetchval("SELECT id FROM tasks"))
+        card = await fake.wait_for_message(group, _has(f"cl:{tid}"), timeout=T, after_id=0)
+        await settle(fake, quiet=0.5)
+        as_other_saw_it = copy.deepcopy(card.data)  # Other's app has not shown the next edit yet
+        qid = await fake.press_button(vol, card, f"cl:{tid}")
+        assert "You have claimed" in str((await fake.wait_callback_answer(qid, timeout=T)).get("text"))
+        await fake.wait_for(lambda: not _has(f"cl:{tid}")(card), timeout=T)  # the card was edited
+        await settle(fake, quiet=0.5)
+        edits = sum(1 for c in fake.calls if c.method == "editMessageText")
+
+        qid = await fake.inject_callback(other, f"dt:{tid}", message=as_other_saw_it)
+        assert "rice" in str((await fake.wait_callback_answer(qid, timeout=T)).get("text"))
+        assert "shows something else" not in bot_process.log()  # decided before the answer
+        await settle(fake, quiet=1.0)
+        assert sum(1 for c in fake.calls if c.method == "editMessageText") == edits
+        assert await db.fetchval("SELECT card_version - card_rendered FROM tasks WHERE id = ?", (tid,)) == 0
+
+        # Overwritten all the same: the first press redraws it; a press that left before the redraw
+        # reached the app (it still shows the overwritten text) does not ask again.
+        card.data["text"] = "Good: the request stays as it is."
+        card.data.pop("entities", None)
+        card.data["reply_markup"] = card.markup = as_other_saw_it["reply_markup"]
+        overwritten = copy.deepcopy(card.data)
+        qid = await fake.press_button(vol, card, f"dt:{tid}")
+        assert "rice" in str((await fake.wait_callback_answer(qid, timeout=T)).get("text"))
+        await fake.wait_for(lambda: "rice" in message_text(card), timeout=T)
+        await settle(fake, quiet=0.5)
+        qid = await fake.inject_callback(other, f"dt:{tid}", message=overwritten)
+        assert "rice" in str((await fake.wait_callback_answer(qid, timeout=T)).get("text"))
+        assert bot_process.log().count("shows something else") == 1
+    finally:
+        await db.close()
+    assert fake.errors == [], [(c.method, c.description) for c in fake.errors]
