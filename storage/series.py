@@ -66,6 +66,14 @@ async def by_key(conn: Connection, submit_key: str) -> int | None:
     return None if row is None else int(row[0])
 
 
+async def continued_as(conn: Connection, series_id: int) -> list[Series]:
+    """The series this one goes on as, split off by edits from a later day (their ``submit_key`` is
+    ``series:<this id>:...``, bot/services/series.py), by first day (inside a transaction)."""
+    rows = await conn.execute_fetchall(_SELECT + " WHERE submit_key LIKE :prefix ORDER BY first_day, id",
+                                       {"prefix": f"series:{series_id}:%"})
+    return [s for s in map(_series, rows) if s is not None]
+
+
 async def get(conn: Connection, series_id: int) -> Series | None:
     """The series inside a transaction."""
     return _series(await first(conn, _SELECT + " WHERE id = :id", {"id": series_id}))

@@ -23,6 +23,10 @@ change as a single event's edit, checked by the same rule (``tasks.edited_value`
 finished events, and points already credited, never change. An edit from a day after the next
 occurrence to post splits the series: it stops on that day and goes on as a new series (the same
 days and times) with the new value, so the occurrences before that day keep the old one.
+
+A series split so goes on as the new one: every later edit or stop of it (of the time, from a day
+on, a stop) reaches the series it goes on as too, and a stop never moves its end past the day the
+new one starts (that day would be posted twice).
 """
 
 from __future__ import annotations
@@ -263,21 +267,41 @@ async def today(db: Database, community_id: int, now: datetime) -> date:
     return now.astimezone(await tz_of(db, community_id)).date()
 
 
+async def _chain(conn: Connection, s: Series) -> list[Series]:
+    """The series ``s`` goes on as (split off by edits from a later day), theirs in turn, and so on."""
+    found: list[Series] = []
+    todo = [s.id]
+    while todo:
+        for c in await store.continued_as(conn, todo.pop()):
+            found.append(c)
+            todo.append(c.id)
+    return found
+
+
 async def _change(db: Database, now: datetime, staff_id: int, series_id: int, changes: dict[str, object],
                   action: str) -> list[int]:
-    """Apply ``changes`` to the series and reschedule; returns the events already posted from today on
-    (left as they are)."""
+    """Apply ``changes`` to the series and the series it goes on as, and reschedule them; returns the
+    events already posted from today on (left as they are)."""
     async with db.transaction() as conn:
         s = await _own(conn, staff_id, series_id)
         if s.next_day is None:
             raise SeriesGone()
         tz = await tz_of(db, s.community_id)
-        await store.update(conn, series_id, now, changes)
-        await _schedule(conn, series_id, tz)
+        from_day = str(changes.get("stop_day") or now.astimezone(tz).date().isoformat())
+        chain = [s, *await _chain(conn, s)]
+        posted: list[int] = []
+        for one in chain:
+            mine = dict(changes)
+            later = [c.first_day for c in chain if c.first_day > one.first_day]
+            if "stop_day" in mine and later:  # never past the day a series it goes on as starts: no day twice
+                mine["stop_day"] = min(from_day, *later)
+            await store.update(conn, one.id, now, mine)
+            await _schedule(conn, one.id, tz)
+            posted += await store.posted_from(conn, one.id, from_day)
         await audit(conn, now=now, action=action, community_id=s.community_id, actor_id=staff_id,
-                    object_type="series", object_id=series_id, details={k: str(v) for k, v in changes.items()})
-        from_day = changes.get("stop_day") or now.astimezone(tz).date().isoformat()
-        return await store.posted_from(conn, series_id, str(from_day))
+                    object_type="series", object_id=series_id,
+                    details={**{k: str(v) for k, v in changes.items()}, "series": [one.id for one in chain]})
+        return posted
 
 
 async def edit_time(db: Database, now: datetime, staff_id: int, series_id: int, start: time, end: time) -> list[int]:
@@ -378,13 +402,15 @@ async def _plan(conn: Connection, now: datetime, staff_id: int, series_id: int, 
                            day=(last or date.fromisoformat(s.last_day)).isoformat())
     change: list[int] = []
     kept: list[int] = []
-    for task_id in await store.posted_from(conn, series_id, from_day.isoformat()):
+    posted = await store.posted_from(conn, series_id, from_day.isoformat())
+    for c in await _chain(conn, s):  # the series it goes on as start later: all theirs are from that day on
+        posted += await store.posted_from(conn, c.id, c.first_day)
+    for task_id in posted:
         takes = await _takes_edit(conn, now, await task_store.get(conn, task_id), field, new)
         if takes is not None:
             (change if takes else kept).append(task_id)
-    plan = EditPlan(series_id, field, getattr(s, field), new, from_day, change, kept,
-                    split=from_day > date.fromisoformat(s.next_day))
-    return s, plan
+    split = from_day > date.fromisoformat(s.next_day)
+    return s, EditPlan(series_id, field, getattr(s, field), new, from_day, change, kept, split=split)
 
 
 def _last_day(s: Series) -> date | None:
@@ -423,6 +449,9 @@ async def edit_from(db: Database, now: datetime, staff_id: int, series_id: int, 
         continued_as = await _split(conn, now, s, plan, key, tz) if plan.split else None
         if not plan.split and getattr(s, plan.field) != plan.new:
             await store.update(conn, series_id, now, {plan.field: plan.new})
+        for c in await _chain(conn, s):  # the series it goes on as (from later days) follow
+            if c.id != continued_as and getattr(c, plan.field) != plan.new:
+                await store.update(conn, c.id, now, {plan.field: plan.new})
         for task_id in plan.change:
             task = await task_store.get(conn, task_id)
             assert task is not None

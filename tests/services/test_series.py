@@ -168,3 +168,53 @@ async def test_edit_refuses_bad_values_and_non_staff_and_splits_a_later_day(db: 
     titles = [(datetime.fromisoformat(r[0]).astimezone(TZ).date() >= fourth, r[1]) for r in rows]
     assert len(titles) == 8
     assert all(title == ("Park clean-up" if later else "Saturday clean-up") for later, title in titles), titles
+
+
+async def _split_at_fourth(db: Database, now: datetime, staff: int, sid: int) -> tuple[int, datetime]:
+    """The series' title changes from its fourth Saturday on: it goes on as a new series."""
+    s = await series.load(db, sid)
+    assert s is not None and s.next_day is not None
+    fourth = datetime.fromisoformat(s.next_day) + timedelta(days=14)
+    done = await series.edit_from(db, now, staff, sid, "title", "Park clean-up", fourth.date())
+    assert done.split and done.continued_as is not None
+    return done.continued_as, fourth
+
+
+async def _post_all(db: Database, now: datetime) -> list[tuple[str, str, int, int | None]]:
+    for days in range(0, 70):
+        await series.post_due(db, now + timedelta(days=days))
+    rows = await db.fetchall("SELECT starts_at, title, slots, points FROM tasks WHERE kind = 'event' ORDER BY starts_at")
+    return [(datetime.fromisoformat(r[0]).astimezone(TZ).date().isoformat(), r[1], r[2], r[3]) for r in rows]
+
+
+async def test_a_stop_after_a_split_never_posts_a_day_twice(db: Database, now: datetime) -> None:
+    _, staff = await _setup(db, now)
+    sid = await series.create_series(db, now, staff, _saturday_series(now))
+    await series.post_due(db, now)
+    _, fourth = await _split_at_fourth(db, now, staff, sid)
+    sixth = (fourth + timedelta(days=14)).date()
+    await series.stop_from(db, now, staff, sid, sixth)  # staff stop "the series" from its sixth Saturday
+    events = await _post_all(db, now)
+    days = [e[0] for e in events]
+    assert len(days) == len(set(days)), events  # no Saturday posted twice
+    assert days and max(days) < sixth.isoformat(), events  # and none from the stop on
+
+
+async def test_edits_of_a_series_reach_the_series_it_goes_on_as(db: Database, now: datetime) -> None:
+    _, staff = await _setup(db, now)
+    sid = await series.create_series(db, now, staff, _saturday_series(now))
+    await series.post_due(db, now)
+    await _split_at_fourth(db, now, staff, sid)
+    s = await series.load(db, sid)
+    assert s is not None and s.next_day is not None
+    plan = await series.edit_from(db, now, staff, sid, "points", "5", datetime.fromisoformat(s.next_day).date())
+    assert not plan.split
+    await series.edit_time(db, now, staff, sid, time(10, 0), time(12, 0))
+    events = await _post_all(db, now)
+    assert len(events) == 8
+    later = [e for e in events if e[0] >= s.next_day]
+    assert later and all(points == 5 for _, _, _, points in later), events  # from that day on: all of them
+    starts = await db.fetchall("SELECT starts_at FROM tasks WHERE kind = 'event' ORDER BY starts_at")
+    hours = [datetime.fromisoformat(r[0]).astimezone(TZ).hour for r in starts]
+    assert hours[1:] == [10] * 7, hours  # the events still to come run at the new time, those of the new series too
+
