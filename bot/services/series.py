@@ -409,7 +409,8 @@ async def _plan(conn: Connection, now: datetime, staff_id: int, series_id: int, 
         takes = await _takes_edit(conn, now, await task_store.get(conn, task_id), field, new)
         if takes is not None:
             (change if takes else kept).append(task_id)
-    split = from_day > date.fromisoformat(s.next_day)
+    # The same value from a later day changes nothing of this series: no new one to go on as.
+    split = from_day > date.fromisoformat(s.next_day) and getattr(s, field) != new
     return s, EditPlan(series_id, field, getattr(s, field), new, from_day, change, kept, split=split)
 
 

@@ -218,3 +218,14 @@ async def test_edits_of_a_series_reach_the_series_it_goes_on_as(db: Database, no
     hours = [datetime.fromisoformat(r[0]).astimezone(TZ).hour for r in starts]
     assert hours[1:] == [10] * 7, hours  # the events still to come run at the new time, those of the new series too
 
+
+async def test_the_same_value_from_a_later_day_splits_nothing(db: Database, now: datetime) -> None:
+    _, staff = await _setup(db, now)
+    sid = await series.create_series(db, now, staff, _saturday_series(now))
+    await series.post_due(db, now)
+    s = await series.load(db, sid)
+    assert s is not None and s.next_day is not None
+    fourth = datetime.fromisoformat(s.next_day).date() + timedelta(days=14)
+    done = await series.edit_from(db, now, staff, sid, "title", " Saturday clean-up ", fourth)
+    assert not done.split and done.continued_as is None
+    assert await db.fetchval("SELECT COUNT(*) FROM event_series") == 1  # /series does not list it twice
