@@ -147,11 +147,11 @@ async def series_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: In
     if dialog.step == "pick":
         await _pick(update, ctx, dialog, inp)
         return
-    if dialog.step in series_edit.STEPS:
-        s = await series.load(ctx.db, int(dialog.data.get("series", 0)))
-        if s is None:
-            await _done(update, ctx, dialog, error_text(t, series.SeriesGone()))
-            return
+    s = await series.load(ctx.db, int(dialog.data.get("series", 0))) if dialog.step != "ahead" else None
+    if dialog.step != "ahead" and (s is None or s.next_day is None):  # it ended meanwhile: said, and done
+        await _done(update, ctx, dialog, error_text(t, series.SeriesGone()))
+        return
+    if dialog.step in series_edit.STEPS and s is not None:
         await series_edit.step(update, ctx, dialog, inp, member, s)
         return
     try:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.devkit.harness import BotProcess
 from bot.devkit.sandbox import FakeTelegram
-from bot.services import completion
+from bot.services import completion, series
 from storage.db import Database, open_database
 from storage.timeutil import from_db
 from tests.e2e.test_request_flow import TZ, T, _card, _mark, _next, _press, _say
@@ -227,3 +227,40 @@ def _sync_events(path: str) -> list[int]:
         return [int(r[0]) for r in con.execute("SELECT id FROM tasks WHERE kind = 'event' ORDER BY starts_at")]
     finally:
         con.close()
+
+
+async def test_a_series_that_ends_during_an_edit_is_said_plainly(fake: FakeTelegram, tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    stf = fake.add_user("Staff", language_code="en")
+    group = fake.add_group("Vols", creator=stf, members=[])
+    await fake.add_bot_to_group(group, added_by=stf, admin=True)
+    await fake.send_text(stf, None, "/help")
+    path = str(tmp_path / "s.db")
+    db = await open_database(path)
+    cid = await make_community(db, now, group_chat_id=group.id, language="en", timezone="Asia/Shanghai")
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO categories (community_id, code, name_zh, name_en) VALUES (?, 'other', '其他', 'Other')",
+                           (cid,))
+    staff_id = await make_member(db, now, cid, tg_user_id=stf.id, staff=True, volunteer=True, language="en")
+    local = now.astimezone(TZ)
+    first = (local + timedelta(days=(5 - local.weekday()) % 7 or 7)).replace(hour=9, minute=0, second=0, microsecond=0)
+    proc = await _bot(fake, path, tmp_path, None, "b1")
+    try:
+        await _publish_weekly(fake, stf, first)
+        listing = await _say(fake, stf, "/series", button="d:pick:e")
+        data = next(str(x["callback_data"]) for x in listing.inline_buttons
+                    if str(x.get("callback_data", "")).startswith("d:pick:e"))
+        msg = await _press(fake, stf, listing, data, button="d:field:")
+        await _press(fake, stf, msg, "d:field:title", contains="Please type")
+        # Meanwhile another staff member stops the series from its next event: nothing is left to post.
+        s = await series.load(db, int(data[len("d:pick:e"):]))
+        assert s is not None and s.next_day is not None
+        await series.stop_from(db, datetime.now(UTC), staff_id, s.id, date.fromisoformat(s.next_day))
+        said = await _say(fake, stf, "Park clean-up", contains="no longer exists or has ended")
+        assert "None" not in (said.text or ""), said.text
+        assert not any(str(b.get("callback_data", "")).startswith("d:") for b in said.inline_buttons), said.text
+    finally:
+        await proc.stop()
+    assert await db.fetchval("SELECT title FROM event_series") == "Saturday clean-up"
+    assert fake.errors == [], [(c.method, c.description) for c in fake.errors]
+    await db.close()
