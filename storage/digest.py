@@ -9,7 +9,7 @@ numbers. Who is due is read from the partial indexes of migration 0111 (``DUE_CO
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiosqlite
@@ -97,14 +97,21 @@ async def upcoming_events(conn: aiosqlite.Connection, community_id: int, after: 
                         {"community": community_id, "after": to_db(after), "until": to_db(until), "limit": limit})
 
 
-async def claimed_for_day(conn: aiosqlite.Connection, member_id: int, start: datetime, end: datetime) -> list[DigestTask]:
+async def claimed_for_day(conn: aiosqlite.Connection, member_id: int, start: datetime, end: datetime,
+                          day_before: datetime | None = None) -> list[DigestTask]:
     """Tasks the member holds an active claim on that start in [start, end), or have no start and
-    are not over before ``start`` (a request for "yesterday" still held is not today's)."""
+    are not over before ``start`` (a request for "yesterday" still held is not today's): one asked
+    for "today" only on the day it was asked, for "tomorrow" only on the day after (asked in
+    [``day_before``, ``start``): the local day before, by default 24 hours)."""
+    before = day_before if day_before is not None else start - timedelta(days=1)
     return await _tasks(conn, f"{_TASK}, t.starts_at FROM claims k JOIN tasks t ON t.id = k.task_id{_REQUESTER}"
                         " WHERE k.member_id = :member AND k.state = 'active' AND t.state IN ('open', 'full', 'in_progress')"
-                        " AND ((t.starts_at IS NULL AND (t.ends_at IS NULL OR t.ends_at >= :start))"
+                        " AND ((t.starts_at IS NULL AND (t.ends_at IS NULL OR t.ends_at >= :start)"
+                        " AND (t.when_kind <> 'today' OR t.created_at >= :start)"
+                        " AND (t.when_kind <> 'tomorrow' OR (t.created_at >= :before AND t.created_at < :start)))"
                         " OR (t.starts_at >= :start AND t.starts_at < :end))"
-                        " ORDER BY t.starts_at, t.id", {"member": member_id, "start": to_db(start), "end": to_db(end)})
+                        " ORDER BY t.starts_at, t.id",
+                        {"member": member_id, "start": to_db(start), "end": to_db(end), "before": to_db(before)})
 
 
 async def matching_requests(conn: aiosqlite.Connection, *, community_id: int, member_id: int, area_id: int | None,

@@ -78,8 +78,10 @@ async def volunteer_digest(conn: Connection, member_id: int, now: datetime, tz: 
     m = await store.volunteer(conn, member_id)
     if m is None:
         return None
-    d_start, d_end = _day_bounds(local_now(now, tz))
-    today = _public(await store.claimed_for_day(conn, member_id, d_start, d_end), "category", "starts_at")
+    local = local_now(now, tz)
+    d_start, d_end = _day_bounds(local)
+    day_before = _day_bounds(local - timedelta(days=1))[0]  # a request asked then "for tomorrow" is today's
+    today = _public(await store.claimed_for_day(conn, member_id, d_start, d_end, day_before), "category", "starts_at")
     try:
         skills = [s for s in json.loads(m.skills or "[]") if isinstance(s, str)]
     except ValueError:

@@ -145,6 +145,26 @@ async def test_volunteer_digest_leaves_out_a_held_request_whose_day_is_over(db: 
     assert data is not None and sorted(x["title"] for x in data["today"]) == ["Any time", "Tonight's"]
 
 
+
+async def test_volunteer_digest_lists_a_request_for_today_or_tomorrow_on_its_own_day(db: Database) -> None:
+    """Requests asked for "Today" or "Tomorrow" (no start, no end: the /request dialog's words) that the
+    volunteer holds are today's on that day only: yesterday's "Today" is over, today's "Tomorrow" is not
+    yet; yesterday's "Tomorrow" is today's, and "As soon as possible" is every day's."""
+    now = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)  # 08:00 on the 4th in Shanghai
+    yesterday = now - timedelta(days=1)  # 08:00 on the 3rd
+    cid = await make_community(db, now)
+    res = await make_member(db, now, cid, resident=True)
+    vol = await make_member(db, now, cid, volunteer=True)
+    for title, when, asked in (("Today's, asked yesterday", "today", yesterday), ("Today's", "today", now),
+                               ("Tomorrow's", "tomorrow", now), ("Tomorrow's, asked yesterday", "tomorrow", yesterday),
+                               ("At once", "asap", yesterday)):
+        tid = await make_task(db, asked, cid, res, requester_id=res, title=title, when_kind=when)
+        await make_claim(db, asked, tid, vol)
+    async with db.transaction() as conn:
+        data = await digest.volunteer_digest(conn, vol, now, "Asia/Shanghai")
+    assert data is not None
+    assert sorted(x["title"] for x in data["today"]) == ["At once", "Today's", "Tomorrow's, asked yesterday"]
+
 async def test_staff_digest_lists_unreachable_volunteers(db: Database) -> None:
     now = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)
     cid = await make_community(db, now)
