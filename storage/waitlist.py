@@ -89,9 +89,10 @@ class Waiting:
     tz: str                    # the community's time zone
 
 
-async def of_member(db: Database, member_id: int, *, limit: int = 10) -> list[Waiting]:
-    """The member's entries still waiting or offered on events still open or full, newest first (index
-    waitlist_member; the counts read waitlist_queue)."""
+async def of_member(db: Database, member_id: int, *, limit: int = 10, now: datetime | None = None) -> list[Waiting]:
+    """The member's entries still waiting or offered on events still open or full (and, given ``now``,
+    not started by then), newest first (index waitlist_member; the counts read waitlist_queue)."""
+    started = " AND (t.starts_at IS NULL OR t.starts_at > :now)" if now is not None else ""
     rows = await db.fetchall(
         "SELECT w.task_id, t.title, t.description, t.voice_file_id, w.state,"
         " CASE WHEN w.state = 'waiting' THEN (SELECT COUNT(*) FROM waitlist o WHERE o.task_id = w.task_id"
@@ -100,7 +101,8 @@ async def of_member(db: Database, member_id: int, *, limit: int = 10) -> list[Wa
         " w.offer_until, c.timezone"
         " FROM waitlist w CROSS JOIN tasks t JOIN communities c ON c.id = t.community_id"
         " WHERE t.id = w.task_id AND w.member_id = :member AND w.state IN ('waiting', 'offered') AND t.state IN ('open', 'full')"
-        " ORDER BY w.id DESC LIMIT :limit", {"member": member_id, "limit": limit})
+        f"{started} ORDER BY w.id DESC LIMIT :limit",
+        {"member": member_id, "limit": limit, **({"now": to_db(now)} if now is not None else {})})
     return [Waiting(int(r[0]), r[1], r[2], r[3], str(r[4]), int(r[5]), int(r[6]), r[7], str(r[8])) for r in rows]
 
 

@@ -428,7 +428,7 @@ async def cmd_mytasks(update: Update, ctx: LinliContext) -> None:
         await reply(update, error_text(t, NotRegistered()))
         return
     rows = await tasks.list_mine(ctx.db, member.id)
-    waiting = await tasks.waiting_mine(ctx.db, member.id)
+    waiting = await tasks.waiting_mine(ctx.db, member.id, ctx.now())
     if not rows and not waiting:
         await reply(update, t("You have no tasks yet."))
         return

@@ -656,9 +656,10 @@ async def list_mine(db: Database, member_id: int, *, limit: int = 20) -> list[Ta
     return await task_store.of_member(db, member_id, limit=limit)
 
 
-async def waiting_mine(db: Database, member_id: int, *, limit: int = 10) -> list[Waiting]:
-    """The member's places on waiting lists (waiting, or a place offered to keep or decline), for /mytasks."""
-    return await waitlist_store.of_member(db, member_id, limit=limit)
+async def waiting_mine(db: Database, member_id: int, now: datetime, *, limit: int = 10) -> list[Waiting]:
+    """The member's places on waiting lists (waiting, or a place offered to keep or decline) of events
+    not started by ``now``, for /mytasks."""
+    return await waitlist_store.of_member(db, member_id, limit=limit, now=now)
 
 
 async def card_pressed(db: Database, task_id: int, chat_id: int, message_id: int) -> str | None:

@@ -37,3 +37,16 @@ async def test_reads_the_member_index(db: Database) -> None:
         "EXPLAIN QUERY PLAN SELECT w.task_id FROM waitlist w CROSS JOIN tasks t WHERE t.id = w.task_id"
         " AND w.member_id = 1 AND w.state IN ('waiting', 'offered') ORDER BY w.id DESC LIMIT 10")
     assert any("waitlist_member" in str(tuple(r)) for r in plan), [tuple(r) for r in plan]
+
+
+async def test_an_event_that_has_started_is_no_longer_waited_for(db: Database, now: datetime) -> None:
+    """/mytasks does not show "position 1 of 1" for last Saturday's event that staff have not closed."""
+    cid = await make_community(db, now)
+    staff = await make_member(db, now, cid, staff=True)
+    ann, bo = [await make_member(db, now, cid, volunteer=True) for _ in range(2)]
+    ev = await tasks.create_task(db, now, staff, tasks.NewTask(
+        "other", title="Tree planting", kind="event", slots=1, points=5, starts_at=now + timedelta(days=3)), staff=True)
+    await tasks.claim(db, now, ann, ev)
+    await waitlist.join(db, now, bo, ev)
+    assert [w.id for w in await tasks.waiting_mine(db, bo, now + timedelta(days=2))] == [ev]
+    assert await tasks.waiting_mine(db, bo, now + timedelta(days=3, minutes=1)) == []  # it began: nothing to wait for
