@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from telegram import InputFile, Update
 from telegram.ext import CommandHandler, filters
@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 
 async def _scope(update: Update, ctx: LinliContext, t: Translator,
-                 default_period: str) -> tuple[int | None, datetime, datetime, bool] | None:
-    """(community or None for all, start, end, is_super_admin), or None after replying."""
+                 default_period: str) -> tuple[int | None, datetime, datetime, bool, tzinfo] | None:
+    """(community or None for all, start, end, is_super_admin, the time zone the period was read in:
+    the community's), or None after replying."""
     assert update.effective_user is not None
     uid = update.effective_user.id
     args = list(ctx.args or [])
@@ -52,11 +53,12 @@ async def _scope(update: Update, ctx: LinliContext, t: Translator,
             return None
     elif member is None or member.community_id is None:
         community = None if is_admin else community
-    period = reports.parse_period(args[0] if args else default_period, ctx.now(), ctx.settings.tz)
+    tz = await reports.zone(ctx.db, community, ctx.settings.tz)
+    period = reports.parse_period(args[0] if args else default_period, ctx.now(), tz)
     if period is None:
         await reply(update, t("I did not understand the period. Try: week, month, 2026-05 or 2026-05-01..2026-05-31."))
         return None
-    return community, period[0], period[1], is_admin
+    return community, period[0], period[1], is_admin, tz
 
 
 def _title(t: Translator, start: datetime, end: datetime) -> str:
@@ -71,8 +73,8 @@ async def _period_stats(update: Update, ctx: LinliContext,
     scope = await _scope(update, ctx, t, default_period)
     if scope is None:
         return None
-    community, start, end, _ = scope
-    st = await reports.compute_stats(ctx.db, community_id=community, start=start, end=end, tz=ctx.settings.tz)
+    community, start, end, _, tz = scope
+    st = await reports.compute_stats(ctx.db, community_id=community, start=start, end=end, tz=tz)
     return t, st, _title(t, start, end)
 
 
@@ -97,7 +99,7 @@ async def cmd_export(update: Update, ctx: LinliContext) -> None:
     scope = await _scope(update, ctx, t, "month")
     if scope is None:
         return
-    community, start, end, is_admin = scope
+    community, start, end, is_admin, _ = scope
     assert update.effective_chat is not None
     await reply(update, t("Preparing the export. The files follow in a moment."))
     paths = await write_exports(ctx.db, community_id=community, start=start, end=end, with_phone=is_admin)

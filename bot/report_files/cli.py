@@ -40,8 +40,9 @@ def cmd_report(settings: Settings, period: str, community: int | None, out: str 
     async def go() -> str:
         db = await open_database(settings.database_url)
         try:
-            st = await reports.compute_stats(db, community_id=community, start=span[0], end=span[1],
-                                             tz=settings.tz)
+            tz = await reports.zone(db, community, settings.tz)  # the community's days, as /report
+            start, end = reports.parse_period(period, datetime.now(UTC), tz) or span
+            st = await reports.compute_stats(db, community_id=community, start=start, end=end, tz=tz)
         finally:
             await db.close()
         if out:
@@ -50,7 +51,7 @@ def cmd_report(settings: Settings, period: str, community: int | None, out: str 
                 (Path(out) / f"{name}.png").write_bytes(png)
         t = translator(lang)
         # The same heading as /report in Telegram: first and last day, both included.
-        title = t("Report {a} to {b}", a=span[0].strftime("%Y-%m-%d"), b=(span[1] - timedelta(days=1)).strftime("%Y-%m-%d"))
+        title = t("Report {a} to {b}", a=st.start.strftime("%Y-%m-%d"), b=(st.end - timedelta(days=1)).strftime("%Y-%m-%d"))
         return summary_text(t, st, title=title).replace("<b>", "").replace("</b>", "")
 
     try:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from storage import communities as community_store
 from storage import expiry as expiry_store
 from storage import reports as store
 from storage.db import Database
@@ -75,6 +76,18 @@ async def compute_stats(db: Database, *, community_id: int | None, start: dateti
     for day, state, n in await store.daily_states(*period, tz):
         st.daily_states.setdefault(day, {})[state] = n
     return st
+
+
+async def zone(db: Database, community_id: int | None, default: tzinfo) -> tzinfo:
+    """The time zone a report on ``community_id`` reads its period and counts its days in: the
+    community's own, else ``default`` (all communities, or a zone this machine does not know)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = None if community_id is None else await community_store.timezone_of(db, community_id)
+    try:
+        return ZoneInfo(name) if name else default
+    except (ZoneInfoNotFoundError, ValueError):
+        return default
 
 
 def export_columns(table: str, *, with_phone: bool) -> list[str]:

@@ -283,3 +283,18 @@ async def test_the_per_day_series_counts_local_days_not_utc_days(db: Database) -
     assert shanghai.daily_states == {"2026-05-11": {"open": 2}, "2026-05-12": {"open": 1}}
     utc = await reports.compute_stats(db, community_id=cid, start=START, end=END)
     assert utc.daily_states == {"2026-05-10": {"open": 1}, "2026-05-11": {"open": 2}}
+
+
+async def test_a_report_reads_its_days_in_the_communitys_own_time_zone(db: Database) -> None:
+    """/stats, /report and `linli report` count a community's days in its zone, not the bot's default."""
+    from zoneinfo import ZoneInfo
+
+    from tests.factories import make_community
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    berlin = await make_community(db, START, timezone="Europe/Berlin")
+    assert await reports.zone(db, berlin, shanghai) == ZoneInfo("Europe/Berlin")
+    assert await reports.zone(db, None, shanghai) == shanghai  # all communities: the bot's own
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE communities SET timezone = 'Nowhere/Atlantis' WHERE id = :id", {"id": berlin})
+    assert await reports.zone(db, berlin, shanghai) == shanghai
