@@ -65,7 +65,7 @@ async def set_cell(conn: aiosqlite.Connection, table: str, column: str, rowid: i
 async def set_column(conn: aiosqlite.Connection, table: str, column: str, where: str, params: dict[str, Any],
                      value: object) -> int:
     """Set ``column`` to ``value`` in the rows ``where`` picks (those that differ); returns how many changed."""
-    cur = await conn.execute(f"UPDATE {table} SET {column} = :value WHERE ({where}) AND {column} IS NOT :value",
+    cur = await conn.execute(f"UPDATE {table} SET {column} = :value WHERE ({where}) AND {column} IS DISTINCT FROM :value",
                              {**params, "value": value})
     return cur.rowcount or 0
 

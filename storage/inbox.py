@@ -140,9 +140,9 @@ async def counts(db: Database) -> dict[str, int]:
     """waiting (not yet handled; includes those being handled), failed (waiting after an error),
     set_aside, handled."""
     row = await db.fetchone(
-        "SELECT COALESCE(SUM(status IN ('waiting', 'working')), 0),"
-        " COALESCE(SUM(status IN ('waiting', 'working') AND error IS NOT NULL), 0),"
-        " COALESCE(SUM(status = 'set_aside'), 0), COALESCE(SUM(status = 'handled'), 0) FROM inbox")
+        "SELECT COUNT(*) FILTER (WHERE status IN ('waiting', 'working')),"
+        " COUNT(*) FILTER (WHERE status IN ('waiting', 'working') AND error IS NOT NULL),"
+        " COUNT(*) FILTER (WHERE status = 'set_aside'), COUNT(*) FILTER (WHERE status = 'handled') FROM inbox")
     assert row is not None
     return {"waiting": int(row[0]), "failed": int(row[1]), "set_aside": int(row[2]), "handled": int(row[3])}
 
@@ -158,6 +158,6 @@ async def retry_set_aside(db: Database, update_id: int | None = None) -> int:
     async with db.transaction() as conn:
         cur = await conn.execute(
             "UPDATE inbox SET status = 'waiting', attempts = 0, owner = NULL, lease_until = NULL, not_before = NULL"
-            " WHERE status = 'set_aside' AND (:update_id IS NULL OR update_id = :update_id)",
+            " WHERE status = 'set_aside' AND (CAST(:update_id AS BIGINT) IS NULL OR update_id = :update_id)",
             {"update_id": update_id})
         return cur.rowcount or 0
