@@ -254,10 +254,13 @@ _LOCKABLE = {"tasks": "SELECT 1 FROM tasks WHERE id = :id FOR UPDATE",
              "rewards": "SELECT 1 FROM rewards WHERE id = :id FOR UPDATE"}
 
 
-def lock_row_sync(conn: Any, table: str, row_id: int) -> None:
-    """Lock the row until the transaction ends (PostgreSQL); SQLite's writer lock already does."""
-    if getattr(conn, "dialect", "sqlite") != "sqlite":
-        conn.execute(_LOCKABLE[table], {"id": row_id})
+def lock_row_sync(conn: Any, table: str, row_id: int) -> bool:
+    """Lock the row until the transaction ends (PostgreSQL); SQLite's writer lock already does.
+    Whether a lock was taken."""
+    if getattr(conn, "dialect", "sqlite") == "sqlite":
+        return False
+    conn.execute(_LOCKABLE[table], {"id": row_id})
+    return True
 
 
 async def lock_row(conn: Any, table: str, row_id: int) -> None:

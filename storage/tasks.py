@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from storage.db import Connection, Database, Row, SyncConnection, first, new_id
+from storage.db import Connection, Database, Row, SyncConnection, first, lock_row_sync, new_id
 from storage.timeutil import to_db
 
 T = TypeVar("T", bound="Task")
@@ -166,6 +166,14 @@ async def get(conn: Connection, task_id: int) -> Task | None:
 def get_sync(conn: SyncConnection, task_id: int) -> Task | None:
     """``get`` in a ``Database.write`` function."""
     return _task(conn.execute(_GET, {"id": task_id}).fetchone())
+
+
+def lock_sync(conn: SyncConnection, task_id: int) -> bool:
+    """Hold the task's row until the transaction ends, before deciding anything about its places
+    (claim, withdraw, the waiting list): on PostgreSQL, where several instances write at once; on
+    SQLite nothing (its one writer already runs these transactions one at a time). Whether it
+    locked (what was read before may have changed meanwhile)."""
+    return lock_row_sync(conn, "tasks", task_id)
 
 
 def for_claim_sync(conn: SyncConnection, task_id: int) -> ClaimTask | None:
