@@ -14,9 +14,9 @@ from storage import readonly
 from storage.db import Database, DatabaseError
 from storage.outbox import OutboxRow, enqueue
 from storage.timeutil import to_db
+from tests.both import only_sqlite
 from tests.factories import make_community, make_member
 from tests.factories_tasks import make_task
-from tests.storage.conftest import only_sqlite
 
 
 async def _queue(db: Database, now: datetime, chat_id: int, key: str, kind: str = "text", **kw: object) -> None:

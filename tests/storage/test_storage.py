@@ -10,7 +10,7 @@ import pytest
 
 from storage.db import Database, DatabaseError, open_database, sqlite_path_from_url
 from storage.migrate import apply_migrations, load_migrations
-from tests.storage.conftest import only_sqlite
+from tests.both import only_sqlite
 
 
 async def test_two_concurrent_transactions_never_interleave(db: Database) -> None:
