@@ -27,6 +27,12 @@ async def insert(db: Database, table: str, values: dict[str, Any]) -> int:
         return int(row["id"]) if row is not None and "id" in row.keys() else 0
 
 
+async def returned_id(cursor: Any) -> int:
+    """The id an ``INSERT ... RETURNING id`` gave (on both databases; ``lastrowid`` is SQLite's alone)."""
+    row = await cursor.fetchone()
+    return int(row[0])
+
+
 async def make_community(db: Database, now: datetime, *, name: str = "Sunny Lane", group_chat_id: int | None = None,
                          **fields: Any) -> int:
     n = next(_seq)

@@ -27,7 +27,7 @@ from bot.services import completion, digest, erasure, ledger, members, notificat
 from storage import erasure as erasure_store
 from storage.db import Database
 from storage.timeutil import to_db
-from tests.both import both_db, only_sqlite, pg_server  # noqa: F401  (both_db: the db fixture on both databases)
+from tests.both import only_sqlite
 from tests.factories import make_community, make_member
 
 
