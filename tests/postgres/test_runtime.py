@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import asyncpg
 import pytest
+from sqlalchemy.util import await_only
 
 from bot.models import DomainError
 from bot.services import rewards, tasks
 from bot.services import waitlist as waitlist_svc
+from storage import inbox as inbox_store
 from storage import ledger
 from storage.db import Database, DriverError, open_database
 from storage.db_pg import translate
+from storage.timeutil import to_db
 from tests.factories import insert, make_community, make_member
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -117,6 +122,45 @@ async def test_driver_errors_come_out_as_on_sqlite(two: tuple[Database, Database
             await conn.execute("INSERT INTO kv (key, value) VALUES ('k', '1')")
             await conn.execute("INSERT INTO kv (key, value) VALUES ('k', '2')")
     assert await a.fetchval("SELECT COUNT(*) FROM kv") == 0
+
+
+def _update(update_id: int, lane: str = "u:7") -> dict[str, Any]:
+    return {"update_id": update_id, "user_id": 7, "lane": lane, "digest": f"d{update_id}", "payload": "{}",
+            "received_at": to_db(NOW)}
+
+
+async def test_an_instance_never_takes_a_row_of_a_lane_another_instance_is_handling(
+        two: tuple[Database, Database], pg_url: str) -> None:
+    """A claims the lane's first two updates and has not committed yet; a third arrives; B claims
+    meanwhile. B must not take the third while A holds the two before it (the lane's order)."""
+    a, b = two
+    await a.write(lambda conn: inbox_store.store(conn, [_update(1), _update(2)]))
+    gate = asyncio.Event()
+    claimed = asyncio.Event()
+
+    def claim_and_hold(conn: Any) -> list[inbox_store.InboxRow]:
+        rows = inbox_store.claim(conn, owner="A", now=to_db(NOW), lease_until=to_db(NOW + timedelta(minutes=5)),
+                                 limit=10)
+        claimed.set()
+        await_only(gate.wait())  # the transaction stays open (in a real instance: a slow commit)
+        return rows
+
+    holder = asyncio.ensure_future(a.write(claim_and_hold))
+    await claimed.wait()
+    await b.write(lambda conn: inbox_store.store(conn, [_update(3)]))
+    taker = asyncio.ensure_future(b.write(lambda conn: inbox_store.claim(
+        conn, owner="B", now=to_db(NOW), lease_until=to_db(NOW + timedelta(minutes=5)), limit=10)))
+    watcher = await asyncpg.connect(pg_url)
+    try:  # B's claim is waiting for a lock (whichever) before A commits
+        while not await watcher.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                         " AND datname = current_database()"):
+            assert not taker.done(), taker.result()
+            await asyncio.sleep(0.01)
+    finally:
+        await watcher.close()
+    gate.set()
+    assert [r.update_id for r in await holder] == [1, 2]
+    assert [r.update_id for r in await taker] == []
 
 
 def test_placeholders_are_rewritten_outside_literals_and_casts() -> None:
