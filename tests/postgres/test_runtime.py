@@ -17,7 +17,7 @@ from bot.models import DomainError
 from bot.services import rewards, tasks
 from bot.services import waitlist as waitlist_svc
 from storage import inbox as inbox_store
-from storage import ledger
+from storage import ledger, pg
 from storage.db import Database, DriverError, open_database
 from storage.db_pg import translate
 from storage.timeutil import to_db
@@ -168,3 +168,12 @@ def test_placeholders_are_rewritten_outside_literals_and_casts() -> None:
         "SELECT $1, ':b', x::text, $1, \"c:d\" WHERE y = $2", ("a", "c"))
     assert translate("VALUES (?, ?, ?1)") == ("VALUES ($1, $2, $1)", ())
     assert translate("SELECT * FROM outbox INDEXED BY outbox_pending_next WHERE 1")[0] == "SELECT * FROM outbox WHERE 1"
+
+
+async def test_instances_starting_together_upgrade_the_schema_once(pg_url: str) -> None:
+    opened = await asyncio.gather(*(open_database(pg_url) for _ in range(4)))
+    try:
+        assert {await db.schema_version() for db in opened} == {int(pg.head_revision())}
+    finally:
+        for db in opened:
+            await db.close()
