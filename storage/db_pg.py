@@ -145,6 +145,15 @@ async def _many(raw: asyncpg.Connection, sql: str, seq: Sequence[Sequence[Any] |
         raise _driver_error(exc) from exc
 
 
+def _number(text: str) -> int | float:
+    """A NUMERIC as SQLite gives it: SUM of integers an int, AVG a float (no column is NUMERIC)."""
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+async def _init_connection(raw: asyncpg.Connection) -> None:
+    await raw.set_type_codec("numeric", schema="pg_catalog", encoder=str, decoder=_number, format="text")
+
+
 class Cursor:
     """What ``execute`` gives: the rows at once (``fetchone``/``fetchall``, sync or awaited)."""
 
@@ -274,7 +283,7 @@ class PgDatabase:
             if migrate:
                 await pg.upgrade(self.url)
             self._pool = await asyncpg.create_pool(pg.plain_url(self.url), min_size=1, max_size=self.pool_size,
-                                                   timeout=10, command_timeout=60)
+                                                   timeout=10, command_timeout=60, init=_init_connection)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             await self.close()
             raise DatabaseError(f"cannot open the database {self.path}: {exc}") from exc

@@ -177,3 +177,12 @@ async def test_instances_starting_together_upgrade_the_schema_once(pg_url: str) 
     finally:
         for db in opened:
             await db.close()
+
+
+async def test_sums_and_averages_come_back_as_on_sqlite(pg_url: str) -> None:
+    db = await open_database(pg_url)
+    try:
+        row = await db.fetchone("SELECT SUM(x), AVG(x), COUNT(*) FROM (VALUES (1), (2)) AS v (x)")
+        assert tuple(row) == (3, 1.5, 2) and type(row[0]) is int and type(row[1]) is float
+    finally:
+        await db.close()
