@@ -186,3 +186,16 @@ async def test_sums_and_averages_come_back_as_on_sqlite(pg_url: str) -> None:
         assert tuple(row) == (3, 1.5, 2) and type(row[0]) is int and type(row[1]) is float
     finally:
         await db.close()
+
+
+async def test_a_parameter_of_another_type_is_compared_as_sqlite_would(pg_url: str) -> None:
+    """SQLite compares 5 and '5' loosely; asyncpg refuses an int for a text column. The parameter
+    is converted to the column's type, inside a transaction too (which goes on)."""
+    db = await open_database(pg_url)
+    try:
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO kv (key, value) VALUES (:k, :v)", {"k": 5, "v": 7})
+            assert [tuple(r) for r in await conn.execute_fetchall("SELECT key, value FROM kv")] == [("5", "7")]
+        assert await db.fetchval("SELECT COUNT(*) FROM kv WHERE key = :k", {"k": 5}) == 1
+    finally:
+        await db.close()
