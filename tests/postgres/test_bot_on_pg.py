@@ -78,3 +78,50 @@ async def test_request_claim_done_confirm_earns_one_point_on_postgres(fake: Fake
     assert ADDRESS not in shown and "13912345678" not in shown and "Guo Lan" not in shown
     assert not fake.errors, fake.errors
     assert "Traceback" not in pg_bot.log()
+
+
+async def test_two_instances_behind_nginx_share_one_postgresql_database(fake: FakeTelegram, tmp_path: Path,
+                                                                        pg_url: str) -> None:
+    """Two bot processes in webhook mode behind the real nginx, on one PostgreSQL database: updates
+    reach and are handled by both, once each; one instance sends every queued message; a request
+    is claimed through whichever instance gets the press."""
+    from tests.e2e.test_several_instances import _two_instances
+
+    admin = fake.add_user("Admin", user_id=ADMIN_ID, language_code="en")
+    async with _two_instances(fake, tmp_path, str(tmp_path / "unused.db"),
+                              env={"DATABASE_URL": pg_url, "BOT_ADMIN_IDS": str(ADMIN_ID)}) as (first, second):
+        group = await setup_community(fake, admin)
+        granny = fake.add_user("Guo Lan", language_code="en")
+        ming = fake.add_user("Li Ming", language_code="en")
+        await register(fake, granny, role="resident", area=ADDRESS)
+        await register(fake, ming, role="volunteer", phone=False)
+        people = [fake.add_user(f"P{i}", language_code="en") for i in range(8)]
+        for user in people:
+            await fake.send_text(user, None, "/myid")
+        for user in people:
+            assert f"Your Telegram user id is {user.id}." in str((await fake.wait_for_message(user, timeout=T)).text)
+        await ask_for_help(fake, granny, "Please buy rice and eggs")
+        card = await fake.wait_for_message(group, _has("cl:"), timeout=T, after_id=0)
+        data = next(str(b["callback_data"]) for b in card.inline_buttons if str(b["callback_data"]).startswith("cl:"))
+        await fake.press_button(ming, card, data)
+        await fake.wait_for_message(ming, _has("done:"), timeout=T, after_id=0)
+        await settle(fake, quiet=1.0)
+        db = await open_database(pg_url, migrate=False)
+        try:
+            handled = {str(r[0]) for r in await db.fetchall(
+                "SELECT DISTINCT owner FROM inbox WHERE status = 'handled'")}
+            senders = {str(r[0]) for r in await db.fetchall(
+                "SELECT DISTINCT sending_by FROM outbox WHERE state = 'sent'")}
+            assert await db.fetchval("SELECT COUNT(*) FROM inbox WHERE status <> 'handled'") == 0
+            assert await db.fetchval("SELECT COUNT(*) FROM claims") == 1
+        finally:
+            await db.close()
+        assert len(handled) == 2, handled          # both instances handled updates
+        assert len(senders) == 1, senders          # one instance sent every queued message
+        for proc in (first, second):
+            assert "Traceback" not in proc.log(), proc.log()
+    for user in people:
+        assert len(fake.bot_messages(fake.private_chat(user))) == 1
+    # Direct replies are paced per instance (README: several instances), so the dialog's quick edits
+    # from both may meet Telegram's 1 a second per chat: answered with 429, and sent again.
+    assert [e for e in fake.errors if e.error_code != 429] == []
