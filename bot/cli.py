@@ -63,7 +63,9 @@ def database_file(settings: Settings) -> Path | None:
 
 
 def _missing_database(settings: Settings) -> str | None:
-    """A line for the operator when DATABASE_URL names a file that does not exist yet."""
+    """A line for the operator when DATABASE_URL names a file (or a PostgreSQL schema) that does not exist yet."""
+    if is_postgres_url(settings.database_url):
+        return cli_pg.missing_schema(settings.database_url)
     path = database_file(settings)
     if path is not None and not path.exists():
         return f"no database at {path} (DATABASE_URL): create it with `linli migrate`"
@@ -400,8 +402,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _command(command: str, args: argparse.Namespace, settings: Settings) -> int | None:
     """Run a command that needs the settings; None if there is no such command."""
-    if is_postgres_url(settings.database_url):
-        return cli_pg.command(command, args, settings)
+    if is_postgres_url(settings.database_url) and (done := cli_pg.command(command, args, settings)) is not None:
+        return done  # migrate, doctor and backup differ there
     if command == "run":
         return cmd_run(settings)
     if command == "migrate":

@@ -1,9 +1,9 @@
-"""The ``linli`` commands on a PostgreSQL ``DATABASE_URL`` (issue 18, first part).
+"""The ``linli`` commands that differ on a PostgreSQL ``DATABASE_URL`` (issue 18).
 
 ``migrate`` (Alembic), ``migrate-data`` (copy an SQLite database in), ``doctor`` and ``backup``
-(pg_dump) work; the bot itself, and the commands that read through its storage layer, do not run on
-PostgreSQL yet: they say so in one line. The password never appears in what is printed (it is
-replaced by *** and registered with bot.logs, which removes it from every line written).
+(pg_dump) are here; ``run``, ``inbox``, ``report`` and ``export`` go through the storage layer as on
+SQLite (storage/db_pg.py). The password never appears in what is printed (it is replaced by *** and
+registered with bot.logs, which removes it from every line written).
 """
 
 from __future__ import annotations
@@ -22,9 +22,6 @@ from storage import pg
 
 if TYPE_CHECKING:
     from bot.config import Settings
-
-WORKS = "`linli migrate`, `migrate-data`, `doctor` and `backup` work with it"
-
 
 def protect(url: str) -> None:
     """Keep the URL's password out of everything printed from now on."""
@@ -50,12 +47,6 @@ def _reason(exc: BaseException) -> str:
         root = nxt
     text = str(root).strip().splitlines()[0] if str(root).strip() else type(root).__name__
     return text
-
-
-def not_yet(settings: Settings) -> int:
-    return _fail(f"DATABASE_URL names a PostgreSQL database ({pg.shown_url(settings.database_url)}): the bot itself "
-                 f"does not run on PostgreSQL yet (its storage is being moved first); {WORKS}. "
-                 "Use an sqlite:/// DATABASE_URL to run the bot")
 
 
 def cmd_migrate(url: str) -> int:
@@ -88,18 +79,48 @@ def database_line(url: str) -> tuple[bool, str]:
     return True, f"ok ({where}, schema revision {info.revision})"
 
 
+def missing_schema(url: str) -> str | None:
+    """A line for the operator when the database has no Linli schema yet (or cannot be reached)."""
+    try:
+        info = asyncio.run(pg.server_info(url))
+    except Exception as exc:
+        return f"cannot reach {pg.shown_url(url)} ({_reason(exc)}): check DATABASE_URL and that the server is running"
+    if info.revision is None:
+        return f"no Linli database at {pg.shown_url(url)} (DATABASE_URL): create it with `linli migrate`"
+    return None
+
+
 def cmd_doctor(settings: Settings) -> int:
     from bot.cli import doctor_telegram
 
     print("configuration: ok")
-    ok, line = database_line(settings.database_url)
+    db_ok, line = database_line(settings.database_url)
     print(f"database: {line}")
-    if ok:
+    if db_ok and not settings.webhook_url:
+        print(f"polling: {_polling(settings.database_url)}")
+    if db_ok:
         for lease in _leases(settings.database_url):
             print(f"lease: {lease}")
-    print(f"bot: NOT YET (the bot itself does not run on PostgreSQL yet; {WORKS})")
-    doctor_telegram(settings)
-    return 1  # the bot cannot run on this database yet, whatever else is fine
+    return 0 if doctor_telegram(settings) and db_ok else 1
+
+
+def _polling(url: str) -> str:
+    """Which instance long-polls the database (the lease; nothing is changed)."""
+    from datetime import UTC, datetime
+
+    from bot import poll_lease
+    from storage.db import open_database
+    from storage.leases import holder_sync
+
+    async def look() -> str:
+        db = await open_database(url, migrate=False)
+        try:
+            lease = await db.write(lambda conn: holder_sync(conn, poll_lease.NAME))
+        finally:
+            await db.close()
+        return poll_lease.described(lease, datetime.now(UTC))
+
+    return asyncio.run(look())
 
 
 def _leases(url: str) -> list[str]:
@@ -175,8 +196,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     copy.add_argument("--to", dest="target", required=True, metavar="postgresql://USER:PASSWORD@HOST/DB")
 
 
-def command(name: str, args: argparse.Namespace, settings: Settings) -> int:
-    """A command with DATABASE_URL on PostgreSQL."""
+def command(name: str, args: argparse.Namespace, settings: Settings) -> int | None:
+    """A command with DATABASE_URL on PostgreSQL (None: the same as on SQLite, through the storage layer)."""
     url = settings.database_url
     protect(url)
     if name == "migrate":
@@ -185,4 +206,4 @@ def command(name: str, args: argparse.Namespace, settings: Settings) -> int:
         return cmd_doctor(settings)
     if name == "backup":
         return cmd_backup(url, args.path)
-    return not_yet(settings)
+    return None  # run, inbox, report, export: through the storage layer, as on SQLite

@@ -116,7 +116,7 @@ class Settings(BaseSettings):
         from storage.db import DatabaseError, sqlite_path_from_url
         from storage.pg import is_postgres_url
 
-        if is_postgres_url(value):  # bot/cli_pg.py: migrate, migrate-data, doctor and backup so far
+        if is_postgres_url(value):  # storage/db_pg.py (the runtime), bot/cli_pg.py (migrate, doctor, backup)
             return value
         try:
             sqlite_path_from_url(value)

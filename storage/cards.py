@@ -63,7 +63,7 @@ async def waiting(db: Database, chat_id: int) -> bool:
 async def redraw(db: Database, task_id: int) -> None:
     """Have the card job draw the task's card again (whatever it believes the card shows)."""
     async with db.transaction() as conn:
-        await conn.execute("UPDATE tasks SET card_hash = NULL, card_rendered = MIN(card_rendered, card_version - 1)"
+        await conn.execute("UPDATE tasks SET card_hash = NULL, card_rendered = CASE WHEN card_rendered < card_version - 1 THEN card_rendered ELSE card_version - 1 END"
                            " WHERE id = :task_id", {"task_id": task_id})
 
 

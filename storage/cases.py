@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Connection, Database, Row, first
+from storage.db import Connection, Database, Row, first, new_id
 from storage.timeutil import to_db
 
 
@@ -54,10 +54,10 @@ async def open_case(conn: Connection, now: datetime, *, community_id: int, task_
                     reason: str | None) -> int:
     """Open a case about the task; returns its id."""
     cur = await conn.execute("INSERT INTO cases (community_id, task_id, opened_by, reason, created_at)"
-                             " VALUES (:community, :task, :by, :reason, :now)",
+                             " VALUES (:community, :task, :by, :reason, :now) RETURNING id",
                              {"community": community_id, "task": task_id, "by": opened_by, "reason": reason,
                               "now": to_db(now)})
-    return int(cur.lastrowid or 0)
+    return new_id(await cur.fetchone())
 
 
 async def add_reason(conn: Connection, case_id: int, reason: str) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Connection, Database, Row, SyncConnection, first
+from storage.db import Connection, Database, Row, SyncConnection, first, new_id
 from storage.timeutil import to_db
 
 HOLDING = ("active", "done")  # the states that hold one of the task's places
@@ -156,9 +156,9 @@ def reactivate_sync(conn: SyncConnection, claim_id: int, now: datetime) -> None:
 def insert_sync(conn: SyncConnection, task_id: int, member_id: int, now: datetime) -> int:
     """A new active claim; returns its id."""
     cur = conn.execute("INSERT INTO claims (task_id, member_id, state, claimed_at, updated_at)"
-                       " VALUES (:task, :member, 'active', :now, :now)",
+                       " VALUES (:task, :member, 'active', :now, :now) RETURNING id",
                        {"task": task_id, "member": member_id, "now": to_db(now)})
-    return int(cur.lastrowid or 0)
+    return new_id(cur.fetchone())
 
 
 def withdraw_sync(conn: SyncConnection, claim_id: int, now: datetime) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage.db import Connection, Database, first
+from storage.db import Connection, Database, first, new_id, pg_twin
 from storage.timeutil import to_db
 
 
@@ -73,10 +73,10 @@ async def add(conn: aiosqlite.Connection, *, name: str, group_chat_id: int, join
               created_by: int, now: datetime) -> int:
     cur = await conn.execute(
         "INSERT INTO communities (name, group_chat_id, join_code, language, created_by, created_at)"
-        " VALUES (:name, :g, :code, :language, :by, :now)",
+        " VALUES (:name, :g, :code, :language, :by, :now) RETURNING id",
         {"name": name, "g": group_chat_id, "code": join_code, "language": language, "by": created_by,
          "now": to_db(now)})
-    return int(cur.lastrowid or 0)
+    return new_id(await cur.fetchone())
 
 
 async def add_categories(conn: aiosqlite.Connection, community_id: int, categories: Iterable[tuple[str, str, str]]) -> None:
@@ -117,26 +117,38 @@ async def active_categories_of(db: Database, community_id: int) -> list[dict[str
     return [dict(r) for r in rows]
 
 
+# The group a community was removed from is kept in its settings (JSON in TEXT on both databases).
+_LEAVE = pg_twin(
+    "UPDATE communities SET active = 0, group_chat_id = NULL,"
+    " settings = json_set(COALESCE(settings, '{}'), '$.removed_group_chat_id', :g) WHERE id = :id",
+    "UPDATE communities SET active = 0, group_chat_id = NULL, settings = jsonb_set(COALESCE(settings, '{}')::jsonb,"
+    " '{removed_group_chat_id}', to_jsonb(CAST(:g AS BIGINT)))::text WHERE id = :id")
+_REMOVED_FROM = pg_twin(
+    "SELECT * FROM communities WHERE active = 0 AND group_chat_id IS NULL"
+    " AND json_extract(settings, '$.removed_group_chat_id') = :g ORDER BY id DESC LIMIT 1",
+    "SELECT * FROM communities WHERE active = 0 AND group_chat_id IS NULL"
+    " AND (settings::jsonb ->> 'removed_group_chat_id')::bigint = :g ORDER BY id DESC LIMIT 1")
+_REJOIN = pg_twin(
+    "UPDATE communities SET active = 1, group_chat_id = :g,"
+    " settings = json_remove(settings, '$.removed_group_chat_id') WHERE id = :id",
+    "UPDATE communities SET active = 1, group_chat_id = :g,"
+    " settings = (settings::jsonb - 'removed_group_chat_id')::text WHERE id = :id")
+
+
 async def leave_group(conn: aiosqlite.Connection, community_id: int, group_chat_id: int) -> None:
     """The bot left the group: the community goes inactive and remembers the group (``removed_from``)."""
-    await conn.execute("UPDATE communities SET active = 0, group_chat_id = NULL,"
-                       " settings = json_set(COALESCE(settings, '{}'), '$.removed_group_chat_id', :g) WHERE id = :id",
-                       {"g": group_chat_id, "id": community_id})
+    await conn.execute(_LEAVE, {"g": group_chat_id, "id": community_id})
 
 
 async def removed_from(conn: aiosqlite.Connection, group_chat_id: int) -> Community | None:
     """The inactive community the bot was last removed from this group, if any."""
-    row = await first(conn, "SELECT * FROM communities WHERE active = 0 AND group_chat_id IS NULL"
-                      " AND json_extract(settings, '$.removed_group_chat_id') = :g ORDER BY id DESC LIMIT 1",
-                      {"g": group_chat_id})
+    row = await first(conn, _REMOVED_FROM, {"g": group_chat_id})
     return None if row is None else Community.from_row(row)
 
 
 async def rejoin_group(conn: aiosqlite.Connection, community_id: int, group_chat_id: int) -> None:
     """The community is active again in this group."""
-    await conn.execute("UPDATE communities SET active = 1, group_chat_id = :g,"
-                       " settings = json_remove(settings, '$.removed_group_chat_id') WHERE id = :id",
-                       {"g": group_chat_id, "id": community_id})
+    await conn.execute(_REJOIN, {"g": group_chat_id, "id": community_id})
 
 
 async def redraw_group_cards(conn: aiosqlite.Connection, community_id: int, group_chat_id: int) -> None:

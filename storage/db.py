@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlparse
 
 import aiosqlite
@@ -60,6 +60,8 @@ def sqlite_path_from_url(url: str) -> str:
 
 class Database:
     """Owns the two connections. Use ``open_database()`` to create one."""
+
+    dialect = "sqlite"
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -224,6 +226,49 @@ async def connect(path: str, **kwargs: Any) -> aiosqlite.Connection:
         raise
 
 
+# Statements SQLite and PostgreSQL say differently (JSON functions, mostly): the SQLite text is what
+# the code names and runs; storage/db_pg.py runs its registered twin instead.
+PG_TWINS: dict[str, str] = {}
+
+
+def pg_twin(sql: str, pg_sql: str) -> str:
+    """Register ``pg_sql`` as the PostgreSQL text of ``sql``; returns ``sql``."""
+    PG_TWINS[sql] = pg_sql
+    return sql
+
+
+def new_id(row: Any) -> int:
+    """The id an ``INSERT ... RETURNING id`` gave (``lastrowid`` is SQLite's alone)."""
+    return int(row[0]) if row else 0
+
+
+def dialect(conn: object) -> str:
+    """"sqlite" or "postgresql": which database a connection (or a ``Database``) talks to."""
+    return getattr(conn, "dialect", "sqlite")
+
+
+# Where SQLite's single writer made a read-then-write safe, PostgreSQL (READ COMMITTED, several
+# instances) needs the row that decides it locked until the commit: the claim counting a task's
+# places, the waiting list's promotion, a reward's stock. Whitelisted tables: the name is SQL.
+_LOCKABLE = {"tasks": "SELECT 1 FROM tasks WHERE id = :id FOR UPDATE",
+             "rewards": "SELECT 1 FROM rewards WHERE id = :id FOR UPDATE"}
+
+
+def lock_row_sync(conn: Any, table: str, row_id: int) -> bool:
+    """Lock the row until the transaction ends (PostgreSQL); SQLite's writer lock already does.
+    Whether a lock was taken."""
+    if getattr(conn, "dialect", "sqlite") == "sqlite":
+        return False
+    conn.execute(_LOCKABLE[table], {"id": row_id})
+    return True
+
+
+async def lock_row(conn: Any, table: str, row_id: int) -> None:
+    """``lock_row_sync`` in a ``Database.transaction``."""
+    if getattr(conn, "dialect", "sqlite") != "sqlite":
+        await conn.execute(_LOCKABLE[table], {"id": row_id})
+
+
 def _run_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -236,7 +281,16 @@ def _run_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection]
 
 
 async def open_database(url_or_path: str, *, migrate: bool = True) -> Database:
-    """Open (and by default migrate) the database named by a ``sqlite:///`` URL or a plain path."""
+    """Open (and by default migrate) the database named by a ``sqlite:///`` URL or a plain path,
+    or by a ``postgresql://`` URL (storage/db_pg.py: the same interface on an asyncpg pool)."""
+    from storage.pg import is_postgres_url
+
+    if is_postgres_url(url_or_path):
+        from storage.db_pg import PgDatabase
+
+        pg_db = PgDatabase(url_or_path)
+        await pg_db.open(migrate=migrate)
+        return cast(Database, pg_db)  # the same interface (storage/db_pg.py), not a subclass
     path = sqlite_path_from_url(url_or_path) if url_or_path.startswith("sqlite:") else url_or_path
     db = Database(path)
     await db.open(migrate=migrate)

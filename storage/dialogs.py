@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from storage.db import Database
+from storage.db import Database, pg_twin
 from storage.timeutil import to_db
 
 
@@ -59,13 +59,17 @@ async def compare_and_set(db: Database, row: DialogRow, now: datetime) -> int | 
     return int(found[0]) if found else None
 
 
+_SET_VALUE = pg_twin(
+    "UPDATE dialogs SET data = json_set(data, '$.' || ?, json(?)) WHERE tg_user_id = ? AND version = ?",
+    "UPDATE dialogs SET data = jsonb_set(data::jsonb, ARRAY[CAST(? AS TEXT)], CAST(CAST(? AS TEXT) AS jsonb))::text"
+    " WHERE tg_user_id = ? AND version = ?")
+
+
 async def set_value(db: Database, row: DialogRow, key: str, value: Any) -> None:
     """Set one key of the data, only in the dialog as ``row`` read it (a bookkeeping value such as the
     id of the message that asked: the version stays, so no lane's next save is refused for it)."""
     async with db.transaction() as conn:
-        await conn.execute("UPDATE dialogs SET data = json_set(data, '$.' || ?, json(?))"
-                           " WHERE tg_user_id = ? AND version = ?",
-                           (key, json.dumps(value), row.tg_user_id, row.version))
+        await conn.execute(_SET_VALUE, (key, json.dumps(value), row.tg_user_id, row.version))
 
 
 async def delete(db: Database, tg_user_id: int) -> None:

@@ -14,19 +14,27 @@ from typing import Any
 
 import aiosqlite
 
-from storage.db import Database, first
+from storage.db import Database, dialect, first
 from storage.timeutil import to_db
 
 
 # -- the schema -----------------------------------------------------------------------------
 async def tables(conn: aiosqlite.Connection) -> set[str]:
-    rows = await conn.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+    if dialect(conn) == "sqlite":
+        rows = await conn.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+    else:
+        rows = await conn.execute_fetchall("SELECT table_name FROM information_schema.tables"
+                                           " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'")
     return {str(r[0]) for r in rows}
 
 
 async def columns(conn: aiosqlite.Connection, table: str) -> list[str]:
-    rows = await conn.execute_fetchall(f"PRAGMA table_info({table})")
-    return [str(r[1]) for r in rows]
+    """The table's columns in their order."""
+    if dialect(conn) == "sqlite":
+        return [str(r[1]) for r in await conn.execute_fetchall(f"PRAGMA table_info({table})")]
+    rows = await conn.execute_fetchall("SELECT column_name FROM information_schema.columns WHERE table_schema"
+                                       " = current_schema() AND table_name = :t ORDER BY ordinal_position", {"t": table})
+    return [str(r[0]) for r in rows]
 
 
 # -- the registry's statements --------------------------------------------------------------
@@ -49,23 +57,31 @@ async def audit_details(conn: aiosqlite.Connection, member_id: int) -> list[tupl
     return [(str(r[0]), r[1]) for r in rows]
 
 
+# A row is named by SQLite's rowid, or by PostgreSQL's ctid (where the row is now: it moves when the
+# row is updated, so the cells of one column are read, then set, before the next column is read).
+def _row_name(conn: object) -> str:
+    return "rowid" if dialect(conn) == "sqlite" else "ctid"
+
+
 async def cells_holding(conn: aiosqlite.Connection, table: str, column: str,
-                        needles: Sequence[str]) -> list[tuple[int, Any]]:
-    """(rowid, value) of every cell of ``column`` that contains one of ``needles``."""
-    test = " OR ".join(f"instr({column}, ?) > 0" for _ in needles)
-    rows = await conn.execute_fetchall(f"SELECT rowid, {column} FROM {table} WHERE {column} IS NOT NULL AND ({test})",
-                                       list(needles))
-    return [(int(r[0]), r[1]) for r in rows]
+                        needles: Sequence[str]) -> list[tuple[Any, Any]]:
+    """(row, value) of every cell of ``column`` that contains one of ``needles``."""
+    find = "instr" if dialect(conn) == "sqlite" else "strpos"
+    test = " OR ".join(f"{find}({column}, ?) > 0" for _ in needles)
+    rows = await conn.execute_fetchall(f"SELECT {_row_name(conn)}, {column} FROM {table} WHERE {column} IS NOT NULL"
+                                       f" AND ({test})", list(needles))
+    return [(r[0], r[1]) for r in rows]
 
 
-async def set_cell(conn: aiosqlite.Connection, table: str, column: str, rowid: int, value: Any) -> None:
-    await conn.execute(f"UPDATE {table} SET {column} = :value WHERE rowid = :rowid", {"value": value, "rowid": rowid})
+async def set_cell(conn: aiosqlite.Connection, table: str, column: str, row: Any, value: Any) -> None:
+    await conn.execute(f"UPDATE {table} SET {column} = :value WHERE {_row_name(conn)} = :row",
+                       {"value": value, "row": row})
 
 
 async def set_column(conn: aiosqlite.Connection, table: str, column: str, where: str, params: dict[str, Any],
                      value: object) -> int:
     """Set ``column`` to ``value`` in the rows ``where`` picks (those that differ); returns how many changed."""
-    cur = await conn.execute(f"UPDATE {table} SET {column} = :value WHERE ({where}) AND {column} IS NOT :value",
+    cur = await conn.execute(f"UPDATE {table} SET {column} = :value WHERE ({where}) AND {column} IS DISTINCT FROM :value",
                              {**params, "value": value})
     return cur.rowcount or 0
 

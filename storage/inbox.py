@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from storage.db import Database
+from storage.db import Database, dialect
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +101,18 @@ def handled_by(conn: sqlite3.Connection) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in rows}
 
 
+# On PostgreSQL (READ COMMITTED, several instances) a claim does not see another instance's claim
+# that is not committed yet, and could take the next row of a lane that instance is handling: claims
+# take this transaction-scoped lock first, so they follow each other (a claim is a few ms; the
+# handling itself stays parallel). SQLite's one writer does the same already.
+_CLAIM_LOCK = "SELECT pg_advisory_xact_lock(:key)"
+CLAIM_LOCK_KEY = 0x6C696E6C69  # "linli"
+
+
 def claim(conn: sqlite3.Connection, *, owner: str, now: str, lease_until: str, limit: int) -> list[InboxRow]:
     """Claim up to ``limit`` rows free to take for ``owner`` (in no particular order)."""
+    if dialect(conn) != "sqlite":
+        conn.execute(_CLAIM_LOCK, {"key": CLAIM_LOCK_KEY})
     params = {"me": owner, "now": now, "lease": lease_until, "n": limit}
     return [InboxRow(int(r[0]), str(r[1]), str(r[2]), int(r[3]), str(r[4]), bool(r[5]))
             for r in conn.execute(_CLAIM, params).fetchall()]
@@ -140,9 +150,9 @@ async def counts(db: Database) -> dict[str, int]:
     """waiting (not yet handled; includes those being handled), failed (waiting after an error),
     set_aside, handled."""
     row = await db.fetchone(
-        "SELECT COALESCE(SUM(status IN ('waiting', 'working')), 0),"
-        " COALESCE(SUM(status IN ('waiting', 'working') AND error IS NOT NULL), 0),"
-        " COALESCE(SUM(status = 'set_aside'), 0), COALESCE(SUM(status = 'handled'), 0) FROM inbox")
+        "SELECT COUNT(*) FILTER (WHERE status IN ('waiting', 'working')),"
+        " COUNT(*) FILTER (WHERE status IN ('waiting', 'working') AND error IS NOT NULL),"
+        " COUNT(*) FILTER (WHERE status = 'set_aside'), COUNT(*) FILTER (WHERE status = 'handled') FROM inbox")
     assert row is not None
     return {"waiting": int(row[0]), "failed": int(row[1]), "set_aside": int(row[2]), "handled": int(row[3])}
 
@@ -158,6 +168,6 @@ async def retry_set_aside(db: Database, update_id: int | None = None) -> int:
     async with db.transaction() as conn:
         cur = await conn.execute(
             "UPDATE inbox SET status = 'waiting', attempts = 0, owner = NULL, lease_until = NULL, not_before = NULL"
-            " WHERE status = 'set_aside' AND (:update_id IS NULL OR update_id = :update_id)",
+            " WHERE status = 'set_aside' AND (CAST(:update_id AS BIGINT) IS NULL OR update_id = :update_id)",
             {"update_id": update_id})
         return cur.rowcount or 0

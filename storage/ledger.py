@@ -214,7 +214,7 @@ async def top_earner(conn: aiosqlite.Connection, community_id: int, start: datet
     marks, params = _reasons(reasons)
     async with conn.execute(
             f"SELECT member_id, SUM(delta) AS pts FROM ledger WHERE community_id = :community AND created_at >= :start"
-            f" AND created_at < :end AND reason IN ({marks}) GROUP BY member_id HAVING pts > 0"
+            f" AND created_at < :end AND reason IN ({marks}) GROUP BY member_id HAVING SUM(delta) > 0"
             f" ORDER BY pts DESC, MIN(created_at) LIMIT 1",
             {"community": community_id, "start": to_db(start), "end": to_db(end), **params}) as cur:
         row = await cur.fetchone()

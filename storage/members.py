@@ -17,7 +17,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage.db import Database, first
+from storage.db import Database, first, new_id
 from storage.outbox import enqueue, enqueue_sync
 from storage.timeutil import opt_from_db, to_db
 
@@ -329,9 +329,9 @@ async def add_registered(conn: aiosqlite.Connection, *, tg_user_id: int, profile
         "INSERT INTO members (community_id, language, display_name, phone, area_id, address, is_resident,"
         " is_volunteer, skills, availability, tg_user_id, consent_at, registered_at, started_bot, created_at, updated_at)"
         " VALUES (:community_id, :language, :display_name, :phone, :area_id, :address, :is_resident, :is_volunteer,"
-        " :skills, :availability, :tg, :now, :now, 1, :now, :now)",
+        " :skills, :availability, :tg, :now, :now, 1, :now, :now) RETURNING id",
         {**profile.params(), "tg": tg_user_id, "now": to_db(now)})
-    return int(cur.lastrowid or 0)
+    return new_id(await cur.fetchone())
 
 
 async def register_again(conn: aiosqlite.Connection, member_id: int, profile: Profile, now: datetime) -> None:
@@ -361,9 +361,9 @@ async def add_merchant_account(conn: aiosqlite.Connection, *, tg_user_id: int, c
     _language_written()
     cur = await conn.execute(
         "INSERT INTO members (tg_user_id, community_id, language, display_name, registered_at, started_bot,"
-        " created_at, updated_at) VALUES (:tg, :c, :language, :name, :now, 1, :now, :now)",
+        " created_at, updated_at) VALUES (:tg, :c, :language, :name, :now, 1, :now, :now) RETURNING id",
         {"tg": tg_user_id, "c": community_id, "language": language, "name": display_name, "now": to_db(now)})
-    return int(cur.lastrowid or 0)
+    return new_id(await cur.fetchone())
 
 
 async def make_staff_of(conn: aiosqlite.Connection, member_id: int, community_id: int, now: datetime) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage.db import Database, first
+from storage.db import Database, first, new_id
 from storage.timeutil import to_db
 
 
@@ -36,9 +36,9 @@ def _merchant(row: Any) -> Merchant | None:
 
 async def add(conn: aiosqlite.Connection, *, community_id: int, name: str, invite_code: str, now: datetime) -> int:
     cur = await conn.execute(
-        "INSERT INTO merchants (community_id, name, invite_code, created_at) VALUES (:c, :name, :code, :now)",
+        "INSERT INTO merchants (community_id, name, invite_code, created_at) VALUES (:c, :name, :code, :now) RETURNING id",
         {"c": community_id, "name": name, "code": invite_code, "now": to_db(now)})
-    return int(cur.lastrowid or 0)
+    return new_id(await cur.fetchone())
 
 
 async def get(db: Database, merchant_id: int) -> Merchant | None:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import aiosqlite
 
-from storage.db import Database, first
+from storage.db import Database, first, new_id
 from storage.timeutil import to_db
 
 
@@ -24,9 +24,9 @@ async def name_taken(conn: aiosqlite.Connection, community_id: int, name: str) -
 
 async def add(conn: aiosqlite.Connection, *, community_id: int, name: str, invite_code: str, now: datetime) -> int:
     cur = await conn.execute(
-        "INSERT INTO organisations (community_id, name, invite_code, created_at) VALUES (:c, :name, :code, :now)",
+        "INSERT INTO organisations (community_id, name, invite_code, created_at) VALUES (:c, :name, :code, :now) RETURNING id",
         {"c": community_id, "name": name, "code": invite_code, "now": to_db(now)})
-    return int(cur.lastrowid or 0)
+    return new_id(await cur.fetchone())
 
 
 async def active_of(db: Database, community_id: int) -> list[dict[str, object]]:

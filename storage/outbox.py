@@ -12,7 +12,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage.db import Database
+from storage.db import Database, pg_twin
 from storage.tasks import TaskName
 from storage.timeutil import to_db
 
@@ -130,6 +130,13 @@ SCRUB_DETAILS = (
     " FROM outbox o WHERE o.member_id = ?4 AND o.kind = 'task_claimed_volunteer'"
     " AND json_extract(o.payload, '$.task_id') = ?1"
     " ON CONFLICT (dedupe_key) DO NOTHING")
+# PostgreSQL keeps JSON as TEXT too (the same values on both); its functions have other names.
+SCRUB_DETAILS = pg_twin(SCRUB_DETAILS, SCRUB_DETAILS
+                        .replace("json_object('task_id', ?1, 'outbox_id', o.id, 'why', ?2)",
+                                 "json_build_object('task_id', CAST(?1 AS BIGINT), 'outbox_id', o.id,"
+                                 " 'why', CAST(?2 AS TEXT))::text")
+                        .replace("json_extract(o.payload, '$.task_id') = ?1",
+                                 "(o.payload::jsonb ->> 'task_id')::bigint = ?1"))
 
 
 def scrub_details_params(task_id: int, member_id: int, why: str, now: datetime) -> tuple[Any, ...]:
@@ -172,8 +179,13 @@ QUEUE_FORGET = (
     " AND NOT EXISTS (SELECT 1 FROM outbox s WHERE s.kind = 'task_details_removed'"
     " AND json_extract(s.payload, '$.outbox_id') = o.id"
     " AND ((s.state = 'sent' AND COALESCE(s.last_error, '') <> 'dropped by renderer')"
-    " OR (s.state IN ('pending', 'sending') AND s.chat_id IS NOT :tg AND s.member_id IS NOT :mid)))"
+    " OR (s.state IN ('pending', 'sending') AND s.chat_id IS DISTINCT FROM :tg AND s.member_id IS DISTINCT FROM :mid)))"
     " ON CONFLICT (dedupe_key) DO NOTHING")
+QUEUE_FORGET = pg_twin(QUEUE_FORGET, QUEUE_FORGET
+                       .replace(" json_object('message_id',", " json_build_object('message_id',")
+                       .replace(" END),", " END)::text,")
+                       .replace("json_extract(o.payload, '$.task_id')", "(o.payload::jsonb ->> 'task_id')::bigint")
+                       .replace("json_extract(s.payload, '$.outbox_id')", "(s.payload::jsonb ->> 'outbox_id')::bigint"))
 
 
 @dataclass(frozen=True)
@@ -239,7 +251,7 @@ _COLUMNS = ("id, dedupe_key, chat_id, member_id, kind, payload, priority, not_be
 # the plan). The index is named: without statistics SQLite prefers outbox_due and a sort.
 NEXT_BATCH = " UNION ALL ".join(
     f"SELECT * FROM (SELECT {_COLUMNS} FROM outbox INDEXED BY outbox_pending_next WHERE state = 'pending'"
-    f" AND priority = {level} AND not_before <= :now ORDER BY not_before, id LIMIT :n)"
+    f" AND priority = {level} AND not_before <= :now ORDER BY not_before, id LIMIT :n) AS p{level}"
     for level in LEVELS) + " LIMIT :n"
 
 

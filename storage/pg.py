@@ -1,9 +1,9 @@
 """PostgreSQL: URLs, the schema (Alembic, storage/alembic/) and a look at a server.
 
 SQLite keeps its numbered migrations (storage/migrate.py); on PostgreSQL the same schema is built by
-Alembic revisions whose ids are the SQLite migration numbers (storage/alembic/README.md). The bot's
-runtime does not run on PostgreSQL yet: this module serves ``linli migrate``, ``migrate-data``,
-``doctor`` and ``backup`` (bot/cli_pg.py).
+Alembic revisions whose ids are the SQLite migration numbers (storage/alembic/README.md). This
+module serves the runtime database (storage/db_pg.py upgrades at start-up), ``linli migrate``,
+``migrate-data``, ``doctor`` and ``backup`` (bot/cli_pg.py).
 """
 
 from __future__ import annotations
@@ -98,9 +98,15 @@ def _current(sync_conn: Any) -> str | None:
     return heads[0] if heads else None
 
 
+# Instances starting together each upgrade at start-up: the first holds this lock to its commit,
+# the others then find the schema at head and have nothing to do.
+UPGRADE_LOCK_KEY = 0x6C696E6C6931  # "linli1"
+
+
 def _upgrade(sync_conn: Any) -> tuple[str | None, str | None]:
     from alembic import command
 
+    sync_conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({UPGRADE_LOCK_KEY})")
     before = _current(sync_conn)
     command.upgrade(alembic_config(sync_conn), "head")
     return before, _current(sync_conn)

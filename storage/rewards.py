@@ -14,7 +14,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage.db import Database
+from storage.db import Database, new_id
 from storage.outbox import priority_of
 from storage.timeutil import from_db, opt_from_db, to_db
 
@@ -121,13 +121,13 @@ async def insert_reward(conn: aiosqlite.Connection, *, community_id: int, name_z
         "INSERT INTO rewards (community_id, name_zh, name_en, description_zh, description_en, kind, cost, stock,"
         " monthly_limit, valid_days, merchant_id, refund_on_expiry, created_at, photo_file_id, add_key)"
         " VALUES (:community_id, :name_zh, :name_en, :description_zh, :description_en, :kind, :cost, :stock,"
-        " :monthly_limit, :valid_days, :merchant_id, :refund_on_expiry, :now, :photo_file_id, :add_key)",
+        " :monthly_limit, :valid_days, :merchant_id, :refund_on_expiry, :now, :photo_file_id, :add_key) RETURNING id",
         {"community_id": community_id, "name_zh": name_zh, "name_en": name_en, "description_zh": description_zh,
          "description_en": description_en, "kind": kind, "cost": cost, "stock": stock,
          "monthly_limit": monthly_limit, "valid_days": valid_days, "merchant_id": merchant_id,
          "refund_on_expiry": int(refund_on_expiry), "now": to_db(now), "photo_file_id": photo_file_id,
          "add_key": add_key})
-    return int(cur.lastrowid or 0)
+    return new_id(await cur.fetchone())
 
 
 async def added_with(conn: aiosqlite.Connection, add_key: str) -> int | None:
@@ -249,12 +249,12 @@ async def insert_voucher(conn: aiosqlite.Connection, *, reward: Reward, member_i
     cur = await conn.execute(
         "INSERT INTO vouchers (community_id, reward_id, member_id, code, cost, state, slot_start, slot_end,"
         " issued_at, expires_at, request_key) VALUES (:community, :reward, :member, :code, :cost, 'issued',"
-        " :slot_start, :slot_end, :now, :expires, :request_key)",
+        " :slot_start, :slot_end, :now, :expires, :request_key) RETURNING id",
         {"community": reward.community_id, "reward": reward.id, "member": member_id, "code": code,
          "cost": reward.cost, "slot_start": None if slot_start is None else to_db(slot_start),
          "slot_end": None if slot_end is None else to_db(slot_end), "now": to_db(now), "expires": to_db(expires),
          "request_key": request_key})
-    return int(cur.lastrowid or 0)
+    return new_id(await cur.fetchone())
 
 
 async def close_issued(conn: aiosqlite.Connection, voucher_id: int, state: str, now: datetime) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from storage.db import Connection, Database, Row, SyncConnection, first
+from storage.db import Connection, Database, Row, SyncConnection, first, lock_row_sync, new_id
 from storage.timeutil import to_db
 
 T = TypeVar("T", bound="Task")
@@ -168,6 +168,14 @@ def get_sync(conn: SyncConnection, task_id: int) -> Task | None:
     return _task(conn.execute(_GET, {"id": task_id}).fetchone())
 
 
+def lock_sync(conn: SyncConnection, task_id: int) -> bool:
+    """Hold the task's row until the transaction ends, before deciding anything about its places
+    (claim, withdraw, the waiting list): on PostgreSQL, where several instances write at once; on
+    SQLite nothing (its one writer already runs these transactions one at a time). Whether it
+    locked (what was read before may have changed meanwhile)."""
+    return lock_row_sync(conn, "tasks", task_id)
+
+
 def for_claim_sync(conn: SyncConnection, task_id: int) -> ClaimTask | None:
     """The task with the name of its organisation, in the claim transaction."""
     found = conn.execute("SELECT t.*, o.name AS organisation_name FROM tasks t"
@@ -312,8 +320,8 @@ async def insert(conn: Connection, now: datetime, new: NewRow, *, published: boo
         " published_at, updated_at) VALUES (:community_id, :requester_id, :created_by, :is_proxy, :proxy_name,"
         " :proxy_phone, :proxy_address, :kind, :category, :title, :description, :voice_file_id, :area_id,"
         " :address, :when_kind, :starts_at, :ends_at, :slots, :points, :organisation_id, :urgent, :state, 1,"
-        " :now, :published_at, :now)", params)
-    return int(cur.lastrowid or 0)
+        " :now, :published_at, :now) RETURNING id", params)
+    return new_id(await cur.fetchone())
 
 
 async def submitted(conn: Connection, submit_key: str) -> int | None:
@@ -394,11 +402,12 @@ async def card_drawn(db: Database, task_id: int, version: int, shown: str | None
     """The card shows ``version`` (and now the content hashed ``shown``, unless ``keep_hash``)."""
     async with db.transaction() as conn:
         if keep_hash:
-            await conn.execute("UPDATE tasks SET card_rendered = MAX(card_rendered, ?) WHERE id = ?",
-                               (version, task_id))
+            await conn.execute("UPDATE tasks SET card_rendered = CASE WHEN card_rendered > :v THEN card_rendered"
+                               " ELSE :v END WHERE id = :id", {"v": version, "id": task_id})
         else:
-            await conn.execute("UPDATE tasks SET card_rendered = MAX(card_rendered, ?), card_hash = ?"
-                               " WHERE id = ?", (version, shown, task_id))
+            await conn.execute("UPDATE tasks SET card_rendered = CASE WHEN card_rendered > :v THEN card_rendered"
+                               " ELSE :v END, card_hash = :hash WHERE id = :id",
+                               {"v": version, "hash": shown, "id": task_id})
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Connection, Database, Row, SyncConnection
+from storage.db import Connection, Database, Row, SyncConnection, new_id
 from storage.timeutil import to_db
 
 OPEN = ("waiting", "offered")  # the states in which a member is still on the list
@@ -135,9 +135,9 @@ def join_sync(conn: SyncConnection, *, community_id: int, task_id: int, member_i
     conn.execute("DELETE FROM waitlist WHERE task_id = :task AND member_id = :member",
                  {"task": task_id, "member": member_id})
     cur = conn.execute("INSERT INTO waitlist (community_id, task_id, member_id, state, joined_at, updated_at)"
-                       " VALUES (:community, :task, :member, 'waiting', :now, :now)",
+                       " VALUES (:community, :task, :member, 'waiting', :now, :now) RETURNING id",
                        {"community": community_id, "task": task_id, "member": member_id, "now": to_db(now)})
-    return int(cur.lastrowid or 0)
+    return new_id(cur.fetchone())
 
 
 def set_state_sync(conn: SyncConnection, entry_id: int, state: str, now: datetime) -> None:

@@ -21,8 +21,16 @@ async def insert(db: Database, table: str, values: dict[str, Any]) -> int:
     """One row of ``values`` (column → value) into ``table``; its id."""
     names = ", ".join(f":{column}" for column in values)
     async with db.transaction() as conn:
-        cur = await conn.execute(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({names})", values)
-        return int(cur.lastrowid or 0)
+        # RETURNING, not lastrowid: the same on PostgreSQL (and tables without an id give 0)
+        cur = await conn.execute(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({names}) RETURNING *", values)
+        row = await cur.fetchone()
+        return int(row["id"]) if row is not None and "id" in row.keys() else 0
+
+
+async def returned_id(cursor: Any) -> int:
+    """The id an ``INSERT ... RETURNING id`` gave (on both databases; ``lastrowid`` is SQLite's alone)."""
+    row = await cursor.fetchone()
+    return int(row[0])
 
 
 async def make_community(db: Database, now: datetime, *, name: str = "Sunny Lane", group_chat_id: int | None = None,

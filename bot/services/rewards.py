@@ -19,7 +19,7 @@ from bot.numbers import number
 from bot.services import access, ledger, merchants
 from bot.services.merchants import new_code
 from storage import rewards as store
-from storage.db import Connection, Database
+from storage.db import Connection, Database, lock_row
 from storage.outbox import audit
 from storage.rewards import Reward as Reward
 from storage.rewards import Voucher as Voucher
@@ -160,6 +160,9 @@ async def redeem(db: Database, *, member_id: int, reward_id: int, now: datetime,
     ``request_key`` (the confirm button's token): a repeated request returns the voucher issued first.
     """
     async with db.transaction() as conn:
+        # PostgreSQL: redemptions of one reward decide one after another (monthly limit, slot, the
+        # request key); the stock is a guarded decrement and the balance a CHECK on both databases.
+        await lock_row(conn, "rewards", reward_id)
         if request_key is not None:
             prev = await store.voucher_for_request_in(conn, member_id, request_key)
             if prev is not None:

@@ -384,6 +384,7 @@ def _no_place(state: str, kind: str) -> bool:
 def _claim(conn: SyncConnection, now: datetime, member_id: int, task_id: int) -> ClaimResult:
     """The claim transaction, run in one piece on the writer's thread (``Database.write``): the
     storage functions it calls are plain synchronous ones on the same connection."""
+    task_store.lock_sync(conn, task_id)  # PostgreSQL: claims of one task decide one after another
     task = task_store.for_claim_sync(conn, task_id)
     if task is None:
         raise NotFound()
@@ -462,6 +463,7 @@ async def withdraw(db: Database, now: datetime, member_id: int, task_id: int) ->
 
 def _withdraw(conn: SyncConnection, now: datetime, member_id: int, task_id: int) -> bool:
     """The withdraw transaction, in one piece on the writer's thread (see ``claim``)."""
+    task_store.lock_sync(conn, task_id)
     task = task_store.get_sync(conn, task_id)
     if task is None:
         raise NotFound()

@@ -72,6 +72,7 @@ async def join(db: Database, now: datetime, member_id: int, task_id: int) -> Joi
 
 
 def _join(conn: SyncConnection, now: datetime, member_id: int, task_id: int) -> Joined:
+    task_store.lock_sync(conn, task_id)  # see storage.tasks.lock_sync
     task = _load(conn, task_id)
     member = member_store.row_sync(conn, member_id)
     if member is None or member["registered_at"] is None:
@@ -108,6 +109,7 @@ async def leave(db: Database, now: datetime, member_id: int, task_id: int) -> No
 
 
 def _leave(conn: SyncConnection, now: datetime, member_id: int, task_id: int) -> None:
+    task_store.lock_sync(conn, task_id)  # see storage.tasks.lock_sync
     entry = store.of_sync(conn, task_id, member_id)
     if entry is None or entry.state not in store.OPEN:
         raise NotWaiting()
@@ -125,6 +127,7 @@ async def keep(db: Database, now: datetime, member_id: int, task_id: int) -> Non
 
 
 def _keep(conn: SyncConnection, now: datetime, member_id: int, task_id: int) -> None:
+    task_store.lock_sync(conn, task_id)  # see storage.tasks.lock_sync
     entry = store.of_sync(conn, task_id, member_id)
     if entry is None or entry.state != "offered":
         raise NotWaiting()
@@ -142,6 +145,7 @@ async def decline(db: Database, now: datetime, member_id: int, task_id: int) -> 
 
 
 def _decline(conn: SyncConnection, now: datetime, member_id: int, task_id: int) -> None:
+    task_store.lock_sync(conn, task_id)  # see storage.tasks.lock_sync
     entry = store.of_sync(conn, task_id, member_id)
     if entry is None or entry.state != "offered":
         raise NotWaiting()
@@ -193,6 +197,7 @@ async def fill(db: Database, now: datetime, task_id: int) -> list[int]:
 def fill_sync(conn: SyncConnection, now: datetime, task_id: int) -> list[int]:
     """In a transaction that freed a place: give each free place of the event to the one waiting
     longest who can take it. Returns the members given a place, in order."""
+    task_store.lock_sync(conn, task_id)
     task = task_store.for_claim_sync(conn, task_id)
     if task is None or task.kind != "event" or task.state not in ("open", "full"):
         return []
@@ -250,6 +255,8 @@ def _lapse_fn(now: datetime, entry_id: int) -> Callable[[SyncConnection], int]:
 
 def _lapse(conn: SyncConnection, now: datetime, entry_id: int) -> int:
     entry = store.by_id_sync(conn, entry_id)
+    if entry is not None and task_store.lock_sync(conn, entry.task_id):
+        entry = store.by_id_sync(conn, entry_id)  # as it is now that no one else decides about the task
     if entry is None or entry.state != "offered" or entry.offer_until is None or from_db(entry.offer_until) > now:
         return 0  # answered meanwhile
     task = task_store.for_claim_sync(conn, entry.task_id)

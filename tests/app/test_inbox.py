@@ -17,6 +17,7 @@ from bot.services.housekeeping import prune
 from storage.db import Database
 from storage.inbox import counts, retry_set_aside
 from storage.timeutil import to_db
+from tests.both import both_db, pg_server  # noqa: F401  (the db fixture: SQLite, and PostgreSQL under the postgres marker)
 
 
 def _press(update_id: int, user_id: int, data: str = "x") -> Update:

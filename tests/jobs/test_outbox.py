@@ -15,6 +15,7 @@ from bot.jobs.outbox_drain import OutboxSender, Pacer, reset_in_flight
 from storage.db import Database
 from storage.outbox import enqueue
 from storage.timeutil import to_db
+from tests.both import only_sqlite
 from tests.factories import make_community, make_member
 from tests.factories_tasks import make_claim, make_task
 
@@ -284,6 +285,7 @@ async def test_claim_details_overtake_a_digest_broadcast(db: Database, day: Froz
 
 async def test_next_batch_is_read_from_the_pending_index_without_sorting(db: Database) -> None:
     """The backlog is never sorted: the batch comes in index order (priority, due time, id)."""
+    only_sqlite(db, "SQLite's query plan")
     from storage.outbox import LEVELS, NEXT_BATCH
 
     plan = [r[3] for r in await db.fetchall("EXPLAIN QUERY PLAN " + NEXT_BATCH, {"now": "2026-05-04", "n": 30})]
@@ -406,6 +408,7 @@ async def test_details_erased_on_their_way_out_are_cut_down_after_all(db: Databa
 
 async def test_rows_let_go_together_are_marked_in_one_write_and_a_failed_write_fails_only_its_own_row(
         db: Database) -> None:
+    only_sqlite(db, "a TEMP trigger in SQLite's syntax")
     import asyncio
 
     from bot.jobs.outbox_drain import _Together, _write_marks

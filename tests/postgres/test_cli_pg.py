@@ -1,6 +1,7 @@
 """The ``linli`` command with a PostgreSQL DATABASE_URL, through real processes: migrate (Alembic),
 doctor, backup (pg_dump), migrate-data (an SQLite database copied in and compared row by row), and
-one clear line for what does not run on PostgreSQL yet. The password is never printed."""
+inbox and report through the storage layer (``run``: tests/postgres/test_bot_on_pg.py). The
+password is never printed."""
 
 from __future__ import annotations
 
@@ -34,16 +35,16 @@ async def test_migrate_builds_the_schema_once_and_says_so(tmp_path: Path, pg_url
     assert again.code == 0 and "nothing to do" in again.out
 
 
-async def test_doctor_reports_version_and_revision_and_that_the_bot_does_not_run_there_yet(
-        tmp_path: Path, pg_url: str) -> None:
+async def test_doctor_reports_version_revision_and_the_poller(tmp_path: Path, pg_url: str) -> None:
     empty = no_password(await linli(["doctor"], tmp_path, DATABASE_URL=pg_url))
     assert empty.code == 1 and "database: EMPTY (postgresql://postgres:***@" in empty.out
     await pg.upgrade(pg_url)
     ready = no_password(await linli(["doctor"], tmp_path, DATABASE_URL=pg_url))
-    assert ready.code == 1
+    assert ready.code == 1  # the Bot API is not reachable from the tests
     assert f"database: ok ({pg.shown_url(pg_url)}, PostgreSQL 1" in ready.out
     assert f"schema revision {pg.head_revision()})" in ready.out
-    assert "bot: NOT YET" in ready.out
+    assert "polling: nobody (no instance has polled this database)" in ready.out
+    assert "NOT YET" not in ready.out
     assert "lease: nobody (no instance has run the timed jobs on this database)" in ready.out
     conn = await asyncpg.connect(pg_url)
     try:   # an instance holding the outbox (the statement of storage/leases.py, as the bot writes it)
@@ -57,12 +58,22 @@ async def test_doctor_reports_version_and_revision_and_that_the_bot_does_not_run
     assert "database: FAILED (postgresql://postgres:***@" in wrong.out and "password" in wrong.out
 
 
-@pytest.mark.parametrize("command", [["run"], ["report"], ["inbox"]])
-async def test_what_does_not_run_on_postgresql_yet_says_so_in_one_line(
+@pytest.mark.parametrize("command", [["report"], ["export", "--out", "out"]])
+async def test_a_report_of_a_database_without_the_schema_says_to_migrate_in_one_line(
         tmp_path: Path, pg_url: str, command: list[str]) -> None:
-    line = one_line_failure(no_password(await linli(command, tmp_path, DATABASE_URL=pg_url, BOT_TOKEN="4242:Zq9UniqueSecretTok")),
-                            "DATABASE_URL", "does not run on PostgreSQL yet")
+    line = one_line_failure(no_password(await linli(command, tmp_path, DATABASE_URL=pg_url)),
+                            "DATABASE_URL", "create it with `linli migrate`")
     assert "postgresql://postgres:***@127.0.0.1" in line
+
+
+async def test_inbox_and_report_read_through_the_storage_layer(tmp_path: Path, pg_url: str) -> None:
+    await pg.upgrade(pg_url)
+    inbox = no_password(await linli(["inbox"], tmp_path, DATABASE_URL=pg_url))
+    assert inbox.code == 0 and "waiting: 0" in inbox.out, inbox.text
+    report = no_password(await linli(["report", "--lang", "en"], tmp_path, DATABASE_URL=pg_url))
+    assert report.code == 0 and "Report" in report.out, report.text
+    export = no_password(await linli(["export", "--out", str(tmp_path / "csv")], tmp_path, DATABASE_URL=pg_url))
+    assert export.code == 0 and "wrote 7 files" in export.out, export.text
 
 
 async def test_backup_runs_pg_dump_or_prints_its_command(tmp_path: Path, pg_url: str) -> None:

@@ -13,7 +13,7 @@ from bot.services import points as p
 from storage.db import Database
 from storage.outbox import priority_of
 from storage.timeutil import to_db
-from tests.factories import make_community, make_member
+from tests.factories import make_community, make_member, returned_id
 from tests.factories_tasks import make_claim, make_task
 
 
@@ -235,8 +235,9 @@ async def test_revoke_never_below_zero(db: Database, now: datetime) -> None:
 async def test_points_summary_history_leaderboard(db: Database, now: datetime) -> None:
     w = await world(db, now)
     async with db.transaction() as conn:
-        oid = (await conn.execute("INSERT INTO organisations (community_id, name, invite_code, created_at)"
-                                  " VALUES (?, 'Red Cross', 'rc1', '2026-01-01')", (w["c"],))).lastrowid
+        oid = await returned_id(await conn.execute("INSERT INTO organisations (community_id, name, invite_code,"
+                                                   " created_at) VALUES (?, 'Red Cross', 'rc1', '2026-01-01')"
+                                                   " RETURNING id", (w["c"],)))
         await conn.execute("UPDATE members SET organisation_id = ? WHERE id = ?", (oid, w["vol2"]))
         await conn.execute("UPDATE members SET leaderboard_opt_out = 1 WHERE id = ?", (w["vol"],))
     for i in range(12):

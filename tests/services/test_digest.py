@@ -13,7 +13,8 @@ from bot.services import digest, ledger
 from storage import digest as digest_store
 from storage.db import Database
 from storage.timeutil import to_db
-from tests.factories import make_community, make_member
+from tests.both import only_sqlite
+from tests.factories import make_community, make_member, returned_id
 from tests.factories_tasks import make_claim, make_task
 
 
@@ -237,6 +238,7 @@ async def test_sweep_reads_only_members_due_now(db: Database) -> None:
 
 
 async def test_due_members_and_communities_come_from_an_index(db: Database) -> None:
+    only_sqlite(db, "SQLite's query plan")
     for sql in (digest_store.DUE_MEMBERS, digest_store.DUE_COMMUNITIES):
         plan = " | ".join(r[3] for r in await db.fetchall("EXPLAIN QUERY PLAN " + sql, ("2026-05-04",)))
         assert "USING" in plan and "_digest_due" in plan and "SCAN" not in plan, plan
@@ -293,16 +295,16 @@ async def test_digests_name_a_request_as_its_card_does_never_by_number(db: Datab
     cid = await make_community(db, now)
     async with db.transaction() as conn:
         await conn.execute("INSERT INTO categories (community_id, code, name_zh, name_en) VALUES (?, 'shopping', '买菜购物', 'Shopping')", (cid,))
-        cur = await conn.execute("INSERT INTO areas (community_id, name) VALUES (?, '幸福里3栋')", (cid,))
-        area = int(cur.lastrowid or 0)
+        cur = await conn.execute("INSERT INTO areas (community_id, name) VALUES (?, '幸福里3栋') RETURNING id", (cid,))
+        area = await returned_id(cur)
     res = await make_member(db, now, cid, resident=True, name="郭秀兰")
     vol = await make_member(db, now, cid, volunteer=True, area_id=area)
     tid = await make_task(db, now, cid, res, requester_id=res, title=None, area_id=area,
                           description="郭秀兰想买两个包子，电话13812345678")
     async with db.transaction() as conn:
         cur = await conn.execute("INSERT INTO organisations (community_id, name, invite_code, created_at)"
-                                 " VALUES (?, '烟草局', 'TOB1', ?)", (cid, to_db(now)))
-        org = int(cur.lastrowid or 0)
+                                 " VALUES (?, '烟草局', 'TOB1', ?) RETURNING id", (cid, to_db(now)))
+        org = await returned_id(cur)
     await make_task(db, now, cid, res, kind="event", title="义诊", category="other", area_id=area, slots=20,
                     starts_at=to_db(now + timedelta(days=1, hours=1)), organisation_id=org)
     async with db.transaction() as conn:

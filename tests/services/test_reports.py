@@ -17,7 +17,7 @@ from bot.report_files.exports import write_exports
 from bot.services import reports
 from storage.db import Database
 from storage.timeutil import to_db
-from tests.factories import make_community, make_member
+from tests.factories import make_community, make_member, returned_id
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
 END = datetime(2026, 6, 1, tzinfo=UTC)
@@ -33,12 +33,12 @@ async def _task(db: Database, cid: int, by: int, state: str, *, published: datet
         cur = await conn.execute(
             "INSERT INTO tasks (community_id, created_by, category, title, state, area_id, address, created_at,"
             " published_at, first_claim_at, completed_at, cancelled_at, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
             (cid, by, category, "买菜 王阿姨", state, area, "3号楼 502", created,
              to_db(published) if published else None, first, completed,
              to_db(published + timedelta(hours=1)) if cancelled and published else None,
              to_db((published or START) + timedelta(hours=2))))
-        return int(cur.lastrowid or 0)
+        return await returned_id(cur)
 
 
 async def _claim(db: Database, task: int, member: int, state: str, at: datetime) -> None:
@@ -60,10 +60,11 @@ async def seed(db: Database) -> dict[str, int]:
     a = await make_community(db, now, name="阳光社区")
     b = await make_community(db, now, name="Other")
     async with db.transaction() as conn:
-        org = int((await conn.execute("INSERT INTO organisations (community_id, name, invite_code, created_at)"
-                                      " VALUES (?,?,?,?)", (a, "红星小学", "org1", to_db(now)))).lastrowid or 0)
-        area = int((await conn.execute("INSERT INTO areas (community_id, name) VALUES (?,?)",
-                                       (a, "东区"))).lastrowid or 0)
+        org = await returned_id(await conn.execute("INSERT INTO organisations (community_id, name, invite_code,"
+                                                   " created_at) VALUES (?,?,?,?) RETURNING id",
+                                                   (a, "红星小学", "org1", to_db(now))))
+        area = await returned_id(await conn.execute("INSERT INTO areas (community_id, name) VALUES (?,?) RETURNING id",
+                                                    (a, "东区")))
     staff = await make_member(db, now, a, staff=True, name="Staff A")
     v1 = await make_member(db, now, a, volunteer=True, name="李明", phone="13800000000", organisation_id=org)
     v2 = await make_member(db, now, a, volunteer=True, name="Zhang", reachable=0)

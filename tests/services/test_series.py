@@ -11,6 +11,7 @@ import pytest
 from bot.models import InvalidInput, NotAllowed
 from bot.services import completion, series, tasks
 from storage.db import Database
+from tests.both import only_sqlite
 from tests.factories import make_community, make_member
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -79,6 +80,7 @@ async def test_edits_reach_unposted_occurrences_and_stop_ends_them(db: Database,
 
 
 async def test_idle_run_reads_the_due_index(db: Database, now: datetime) -> None:
+    only_sqlite(db, "SQLite's query plan")
     plan = await db.fetchall("EXPLAIN QUERY PLAN SELECT id FROM event_series WHERE next_post_at IS NOT NULL"
                              " AND next_post_at <= '2026' ORDER BY next_post_at LIMIT 50")
     assert any("event_series_due" in str(tuple(r)) for r in plan), [tuple(r) for r in plan]

@@ -11,7 +11,7 @@ from bot.services import ledger
 from bot.services import points as p
 from storage import migrate
 from storage.db import Database, open_database
-from tests.factories import make_community, make_member
+from tests.factories import make_community, make_member, returned_id
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # Tuesday 10:00 in Shanghai; the month began 16:00 UTC Nov 30
 
@@ -52,8 +52,9 @@ async def test_organisations_and_other_communities(db: Database) -> None:
     c1 = await make_community(db, NOW)
     c2 = await make_community(db, NOW, timezone="Europe/London")
     async with db.transaction() as conn:
-        org = (await conn.execute("INSERT INTO organisations (community_id, name, invite_code, created_at)"
-                                  " VALUES (?, 'Bank', 'bank1', '2026-01-01')", (c1,))).lastrowid
+        org = await returned_id(await conn.execute("INSERT INTO organisations (community_id, name, invite_code,"
+                                                   " created_at) VALUES (?, 'Bank', 'bank1', '2026-01-01') RETURNING id",
+                                                   (c1,)))
     a = await make_member(db, NOW, c1, tg_user_id=21, name="A", volunteer=True)
     b = await make_member(db, NOW, c2, tg_user_id=22, name="B", volunteer=True)
     async with db.transaction() as conn:

@@ -14,6 +14,7 @@ from storage import readonly
 from storage.db import Database, DatabaseError
 from storage.outbox import OutboxRow, enqueue
 from storage.timeutil import to_db
+from tests.both import only_sqlite
 from tests.factories import make_community, make_member
 from tests.factories_tasks import make_task
 
@@ -88,6 +89,7 @@ async def test_rows_follow_a_group_that_became_a_supergroup(db: Database, now: d
 
 async def test_the_demo_kit_sees_what_is_left_to_do_on_a_read_only_connection(db: Database, now: datetime,
                                                                                tmp_path: Path) -> None:
+    only_sqlite(db, "the demo kit reads the SQLite file read-only")
     cid = await make_community(db, now, group_chat_id=-100)
     staff = await make_member(db, now, cid, staff=True)
     await _queue(db, now, 7, "due")

@@ -10,9 +10,11 @@ import pytest
 
 from storage.db import Database, DatabaseError, open_database, sqlite_path_from_url
 from storage.migrate import apply_migrations, load_migrations
+from tests.both import only_sqlite
 
 
 async def test_two_concurrent_transactions_never_interleave(db: Database) -> None:
+    only_sqlite(db, "one writer at a time (PostgreSQL locks rows instead: tests/storage/test_pg_runtime.py)")
     events: list[str] = []
 
     async def work(name: str) -> None:
@@ -40,6 +42,7 @@ async def test_failed_transaction_rolls_back(db: Database) -> None:
 
 
 async def test_concurrent_increments_are_not_lost(db: Database) -> None:
+    only_sqlite(db, "one writer at a time (PostgreSQL locks rows instead: tests/storage/test_pg_runtime.py)")
     async with db.transaction() as conn:
         await conn.execute("INSERT INTO kv (key, value) VALUES ('n', '0')")
 
@@ -76,6 +79,7 @@ async def test_write_runs_in_one_transaction_and_rolls_back_on_error(db: Databas
 
 async def test_write_and_transaction_never_interleave(db: Database) -> None:
     """Increments through both kinds of write, all at once: none is lost."""
+    only_sqlite(db, "one writer at a time (PostgreSQL locks rows instead: tests/storage/test_pg_runtime.py)")
     async with db.transaction() as conn:
         await conn.execute("INSERT INTO kv (key, value) VALUES ('n', '0')")
 
@@ -124,6 +128,7 @@ async def test_ledger_is_append_only(db: Database) -> None:
 
 
 async def test_backup_while_open(db: Database, tmp_path: Path) -> None:
+    only_sqlite(db, "SQLite's online backup (PostgreSQL: linli backup runs pg_dump)")
     async with db.transaction() as conn:
         await conn.execute("INSERT INTO kv (key, value) VALUES ('k', 'v')")
     target = tmp_path / "backup" / "copy.db"

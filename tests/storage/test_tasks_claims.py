@@ -19,6 +19,10 @@ from tests.factories_tasks import make_claim, make_task
 
 
 async def _columns(db: Database, table: str) -> list[str]:
+    if getattr(db, "dialect", "sqlite") != "sqlite":
+        return [str(r[0]) for r in await db.fetchall(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND table_name = :t ORDER BY ordinal_position", {"t": table})]
     return [str(r["name"]) for r in await db.fetchall(f"PRAGMA table_info({table})")]
 
 
@@ -55,8 +59,8 @@ async def test_the_open_list_names_the_requester_and_the_claim_read_the_organisa
     cid, _, volunteer, tid = await _setup(db, now)
     async with db.transaction() as conn:
         cur = await conn.execute("INSERT INTO organisations (community_id, name, invite_code, created_at)"
-                                 " VALUES (?, 'Red Cross', 'rc1', ?)", (cid, to_db(now)))
-        org = int(cur.lastrowid or 0)
+                                 " VALUES (?, 'Red Cross', 'rc1', ?) RETURNING id", (cid, to_db(now)))
+        org = int((await cur.fetchone())[0])
     event = await make_task(db, now, cid, volunteer, kind="event", organisation_id=org)
     page = await task_store.open_page(db, cid, offset=0, limit=5)
     assert [(t.id, t.requester_name, t.requester_address) for t in page] == [

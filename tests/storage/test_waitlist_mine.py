@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from bot.services import tasks, waitlist
 from storage import waitlist as store
 from storage.db import Database
+from tests.both import only_sqlite
 from tests.factories import make_community, make_member
 
 
@@ -33,6 +34,7 @@ async def test_positions_counts_and_offers(db: Database, now: datetime) -> None:
 
 
 async def test_reads_the_member_index(db: Database) -> None:
+    only_sqlite(db, "SQLite's query plan")
     plan = await db.fetchall(
         "EXPLAIN QUERY PLAN SELECT w.task_id FROM waitlist w CROSS JOIN tasks t WHERE t.id = w.task_id"
         " AND w.member_id = 1 AND w.state IN ('waiting', 'offered') ORDER BY w.id DESC LIMIT 10")

@@ -1,0 +1,6 @@
+"""The storage tests run on both databases (tests/both.py): SQLite, and PostgreSQL under the
+``postgres`` marker."""
+
+from tests.both import both_db, only_sqlite, pg_server
+
+__all__ = ["both_db", "only_sqlite", "pg_server"]
