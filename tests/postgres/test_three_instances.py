@@ -14,10 +14,11 @@ from typing import Any
 
 from bot.devkit.harness import BotProcess, message_text, settle
 from bot.devkit.sandbox import FakeTelegram
+from bot.services import ledger
 from storage.db import open_database
 from tests.e2e.people import ask_for_help, register
 from tests.e2e.test_rewards import _redeem_button
-from tests.e2e.test_several_instances import LEASES, MORNING, SECRET, _seed
+from tests.e2e.test_several_instances import LEASES, MORNING, SECRET, SEEDED, _seed
 from tests.nginx import Nginx, free_port, nginx_binary, render
 
 T = 30
@@ -85,8 +86,19 @@ async def _redeem(fake: FakeTelegram, staff: Any, ming: Any, url: str) -> None:
     await fake.wait_for_message(ming, lambda m: bool(m.caption), timeout=T)
 
 
+async def _credit_last_week(url: str, tg_user_id: int) -> None:
+    db = await open_database(url, migrate=False)
+    try:
+        mid = int(await db.fetchval("SELECT id FROM members WHERE tg_user_id = :u", {"u": tg_user_id}))
+        async with db.transaction() as conn:
+            await ledger.credit(conn, member_id=mid, amount=2, reason="task", key="seed:week", now=SEEDED)
+    finally:
+        await db.close()
+
+
 async def test_three_instances_one_postgresql_one_nginx(fake: FakeTelegram, tmp_path: Path, pg_url: str) -> None:
     staff, resident, vols, group = await _seed(fake, pg_url, volunteers=5)
+    await _credit_last_week(pg_url, vols[0].id)   # so the group digest has a top volunteer to show
     async with _instances(fake, tmp_path, {"DATABASE_URL": pg_url, "BOT_CLOCK_START": MORNING}) as procs:
         for user in vols:                        # the 08:00 digest, due as the bots start
             await fake.wait_for_message(user, timeout=T)
@@ -112,13 +124,16 @@ async def test_three_instances_one_postgresql_one_nginx(fake: FakeTelegram, tmp_
             assert await db.fetchval("SELECT COUNT(*) FROM vouchers WHERE member_id = :m", {"m": mid}) == 1
             assert await db.fetchval("SELECT balance FROM members WHERE id = :m", {"m": mid}) == 0
             assert await db.fetchval("SELECT COUNT(*) FROM inbox WHERE status <> 'handled'") == 0
-            handled = {str(r[0]) for r in await db.fetchall("SELECT DISTINCT owner FROM inbox WHERE status = 'handled'")}
-            dialog = {str(r[0]) for r in await db.fetchall(
-                "SELECT DISTINCT owner FROM inbox WHERE user_id = :u AND status = 'handled'", {"u": ming.id})}
+            handled = {str(r[0]): int(r[1]) for r in await db.fetchall(
+                "SELECT owner, COUNT(*) FROM inbox WHERE status = 'handled' GROUP BY owner")}
+            dialog = {str(r[0]): int(r[1]) for r in await db.fetchall(
+                "SELECT owner, COUNT(*) FROM inbox WHERE user_id = :u AND status = 'handled' GROUP BY owner",
+                {"u": ming.id})}
             senders = {str(r[0]) for r in await db.fetchall(
                 "SELECT DISTINCT sending_by FROM outbox WHERE state = 'sent'")}
         finally:
             await db.close()
+        print(f"updates handled by instance: {handled}; Li Ming's by {dialog}")
         assert len(handled) == 3, handled        # every instance handled updates
         assert len(dialog) >= 2, dialog          # Li Ming's dialogs went on across instances
         assert len(senders) == 1, senders        # one instance sent every queued message
@@ -127,6 +142,8 @@ async def test_three_instances_one_postgresql_one_nginx(fake: FakeTelegram, tmp_
     for user in vols:                            # the digest exactly once per member
         digests = [m for m in fake.bot_messages(fake.private_chat(user)) if "Carry the shopping" in message_text(m)]
         assert len(digests) == 1, [message_text(m) for m in digests]
+    group_digests = [m for m in fake.bot_messages(group) if "Daily digest" in message_text(m) or "每日简报" in message_text(m)]
+    assert len(group_digests) == 1, [message_text(m) for m in group_digests]   # and once per community
     shown = " ".join(message_text(m) for m in fake.bot_messages(group))
     assert ADDRESS not in shown
     # Direct replies are paced per instance, so quick edits from several may meet Telegram's
