@@ -106,6 +106,10 @@ async def test_three_instances_one_postgresql_one_nginx(fake: FakeTelegram, tmp_
         await register(fake, ming, role="volunteer", phone=False)
         fake.add_member(group, ming, announce=False)
         tid = await _help_and_earn(fake, group, resident, ming)
+        await fake.wait_for_message(ming, lambda m: "+1" in (m.text or ""), timeout=T)   # the thanks
+        await fake.send_text(ming, None, "/points")
+        points = await fake.wait_for_message(ming, lambda m: "Your points" in (m.text or ""), timeout=T)
+        assert "Your points: 1\n" in (points.text or ""), points.text
         await settle(fake, quiet=1.0)
         db = await open_database(pg_url, migrate=False)
         try:
