@@ -141,7 +141,7 @@ class World:
         self.pg: PgSnapshot | None = None
         if getattr(self.db, "dialect", "sqlite") == "sqlite":
             self.seeded = sqlite3.connect(":memory:", check_same_thread=False)
-            self.loop.run_until_complete(self.db.writer.backup(self.seeded))  # type: ignore[attr-defined]
+            self.loop.run_until_complete(self.db.writer.backup(self.seeded))
         else:
             self.pg = self.loop.run_until_complete(PgSnapshot.take(url))
 
@@ -171,8 +171,9 @@ class World:
         if self.pg is not None:
             self.loop.run_until_complete(self.pg.restore())
             return
-        writer = self.db.writer  # type: ignore[attr-defined]
-        self.loop.run_until_complete(writer._execute(self.seeded.backup, writer._conn))  # type: ignore[union-attr]
+        assert self.seeded is not None
+        writer = self.db.writer
+        self.loop.run_until_complete(writer._execute(self.seeded.backup, writer._conn))
 
     def close(self) -> None:
         if self.pg is not None:
