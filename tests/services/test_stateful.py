@@ -55,10 +55,14 @@ from bot.services import tasks as t
 from bot.services import waitlist as wl
 from storage.db import Database, open_database
 from storage.timeutil import from_db, to_db
+from tests.both import drop_database, fresh_database
 from tests.factories import make_community, make_member
 from tests.factories_tasks import make_task
+from tests.pg import PgServer
 
 settings.register_profile("ci", max_examples=200, stateful_step_count=30, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci-pg", max_examples=25, stateful_step_count=20, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("slow", max_examples=1000, stateful_step_count=50, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -124,16 +128,22 @@ AIMED = {
 
 
 class World:
-    """The event loop, the in-memory database and a copy of its seeded state, shared by every example."""
+    """The event loop, the database and a copy of its seeded state, shared by every example: an
+    in-memory SQLite database (``url`` ":memory:"), or a PostgreSQL database (a postgresql:// URL)."""
 
-    def __init__(self) -> None:
+    def __init__(self, url: str = ":memory:") -> None:
         self.loop = asyncio.new_event_loop()
-        self.db: Database = self.loop.run_until_complete(open_database(":memory:"))
+        self.db: Database = self.loop.run_until_complete(open_database(url))
         self.ids: dict[int, int] = {}
         self.tasks: list[int] = []
         self.loop.run_until_complete(self._seed())
-        self.seeded = sqlite3.connect(":memory:", check_same_thread=False)
-        self.loop.run_until_complete(self.db.writer.backup(self.seeded))
+        self.seeded: sqlite3.Connection | None = None
+        self.pg: PgSnapshot | None = None
+        if getattr(self.db, "dialect", "sqlite") == "sqlite":
+            self.seeded = sqlite3.connect(":memory:", check_same_thread=False)
+            self.loop.run_until_complete(self.db.writer.backup(self.seeded))
+        else:
+            self.pg = self.loop.run_until_complete(PgSnapshot.take(url))
 
     async def _seed(self) -> None:
         db, now = self.db, NOW
@@ -156,24 +166,72 @@ class World:
         ]
 
     def reset(self) -> None:
-        """Back to the seeded state: the copy is written over the live database, page by page."""
+        """Back to the seeded state: on SQLite the copy is written over the live database, page by
+        page; on PostgreSQL the tables are emptied and refilled, the sequences set back."""
+        if self.pg is not None:
+            self.loop.run_until_complete(self.pg.restore())
+            return
+        assert self.seeded is not None
         writer = self.db.writer
         self.loop.run_until_complete(writer._execute(self.seeded.backup, writer._conn))
 
     def close(self) -> None:
+        if self.pg is not None:
+            self.loop.run_until_complete(self.pg.close())
         self.loop.run_until_complete(self.db.close())
         self.loop.close()
-        self.seeded.close()
+        if self.seeded is not None:
+            self.seeded.close()
+
+
+class PgSnapshot:
+    """Every table's rows and every sequence's position in a PostgreSQL database, put back by
+    ``restore`` in one transaction (TRUNCATE, COPY, setval) over a connection of its own."""
+
+    def __init__(self, conn: Any, tables: dict[str, list[Any]], sequences: list[tuple[str, int | None]]) -> None:
+        self.conn, self.tables, self.sequences = conn, tables, sequences
+
+    @classmethod
+    async def take(cls, url: str) -> PgSnapshot:
+        import asyncpg
+
+        from storage import pg
+
+        conn = await asyncpg.connect(pg.plain_url(url))
+        names = [r[0] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                                                " AND tablename <> 'alembic_version' ORDER BY tablename")]
+        tables = {name: list(await conn.fetch(f'SELECT * FROM "{name}"')) for name in names}
+        sequences = [(str(r[0]), r[1]) for r in await conn.fetch(
+            "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'")]
+        return cls(conn, tables, sequences)
+
+    async def restore(self) -> None:
+        async with self.conn.transaction():
+            # no triggers, no foreign-key checks while the rows go back (the seeded state was consistent)
+            await self.conn.execute("SET LOCAL session_replication_role = replica")
+            await self.conn.execute("TRUNCATE " + ", ".join(f'"{n}"' for n in self.tables))
+            for name, rows in self.tables.items():
+                if rows:
+                    await self.conn.copy_records_to_table(name, records=rows, columns=list(rows[0].keys()))
+            for seq, last in self.sequences:
+                if last is None:
+                    await self.conn.execute(f'ALTER SEQUENCE "{seq}" RESTART')
+                else:
+                    await self.conn.execute("SELECT setval($1, $2, true)", seq, last)
+
+    async def close(self) -> None:
+        await self.conn.close()
 
 
 _world: World | None = None
+_url = ":memory:"
 STATS: Counter[tuple[str, bool]] = Counter()
 
 
 def world() -> World:
     global _world
     if _world is None:
-        _world = World()
+        _world = World(_url)
     return _world
 
 
@@ -182,6 +240,7 @@ class Completion(RuleBasedStateMachine):
         super().__init__()
         w = world()
         w.reset()
+        assert w.loop.run_until_complete(w.db.fetchval("SELECT COUNT(*) FROM tasks")) == len(w.tasks), "not reset"
         self.w, self.db, self.ids = w, w.db, w.ids
         self.tg_of = {mid: tg for tg, mid in w.ids.items()}
         self.tasks = list(w.tasks)
@@ -211,7 +270,7 @@ class Completion(RuleBasedStateMachine):
 
     def pick(self, op: str, salt: int) -> Any:
         """One row the current state allows for ``op`` (which one varies with ``salt``)."""
-        row = self.run(self.db.fetchone(f"{AIMED[op]} ORDER BY (k * 31 + ?) % 97 LIMIT 1", (salt,)))
+        row = self.run(self.db.fetchone(f"SELECT * FROM ({AIMED[op]}) a ORDER BY (a.k * 31 + ?) % 97 LIMIT 1", (salt,)))
         assert row is not None, f"{op} was enabled with nothing to do"
         return row
 
@@ -394,7 +453,7 @@ class Completion(RuleBasedStateMachine):
     @rule(salt=SALT)
     def queue_forms(self, salt: int) -> None:
         """Every volunteer without a place on a full event joins its list, one after another."""
-        rows = self.run(self.db.fetchall(f"{AIMED['join_waitlist']} ORDER BY (k * 31 + ?) % 97", (salt,)))
+        rows = self.run(self.db.fetchall(f"SELECT * FROM ({AIMED['join_waitlist']}) a ORDER BY (a.k * 31 + ?) % 97", (salt,)))
         for r in rows:
             if r["task"] == rows[0]["task"]:
                 self._join_waitlist(r["task"], r["tg"])
@@ -512,10 +571,10 @@ class Completion(RuleBasedStateMachine):
             "SELECT (SELECT COUNT(*) FROM tasks t WHERE (SELECT COUNT(*) FROM claims c WHERE c.task_id = t.id"
             "  AND c.state IN ('active', 'done', 'completed')) > t.slots) AS over,"
             " (SELECT COUNT(*) FROM (SELECT task_id, member_id FROM ledger WHERE delta > 0"
-            "  GROUP BY task_id, member_id HAVING COUNT(*) > 1)) AS dup,"
+            "  GROUP BY task_id, member_id HAVING COUNT(*) > 1) twice) AS dup,"
             " (SELECT COUNT(*) FROM ledger l LEFT JOIN claims c ON c.task_id = l.task_id AND c.member_id = l.member_id"
             "  LEFT JOIN tasks t ON t.id = l.task_id WHERE l.delta > 0"
-            "  AND (c.state IS NOT 'completed' OR t.state IS NOT 'completed')) AS early,"
+            "  AND (c.state IS DISTINCT FROM 'completed' OR t.state IS DISTINCT FROM 'completed')) AS early,"
             " (SELECT COUNT(*) FROM members m WHERE m.balance < 0 OR m.balance <>"
             "  (SELECT COALESCE(SUM(delta), 0) FROM ledger l WHERE l.member_id = m.id)) AS bad,"
             " (SELECT COUNT(*) FROM checkins k JOIN tasks t ON t.id = k.task_id WHERE t.kind <> 'event'"
@@ -581,8 +640,9 @@ def report(stats: Counter[tuple[str, bool]]) -> tuple[float, str]:
     return share, "\n".join(lines)
 
 
-def run_machine(profile: str) -> str:
-    global _world
+def run_machine(profile: str, url: str = ":memory:") -> str:
+    global _world, _url
+    _url = url
     STATS.clear()
     started = time.perf_counter()
     try:
@@ -600,6 +660,17 @@ def run_machine(profile: str) -> str:
 
 def test_completion_stateful() -> None:
     run_machine(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.mark.postgres
+def test_completion_stateful_on_postgresql(pg_server: PgServer) -> None:
+    """The same machine on a PostgreSQL database (tests/both.py's throwaway server), fewer examples
+    (profile "ci-pg"; HYPOTHESIS_PROFILE_PG picks another, e.g. "ci" or "slow")."""
+    url = asyncio.run(fresh_database(pg_server))
+    try:
+        run_machine(os.environ.get("HYPOTHESIS_PROFILE_PG", "ci-pg"), url)
+    finally:
+        asyncio.run(drop_database(pg_server, url))
 
 
 @pytest.mark.soak
