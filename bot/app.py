@@ -20,6 +20,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
 from bot import codes
+from bot.budget import SharedBudget
 from bot.clock import Clock
 from bot.config import Settings
 from bot.context import LinliContext, Runtime
@@ -208,17 +209,31 @@ async def _start_instance(app: Application, db: Database, keeper: LeaseKeeper) -
     if back:
         log.info("%d outbox messages were in flight at the last stop; sending them again", back)
     await keeper.tick(db)
+    _share_budget(app, db, keeper)
 
     async def renew(_: Any) -> None:
         runtime, inbox = app.bot_data["runtime"], app.bot_data.get("inbox")
         if runtime.db is not None:
             await keeper.tick(runtime.db)
+            _share_budget(app, runtime.db, keeper)
         if isinstance(inbox, Inbox):
             inbox.shared = keeper.others > 0
 
     assert app.job_queue is not None
     app.job_queue.run_repeating(renew, interval=keeper.renew, first=keeper.renew, name="leases",
                                 job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
+
+
+def _share_budget(app: Application, db: Database, keeper: LeaseKeeper) -> None:  # type: ignore[type-arg]
+    """Telegram's limits kept in the database (bot/budget.py) while other instances are live; with
+    this one alone, only its own pacing (no database call on the way to Telegram)."""
+    limiter = app.bot.rate_limiter
+    if not isinstance(limiter, ChatRateLimiter) or not app.bot_data["runtime"].settings.flood_control:
+        return
+    if keeper.others == 0:
+        limiter.budget = None
+    elif not isinstance(limiter.budget, SharedBudget) or limiter.budget.db is not db:
+        limiter.budget = SharedBudget(db)
 
 
 async def _run_inbox(app: Application, inbox: Inbox) -> None:  # type: ignore[type-arg]

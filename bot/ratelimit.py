@@ -8,7 +8,9 @@ buttons time out. This limiter instead:
 - keeps sliding windows (safe whether Telegram counts with a bucket or a window): about 30
   messages/s overall, 20/min per group, a short burst per private chat;
 - on a 429 retries only that call, after ``retry_after``, up to ``max_retries`` times;
-- drops parameters the method does not accept (see ``drop_unknown_parameters``).
+- drops parameters the method does not accept (see ``drop_unknown_parameters``);
+- while several instances are live, also reserves each message in the windows they share in the
+  database (``budget``: bot/budget.py; None, and no database call, with one instance).
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ class ChatRateLimiter(BaseRateLimiter[int]):
         self.per_private = per_private
         self.max_retries = max_retries
         self.windows: dict[int | str, SlidingWindow] = {}
+        self.budget: Any = None   # a bot.budget.SharedBudget while several instances are live
 
     @classmethod
     def unthrottled(cls) -> ChatRateLimiter:
@@ -160,6 +163,7 @@ class ChatRateLimiter(BaseRateLimiter[int]):
                 assert chat_id is not None
                 await self._window(chat_id).acquire()
                 await self.overall.acquire()
+                await self._shared(chat_id)
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
@@ -169,6 +173,15 @@ class ChatRateLimiter(BaseRateLimiter[int]):
                 log.info("flood limit on %s (chat %s); retrying in %.1fs", endpoint, chat_id, float(delay))
                 await asyncio.sleep(float(delay) + 0.1)
         raise AssertionError("unreachable")
+
+    async def _shared(self, chat_id: int | str) -> None:
+        budget = self.budget
+        if budget is None or not isinstance(chat_id, int):
+            return
+        try:
+            await budget.acquire(chat_id)
+        except Exception:   # the database is away: the local pacing still holds
+            log.warning("could not reserve a message in the shared budget", exc_info=True)
 
 
 def group_room(bot: Any, chat_id: int) -> int | None:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot import budget
 from bot.context import LinliApp, LinliContext
 from bot.instance import SWEEPS, leased
 from bot.jobs import expiry
@@ -255,6 +256,7 @@ async def run_once(ctx_db: Any, now: datetime) -> dict[str, int]:
     out.update(await expiry.run_once(ctx_db, now))
     out.update(await waitlist_job.run_once(ctx_db, now))
     out.update({f"pruned_{k}": v for k, v in (await housekeeping.prune(ctx_db, now)).items()})
+    out["pruned_send_budget"] = await budget.prune(ctx_db)   # real time, whatever ``now`` says
     await housekeeping.mark_swept(ctx_db, now)
     return out
 

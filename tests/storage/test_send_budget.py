@@ -1,0 +1,97 @@
+"""bot/budget.py on storage/send_budget.py: two instances (two limiters on one database) together
+never overdraw Telegram's limits: 1 message a second to a private chat, 20 a minute to a group,
+and never more than the stand-in's buckets (Telegram's model) allow."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from bot.budget import SharedBudget, prune
+from bot.devkit.sandbox.flood import FloodControl
+from bot.ratelimit import ChatRateLimiter
+from storage.db import Database
+
+START = 1_800_000_000.25
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = START
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def two_instances(db: Database, time: FakeTime) -> list[ChatRateLimiter]:
+    limiters = [ChatRateLimiter.unthrottled(), ChatRateLimiter.unthrottled()]   # only the shared budget paces
+    for limiter in limiters:
+        limiter.budget = SharedBudget(db, clock=time.clock, sleep=time.sleep)
+    return limiters
+
+
+async def send_all(limiters: list[ChatRateLimiter], chat_id: int, count: int, time: FakeTime) -> list[float]:
+    """``count`` messages to ``chat_id``, alternating the two limiters: the send times."""
+    sent: list[float] = []
+    flood = FloodControl(clock=time.clock)
+
+    async def callback(*_: Any) -> bool:
+        assert flood.check(chat_id, chat_id < 0) == 0, "Telegram would answer 429"
+        sent.append(time.now)
+        return True
+
+    for i in range(count):   # each waits as long as the shared budget says (the fake clock moves)
+        await limiters[i % 2].process_request(callback, (), {}, "sendMessage", {"chat_id": chat_id}, 0)
+    return sent
+
+
+async def test_reservations_at_the_same_moment_get_one_place(db: Database) -> None:
+    time = FakeTime()
+    budgets = [SharedBudget(db, clock=time.clock, sleep=time.sleep) for _ in range(2)]
+    waits = await asyncio.gather(*(budgets[i % 2].wait_time(4242) for i in range(10)))
+    assert sorted(waits)[0] == 0.0 and all(w > 0 for w in sorted(waits)[1:])
+
+
+async def test_one_private_chat_gets_at_most_one_message_a_second(db: Database) -> None:
+    time = FakeTime()
+    sent = await send_all(two_instances(db, time), 4242, 30, time)
+    assert len(sent) == 30
+    per_second = Counter(int(t) for t in sent)
+    assert max(per_second.values()) == 1
+    assert sent[-1] - sent[0] >= 28   # paced over the seconds, not sent in a burst
+
+
+async def test_a_group_gets_at_most_twenty_a_minute(db: Database) -> None:
+    time = FakeTime()
+    sent = await send_all(two_instances(db, time), -100777, 50, time)
+    assert len(sent) == 50
+    per_minute = Counter(int(t // 60) for t in sent)
+    assert max(per_minute.values()) <= 20
+    # any 60 seconds hold at most 20 plus one window's edge
+    assert all(sum(1 for u in sent if t <= u < t + 60) <= 22 for t in sent)
+
+
+async def test_the_overall_window_is_shared_and_full_means_waiting(db: Database) -> None:
+    time = FakeTime()
+    budget = SharedBudget(db, clock=time.clock, sleep=time.sleep)
+    other = SharedBudget(db, clock=time.clock, sleep=time.sleep)
+    waits = [await (budget if i % 2 else other).wait_time(1000 + i) for i in range(30)]
+    assert waits[:28] == [0.0] * 28
+    assert all(0 < w <= 1 for w in waits[28:])   # full: until the next second
+    time.now += 1
+    assert await budget.wait_time(5000) == 0.0
+    # a chat refused for the overall window kept no place of its own
+    assert await other.wait_time(1028) == 0.0
+
+
+async def test_old_windows_are_pruned(db: Database) -> None:
+    time = FakeTime()
+    budget = SharedBudget(db, clock=time.clock, sleep=time.sleep)
+    assert await budget.wait_time(1) == 0.0
+    assert await prune(db, START + 60) == 0
+    assert await prune(db, START + 600) == 2   # the chat's window and the overall one
