@@ -231,8 +231,11 @@ def _share_budget(app: Application, db: Database, keeper: LeaseKeeper) -> None: 
     if not isinstance(limiter, ChatRateLimiter) or not app.bot_data["runtime"].settings.flood_control:
         return
     if keeper.others == 0:
+        if limiter.budget is not None:
+            log.info("this instance runs alone: Telegram's limits are kept by its own pacing")
         limiter.budget = None
     elif not isinstance(limiter.budget, SharedBudget) or limiter.budget.db is not db:
+        log.info("other instances are live: Telegram's limits are kept together, in the database")
         limiter.budget = SharedBudget(db)
 
 
