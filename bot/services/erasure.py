@@ -155,6 +155,9 @@ REGISTRY: dict[str, Table] = {
     "kv": Table(keep="key value"),
     # Which process holds a job only one may do (0210): a random token, a host name and a pid.
     "leases": Table(keep="name holder host pid taken_at expires_at"),
+    # Messages counted per chat and window while several instances run (0260), pruned within
+    # minutes: a private chat's id is the person's Telegram id, so their rows go at once.
+    "send_budget": Table(mine="chat_id = :tg", delete_mine=True, keep="chat_id window_start n"),
     # "<telegram id>:<draft>": the person's drafts' keys go (the draft itself is gone with the dialog).
     "task_submissions": Table(mine="task_id IN (SELECT id FROM tasks WHERE created_by = :mid)", delete_mine=True,
                               keep="submit_key task_id created_at"),

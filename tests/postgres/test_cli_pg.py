@@ -137,6 +137,7 @@ def seeded_sqlite(path: Path) -> None:
         INSERT INTO waitlist (community_id, task_id, member_id, joined_at, updated_at) VALUES (1, 2, 5, '{NOW}', '{NOW}');
         INSERT INTO late_withdrawals (community_id, task_id, member_id, starts_at, created_at) VALUES (1, 2, 5, '{NOW}', '{NOW}');
         INSERT INTO leases (name, holder, host, pid, taken_at, expires_at) VALUES ('poll', 'h1', 'box', 42, '{NOW}', '{NOW}');
+        INSERT INTO send_budget (chat_id, window_start, n) VALUES (-1001234567890, 1777867200, 2);
         INSERT INTO sent_notifications (key, created_at) VALUES ('digest:group:1:2026-05-04', '{NOW}');
         INSERT INTO voucher_verify_attempts (actor_id, ok, created_at) VALUES (3, 1, '{NOW}');
         INSERT INTO inbox (update_id, user_id, lane, digest, payload, status, received_at)
