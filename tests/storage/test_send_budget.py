@@ -5,9 +5,13 @@ and never more than the stand-in's buckets (Telegram's model) allow."""
 from __future__ import annotations
 
 import asyncio
+import time as time_module
 from collections import Counter
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
+from bot.app import _share_budget
 from bot.budget import SharedBudget, prune
 from bot.devkit.sandbox.flood import FloodControl
 from bot.ratelimit import ChatRateLimiter
@@ -95,3 +99,32 @@ async def test_old_windows_are_pruned(db: Database) -> None:
     assert await budget.wait_time(1) == 0.0
     assert await prune(db, START + 60) == 0
     assert await prune(db, START + 600) == 2   # the chat's window and the overall one
+
+
+async def test_the_sweeps_prune_the_windows(db: Database) -> None:
+    from bot.jobs import sweeps
+
+    await SharedBudget(db, clock=lambda: time_module.time() - 600).wait_time(4242)
+    out = await sweeps.run_once(db, datetime.now(UTC))
+    assert out["pruned_send_budget"] == 2
+
+
+def test_the_budget_is_used_only_while_other_instances_are_live(db: Database) -> None:
+    limiter = ChatRateLimiter()
+    settings = SimpleNamespace(flood_control=True)
+    app: Any = SimpleNamespace(bot=SimpleNamespace(rate_limiter=limiter), bot_data={"runtime": SimpleNamespace(settings=settings)})
+    keeper: Any = SimpleNamespace(others=0)
+    _share_budget(app, db, keeper)
+    assert limiter.budget is None                       # alone: no database call before a send
+    keeper.others = 1
+    _share_budget(app, db, keeper)
+    budget = limiter.budget
+    assert isinstance(budget, SharedBudget) and budget.db is db
+    _share_budget(app, db, keeper)
+    assert limiter.budget is budget                     # kept while the others run
+    keeper.others = 0
+    _share_budget(app, db, keeper)
+    assert limiter.budget is None                       # the other stopped
+    settings.flood_control, keeper.others = False, 2    # a stand-in without flood limits: no pacing at all
+    _share_budget(app, db, keeper)
+    assert limiter.budget is None
