@@ -122,6 +122,13 @@ async def test_two_instances_behind_nginx_share_one_postgresql_database(fake: Fa
             assert "Traceback" not in proc.log(), proc.log()
     for user in people:
         assert len(fake.bot_messages(fake.private_chat(user))) == 1
-    # Direct replies are paced per instance (README: several instances), so the dialog's quick edits
-    # from both may meet Telegram's 1 a second per chat: answered with 429, and sent again.
-    assert [e for e in fake.errors if e.error_code != 429] == []
+    # Direct replies of both instances share Telegram's limits in the database (bot/budget.py).
+    assert fake.errors == []
+
+
+async def test_a_quick_dialog_across_two_instances_gets_no_429_on_postgres(fake: FakeTelegram, tmp_path: Path,
+                                                                           pg_url: str) -> None:
+    """Telegram's limits kept across both instances in PostgreSQL (bot/budget.py): no 429."""
+    from tests.e2e.test_shared_budget import quick_dialog
+
+    await quick_dialog(fake, tmp_path, pg_url, env={"DATABASE_URL": pg_url})
