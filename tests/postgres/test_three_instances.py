@@ -150,6 +150,5 @@ async def test_three_instances_one_postgresql_one_nginx(fake: FakeTelegram, tmp_
     assert len(group_digests) == 1, [message_text(m) for m in group_digests]   # and once per community
     shown = " ".join(message_text(m) for m in fake.bot_messages(group))
     assert ADDRESS not in shown
-    # Direct replies are paced per instance, so quick edits from several may meet Telegram's
-    # 1 a second per chat: answered with 429, and sent again.
-    assert [e for e in fake.errors if e.error_code != 429] == []
+    # Direct replies of every instance share Telegram's limits in the database (bot/budget.py): no 429.
+    assert fake.errors == []
