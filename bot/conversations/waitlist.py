@@ -88,28 +88,28 @@ async def _r_offer(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
                                                      (rc.t("✖ I cannot come"), f"wln:{tid}")]]))
 
 
+async def _title(rc: RenderContext, p: dict[str, Any]) -> str:
+    """The event's name for a notice about its waiting list (its number if it is gone)."""
+    task = await task_store.row(rc.db, p["task_id"])
+    return task_name(rc.t, task) if task else "#" + str(p["task_id"])
+
+
 @renderer("waitlist_lapsed")
 async def _r_lapsed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
-    task = await task_store.row(rc.db, p["task_id"])
-    title = task_name(rc.t, task) if task else "#" + str(p["task_id"])
     return Rendered(text=rc.t("The time to keep your place on “{title}” has passed, so it went to the next one"
-                              " waiting. Thank you all the same!", title=title))
+                              " waiting. Thank you all the same!", title=await _title(rc, p)))
 
 
 @renderer("waitlist_cancelled")
 async def _r_cancelled(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
-    task = await task_store.row(rc.db, p["task_id"])
-    title = task_name(rc.t, task) if task else "#" + str(p["task_id"])
     return Rendered(text=rc.t("Sorry: “{title}”, whose waiting list you were on, was cancelled. You are no longer on"
-                              " its waiting list. Thank you for wanting to help!", title=title))
+                              " its waiting list. Thank you for wanting to help!", title=await _title(rc, p)))
 
 
 @renderer("waitlist_closed")
 async def _r_closed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
-    task = await task_store.row(rc.db, p["task_id"])
-    title = task_name(rc.t, task) if task else "#" + str(p["task_id"])
     return Rendered(text=rc.t("“{title}”, whose waiting list you were on, has taken place: no place came free this"
-                              " time. Thank you for being ready to help!", title=title))
+                              " time. Thank you for being ready to help!", title=await _title(rc, p)))
 
 
 def register(app: LinliApp) -> None:
