@@ -38,6 +38,29 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return max(1, min(4, 2 * cpus, round(2 * idle)))
 
 
+# The slow end-to-end runs, marked ``long`` here in one list (module paths, or a test's node id):
+# several bot processes at once, nginx in front, every button pressed twice, the demo told twice
+# and the city benchmark's core. The README's test command leaves them out (with ``postgres`` and
+# ``soak``) to stay within a few minutes; ``.ci/run`` runs them as a step of their own, and
+# ``pytest -m long`` runs them anywhere.
+LONG = (
+    "tests/e2e/test_several_instances.py",
+    "tests/e2e/test_shared_budget.py",
+    "tests/e2e/test_one_poller.py",
+    "tests/e2e/test_webhook_nginx.py",
+    "tests/reliability/test_press_everything.py",
+    "tests/devkit/test_demo.py::test_demo_twice_at_once_tells_the_same_story",
+    "tests/bench/test_bench_smoke.py::test_city_core_idle_sweeps_and_a_digest_with_claims",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        node = item.nodeid.replace("\\", "/")
+        if any(node == entry or node.startswith(entry + "::") or node.startswith(entry + "[") for entry in LONG):
+            item.add_marker(pytest.mark.long)
+
+
 @pytest.fixture
 def now() -> datetime:
     return datetime(2026, 5, 4, 9, 0, tzinfo=UTC)  # a Monday, 17:00 in Shanghai

@@ -1,6 +1,6 @@
 """Fixtures for the PostgreSQL tests: one throwaway server per test session (per xdist worker),
 one fresh database per test that asks for ``pg_url``. Every test here carries the ``postgres``
-marker (``-m "not postgres"`` leaves them out); without PostgreSQL installed they skip and say why."""
+marker (left out of the default run; ``-m postgres`` runs them, as .ci/run does); without PostgreSQL installed they skip and say why."""
 
 from __future__ import annotations
 
