@@ -39,6 +39,7 @@ from bot.ui import (
     when_text,
 )
 from storage import communities as community_store
+from storage import members as member_store
 from storage import outbox as outbox_store
 from storage import tasks as task_store
 from storage.tasks import Task, TaskWhen
@@ -541,6 +542,10 @@ async def _r_coming(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await task_store.when_row(rc.db, tid)
     if task is not None:  # when, as the card says it, and what the Cancel button cancels
         text += "\n" + rc.t("When: {w}", w=esc(when_text(rc.t, task)))
+    # How to reach them: their phone, read now (an erased volunteer has none any more).
+    who = await member_store.contact(rc.db, int(p["volunteer_id"])) if p.get("volunteer_id") else None
+    if who is not None and who.phone:
+        text += "\n" + rc.t("To reach them, call {phone}.", phone=esc(who.phone))
     text += "\n" + rc.t("If you no longer need help, press “✖ Cancel this request”.")
     return Rendered(text=text, reply_markup=inline([[(rc.t("✖ Cancel this request"), f"rc:{tid}")],
                                                     [(rc.t("☎ Call staff"), f"cs:{tid}")]]))

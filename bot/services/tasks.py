@@ -452,7 +452,8 @@ def _tell_claimed(conn: SyncConnection, now: datetime, task: Task, member: Row, 
         if chat is not None:
             enqueue_sync(conn, chat_id=chat, member_id=task.requester_id,
                          kind="task_who_is_coming", now=now,
-                         payload={"task_id": task_id, "volunteer": member["display_name"] or ""},
+                         payload={"task_id": task_id, "volunteer": member["display_name"] or "",
+                                  "volunteer_id": member_id},
                          dedupe_key=f"coming:{claim_id}:{to_db(now)}")
 
 

@@ -37,7 +37,8 @@ async def test_dispatch_end_to_end(fake: FakeTelegram, bot_process: BotProcess) 
         staff_u = fake.add_user("Staff", language_code="en")
         staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
         vol_users = [fake.add_user(f"V{i}", language_code="en") for i in range(50)]
-        _vols = [await make_member(db, now, cid, tg_user_id=u.id, language="en", volunteer=True, name=f"Vol {i}")
+        _vols = [await make_member(db, now, cid, tg_user_id=u.id, language="en", volunteer=True, name=f"Vol {i}",
+                                   phone="13800000000" if i == 0 else None)
                 for i, u in enumerate(vol_users)]
         for u in [res_u, staff_u, *vol_users]:
             fake.add_member(group, u, announce=False)
@@ -95,6 +96,8 @@ async def test_dispatch_end_to_end(fake: FakeTelegram, bot_process: BotProcess) 
         # When they come, and what the Cancel button cancels (it read "Good news: ... [Cancel]").
         assert "When: As soon as possible" in _text(coming) and "press “✖ Cancel this request”" in _text(coming)
         assert [b["text"] for b in coming.inline_buttons] == ["✖ Cancel this request", "☎ Call staff"]
+        # And how to reach the volunteer (it gave no way to): the phone they registered with.
+        assert "To reach them, call 13800000000." in _text(coming), _text(coming)
 
         # withdraw and reclaim by someone else
         await fake.press_button(v0, pm, f"wd:{rq}")
