@@ -13,7 +13,7 @@ from bot.context import LinliApp, LinliContext
 from bot.conversations import reliability as reliability_ui
 from bot.i18n import Translator
 from bot.menu import load_member, menu_item, participant
-from bot.models import N_, DomainError, InvalidInput, NotFound
+from bot.models import N_, AlreadyDone, DomainError, InvalidInput, NotFound
 from bot.numbers import button_number, parse_int
 from bot.renderers import RenderContext, Rendered, renderer
 from bot.services import checkin, completion, points
@@ -341,23 +341,38 @@ def _attendance(t: Translator, dialog: dialogs.Dialog, people: list[Any], scores
               " then press Close the event.", event=event) if dialog.data.get("checkin") else
             t("Attendance for “{event}”: everyone is ticked as present. Tap the names of those who did not come,"
               " then press Close the event.", event=event))
-    text += "\n" + t("The % after a name is that volunteer's reliability.")
-    rows = [[(("❌ " if i in absent else "✅ ") + a.name[:30] + _pct(scores.get(a.member_id)),
+    text += "\n" + t("The % after a name is that volunteer's reliability. Instead of tapping you may send the"
+                      " numbers of those who did not come, for example /closeevent {id} 2 5.", id=tid)
+    rows = [[(("❌ " if i in absent else "✅ ") + f"{i + 1}. " + a.name[:30] + _pct(scores.get(a.member_id)),
               dialogs.button("att", str(i)))] for i, a in enumerate(people[:90])]
     rows.append([(t("🏁 Close the event ({n} present)", n=len(people) - len(absent)), dialogs.button("att", "close")),
                  (t("✖ Cancel"), dialogs.button("att", "cancel"))])
     return text, inline(rows)
 
 
+def _list_over(t: Translator, dialog: dialogs.Dialog, err: DomainError) -> str:
+    if isinstance(err, AlreadyDone):
+        event = dialog.data.get("heading") or t("Task #{id}", id=dialog.data["task_id"])
+        return t("“{event}” has been closed already, so this list is finished. Nothing more is needed.", event=event)
+    return error_text(t, err)
+
+
 @dialogs.flow("attend")
 async def _attend_flow(update: Update, ctx: LinliContext, dialog: dialogs.Dialog, inp: dialogs.Input) -> None:
     t = await tr_for(update, ctx)
     query = update.callback_query
+    tid = int(dialog.data["task_id"])
+    try:  # closed meanwhile (with numbers, or by another staff member): the list is finished
+        people = await completion.attendance_to_close(ctx.db, task_id=tid, tg_user_id=dialog.tg_user_id,
+                                                      admin_ids=ctx.settings.admin_ids)
+    except DomainError as err:
+        await dialogs.finish(ctx, dialog.tg_user_id)
+        await (edit_or_send(query, _list_over(t, dialog, err)) if query is not None
+               else reply(update, _list_over(t, dialog, err)))
+        return
     if inp.kind != "callback" or query is None:
         await reply(update, t("Please use the buttons of the attendance list, or send /cancel."))
         return
-    tid = int(dialog.data["task_id"])
-    people = await completion.event_attendees(ctx.db, task_id=tid)
     value = inp.text or ""
     if value == "cancel":
         await dialogs.finish(ctx, dialog.tg_user_id)
@@ -437,6 +452,15 @@ async def _r_thanks(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
         return Rendered(text=rc.t("Thank you! “{title}” is complete. +{points} points.", title=title,
                                   points=p["points"]))
     return Rendered(text=rc.t("“{title}” is closed. Thank you for your help.", title=title))
+
+
+@renderer("event_absent")
+async def _r_absent(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    tid = p["task_id"]
+    text = rc.t("“{title}” is over. Staff noted that you did not come, so there are no points for it, and it counts"
+                " as a missed event in your reliability. If you did come, please press ☎ Contact staff.",
+                title=await _title(rc, tid))
+    return Rendered(text=text, reply_markup=inline([[(rc.t("☎ Contact staff"), f"cs:{tid}")]]))
 
 
 @renderer("completion_case_staff")

@@ -525,6 +525,8 @@ async def _r_details_removed(rc: RenderContext, p: dict[str, Any]) -> Rendered |
     if why == "withdrawn":
         text = rc.t("“{title}”: you withdrew, so the resident's contact details were removed from this message.",
                     title=name)
+    elif why == "absent":  # the event was closed with them marked as not come (bot/services/completion.py)
+        text = rc.t("“{title}” is closed, so its buttons were removed from this message.", title=name)
     elif why in ("removed", "no_show"):  # staff ended the place (bot/services/roster.py)
         text = rc.t("“{title}”: you no longer have a place, so the details were removed from this message.",
                     title=name)

@@ -34,7 +34,7 @@ from storage import tasks as task_store
 from storage import waitlist as waitlist_store
 from storage.db import Connection, Database
 from storage.members import Member
-from storage.outbox import audit, enqueue
+from storage.outbox import audit, enqueue, scrub_details
 from storage.tasks import Task
 from storage.timeutil import to_db
 
@@ -460,6 +460,7 @@ async def close_event(db: Database, *, task_id: int, tg_user_id: int, now: datet
             await claim_store.set_state(conn, task_id, mid, "no_show", now)
             await claim_store.record_no_show(conn, now, community_id=task.community_id, task_id=task_id, member_id=mid,
                                              recorded_by=int(actor.id))
+            await _tell_absent(conn, now, task_id, mid)
         credited = await _credit_claims(conn, task, present, task.points, "event_attended",
                                         int(actor.id), now)
         await task_store.bump(conn, task_id, now, state="completed", confirmed_by=actor.id, completed_at=to_db(now))
@@ -468,6 +469,15 @@ async def close_event(db: Database, *, task_id: int, tg_user_id: int, now: datet
                     actor_id=int(actor.id), object_type="task", object_id=task_id,
                     details={"present": present, "no_show": missing, "credited": credited})
         return Outcome(task_id=task_id, state="completed", credited=credited)
+
+
+async def _tell_absent(conn: Connection, now: datetime, task_id: int, member_id: int) -> None:
+    """A no-show hears it, with a way to say it is wrong; their details lose the Done and Withdraw buttons."""
+    await scrub_details(conn, task_id, member_id, "absent", now)
+    chat = await member_store.chat_of(conn, member_id)
+    if chat is not None:
+        await enqueue(conn, chat_id=chat, member_id=member_id, kind="event_absent", now=now,
+                      payload={"task_id": task_id}, dedupe_key=f"absent:{task_id}:{member_id}")
 
 
 async def _waiting_list_closed(conn: Connection, now: datetime, task_id: int) -> None:

@@ -621,7 +621,8 @@ async def contact_staff(db: Database, now: datetime, member_id: int, task_id: in
         task = await load_task(conn, task_id)
         if member.community_id != task.community_id:
             raise NotAllowed()
-        claimed = await claim_store.holds(conn, task_id, member_id, ("active", "done", "completed"))
+        # A no-show too: they may say staff got it wrong.
+        claimed = await claim_store.holds(conn, task_id, member_id, ("active", "done", "completed", "no_show"))
         if not (claimed or member_id in (task.requester_id, task.created_by) or member.is_staff):
             raise NotAllowed()
         staff = [s for s in await member_store.staff_chats_of(conn, task.community_id) if s.member_id != member_id]

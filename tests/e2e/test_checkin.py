@@ -146,7 +146,7 @@ async def test_check_in_by_qr_code_and_short_code_then_close(fake: FakeTelegram,
         att = await _say(fake, staff_u, f"/closeevent {clean}", "Attendance")
         assert "checked in" in str(att.text)
         labels = [str(b["text"]) for b in att.inline_buttons]
-        ticks = {label.split(" ")[1]: label.split(" ")[0] for label in labels[:3]}  # "✅ Ann · 100%"
+        ticks = {label.split(" ")[2]: label.split(" ")[0] for label in labels[:3]}  # "✅ 1. Ann · 100%"
         assert ticks == {"Ann": "✅", "Bo": "✅", "Xu": "❌"} and "2 present" in str(labels), labels
         await fake.press_button(staff_u, att, "d:att:close")
         await fake.wait_for(lambda: "Event closed" in (att.text or ""), timeout=T)

@@ -180,3 +180,55 @@ async def test_staff_confirm_a_proxy_request_for_the_resident(fake: FakeTelegram
         assert not fake.errors, fake.errors
     finally:
         await db.close()
+
+
+async def test_after_the_close_the_list_and_the_no_shows_buttons_are_finished(fake: FakeTelegram,
+                                                                            bot_process: BotProcess) -> None:
+    """Found in the stories: /closeevent's numbers were not on the list; after the close the tick list's
+    buttons still worked; the no-shows were told nothing and their Done / Withdraw buttons stayed."""
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        cid = await make_community(db, now)
+        async with db.transaction() as conn:   # no group chat in this scenario
+            await conn.execute("UPDATE communities SET group_chat_id = NULL WHERE id = ?", (cid,))
+        staff_u = fake.add_user("Staff", language_code="en")
+        staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
+        fake.private_chat(staff_u, create=True)
+        tid = await make_task(db, now, cid, staff, kind="event", slots=3, points=2, title="Clean-up",
+                              starts_at="2026-05-04T01:30:00.000000Z")
+        users = [fake.add_user(name, language_code="en") for name in ("Ann", "Bob", "Cai")]
+        for u in users:
+            fake.private_chat(u, create=True)
+            vol = await make_member(db, now, cid, tg_user_id=u.id, language="en", volunteer=True, name=u.first_name)
+            await make_claim(db, now, tid, vol)
+            async with db.transaction() as conn:   # the details with Done and Withdraw, as a claim sends them
+                await enqueue(conn, chat_id=u.id, kind="task_claimed_volunteer", now=now, payload={"task_id": tid},
+                              member_id=vol, dedupe_key=f"seed:{tid}:{vol}")
+        bob = users[1]
+        details = await fake.wait_for_message(bob, _has(f"wd:{tid}"), timeout=T, after_id=0)
+
+        await fake.send_text(staff_u, None, f"/closeevent #{tid}")
+        sheet = await fake.wait_for_message(staff_u, lambda m: "Attendance" in (m.text or ""), timeout=T)
+        names = [str(b["text"]) for b in sheet.inline_buttons if str(b["callback_data"]).startswith("d:att:")]
+        assert [n.split(" · ")[0] for n in names[:3]] == ["✅ 1. Ann", "✅ 2. Bob", "✅ 3. Cai"], names
+        assert f"/closeevent {tid} 2 5" in (sheet.text or "")
+        # Closed with the list's numbers while the list is open: Bob (number 2) did not come.
+        await fake.send_text(staff_u, None, f"/closeevent {tid} 2")
+        await fake.wait_for_message(staff_u, lambda m: "Event closed. 2 volunteers" in (m.text or ""), timeout=T)
+        await fake.wait_callback_answer(await fake.press_button(staff_u, sheet, "d:att:0"), timeout=T)
+        await fake.wait_for(lambda: "closed already" in (sheet.text or "") and not sheet.inline_buttons, timeout=T)
+        assert "Clean-up" in (sheet.text or "")
+
+        told = await fake.wait_for_message(bob, lambda m: "did not come" in (m.text or ""), timeout=T)
+        assert "Clean-up" in (told.text or "") and "no points" in (told.text or ""), told.text
+        await fake.wait_for(lambda: not details.inline_buttons and "is closed" in (details.text or ""), timeout=T)
+        # The way to say it is wrong works: staff hear of it.
+        answer = await fake.wait_callback_answer(await fake.press_button(bob, told, f"cs:{tid}"), timeout=T)
+        assert "told the community staff" in str(answer.get("text")), answer
+        await fake.wait_for_message(staff_u, lambda m: "Bob asks staff" in (m.text or ""), timeout=T)
+        assert await db.fetchval("SELECT COUNT(*) FROM ledger WHERE task_id = ?", (tid,)) == 2
+        assert await db.fetchval("SELECT COUNT(*) FROM no_shows WHERE task_id = ?", (tid,)) == 1
+        assert not fake.errors, fake.errors
+    finally:
+        await db.close()
