@@ -28,6 +28,10 @@ async def test_settings_and_digest_preview(fake: FakeTelegram, tmp_path: Path) -
         staff = await make_member(db, NOW, cid, tg_user_id=staff_user.id, staff=True, language="en")
         # Far in the future, so the sweeps in the running process leave it alone.
         await make_task(db, NOW, cid, staff, title="Carry <shopping>", published_at="2999-01-01T00:00:00.000000Z")
+        # A resident's request has no title: the digest names it as its card does, never "Task #7".
+        res = await make_member(db, NOW, cid, resident=True, language="en", name="Grandma Guo")
+        await make_task(db, NOW, cid, res, requester_id=res, title=None, published_at="2999-01-01T00:00:00.000000Z",
+                        description="Grandma Guo wants two buns, call 13812345678")
     finally:
         await db.close()
     proc = BotProcess(fake, path, log_path=str(tmp_path / "d.log"))
@@ -54,6 +58,9 @@ async def test_settings_and_digest_preview(fake: FakeTelegram, tmp_path: Path) -
         await fake.send_text(staff_user, None, "/digest now")
         preview = await fake.wait_for_message(staff_user, timeout=10)
         assert "Carry &lt;shopping&gt;" in str(preview.get("text", "")) or "Carry <shopping>" in message_text(preview)
+        shown = message_text(preview)
+        assert "wants two buns" in shown and "Task #" not in shown, shown
+        assert "Guo" not in shown and "13812345678" not in shown, shown
         await fake.send_text(stranger, None, "/settings")
         assert "register" in message_text(await fake.wait_for_message(stranger, timeout=10))
         await settle(fake)
