@@ -53,8 +53,12 @@ async def test_event_only_for_one_organisation(fake: FakeTelegram, tmp_path: Pat
         await _next(fake, stf, mark, contains="event is published")
         task = await db.fetchone("SELECT id, organisation_id FROM tasks WHERE kind = 'event'")
         assert task["organisation_id"] == org
+        async with db.transaction() as conn:   # where it takes place (the dialog above asks no place)
+            await conn.execute("UPDATE tasks SET address = 'Bank hall, 2 Main Street' WHERE id = ?", (task["id"],))
         card = await _card(fake, group, task["id"])
         assert "Only for members of Bank branch" in (card.text or ""), card.text  # said on the card
+        await fake.send_text(stf, None, "/digest now")   # and in the digest
+        await _next(fake, stf, mark, contains="only for Bank branch")
         q_other = await fake.press_button(other, card, f"cl:{task['id']}")
         refused = await fake.wait_callback_answer(q_other, timeout=10)
         assert "open only to members of Bank branch" in str(refused.get("text", "")), refused  # named
@@ -65,6 +69,7 @@ async def test_event_only_for_one_organisation(fake: FakeTelegram, tmp_path: Pat
         # The private details say when the event is (they had no date or time).
         details = await _next(fake, banker, mark, button="wd:")
         assert f"When: {start.strftime('%m-%d')} 09:00–11:00" in (details.text or ""), details.text
+        assert "Place: Bank hall, 2 Main Street" in (details.text or ""), details.text
         await settle(fake, quiet=0.5)
         assert await db.fetchval("SELECT COUNT(*) FROM claims WHERE task_id = ?", (task["id"],)) == 1
         assert fake.errors == [], [(c.method, c.description) for c in fake.errors]
