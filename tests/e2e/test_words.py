@@ -1,9 +1,10 @@
 """What people read, in Chinese, through the stand-in (issue #20): a volunteer-only member is not told
-during registration that "the volunteers who help you" see their phone; the leaderboard says whether
-it ranks volunteers or organisations."""
+during registration that "the volunteers who help you" see their phone; a resident's registration
+names no identity (身份) and no command; the leaderboard says whether it ranks volunteers or organisations."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.devkit.harness import BotProcess
@@ -29,6 +30,12 @@ async def test_volunteers_and_residents_hear_who_sees_their_phone(fake: FakeTele
     said = _phone_question(fake, vol)
     assert "帮助您的志愿者" not in said and "社区工作人员" in said, said
     assert "帮助您的志愿者会看到" in _phone_question(fake, gran)
+    # What she read while registering (the privacy notice too): no "身份", which reads as an identity
+    # card, and no command to type ("随时发送 /deleteme"): the buttons she sees instead.
+    transcript = [str(m.text or "") for m in fake.bot_messages(fake.private_chat(gran))]
+    assert any("隐私说明" in text for text in transcript), transcript
+    for text in transcript:
+        assert "身份" not in text and not re.search(r"(?<![\w/])/[a-z]+", text), text
 
     mark = max(m.message_id for m in fake.private_chat(vol).messages)
     await fake.send_text(vol, None, "/leaderboard")
