@@ -70,19 +70,19 @@ async def test_points_expire_at_the_end_of_the_next_year_with_a_warning(fake: Fa
         await fake.wait_for(lambda: "points expire at the end of the year after" in message_text(card), timeout=T)
         vol_settings = await _ask(fake, vol_u, "/settings", "")
         assert "st:px" not in str(vol_settings.inline_buttons)  # only staff see the switch
-        assert "其中 9 分将于 2026-12-31 日终过期" in message_text(await _ask(fake, vol_u, "/points", "13"))
+        assert "其中 9 积分的有效期到 2026-12-31" in message_text(await _ask(fake, vol_u, "/points", "13"))
         await settle(fake)
-        assert not [m for m in fake.bot_messages(vol_u) if "请您在此之前使用" in message_text(m)]  # not warned yet
+        assert not [m for m in fake.bot_messages(vol_u) if "请在这之前用掉" in message_text(m)]  # not warned yet
     finally:
         await proc.stop()
 
     # 2 December 2026: one warning, in Chinese, with the amount and the last day; /points says so.
     proc = await _bot(fake, path, log, "2026-12-02T10:00:00+08:00")
     try:
-        warning = await fake.wait_for_message(vol_u, lambda m: "请您在此之前使用" in message_text(m), timeout=T)
+        warning = await fake.wait_for_message(vol_u, lambda m: "请在这之前用掉" in message_text(m), timeout=T)
         assert "9 积分" in message_text(warning) and "2026-12-31" in message_text(warning)
         shown = message_text(await _ask(fake, vol_u, "/points", "13"))
-        assert "其中 9 分将于 2026-12-31 日终过期" in shown and "其中 4 分将于 2027-12-31 日终过期" in shown
+        assert "其中 9 积分的有效期到 2026-12-31" in shown and "其中 4 积分的有效期到 2027-12-31" in shown
     finally:
         await proc.stop()
 
