@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from bot.i18n import translator
+from bot.i18n import _messages, translator
 
 RESIDENT_FACING = (
     "Privacy, in plain words: we store your name, phone number, area and role. Only community staff and the"
@@ -84,3 +84,18 @@ def test_the_buttons_they_are_told_to_press_are_named_as_the_menu_names_them() -
     for label in ("✏ Change my details", "🗑 Erase my data", "🤝 Both"):
         assert any(zh(label) in zh(m) for m in RESIDENT_FACING), label
         assert any(en(label) in en(m) for m in RESIDENT_FACING), label
+
+
+QUOTED_BUTTON = re.compile(r"“([^\w\s“”{][^“”]{0,30})”")  # “🙋 领取任务”: a quoted label opening with a symbol
+
+
+def test_a_button_a_text_tells_people_to_press_is_one_they_see() -> None:
+    """A text that names a button names it as the button reads: the waiting list once said “🙋 认领”
+    for the card's “🙋 领取任务”. (“✖” alone is the first character of each “✖ Remove {name}” button.)"""
+    for lang in ("zh", "en"):
+        catalog = _messages(lang)
+        texts = {v if isinstance(v, str) else v[0] for v in catalog.values()} | set(catalog)
+        for msgid, value in catalog.items():
+            text = value if isinstance(value, str) else value[0]
+            for label in QUOTED_BUTTON.findall(text):
+                assert label in texts or label == "✖", (lang, label, msgid)
