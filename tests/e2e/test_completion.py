@@ -27,6 +27,20 @@ async def _send_done_button(db: Database, now: datetime, tg: int, member_id: int
                       member_id=member_id, dedupe_key=f"seed:{tid}:{member_id}")
 
 
+async def _event_and_its_staff(fake: FakeTelegram, db: Database, now: datetime, *,
+                               slots: int) -> tuple[int, Any, int, int]:
+    """A community without a group, its staff member (in English) and an event “Clean-up” at 05-04 09:30."""
+    cid = await make_community(db, now)
+    async with db.transaction() as conn:   # no group chat in this scenario
+        await conn.execute("UPDATE communities SET group_chat_id = NULL WHERE id = ?", (cid,))
+    staff_u = fake.add_user("Staff", language_code="en")
+    staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
+    fake.private_chat(staff_u, create=True)
+    tid = await make_task(db, now, cid, staff, kind="event", slots=slots, points=2, title="Clean-up",
+                          starts_at="2026-05-04T01:30:00.000000Z")
+    return cid, staff_u, staff, tid
+
+
 async def test_request_done_confirm_credits_once(fake: FakeTelegram, bot_process: BotProcess) -> None:
     db = await open_database(bot_process.database)
     try:
@@ -100,14 +114,7 @@ async def test_event_twenty_with_three_no_shows(fake: FakeTelegram, bot_process:
     db = await open_database(bot_process.database)
     try:
         now = datetime.now(UTC)
-        cid = await make_community(db, now)
-        async with db.transaction() as conn:   # no group chat in this scenario
-            await conn.execute("UPDATE communities SET group_chat_id = NULL WHERE id = ?", (cid,))
-        staff_u = fake.add_user("Staff", language_code="en")
-        staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
-        fake.private_chat(staff_u, create=True)
-        tid = await make_task(db, now, cid, staff, kind="event", slots=20, points=2, title="Clean-up",
-                              starts_at="2026-05-04T01:30:00.000000Z")
+        cid, staff_u, staff, tid = await _event_and_its_staff(fake, db, now, slots=20)
         vols = [await make_member(db, now, cid, volunteer=True, name=f"V{i}", started_bot=0) for i in range(20)]
         for v in vols:
             await make_claim(db, now, tid, v)
@@ -189,14 +196,7 @@ async def test_after_the_close_the_list_and_the_no_shows_buttons_are_finished(fa
     db = await open_database(bot_process.database)
     try:
         now = datetime.now(UTC)
-        cid = await make_community(db, now)
-        async with db.transaction() as conn:   # no group chat in this scenario
-            await conn.execute("UPDATE communities SET group_chat_id = NULL WHERE id = ?", (cid,))
-        staff_u = fake.add_user("Staff", language_code="en")
-        staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
-        fake.private_chat(staff_u, create=True)
-        tid = await make_task(db, now, cid, staff, kind="event", slots=3, points=2, title="Clean-up",
-                              starts_at="2026-05-04T01:30:00.000000Z")
+        cid, staff_u, _staff, tid = await _event_and_its_staff(fake, db, now, slots=3)
         users = [fake.add_user(name, language_code="en") for name in ("Ann", "Bob", "Cai")]
         for u in users:
             fake.private_chat(u, create=True)
