@@ -544,10 +544,12 @@ async def _r_coming(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await task_store.when_row(rc.db, tid)
     if task is not None:  # when, as the card says it, and what the Cancel button cancels
         text += "\n" + rc.t("When: {w}", w=esc(when_text(rc.t, task)))
-    # How to reach them: their phone, read now (an erased volunteer has none any more).
-    who = await member_store.contact(rc.db, int(p["volunteer_id"])) if p.get("volunteer_id") else None
-    if who is not None and who.phone:
-        text += "\n" + rc.t("To reach them, call {phone}.", phone=esc(who.phone))
+    # How to reach them: their name as a link to their Telegram chat, read now (none once they erased
+    # their data). Never their phone: volunteers are told only staff see it.
+    who = await member_store.by_id(rc.db, int(p["volunteer_id"])) if p.get("volunteer_id") else None
+    if who is not None and who.tg_user_id and who.deleted_at is None:
+        link = f'<a href="tg://user?id={who.tg_user_id}">{esc(who.display_name or "")}</a>'
+        text += "\n" + rc.t("To write to them, tap their name: {link}", link=link)
     text += "\n" + rc.t("If you no longer need help, press “✖ Cancel this request”.")
     return Rendered(text=text, reply_markup=inline([[(rc.t("✖ Cancel this request"), f"rc:{tid}")],
                                                     [(rc.t("☎ Call staff"), f"cs:{tid}")]]))

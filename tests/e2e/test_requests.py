@@ -96,8 +96,12 @@ async def test_dispatch_end_to_end(fake: FakeTelegram, bot_process: BotProcess) 
         # When they come, and what the Cancel button cancels (it read "Good news: ... [Cancel]").
         assert "When: As soon as possible" in _text(coming) and "press “✖ Cancel this request”" in _text(coming)
         assert [b["text"] for b in coming.inline_buttons] == ["✖ Cancel this request", "☎ Call staff"]
-        # And how to reach the volunteer (it gave no way to): the phone they registered with.
-        assert "To reach them, call 13800000000." in _text(coming), _text(coming)
+        # And how to reach the volunteer (it gave no way to): their name opens a chat with them; never
+        # their phone (volunteers are told only staff see it).
+        assert "To write to them, tap their name: Vol 0" in _text(coming), _text(coming)
+        assert "13800000000" not in _text(coming)
+        assert [(e["type"], e["user"]["id"]) for e in coming.entities if e["type"] == "text_mention"] == \
+            [("text_mention", vol_users[0].id)]
 
         # withdraw and reclaim by someone else
         await fake.press_button(v0, pm, f"wd:{rq}")
