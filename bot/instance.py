@@ -62,13 +62,18 @@ class Instance:
             return False
         if other.pid == self.pid:
             return other.holder not in (self.token, self.name)
-        try:
-            os.kill(other.pid, 0)
-        except ProcessLookupError:
-            return True
-        except OSError:   # it exists (another user's process)
-            return False
+        return no_such_process(other.pid)
+
+
+def no_such_process(pid: int) -> bool:
+    """No process with this id exists on this machine (one of another user's exists)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:   # it exists (another user's process)
         return False
+    return False
 
 
 def identify(settings: Settings) -> Instance:
