@@ -61,6 +61,15 @@ async def _member(update: Update, ctx: LinliContext) -> Member:
     return await access.require_registered(ctx.db, update.effective_user.id)
 
 
+async def _member_or_told(update: Update, ctx: LinliContext, t: Translator) -> Member | None:
+    """The registered member who sent this; None once an unregistered sender was told to register."""
+    try:
+        return await _member(update, ctx)
+    except NotRegistered as exc:
+        await reply(update, error_text(t, exc))
+        return None
+
+
 def _fmt_time(ctx: LinliContext, moment: datetime) -> str:
     return moment.astimezone(ctx.settings.tz).strftime("%Y-%m-%d %H:%M")
 
@@ -73,10 +82,8 @@ def _reward_line(t: Translator, r: rewards.Reward, lang: str) -> str:
 # -- /rewards -------------------------------------------------------------------------------
 async def _show_rewards(update: Update, ctx: LinliContext) -> None:
     t = await tr_for(update, ctx)
-    try:
-        member = await _member(update, ctx)
-    except NotRegistered as exc:
-        await reply(update, error_text(t, exc))
+    member = await _member_or_told(update, ctx, t)
+    if member is None:
         return
     assert member.community_id is not None
     bal = await ledger.balance(ctx.db.reader, member.id)
@@ -284,10 +291,8 @@ async def _send_voucher(update: Update, ctx: LinliContext, t: Translator, v: rew
 # -- /vouchers --------------------------------------------------------------------------------
 async def cmd_vouchers(update: Update, ctx: LinliContext) -> None:
     t = await tr_for(update, ctx)
-    try:
-        member = await _member(update, ctx)
-    except NotRegistered as exc:
-        await reply(update, error_text(t, exc))
+    member = await _member_or_told(update, ctx, t)
+    if member is None:
         return
     items = await rewards.member_vouchers(ctx.db, member.id)
     if not items:
