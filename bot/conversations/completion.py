@@ -25,6 +25,7 @@ from bot.ui import (
     esc,
     inline,
     local_time,
+    only_number,
     reply,
     task_name,
     tr_for,
@@ -260,11 +261,8 @@ async def cmd_entries(update: Update, ctx: LinliContext) -> None:
     t = await tr_for(update, ctx)
     if update.effective_user is None:
         return
-    args = list(ctx.args or [])
     try:
-        if len(args) != 1:
-            raise InvalidInput(N_("Please write: /entries <task number>"))
-        tid = typed_int(args[0], N_("Please write: /entries <task number>"))
+        tid = only_number(ctx.args, N_("Please write: /entries <task number>"))
         community = await task_store.community_of(ctx.db, tid)
         if community is None:
             raise NotFound()
