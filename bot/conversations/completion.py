@@ -315,7 +315,7 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
             raise InvalidInput(wrong, id=tid, n=len(people))
         absent = [people[p - 1].member_id for p in picks if p is not None]
         out = await completion.close_event(ctx.db, task_id=tid, tg_user_id=update.effective_user.id,
-                                           now=ctx.now(), absent=absent)
+                                           now=ctx.now(), absent=absent, admin_ids=ctx.settings.admin_ids)
         await reply(update, t("Event closed. {n} volunteers received points; {m} did not come.",
                               n=len(out.credited), m=len(absent)))
     except DomainError as err:
@@ -365,7 +365,8 @@ async def _attend_flow(update: Update, ctx: LinliContext, dialog: dialogs.Dialog
         absent_idx = [int(i) for i in dialog.data.get("absent", []) if int(i) < len(people)]
         try:
             out = await completion.close_event(ctx.db, task_id=tid, tg_user_id=dialog.tg_user_id, now=ctx.now(),
-                                               absent=[people[i].member_id for i in absent_idx])
+                                               absent=[people[i].member_id for i in absent_idx],
+                                               admin_ids=ctx.settings.admin_ids)
         except DomainError as err:
             await dialogs.finish(ctx, dialog.tg_user_id)
             await edit_or_send(query, error_text(t, err))
