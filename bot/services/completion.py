@@ -25,7 +25,7 @@ from bot.models import (
 from bot.services import ledger
 from bot.services.access import is_staff_of
 from bot.services.points import grant_task_honours
-from bot.services.tasks import load_task
+from bot.services.tasks import EVENT_OPEN_STATES, load_task
 from storage import cases as case_store
 from storage import claims as claim_store
 from storage import ledger as ledger_store
@@ -39,7 +39,6 @@ from storage.tasks import Task
 from storage.timeutil import to_db
 
 REQUEST_DONE_STATES = ("open", "full", "in_progress")
-EVENT_OPEN_STATES = ("open", "full", "in_progress", "awaiting_confirmation")
 REASON_MAX = 500
 
 

@@ -44,6 +44,7 @@ from storage.timeutil import to_db
 from storage.waitlist import Waiting
 
 OPEN_STATES = ("open", "full")
+EVENT_OPEN_STATES = ("open", "full", "in_progress", "awaiting_confirmation")  # until it is closed or cancelled
 CLAIMABLE_STATES = ("open",)
 CANCELLABLE_STATES = ("draft", "pending_review", "open", "full", "in_progress")
 ACTIVE_CLAIM_STATES = ("active", "done")
