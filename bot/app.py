@@ -27,7 +27,7 @@ from bot.context import LinliContext, Runtime
 from bot.http_client import AiohttpRequest
 from bot.i18n import translator
 from bot.inbox import Inbox, InboxPollRequest, InboxQueue
-from bot.instance import OUTBOX, Instance, LeaseKeeper, identify, keeper_for
+from bot.instance import ONE_AT_A_TIME, OUTBOX, Instance, LeaseKeeper, identify, keeper_for
 from bot.models import N_
 from bot.ratelimit import ChatRateLimiter
 from storage.db import Database, open_database
@@ -221,7 +221,7 @@ async def _start_instance(app: Application, db: Database, keeper: LeaseKeeper) -
 
     assert app.job_queue is not None
     app.job_queue.run_repeating(renew, interval=keeper.renew, first=keeper.renew, name="leases",
-                                job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
+                                job_kwargs=dict(ONE_AT_A_TIME))
 
 
 def _share_budget(app: Application, db: Database, keeper: LeaseKeeper) -> None:  # type: ignore[type-arg]

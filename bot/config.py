@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.i18n import normalise_language
+
 if TYPE_CHECKING:
     from bot.clock import Clock
 
@@ -132,20 +134,15 @@ class Settings(BaseSettings):
             raise ValueError("must be host:port, e.g. 127.0.0.1:8443")
         return value
 
-    @field_validator("poll_lease_renew")
+    @field_validator("poll_lease_renew", "job_lease_renew")
     @classmethod
     def _check_renew(cls, value: float, info: ValidationInfo) -> float:
-        ttl = info.data.get("poll_lease_ttl")
+        """A lease is renewed at most half-way through its time to live (``poll_lease_ttl``, ``job_lease_ttl``)."""
+        ttl_field = str(info.field_name).replace("_renew", "_ttl")
+        ttl = info.data.get(ttl_field)
         if ttl is not None and value * 2 > ttl:
-            raise ValueError(f"must be at most half of BOT_POLL_LEASE_TTL ({ttl:g} s), so one late renewal does not lose the lease")
-        return value
-
-    @field_validator("job_lease_renew")
-    @classmethod
-    def _check_job_renew(cls, value: float, info: ValidationInfo) -> float:
-        ttl = info.data.get("job_lease_ttl")
-        if ttl is not None and value * 2 > ttl:
-            raise ValueError(f"must be at most half of BOT_JOB_LEASE_TTL ({ttl:g} s), so one late renewal does not lose the lease")
+            raise ValueError(f"must be at most half of BOT_{ttl_field.upper()} ({ttl:g} s), so one late renewal does"
+                             " not lose the lease")
         return value
 
     @field_validator("instance_name")
@@ -172,13 +169,7 @@ class Settings(BaseSettings):
     @field_validator("default_language", mode="before")
     @classmethod
     def _norm_lang(cls, value: object) -> object:
-        if isinstance(value, str):
-            low = value.strip().lower()
-            if low.startswith("zh"):
-                return "zh"
-            if low.startswith("en"):
-                return "en"
-        return value
+        return normalise_language(value, default=value) if isinstance(value, str) else value
 
     # -- derived -------------------------------------------------------------------------
     @property

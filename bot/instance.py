@@ -30,13 +30,16 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
 from storage import inbox as inbox_store
 from storage import leases
 from storage.db import Database, SyncConnection
 from storage.timeutil import to_db
+
+if TYPE_CHECKING:
+    from bot.context import LinliApp
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +65,18 @@ class Instance:
             return False
         if other.pid == self.pid:
             return other.holder not in (self.token, self.name)
-        try:
-            os.kill(other.pid, 0)
-        except ProcessLookupError:
-            return True
-        except OSError:   # it exists (another user's process)
-            return False
+        return no_such_process(other.pid)
+
+
+def no_such_process(pid: int) -> bool:
+    """No process with this id exists on this machine (one of another user's exists)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:   # it exists (another user's process)
         return False
+    return False
 
 
 def identify(settings: Settings) -> Instance:
@@ -203,6 +211,18 @@ def leased(job: str, callback: Callable[[Any], Awaitable[None]]) -> Callable[[An
 
     tick.__name__ = getattr(callback, "__name__", job)
     return tick
+
+
+# A timed job runs one tick at a time, and a late tick runs once (not once per interval it missed).
+ONE_AT_A_TIME: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+
+
+def run_leased(app: LinliApp, job: str, callback: Callable[[Any], Awaitable[None]], *, interval: float,
+               first: float, name: str, data: object = None) -> None:
+    """Run ``callback`` every ``interval`` seconds where the ``job`` lease is held, one tick at a time."""
+    assert app.job_queue is not None
+    app.job_queue.run_repeating(leased(job, callback), interval=interval, first=first, name=name, data=data,
+                                job_kwargs=dict(ONE_AT_A_TIME))
 
 
 def keeper_for(settings: Settings, instance: Instance) -> LeaseKeeper:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.config import Settings
+from bot.instance import no_such_process
 from storage import leases
 from storage.db import Database, open_database
 
@@ -48,15 +49,7 @@ class PollLease:
 
     def gone(self, other: leases.Lease) -> bool:
         """The other holder ran on this machine and its process no longer exists."""
-        if other.host != self.host or other.pid == self.pid:
-            return False
-        try:
-            os.kill(other.pid, 0)
-        except ProcessLookupError:
-            return True
-        except OSError:   # it exists (another user's process)
-            return False
-        return False
+        return other.host == self.host and other.pid != self.pid and no_such_process(other.pid)
 
 
 def for_settings(settings: Settings) -> PollLease:

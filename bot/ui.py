@@ -22,7 +22,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from bot.context import LinliContext
 from bot.i18n import Translator, normalise_language, translator
 from bot.inbox import answer_is_late, handled_before
-from bot.models import DomainError
+from bot.models import DomainError, InvalidInput
 from bot.numbers import MAX_ID, number
 from storage import communities as community_store
 from storage import members as member_store
@@ -183,3 +183,10 @@ def typed_int(text: str, problem: str | None = None, *, low: int = 1, high: int 
     """A whole number typed or sent in a button ("12", "#12", full-width "１２") in ``low..high``, else
     InvalidInput with ``problem`` as the answer (``bot.numbers`` says exactly what is accepted)."""
     return number(text, problem, low=low, high=high, hash_ok=True)
+
+
+def only_number(args: Sequence[str] | None, usage: str) -> int:
+    """The one number a command takes (``/entries 12``); InvalidInput with ``usage`` for anything else."""
+    if args is None or len(args) != 1:
+        raise InvalidInput(usage)
+    return typed_int(args[0], usage)

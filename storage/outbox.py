@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 import aiosqlite
 
@@ -40,37 +40,27 @@ def priority_of(kind: str) -> int:
     return PRIORITY.get(kind, NOTICE)
 
 
-async def enqueue(
-    conn: aiosqlite.Connection,
-    *,
-    chat_id: int,
-    kind: str,
-    now: datetime,
-    payload: dict[str, Any] | None = None,
-    member_id: int | None = None,
-    dedupe_key: str | None = None,
-    not_before: datetime | None = None,
-) -> bool:
+class Message(TypedDict, total=False):
+    """One message to queue, as ``enqueue`` and ``enqueue_sync`` take it (keyword arguments)."""
+
+    chat_id: Required[int]
+    kind: Required[str]
+    now: Required[datetime]
+    payload: dict[str, Any] | None
+    member_id: int | None
+    dedupe_key: str | None   # a second row with the same key is not written
+    not_before: datetime | None   # None: now
+
+
+async def enqueue(conn: aiosqlite.Connection, **message: Unpack[Message]) -> bool:
     """Queue one message. Returns False when a row with the same ``dedupe_key`` exists already."""
-    cur = await conn.execute(_ENQUEUE, _enqueue_row(chat_id, kind, now, payload, member_id, dedupe_key,
-                                                    not_before))
+    cur = await conn.execute(_ENQUEUE, _enqueue_row(message))
     return (cur.rowcount or 0) > 0
 
 
-def enqueue_sync(
-    conn: sqlite3.Connection,
-    *,
-    chat_id: int,
-    kind: str,
-    now: datetime,
-    payload: dict[str, Any] | None = None,
-    member_id: int | None = None,
-    dedupe_key: str | None = None,
-    not_before: datetime | None = None,
-) -> bool:
+def enqueue_sync(conn: sqlite3.Connection, **message: Unpack[Message]) -> bool:
     """``enqueue`` for a transaction run by ``Database.write`` (plain sqlite3, on the writer's thread)."""
-    cur = conn.execute(_ENQUEUE, _enqueue_row(chat_id, kind, now, payload, member_id, dedupe_key,
-                                              not_before))
+    cur = conn.execute(_ENQUEUE, _enqueue_row(message))
     return (cur.rowcount or 0) > 0
 
 
@@ -78,42 +68,38 @@ _ENQUEUE = ("INSERT INTO outbox (dedupe_key, chat_id, member_id, kind, payload, 
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING")
 
 
-def _enqueue_row(chat_id: int, kind: str, now: datetime, payload: dict[str, Any] | None, member_id: int | None,
-                 dedupe_key: str | None, not_before: datetime | None) -> tuple[Any, ...]:
-    return (dedupe_key, chat_id, member_id, kind, json.dumps(payload or {}, ensure_ascii=False), priority_of(kind),
-            to_db(not_before or now), to_db(now))
+def _enqueue_row(m: Message) -> tuple[Any, ...]:
+    now, kind = m["now"], m["kind"]
+    return (m.get("dedupe_key"), m["chat_id"], m.get("member_id"), kind,
+            json.dumps(m.get("payload") or {}, ensure_ascii=False), priority_of(kind),
+            to_db(m.get("not_before") or now), to_db(now))
 
 
-async def audit(
-    conn: aiosqlite.Connection,
-    *,
-    now: datetime,
-    action: str,
-    community_id: int | None = None,
-    actor_id: int | None = None,
-    object_type: str | None = None,
-    object_id: int | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
+class AuditEntry(TypedDict, total=False):
+    """Who did what to which object, as ``audit`` and ``audit_sync`` take it (keyword arguments)."""
+
+    now: Required[datetime]
+    action: Required[str]
+    community_id: int | None
+    actor_id: int | None
+    object_type: str | None
+    object_id: int | None
+    details: dict[str, Any] | None
+
+
+async def audit(conn: aiosqlite.Connection, **entry: Unpack[AuditEntry]) -> None:
     """Record who did what to which object (one row, in the caller's transaction)."""
-    await conn.execute(_AUDIT, (community_id, actor_id, action, object_type, object_id,
-                                json.dumps(details or {}, ensure_ascii=False), to_db(now)))
+    await conn.execute(_AUDIT, _audit_row(entry))
 
 
-def audit_sync(
-    conn: sqlite3.Connection,
-    *,
-    now: datetime,
-    action: str,
-    community_id: int | None = None,
-    actor_id: int | None = None,
-    object_type: str | None = None,
-    object_id: int | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
+def audit_sync(conn: sqlite3.Connection, **entry: Unpack[AuditEntry]) -> None:
     """``audit`` for a transaction run by ``Database.write`` (plain sqlite3, on the writer's thread)."""
-    conn.execute(_AUDIT, (community_id, actor_id, action, object_type, object_id,
-                          json.dumps(details or {}, ensure_ascii=False), to_db(now)))
+    conn.execute(_AUDIT, _audit_row(entry))
+
+
+def _audit_row(e: AuditEntry) -> tuple[Any, ...]:
+    return (e.get("community_id"), e.get("actor_id"), e["action"], e.get("object_type"), e.get("object_id"),
+            json.dumps(e.get("details") or {}, ensure_ascii=False), to_db(e["now"]))
 
 
 _AUDIT = ("INSERT INTO audit_log (community_id, actor_id, action, object_type, object_id, details, created_at)"

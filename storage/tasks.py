@@ -98,12 +98,6 @@ def _task(row: Row | None) -> Task | None:
 
 
 @dataclass(frozen=True, slots=True)
-class KindState:
-    kind: str
-    state: str
-
-
-@dataclass(frozen=True, slots=True)
 class TaskName:
     """What it takes to name a task."""
 
@@ -266,11 +260,6 @@ async def community_of(db: Database, task_id: int) -> int | None:
 async def state_of(db: Database, task_id: object) -> str | None:
     v = await db.fetchval("SELECT state FROM tasks WHERE id = :id", {"id": task_id})
     return None if v is None else str(v)
-
-
-async def kind_state(db: Database, task_id: int) -> KindState | None:
-    r = await db.fetchone("SELECT kind, state FROM tasks WHERE id = :id", {"id": task_id})
-    return None if r is None else KindState(str(r["kind"]), str(r["state"]))
 
 
 async def points_of(db: Database, task_id: object) -> int:

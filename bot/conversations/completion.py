@@ -25,6 +25,7 @@ from bot.ui import (
     esc,
     inline,
     local_time,
+    only_number,
     reply,
     task_name,
     tr_for,
@@ -260,11 +261,8 @@ async def cmd_entries(update: Update, ctx: LinliContext) -> None:
     t = await tr_for(update, ctx)
     if update.effective_user is None:
         return
-    args = list(ctx.args or [])
     try:
-        if len(args) != 1:
-            raise InvalidInput(N_("Please write: /entries <task number>"))
-        tid = typed_int(args[0], N_("Please write: /entries <task number>"))
+        tid = only_number(ctx.args, N_("Please write: /entries <task number>"))
         community = await task_store.community_of(ctx.db, tid)
         if community is None:
             raise NotFound()
@@ -317,7 +315,7 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
             raise InvalidInput(wrong, id=tid, n=len(people))
         absent = [people[p - 1].member_id for p in picks if p is not None]
         out = await completion.close_event(ctx.db, task_id=tid, tg_user_id=update.effective_user.id,
-                                           now=ctx.now(), absent=absent)
+                                           now=ctx.now(), absent=absent, admin_ids=ctx.settings.admin_ids)
         await reply(update, t("Event closed. {n} volunteers received points; {m} did not come.",
                               n=len(out.credited), m=len(absent)))
     except DomainError as err:
@@ -382,7 +380,8 @@ async def _attend_flow(update: Update, ctx: LinliContext, dialog: dialogs.Dialog
         absent_idx = [int(i) for i in dialog.data.get("absent", []) if int(i) < len(people)]
         try:
             out = await completion.close_event(ctx.db, task_id=tid, tg_user_id=dialog.tg_user_id, now=ctx.now(),
-                                               absent=[people[i].member_id for i in absent_idx])
+                                               absent=[people[i].member_id for i in absent_idx],
+                                               admin_ids=ctx.settings.admin_ids)
         except DomainError as err:
             await dialogs.finish(ctx, dialog.tg_user_id)
             await edit_or_send(query, error_text(t, err))

@@ -614,14 +614,11 @@ async def ask_points(turn: Turn) -> Question:
 
 
 async def accept_number(turn: Turn, inp: Input) -> Outcome:
-    """Places (1 to SLOTS_MAX) or points per volunteer (0 to POINTS_MAX), as the task service allows."""
+    """Places or points per volunteer, as the task service allows (tasks.check_slots, tasks.check_points)."""
     places = turn.step == "slots"
-    n = parse_int(inp.text, low=-(10**9), high=10**9) if inp.kind == "text" else None
+    typed = parse_int(inp.text, low=-(10**9), high=10**9) if inp.kind == "text" else None
     try:
-        if n is None:
-            raise DomainError(N_("Please type a number from 1 to {n}.") if places
-                              else N_("Please type a number from 0 to {n}."), n=SLOTS_MAX if places else POINTS_MAX)
-        (tasks.check_slots if places else tasks.check_points)(n)
+        n = (tasks.check_slots if places else tasks.check_points)(typed)
     except DomainError as err:
         return Again(error_text(turn.t, err))
     if places:

@@ -61,6 +61,15 @@ async def _member(update: Update, ctx: LinliContext) -> Member:
     return await access.require_registered(ctx.db, update.effective_user.id)
 
 
+async def _member_or_told(update: Update, ctx: LinliContext, t: Translator) -> Member | None:
+    """The registered member who sent this; None once an unregistered sender was told to register."""
+    try:
+        return await _member(update, ctx)
+    except NotRegistered as exc:
+        await reply(update, error_text(t, exc))
+        return None
+
+
 def _fmt_time(ctx: LinliContext, moment: datetime) -> str:
     return moment.astimezone(ctx.settings.tz).strftime("%Y-%m-%d %H:%M")
 
@@ -73,10 +82,8 @@ def _reward_line(t: Translator, r: rewards.Reward, lang: str) -> str:
 # -- /rewards -------------------------------------------------------------------------------
 async def _show_rewards(update: Update, ctx: LinliContext) -> None:
     t = await tr_for(update, ctx)
-    try:
-        member = await _member(update, ctx)
-    except NotRegistered as exc:
-        await reply(update, error_text(t, exc))
+    member = await _member_or_told(update, ctx, t)
+    if member is None:
         return
     assert member.community_id is not None
     bal = await ledger.balance(ctx.db.reader, member.id)
@@ -284,10 +291,8 @@ async def _send_voucher(update: Update, ctx: LinliContext, t: Translator, v: rew
 # -- /vouchers --------------------------------------------------------------------------------
 async def cmd_vouchers(update: Update, ctx: LinliContext) -> None:
     t = await tr_for(update, ctx)
-    try:
-        member = await _member(update, ctx)
-    except NotRegistered as exc:
-        await reply(update, error_text(t, exc))
+    member = await _member_or_told(update, ctx, t)
+    if member is None:
         return
     items = await rewards.member_vouchers(ctx.db, member.id)
     if not items:
@@ -470,11 +475,9 @@ async def cmd_rewards_add(update: Update, ctx: LinliContext) -> None:
             raise InvalidInput(MANAGE_HELP)
         kind, merchant_id = args[0].lower(), None
         if kind.startswith("discount:"):
-            kind, merchant_id = "discount", _number(kind.split(":", 1)[1], N_(
-                "A discount needs the merchant's number, e.g. discount:3 (see /merchant list)."), 1, MAX_ID)
-        cost = _number(args[1], N_("The cost must be a whole number of points from 1 to 100000."), 1, 100_000)
-        stock = None if args[2] == "-" else _number(args[2], N_(
-            "The stock must be a number from 0 to 1000000, or - for unlimited."), 0, 1_000_000)
+            kind, merchant_id = "discount", _number(kind.split(":", 1)[1], rewards.DISCOUNT_PROBLEM, 1, MAX_ID)
+        cost = _number(args[1], rewards.COST_PROBLEM, 1, rewards.COST_MAX)
+        stock = None if args[2] == "-" else _number(args[2], rewards.STOCK_PROBLEM, 0, rewards.STOCK_MAX)
         options: dict[str, str] = {}
         words = []
         for word in args[3:]:
@@ -488,11 +491,9 @@ async def cmd_rewards_add(update: Update, ctx: LinliContext) -> None:
         rid = await rewards.create_reward(
             ctx.db, community_id=staff.community_id, name_zh=name_zh, name_en=name_en or name_zh, kind=kind,
             cost=cost, stock=stock, merchant_id=merchant_id, now=ctx.now(), actor_id=staff.id,
-            monthly_limit=_number(options["limit"], N_(
-                "limit= must be a number from 1 to 1000 (how many a member may take a month)."), 1, 1000
-            ) if "limit" in options else None,
-            valid_days=_number(options.get("days", "30"), N_(
-                "days= must be a number from 1 to 365 (how long a voucher stays valid)."), 1, 365),
+            monthly_limit=_number(options["limit"], rewards.LIMIT_PROBLEM, 1, rewards.LIMIT_MAX)
+            if "limit" in options else None,
+            valid_days=_number(options.get("days", "30"), rewards.DAYS_PROBLEM, 1, rewards.DAYS_MAX),
             refund_on_expiry=options.get("refund", "yes") != "no")
     except DomainError as exc:
         await reply(update, error_text(t, exc) if exc.message != MANAGE_HELP else t(MANAGE_HELP))

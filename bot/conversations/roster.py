@@ -19,7 +19,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 from bot.context import LinliApp, LinliContext
 from bot.conversations import reliability as reliability_ui
 from bot.i18n import Translator
-from bot.models import N_, DomainError, InvalidInput, InvalidState
+from bot.models import N_, DomainError, InvalidState
 from bot.renderers import RenderContext, Rendered, renderer
 from bot.services import roster
 from bot.ui import (
@@ -29,10 +29,10 @@ from bot.ui import (
     esc,
     event_time,
     inline,
+    only_number,
     reply,
     task_name,
     tr_for,
-    typed_int,
 )
 from storage import tasks as task_store
 
@@ -97,11 +97,8 @@ async def cmd_volunteers(update: Update, ctx: LinliContext) -> None:
     t = await tr_for(update, ctx)
     if update.effective_user is None:
         return
-    args = list(ctx.args or [])
     try:
-        if len(args) != 1:
-            raise InvalidInput(USAGE)
-        text, markup = await _view(ctx, t, update.effective_user.id, typed_int(args[0], USAGE))
+        text, markup = await _view(ctx, t, update.effective_user.id, only_number(ctx.args, USAGE))
     except DomainError as err:
         await reply(update, error_text(t, err))
         return

@@ -17,7 +17,7 @@ from bot.dialogs import Dialog, Input, button
 from bot.i18n import Translator
 from bot.menu import main_menu
 from bot.models import DomainError, Member
-from bot.services import series
+from bot.services import series, tasks
 from bot.services.series import EditPlan
 from bot.ui import error_text, esc, inline, reply, tr_for
 from storage.series import Series
@@ -60,10 +60,13 @@ async def ask(update: Update, ctx: LinliContext, dialog: Dialog, prefix: str, s:
         await reply(update, prefix + t("What should change in the events of series #{id}?", id=s.id), inline(rows))
     elif dialog.step == "value":
         field = str(dialog.data.get("field"))
-        words = {"title": t("Please type the new title (1 to {n} characters).", n=60),
-                 "description": t("Please type the new description (1 to {n} characters).", n=500),
-                 "points": t("How many points should each volunteer earn? Please type a number from 0 to {n}.", n=100),
-                 "slots": t("How many places should each event have? Please type a number from 1 to {n}.", n=200)}
+        words = {"title": t("Please type the new title (1 to {n} characters).", n=tasks.EDITABLE["title"]),
+                 "description": t("Please type the new description (1 to {n} characters).",
+                                  n=tasks.EDITABLE["description"]),
+                 "points": t("How many points should each volunteer earn? Please type a number from 0 to {n}.",
+                             n=tasks.POINTS_MAX),
+                 "slots": t("How many places should each event have? Please type a number from 1 to {n}.",
+                            n=tasks.SLOTS_MAX)}
         await reply(update, prefix + words.get(field, ""), inline([cancel]))
     elif dialog.step == "from":
         today = await series.today(ctx.db, s.community_id, ctx.now())

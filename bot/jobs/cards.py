@@ -21,7 +21,7 @@ from bot.i18n import Translator, translator
 from bot.models import N_
 from bot.ratelimit import group_room
 from bot.services.tasks import public_text, secrets_of
-from bot.ui import esc, inline
+from bot.ui import esc, inline, local_time
 from storage import cards as card_store
 from storage import tasks as task_store
 
@@ -41,20 +41,6 @@ def _has_budget(ctx: LinliContext, chat_id: int) -> bool:
     that would wait stays to do for the next run, and the run goes on to other groups."""
     room = group_room(ctx.bot, chat_id)
     return room is None or room > 0
-
-
-def _local_time(stored: str | None, tz: str | None) -> str:
-    """A stored UTC time as the community's local ``MM-DD HH:MM``."""
-    if not stored:
-        return ""
-    from zoneinfo import ZoneInfo
-
-    from storage.timeutil import from_db
-
-    try:
-        return from_db(stored).astimezone(ZoneInfo(tz or "Asia/Shanghai")).strftime("%m-%d %H:%M")
-    except (ValueError, KeyError):
-        return stored[:16].replace("T", " ")
 
 
 def _who_and_where(t: Translator, task: Any) -> list[str]:
@@ -113,7 +99,7 @@ def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
         lines.append(t("(voice message: details for the volunteer who claims)"))
     lines += _who_and_where(t, task)
     when = {"asap": t("As soon as possible"), "today": t("Today"), "tomorrow": t("Tomorrow")}.get(task["when_kind"])
-    lines.append(t("When: {w}", w=esc(when or _local_time(task["starts_at"], task["community_tz"]))))
+    lines.append(t("When: {w}", w=esc(when or local_time(task["starts_at"], task["community_tz"]))))
     lines.append(t("Places: {taken}/{slots} · Points: {points}", taken=taken, slots=task["slots"], points=task["points"]))
     markup = _state_part(t, task, lines)
     return "\n".join(lines)[:4000], markup

@@ -25,7 +25,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 from bot.context import LinliApp, LinliContext
 from bot.http_client import send_text
 from bot.i18n import translator
-from bot.instance import leased
+from bot.instance import run_leased
 from bot.ratelimit import group_room
 from bot.renderers import RENDERERS, UNREACHABLE_HOOKS, RenderContext, Rendered
 from storage import communities as community_store
@@ -490,11 +490,4 @@ def register(app: LinliApp) -> None:
     if keeper is not None:
         sender.holding = lambda: keeper.holds(LEASE)   # a batch starts only while the lease is ours
     app.bot_data["outbox_sender"] = sender
-    assert app.job_queue is not None
-    app.job_queue.run_repeating(
-        leased(LEASE, _job),
-        interval=settings.outbox_interval,
-        first=0.2,
-        name="outbox",
-        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
-    )
+    run_leased(app, LEASE, _job, interval=settings.outbox_interval, first=0.2, name="outbox")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from bot.context import LinliApp, LinliContext
-from bot.instance import SWEEPS, leased
+from bot.instance import SWEEPS, run_leased
 from bot.services import series
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,4 @@ async def _job(ctx: LinliContext) -> None:
 def register(app: LinliApp) -> None:
     """Schedule the series job (as often as the sweeps)."""
     settings = app.bot_data["runtime"].settings
-    assert app.job_queue is not None
-    app.job_queue.run_repeating(
-        leased(SWEEPS, _job), interval=settings.sweep_interval, first=1.0, name="series", data={"first": True},
-        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
-    )
+    run_leased(app, SWEEPS, _job, interval=settings.sweep_interval, first=1.0, name="series", data={"first": True})

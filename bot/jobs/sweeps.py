@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot import budget
 from bot.context import LinliApp, LinliContext
-from bot.instance import SWEEPS, leased
+from bot.instance import SWEEPS, run_leased
 from bot.jobs import expiry
 from bot.jobs import waitlist as waitlist_job
 from bot.renderers import RenderContext, Rendered, on_unreachable, renderer
@@ -271,11 +271,4 @@ async def _job(ctx: LinliContext) -> None:
 def register(app: LinliApp) -> None:
     """Schedule the sweeps."""
     settings = app.bot_data["runtime"].settings
-    assert app.job_queue is not None
-    app.job_queue.run_repeating(
-        leased(SWEEPS, _job),
-        interval=settings.sweep_interval,
-        first=1.0,
-        name="sweeps",
-        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
-    )
+    run_leased(app, SWEEPS, _job, interval=settings.sweep_interval, first=1.0, name="sweeps")

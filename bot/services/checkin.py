@@ -23,14 +23,14 @@ from zoneinfo import ZoneInfo
 from bot import codes
 from bot.models import N_, DomainError, InvalidState, NotFound
 from bot.services.access import require_registered, require_staff
-from bot.services.tasks import label
+from bot.services.tasks import EVENT_OPEN_STATES, label
 from storage import checkins as store
 from storage.db import Database, Row
 from storage.timeutil import opt_from_db
 
 EARLY = timedelta(minutes=30)   # check-in opens this long before the start
 LENGTH = timedelta(hours=3)     # the end of an event that has none
-OPEN_STATES = ("open", "full", "in_progress", "awaiting_confirmation")
+OPEN_STATES = EVENT_OPEN_STATES   # check-in works while the event is open (until it is closed or cancelled)
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ"  # letters only (no I, L, O): never mistaken for an event number
 CODE_LENGTH = 6
 TOKEN_BYTES = 12

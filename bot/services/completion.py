@@ -23,9 +23,9 @@ from bot.models import (
     NotRegistered,
 )
 from bot.services import ledger
-from bot.services.access import member_by_tg, require_staff
+from bot.services.access import is_staff_of
 from bot.services.points import grant_task_honours
-from bot.services.tasks import load_task
+from bot.services.tasks import EVENT_OPEN_STATES, load_task
 from storage import cases as case_store
 from storage import claims as claim_store
 from storage import ledger as ledger_store
@@ -39,7 +39,6 @@ from storage.tasks import Task
 from storage.timeutil import to_db
 
 REQUEST_DONE_STATES = ("open", "full", "in_progress")
-EVENT_OPEN_STATES = ("open", "full", "in_progress", "awaiting_confirmation")
 REASON_MAX = 500
 
 
@@ -114,13 +113,6 @@ async def _other_staff(conn: Connection, task: Task, actor_id: int) -> bool:
     """Someone else could decide: another registered staff member of the task's community. (A
     community with one staff member must still be able to close an event they joined.)"""
     return await member_store.has_other_staff(conn, task.community_id, actor_id)
-
-
-async def closer_on_list(db: Database, *, task_id: int, member_id: int) -> bool:
-    """Would ``close_event`` refuse this staff member because they are on the event's list?"""
-    reader = db.reader  # the same rules as close_event, read from committed data
-    return await _took_part(reader, task_id, member_id) and await _other_staff(
-        reader, await load_task(reader, task_id), member_id)
 
 
 async def _took_part(conn: Connection, task_id: int, member_id: int) -> bool:
@@ -410,17 +402,18 @@ class EventOver(InvalidState):
     message = N_("Task #{id} is already finished or cancelled.")
 
 
-async def attendance_to_close(db: Database, *, task_id: int, tg_user_id: int, admin_ids: Collection[int]
-                              ) -> list[Attendee]:
-    """Who may close an event: staff of its community (or a super-admin) who are registered and, if
-    another staff member could do it, not on its list; the event must still be open. Returns the
-    attendance list ``close_event`` works from; raises the reason otherwise."""
-    community = await task_store.community_of(db, task_id)
-    await require_staff(db, tg_user_id, admin_ids, community)
-    me = await member_by_tg(db, tg_user_id)
+async def closer(conn: Connection, *, task_id: int, tg_user_id: int, admin_ids: Collection[int]) -> tuple[Member, Task]:
+    """Who may close an event, the one rule (``attendance_to_close`` asks it first, ``close_event`` again
+    in its write): staff of its community (or a super-admin) who are registered and, if another staff
+    member could do it, not on its list; the event must still be open. Returns the closer and the
+    event; raises the reason otherwise."""
+    me = await member_store.get_by_tg(conn, tg_user_id)
+    task = await task_store.get(conn, task_id)
+    community = task.community_id if task is not None else (me.community_id if me is not None else None)
+    if not is_staff_of(me, community, tg_user_id, admin_ids):
+        raise StaffOnly()
     if me is None or not me.registered:
         raise NotRegistered()  # closing records who did it: the same rule as the Close button
-    task = await task_store.kind_state(db, task_id)
     if task is None:
         raise NotFound()
     if task.kind != "event":
@@ -429,30 +422,26 @@ async def attendance_to_close(db: Database, *, task_id: int, tg_user_id: int, ad
         raise AlreadyDone()
     if task.state not in EVENT_OPEN_STATES:
         raise EventOver(id=task_id)
-    people = await event_attendees(db, task_id=task_id)
-    if await closer_on_list(db, task_id=task_id, member_id=me.id):
+    if await _took_part(conn, task_id, int(me.id)) and await _other_staff(conn, task, int(me.id)):
         raise OnTheList()
-    return people
+    return me, task
+
+
+async def attendance_to_close(db: Database, *, task_id: int, tg_user_id: int, admin_ids: Collection[int]
+                              ) -> list[Attendee]:
+    """The attendance list ``close_event`` works from, if this person may close the event (``closer``);
+    raises the reason otherwise."""
+    await closer(db.reader, task_id=task_id, tg_user_id=tg_user_id, admin_ids=admin_ids)
+    return await event_attendees(db, task_id=task_id)
 
 
 async def close_event(db: Database, *, task_id: int, tg_user_id: int, now: datetime,
-                      absent: Iterable[int] = ()) -> Outcome:
+                      absent: Iterable[int] = (), admin_ids: Collection[int] = ()) -> Outcome:
     """Staff close an event: everyone claimed is present unless listed in ``absent`` (no-shows).
     Those present are credited the event's points once; no-shows are recorded."""
     absent_set = set(absent)
     async with db.transaction() as conn:
-        actor = await _actor(conn, tg_user_id)
-        task = await load_task(conn, task_id)
-        if not _is_staff_of(actor, task):
-            raise StaffOnly()
-        if task.kind != "event":
-            raise InvalidState()
-        if task.state == "completed":
-            raise AlreadyDone()
-        if task.state not in EVENT_OPEN_STATES:
-            raise InvalidState()
-        if await _took_part(conn, task_id, int(actor.id)) and await _other_staff(conn, task, int(actor.id)):
-            raise OnTheList()
+        actor, task = await closer(conn, task_id=task_id, tg_user_id=tg_user_id, admin_ids=admin_ids)
         ids = await claim_store.member_ids(conn, task_id, claim_store.HOLDING)
         present = [m for m in ids if m not in absent_set]
         missing = [m for m in ids if m in absent_set]

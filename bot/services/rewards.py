@@ -27,7 +27,15 @@ from storage.rewards import Voucher as Voucher
 KINDS = ("goods", "service", "honour", "venue", "discount")
 COST_MAX = 100_000      # points a reward may cost
 STOCK_MAX = 1_000_000   # items a reward may have in stock
+LIMIT_MAX = 1000        # how many a member may take a month, if limited
+DAYS_MAX = 365          # how long a voucher stays valid
 NAME_MAX = 60           # characters of a reward's name, in each language
+# What /rewards add answers when one of them is not right (the rules below raise these too).
+COST_PROBLEM = N_("The cost must be a whole number of points from 1 to 100000.")
+STOCK_PROBLEM = N_("The stock must be a number from 0 to 1000000, or - for unlimited.")
+LIMIT_PROBLEM = N_("limit= must be a number from 1 to 1000 (how many a member may take a month).")
+DAYS_PROBLEM = N_("days= must be a number from 1 to 365 (how long a voucher stays valid).")
+DISCOUNT_PROBLEM = N_("A discount needs the merchant's number, e.g. discount:3 (see /merchant list).")
 VERIFY_MAX_FAILURES = 10
 VERIFY_WINDOW = timedelta(minutes=10)
 
@@ -61,7 +69,7 @@ def _check_kind(kind: str, merchant_id: int | None) -> None:
     if kind not in KINDS:
         raise InvalidInput(N_("The kind must be one of: goods, service, honour, venue, discount:MERCHANT_NUMBER."))
     if kind == "discount" and merchant_id is None:
-        raise InvalidInput(N_("A discount needs the merchant's number, e.g. discount:3 (see /merchant list)."))
+        raise InvalidInput(DISCOUNT_PROBLEM)
 
 
 def _check_reward(name_zh: str, name_en: str, kind: str, cost: int, stock: int | None, monthly_limit: int | None,
@@ -73,13 +81,13 @@ def _check_reward(name_zh: str, name_en: str, kind: str, cost: int, stock: int |
     if len(name_zh) > NAME_MAX or len(name_en) > NAME_MAX:
         raise InvalidInput(N_("The name is too long: at most 60 characters in each language."))
     if not 0 < cost <= COST_MAX:
-        raise InvalidInput(N_("The cost must be a whole number of points from 1 to 100000."))
+        raise InvalidInput(COST_PROBLEM)
     if stock is not None and not 0 <= stock <= STOCK_MAX:
-        raise InvalidInput(N_("The stock must be a number from 0 to 1000000, or - for unlimited."))
-    if monthly_limit is not None and not 0 < monthly_limit <= 1000:
-        raise InvalidInput(N_("limit= must be a number from 1 to 1000 (how many a member may take a month)."))
-    if not 1 <= valid_days <= 365:
-        raise InvalidInput(N_("days= must be a number from 1 to 365 (how long a voucher stays valid)."))
+        raise InvalidInput(STOCK_PROBLEM)
+    if monthly_limit is not None and not 0 < monthly_limit <= LIMIT_MAX:
+        raise InvalidInput(LIMIT_PROBLEM)
+    if not 1 <= valid_days <= DAYS_MAX:
+        raise InvalidInput(DAYS_PROBLEM)
 
 
 async def create_reward(db: Database, *, community_id: int, name_zh: str, name_en: str = "", kind: str, cost: int,
@@ -111,7 +119,7 @@ async def update_reward(db: Database, reward_id: int, *, now: datetime, actor_id
                         **fields: Any) -> None:
     if not fields or set(fields) - store.UPDATABLE:
         raise InvalidInput()
-    if "cost" in fields and not 0 < int(fields["cost"]) <= 100_000:
+    if "cost" in fields and not 0 < int(fields["cost"]) <= COST_MAX:
         raise InvalidInput()
     if fields.get("stock") is not None and int(fields["stock"]) < 0:
         raise InvalidInput()

@@ -44,6 +44,7 @@ from storage.timeutil import to_db
 from storage.waitlist import Waiting
 
 OPEN_STATES = ("open", "full")
+EVENT_OPEN_STATES = ("open", "full", "in_progress", "awaiting_confirmation")  # until it is closed or cancelled
 CLAIMABLE_STATES = ("open",)
 CANCELLABLE_STATES = ("draft", "pending_review", "open", "full", "in_progress")
 ACTIVE_CLAIM_STATES = ("active", "done")
@@ -166,22 +167,24 @@ class NewTask:
 
 
 # What a task may be, here and only here (the /request and /publish dialogs and /edittask ask these).
-SLOTS_MAX = 200                 # places: a task's or an event's places can be 1 to 200
-POINTS_MAX = 100                # points per volunteer set by staff: 0 to 100
+SLOTS_MIN, SLOTS_MAX = 1, 200    # places: a task's or an event's places can be 1 to 200
+POINTS_MIN, POINTS_MAX = 0, 100  # points per volunteer set by staff: 0 to 100
 MAX_AHEAD = timedelta(days=90)  # a task's times lie within the next 90 days
 ASK_AFTER_CLAIM = timedelta(seconds=5)  # the honours question follows a first claim's details by this much
 
 
-def check_slots(n: int) -> None:
-    """Places can be 1 to ``SLOTS_MAX``."""
-    if not 1 <= n <= SLOTS_MAX:
+def check_slots(n: int | None) -> int:
+    """Places can be ``SLOTS_MIN`` to ``SLOTS_MAX`` (None: what was typed is no number)."""
+    if n is None or not SLOTS_MIN <= n <= SLOTS_MAX:
         raise InvalidInput(N_("Please type a number from 1 to {n}."), n=SLOTS_MAX)
+    return n
 
 
-def check_points(n: int) -> None:
-    """Points per volunteer can be 0 to ``POINTS_MAX``."""
-    if not 0 <= n <= POINTS_MAX:
+def check_points(n: int | None) -> int:
+    """Points per volunteer can be ``POINTS_MIN`` to ``POINTS_MAX`` (None: what was typed is no number)."""
+    if n is None or not POINTS_MIN <= n <= POINTS_MAX:
         raise InvalidInput(N_("Please type a number from 0 to {n}."), n=POINTS_MAX)
+    return n
 
 
 def time_allowed(when: datetime, now: datetime) -> bool:
@@ -555,7 +558,7 @@ def edited_value(field: str, value: str) -> int | str:
         raise InvalidInput()
     value = value.strip()
     if field in ("slots", "points"):
-        low, high = (1, SLOTS_MAX) if field == "slots" else (0, POINTS_MAX)
+        low, high = (SLOTS_MIN, SLOTS_MAX) if field == "slots" else (POINTS_MIN, POINTS_MAX)
         return number(value, N_("Please give a whole number from {low} to {high}."), low=low, high=high)
     if not value or len(value) > EDITABLE[field]:
         raise InvalidInput(N_("Please write 1 to {n} characters."), n=EDITABLE[field])

@@ -109,10 +109,7 @@ async def leave(db: Database, now: datetime, member_id: int, task_id: int) -> No
 
 
 def _leave(conn: SyncConnection, now: datetime, member_id: int, task_id: int) -> None:
-    task_store.lock_sync(conn, task_id)  # see storage.tasks.lock_sync
-    entry = store.of_sync(conn, task_id, member_id)
-    if entry is None or entry.state not in store.OPEN:
-        raise NotWaiting()
+    entry = _entry_in(conn, task_id, member_id, store.OPEN)
     if entry.state == "offered":
         _give_back(conn, now, _load(conn, task_id), entry.id, member_id, "declined")
         return
@@ -121,16 +118,22 @@ def _leave(conn: SyncConnection, now: datetime, member_id: int, task_id: int) ->
     audit_sync(conn, now=now, action="waitlist.leave", actor_id=member_id, object_type="task", object_id=task_id)
 
 
+def _entry_in(conn: SyncConnection, task_id: int, member_id: int, states: Collection[str]) -> store.Entry:
+    """The member's entry on the event's list, the event locked first; NotWaiting unless it is in ``states``."""
+    task_store.lock_sync(conn, task_id)  # see storage.tasks.lock_sync
+    entry = store.of_sync(conn, task_id, member_id)
+    if entry is None or entry.state not in states:
+        raise NotWaiting()
+    return entry
+
+
 async def keep(db: Database, now: datetime, member_id: int, task_id: int) -> None:
     """The volunteer keeps the place they were given; they get the event's details."""
     await db.write(lambda conn: _keep(conn, now, member_id, task_id))
 
 
 def _keep(conn: SyncConnection, now: datetime, member_id: int, task_id: int) -> None:
-    task_store.lock_sync(conn, task_id)  # see storage.tasks.lock_sync
-    entry = store.of_sync(conn, task_id, member_id)
-    if entry is None or entry.state != "offered":
-        raise NotWaiting()
+    entry = _entry_in(conn, task_id, member_id, ("offered",))
     store.set_state_sync(conn, entry.id, "kept", now)
     audit_sync(conn, now=now, action="waitlist.keep", actor_id=member_id, object_type="task", object_id=task_id)
     chat = member_store.chat_of_sync(conn, member_id)
@@ -145,10 +148,7 @@ async def decline(db: Database, now: datetime, member_id: int, task_id: int) -> 
 
 
 def _decline(conn: SyncConnection, now: datetime, member_id: int, task_id: int) -> None:
-    task_store.lock_sync(conn, task_id)  # see storage.tasks.lock_sync
-    entry = store.of_sync(conn, task_id, member_id)
-    if entry is None or entry.state != "offered":
-        raise NotWaiting()
+    entry = _entry_in(conn, task_id, member_id, ("offered",))
     _give_back(conn, now, _load(conn, task_id), entry.id, member_id, "declined")
 
 

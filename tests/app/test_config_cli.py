@@ -87,6 +87,16 @@ def test_settings_parse(monkeypatch: pytest.MonkeyPatch) -> None:
         s.token()
 
 
+@pytest.mark.parametrize("lease", ["POLL", "JOB"])
+def test_a_lease_is_renewed_at_most_half_way(monkeypatch: pytest.MonkeyPatch, lease: str) -> None:
+    monkeypatch.setenv(f"BOT_{lease}_LEASE_TTL", "20")
+    monkeypatch.setenv(f"BOT_{lease}_LEASE_RENEW", "10")
+    assert load_settings()
+    monkeypatch.setenv(f"BOT_{lease}_LEASE_RENEW", "11")
+    with pytest.raises(ConfigError, match=f"^BOT_{lease}_LEASE_RENEW: must be at most half of BOT_{lease}_LEASE_TTL"):
+        load_settings()
+
+
 def test_log_filter_redacts_token() -> None:
     import logging
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from bot.models import InvalidInput
 from bot.numbers import MAX_ID, StaleButton, button_number, number, parse_int
 from bot.services import categories, tasks
+from bot.ui import only_number
 from storage.db import Database
 from tests.factories import make_community, make_member
 from tests.factories_tasks import make_task
@@ -121,3 +122,14 @@ async def test_edit_task_refuses_odd_numbers(db: Database, now: datetime, value:
     assert err.value.params == {"low": 1, "high": tasks.SLOTS_MAX}
     await tasks.edit_task(db, now, staff, tid, "points", "４")
     assert await db.fetchval("SELECT points FROM tasks WHERE id = ?", (tid,)) == 4
+
+
+@pytest.mark.parametrize("args", [None, [], ["12", "3"], ["twelve"], ["0"]])
+def test_a_command_taking_one_number_answers_with_its_usage_otherwise(args: list[str] | None) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        only_number(args, "Please write: /entries <task number>")
+    assert raised.value.message == "Please write: /entries <task number>"
+
+
+def test_a_command_taking_one_number_reads_it_as_typed() -> None:
+    assert only_number(["#１２"], "usage") == 12

@@ -275,3 +275,11 @@ async def test_bad_reward_definitions_get_a_specific_answer(fake: FakeTelegram, 
         assert fake.errors == []
     finally:
         await db.close()
+
+
+async def test_a_stranger_is_asked_to_register_for_rewards_and_vouchers(fake: FakeTelegram,
+                                                                         bot_process: BotProcess) -> None:
+    stranger = fake.add_user("Stranger", language_code="en")
+    for command in ("/rewards", "/vouchers"):
+        await fake.send_text(stranger, None, command)   # the answer looked for is newer than the command
+        await fake.wait_for_message(stranger, lambda m: "Please register first" in (m.text or ""), timeout=T)

@@ -179,6 +179,18 @@ async def test_an_events_places_can_be_1_to_200_and_points_0_to_100(db: Database
     assert await db.fetchval("SELECT COUNT(*) FROM tasks") == 0
 
 
+@pytest.mark.parametrize(("field", "value", "ok"), [("slots", "1", True), ("slots", "200", True), ("slots", "0", False),
+                                                   ("slots", "201", False), ("points", "0", True),
+                                                   ("points", "100", True), ("points", "101", False)])
+def test_an_edit_keeps_the_same_places_and_points(field: str, value: str, ok: bool) -> None:
+    """/edittask and a series' edit (tasks.edited_value) allow what publishing allows: 1-200 places, 0-100 points."""
+    if ok:
+        assert tasks.edited_value(field, value) == int(value)
+        return
+    with pytest.raises(InvalidInput):
+        tasks.edited_value(field, value)
+
+
 async def test_a_tasks_times_lie_ahead_within_90_days_and_end_after_start(db: Database, now: datetime) -> None:
     from datetime import timedelta
 
