@@ -145,9 +145,10 @@ async def series_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: In
         await dialogs.finish(ctx, dialog.tg_user_id)
         return
     if dialog.step == "pick":
-        await _pick(update, ctx, dialog, inp)
+        await _pick(update, ctx, dialog, inp, member)
         return
-    s = await series.load(ctx.db, int(dialog.data.get("series", 0))) if dialog.step != "ahead" else None
+    s = await series.load_in(ctx.db, int(dialog.data.get("series", 0)), member.community_id) \
+        if dialog.step != "ahead" else None
     if dialog.step != "ahead" and (s is None or s.next_day is None):  # it ended meanwhile: said, and done
         await _done(update, ctx, dialog, error_text(t, series.SeriesGone()))
         return
@@ -165,13 +166,15 @@ async def series_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: In
     await _done(update, ctx, dialog, said)
 
 
-async def _pick(update: Update, ctx: LinliContext, dialog: Dialog, inp: Input) -> None:
+async def _pick(update: Update, ctx: LinliContext, dialog: Dialog, inp: Input, member: Member) -> None:
     value = inp.text or "" if inp.kind == "callback" else ""
     steps = {"e": "field", "t": "time", "s": "stop", "a": "ahead"}
     # "a0": Days ahead is for the whole community, so its button carries 0 rather than a series.
     series_id = parse_int(value[1:], low=0, strict=True) if value[:1] in steps else None
     if series_id == 0 and value[:1] != "a":
         series_id = None
+    if series_id and await series.load_in(ctx.db, series_id, member.community_id) is None:
+        series_id = None   # another community's series (a forged button): asked again, nothing shown
     if series_id is None:
         await _ask(update, ctx, dialog)
         return

@@ -263,6 +263,12 @@ async def load(db: Database, series_id: int) -> Series | None:
     return await store.load(db, series_id)
 
 
+async def load_in(db: Database, series_id: int, community_id: int | None) -> Series | None:
+    """The series if it is the given community's (staff manage only their own community's series)."""
+    s = await store.load(db, series_id)
+    return s if s is not None and s.community_id == community_id else None
+
+
 async def today(db: Database, community_id: int, now: datetime) -> date:
     return now.astimezone(await tz_of(db, community_id)).date()
 

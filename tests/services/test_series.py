@@ -231,3 +231,14 @@ async def test_the_same_value_from_a_later_day_splits_nothing(db: Database, now:
     done = await series.edit_from(db, now, staff, sid, "title", " Saturday clean-up ", fourth)
     assert not done.split and done.continued_as is None
     assert await db.fetchval("SELECT COUNT(*) FROM event_series") == 1  # /series does not list it twice
+
+
+async def test_staff_load_only_their_own_communitys_series(db: Database, now: datetime) -> None:
+    cid, staff = await _setup(db, now)
+    sid = await series.create_series(db, now, staff, _saturday_series(now))
+    other = await make_community(db, now, timezone="Asia/Shanghai")
+    mine = await series.load_in(db, sid, cid)
+    assert mine is not None and mine.id == sid
+    assert await series.load_in(db, sid, other) is None      # a forged pick from another community: nothing
+    assert await series.load_in(db, sid, None) is None
+    assert await series.load_in(db, sid + 1000, cid) is None
