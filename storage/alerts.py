@@ -10,6 +10,7 @@ from datetime import datetime
 
 import aiosqlite
 
+from storage.db import Database
 from storage.timeutil import to_db
 
 
@@ -70,6 +71,14 @@ async def record_ping(conn: aiosqlite.Connection, member_id: int, day: str, now:
         "UPDATE members SET urgent_today = CASE WHEN urgent_day = :day THEN urgent_today + 1 ELSE 1 END,"
         " urgent_day = :day, urgent_last_at = :now WHERE id = :member",
         {"day": day, "now": to_db(now), "member": member_id})
+
+
+async def unrecord_ping(db: Database, member_id: int, day: str) -> None:
+    """Count one ping fewer for the member on ``day`` (one queued but never sent); never below 0."""
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE members SET urgent_today = urgent_today - 1"
+                           " WHERE id = :member AND urgent_day = :day AND urgent_today > 0",
+                           {"member": member_id, "day": day})
 
 
 async def pings_on(conn: aiosqlite.Connection, member_id: int, day: str) -> int:

@@ -23,7 +23,7 @@ from bot.menu import menu_item, participant, volunteer
 from bot.models import N_, DomainError, InvalidInput, Member, NotAllowed, NotRegistered
 from bot.numbers import parse_int
 from bot.renderers import RenderContext, Rendered, renderer
-from bot.services import categories, tasks
+from bot.services import alerts, categories, tasks
 from bot.services.access import member_by_tg, require_registered
 from bot.ui import (
     answer,
@@ -224,9 +224,9 @@ async def _r_urgent(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     from bot.jobs.outbox_drain import quiet_until
 
     task = await _task(rc, p.get("task_id"))
-    if task is None or task.state != "open":
-        return None
-    if await quiet_until(rc.db, rc.member_id, rc.moment(), "Asia/Shanghai") is not None:
+    if task is None or task.state != "open" or \
+            await quiet_until(rc.db, rc.member_id, rc.moment(), "Asia/Shanghai") is not None:
+        await alerts.ping_not_sent(rc.db, rc.member_id, p)   # not sent: not counted toward the daily cap
         return None
     text = rc.t("🆘 A neighbour needs help now: {what}", what=esc((await tasks.public_description(rc.db, task))[:500]))
     return Rendered(text=text, reply_markup=inline([[(rc.t("🙋 Claim"), f"cl:{task.id}")]]))

@@ -76,7 +76,16 @@ async def ping_on_duty(conn: Connection, now: datetime, task_id: int, community_
     pinged = []
     for v in chosen:
         if await enqueue(conn, chat_id=v.tg_user_id, member_id=v.member_id, kind="task_urgent_ping", now=now,
-                         payload={"task_id": task_id}, dedupe_key=f"urgent:{task_id}:{v.member_id}"):
+                         payload={"task_id": task_id, "day": day}, dedupe_key=f"urgent:{task_id}:{v.member_id}"):
             await store.record_ping(conn, v.member_id, day, now)
             pinged.append(v.member_id)
     return pinged
+
+
+async def ping_not_sent(db: Database, member_id: int | None, payload: dict[str, Any]) -> None:
+    """An urgent ping dropped when it was due (the task was taken meanwhile, or the volunteer's quiet
+    hours began): it does not count toward their daily cap. Pings queued before the day was recorded
+    in the payload are left counted."""
+    day = payload.get("day")
+    if member_id is not None and isinstance(day, str):
+        await store.unrecord_ping(db, member_id, day)

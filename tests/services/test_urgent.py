@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -67,3 +69,34 @@ async def test_volunteers_in_quiet_hours_are_not_picked_nor_counted(db: Database
     assert pinged == {awake, late}
     for member_id in asleep:
         assert await db.fetchval("SELECT urgent_last_at FROM members WHERE id = ?", (member_id,)) is None
+
+
+async def test_a_ping_dropped_when_due_does_not_count_toward_the_daily_cap(db: Database, now: datetime) -> None:
+    """The request was taken before its pings went out: the ones not sent are not counted."""
+    import bot.conversations.dispatch  # noqa: F401  (registers the renderers)
+    from bot.i18n import translator
+    from bot.renderers import RENDERERS, RenderContext
+    from storage import alerts as alert_store
+
+    cid = await make_community(db, now, timezone="Asia/Shanghai")
+    resident = await make_member(db, now, cid, resident=True)
+    vols = [await make_member(db, now, cid, volunteer=True, on_duty=1) for _ in range(2)]
+    task_id = await tasks.create_task(db, now, resident, tasks.NewTask(category="shopping", description="Buns",
+                                                                      when_kind="asap"))
+    day = now.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d")
+    rows = await db.fetchall("SELECT member_id, payload FROM outbox WHERE kind = 'task_urgent_ping' ORDER BY id")
+    assert sorted(r[0] for r in rows) == sorted(vols)
+    async with db.transaction() as conn:
+        assert [await alert_store.pings_on(conn, v, day) for v in vols] == [1, 1]
+    render = RENDERERS["task_urgent_ping"].render
+    first, second = (json.loads(r[1]) for r in rows)
+    shown = await render(RenderContext(db, translator("en"), "en", 1, rows[0][0], "bot", now=now), first)
+    assert shown is not None and "Buns" in shown.text          # sent: stays counted
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE tasks SET state = 'full' WHERE id = :id", {"id": task_id})
+    assert await render(RenderContext(db, translator("en"), "en", 2, rows[1][0], "bot", now=now), second) is None
+    again = await render(RenderContext(db, translator("en"), "en", 2, rows[1][0], "bot", now=now), second)
+    assert again is None
+    async with db.transaction() as conn:
+        assert await alert_store.pings_on(conn, rows[0][0], day) == 1
+        assert await alert_store.pings_on(conn, rows[1][0], day) == 0   # dropped: not counted (never below 0)
