@@ -51,6 +51,11 @@ class NoPlace(InvalidState):
     message = N_("{name} no longer has a place on this event. Nothing was changed.")
 
 
+class DoneAlready(InvalidState):
+    message = N_("{name} has already said the event's work is done, so their place stays. Record who came when "
+                 "you close it: /closeevent {id}")
+
+
 class Started(InvalidState):
     message = N_("Event #{id} has started. Record who did not come when you close it: /closeevent {id}")
 
@@ -133,6 +138,8 @@ def _end(conn: SyncConnection, now: datetime, task_id: int, member_id: int, staf
     mine = claim_store.of_sync(conn, task_id, member_id)
     if how == NO_SHOW and not before_start(task, now):
         raise Started(id=task_id)
+    if mine is not None and mine.done_at is not None:   # their Done stands: the close decides, not a removal
+        raise DoneAlready(name=name, id=task_id)
     if mine is None or not claim_store.end_sync(conn, mine.id, "withdrawn" if how == REMOVED else "no_show", now):
         raise NoPlace(name=name)
     if how == NO_SHOW:

@@ -99,3 +99,19 @@ async def test_closing_an_event_ends_its_waiting_list_and_tells_those_still_wait
     assert await waitlist.sweep(db, now + timedelta(days=10)) == 0  # no lapse after the close
     assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'waitlist_lapsed'") == 0
     assert b  # b held a place throughout
+
+
+async def test_a_volunteer_who_said_done_keeps_the_place(db: Database, now: datetime) -> None:
+    """Their Done stands until the close decides (it left a withdrawn claim carrying a Done)."""
+    from bot.services import completion
+
+    staff, tid, (a, b) = await _event(db, now, 2, 2, starts_in=timedelta(hours=1))
+    later = now + timedelta(hours=2)   # the event is under way
+    tg_a = int(await db.fetchval("SELECT tg_user_id FROM members WHERE id = :m", {"m": a}))
+    await completion.mark_done(db, task_id=tid, tg_user_id=tg_a, now=later)
+    with pytest.raises(roster.DoneAlready):
+        await roster.remove(db, task_id=tid, member_id=a, tg_user_id=staff, admin_ids=ADMINS, now=later)
+    assert await _claim_state(db, tid, a) == "done"
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'task_place_ended'") == 0
+    ended = await roster.remove(db, task_id=tid, member_id=b, tg_user_id=staff, admin_ids=ADMINS, now=later)
+    assert ended.how == roster.REMOVED                      # one who has not said Done may still be removed
