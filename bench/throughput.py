@@ -14,6 +14,7 @@ import asyncio
 import math
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -213,6 +214,8 @@ def _ends(run: Run, fake: FakeTelegram, mark: int, groups: set[int]) -> None:
 def _py_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
     """py-spy (a dev tool, not a dependency) sampling the bot as collapsed stacks."""
     exe = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    if not os.path.exists(exe):
+        exe = shutil.which("py-spy") or exe  # installed elsewhere (pip install --target …, on PATH)
     return subprocess.Popen([exe, "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
                              "--nonblocking", "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
