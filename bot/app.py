@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import gc
 import importlib
 import logging
 from typing import Any
@@ -119,6 +120,16 @@ class LinliApplication(Application):  # type: ignore[type-arg]
         return await super().process_error(update, error, job, coroutine)
 
 
+def freeze_start_up_heap() -> None:
+    """What start-up loaded (modules, classes, catalogues, python-telegram-bot's and aiohttp's
+    objects: several hundred thousand) lives as long as the process: moved out of the collector's
+    reach, a full collection then walks only what was made since. Without it each full collection
+    walked them all, a pause of 80–160 ms on the event loop (measured in a claim storm's first
+    second, pinned to one busy core): every update waiting meanwhile waits that long."""
+    gc.collect()
+    gc.freeze()
+
+
 def build_application(settings: Settings, clock: Clock | None = None,
                       instance: Instance | None = None) -> Application:  # type: ignore[type-arg]
     runtime = Runtime(settings=settings, clock=clock or settings.make_clock())
@@ -143,6 +154,7 @@ def build_application(settings: Settings, clock: Clock | None = None,
         runtime.bot_username = me.username or ""
         await _set_commands(app)
         log.info("Linli is running as @%s", runtime.bot_username)
+        freeze_start_up_heap()
 
     async def post_stop(app: Application) -> None:  # type: ignore[type-arg]
         inbox = app.bot_data.get("inbox")
