@@ -27,6 +27,7 @@ from telegram.ext import ApplicationHandlerStop, TypeHandler
 from bot.context import LinliApp, LinliContext
 from bot.models import N_
 from bot.ui import answer, tr_for
+from storage import cards as card_store
 from storage import tasks as task_store
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,10 @@ async def gate(update: Update, ctx: LinliContext) -> None:
         from bot.jobs.cards import check_shown
 
         try:
-            card = await check_shown(ctx, message.chat.id, message.message_id, message.text, message.reply_markup)
+            # One read for the card, the presser and their claim on its task: what the handler needs too.
+            seen = await card_store.pressed(ctx.db, message.chat.id, message.message_id, query.from_user.id)
+            ctx.seen_member, ctx.pressed_glance = (query.from_user.id, seen.member), seen.glance
+            card = await check_shown(ctx, seen.card, message.text, message.reply_markup)
             ctx.pressed_card = card
         except Exception:  # a repair that fails must not stop the press from being answered
             log.exception("could not compare the card in %s with what it should show", message.chat.id)

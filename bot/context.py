@@ -14,6 +14,8 @@ from storage.db import Database
 
 if TYPE_CHECKING:
     from bot.services.members import SeenLanguage
+    from storage.members import Member
+    from storage.tasks import ClaimGlance
 
 
 @dataclass
@@ -41,6 +43,13 @@ class LinliContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any],
     # The sender's language as read with the private-chat note (bot/conversations/core.py), for
     # bot.ui.member_language while no language was written since.
     seen_language: SeenLanguage | None = None
+    # The sender's member row (None: none, or erased) as read earlier in this update, by the private-chat
+    # note or, for a press on a group card, by the gate with the card: the first handler that needs it
+    # takes it instead of reading it again (bot.ui.member_of). Nothing before the handlers writes it.
+    seen_member: tuple[int, Member | None] | None = None
+    # For a press on a group card: the presser's claim on the card's task as the gate read it with the
+    # card (bot.jobs.cards.PressedCard), so a Claim tap needs no read of its own before the writer's.
+    pressed_glance: ClaimGlance | None = None
 
     @property
     def runtime(self) -> Runtime:

@@ -26,6 +26,7 @@ from bot.models import DomainError, InvalidInput
 from bot.numbers import MAX_ID, number
 from storage import communities as community_store
 from storage import members as member_store
+from storage.members import Member
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,15 @@ async def member_language(ctx: LinliContext, tg_user_id: int | None, tg_language
         if stored:
             return stored
     return normalise_language(tg_language_code, default)
+
+
+async def member_of(ctx: LinliContext, tg_user_id: int) -> Member | None:
+    """The (not deleted) member of a Telegram user, as ``access.member_by_tg``; the row read earlier in
+    this update (``LinliContext.seen_member``) serves the first caller, later ones read afresh."""
+    seen, ctx.seen_member = ctx.seen_member, None
+    if seen is not None and seen[0] == tg_user_id:
+        return seen[1]
+    return await member_store.by_tg(ctx.db, tg_user_id)
 
 
 async def tr_for(update: Update, ctx: LinliContext) -> Translator:

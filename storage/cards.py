@@ -10,8 +10,12 @@ recorded once posted or drawn is written by storage/tasks.py (``card_posted``, `
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
+from typing import Any
 
 from storage.db import Database, Row
+from storage.members import Member, by_tg_sync
+from storage.tasks import ClaimGlance
 
 CARD_SELECT = (
     "SELECT t.*, a.name AS area_name, c.group_chat_id AS community_chat, c.timezone AS community_tz,"
@@ -51,8 +55,37 @@ async def card_of(db: Database, task_id: int) -> Row | None:
 
 async def at_message(db: Database, chat_id: int, message_id: int) -> Row | None:
     """The card row of the task whose card is this message of a group, None if it is no card."""
-    return await db.fetchone(CARD_SELECT + " WHERE t.group_chat_id = :chat_id AND t.group_message_id = :message_id",
-                             {"chat_id": chat_id, "message_id": message_id})
+    return await db.fetchone(_AT_MESSAGE, {"chat_id": chat_id, "message_id": message_id})
+
+
+@dataclass(frozen=True)
+class Pressed:
+    """What a press on a group message needs, read in one round trip: the card row of the task whose
+    card the message is (None: no card), the presser's member row (None: none, or erased) and their
+    claim on that task as ``tasks.claim_glance`` reads it (None: no card or no member)."""
+
+    card: Row | None
+    member: Member | None
+    glance: ClaimGlance | None
+
+
+_AT_MESSAGE = CARD_SELECT + " WHERE t.group_chat_id = :chat_id AND t.group_message_id = :message_id"
+_MINE = "SELECT state FROM claims WHERE task_id = :task_id AND member_id = :member_id"
+
+
+def _pressed(conn: Any, chat_id: int, message_id: int, tg_user_id: int) -> Pressed:
+    card = conn.execute(_AT_MESSAGE, {"chat_id": chat_id, "message_id": message_id}).fetchone()
+    member = by_tg_sync(conn, tg_user_id)
+    glance = None
+    if card is not None and member is not None:
+        mine = conn.execute(_MINE, {"task_id": card["id"], "member_id": member.id}).fetchone()
+        glance = ClaimGlance(card["state"], card["kind"], None if mine is None else mine["state"])
+    return Pressed(card, member, glance)
+
+
+async def pressed(db: Database, chat_id: int, message_id: int, tg_user_id: int) -> Pressed:
+    """``at_message``, ``members.by_tg`` and ``tasks.claim_glance`` for a press, in one round trip."""
+    return await db.read(lambda conn: _pressed(conn, chat_id, message_id, tg_user_id))
 
 
 async def waiting(db: Database, chat_id: int) -> bool:

@@ -168,6 +168,14 @@ class Database:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)``, plain synchronous reads, on the reader's thread in one round trip (a
+        few statements that one step needs together cost one trip, not one each). Not a
+        transaction: each statement sees what was committed when it ran, as with ``fetchone``."""
+        reader = self.reader
+        result: T = await reader._execute(fn, reader._conn)  # type: ignore[no-untyped-call]  # see ``write``
+        return result
+
     # -- maintenance -----------------------------------------------------------------------
     async def backup(self, target: str) -> None:
         """Online backup (SQLite backup API): safe while the bot is running."""

@@ -321,6 +321,13 @@ class PgDatabase:
             result: T = await greenlet_spawn(fn, SyncPgConnection(raw))
             return result
 
+    async def read(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(conn)`` (synchronous sqlite3-style reads) on one pooled connection, outside a
+        transaction: each statement sees what was committed when it ran."""
+        async with self.pool.acquire() as raw:
+            result: T = await greenlet_spawn(fn, SyncPgConnection(raw))
+            return result
+
     async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         rows = await self.reader.execute_fetchall(sql, params)
         return rows[0] if rows else None

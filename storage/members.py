@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -145,6 +145,11 @@ async def get_by_tg(conn: aiosqlite.Connection, tg_user_id: int) -> Member | Non
     return _member(await first(conn, _BY_TG, {"tg": tg_user_id}))
 
 
+def by_tg_sync(conn: Any, tg_user_id: int) -> Member | None:
+    """``by_tg`` inside ``Database.read`` or ``Database.write``."""
+    return _member(conn.execute(_BY_TG, {"tg": tg_user_id}).fetchone())
+
+
 async def by_tg(db: Database, tg_user_id: int) -> Member | None:
     """The (not deleted) member of a Telegram user, registered or not."""
     return _member(await db.fetchone(_BY_TG, {"tg": tg_user_id}))
@@ -260,17 +265,28 @@ def _language_written() -> None:
     _Counter.value += 1
 
 
-async def mark_reachable(db: Database, tg_user_id: int) -> str | None:
-    """The person wrote to the bot in private: it may write to them (again). Returns the language
-    they chose in the bot, as ``language_of`` (the same read serves both)."""
-    row = await db.fetchone("SELECT id, started_bot, reachable, language FROM members WHERE tg_user_id = :tg",
-                            {"tg": tg_user_id})
+@dataclass(frozen=True)
+class Reached:
+    """What ``mark_reachable`` read: the language the person chose in the bot (as ``language_of``)
+    and their member row as ``by_tg`` would read it after the mark (None: no member, or erased)."""
+
+    language: str | None
+    member: Member | None
+
+
+async def mark_reachable(db: Database, tg_user_id: int) -> Reached:
+    """The person wrote to the bot in private: it may write to them (again). Returns their language
+    and member row (the same read serves both, and what the update does next)."""
+    row = await db.fetchone("SELECT * FROM members WHERE tg_user_id = :tg", {"tg": tg_user_id})
     if row is None:
-        return None
+        return Reached(None, None)
     if not (row["started_bot"] and row["reachable"]):
         async with db.transaction() as conn:
             await conn.execute("UPDATE members SET started_bot = 1, reachable = 1 WHERE id = :id", {"id": row["id"]})
-    return str(row["language"]) if row["language"] else None
+    member = None
+    if row["deleted_at"] is None:
+        member = replace(Member.from_row(row), started_bot=True, reachable=True)
+    return Reached(str(row["language"]) if row["language"] else None, member)
 
 
 # -- registration, profile and staff (bot/services/members.py, communities.py, merchants.py) -----

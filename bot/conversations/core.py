@@ -106,7 +106,9 @@ async def note_private_chat(update: Update, ctx: LinliContext) -> None:
     chat, user = update.effective_chat, update.effective_user
     if chat is None or user is None or chat.type != "private" or update.my_chat_member is not None:
         return
-    ctx.seen_language = await members.note_private_chat(ctx.db, user.id)  # bot.ui.member_language uses it
+    # bot.ui.member_language and bot.ui.member_of use what was read on the way
+    ctx.seen_language, member = await members.note_private_chat(ctx.db, user.id)
+    ctx.seen_member = (user.id, member)
 
 
 PRIVATE_ONLY = ["request", "publish", "tasks", "mytasks", "points", "history", "leaderboard", "rewards", "vouchers",

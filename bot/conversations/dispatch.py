@@ -24,7 +24,7 @@ from bot.models import N_, DomainError, InvalidInput, Member, NotAllowed, NotReg
 from bot.numbers import parse_int
 from bot.renderers import RenderContext, Rendered, renderer
 from bot.services import alerts, categories, tasks
-from bot.services.access import member_by_tg, require_registered
+from bot.services.access import require_registered
 from bot.ui import (
     answer,
     edit_or_send,
@@ -33,6 +33,7 @@ from bot.ui import (
     event_time,
     inline,
     local_time,
+    member_of,
     reply,
     task_name,
     tr_for,
@@ -82,7 +83,7 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
     if confirmed:
         data = data[:-2]
     # One read for the member serves the language too (in a claim storm every read counts).
-    member = await member_by_tg(ctx.db, query.from_user.id)
+    member = await member_of(ctx, query.from_user.id)
     t = translator(member.language if member is not None and member.language
                    else normalise_language(query.from_user.language_code, ctx.settings.default_language))
     try:
@@ -126,7 +127,8 @@ async def _tidy_stray_card(query: CallbackQuery, ctx: LinliContext, data: str, p
 
 
 async def _claim(p: _Press) -> None:
-    res = await tasks.claim(p.ctx.db, p.ctx.now(), p.member.id, p.task_id)
+    glance = p.ctx.pressed_glance if p.ctx.pressed_card == p.task_id else None  # read with the card by the gate
+    res = await tasks.claim(p.ctx.db, p.ctx.now(), p.member.id, p.task_id, glance=glance)
     if p.member.started_bot:
         text = p.t("You have claimed it ({taken}/{slots}). Thank you! I sent you the details in private.",
                    taken=res.taken, slots=res.slots)
@@ -245,7 +247,7 @@ async def _show_tasks(update: Update, ctx: LinliContext, offset: int) -> None:
     t = await tr_for(update, ctx)
     if update.effective_user is None:
         return
-    member = await member_by_tg(ctx.db, update.effective_user.id)
+    member = await member_of(ctx, update.effective_user.id)
     if member is None or member.community_id is None or not member.registered:
         await reply(update, error_text(t, NotRegistered()))
         return
@@ -424,7 +426,7 @@ async def cmd_mytasks(update: Update, ctx: LinliContext) -> None:
     t = await tr_for(update, ctx)
     if update.effective_user is None:
         return
-    member = await member_by_tg(ctx.db, update.effective_user.id)
+    member = await member_of(ctx, update.effective_user.id)
     if member is None:
         await reply(update, error_text(t, NotRegistered()))
         return

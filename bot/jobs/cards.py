@@ -34,6 +34,8 @@ _KEEP_SHOWN = 4           # states remembered per card
 # task id -> what the card showed lately, as a press shows it, when, and whether this process drew
 # it (False: what a press found on it instead of what it should show, and had redrawn).
 _shown: dict[int, list[tuple[Any, float, bool]]] = {}
+# task id -> (the card row and default language it was drawn from, the drawing as a press shows it)
+_should: dict[int, tuple[Any, Any]] = {}
 
 
 def _has_budget(ctx: LinliContext, chat_id: int) -> bool:
@@ -154,26 +156,40 @@ def _stale_press(tid: int, pressed: Any) -> bool:
     return any(shown == pressed for shown, _, _ in states[:-1])
 
 
-async def check_shown(ctx: LinliContext, chat_id: int, message_id: int, text: str | None, markup: Any) -> int | None:
-    """A button was pressed on a message of a group: if it is a task's card and Telegram shows it other
-    than it should be (someone or something overwrote it), the card job redraws it.
+def _should_show(ctx: LinliContext, task: Any) -> Any:
+    """The card as a press would show it if it is as it should be. Drawn again only when the card row
+    changed since the last press on that card (a claim storm presses one unchanged card hundreds of
+    times): keyed by the whole row just read, so it is never older than that read."""
+    tid, key = int(task["id"]), (tuple(task), ctx.settings.default_language)
+    known = _should.get(tid)
+    if known is not None and known[0] == key:
+        return known[1]
+    want_text, want_markup = render_card(_card_translator(ctx, task), task, int(task["taken"]))
+    shown = _as_shown(_plain(want_text), want_markup)
+    if len(_should) > 20_000:
+        _should.clear()
+    _should[tid] = (key, shown)
+    return shown
+
+
+async def check_shown(ctx: LinliContext, task: Any, text: str | None, markup: Any) -> int | None:
+    """A button was pressed on a message of a group whose card row (``storage.cards.pressed``) is
+    ``task``: if it is a task's card and Telegram shows it other than it should be (someone or
+    something overwrote it), the card job redraws it.
 
     Returns the id of the task whose card it is (None when it is no card). A card already waiting for
     the card job is left to it, and so is a press made just before the card's latest edit (in a claim
     storm most presses see a card one edit behind).
     """
-    task = await card_store.at_message(ctx.db, chat_id, message_id)
     if task is None:
         return None
     tid = int(task["id"])
     if int(task["card_version"]) > int(task["card_rendered"]):
         return tid
-    t = _card_translator(ctx, task)
-    want_text, want_markup = render_card(t, task, int(task["taken"]))
     pressed = _as_shown(text or "", markup)
-    if _as_shown(_plain(want_text), want_markup) == pressed or _stale_press(tid, pressed):
+    if _should_show(ctx, task) == pressed or _stale_press(tid, pressed):
         return tid
-    log.warning("card %s in %s shows something else; it will be redrawn", tid, chat_id)
+    log.warning("card %s in %s shows something else; it will be redrawn", tid, task["group_chat_id"])
     _note_shown(tid, pressed, False)  # before the write: presses of the same burst do not ask again
     try:
         await card_store.redraw(ctx.db, tid)

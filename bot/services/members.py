@@ -22,7 +22,7 @@ from storage import erasure as erasure_store
 from storage import members as member_store
 from storage import organisations as org_store
 from storage.db import Connection, Database
-from storage.members import MemberName, Profile
+from storage.members import Member, MemberName, Profile
 from storage.outbox import audit
 
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
@@ -253,11 +253,12 @@ class SeenLanguage:
         return tg_user_id == self.tg_user_id and self.writes == member_store.language_writes()
 
 
-async def note_private_chat(db: Database, tg_user_id: int) -> SeenLanguage:
+async def note_private_chat(db: Database, tg_user_id: int) -> tuple[SeenLanguage, Member | None]:
     """Someone wrote to the bot in private: the bot may write to them (again) from now on. Returns
-    their language, read on the way."""
+    their language and their member row (None: none, or erased), read on the way."""
     writes = member_store.language_writes()
-    return SeenLanguage(tg_user_id, writes, await member_store.mark_reachable(db, tg_user_id))
+    reached = await member_store.mark_reachable(db, tg_user_id)
+    return SeenLanguage(tg_user_id, writes, reached.language), reached.member
 
 
 async def staff_members(db: Database, *, community_id: int) -> list[MemberName]:

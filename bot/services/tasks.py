@@ -367,13 +367,15 @@ async def review(db: Database, now: datetime, staff_id: int, task_id: int, *, ap
         return state
 
 
-async def claim(db: Database, now: datetime, member_id: int, task_id: int) -> ClaimResult:
+async def claim(db: Database, now: datetime, member_id: int, task_id: int, *,
+                glance: task_store.ClaimGlance | None = None) -> ClaimResult:
     """Take one place. Race-safe: the whole check-and-insert runs under one write transaction.
 
     A tap on a task that is already full is refused from a plain read first, without waiting for
     the writer: in a claim storm hundreds of such taps would otherwise queue behind each other.
+    ``glance``: that read, when it was made with the press (the card's row, bot/buttons.py).
     """
-    quick = await task_store.claim_glance(db, task_id, member_id)
+    quick = glance if glance is not None else await task_store.claim_glance(db, task_id, member_id)
     if quick is not None and quick.mine not in ACTIVE_CLAIM_STATES and _no_place(quick.state, quick.kind):
         raise TaskFull()
     return await db.write(lambda conn: _claim(conn, now, member_id, task_id))

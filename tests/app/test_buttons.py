@@ -98,10 +98,13 @@ async def test_a_card_shown_other_than_it_should_be_is_marked_for_the_card_job(d
     async def state() -> tuple[Any, ...]:
         return tuple(await db.fetchone("SELECT card_version, card_rendered, card_hash FROM tasks WHERE id = ?", (tid,)))
 
-    assert await cards.check_shown(ctx, -100, 6, "anything", None) is None  # not a card
-    assert await cards.check_shown(ctx, -100, 5, plain, markup) == tid     # as it should be: left alone
+    async def check(message_id: int, text: str, buttons: Any) -> int | None:
+        return await cards.check_shown(ctx, await card_store.at_message(db, -100, message_id), text, buttons)
+
+    assert await check(6, "anything", None) is None  # not a card
+    assert await check(5, plain, markup) == tid     # as it should be: left alone
     assert await state() == (2, 2, "drawn")
-    assert await cards.check_shown(ctx, -100, 5, "Good: the request stays as it is.", None) == tid
+    assert await check(5, "Good: the request stays as it is.", None) == tid
     assert await state() == (2, 1, None)                                   # the card job redraws it
     rows = await card_store.to_draw(db)
     assert [r["id"] for r in rows] == [tid]

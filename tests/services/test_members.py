@@ -11,6 +11,7 @@ from bot.models import NotRegistered
 from bot.services import communities as comm
 from bot.services import ledger
 from bot.services import members as svc
+from storage import members as member_store
 from storage.db import Database
 
 
@@ -162,11 +163,11 @@ async def test_staff_candidate_is_a_registered_member_here(db: Database, now: da
 async def test_private_chat_note_reads_the_language_until_one_is_written(db: Database, now: datetime) -> None:
     """The read that marks someone reachable also gives their language, which stands in for reading
     it again in the same update only while no language has been written since."""
-    assert (await svc.note_private_chat(db, 1)).language is None  # no member row: nothing to mark
+    assert (await svc.note_private_chat(db, 1)) == (svc.SeenLanguage(1, member_store.language_writes(), None), None)
     await comm.setup_community(db, name="Sunshine", group_chat_id=-5, tg_user_id=1, language="en", now=now)
-    seen = await svc.note_private_chat(db, 1)
+    seen, _member = await svc.note_private_chat(db, 1)
     assert (seen.language, seen.still(1), seen.still(2)) == ("en", True, False)
     assert await db.fetchval("SELECT started_bot + reachable FROM members WHERE tg_user_id = 1") == 2
     await svc.set_language(db, tg_user_id=1, language="zh", now=now)
     assert not seen.still(1)  # read again: the answer is in the new language
-    assert (await svc.note_private_chat(db, 1)).language == "zh"
+    assert (await svc.note_private_chat(db, 1))[0].language == "zh"
