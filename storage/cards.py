@@ -84,8 +84,9 @@ def _pressed(conn: Any, chat_id: int, message_id: int, tg_user_id: int) -> Press
 
 
 async def pressed(db: Database, chat_id: int, message_id: int, tg_user_id: int) -> Pressed:
-    """``at_message``, ``members.by_tg`` and ``tasks.claim_glance`` for a press, in one round trip."""
-    return await db.read(lambda conn: _pressed(conn, chat_id, message_id, tg_user_id))
+    """``at_message``, ``members.by_tg`` and ``tasks.claim_glance`` for a press, in one go (lookups by
+    index, read on the event loop's thread: ``Database.read_here``)."""
+    return await db.read_here(lambda conn: _pressed(conn, chat_id, message_id, tg_user_id))
 
 
 async def waiting(db: Database, chat_id: int) -> bool:

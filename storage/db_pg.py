@@ -328,6 +328,8 @@ class PgDatabase:
             result: T = await greenlet_spawn(fn, SyncPgConnection(raw))
             return result
 
+    read_here = read  # (SQLite reads a few rows on the event loop's thread; here every read is a round trip)
+
     async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         rows = await self.reader.execute_fetchall(sql, params)
         return rows[0] if rows else None

@@ -133,6 +133,7 @@ async def named_like(db: Database, community_id: int, pattern: str, limit: int) 
 # The member loaders: every ``SELECT *`` from members becomes a ``Member`` here.
 _BY_ID = "SELECT * FROM members WHERE id = :id AND deleted_at IS NULL"
 _BY_TG = "SELECT * FROM members WHERE tg_user_id = :tg AND deleted_at IS NULL"
+_BY_TG_ANY = "SELECT * FROM members WHERE tg_user_id = :tg"
 
 
 async def get(conn: aiosqlite.Connection, member_id: int) -> Member | None:
@@ -151,8 +152,8 @@ def by_tg_sync(conn: Any, tg_user_id: int) -> Member | None:
 
 
 async def by_tg(db: Database, tg_user_id: int) -> Member | None:
-    """The (not deleted) member of a Telegram user, registered or not."""
-    return _member(await db.fetchone(_BY_TG, {"tg": tg_user_id}))
+    """The (not deleted) member of a Telegram user, registered or not (by a unique index: ``read_here``)."""
+    return await db.read_here(lambda conn: by_tg_sync(conn, tg_user_id))
 
 
 async def by_id(db: Database, member_id: int) -> Member | None:
@@ -277,7 +278,7 @@ class Reached:
 async def mark_reachable(db: Database, tg_user_id: int) -> Reached:
     """The person wrote to the bot in private: it may write to them (again). Returns their language
     and member row (the same read serves both, and what the update does next)."""
-    row = await db.fetchone("SELECT * FROM members WHERE tg_user_id = :tg", {"tg": tg_user_id})
+    row = await db.read_here(lambda conn: conn.execute(_BY_TG_ANY, {"tg": tg_user_id}).fetchone())
     if row is None:
         return Reached(None, None)
     if not (row["started_bot"] and row["reachable"]):

@@ -193,9 +193,10 @@ class SentAbout:
 async def sent_about(db: Database, outbox_id: object, task_id: object) -> SentAbout | None:
     """What a sent outbox row became in the chat and the name row of the task it was about, in one
     read; None if the row was not (yet) sent."""
-    row = await db.fetchone(
+    row = await db.read_here(lambda conn: conn.execute(
         "SELECT o.message_id, o.voice_message_id, t.id, t.title, t.description, t.voice_file_id FROM outbox o"
-        " LEFT JOIN tasks t ON t.id = :task WHERE o.id = :id AND o.state = 'sent'", {"id": outbox_id, "task": task_id})
+        " LEFT JOIN tasks t ON t.id = :task WHERE o.id = :id AND o.state = 'sent'",
+        {"id": outbox_id, "task": task_id}).fetchone())
     if row is None:
         return None
     task = None if row["id"] is None else TaskName(row["id"], row["title"], row["description"], row["voice_file_id"])

@@ -185,21 +185,21 @@ async def row(db: Database, task_id: object) -> Task | None:
 
 async def claim_glance(db: Database, task_id: int, member_id: int) -> ClaimGlance | None:
     """The task's state and kind and this member's claim on it, from committed data (no writer)."""
-    found = await db.fetchone(
+    found = await db.read_here(lambda conn: conn.execute(
         "SELECT t.state, t.kind, (SELECT state FROM claims c WHERE c.task_id = t.id AND c.member_id = :member)"
-        " AS mine FROM tasks t WHERE t.id = :id", {"id": task_id, "member": member_id})
+        " AS mine FROM tasks t WHERE t.id = :id", {"id": task_id, "member": member_id}).fetchone())
     return None if found is None else ClaimGlance(found["state"], found["kind"], found["mine"])
 
 
 async def claimed_view(db: Database, task_id: object, member_id: int | None) -> ClaimedTask | None:
     """Everything the claim-details message needs, in one read: the task, the member's claim on it,
     the requester's contact, the time zone and the area. None if there is no such task."""
-    found = await db.fetchone(
+    found = await db.read_here(lambda conn: conn.execute(
         "SELECT t.*, (SELECT state FROM claims k WHERE k.task_id = t.id AND k.member_id = :member) AS mine,"
         " CASE WHEN r.id IS NULL THEN 0 ELSE 1 END AS requester_found, r.display_name AS requester_name,"
         " r.phone AS requester_phone, c.timezone AS tz, a.name AS area_name"
         " FROM tasks t JOIN communities c ON c.id = t.community_id LEFT JOIN members r ON r.id = t.requester_id"
-        " LEFT JOIN areas a ON a.id = t.area_id WHERE t.id = :id", {"id": task_id, "member": member_id})
+        " LEFT JOIN areas a ON a.id = t.area_id WHERE t.id = :id", {"id": task_id, "member": member_id}).fetchone())
     return None if found is None else ClaimedTask.from_row(found)
 
 
@@ -244,11 +244,11 @@ async def name_row(db: Database, task_id: object) -> TaskName | None:
 
 async def when_row(db: Database, task_id: object) -> TaskWhen | None:
     """What it takes to name a task with its time and place, None if there is no such task."""
-    found = await db.fetchone(
+    found = await db.read_here(lambda conn: conn.execute(
         "SELECT t.id, t.title, t.description, t.voice_file_id, t.when_kind, t.starts_at, t.ends_at, t.address,"
         " c.timezone AS tz,"
         " a.name AS area_name FROM tasks t JOIN communities c ON c.id = t.community_id"
-        " LEFT JOIN areas a ON a.id = t.area_id WHERE t.id = :id", {"id": task_id})
+        " LEFT JOIN areas a ON a.id = t.area_id WHERE t.id = :id", {"id": task_id}).fetchone())
     return None if found is None else TaskWhen(*found)
 
 
