@@ -174,6 +174,7 @@ async def _measure(name: str, fake: FakeTelegram, proc: PinnedBot, cards: dict[i
     steps = build_steps(fake, n, cards, cmd_users, tap_users, random.Random(9))
     spy = _py_spy(proc.pid, profile) if profile else None
     load_before, cpu0, mark = loadavg(), cpu_seconds(proc.pid), len(fake.calls)
+    pressed_from = len(fake.callbacks)
     timing = await drive(fake, steps, window=window)
     await settle(fake, quiet=1.0, timeout=300)  # quiescence: every message the updates caused is out
     deadline = time.monotonic() + 300
@@ -188,7 +189,17 @@ async def _measure(name: str, fake: FakeTelegram, proc: PinnedBot, cards: dict[i
     run = Run(name, timing, cpu=cpu, load_before=load_before, load_after=load_after)
     _ends(run, fake, mark, {m.chat.id for m in cards.values()})
     run.extra["peak_rss_kb"] = rss_kb(proc.pid)[1]
+    run.extra["withdraws"] = _withdraws(list(fake.callbacks.values())[pressed_from:])
     return run
+
+
+def _withdraws(pressed: list[Any]) -> tuple[int, int]:
+    """Withdraw taps made on the private details message, and on the group card (the details had not
+    arrived yet; refused there). The mix depends on timing: a bot that sends the details sooner gets
+    more real withdrawals, which cost more than a refusal, so compare runs with this in view."""
+    taps = [c for c in pressed if c.data.startswith("wd:") and c.message is not None]
+    private = sum(1 for c in taps if c.message.chat.type == "private")
+    return private, len(taps) - private
 
 
 def _ends(run: Run, fake: FakeTelegram, mark: int, groups: set[int]) -> None:
@@ -395,6 +406,8 @@ async def main_async(args: argparse.Namespace) -> None:
         *[f"- Linli round {i + 1}, from its outbox: {e['now']} messages due at once, the last sent"
           f" {e['now_last']:.1f} s after the first update; {e['held']} held on purpose ({e['held_kinds']}),"
           f" the last sent {e['held_last']:.1f} s after it." for i, e in enumerate(r.extra['outbox_ends'] for r in linli)],
+        f"- Linli Withdraw taps on the private details message / on the card (refused there, the details not"
+        f" arrived yet; the mix depends on timing): {[r.extra['withdraws'] for r in linli]}.",
         f"- Linli messages left in the outbox when stopped: {[r.extra['outbox_unsent'] for r in linli]};"
         f" digests queued during the runs: {[r.extra['digests'] for r in linli]}.",
         f"- Linli peak RSS: {max(r.extra['peak_rss_kb'] for r in linli) / 1024:.0f} MiB; refused calls:"
