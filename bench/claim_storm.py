@@ -2,20 +2,22 @@
 (the knee), the bot pinned to one core.
 
     .venv/bin/python -m bench.claim_storm [--taps 100,500,1000,2000] [--slots 20] [--spread 1.0] [--runs 3]
-                                          [--no-pin]
+                                          [--no-pin] [--database sqlite|postgresql|sqlite,postgresql]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import sqlite3
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from bench.common import (
+    PG_NOTE,
+    Databases,
     PinnedBot,
+    add_database_option,
     cpu_seconds,
     features,
     fresh_db,
@@ -24,7 +26,9 @@ from bench.common import (
     ms,
     percentile,
     pin_driver,
+    read,
     report,
+    section_name,
     seed,
     stand_in,
     users_with_chats,
@@ -35,7 +39,8 @@ from bot.devkit.harness import TOKEN, settle
 
 
 async def storm(volunteers: int, slots: int, spread: float, *, db_name: str = "claim_storm.db",
-                pin: bool = False) -> dict[str, Any]:
+                pin: bool = False, database: str = "sqlite", dbs: Databases | None = None) -> dict[str, Any]:
+    """One storm on a fresh bot and database (``database`` "postgresql": a copy on ``dbs``'s server)."""
     fake = await stand_in(flood_limits=True)
     path = fresh_db(db_name)
     await migrate_async(path)
@@ -53,7 +58,8 @@ async def storm(volunteers: int, slots: int, spread: float, *, db_name: str = "c
     cards = await post_cards(fake, group.id, [seeded.event_task_id])
     link_cards(path, cards)
     card = cards[seeded.event_task_id]
-    bot = PinnedBot(fake, path, pin=pin, env={"BOT_SWEEP_INTERVAL": "3600"})
+    url = await dbs.publish(path, database) if dbs is not None else path
+    bot = PinnedBot(fake, url, pin=pin, env={"BOT_SWEEP_INTERVAL": "3600"})
     try:
         await bot.start()
         await _started(fake, bot)
@@ -79,13 +85,11 @@ async def storm(volunteers: int, slots: int, spread: float, *, db_name: str = "c
     finally:
         await bot.stop()
         await fake.stop()
-    con = sqlite3.connect(path)
-    active = con.execute("SELECT COUNT(*) FROM claims WHERE task_id = ? AND state = 'active'",
-                         (seeded.event_task_id,)).fetchone()[0]
-    state = con.execute("SELECT state FROM tasks WHERE id = ?", (seeded.event_task_id,)).fetchone()[0]
-    con.close()
+    active = (await read(url, "SELECT COUNT(*) FROM claims WHERE task_id = ? AND state = 'active'",
+                         (seeded.event_task_id,)))[0][0]
+    state = (await read(url, "SELECT state FROM tasks WHERE id = ?", (seeded.event_task_id,)))[0][0]
     answered = sum(1 for q in ids if fake.callbacks[q].answered)
-    return {"taps": len(ids), "sent_in": sent_in, "cpu": cpu, "load": f"{load_before} -> {load_after}", "claims": active, "state": state, "answered": answered,
+    return {"database": database, "taps": len(ids), "sent_in": sent_in, "cpu": cpu, "load": f"{load_before} -> {load_after}", "claims": active, "state": state, "answered": answered,
             "latencies": latencies, "errors": sorted({f"{e.method}: {e.description}" for e in fake.errors}),
             "answers": sorted({str((fake.callbacks[q].answer or {}).get("text")) for q in ids})[:5]}
 
@@ -104,33 +108,39 @@ async def _started(fake: Any, bot: PinnedBot) -> None:
 async def main_async(args: argparse.Namespace) -> None:
     pin = pin_driver(args.pin)  # the driver and stand-in on CPU 1, the bot alone on CPU 0
     sizes = [int(x) for x in args.taps.split(",")]
-    results: dict[int, list[dict[str, Any]]] = {n: [] for n in sizes}
-    for i in range(args.runs):  # sizes interleaved, so each meets the same machine load
-        for n in sizes:
-            results[n].append(await storm(n, args.slots, args.spread, db_name=f"claim_storm_{n}_{i}.db", pin=pin))
+    kinds = list(args.database)
+    results: dict[tuple[str, int], list[dict[str, Any]]] = {(d, n): [] for d in kinds for n in sizes}
+    async with Databases(kinds) as dbs:
+        for i in range(args.runs):  # sizes and databases interleaved, so each meets the same machine load
+            for n in sizes:
+                for d in kinds:
+                    results[d, n].append(await storm(n, args.slots, args.spread, db_name=f"claim_storm_{n}_{i}.db",
+                                                     pin=pin, database=d, dbs=dbs))
     lines = [
         "Measured (each row one run on a fresh database and bot):",
         "",
-        f"| taps | run | sent within | active claims (expected {args.slots}) | event | answered | p50 | p99 | max"
-        " | bot CPU | load before -> after |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| database | taps | run | sent within | active claims (expected {args.slots}) | event | answered | p50 | p99"
+        " | max | bot CPU | load before -> after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for n in sizes:
-        for i, x in enumerate(results[n], 1):
+    for (d, n), runs in results.items():
+        for i, x in enumerate(runs, 1):
             lat = x["latencies"]
-            lines.append(f"| {n} | {i} | {x['sent_in']:.2f} s | {x['claims']} | {x['state']} | {x['answered']} / {x['taps']}"
-                         f" | {ms(percentile(lat, 50))} | {ms(percentile(lat, 99))}"
+            lines.append(f"| {d} | {n} | {i} | {x['sent_in']:.2f} s | {x['claims']} | {x['state']}"
+                         f" | {x['answered']} / {x['taps']} | {ms(percentile(lat, 50))} | {ms(percentile(lat, 99))}"
                          f" | {ms(max(lat) if lat else float('nan'))} | {x['cpu']:.2f} s | {x['load']} |")
-    lines += ["", "| taps in 1 s | p99 best / median / worst | p99 < 1 s | counts exact |", "|---|---|---|---|"]
-    for n in sizes:
-        p99s = [percentile(x["latencies"], 99) for x in results[n]]
-        exact = all(x["claims"] == args.slots and x["answered"] == x["taps"] for x in results[n])
-        lines.append(f"| {n} | {ms(min(p99s))} / {ms(percentile(p99s, 50))} / {ms(max(p99s))}"
+    lines += ["", "| database | taps in 1 s | p99 best / median / worst | bot CPU per tap, median | p99 < 1 s"
+              " | counts exact |", "|---|---|---|---|---|---|"]
+    for (d, n), runs in results.items():
+        p99s = [percentile(x["latencies"], 99) for x in runs]
+        exact = all(x["claims"] == args.slots and x["answered"] == x["taps"] for x in runs)
+        lines.append(f"| {d} | {n} | {ms(min(p99s))} / {ms(percentile(p99s, 50))} / {ms(max(p99s))}"
+                     f" | {ms(percentile([x['cpu'] / x['taps'] for x in runs], 50))}"
                      f" | {sum(1 for p in p99s if p < 1.0)} of {len(p99s)} runs | {'yes' if exact else 'NO'} |")
-    every = [x for n in sizes for x in results[n]]
+    every = [x for runs in results.values() for x in runs]
     lines += [
         "",
-        f"- Distinct answers shown (first run of the largest size): {results[sizes[-1]][0]['answers']}.",
+        f"- Distinct answers shown (first run of the largest size): {results[kinds[-1], sizes[-1]][0]['answers']}.",
         f"- Refused calls: {sorted({e for x in every for e in x['errors']}) or 'none'}.",
         f"- Features present: {features()}.",
         "",
@@ -144,8 +154,9 @@ async def main_async(args: argparse.Namespace) -> None:
         " (as on Telegram), so they do not touch the answer times measured here; they pace only the"
         f" {args.slots} claim details and the card edit.",
         f"- Bot pinned: {'yes, taskset -c 0 (the driver and stand-in on CPU 1)' if pin else 'no'}.",
+        *([PG_NOTE] if "postgresql" in kinds else []),
     ]
-    write_section("Claim storm", report(lines), "bench.claim_storm")
+    write_section(section_name("Claim storm", kinds), report(lines), "bench.claim_storm")
 
 
 def main() -> None:
@@ -155,6 +166,7 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=1.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-pin", dest="pin", action="store_false")
+    add_database_option(parser)
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -6,6 +6,7 @@ changes how the bot or the stand-in behave.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import platform
@@ -24,7 +25,9 @@ from typing import Any
 
 from bot.devkit.harness import TOKEN, BotProcess
 from bot.devkit.sandbox import FakeTelegram, User
+from storage.db import open_database
 from storage.periods import register as register_periods
+from storage.pg import is_postgres_url
 from storage.timeutil import to_db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,10 +160,14 @@ def rss_kb(pid: int) -> tuple[int, int]:
 
 
 class PinnedBot(BotProcess):
-    """The real bot process (or another command), optionally pinned to CPU 0 with ``taskset``."""
+    """The real bot process (or another command), optionally pinned to CPU 0 with ``taskset``; its
+    database is a path or, from ``Databases.publish``, a ``postgresql://`` URL (its DATABASE_URL)."""
 
-    def __init__(self, *args: Any, pin: bool = False, command: list[str] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, server: FakeTelegram, database: str, *args: Any, pin: bool = False,
+                 command: list[str] | None = None, **kwargs: Any) -> None:
+        if is_postgres_url(database):
+            kwargs["env"] = {**kwargs.get("env", {}), "DATABASE_URL": database}
+        super().__init__(server, database, *args, **kwargs)
         self.pin = pin
         self.command = command
 
@@ -233,8 +240,6 @@ class Seeded:
 
 
 async def migrate_async(path: str) -> None:
-    from storage import open_database
-
     db = await open_database(path)
     await db.close()
 
@@ -373,3 +378,105 @@ def features() -> str:
         "digest (bot/services/digest.py)": (base / "services" / "digest.py").exists(),
     }
     return "; ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in have.items())
+
+
+# ---------------------------------------------------------------------------------------------
+# the database the bot runs on: the seeded SQLite file, or a copy of it on PostgreSQL
+# ---------------------------------------------------------------------------------------------
+
+DATABASES = ("sqlite", "postgresql")
+PG_NOTE = ("- PostgreSQL (computed): a throwaway server on 127.0.0.1 over TCP (tests/pg.py: fsync and"
+           " synchronous_commit off, as in the tests), its processes not pinned (they share both cores with"
+           " the driver and stand-in); the bot's database is a copy of the same seeded SQLite file"
+           " (storage/copy.py, then ANALYZE).")
+
+
+def add_database_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database", default="sqlite", type=database_list,
+        help="sqlite (default), postgresql, or sqlite,postgresql (both, interleaved in the same run);"
+             " PostgreSQL is a throwaway server on 127.0.0.1 started for the run (tests/pg.py)")
+
+
+def database_list(text: str) -> list[str]:
+    """``--database``: one name or a comma-separated list of them (each once, in the order given)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    wrong = [n for n in names if n not in DATABASES]
+    if wrong or not names or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"takes {' or '.join(DATABASES)} (comma-separated, each once), not {text!r}")
+    return names
+
+
+def section_name(base: str, databases: Sequence[str]) -> str:
+    """The RESULTS.md section: the benchmark's own for SQLite alone, its PostgreSQL column otherwise."""
+    return base if list(databases) == ["sqlite"] else f"{base}, {' and '.join(databases)}"
+
+
+class Databases:
+    """Where a benchmark's bot runs. Every benchmark seeds a SQLite file (``seed``); on ``sqlite``
+    the bot opens that file. On ``postgresql`` the file is copied into a fresh database on a
+    throwaway server (tests/pg.py's: initdb in a temporary folder, 127.0.0.1, a free port; fsync off
+    as in the tests), migrated by Alembic, with ``linli migrate-data``'s own copy (storage/copy.py:
+    COPY, then balances and running totals verified), followed by ANALYZE (what autovacuum does
+    within a minute of a bulk load on a real server). The same rows on both databases.
+
+    ``async with Databases(["sqlite", "postgresql"]) as dbs:`` starts the server if one is needed."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+        self.server: Any = None
+        self._count = 0
+
+    async def __aenter__(self) -> Databases:
+        if "postgresql" in self.names:
+            from tests.pg import start_server
+
+            self.server = await asyncio.to_thread(start_server)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.server is not None:
+            server, self.server = self.server, None
+            await asyncio.to_thread(server.stop)
+
+    async def publish(self, path: str, database: str) -> str:
+        """What the bot opens for the seeded file ``path`` on ``database``: the path, or a URL."""
+        if database == "sqlite":
+            return path
+        import asyncpg
+
+        from storage.copy import copy_to_postgres
+
+        self._count += 1
+        name = f"bench_{Path(path).stem.replace('-', '_')}_{self._count}"
+        admin = await asyncpg.connect(self.server.url())
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        url = str(self.server.url(name))
+        await migrate_async(url)
+        await copy_to_postgres(path, url)
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
+        return url
+
+
+async def read(database: str, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+    """Rows of a read-only statement on a bot's database (a path or a URL), beside or after the bot."""
+    db = await open_database(database, migrate=False)
+    try:
+        return list(await db.fetchall(sql, params))
+    finally:
+        await db.close()
+
+
+async def database_size(database: str) -> int:
+    """Bytes on disk: the SQLite file and its WAL, or PostgreSQL's pg_database_size."""
+    if not is_postgres_url(database):
+        return db_size(database)
+    return int((await read(database, "SELECT pg_database_size(current_database())"))[0][0])
