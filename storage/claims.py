@@ -65,6 +65,31 @@ _MINE = "SELECT * FROM claims WHERE task_id = :task AND member_id = :member"
 _TAKEN = "SELECT COUNT(*) FROM claims WHERE task_id = :task AND state IN ('active', 'done')"
 
 
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What the claim transaction reads once it holds the task, in one statement: the member's row
+    (None: no such member, or erased), the state and id of their claim on the task (None: they never
+    claimed it) and how many of its places are held."""
+
+    member: Row | None
+    mine_id: int | None
+    mine_state: str | None
+    taken: int
+
+
+_STANDING = ("SELECT m.*, c.id AS mine_id, c.state AS mine_state, (" + _TAKEN + ") AS taken_places"
+             " FROM (SELECT 1 AS here) AS one"
+             " LEFT JOIN members m ON m.id = :member AND m.deleted_at IS NULL"
+             " LEFT JOIN claims c ON c.task_id = :task AND c.member_id = :member")
+
+
+def standing_sync(conn: SyncConnection, task_id: int, member_id: int) -> Standing:
+    """The member and their place on the task, read after its lock (``storage.tasks.for_claim_sync``):
+    a statement begun before the lock was granted would not see the claims committed meanwhile."""
+    row = conn.execute(_STANDING, {"task": task_id, "member": member_id}).fetchone()
+    return Standing(row if row["id"] is not None else None, row["mine_id"], row["mine_state"], int(row["taken_places"]))
+
+
 async def of(conn: Connection, task_id: int, member_id: int) -> Claim | None:
     """The member's claim on the task (in any state), None if they never claimed it."""
     found = await first(conn, _MINE, {"task": task_id, "member": member_id})

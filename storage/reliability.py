@@ -73,12 +73,6 @@ def record_late_sync(conn: sqlite3.Connection, *, community_id: int, task_id: in
 _MINIMUM = "SELECT min_reliability FROM communities WHERE id = :id"
 
 
-def minimum_sync(conn: sqlite3.Connection, community_id: int) -> int:
-    """The community's minimum score to claim an event (0: none), in a ``Database.write`` transaction."""
-    row = conn.execute(_MINIMUM, {"id": community_id}).fetchone()
-    return int(row[0]) if row else 0
-
-
 async def minimum(db: Database, community_id: int) -> int:
     """The community's minimum score to claim an event (0: none)."""
     return int(await db.fetchval(_MINIMUM, {"id": community_id}) or 0)

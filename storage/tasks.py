@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from storage.db import Connection, Database, Row, SyncConnection, first, lock_row_sync, new_id
+from storage.db import Connection, Database, Row, SyncConnection, dialect, first, lock_row_sync, new_id
 from storage.timeutil import to_db
 
 T = TypeVar("T", bound="Task")
@@ -78,9 +78,13 @@ class OpenTask(Task):
 
 @dataclass(frozen=True, slots=True)
 class ClaimTask(Task):
-    """A task as the claim transaction reads it: with the name of the organisation it is open to."""
+    """A task as the claim transaction reads it: with the name of the organisation it is open to,
+    its community's minimum reliability score to claim an event (0: none) and the Telegram chat of
+    the resident helped (None: none, or erased), read together (one round trip on PostgreSQL)."""
 
     organisation_name: str | None
+    min_reliability: int
+    requester_chat: int | None
 
 
 _COLUMNS: dict[type, tuple[str, ...]] = {}
@@ -170,11 +174,18 @@ def lock_sync(conn: SyncConnection, task_id: int) -> bool:
     return lock_row_sync(conn, "tasks", task_id)
 
 
-def for_claim_sync(conn: SyncConnection, task_id: int) -> ClaimTask | None:
-    """The task with the name of its organisation, in the claim transaction."""
-    found = conn.execute("SELECT t.*, o.name AS organisation_name FROM tasks t"
-                         " LEFT JOIN organisations o ON o.id = t.organisation_id WHERE t.id = :id",
-                         {"id": task_id}).fetchone()
+_FOR_CLAIM = ("SELECT t.*, o.name AS organisation_name, c.min_reliability, rq.tg_user_id AS requester_chat"
+              " FROM tasks t JOIN communities c ON c.id = t.community_id"
+              " LEFT JOIN organisations o ON o.id = t.organisation_id"
+              " LEFT JOIN members rq ON rq.id = t.requester_id AND rq.deleted_at IS NULL WHERE t.id = :id")
+
+
+def for_claim_sync(conn: SyncConnection, task_id: int, *, lock: bool = False) -> ClaimTask | None:
+    """The task as the claim transaction reads it; ``lock``: in the same statement, hold its row
+    as ``lock_sync`` does (PostgreSQL's ``FOR UPDATE``; the row read is the one locked, current
+    even after waiting for the lock; on SQLite the writer already runs one transaction at a time)."""
+    sql = _FOR_CLAIM + (" FOR UPDATE OF t" if lock and dialect(conn) != "sqlite" else "")
+    found = conn.execute(sql, {"id": task_id}).fetchone()
     return None if found is None else ClaimTask.from_row(found)
 
 

@@ -84,12 +84,12 @@ async def of_member(db: Database, member_id: int, now: datetime) -> Reliability:
     return (await of_members(db, [member_id], now))[member_id]
 
 
-def check_claim_sync(conn: SyncConnection, *, community_id: int, member_id: int, kind: str, now: datetime) -> None:
-    """In the claim transaction: an event of a community with a minimum needs that score
-    (``BelowMinimum`` otherwise, and the claim changes nothing). Requests are always open."""
+def check_claim_sync(conn: SyncConnection, *, minimum: int, member_id: int, kind: str, now: datetime) -> None:
+    """In the claim transaction: an event of a community with a minimum (``ClaimTask.min_reliability``,
+    read with the task) needs that score (``BelowMinimum`` otherwise, and the claim changes nothing).
+    Requests are always open."""
     if kind != "event":
         return
-    minimum = store.minimum_sync(conn, community_id)
     if minimum <= 0:
         return
     mine = score(store.marks_sync(conn, member_id, now - HORIZON), now)

@@ -35,10 +35,18 @@ from storage import communities as community_store
 from storage import members as member_store
 from storage import tasks as task_store
 from storage import waitlist as waitlist_store
-from storage.claims import Claim
 from storage.db import Connection, Database, Row, SyncConnection
 from storage.members import Member
-from storage.outbox import audit, audit_sync, enqueue, enqueue_sync, scrub_details, scrub_details_sync
+from storage.outbox import (
+    Message,
+    audit,
+    audit_sync,
+    enqueue,
+    enqueue_all_sync,
+    enqueue_sync,
+    scrub_details,
+    scrub_details_sync,
+)
 from storage.tasks import ClaimTask, OpenTask, Task
 from storage.timeutil import to_db
 from storage.waitlist import Waiting
@@ -388,22 +396,24 @@ def _no_place(state: str, kind: str) -> bool:
 
 def _claim(conn: SyncConnection, now: datetime, member_id: int, task_id: int) -> ClaimResult:
     """The claim transaction, run in one piece on the writer's thread (``Database.write``): the
-    storage functions it calls are plain synchronous ones on the same connection."""
-    task_store.lock_sync(conn, task_id)  # PostgreSQL: claims of one task decide one after another
-    task = task_store.for_claim_sync(conn, task_id)
+    storage functions it calls are plain synchronous ones on the same connection. On PostgreSQL each
+    statement is a round trip to the server: the task is locked and read in one, and the member, their
+    claim and the places taken are read together once the lock is held."""
+    task = task_store.for_claim_sync(conn, task_id, lock=True)  # PostgreSQL: claims of one task decide one after another
     if task is None:
         raise NotFound()
-    mine = claim_store.of_sync(conn, task_id, member_id)
-    if _no_place(task.state, task.kind) and (mine is None or mine.state not in ACTIVE_CLAIM_STATES):
-        raise TaskFull()  # filled while this tap waited for the writer: refuse before reading anything else
-    member = _may_claim(task, member_store.row_sync(conn, member_id), mine, member_id)
-    reliability.check_claim_sync(conn, community_id=task.community_id, member_id=member_id, kind=task.kind, now=now)
-    taken = claim_store.taken_sync(conn, task_id)
+    standing = claim_store.standing_sync(conn, task_id, member_id)
+    mine = standing.mine_state
+    if _no_place(task.state, task.kind) and mine not in ACTIVE_CLAIM_STATES:
+        raise TaskFull()  # filled while this tap waited for the writer: refuse before anything else
+    member = _may_claim(task, standing.member, mine, member_id)
+    reliability.check_claim_sync(conn, minimum=task.min_reliability, member_id=member_id, kind=task.kind, now=now)
+    taken = standing.taken
     if taken >= task.slots:
         raise TaskFull()
-    if mine is not None:
-        claim_store.reactivate_sync(conn, mine.id, now)  # a withdrawn claim comes back
-        claim_id = mine.id
+    if standing.mine_id is not None:
+        claim_store.reactivate_sync(conn, standing.mine_id, now)  # a withdrawn claim comes back
+        claim_id = standing.mine_id
     else:
         claim_id = claim_store.insert_sync(conn, task_id, member_id, now)
     taken += 1
@@ -417,9 +427,9 @@ def _claim(conn: SyncConnection, now: datetime, member_id: int, task_id: int) ->
     return ClaimResult(task_id, claim_id, taken, task.slots, state)
 
 
-def _may_claim(task: ClaimTask, member: Row | None, mine: Claim | None, member_id: int) -> Row:
-    """Who may take a place on a task: returns the member, or raises why not (the count of places
-    is checked after)."""
+def _may_claim(task: ClaimTask, member: Row | None, mine: str | None, member_id: int) -> Row:
+    """Who may take a place on a task (``mine``: the state of their claim on it, if any): returns the
+    member, or raises why not (the count of places is checked after)."""
     if member is None or member["registered_at"] is None:
         raise NotRegistered()
     if member["community_id"] != task.community_id:
@@ -430,9 +440,9 @@ def _may_claim(task: ClaimTask, member: Row | None, mine: Claim | None, member_i
         raise NotVolunteer()
     if task.organisation_id is not None and member["organisation_id"] != task.organisation_id:
         raise DomainError(N_("This task is open only to members of {org}."), org=task.organisation_name or "?")
-    if mine is not None and mine.state in ACTIVE_CLAIM_STATES:
+    if mine in ACTIVE_CLAIM_STATES:
         raise AlreadyClaimed()
-    if mine is not None and mine.state == "no_show":
+    if mine == "no_show":
         raise waitlist.MarkedNotComing()  # staff noted before the start that they are not coming
     if task.state == "full":
         raise TaskFull()
@@ -441,25 +451,25 @@ def _may_claim(task: ClaimTask, member: Row | None, mine: Claim | None, member_i
     return member
 
 
-def _tell_claimed(conn: SyncConnection, now: datetime, task: Task, member: Row, claim_id: int) -> None:
-    """The volunteer gets the details; the person helped hears who is coming."""
+def _tell_claimed(conn: SyncConnection, now: datetime, task: ClaimTask, member: Row, claim_id: int) -> None:
+    """The volunteer gets the details; the person helped hears who is coming (one INSERT for both)."""
     task_id, member_id = task.id, int(member["id"])
+    messages: list[Message] = []
     if member["tg_user_id"] is not None:
-        enqueue_sync(conn, chat_id=int(member["tg_user_id"]), member_id=member_id, kind="task_claimed_volunteer",
-                     now=now, payload={"task_id": task_id}, dedupe_key=f"claimed:{claim_id}:{to_db(now)}")
-        if member["announce_asked_at"] is None:
-            # Their first claim: asked now, long before a first honour would be announced, and
-            # after the details they need first.
-            member_store.ask_announce_sync(conn, member_id=member_id, tg_user_id=int(member["tg_user_id"]), now=now,
-                                           not_before=now + ASK_AFTER_CLAIM)
-    if task.requester_id is not None:
-        chat = member_store.chat_of_sync(conn, task.requester_id)
-        if chat is not None:
-            enqueue_sync(conn, chat_id=chat, member_id=task.requester_id,
-                         kind="task_who_is_coming", now=now,
-                         payload={"task_id": task_id, "volunteer": member["display_name"] or "",
-                                  "volunteer_id": member_id},
-                         dedupe_key=f"coming:{claim_id}:{to_db(now)}")
+        messages.append(Message(chat_id=int(member["tg_user_id"]), member_id=member_id, kind="task_claimed_volunteer",
+                                now=now, payload={"task_id": task_id}, dedupe_key=f"claimed:{claim_id}:{to_db(now)}"))
+    if task.requester_id is not None and task.requester_chat is not None:
+        messages.append(Message(chat_id=int(task.requester_chat), member_id=task.requester_id,
+                                kind="task_who_is_coming", now=now,
+                                payload={"task_id": task_id, "volunteer": member["display_name"] or "",
+                                         "volunteer_id": member_id},
+                                dedupe_key=f"coming:{claim_id}:{to_db(now)}"))
+    enqueue_all_sync(conn, messages)
+    if member["tg_user_id"] is not None and member["announce_asked_at"] is None:
+        # Their first claim: asked now, long before a first honour would be announced, and
+        # after the details they need first.
+        member_store.ask_announce_sync(conn, member_id=member_id, tg_user_id=int(member["tg_user_id"]), now=now,
+                                       not_before=now + ASK_AFTER_CLAIM)
 
 
 async def withdraw(db: Database, now: datetime, member_id: int, task_id: int) -> bool:

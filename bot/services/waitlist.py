@@ -59,8 +59,8 @@ def _eligible(task: ClaimTask, member: Row | None) -> bool:
             and (task.organisation_id is None or member["organisation_id"] == task.organisation_id))
 
 
-def _load(conn: SyncConnection, task_id: int) -> ClaimTask:
-    task = task_store.for_claim_sync(conn, task_id)
+def _load(conn: SyncConnection, task_id: int, *, lock: bool = False) -> ClaimTask:
+    task = task_store.for_claim_sync(conn, task_id, lock=lock)
     if task is None:
         raise NotFound()
     return task
@@ -72,8 +72,7 @@ async def join(db: Database, now: datetime, member_id: int, task_id: int) -> Joi
 
 
 def _join(conn: SyncConnection, now: datetime, member_id: int, task_id: int) -> Joined:
-    task_store.lock_sync(conn, task_id)  # see storage.tasks.lock_sync
-    task = _load(conn, task_id)
+    task = _load(conn, task_id, lock=True)  # see storage.tasks.lock_sync
     member = member_store.row_sync(conn, member_id)
     if member is None or member["registered_at"] is None:
         raise NotRegistered()
@@ -172,7 +171,8 @@ def _take(conn: SyncConnection, now: datetime, task: ClaimTask, member_id: int) 
     if not _eligible(task, member):
         return False
     try:
-        reliability.check_claim_sync(conn, community_id=task.community_id, member_id=member_id, kind=task.kind, now=now)
+        reliability.check_claim_sync(conn, minimum=task.min_reliability, member_id=member_id, kind=task.kind,
+                                     now=now)
     except BelowMinimum:
         return False
     return True
@@ -197,8 +197,7 @@ async def fill(db: Database, now: datetime, task_id: int) -> list[int]:
 def fill_sync(conn: SyncConnection, now: datetime, task_id: int) -> list[int]:
     """In a transaction that freed a place: give each free place of the event to the one waiting
     longest who can take it. Returns the members given a place, in order."""
-    task_store.lock_sync(conn, task_id)
-    task = task_store.for_claim_sync(conn, task_id)
+    task = task_store.for_claim_sync(conn, task_id, lock=True)
     if task is None or task.kind != "event" or task.state not in ("open", "full"):
         return []
     taken = claim_store.taken_sync(conn, task_id)
