@@ -1,13 +1,15 @@
 """Scale: service-call latency, database size and the bot's peak memory as the ledger grows.
 
     .venv/bin/python -m bench.scale [--members 10000] [--tasks 100000] [--ledger 10000,100000,1000000]
-                                    [--repeat 200] [--no-bot]
+                                    [--repeat 200] [--no-bot] [--database sqlite|postgresql|sqlite,postgresql]
 
 Calls the services directly (the code behind /points, /leaderboard, /tasks, one reminder sweep,
 one digest build, the expiring-points sweep between deadlines; points expiry is on; the waiting-list
 sweep with no offer due, over a waiting-list history of a tenth of the ledger's rows), ``--repeat``
 times each with random members, and reports p50/p99. Then runs
 the real bot process on the largest database, sends it some updates and reads its peak RSS.
+``--database postgresql``: the same, on a PostgreSQL copy of each seeded database (bench/common.py,
+``Databases``); with both, each size is seeded once and measured on each in turn.
 """
 
 from __future__ import annotations
@@ -21,14 +23,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.common import (
+    PG_NOTE,
+    Databases,
     PinnedBot,
-    db_size,
+    add_database_option,
+    database_size,
     features,
     fresh_db,
     migrate_async,
     percentile,
+    read,
     report,
     rss_kb,
+    section_name,
     seed,
     stand_in,
     timed,
@@ -47,7 +54,8 @@ OPEN_TASKS = 500
 
 
 async def measure(path: str, members: int, repeat: int, once: dict[str, float] | None = None) -> dict[str, list[float]]:
-    """p50/p99 inputs per call; ``once`` gets the seconds of the expiry sweep's yearly run (every holder)."""
+    """p50/p99 inputs per call on the database ``path`` (or a ``postgresql://`` URL); ``once`` gets
+    the seconds of the expiry sweep's yearly run (every holder)."""
     db = await open_database(path)
     async with db.transaction() as conn:  # expiring points on: /points shows what expires when
         await conn.execute("UPDATE communities SET settings = ? WHERE id = 1", (POLICY_ON,))
@@ -107,11 +115,10 @@ def seed_waitlist(path: str, rows: int, tasks: int) -> None:
     con.close()
 
 
-def plans(path: str) -> list[str]:
-    """EXPLAIN QUERY PLAN of the heaviest statements (to find a missing index)."""
-    con = sqlite3.connect(path)
+def _queries() -> dict[str, str]:
+    """The heaviest statements (to find a missing index), the same text on both databases."""
     month = month_key(datetime.now(UTC), None)
-    queries = {
+    return {
         "leaderboard": "SELECT m.id, t.pts FROM earning_totals t JOIN members m ON m.id = t.subject_id"
                        f" WHERE t.community_id = 1 AND t.scope = 'm' AND t.period = '{month}' AND t.pts > 0"
                        " AND m.deleted_at IS NULL ORDER BY t.pts DESC, t.subject_id LIMIT 10",
@@ -123,11 +130,25 @@ def plans(path: str) -> list[str]:
         "reminder sweep": "SELECT t.id FROM tasks t WHERE t.state IN ('open', 'full', 'in_progress')"
                           " AND t.starts_at IS NOT NULL AND t.starts_at > '2026-11-28'",
     }
+
+
+def plans(path: str) -> list[str]:
+    """EXPLAIN QUERY PLAN of the heaviest statements on an SQLite database."""
+    con = sqlite3.connect(path)
     out = []
-    for name, sql in queries.items():
+    for name, sql in _queries().items():
         detail = "; ".join(r[3] for r in con.execute("EXPLAIN QUERY PLAN " + sql))
         out.append(f"  - {name}: {detail}")
     con.close()
+    return out
+
+
+async def pg_plans(url: str) -> list[str]:
+    """EXPLAIN of the same statements on PostgreSQL (the plan's lines joined, indentation dropped)."""
+    out = []
+    for name, sql in _queries().items():
+        detail = "; ".join(str(r[0]).strip() for r in await read(url, "EXPLAIN (COSTS OFF) " + sql))
+        out.append(f"  - {name}: {detail}")
     return out
 
 
@@ -159,54 +180,76 @@ async def bot_memory(path: str, members: int, updates: int) -> tuple[int, int, f
 
 async def main_async(args: argparse.Namespace) -> None:
     sizes = [int(x) for x in args.ledger.split(",")]
-    rows: list[str] = []
+    kinds: list[str] = list(args.database)
     sizes_line: list[str] = []
-    last_path = ""
-    results: dict[int, dict[str, list[float]]] = {}
-    for n in sizes:
-        path = fresh_db(f"scale-{n}.db")
-        await migrate_async(path)
-        seeded = seed(path, members=args.members, tasks=args.tasks, open_tasks=OPEN_TASKS, ledger=n)
-        seed_waitlist(path, max(10, n // 10), args.tasks)
-        print(f"seeded {n} ledger rows in {seeded.seconds:.1f} s", flush=True)
-        once: dict[str, float] = {}
-        results[n] = await measure(path, args.members, args.repeat, once)
-        sizes_line.append(f"{n:,} ledger rows: {db_size(path) / 1e6:.1f} MB (seeded in {seeded.seconds:.0f} s;"
-                          f" the expiry sweep's yearly run over every holder {once['expiry sweep, yearly run']:.1f} s)")
-        last_path = path
-    header = "| call (target) | " + " | ".join(f"{n:,} rows p50 / p99" for n in sizes) + " |"
-    rows.append(header)
-    rows.append("|---|" + "---|" * len(sizes))
-    missed = []
-    for call, target in TARGETS.items():
-        cells = []
+    last: dict[str, str] = {}
+    results: dict[tuple[str, int], dict[str, list[float]]] = {}
+    async with Databases(kinds) as dbs:
         for n in sizes:
-            lat = results[n][call]
-            p99 = percentile(lat, 99) * 1000
-            cells.append(f"{percentile(lat, 50) * 1000:.2f} / **{p99:.2f} ms**")
-            if p99 > target:
-                missed.append(f"{call} at {n:,} rows ({p99:.1f} ms > {target} ms)")
-        rows.append(f"| {call} (< {target} ms) | " + " | ".join(cells) + " |")
-    lines = [
-        f"Database: 1 community, {args.members:,} registered volunteers, {args.tasks:,} tasks ({OPEN_TASKS} open),"
-        f" one completed claim per closed task, ledger rows spread over 90 days; services called directly"
-        f" ({args.repeat} calls for /points and /tasks, fewer for the heavier ones; first call not timed).",
-        "",
-        *rows,
-        "",
-        "- Database size: " + "; ".join(sizes_line) + ".",
-        "- Missed targets: " + ("; ".join(missed) if missed else "none") + ".",
-        "- Query plans on the largest database:",
-        *plans(last_path),
-    ]
-    if args.bot:
-        cur, peak, p99 = await bot_memory(last_path, args.members, args.updates)
-        lines.append(f"- Bot process on the {sizes[-1]:,}-row database after {args.updates} updates (/points,"
-                     f" /leaderboard, /tasks): RSS {cur / 1024:.0f} MiB, peak RSS **{peak / 1024:.0f} MiB**;"
-                     f" answer p99 {p99 * 1000:.0f} ms (20 in flight, flood pacing off as in Throughput).")
+            path = fresh_db(f"scale-{n}.db")
+            await migrate_async(path)
+            seeded = seed(path, members=args.members, tasks=args.tasks, open_tasks=OPEN_TASKS, ledger=n)
+            seed_waitlist(path, max(10, n // 10), args.tasks)
+            print(f"seeded {n} ledger rows in {seeded.seconds:.1f} s", flush=True)
+            for kind in kinds:
+                t0 = time.perf_counter()
+                last[kind] = await dbs.publish(path, kind)
+                copied = time.perf_counter() - t0
+                once: dict[str, float] = {}
+                results[kind, n] = await measure(last[kind], args.members, args.repeat, once)
+                size = await database_size(last[kind])
+                sizes_line.append(
+                    f"{kind}, {n:,} ledger rows: {size / 1e6:.1f} MB (seeded in {seeded.seconds:.0f} s"
+                    + (f", copied to PostgreSQL in {copied:.0f} s" if kind != "sqlite" else "")
+                    + f"; the expiry sweep's yearly run over every holder {once['expiry sweep, yearly run']:.1f} s)")
+        lines = [
+            f"Database: 1 community, {args.members:,} registered volunteers, {args.tasks:,} tasks ({OPEN_TASKS} open),"
+            f" one completed claim per closed task, ledger rows spread over 90 days; services called directly"
+            f" ({args.repeat} calls for /points and /tasks, fewer for the heavier ones; first call not timed).",
+            "",
+            *_table(results, kinds, sizes),
+            "",
+            "- Database size: " + "; ".join(sizes_line) + ".",
+            "- Missed targets: " + ("; ".join(_missed(results)) or "none") + ".",
+        ]
+        for kind in kinds:
+            lines += [f"- Query plans on the largest database ({kind}):",
+                      *(plans(last[kind]) if kind == "sqlite" else await pg_plans(last[kind]))]
+        if args.bot:
+            for kind in kinds:
+                cur, peak, p99 = await bot_memory(last[kind], args.members, args.updates)
+                lines.append(f"- Bot process on the {sizes[-1]:,}-row database ({kind}) after {args.updates} updates"
+                             f" (/points, /leaderboard, /tasks): RSS {cur / 1024:.0f} MiB, peak RSS **{peak / 1024:.0f} MiB**;"
+                             f" answer p99 {p99 * 1000:.0f} ms (20 in flight, flood pacing off as in Throughput).")
     lines.append(f"- Features present: {features()}.")
+    if "postgresql" in kinds:
+        lines.append(PG_NOTE)
     body = report(lines)
-    write_section("Scale", body, "bench.scale")
+    write_section(section_name("Scale", kinds), body, "bench.scale")
+
+
+def _table(results: dict[tuple[str, int], dict[str, list[float]]], kinds: list[str], sizes: list[int]) -> list[str]:
+    """p50 / p99 per call (rows) and database and size (columns)."""
+    columns = [(k, n) for n in sizes for k in kinds]
+    named = len(kinds) > 1 or kinds != ["sqlite"]
+    rows = ["| call (target) | " + " | ".join((f"{k}, " if named else "") + f"{n:,} rows p50 / p99"
+                                             for k, n in columns) + " |",
+            "|---|" + "---|" * len(columns)]
+    for call, target in TARGETS.items():
+        cells = [f"{percentile(results[c][call], 50) * 1000:.2f} / **{percentile(results[c][call], 99) * 1000:.2f} ms**"
+                 for c in columns]
+        rows.append(f"| {call} (< {target} ms) | " + " | ".join(cells) + " |")
+    return rows
+
+
+def _missed(results: dict[tuple[str, int], dict[str, list[float]]]) -> list[str]:
+    out = []
+    for (kind, n), calls in results.items():
+        for call, target in TARGETS.items():
+            p99 = percentile(calls[call], 99) * 1000
+            if p99 > target:
+                out.append(f"{call} at {n:,} rows on {kind} ({p99:.1f} ms > {target} ms)")
+    return out
 
 
 def main() -> None:
@@ -217,6 +260,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--updates", type=int, default=300)
     parser.add_argument("--no-bot", dest="bot", action="store_false")
+    add_database_option(parser)
     asyncio.run(main_async(parser.parse_args()))
 
 

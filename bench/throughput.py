@@ -4,7 +4,7 @@ floor (bench/floor_bot.py: python-telegram-bot with Linli's HTTP client, answers
 aiohttp + sqlite3 client (bench/bare_client.py: one write and one answer per update).
 
     .venv/bin/python -m bench.throughput [--updates 5000] [--window 100] [--repeat 3] [--no-pin]
-                                         [--profile FILE]
+                                         [--profile FILE] [--database sqlite|postgresql|sqlite,postgresql]
 """
 
 from __future__ import annotations
@@ -20,14 +20,17 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench.common import (
+    PG_NOTE,
+    Databases,
     PinnedBot,
+    add_database_option,
     cpu_seconds,
     fresh_db,
     loadavg,
@@ -35,8 +38,10 @@ from bench.common import (
     ms,
     percentile,
     pin_driver,
+    read,
     report,
     rss_kb,
+    section_name,
     seed,
     stand_in,
     users_with_chats,
@@ -167,7 +172,7 @@ async def _world(n: int) -> tuple[FakeTelegram, int, list[User], list[User]]:
 
 async def _measure(name: str, fake: FakeTelegram, proc: PinnedBot, cards: dict[int, StoredMessage],
                    cmd_users: list[User], tap_users: list[User], n: int, window: int,
-                   profile: str | None = None, unsent: Callable[[], int] | None = None) -> Run:
+                   profile: str | None = None, unsent: Callable[[], Awaitable[int]] | None = None) -> Run:
     await proc.start()
     await drive(fake, build_steps(fake, 10, cards, cmd_users, tap_users, random.Random(1)))  # warm-up, not timed
     await settle(fake, quiet=0.5, timeout=60)
@@ -178,7 +183,7 @@ async def _measure(name: str, fake: FakeTelegram, proc: PinnedBot, cards: dict[i
     timing = await drive(fake, steps, window=window)
     await settle(fake, quiet=1.0, timeout=300)  # quiescence: every message the updates caused is out
     deadline = time.monotonic() + 300
-    while unsent is not None and unsent() and time.monotonic() < deadline:
+    while unsent is not None and await unsent() and time.monotonic() < deadline:
         # A second without calls is not enough on a busy machine (or for a message held back a few
         # seconds on purpose): the bot's own outbox says whether anything is still to go.
         await settle(fake, quiet=1.0, timeout=300)
@@ -238,22 +243,21 @@ def digest_moment(now: datetime) -> datetime:
     return at if at >= local else at + timedelta(days=1)
 
 
-def _unsent(path: str) -> int:
+async def _unsent(database: str) -> int:
     """Messages in the bot's outbox not sent yet (read-only, beside the running bot)."""
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    try:
-        return int(con.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0])
-    finally:
-        con.close()
+    return int((await read(database, "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL"))[0][0])
 
 
 async def run_linli(n: int, window: int, pin: bool, flood_control: bool = False,
-                    profile: str | None = None) -> tuple[Timing, dict[str, Any]]:
-    run = await linli_run(n, window, pin, flood_control, profile)
+                    profile: str | None = None, *, database: str = "sqlite",
+                    dbs: Databases | None = None) -> tuple[Timing, dict[str, Any]]:
+    run = await linli_run(n, window, pin, flood_control, profile, database=database, dbs=dbs)
     return run.timing, {**run.extra, "run": run}
 
 
-async def linli_run(n: int, window: int, pin: bool, flood_control: bool = False, profile: str | None = None) -> Run:
+async def linli_run(n: int, window: int, pin: bool, flood_control: bool = False, profile: str | None = None, *,
+                    database: str = "sqlite", dbs: Databases | None = None) -> Run:
+    """Linli fed the mix, on the seeded SQLite file or (``database`` "postgresql") its copy on ``dbs``'s server."""
     fake, group_id, cmd_users, tap_users = await _world(n)
     path = fresh_db("throughput.db")
     await migrate_async(path)
@@ -262,11 +266,12 @@ async def linli_run(n: int, window: int, pin: bool, flood_control: bool = False,
                   ledger=20_000, group_chat_id=group_id, open_slots=20, now=now, digest_next=digest_moment(now))
     cards = await post_cards(fake, group_id, seeded.open_task_ids)
     link_cards(path, cards)
+    url = await dbs.publish(path, database) if dbs is not None else path
     env = {"BOT_SWEEP_INTERVAL": "3600", "BOT_FLOOD_CONTROL": "true" if flood_control else "false"}
-    bot = PinnedBot(fake, path, pin=pin, env=env)
+    bot = PinnedBot(fake, url, pin=pin, env=env)
     try:
-        run = await _measure("Linli", fake, bot, cards, cmd_users, tap_users, n, window, profile,
-                             unsent=lambda: _unsent(path))
+        run = await _measure("Linli" if database == "sqlite" else f"Linli, {database}", fake, bot, cards, cmd_users,
+                             tap_users, n, window, profile, unsent=lambda: _unsent(url))
         run.extra.update({
             "errors": len(fake.errors),
             "calls": {k: v for k, v in fake.stats.by_method.items() if k != "getUpdates"},
@@ -276,15 +281,15 @@ async def linli_run(n: int, window: int, pin: bool, flood_control: bool = False,
     finally:
         await bot.stop()
         await fake.stop()
-    con = sqlite3.connect(path)
-    run.extra["outbox_unsent"] = con.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
-    run.extra["digests"] = con.execute("SELECT COUNT(*) FROM outbox WHERE kind LIKE 'digest%'").fetchone()[0]
-    run.extra["outbox_ends"] = _outbox_ends(con, run.timing.first_sent)
-    con.close()
+    run.extra["outbox_unsent"] = await _unsent(url)
+    run.extra["digests"] = (await read(url, "SELECT COUNT(*) FROM outbox WHERE kind LIKE 'digest%'"))[0][0]
+    run.extra["outbox_ends"] = _outbox_ends(
+        await read(url, "SELECT kind, created_at, not_before, sent_at FROM outbox WHERE sent_at IS NOT NULL"),
+        run.timing.first_sent)
     return run
 
 
-def _outbox_ends(con: sqlite3.Connection, since: float) -> dict[str, Any]:
+def _outbox_ends(sent: list[Any], since: float) -> dict[str, Any]:
     """From the bot's outbox: the messages the run queued, split into those due at once and those
     held on purpose (due later than queued: the honours question after a first claim, ...), with
     the seconds from ``since`` to the last sent of each, and the kinds held."""
@@ -292,14 +297,13 @@ def _outbox_ends(con: sqlite3.Connection, since: float) -> dict[str, Any]:
         return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
     out: dict[str, Any] = {"now": 0, "now_last": float("nan"), "held": 0, "held_last": float("nan"), "held_kinds": {}}
-    for kind, created, due, sent in con.execute("SELECT kind, created_at, not_before, sent_at FROM outbox"
-                                                " WHERE sent_at IS NOT NULL"):
+    for kind, created, due, sent_at in sent:
         if at(created) < since:
             continue
         key = "held" if at(due) > at(created) + 0.5 else "now"
         out[key] += 1
         last = out[f"{key}_last"]
-        out[f"{key}_last"] = at(sent) - since if math.isnan(last) else max(last, at(sent) - since)
+        out[f"{key}_last"] = at(sent_at) - since if math.isnan(last) else max(last, at(sent_at) - since)
         if key == "held":
             out["held_kinds"][kind] = out["held_kinds"].get(kind, 0) + 1
     return out
@@ -333,6 +337,7 @@ NAMES = {
     "bare": "bare client: bench/bare_client.py, aiohttp + sqlite3, one write + one answer",
     "httpx": "floor with python-telegram-bot's default client (httpx), for reference only",
     "Linli": "Linli: `python -m bot run`, BOT_FLOOD_CONTROL=false",
+    "Linli, postgresql": "Linli on PostgreSQL: `python -m bot run`, DATABASE_URL=postgresql://…, BOT_FLOOD_CONTROL=false",
 }
 
 
@@ -355,39 +360,86 @@ def span(values: list[float], fmt: str = "{:.2f}") -> str:
     return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"{fmt.format(lo)}–{fmt.format(hi)}"
 
 
-async def main_async(args: argparse.Namespace) -> None:
-    pin = pin_driver(args.pin)  # the driver and stand-in on CPU 1, the bot alone on CPU 0
-    runs: dict[str, list[Run]] = {"floor": [], "bare": [], "Linli": [], "httpx": []}
-    for i in range(args.repeat):  # interleaved, so each round meets the same machine load
-        runs["floor"].append(await reference_run(args.updates, args.window, pin, "floor"))
-        runs["bare"].append(await reference_run(args.updates, args.window, pin, "bare"))
-        profile = f"{args.profile}.{i}" if args.profile else None
-        runs["Linli"].append(await linli_run(args.updates, args.window, pin, profile=profile))
-    if args.httpx:
-        runs["httpx"].append(await reference_run(args.updates, args.window, pin, "httpx"))
-    linli = runs["Linli"]
+def linli_key(database: str) -> str:
+    """The name of Linli's runs on ``database`` (the runs' ``name``, the key in NAMES)."""
+    return "Linli" if database == "sqlite" else f"Linli, {database}"
+
+
+async def collect(args: argparse.Namespace, pin: bool) -> dict[str, list[Run]]:
+    """Every round: the floor, the bare client, then Linli on each database asked for."""
+    kinds: list[str] = list(args.database)
+    runs: dict[str, list[Run]] = {"floor": [], "bare": [], **{linli_key(k): [] for k in kinds}, "httpx": []}
+    async with Databases(kinds) as dbs:
+        for i in range(args.repeat):  # interleaved, so each round meets the same machine load
+            runs["floor"].append(await reference_run(args.updates, args.window, pin, "floor"))
+            runs["bare"].append(await reference_run(args.updates, args.window, pin, "bare"))
+            for kind in kinds:
+                profile = f"{args.profile}.{i}" + ("" if kind == "sqlite" else f".{kind}") if args.profile else None
+                runs[linli_key(kind)].append(await linli_run(args.updates, args.window, pin, profile=profile,
+                                                             database=kind, dbs=dbs))
+        if args.httpx:
+            runs["httpx"].append(await reference_run(args.updates, args.window, pin, "httpx"))
+    return runs
+
+
+def _ratios(runs: dict[str, list[Run]], key: str) -> tuple[list[str], bool, bool]:
+    """Rows of the ratio table for Linli's runs under ``key``, and whether each target was met."""
+    linli, label = runs[key], "" if key == "Linli" else f" ({key})"
     ratios: dict[str, dict[str, list[float]]] = {"answered": {}, "messages": {}, "quiescent": {}}
     for ref in ("floor", "bare"):
         ratios["answered"][ref] = [a.timing.rate / b.timing.rate for a, b in zip(linli, runs[ref], strict=True)]
         ratios["messages"][ref] = [a.messages_rate / b.messages_rate for a, b in zip(linli, runs[ref], strict=True)]
         ratios["quiescent"][ref] = [a.quiescent_rate / b.quiescent_rate for a, b in zip(linli, runs[ref], strict=True)]
-    met = {ref: min(ratios["quiescent"][ref]) >= 0.5 for ref in ("floor", "bare")}
-    last = linli[-1].extra
+    rows = [
+        f"| answered{label} | {span(ratios['answered']['floor'])} | {span(ratios['answered']['bare'])} |",
+        f"| to the last private message (answers, claim details, replies; no group call){label}"
+        f" | {span(ratios['messages']['floor'])} | {span(ratios['messages']['bare'])} |",
+        f"| quiescent (card edits included){label} | {span(ratios['quiescent']['floor'])}"
+        f" | {span(ratios['quiescent']['bare'])} |",
+    ]
+    return rows, min(ratios["quiescent"]["floor"]) >= 0.5, min(ratios["quiescent"]["bare"]) >= 0.5
+
+
+def _linli_notes(runs: dict[str, list[Run]], key: str) -> list[str]:
+    """What Linli's runs under ``key`` left behind: targets, CPU, outbox ends, RSS, answers."""
+    linli, last = runs[key], runs[key][-1].extra
+    _, floor_met, bare_met = _ratios(runs, key)
+    return [
+        f"- {key}: target >= 0.5 of the floor (quiescent): **{'met' if floor_met else 'missed'}**;"
+        f" >= 0.5 of the bare client (quiescent): **{'met' if bare_met else 'missed'}**.",
+        f"- {key} CPU per update {span([r.cpu_ms_per_update for r in linli])} ms; floor"
+        f" {span([r.cpu_ms_per_update for r in runs['floor']])} ms; bare client"
+        f" {span([r.cpu_ms_per_update for r in runs['bare']])} ms (user + system time of the process, from /proc).",
+        *[f"- {key} round {i + 1}, from its outbox: {e['now']} messages due at once, the last sent"
+          f" {e['now_last']:.1f} s after the first update; {e['held']} held on purpose ({e['held_kinds']}),"
+          f" the last sent {e['held_last']:.1f} s after it." for i, e in enumerate(r.extra['outbox_ends'] for r in linli)],
+        f"- {key} Withdraw taps on the private details message / on the card (refused there, the details not"
+        f" arrived yet; the mix depends on timing): {[r.extra['withdraws'] for r in linli]}.",
+        f"- {key} messages left in the outbox when stopped: {[r.extra['outbox_unsent'] for r in linli]};"
+        f" digests queued during the runs: {[r.extra['digests'] for r in linli]}.",
+        f"- {key} peak RSS: {max(r.extra['peak_rss_kb'] for r in linli) / 1024:.0f} MiB; refused calls:"
+        f" {last['error_list'] or 'none'}; calls recorded by the stand-in in the last round (warm-up and the"
+        f" {OPEN_TASKS} cards the bench posts included): {last['calls']}.",
+        f"- {key}, sample tap answers (last round): {last['sample_answers']}.",
+    ]
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    pin = pin_driver(args.pin)  # the driver and stand-in on CPU 1, the bot alone on CPU 0
+    runs = await collect(args, pin)
+    keys = [linli_key(k) for k in args.database]
     lines = [
         "Measured (each row one run; rounds interleaved floor, bare, Linli; the same updates in the same order):",
         "",
         "| bot | round | answered/sent | answered updates/s | quiescent updates/s | p50 | p99 | CPU per update | load before -> after |",
         "|---|---|---|---|---|---|---|---|---|",
-        *[row(r, i + 1) for key in ("floor", "bare", "Linli", "httpx") for i, r in enumerate(runs[key])],
+        *[row(r, i + 1) for key in ("floor", "bare", *keys, "httpx") for i, r in enumerate(runs[key])],
         "",
         "Ratios, Linli / reference, per round (measured):",
         "",
         "| | / floor | / bare client |",
         "|---|---|---|",
-        f"| answered | {span(ratios['answered']['floor'])} | {span(ratios['answered']['bare'])} |",
-        f"| to the last private message (answers, claim details, replies; no group call) | {span(ratios['messages']['floor'])}"
-        f" | {span(ratios['messages']['bare'])} |",
-        f"| quiescent (card edits included) | {span(ratios['quiescent']['floor'])} | {span(ratios['quiescent']['bare'])} |",
+        *[line for key in keys for line in _ratios(runs, key)[0]],
         "",
         "Where each run ends (measured; seconds from the first update queued to the stand-in's record of the"
         " bot's last answer, its last call not into a group (answers and private messages: what the updates"
@@ -396,24 +448,9 @@ async def main_async(args: argparse.Namespace) -> None:
         "",
         "| bot | round | last answer | last private message | last card edit (cards settled) | quiescent | card edits |",
         "|---|---|---|---|---|---|---|",
-        *[ends_row(r, i + 1) for key in ("floor", "bare", "Linli") for i, r in enumerate(runs[key])],
+        *[ends_row(r, i + 1) for key in ("floor", "bare", *keys) for i, r in enumerate(runs[key])],
         "",
-        f"- Target >= 0.5 of the floor (quiescent): **{'met' if met['floor'] else 'missed'}**;"
-        f" >= 0.5 of the bare client (quiescent): **{'met' if met['bare'] else 'missed'}**.",
-        f"- Linli CPU per update {span([r.cpu_ms_per_update for r in linli])} ms; floor"
-        f" {span([r.cpu_ms_per_update for r in runs['floor']])} ms; bare client"
-        f" {span([r.cpu_ms_per_update for r in runs['bare']])} ms (user + system time of the process, from /proc).",
-        *[f"- Linli round {i + 1}, from its outbox: {e['now']} messages due at once, the last sent"
-          f" {e['now_last']:.1f} s after the first update; {e['held']} held on purpose ({e['held_kinds']}),"
-          f" the last sent {e['held_last']:.1f} s after it." for i, e in enumerate(r.extra['outbox_ends'] for r in linli)],
-        f"- Linli Withdraw taps on the private details message / on the card (refused there, the details not"
-        f" arrived yet; the mix depends on timing): {[r.extra['withdraws'] for r in linli]}.",
-        f"- Linli messages left in the outbox when stopped: {[r.extra['outbox_unsent'] for r in linli]};"
-        f" digests queued during the runs: {[r.extra['digests'] for r in linli]}.",
-        f"- Linli peak RSS: {max(r.extra['peak_rss_kb'] for r in linli) / 1024:.0f} MiB; refused calls:"
-        f" {last['error_list'] or 'none'}; calls recorded by the stand-in in the last round (warm-up and the"
-        f" {OPEN_TASKS} cards the bench posts included): {last['calls']}.",
-        f"- Sample tap answers (last round): {last['sample_answers']}.",
+        *[line for key in keys for line in _linli_notes(runs, key)],
         "",
         "Description (fixed text, not measured):",
         "",
@@ -442,8 +479,9 @@ async def main_async(args: argparse.Namespace) -> None:
         "- The seed stores the next digest as 08:00 Shanghai at least 12 hours ahead, so no run sends"
         " digests whatever the time of day.",
         f"- Bot pinned: {'yes, taskset -c 0 (the driver and stand-in on CPU 1)' if pin else 'no'}.",
+        *([PG_NOTE] if "postgresql" in args.database else []),
     ]
-    write_section("Throughput", report(lines), "bench.throughput")
+    write_section(section_name("Throughput", args.database), report(lines), "bench.throughput")
 
 
 def main() -> None:
@@ -454,6 +492,7 @@ def main() -> None:
     parser.add_argument("--httpx", action="store_true", help="also run the floor with httpx (reference only)")
     parser.add_argument("--profile", help="record py-spy collapsed stacks of Linli to FILE.<round>")
     parser.add_argument("--no-pin", dest="pin", action="store_false")
+    add_database_option(parser)
     args = parser.parse_args()
     asyncio.run(main_async(args))
 

@@ -10,7 +10,7 @@ import pytest
 from bench import common
 from bench.broadcast import broadcast
 from bench.claim_storm import storm
-from bench.scale import TARGETS, measure, plans, seed_waitlist
+from bench.scale import TARGETS, measure, pg_plans, plans, seed_waitlist
 from bench.throughput import reference_run, run_floor, run_linli
 
 
@@ -84,3 +84,45 @@ async def test_city_core_idle_sweeps_and_a_digest_with_claims() -> None:
     assert d["all_digests"] >= 20 and [e for e in d["errors"] if "Too Many Requests" not in e] == []
     assert d["answers"] and len(d["answers"]) == len(d["details"])
     assert all(x != float("inf") for x in d["details"])  # every claim's details reached the volunteer
+
+
+def test_the_database_option_takes_sqlite_postgresql_or_both() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    common.add_database_option(parser)
+    assert parser.parse_args([]).database == ["sqlite"]
+    assert parser.parse_args(["--database", "postgresql"]).database == ["postgresql"]
+    assert parser.parse_args(["--database", "sqlite,postgresql"]).database == ["sqlite", "postgresql"]
+    for wrong in ("mysql", "sqlite,sqlite", ""):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--database", wrong])
+    assert common.section_name("Scale", ["sqlite"]) == "Scale"
+    assert common.section_name("Scale", ["sqlite", "postgresql"]) == "Scale, sqlite and postgresql"
+
+
+@pytest.mark.postgres
+async def test_each_core_runs_on_a_postgresql_copy() -> None:
+    from tests.pg import Unavailable
+
+    try:
+        dbs = await common.Databases(["postgresql"]).__aenter__()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        r = await storm(12, 3, 0.2, database="postgresql", dbs=dbs)
+        assert (r["claims"], r["answered"], r["errors"]) == (3, 12, [])
+        linli, extra = await run_linli(30, 10, False, database="postgresql", dbs=dbs)
+        assert (linli.answered, linli.unanswered, extra["errors"], extra["outbox_unsent"]) == (30, 0, 0, 0)
+        path = common.fresh_db("scale-smoke-pg.db")
+        await common.migrate_async(path)
+        common.seed(path, members=50, tasks=200, open_tasks=20, ledger=500)
+        seed_waitlist(path, 300, 200)
+        url = await dbs.publish(path, "postgresql")
+        assert url.startswith("postgresql://")
+        assert await common.read(url, "SELECT COUNT(*) FROM ledger") == [(500,)]
+        results = await measure(url, 50, 3)
+        assert set(results) == set(TARGETS) and all(len(v) >= 3 for v in results.values())
+        assert len(await pg_plans(url)) == 5
+    finally:
+        await dbs.__aexit__(None, None, None)
