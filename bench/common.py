@@ -439,6 +439,28 @@ class Databases:
             server, self.server = self.server, None
             await asyncio.to_thread(server.stop)
 
+    def server_cpu(self) -> float:
+        """CPU seconds (user + system) the PostgreSQL server's processes have used so far: the
+        postmaster, its children alive now and those it has reaped (connections closed)."""
+        if self.server is None:
+            return 0.0
+        try:
+            postmaster = int((self.server.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return float("nan")
+        try:
+            fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+            total = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # its own and its reaped children's
+        except (OSError, ValueError):
+            return float("nan")
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    total += cpu_seconds(int(stat.parent.name))
+            except (OSError, IndexError, ValueError):
+                continue
+        return total
+
     async def publish(self, path: str, database: str) -> str:
         """What the bot opens for the seeded file ``path`` on ``database``: the path, or a URL."""
         if database == "sqlite":
