@@ -6,8 +6,10 @@ without the bot, the stand-in or a queue of taps in front of it. Prints only (no
 
 Each round seeds a fresh database (bench/common.py; on PostgreSQL a copy of it, see ``Databases``)
 with 2N volunteers and an event of N places, then times N claims in a row (p50/p90/p99 per claim)
-and then N taps of the others, refused from the glance (the event full). The same process, so the
-PostgreSQL figures include asyncpg and the round trips to a server on 127.0.0.1.
+and then N taps of the others, refused from the glance (the event full); and the CPU per call of
+this process and of the PostgreSQL server (less sensitive to a busy machine than the wall time).
+The same process, so the PostgreSQL figures include asyncpg and the round trips to a server on
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -32,25 +34,30 @@ from storage.db import open_database
 
 
 async def one_round(database: str, dbs: Databases, claims: int, i: int) -> dict[str, list[float]]:
+    """Seconds per call (``claim``, ``refused (full)``) and CPU per call (``... CPU``: this process
+    and the PostgreSQL server's, from /proc; time.process_time counts this process's threads,
+    SQLite's included)."""
     path = fresh_db(f"claim_cost_{i}.db")
     await migrate_async(path)
     seeded = seed(path, members=2 * claims + 1, event_slots=claims)
-    assert seeded.event_task_id is not None
+    event = seeded.event_task_id
+    assert event is not None
     db = await open_database(await dbs.publish(path, database), migrate=False)
     now = datetime.now(UTC)
-    out: dict[str, list[float]] = {"claim": [], "refused (full)": []}
+    out: dict[str, list[float]] = {}
     try:
-        for member in range(2, claims + 2):  # member 1 (staff) created the event
-            t0 = time.perf_counter()
-            await tasks.claim(db, now, member, seeded.event_task_id)
-            out["claim"].append(time.perf_counter() - t0)
-        for member in range(claims + 2, 2 * claims + 2):  # volunteers without a claim: refused
-            t0 = time.perf_counter()
-            try:
-                await tasks.claim(db, now, member, seeded.event_task_id)
-            except TaskFull:
-                pass
-            out["refused (full)"].append(time.perf_counter() - t0)
+        # member 1 (staff) created the event; the first N volunteers take its places, the next N are refused
+        for what, members in (("claim", range(2, claims + 2)), ("refused (full)", range(claims + 2, 2 * claims + 2))):
+            cpu0, server0 = time.process_time(), dbs.server_cpu() if database != "sqlite" else 0.0
+            for member in members:
+                t0 = time.perf_counter()
+                try:
+                    await tasks.claim(db, now, member, event)
+                except TaskFull:
+                    pass
+                out.setdefault(what, []).append(time.perf_counter() - t0)
+            out[f"{what} CPU"] = [(time.process_time() - cpu0) / claims]
+            out[f"{what} server CPU"] = [(dbs.server_cpu() - server0) / claims if database != "sqlite" else 0.0]
     finally:
         await db.close()
     return out
@@ -67,10 +74,15 @@ async def main_async(args: argparse.Namespace) -> None:
                 for what, values in (await one_round(kind, dbs, args.claims, i)).items():
                     got.setdefault((kind, what), []).extend(values)
                 loads.append(f"{kind} round {i + 1}: {before} -> {loadavg()}")
-    print(f"{args.claims} claims per round, {args.rounds} rounds; ms per call p50 / p90 / p99 / max")
-    for (kind, what), values in got.items():
-        print(f"  {kind:<10} {what:<15} " + " / ".join(f"{percentile(values, q) * 1000:.2f}" for q in (50, 90, 99))
-              + f" / {max(values) * 1000:.2f}")
+    print(f"{args.claims} claims per round, {args.rounds} rounds; wall ms per call p50 / p90 / p99 / max;"
+          " CPU ms per call (this process + the PostgreSQL server), each round")
+    for kind in kinds:
+        for what in ("claim", "refused (full)"):
+            wall = got[kind, what]
+            cpu = ", ".join(f"{c * 1000:.2f} + {s * 1000:.2f}"
+                            for c, s in zip(got[kind, f"{what} CPU"], got[kind, f"{what} server CPU"], strict=True))
+            print(f"  {kind:<10} {what:<15} " + " / ".join(f"{percentile(wall, q) * 1000:.2f}" for q in (50, 90, 99))
+                  + f" / {max(wall) * 1000:.2f}   CPU {cpu}")
     print("load average (1/5 min):\n  " + "\n  ".join(loads))
 
 
