@@ -137,6 +137,7 @@ class Run:
     card_edits: int = 0  # group card edits from the first update to quiescence
     not_modified: int = 0  # of which the stand-in refused as "message is not modified"
     cpu: float = float("nan")  # CPU seconds the bot process used from the first update to quiescence
+    server_cpu: float = 0.0  # ... and the PostgreSQL server's processes (0: SQLite, inside the bot)
     load_before: str = ""
     load_after: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -172,13 +173,14 @@ async def _world(n: int) -> tuple[FakeTelegram, int, list[User], list[User]]:
 
 async def _measure(name: str, fake: FakeTelegram, proc: PinnedBot, cards: dict[int, StoredMessage],
                    cmd_users: list[User], tap_users: list[User], n: int, window: int,
-                   profile: str | None = None, unsent: Callable[[], Awaitable[int]] | None = None) -> Run:
+                   profile: str | None = None, unsent: Callable[[], Awaitable[int]] | None = None,
+                   server_cpu: Callable[[], float] = lambda: 0.0) -> Run:
     await proc.start()
     await drive(fake, build_steps(fake, 10, cards, cmd_users, tap_users, random.Random(1)))  # warm-up, not timed
     await settle(fake, quiet=0.5, timeout=60)
     steps = build_steps(fake, n, cards, cmd_users, tap_users, random.Random(9))
     spy = _py_spy(proc.pid, profile) if profile else None
-    load_before, cpu0, mark = loadavg(), cpu_seconds(proc.pid), len(fake.calls)
+    load_before, cpu0, server0, mark = loadavg(), cpu_seconds(proc.pid), server_cpu(), len(fake.calls)
     pressed_from = len(fake.callbacks)
     timing = await drive(fake, steps, window=window)
     await settle(fake, quiet=1.0, timeout=300)  # quiescence: every message the updates caused is out
@@ -191,7 +193,7 @@ async def _measure(name: str, fake: FakeTelegram, proc: PinnedBot, cards: dict[i
     if spy is not None:
         spy.send_signal(signal.SIGINT)
         spy.wait(60)
-    run = Run(name, timing, cpu=cpu, load_before=load_before, load_after=load_after)
+    run = Run(name, timing, cpu=cpu, server_cpu=server_cpu() - server0, load_before=load_before, load_after=load_after)
     _ends(run, fake, mark, {m.chat.id for m in cards.values()})
     run.extra["peak_rss_kb"] = rss_kb(proc.pid)[1]
     run.extra["withdraws"] = _withdraws(list(fake.callbacks.values())[pressed_from:])
@@ -271,7 +273,8 @@ async def linli_run(n: int, window: int, pin: bool, flood_control: bool = False,
     bot = PinnedBot(fake, url, pin=pin, env=env)
     try:
         run = await _measure("Linli" if database == "sqlite" else f"Linli, {database}", fake, bot, cards, cmd_users,
-                             tap_users, n, window, profile, unsent=lambda: _unsent(url))
+                             tap_users, n, window, profile, unsent=lambda: _unsent(url),
+                             server_cpu=dbs.server_cpu if dbs is not None and database != "sqlite" else lambda: 0.0)
         run.extra.update({
             "errors": len(fake.errors),
             "calls": {k: v for k, v in fake.stats.by_method.items() if k != "getUpdates"},
@@ -409,7 +412,9 @@ def _linli_notes(runs: dict[str, list[Run]], key: str) -> list[str]:
         f" >= 0.5 of the bare client (quiescent): **{'met' if bare_met else 'missed'}**.",
         f"- {key} CPU per update {span([r.cpu_ms_per_update for r in linli])} ms; floor"
         f" {span([r.cpu_ms_per_update for r in runs['floor']])} ms; bare client"
-        f" {span([r.cpu_ms_per_update for r in runs['bare']])} ms (user + system time of the process, from /proc).",
+        f" {span([r.cpu_ms_per_update for r in runs['bare']])} ms (user + system time of the process, from /proc)"
+        + (f"; the PostgreSQL server's processes {span([1000 * r.server_cpu / r.timing.sent for r in linli])} ms"
+           " per update besides" if key != "Linli" else "") + ".",
         *[f"- {key} round {i + 1}, from its outbox: {e['now']} messages due at once, the last sent"
           f" {e['now_last']:.1f} s after the first update; {e['held']} held on purpose ({e['held_kinds']}),"
           f" the last sent {e['held_last']:.1f} s after it." for i, e in enumerate(r.extra['outbox_ends'] for r in linli)],

@@ -114,6 +114,7 @@ async def test_each_core_runs_on_a_postgresql_copy() -> None:
         assert (r["claims"], r["answered"], r["errors"]) == (3, 12, [])
         linli, extra = await run_linli(30, 10, False, database="postgresql", dbs=dbs)
         assert (linli.answered, linli.unanswered, extra["errors"], extra["outbox_unsent"]) == (30, 0, 0, 0)
+        assert extra["run"].server_cpu > 0  # the server's processes are found and counted
         path = common.fresh_db("scale-smoke-pg.db")
         await common.migrate_async(path)
         common.seed(path, members=50, tasks=200, open_tasks=20, ledger=500)
