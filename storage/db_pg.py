@@ -154,6 +154,15 @@ async def _init_connection(raw: asyncpg.Connection) -> None:
     await raw.set_type_codec("numeric", schema="pg_catalog", encoder=str, decoder=_number, format="text")
 
 
+async def _keep_session(raw: asyncpg.Connection) -> None:
+    """A connection goes back to the pool as it is. asyncpg's default reset (``SELECT
+    pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``) is one more round trip at every
+    release (two per claim: its glance and its transaction) and has nothing to undo here: every
+    statement runs in a transaction that has ended (asyncpg still rolls back one left open before
+    calling this), the advisory locks are transaction-scoped (``pg_advisory_xact_lock``), and
+    nothing sets a session setting, listens or keeps a cursor. Whatever starts doing so resets it here."""
+
+
 class Cursor:
     """What ``execute`` gives: the rows at once (``fetchone``/``fetchall``, sync or awaited)."""
 
@@ -283,7 +292,8 @@ class PgDatabase:
             if migrate:
                 await pg.upgrade(self.url)
             self._pool = await asyncpg.create_pool(pg.plain_url(self.url), min_size=1, max_size=self.pool_size,
-                                                   timeout=10, command_timeout=60, init=_init_connection)
+                                                   timeout=10, command_timeout=60, init=_init_connection,
+                                                   reset=_keep_session)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             await self.close()
             raise DatabaseError(f"cannot open the database {self.path}: {exc}") from exc

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -197,5 +197,32 @@ async def test_a_parameter_of_another_type_is_compared_as_sqlite_would(pg_url: s
             await conn.execute("INSERT INTO kv (key, value) VALUES (:k, :v)", {"k": 5, "v": 7})
             assert [tuple(r) for r in await conn.execute_fetchall("SELECT key, value FROM kv")] == [("5", "7")]
         assert await db.fetchval("SELECT COUNT(*) FROM kv WHERE key = :k", {"k": 5}) == 1
+    finally:
+        await db.close()
+
+
+async def test_a_claim_is_nine_round_trips_to_the_server(pg_url: str) -> None:
+    """Every query the driver sends for one claim, counted by asyncpg's query logger on the one
+    pooled connection: the glance, then BEGIN, the task locked and read, the member and their
+    place, the claim, the task's new state, the audit row, the details, COMMIT; and nothing when a
+    connection goes back to the pool (asyncpg's default reset was one query at each release)."""
+    from storage.db_pg import PgDatabase
+
+    pooled = PgDatabase(pg_url, pool_size=1)
+    await pooled.open()
+    db = cast(Database, pooled)  # the same interface
+    try:
+        cid = await make_community(db, NOW)
+        staff = await make_member(db, NOW, cid, staff=True)
+        vols = [await make_member(db, NOW, cid, volunteer=True, announce_asked_at=to_db(NOW)) for _ in range(2)]
+        event = await tasks.create_task(db, NOW, staff, tasks.NewTask("other", title="Sweep the lane", kind="event",
+                                                                      slots=5, points=2), staff=True)
+        await tasks.claim(db, NOW, vols[0], event)  # statements prepared once
+        sent: list[str] = []
+        async with pooled.pool.acquire() as raw:
+            raw.add_query_logger(lambda logged: sent.append(logged.query))
+        sent.clear()
+        await tasks.claim(db, NOW, vols[1], event)
+        assert len(sent) == 9, sent
     finally:
         await db.close()
