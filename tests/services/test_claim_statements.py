@@ -2,7 +2,7 @@
 to the server (and a transaction two more, BEGIN and COMMIT), so a claim storm pays for every one.
 
 The database is wrapped in a counter that sees every statement the service sends through it (its
-plain reads and those inside ``Database.write`` functions); nothing is timed."""
+plain reads and those inside ``Database.read``/``read_here``/``write`` functions); nothing is timed."""
 
 from __future__ import annotations
 
@@ -65,6 +65,12 @@ class Counted:
     async def write(self, fn: Callable[[Any], Any]) -> Any:
         self.transactions += 1
         return await self._db.write(lambda conn: fn(_CountedConnection(conn, self.statements)))
+
+    async def read(self, fn: Callable[[Any], Any]) -> Any:
+        return await self._db.read(lambda conn: fn(_CountedConnection(conn, self.statements)))
+
+    async def read_here(self, fn: Callable[[Any], Any]) -> Any:
+        return await self._db.read_here(lambda conn: fn(_CountedConnection(conn, self.statements)))
 
     @contextmanager
     def fresh(self) -> Iterator[Counted]:
