@@ -49,7 +49,7 @@ async def test_no_show_lowers_and_a_completed_event_raises_the_score(fake: FakeT
         await make_claim(db, now, came, vol)
         await fake.send_text(staff_u, None, f"/closeevent {came}")
         sheet = await fake.wait_for_message(staff_u, lambda m: "Attendance" in (m.text or ""), timeout=T)
-        assert "✅ Wang · 50%" in [b["text"] for b in sheet.inline_buttons], sheet.inline_buttons
+        assert "✅ 1. Wang · 50%" in [b["text"] for b in sheet.inline_buttons], sheet.inline_buttons
         assert "reliability" in (sheet.text or "")
         await fake.press_button(staff_u, sheet, "d:att:close")
         await fake.wait_for(lambda: "Event closed" in (sheet.text or ""), timeout=T)
