@@ -35,7 +35,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         load = 0.0
-    idle = max(0.25, cpus - load)
+    idle = max(0.25, cpus - int(load))   # a core counts as busy once a whole core's worth of load is there
     return max(1, min(8, 4 * cpus, round(4 * idle)))
 
 
