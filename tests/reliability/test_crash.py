@@ -21,7 +21,7 @@ from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from bot.services import tasks
 from storage.db import open_database
-from tests.reliability.world import crowd
+from tests.reliability.world import crowd, undelivered_due_sql
 
 
 def _button(message: Any, prefix: str, suffix: str = "") -> str | None:
@@ -88,7 +88,7 @@ async def _run(fake: FakeTelegram, tmp_path: Path, n_tasks: int, kills: int, see
         # Presses made while the bot was down are handled after the restart; wait for completion.
         for _ in range(100 + n_tasks * 10):
             done = await db.fetchval("SELECT COUNT(*) FROM tasks WHERE state = 'completed'")
-            pending = await db.fetchval("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')")
+            pending = await db.fetchval(undelivered_due_sql())
             if done == n_tasks and pending == 0:
                 break
             await asyncio.sleep(0.3)
@@ -109,7 +109,7 @@ async def _run(fake: FakeTelegram, tmp_path: Path, n_tasks: int, kills: int, see
         ) == 0
         # Every queued message was delivered; a message went out twice only if it was on its way
         # (``sending``) when the process was killed (or one per kill, for an answer sent directly).
-        assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')") == 0
+        assert await db.fetchval(undelivered_due_sql()) == 0
         sent = [c for c in fake.calls if c.ok and c.method in ("sendMessage", "sendVoice", "sendPhoto")]
         texts: dict[tuple[Any, str], int] = {}
         for c in sent:

@@ -24,7 +24,7 @@ from bot.devkit.harness import BotProcess
 from bot.devkit.sandbox import FakeTelegram
 from bot.services import tasks
 from storage.db import Database, open_database
-from tests.reliability.world import crowd
+from tests.reliability.world import crowd, undelivered_due_sql
 
 DELAYS = (0.0, 0.05, 0.2)
 WAIT = 120.0
@@ -192,7 +192,7 @@ async def _run(fake: FakeTelegram, tmp_path: Path, *, cycles: int, per_cycle: in
             track()
         await _wait("every task completed", lambda: _count(db, "SELECT COUNT(*) FROM tasks WHERE state = 'completed'", n_tasks))
         await _wait("every update handled", lambda: _all_handled(db, sent_ids))
-        await _wait("the outbox drained", lambda: _count(db, "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')", 0))
+        await _wait("the outbox drained", lambda: _count(db, undelivered_due_sql(), 0))
         # Effects once: one claim and one credit per task; balances = ledger; no claim over slots.
         assert await db.fetchval("SELECT COUNT(*) FROM claims") == n_tasks
         assert await db.fetchval("SELECT COUNT(*) FROM ledger WHERE reason LIKE 'task%'") == n_tasks

@@ -4,12 +4,13 @@ across a restart), and the crash runs' crowd of residents and volunteers."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bot.devkit.sandbox import FakeTelegram
 from bot.devkit.sandbox.state import Chat, StoredMessage, User
 from bot.services import tasks
 from storage.db import Database
+from storage.timeutil import to_db
 from tests.e2e.people import community_with_group
 from tests.factories import make_category, make_community, make_member
 
@@ -63,3 +64,11 @@ async def crowd(fake: FakeTelegram, db: Database, now: datetime, *, residents: i
     for u in people[1]:
         await make_member(db, now, cid, tg_user_id=u.id, volunteer=True, language="en", name=u.first_name)
     return Crowd(group, cid, *people, resident_ids)
+
+
+def undelivered_due_sql() -> str:
+    """Outbox rows not yet delivered that are due now: a message held for the morning (quiet hours,
+    22:00-07:00 where the community is: an honour, a digest) waits on purpose, so a run at night in
+    Shanghai (from 14:00 UTC) must not count it as lost. Built anew at each call (the time moves on)."""
+    return ("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')"
+            f" AND (not_before IS NULL OR not_before <= '{to_db(datetime.now(UTC))}')")
