@@ -106,7 +106,7 @@ class Database:
     def _connect_here(self) -> sqlite3.Connection:
         # Used by the event loop's thread only, one call at a time (``read_here``); never waits for a
         # lock (busy_timeout 0: a busy moment goes to the reader's thread instead) and never writes.
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         register(conn)
         conn.execute("PRAGMA query_only = ON")
