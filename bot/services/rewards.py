@@ -239,6 +239,10 @@ async def cancel(db: Database, *, member_id: int, voucher_id: int, now: datetime
         if v.state == "cancelled":
             return False
         if not await store.close_issued(conn, voucher_id, "cancelled", now):
+            # PostgreSQL's read committed: a second tap read 'issued' while the first was cancelling
+            now_v = await store.voucher_in(conn, voucher_id)
+            if now_v is not None and now_v.state == "cancelled":
+                return False
             raise InvalidState()
         await _refund(conn, v, now, member_id)
         await _audit(conn, v.community_id, member_id, "voucher.cancel", voucher_id, now)

@@ -62,12 +62,12 @@ async def test_redeem_verify_cancel_flow(db: Database, now: datetime) -> None:
     # a used voucher cannot be cancelled
     with pytest.raises(rewards.InvalidState):
         await rewards.cancel(db, member_id=member, voucher_id=v.id, now=now)
-    # cancel refunds exactly once, even on a double tap
+    # cancel refunds exactly once, even on taps at once (on PostgreSQL each may read 'issued' first)
     v2 = await rewards.redeem(db, member_id=member, reward_id=rid, now=now)
     assert await ledger.balance(db.reader, member) == 40
     results = await asyncio.gather(*(rewards.cancel(db, member_id=member, voucher_id=v2.id, now=now)
-                                     for _ in range(2)))
-    assert sorted(results) == [False, True]
+                                     for _ in range(5)))
+    assert sorted(results) == [False] * 4 + [True]
     assert await ledger.balance(db.reader, member) == 70
     assert await ledger.ledger_sum(db.reader, member) == 70
     assert (await rewards.get_reward(db, rid)).stock == 4  # type: ignore[union-attr]
