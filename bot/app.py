@@ -130,6 +130,11 @@ def freeze_start_up_heap() -> None:
     gc.freeze()
 
 
+async def open_runtime_database(settings: Settings) -> Database:
+    """The running bot's database, with its pool sized by DATABASE_POOL_SIZE (PostgreSQL)."""
+    return await open_database(settings.database_url, pool_size=settings.database_pool_size)
+
+
 def build_application(settings: Settings, clock: Clock | None = None,
                       instance: Instance | None = None) -> Application:  # type: ignore[type-arg]
     runtime = Runtime(settings=settings, clock=clock or settings.make_clock())
@@ -142,7 +147,7 @@ def build_application(settings: Settings, clock: Clock | None = None,
     tasks: list[asyncio.Task[None]] = []
 
     async def post_init(app: Application) -> None:  # type: ignore[type-arg]
-        runtime.db = await open_database(settings.database_url)
+        runtime.db = await open_runtime_database(settings)
         assert isinstance(app, LinliApplication)
         await _start_instance(app, runtime.db, keeper)
         inbox = Inbox(runtime.db, app.handle_from_inbox, bot=app.bot, now=runtime.clock.now, owner=instance.name)

@@ -32,6 +32,7 @@ class ConfigError(RuntimeError):
 
 _T = TypeVar("_T")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+POOL_MAX = 1000
 
 
 def _stand_in_only(value: _T, info: ValidationInfo) -> _T:
@@ -50,6 +51,8 @@ class Settings(BaseSettings):
     bot_api_url: str = Field(default=DEFAULT_API_URL, alias="BOT_API_URL")
     bot_api_file_url: str | None = Field(default=None, alias="BOT_API_FILE_URL")
     database_url: str = Field(default="sqlite:///data/linli.db", alias="DATABASE_URL")
+    # PostgreSQL only: the most connections one instance keeps to the server (SQLite has two).
+    database_pool_size: int = Field(default=10, alias="DATABASE_POOL_SIZE")
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(default=frozenset(), alias="BOT_ADMIN_IDS")
     timezone: str = Field(default="Asia/Shanghai", alias="BOT_TIMEZONE")
     default_language: Literal["zh", "en"] = Field(default="zh", alias="BOT_DEFAULT_LANGUAGE")
@@ -125,6 +128,16 @@ class Settings(BaseSettings):
         except DatabaseError as exc:
             raise ValueError(str(exc)) from None
         return value
+
+    @field_validator("database_pool_size", mode="before")
+    @classmethod
+    def _check_pool(cls, value: object) -> int:
+        """A whole number of connections; every instance's pool must fit the server's max_connections."""
+        text = str(value).strip()
+        if not text.isdigit() or not 1 <= int(text) <= POOL_MAX:
+            raise ValueError(f"must be a whole number from 1 to {POOL_MAX} (connections each instance keeps to"
+                             " PostgreSQL; all instances together must stay under the server's max_connections)")
+        return int(text)
 
     @field_validator("webhook_listen")
     @classmethod

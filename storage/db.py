@@ -320,15 +320,16 @@ def _run_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection]
     return result
 
 
-async def open_database(url_or_path: str, *, migrate: bool = True) -> Database:
+async def open_database(url_or_path: str, *, migrate: bool = True, pool_size: int = 10) -> Database:
     """Open (and by default migrate) the database named by a ``sqlite:///`` URL or a plain path,
-    or by a ``postgresql://`` URL (storage/db_pg.py: the same interface on an asyncpg pool)."""
+    or by a ``postgresql://`` URL (storage/db_pg.py: the same interface on an asyncpg pool of at
+    most ``pool_size`` connections; SQLite keeps its two connections)."""
     from storage.pg import is_postgres_url
 
     if is_postgres_url(url_or_path):
         from storage.db_pg import PgDatabase
 
-        pg_db = PgDatabase(url_or_path)
+        pg_db = PgDatabase(url_or_path, pool_size=pool_size)
         await pg_db.open(migrate=migrate)
         return cast(Database, pg_db)  # the same interface (storage/db_pg.py), not a subclass
     path = sqlite_path_from_url(url_or_path) if url_or_path.startswith("sqlite:") else url_or_path

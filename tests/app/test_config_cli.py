@@ -97,6 +97,20 @@ def test_a_lease_is_renewed_at_most_half_way(monkeypatch: pytest.MonkeyPatch, le
         load_settings()
 
 
+def test_database_pool_size_defaults_to_ten(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_POOL_SIZE", raising=False)
+    assert load_settings().database_pool_size == 10
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "25")
+    assert load_settings().database_pool_size == 25
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "abc", "2.5", "1001"])
+def test_a_bad_database_pool_size_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("DATABASE_POOL_SIZE", value)
+    with pytest.raises(ConfigError, match=r"^DATABASE_POOL_SIZE: must be a whole number from 1 to 1000"):
+        load_settings()
+
+
 def test_log_filter_redacts_token() -> None:
     import logging
 

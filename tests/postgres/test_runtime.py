@@ -226,3 +226,16 @@ async def test_a_claim_is_nine_round_trips_to_the_server(pg_url: str) -> None:
         assert len(sent) == 9, sent
     finally:
         await db.close()
+
+
+async def test_the_bots_pool_holds_as_many_connections_as_database_pool_size(pg_url: str) -> None:
+    """DATABASE_POOL_SIZE sets how many connections one instance keeps to the server (default 10)."""
+    from bot.app import open_runtime_database
+    from bot.config import load_settings
+
+    for size in (3, 10):
+        db = await open_runtime_database(load_settings(DATABASE_URL=pg_url, DATABASE_POOL_SIZE=size))
+        try:
+            assert db.pool.get_max_size() == size  # type: ignore[attr-defined]
+        finally:
+            await db.close()
