@@ -40,7 +40,8 @@ class OnDuty:
 # Matching area, then matching skill, then fewest pings today, then least recently pinged (never
 # pinged first), then the oldest member; nobody who reached ``cap`` pings today, nor anyone in their
 # quiet hours [quiet_start, quiet_end) at :hm (the community's local "HH:MM"; equal ends: none), whom
-# the outbox would not send the ping to.
+# the outbox would not send the ping to. (``skills LIKE :skill`` compares category codes, which the
+# services keep in lower case on both sides: no case to ignore, unlike a name search.)
 _PICK = (
     "SELECT id, tg_user_id FROM members WHERE community_id = :community AND is_volunteer = 1 AND on_duty = 1"
     " AND registered_at IS NOT NULL AND deleted_at IS NULL AND reachable = 1 AND started_bot = 1"

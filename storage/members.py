@@ -122,10 +122,11 @@ async def staff_of(db: Database, community_id: int) -> list[MemberName]:
 
 
 async def named_like(db: Database, community_id: int, pattern: str, limit: int) -> list[MemberName]:
-    """Registered members of the community whose name matches the LIKE ``pattern``, by name."""
+    """Registered members of the community whose name matches the LIKE ``pattern`` in any case, by name.
+    lower() on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not."""
     rows = await db.fetchall(
         "SELECT id, display_name, is_staff FROM members WHERE community_id = :c AND registered_at IS NOT NULL"
-        " AND deleted_at IS NULL AND display_name LIKE :pattern ORDER BY display_name, id LIMIT :limit",
+        " AND deleted_at IS NULL AND lower(display_name) LIKE lower(:pattern) ORDER BY display_name, id LIMIT :limit",
         {"c": community_id, "pattern": pattern, "limit": limit})
     return [MemberName(int(r["id"]), r["display_name"], bool(r["is_staff"])) for r in rows]
 

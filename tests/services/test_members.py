@@ -171,3 +171,18 @@ async def test_private_chat_note_reads_the_language_until_one_is_written(db: Dat
     await svc.set_language(db, tg_user_id=1, language="zh", now=now)
     assert not seen.still(1)  # read again: the answer is in the new language
     assert (await svc.note_private_chat(db, 1))[0].language == "zh"
+
+
+async def test_finding_a_member_by_name_ignores_case_on_both_databases(db: Database, now: datetime) -> None:
+    """Staff typing "wang" find "Wang Fang" on PostgreSQL as on SQLite (SQLite's LIKE ignores ASCII
+    case, PostgreSQL's does not); Chinese names match as typed."""
+    from tests.factories import make_community, make_member
+
+    community = await make_community(db, now)
+    await make_member(db, now, community, name="Wang Fang")
+    await make_member(db, now, community, name="ZHAO Lei")
+    await make_member(db, now, community, name="王芳")
+    assert [m.display_name for m in await svc.find_members(db, community_id=community, text="wang")] == ["Wang Fang"]
+    assert [m.display_name for m in await svc.find_members(db, community_id=community, text="Zhao l")] == ["ZHAO Lei"]
+    assert [m.display_name for m in await svc.find_members(db, community_id=community, text="FANG")] == ["Wang Fang"]
+    assert [m.display_name for m in await svc.find_members(db, community_id=community, text="王")] == ["王芳"]
