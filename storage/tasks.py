@@ -161,9 +161,11 @@ async def get(conn: Connection, task_id: int) -> Task | None:
     return _task(await first(conn, _GET, {"id": task_id}))
 
 
-def get_sync(conn: SyncConnection, task_id: int) -> Task | None:
-    """``get`` in a ``Database.write`` function."""
-    return _task(conn.execute(_GET, {"id": task_id}).fetchone())
+def get_sync(conn: SyncConnection, task_id: int, *, lock: bool = False) -> Task | None:
+    """``get`` in a ``Database.write`` function; ``lock``: in the same statement, hold its row as
+    ``lock_sync`` does (see ``for_claim_sync``)."""
+    sql = _GET + (" FOR UPDATE" if lock and dialect(conn) != "sqlite" else "")
+    return _task(conn.execute(sql, {"id": task_id}).fetchone())
 
 
 def lock_sync(conn: SyncConnection, task_id: int) -> bool:
@@ -174,10 +176,12 @@ def lock_sync(conn: SyncConnection, task_id: int) -> bool:
     return lock_row_sync(conn, "tasks", task_id)
 
 
-_FOR_CLAIM = ("SELECT t.*, o.name AS organisation_name, c.min_reliability, rq.tg_user_id AS requester_chat"
-              " FROM tasks t JOIN communities c ON c.id = t.community_id"
-              " LEFT JOIN organisations o ON o.id = t.organisation_id"
-              " LEFT JOIN members rq ON rq.id = t.requester_id AND rq.deleted_at IS NULL WHERE t.id = :id")
+_FOR_CLAIM_FROM = ("SELECT t.*, o.name AS organisation_name, c.min_reliability, rq.tg_user_id AS requester_chat"
+                   " FROM tasks t JOIN communities c ON c.id = t.community_id"
+                   " LEFT JOIN organisations o ON o.id = t.organisation_id"
+                   " LEFT JOIN members rq ON rq.id = t.requester_id AND rq.deleted_at IS NULL")
+_FOR_CLAIM = _FOR_CLAIM_FROM + " WHERE t.id = :id"
+_FOR_ENTRY = _FOR_CLAIM_FROM + " WHERE t.id = (SELECT w.task_id FROM waitlist w WHERE w.id = :entry)"
 
 
 def for_claim_sync(conn: SyncConnection, task_id: int, *, lock: bool = False) -> ClaimTask | None:
@@ -186,6 +190,14 @@ def for_claim_sync(conn: SyncConnection, task_id: int, *, lock: bool = False) ->
     even after waiting for the lock; on SQLite the writer already runs one transaction at a time)."""
     sql = _FOR_CLAIM + (" FOR UPDATE OF t" if lock and dialect(conn) != "sqlite" else "")
     found = conn.execute(sql, {"id": task_id}).fetchone()
+    return None if found is None else ClaimTask.from_row(found)
+
+
+def for_entry_sync(conn: SyncConnection, entry_id: int) -> ClaimTask | None:
+    """``for_claim_sync(lock=True)`` for the event of a waiting-list entry, found by the entry's id
+    in the same statement (read the entry after it: as it is once no one else decides about the event)."""
+    sql = _FOR_ENTRY + (" FOR UPDATE OF t" if dialect(conn) != "sqlite" else "")
+    found = conn.execute(sql, {"entry": entry_id}).fetchone()
     return None if found is None else ClaimTask.from_row(found)
 
 

@@ -479,8 +479,7 @@ async def withdraw(db: Database, now: datetime, member_id: int, task_id: int) ->
 
 def _withdraw(conn: SyncConnection, now: datetime, member_id: int, task_id: int) -> bool:
     """The withdraw transaction, in one piece on the writer's thread (see ``claim``)."""
-    task_store.lock_sync(conn, task_id)
-    task = task_store.get_sync(conn, task_id)
+    task = task_store.get_sync(conn, task_id, lock=True)  # locked and read in one (see storage.tasks.lock_sync)
     if task is None:
         raise NotFound()
     existing = claim_store.of_sync(conn, task_id, member_id)

@@ -108,13 +108,24 @@ async def leave(db: Database, now: datetime, member_id: int, task_id: int) -> No
 
 
 def _leave(conn: SyncConnection, now: datetime, member_id: int, task_id: int) -> None:
-    entry = _entry_in(conn, task_id, member_id, store.OPEN)
+    task, entry = _event_and_entry(conn, task_id, member_id, store.OPEN)
     if entry.state == "offered":
-        _give_back(conn, now, _load(conn, task_id), entry.id, member_id, "declined")
+        _give_back(conn, now, task, entry.id, member_id, "declined")
         return
     store.set_state_sync(conn, entry.id, "left", now)
     task_store.bump_sync(conn, task_id, now)
     audit_sync(conn, now=now, action="waitlist.leave", actor_id=member_id, object_type="task", object_id=task_id)
+
+
+def _event_and_entry(conn: SyncConnection, task_id: int, member_id: int,
+                     states: Collection[str]) -> tuple[ClaimTask, store.Entry]:
+    """The event, locked and read in one statement, and the member's entry on its list; NotWaiting
+    unless the entry is in ``states``."""
+    task = task_store.for_claim_sync(conn, task_id, lock=True)  # see storage.tasks.lock_sync
+    entry = None if task is None else store.of_sync(conn, task_id, member_id)
+    if task is None or entry is None or entry.state not in states:
+        raise NotWaiting()
+    return task, entry
 
 
 def _entry_in(conn: SyncConnection, task_id: int, member_id: int, states: Collection[str]) -> store.Entry:
@@ -147,8 +158,8 @@ async def decline(db: Database, now: datetime, member_id: int, task_id: int) -> 
 
 
 def _decline(conn: SyncConnection, now: datetime, member_id: int, task_id: int) -> None:
-    entry = _entry_in(conn, task_id, member_id, ("offered",))
-    _give_back(conn, now, _load(conn, task_id), entry.id, member_id, "declined")
+    task, entry = _event_and_entry(conn, task_id, member_id, ("offered",))
+    _give_back(conn, now, task, entry.id, member_id, "declined")
 
 
 def _give_back(conn: SyncConnection, now: datetime, task: ClaimTask, entry_id: int, member_id: int,
@@ -253,14 +264,11 @@ def _lapse_fn(now: datetime, entry_id: int) -> Callable[[SyncConnection], int]:
 
 
 def _lapse(conn: SyncConnection, now: datetime, entry_id: int) -> int:
-    entry = store.by_id_sync(conn, entry_id)
-    if entry is not None and task_store.lock_sync(conn, entry.task_id):
-        entry = store.by_id_sync(conn, entry_id)  # as it is now that no one else decides about the task
-    if entry is None or entry.state != "offered" or entry.offer_until is None or from_db(entry.offer_until) > now:
+    task = task_store.for_entry_sync(conn, entry_id)  # the event locked and read in one
+    entry = None if task is None else store.by_id_sync(conn, entry_id)  # as it is now that no one else decides
+    if task is None or entry is None or entry.state != "offered" or entry.offer_until is None \
+            or from_db(entry.offer_until) > now:
         return 0  # answered meanwhile
-    task = task_store.for_claim_sync(conn, entry.task_id)
-    if task is None:
-        return 0
     chat = member_store.chat_of_sync(conn, entry.member_id)
     if chat is not None:
         enqueue_sync(conn, chat_id=chat, member_id=entry.member_id, kind="waitlist_lapsed", now=now,
