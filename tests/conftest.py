@@ -48,6 +48,7 @@ LONG = (
     "tests/e2e/test_several_instances.py",
     "tests/e2e/test_shared_budget.py",
     "tests/e2e/test_one_poller.py",
+    "tests/postgres/test_takeover.py",
     "tests/e2e/test_webhook_nginx.py",
     "tests/reliability/test_press_everything.py",
     "tests/devkit/test_demo.py::test_demo_twice_at_once_tells_the_same_story",

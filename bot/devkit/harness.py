@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bot.devkit.sandbox import FakeTelegram
+from storage.pg import is_postgres_url
 
 TOKEN = "123456:TEST-token-for-the-local-stand-in"
 FAST_ENV = {
@@ -27,7 +28,8 @@ FAST_ENV = {
 
 
 class BotProcess:
-    """One bot process; ``start()`` waits until it is polling, ``stop()``/``kill()`` end it."""
+    """One bot process; ``start()`` waits until it is polling, ``stop()``/``kill()`` end it.
+    ``database``: an SQLite file's path, or a ``postgresql://`` URL."""
 
     def __init__(
         self,
@@ -56,7 +58,7 @@ class BotProcess:
                 "BOT_TOKEN": TOKEN,
                 "BOT_API_URL": self.server.base_url,
                 "BOT_API_FILE_URL": self.server.base_file_url,
-                "DATABASE_URL": f"sqlite:///{self.database}",
+                "DATABASE_URL": self.database if is_postgres_url(self.database) else f"sqlite:///{self.database}",
                 "BOT_ADMIN_IDS": ",".join(str(a) for a in self.admins),
             }
         )

@@ -1,7 +1,8 @@
 """Several instances on one database (bot/instance.py): each timed job's lease is held by one
 instance; another takes it over once it has expired, at once when the holder's process on this
 machine is gone or gave it up; taking the outbox over runs its hook; a stopped instance's inbox rows
-wait for any instance; a long-running instance keeps its rows; two live processes cannot share a name."""
+wait for any instance; a long-running instance keeps its rows; two live processes cannot share a name.
+On both databases (tests/both.py: PostgreSQL under the ``postgres`` marker)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from storage import inbox as inbox_store
 from storage import leases
 from storage.db import Database
 from storage.timeutil import from_db, to_db
+from tests.both import both_db, pg_server
+
+__all__ = ["both_db", "pg_server"]
 
 TTL = timedelta(seconds=30)
 

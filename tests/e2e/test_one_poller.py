@@ -3,7 +3,8 @@ SQLite file says, in one line, which instance polls and stands by. It takes over
 is killed (-9: on this machine at once, its process being gone), when it stops cleanly (at the next
 try), and when it hangs (SIGSTOP: once its lease expires); the hung one, woken, finds its lease
 taken and stops with a clear line instead of polling too. Lease times are shortened
-(BOT_POLL_LEASE_TTL / _RENEW); every wait is for progress, never a fixed time."""
+(BOT_POLL_LEASE_TTL / _RENEW); every wait is for progress, never a fixed time. Each test runs on
+an SQLite file and (marker ``postgres``) on a fresh PostgreSQL database (tests/both.py)."""
 
 from __future__ import annotations
 
@@ -12,20 +13,39 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.devkit.harness import BotProcess
 from bot.devkit.sandbox import FakeTelegram
+from tests.both import drop_database, fresh_database
+from tests.pg import PgServer
+from tests.postgres.conftest import pg_server
+
+__all__ = ["pg_server"]
 
 LEASE = {"BOT_POLL_LEASE_TTL": "3", "BOT_POLL_LEASE_RENEW": "0.5"}
 SAYS = "another Linli instance is polling this database"
 T = 15
 
 
-def _pair(fake: FakeTelegram, tmp_path: Path) -> tuple[BotProcess, BotProcess]:
-    database = str(tmp_path / "bot.db")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Where the processes keep their data: an SQLite file's path, or a fresh PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "bot.db")
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    url = await fresh_database(server)
+    try:
+        yield url
+    finally:
+        await drop_database(server, url)
+
+
+def _pair(fake: FakeTelegram, tmp_path: Path, database: str) -> tuple[BotProcess, BotProcess]:
     return (BotProcess(fake, database, env=LEASE, log_path=str(tmp_path / "first.log")),
             BotProcess(fake, database, env=LEASE, log_path=str(tmp_path / "second.log")))
 
@@ -45,8 +65,8 @@ async def _takes_over(second: BotProcess, fake: FakeTelegram) -> float:
 
 
 async def test_a_second_instance_stands_by_and_takes_over_when_the_poller_is_killed(
-        fake: FakeTelegram, tmp_path: Path) -> None:
-    first, second = _pair(fake, tmp_path)
+        fake: FakeTelegram, tmp_path: Path, database: str) -> None:
+    first, second = _pair(fake, tmp_path, database)
     try:
         await first.start()
         assert first.proc is not None
@@ -72,8 +92,8 @@ async def test_a_second_instance_stands_by_and_takes_over_when_the_poller_is_kil
         await first.stop()
 
 
-async def test_a_clean_stop_hands_polling_over_at_the_next_try(fake: FakeTelegram, tmp_path: Path) -> None:
-    first, second = _pair(fake, tmp_path)
+async def test_a_clean_stop_hands_polling_over_at_the_next_try(fake: FakeTelegram, tmp_path: Path, database: str) -> None:
+    first, second = _pair(fake, tmp_path, database)
     try:
         await first.start()
         await second.start(ready=SAYS)
@@ -93,8 +113,8 @@ async def test_a_clean_stop_hands_polling_over_at_the_next_try(fake: FakeTelegra
 
 
 @pytest.mark.timeout(900)  # a few waits bounded by the stand-in's patience, on a loaded machine
-async def test_a_hung_poller_loses_its_lease_on_expiry_and_stops_when_it_wakes(fake: FakeTelegram, tmp_path: Path) -> None:
-    first, second = _pair(fake, tmp_path)
+async def test_a_hung_poller_loses_its_lease_on_expiry_and_stops_when_it_wakes(fake: FakeTelegram, tmp_path: Path, database: str) -> None:
+    first, second = _pair(fake, tmp_path, database)
     try:
         await first.start()
         await second.start(ready=SAYS)
