@@ -348,6 +348,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="print only the transcript")
     demo.add_argument("--lang", choices=("zh", "en"), default="zh", help="the story's language (default: zh)")
     demo.add_argument("--out", default=None, metavar="DIR", help="also write index.html, transcript.txt and the pictures here")
+    demo.add_argument("--database", default=None, metavar="URL",
+                      help="play on this empty PostgreSQL database (postgresql://…) instead of a throw-away SQLite file")
     sub.add_parser("migrate", help="create or upgrade the database")
     cli_pg.add_parser(sub)
     backup = sub.add_parser("backup", help="copy the database safely while the bot runs")
@@ -377,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "demo":
         from bot.devkit.demo import run_demo
 
-        return run_demo(quiet=args.quiet, lang=args.lang, out=args.out)
+        return run_demo(quiet=args.quiet, lang=args.lang, out=args.out, database=args.database)
     if command == "migrate-data":
         return cli_pg.cmd_migrate_data(args.source, args.target)
     add_secret(os.environ.get("BOT_TOKEN", "").strip())

@@ -1,7 +1,8 @@
 """Read-only looks at a database file that another process owns or that may not be a Linli
 database yet: ``linli doctor`` and the demo kit (bot/devkit), which watches the bot it runs.
 
-Plain sqlite3 on a ``mode=ro`` connection: nothing is ever created or changed. The aggregates'
+Plain sqlite3 on a ``mode=ro`` connection (on PostgreSQL, storage/readonly_pg.py: every transaction
+read-only): nothing is ever created or changed. The aggregates'
 own reads on such a connection are in their modules (``storage.outbox.count_due``,
 ``storage.cards.count_to_draw``); what only the demo asks is here.
 """
@@ -12,9 +13,10 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from storage.db import DatabaseError
+from storage.pg import is_postgres_url
 
 ReadOnly = sqlite3.Connection
 # Raised by a read on a file that is not (yet) what the read expects (the bot is creating the schema).
@@ -23,7 +25,14 @@ ReadError = sqlite3.Error
 
 @contextmanager
 def open_readonly(path: str | Path, *, timeout: float = 5.0) -> Iterator[sqlite3.Connection]:
-    """A read-only connection to the file (closed afterwards); ``DatabaseError`` if it cannot be opened."""
+    """A read-only connection to the file (closed afterwards); ``DatabaseError`` if it cannot be opened.
+    A ``postgresql://`` URL instead of a path: the same calls on a read-only connection to that database,
+    kept open for the next look (storage/readonly_pg.py; its errors are sqlite3's, as ``ReadError``)."""
+    if is_postgres_url(str(path)):
+        from storage.readonly_pg import reader
+
+        yield cast(sqlite3.Connection, reader(str(path)))   # answers execute() as sqlite3 does
+        return
     uri = Path(path).as_uri() if Path(path).is_absolute() else f"file:{path}"
     try:
         conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout)
@@ -53,7 +62,8 @@ def last_id(conn: sqlite3.Connection, table: Literal["tasks", "merchants", "rewa
 def digest_readers(conn: sqlite3.Connection) -> int:
     """How many registered members get a private digest: staff, and volunteers who keep it on."""
     return int(conn.execute(
-        "SELECT COALESCE(SUM(is_staff) + SUM(is_volunteer AND digest_enabled), 0) FROM members"
+        "SELECT COALESCE(SUM(is_staff) + SUM(CASE WHEN is_volunteer = 1 AND digest_enabled = 1 THEN 1 ELSE 0 END), 0)"
+        " FROM members"
         " WHERE deleted_at IS NULL AND registered_at IS NOT NULL AND (is_staff = 1 OR is_volunteer = 1)").fetchone()[0])
 
 

@@ -52,6 +52,7 @@ LONG = (
     "tests/e2e/test_webhook_nginx.py",
     "tests/reliability/test_press_everything.py",
     "tests/devkit/test_demo.py::test_demo_twice_at_once_tells_the_same_story",
+    "tests/postgres/test_demo_pg.py::test_the_demo_tells_its_story_on_postgresql",
     "tests/bench/test_bench_smoke.py::test_city_core_idle_sweeps_and_a_digest_with_claims",
 )
 

@@ -1,6 +1,7 @@
 """``linli demo``: the real bot process against the built-in Telegram stand-in, a scripted story.
 
-No token and no network: a throw-away database, a loopback stand-in of the Bot API, the real
+No token and no network: a throw-away database (SQLite; or, with ``--database``, an empty PostgreSQL
+database the story is written into), a loopback stand-in of the Bot API, the real
 ``python -m bot run`` process, and a neighbourhood of people who use it over two days: a grid
 worker sets the community up, a grandmother asks for buns and a volunteer brings them, the grid
 worker publishes a task for a grandfather without Telegram and an event for many, the next
@@ -369,14 +370,17 @@ class Story:
 
 
 async def play(lang: str = "zh", out: Path | None = None, show: Callable[[Step], None] | None = None,
-               progress: Callable[[str], None] | None = None) -> tuple[list[Step], list[str], str]:
-    """Play the story; returns the steps, the Bot API calls the stand-in refused, and the bot's log."""
+               progress: Callable[[str], None] | None = None,
+               database: str | None = None) -> tuple[list[Step], list[str], str]:
+    """Play the story; returns the steps, the Bot API calls the stand-in refused, and the bot's log.
+    ``database``: an empty PostgreSQL database's URL (``empty_database`` checks it) instead of the
+    story's own SQLite file."""
     say = progress or (lambda _text: None)
     server = FakeTelegram()
     server.add_bot(token=TOKEN, username="linli_demo_bot", first_name="Linli 邻里")
     await server.start()
     workdir = Path(tempfile.mkdtemp(prefix="linli-demo-"))
-    db_path = str(workdir / "demo.db")
+    db_path = database or str(workdir / "demo.db")
     log_path = str(workdir / "bot.log")
     story = Story(server, lang, out, db_path, show or (lambda _step: None))
     t = story.t
@@ -399,8 +403,29 @@ async def play(lang: str = "zh", out: Path | None = None, show: Callable[[Step],
     finally:
         await proc.stop()
         await server.stop()
+        if database is not None:
+            from storage.readonly_pg import close_all
+
+            close_all()
     shutil.rmtree(workdir, ignore_errors=True)
     return result
+
+
+async def empty_database(url: str) -> str | None:
+    """Why the demo may not play on the PostgreSQL database ``url`` (one line), None when it may: the
+    story writes a community, people and points, so only into a database without tables."""
+    from storage.pg import is_postgres_url, server_info, shown_url
+
+    if not is_postgres_url(url):
+        return "--database: give a postgresql://user:password@host/db URL (without it the demo plays on its own SQLite file)"
+    try:
+        info = await server_info(url)
+    except Exception as exc:  # the server's or the network's reason, in one line
+        return f"--database: cannot reach {shown_url(url)} ({type(exc).__name__}: {exc}): check the URL and the server"
+    if info.tables:
+        return (f"--database: {shown_url(url)} is not empty ({info.tables} tables): the demo writes a community,"
+                " people and points of its own, so give it an empty database (e.g. createdb linli_demo)")
+    return None
 
 
 def write_out(out: Path, lang: str, steps: list[Step]) -> None:
@@ -409,8 +434,11 @@ def write_out(out: Path, lang: str, steps: list[Step]) -> None:
     (out / "transcript.txt").write_text(render_text(t, steps, TZ), encoding="utf-8")
 
 
-async def _main(lang: str, quiet: bool, out: Path | None) -> int:
+async def _main(lang: str, quiet: bool, out: Path | None, database: str | None = None) -> int:
     t = translator(lang)
+    if database is not None and (problem := await empty_database(database)):
+        print(f"linli: {problem}", file=sys.stderr)
+        return 2
 
     def show(step: Step) -> None:
         print(render_step_text(t, step, TZ), flush=True)
@@ -420,7 +448,7 @@ async def _main(lang: str, quiet: bool, out: Path | None) -> int:
             print(f"· {text}", flush=True)
 
     try:
-        steps, refused, _log = await play(lang, out, show, progress)
+        steps, refused, _log = await play(lang, out, show, progress, database)
     except DemoError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
@@ -435,7 +463,7 @@ async def _main(lang: str, quiet: bool, out: Path | None) -> int:
     return 0
 
 
-def run_demo(quiet: bool = False, lang: str = "zh", out: str | None = None) -> int:
+def run_demo(quiet: bool = False, lang: str = "zh", out: str | None = None, database: str | None = None) -> int:
     folder: Path | None = None
     if out is not None:
         folder = Path(out)
@@ -444,4 +472,4 @@ def run_demo(quiet: bool = False, lang: str = "zh", out: str | None = None) -> i
         except OSError as exc:
             print(f"linli: --out {out}: cannot create the folder ({exc.strerror})", file=sys.stderr)
             return 2
-    return asyncio.run(_main(lang, quiet, folder))
+    return asyncio.run(_main(lang, quiet, folder, database))
