@@ -243,17 +243,19 @@ async def _start_instance(app: Application, db: Database, keeper: LeaseKeeper) -
 
 def _share_budget(app: Application, db: Database, keeper: LeaseKeeper) -> None:  # type: ignore[type-arg]
     """Telegram's limits kept in the database (bot/budget.py) while other instances are live; with
-    this one alone, only its own pacing (no database call on the way to Telegram)."""
+    this one alone, its own pacing, and only its messages to groups counted there (no database call
+    on the way to a private chat)."""
     limiter = app.bot.rate_limiter
     if not isinstance(limiter, ChatRateLimiter) or not app.bot_data["runtime"].settings.flood_control:
         return
-    if keeper.others == 0:
-        if limiter.budget is not None:
-            log.info("this instance runs alone: Telegram's limits are kept by its own pacing")
-        limiter.budget = None
-    elif not isinstance(limiter.budget, SharedBudget) or limiter.budget.db is not db:
-        log.info("other instances are live: Telegram's limits are kept together, in the database")
-        limiter.budget = SharedBudget(db)
+    budget = limiter.budget
+    if not isinstance(budget, SharedBudget) or budget.db is not db:
+        budget = limiter.budget = SharedBudget(db, shared=False)
+    shared = keeper.others > 0
+    if shared != budget.shared:
+        log.info("other instances are live: Telegram's limits are kept together, in the database" if shared else
+                 "this instance runs alone: Telegram's limits are kept by its own pacing (groups counted in the database)")
+    budget.shared = shared
 
 
 async def _run_inbox(app: Application, inbox: Inbox) -> None:  # type: ignore[type-arg]

@@ -9,8 +9,14 @@ buttons time out. This limiter instead:
   messages/s overall, 20/min per group, a short burst per private chat;
 - on a 429 retries only that call, after ``retry_after``, up to ``max_retries`` times;
 - drops parameters the method does not accept (see ``drop_unknown_parameters``);
-- while several instances are live, also reserves each message in the windows they share in the
-  database (``budget``: bot/budget.py; None, and no database call, with one instance).
+- reserves each message to a group in the database, and while several instances are live every
+  message, in the windows they share (``budget``: bot/budget.py; alone, no database call for a
+  private chat).
+
+``group_room`` reads this process's window only: it orders what the sender (the one instance
+holding the outbox lease: cards, notices, honours) sends a group first. Messages other instances send
+the group (answers to commands typed there) are not in it; the database's count keeps the group's
+limit across all instances, and a send that finds the group's budget spent there waits for it.
 """
 
 from __future__ import annotations
@@ -109,7 +115,7 @@ class ChatRateLimiter(BaseRateLimiter[int]):
         self.per_private = per_private
         self.max_retries = max_retries
         self.windows: dict[int | str, SlidingWindow] = {}
-        self.budget: Any = None   # a bot.budget.SharedBudget while several instances are live
+        self.budget: Any = None   # a bot.budget.SharedBudget once the database is open (bot.app._share_budget)
 
     @classmethod
     def unthrottled(cls) -> ChatRateLimiter:
@@ -185,8 +191,9 @@ class ChatRateLimiter(BaseRateLimiter[int]):
 
 
 def group_room(bot: Any, chat_id: int) -> int | None:
-    """The free part of a group's message budget (``ChatRateLimiter.room``); None when the bot
-    has no such limiter (no pacing: the budget is not ours to keep)."""
+    """The free part of a group's message budget in this process (``ChatRateLimiter.room``; what
+    other instances sent the group is not in it: see the module); None when the bot has no such
+    limiter (no pacing: the budget is not ours to keep)."""
     limiter = getattr(bot, "rate_limiter", None)
     if isinstance(limiter, ChatRateLimiter):
         return limiter.room(chat_id)

@@ -1,5 +1,6 @@
 """Telegram's message budgets shared by several instances (bot/budget.py): one row per chat and
-window (chat 0 is the whole bot), reserved with one portable statement each."""
+window (chat 0 is the whole bot), reserved with one portable statement each; a group's also
+counted over its recent windows."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ _RESERVE = (
     " WHERE send_budget.n < :limit RETURNING n"
 )
 _GIVE_BACK = "UPDATE send_budget SET n = n - 1 WHERE chat_id = :chat_id AND window_start = :window_start AND n > 0"
+_USED_SINCE = "SELECT COALESCE(SUM(n), 0) FROM send_budget WHERE chat_id = :chat_id AND window_start >= :since"
 _PRUNE = "DELETE FROM send_budget WHERE window_start < :before"
 
 Window = tuple[int, int, int]   # chat id, window start (epoch seconds), limit
@@ -39,6 +41,26 @@ def reserve_sync(conn: sqlite3.Connection, chat: Window, overall: Window) -> str
 
 async def reserve(db: Database, chat: Window, overall: Window) -> str | None:
     return await db.write(lambda conn: reserve_sync(conn, chat, overall))
+
+
+def reserve_group_sync(conn: sqlite3.Connection, chat: Window, since: int, most: int,
+                       overall: Window | None) -> str | None:
+    """One message for a group: a place in its current window (``chat``), then at most ``most``
+    in its windows since ``since`` (this one included), then one for the whole bot if ``overall``;
+    all or none. None when reserved, else which is full ("chat", "span" or "overall"). Taking the
+    place first locks the group's current window row on PostgreSQL, so reservations for one group
+    count the span one at a time (two at once can only meet across a window's edge)."""
+    if not _take(conn, chat):
+        return "chat"
+    used = int(conn.execute(_USED_SINCE, {"chat_id": chat[0], "since": since}).fetchone()[0])
+    full = "span" if used > most else ("overall" if overall is not None and not _take(conn, overall) else None)
+    if full is not None:
+        conn.execute(_GIVE_BACK, {"chat_id": chat[0], "window_start": chat[1]})
+    return full
+
+
+async def reserve_group(db: Database, chat: Window, since: int, most: int, overall: Window | None) -> str | None:
+    return await db.write(lambda conn: reserve_group_sync(conn, chat, since, most, overall))
 
 
 async def prune(db: Database, before: int) -> int:

@@ -109,22 +109,61 @@ async def test_the_sweeps_prune_the_windows(db: Database) -> None:
     assert out["pruned_send_budget"] == 2
 
 
-def test_the_budget_is_used_only_while_other_instances_are_live(db: Database) -> None:
+def test_the_budget_is_shared_only_while_other_instances_are_live(db: Database) -> None:
     limiter = ChatRateLimiter()
     settings = SimpleNamespace(flood_control=True)
     app: Any = SimpleNamespace(bot=SimpleNamespace(rate_limiter=limiter), bot_data={"runtime": SimpleNamespace(settings=settings)})
     keeper: Any = SimpleNamespace(others=0)
     _share_budget(app, db, keeper)
-    assert limiter.budget is None                       # alone: no database call before a send
-    keeper.others = 1
-    _share_budget(app, db, keeper)
     budget = limiter.budget
     assert isinstance(budget, SharedBudget) and budget.db is db
+    assert not budget.shared                            # alone: groups counted, private chats no database call
+    keeper.others = 1
     _share_budget(app, db, keeper)
-    assert limiter.budget is budget                     # kept while the others run
+    assert limiter.budget is budget and budget.shared
+    _share_budget(app, db, keeper)
+    assert limiter.budget is budget and budget.shared   # kept while the others run
     keeper.others = 0
     _share_budget(app, db, keeper)
-    assert limiter.budget is None                       # the other stopped
+    assert limiter.budget is budget and not budget.shared   # the other stopped
+    bare = ChatRateLimiter.unthrottled()
+    app.bot.rate_limiter = bare
     settings.flood_control, keeper.others = False, 2    # a stand-in without flood limits: no pacing at all
     _share_budget(app, db, keeper)
-    assert limiter.budget is None
+    assert bare.budget is None
+
+
+async def test_a_group_burst_sent_alone_counts_for_an_instance_that_joins(db: Database) -> None:
+    """An instance alone may send a group a burst (its own pacing allows 19 at once). A second
+    instance starting then (its first answers in that group, before or after the first one has seen
+    it) must count that burst: Telegram's bucket for the group (20, refilled 1 every 3 s) is nearly
+    empty. Every group message is counted in the database, with one instance as with several."""
+    time = FakeTime()
+    flood = FloodControl(clock=time.clock)
+    group = -100555
+    sent: list[float] = []
+
+    async def callback(*_: Any) -> bool:
+        assert flood.check(group, True) == 0, f"Telegram would answer 429 (message {len(sent) + 1})"
+        sent.append(time.now)
+        return True
+
+    alone, joined = ChatRateLimiter.unthrottled(), ChatRateLimiter.unthrottled()
+    alone.budget = SharedBudget(db, clock=time.clock, sleep=time.sleep, shared=False)   # alone, as it thinks
+    for _ in range(19):
+        await alone.process_request(callback, (), {}, "sendMessage", {"chat_id": group}, 0)
+    time.now += 2
+    joined.budget = SharedBudget(db, clock=time.clock, sleep=time.sleep)   # sees the first one at its start
+    for i in range(12):   # both answer in the group; the first has not noticed the second yet
+        await (joined if i % 2 == 0 else alone).process_request(callback, (), {}, "sendMessage", {"chat_id": group}, 0)
+    assert len(sent) == 31
+    assert all(sum(1 for u in sent if t <= u < t + 60) <= 20 for t in sent)
+
+
+async def test_alone_a_private_message_costs_no_database_call(db: Database) -> None:
+    class NoDatabase:
+        async def write(self, fn: Any) -> Any:
+            raise AssertionError("a database call for a private message of an instance alone")
+
+    budget = SharedBudget(NoDatabase(), shared=False)  # type: ignore[arg-type]
+    assert await budget.wait_time(4242) == 0.0
