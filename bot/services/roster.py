@@ -128,7 +128,7 @@ async def mark_no_show(db: Database, *, task_id: int, member_id: int, tg_user_id
 
 def _end(conn: SyncConnection, now: datetime, task_id: int, member_id: int, staff_id: int | None, how: str) -> Ended:
     """The transaction: end the place if it is still held, tell the volunteer, give the place on."""
-    task = task_store.get_sync(conn, task_id)
+    task = task_store.get_sync(conn, task_id, lock=True)  # locked and read in one (see storage.tasks.lock_sync)
     if task is None:
         raise NotFound()
     if task.state not in MANAGED_STATES:

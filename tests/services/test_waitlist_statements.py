@@ -75,3 +75,16 @@ async def test_a_lapsed_offer_locks_and_reads_the_task_in_one_statement(db: Data
     # the lapsed offers; the event locked and read by the entry's id, then the entry as it is now.
     # Before: the entry, a bare lock, the entry again, the event unlocked (16 on PostgreSQL, 14 on SQLite).
     assert _check(db, counted) == 14, counted.statements
+
+
+async def test_staff_removing_a_volunteer_lock_and_read_the_event_in_one_statement(db: Database,
+                                                                                   now: datetime) -> None:
+    from bot.services import roster
+    from tests.services.test_roster import _event as _full_event
+
+    _staff, tid, (a, _b) = await _full_event(db, now, 1, 2)
+    counted = Counted(db)
+    with counted.fresh():   # the transaction itself (the staff check before it reads committed data)
+        ended = await counted.write(lambda conn: roster._end(conn, now, tid, a, None, roster.REMOVED))
+    assert ended.given == [_b]
+    _check(db, counted)   # it read the event without any lock on PostgreSQL before
