@@ -14,11 +14,12 @@ old ones are pruned by the sweeps.
 
 Groups are counted in the database with one instance too (a few writes a minute per group: at most
 20 messages go to a group in a minute), and every group message, alone or not, fits in at most 20
-in its last 11 windows (60–66 s, ``GROUP_SPAN``): an instance that starts, or one that has not yet
+in its last 10 windows (54–60 s, ``GROUP_SPAN``): an instance that starts, or one that has not yet
 noticed it at its next renewal, then counts what the others sent the group before, instead of
-adding its own answers to a burst the group's bucket has just paid for. Alone, the 2-per-window
-pacing is left to the process (a burst of new cards goes out at once); private chats and the overall
-window cost no database call.
+adding its own answers to a burst the group's bucket has just paid for. Alone, the span never
+holds more than the process's own window allows (19 in any 60 s), so nothing waits for it; the
+2-per-window pacing is left to the process (a burst of new cards goes out at once); private chats
+and the overall window cost no database call.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 PRIVATE = (1, 1)   # (messages, seconds)
 GROUP = (2, 6)
 GROUP_ALONE = (10**6, 6)   # the group's windows while alone: counted, paced by the process itself
-GROUP_SPAN = (20, 11)      # at most 20 messages in a group's last 11 windows, alone or not
+GROUP_SPAN = (20, 10)      # at most 20 messages in a group's last 10 windows, alone or not
 OVERALL = (28, 1)
 KEEP_SECONDS = 120
 
