@@ -1,5 +1,6 @@
 """``linli demo --database postgresql://…``: the whole story on PostgreSQL, through the real command
-(the bot process, its two starts and the demo's own looks at the database all on the server). The
+(the bot process, its two starts and the demo's own looks at the database all on the server), told
+word for word as on SQLite. The
 demo writes a community, people and points: it refuses a database that already holds tables, in one
 line, and changes nothing there."""
 
@@ -27,8 +28,23 @@ def _linli(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedPr
 
 @pytest.mark.timeout(900)
 def test_the_demo_tells_its_story_on_postgresql(pg_url: str, tmp_path: Path) -> None:
-    done = _linli(["demo", "--lang", "en", "--quiet", "--database", pg_url], tmp_path, timeout=800)
+    """The same story as on its own SQLite file (both told at once; times aside, word for word)."""
+    from tests.devkit.test_demo import normalise
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_") and k != "DATABASE_URL"}
+    env["PYTHONPATH"] = str(ROOT)
+    on_sqlite = subprocess.Popen([sys.executable, "-m", "bot", "demo", "--lang", "en", "--quiet"], env=env,
+                                 cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        done = _linli(["demo", "--lang", "en", "--quiet", "--database", pg_url], tmp_path, timeout=800)
+        sqlite_out, sqlite_err = on_sqlite.communicate(timeout=800)
+    finally:
+        if on_sqlite.poll() is None:
+            on_sqlite.kill()
+            on_sqlite.wait()
     assert done.returncode == 0, done.stderr[-4000:]
+    assert on_sqlite.returncode == 0, sqlite_err[-4000:]
+    assert normalise(done.stdout) == normalise(sqlite_out)
     for piece in ("Grandma Guo", "/publish", "/closeevent", "Boss Chen", "/stats", "/report"):
         assert piece in done.stdout, piece
     assert PASSWORD not in done.stdout + done.stderr
