@@ -30,6 +30,8 @@ class Claim:
     done_at: str | None
     done_note: str | None
     done_photo_file_id: str | None
+    removed_at: str | None = None   # staff took the place away (0270); None: held, or given back by the volunteer
+    removed_by: int | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Claim:
@@ -69,15 +71,17 @@ _TAKEN = "SELECT COUNT(*) FROM claims WHERE task_id = :task AND state IN ('activ
 class Standing:
     """What the claim transaction reads once it holds the task, in one statement: the member's row
     (None: no such member, or erased), the state and id of their claim on the task (None: they never
-    claimed it) and how many of its places are held."""
+    claimed it), whether staff took that place away, and how many of its places are held."""
 
     member: Row | None
     mine_id: int | None
     mine_state: str | None
     taken: int
+    mine_removed: bool = False
 
 
-_STANDING = ("SELECT m.*, c.id AS mine_id, c.state AS mine_state, (" + _TAKEN + ") AS taken_places"
+_STANDING = ("SELECT m.*, c.id AS mine_id, c.state AS mine_state, c.removed_at AS mine_removed_at,"
+             " (" + _TAKEN + ") AS taken_places"
              " FROM (SELECT 1 AS here) AS one"
              " LEFT JOIN members m ON m.id = :member AND m.deleted_at IS NULL"
              " LEFT JOIN claims c ON c.task_id = :task AND c.member_id = :member")
@@ -87,7 +91,8 @@ def standing_sync(conn: SyncConnection, task_id: int, member_id: int) -> Standin
     """The member and their place on the task, read after its lock (``storage.tasks.for_claim_sync``):
     a statement begun before the lock was granted would not see the claims committed meanwhile."""
     row = conn.execute(_STANDING, {"task": task_id, "member": member_id}).fetchone()
-    return Standing(row if row["id"] is not None else None, row["mine_id"], row["mine_state"], int(row["taken_places"]))
+    return Standing(row if row["id"] is not None else None, row["mine_id"], row["mine_state"], int(row["taken_places"]),
+                    row["mine_removed_at"] is not None)
 
 
 async def of(conn: Connection, task_id: int, member_id: int) -> Claim | None:
@@ -225,11 +230,14 @@ async def record_no_show(conn: Connection, now: datetime, *, community_id: int, 
                         "now": to_db(now)})
 
 
-def end_sync(conn: SyncConnection, claim_id: int, state: str, now: datetime) -> bool:
-    """Staff end a place still held (``withdrawn``: taken off the event; ``no_show``: not coming).
-    False if it was no longer held (a second press, or changed meanwhile): nothing is changed."""
-    cur = conn.execute("UPDATE claims SET state = :state, updated_at = :now WHERE id = :id"
-                       " AND state IN ('active', 'done')", {"state": state, "now": to_db(now), "id": claim_id})
+def end_sync(conn: SyncConnection, claim_id: int, state: str, now: datetime, *, removed_by: int | None = None) -> bool:
+    """Staff end a place still held (``withdrawn``: taken off the event, recorded as removed by them, so
+    it is not taken again; ``no_show``: not coming). False if it was no longer held (a second press, or
+    changed meanwhile): nothing is changed."""
+    marks = ", removed_at = :now, removed_by = :by" if state == "withdrawn" else ""
+    cur = conn.execute(f"UPDATE claims SET state = :state, updated_at = :now{marks} WHERE id = :id"
+                       " AND state IN ('active', 'done')",
+                       {"state": state, "now": to_db(now), "id": claim_id, **({"by": removed_by} if marks else {})})
     return bool(cur.rowcount)
 
 

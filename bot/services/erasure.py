@@ -121,7 +121,7 @@ REGISTRY: dict[str, Table] = {
              " group_message_id card_version card_rendered card_hash reviewed_by confirmed_by created_at"
              " published_at first_claim_at done_at completed_at cancelled_at updated_at"),
     "claims": Table(mine="member_id = :mid", cols={"done_note": TYPED, "done_photo_file_id": TYPED},
-                    keep="id task_id member_id state claimed_at updated_at done_at"),
+                    keep="id task_id member_id state claimed_at updated_at done_at removed_at removed_by"),
     "ledger": Table(
         mine="member_id = :mid OR actor_id = :mid", cols={"note": TYPED},
         keep="id community_id member_id delta reason task_id voucher_id organisation_id idempotency_key actor_id"

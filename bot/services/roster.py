@@ -140,7 +140,8 @@ def _end(conn: SyncConnection, now: datetime, task_id: int, member_id: int, staf
         raise Started(id=task_id)
     if mine is not None and mine.done_at is not None:   # their Done stands: the close decides, not a removal
         raise DoneAlready(name=name, id=task_id)
-    if mine is None or not claim_store.end_sync(conn, mine.id, "withdrawn" if how == REMOVED else "no_show", now):
+    if mine is None or not claim_store.end_sync(conn, mine.id, "withdrawn" if how == REMOVED else "no_show", now,
+                                                      removed_by=staff_id):
         raise NoPlace(name=name)
     if how == NO_SHOW:
         claim_store.record_no_show_sync(conn, now, community_id=task.community_id, task_id=task_id,

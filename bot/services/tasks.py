@@ -406,6 +406,8 @@ def _claim(conn: SyncConnection, now: datetime, member_id: int, task_id: int) ->
     mine = standing.mine_state
     if _no_place(task.state, task.kind) and mine not in ACTIVE_CLAIM_STATES:
         raise TaskFull()  # filled while this tap waited for the writer: refuse before anything else
+    if standing.mine_removed and mine not in ACTIVE_CLAIM_STATES:
+        raise waitlist.RemovedByStaff()  # staff took them off it (bot/services/roster.py): not theirs to undo
     member = _may_claim(task, standing.member, mine, member_id)
     reliability.check_claim_sync(conn, minimum=task.min_reliability, member_id=member_id, kind=task.kind, now=now)
     taken = standing.taken

@@ -42,6 +42,11 @@ class MarkedNotComing(DomainError):
                  " contact staff.")
 
 
+class RemovedByStaff(DomainError):
+    message = N_("Staff took you off this event, so you cannot take a place on it again. If you have a"
+                 " question, please ask the community office.")
+
+
 class NotWaiting(InvalidState):
     message = N_("You are not on the waiting list of this event any more.")
 
@@ -83,6 +88,8 @@ def _join(conn: SyncConnection, now: datetime, member_id: int, task_id: int) -> 
         raise DomainError(N_("You already have a place on this event."))
     if mine is not None and mine.state == "no_show":
         raise MarkedNotComing()
+    if mine is not None and mine.removed_at is not None:
+        raise RemovedByStaff()
     if task.kind != "event" or task.state not in ("open", "full"):
         raise InvalidState()
     entry = store.of_sync(conn, task_id, member_id)
@@ -220,7 +227,8 @@ def fill_sync(conn: SyncConnection, now: datetime, task_id: int) -> list[int]:
         if entry is None:
             break
         mine = claim_store.of_sync(conn, task_id, entry.member_id)
-        if (mine is not None and mine.state in (*HOLDING, "no_show")) or not _take(conn, now, task, entry.member_id):
+        barred = mine is not None and (mine.state in (*HOLDING, "no_show") or mine.removed_at is not None)
+        if barred or not _take(conn, now, task, entry.member_id):
             store.set_state_sync(conn, entry.id, "skipped", now)
             passed_over = True
             continue

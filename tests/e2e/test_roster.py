@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from bot.devkit.harness import BotProcess
 from bot.devkit.sandbox import FakeTelegram
 from bot.services import reliability, tasks
@@ -212,5 +214,34 @@ async def test_a_cancelled_event_tells_those_on_its_waiting_list(fake: FakeTeleg
                                         timeout=T)
         states = await db.fetchall("SELECT state FROM waitlist WHERE task_id = :t", {"t": ev})
         assert [r[0] for r in states] == ["cancelled", "cancelled"]
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize(("lang", "refused"), [("en", "Staff took you off this event"),
+                                               ("zh", "社区工作人员已经把您从这个活动中移出")])
+async def test_a_volunteer_staff_removed_is_refused_the_event_again(fake: FakeTelegram, bot_process: BotProcess,
+                                                                   lang: str, refused: str) -> None:
+    """Ann, taken off by staff, finds the place free on the card: her Claim is refused politely, and so
+    is the waiting list once Bo has the place; nothing changes."""
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        group, _cid, users, ids = await _people(fake, db, now, ("Staff", "Ann", "Bo"), lang=lang)
+        staff, ann, bo = users
+        ev, card = await _full_event(fake, db, now, group, ids["Staff"], "Tree planting", [ann], [])
+        listing = await _roster(fake, staff, ev, f"vr:{ev}:{ids['Ann']}")
+        await _press(fake, staff, listing, f"vr:{ev}:{ids['Ann']}")
+        await fake.wait_for(lambda: _has(f"vry:{ev}:{ids['Ann']}")(listing), timeout=T)
+        await _press(fake, staff, listing, f"vry:{ev}:{ids['Ann']}")
+        await fake.wait_for(lambda: _has(f"cl:{ev}")(card), timeout=T)
+
+        assert refused in await _press(fake, ann, card, f"cl:{ev}")
+        await _press(fake, bo, card, f"cl:{ev}")
+        await fake.wait_for(lambda: _has(f"wl:{ev}")(card), timeout=T)
+        assert refused in await _press(fake, ann, card, f"wl:{ev}")
+        rows = await db.fetchall("SELECT member_id, state FROM claims WHERE task_id = :t ORDER BY id", {"t": ev})
+        assert [tuple(r) for r in rows] == [(ids["Ann"], "withdrawn"), (ids["Bo"], "active")]
+        assert await db.fetchval("SELECT COUNT(*) FROM waitlist WHERE task_id = :t", {"t": ev}) == 0
     finally:
         await db.close()

@@ -115,3 +115,26 @@ async def test_a_volunteer_who_said_done_keeps_the_place(db: Database, now: date
     assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'task_place_ended'") == 0
     ended = await roster.remove(db, task_id=tid, member_id=b, tg_user_id=staff, admin_ids=ADMINS, now=later)
     assert ended.how == roster.REMOVED                      # one who has not said Done may still be removed
+
+
+async def test_a_removed_volunteer_may_not_take_the_place_again_but_one_who_withdrew_may(
+        db: Database, now: datetime) -> None:
+    """Staff took them off for a reason: a free place, or the waiting list of a full event, is refused to
+    them politely and changes nothing; a volunteer who gave the place back themselves may come back."""
+    staff, tid, (a, b, c) = await _event(db, now, 2, 3)
+    await roster.remove(db, task_id=tid, member_id=a, tg_user_id=staff, admin_ids=ADMINS, now=now)
+    assert await db.fetchval("SELECT removed_by FROM claims WHERE task_id = :t AND member_id = :m",
+                             {"t": tid, "m": a}) == await db.fetchval("SELECT id FROM members WHERE tg_user_id = :u",
+                                                                      {"u": staff})
+    await waitlist.decline(db, now, c, tid)  # c, given a's place, gives it back: a place is free
+    with pytest.raises(waitlist.RemovedByStaff):
+        await tasks.claim(db, now, a, tid)
+    assert await _claim_state(db, tid, a) == "withdrawn"
+    await tasks.withdraw(db, now, b, tid)  # b withdraws by themselves, and comes back
+    assert (await tasks.claim(db, now, b, tid)).taken == 1
+    assert await _claim_state(db, tid, b) == "active"
+    await tasks.claim(db, now, c, tid)   # the event is full again: a may not wait for a place either
+    with pytest.raises(waitlist.RemovedByStaff):
+        await waitlist.join(db, now, a, tid)
+    assert await db.fetchval("SELECT COUNT(*) FROM waitlist WHERE task_id = :t AND member_id = :m AND state = 'waiting'",
+                             {"t": tid, "m": a}) == 0
