@@ -152,6 +152,31 @@ def scrub_details_sync(conn: sqlite3.Connection, task_id: int, member_id: int, w
     conn.execute(SCRUB_DETAILS, scrub_details_params(task_id, member_id, why, now))
 
 
+# The "who is coming" messages a resident was sent about one volunteer on a task, queued to be edited
+# to say that volunteer is no longer coming (they withdrew): each message at most once, one statement.
+COMING_ENDED = (
+    "INSERT INTO outbox (dedupe_key, chat_id, member_id, kind, payload, priority, not_before, created_at)"
+    " SELECT 'not-coming:' || o.id, o.chat_id, o.member_id, 'task_coming_ended',"
+    f" json_object('task_id', ?1, 'outbox_id', o.id, 'volunteer_id', ?2), {priority_of('task_coming_ended')}, ?3, ?3"
+    " FROM outbox o WHERE o.member_id = ?4 AND o.kind = 'task_who_is_coming'"
+    " AND json_extract(o.payload, '$.task_id') = ?1 AND json_extract(o.payload, '$.volunteer_id') = ?2"
+    " ON CONFLICT (dedupe_key) DO NOTHING")
+COMING_ENDED = pg_twin(COMING_ENDED, COMING_ENDED
+                       .replace("json_object('task_id', ?1, 'outbox_id', o.id, 'volunteer_id', ?2)",
+                                "json_build_object('task_id', CAST(?1 AS BIGINT), 'outbox_id', o.id,"
+                                " 'volunteer_id', CAST(?2 AS BIGINT))::text")
+                       .replace("json_extract(o.payload, '$.task_id') = ?1",
+                                "(o.payload::jsonb ->> 'task_id')::bigint = ?1")
+                       .replace("json_extract(o.payload, '$.volunteer_id') = ?2",
+                                "(o.payload::jsonb ->> 'volunteer_id')::bigint = ?2"))
+
+
+def coming_ended_sync(conn: sqlite3.Connection, task_id: int, requester_id: int, volunteer_id: int,
+                      now: datetime) -> None:
+    """Queue ``COMING_ENDED`` for the requester's messages naming the volunteer, in a ``Database.write``."""
+    conn.execute(COMING_ENDED, (task_id, volunteer_id, to_db(now), requester_id))
+
+
 # Erasure (bot/services/erasure.py) lets go of a person's chat last: every message the bot sent them
 # that carries someone else's private data (a claim's details: the resident's name, phone and
 # address, and the resident's voice note after it; a request sent to staff for review, its text

@@ -39,6 +39,7 @@ from bot.ui import (
     tr_for,
     when_text,
 )
+from storage import claims as claim_store
 from storage import communities as community_store
 from storage import members as member_store
 from storage import outbox as outbox_store
@@ -542,6 +543,8 @@ async def _r_details_removed(rc: RenderContext, p: dict[str, Any]) -> Rendered |
 @renderer("task_who_is_coming")
 async def _r_coming(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     tid = p["task_id"]
+    if p.get("volunteer_id") and await claim_store.state_of(rc.db, tid, int(p["volunteer_id"])) == "withdrawn":
+        return None  # they withdrew before this could be sent: it would name someone who is not coming
     text = rc.t("Good news: {name} is coming to help you.", name=esc(p.get("volunteer") or ""))
     task = await task_store.when_row(rc.db, tid)
     if task is not None:  # when, as the card says it, and what the Cancel button cancels
@@ -555,6 +558,28 @@ async def _r_coming(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     text += "\n" + rc.t("If you no longer need help, press “✖ Cancel this request”.")
     return Rendered(text=text, reply_markup=inline([[(rc.t("✖ Cancel this request"), f"rc:{tid}")],
                                                     [(rc.t("☎ Call staff"), f"cs:{tid}")]]))
+
+
+@renderer("task_coming_ended")
+async def _r_coming_ended(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
+    """Edit an earlier "who is coming" message once that volunteer withdrew: it no longer names them as
+    coming (nor links to them), and says the request is open again; its buttons stay while it is open."""
+    about = await outbox_store.sent_about(rc.db, p.get("outbox_id"), p["task_id"])
+    if about is None or about.sent.message_id is None:
+        return None  # never sent (its renderer dropped it): nothing to correct
+    title = task_name(rc.t, about.task) if about.task else "#" + str(p["task_id"])
+    who = await member_store.by_id(rc.db, int(p["volunteer_id"])) if p.get("volunteer_id") else None
+    if who is not None and who.deleted_at is None and who.display_name:
+        text = rc.t("Update on “{title}”: {name} cannot come after all.", title=title, name=esc(who.display_name))
+    else:
+        text = rc.t("Update on “{title}”: the volunteer cannot come after all.", title=title)
+    task = await task_store.row(rc.db, p["task_id"])
+    if task is None or task.state not in ("open", "in_progress"):
+        return Rendered(text=text, edit_message_id=int(about.sent.message_id))
+    text += "\n" + rc.t("Your request is open again for other volunteers. I will tell you when someone takes it.")
+    return Rendered(text=text, edit_message_id=int(about.sent.message_id),
+                    reply_markup=inline([[(rc.t("✖ Cancel this request"), f"rc:{task.id}")],
+                                         [(rc.t("☎ Call staff"), f"cs:{task.id}")]]))
 
 
 @renderer("task_cancelled")

@@ -41,6 +41,7 @@ from storage.outbox import (
     Message,
     audit,
     audit_sync,
+    coming_ended_sync,
     enqueue,
     enqueue_all_sync,
     enqueue_sync,
@@ -503,6 +504,7 @@ def _withdraw(conn: SyncConnection, now: datetime, member_id: int, task_id: int)
             enqueue_sync(conn, chat_id=chat, member_id=task.requester_id,
                          kind="task_volunteer_withdrew", now=now, payload={"task_id": task_id},
                          dedupe_key=f"withdrew:{existing.id}:{to_db(now)}")
+        coming_ended_sync(conn, task_id, task.requester_id, member_id, now)  # "X is coming" no longer stands
     return late
 
 

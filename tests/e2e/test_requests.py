@@ -9,6 +9,8 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from bot.services import tasks
@@ -146,5 +148,46 @@ async def test_dispatch_end_to_end(fake: FakeTelegram, bot_process: BotProcess) 
                 assert secret not in body, (secret, body)
         assert not fake.errors, fake.errors
         assert not [c for c in fake.calls if c.error_code == 429]
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize(("lang", "code", "gone", "open_again"), [
+    ("en", "en", "Update on “Carry rice upstairs”: Vol Li cannot come after all.", "open again"),
+    ("zh", "zh-hans", "“Carry rice upstairs”有变化：Vol Li 临时来不了了。", "重新发出"),
+])
+async def test_the_resident_sees_a_volunteer_who_withdrew_is_no_longer_coming(
+        fake: FakeTelegram, bot_process: BotProcess, lang: str, code: str, gone: str, open_again: str) -> None:
+    """The resident's "Good news: Li is coming" is corrected when Li withdraws: it no longer names Li as
+    coming nor links to Li's chat, it says the request is open again, and its Cancel button stays."""
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        group, cid = await community_with_group(fake, db, now, language=lang)
+        res_u, vol_u = fake.add_user("Zhou", language_code=code), fake.add_user("Li", language_code=code)
+        res = await make_member(db, now, cid, tg_user_id=res_u.id, language=lang, resident=True, name=NAME)
+        await make_member(db, now, cid, tg_user_id=vol_u.id, language=lang, volunteer=True, name="Vol Li")
+        for u in (res_u, vol_u):
+            fake.add_member(group, u, announce=False)
+            fake.private_chat(u, create=True)
+        rq = await tasks.create_task(db, now, res, tasks.NewTask("shopping", title="Carry rice upstairs",
+                                                                 description="Five kilos"))
+        card = await fake.wait_for_message(group, lambda m: any(b.get("callback_data") == f"cl:{rq}"
+                                                                for b in m.inline_buttons), timeout=T)
+        await fake.wait_callback_answer(await fake.press_raw_callback(vol_u, card, f"cl:{rq}"), timeout=T)
+        coming = await fake.wait_for_message(res_u, lambda m: any(b.get("callback_data") == f"rc:{rq}"
+                                                                  for b in m.inline_buttons), timeout=T)
+        assert "Vol Li" in _text(coming) and any(e["type"] == "text_mention" for e in coming.entities)
+        pm = await fake.wait_for_message(vol_u, lambda m: any(b.get("callback_data") == f"wd:{rq}"
+                                                               for b in m.inline_buttons), timeout=T)
+        await fake.wait_callback_answer(await fake.press_button(vol_u, pm, f"wd:{rq}"), timeout=T)
+
+        await fake.wait_for(lambda: gone in _text(coming), timeout=T)
+        assert open_again in _text(coming), _text(coming)
+        assert not any(e["type"] == "text_mention" for e in coming.entities), coming.entities
+        assert [b.get("callback_data") for b in coming.inline_buttons] == [f"rc:{rq}", f"cs:{rq}"]
+        await settle(fake)
+        edits = await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'task_coming_ended' AND state = 'sent'")
+        assert edits == 1
     finally:
         await db.close()

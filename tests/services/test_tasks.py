@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+import json
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -205,3 +206,23 @@ async def test_a_tasks_times_lie_ahead_within_90_days_and_end_after_start(db: Da
     assert await tasks.create_task(db, now, staff, tasks.NewTask("other", title="Clean-up", kind="event", slots=5,
                                                                  starts_at=now + day, ends_at=now + day + hour), staff=True)
     assert tasks.time_allowed(now + 90 * day, now) and not tasks.time_allowed(now, now)
+
+
+async def test_a_withdrawal_queues_the_edit_of_each_who_is_coming_message_naming_that_volunteer(
+        db: Database, now: datetime) -> None:
+    """The resident's "Li is coming" is corrected when Li withdraws (each such message once, even after
+    a second claim and withdrawal); a message about another volunteer is left alone."""
+    cid, resident, _, vol = await _setup(db, now)
+    other = await make_member(db, now, cid, volunteer=True)
+    tid = await tasks.create_task(db, now, resident, tasks.NewTask("shopping", description="Buy rice"))
+    for minute in (0, 2):
+        await tasks.claim(db, now + timedelta(minutes=minute), vol, tid)
+        await tasks.withdraw(db, now + timedelta(minutes=minute + 1), vol, tid)
+    await tasks.claim(db, now + timedelta(minutes=5), other, tid)
+    coming = [int(r[0]) for r in await db.fetchall("SELECT id FROM outbox WHERE kind = 'task_who_is_coming' ORDER BY id")]
+    assert len(coming) == 3
+    edits = await db.fetchall("SELECT chat_id, member_id, payload FROM outbox WHERE kind = 'task_coming_ended' ORDER BY id")
+    resident_chat = await db.fetchval("SELECT tg_user_id FROM members WHERE id = ?", (resident,))
+    assert [(r[0], r[1]) for r in edits] == [(resident_chat, resident)] * 2
+    assert [json.loads(r[2]) for r in edits] == [{"task_id": tid, "outbox_id": o, "volunteer_id": vol}
+                                                 for o in coming[:2]]
