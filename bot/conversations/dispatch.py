@@ -530,6 +530,9 @@ async def _r_details_removed(rc: RenderContext, p: dict[str, Any]) -> Rendered |
                     title=name)
     elif why == "absent":  # the event was closed with them marked as not come (bot/services/completion.py)
         text = rc.t("“{title}” is closed, so its buttons were removed from this message.", title=name)
+    elif why == "closed":  # the event was closed with them counted as come (bot/services/completion.py)
+        text = rc.t("“{title}” is closed. Thank you for coming! Its buttons were removed from this message.",
+                    title=name)
     elif why in ("removed", "no_show"):  # staff ended the place (bot/services/roster.py)
         text = rc.t("“{title}”: you no longer have a place, so the details were removed from this message.",
                     title=name)

@@ -452,6 +452,8 @@ async def close_event(db: Database, *, task_id: int, tg_user_id: int, now: datet
             await _tell_absent(conn, now, task_id, mid)
         credited = await _credit_claims(conn, task, present, task.points, "event_attended",
                                         int(actor.id), now)
+        for mid in present:  # their details lose the Done and Withdraw buttons: nothing is left to press
+            await scrub_details(conn, task_id, mid, "closed", now)
         await task_store.bump(conn, task_id, now, state="completed", confirmed_by=actor.id, completed_at=to_db(now))
         await _waiting_list_closed(conn, now, task_id)
         await audit(conn, now=now, action="event_closed", community_id=task.community_id,

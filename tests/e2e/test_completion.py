@@ -207,6 +207,7 @@ async def test_after_the_close_the_list_and_the_no_shows_buttons_are_finished(fa
                               member_id=vol, dedupe_key=f"seed:{tid}:{vol}")
         bob = users[1]
         details = await fake.wait_for_message(bob, _has(f"wd:{tid}"), timeout=T, after_id=0)
+        ann_details = await fake.wait_for_message(users[0], _has(f"done:{tid}"), timeout=T, after_id=0)
 
         await fake.send_text(staff_u, None, f"/closeevent #{tid}")
         sheet = await fake.wait_for_message(staff_u, lambda m: "Attendance" in (m.text or ""), timeout=T)
@@ -223,12 +224,40 @@ async def test_after_the_close_the_list_and_the_no_shows_buttons_are_finished(fa
         told = await fake.wait_for_message(bob, lambda m: "did not come" in (m.text or ""), timeout=T)
         assert "Clean-up" in (told.text or "") and "no points" in (told.text or ""), told.text
         await fake.wait_for(lambda: not details.inline_buttons and "is closed" in (details.text or ""), timeout=T)
+        # Ann came: her Done and Withdraw buttons go too (a Done pressed after the close only said "already").
+        await fake.wait_for(lambda: not ann_details.inline_buttons, timeout=T)
+        assert "“Clean-up” is closed. Thank you for coming!" in (ann_details.text or ""), ann_details.text
         # The way to say it is wrong works: staff hear of it.
         answer = await fake.wait_callback_answer(await fake.press_button(bob, told, f"cs:{tid}"), timeout=T)
         assert "told the community staff" in str(answer.get("text")), answer
         await fake.wait_for_message(staff_u, lambda m: "Bob asks staff" in (m.text or ""), timeout=T)
         assert await db.fetchval("SELECT COUNT(*) FROM ledger WHERE task_id = ?", (tid,)) == 2
         assert await db.fetchval("SELECT COUNT(*) FROM no_shows WHERE task_id = ?", (tid,)) == 1
+        assert not fake.errors, fake.errors
+    finally:
+        await db.close()
+
+
+async def test_in_chinese_those_who_came_lose_their_done_buttons_at_the_close(fake: FakeTelegram,
+                                                                           bot_process: BotProcess) -> None:
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        cid, staff_u, _staff, tid = await _event_and_its_staff(fake, db, now, slots=2)
+        ann = fake.add_user("Ann", language_code="zh-hans")
+        fake.private_chat(ann, create=True)
+        vol = await make_member(db, now, cid, tg_user_id=ann.id, language="zh", volunteer=True, name="Ann")
+        await make_claim(db, now, tid, vol)
+        async with db.transaction() as conn:
+            await enqueue(conn, chat_id=ann.id, kind="task_claimed_volunteer", now=now, payload={"task_id": tid},
+                          member_id=vol, dedupe_key=f"seed:{tid}:{vol}")
+        details = await fake.wait_for_message(ann, _has(f"done:{tid}"), timeout=T, after_id=0)
+        await fake.send_text(staff_u, None, f"/closeevent {tid}")
+        sheet = await fake.wait_for_message(staff_u, lambda m: "Attendance" in (m.text or ""), timeout=T)
+        await fake.press_button(staff_u, sheet, "d:att:close")
+        await fake.wait_for(lambda: "Event closed" in (sheet.text or ""), timeout=T)
+        await fake.wait_for(lambda: not details.inline_buttons, timeout=T)
+        assert "“Clean-up”已经结束。谢谢您来参加！" in (details.text or ""), details.text
         assert not fake.errors, fake.errors
     finally:
         await db.close()

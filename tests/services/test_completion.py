@@ -185,9 +185,11 @@ async def test_event_twenty_with_three_no_shows(db: Database, now: datetime) -> 
     vols = [await make_member(db, now, w["c"], volunteer=True) for _ in range(20)]
     for v in vols:
         await make_claim(db, now, tid, v)
-    async with db.transaction() as conn:   # the details one of the no-shows was sent at the claim
+    async with db.transaction() as conn:   # the details one of the no-shows and one who came were sent at the claim
         await enqueue(conn, chat_id=9_000_001, kind="task_claimed_volunteer", now=now, payload={"task_id": tid},
                       member_id=vols[0], dedupe_key="seed:details")
+        await enqueue(conn, chat_id=9_000_002, kind="task_claimed_volunteer", now=now, payload={"task_id": tid},
+                      member_id=vols[5], dedupe_key="seed:details-came")
     assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (tid,)) == "full"
     with pytest.raises(c.StaffOnly):
         await c.close_event(db, task_id=tid, tg_user_id=102, now=now)
@@ -195,8 +197,11 @@ async def test_event_twenty_with_three_no_shows(db: Database, now: datetime) -> 
     # Each no-show is told, and the details they were sent lose their Done and Withdraw buttons.
     told = await db.fetchall("SELECT member_id, payload FROM outbox WHERE kind = 'event_absent' ORDER BY member_id")
     assert [(r["member_id"], json.loads(r["payload"])) for r in told] == [(v, {"task_id": tid}) for v in vols[:3]]
-    scrub = await db.fetchall("SELECT member_id, payload FROM outbox WHERE kind = 'task_details_removed'")
-    assert [(r["member_id"], json.loads(r["payload"])["why"]) for r in scrub] == [(vols[0], "absent")]
+    # Those who came lose them too: the event is closed, so Done and Withdraw have nothing left to do.
+    scrub = await db.fetchall("SELECT member_id, payload FROM outbox WHERE kind = 'task_details_removed'"
+                              " ORDER BY member_id")
+    assert [(r["member_id"], json.loads(r["payload"])["why"]) for r in scrub] == [(vols[0], "absent"),
+                                                                                (vols[5], "closed")]
     assert len(out.credited) == 17 and set(out.credited.values()) == {2}
     assert await db.fetchval("SELECT COUNT(*) FROM ledger WHERE task_id = ?", (tid,)) == 17
     assert await db.fetchval("SELECT COUNT(*) FROM no_shows WHERE task_id = ?", (tid,)) == 3
