@@ -62,6 +62,7 @@ BUTTONS: dict[str, frozenset[Where]] = {
     "ci": PRIVATE,      # staff open check-in for an event (under /mytasks)
     "vr": PRIVATE, "vn": PRIVATE,     # /volunteers: staff take someone off an event, or mark them not coming
     "vry": PRIVATE, "vny": PRIVATE, "vb": PRIVATE,  # ... and answer Yes, or No (back to the list)
+    "vp": PRIVATE,                    # ... and a long list's Previous / Next page
 }
 
 OUT_OF_DATE = N_("This button is out of date. Please use the latest message.")

@@ -6,7 +6,8 @@ asks first ("Remove Li from “Tree planting”?" Yes / No) in the same message;
 the message then shows the list as it is now.
 
 Callback data: ``vr:<event>:<member>`` / ``vn:<event>:<member>`` ask; ``vry:…`` / ``vny:…`` do it;
-``vb:<event>`` No (back to the list).
+``vb:<event>`` No (back to the list). A list of more than ``MAX_LISTED`` places is shown a page at a
+time: ``vp:<event>:<page>`` (Previous / Next, page 0 first).
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from bot.ui import (
     tr_for,
 )
 from storage import tasks as task_store
+from storage.claims import Attendee
 
-MAX_LISTED = 30   # names with buttons in one message (Telegram allows 100 buttons)
+MAX_LISTED = 30   # names with buttons in one message (Telegram allows 100 buttons): one page
+MAX_PAGE = 999_999  # a larger page number is no button of ours
 USAGE = N_("Please write: /volunteers <event number>")
 
 
@@ -44,14 +47,28 @@ def _short(name: str) -> str:
     return name if len(name) <= 16 else name[:15] + "…"
 
 
-def _lines(t: Translator, r: roster.Roster, when: str, scores: dict[int, int]) -> list[str]:
+def _pages(r: roster.Roster) -> int:
+    return max(1, -(-len(r.places) // MAX_LISTED))
+
+
+def _shown(r: roster.Roster, page: int) -> tuple[int, list[Attendee]]:
+    """The page's first number (from 0) and its places; a page past the end shows the last one."""
+    first = min(page, _pages(r) - 1) * MAX_LISTED
+    return first, r.places[first:first + MAX_LISTED]
+
+
+def _lines(t: Translator, r: roster.Roster, when: str, scores: dict[int, int], page: int) -> list[str]:
     task = r.task
     lines = [t("<b>Volunteers of “{event}”</b> (#{id})", event=task_name(t, task), id=task.id)]
     if when:
         lines.append(t("When: {w}", w=esc(when)))
     lines.append(t("Places: {taken}/{slots} · Waiting list: {n}", taken=len(r.places), slots=task.slots,
                    n=len(r.waiting)))
-    for i, p in enumerate(r.places[:MAX_LISTED], 1):
+    first, shown = _shown(r, page)
+    if _pages(r) > 1:
+        lines.append(t("Showing {a}–{b} of {n}: press “Next ▶” or “◀ Previous” below to see the others.",
+                       a=first + 1, b=first + len(shown), n=len(r.places)))
+    for i, p in enumerate(shown, first + 1):
         mark = " ✓" if p.state == "done" else " " + t("(offered, not yet kept)") if p.member_id in r.offered else ""
         lines.append(f"{i}. {esc(p.display_name or '?')}{mark} · {scores.get(p.member_id, 100)}%")
     if not r.places:
@@ -70,26 +87,33 @@ def _lines(t: Translator, r: roster.Roster, when: str, scores: dict[int, int]) -
     return lines
 
 
-def _buttons(t: Translator, r: roster.Roster) -> InlineKeyboardMarkup | None:
-    if r.task.state not in roster.MANAGED_STATES or not r.places:
-        return None
-    rows = []
-    for p in r.places[:MAX_LISTED]:
-        name = _short(p.display_name or "?")
-        row = [(t("✖ Remove {name}", name=name), f"vr:{r.task.id}:{p.member_id}")]
-        if r.before_start:
-            row.append((t("🚫 Not coming"), f"vn:{r.task.id}:{p.member_id}"))
-        rows.append(row)
-    return inline(rows)
+def _buttons(t: Translator, r: roster.Roster, page: int) -> InlineKeyboardMarkup | None:
+    rows: list[list[tuple[str, str]]] = []
+    first, shown = _shown(r, page)
+    if r.task.state in roster.MANAGED_STATES:
+        for p in shown:
+            name = _short(p.display_name or "?")
+            row = [(t("✖ Remove {name}", name=name), f"vr:{r.task.id}:{p.member_id}")]
+            if r.before_start:
+                row.append((t("🚫 Not coming"), f"vn:{r.task.id}:{p.member_id}"))
+            rows.append(row)
+    turn = first // MAX_LISTED
+    paging = [(t("◀ Previous"), f"vp:{r.task.id}:{turn - 1}")] if turn > 0 else []
+    if first + len(shown) < len(r.places):
+        paging.append((t("Next ▶"), f"vp:{r.task.id}:{turn + 1}"))
+    if paging:
+        rows.append(paging)
+    return inline(rows) if rows else None
 
 
-async def _view(ctx: LinliContext, t: Translator, tg_user_id: int, task_id: int) -> tuple[str, InlineKeyboardMarkup | None]:
+async def _view(ctx: LinliContext, t: Translator, tg_user_id: int, task_id: int,
+                page: int = 0) -> tuple[str, InlineKeyboardMarkup | None]:
     r = await roster.roster(ctx.db, task_id=task_id, tg_user_id=tg_user_id, admin_ids=ctx.settings.admin_ids,
                             now=ctx.now())
     when = await task_store.when_row(ctx.db, task_id)
-    scores = await reliability_ui.percents(ctx, [p.member_id for p in r.places[:MAX_LISTED]])
-    text = "\n".join(_lines(t, r, event_time(when) if when else "", scores))
-    return text[:4000], _buttons(t, r)
+    scores = await reliability_ui.percents(ctx, [p.member_id for p in _shown(r, page)[1]])
+    text = "\n".join(_lines(t, r, event_time(when) if when else "", scores, page))
+    return text[:4000], _buttons(t, r, page)
 
 
 async def cmd_volunteers(update: Update, ctx: LinliContext) -> None:
@@ -165,6 +189,9 @@ async def on_press(update: Update, ctx: LinliContext) -> None:
         elif prefix == "vb":
             text, markup = await _view(ctx, t, query.from_user.id, task_id)
             await answer(query, t("Nothing was changed."))
+        elif prefix == "vp":
+            text, markup = await _view(ctx, t, query.from_user.id, task_id, min(member_id, MAX_PAGE))
+            await answer(query)
         else:
             said = await _act(ctx, t, query.from_user.id, prefix, task_id, member_id)
             await answer(query, said)
@@ -204,4 +231,5 @@ def register(app: LinliApp) -> None:
     """Add this feature's handlers to the application."""
     app.add_handler(CommandHandler("volunteers", cmd_volunteers, filters=filters.ChatType.PRIVATE))
     app.add_handler(CallbackQueryHandler(on_press, pattern=r"^(vr|vn|vry|vny):[0-9]{1,12}:[0-9]{1,12}$"))
+    app.add_handler(CallbackQueryHandler(on_press, pattern=r"^vp:[0-9]{1,12}:[0-9]{1,6}$"))
     app.add_handler(CallbackQueryHandler(on_press, pattern=r"^vb:[0-9]{1,12}$"))

@@ -245,3 +245,42 @@ async def test_a_volunteer_staff_removed_is_refused_the_event_again(fake: FakeTe
         assert await db.fetchval("SELECT COUNT(*) FROM waitlist WHERE task_id = :t", {"t": ev}) == 0
     finally:
         await db.close()
+
+
+@pytest.mark.parametrize(("lang", "showing", "later", "nxt", "prev"), [
+    ("en", "Showing 1–30 of 35", "Showing 31–35 of 35", "Next ▶", "◀ Previous"),
+    ("zh", "这里显示第 1–30 位，共 35 位", "这里显示第 31–35 位，共 35 位", "下一页 ▶", "◀ 上一页"),
+])
+async def test_a_long_list_of_volunteers_is_shown_a_page_at_a_time(
+        fake: FakeTelegram, bot_process: BotProcess, lang: str, showing: str, later: str, nxt: str,
+        prev: str) -> None:
+    """35 places: the list shows 30 and says so, Next shows the other 5 with their Remove buttons,
+    Previous goes back."""
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        _group, cid, users, ids = await _people(fake, db, now, ("Staff",), lang=lang)
+        ev = await tasks.create_task(db, now, ids["Staff"], tasks.NewTask(
+            "other", title="Big clean-up", kind="event", slots=40, points=5, starts_at=now + timedelta(days=3)),
+            staff=True)
+        vols = [await make_member(db, now, cid, volunteer=True, name=f"V{i:02}") for i in range(1, 36)]
+        for v in vols:
+            await tasks.claim(db, now, v, ev)
+        listing = await _roster(fake, users[0], ev, f"vp:{ev}:1")
+        assert showing in (listing.text or "") and "30. V30" in (listing.text or ""), listing.text
+        assert "31. V31" not in (listing.text or "")
+        assert [b["text"] for b in listing.inline_buttons][-1] == nxt
+        await _press(fake, users[0], listing, f"vp:{ev}:1")
+        await fake.wait_for(lambda: later in (listing.text or ""), timeout=T)
+        text = listing.text or ""
+        assert "31. V31" in text and "35. V35" in text and "30. V30" not in text, text
+        datas = [b.get("callback_data") for b in listing.inline_buttons]
+        assert f"vr:{ev}:{vols[30]}" in datas and f"vr:{ev}:{vols[0]}" not in datas and f"vp:{ev}:0" in datas
+        assert [b["text"] for b in listing.inline_buttons][-1] == prev
+        await _press(fake, users[0], listing, f"vp:{ev}:0")
+        await fake.wait_for(lambda: showing in (listing.text or ""), timeout=T)
+        # A page button not on the message (made up) is refused; the list stays as it is.
+        assert await _answer(fake, await fake.press_raw_callback(users[0], listing, f"vp:{ev}:99"))
+        assert showing in (listing.text or "")
+    finally:
+        await db.close()
