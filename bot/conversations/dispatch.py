@@ -622,7 +622,7 @@ menu_item("mytasks", N_("🗂 My tasks"), visible=participant, order=30)(cmd_myt
 
 def register(app: LinliApp) -> None:
     """Add this feature's handlers to the application."""
-    from bot.instance import OUTBOX, leased
+    from bot.instance import OUTBOX, run_leased
     from bot.jobs import cards
 
     private = filters.ChatType.PRIVATE
@@ -638,4 +638,4 @@ def register(app: LinliApp) -> None:
     app.add_handler(CallbackQueryHandler(on_keep, pattern=r"^rcn:"))
     if app.job_queue is not None:
         # the cards spend the groups' budget with the outbox: on the instance holding its lease
-        app.job_queue.run_repeating(leased(OUTBOX, cards.refresh_cards), interval=1, first=1, name="cards")
+        run_leased(app, OUTBOX, cards.refresh_cards, interval=1, first=1, name="cards")

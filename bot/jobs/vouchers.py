@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.context import LinliApp, LinliContext
-from bot.instance import SWEEPS, leased
+from bot.instance import SWEEPS, run_leased
 from bot.services import rewards
 
 log = logging.getLogger(__name__)
@@ -24,4 +24,4 @@ async def expire_vouchers(ctx: LinliContext) -> None:
 def schedule(app: LinliApp) -> None:
     if app.job_queue is None:
         return
-    app.job_queue.run_repeating(leased(SWEEPS, expire_vouchers), interval=600, first=30, name="voucher_expiry")
+    run_leased(app, SWEEPS, expire_vouchers, interval=600, first=30, name="voucher_expiry")
