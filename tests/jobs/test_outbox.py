@@ -402,7 +402,10 @@ async def test_details_erased_on_their_way_out_are_cut_down_after_all(db: Databa
     sent = [n for n, (chat, text) in enumerate(bot.sent, 1) if chat == 777 and "13912345678" in text]
     assert len(sent) == 1
     await sender.drain(_ctx(db, day, bot))
-    assert [(chat, message) for chat, message, _text in bot.edits] == [(777, sent[0])]
+    assert [(chat, message) for chat, message, _text in bot.edits if chat == 777] == [(777, sent[0])]
+    # The resident's "who is coming" is corrected too (their place was given back), naming nobody.
+    told = [text for chat, _message, text in bot.edits if chat != 777]
+    assert len(told) == 1 and "志愿者临时来不了了" in told[0], told
     assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE chat_id = 777 OR member_id = ?", (vol,)) == 0
 
 
