@@ -3,9 +3,11 @@ closing, /points, /history, /leaderboard, /revoke, /closeevent, and the outbox r
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot import dialogs
@@ -33,6 +35,8 @@ from bot.ui import (
 )
 from storage import members as member_store
 from storage import tasks as task_store
+
+log = logging.getLogger(__name__)
 
 REASONS = {
     "task_completed": N_("Task completed"),
@@ -80,9 +84,19 @@ async def on_callback(update: Update, ctx: LinliContext) -> None:
             raise InvalidInput()
     except DomainError as err:
         await answer(query, error_text(t, err), alert=True)
+        if isinstance(err, completion.EventAttended) and query.message is not None:
+            await _drop_buttons(ctx, query.message.chat.id, query.message.message_id)
         return
     await answer(query)
     await edit_or_send(query, text)
+
+
+async def _drop_buttons(ctx: LinliContext, chat_id: int, message_id: int) -> None:
+    """Done and Withdraw on an event that is closed have nothing left to do: they go (the text stays)."""
+    try:
+        await ctx.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+    except TelegramError as exc:
+        log.info("the buttons of a closed event's details could not be removed: %s", exc)
 
 
 async def _page(update: Update, ctx: LinliContext, t: Translator, uid: int, parts: list[str]) -> bool:

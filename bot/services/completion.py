@@ -71,6 +71,10 @@ class RevokeTooMuch(DomainError):
     message = N_("Cannot take back {amount} points: the member has only {balance} points left.")
 
 
+class EventAttended(AlreadyDone):
+    message = N_("This event is closed, and you were counted as having come. Thank you! Nothing more is needed.")
+
+
 class AlreadyRevoked(AlreadyDone):
     message = N_("These points have already been taken back.")
 
@@ -158,6 +162,8 @@ async def mark_done(db: Database, *, task_id: int, tg_user_id: int, now: datetim
         claim = await claim_store.of(conn, task_id, int(actor.id))
         if claim is None or claim.state == "withdrawn":
             raise NotYourClaim()
+        if claim.state == "completed" and task.kind == "event":
+            raise EventAttended()  # a Done left on their details after the close (its edit not yet out)
         if claim.state in ("done", "completed"):
             raise AlreadyDone()
         if claim.state != "active":

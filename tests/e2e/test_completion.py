@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from storage.db import Database, open_database
@@ -238,26 +240,45 @@ async def test_after_the_close_the_list_and_the_no_shows_buttons_are_finished(fa
         await db.close()
 
 
-async def test_in_chinese_those_who_came_lose_their_done_buttons_at_the_close(fake: FakeTelegram,
-                                                                           bot_process: BotProcess) -> None:
+@pytest.mark.parametrize(("lang", "code", "closed", "attended"), [
+    ("en", "en", "“Clean-up” is closed. Thank you for coming!", "you were counted as having come"),
+    ("zh", "zh-hans", "“Clean-up”已经结束。谢谢您来参加！", "已经记录您来参加了"),
+])
+async def test_those_who_came_lose_their_done_buttons_at_the_close(fake: FakeTelegram, bot_process: BotProcess,
+                                                                  lang: str, code: str, closed: str,
+                                                                  attended: str) -> None:
+    """Ann's details are edited at the close. Bo's edit is held back (as if it had not gone out yet):
+    his Done then says the event is closed and he was counted, and takes the buttons away."""
     db = await open_database(bot_process.database)
     try:
         now = datetime.now(UTC)
         cid, staff_u, _staff, tid = await _event_and_its_staff(fake, db, now, slots=2)
-        ann = fake.add_user("Ann", language_code="zh-hans")
-        fake.private_chat(ann, create=True)
-        vol = await make_member(db, now, cid, tg_user_id=ann.id, language="zh", volunteer=True, name="Ann")
-        await make_claim(db, now, tid, vol)
-        async with db.transaction() as conn:
-            await enqueue(conn, chat_id=ann.id, kind="task_claimed_volunteer", now=now, payload={"task_id": tid},
-                          member_id=vol, dedupe_key=f"seed:{tid}:{vol}")
-        details = await fake.wait_for_message(ann, _has(f"done:{tid}"), timeout=T, after_id=0)
+        details = {}
+        for name in ("Ann", "Bo"):
+            user = fake.add_user(name, language_code=code)
+            fake.private_chat(user, create=True)
+            vol = await make_member(db, now, cid, tg_user_id=user.id, language=lang, volunteer=True, name=name)
+            await make_claim(db, now, tid, vol)
+            async with db.transaction() as conn:
+                await enqueue(conn, chat_id=user.id, kind="task_claimed_volunteer", now=now,
+                              payload={"task_id": tid}, member_id=vol, dedupe_key=f"seed:{tid}:{vol}")
+            details[name] = (user, vol, await fake.wait_for_message(user, _has(f"done:{tid}"), timeout=T, after_id=0))
+        bo, bo_id, bo_details = details["Bo"]
+        async with db.transaction() as conn:  # the close's edit of Bo's details will not find them
+            await conn.execute("UPDATE outbox SET member_id = NULL WHERE member_id = ?", (bo_id,))
         await fake.send_text(staff_u, None, f"/closeevent {tid}")
         sheet = await fake.wait_for_message(staff_u, lambda m: "Attendance" in (m.text or ""), timeout=T)
         await fake.press_button(staff_u, sheet, "d:att:close")
         await fake.wait_for(lambda: "Event closed" in (sheet.text or ""), timeout=T)
-        await fake.wait_for(lambda: not details.inline_buttons, timeout=T)
-        assert "“Clean-up”已经结束。谢谢您来参加！" in (details.text or ""), details.text
+        ann_details = details["Ann"][2]
+        await fake.wait_for(lambda: not ann_details.inline_buttons, timeout=T)
+        assert closed in (ann_details.text or ""), ann_details.text
+
+        assert bo_details.inline_buttons
+        said = await fake.wait_callback_answer(await fake.press_button(bo, bo_details, f"done:{tid}"), timeout=T)
+        assert attended in str(said.get("text")), said
+        await fake.wait_for(lambda: not bo_details.inline_buttons, timeout=T)
+        assert await db.fetchval("SELECT COUNT(*) FROM ledger WHERE task_id = ? AND member_id = ?", (tid, bo_id)) == 1
         assert not fake.errors, fake.errors
     finally:
         await db.close()

@@ -209,6 +209,11 @@ async def test_event_twenty_with_three_no_shows(db: Database, now: datetime) -> 
     with pytest.raises(AlreadyDone):
         await c.close_event(db, task_id=tid, tg_user_id=104, now=now)
     assert await db.fetchval("SELECT COUNT(*) FROM ledger WHERE task_id = ?", (tid,)) == 17
+    # A Done pressed after the close by one who came: the event is closed and they were counted.
+    came = await db.fetchval("SELECT tg_user_id FROM members WHERE id = ?", (vols[5],))
+    with pytest.raises(c.EventAttended):
+        await c.mark_done(db, task_id=tid, tg_user_id=came, now=now)
+    assert await db.fetchval("SELECT COUNT(*) FROM ledger WHERE task_id = ?", (tid,)) == 17
 
 
 async def test_revoke(db: Database, now: datetime) -> None:
