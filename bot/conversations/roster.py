@@ -6,8 +6,9 @@ asks first ("Remove Li from “Tree planting”?" Yes / No) in the same message;
 the message then shows the list as it is now.
 
 Callback data: ``vr:<event>:<member>`` / ``vn:<event>:<member>`` ask; ``vry:…`` / ``vny:…`` do it;
-``vb:<event>`` No (back to the list). A list of more than ``MAX_LISTED`` places is shown a page at a
-time: ``vp:<event>:<page>`` (Previous / Next, page 0 first).
+``vb:<event>[:<page>]`` No (back to the list). A list of more than ``MAX_LISTED`` places is shown a
+page at a time: ``vp:<event>:<page>`` (Previous / Next, page 0 first); after a question the list comes
+back at the page of the name it was about.
 """
 
 from __future__ import annotations
@@ -152,7 +153,13 @@ async def _ask(ctx: LinliContext, t: Translator, tg_user_id: int, prefix: str, t
         question = t("Mark {name} as not coming to “{event}”? It counts as a missed event in their reliability,"
                      " and the place goes to the first one waiting.", name=name, event=event)
         yes = t("Yes, not coming")
-    return question, inline([[(yes, f"{prefix}y:{task_id}:{member_id}"), (t("No"), f"vb:{task_id}")]])
+    page = _page_of(r, member_id)
+    return question, inline([[(yes, f"{prefix}y:{task_id}:{member_id}"), (t("No"), f"vb:{task_id}:{page}")]])
+
+
+def _page_of(r: roster.Roster, member_id: int) -> int:
+    """The page of the list that shows the member's place (the first, if they hold none)."""
+    return next((i // MAX_LISTED for i, p in enumerate(r.places) if p.member_id == member_id), 0)
 
 
 def _done_text(t: Translator, ended: roster.Ended, given: str) -> str:
@@ -165,7 +172,11 @@ def _done_text(t: Translator, ended: roster.Ended, given: str) -> str:
     return said
 
 
-async def _act(ctx: LinliContext, t: Translator, tg_user_id: int, prefix: str, task_id: int, member_id: int) -> str:
+async def _act(ctx: LinliContext, t: Translator, tg_user_id: int, prefix: str, task_id: int,
+               member_id: int) -> tuple[str, int]:
+    """End the place; what was done, and the page of the list where it was."""
+    before = await roster.roster(ctx.db, task_id=task_id, tg_user_id=tg_user_id, admin_ids=ctx.settings.admin_ids,
+                                 now=ctx.now())
     do = roster.remove if prefix == "vry" else roster.mark_no_show
     ended = await do(ctx.db, task_id=task_id, member_id=member_id, tg_user_id=tg_user_id,
                      admin_ids=ctx.settings.admin_ids, now=ctx.now())
@@ -173,7 +184,7 @@ async def _act(ctx: LinliContext, t: Translator, tg_user_id: int, prefix: str, t
                             now=ctx.now())
     names = {w.member_id: w.display_name or "?" for w in r.waiting} | {p.member_id: p.display_name or "?"
                                                                         for p in r.places}
-    return _done_text(t, ended, ", ".join(names.get(m, "?") for m in ended.given))
+    return _done_text(t, ended, ", ".join(names.get(m, "?") for m in ended.given)), _page_of(before, member_id)
 
 
 async def on_press(update: Update, ctx: LinliContext) -> None:
@@ -187,15 +198,15 @@ async def on_press(update: Update, ctx: LinliContext) -> None:
             text, markup = await _ask(ctx, t, query.from_user.id, prefix, task_id, member_id)
             await answer(query)
         elif prefix == "vb":
-            text, markup = await _view(ctx, t, query.from_user.id, task_id)
+            text, markup = await _view(ctx, t, query.from_user.id, task_id, min(member_id, MAX_PAGE))
             await answer(query, t("Nothing was changed."))
         elif prefix == "vp":
             text, markup = await _view(ctx, t, query.from_user.id, task_id, min(member_id, MAX_PAGE))
             await answer(query)
         else:
-            said = await _act(ctx, t, query.from_user.id, prefix, task_id, member_id)
+            said, page = await _act(ctx, t, query.from_user.id, prefix, task_id, member_id)
             await answer(query, said)
-            text, markup = await _view(ctx, t, query.from_user.id, task_id)
+            text, markup = await _view(ctx, t, query.from_user.id, task_id, page)
             text = esc(said) + "\n\n" + text
     except DomainError as err:
         await answer(query, error_text(t, err), alert=True)
@@ -232,4 +243,4 @@ def register(app: LinliApp) -> None:
     app.add_handler(CommandHandler("volunteers", cmd_volunteers, filters=filters.ChatType.PRIVATE))
     app.add_handler(CallbackQueryHandler(on_press, pattern=r"^(vr|vn|vry|vny):[0-9]{1,12}:[0-9]{1,12}$"))
     app.add_handler(CallbackQueryHandler(on_press, pattern=r"^vp:[0-9]{1,12}:[0-9]{1,6}$"))
-    app.add_handler(CallbackQueryHandler(on_press, pattern=r"^vb:[0-9]{1,12}$"))
+    app.add_handler(CallbackQueryHandler(on_press, pattern=r"^vb:[0-9]{1,12}(:[0-9]{1,6})?$"))

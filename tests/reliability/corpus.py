@@ -161,6 +161,8 @@ CALLBACK_DATA: list[str] = [
     "vb:1",
     "vb:",
     "vp:1:1",
+    "vb:1:2",
+    "vb:1:x",
     "vp:1",
     "vp:1:-1",
     "vp:1:9999999",
