@@ -64,6 +64,11 @@ _reward_name = store.reward_name
 
 
 # -- catalogue ------------------------------------------------------------------------------
+def is_cost(value: object) -> bool:
+    """The one rule for what a reward may cost: a whole number of points from 1 to COST_MAX."""
+    return isinstance(value, int) and 0 < value <= COST_MAX
+
+
 def _check_kind(kind: str, merchant_id: int | None) -> None:
     """One of KINDS; a merchant's discount names the merchant."""
     if kind not in KINDS:
@@ -80,7 +85,7 @@ def _check_reward(name_zh: str, name_en: str, kind: str, cost: int, stock: int |
         raise InvalidInput(N_("Please give the reward a name."))
     if len(name_zh) > NAME_MAX or len(name_en) > NAME_MAX:
         raise InvalidInput(N_("The name is too long: at most 60 characters in each language."))
-    if not 0 < cost <= COST_MAX:
+    if not is_cost(cost):
         raise InvalidInput(COST_PROBLEM)
     if stock is not None and not 0 <= stock <= STOCK_MAX:
         raise InvalidInput(STOCK_PROBLEM)
@@ -119,7 +124,7 @@ async def update_reward(db: Database, reward_id: int, *, now: datetime, actor_id
                         **fields: Any) -> None:
     if not fields or set(fields) - store.UPDATABLE:
         raise InvalidInput()
-    if "cost" in fields and not 0 < int(fields["cost"]) <= COST_MAX:
+    if "cost" in fields and not is_cost(int(fields["cost"])):
         raise InvalidInput()
     if fields.get("stock") is not None and int(fields["stock"]) < 0:
         raise InvalidInput()
@@ -482,7 +487,7 @@ def _checked(fields: dict[str, Any]) -> dict[str, Any]:
     if "kind" in out:
         _check_kind(out["kind"], out.get("merchant_id") if out["kind"] == "discount" else None)
         out["merchant_id"] = out.get("merchant_id") if out["kind"] == "discount" else None
-    if "cost" in out and not (isinstance(out["cost"], int) and 0 < out["cost"] <= COST_MAX):
+    if "cost" in out and not is_cost(out["cost"]):
         raise InvalidInput(NUMBER_PROBLEM, low=1, high=COST_MAX)
     if out.get("stock") is not None and not (isinstance(out["stock"], int) and 0 <= out["stock"] <= STOCK_MAX):
         raise InvalidInput(NUMBER_PROBLEM, low=0, high=STOCK_MAX)

@@ -88,6 +88,34 @@ async def test_a_change_is_checked_whole_before_anything_is_written(db: Database
                              (rid,)) == 2
 
 
+@pytest.mark.parametrize("cost", [1, 2, rewards.COST_MAX])
+async def test_a_cost_in_range_is_taken_wherever_a_reward_gets_one(db: Database, now: datetime, cost: int) -> None:
+    """One rule (rewards.is_cost) for a new reward, a change and the plain update."""
+    cid, _vol, rid = await _world(db, now)
+    who = await rewards.manager(db, STAFF_TG, admin_ids=())
+    assert rewards.is_cost(cost)
+    new = await rewards.create_reward(db, community_id=cid, name_zh="茶", kind="goods", cost=cost, now=now)
+    assert (await rewards.get_reward(db, new)).cost == cost  # type: ignore[union-attr]
+    assert (await rewards.change_reward(db, who, rid, now=now, cost=cost)).cost == cost
+    await rewards.update_reward(db, rid, cost=cost, now=now)
+
+
+@pytest.mark.parametrize("cost", [0, -3, rewards.COST_MAX + 1, 10**9])
+async def test_a_cost_out_of_range_is_refused_wherever_a_reward_gets_one(db: Database, now: datetime,
+                                                                         cost: int) -> None:
+    cid, _vol, rid = await _world(db, now)
+    who = await rewards.manager(db, STAFF_TG, admin_ids=())
+    assert not rewards.is_cost(cost)
+    with pytest.raises(InvalidInput) as err:
+        await rewards.create_reward(db, community_id=cid, name_zh="茶", kind="goods", cost=cost, now=now)
+    assert err.value.message == rewards.COST_PROBLEM
+    with pytest.raises(InvalidInput):
+        await rewards.change_reward(db, who, rid, now=now, cost=cost)
+    with pytest.raises(InvalidInput):
+        await rewards.update_reward(db, rid, cost=cost, now=now)
+    assert [r.cost for r in await rewards.list_rewards(db, cid)] == [10]
+
+
 async def test_restock_adds_to_what_redemptions_left(db: Database, now: datetime) -> None:
     cid, vol, rid = await _world(db, now)
     who = await rewards.manager(db, STAFF_TG, admin_ids=())
