@@ -1,8 +1,15 @@
-"""One clock for the whole bot. Services take ``now``; jobs and handlers ask the clock."""
+"""One clock for the whole bot. Services take ``now``; jobs and handlers ask the clock. And the one
+way a moment is shown as a short local time."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+
+def short_local(moment: datetime, tz: str | None) -> str:
+    """A moment as the community's local ``MM-DD HH:MM`` (cards, reminders, digests, check-in times)."""
+    return moment.astimezone(ZoneInfo(tz or "Asia/Shanghai")).strftime("%m-%d %H:%M")
 
 
 class Clock:

@@ -19,6 +19,7 @@ from telegram import (
 )
 from telegram.error import BadRequest, Forbidden, TelegramError
 
+from bot.clock import short_local
 from bot.context import LinliContext
 from bot.i18n import Translator, normalise_language, translator
 from bot.inbox import answer_is_late, handled_before
@@ -164,12 +165,10 @@ def local_time(stored: str | None, tz: str | None) -> str:
     """A stored UTC time as the community's local ``MM-DD HH:MM`` ("" for none)."""
     if not stored:
         return ""
-    from zoneinfo import ZoneInfo
-
     from storage.timeutil import from_db
 
     try:
-        return from_db(stored).astimezone(ZoneInfo(tz or "Asia/Shanghai")).strftime("%m-%d %H:%M")
+        return short_local(from_db(stored), tz)
     except (ValueError, KeyError):
         return stored[:16].replace("T", " ")
 

@@ -20,6 +20,7 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot import deeplinks, dialogs
+from bot.clock import short_local
 from bot.context import LinliApp, LinliContext
 from bot.i18n import Translator
 from bot.menu import menu_item, volunteer
@@ -43,9 +44,9 @@ def _window_text(t: Translator, opened: checkin.Opened) -> str:
     tz = opened.event["tz"]
     win = opened.window
     if win.opens is not None and win.closes is not None:
-        return t("Check-in works from {start} to {end}.", start=checkin.local_time(win.opens, tz), end=checkin.local_time(win.closes, tz))
+        return t("Check-in works from {start} to {end}.", start=short_local(win.opens, tz), end=short_local(win.closes, tz))
     if win.closes is not None:
-        return t("Check-in works until {end}.", end=checkin.local_time(win.closes, tz))
+        return t("Check-in works until {end}.", end=short_local(win.closes, tz))
     return t("Check-in works until the event is closed.")
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot import budget
 from bot.context import LinliApp, LinliContext
@@ -18,13 +17,12 @@ from bot.jobs import expiry
 from bot.jobs import waitlist as waitlist_job
 from bot.renderers import RenderContext, Rendered, on_unreachable, renderer
 from bot.services import digest, housekeeping, notifications, points, tasks
-from bot.ui import esc, inline, task_name
+from bot.ui import esc, inline, local_time, task_name
 from storage import claims as claim_store
 from storage import communities as community_store
 from storage import members as member_store
 from storage import tasks as task_store
 from storage.tasks import Task
-from storage.timeutil import from_db
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +37,6 @@ def _title(ctx: RenderContext, task: Task) -> str:
     return task_name(ctx.t, task)
 
 
-def _when(task: Task, tz: str) -> str:
-    if not task.starts_at:
-        return ""
-    return from_db(task.starts_at).astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
-
-
 async def _tz(ctx: RenderContext, community_id: int) -> str:
     return await community_store.timezone_of(ctx.db, community_id) or "Asia/Shanghai"
 
@@ -57,7 +49,7 @@ async def _reminder(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
         return None
     if await claim_store.state_of(ctx.db, task.id, ctx.member_id) != "active":
         return None
-    when = _when(task, await _tz(ctx, task.community_id))
+    when = local_time(task.starts_at, await _tz(ctx, task.community_id))
     if p.get("which") == "eve":
         text = ctx.t("Reminder: tomorrow you are helping with “{title}” at {when}. Thank you!", title=_title(ctx, task), when=when)
     else:
@@ -162,17 +154,13 @@ async def _tell_staff_unreachable(conn: Any, member_id: int, kind: str, payload:
 
 
 # -- digests ----------------------------------------------------------------------------
-def _hm(text: str | None, tz: str) -> str:
-    return "" if not text else from_db(text).astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
-
-
 def _named(ctx: RenderContext, x: dict[str, Any], tz: str, *, category: bool = True) -> str:
     """A task in a digest as its group card names it (escaped): [time ·] category · what · area, the
     what already masked by the digest builder. Events: time, title and area."""
     t = ctx.t
     cat = (x.get("category_zh") if ctx.lang == "zh" else None) or x.get("category_en")
     what = x.get("title") or (t("voice message") if x.get("voice") else None)
-    parts = [_hm(x.get("starts_at"), tz), cat if category else None, what, x.get("area")]
+    parts = [local_time(x.get("starts_at"), tz), cat if category else None, what, x.get("area")]
     named = " · ".join(esc(p) for p in parts if p)
     return named or esc(t("Task #{id}", id=x["id"]))
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from bot import codes
+from bot.clock import short_local
 from bot.models import N_, DomainError, InvalidState, NotFound
 from bot.services.access import require_registered, require_staff
 from bot.services.tasks import EVENT_OPEN_STATES, label
@@ -74,11 +74,6 @@ def window(starts_at: datetime | None, ends_at: datetime | None) -> Window:
     opens = starts_at - EARLY if starts_at is not None else None
     closes = ends_at if ends_at is not None else (starts_at + LENGTH if starts_at is not None else None)
     return Window(opens, closes)
-
-
-def local_time(moment: datetime, tz: str | None) -> str:
-    """A moment as the community's local ``MM-DD HH:MM``."""
-    return moment.astimezone(ZoneInfo(tz or "Asia/Shanghai")).strftime("%m-%d %H:%M")
 
 
 def event_window(event: Row) -> Window:
@@ -166,7 +161,7 @@ async def check_in(db: Database, *, tg_user_id: int, now: datetime, token: str |
         raise CheckinOver(event=_name(event))
     if win.before(now):
         assert win.opens is not None
-        raise TooEarly(event=_name(event), when=local_time(win.opens, event["tz"]))
+        raise TooEarly(event=_name(event), when=short_local(win.opens, event["tz"]))
     done = await store.record(db, task_id=task_id, member_id=member.id, via="qr" if token else "code", now=now)
     if done is None:
         raise NoPlace(event=_name(event))
