@@ -15,6 +15,7 @@ from typing import Any
 import aiosqlite
 
 from storage.db import Database
+from storage.tasks import ACTIVE_TASK_STATES_SQL
 from storage.timeutil import to_db
 
 
@@ -105,7 +106,7 @@ async def claimed_for_day(conn: aiosqlite.Connection, member_id: int, start: dat
     [``day_before``, ``start``): the local day before, by default 24 hours)."""
     before = day_before if day_before is not None else start - timedelta(days=1)
     return await _tasks(conn, f"{_TASK}, t.starts_at FROM claims k JOIN tasks t ON t.id = k.task_id{_REQUESTER}"
-                        " WHERE k.member_id = :member AND k.state = 'active' AND t.state IN ('open', 'full', 'in_progress')"
+                        f" WHERE k.member_id = :member AND k.state = 'active' AND t.state IN {ACTIVE_TASK_STATES_SQL}"
                         " AND ((t.starts_at IS NULL AND (t.ends_at IS NULL OR t.ends_at >= :start)"
                         " AND (t.when_kind <> 'today' OR t.created_at >= :start)"
                         " AND (t.when_kind <> 'tomorrow' OR (t.created_at >= :before AND t.created_at < :start)))"
@@ -227,7 +228,7 @@ async def unreachable_volunteers(conn: aiosqlite.Connection, community_id: int, 
     rows = await _rows(
         conn, "SELECT DISTINCT m.id, m.display_name AS name FROM members m JOIN claims k ON k.member_id = m.id"
               " JOIN tasks t ON t.id = k.task_id WHERE m.community_id = :community AND m.reachable = 0"
-              " AND k.state = 'active' AND t.state IN ('open', 'full', 'in_progress') ORDER BY m.id LIMIT :limit",
+              f" AND k.state = 'active' AND t.state IN {ACTIVE_TASK_STATES_SQL} ORDER BY m.id LIMIT :limit",
         {"community": community_id, "limit": limit})
     return [Unreachable(int(r["id"]), r["name"]) for r in rows]
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiosqlite
 
+from storage.tasks import ACTIVE_TASK_STATES_SQL
 from storage.timeutil import from_db, opt_from_db, to_db
 
 
@@ -89,7 +90,7 @@ async def _tasks(conn: aiosqlite.Connection, where: str, params: dict[str, Any])
 
 async def starting_later(conn: aiosqlite.Connection, now: datetime) -> list[DueTask]:
     """Tasks still to happen, with a start time after ``now`` (for reminders)."""
-    return await _tasks(conn, "t.state IN ('open', 'full', 'in_progress') AND t.starts_at IS NOT NULL"
+    return await _tasks(conn, f"t.state IN {ACTIVE_TASK_STATES_SQL} AND t.starts_at IS NOT NULL"
                         " AND t.starts_at > :now", {"now": to_db(now)})
 
 
@@ -167,7 +168,7 @@ async def unfinished_of(conn: aiosqlite.Connection, member_id: int) -> list[Held
     """Tasks still to happen on which the member holds an active claim."""
     cur = await conn.execute("SELECT t.id, t.community_id FROM claims k JOIN tasks t ON t.id = k.task_id"
                              " WHERE k.member_id = :member AND k.state = 'active'"
-                             " AND t.state IN ('open', 'full', 'in_progress')", {"member": member_id})
+                             f" AND t.state IN {ACTIVE_TASK_STATES_SQL}", {"member": member_id})
     return [HeldTask(int(r["id"]), int(r["community_id"])) for r in await cur.fetchall()]
 
 

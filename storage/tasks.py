@@ -17,6 +17,12 @@ from storage.timeutil import to_db
 
 T = TypeVar("T", bound="Task")
 
+# A task still to be done: open, full or in progress (docs/ARCHITECTURE.md "Task states"). Here, in
+# the bottom layer, so the services' state lists and the queries below share it.
+ACTIVE_TASK_STATES = ("open", "full", "in_progress")
+# The same as SQL, for ``t.state IN {ACTIVE_TASK_STATES_SQL}`` (fixed words, never a person's input).
+ACTIVE_TASK_STATES_SQL = "(" + ", ".join(f"'{s}'" for s in ACTIVE_TASK_STATES) + ")"
+
 
 @dataclass(frozen=True, slots=True)
 class Task:

@@ -22,11 +22,9 @@ from storage import claims as claim_store
 from storage import communities as community_store
 from storage import members as member_store
 from storage import tasks as task_store
-from storage.tasks import Task
+from storage.tasks import ACTIVE_TASK_STATES, Task
 
 log = logging.getLogger(__name__)
-
-TASK_OPEN_STATES = ("open", "full", "in_progress")
 
 
 async def _task(ctx: RenderContext, task_id: int) -> Task | None:
@@ -45,7 +43,7 @@ async def _tz(ctx: RenderContext, community_id: int) -> str:
 @renderer("task_reminder")
 async def _reminder(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(ctx, int(p["task_id"]))
-    if task is None or task.state not in TASK_OPEN_STATES:
+    if task is None or task.state not in ACTIVE_TASK_STATES:
         return None
     if await claim_store.state_of(ctx.db, task.id, ctx.member_id) != "active":
         return None
@@ -80,7 +78,7 @@ async def _unclaimed_staff(ctx: RenderContext, p: dict[str, Any]) -> Rendered | 
 @renderer("task_overdue_ask", deferrable=True)
 async def _overdue(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(ctx, int(p["task_id"]))
-    if task is None or task.state not in TASK_OPEN_STATES:
+    if task is None or task.state not in ACTIVE_TASK_STATES:
         return None
     tid = int(task.id)
     return Rendered(text=ctx.t("How did “{title}” go? If you have finished, please tap Done below. If something went wrong,"
@@ -140,7 +138,7 @@ async def _expired(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
 @renderer("volunteer_unreachable_staff")
 async def _unreachable_staff(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
     task = await _task(ctx, int(p["task_id"]))
-    if task is None or task.state not in TASK_OPEN_STATES:
+    if task is None or task.state not in ACTIVE_TASK_STATES:
         return None
     named = await member_store.public_name(ctx.db, int(p["member_id"]))
     name = named.display_name if named is not None else None

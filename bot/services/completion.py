@@ -35,10 +35,9 @@ from storage import waitlist as waitlist_store
 from storage.db import Connection, Database
 from storage.members import Member
 from storage.outbox import audit, enqueue, scrub_details
-from storage.tasks import Task
+from storage.tasks import ACTIVE_TASK_STATES, Task
 from storage.timeutil import to_db
 
-REQUEST_DONE_STATES = ("open", "full", "in_progress")
 REASON_MAX = 500
 
 
@@ -168,7 +167,7 @@ async def mark_done(db: Database, *, task_id: int, tg_user_id: int, now: datetim
             raise AlreadyDone()
         if claim.state != "active":
             raise InvalidState()
-        allowed = EVENT_OPEN_STATES if task.kind == "event" else REQUEST_DONE_STATES
+        allowed = EVENT_OPEN_STATES if task.kind == "event" else ACTIVE_TASK_STATES
         if task.state not in allowed:
             raise InvalidState()
         await claim_store.mark_done(conn, claim.id, now, note, photo_file_id)

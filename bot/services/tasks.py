@@ -48,14 +48,14 @@ from storage.outbox import (
     scrub_details,
     scrub_details_sync,
 )
-from storage.tasks import ClaimTask, OpenTask, Task
+from storage.tasks import ACTIVE_TASK_STATES, ClaimTask, OpenTask, Task
 from storage.timeutil import to_db
 from storage.waitlist import Waiting
 
 OPEN_STATES = ("open", "full")
-EVENT_OPEN_STATES = ("open", "full", "in_progress", "awaiting_confirmation")  # until it is closed or cancelled
+EVENT_OPEN_STATES = (*ACTIVE_TASK_STATES, "awaiting_confirmation")  # until it is closed or cancelled
 CLAIMABLE_STATES = ("open",)
-CANCELLABLE_STATES = ("draft", "pending_review", "open", "full", "in_progress")
+CANCELLABLE_STATES = ("draft", "pending_review", *ACTIVE_TASK_STATES)
 ACTIVE_CLAIM_STATES = ("active", "done")
 
 class NotVolunteer(NotAllowed):
@@ -488,7 +488,7 @@ def _withdraw(conn: SyncConnection, now: datetime, member_id: int, task_id: int)
     existing = claim_store.of_sync(conn, task_id, member_id)
     if existing is None or existing.state != "active":
         raise InvalidState()
-    if task.state not in ("open", "full", "in_progress"):
+    if task.state not in ACTIVE_TASK_STATES:
         raise InvalidState()
     claim_store.withdraw_sync(conn, existing.id, now)
     late = reliability.note_withdrawal_sync(conn, community_id=task.community_id, task_id=task_id,
@@ -563,7 +563,7 @@ async def _waiting_told(conn: Connection, now: datetime, task_id: int) -> list[i
 
 
 EDITABLE = {"title": 60, "description": 500, "slots": 0, "points": 0}
-EDITABLE_STATES = ("pending_review", "open", "full", "in_progress")
+EDITABLE_STATES = ("pending_review", *ACTIVE_TASK_STATES)
 
 
 def edited_value(field: str, value: str) -> int | str:
@@ -588,7 +588,7 @@ async def state_after_edit(conn: Connection, task: Task, field: str, new: int | 
     if int(new) < taken:
         raise DomainError(N_("{taken} volunteers have claimed it already; places cannot go below that."),
                           taken=taken)
-    if task.state in ("open", "full", "in_progress"):
+    if task.state in ACTIVE_TASK_STATES:
         full = "full" if task.kind == "event" else "in_progress"
         return full if taken >= int(new) else "open"
     return task.state

@@ -168,3 +168,36 @@ async def test_the_people_a_task_tells(db: Database, now: datetime) -> None:
     assert await db.write(lambda conn: member_store.chat_of_sync(conn, gone)) is None
     row = await db.write(lambda conn: member_store.row_sync(conn, helper))
     assert row is not None and row["id"] == helper
+
+
+EVERY_TASK_STATE = ("draft", "pending_review", "open", "full", "in_progress", "awaiting_confirmation", "completed",
+                    "cancelled", "expired")
+
+
+async def test_the_queries_for_tasks_still_to_be_done_take_the_active_states_and_no_other(
+        db: Database, now: datetime) -> None:
+    """One list (storage.tasks.ACTIVE_TASK_STATES) for the services and the reminder, unreachable and
+    digest queries: a task in each state, claimed and starting tomorrow; only the active ones are found."""
+    from storage import digest as digest_store
+    from storage import notifications as notification_store
+
+    assert task_store.ACTIVE_TASK_STATES == ("open", "full", "in_progress")
+    cid = await make_community(db, now)
+    staff = await make_member(db, now, cid, staff=True)
+    vol = await make_member(db, now, cid, volunteer=True)
+    starts = now + timedelta(days=1)
+    by_state = {}
+    for state in EVERY_TASK_STATE:
+        by_state[state] = await make_task(db, now, cid, staff, state=state, slots=5, starts_at=to_db(starts))
+        await make_claim(db, now, by_state[state], vol, update_task=False)
+    active = {by_state[s] for s in task_store.ACTIVE_TASK_STATES}
+    async with db.transaction() as conn:
+        assert {t.id for t in await notification_store.starting_later(conn, now)} == active
+        assert {t.task_id for t in await notification_store.unfinished_of(conn, vol)} == active
+        day = await digest_store.claimed_for_day(conn, vol, starts - timedelta(hours=1), starts + timedelta(hours=1))
+        assert {t.id for t in day} == active
+        await conn.execute("UPDATE members SET reachable = 0 WHERE id = :id", {"id": vol})
+        assert [u.id for u in await digest_store.unreachable_volunteers(conn, cid)] == [vol]
+        await conn.execute("UPDATE tasks SET state = 'completed' WHERE id IN (:a, :b, :c)",
+                           dict(zip("abc", sorted(active), strict=True)))
+        assert await digest_store.unreachable_volunteers(conn, cid) == []
