@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 
-def short_local(moment: datetime, tz: str | None) -> str:
+def short_local(moment: datetime, tz: str) -> str:
     """A moment as the community's local ``MM-DD HH:MM`` (cards, reminders, digests, check-in times)."""
-    return moment.astimezone(ZoneInfo(tz or "Asia/Shanghai")).strftime("%m-%d %H:%M")
+    return moment.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
 
 
 class Clock:

@@ -161,7 +161,7 @@ def task_name(t: Translator, task: Any, secrets: Sequence[object] = ()) -> str:
     return esc(t("Task #{id}", id=tid))
 
 
-def local_time(stored: str | None, tz: str | None) -> str:
+def local_time(stored: str | None, tz: str) -> str:
     """A stored UTC time as the community's local ``MM-DD HH:MM`` ("" for none)."""
     if not stored:
         return ""

@@ -126,7 +126,7 @@ class TaskWhen(TaskName):
     starts_at: str | None
     ends_at: str | None
     address: str | None
-    tz: str | None
+    tz: str                      # never missing: a task's community always has one
     area_name: str | None
 
 
@@ -140,7 +140,7 @@ class ClaimedTask(Task):
     requester_found: int
     requester_name: str | None
     requester_phone: str | None
-    tz: str | None
+    tz: str
     area_name: str | None
 
     def when(self) -> TaskWhen:

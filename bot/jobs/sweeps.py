@@ -19,7 +19,6 @@ from bot.renderers import RenderContext, Rendered, on_unreachable, renderer
 from bot.services import digest, housekeeping, notifications, points, tasks
 from bot.ui import esc, inline, local_time, task_name
 from storage import claims as claim_store
-from storage import communities as community_store
 from storage import members as member_store
 from storage import tasks as task_store
 from storage.tasks import ACTIVE_TASK_STATES, Task
@@ -35,10 +34,6 @@ def _title(ctx: RenderContext, task: Task) -> str:
     return task_name(ctx.t, task)
 
 
-async def _tz(ctx: RenderContext, community_id: int) -> str:
-    return await community_store.timezone_of(ctx.db, community_id) or "Asia/Shanghai"
-
-
 # Reminders about a task the member claimed go through quiet hours (they are about that task).
 @renderer("task_reminder")
 async def _reminder(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
@@ -47,7 +42,10 @@ async def _reminder(ctx: RenderContext, p: dict[str, Any]) -> Rendered | None:
         return None
     if await claim_store.state_of(ctx.db, task.id, ctx.member_id) != "active":
         return None
-    when = local_time(task.starts_at, await _tz(ctx, task.community_id))
+    shown = await task_store.when_row(ctx.db, task.id)  # with its community's time zone
+    if shown is None:
+        return None
+    when = local_time(shown.starts_at, shown.tz)
     if p.get("which") == "eve":
         text = ctx.t("Reminder: tomorrow you are helping with “{title}” at {when}. Thank you!", title=_title(ctx, task), when=when)
     else:
@@ -165,7 +163,7 @@ def _named(ctx: RenderContext, x: dict[str, Any], tz: str, *, category: bool = T
 
 def render_group_digest(ctx: RenderContext, d: dict[str, Any]) -> str:
     t = ctx.t
-    tz = str(d.get("tz", "Asia/Shanghai"))
+    tz = str(d["tz"])  # the community's, always in the payload (services.digest)
     lines = [t("<b>Daily digest</b>")]
     if d["open_tasks"]:
         lines.append(t("Tasks needing a helper:"))
@@ -188,7 +186,7 @@ def render_group_digest(ctx: RenderContext, d: dict[str, Any]) -> str:
 
 def render_volunteer_digest(ctx: RenderContext, d: dict[str, Any]) -> str:
     t = ctx.t
-    tz = str(d.get("tz", "Asia/Shanghai"))
+    tz = str(d["tz"])  # the community's, always in the payload (services.digest)
     lines = [t("<b>Your daily digest</b>")]
     if d["today"]:
         lines.append(t("Your tasks today:"))

@@ -154,7 +154,8 @@ async def test_quiet_hours_defer_digests_but_not_reminders_for_tonight(db: Datab
     vol = await make_member(db, now, cid, volunteer=True, tg_user_id=888)
     tid = await make_task(db, now, cid, res, requester_id=res, starts_at=to_db(now + timedelta(minutes=30)))
     await make_claim(db, now, tid, vol)
-    await _queue(db, now, 888, member_id=vol, kind="digest_volunteer", today=[], matching=[], balance=3)
+    await _queue(db, now, 888, member_id=vol, kind="digest_volunteer", today=[], matching=[], balance=3,
+                 tz="Asia/Shanghai")
     await _queue(db, now, 888, member_id=vol, kind="task_reminder", task_id=tid, which="soon")
     bot = StubBot()
     sender = OutboxSender(rate=1000)

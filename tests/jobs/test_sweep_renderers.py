@@ -40,3 +40,26 @@ async def test_staff_hear_which_volunteer_cannot_be_reached(db: Database, now: d
     assert shown is not None and "Zhao Lei" in shown.text and f"#{tid}" in shown.text
     gone = await RENDERERS["volunteer_unreachable_staff"].render(rc, {"task_id": tid, "member_id": vol + 100})
     assert gone is not None and "volunteer ?" in gone.text
+
+
+async def test_reminders_and_digests_show_times_in_the_communitys_own_zone(db: Database, now: datetime) -> None:
+    """Not Shanghai's: a community in Berlin reads Berlin times in its reminder and both digests
+    (the renderers take the zone from the task's community or the digest's payload, with no default)."""
+    from bot.jobs.sweeps import render_group_digest, render_volunteer_digest
+    from bot.services import digest
+
+    cid = await make_community(db, now, timezone="Europe/Berlin")
+    staff = await make_member(db, now, cid, staff=True)
+    vol = await make_member(db, now, cid, volunteer=True)
+    starts = now.replace(hour=8, minute=30, second=0, microsecond=0) + timedelta(days=1)  # 10:30 in Berlin in May
+    tid = await make_task(db, now, cid, staff, kind="event", title="Plant trees", slots=5, starts_at=to_db(starts))
+    await make_claim(db, now, tid, vol)
+    berlin = starts.strftime("%m-%d") + " 10:30"
+    rc = RenderContext(db, translator("en"), "en", 1, vol, "bot")
+    shown = await RENDERERS["task_reminder"].render(rc, {"task_id": tid, "which": "soon"})
+    assert shown is not None and berlin in shown.text
+    async with db.transaction() as conn:
+        group = await digest.group_digest(conn, cid, now, "Europe/Berlin")
+        mine = await digest.volunteer_digest(conn, vol, starts - timedelta(hours=9), "Europe/Berlin")
+    assert group is not None and group["tz"] == "Europe/Berlin" and berlin in render_group_digest(rc, group)
+    assert mine is not None and berlin in render_volunteer_digest(rc, mine)

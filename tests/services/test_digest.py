@@ -190,7 +190,8 @@ async def test_renderers_make_valid_text_in_both_languages(db: Database) -> None
         rctx = RenderContext(db, translator(lang), lang, -1, None, "bot")
         text = render_group_digest(rctx, g)
         assert "&lt;b&gt;Fix &amp; mend&lt;/b&gt;" in text and len(text) <= 4096
-        assert render_volunteer_digest(rctx, {"today": [], "matching": [{"id": 1, "title": None}], "balance": 7})
+        assert render_volunteer_digest(rctx, {"today": [], "matching": [{"id": 1, "title": None}], "balance": 7,
+                                                  "tz": "Asia/Shanghai"})
         assert render_staff_digest(rctx, {"pending_reviews": 1, "open_cases": 0, "waiting_confirmation": 0,
                                           "unclaimed": 0, "unreachable": []})
 
@@ -324,7 +325,8 @@ async def test_digests_name_a_request_as_its_card_does_never_by_number(db: Datab
 async def test_balance_line_does_not_repeat_the_unit(db: Database) -> None:
     """Found in the stories: "您的积分：1 分" said the unit twice."""
     rctx = RenderContext(db, translator("zh"), "zh", -1, None, "bot")
-    text = render_volunteer_digest(rctx, {"today": [], "matching": [{"id": 1, "title": "买菜"}], "balance": 1})
+    text = render_volunteer_digest(rctx, {"today": [], "matching": [{"id": 1, "title": "买菜"}], "balance": 1,
+                                           "tz": "Asia/Shanghai"})
     assert "您现在有 1 积分。" in text and "1 分" not in text
 
 
@@ -333,5 +335,5 @@ async def test_volunteer_digest_names_the_settings_button(db: Database) -> None:
     for lang in ("zh", "en"):
         t = translator(lang)
         text = render_volunteer_digest(RenderContext(db, t, lang, -1, None, "bot"),
-                                       {"today": [], "matching": [], "balance": 0})
+                                       {"today": [], "matching": [], "balance": 0, "tz": "Asia/Shanghai"})
         assert t("⚙ Settings") in text and "/settings" not in text, text
