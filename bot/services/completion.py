@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bot.models import (
     N_,
@@ -101,11 +101,23 @@ def _is_staff_of(actor: Member, task: Task) -> bool:
     return bool(actor.is_staff) and actor.community_id == task.community_id
 
 
-def confirmer_id(task: Task) -> int:
-    """Who is asked "did they help you?": the resident, or the staff member for a proxy request."""
+class Asked(Protocol):
+    """What says who confirms a task: a ``Task``, or the sweeps' ``DueTask``."""
+
+    @property
+    def requester_id(self) -> int | None: ...
+    @property
+    def is_proxy(self) -> int: ...
+    @property
+    def created_by(self) -> int: ...
+
+
+def confirmer_id(task: Asked) -> int:
+    """Who confirms (is asked "did they help you?", reminded, told of an expiry or an automatic
+    confirmation): the resident helped, or the staff member who published a proxy request or an event."""
     if task.requester_id is not None and not task.is_proxy:
-        return task.requester_id
-    return task.created_by
+        return int(task.requester_id)
+    return int(task.created_by)
 
 
 def _may_answer(actor: Member, task: Task) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.services import ledger
+from bot.services.completion import confirmer_id
 from storage import notifications as store
 from storage.db import Connection, Database
 from storage.notifications import DueTask
@@ -130,13 +131,6 @@ async def sweep_overdue(conn: Connection, now: datetime) -> int:
     return n
 
 
-def confirmer(task: DueTask) -> int:
-    """Who confirms: the requester, or the staff member who published a proxy request or event."""
-    if task.requester_id is not None and not task.is_proxy:
-        return int(task.requester_id)
-    return task.created_by
-
-
 async def sweep_confirmations(conn: Connection, now: datetime) -> int:
     """Awaiting confirmation: remind, then escalate to staff, then (if turned on) auto-confirm."""
     n = 0
@@ -152,7 +146,7 @@ async def sweep_confirmations(conn: Connection, now: datetime) -> int:
         if now >= done_at + timedelta(hours=int(cfg["confirm_remind_hours"])):
             key = f"confirm_remind:{tid}"
             if await mark_once(conn, key, now):
-                n += await _tell(conn, confirmer(task), "confirm_reminder", {"task_id": tid}, key, now)
+                n += await _tell(conn, confirmer_id(task), "confirm_reminder", {"task_id": tid}, key, now)
         if now >= done_at + timedelta(hours=int(cfg["confirm_escalate_hours"])):
             key = f"confirm_escalate:{tid}"
             if await mark_once(conn, key, now):
@@ -179,7 +173,7 @@ async def auto_confirm(conn: Connection, task: DueTask, now: datetime) -> int:
             credited[str(mid)] = amount
         await _tell(conn, mid, "auto_confirmed_volunteer", {"task_id": tid, "points": credited.get(str(mid), 0)},
                     f"auto_confirmed:{tid}:{mid}", now)
-    await _tell(conn, confirmer(task), "auto_confirmed_requester", {"task_id": tid}, f"auto_confirmed:{tid}:req", now)
+    await _tell(conn, confirmer_id(task), "auto_confirmed_requester", {"task_id": tid}, f"auto_confirmed:{tid}:req", now)
     await audit(conn, now=now, action="task_auto_confirmed", community_id=task.community_id,
                 object_type="task", object_id=tid, details={"credited": credited})
     return 1
@@ -217,7 +211,7 @@ async def sweep_expired(conn: Connection, now: datetime) -> int:
             continue
         await audit(conn, now=now, action="task_expired", community_id=task.community_id,
                     object_type="task", object_id=tid)
-        await _tell(conn, confirmer(task), "task_expired", {"task_id": tid}, f"expired:{tid}", now)
+        await _tell(conn, confirmer_id(task), "task_expired", {"task_id": tid}, f"expired:{tid}", now)
         n += 1
     return n
 

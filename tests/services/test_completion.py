@@ -371,3 +371,24 @@ async def test_never_asked_volunteer_is_asked_before_the_group_hears(db: Databas
         await p.grant_task_honours(conn, member_id=w["vol"], now=now)
     assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'announce_ask'") == 0
     assert await db.fetchval("SELECT not_before FROM outbox WHERE kind = 'honour_group'") == to_db(now)
+
+
+async def test_who_confirms_is_one_rule_for_asking_reminding_and_telling(db: Database, now: datetime) -> None:
+    """The resident helped, else (a proxy request, an event) the staff member who published it: the
+    same answer for the task the completion service reads and the one the sweeps read."""
+    from bot.services import notifications
+    from storage import notifications as notification_store
+    from storage import tasks as task_store
+
+    w = await world(db, now)
+    waiting = {"state": "awaiting_confirmation", "done_at": to_db(now)}
+    own = await make_task(db, now, w["c"], w["res"], requester_id=w["res"], **waiting)
+    proxy = await make_task(db, now, w["c"], w["staff"], requester_id=w["other"], is_proxy=1, proxy_name="Mr Zhou",
+                            **waiting)
+    event = await make_task(db, now, w["c"], w["staff"], kind="event", **waiting)
+    expected = {own: w["res"], proxy: w["staff"], event: w["staff"]}
+    read = {tid: await task_store.row(db, tid) for tid in expected}
+    assert {tid: c.confirmer_id(t) for tid, t in read.items() if t is not None} == expected
+    async with db.transaction() as conn:
+        due = {t.id: t for t in await notification_store.awaiting_confirmation(conn)}
+    assert {tid: notifications.confirmer_id(due[tid]) for tid in expected} == expected
