@@ -7,8 +7,9 @@ are the English texts. Use a ``Translator``::
     t = translator("zh")
     t("Hello, {name}!", name=html.escape(name))
 
-``python -m bot.i18n check`` lists message ids used in the code but missing from a catalog, and
-catalog entries no code uses any more (a text replaced or removed); it fails on either.
+``python -m bot.i18n check`` lists message ids used in the code but missing from a catalog,
+catalog entries no code uses any more (a text replaced or removed), and ids that two parts of one
+language hold (only one of them is read); it fails on any of these.
 ``python -m bot.i18n update PART [FILE ...]`` adds the missing ones (only those used in the given
 source files, if any) to ``PART.po`` of each language (the
 English entry is filled with the id itself, the Chinese one is left empty for a translator and
@@ -195,6 +196,22 @@ def unused(ids: Iterable[str] | None = None, locale_dir: Path | None = None) -> 
     return found
 
 
+def duplicated(locale_dir: Path | None = None) -> dict[str, dict[str, list[Path]]]:
+    """Message ids that more than one part of a language's catalog holds: locale → id → the files.
+    (Only one of them is used, whichever is read last with a translation; ``update`` of a second
+    part once copied an id with an empty Chinese text.)"""
+    found: dict[str, dict[str, list[Path]]] = {}
+    for folder in sorted((locale_dir or LOCALE_DIR).glob("*/LC_MESSAGES")):
+        where: dict[str, list[Path]] = {}
+        for path in sorted(folder.glob("*.po")):
+            with path.open("rb") as fh:
+                for mid in _catalog_ids(read_po(fh)):
+                    where.setdefault(mid, []).append(path)
+        if twice := {mid: paths for mid, paths in where.items() if len(paths) > 1}:
+            found[folder.parent.name] = twice
+    return found
+
+
 def prune(ids: Iterable[str] | None = None, locale_dir: Path | None = None) -> dict[Path, list[str]]:
     """Drop the entries no code uses from every catalog; returns what was dropped, by file."""
     dropped = unused(ids, locale_dir)
@@ -269,10 +286,30 @@ def _fill(part: str, json_file: str) -> None:
     print(f"{path.relative_to(LOCALE_DIR.parent)}: {filled} translations set")
 
 
+def _problems(ids: dict[str, tuple[str, str | None]]) -> tuple[int, int, int]:
+    """Print what ``check`` finds: (missing translations, unused entries, ids in more than one part)."""
+    bad = 0
+    for lang in LOCALES:
+        lacking = missing(lang, ids)
+        for mid in lacking:
+            print(f"{lang}: missing {mid!r} ({ids[mid][0]})")
+        bad += len(lacking)
+    stale = unused(ids)
+    for path, entries in stale.items():
+        for mid in entries:
+            print(f"{path.relative_to(LOCALE_DIR.parent)}: unused {mid!r} (no code uses it: python -m bot.i18n prune)")
+    twice = duplicated()
+    for locale, where in twice.items():
+        for mid, paths in where.items():
+            print(f"{locale}: {mid!r} is in {len(paths)} parts ({', '.join(p.name for p in paths)}):"
+                  " keep it in one, with its translation")
+    return bad, sum(len(v) for v in stale.values()), sum(len(v) for v in twice.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.i18n")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("check", help="list message ids lacking a translation")
+    sub.add_parser("check", help="list message ids lacking a translation, unused, or in two parts")
     fill = sub.add_parser("fill", help="set Chinese translations in PART.po from a JSON object {msgid: text}")
     fill.add_argument("part")
     fill.add_argument("json_file")
@@ -288,20 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "fill":
         _fill(args.part, args.json_file)
     ids = extract_ids()
-    bad = 0
-    for lang in LOCALES:
-        lacking = missing(lang, ids)
-        for mid in lacking:
-            print(f"{lang}: missing {mid!r} ({ids[mid][0]})")
-        bad += len(lacking)
-    stale = unused(ids)
-    for path, entries in stale.items():
-        for mid in entries:
-            print(f"{path.relative_to(LOCALE_DIR.parent)}: unused {mid!r} (no code uses it: python -m bot.i18n prune)")
+    bad, n_stale, n_twice = _problems(ids)
     if args.cmd == "check":
-        n_stale = sum(len(v) for v in stale.values())
-        print(f"{len(ids)} message ids, {bad} missing translations, {n_stale} unused catalog entries")
-        return 1 if bad or n_stale else 0
+        print(f"{len(ids)} message ids, {bad} missing translations, {n_stale} unused catalog entries,"
+              f" {n_twice} ids in more than one part")
+        return 1 if bad or n_stale or n_twice else 0
     return 0
 
 

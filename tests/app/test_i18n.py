@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
-from bot.i18n import LOCALES, extract_ids, missing, normalise_language, prune, translator, unused
+from bot import i18n
+from bot.i18n import LOCALES, duplicated, extract_ids, missing, normalise_language, prune, translator, unused
 
 
 def test_every_message_id_is_translated() -> None:
@@ -20,6 +23,48 @@ def test_every_message_id_is_translated() -> None:
 def test_no_catalog_holds_an_entry_no_code_uses() -> None:
     stale = {str(path): ids for path, ids in unused(extract_ids()).items()}
     assert stale == {}, "texts replaced or removed: run python -m bot.i18n prune"
+
+
+def test_no_message_id_is_in_two_parts_of_a_catalog() -> None:
+    assert duplicated() == {}, "keep each id in one part (python -m bot.i18n check names them)"
+
+
+def _po(path: Path, locale: str, entries: dict[str, str]) -> None:
+    catalog = Catalog(locale=locale, project="linli", charset="utf-8")
+    for mid, text in entries.items():
+        catalog.add(mid, text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as fh:
+        write_po(fh, catalog)
+
+
+def test_an_id_in_two_parts_is_found(tmp_path: Path) -> None:
+    """Found in the catalogs: ``update`` of a second part copied an id another part held, with an
+    empty Chinese text; only one of the two is read, so a translation could silently stop showing."""
+    zh, en = tmp_path / "zh_CN" / "LC_MESSAGES", tmp_path / "en" / "LC_MESSAGES"
+    _po(zh / "core.po", "zh_CN", {"Hello": "你好", "Thank you": "谢谢"})
+    _po(zh / "rewards.po", "zh_CN", {"Thank you": "", "Points": "积分"})
+    _po(en / "core.po", "en", {"Hello": "Hello", "Thank you": "Thank you"})
+    _po(en / "rewards.po", "en", {"Points": "Points"})
+    assert duplicated(tmp_path) == {"zh_CN": {"Thank you": [zh / "core.po", zh / "rewards.po"]}}
+
+
+def test_check_fails_on_an_id_in_two_parts_and_names_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(i18n.LOCALE_DIR, tmp_path / "locales")
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path / "locales")
+    try:
+        assert i18n.main(["check"]) == 0
+        with (tmp_path / "locales" / "zh_CN" / "LC_MESSAGES" / "core.po").open("rb") as fh:
+            core = read_po(fh)
+        mid = next(m.id for m in core if isinstance(m.id, str) and m.id and m.string)
+        _po(tmp_path / "locales" / "zh_CN" / "LC_MESSAGES" / "zz_extra.po", "zh_CN", {mid: ""})
+        capsys.readouterr()
+        assert i18n.main(["check"]) == 1
+    finally:
+        i18n._messages.cache_clear()
+    out = capsys.readouterr().out
+    assert f"zh_CN: {mid!r} is in 2 parts (core.po, zz_extra.po)" in out and "1 ids in more than one part" in out
 
 
 def test_prune_drops_only_the_entries_no_code_uses(tmp_path: Path) -> None:
