@@ -233,6 +233,16 @@ def _prune(ids: Iterable[str]) -> None:
         print(f"{path.relative_to(root)}: {len(stale)} unused entries dropped")
 
 
+def _held_elsewhere(path: Path) -> dict[str, Path]:
+    """The ids the other parts of ``path``'s language hold: id → the part holding it."""
+    held: dict[str, Path] = {}
+    for other in sorted(path.parent.glob("*.po")):
+        if other != path:
+            with other.open("rb") as fh:
+                held.update(dict.fromkeys(_catalog_ids(read_po(fh)), other))
+    return held
+
+
 def _update(part: str, files: list[str] | None = None) -> None:
     ids = extract_ids()
     if files:
@@ -248,7 +258,9 @@ def _update(part: str, files: list[str] | None = None) -> None:
                 catalog = read_po(fh, locale=locale)
         else:
             catalog = Catalog(locale=locale, project="linli", charset="utf-8")
-        # Drop untranslated leftovers of earlier runs so they are re-added once.
+        # An id another part holds untranslated is translated there, not copied here.
+        elsewhere = _held_elsewhere(path)
+        added = 0
         for mid in lacking:
             where, plural = ids[mid]
             if lang == "en":
@@ -257,13 +269,16 @@ def _update(part: str, files: list[str] | None = None) -> None:
             else:
                 value = ("", "") if plural else ""
                 key = (mid, plural) if plural else mid
-            if key in catalog or mid in catalog:
+            if key in catalog or mid in catalog or mid in elsewhere:
                 continue
             catalog.add(key, value, locations=[(where.rsplit(":", 1)[0], int(where.rsplit(":", 1)[1]))])
+            added += 1
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as fh:
             write_po(fh, catalog, width=100, omit_header=False, sort_output=False)
-        print(f"{path.relative_to(LOCALE_DIR.parent)}: {len(lacking)} new entries")
+        print(f"{path.relative_to(LOCALE_DIR.parent)}: {added} new entries")
+        for mid in sorted(elsewhere.keys() & set(lacking)):
+            print(f"{locale}: {mid!r} is in {elsewhere[mid].name} already, untranslated: translate it there")
 
 
 def _fill(part: str, json_file: str) -> None:

@@ -146,3 +146,22 @@ def test_waitlist_hold_time_in_minutes_under_an_hour_and_hours_otherwise() -> No
     offer = zh("Good news: a place on “{title}” has freed and it is yours now. Please press “Keep my place”"
                " within {hold}; otherwise it goes to the next one waiting.", title="x", hold=hold_words(zh, 30))
     assert "30 分钟内" in offer
+
+
+def test_update_does_not_copy_an_id_another_part_holds_untranslated(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """How the duplicates came: the id is "missing" in Chinese (its text is empty in core.po), so
+    ``update rewards`` added it to rewards.po too. Now it says where to translate it instead."""
+    zh, en = tmp_path / "zh_CN" / "LC_MESSAGES", tmp_path / "en" / "LC_MESSAGES"
+    _po(zh / "core.po", "zh_CN", {"Thank you": ""})
+    _po(en / "core.po", "en", {"Thank you": "Thank you"})
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    monkeypatch.setattr(i18n, "extract_ids", lambda: {"Thank you": ("x.py:1", None), "Points": ("x.py:2", None)})
+    try:
+        i18n._update("rewards")
+    finally:
+        i18n._messages.cache_clear()
+    assert duplicated(tmp_path) == {}
+    for folder in (zh, en):
+        with (folder / "rewards.po").open("rb") as fh:
+            assert [m.id for m in read_po(fh) if m.id] == ["Points"]
