@@ -100,10 +100,23 @@ async def fake() -> AsyncIterator[FakeTelegram]:
         await server.stop()
 
 
+# A test whose subject is not Telegram's pacing may say so with ``@pytest.mark.unpaced``: its bot
+# and the stand-in then both leave out the flood limits (BOT_FLOOD_CONTROL=false, the setting the
+# benchmarks use), so its dozens of messages to one chat do not wait a second each. What the bot
+# sends, edits and answers is the same; tests/app/test_ratelimit.py, tests/e2e/test_outbox.py,
+# test_honours.py and test_shared_budget.py check the pacing itself, and the other end-to-end
+# tests keep the limits on.
+UNPACED = {"BOT_FLOOD_CONTROL": "false"}
+
+
 @pytest.fixture
-async def bot_process(fake: FakeTelegram, tmp_path: Path) -> AsyncIterator[BotProcess]:
+async def bot_process(fake: FakeTelegram, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[BotProcess]:
     """The real bot (``python -m bot run``) polling the stand-in; ADMIN_ID is a super-admin."""
-    proc = BotProcess(fake, str(tmp_path / "bot.db"), admins=(ADMIN_ID,), log_path=str(tmp_path / "bot.log"))
+    unpaced = request.node.get_closest_marker("unpaced") is not None
+    if unpaced:
+        fake.set_flood_limits(False)
+    proc = BotProcess(fake, str(tmp_path / "bot.db"), admins=(ADMIN_ID,), log_path=str(tmp_path / "bot.log"),
+                      env=UNPACED if unpaced else None)
     await proc.start()
     try:
         yield proc

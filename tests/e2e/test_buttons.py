@@ -28,6 +28,7 @@ def _shown(message: Any) -> tuple[Any, ...]:
     return message_text(message), message.data.get("reply_markup"), len(message.edits), message.deleted
 
 
+@pytest.mark.unpaced  # the presses and the card, not pacing
 async def test_forged_presses_on_group_messages_are_refused_and_a_damaged_card_is_redrawn(
         fake: FakeTelegram, bot_process: BotProcess) -> None:
     admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
@@ -101,6 +102,7 @@ async def test_forged_presses_on_group_messages_are_refused_and_a_damaged_card_i
     assert "Traceback" not in log and "error while handling" not in log, log[-3000:]
 
 
+@pytest.mark.unpaced  # the presses and the card, not pacing
 async def test_every_press_is_answered_and_org_in_a_group_posts_nothing_personal(
         fake: FakeTelegram, bot_process: BotProcess) -> None:
     admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
@@ -150,6 +152,7 @@ async def test_every_press_is_answered_and_org_in_a_group_posts_nothing_personal
     assert "Traceback" not in bot_process.log()
 
 
+@pytest.mark.unpaced  # the presses and the card, not pacing
 async def test_a_press_made_just_before_the_cards_latest_edit_leaves_the_card_alone(
         fake: FakeTelegram, bot_process: BotProcess) -> None:
     """In a claim storm most presses carry the card as it was one edit ago: the card shows the latest

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from storage.db import open_database
@@ -18,6 +20,7 @@ def _text(m: Any) -> str:
     return str(m.text or "")
 
 
+@pytest.mark.unpaced  # a dozen commands in one chat: the rules, not pacing
 async def test_staff_edit_categories_and_points(fake: FakeTelegram, bot_process: BotProcess) -> None:
     admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
     group = await setup_community(fake, admin)

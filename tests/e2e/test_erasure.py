@@ -9,6 +9,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from tests.conftest import ADMIN_ID
@@ -95,6 +97,7 @@ async def _deleteme(fake: FakeTelegram, user: Any) -> None:
     await settle(fake)
 
 
+@pytest.mark.unpaced  # erasure, not pacing, is the point
 async def test_deleteme_leaves_nothing_of_a_resident_or_a_volunteer(fake: FakeTelegram, bot_process: BotProcess) -> None:
     admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
     group = await setup_community(fake, admin)

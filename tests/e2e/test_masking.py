@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from bot.services.masking import normalise
@@ -95,6 +97,7 @@ async def _publish(fake: FakeTelegram, stf: Any) -> None:
     await fake.wait_for_message(stf, lambda m: "published" in _text(m), timeout=T, after_id=mark)
 
 
+@pytest.mark.unpaced  # thirty cards, their edits and alerts in one group: masking, not pacing, is the point
 async def test_no_form_of_a_phone_number_or_name_reaches_the_group(fake: FakeTelegram, bot_process: BotProcess) -> None:
     admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
     group = await setup_community(fake, admin)

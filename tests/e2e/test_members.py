@@ -6,6 +6,8 @@ import re
 import sqlite3
 from datetime import UTC, datetime
 
+import pytest
+
 from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from bot.services import ledger
@@ -20,6 +22,7 @@ def _db(proc: BotProcess) -> sqlite3.Connection:
     return conn
 
 
+@pytest.mark.unpaced  # the flows, not pacing
 async def test_setup_refused_then_registration_each_role(fake: FakeTelegram, bot_process: BotProcess) -> None:
     stranger = fake.add_user("Stranger", language_code="en")
     group = fake.add_group("Other", creator=stranger)
@@ -120,6 +123,7 @@ async def test_bad_input_and_restart_resumes(fake: FakeTelegram, bot_process: Bo
     assert fake.errors == []
 
 
+@pytest.mark.unpaced  # the flows, not pacing
 async def test_edit_org_staff_deleteme(fake: FakeTelegram, bot_process: BotProcess) -> None:
     admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
     group = await setup_community(fake, admin)

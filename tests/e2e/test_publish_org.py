@@ -9,6 +9,7 @@ from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from storage.db import open_database
 from storage.timeutil import to_db
+from tests.conftest import UNPACED
 from tests.e2e.test_request_flow import TZ, _card, _mark, _next, _press, _say
 from tests.factories import make_community, make_member
 
@@ -33,7 +34,8 @@ async def test_event_only_for_one_organisation(fake: FakeTelegram, tmp_path: Pat
     await make_member(db, now, cid, tg_user_id=stf.id, staff=True, volunteer=True, language="en")
     await make_member(db, now, cid, tg_user_id=banker.id, volunteer=True, language="en", organisation_id=org)
     await make_member(db, now, cid, tg_user_id=other.id, volunteer=True, language="en")
-    proc = BotProcess(fake, path, log_path=str(tmp_path / "o.log"))
+    fake.set_flood_limits(False)  # who sees the event, not pacing, is the point (tests/conftest.py: UNPACED)
+    proc = BotProcess(fake, path, env=UNPACED, log_path=str(tmp_path / "o.log"))
     await proc.start()
     try:
         msg = await _say(fake, stf, "/publish", button="d:mode:")

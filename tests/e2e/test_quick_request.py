@@ -10,6 +10,8 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from storage.db import Database, open_database
@@ -138,6 +140,7 @@ async def test_a_voice_note_asks_for_help_in_at_most_four_taps(fake: FakeTelegra
         await db.close()
 
 
+@pytest.mark.unpaced  # the dialog, not pacing
 async def test_change_walks_the_full_dialog_and_voice_never_hijacks_a_dialog(fake: FakeTelegram,
                                                                             bot_process: BotProcess) -> None:
     _, res, vol = await _world(fake)

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from storage.db import Database, open_database
@@ -192,6 +194,7 @@ async def _event(fake: FakeTelegram, db: Database, group: Any, stf: Any) -> None
     assert "0/5" in _text(card) and "Points: 10" in _text(card)
 
 
+@pytest.mark.unpaced  # the dialogs, not pacing
 async def test_request_and_publish_flows(fake: FakeTelegram, bot_process: BotProcess) -> None:
     admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
     group = await setup_community(fake, admin)
@@ -287,6 +290,7 @@ async def test_request_and_publish_flows(fake: FakeTelegram, bot_process: BotPro
         await db.close()
 
 
+@pytest.mark.unpaced  # the dialogs, not pacing
 async def test_typed_answers_work_where_buttons_are_offered(fake: FakeTelegram, bot_process: BotProcess) -> None:
     """Found by an exploratory review: "买菜", "明天上午" and "1" typed instead of pressed were
     answered "please press a button". An elderly resident types; the typed answer counts."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.devkit import scenario
 from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
@@ -11,6 +13,7 @@ from storage.db import open_database
 from tests.conftest import ADMIN_ID
 
 
+@pytest.mark.unpaced  # the review, not pacing
 async def test_review_switch_edit_and_approve(fake: FakeTelegram, bot_process: BotProcess, tmp_path: Path) -> None:
     admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
     group = await scenario.setup_community(fake, admin)

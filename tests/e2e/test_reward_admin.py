@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from bot.services import ledger, rewards
@@ -66,6 +68,7 @@ async def _members(db: Database, fake: FakeTelegram, staff_lang: str) -> tuple[i
     return cid, staff_u, vol_u, vol
 
 
+@pytest.mark.unpaced  # the dialog, not pacing
 async def test_staff_add_a_reward_with_a_photo_and_a_volunteer_redeems_it(
         fake: FakeTelegram, bot_process: BotProcess) -> None:
     db = await open_database(bot_process.database)
@@ -116,6 +119,7 @@ async def test_staff_add_a_reward_with_a_photo_and_a_volunteer_redeems_it(
         await db.close()
 
 
+@pytest.mark.unpaced  # the dialog, not pacing
 async def test_staff_change_the_cost_restock_and_withdraw(fake: FakeTelegram, bot_process: BotProcess) -> None:
     db = await open_database(bot_process.database)
     try:

@@ -16,12 +16,14 @@ from bot.devkit.sandbox import FakeTelegram
 from bot.services import completion, series
 from storage.db import Database, open_database
 from storage.timeutil import from_db
+from tests.conftest import UNPACED
 from tests.e2e.test_request_flow import TZ, T, _card, _mark, _next, _press, _say
 from tests.factories import make_community, make_member
 
 
 async def _bot(fake: FakeTelegram, path: str, tmp_path: Path, clock: datetime | None, name: str) -> BotProcess:
-    env = {"BOT_CLOCK_START": clock.isoformat()} if clock else {}
+    fake.set_flood_limits(False)  # the series' rules, not pacing, are the point (tests/conftest.py: UNPACED)
+    env = {**UNPACED, "BOT_CLOCK_START": clock.isoformat()} if clock else UNPACED
     proc = BotProcess(fake, path, env=env, log_path=str(tmp_path / f"{name}.log"))
     await proc.start()
     return proc

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bot.devkit.harness import BotProcess
 from bot.devkit.sandbox import FakeTelegram
 from storage.db import open_database
@@ -14,6 +16,7 @@ from tests.e2e.people import make_staff, register, say, setup_community
 T = 10
 
 
+@pytest.mark.unpaced  # the commands, not pacing
 async def test_staff_by_member_number(fake: FakeTelegram, bot_process: BotProcess) -> None:
     admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
     group = await setup_community(fake, admin)
