@@ -8,8 +8,10 @@ bot/services/ledger.py.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import aiosqlite
 
@@ -117,14 +119,50 @@ async def count_of(db: Database, member_id: int) -> int:
     return int(await db.fetchval("SELECT COUNT(*) FROM ledger WHERE member_id = :member", {"member": member_id}) or 0)
 
 
+_ENTRIES = ("SELECT l.id, l.delta, l.reason, l.note, l.task_id, t.title, t.description, l.created_at FROM ledger l"
+            " LEFT JOIN tasks t ON t.id = l.task_id WHERE l.member_id = :member ORDER BY l.created_at DESC, l.id DESC"
+            " LIMIT :limit OFFSET :offset")
+
+
+def _entry(r: Any) -> Entry:
+    return Entry(int(r[0]), int(r[1]), str(r[2]), r[3], r[4], r[5], r[6], from_db(str(r[7])))
+
+
 async def entries(db: Database, member_id: int, *, limit: int, offset: int = 0) -> list[Entry]:
     """The member's rows, newest first."""
-    rows = await db.fetchall(
-        "SELECT l.id, l.delta, l.reason, l.note, l.task_id, t.title, t.description, l.created_at FROM ledger l"
-        " LEFT JOIN tasks t ON t.id = l.task_id WHERE l.member_id = :member ORDER BY l.created_at DESC, l.id DESC"
-        " LIMIT :limit OFFSET :offset", {"member": member_id, "limit": limit, "offset": offset})
-    return [Entry(int(r["id"]), int(r["delta"]), str(r["reason"]), r["note"], r["task_id"], r["title"],
-                  r["description"], from_db(str(r["created_at"]))) for r in rows]
+    rows = await db.fetchall(_ENTRIES, {"member": member_id, "limit": limit, "offset": offset})
+    return [_entry(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """What /points shows of a member, read together (``figures``)."""
+
+    account: Account
+    settings: str | None   # their community's settings (the points policy is there)
+    balance: int
+    total: int             # the sum of their rows
+    earned: int            # credited since the moment ``figures`` was given (debits do not count)
+    last: list[Entry]      # their latest rows, newest first
+
+
+def figures(conn: Any, tg_user_id: int, since: Callable[[str], datetime], last: int) -> Figures | None:
+    """A ``Database.read`` function: the registered member of a Telegram user with their community,
+    balance, sums and latest rows in three statements (one round trip to the reader; on PostgreSQL
+    one pooled connection); ``since(tz)`` is the moment "earned" counts from, in their time zone.
+    None if there is no such member."""
+    m = conn.execute("SELECT m.id, m.community_id, COALESCE(c.timezone, 'Asia/Shanghai'), c.settings, m.balance"
+                     " FROM members m LEFT JOIN communities c ON c.id = m.community_id WHERE m.tg_user_id = :tg"
+                     " AND m.deleted_at IS NULL AND m.registered_at IS NOT NULL", {"tg": tg_user_id}).fetchone()
+    if m is None:
+        return None
+    account = Account(int(m[0]), m[1], str(m[2]))
+    sums = conn.execute("SELECT COALESCE(SUM(delta), 0),"
+                        " COALESCE(SUM(CASE WHEN created_at >= :since AND delta > 0 THEN delta ELSE 0 END), 0)"
+                        " FROM ledger WHERE member_id = :member",
+                        {"member": account.member_id, "since": to_db(since(account.tz))}).fetchone()
+    rows = conn.execute(_ENTRIES, {"member": account.member_id, "limit": last, "offset": 0}).fetchall()
+    return Figures(account, m[3], int(m[4] or 0), int(sums[0] or 0), int(sums[1] or 0), [_entry(r) for r in rows])
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,6 +165,11 @@ class Expiring:
 async def upcoming(db: Database, member_id: int, community_id: int | None, now: datetime) -> list[Expiring]:
     """What of the member's points will expire at the next two deadlines (empty with the policy off)."""
     c = None if community_id is None else await store.community(db, community_id)
+    return await upcoming_in(db, member_id, c, now)
+
+
+async def upcoming_in(db: Database, member_id: int, c: store.Community | None, now: datetime) -> list[Expiring]:
+    """``upcoming`` for a caller that has read the member's community (``c``) already."""
     pol = None if c is None else policy(c.settings)
     if c is None or pol is None:
         return []

@@ -10,6 +10,7 @@ from bot.models import InvalidInput, NotRegistered
 from bot.services import expiry
 from bot.services.tasks import label
 from storage import communities as community_store
+from storage import expiry as expiry_store
 from storage import honours as honour_store
 from storage import ledger as store
 from storage import members as member_store
@@ -84,13 +85,15 @@ def _entry(e: store.Entry) -> Entry:
 
 
 async def summary(db: Database, *, tg_user_id: int, now: datetime, last: int = 5) -> Summary:
-    member_id, community_id, tz = await _member(db, tg_user_id)
-    bal = await store.balance_of(db, member_id)
-    total = await store.total_of(db, member_id)
-    month = await store.earned_since(db, member_id, month_start(now, tz))
-    rows = await store.entries(db, member_id, limit=last)
-    return Summary(member_id, bal, total, month, [_entry(r) for r in rows],
-                   await expiry.upcoming(db, member_id, community_id, now))
+    """/points: one read for the member, their community, balance, sums and latest rows (it was one
+    per figure); what expires is read only where the community's policy is on."""
+    f = await db.read(lambda conn: store.figures(conn, tg_user_id, lambda tz: month_start(now, tz), last))
+    if f is None:
+        raise NotRegistered()
+    a = f.account
+    community = None if a.community_id is None else expiry_store.Community(int(a.community_id), a.tz, f.settings)
+    return Summary(a.member_id, f.balance, f.total, f.earned, [_entry(r) for r in f.last],
+                   await expiry.upcoming_in(db, a.member_id, community, now))
 
 
 async def history(db: Database, *, tg_user_id: int, page: int = 0, page_size: int = PAGE_SIZE) -> Page:
