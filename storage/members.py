@@ -158,8 +158,10 @@ async def by_tg(db: Database, tg_user_id: int) -> Member | None:
 
 
 async def by_id(db: Database, member_id: int) -> Member | None:
-    """The member with this id, erased or not."""
-    return _member(await db.fetchone("SELECT * FROM members WHERE id = :id", {"id": member_id}))
+    """The member with this id, erased or not (by the primary key: ``read_here``; a "who is coming"
+    render reads one per claim on a request)."""
+    return _member(await db.read_here(lambda conn: conn.execute("SELECT * FROM members WHERE id = :id",
+                                                                {"id": member_id}).fetchone()))
 
 
 async def by_tg_with_merchant(db: Database, tg_user_id: int) -> Member | None:
@@ -179,8 +181,11 @@ async def with_digest_time(db: Database, tg_user_id: int) -> tuple[Member, str] 
 
 
 async def language_of(db: Database, tg_user_id: int) -> str | None:
-    """The language a Telegram user chose in the bot, if any."""
-    stored = await db.fetchval("SELECT language FROM members WHERE tg_user_id = :tg", {"tg": tg_user_id})
+    """The language a Telegram user chose in the bot, if any (by a unique index: ``read_here``; read
+    for most private updates)."""
+    row = await db.read_here(lambda conn: conn.execute("SELECT language FROM members WHERE tg_user_id = :tg",
+                                                       {"tg": tg_user_id}).fetchone())
+    stored = None if row is None else row[0]
     return str(stored) if stored else None
 
 

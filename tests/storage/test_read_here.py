@@ -57,3 +57,33 @@ async def test_a_busy_moment_goes_to_the_readers_thread(db: Database, now: datet
 
     assert await db.read_here(fn) == "read"
     assert calls[0] == threading.current_thread().name != calls[1]
+
+
+class _HereOnly:
+    """The database, refusing every read that is a round trip to the reader's thread."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("fetchone", "fetchall", "fetchval", "read", "reader"):
+            raise AssertionError(f"db.{name}: a round trip for a lookup by a unique index")
+        return getattr(self._db, name)
+
+
+async def test_a_member_by_id_and_a_language_are_read_here(db: Database, now: datetime) -> None:
+    """Each claim on a request renders "who is coming" with the volunteer read by id, and every
+    private update reads its sender's language: lookups by a unique index, not round trips."""
+    cid = await make_community(db, now)
+    mid = await make_member(db, now, cid, name="Ann", tg_user_id=801, language="en")
+    here = _HereOnly(db)
+    member = await member_store.by_id(here, mid)  # type: ignore[arg-type]
+    assert member is not None and (member.display_name, member.tg_user_id) == ("Ann", 801)
+    assert await member_store.language_of(here, 801) == "en"  # type: ignore[arg-type]
+    await db.write(lambda conn: conn.execute("UPDATE members SET language = 'zh', display_name = 'Bea',"
+                                             " deleted_at = '2026-01-01T00:00:00.000000Z', tg_user_id = NULL"
+                                             " WHERE id = :id", {"id": mid}))
+    member = await member_store.by_id(here, mid)  # type: ignore[arg-type]
+    assert member is not None and (member.display_name, member.tg_user_id) == ("Bea", None)  # erased or not
+    assert await member_store.language_of(here, 801) is None  # type: ignore[arg-type]
+    assert await member_store.by_id(here, mid + 1) is None  # type: ignore[arg-type]
