@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.db import Database, Row
-from storage.members import Member, by_tg_sync
+from storage.members import Member
 from storage.tasks import ClaimGlance
 
 CARD_SELECT = (
@@ -70,16 +70,19 @@ class Pressed:
 
 
 _AT_MESSAGE = CARD_SELECT + " WHERE t.group_chat_id = :chat_id AND t.group_message_id = :message_id"
-_MINE = "SELECT state FROM claims WHERE task_id = :task_id AND member_id = :member_id"
+# The presser (as ``members.by_tg``) with their claim on the card's task (``:task_id``, NULL: no card)
+# in the same statement: on PostgreSQL each statement is a round trip to the server.
+_PRESSER = ("SELECT m.*, (SELECT k.state FROM claims k WHERE k.task_id = :task_id AND k.member_id = m.id)"
+            " AS pressed_claim FROM members m WHERE m.tg_user_id = :tg AND m.deleted_at IS NULL")
 
 
 def _pressed(conn: Any, chat_id: int, message_id: int, tg_user_id: int) -> Pressed:
     card = conn.execute(_AT_MESSAGE, {"chat_id": chat_id, "message_id": message_id}).fetchone()
-    member = by_tg_sync(conn, tg_user_id)
+    row = conn.execute(_PRESSER, {"task_id": None if card is None else card["id"], "tg": tg_user_id}).fetchone()
+    member = None if row is None else Member.from_row(row)
     glance = None
     if card is not None and member is not None:
-        mine = conn.execute(_MINE, {"task_id": card["id"], "member_id": member.id}).fetchone()
-        glance = ClaimGlance(card["state"], card["kind"], None if mine is None else mine["state"])
+        glance = ClaimGlance(card["state"], card["kind"], row["pressed_claim"])
     return Pressed(card, member, glance)
 
 

@@ -71,6 +71,27 @@ async def test_a_press_reads_the_card_the_presser_and_their_claim_in_one_round_t
     assert (stranger.member, stranger.glance) == (None, None) and stranger.card is not None
 
 
+async def test_a_press_is_two_statements_the_card_then_the_presser_with_their_claim(
+        db: Database, now: datetime) -> None:
+    """On PostgreSQL each statement is a round trip to the server: a refused tap in a claim storm
+    (the event full) costs the card's and the presser's, and no third for their claim."""
+    from tests.services.test_claim_statements import Counted
+
+    tid, vol, _ = await _event(db, now)
+    counted = Counted(db)
+    with counted.fresh():
+        seen = await card_store.pressed(counted, GROUP, 5, 801)  # type: ignore[arg-type]
+    assert len(counted.statements) == 2, counted.statements
+    assert seen.glance == ClaimGlance("open", "event", None) and seen.member is not None
+    await task_svc.claim(db, now, vol, tid, glance=seen.glance)
+    with counted.fresh():
+        seen = await card_store.pressed(counted, GROUP, 5, 801)  # type: ignore[arg-type]
+    assert len(counted.statements) == 2, counted.statements
+    assert seen.glance == ClaimGlance("open", "event", "active")
+    assert seen.member is not None and seen.member.id == vol and not seen.member.is_merchant
+    assert seen.card is not None and tuple(seen.card) == tuple(await card_store.card_of(db, tid))  # type: ignore[arg-type]
+
+
 async def test_a_glance_that_shows_no_place_refuses_without_the_writer(
         db: Database, now: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
     tid, vol, _ = await _event(db, now)
