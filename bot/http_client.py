@@ -139,6 +139,21 @@ async def send_text(bot: Any, chat_id: int, text: str, reply_markup: Any = None)
     return int(result["message_id"])
 
 
+async def edit_text(bot: Any, chat_id: int, message_id: int, text: str, reply_markup: Any = None) -> int | None:
+    """``bot.edit_message_text(text, chat_id=..., message_id=..., reply_markup=...)`` for a caller that
+    needs only the edited message's id (the outbox), as ``send_text``: the same request and errors
+    (``BadRequest`` for "message is not modified", ``RetryAfter``, ``Forbidden``...), no ``Message``
+    built from the answer. None if Telegram answered ``true`` (an inline message)."""
+    if not isinstance(bot, Bot):  # a stand-in for the bot in unit tests
+        result = await bot.edit_message_text(text, chat_id=chat_id, message_id=message_id, reply_markup=reply_markup)
+        return int(result.message_id) if getattr(result, "message_id", None) is not None else None
+    data = {"text": text, "chat_id": chat_id, "message_id": message_id, "reply_markup": reply_markup,
+            "parse_mode": DEFAULT_NONE, "link_preview_options": DEFAULT_NONE,
+            "disable_notification": DEFAULT_NONE, "protect_content": DEFAULT_NONE}
+    result = await bot._post("editMessageText", data)
+    return int(result["message_id"]) if isinstance(result, dict) else None
+
+
 def _body(fields: dict[str, Any] | None, files: dict[str, Any] | None) -> Any:
     """A multipart form when there are files; else the url-encoded fields (or nothing)."""
     if files:

@@ -19,11 +19,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from telegram import Message
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 
 from bot.context import LinliApp, LinliContext
-from bot.http_client import send_text
+from bot.http_client import edit_text, send_text
 from bot.i18n import translator
 from bot.instance import run_leased
 from bot.ratelimit import group_room
@@ -265,12 +264,12 @@ class OutboxSender:
         else:
             await self._retry_at(ctx, row, now + timedelta(seconds=min(2 ** row.attempts, 300)), str(exc))
 
-    async def _edit(self, ctx: LinliContext, chat_id: int, r: Rendered) -> Message | None:
-        """Edit an earlier message (and delete the ones listed with it); returns the message if edited."""
+    async def _edit(self, ctx: LinliContext, chat_id: int, r: Rendered) -> int | None:
+        """Edit an earlier message (and delete the ones listed with it); returns its id if edited."""
         bot = ctx.bot
         assert r.edit_message_id is not None
         try:
-            result = await bot.edit_message_text(r.text, chat_id=chat_id, message_id=r.edit_message_id, reply_markup=r.reply_markup)  # type: ignore[arg-type]
+            edited = await edit_text(bot, chat_id, r.edit_message_id, r.text, r.reply_markup)
         finally:
             # Best effort, even if the edit failed (e.g. the reader deleted that message); Telegram
             # lets a bot delete its messages for about two days only.
@@ -279,14 +278,13 @@ class OutboxSender:
                     await bot.delete_message(chat_id, old)
                 except TelegramError as exc:
                     log.info("could not delete message %s in %s: %s", old, chat_id, exc)
-        return result if isinstance(result, Message) else None
+        return edited
 
     async def _deliver(self, ctx: LinliContext, chat_id: int, r: Rendered) -> tuple[int | None, int | None]:
         """Send (or edit) it; returns the message's id, and the voice note's sent after a text, if any."""
         bot = ctx.bot
         if r.edit_message_id is not None:
-            edited = await self._edit(ctx, chat_id, r)
-            return (edited.message_id if edited else None), None
+            return await self._edit(ctx, chat_id, r), None
         voice_id: int | None = None
         if r.photo is not None:
             msg_id = (await bot.send_photo(chat_id, r.photo, caption=r.text or None, reply_markup=r.reply_markup)).message_id

@@ -125,3 +125,29 @@ async def test_send_text_makes_the_same_request_as_send_message_and_returns_the_
     first, second = fake.api_calls("sendMessage")[-2:]
     assert first.ok and second.ok and first.params == second.params
     assert second.params["parse_mode"] == "HTML" and "reply_markup" in second.params
+
+
+async def test_edit_text_makes_the_same_request_as_edit_message_text_and_keeps_its_errors(
+        fake: FakeTelegram) -> None:
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+    from telegram.ext import Defaults, ExtBot
+
+    from bot.http_client import edit_text
+    from bot.ratelimit import ChatRateLimiter
+
+    user = fake.add_user("Mei", language_code="en")
+    await fake.send_text(user, None, "/start")
+    chat = fake.private_chat(user)
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("好", callback_data="ok:1")]])
+    bot = ExtBot(TOKEN, base_url=fake.base_url, request=AiohttpRequest(),
+                 defaults=Defaults(parse_mode="HTML", link_preview_options=LinkPreviewOptions(is_disabled=True)),
+                 rate_limiter=ChatRateLimiter.unthrottled())
+    async with bot:
+        msg = await bot.send_message(chat.id, "旧")
+        await bot.edit_message_text("新 <b>1</b>", chat_id=chat.id, message_id=msg.message_id, reply_markup=markup)
+        assert await edit_text(bot, chat.id, msg.message_id, "新 <b>2</b>", markup) == msg.message_id
+        with pytest.raises(BadRequest, match="not modified"):  # the outbox settles these as sent
+            await edit_text(bot, chat.id, msg.message_id, "新 <b>2</b>", markup)
+    first, second = [c for c in fake.api_calls("editMessageText") if c.ok][-2:]
+    assert {**first.params, "text": ""} == {**second.params, "text": ""}
+    assert second.params["parse_mode"] == "HTML" and "reply_markup" in second.params
