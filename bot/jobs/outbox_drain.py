@@ -138,12 +138,11 @@ class OutboxSender:
         self._running = asyncio.Lock()
         self._forgotten = 0  # forget rows deleted since the last checkpoint
         # Rows marked ``sending`` (just before their call) and ``sent`` (just after it) in shared
-        # writes: the rows the pacer lets go and those whose calls return at the same moment share
-        # one (a batch's calls return while the next rows are let go: one queue for both).
+        # writes: the rows the pacer lets go, or whose calls return, at the same moment share one.
         # Rows marked by the last writes, until their callers look (a row no longer pending is not).
         self._marked: set[int] = set()
-        self._writes: _Together[_Mark | _Sent] = _Together(
-            lambda ctx, items: _write_marks_and_settles(ctx, items, name, self._marked))
+        self._marks: _Together[int] = _Together(lambda ctx, ids: _write_marks(ctx, ids, name, self._marked))
+        self._settles: _Together[tuple[OutboxRow, int | None, int | None]] = _Together(_write_settles)
         self.holding: Callable[[], bool] = lambda: True   # still this instance's job (bot/instance.py)
 
     async def drain(self, ctx: LinliContext, limit: int = 2000) -> int:
@@ -189,7 +188,7 @@ class OutboxSender:
         # the outbox lease was lost while it waited, or another sender took the row meanwhile.
         if not self.holding():
             return
-        await self._writes.add(ctx, row.id)
+        await self._marks.add(ctx, row.id)
         if row.id not in self._marked:
             return
         self._marked.discard(row.id)
@@ -202,7 +201,7 @@ class OutboxSender:
                 await self._finish(ctx, row, "sent", message_id=message_id, voice_message_id=voice, rendered=rendered)
             else:
                 # Settled now, not with the batch: a crash then sends again only what was on its way.
-                await self._writes.add(ctx, (row, message_id, voice))
+                await self._settles.add(ctx, (row, message_id, voice))
 
     async def _render(self, ctx: LinliContext, row: OutboxRow, payload: dict[str, Any],
                       now: datetime, who: Recipient | None, group_language: str | None) -> Rendered | None:
@@ -459,36 +458,21 @@ async def _write_marks(ctx: LinliContext, ids: list[int], by: str | None = None,
         marked.update(done)
 
 
-_Mark = int   # a row to mark ``sending`` (its id)
-_Sent = tuple[OutboxRow, int | None, int | None]   # a plain row sent: (row, message id, voice message id)
-
-
-def _settle_sync(conn: SyncConnection, done: list[_Sent], now: datetime) -> None:
-    """Mark plain rows ``sent`` (``_finish``'s common case), in the caller's write."""
-    gone = set(outbox_store.settle_sent(conn, [(r.id, m, v) for r, m, v in done], now))
-    for row, message_id, voice_message_id in done:
-        if (row.id in gone and message_id is not None and row.kind in FORGETTABLE
-                and row.member_id is not None):
-            # As in _finish: its reader was erased while it was on its way.
-            enqueue_sync(conn, chat_id=row.chat_id, member_id=row.member_id, kind=FORGET, now=now,
-                         dedupe_key=f"forget:{row.id}",
-                         payload={"message_id": message_id, "voice_message_id": voice_message_id})
-
-
-async def _write_marks_and_settles(ctx: LinliContext, items: list[_Mark | _Sent], by: str | None,
-                                   marked: set[int]) -> None:
-    """The rows let go marked ``sending`` (as ``_write_marks``) and the rows sent settled (as
-    ``_write_settles``) in one write."""
-    ids = [i for i in items if isinstance(i, int)]
-    done = [i for i in items if not isinstance(i, int)]
+async def _write_settles(ctx: LinliContext, done: list[tuple[OutboxRow, int | None, int | None]]) -> None:
+    """Mark plain rows ``sent`` (``_finish``'s common case, one write for all of them)."""
     now = ctx.now()
 
-    def write(conn: SyncConnection) -> list[int]:
-        if done:
-            _settle_sync(conn, done, now)
-        return outbox_store.mark_sending(conn, ids, by) if ids else []
+    def settle(conn: SyncConnection) -> None:
+        gone = set(outbox_store.settle_sent(conn, [(r.id, m, v) for r, m, v in done], now))
+        for row, message_id, voice_message_id in done:
+            if (row.id in gone and message_id is not None and row.kind in FORGETTABLE
+                    and row.member_id is not None):
+                # As in _finish: its reader was erased while it was on its way.
+                enqueue_sync(conn, chat_id=row.chat_id, member_id=row.member_id, kind=FORGET, now=now,
+                             dedupe_key=f"forget:{row.id}",
+                             payload={"message_id": message_id, "voice_message_id": voice_message_id})
 
-    marked.update(await ctx.db.write(write))
+    await ctx.db.write(settle)
 
 
 async def _job(ctx: LinliContext) -> None:

@@ -434,38 +434,6 @@ async def test_rows_let_go_together_are_marked_in_one_write_and_a_failed_write_f
     assert [tuple(r) for r in states] == [("a", "sending", 1), ("x", "pending", 0), ("y", "sending", 1)]
 
 
-async def test_a_row_let_go_and_rows_sent_meanwhile_share_one_write(db: Database, day: FrozenClock) -> None:
-    """The sender's marks (``sending``, before a call) and settles (``sent``, after it) go through one
-    queue: while a write is under way, a row let go and a row whose call returned are written
-    together in the next one (not one write each)."""
-    import asyncio
-
-    from bot.jobs.outbox_drain import _write_marks
-    from storage import outbox as outbox_store
-
-    for key in ("a", "x", "y"):
-        await _queue(db, day.now(), 7, key=key)
-    a, x, y = await outbox_store.next_batch(db, day.now(), 10)
-    ctx = _ctx(db, day, StubBot())
-    await _write_marks(ctx, [a.id, x.id])  # a and x are on their way
-    writes: list[int] = []
-    real = db.write
-
-    async def counted(fn: Any) -> Any:
-        writes.append(1)
-        return await real(fn)
-
-    sender = OutboxSender(rate=1000)
-    ctx.db = SimpleNamespace(write=counted)
-    # a's settle is under way while y is let go and x comes back: those two share the next write.
-    await asyncio.gather(sender._writes.add(ctx, (a, 11, None)), sender._writes.add(ctx, y.id),
-                         sender._writes.add(ctx, (x, 12, None)))
-    assert len(writes) == 2
-    assert y.id in sender._marked
-    states = await db.fetchall("SELECT dedupe_key, state, message_id FROM outbox ORDER BY id")
-    assert [tuple(r) for r in states] == [("a", "sent", 11), ("x", "sent", 12), ("y", "sending", None)]
-
-
 async def test_a_message_is_settled_sent_as_soon_as_its_call_returns_not_with_its_batch(
         db: Database, day: FrozenClock) -> None:
     """A crash resends only what was on its way: while one message of a batch is still in its call,
