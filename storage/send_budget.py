@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from storage.db import Database
+from storage.db import Database, dialect
 
 OVERALL = 0
 
@@ -18,6 +18,10 @@ _RESERVE = (
 _GIVE_BACK = "UPDATE send_budget SET n = n - 1 WHERE chat_id = :chat_id AND window_start = :window_start AND n > 0"
 _USED_SINCE = "SELECT COALESCE(SUM(n), 0) FROM send_budget WHERE chat_id = :chat_id AND window_start >= :since"
 _PRUNE = "DELETE FROM send_budget WHERE window_start < :before"
+# PostgreSQL: reservations for one group follow each other, also across a window's edge (where they
+# take two different rows); the key is the group's chat id, always negative (the inbox's and the
+# upgrade's advisory keys are positive).
+_GROUP_LOCK = "SELECT pg_advisory_xact_lock(:key)"
 
 Window = tuple[int, int, int]   # chat id, window start (epoch seconds), limit
 
@@ -47,9 +51,11 @@ def reserve_group_sync(conn: sqlite3.Connection, chat: Window, since: int, most:
                        overall: Window | None) -> str | None:
     """One message for a group: a place in its current window (``chat``), then at most ``most``
     in its windows since ``since`` (this one included), then one for the whole bot if ``overall``;
-    all or none. None when reserved, else which is full ("chat", "span" or "overall"). Taking the
-    place first locks the group's current window row on PostgreSQL, so reservations for one group
-    count the span one at a time (two at once can only meet across a window's edge)."""
+    all or none. None when reserved, else which is full ("chat", "span" or "overall"). On
+    PostgreSQL the group is locked first (a transaction-scoped advisory lock), so reservations for
+    one group count the span one at a time, also across a window's edge."""
+    if dialect(conn) != "sqlite":
+        conn.execute(_GROUP_LOCK, {"key": chat[0]})
     if not _take(conn, chat):
         return "chat"
     used = int(conn.execute(_USED_SINCE, {"chat_id": chat[0], "since": since}).fetchone()[0])

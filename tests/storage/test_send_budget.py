@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from bot.app import _share_budget
 from bot.budget import SharedBudget, prune
 from bot.devkit.sandbox.flood import FloodControl
@@ -185,3 +187,40 @@ async def test_alone_a_private_message_costs_no_database_call(db: Database) -> N
 
     budget = SharedBudget(NoDatabase(), shared=False)  # type: ignore[arg-type]
     assert await budget.wait_time(4242) == 0.0
+
+
+async def test_reservations_for_one_group_follow_each_other_across_a_windows_edge(db: Database) -> None:
+    """On PostgreSQL, two instances reserving for one group in two different windows (the edge
+    between them) take two rows, so the row lock does not order them: each could count the span
+    before the other's place is committed and both pass. A reservation waits while another
+    transaction holds the group, and one for another group does not."""
+    if getattr(db, "dialect", "sqlite") == "sqlite":
+        pytest.skip("SQLite's one writer orders every reservation already")
+    import asyncpg
+
+    from storage import pg
+    from storage.send_budget import reserve_group
+
+    group, other = -100777, -100778
+    start = int(START)
+    holder = await asyncpg.connect(pg.plain_url(db.url))  # type: ignore[attr-defined]
+    try:
+        tx = holder.transaction()
+        await tx.start()
+        await holder.execute("SELECT pg_advisory_xact_lock($1)", group)   # another instance, mid-reservation
+        assert await reserve_group(db, (other, start + 6, 20), start - 54, 20, None) is None
+        waiting = asyncio.ensure_future(reserve_group(db, (group, start + 6, 20), start - 54, 20, None))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not waiting.done() and loop.time() < deadline:
+            blocked = await holder.fetchval(
+                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            if blocked:
+                break
+            await asyncio.sleep(0.02)
+        assert not waiting.done(), "the reservation did not wait for the group held by another transaction"
+        assert blocked
+        await tx.commit()
+        assert await waiting is None
+    finally:
+        await holder.close()
