@@ -153,7 +153,9 @@ async def main_async(args: argparse.Namespace) -> None:
         f"- N volunteers each tap Claim once on one event with {args.slots} places, spread evenly over"
         f" {args.spread:g} s; latency = the stand-in queued the tap -> it recorded the bot's"
         " answerCallbackQuery; 'bot CPU' = user + system time of the bot process from the first tap to"
-        " quiescence (claim details and the card edit included); 'server CPU' the same for the PostgreSQL"
+        " quiescence, 1 s without a Bot API call (the claim details included; the card's last edit usually"
+        " comes later: a card is edited at most every 5 s, and it was redrawn just before the taps);"
+        " 'server CPU' the same for the PostgreSQL"
         " server's processes (0 on SQLite, whose work is in the bot's own CPU).",
         "- The stand-in's flood limits are on, but answerCallbackQuery is exempt from them on both sides"
         " (as on Telegram), so they do not touch the answer times measured here; they pace only the"
