@@ -2,13 +2,18 @@
 (the knee), the bot pinned to one core.
 
     .venv/bin/python -m bench.claim_storm [--taps 100,500,1000,2000] [--slots 20] [--spread 1.0] [--runs 3]
-                                          [--no-pin] [--database sqlite|postgresql|sqlite,postgresql]
+                                          [--no-pin] [--database sqlite|postgresql|sqlite,postgresql] [--floor]
+
+``--floor`` adds the floor (bench/floor_bot.py: python-telegram-bot with Linli's HTTP client, answering
+every tap "ok", no database) to each round, on the same stand-in, taps and pinning: what any
+python-telegram-bot bot does at best on this machine, run by run next to Linli.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -58,13 +63,19 @@ async def storm(volunteers: int, slots: int, spread: float, *, db_name: str = "c
     cards = await post_cards(fake, group.id, [seeded.event_task_id])
     link_cards(path, cards)
     card = cards[seeded.event_task_id]
-    url = await dbs.publish(path, database) if dbs is not None else path
-    bot = PinnedBot(fake, url, pin=pin, env={"BOT_SWEEP_INTERVAL": "3600"})
+    url = await dbs.publish(path, database) if dbs is not None and database != "floor" else path
+    floor = database == "floor"
+    command = ([sys.executable, "-m", "bench.floor_bot", "--token", TOKEN, "--base-url", fake.base_url]
+               if floor else None)
+    bot = PinnedBot(fake, url, pin=pin, env={"BOT_SWEEP_INTERVAL": "3600"}, command=command)
     try:
         await bot.start()
-        await _started(fake, bot)
+        if floor:
+            await settle(fake, quiet=0.5, timeout=30)
+        else:
+            await _started(fake, bot)
         load_before, cpu0 = loadavg(), cpu_seconds(bot.pid)
-        server0 = dbs.server_cpu() if dbs is not None and database != "sqlite" else 0.0
+        server0 = dbs.server_cpu() if dbs is not None and database not in ("sqlite", "floor") else 0.0
         ids = []
         t0 = time.perf_counter()
         for i, user in enumerate(users):
@@ -83,17 +94,21 @@ async def storm(volunteers: int, slots: int, spread: float, *, db_name: str = "c
         latencies = [answer_time[q] - fake.callbacks[q].wall_time for q in ids if q in answer_time]
         await settle(fake, quiet=1.0, timeout=120)
         cpu, load_after = cpu_seconds(bot.pid) - cpu0, loadavg()
-        server = dbs.server_cpu() - server0 if dbs is not None and database != "sqlite" else 0.0
+        server = dbs.server_cpu() - server0 if dbs is not None and database not in ("sqlite", "floor") else 0.0
     finally:
         await bot.stop()
         await fake.stop()
+    answered = sum(1 for q in ids if fake.callbacks[q].answered)
+    common = {"database": database, "taps": len(ids), "sent_in": sent_in, "cpu": cpu, "server_cpu": server,
+              "load": f"{load_before} -> {load_after}", "answered": answered, "latencies": latencies,
+              "errors": sorted({f"{e.method}: {e.description}" for e in fake.errors}),
+              "answers": sorted({str((fake.callbacks[q].answer or {}).get("text")) for q in ids})[:5]}
+    if floor:  # no database: nothing to count but the answers
+        return {**common, "claims": None, "state": "-"}
     active = (await read(url, "SELECT COUNT(*) FROM claims WHERE task_id = ? AND state = 'active'",
                          (seeded.event_task_id,)))[0][0]
     state = (await read(url, "SELECT state FROM tasks WHERE id = ?", (seeded.event_task_id,)))[0][0]
-    answered = sum(1 for q in ids if fake.callbacks[q].answered)
-    return {"database": database, "taps": len(ids), "sent_in": sent_in, "cpu": cpu, "server_cpu": server, "load": f"{load_before} -> {load_after}", "claims": active, "state": state, "answered": answered,
-            "latencies": latencies, "errors": sorted({f"{e.method}: {e.description}" for e in fake.errors}),
-            "answers": sorted({str((fake.callbacks[q].answer or {}).get("text")) for q in ids})[:5]}
+    return {**common, "claims": active, "state": state}
 
 
 async def _started(fake: Any, bot: PinnedBot) -> None:
@@ -111,11 +126,12 @@ async def main_async(args: argparse.Namespace) -> None:
     pin = pin_driver(args.pin)  # the driver and stand-in on CPU 1, the bot alone on CPU 0
     sizes = [int(x) for x in args.taps.split(",")]
     kinds = list(args.database)
-    results: dict[tuple[str, int], list[dict[str, Any]]] = {(d, n): [] for d in kinds for n in sizes}
+    bots = [*kinds, *(["floor"] if args.floor else [])]
+    results: dict[tuple[str, int], list[dict[str, Any]]] = {(d, n): [] for d in bots for n in sizes}
     async with Databases(kinds) as dbs:
-        for i in range(args.runs):  # sizes and databases interleaved, so each meets the same machine load
+        for i in range(args.runs):  # sizes and bots interleaved, so each meets the same machine load
             for n in sizes:
-                for d in kinds:
+                for d in bots:
                     results[d, n].append(await storm(n, args.slots, args.spread, db_name=f"claim_storm_{n}_{i}.db",
                                                      pin=pin, database=d, dbs=dbs))
     lines = [
@@ -128,7 +144,7 @@ async def main_async(args: argparse.Namespace) -> None:
     for (d, n), runs in results.items():
         for i, x in enumerate(runs, 1):
             lat = x["latencies"]
-            lines.append(f"| {d} | {n} | {i} | {x['sent_in']:.2f} s | {x['claims']} | {x['state']}"
+            lines.append(f"| {d} | {n} | {i} | {x['sent_in']:.2f} s | {'-' if x['claims'] is None else x['claims']} | {x['state']}"
                          f" | {x['answered']} / {x['taps']} | {ms(percentile(lat, 50))} | {ms(percentile(lat, 99))}"
                          f" | {ms(max(lat) if lat else float('nan'))} | {x['cpu']:.2f} s"
                          f" | {x['server_cpu']:.2f} s | {x['load']} |")
@@ -136,7 +152,7 @@ async def main_async(args: argparse.Namespace) -> None:
               " | server CPU per tap, median | p99 < 1 s | counts exact |", "|---|---|---|---|---|---|---|"]
     for (d, n), runs in results.items():
         p99s = [percentile(x["latencies"], 99) for x in runs]
-        exact = all(x["claims"] == args.slots and x["answered"] == x["taps"] for x in runs)
+        exact = all(x["claims"] in (args.slots, None) and x["answered"] == x["taps"] for x in runs)
         lines.append(f"| {d} | {n} | {ms(min(p99s))} / {ms(percentile(p99s, 50))} / {ms(max(p99s))}"
                      f" | {ms(percentile([x['cpu'] / x['taps'] for x in runs], 50))}"
                      f" | {ms(percentile([x['server_cpu'] / x['taps'] for x in runs], 50))}"
@@ -145,6 +161,7 @@ async def main_async(args: argparse.Namespace) -> None:
     lines += [
         "",
         f"- Distinct answers shown (first run of the largest size): {results[kinds[-1], sizes[-1]][0]['answers']}.",
+        *(_floor_lines(results, kinds, sizes) if args.floor else []),
         f"- Refused calls: {sorted({e for x in every for e in x['errors']}) or 'none'}.",
         f"- Features present: {features()}.",
         "",
@@ -162,8 +179,26 @@ async def main_async(args: argparse.Namespace) -> None:
         f" {args.slots} claim details and the card edit.",
         f"- Bot pinned: {'yes, taskset -c 0 (the driver and stand-in on CPU 1)' if pin else 'no'}.",
         *([PG_NOTE] if "postgresql" in kinds else []),
+        *(["- 'floor' rows: bench/floor_bot.py (python-telegram-bot with Linli's HTTP client, 64 updates at"
+           " once, answers every tap 'ok', no database, no claims to count) on the same stand-in, taps and"
+           " pinning, in the same rounds."] if args.floor else []),
     ]
     write_section(section_name("Claim storm", kinds), report(lines), "bench.claim_storm")
+
+
+def _floor_lines(results: dict[tuple[str, int], list[dict[str, Any]]], kinds: list[str],
+                 sizes: list[int]) -> list[str]:
+    """Linli's CPU per storm over the floor's, round by round (the rounds alternate, so each pair met
+    about the same machine), for each database and size."""
+    out = []
+    for d in kinds:
+        for n in sizes:
+            ratios = [x["cpu"] / f["cpu"] for x, f in zip(results[d, n], results["floor", n], strict=True)
+                      if f["cpu"] > 0]
+            if ratios:
+                out.append(f"- {d}, {n} taps: bot CPU per storm / the floor's in the same round:"
+                           f" {', '.join(f'{r:.2f}' for r in ratios)} (median {percentile(ratios, 50):.2f}).")
+    return out
 
 
 def main() -> None:
@@ -173,6 +208,8 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=1.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-pin", dest="pin", action="store_false")
+    parser.add_argument("--floor", action="store_true",
+                        help="also storm the floor (bench/floor_bot.py) in each round, for comparison")
     add_database_option(parser)
     asyncio.run(main_async(parser.parse_args()))
 
