@@ -72,8 +72,9 @@ class Pressed:
 _AT_MESSAGE = CARD_SELECT + " WHERE t.group_chat_id = :chat_id AND t.group_message_id = :message_id"
 # The presser (as ``members.by_tg``) with their claim on the card's task (``:task_id``, NULL: no card)
 # in the same statement: on PostgreSQL each statement is a round trip to the server.
-_PRESSER = ("SELECT m.*, (SELECT k.state FROM claims k WHERE k.task_id = :task_id AND k.member_id = m.id)"
-            " AS pressed_claim FROM members m WHERE m.tg_user_id = :tg AND m.deleted_at IS NULL")
+_PRESSER = ("SELECT m.*, k.state AS pressed_claim, k.removed_at AS pressed_removed_at FROM members m"
+            " LEFT JOIN claims k ON k.task_id = :task_id AND k.member_id = m.id"
+            " WHERE m.tg_user_id = :tg AND m.deleted_at IS NULL")
 
 
 def _pressed(conn: Any, chat_id: int, message_id: int, tg_user_id: int) -> Pressed:
@@ -82,7 +83,7 @@ def _pressed(conn: Any, chat_id: int, message_id: int, tg_user_id: int) -> Press
     member = None if row is None else Member.from_row(row)
     glance = None
     if card is not None and member is not None:
-        glance = ClaimGlance(card["state"], card["kind"], row["pressed_claim"])
+        glance = ClaimGlance(card["state"], card["kind"], row["pressed_claim"], row["pressed_removed_at"] is not None)
     return Pressed(card, member, glance)
 
 

@@ -151,11 +151,13 @@ class ClaimedTask(Task):
 
 @dataclass(frozen=True, slots=True)
 class ClaimGlance:
-    """A task's state and kind, and the state of one member's claim on it (None: no claim)."""
+    """A task's state and kind, and the state of one member's claim on it (None: no claim) and
+    whether staff took that place away (storage/claims.py ``removed_at``)."""
 
     state: str
     kind: str
     mine: str | None
+    removed: bool = False
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -215,9 +217,11 @@ async def row(db: Database, task_id: object) -> Task | None:
 async def claim_glance(db: Database, task_id: int, member_id: int) -> ClaimGlance | None:
     """The task's state and kind and this member's claim on it, from committed data (no writer)."""
     found = await db.read_here(lambda conn: conn.execute(
-        "SELECT t.state, t.kind, (SELECT state FROM claims c WHERE c.task_id = t.id AND c.member_id = :member)"
-        " AS mine FROM tasks t WHERE t.id = :id", {"id": task_id, "member": member_id}).fetchone())
-    return None if found is None else ClaimGlance(found["state"], found["kind"], found["mine"])
+        "SELECT t.state, t.kind, c.state AS mine, c.removed_at AS mine_removed_at FROM tasks t"
+        " LEFT JOIN claims c ON c.task_id = t.id AND c.member_id = :member WHERE t.id = :id",
+        {"id": task_id, "member": member_id}).fetchone())
+    return None if found is None else ClaimGlance(found["state"], found["kind"], found["mine"],
+                                                  found["mine_removed_at"] is not None)
 
 
 async def claimed_view(db: Database, task_id: object, member_id: int | None) -> ClaimedTask | None:

@@ -385,9 +385,20 @@ async def claim(db: Database, now: datetime, member_id: int, task_id: int, *,
     ``glance``: that read, when it was made with the press (the card's row, bot/buttons.py).
     """
     quick = glance if glance is not None else await task_store.claim_glance(db, task_id, member_id)
-    if quick is not None and quick.mine not in ACTIVE_CLAIM_STATES and _no_place(quick.state, quick.kind):
-        raise TaskFull()
+    if quick is not None and quick.mine not in ACTIVE_CLAIM_STATES:
+        _refuse_taken_off(quick.mine, quick.removed)
+        if _no_place(quick.state, quick.kind):
+            raise TaskFull()
     return await db.write(lambda conn: _claim(conn, now, member_id, task_id))
+
+
+def _refuse_taken_off(mine: str | None, removed: bool) -> None:
+    """Staff took the member off the task, or noted they are not coming: that is said first, full or not
+    (it is the answer whatever places come free), and is not theirs to undo."""
+    if removed:
+        raise waitlist.RemovedByStaff()
+    if mine == "no_show":
+        raise waitlist.MarkedNotComing()
 
 
 def _no_place(state: str, kind: str) -> bool:
@@ -405,10 +416,10 @@ def _claim(conn: SyncConnection, now: datetime, member_id: int, task_id: int) ->
         raise NotFound()
     standing = claim_store.standing_sync(conn, task_id, member_id)
     mine = standing.mine_state
-    if _no_place(task.state, task.kind) and mine not in ACTIVE_CLAIM_STATES:
-        raise TaskFull()  # filled while this tap waited for the writer: refuse before anything else
-    if standing.mine_removed and mine not in ACTIVE_CLAIM_STATES:
-        raise waitlist.RemovedByStaff()  # staff took them off it (bot/services/roster.py): not theirs to undo
+    if mine not in ACTIVE_CLAIM_STATES:
+        _refuse_taken_off(mine, standing.mine_removed)  # staff's word (bot/services/roster.py) comes first
+        if _no_place(task.state, task.kind):
+            raise TaskFull()  # filled while this tap waited for the writer: refuse before anything else
     member = _may_claim(task, standing.member, mine, member_id)
     reliability.check_claim_sync(conn, minimum=task.min_reliability, member_id=member_id, kind=task.kind, now=now)
     taken = standing.taken

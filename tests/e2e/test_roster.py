@@ -6,6 +6,7 @@ volunteer cannot do any of it. A cancelled event tells those on its waiting list
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -223,7 +224,7 @@ async def test_a_cancelled_event_tells_those_on_its_waiting_list(fake: FakeTeleg
 async def test_a_volunteer_staff_removed_is_refused_the_event_again(fake: FakeTelegram, bot_process: BotProcess,
                                                                    lang: str, refused: str) -> None:
     """Ann, taken off by staff, finds the place free on the card: her Claim is refused politely, and so
-    is the waiting list once Bo has the place; nothing changes."""
+    are the waiting list and Claim once Bo has the place (not "all places are taken"); nothing changes."""
     db = await open_database(bot_process.database)
     try:
         now = datetime.now(UTC)
@@ -237,9 +238,12 @@ async def test_a_volunteer_staff_removed_is_refused_the_event_again(fake: FakeTe
         await fake.wait_for(lambda: _has(f"cl:{ev}")(card), timeout=T)
 
         assert refused in await _press(fake, ann, card, f"cl:{ev}")
+        with_claim = copy.deepcopy(card.data)  # the card as Telegram sends it before its next edit
         await _press(fake, bo, card, f"cl:{ev}")
         await fake.wait_for(lambda: _has(f"wl:{ev}")(card), timeout=T)
         assert refused in await _press(fake, ann, card, f"wl:{ev}")
+        # Claim pressed on the full event while the card still showed it: the removal, not "all taken".
+        assert refused in await _answer(fake, await fake.inject_callback(ann, f"cl:{ev}", message=with_claim))
         rows = await db.fetchall("SELECT member_id, state FROM claims WHERE task_id = :t ORDER BY id", {"t": ev})
         assert [tuple(r) for r in rows] == [(ids["Ann"], "withdrawn"), (ids["Bo"], "active")]
         assert await db.fetchval("SELECT COUNT(*) FROM waitlist WHERE task_id = :t", {"t": ev}) == 0

@@ -9,6 +9,7 @@ import pytest
 
 from bot.models import NotAllowed
 from bot.services import reliability, roster, tasks, waitlist
+from storage import tasks as task_store
 from storage.db import Database
 from tests.factories import make_community, make_member
 
@@ -138,3 +139,9 @@ async def test_a_removed_volunteer_may_not_take_the_place_again_but_one_who_with
         await waitlist.join(db, now, a, tid)
     assert await db.fetchval("SELECT COUNT(*) FROM waitlist WHERE task_id = :t AND member_id = :m AND state = 'waiting'",
                              {"t": tid, "m": a}) == 0
+    with pytest.raises(waitlist.RemovedByStaff):  # the event is full: still the removal, not "all places taken"
+        await tasks.claim(db, now, a, tid)
+    # A glance read before the event filled (a card press as bot/buttons.py reads it): the same answer.
+    with pytest.raises(waitlist.RemovedByStaff):
+        await tasks.claim(db, now, a, tid, glance=task_store.ClaimGlance("open", "event", None))
+    assert await _claim_state(db, tid, a) == "withdrawn"
