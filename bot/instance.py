@@ -23,6 +23,7 @@ sender left ``sending`` back to ``pending``: each is sent at most once more. Tim
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 import socket
@@ -223,6 +224,46 @@ def run_leased(app: LinliApp, job: str, callback: Callable[[Any], Awaitable[None
     assert app.job_queue is not None
     app.job_queue.run_repeating(leased(job, callback), interval=interval, first=first, name=name, data=data,
                                 job_kwargs=dict(ONE_AT_A_TIME))
+
+
+@dataclass
+class Passes:
+    """A leased job whose whole pass is due every ``interval`` seconds, ticking every ``step`` (the
+    interval cut into equal steps of at most ``retry`` seconds): a tick that completed no pass (its
+    lease was not held at that moment, renewed too late on a loaded machine, or the pass failed) is
+    tried again a step later, not a whole interval later (an hour in ``linli demo``)."""
+
+    interval: float
+    step: float
+    started: float | None = None   # monotonic: when the last pass that completed began
+
+    @classmethod
+    def of(cls, interval: float, retry: float) -> Passes:
+        return cls(interval, interval / max(1, math.ceil(interval / retry - 1e-9)))
+
+    def due(self, at: float) -> bool:
+        # half a step of slack: a tick that fires a moment early still counts as the interval's
+        return self.started is None or at - self.started >= self.interval - self.step / 2
+
+    def ticking(self, callback: Callable[[Any], Awaitable[bool]]) -> Callable[[Any], Coroutine[Any, Any, None]]:
+        """``callback`` (True: its pass completed) run on the ticks when a pass is due."""
+
+        async def tick(ctx: Any) -> None:
+            at = time.monotonic()
+            if self.due(at) and await callback(ctx):
+                self.started = at
+
+        tick.__name__ = getattr(callback, "__name__", "tick")
+        return tick
+
+
+def run_passes(app: LinliApp, job: str, callback: Callable[[Any], Awaitable[bool]], *, interval: float,
+               retry: float, first: float, name: str) -> Passes:
+    """``run_leased`` for a job whose pass must not wait a whole interval when a tick completed none
+    (``Passes``): ``callback`` returns whether its pass completed."""
+    passes = Passes.of(interval, retry)
+    run_leased(app, job, passes.ticking(callback), interval=passes.step, first=first, name=name)
+    return passes
 
 
 def keeper_for(settings: Settings, instance: Instance) -> LeaseKeeper:

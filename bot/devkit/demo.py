@@ -50,7 +50,9 @@ WAIT = 30.0  # seconds for one answer of the bot: generous for a busy machine
 # One sweep at start-up and none after (an hour later): reminders and digests happen when the
 # story says so (the second morning), not when a slow machine happens to reach them. Each morning
 # the story waits for that sweep to have run to its end (Story.swept) before anyone acts, so what
-# it queues (reminders, digests, honours) always belongs to the same step.
+# it queues (reminders, digests, honours) always belongs to the same step. A start-up tick that
+# completes no pass (its lease renewed late on a loaded machine, or the pass failed) is tried
+# again within BOT_JOB_LEASE_RENEW seconds (bot/instance.py ``Passes``), not an hour later.
 DEMO_ENV = {"BOT_SWEEP_INTERVAL": "3600"}
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from bot import budget
 from bot.context import LinliApp, LinliContext
-from bot.instance import SWEEPS, run_leased
+from bot.instance import SWEEPS, Passes, run_passes
 from bot.jobs import expiry
 from bot.jobs import waitlist as waitlist_job
 from bot.renderers import RenderContext, Rendered, on_unreachable, renderer
@@ -245,14 +245,19 @@ async def run_once(ctx_db: Any, now: datetime) -> dict[str, int]:
     return out
 
 
-async def _job(ctx: LinliContext) -> None:
+async def _job(ctx: LinliContext) -> bool:
     try:
         await run_once(ctx.db, ctx.now())
     except Exception:  # a bad row must not stop the timer
         log.exception("sweep failed")
+        return False
+    return True
 
 
-def register(app: LinliApp) -> None:
-    """Schedule the sweeps."""
+def register(app: LinliApp) -> Passes:
+    """Schedule the sweeps: a pass every ``BOT_SWEEP_INTERVAL`` seconds; a tick that completed none
+    (the lease not held or renewed late, or the pass failed) is tried again within
+    ``BOT_JOB_LEASE_RENEW`` seconds (``linli demo`` sweeps once an hour and waits for that pass)."""
     settings = app.bot_data["runtime"].settings
-    run_leased(app, SWEEPS, _job, interval=settings.sweep_interval, first=1.0, name="sweeps")
+    return run_passes(app, SWEEPS, _job, interval=settings.sweep_interval, retry=settings.job_lease_renew,
+                      first=1.0, name="sweeps")
