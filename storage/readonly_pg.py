@@ -3,12 +3,16 @@ kit (bot/devkit) watches the bot it runs with ``storage.readonly.open_readonly``
 
 One asyncpg connection per URL, opened on first use with every transaction read-only, on an event
 loop of its own thread (the callers are synchronous code on another loop's thread); ``execute`` answers
-like sqlite3's (``fetchone``/``fetchall``), driver errors as sqlite3's (``storage.db_pg``).
-``close_all`` ends them (the demo does at its end)."""
+like sqlite3's (``fetchone``/``fetchall``), driver errors as sqlite3's (``storage.db_pg``). A lost
+connection (the server restarted, or ended it) is ``LostConnection``, a ``storage.readonly.ReadError``
+as a look at an SQLite file gives, and the next look connects again. ``close_all`` ends them (the
+demo does at its end)."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import sqlite3
 import threading
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
@@ -16,17 +20,27 @@ from typing import Any, TypeVar
 import asyncpg
 
 from storage import pg
-from storage.db_pg import Cursor, _init_connection, _run
+from storage.db_pg import Cursor, PgError, _init_connection, _run
 
 T = TypeVar("T")
 _readers: dict[str, PgReader] = {}
 _lock = threading.Lock()
+# The driver's ways of saying the connection is gone: closed under it, the server ending it
+# (shutdown, restart, pg_terminate_backend), its protocol caught mid-way by that end, the network,
+# or no answer in time.
+_GONE = (asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError, asyncpg.InterfaceError,
+         asyncpg.InternalClientError, OSError, TimeoutError, concurrent.futures.TimeoutError)
+
+
+class LostConnection(sqlite3.OperationalError):
+    """The connection to the database was lost during a look (the next look connects again)."""
 
 
 class PgReader:
     """One read-only connection, answering ``execute`` like a sqlite3 connection."""
 
     def __init__(self, url: str) -> None:
+        self.url = url
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="linli-pg-reader", daemon=True)
         self._thread.start()
@@ -42,8 +56,26 @@ class PgReader:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=60)
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Cursor:
-        rows, count = self._call(_run(self._conn, sql, params))
+        try:
+            rows, count = self._call(_run(self._conn, sql, params))
+        except (PgError, *_GONE) as exc:
+            cause = exc.__cause__ if isinstance(exc, PgError) else exc  # the server's errors come as PgError
+            if not isinstance(cause, _GONE):
+                raise
+            self._forget()
+            raise LostConnection(f"lost the connection to the database {pg.shown_url(self.url)}:"
+                                 f" {type(cause).__name__}: {cause}") from exc
         return Cursor(rows, count)
+
+    def _forget(self) -> None:
+        """This connection is gone: the next look at its database opens a new one."""
+        with _lock:
+            if _readers.get(self.url) is self:
+                del _readers[self.url]
+        try:
+            self.close()
+        except Exception:  # closing what is already gone may fail any way
+            pass
 
     def close(self) -> None:
         try:

@@ -85,11 +85,12 @@ class PgServer:
         if done.returncode != 0:
             raise Unavailable(f"initdb failed: {(done.stderr or done.stdout).strip()[-800:]}")
 
-    def start(self, attempts: int = 3) -> None:
+    def start(self, attempts: int = 3, *, same_port: bool = False) -> None:
         """Start on a free port; another process may take the port between our look and the
-        server's bind, so a failed start is retried on a new port."""
+        server's bind, so a failed start is retried on a new port. ``same_port``: start again where
+        it ran (a restart, as clients connected before see it)."""
         for _ in range(attempts):
-            self.port = free_port()
+            self.port = self.port if same_port and self.port else free_port()
             options = (f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
                        " -c synchronous_commit=off -c full_page_writes=off -c max_connections=60")
             done = self._run("pg_ctl", "start", "-w", "-t", "120", "-D", str(self.data),
