@@ -400,7 +400,7 @@ async def play(lang: str = "zh", out: Path | None = None, show: Callable[[Step],
         await story.day_two()
         result = story.rec.steps, [f"{c.method}: {c.description}" for c in server.errors], proc.log()
     except Exception as exc:
-        raise DemoError(f"{type(exc).__name__}: {exc}\n--- bot log (kept with its database in {workdir}) ---\n"
+        raise DemoError(f"{type(exc).__name__}: {exc}\n--- bot log ({_kept(workdir, database)}) ---\n"
                         f"{proc.log()[-4000:]}") from exc
     finally:
         await proc.stop()
@@ -411,6 +411,16 @@ async def play(lang: str = "zh", out: Path | None = None, show: Callable[[Step],
             close_all()
     shutil.rmtree(workdir, ignore_errors=True)
     return result
+
+
+def _kept(workdir: Path, database: str | None) -> str:
+    """Where a failed story's log and database are kept: its own SQLite file is with the log in a
+    temporary folder; on PostgreSQL the story stays in the database it was given."""
+    if database is None:
+        return f"kept with its database in {workdir}"
+    from storage.pg import shown_url
+
+    return f"kept in {workdir}; the story's database is {shown_url(database)}"
 
 
 async def empty_database(url: str) -> str | None:

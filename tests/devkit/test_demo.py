@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -325,3 +326,30 @@ def test_demo_bot_reaches_the_stand_in_directly_behind_a_proxy(monkeypatch: pyte
     with pytest.raises(LookupError):
         get_env_proxy_for_url(URL("http://127.0.0.1:8081"))
     assert env["BOT_CLOCK_START"] == "2026-06-06T07:30:00+08:00"
+
+
+@pytest.mark.parametrize("database", [None, "postgresql://demo:s3cret@127.0.0.1:5/linli_demo"])
+async def test_a_failed_demo_says_where_its_log_and_database_are(
+        database: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On its own SQLite file the story's database is kept with the bot's log in a temporary folder;
+    on PostgreSQL (``--database``) the log is there but the story is in that database, named (without
+    its password)."""
+    from bot.devkit.demo import DemoError
+    from bot.devkit.harness import BotProcess
+
+    async def no_start(self: BotProcess, *_: object, **__: object) -> None:
+        raise RuntimeError("the bot did not start")
+
+    monkeypatch.setattr(BotProcess, "start", no_start)
+    with pytest.raises(DemoError) as failed:
+        await play("en", database=database)
+    said = str(failed.value)
+    folder = re.search(r"kept (?:with its database )?in (\S+?)[;)]", said)
+    assert "the bot did not start" in said and folder is not None, said
+    assert Path(folder.group(1)).is_dir()
+    shutil.rmtree(folder.group(1))
+    if database is None:
+        assert "kept with its database in" in said, said
+    else:
+        assert "kept with its database" not in said and "s3cret" not in said, said
+        assert "the story's database is postgresql://demo:***@127.0.0.1:5/linli_demo" in said, said
