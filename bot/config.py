@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.i18n import normalise_language
+from storage.timeutil import DEFAULT_TIMEZONE
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -54,7 +55,7 @@ class Settings(BaseSettings):
     # PostgreSQL only: the most connections one instance keeps to the server (SQLite has two).
     database_pool_size: int = Field(default=10, alias="DATABASE_POOL_SIZE")
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(default=frozenset(), alias="BOT_ADMIN_IDS")
-    timezone: str = Field(default="Asia/Shanghai", alias="BOT_TIMEZONE")
+    timezone: str = Field(default=DEFAULT_TIMEZONE, alias="BOT_TIMEZONE")
     default_language: Literal["zh", "en"] = Field(default="zh", alias="BOT_DEFAULT_LANGUAGE")
     self_service_setup: bool = Field(default=False, alias="BOT_SELF_SERVICE_SETUP")
     webhook_url: str | None = Field(default=None, alias="BOT_WEBHOOK_URL")
@@ -105,7 +106,7 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}, e.g. Asia/Shanghai") from None
+            raise ValueError(f"unknown time zone {value!r}, e.g. {DEFAULT_TIMEZONE}") from None
         return value
 
     @field_validator("bot_api_url")

@@ -22,6 +22,7 @@ from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup
 
 from bot.i18n import Translator
 from storage.db import Connection, Database
+from storage.timeutil import DEFAULT_TIMEZONE
 
 
 @dataclass
@@ -47,6 +48,7 @@ class RenderContext:
     bot_username: str
     extra: dict[str, Any] = field(default_factory=dict)
     now: datetime | None = None  # the bot's clock when the message is sent (None: the machine's)
+    default_tz: str = DEFAULT_TIMEZONE  # BOT_TIMEZONE: the zone of a member with no community
 
     def moment(self) -> datetime:
         """Now, by the bot's clock (``linli demo`` and the tests run it ahead of the machine's)."""

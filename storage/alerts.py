@@ -11,7 +11,7 @@ from datetime import datetime
 import aiosqlite
 
 from storage.db import Database
-from storage.timeutil import to_db
+from storage.timeutil import DEFAULT_TIMEZONE, to_db
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +27,8 @@ async def place(conn: aiosqlite.Connection, community_id: int) -> Place:
                             {"community": community_id}) as cur:
         row = await cur.fetchone()
     if row is None:
-        return Place("Asia/Shanghai", None)
-    return Place(str(row["timezone"] or "Asia/Shanghai"), row["settings"])
+        return Place(DEFAULT_TIMEZONE, None)
+    return Place(str(row["timezone"] or DEFAULT_TIMEZONE), row["settings"])
 
 
 @dataclass(frozen=True, slots=True)

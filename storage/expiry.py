@@ -15,7 +15,7 @@ from datetime import datetime
 import aiosqlite
 
 from storage.db import Database
-from storage.timeutil import to_db
+from storage.timeutil import DEFAULT_TIMEZONE, to_db
 
 EXPIRED = "expired"  # the ledger reason of an expiry
 
@@ -30,12 +30,12 @@ class Community:
 async def communities(db: Database) -> list[Community]:
     """Every active community with its time zone and settings (the policy is in the settings)."""
     rows = await db.fetchall("SELECT id, timezone, settings FROM communities WHERE active = 1 ORDER BY id")
-    return [Community(int(r["id"]), str(r["timezone"] or "Asia/Shanghai"), r["settings"]) for r in rows]
+    return [Community(int(r["id"]), str(r["timezone"] or DEFAULT_TIMEZONE), r["settings"]) for r in rows]
 
 
 async def community(db: Database, community_id: int) -> Community | None:
     r = await db.fetchone("SELECT id, timezone, settings FROM communities WHERE id = :id", {"id": community_id})
-    return None if r is None else Community(int(r["id"]), str(r["timezone"] or "Asia/Shanghai"), r["settings"])
+    return None if r is None else Community(int(r["id"]), str(r["timezone"] or DEFAULT_TIMEZONE), r["settings"])
 
 
 async def holders(db: Database, community_id: int) -> list[int]:

@@ -16,7 +16,7 @@ from typing import Any
 import aiosqlite
 
 from storage.db import Database, first
-from storage.timeutil import from_db, to_db
+from storage.timeutil import DEFAULT_TIMEZONE, from_db, to_db
 
 
 class Overdraft(Exception):
@@ -79,9 +79,10 @@ class Account:
 
 async def account_by_tg(db: Database, tg_user_id: int) -> Account | None:
     """The registered (not erased) member of a Telegram user, None if there is none."""
-    row = await db.fetchone("SELECT m.id, m.community_id, COALESCE(c.timezone, 'Asia/Shanghai') AS tz FROM members m"
+    row = await db.fetchone("SELECT m.id, m.community_id, COALESCE(c.timezone, :default_tz) AS tz FROM members m"
                             " LEFT JOIN communities c ON c.id = m.community_id WHERE m.tg_user_id = :tg"
-                            " AND m.deleted_at IS NULL AND m.registered_at IS NOT NULL", {"tg": tg_user_id})
+                            " AND m.deleted_at IS NULL AND m.registered_at IS NOT NULL",
+                            {"tg": tg_user_id, "default_tz": DEFAULT_TIMEZONE})
     return None if row is None else Account(int(row["id"]), row["community_id"], str(row["tz"]))
 
 
@@ -151,9 +152,10 @@ def figures(conn: Any, tg_user_id: int, since: Callable[[str], datetime], last: 
     balance, sums and latest rows in three statements (one round trip to the reader; on PostgreSQL
     one pooled connection); ``since(tz)`` is the moment "earned" counts from, in their time zone.
     None if there is no such member."""
-    m = conn.execute("SELECT m.id, m.community_id, COALESCE(c.timezone, 'Asia/Shanghai'), c.settings, m.balance"
+    m = conn.execute("SELECT m.id, m.community_id, COALESCE(c.timezone, :default_tz), c.settings, m.balance"
                      " FROM members m LEFT JOIN communities c ON c.id = m.community_id WHERE m.tg_user_id = :tg"
-                     " AND m.deleted_at IS NULL AND m.registered_at IS NOT NULL", {"tg": tg_user_id}).fetchone()
+                     " AND m.deleted_at IS NULL AND m.registered_at IS NOT NULL",
+                     {"tg": tg_user_id, "default_tz": DEFAULT_TIMEZONE}).fetchone()
     if m is None:
         return None
     account = Account(int(m[0]), m[1], str(m[2]))

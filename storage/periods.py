@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from storage.timeutil import DEFAULT_TIMEZONE as DEFAULT_TZ
 from storage.timeutil import from_db
 
-DEFAULT_TZ = "Asia/Shanghai"
 ALL = "all"
 
 

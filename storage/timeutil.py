@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+# BOT_TIMEZONE's default (bot/config.py), and the zone of whatever has no community of its own when no
+# setting is at hand: the one place that names it (each community has its own zone).
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 _FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # The last moment converted and its text: a claim stores the same ``now`` about eight times (its
 # rows, the outbox's, the dedupe keys), and the caller passes the same object each time.

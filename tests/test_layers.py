@@ -174,3 +174,14 @@ def test_no_function_is_too_long_to_read() -> None:
         if found:
             too_long[rel] = found
     assert not too_long, f"functions over {MAX_LINES} lines (split them): {too_long}"
+
+
+def test_the_default_time_zone_is_said_in_one_place() -> None:
+    """BOT_TIMEZONE's default is named once (storage/timeutil.py ``DEFAULT_TIMEZONE``, which bot/config.py
+    takes as the setting's default); everything else uses the setting, that name, or the community's own
+    zone. Migrations keep theirs: they are history, as they ran."""
+    zone = re.compile(r"""["']Asia/Shanghai["']""")
+    said = [f"{path.relative_to(ROOT)}:{n}" for path in sorted(ROOT.glob("bot/**/*.py")) + sorted(ROOT.glob("storage/**/*.py"))
+            if "migrations" not in path.parts and "alembic" not in path.parts
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if zone.search(line)]
+    assert len(said) == 1 and said[0].startswith("storage/timeutil.py:"), said

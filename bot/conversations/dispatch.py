@@ -228,7 +228,7 @@ async def _r_urgent(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
 
     task = await _task(rc, p.get("task_id"))
     if task is None or task.state != "open" or \
-            await quiet_until(rc.db, rc.member_id, rc.moment(), "Asia/Shanghai") is not None:
+            await quiet_until(rc.db, rc.member_id, rc.moment(), rc.default_tz) is not None:
         await alerts.ping_not_sent(rc.db, rc.member_id, p)   # not sent: not counted toward the daily cap
         return None
     text = rc.t("🆘 A neighbour needs help now: {what}", what=esc((await tasks.public_description(rc.db, task))[:500]))

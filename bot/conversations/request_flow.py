@@ -49,7 +49,7 @@ from bot.services import quick_request, series, tasks
 from bot.services.access import require_staff
 from bot.services.tasks import POINTS_MAX, SLOTS_MAX
 from bot.ui import error_text, esc, inline, reply, tr_for
-from storage.timeutil import from_db, to_db
+from storage.timeutil import DEFAULT_TIMEZONE, from_db, to_db
 
 FLOW = "request"
 DESC_MAX = 500
@@ -86,9 +86,9 @@ _TIME_ONLY = re.compile(r"([0-9]{1,2}):([0-9]{2})")
 # ---------------------------------------------------------------- small helpers
 def _tz(draft: RequestDraft) -> ZoneInfo:
     try:
-        return ZoneInfo(draft.tz or "Asia/Shanghai")
+        return ZoneInfo(draft.tz or DEFAULT_TIMEZONE)
     except (KeyError, ValueError):
-        return ZoneInfo("Asia/Shanghai")
+        return ZoneInfo(DEFAULT_TIMEZONE)
 
 
 def _local(draft: RequestDraft, value: str | None) -> str:
@@ -258,7 +258,7 @@ class RequestDraft(BaseModel):
     community_id: int = 0
     staff: bool = False
     mode: Literal["resident", "normal", "proxy", "event"] | None = None
-    tz: str = "Asia/Shanghai"
+    tz: str = DEFAULT_TIMEZONE
     title: str | None = None
     category: str | None = None
     desc: str | None = None

@@ -203,13 +203,14 @@ async def digest_command(update: Update, ctx: LinliContext) -> None:
     if [a.lower() for a in (ctx.args or [])] != ["now"]:
         await reply(update, t("Send /digest now to preview today's digest."))
         return
-    tz = await community_store.timezone_of(ctx.db, member.community_id) or "Asia/Shanghai"
+    tz = await community_store.timezone_of(ctx.db, member.community_id) or ctx.settings.timezone
     now = ctx.now()
     async with ctx.db.transaction() as conn:
         group = await digest.group_digest(conn, member.community_id, now, tz)
         staff = await digest.staff_digest(conn, member.community_id, now)
     lang = t.lang if hasattr(t, "lang") else "zh"
-    rctx = RenderContext(ctx.db, t, str(lang), user.id, member.id, ctx.runtime.bot_username, now=now)
+    rctx = RenderContext(ctx.db, t, str(lang), user.id, member.id, ctx.runtime.bot_username, now=now,
+                         default_tz=ctx.settings.timezone)
     if group is None and staff is None:
         await reply(update, t("Nothing to report today: no digest would be sent."))
         return

@@ -38,12 +38,12 @@ from bot.i18n import Translator, translator
 from storage import readonly
 from storage.db import DatabaseError
 from storage.readonly import ReadOnly, open_readonly
-from storage.timeutil import from_db
+from storage.timeutil import DEFAULT_TIMEZONE, from_db
 
 T = TypeVar("T")
 
 ADMIN_ID = 10_001
-TZ = ZoneInfo("Asia/Shanghai")
+TZ = ZoneInfo(DEFAULT_TIMEZONE)  # the zone a new community has (the story is told in its time)
 DAY1 = datetime(2026, 6, 6, 7, 30, tzinfo=TZ)   # a Saturday morning
 DAY2 = datetime(2026, 6, 7, 8, 0, tzinfo=TZ)    # the next morning, when the digest is due
 WAIT = 30.0  # seconds for one answer of the bot: generous for a busy machine

@@ -226,7 +226,7 @@ class OutboxSender:
         elif row.chat_id < 0:
             lang = group_language or lang
         rctx = RenderContext(ctx.db, translator(lang), lang, row.chat_id, row.member_id, ctx.runtime.bot_username,
-                             now=now)
+                             now=now, default_tz=ctx.settings.timezone)
         try:
             rendered = await kind.render(rctx, payload)
         except Exception as exc:  # a renderer bug must not stop the outbox

@@ -20,6 +20,7 @@ from storage.notifications import DueTask
 from storage.notifications import mark_once as mark_once
 from storage.notifications import staff_ids as staff_ids
 from storage.outbox import audit, enqueue
+from storage.timeutil import DEFAULT_TIMEZONE
 
 DEFAULTS: dict[str, Any] = {
     "remind_before_minutes": 60,        # remind volunteers this long before a task starts
@@ -185,7 +186,7 @@ def request_deadline(task: DueTask) -> datetime | None:
     hours after it was asked); "at a time" three hours after that time."""
     if task.kind != "request" or task.ends_at is not None:
         return None
-    tz = ZoneInfo(str(task.tz or "Asia/Shanghai"))
+    tz = ZoneInfo(str(task.tz or DEFAULT_TIMEZONE))
     asked = task.published_at or task.created_at
     kind = task.when_kind
     if kind == "at" and task.starts_at:

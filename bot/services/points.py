@@ -18,6 +18,7 @@ from storage.db import Connection, Database
 from storage.ledger import TaskEntry as TaskEntry
 from storage.outbox import enqueue
 from storage.periods import ALL, month_key, week_key
+from storage.timeutil import DEFAULT_TIMEZONE
 
 ASK_GRACE = timedelta(minutes=10)  # a first honour's group announcement waits this long after the question
 MILESTONES = {1: "first_task", 10: "tasks_10", 50: "tasks_50", 100: "tasks_100"}
@@ -183,7 +184,7 @@ async def grant_task_honours(conn: Connection, *, member_id: int, now: datetime)
 
 async def grant_month_top(db: Database, *, community_id: int, month: str, now: datetime) -> int | None:
     """The month's top volunteer (``month`` = 'YYYY-MM' in the community's time zone); granted once."""
-    tz = await community_store.timezone_of(db, community_id) or "Asia/Shanghai"
+    tz = await community_store.timezone_of(db, community_id) or DEFAULT_TIMEZONE
     year, mon = (int(x) for x in month.split("-"))
     start = datetime(year, mon, 1, tzinfo=ZoneInfo(tz))
     end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=ZoneInfo(tz))
@@ -204,7 +205,7 @@ async def sweep_month_top(db: Database, now: datetime) -> int:
     """
     granted = 0
     for zone in await honour_store.active_communities(db):
-        local = now.astimezone(ZoneInfo(str(zone.tz or "Asia/Shanghai")))
+        local = now.astimezone(ZoneInfo(str(zone.tz or DEFAULT_TIMEZONE)))
         first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         last_month = (first - timedelta(days=1)).strftime("%Y-%m")
         key = f"month_top:{zone.community_id}:{last_month}"

@@ -48,7 +48,7 @@ from storage.db import Connection, Database
 from storage.outbox import audit
 from storage.series import Series
 from storage.tasks import Task
-from storage.timeutil import from_db, to_db
+from storage.timeutil import DEFAULT_TIMEZONE, from_db, to_db
 
 log = logging.getLogger(__name__)
 
@@ -108,18 +108,18 @@ def starts(s: Series, day: date, tz: ZoneInfo) -> datetime:
 async def tz_of(db: Database, community_id: int) -> ZoneInfo:
     """The community's time zone."""
     try:
-        return ZoneInfo(await community_store.timezone_of(db, community_id) or "Asia/Shanghai")
+        return ZoneInfo(await community_store.timezone_of(db, community_id) or DEFAULT_TIMEZONE)
     except (KeyError, ValueError):
-        return ZoneInfo("Asia/Shanghai")
+        return ZoneInfo(DEFAULT_TIMEZONE)
 
 
 async def tz_of_conn(conn: Connection, community_id: int) -> ZoneInfo:
     """The community's time zone, read inside a transaction."""
     community = await community_store.get(conn, community_id)
     try:
-        return ZoneInfo(community.timezone if community is not None else "Asia/Shanghai")
+        return ZoneInfo(community.timezone if community is not None else DEFAULT_TIMEZONE)
     except (KeyError, ValueError):
-        return ZoneInfo("Asia/Shanghai")
+        return ZoneInfo(DEFAULT_TIMEZONE)
 
 
 async def _schedule(conn: Connection, series_id: int, tz: ZoneInfo) -> date | None:
