@@ -63,6 +63,7 @@ BUTTONS: dict[str, frozenset[Where]] = {
     "vr": PRIVATE, "vn": PRIVATE,     # /volunteers: staff take someone off an event, or mark them not coming
     "vry": PRIVATE, "vny": PRIVATE, "vb": PRIVATE,  # ... and answer Yes, or No (back to the list)
     "vp": PRIVATE,                    # ... and a long list's Previous / Next page
+    "vw": PRIVATE,                    # ... and the whole waiting list, a page at a time
 }
 
 OUT_OF_DATE = N_("This button is out of date. Please use the latest message.")

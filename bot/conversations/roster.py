@@ -8,7 +8,9 @@ the message then shows the list as it is now.
 Callback data: ``vr:<event>:<member>`` / ``vn:<event>:<member>`` ask; ``vry:…`` / ``vny:…`` do it;
 ``vb:<event>[:<page>]`` No (back to the list). A list of more than ``MAX_LISTED`` places is shown a
 page at a time: ``vp:<event>:<page>`` (Previous / Next, page 0 first); after a question the list comes
-back at the page of the name it was about.
+back at the page of the name it was about. The list names the first ``MAX_WAITING_LISTED`` waiting and
+says how many more; ``vw:<event>:<page>`` shows the whole waiting list, ``WAITING_PAGE`` names a page,
+with Previous / Next and a way back to the list (``vp:<event>:0``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from storage.claims import Attendee
 
 MAX_LISTED = 30   # names with buttons in one message (Telegram allows 100 buttons): one page
 MAX_PAGE = 999_999  # a larger page number is no button of ours
+MAX_WAITING_LISTED = 30  # waiting names on the list of places (it stays well under Telegram's 4,096 characters)
+WAITING_PAGE = 50   # names on a page of the whole waiting list, one a line
 USAGE = N_("Please write: /volunteers <event number>")
 
 
@@ -75,8 +79,13 @@ def _lines(t: Translator, r: roster.Roster, when: str, scores: dict[int, int], p
     if not r.places:
         lines.append(t("Nobody has a place yet."))
     if r.waiting:
-        lines.append(t("Waiting list: {names}", names=", ".join(
-            f"{i}. {esc(w.display_name or '?')}" for i, w in enumerate(r.waiting, 1))))
+        named = r.waiting[:MAX_WAITING_LISTED]
+        line = t("Waiting list: {names}", names=", ".join(
+            f"{i}. {esc(w.display_name or '?')}" for i, w in enumerate(named, 1)))
+        if len(r.waiting) > len(named):
+            line += " " + t("… and {n} more: press “🕒 Whole waiting list” below to see them all.",
+                            n=len(r.waiting) - len(named))
+        lines.append(line)
     if task.state not in roster.MANAGED_STATES:
         lines.append(t("This event is closed or cancelled: the list can no longer be changed."))
     elif r.places:
@@ -104,7 +113,37 @@ def _buttons(t: Translator, r: roster.Roster, page: int) -> InlineKeyboardMarkup
         paging.append((t("Next ▶"), f"vp:{r.task.id}:{turn + 1}"))
     if paging:
         rows.append(paging)
+    if len(r.waiting) > MAX_WAITING_LISTED:
+        rows.append([(t("🕒 Whole waiting list ({n})", n=len(r.waiting)), f"vw:{r.task.id}:0")])
     return inline(rows) if rows else None
+
+
+def _waiting_view(t: Translator, r: roster.Roster, page: int) -> tuple[str, InlineKeyboardMarkup]:
+    """A page of the whole waiting list (a page past the end shows the last one), in order."""
+    pages = max(1, -(-len(r.waiting) // WAITING_PAGE))
+    turn = min(page, pages - 1)
+    first = turn * WAITING_PAGE
+    shown = r.waiting[first:first + WAITING_PAGE]
+    lines = [t("<b>Waiting list of “{event}”</b> (#{id})", event=task_name(t, r.task), id=r.task.id)]
+    if pages > 1:
+        lines.append(t("Showing {a}–{b} of {n}: press “Next ▶” or “◀ Previous” below to see the others.",
+                       a=first + 1, b=first + len(shown), n=len(r.waiting)))
+    lines += [f"{i}. {esc(w.display_name or '?')}" for i, w in enumerate(shown, first + 1)]
+    if not shown:
+        lines.append(t("Nobody is waiting."))
+    paging = [(t("◀ Previous"), f"vw:{r.task.id}:{turn - 1}")] if turn > 0 else []
+    if turn + 1 < pages:
+        paging.append((t("Next ▶"), f"vw:{r.task.id}:{turn + 1}"))
+    rows = [paging] if paging else []
+    rows.append([(t("◀ Back to the volunteers"), f"vp:{r.task.id}:0")])
+    return "\n".join(lines), inline(rows)
+
+
+async def _waiting(ctx: LinliContext, t: Translator, tg_user_id: int, task_id: int,
+                   page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    r = await roster.roster(ctx.db, task_id=task_id, tg_user_id=tg_user_id, admin_ids=ctx.settings.admin_ids,
+                            now=ctx.now())
+    return _waiting_view(t, r, page)
 
 
 async def _view(ctx: LinliContext, t: Translator, tg_user_id: int, task_id: int,
@@ -203,6 +242,9 @@ async def on_press(update: Update, ctx: LinliContext) -> None:
         elif prefix == "vp":
             text, markup = await _view(ctx, t, query.from_user.id, task_id, min(member_id, MAX_PAGE))
             await answer(query)
+        elif prefix == "vw":
+            text, markup = await _waiting(ctx, t, query.from_user.id, task_id, min(member_id, MAX_PAGE))
+            await answer(query)
         else:
             said, page = await _act(ctx, t, query.from_user.id, prefix, task_id, member_id)
             await answer(query, said)
@@ -242,5 +284,5 @@ def register(app: LinliApp) -> None:
     """Add this feature's handlers to the application."""
     app.add_handler(CommandHandler("volunteers", cmd_volunteers, filters=filters.ChatType.PRIVATE))
     app.add_handler(CallbackQueryHandler(on_press, pattern=r"^(vr|vn|vry|vny):[0-9]{1,12}:[0-9]{1,12}$"))
-    app.add_handler(CallbackQueryHandler(on_press, pattern=r"^vp:[0-9]{1,12}:[0-9]{1,6}$"))
+    app.add_handler(CallbackQueryHandler(on_press, pattern=r"^(vp|vw):[0-9]{1,12}:[0-9]{1,6}$"))
     app.add_handler(CallbackQueryHandler(on_press, pattern=r"^vb:[0-9]{1,12}(:[0-9]{1,6})?$"))

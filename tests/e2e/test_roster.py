@@ -14,7 +14,7 @@ import pytest
 
 from bot.devkit.harness import BotProcess
 from bot.devkit.sandbox import FakeTelegram
-from bot.services import reliability, tasks
+from bot.services import reliability, tasks, waitlist
 from storage.db import Database, open_database
 from storage.timeutil import to_db
 from tests.e2e.people import community_with_group
@@ -294,5 +294,58 @@ async def test_a_long_list_of_volunteers_is_shown_a_page_at_a_time(
         # A page button not on the message (made up) is refused; the list stays as it is.
         assert await _answer(fake, await fake.press_raw_callback(users[0], listing, f"vp:{ev}:99"))
         assert showing.replace("35", "34") in (listing.text or "")
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize(("lang", "more", "whole", "page1", "page2", "back"), [
+    ("en", "… and 90 more", "🕒 Whole waiting list (120)", "Showing 1–50 of 120", "Showing 51–100 of 120",
+     "◀ Back to the volunteers"),
+    ("zh", "……还有 90 位", "🕒 完整候补名单（120 位）", "这里显示第 1–50 位，共 120 位", "这里显示第 51–100 位，共 120 位",
+     "◀ 回到志愿者名单"),
+])
+async def test_a_long_waiting_list_is_shown_a_page_at_a_time(
+        fake: FakeTelegram, bot_process: BotProcess, lang: str, more: str, whole: str, page1: str, page2: str,
+        back: str) -> None:
+    """120 waiting (long names): the list shows the first 30 and says how many more, under Telegram's
+    4,096 characters; a button opens the whole waiting list, 50 names a page, with Next / Previous and
+    a way back to the list of places."""
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        _group, cid, users, ids = await _people(fake, db, now, ("Staff",), lang=lang)
+        ev = await tasks.create_task(db, now, ids["Staff"], tasks.NewTask(
+            "other", title="Big clean-up", kind="event", slots=2, points=5, starts_at=now + timedelta(days=3)),
+            staff=True)
+        long = "Wanda Wilhelmina Waterhouse-"
+        vols = [await make_member(db, now, cid, volunteer=True, name=f"{long}{i:03}") for i in range(1, 123)]
+        for v in vols[:2]:
+            await tasks.claim(db, now, v, ev)
+        for v in vols[2:]:
+            await waitlist.join(db, now, v, ev)
+        listing = await _roster(fake, users[0], ev, f"vw:{ev}:0")
+        text = listing.text or ""
+        assert len(text) < 4096 and more in text, (len(text), text[-600:])
+        assert f"30. {long}032" in text and f"{long}033" not in text, text[-600:]
+        assert whole in [b["text"] for b in listing.inline_buttons]
+
+        await _press(fake, users[0], listing, f"vw:{ev}:0")
+        await fake.wait_for(lambda: page1 in (listing.text or ""), timeout=T)
+        text = listing.text or ""
+        assert len(text) < 4096 and f"1. {long}003" in text and f"50. {long}052" in text, text
+        assert f"{long}053" not in text and f"{long}001" not in text, text   # those holding a place are not waiting
+        assert f"vw:{ev}:1" in [b.get("callback_data") for b in listing.inline_buttons]
+        await _press(fake, users[0], listing, f"vw:{ev}:1")
+        await fake.wait_for(lambda: page2 in (listing.text or ""), timeout=T)
+        assert f"51. {long}053" in (listing.text or "") and f"{long}052" not in (listing.text or "")
+        await _press(fake, users[0], listing, f"vw:{ev}:2")
+        await fake.wait_for(lambda: f"120. {long}122" in (listing.text or ""), timeout=T)
+        assert not any(b.get("callback_data") == f"vw:{ev}:3" for b in listing.inline_buttons)
+        assert back in [b["text"] for b in listing.inline_buttons]
+        await _press(fake, users[0], listing, f"vp:{ev}:0")
+        await fake.wait_for(lambda: more in (listing.text or ""), timeout=T)
+        # A page button not on the message (made up) is refused; the list stays as it is.
+        assert await _answer(fake, await fake.press_raw_callback(users[0], listing, f"vw:{ev}:99"))
+        assert more in (listing.text or "")
     finally:
         await db.close()
