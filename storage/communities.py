@@ -12,7 +12,7 @@ from typing import Any
 import aiosqlite
 
 from storage.db import Connection, Database, first, new_id, pg_twin
-from storage.timeutil import to_db
+from storage.timeutil import DEFAULT_TIMEZONE, to_db
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +70,12 @@ async def names_of(conn: aiosqlite.Connection, ids: Iterable[int]) -> dict[int, 
 
 
 async def add(conn: aiosqlite.Connection, *, name: str, group_chat_id: int, join_code: str, language: str,
-              created_by: int, now: datetime) -> int:
+              created_by: int, now: datetime, timezone: str = DEFAULT_TIMEZONE) -> int:
     cur = await conn.execute(
-        "INSERT INTO communities (name, group_chat_id, join_code, language, created_by, created_at)"
-        " VALUES (:name, :g, :code, :language, :by, :now) RETURNING id",
-        {"name": name, "g": group_chat_id, "code": join_code, "language": language, "by": created_by,
-         "now": to_db(now)})
+        "INSERT INTO communities (name, group_chat_id, join_code, language, timezone, created_by, created_at)"
+        " VALUES (:name, :g, :code, :language, :tz, :by, :now) RETURNING id",
+        {"name": name, "g": group_chat_id, "code": join_code, "language": language, "tz": timezone,
+         "by": created_by, "now": to_db(now)})
     return new_id(await cur.fetchone())
 
 

@@ -63,7 +63,8 @@ async def setup_command(update: Update, ctx: LinliContext) -> None:
     name = " ".join(ctx.args or [])
     lang = normalise_language(user.language_code, ctx.settings.default_language)
     try:
-        result = await comm.setup_community(ctx.db, name=name, group_chat_id=chat.id, tg_user_id=user.id, language=lang, now=ctx.now())
+        result = await comm.setup_community(ctx.db, name=name, group_chat_id=chat.id, tg_user_id=user.id, language=lang,
+                                           now=ctx.now(), timezone=ctx.settings.timezone)
     except DomainError as err:
         await reply(update, error_text(t, err))
         return

@@ -13,7 +13,7 @@ from storage import communities as community_store
 from storage import members as member_store
 from storage.db import Database
 from storage.outbox import audit, enqueue
-from storage.timeutil import to_db
+from storage.timeutil import DEFAULT_TIMEZONE, to_db
 
 DEFAULT_CATEGORIES: list[tuple[str, str, str]] = [
     ("shopping", "买菜/跑腿", "Shopping / errands"),
@@ -53,9 +53,11 @@ def new_code() -> str:
 
 
 async def setup_community(
-    db: Database, *, name: str, group_chat_id: int, tg_user_id: int, language: str, now: datetime
+    db: Database, *, name: str, group_chat_id: int, tg_user_id: int, language: str, now: datetime,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> SetupResult:
-    """Bind ``group_chat_id`` to a new community; the person who set it up becomes staff."""
+    """Bind ``group_chat_id`` to a new community in ``timezone`` (BOT_TIMEZONE); the person who set it
+    up becomes staff."""
     name = " ".join(name.split())
     if not name or len(name) > 60:
         raise BadCommunityName()
@@ -66,7 +68,7 @@ async def setup_community(
         code = new_code()
         cid = await community_store.add(conn, name=name, group_chat_id=group_chat_id, join_code=code,
                                         language=language if language in ("zh", "en") else "zh",
-                                        created_by=tg_user_id, now=now)
+                                        created_by=tg_user_id, now=now, timezone=timezone)
         await community_store.add_categories(conn, cid, DEFAULT_CATEGORIES)
         # The person who set it up becomes staff (registration completes their profile).
         m = await member_store.registration_of(conn, tg_user_id)

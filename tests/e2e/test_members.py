@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -315,3 +316,19 @@ async def test_settings_is_a_menu_button_and_the_leaderboard_hides_a_name_with_o
         assert conn.execute("SELECT leaderboard_opt_out FROM members WHERE tg_user_id = ?", (vol.id,)).fetchone()[0] == 0
     await settle(fake)
     assert not fake.errors, fake.errors
+
+
+async def test_a_community_set_up_keeps_the_configured_time_zone(fake: FakeTelegram, tmp_path: Path) -> None:
+    """BOT_TIMEZONE is the zone a new community starts with (it was Asia/Shanghai, the column's default,
+    whatever the setting)."""
+    proc = BotProcess(fake, str(tmp_path / "bot.db"), admins=(ADMIN_ID,), log_path=str(tmp_path / "bot.log"),
+                      env={"BOT_TIMEZONE": "Europe/Berlin"})
+    await proc.start()
+    try:
+        admin = fake.add_user("Admin", language_code="en", user_id=ADMIN_ID)
+        await setup_community(fake, admin, title="Lindenhof volunteers", name="Lindenhof")
+        with _db(proc) as conn:
+            assert [tuple(r) for r in conn.execute("SELECT name, timezone FROM communities")] == [
+                ("Lindenhof", "Europe/Berlin")]
+    finally:
+        await proc.stop()
