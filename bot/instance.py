@@ -258,11 +258,11 @@ class Passes:
 
 
 def run_passes(app: LinliApp, job: str, callback: Callable[[Any], Awaitable[bool]], *, interval: float,
-               retry: float, first: float, name: str) -> Passes:
+               retry: float, first: float, name: str, data: object = None) -> Passes:
     """``run_leased`` for a job whose pass must not wait a whole interval when a tick completed none
     (``Passes``): ``callback`` returns whether its pass completed."""
     passes = Passes.of(interval, retry)
-    run_leased(app, job, passes.ticking(callback), interval=passes.step, first=first, name=name)
+    run_leased(app, job, passes.ticking(callback), interval=passes.step, first=first, name=name, data=data)
     return passes
 
 
