@@ -90,6 +90,29 @@ async def of_community(db: Database, community_id: int, *, limit: int = 10) -> l
     return [s for s in map(_series, rows) if s is not None]
 
 
+async def ended_with_events(db: Database, community_id: int, day: str, *, limit: int = 10) -> list[Series]:
+    """The community's series with nothing left to post but an event posted for ``day`` (local) or
+    later, newest first."""
+    rows = await db.fetchall(
+        _SELECT + " WHERE community_id = :c AND next_day IS NULL AND EXISTS (SELECT 1 FROM series_occurrences o"
+        " WHERE o.series_id = event_series.id AND o.day >= :day AND o.task_id IS NOT NULL) ORDER BY id DESC"
+        " LIMIT :limit", {"c": community_id, "day": day, "limit": limit})
+    return [s for s in map(_series, rows) if s is not None]
+
+
+async def split_from(db: Database, community_id: int) -> dict[int, int]:
+    """The community's series split off another by an edit from a later day: {its id: the id of the
+    series it was split from} (their ``submit_key`` is ``series:<that id>:...``)."""
+    rows = await db.fetchall("SELECT id, submit_key FROM event_series WHERE community_id = :c"
+                             " AND submit_key LIKE :prefix", {"c": community_id, "prefix": "series:%"})
+    found: dict[int, int] = {}
+    for row in rows:
+        parent = str(row[1]).split(":")[1]
+        if parent.isdigit():
+            found[int(row[0])] = int(parent)
+    return found
+
+
 async def due(db: Database, now: datetime, *, limit: int = 50) -> list[int]:
     """Series with an occurrence due to be posted by ``now`` (reads only the index event_series_due)."""
     rows = await db.fetchall("SELECT id FROM event_series WHERE next_post_at IS NOT NULL AND next_post_at <= :now"
@@ -132,7 +155,9 @@ async def posted_from(db: Database | Connection, series_id: int, day: str) -> li
     sql = ("SELECT task_id FROM series_occurrences WHERE series_id = :s AND day >= :day AND task_id IS NOT NULL"
            " ORDER BY day")
     params = {"s": series_id, "day": day}
-    rows = list(await db.fetchall(sql, params) if isinstance(db, Database) else await db.execute_fetchall(sql, params))
+    # a transaction's connection reads with execute_fetchall; a database (SQLite or PostgreSQL) with fetchall
+    in_tx = hasattr(db, "execute_fetchall")
+    rows = list(await db.execute_fetchall(sql, params) if in_tx else await db.fetchall(sql, params))  # type: ignore[union-attr]
     return [int(r[0]) for r in rows]
 
 

@@ -1,5 +1,7 @@
 """Staff's recurring events: /series (and the "🔁 My series" menu button) lists the community's running
-series with buttons to edit the title, description, points or places from a day on
+series (the two halves of a series split by an edit from a later day side by side, named as one
+series; a series with nothing left to post while its events are still to come, without buttons) with
+buttons to edit the title, description, points or places from a day on
 (bot/conversations/series_edit.py: those also reach the events already posted that have not
 started), to change the time of the events still to come, or to stop the series from a day on. A
 small stored dialog (flow "series"): pick → field → value → from → confirm / time / stop.
@@ -42,17 +44,35 @@ def _end(s: Series) -> str:
     return end.strftime("%H:%M")
 
 
-def describe(t: Translator, s: Series) -> str:
-    """One series in a few lines (staff's private chat)."""
+def describe(t: Translator, s: Series, listed: series.Listed | None = None) -> str:
+    """One series in a few lines (staff's private chat); ``listed``: how /series found it (split
+    halves named as one series, nothing left to post)."""
     name = esc(s.title or s.description or s.category)
+    goes_on = listed.goes_on_as if listed is not None else ()
+    last = min([s.last_day, *((date.fromisoformat(c.first_day) - timedelta(days=1)).isoformat() for c in goes_on)])
     lines = [t("#{id} “{name}”: {how}, {start}–{end}, {n} places, {first} to {last}.", id=s.id, name=name,
                how=repeat_words(t, s.weekdays), start=s.start_time, end=_end(s), n=s.slots, first=s.first_day,
-               last=s.last_day)]
+               last=last)]
+    if listed is not None and listed.split_from is not None:
+        lines.append(t("The same series as #{id}, changed from {day} on.", id=listed.split_from, day=s.first_day))
     if s.next_day:
         lines.append(t("Next to be posted: the event of {day}.", day=s.next_day))
-    if s.stop_day:
+    elif listed is not None:
+        lines.append(_nothing_left(t, listed.posted_ahead))
+    for c in goes_on:
+        lines.append(t("Changed from {day} on: from then it goes on as #{id}.", day=c.first_day, id=c.id))
+    if s.stop_day and s.stop_day not in {c.first_day for c in goes_on}:
         lines.append(t("Stopped from {day} on.", day=s.stop_day))
     return "\n".join(lines)
+
+
+def _nothing_left(t: Translator, ahead: tuple[int, ...]) -> str:
+    said = t("Nothing left to post: all its events are posted.")
+    if not ahead:
+        return said
+    return said + " " + t.np("The event still to come (#{ids}) can be changed or cancelled on its card.",
+                             "The {n} events still to come (#{ids}) can be changed or cancelled on their cards.",
+                             len(ahead), ids=", #".join(str(i) for i in ahead))
 
 
 async def _staff(update: Update, ctx: LinliContext) -> Member | None:
@@ -73,24 +93,27 @@ async def _staff(update: Update, ctx: LinliContext) -> Member | None:
 
 
 async def series_command(update: Update, ctx: LinliContext) -> None:
-    """/series: the community's running series, with buttons."""
+    """/series: the community's series, with buttons for those still running (bot/services/series.py
+    ``listing``: the halves of a split series side by side; those with nothing left to post, no buttons)."""
     member = await _staff(update, ctx)
     if member is None or member.community_id is None:
         return
     t = await tr_for(update, ctx)
-    found = await series.running(ctx.db, member.community_id)
+    found = await series.listing(ctx.db, member.community_id, ctx.now())
     await dialogs.start(ctx, int(member.tg_user_id or 0), FLOW, "pick", {})
     ahead = await series.days_ahead(ctx.db, member.community_id)
     text = [t("<b>Recurring events</b> (each event is posted in the group {n} days before it starts)", n=ahead)]
-    if not found:
+    if not any(one.series.next_day for one in found):
         text.append(t("There are no recurring events running. To start one, press 📢 Publish a task, "
                       "choose an event and answer “Does the event repeat?”."))
     rows: list[list[tuple[str, str]]] = []
-    for s in found:
-        text.append(describe(t, s))
-        rows.append([(t("✏ Edit #{id}", id=s.id), button("pick", f"e{s.id}")),
-                     (t("🕒 Time #{id}", id=s.id), button("pick", f"t{s.id}")),
-                     (t("⏹ Stop #{id}", id=s.id), button("pick", f"s{s.id}"))])
+    for one in found:
+        s = one.series
+        text.append(describe(t, s, one))
+        if s.next_day:
+            rows.append([(t("✏ Edit #{id}", id=s.id), button("pick", f"e{s.id}")),
+                         (t("🕒 Time #{id}", id=s.id), button("pick", f"t{s.id}")),
+                         (t("⏹ Stop #{id}", id=s.id), button("pick", f"s{s.id}"))])
     rows.append([(t("📅 Days ahead"), button("pick", "a0")), (t("✖ Cancel"), button("pick", "-cancel"))])
     await reply(update, "\n\n".join(text), inline(rows))
 

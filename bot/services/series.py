@@ -259,6 +259,44 @@ async def running(db: Database, community_id: int) -> list[Series]:
     return await store.of_community(db, community_id)
 
 
+@dataclass(frozen=True)
+class Listed:
+    """A series as /series lists it: ``split_from`` the series an edit from a later day split it off
+    (it goes on as this one from its first day); ``goes_on_as`` the series split off it, by first
+    day; ``posted_ahead`` when nothing is left to post: its events posted from today on."""
+
+    series: Series
+    split_from: int | None = None
+    goes_on_as: tuple[Series, ...] = ()
+    posted_ahead: tuple[int, ...] = ()
+
+
+def _root(links: dict[int, int], series_id: int) -> int:
+    seen = {series_id}
+    while series_id in links and links[series_id] not in seen:
+        series_id = links[series_id]
+        seen.add(series_id)
+    return series_id
+
+
+async def listing(db: Database, community_id: int, now: datetime) -> list[Listed]:
+    """/series: the community's series still running, and those with nothing left to post whose events
+    already posted are still to come (to be seen; staff change or cancel those on their cards). A
+    series split by an edit from a later day is listed next to the series it goes on as."""
+    today_ = (await today(db, community_id, now)).isoformat()
+    found = {s.id: s for s in await store.ended_with_events(db, community_id, today_)}
+    found.update({s.id: s for s in await store.of_community(db, community_id)})
+    links = await store.split_from(db, community_id)
+    out: list[Listed] = []
+    for s in found.values():
+        children = [found.get(k) or await store.load(db, k) for k, v in links.items() if v == s.id]
+        goes_on = sorted((c for c in children if c is not None), key=lambda c: (c.first_day, c.id))
+        ahead = () if s.next_day else tuple(await store.posted_from(db, s.id, today_))
+        out.append(Listed(s, links.get(s.id), tuple(goes_on), ahead))
+    out.sort(key=lambda one: (-_root(links, one.series.id), one.series.first_day, one.series.id))
+    return out
+
+
 async def load(db: Database, series_id: int) -> Series | None:
     return await store.load(db, series_id)
 
