@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from telegram import InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 
 from bot.context import LinliContext
 from bot.i18n import Translator, translator
@@ -201,22 +201,53 @@ async def check_shown(ctx: LinliContext, task: Any, text: str | None, markup: An
 
 
 async def refresh_cards(ctx: LinliContext) -> None:
+    """Post or edit every card to draw. One card never holds the others, nor its group's honours
+    (they wait while the group has a card to draw): a group that became a supergroup is followed, a
+    group that refuses for good has the card given up (``_post_card``), and a card that cannot be drawn
+    is given up for that version."""
     rows = await card_store.to_draw(ctx.db)
     for task in rows:
         tid = int(task["id"])
-        t = _card_translator(ctx, task)
-        text, markup = render_card(t, task, int(task["taken"]))
-        shown = hashlib.sha1((text + "\0" + (markup.to_json() if markup else "")).encode()).hexdigest()[:16]
         try:
-            if task["group_message_id"] is None:
-                await _post_card(ctx, task, text, markup, shown)
-            else:
-                await _edit_card(ctx, task, text, markup, shown)
+            await _draw(ctx, task)
         except RetryAfter as exc:
             log.info("card refresh told to wait %s", exc.retry_after)
             return
+        except ChatMigrated as exc:  # the group became a supergroup: everything follows, the card is tried there
+            await _follow(ctx, _chat_of(task), int(exc.new_chat_id))
         except TelegramError as exc:
             log.warning("card %s failed: %s", tid, exc)
+
+
+def _chat_of(task: Any) -> int:
+    """The group the card is (or is to be) in."""
+    return int(task["group_chat_id"] if task["group_message_id"] is not None else task["community_chat"])
+
+
+async def _follow(ctx: LinliContext, old_chat_id: int, new_chat_id: int) -> None:
+    from bot.jobs.outbox_drain import migrate_chat
+
+    log.info("group %s became the supergroup %s: its cards follow", old_chat_id, new_chat_id)
+    async with ctx.db.transaction() as conn:
+        await migrate_chat(conn, old_chat_id, new_chat_id)
+
+
+async def _draw(ctx: LinliContext, task: Any) -> None:
+    tid, version = int(task["id"]), int(task["card_version"])
+    try:
+        text, markup = render_card(_card_translator(ctx, task), task, int(task["taken"]))
+    except Exception:  # a row the card cannot show: given up for this version, not tried every run
+        log.exception("card %s cannot be drawn; given up", tid)
+        if task["group_message_id"] is None:
+            await task_store.card_given_up(ctx.db, tid, int(task["community_chat"]), version)
+        else:
+            await task_store.card_drawn(ctx.db, tid, version, task["card_hash"])
+        return
+    shown = hashlib.sha1((text + "\0" + (markup.to_json() if markup else "")).encode()).hexdigest()[:16]
+    if task["group_message_id"] is None:
+        await _post_card(ctx, task, text, markup, shown)
+    else:
+        await _edit_card(ctx, task, text, markup, shown)
 
 
 async def _post_card(ctx: LinliContext, task: Any, text: str, markup: InlineKeyboardMarkup | None, shown: str) -> None:
