@@ -20,6 +20,7 @@ from bot.context import LinliContext
 from bot.i18n import Translator, translator
 from bot.models import N_
 from bot.ratelimit import group_room
+from bot.services import communities
 from bot.services.tasks import public_text, secrets_of
 from bot.ui import esc, inline, local_time
 from storage import cards as card_store
@@ -261,6 +262,8 @@ async def _post_card(ctx: LinliContext, task: Any, text: str, markup: InlineKeyb
     except (BadRequest, Forbidden) as exc:   # the group is gone or the bot was removed
         log.warning("card %s cannot be posted in %s: %s", tid, chat_id, exc)
         await task_store.card_given_up(ctx.db, tid, chat_id, version)  # 0: given up, do not retry every run
+        await communities.card_refused(ctx.db, community_id=int(task["community_id"]), task_id=tid,
+                                       group_chat_id=chat_id, now=ctx.now())
         return
     await task_store.card_posted(ctx.db, tid, chat_id, msg.message_id, version, shown)
     _last_edit[tid] = time.monotonic()

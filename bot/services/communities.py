@@ -29,6 +29,11 @@ REMOVED_MESSAGE = N_(
     "Linli was removed from the volunteer group of {name}. Tasks are not posted there any more."
     " To start again, add me back to the same group (everything is kept), or to a new group and send /setup there."
 )
+CARD_REFUSED_MESSAGE = N_(
+    "Linli could not post task #{task} in the volunteer group of {name}: Telegram refused it, so volunteers"
+    " cannot see it there. Please check that Linli is still in the group and may send messages."
+    " New tasks are tried again."
+)
 BACK_MESSAGE = N_("Linli is back in the volunteer group of {name}. New tasks are posted there again.")
 
 
@@ -143,6 +148,20 @@ async def bot_readded(db: Database, *, group_chat_id: int, now: datetime) -> tup
         await audit(conn, now=now, action="community.bot_readded", community_id=cid, object_type="community",
                     object_id=cid, details={"group_chat_id": group_chat_id})
     return cid, name
+
+
+async def card_refused(db: Database, *, community_id: int, task_id: int, group_chat_id: int, now: datetime) -> None:
+    """A task's card was refused for good by its group (bot/jobs/cards.py gave it up): the community's
+    staff are told, once a day for that group however many cards were refused."""
+    async with db.transaction() as conn:
+        community = await community_store.get(conn, community_id)
+        if community is None:
+            return
+        name = html.escape(community.name, quote=False)
+        for staff in await member_store.staff_chats_of(conn, community_id):
+            await enqueue(conn, chat_id=staff.tg_user_id, member_id=staff.member_id, kind="text", now=now,
+                          payload={"message": CARD_REFUSED_MESSAGE, "params": {"task": task_id, "name": name}},
+                          dedupe_key=f"card_refused:{community_id}:{group_chat_id}:{now.date()}:{staff.member_id}")
 
 
 async def timezone(db: Database, community_id: int) -> str | None:

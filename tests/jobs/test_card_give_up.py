@@ -1,11 +1,12 @@
 """A group card that cannot be posted never holds the group's honours (bot/jobs/cards.py; honours
 wait while the group has a card to post: bot/jobs/outbox_drain.py ``_held_back``). A group that
 refuses for good (the bot removed, no right to send, the chat gone) has the card given up at once,
-said in the log once; a group that became a supergroup is followed
+said in the log once and to the community's staff; a group that became a supergroup is followed
 and the card posted there; a card that cannot even be drawn is given up and the other cards go on."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from types import SimpleNamespace
@@ -14,7 +15,9 @@ from typing import Any
 import pytest
 from telegram.error import BadRequest, ChatMigrated, Forbidden
 
+from bot.i18n import translator
 from bot.jobs import cards, outbox_drain
+from bot.renderers import RENDERERS, RenderContext
 from storage.db import Database
 from storage.outbox import OutboxRow
 from tests.factories import make_community, make_member
@@ -45,13 +48,21 @@ def _ctx(db: Database, bot: _Bot, now: datetime) -> Any:
     return SimpleNamespace(db=db, bot=bot, settings=SimpleNamespace(default_language="en"), now=lambda: now)
 
 
+async def _staff_told(db: Database, lang: str = "en") -> list[str]:
+    """What the staff read (the outbox's text rows, rendered in ``lang``)."""
+    rows = await db.fetchall("SELECT payload FROM outbox WHERE kind = 'text' ORDER BY id")
+    rc = RenderContext(db, translator(lang), lang, 7001, None, "linli_bot")
+    said = [await RENDERERS["text"].render(rc, json.loads(r[0])) for r in rows]
+    return [one.text for one in said if one is not None]
+
+
 @pytest.mark.parametrize("refusal", [Forbidden("Forbidden: bot was kicked from the group chat"),
                                      BadRequest("Bad Request: not enough rights to send text messages to the chat"),
                                      BadRequest("Bad Request: chat not found")])
-async def test_a_group_that_refuses_for_good_has_the_card_given_up(
+async def test_a_group_that_refuses_for_good_has_the_card_given_up_and_staff_told(
         db: Database, now: datetime, refusal: Exception, caplog: pytest.LogCaptureFixture) -> None:
     cid = await make_community(db, now, group_chat_id=-700)
-    staff = await make_member(db, now, cid, staff=True)
+    staff = await make_member(db, now, cid, staff=True, tg_user_id=7001)
     first = await make_task(db, now, cid, staff, title="Buy buns")
     second = await make_task(db, now, cid, staff, title="Carry rice")
     bot = _Bot({-700: refusal})
@@ -64,7 +75,10 @@ async def test_a_group_that_refuses_for_good_has_the_card_given_up(
     assert [r[0] for r in await db.fetchall("SELECT group_message_id FROM tasks WHERE id IN (?, ?)",
                                             (first, second))] == [0, 0]
     assert len([r for r in caplog.records if "cannot be posted" in r.getMessage()]) == 2  # once each
-
+    told = await _staff_told(db)
+    assert len(told) == 1 and f"task #{first} in the volunteer group of Sunny Lane" in told[0], told
+    zh = (await _staff_told(db, "zh"))[0]   # staff once (a day) for that group, not once a card
+    assert f"#{first}" in zh and "Linli could not" not in zh, zh
 
 
 async def test_a_group_that_became_a_supergroup_is_followed(db: Database, now: datetime) -> None:
