@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from storage.db import Connection, Database, first
+from storage.tasks import ACTIVE_TASK_STATES_SQL
 from storage.timeutil import to_db
 
 
@@ -90,14 +91,25 @@ async def of_community(db: Database, community_id: int, *, limit: int = 10) -> l
     return [s for s in map(_series, rows) if s is not None]
 
 
-async def ended_with_events(db: Database, community_id: int, day: str, *, limit: int = 10) -> list[Series]:
-    """The community's series with nothing left to post but an event posted for ``day`` (local) or
-    later, newest first."""
+# An event a series posted that is still to come: not started, not cancelled or over.
+_TO_COME = ("FROM series_occurrences o JOIN tasks t ON t.id = o.task_id WHERE o.series_id = {series}"
+            f" AND t.starts_at > :now AND t.state IN {ACTIVE_TASK_STATES_SQL}")
+
+
+async def ended_with_events(db: Database, community_id: int, now: datetime, *, limit: int = 10) -> list[Series]:
+    """The community's series with nothing left to post but an event posted still to come, newest first."""
     rows = await db.fetchall(
-        _SELECT + " WHERE community_id = :c AND next_day IS NULL AND EXISTS (SELECT 1 FROM series_occurrences o"
-        " WHERE o.series_id = event_series.id AND o.day >= :day AND o.task_id IS NOT NULL) ORDER BY id DESC"
-        " LIMIT :limit", {"c": community_id, "day": day, "limit": limit})
+        _SELECT + " WHERE community_id = :c AND next_day IS NULL AND EXISTS (SELECT 1 "
+        + _TO_COME.format(series="event_series.id") + ") ORDER BY id DESC LIMIT :limit",
+        {"c": community_id, "now": to_db(now), "limit": limit})
     return [s for s in map(_series, rows) if s is not None]
+
+
+async def posted_to_come(db: Database, series_id: int, now: datetime) -> list[int]:
+    """The series' events posted that are still to come, by day."""
+    rows = await db.fetchall("SELECT o.task_id " + _TO_COME.format(series=":s") + " ORDER BY o.day",
+                             {"s": series_id, "now": to_db(now)})
+    return [int(r[0]) for r in rows]
 
 
 async def split_from(db: Database, community_id: int) -> dict[int, int]:
@@ -155,9 +167,7 @@ async def posted_from(db: Database | Connection, series_id: int, day: str) -> li
     sql = ("SELECT task_id FROM series_occurrences WHERE series_id = :s AND day >= :day AND task_id IS NOT NULL"
            " ORDER BY day")
     params = {"s": series_id, "day": day}
-    # a transaction's connection reads with execute_fetchall; a database (SQLite or PostgreSQL) with fetchall
-    in_tx = hasattr(db, "execute_fetchall")
-    rows = list(await db.execute_fetchall(sql, params) if in_tx else await db.fetchall(sql, params))  # type: ignore[union-attr]
+    rows = list(await db.fetchall(sql, params) if isinstance(db, Database) else await db.execute_fetchall(sql, params))
     return [int(r[0]) for r in rows]
 
 

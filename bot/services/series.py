@@ -283,15 +283,14 @@ async def listing(db: Database, community_id: int, now: datetime) -> list[Listed
     """/series: the community's series still running, and those with nothing left to post whose events
     already posted are still to come (to be seen; staff change or cancel those on their cards). A
     series split by an edit from a later day is listed next to the series it goes on as."""
-    today_ = (await today(db, community_id, now)).isoformat()
-    found = {s.id: s for s in await store.ended_with_events(db, community_id, today_)}
+    found = {s.id: s for s in await store.ended_with_events(db, community_id, now)}
     found.update({s.id: s for s in await store.of_community(db, community_id)})
     links = await store.split_from(db, community_id)
     out: list[Listed] = []
     for s in found.values():
         children = [found.get(k) or await store.load(db, k) for k, v in links.items() if v == s.id]
         goes_on = sorted((c for c in children if c is not None), key=lambda c: (c.first_day, c.id))
-        ahead = () if s.next_day else tuple(await store.posted_from(db, s.id, today_))
+        ahead = () if s.next_day else tuple(await store.posted_to_come(db, s.id, now))
         out.append(Listed(s, links.get(s.id), tuple(goes_on), ahead))
     out.sort(key=lambda one: (-_root(links, one.series.id), one.series.first_day, one.series.id))
     return out

@@ -1,7 +1,8 @@
 """Recurring events through the real bot: staff publish a weekly series of 8; the first Saturday
 within the horizon is posted as its own card, the next when the clock moves on; an edit of the
 places from the next event not yet posted reaches those, not the one already posted before that day;
-a stop from a date leaves none after it. An edit of the points from today reaches the events already
+a stop from a date leaves none after it, and the series stays listed (without buttons) while
+the last event it posted is still to come. An edit of the points from today reaches the events already
 posted that have not started (their cards redrawn), never a finished one or the points it credited;
 volunteers cannot edit a series; bad values get a polite answer; a double tap changes nothing more."""
 
@@ -128,6 +129,14 @@ async def test_weekly_series_posts_ahead_follows_edits_and_stops(fake: FakeTeleg
                 await _new_card(fake, group, {int(events[0]["id"])})
             else:  # the job has run in this process too (and posted nothing more)
                 await fake.wait_for(lambda p=proc: "series job: posted 0 events" in p.log(), timeout=T)
+                # Nothing is left to post (stopped from the third), but the second is still to come:
+                # the series is listed, saying so, without buttons to edit or stop it.
+                second = int(max(events, key=lambda e: str(e["starts_at"]))["id"])
+                listing = await _say(fake, stf, "/series", contains="Nothing left to post")
+                assert f"(#{second}) can be changed or cancelled on its card" in (listing.text or ""), listing.text
+                assert "no recurring events running" in (listing.text or "")
+                assert not any(str(b.get("callback_data", "")).startswith(("d:pick:e", "d:pick:s"))
+                               for b in listing.inline_buttons)
         finally:
             await proc.stop()
     events = await _events(db)

@@ -11,7 +11,7 @@ from bot.conversations.series import describe
 from bot.i18n import translator
 from bot.services import series
 from storage.db import Database
-from tests.services.test_series import _saturday_series, _setup
+from tests.services.test_series import TZ, _saturday_series, _setup
 
 
 async def test_the_halves_of_a_split_series_are_listed_as_one_series(db: Database, now: datetime) -> None:
@@ -61,5 +61,10 @@ async def test_a_series_with_nothing_left_to_post_is_listed_while_its_events_are
     zh = describe(translator("zh"), s, listed[0])
     assert f"#{event}" in zh and "Nothing left" not in zh, zh
 
-    # Once its event is past, there is nothing to see or stop: it is no longer listed.
-    assert await series.listing(db, s.community_id, now + timedelta(days=14)) == []
+    # Once its event has started, or was cancelled, nothing is left to see or stop: not listed.
+    start = datetime.fromisoformat(s.first_day + "T" + s.start_time).replace(tzinfo=TZ)
+    assert await series.listing(db, s.community_id, start - timedelta(minutes=1)) != []
+    assert await series.listing(db, s.community_id, start) == []
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE tasks SET state = 'cancelled' WHERE id = ?", (event,))
+    assert await series.listing(db, s.community_id, now) == []
