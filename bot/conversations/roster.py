@@ -114,7 +114,7 @@ def _buttons(t: Translator, r: roster.Roster, page: int) -> InlineKeyboardMarkup
     if paging:
         rows.append(paging)
     if len(r.waiting) > MAX_WAITING_LISTED:
-        rows.append([(t("🕒 Whole waiting list ({n})", n=len(r.waiting)), f"vw:{r.task.id}:0")])
+        rows.append([(t("🕒 Whole waiting list"), f"vw:{r.task.id}:0")])
     return inline(rows) if rows else None
 
 

@@ -299,9 +299,9 @@ async def test_a_long_list_of_volunteers_is_shown_a_page_at_a_time(
 
 
 @pytest.mark.parametrize(("lang", "more", "whole", "page1", "page2", "back"), [
-    ("en", "… and 90 more", "🕒 Whole waiting list (120)", "Showing 1–50 of 120", "Showing 51–100 of 120",
+    ("en", "… and 90 more", "🕒 Whole waiting list", "Showing 1–50 of 120", "Showing 51–100 of 120",
      "◀ Back to the volunteers"),
-    ("zh", "……还有 90 位", "🕒 完整候补名单（120 位）", "这里显示第 1–50 位，共 120 位", "这里显示第 51–100 位，共 120 位",
+    ("zh", "……还有 90 位", "🕒 完整候补名单", "这里显示第 1–50 位，共 120 位", "这里显示第 51–100 位，共 120 位",
      "◀ 回到志愿者名单"),
 ])
 async def test_a_long_waiting_list_is_shown_a_page_at_a_time(
