@@ -251,6 +251,16 @@ async def _draw(ctx: LinliContext, task: Any) -> None:
         await _edit_card(ctx, task, text, markup, shown)
 
 
+# What Telegram says when the group itself will not take a message (rather than the message's own
+# text, entities or buttons being wrong, which is Linli's fault and no business of the group's staff).
+_GROUP_REFUSALS = ("chat not found", "rights", "forbidden", "kicked", "not a member", "chat_write", "deactivated",
+                   "chat was upgraded", "topic_closed", "not enough")
+
+
+def _group_refused(exc: Exception) -> bool:
+    return isinstance(exc, Forbidden) or any(word in str(exc).lower() for word in _GROUP_REFUSALS)
+
+
 async def _post_card(ctx: LinliContext, task: Any, text: str, markup: InlineKeyboardMarkup | None, shown: str) -> None:
     """Post a task's first card in its community's group (when the group's budget allows)."""
     tid, version = int(task["id"]), int(task["card_version"])
@@ -260,8 +270,11 @@ async def _post_card(ctx: LinliContext, task: Any, text: str, markup: InlineKeyb
     try:
         msg = await ctx.bot.send_message(chat_id, text, reply_markup=markup)
     except (BadRequest, Forbidden) as exc:   # the group is gone or the bot was removed
-        log.warning("card %s cannot be posted in %s: %s", tid, chat_id, exc)
         await task_store.card_given_up(ctx.db, tid, chat_id, version)  # 0: given up, do not retry every run
+        if not _group_refused(exc):  # the card's own text or buttons: nothing staff can do in the group
+            log.error("card %s was refused for what it says: %s", tid, exc)
+            return
+        log.warning("card %s cannot be posted in %s: %s", tid, chat_id, exc)
         await communities.card_refused(ctx.db, community_id=int(task["community_id"]), task_id=tid,
                                        group_chat_id=chat_id, now=ctx.now())
         return

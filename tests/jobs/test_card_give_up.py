@@ -118,3 +118,21 @@ async def test_a_card_that_cannot_be_drawn_is_given_up_and_the_others_go_on(
     assert await db.fetchval("SELECT group_message_id FROM tasks WHERE id = ?", (bad,)) == 0
     assert await db.fetchval("SELECT group_message_id FROM tasks WHERE id = ?", (good,)) == 101
     assert not await outbox_drain._held_back(ctx, _honour(-702))
+
+
+async def test_a_card_refused_for_its_own_text_is_given_up_without_sending_staff_to_the_group(
+        db: Database, now: datetime, caplog: pytest.LogCaptureFixture) -> None:
+    """A 400 about the card itself (its HTML, say) is Linli's fault: given up and logged as an error, and
+    staff are not asked to check the group, which is fine."""
+    cid = await make_community(db, now, group_chat_id=-710)
+    staff = await make_member(db, now, cid, staff=True, tg_user_id=7002)
+    task = await make_task(db, now, cid, staff, title="Buy buns")
+    bot = _Bot({-710: BadRequest("Bad Request: can't parse entities: unsupported start tag \"x\" at byte offset 3")})
+    ctx = _ctx(db, bot, now)
+    with caplog.at_level(logging.WARNING, logger="bot.jobs.cards"):
+        for _ in range(2):
+            await cards.refresh_cards(ctx)
+    assert (await db.fetchone("SELECT group_message_id FROM tasks WHERE id = ?", (task,)))[0] == 0
+    assert not await outbox_drain._held_back(ctx, _honour(-710))
+    assert [r.levelname for r in caplog.records if "refused for what it says" in r.getMessage()] == ["ERROR"]
+    assert await _staff_told(db) == []
