@@ -51,6 +51,7 @@ BUTTONS: dict[str, frozenset[Where]] = {
     "tp": PRIVATE,      # /tasks pages
     "rc": PRIVATE, "rcn": PRIVATE,    # a resident cancels their request (and "No, keep it")
     "wd": PRIVATE, "done": PRIVATE,   # a volunteer's Withdraw and Done
+    "md": PRIVATE,      # /mytasks: the details of a task the volunteer holds, again
     "cs": PRIVATE,      # Contact staff (volunteer, resident) and a staff member's case decision
     "ap": PRIVATE, "rj": PRIVATE, "ed": PRIVATE,  # staff review a request
     "cf": PRIVATE,      # the resident confirms, says not done, or reports a problem

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from storage.db import Connection, Database, Row, SyncConnection, first, new_id
+from storage.tasks import ACTIVE_TASK_STATES_SQL
 from storage.timeutil import to_db
 
 HOLDING = ("active", "done")  # the states that hold one of the task's places
@@ -130,6 +131,16 @@ async def holds(conn: Connection, task_id: int, member_id: int, states: Collecti
     among, params = _states(states)
     return await first(conn, f"SELECT 1 FROM claims WHERE task_id = :task AND member_id = :member AND state IN {among}",
                        {"task": task_id, "member": member_id, **params}) is not None
+
+
+async def held_by(db: Database, member_id: int, *, limit: int = 10) -> list[int]:
+    """The tasks still to happen on which the member holds an active claim (newest first), from
+    committed data."""
+    rows = await db.fetchall("SELECT t.id FROM claims c JOIN tasks t ON t.id = c.task_id"
+                             " WHERE c.member_id = :member AND c.state = 'active'"
+                             f" AND t.state IN {ACTIVE_TASK_STATES_SQL} ORDER BY t.id DESC LIMIT :limit",
+                             {"member": member_id, "limit": limit})
+    return [int(r[0]) for r in rows]
 
 
 async def count_in(db: Database, task_id: int, state: str) -> int:

@@ -147,6 +147,11 @@ async def _details(p: _Press) -> None:
     await answer(p.query, said, alert=True)
 
 
+async def _details_again(p: _Press) -> None:
+    await tasks.details_again(p.ctx.db, p.ctx.now(), p.member.id, p.task_id)
+    await answer(p.query, p.t("I am sending you the details again, just below."))
+
+
 async def _withdraw(p: _Press) -> None:
     late = await tasks.withdraw(p.ctx.db, p.ctx.now(), p.member.id, p.task_id)
     await answer(p.query, p.t("You have withdrawn. The task is open again for others.") + (
@@ -182,6 +187,7 @@ async def _review(p: _Press) -> None:
 
 _ACTIONS: dict[str, Callable[[_Press], Awaitable[None]]] = {
     "cl": _claim, "dt": _details, "wd": _withdraw, "rc": _cancel, "ed": _how_to_edit, "ap": _review, "rj": _review,
+    "md": _details_again,
 }
 
 
@@ -442,9 +448,17 @@ async def cmd_mytasks(update: Update, ctx: LinliContext) -> None:
     if waiting:
         lines += ([""] if rows else []) + [_waiting_line(t, w) for w in waiting]
     staff = mytasks_buttons(t, member, rows)
-    buttons = [list(row) for row in staff.inline_keyboard] if staff is not None else []
+    held = _held_buttons(t, rows, set(await tasks.held_mine(ctx.db, member.id)))
+    buttons = [list(row) for row in inline(held).inline_keyboard]
+    buttons += [list(row) for row in staff.inline_keyboard] if staff is not None else []
     buttons += [list(row) for row in inline(_waiting_buttons(t, waiting)).inline_keyboard]
     await reply(update, "\n".join(lines), InlineKeyboardMarkup(buttons) if buttons else None)
+
+
+def _held_buttons(t: Translator, rows: list[Task], held: set[int]) -> list[list[tuple[str, str]]]:
+    """The details again (the resident's contact, Done, Withdraw) of each task the volunteer holds."""
+    return [[(t("📄 Details: {task}", task=tasks.label(r.title, r.description, limit=20) or f"#{r.id}")[:60],
+              f"md:{r.id}")] for r in rows if r.id in held]
 
 
 def _waiting_line(t: Translator, w: Waiting) -> str:
@@ -634,7 +648,7 @@ def register(app: LinliApp) -> None:
     app.add_handler(CommandHandler("categories", cmd_categories, filters=private))
     app.add_handler(CallbackQueryHandler(on_page, pattern=r"^tp:"))
     app.add_handler(CallbackQueryHandler(on_contact_staff, pattern=r"^cs:\d{1,12}$"))
-    app.add_handler(CallbackQueryHandler(on_callback, pattern=r"^(cl|dt|wd|rc|ap|rj|ed):"))
+    app.add_handler(CallbackQueryHandler(on_callback, pattern=r"^(cl|dt|wd|rc|ap|rj|ed|md):"))
     app.add_handler(CallbackQueryHandler(on_keep, pattern=r"^rcn:"))
     if app.job_queue is not None:
         # the cards spend the groups' budget with the outbox: on the instance holding its lease

@@ -689,6 +689,31 @@ async def list_mine(db: Database, member_id: int, *, limit: int = 20) -> list[Ta
     return await task_store.of_member(db, member_id, limit=limit)
 
 
+async def held_mine(db: Database, member_id: int) -> list[int]:
+    """The tasks still to happen that the member holds a place on (their /mytasks offers each one's
+    details again)."""
+    return await claim_store.held_by(db, member_id)
+
+
+DETAILS_AGAIN_SECONDS = 30  # taps on "Details" within this long send the details once
+
+
+async def details_again(db: Database, now: datetime, member_id: int, task_id: int) -> None:
+    """Send the volunteer the details of a task they hold again (the resident's contact, Done and
+    Withdraw): the first ones never reached them (they had blocked the bot) or are lost up the chat.
+    Only to the member holding an active claim on a task still to happen; a double tap sends once."""
+    async with db.transaction() as conn:
+        member = await member_store.get(conn, member_id)
+        task = await task_store.get(conn, task_id)
+        if member is None or member.tg_user_id is None or task is None:
+            raise NotFound()
+        if not await claim_store.holds(conn, task_id, member_id, ("active",)) or task.state not in ACTIVE_TASK_STATES:
+            raise DomainError(N_("You do not hold a place on this task any more."))
+        window = int(now.timestamp()) // DETAILS_AGAIN_SECONDS
+        await enqueue(conn, chat_id=member.tg_user_id, member_id=member_id, kind="task_claimed_volunteer", now=now,
+                      payload={"task_id": task_id}, dedupe_key=f"details_again:{task_id}:{member_id}:{window}")
+
+
 async def waiting_mine(db: Database, member_id: int, now: datetime, *, limit: int = 10) -> list[Waiting]:
     """The member's places on waiting lists (waiting, or a place offered to keep or decline) of events
     not started by ``now``, for /mytasks."""

@@ -131,6 +131,8 @@ CALLBACK_DATA: list[str] = [
     "cl",
     "dt:abc",
     "wd:1",
+    "md:1",
+    "md:x",
     "rc:1",
     "cs:1",
     "done:1",
@@ -242,7 +244,8 @@ NUMBER_BUTTONS: list[str] = [
     "tp:{n}", "st:h:{n}", "st:uc:{n}", "rl:{n}", "ph:{n}",
     "done:{n}", "cf:{n}:y", "cf:{n}:n", "cf:{n}:p", "cs:{n}:c", "cs:{n}:x", "cs:{n}:h", "cs:{n}",
     "cl:{n}", "dt:{n}", "wd:{n}", "rc:{n}", "rc:{n}:y", "ap:{n}", "rj:{n}", "ed:{n}", "ci:{n}",
-    "wl:{n}", "wlo:{n}", "wly:{n}", "wln:{n}", "vr:{n}:1", "vn:1:{n}", "vry:{n}:1", "vny:1:{n}", "vb:{n}", "vp:{n}:1", "vw:{n}:0",
+    "md:{n}", "wl:{n}", "wlo:{n}", "wly:{n}", "wln:{n}", "vr:{n}:1", "vn:1:{n}", "vry:{n}:1", "vny:1:{n}", "vb:{n}", "vp:{n}:1",
+    "vw:{n}:0",
     "rw:r:{n}", "rw:d:{n}:{day}", "rw:c:{n}:abcd:-", "rw:show:{n}", "rw:x:{n}", "rw:xx:{n}", "rw:u:{n}", "rw:tog:{n}",
     "rw:d:{reward}:{n}", "rw:c:{reward}:abcd:{n}",
 ]

@@ -226,3 +226,27 @@ async def test_a_withdrawal_queues_the_edit_of_each_who_is_coming_message_naming
     assert [(r[0], r[1]) for r in edits] == [(resident_chat, resident)] * 2
     assert [json.loads(r[2]) for r in edits] == [{"task_id": tid, "outbox_id": o, "volunteer_id": vol}
                                                  for o in coming[:2]]
+
+
+async def test_the_details_go_again_only_to_the_volunteer_holding_the_task_and_once_per_double_tap(
+        db: Database, now: datetime) -> None:
+    cid, resident, _staff, vol = await _setup(db, now)
+    other = await make_member(db, now, cid, volunteer=True)
+    tid = await tasks.create_task(db, now, resident, tasks.NewTask("shopping", description="Buy rice"))
+    with pytest.raises(DomainError):
+        await tasks.details_again(db, now, vol, tid)    # not claimed yet
+    await tasks.claim(db, now, vol, tid)
+    assert await tasks.held_mine(db, vol) == [tid] and await tasks.held_mine(db, other) == []
+    await tasks.details_again(db, now, vol, tid)
+    await tasks.details_again(db, now + timedelta(seconds=1), vol, tid)   # a double tap
+    assert await _outbox(db, "task_claimed_volunteer") == 2   # the claim's, and one again
+    for forged in (other, resident):
+        with pytest.raises(DomainError):
+            await tasks.details_again(db, now, forged, tid)
+    with pytest.raises(DomainError):
+        await tasks.details_again(db, now, vol, 10**12)
+    await tasks.withdraw(db, now, vol, tid)
+    with pytest.raises(DomainError):
+        await tasks.details_again(db, now + timedelta(minutes=5), vol, tid)
+    assert await tasks.held_mine(db, vol) == []
+    assert await _outbox(db, "task_claimed_volunteer") == 2
