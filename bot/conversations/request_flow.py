@@ -8,8 +8,8 @@ so far are a typed ``RequestDraft``, stored as the dialog's data.
 
 Steps of a resident's request: category → describe (text or voice) → when (→ typed time) →
 where (→ typed address) → how many helpers → summary (Submit / Edit / Cancel).
-The quick request: a voice note sent outside any dialog, or in answer to the first question, goes
-straight to one summary with the service's defaults (``quick_request``: as soon as possible, at
+The quick request: a voice note (or a resident's typed words: what they need) sent outside any
+dialog, or in answer to the first question, goes straight to one summary with the service's defaults (``quick_request``: as soon as possible, at
 home, one helper, the category used last or "other") and Submit / Change… / Cancel; Change… walks
 the steps above with those answers ticked.
 Staff first choose what to publish: a normal task (with an optional title), a request on behalf
@@ -278,7 +278,7 @@ class RequestDraft(BaseModel):
     days: list[int] = Field(default_factory=list)  # "days": the chosen weekdays (0 Monday ... 6 Sunday)
     weeks: int | None = None         # a series: for how many weeks
     fix: bool | None = None          # changing one field from the summary: back to it next
-    quick: bool = False              # started by a voice note: one summary with Submit / Change… / Cancel
+    quick: bool = False              # started by a voice note or typed words: one summary, Submit / Change… / Cancel
     prefilled: bool = False          # "Change…" pressed: the steps show the answers so far
     asked: int | None = Field(default=None, alias="_q")  # the message with the live buttons
 
@@ -457,10 +457,18 @@ async def accept_cat(turn: Turn, inp: Input) -> Outcome:
         return await quick(turn, inp)  # 🆘, then a voice note: straight to the summary
     pressed = inp.pressed(*(await turn.category_names()))
     typed = _typed_category(await turn.categories(), inp.text) if inp.kind == "text" else None
+    if not (pressed or typed) and _says_what(turn, inp):
+        return await quick(turn, inp)  # 🆘, then what they need typed: the same summary
     if not (pressed or typed):
         return Again(turn.t("Please choose the kind of help with one of the buttons."))
     turn.draft.category = pressed or typed
     return Next()
+
+
+def _says_what(turn: Turn, inp: Input) -> bool:
+    """A resident typed what they need at the first question of 🆘 (not a category's name)."""
+    return (inp.kind == "text" and turn.draft.mode == "resident" and not turn.draft.prefilled
+            and quick_request.typed_intent(inp.text) == "request")
 
 
 async def ask_desc(turn: Turn) -> Question:
@@ -502,10 +510,14 @@ async def accept_desc(turn: Turn, inp: Input) -> Outcome:
     if not value:
         return Again(t("Please type a few words about what you need."))
     if len(value) > DESC_MAX:
-        return Again(t("That is a bit long ({n} characters). Please keep it under {max}, "
-                       "or send a voice message.", n=len(value), max=DESC_MAX))
+        return Again(_too_long(t, value))
     d.desc, d.voice = value, None
     return Next()
+
+
+def _too_long(t: Translator, value: str) -> str:
+    return t("That is a bit long ({n} characters). Please keep it under {max}, or send a voice message.",
+             n=len(value), max=DESC_MAX)
 
 
 async def ask_when(turn: Turn) -> Question:
@@ -897,7 +909,8 @@ async def summary(turn: Turn) -> str:
     d, t = turn.draft, turn.t
     lines = [t("<b>Please check your request:</b>") if d.mode == "resident" else t("<b>Please check the task:</b>")]
     if d.quick:
-        lines = [t("<b>Thank you, I have your voice message.</b> I will ask the volunteers for help like this:")]
+        lines = [t("<b>Thank you, I have your voice message.</b> I will ask the volunteers for help like this:")
+                 if d.voice else t("<b>Thank you, I have your message.</b> I will ask the volunteers for help like this:")]
     if d.mode == "proxy":
         lines.append(t("For: {name}, phone {phone}", name=esc(d.proxy_name), phone=esc(d.proxy_phone)))
         lines.append(t("Address: {a}", a=esc(d.proxy_address)))
@@ -912,6 +925,9 @@ async def summary(turn: Turn) -> str:
         lines.append(t("Description: 🎤 a voice message ({s} s)", s=int(d.voice_s or 0)))
     elif d.desc:
         lines.append(t("Description: {x}", x=esc(d.desc)))
+        if d.quick:
+            lines.append(t("ℹ️ Volunteers in the group see these words, with phone numbers hidden; your name, phone "
+                           "and address go only to the volunteer who takes it."))
     if d.org:
         lines.append(t("Only for members of: {o}", o=esc(dict(await turn.organisations()).get(d.org, "?"))))
     lines += _event_lines(turn) if d.mode == "event" else await _request_lines(turn)
@@ -1037,13 +1053,20 @@ async def _begin(update: Update, ctx: LinliContext, member: Member, mode: str | 
 
 # ---------------------------------------------------------------- the quick request: one voice note
 async def quick(turn: Turn, inp: Input) -> Outcome:
-    """A resident's voice note with the service's defaults (as soon as possible, at home, one helper,
-    the category used last or "other"): straight to the summary (by the typed address if there is no home)."""
+    """A resident's voice note, or what they typed, with the service's defaults (as soon as possible,
+    at home, one helper, the category used last or "other"): straight to the summary (by the typed
+    address if there is no home)."""
     d, member = turn.draft, await load_member(turn.ctx, turn.dialog.tg_user_id)
+    if inp.kind == "text" and len((inp.text or "").strip()) > DESC_MAX:
+        return Again(_too_long(turn.t, (inp.text or "").strip()))
     codes = [str(c["code"]) for c in await turn.categories()]
     chosen = await quick_request.defaults(turn.ctx.db, member.id if member else 0, codes)  # none: Submit says so
     d.category, d.when, d.starts_at, d.slots, d.address = chosen.category, chosen.when, None, chosen.slots, None
-    d.voice, d.voice_s, d.desc, d.quick = inp.file_id, inp.duration or 0, None, True
+    if inp.kind == "text":
+        d.voice, d.voice_s, d.desc = None, None, (inp.text or "").strip()
+    else:
+        d.voice, d.voice_s, d.desc = inp.file_id, inp.duration or 0, None
+    d.quick = True
     if await turn.home() is None:
         d.fix = True  # the typed place, then back to the summary
         return Go("addr")
@@ -1066,6 +1089,30 @@ async def voice_request(update: Update, ctx: LinliContext) -> bool:
         return True
     except DomainError as err:
         await reply(update, error_text(t, err), await main_menu(ctx, user.id, t))
+        return True
+    turn = await _turn(update, ctx, await _open(update, ctx, member, "resident", as_staff=False))
+    assert turn is not None  # a draft just made
+    await _follow(turn, await quick(turn, dialogs.input_from_message(update)))
+    return True
+
+
+@dialogs.starter("typed-request")
+async def typed_request(update: Update, ctx: LinliContext) -> bool:
+    """A registered resident types what they need in private outside any dialog: the quick request's
+    summary, as for a voice note ("I need help" alone: the first question). Thanks, "ok", an emoji,
+    and anyone not a resident: left to the polite fallback."""
+    msg, user = update.effective_message, update.effective_user
+    if msg is None or msg.text is None or user is None:
+        return False
+    intent = quick_request.typed_intent(msg.text)
+    member = await load_member(ctx, user.id) if intent != "chatter" else None
+    if member is None or not member.registered or member.community_id is None or not member.is_resident:
+        return False
+    if intent == "help":
+        await _begin(update, ctx, member, "resident", as_staff=False)
+        return True
+    if len(msg.text.strip()) > DESC_MAX:
+        await reply(update, _too_long(await tr_for(update, ctx), msg.text.strip()))
         return True
     turn = await _turn(update, ctx, await _open(update, ctx, member, "resident", as_staff=False))
     assert turn is not None  # a draft just made

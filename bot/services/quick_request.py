@@ -10,8 +10,10 @@ as possible, at their registered address (or area), one helper, and the category
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from bot.models import N_, Member, NotAllowed, NotRegistered
 from storage import tasks as task_store
@@ -60,3 +62,37 @@ def pick_category(active: Sequence[str], last: str | None) -> str:
 async def defaults(db: Database, member_id: int, active_categories: Sequence[str]) -> QuickDefaults:
     """The defaults of a quick request by ``member_id``, given the community's active category codes."""
     return QuickDefaults(category=pick_category(active_categories, await task_store.last_category(db, member_id)))
+
+
+# What a resident may type outside any dialog that asks for nothing: thanks, yes and no, greetings,
+# goodbyes (compared as ``_plain`` leaves them: no spaces, punctuation or emoji, lower case).
+CHATTER = frozenset({
+    "谢谢", "谢谢你", "谢谢您", "谢谢了", "多谢", "感谢", "非常感谢", "好", "好的", "好吧", "好啊", "好了", "嗯", "嗯嗯", "哦",
+    "噢", "是", "是的", "对", "对的", "行", "可以", "收到", "知道了", "明白", "明白了", "不用", "不用了", "没事", "没事了",
+    "没有", "不", "不是", "不要", "再见", "拜拜", "你好", "您好", "早", "早上好", "中午好", "下午好", "晚上好", "在吗",
+    "在不在", "哈哈", "取消", "算了", "菜单", "开始", "ok", "okay", "thanks", "thankyou", "thx", "yes", "no", "hi",
+    "hello", "hey", "bye", "goodbye", "good", "fine", "cancel", "menu", "start",
+})
+# Asking for help without saying what: the usual first question (what kind of help) follows.
+HELP_WORDS = frozenset({
+    "帮助", "求助", "帮忙", "我要求助", "我需要帮助", "需要帮助", "我要帮助", "请帮忙", "请帮帮我", "帮帮我", "帮我",
+    "help", "helpme", "ineedhelp", "pleasehelp", "pleasehelpme", "sos",
+})
+
+
+def _plain(text: str) -> str:
+    """Letters and digits only, full-width folded, lower case."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(ch for ch in folded if unicodedata.category(ch)[0] in "LN")
+
+
+def typed_intent(text: str | None) -> Literal["chatter", "help", "request"]:
+    """What a resident's message typed outside any dialog is: "chatter" (thanks, ok, an emoji: it
+    asks for nothing), "help" (asking for help without saying what), or a "request" (what they need,
+    in their words)."""
+    plain = _plain(text or "")
+    if len(plain) < 2 or plain in CHATTER:
+        return "chatter"
+    if plain in HELP_WORDS:
+        return "help"
+    return "request"
