@@ -25,7 +25,7 @@ from telegram import Message, Update
 from telegram.ext import ApplicationHandlerStop, TypeHandler
 
 from bot.context import LinliApp, LinliContext
-from bot.models import N_
+from bot.models import N_, AlreadyClaimed, InvalidState, TaskFull
 from bot.ui import answer, tr_for
 from storage import cards as card_store
 from storage import tasks as task_store
@@ -120,6 +120,19 @@ async def _for_this_card(ctx: LinliContext, message: Message, data: str, card: i
     return await task_store.in_group(ctx.db, int(task), message.chat.id)
 
 
+def _late_claim(data: str, card: int | None, seen: card_store.Pressed) -> str | None:
+    """A Claim the card no longer shows, pressed on that very task's card (the presser's phone had not
+    redrawn it yet): what became of the task, rather than "out of date" (None: not such a press)."""
+    prefix, _, task = data.partition(":")
+    if prefix != "cl" or card is None or task != str(card) or seen.card is None:
+        return None
+    if seen.glance is not None and seen.glance.mine in ("active", "done", "completed"):
+        return AlreadyClaimed.message
+    if str(seen.card["state"]) in ("full", "in_progress"):
+        return TaskFull.message
+    return InvalidState.message
+
+
 async def gate(update: Update, ctx: LinliContext) -> None:
     query = update.callback_query
     if query is None:
@@ -127,6 +140,7 @@ async def gate(update: Update, ctx: LinliContext) -> None:
     why = verdict(update)
     message = query.message
     card: int | None = None
+    late: str | None = None
     if isinstance(message, Message) and message.is_accessible and message.chat.type in ("group", "supergroup"):
         from bot.jobs.cards import check_shown
 
@@ -136,14 +150,17 @@ async def gate(update: Update, ctx: LinliContext) -> None:
             ctx.seen_member, ctx.pressed_glance = (query.from_user.id, seen.member), seen.glance
             card = await check_shown(ctx, seen.card, message.text, message.reply_markup)
             ctx.pressed_card = card
+            late = _late_claim(query.data or "", card, seen) if why == OUT_OF_DATE else None
         except Exception:  # a repair that fails must not stop the press from being answered
             log.exception("could not compare the card in %s with what it should show", message.chat.id)
-        if why is None and not await _for_this_card(ctx, message, query.data or "", card):
+        if late is not None:
+            why = late
+        elif why is None and not await _for_this_card(ctx, message, query.data or "", card):
             why = NOT_YOURS
     if why is None:
         return
     t = await tr_for(update, ctx)
-    await answer(query, t(why))
+    await answer(query, t(why), alert=late is not None)
     log.info("button %r from %s refused: %s", (query.data or "")[:64], query.from_user.id, why)
     raise ApplicationHandlerStop
 
