@@ -290,6 +290,13 @@ async def community_of(db: Database, task_id: int) -> int | None:
     return None if v is None else int(v)
 
 
+async def community_has_group(db: Database, task_id: int) -> bool:
+    """Whether the task's community has a volunteer group the bot is in (False while it was removed)."""
+    found = await db.fetchval("SELECT c.group_chat_id FROM tasks t JOIN communities c ON c.id = t.community_id"
+                              " WHERE t.id = :id", {"id": task_id})
+    return found is not None
+
+
 async def state_of(db: Database, task_id: object) -> str | None:
     v = await db.fetchval("SELECT state FROM tasks WHERE id = :id", {"id": task_id})
     return None if v is None else str(v)

@@ -1027,6 +1027,12 @@ async def _submitted_text(turn: Turn, task_id: int) -> str:
     t, mode = turn.t, turn.draft.mode
     if await tasks.state_of(turn.ctx.db, task_id) == "pending_review":
         return t("Thank you! Your request is waiting for staff review. I will tell you when it is published.")
+    if not await tasks.reaches_volunteers(turn.ctx.db, task_id):
+        if mode == "resident":
+            return t("Your request is saved (#{id}), but the volunteers' group cannot be reached just now, so I have"
+                     " told the community staff: they will find a helper or call you.", id=task_id)
+        return t("The task is saved (#{id}), but Linli is not in the volunteer group now, so nobody sees it yet. Add me"
+                 " back to the group and it is posted there.", id=task_id)
     if mode == "event":
         return t("The event is published in the group (#{id}). Volunteers can claim their places now.", id=task_id)
     if mode == "resident":

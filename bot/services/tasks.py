@@ -338,7 +338,31 @@ async def create_task(db: Database, now: datetime, creator_id: int, new: NewTask
             await alerts.ping_on_duty(conn, now, task_id, community_id, creator_id, area_id, new.category)
         if review:
             await _ask_review(conn, now, task_id, community_id)
+        elif not staff and requester_id is not None:
+            await _tell_staff_if_no_group(conn, now, task_id, community_id)
         return task_id
+
+
+NO_GROUP_STAFF = N_("A resident asked for help (task #{id}), but Linli is not in the volunteer group of {name} at the"
+                    " moment, so no volunteer can see it. Please add me back to the group (the task is posted then),"
+                    " or find someone and call the resident.")
+
+
+async def _tell_staff_if_no_group(conn: Connection, now: datetime, task_id: int, community_id: int) -> None:
+    """The bot was removed from the community's group: staff hear of a resident's new request privately."""
+    community = await community_store.get(conn, community_id)
+    if community is None or community.group_chat_id is not None:
+        return
+    for staff in await member_store.staff_chats_of(conn, community_id):
+        await enqueue(conn, chat_id=staff.tg_user_id, member_id=staff.member_id, kind="text", now=now,
+                      payload={"message": NO_GROUP_STAFF,
+                               "params": {"id": task_id, "name": html.escape(community.name, quote=False)}},
+                      dedupe_key=f"no_group:{task_id}:{staff.member_id}")
+
+
+async def reaches_volunteers(db: Database, task_id: int) -> bool:
+    """Whether volunteers can see the task now: its community's group has the bot in it."""
+    return await task_store.community_has_group(db, task_id)
 
 
 async def toggle_on_duty(db: Database, now: datetime, tg_user_id: int) -> bool:

@@ -250,3 +250,19 @@ async def test_the_details_go_again_only_to_the_volunteer_holding_the_task_and_o
         await tasks.details_again(db, now + timedelta(minutes=5), vol, tid)
     assert await tasks.held_mine(db, vol) == []
     assert await _outbox(db, "task_claimed_volunteer") == 2
+
+
+async def test_staff_hear_privately_of_a_request_made_while_the_bot_is_out_of_the_group(
+        db: Database, now: datetime) -> None:
+    cid, resident, staff, _vol = await _setup(db, now)
+    first = await tasks.create_task(db, now, resident, tasks.NewTask("shopping", description="Buy rice"))
+    assert await tasks.reaches_volunteers(db, first) and await _outbox(db, "text") == 0
+    async with db.transaction() as conn:    # the bot was removed from the group
+        await conn.execute("UPDATE communities SET group_chat_id = NULL WHERE id = ?", (cid,))
+    second = await tasks.create_task(db, now, resident, tasks.NewTask("shopping", description="Buy eggs"))
+    assert not await tasks.reaches_volunteers(db, second)
+    rows = await db.fetchall("SELECT member_id, payload FROM outbox WHERE kind = 'text'")
+    assert [r["member_id"] for r in rows] == [staff]
+    assert json.loads(rows[0]["payload"])["params"]["id"] == second
+    await tasks.create_task(db, now, staff, tasks.NewTask("shopping", description="Staff's own"), staff=True)
+    assert await _outbox(db, "text") == 1   # staff publishing are told in their own answer
