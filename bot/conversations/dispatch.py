@@ -449,7 +449,7 @@ async def cmd_mytasks(update: Update, ctx: LinliContext) -> None:
         lines += ([""] if rows else []) + [_waiting_line(t, w) for w in waiting]
     staff = mytasks_buttons(t, member, rows)
     held = _held_buttons(t, rows, set(await tasks.held_mine(ctx.db, member.id)))
-    buttons = [list(row) for row in inline(held).inline_keyboard]
+    buttons = [list(row) for row in inline(held + _cancel_buttons(t, rows, member.id)).inline_keyboard]
     buttons += [list(row) for row in staff.inline_keyboard] if staff is not None else []
     buttons += [list(row) for row in inline(_waiting_buttons(t, waiting)).inline_keyboard]
     await reply(update, "\n".join(lines), InlineKeyboardMarkup(buttons) if buttons else None)
@@ -459,6 +459,14 @@ def _held_buttons(t: Translator, rows: list[Task], held: set[int]) -> list[list[
     """The details again (the resident's contact, Done, Withdraw) of each task the volunteer holds."""
     return [[(t("📄 Details: {task}", task=tasks.label(r.title, r.description, limit=20) or f"#{r.id}")[:60],
               f"md:{r.id}")] for r in rows if r.id in held]
+
+
+def _cancel_buttons(t: Translator, rows: list[Task], member_id: int) -> list[list[tuple[str, str]]]:
+    """Cancel each of the member's own requests still to happen, taken or not (the "who is coming"
+    message has the same button; a request nobody took had none)."""
+    return [[(t("✖ Cancel: {task}", task=tasks.label(r.title, r.description, limit=20) or f"#{r.id}")[:60],
+              f"rc:{r.id}")] for r in rows
+            if r.requester_id == member_id and r.kind == "request" and r.state in tasks.CANCELLABLE_STATES][:10]
 
 
 def _waiting_line(t: Translator, w: Waiting) -> str:
