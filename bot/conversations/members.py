@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -212,8 +213,34 @@ async def ask_lang(turn: RegTurn) -> Question:
     return intro + "\n" + t("Which language do you prefer?"), inline(rows)
 
 
+def _plain(text: str | None) -> str:
+    """Letters and digits only, full-width folded, lower case: typed words as compared with a button's."""
+    folded = unicodedata.normalize("NFKC", text or "").casefold()
+    return "".join(ch for ch in folded if unicodedata.category(ch)[0] in "LN")
+
+
+def _typed(inp: Input, choices: dict[str, tuple[str, ...]]) -> str | None:
+    """The button whose words were typed instead of tapped (the label in either language, or a
+    plain synonym), None for anything else."""
+    if inp.kind != "text":
+        return None
+    said = _plain(inp.text)
+    for value, words in choices.items():
+        if said in {_plain(translator(lang)(word)) for word in words for lang in ("zh", "en")}:
+            return value
+    return None
+
+
+LANG_WORDS = {"zh": ("中文", "汉语", "中国话", "普通话", "Chinese"), "en": ("English", "英文", "英语")}
+ROLE_WORDS = {  # the labels of ask_role's buttons (in either language), and plain words for them
+    "resident": (N_("🙋 I need help"), "需要帮助", "求助", "我要求助", "居民", "resident"),
+    "volunteer": (N_("💪 I want to volunteer"), "志愿者", "当志愿者", "我是志愿者", "volunteer"),
+    "both": (N_("🤝 Both"), "都是", "两个都要", "都要"),
+}
+
+
 async def accept_lang(turn: RegTurn, inp: Input) -> Outcome:
-    lang = inp.pressed("zh", "en")
+    lang = inp.pressed("zh", "en") or _typed(inp, LANG_WORDS)
     if lang is None:
         return Again(turn.t("Please press one of the buttons."))
     turn.draft.lang = lang
@@ -228,7 +255,7 @@ async def ask_role(turn: RegTurn) -> Question:
 
 
 async def accept_role(turn: RegTurn, inp: Input) -> Outcome:
-    role = inp.pressed("resident", "volunteer", "both")
+    role = inp.pressed("resident", "volunteer", "both") or _typed(inp, ROLE_WORDS)
     if role is None:
         return Again(turn.t("Please press one of the buttons."))
     turn.draft.role = role  # type: ignore[assignment]  # one of the three pressed

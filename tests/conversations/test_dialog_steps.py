@@ -117,13 +117,18 @@ def _reg(step: str, **draft: Any) -> reg.RegTurn:
     return reg.RegTurn(None, None, Dialog(7, "register", step, {}), reg.RegisterDraft(**draft), translator("en"))  # type: ignore[arg-type]
 
 
-async def test_register_language_and_role_are_pressed() -> None:
+async def test_register_language_and_role_are_pressed_or_their_words_typed() -> None:
     turn = _reg("lang")
-    assert isinstance(await reg.accept_lang(turn, typed("English")), Again)
+    assert isinstance(await reg.accept_lang(turn, typed("Englisch bitte")), Again)
     assert await reg.accept_lang(turn, pressed("en")) == Next() and turn.draft.lang == "en"
+    assert await reg.accept_lang(turn, typed(" 中文。")) == Next() and turn.draft.lang == "zh"
+    assert await reg.accept_lang(turn, typed("ENGLISH")) == Next() and turn.draft.lang == "en"
     turn = _reg("role")
     assert isinstance(await reg.accept_role(turn, pressed("admin")), Again)
+    assert isinstance(await reg.accept_role(turn, typed("admin")), Again)
     assert await reg.accept_role(turn, pressed("both")) == Next() and turn.draft.role == "both"
+    assert await reg.accept_role(turn, typed("我想当志愿者")) == Next() and turn.draft.role == "volunteer"
+    assert await reg.accept_role(turn, typed("I need help")) == Next() and turn.draft.role == "resident"
 
 
 async def test_register_name_typed() -> None:
