@@ -363,6 +363,10 @@ async def _skills_markup(turn: RegTurn) -> InlineKeyboardMarkup:
     return inline(rows)
 
 
+AVAIL_WORDS = {"weekdays": (N_("Weekdays"),), "weekends": (N_("Weekends"),), "evenings": (N_("Evenings"),),
+               "any": (N_("Any time"), "随时", "都可以"), "skip": (N_("Skip"), "不选")}
+
+
 async def ask_avail(turn: RegTurn) -> Question:
     t = turn.t
     rows = [[(t("Weekdays"), button("avail", "weekdays")), (t("Weekends"), button("avail", "weekends"))],
@@ -372,7 +376,7 @@ async def ask_avail(turn: RegTurn) -> Question:
 
 
 async def accept_avail(turn: RegTurn, inp: Input) -> Outcome:
-    chosen = inp.pressed("weekdays", "weekends", "evenings", "any", "skip")
+    chosen = inp.pressed("weekdays", "weekends", "evenings", "any", "skip") or _typed(inp, AVAIL_WORDS)
     if chosen is None:
         return Again(turn.t("Please press one of the buttons."))
     turn.draft.availability = None if chosen == "skip" else chosen
@@ -389,11 +393,16 @@ async def ask_consent(turn: RegTurn) -> Question:
     return text, inline([[(t("✅ I agree"), button("consent", "yes"))], [(t("Cancel"), button("consent", "no"))]])
 
 
+CONSENT_WORDS = {"yes": (N_("✅ I agree"), "同意", "我同意", "好", "好的", "可以", "是", "是的", "agree", "yes", "ok"),
+                 "no": (N_("Cancel"), "不同意", "不要", "不", "no")}
+
+
 async def accept_consent(turn: RegTurn, inp: Input) -> Outcome:
-    if inp.pressed("yes"):
+    typed = _typed(inp, CONSENT_WORDS)
+    if inp.pressed("yes") or typed == "yes":
         await _register(turn)
         return Stop()
-    if inp.pressed("no"):
+    if inp.pressed("no") or typed == "no":
         await dialogs.finish(turn.ctx, turn.dialog.tg_user_id)
         await reply(turn.update, turn.t("Cancelled. Nothing was saved."), await main_menu(turn.ctx, turn.dialog.tg_user_id, turn.t))
         return Stop()

@@ -1,6 +1,7 @@
 """A new neighbour who types the words on a registration button instead of tapping it ("中文",
-"我需要帮助", "English", "I want to volunteer"), as many elderly people do, is understood, the way
-the request dialog already takes typed answers; anything else still gets "please press a button"."""
+"我需要帮助", "我同意", "English", "I want to volunteer"), as many elderly people do, is understood,
+the way the request dialog already takes typed answers; anything else still gets "please press a
+button"."""
 
 from __future__ import annotations
 
@@ -38,6 +39,12 @@ async def test_typed_button_words_during_registration(fake: FakeTelegram, bot_pr
     assert _has(role, "d:role:") and "参与" in str(role.text), role.text
     name = await _answer(fake, grandma, "我需要帮助")
     assert "称呼" in str(name.text), name.text
+    await _answer(fake, grandma, "周奶奶")
+    await _answer(fake, grandma, "跳过")   # the phone: the Skip button's word
+    consent = await _answer(fake, grandma, "7号楼")
+    assert _has(consent, "d:consent:"), consent.text
+    done = await _answer(fake, grandma, "我同意")
+    assert "注册好了" in str(done.text), done.text
 
     vol = fake.add_user("Ann", language_code="zh-hans")
     assert _has(await _answer(fake, vol, "/start"), "d:lang:")
