@@ -13,7 +13,7 @@ from typing import Any
 
 from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
-from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import LinliApp, LinliContext
 from bot.conversations.checkin import mytasks_buttons
@@ -27,6 +27,7 @@ from bot.services import alerts, categories, tasks
 from bot.services.access import require_registered
 from bot.ui import (
     answer,
+    community_translator,
     edit_or_send,
     error_text,
     esc,
@@ -39,6 +40,7 @@ from bot.ui import (
     tr_for,
     when_text,
 )
+from storage import cards as card_store
 from storage import claims as claim_store
 from storage import communities as community_store
 from storage import members as member_store
@@ -642,6 +644,25 @@ menu_item("tasks", N_("📋 Open tasks"), visible=volunteer, order=20)(cmd_tasks
 menu_item("mytasks", N_("🗂 My tasks"), visible=participant, order=30)(cmd_mytasks)
 
 
+async def on_card_reply(update: Update, ctx: LinliContext) -> None:
+    """Words typed in answer to an open task's card in the group ("我来", "I can go"): a claim is a tap,
+    so the bot says so under them, in the group's language (else the volunteer thinks it is theirs
+    and nobody comes). Nothing is claimed; nothing private is said."""
+    msg, user = update.effective_message, update.effective_user
+    replied = msg.reply_to_message if msg is not None else None
+    if msg is None or user is None or replied is None or replied.from_user is None or replied.from_user.id != ctx.bot.id:
+        return
+    seen = await card_store.pressed(ctx.db, msg.chat.id, replied.message_id, user.id)
+    if seen.card is None or str(seen.card["state"]) != "open":
+        return
+    t = await community_translator(ctx, int(seen.card["community_id"]))
+    try:
+        await msg.reply_text(t("To take this task, please tap “{claim}” on it: a message here does not claim it.",
+                               claim=t("🙋 Claim")), do_quote=True)
+    except TelegramError as exc:
+        log.info("could not answer a reply to a card in %s: %s", msg.chat.id, exc)
+
+
 def register(app: LinliApp) -> None:
     """Add this feature's handlers to the application."""
     from bot.instance import OUTBOX, run_leased
@@ -654,6 +675,8 @@ def register(app: LinliApp) -> None:
     app.add_handler(CommandHandler("canceltask", cmd_canceltask, filters=private))
     app.add_handler(CommandHandler("review", cmd_review, filters=private))
     app.add_handler(CommandHandler("categories", cmd_categories, filters=private))
+    app.add_handler(MessageHandler(filters.ChatType.GROUPS & filters.REPLY & filters.TEXT & ~filters.COMMAND,
+                                   on_card_reply))
     app.add_handler(CallbackQueryHandler(on_page, pattern=r"^tp:"))
     app.add_handler(CallbackQueryHandler(on_contact_staff, pattern=r"^cs:\d{1,12}$"))
     app.add_handler(CallbackQueryHandler(on_callback, pattern=r"^(cl|dt|wd|rc|ap|rj|ed|md):"))
