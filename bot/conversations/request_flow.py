@@ -1110,6 +1110,9 @@ async def typed_request(update: Update, ctx: LinliContext) -> bool:
     msg, user = update.effective_message, update.effective_user
     if msg is None or msg.text is None or user is None:
         return False
+    if msg.reply_to_message is not None and msg.reply_to_message.from_user is not None \
+            and msg.reply_to_message.from_user.is_bot:
+        return False  # an answer to one of the bot's messages ("是的，他来过了"), not a new request
     intent = quick_request.typed_intent(msg.text)
     member = await load_member(ctx, user.id) if intent != "chatter" else None
     if member is None or not member.registered or member.community_id is None or not member.is_resident:

@@ -65,14 +65,18 @@ async def defaults(db: Database, member_id: int, active_categories: Sequence[str
 
 
 # What a resident may type outside any dialog that asks for nothing: thanks, yes and no, greetings,
-# goodbyes (compared as ``_plain`` leaves them: no spaces, punctuation or emoji, lower case).
+# goodbyes, and the little words around them (compared as ``_plain`` leaves them: no spaces,
+# punctuation or emoji, lower case). A message made only of these is chatter ("是的，谢谢").
 CHATTER = frozenset({
-    "谢谢", "谢谢你", "谢谢您", "谢谢了", "多谢", "感谢", "非常感谢", "好", "好的", "好吧", "好啊", "好了", "嗯", "嗯嗯", "哦",
-    "噢", "是", "是的", "对", "对的", "行", "可以", "收到", "知道了", "明白", "明白了", "不用", "不用了", "没事", "没事了",
-    "没有", "不", "不是", "不要", "再见", "拜拜", "你好", "您好", "早", "早上好", "中午好", "下午好", "晚上好", "在吗",
-    "在不在", "哈哈", "取消", "算了", "菜单", "开始", "ok", "okay", "thanks", "thankyou", "thx", "yes", "no", "hi",
-    "hello", "hey", "bye", "goodbye", "good", "fine", "cancel", "menu", "start",
+    "谢谢", "谢谢你", "谢谢您", "谢谢你们", "谢谢了", "多谢", "感谢", "非常感谢", "太感谢了", "辛苦了", "辛苦", "麻烦了",
+    "谢谢帮忙", "帮忙了", "好", "好的", "好吧", "好啊", "好了", "嗯", "哦", "噢", "是", "是的", "对", "对的", "行", "可以",
+    "收到", "知道了", "明白", "明白了", "没问题", "不用", "不用了", "没事", "没事了", "没有", "不", "不是", "不要", "再见",
+    "拜拜", "你好", "您好", "早", "早上好", "中午好", "下午好", "晚上好", "在吗", "在不在", "哈哈", "取消", "算了", "菜单",
+    "开始", "啦", "呀", "啊", "吧", "呢", "们", "了", "很", "非常", "真", "太",
+    "ok", "okay", "thanks", "thank", "thankyou", "you", "thx", "yes", "no", "hi", "hello", "hey", "bye", "goodbye",
+    "good", "fine", "great", "cancel", "menu", "start", "very", "much", "so", "alot", "lot", "a", "all", "sure",
 })
+_CHATTER_LONGEST_FIRST = sorted(CHATTER, key=len, reverse=True)
 # Asking for help without saying what: the usual first question (what kind of help) follows.
 HELP_WORDS = frozenset({
     "帮助", "求助", "帮忙", "我要求助", "我需要帮助", "需要帮助", "我要帮助", "请帮忙", "请帮帮我", "帮帮我", "帮我",
@@ -91,8 +95,20 @@ def typed_intent(text: str | None) -> Literal["chatter", "help", "request"]:
     asks for nothing), "help" (asking for help without saying what), or a "request" (what they need,
     in their words)."""
     plain = _plain(text or "")
-    if len(plain) < 2 or plain in CHATTER:
-        return "chatter"
     if plain in HELP_WORDS:
         return "help"
+    if len(_without_chatter(plain)) < 2:
+        return "chatter"
     return "request"
+
+
+def _without_chatter(plain: str) -> str:
+    """What is left once the chatter words are taken from the start of ``plain``, one after another
+    (longest first): "是的谢谢" leaves nothing, "谢谢能帮我取个快递吗" leaves the request."""
+    rest = plain
+    while rest:
+        word = next((w for w in _CHATTER_LONGEST_FIRST if rest.startswith(w)), None)
+        if word is None:
+            return rest
+        rest = rest[len(word):]
+    return rest

@@ -67,10 +67,14 @@ async def test_a_resident_types_what_she_needs(fake: FakeTelegram, bot_process: 
         await fake.wait_for_message(group, lambda m: "家里水管漏水了" in _text(m) and _has(m, "cl:"), timeout=T)
         assert await _tasks(db) == 1
 
-        # thanks, ok, an emoji: nothing starts
-        for word in ("谢谢", "好的！", "👍", "OK"):
+        # thanks, yes, ok, an emoji: nothing starts; nor does an answer to one of the bot's messages
+        for word in ("谢谢", "好的！", "是的，谢谢", "👍", "OK"):
             said = await _answer(fake, res, word)
             assert not _has(said, "d:"), (word, _text(said))
+        mark = _mark(fake, res)
+        await fake.send_text(res, None, "他已经来过了，修好了", reply_to=said)
+        said = await fake.wait_for_message(res, timeout=T, after_id=mark)
+        assert not _has(said, "d:"), _text(said)
         await settle(fake)
         assert await _tasks(db) == 1 and await _dialogs(db) == 0
 

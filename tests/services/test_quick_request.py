@@ -48,3 +48,20 @@ async def test_only_registered_residents_start_a_quick_request(db: Database, now
     for member in (None, await _member(db, await make_member(db, now, cid, resident=True, registered=False))):
         with pytest.raises(NotRegistered):
             quick_request.may_ask(member)
+
+
+@pytest.mark.parametrize("text", ["谢谢", "是的，谢谢", "好的，谢谢！", "谢谢你们啦", "嗯嗯 好的", "OK, thanks!",
+                                  "Thank you very much", "👍", "1", "", "辛苦了，谢谢帮忙", "没问题"])
+def test_thanks_and_yes_typed_are_chatter(text: str) -> None:
+    assert quick_request.typed_intent(text) == "chatter"
+
+
+@pytest.mark.parametrize("text", ["我需要帮助", "请帮忙！", "Help me", "I need help"])
+def test_asking_for_help_without_saying_what(text: str) -> None:
+    assert quick_request.typed_intent(text) == "help"
+
+
+@pytest.mark.parametrize("text", ["买菜", "家里水管漏水了，请帮忙看看", "谢谢，能帮我取个快递吗", "Please carry a box",
+                                  "好的，明天能来修灯吗"])
+def test_what_is_needed_is_a_request(text: str) -> None:
+    assert quick_request.typed_intent(text) == "request"
