@@ -647,7 +647,7 @@ menu_item("mytasks", N_("🗂 My tasks"), visible=participant, order=30)(cmd_myt
 async def on_card_reply(update: Update, ctx: LinliContext) -> None:
     """Words typed in answer to an open task's card in the group ("我来", "I can go"): a claim is a tap,
     so the bot says so under them, in the group's language (else the volunteer thinks it is theirs
-    and nobody comes). Nothing is claimed; nothing private is said."""
+    and nobody comes), once per card. Nothing is claimed; nothing private is said."""
     msg, user = update.effective_message, update.effective_user
     replied = msg.reply_to_message if msg is not None else None
     if msg is None or user is None or replied is None or replied.from_user is None or replied.from_user.id != ctx.bot.id:
@@ -655,6 +655,8 @@ async def on_card_reply(update: Update, ctx: LinliContext) -> None:
     seen = await card_store.pressed(ctx.db, msg.chat.id, replied.message_id, user.id)
     if seen.card is None or str(seen.card["state"]) != "open":
         return
+    if not await tasks.card_reply_hint(ctx.db, int(seen.card["id"]), ctx.now()):
+        return  # said once under this card already: the group's messages are few (20 a minute)
     t = await community_translator(ctx, int(seen.card["community_id"]))
     try:
         await msg.reply_text(t("To take this task, please tap “{claim}” on it: a message here does not claim it.",

@@ -33,6 +33,7 @@ from storage import categories as category_store
 from storage import claims as claim_store
 from storage import communities as community_store
 from storage import members as member_store
+from storage import notifications as notification_store
 from storage import tasks as task_store
 from storage import waitlist as waitlist_store
 from storage.db import Connection, Database, Row, SyncConnection
@@ -736,6 +737,13 @@ async def details_again(db: Database, now: datetime, member_id: int, task_id: in
         window = int(now.timestamp()) // DETAILS_AGAIN_SECONDS
         await enqueue(conn, chat_id=member.tg_user_id, member_id=member_id, kind="task_claimed_volunteer", now=now,
                       payload={"task_id": task_id}, dedupe_key=f"details_again:{task_id}:{member_id}:{window}")
+
+
+async def card_reply_hint(db: Database, task_id: int, now: datetime) -> bool:
+    """Whether a message typed in answer to the task's card gets the hint that a claim is a tap: the
+    first one only (one message in the group per card, however many replies, whoever sends them)."""
+    async with db.transaction() as conn:
+        return await notification_store.mark_once(conn, f"card_reply:{task_id}", now)
 
 
 async def waiting_mine(db: Database, member_id: int, now: datetime, *, limit: int = 10) -> list[Waiting]:
