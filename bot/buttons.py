@@ -25,7 +25,8 @@ from telegram import Message, Update
 from telegram.ext import ApplicationHandlerStop, TypeHandler
 
 from bot.context import LinliApp, LinliContext
-from bot.models import N_, AlreadyClaimed, InvalidState, TaskFull
+from bot.models import N_, AlreadyClaimed, InvalidState
+from bot.services.tasks import full
 from bot.ui import answer, tr_for
 from storage import cards as card_store
 from storage import tasks as task_store
@@ -129,7 +130,7 @@ def _late_claim(data: str, card: int | None, seen: card_store.Pressed) -> str | 
     if seen.glance is not None and seen.glance.mine in ("active", "done", "completed"):
         return AlreadyClaimed.message
     if str(seen.card["state"]) in ("full", "in_progress"):
-        return TaskFull.message
+        return full(str(seen.card["kind"])).message
     return InvalidState.message
 
 

@@ -413,8 +413,16 @@ async def claim(db: Database, now: datetime, member_id: int, task_id: int, *,
     if quick is not None and quick.mine not in ACTIVE_CLAIM_STATES:
         _refuse_taken_off(quick.mine, quick.removed)
         if _no_place(quick.state, quick.kind):
-            raise TaskFull()
+            raise full(quick.kind)
     return await db.write(lambda conn: _claim(conn, now, member_id, task_id))
+
+
+EVENT_FULL = N_("Sorry, all places are taken. To be next in line, tap “🕒 Join the waiting list” on the card.")
+
+
+def full(kind: str) -> TaskFull:
+    """No place left: an event's card offers its waiting list instead (bot/jobs/cards.py), so say so."""
+    return TaskFull(EVENT_FULL) if kind == "event" else TaskFull()
 
 
 def _refuse_taken_off(mine: str | None, removed: bool) -> None:
@@ -444,12 +452,12 @@ def _claim(conn: SyncConnection, now: datetime, member_id: int, task_id: int) ->
     if mine not in ACTIVE_CLAIM_STATES:
         _refuse_taken_off(mine, standing.mine_removed)  # staff's word (bot/services/roster.py) comes first
         if _no_place(task.state, task.kind):
-            raise TaskFull()  # filled while this tap waited for the writer: refuse before anything else
+            raise full(task.kind)  # filled while this tap waited for the writer: refuse before anything else
     member = _may_claim(task, standing.member, mine, member_id)
     reliability.check_claim_sync(conn, minimum=task.min_reliability, member_id=member_id, kind=task.kind, now=now)
     taken = standing.taken
     if taken >= task.slots:
-        raise TaskFull()
+        raise full(task.kind)
     if standing.mine_id is not None:
         claim_store.reactivate_sync(conn, standing.mine_id, now)  # a withdrawn claim comes back
         claim_id = standing.mine_id
@@ -484,7 +492,7 @@ def _may_claim(task: ClaimTask, member: Row | None, mine: str | None, member_id:
     if mine == "no_show":
         raise waitlist.MarkedNotComing()  # staff noted before the start that they are not coming
     if task.state == "full":
-        raise TaskFull()
+        raise full(task.kind)
     if task.state not in CLAIMABLE_STATES:
         raise InvalidState()
     return member

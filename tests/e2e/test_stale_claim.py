@@ -1,7 +1,7 @@
 """A volunteer in a hurry taps Claim on a card whose buttons their phone has not redrawn yet (the
 task was taken a moment ago, or cancelled): Telegram hands the bot the card as it is now, without
 that button. The answer says what happened, in the volunteer's language ("all places are taken",
-"you have claimed it already"), not "this button is out of date, use the latest message", which
+on a full event "join the waiting list", "you have claimed it already"), not "this button is out of date, use the latest message", which
 names no message; nothing changes."""
 
 from __future__ import annotations
@@ -59,5 +59,15 @@ async def test_a_late_tap_on_a_taken_task_says_it_is_taken(fake: FakeTelegram, b
             assert refused.get("text") in ("这个按钮已经不能用了，请点最新一条消息里的按钮。", "抱歉，这个按钮不是给您的。"), refused
         await settle(fake)
         assert await db.fetchval("SELECT COUNT(*) FROM claims WHERE task_id = ?", (task,)) == 1
+
+        # a full event's card offers its waiting list: a late tap on Claim is pointed to it
+        staff = await make_member(db, now, cid, staff=True)
+        event = await tasks.create_task(db, datetime.now(UTC), staff, tasks.NewTask(
+            "other", title="Clean the park", kind="event", slots=1, points=5), staff=True)
+        ecard = await fake.wait_for_message(group, lambda m: _has(m, f"cl:{event}"), timeout=T)
+        await fake.wait_callback_answer(await fake.press_button(first_u, ecard, f"cl:{event}"), timeout=T)
+        await fake.wait_for(lambda: _has(ecard, f"wl:{event}"), timeout=T)
+        late = await fake.wait_callback_answer(await fake.press_raw_callback(late_u, ecard, f"cl:{event}"), timeout=T)
+        assert "候补报名" in str(late.get("text")), late
     finally:
         await db.close()

@@ -266,3 +266,19 @@ async def test_staff_hear_privately_of_a_request_made_while_the_bot_is_out_of_th
     assert json.loads(rows[0]["payload"])["params"]["id"] == second
     await tasks.create_task(db, now, staff, tasks.NewTask("shopping", description="Staff's own"), staff=True)
     assert await _outbox(db, "text") == 1   # staff publishing are told in their own answer
+
+
+async def test_a_tap_on_a_full_event_points_to_its_waiting_list(db: Database, now: datetime) -> None:
+    cid, resident, staff, vol = await _setup(db, now)
+    late = await make_member(db, now, cid, volunteer=True)
+    event = await tasks.create_task(db, now, staff, tasks.NewTask("other", title="Clean-up", kind="event", slots=1,
+                                                                  points=5), staff=True)
+    request = await tasks.create_task(db, now, resident, tasks.NewTask("shopping", description="Buy rice"))
+    for tid in (event, request):
+        await tasks.claim(db, now, vol, tid)
+    with pytest.raises(TaskFull) as refused:
+        await tasks.claim(db, now, late, event)
+    assert "waiting list" in refused.value.message
+    with pytest.raises(TaskFull) as refused:
+        await tasks.claim(db, now, late, request)
+    assert "waiting list" not in refused.value.message
