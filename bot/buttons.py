@@ -27,6 +27,7 @@ from telegram.ext import ApplicationHandlerStop, TypeHandler
 from bot.context import LinliApp, LinliContext
 from bot.models import N_, AlreadyClaimed, InvalidState
 from bot.services.tasks import full
+from bot.services.waitlist import MarkedNotComing, RemovedByStaff
 from bot.ui import answer, tr_for
 from storage import cards as card_store
 from storage import tasks as task_store
@@ -127,8 +128,13 @@ def _late_claim(data: str, card: int | None, seen: card_store.Pressed) -> str | 
     prefix, _, task = data.partition(":")
     if prefix != "cl" or card is None or task != str(card) or seen.card is None:
         return None
-    if seen.glance is not None and seen.glance.mine in ("active", "done", "completed"):
+    glance = seen.glance
+    if glance is not None and glance.mine in ("active", "done", "completed"):
         return AlreadyClaimed.message
+    if glance is not None and glance.removed:
+        return RemovedByStaff.message  # staff's word first, full or not (as the claim itself says)
+    if glance is not None and glance.mine == "no_show":
+        return MarkedNotComing.message
     if str(seen.card["state"]) in ("full", "in_progress"):
         return full(str(seen.card["kind"])).message
     return InvalidState.message

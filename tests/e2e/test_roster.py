@@ -244,6 +244,8 @@ async def test_a_volunteer_staff_removed_is_refused_the_event_again(fake: FakeTe
         assert refused in await _press(fake, ann, card, f"wl:{ev}")
         # Claim pressed on the full event while the card still showed it: the removal, not "all taken".
         assert refused in await _answer(fake, await fake.inject_callback(ann, f"cl:{ev}", message=with_claim))
+        # ... and as Telegram sends it once redrawn (Claim gone, her phone had not caught up): the same.
+        assert refused in await _answer(fake, await fake.inject_callback(ann, f"cl:{ev}", message=card.data))
         rows = await db.fetchall("SELECT member_id, state FROM claims WHERE task_id = :t ORDER BY id", {"t": ev})
         assert [tuple(r) for r in rows] == [(ids["Ann"], "withdrawn"), (ids["Bo"], "active")]
         assert await db.fetchval("SELECT COUNT(*) FROM waitlist WHERE task_id = :t", {"t": ev}) == 0
