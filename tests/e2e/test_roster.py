@@ -20,6 +20,8 @@ from storage.timeutil import to_db
 from tests.e2e.people import community_with_group
 from tests.factories import make_member
 
+pytestmark = pytest.mark.unpaced  # the flows, not Telegram's pacing (tests/conftest.py)
+
 T = 10
 
 

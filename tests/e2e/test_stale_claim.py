@@ -9,12 +9,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from bot.services import tasks
 from storage.db import open_database
 from tests.e2e.people import community_with_group
 from tests.factories import make_member
+
+pytestmark = pytest.mark.unpaced  # the flows, not Telegram's pacing (tests/conftest.py)
 
 T = 15
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from storage.db import Database, open_database
 from tests.conftest import ADMIN_ID
 from tests.e2e.people import register, setup_community
+
+pytestmark = pytest.mark.unpaced  # the flows, not Telegram's pacing (tests/conftest.py)
 
 T = 15
 
