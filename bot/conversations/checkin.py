@@ -122,6 +122,18 @@ async def _check_in_typed(update: Update, ctx: LinliContext, text: str) -> None:
     await _check_in(update, ctx, code=text)
 
 
+@dialogs.starter("typed-checkin-code")
+async def _code_without_button(update: Update, ctx: LinliContext) -> bool:
+    """The venue's short code typed straight into the chat, without 📍 first (as the sign at the venue
+    says "type this code"): checked in as with it. Words that are no event's code go on to the others."""
+    msg = update.effective_message
+    text = msg.text if msg is not None else None
+    if update.effective_user is None or not await checkin.is_code(ctx.db, text):
+        return False
+    await _check_in(update, ctx, code=text)
+    return True
+
+
 _menu_checkin = menu_item("checkin", N_("📍 Check in"), visible=volunteer, order=25)(dialogs.typed_code(
     "checkin",
     ask=N_("Please type the check-in code shown at the venue (6 letters), or scan its QR code with"

@@ -43,9 +43,9 @@ from bot.i18n import Translator
 from bot.menu import load_member, main_menu, menu_item, resident, staff
 from bot.models import N_, DomainError, Member, NotAllowed, NotRegistered
 from bot.numbers import parse_int
+from bot.services import checkin, quick_request, series, tasks
 from bot.services import communities as comm
 from bot.services import members as member_svc
-from bot.services import quick_request, series, tasks
 from bot.services.access import require_staff
 from bot.services.tasks import POINTS_MAX, SLOTS_MAX
 from bot.ui import error_text, esc, inline, reply, tr_for
@@ -1113,6 +1113,8 @@ async def typed_request(update: Update, ctx: LinliContext) -> bool:
     if msg.reply_to_message is not None and msg.reply_to_message.from_user is not None \
             and msg.reply_to_message.from_user.is_bot:
         return False  # an answer to one of the bot's messages ("是的，他来过了"), not a new request
+    if await checkin.is_code(ctx.db, msg.text):
+        return False  # an event's check-in code (bot/conversations/checkin.py checks them in)
     intent = quick_request.typed_intent(msg.text)
     member = await load_member(ctx, user.id) if intent != "chatter" else None
     if member is None or not member.registered or member.community_id is None or not member.is_resident:

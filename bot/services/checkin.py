@@ -141,6 +141,20 @@ def normalise_code(text: str) -> str:
     return codes.typed(text)
 
 
+def looks_like_code(text: str | None) -> bool:
+    """Typed words that could be a check-in short code: six of its letters and little else ("abc def",
+    full-width letters too)."""
+    if text is None or len(text.strip()) > 2 * CODE_LENGTH:
+        return False
+    code = normalise_code(text)
+    return len(code) == CODE_LENGTH and all(ch in CODE_ALPHABET for ch in code)
+
+
+async def is_code(db: Database, text: str | None) -> bool:
+    """Whether ``text`` is the short code of an event's check-in (opened by staff, open or not)."""
+    return looks_like_code(text) and await store.event_of_short_code(db, normalise_code(text or "")) is not None
+
+
 async def check_in(db: Database, *, tg_user_id: int, now: datetime, token: str | None = None,
                    short_code: str | None = None) -> CheckedIn:
     """A volunteer scanned the QR code (``token``) or typed the short code."""

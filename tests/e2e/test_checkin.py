@@ -156,3 +156,32 @@ async def test_check_in_by_qr_code_and_short_code_then_close(fake: FakeTelegram,
         assert not fake.errors, fake.errors
     finally:
         await db.close()
+
+
+async def test_the_code_typed_without_the_button_checks_in(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    """A volunteer who is also a resident types the code from the sign at the venue straight into the
+    chat (no 📍 first): checked in, not a request for help; a resident's six-letter word that is no
+    event's code is still read as what she needs."""
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        _group, cid = await community_with_group(fake, db, now)
+        staff_u, ann_u, res_u = (fake.add_user(n, language_code="zh") for n in ("Staff", "Ann", "Wu"))
+        staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="zh", staff=True, name="Staff")
+        ann = await make_member(db, now, cid, tg_user_id=ann_u.id, language="zh", volunteer=True, resident=True,
+                                name="Ann")
+        await make_member(db, now, cid, tg_user_id=res_u.id, language="zh", resident=True, name="Wu",
+                          address="3 Sunny Lane")
+        for u in (staff_u, ann_u, res_u):
+            fake.private_chat(u, create=True)
+        clean = await _event(db, now, cid, staff, "Clean-up", timedelta(minutes=10), timedelta(hours=2), [ann])
+        sheet = await _say(fake, staff_u, f"/checkin {clean}", "签到")
+        code = str(await db.fetchval("SELECT short_code FROM checkin_codes WHERE task_id = ?", (clean,)))
+        assert code in str(sheet.caption or sheet.text)
+        await _say(fake, ann_u, f"{code[:3].lower()} {code[3:]}", "签到成功")
+        assert await _checked_in(db, clean) == {ann}
+        word = next(w for w in ("PARCEL", "BASKET") if w != code)
+        await _say(fake, res_u, word, word)  # no event has it: her words, in the quick request's summary
+        assert await _checked_in(db, clean) == {ann}
+    finally:
+        await db.close()
