@@ -25,9 +25,8 @@ from telegram import Message, Update
 from telegram.ext import ApplicationHandlerStop, TypeHandler
 
 from bot.context import LinliApp, LinliContext
-from bot.models import N_, AlreadyClaimed, InvalidState
-from bot.services.tasks import full
-from bot.services.waitlist import MarkedNotComing, RemovedByStaff
+from bot.models import N_, AlreadyClaimed, DomainError, InvalidState
+from bot.services.tasks import full, refuse_taken_off
 from bot.ui import answer, tr_for
 from storage import cards as card_store
 from storage import tasks as task_store
@@ -131,10 +130,11 @@ def _late_claim(data: str, card: int | None, seen: card_store.Pressed) -> str | 
     glance = seen.glance
     if glance is not None and glance.mine in ("active", "done", "completed"):
         return AlreadyClaimed.message
-    if glance is not None and glance.removed:
-        return RemovedByStaff.message  # staff's word first, full or not (as the claim itself says)
-    if glance is not None and glance.mine == "no_show":
-        return MarkedNotComing.message
+    if glance is not None:
+        try:
+            refuse_taken_off(glance.mine, glance.removed)  # staff's word first, full or not, as the claim says
+        except DomainError as err:
+            return err.message
     if str(seen.card["state"]) in ("full", "in_progress"):
         return full(str(seen.card["kind"])).message
     return InvalidState.message

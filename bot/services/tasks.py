@@ -411,7 +411,7 @@ async def claim(db: Database, now: datetime, member_id: int, task_id: int, *,
     """
     quick = glance if glance is not None else await task_store.claim_glance(db, task_id, member_id)
     if quick is not None and quick.mine not in ACTIVE_CLAIM_STATES:
-        _refuse_taken_off(quick.mine, quick.removed)
+        refuse_taken_off(quick.mine, quick.removed)
         if _no_place(quick.state, quick.kind):
             raise full(quick.kind)
     return await db.write(lambda conn: _claim(conn, now, member_id, task_id))
@@ -425,7 +425,7 @@ def full(kind: str) -> TaskFull:
     return TaskFull(EVENT_FULL) if kind == "event" else TaskFull()
 
 
-def _refuse_taken_off(mine: str | None, removed: bool) -> None:
+def refuse_taken_off(mine: str | None, removed: bool) -> None:
     """Staff took the member off the task, or noted they are not coming: that is said first, full or not
     (it is the answer whatever places come free), and is not theirs to undo."""
     if removed:
@@ -450,7 +450,7 @@ def _claim(conn: SyncConnection, now: datetime, member_id: int, task_id: int) ->
     standing = claim_store.standing_sync(conn, task_id, member_id)
     mine = standing.mine_state
     if mine not in ACTIVE_CLAIM_STATES:
-        _refuse_taken_off(mine, standing.mine_removed)  # staff's word (bot/services/roster.py) comes first
+        refuse_taken_off(mine, standing.mine_removed)  # staff's word (bot/services/roster.py) comes first
         if _no_place(task.state, task.kind):
             raise full(task.kind)  # filled while this tap waited for the writer: refuse before anything else
     member = _may_claim(task, standing.member, mine, member_id)
@@ -489,8 +489,6 @@ def _may_claim(task: ClaimTask, member: Row | None, mine: str | None, member_id:
         raise DomainError(N_("This task is open only to members of {org}."), org=task.organisation_name or "?")
     if mine in ACTIVE_CLAIM_STATES:
         raise AlreadyClaimed()
-    if mine == "no_show":
-        raise waitlist.MarkedNotComing()  # staff noted before the start that they are not coming
     if task.state == "full":
         raise full(task.kind)
     if task.state not in CLAIMABLE_STATES:
