@@ -18,7 +18,7 @@ from telegram import (
     Update,
 )
 from telegram.error import TelegramError
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults, JobQueue
 
 from bot import codes
 from bot.budget import SharedBudget
@@ -120,6 +120,24 @@ class LinliApplication(Application):  # type: ignore[type-arg]
         return await super().process_error(update, error, job, coroutine)
 
 
+class LinliJobQueue(JobQueue):  # type: ignore[type-arg]
+    """python-telegram-bot's job queue, stopped without cutting a tick short.
+
+    Its ``stop`` waits for the ticks running at that moment, then shuts the scheduler down, which
+    cancels whatever started meanwhile: a tick that fell due while it waited was cut mid-run, or
+    cancelled before its first step (APScheduler then logs "Error running job" with a traceback).
+    Here the scheduler is paused first, so no tick starts once stopping has begun, and every tick
+    already started (however late) finishes before the shut-down."""
+
+    async def stop(self, wait: bool = True) -> None:
+        if self.scheduler.running:
+            self.scheduler.pause()
+        pending = self._executor._pending_futures
+        while wait and pending:
+            await asyncio.gather(*list(pending), return_exceptions=True)
+        await super().stop(wait)
+
+
 def freeze_start_up_heap() -> None:
     """What start-up loaded (modules, classes, catalogues, python-telegram-bot's and aiohttp's
     objects: several hundred thousand) lives as long as the process: moved out of the collector's
@@ -200,6 +218,7 @@ def _builder(settings: Settings, queue: InboxQueue) -> ApplicationBuilder:  # ty
         .defaults(Defaults(parse_mode="HTML", tzinfo=settings.tz, link_preview_options=LinkPreviewOptions(is_disabled=True)))
         .rate_limiter(ChatRateLimiter() if settings.flood_control else ChatRateLimiter.unthrottled())
         .context_types(ContextTypes(context=LinliContext))
+        .job_queue(LinliJobQueue())
         .update_queue(queue)
         # aiohttp instead of httpx: several times less CPU per Bot API call (bot/http_client.py).
         .request(AiohttpRequest(connection_pool_size=64, connect_timeout=10, read_timeout=15, write_timeout=15))

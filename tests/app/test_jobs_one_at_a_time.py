@@ -5,6 +5,7 @@ which a tick more than a second late is skipped (vouchers then waited ten more m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ class _Gate:
     """A job's stand-in: each tick says it started, then waits to be let go; counts ticks at once."""
 
     def __init__(self) -> None:
-        self.running = self.most = self.ticks = 0
+        self.running = self.most = self.ticks = self.cut = 0
         self.started = asyncio.Event()
         self.go = asyncio.Event()
 
@@ -36,6 +37,9 @@ class _Gate:
         self.started.set()
         try:
             await self.go.wait()
+        except asyncio.CancelledError:
+            self.cut += 1
+            raise
         finally:
             self.running -= 1
 
@@ -96,3 +100,33 @@ async def test_two_ticks_never_overlap_and_a_late_tick_still_runs(monkeypatch: p
     finally:
         gate.go.set()
         await queue.stop(wait=False)
+
+
+async def test_stopping_waits_for_running_ticks_and_starts_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tick that falls due while the queue stops is not started only to be cancelled (python-telegram-
+    bot's own stop waits for the ticks running when it begins, then cancels any started meanwhile: a
+    tick cut mid-run, or "Error running job" in the log when it was cancelled before its first step)."""
+    gates = {n: _Gate() for n in JOBS}
+    running, due = gates["voucher_expiry"], gates["cards"]
+    app = _app(monkeypatch, gates)
+    queue = app.job_queue
+    jobs = {j.name: j.job for j in queue.jobs()}
+    await queue.start()
+    try:
+        jobs["voucher_expiry"].modify(next_run_time=datetime.now(UTC))
+        await asyncio.wait_for(running.started.wait(), 10)
+        stopping = asyncio.create_task(queue.stop())
+        await asyncio.sleep(0)
+        jobs["cards"].modify(next_run_time=datetime.now(UTC))  # falls due while the queue stops
+        with contextlib.suppress(TimeoutError):  # (it must not start: waiting out a second proves nothing more)
+            await asyncio.wait_for(due.started.wait(), 1)
+        assert not stopping.done()  # the running tick is waited for
+        running.go.set()
+        await asyncio.wait_for(stopping, 10)
+        assert running.ticks == 1 and running.cut == 0
+        assert due.ticks == 0  # none started once stopping began (one would outlive the database: the tick is shielded)
+    finally:
+        running.go.set()
+        due.go.set()
+        if queue.scheduler.running:
+            await queue.stop(wait=False)

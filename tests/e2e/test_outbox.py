@@ -93,11 +93,13 @@ async def test_broadcast_1000_at_flood_limit_and_button_answer_not_delayed(fake:
     refused = [c for c in fake.api_calls() if not c.ok and c.error_code == 429]
     log = log_path.read_text(errors="replace")
     error_lines = [ln for ln in log.splitlines() if " ERROR " in ln or "Traceback" in ln]
+    first_error = next((i for i, ln in enumerate(log.splitlines()) if " ERROR " in ln), None)
+    context = "\n".join(log.splitlines()[first_error:first_error + 40]) if first_error is not None else ""
     print(f"\nbroadcast: {len(sends)} messages in {duration:.1f} s = {rate:.1f}/s "
           f"({rate / ALLOWED_RATE:.0%} of {ALLOWED_RATE:.0f}/s); 429 answers: {len(refused)};"
           f" button answered in {answer_delay:.2f} s")
     assert _received(fake, users).count(1) == n
-    assert error_lines == []
+    assert error_lines == [], context
     # The answer did not queue behind the broadcast: it came while most messages were still to go.
     # (How fast the broadcast runs is measured by bench/broadcast.py, not asserted here.)
     answered_at = next(c.time for c in fake.api_calls("answerCallbackQuery") if c.params.get("callback_query_id") == qid)
