@@ -171,7 +171,7 @@ class PinnedBot(BotProcess):
         self.pin = pin
         self.command = command
 
-    async def start(self, timeout: float = 60.0) -> None:
+    async def start(self, timeout: float | None = 60.0, *, ready: str = "Application started") -> None:
         real_popen = subprocess.Popen
         prefix = ["taskset", "-c", "0"] if self.pin else []
         command = self.command
@@ -181,7 +181,7 @@ class PinnedBot(BotProcess):
 
         subprocess.Popen = popen  # type: ignore[assignment,misc]
         try:
-            await super().start(timeout)
+            await super().start(timeout, ready=ready)
         finally:
             subprocess.Popen = real_popen  # type: ignore[misc]
 

@@ -68,7 +68,7 @@ class Watcher:
                     self._done(call.time - t0, call.time)
             elif call.method == "sendMessage":
                 try:
-                    chat = int(call.params.get("chat_id"))
+                    chat = int(call.params.get("chat_id"))  # type: ignore[arg-type]  # (None: TypeError, skipped)
                 except (TypeError, ValueError):
                     continue
                 waiting = self.msg.get(chat)

@@ -176,7 +176,7 @@ def line(name: str, values: list[float]) -> str:
             f" {f(percentile(values, 99))} | {f(max(values))} |")
 
 
-def plan(con: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> str:
+def plan(con: sqlite3.Connection, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> str:
     return " | ".join(r[3] for r in con.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall())
 
 

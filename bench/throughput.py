@@ -101,9 +101,10 @@ def build_steps(fake: FakeTelegram, n: int, cards: dict[int, StoredMessage], cmd
             user = cmd_users[(i // 5) % len(cmd_users)]
             text = "/points" if (i // 5) % 2 == 0 else "/tasks"
 
-            async def step(user: User = user, text: str = text) -> tuple[str, Any]:
+            async def command(user: User = user, text: str = text) -> tuple[str, Any]:
                 await fake.send_text(user, None, text)
                 return "msg", user.id
+            steps.append(command)
         else:
             slot = i % len(tap_users)
             user = tap_users[slot]
@@ -115,13 +116,13 @@ def build_steps(fake: FakeTelegram, n: int, cards: dict[int, StoredMessage], cmd
                 data = f"cl:{tid}"
                 holding[slot] = tid
 
-            async def step(user: User = user, tid: int = tid, data: str = data) -> tuple[str, Any]:
+            async def tap(user: User = user, tid: int = tid, data: str = data) -> tuple[str, Any]:
                 # Withdraw is pressed where the bot puts it: the volunteer's private details message
                 # (on the group card it would be refused); if that has not arrived yet (or the bot
                 # sends none, as the references), on the card.
                 target = _private_button(fake, user, data) if data.startswith("wd:") else None
                 return "cb", await fake.press_raw_callback(user, target or cards[tid], data)
-        steps.append(step)
+            steps.append(tap)
     return steps
 
 
