@@ -96,6 +96,15 @@ class Translator:
             return text
         return _ONE.sub(_singular, text)
 
+    def join(self, items: Iterable[str]) -> str:
+        """A list as the language writes one: "A、B、C" in Chinese; "A", "A and B", "A, B and C" in English."""
+        parts = list(items)
+        if self.lang != "en":
+            return "、".join(parts)
+        if len(parts) < 3:
+            return " and ".join(parts)
+        return ", ".join(parts[:-1]) + " and " + parts[-1]
+
     def np(self, singular: str, plural: str, n: int, /, **params: object) -> str:
         found = self._msgs.get(singular)
         if isinstance(found, tuple):

@@ -431,7 +431,7 @@ async def _r_confirm(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     state = await task_store.state_of(rc.db, tid)
     if state != "awaiting_confirmation":
         return None
-    names = "、".join(esc(n) for n in p.get("volunteers", [])) or "?"
+    names = rc.t.join(esc(n) for n in p.get("volunteers", [])) or "?"
     task = await task_store.row(rc.db, tid)
     title = await _title(rc, tid)
     if task is not None and task.is_proxy:  # staff confirm for the resident they published for

@@ -514,7 +514,7 @@ async def profile_command(update: Update, ctx: LinliContext) -> None:
         t("Name: {v}", v=esc(m.display_name or "")),
         t("Phone: {v}", v=esc(m.phone or t("not given"))),
         t("Area: {v}", v=esc(area or t("not given"))),
-        t("Role: {v}", v=esc(", ".join(roles))),
+        t("Role: {v}", v=esc(t.join(roles))),
         t("Points: {v}", v=m.balance),
         t("To change or erase it, press a button below."),
     ]
@@ -747,7 +747,7 @@ async def staff_command(update: Update, ctx: LinliContext) -> None:
         await _staff_find(update, ctx, t, cid, " ".join(args[1:]), private)
     elif verb not in ("add", "remove"):
         rows = await svc.staff_members(ctx.db, community_id=cid)
-        names = ", ".join(f"#{r.id} {esc(r.display_name or '?')}" for r in rows)
+        names = t.join(f"#{r.id} {esc(r.display_name or '?')}" for r in rows)
         text = t("Staff: {list}", list=names or "—") if private else ""
         await reply(update, (text + "\n" if text else "") + t(STAFF_HELP))
     else:
@@ -830,7 +830,7 @@ async def areas_command(update: Update, ctx: LinliContext) -> None:
         await reply(update, error_text(t, err) + "\n" + t(AREAS_HELP))
         return
     names = [str(a["name"]) for a in await comm.areas(ctx.db, cid)]
-    text = t("Areas: {list}", list=esc(", ".join(names))) if names else t("No areas yet.")
+    text = t("Areas: {list}", list=esc(t.join(names))) if names else t("No areas yet.")
     await reply(update, text + "\n" + t(AREAS_HELP))
 
 

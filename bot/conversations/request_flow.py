@@ -751,7 +751,7 @@ def repeat_words(t: Translator, mask: int) -> str:
     if mask == series.WEEKDAYS:
         return t("every weekday (Monday to Friday)")
     names = [t(WEEKDAY_NAMES[n]) for n in series.days_of(mask)]
-    return t("every {days}", days=("、" if t.lang == "zh" else ", ").join(names))
+    return t("every {days}", days=t.join(names))
 
 
 async def ask_confirm(turn: Turn) -> Question:

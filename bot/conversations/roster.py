@@ -223,7 +223,7 @@ async def _act(ctx: LinliContext, t: Translator, tg_user_id: int, prefix: str, t
                             now=ctx.now())
     names = {w.member_id: w.display_name or "?" for w in r.waiting} | {p.member_id: p.display_name or "?"
                                                                         for p in r.places}
-    return _done_text(t, ended, ", ".join(names.get(m, "?") for m in ended.given)), _page_of(before, member_id)
+    return _done_text(t, ended, t.join(names.get(m, "?") for m in ended.given)), _page_of(before, member_id)
 
 
 async def on_press(update: Update, ctx: LinliContext) -> None:

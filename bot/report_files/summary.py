@@ -7,8 +7,8 @@ from bot.services.reports import Stats
 from bot.ui import esc
 
 
-def _top(items: list[tuple[str, int]]) -> str:
-    return "、".join(f"{esc(name)} ({n})" for name, n in items) or "—"
+def _top(t: Translator, items: list[tuple[str, int]]) -> str:
+    return t.join(f"{esc(name)} ({n})" for name, n in items) or "—"
 
 
 def summary_text(t: Translator, st: Stats, *, title: str) -> str:
@@ -25,13 +25,13 @@ def summary_text(t: Translator, st: Stats, *, title: str) -> str:
           m="—" if st.median_complete_minutes is None else t("{n} min", n=round(st.median_complete_minutes))),
         t("Active volunteers: {n} · new members: {m}", n=st.active_volunteers, m=st.new_members),
         t("No-show rate: {r}", r="—" if st.no_show_rate is None else str(round(st.no_show_rate * 100)) + "%"),
-        t("Most no-shows: {x}", x=_top(st.no_shows)),
+        t("Most no-shows: {x}", x=_top(t, st.no_shows)),
         t("Points credited: {a} · redeemed: {b}", a=st.points_credited, b=st.points_redeemed),
         *([t("Points expired (not used in time): {n}", n=st.points_expired)] if st.points_expired else []),
-        t("Top categories: {x}", x=_top(st.top_categories)),
-        t("Top areas: {x}", x=_top(st.top_areas)),
-        t("Top volunteers: {x}", x=_top(st.top_volunteers)),
-        t("Top organisations: {x}", x=_top(st.top_organisations)),
+        t("Top categories: {x}", x=_top(t, st.top_categories)),
+        t("Top areas: {x}", x=_top(t, st.top_areas)),
+        t("Top volunteers: {x}", x=_top(t, st.top_volunteers)),
+        t("Top organisations: {x}", x=_top(t, st.top_organisations)),
         t("Members who cannot be reached by the bot: {n}", n=st.unreachable_members),
     ]
     return "\n".join(lines)[:4000]

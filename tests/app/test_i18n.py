@@ -165,3 +165,21 @@ def test_update_does_not_copy_an_id_another_part_holds_untranslated(tmp_path: Pa
     for folder in (zh, en):
         with (folder / "rewards.po").open("rb") as fh:
             assert [m.id for m in read_po(fh) if m.id] == ["Points"]
+
+
+def test_a_list_is_written_the_way_each_language_writes_one() -> None:
+    en, zh = translator("en"), translator("zh")
+    assert [en.join(x) for x in ([], ["A"], ["A", "B"], ["A", "B", "C"])] == ["", "A", "A and B", "A, B and C"]
+    assert zh.join(["甲", "乙", "丙"]) == "甲、乙、丙"
+
+
+def test_an_english_report_lists_its_tops_without_chinese_punctuation() -> None:
+    from bot.report_files.summary import summary_text
+    from bot.services.reports import Stats
+
+    fields = {name: 0 for name in Stats.__dataclass_fields__}  # type: ignore[attr-defined]
+    st = Stats(**{**fields, "counts": {}, "no_shows": [], "top_areas": [], "top_volunteers": [],
+                  "top_organisations": [], "top_categories": [("escort", 1), ("shopping", 2)],
+                  "median_claim_minutes": None, "median_complete_minutes": None, "no_show_rate": None})
+    assert "Top categories: escort (1) and shopping (2)" in summary_text(translator("en"), st, title="June")
+    assert "escort (1)、shopping (2)" in summary_text(translator("zh"), st, title="六月")
