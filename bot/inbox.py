@@ -381,6 +381,31 @@ class InboxPollRequest(AiohttpRequest):
         return len(items)
 
 
+_WARNED: dict[Any, None] = {}  # the ids of unreadable updates logged already (read_update)
+
+
+def read_update(data: dict[str, Any], bot: Bot | None) -> tuple[Update, bool]:
+    """One update as Telegram sent it (an object; Telegram's always carry an ``update_id``), read by
+    python-telegram-bot, and True. One it cannot read (a shape a newer or older Bot API sent) is
+    reduced to its id, and False: it is stored and handled as an empty update (no handler acts on
+    it), so Telegram is told it arrived and the updates after it go on; its redelivery has the same
+    id and is recognised as ever. The one home of this rule, for long polling (``_readable``) and
+    the webhook (bot/webhook.py). Logged once at WARNING, with the id, the kind of update and the
+    error's type: never the content (residents' names, phones and addresses)."""
+    try:
+        return Update.de_json(data, bot), True
+    except Exception as exc:
+        update_id = data.get("update_id")
+        if update_id not in _WARNED:  # a redelivery (its 200 lost on the way) is not logged again
+            if len(_WARNED) > 1000:
+                _WARNED.clear()
+            _WARNED[update_id] = None
+            kind = ",".join(sorted(str(k)[:40] for k in data if k != "update_id")[:5]) or "nothing"
+            log.warning("update %s cannot be read (%s in its %s): it is handled as an empty update",
+                        update_id, type(exc).__name__, kind)
+        return Update.de_json({"update_id": update_id}, bot), False
+
+
 def _readable(payload: bytes) -> bytes:
     """A getUpdates answer with each update python-telegram-bot cannot read reduced to its id: it is
     handled as nothing (its inbox row keeps what Telegram sent), and the updates after it go on."""
@@ -392,10 +417,9 @@ def _readable(payload: bytes) -> bytes:
     if not isinstance(result, list):
         return payload
     for i, item in enumerate(result):
-        try:
-            Update.de_json(item, None)
-        except Exception as exc:
-            update_id = item.get("update_id") if isinstance(item, dict) else None
-            log.warning("update %s cannot be read (%r): it is handled as an empty update", update_id, exc)
-            result[i] = {"update_id": update_id}
+        if not isinstance(item, dict):
+            log.warning("an update in getUpdates' answer is not an object: it is handled as an empty update")
+            result[i] = {"update_id": None}
+        elif not read_update(item, None)[1]:
+            result[i] = {"update_id": item.get("update_id")}
     return json.dumps(body).encode()
