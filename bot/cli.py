@@ -126,6 +126,9 @@ def cmd_run(settings: Settings) -> int:
         poll_lease.keep(app, lease, lambda: app.bot_data["runtime"].db)
     try:
         if settings.webhook_url:
+            from bot import webhook
+
+            webhook.install()  # what each POST is answered (bot/webhook.py)
             host, _, port = settings.webhook_listen.rpartition(":")
             app.run_webhook(
                 listen=host,

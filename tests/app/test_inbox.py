@@ -286,14 +286,16 @@ async def test_the_webhook_answers_200_only_after_the_commit_and_500_without_a_d
 
     import aiohttp
     from telegram import Bot
-    from telegram.ext._utils.webhookhandler import WebhookAppClass, WebhookServer
+    from telegram.ext._utils.webhookhandler import WebhookServer
+
+    from bot.webhook import InboxWebhookApp
 
     queue = InboxQueue()
     queue.inbox = Inbox(db, Recorder(), now=clock.now, owner="a")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = WebhookServer("127.0.0.1", port, WebhookAppClass("/telegram", Bot("1:x"), queue), None, None)
+    server = WebhookServer("127.0.0.1", port, InboxWebhookApp("/telegram", Bot("1:x"), queue), None, None)
     ready = asyncio.Event()
     await server.serve_forever(ready=ready)
     await ready.wait()
