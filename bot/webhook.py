@@ -94,5 +94,10 @@ class InboxWebhookApp(WebhookAppClass):
 
 
 def install() -> None:
-    """python-telegram-bot's Updater serves the webhook with ``InboxWebhookApp`` from now on."""
+    """python-telegram-bot's Updater serves the webhook with ``InboxWebhookApp`` from now on. A
+    python-telegram-bot that builds its web application some other way stops the start (its own
+    handler would answer 400 to an unreadable update again, and log bodies), rather than run so."""
+    if not isinstance(getattr(ptb_updater, "WebhookAppClass", None), type):
+        raise RuntimeError("python-telegram-bot's Updater has no WebhookAppClass any more: "
+                           "bot/webhook.py needs updating for this version")
     setattr(ptb_updater, "WebhookAppClass", InboxWebhookApp)  # noqa: B010 (a module's attribute)

@@ -188,3 +188,14 @@ async def test_a_wrong_or_missing_secret_is_refused(fake: FakeTelegram, hook: Ho
     assert hook.rows(555_050) == []
     assert await hook.post(body) == 200
     await _answered_once(fake, user)
+
+
+def test_a_python_telegram_bot_without_the_app_class_stops_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rather than serve with python-telegram-bot's own handler (400 to an unreadable update)."""
+    from telegram.ext import _updater
+
+    from bot import webhook
+
+    monkeypatch.delattr(_updater, "WebhookAppClass")
+    with pytest.raises(RuntimeError, match="WebhookAppClass"):
+        webhook.install()
