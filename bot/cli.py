@@ -126,9 +126,6 @@ def cmd_run(settings: Settings) -> int:
         poll_lease.keep(app, lease, lambda: app.bot_data["runtime"].db)
     try:
         if settings.webhook_url:
-            from bot import webhook
-
-            webhook.install()  # what each POST is answered (bot/webhook.py)
             host, _, port = settings.webhook_listen.rpartition(":")
             app.run_webhook(
                 listen=host,
@@ -170,14 +167,27 @@ def _polling_turn(settings: Settings) -> poll_lease.PollLease | None:
 
 def _start_problem(settings: Settings, token: str, instance: Instance) -> str | None:
     """What stops ``linli run`` before it starts, in one line: the database, the instance name
-    (another live process uses it: bot/instance.py), the token."""
+    (another live process uses it: bot/instance.py), the token, the webhook's handler (bot/webhook.py)."""
     try:
         asyncio.run(_check_database(settings, instance))
     except DatabaseError as exc:
         return _db_problem(exc)
     except NameTaken as exc:
         return str(exc)
-    return asyncio.run(_get_me(settings, token))[0]
+    return asyncio.run(_get_me(settings, token))[0] or _install_webhook(settings)
+
+
+def _install_webhook(settings: Settings) -> str | None:
+    """In webhook mode, the bot's own answer to each POST (bot/webhook.py); a line if it cannot be had."""
+    if not settings.webhook_url:
+        return None
+    from bot import webhook
+
+    try:
+        webhook.install()
+    except RuntimeError as exc:
+        return str(exc)
+    return None
 
 
 def _stop_when_polling_dies(app: Any) -> None:
