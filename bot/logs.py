@@ -115,6 +115,24 @@ class SkippedRun(logging.Filter):
         return "maximum number of running instances reached" not in record.getMessage()
 
 
+class WithholdUpdates(logging.Filter):
+    """python-telegram-bot logs an update it cannot read whole, at CRITICAL, with a traceback
+    ("Error while parsing updates! Received data was [...]"): names, phone numbers, addresses and
+    typed words in the log, and an alarm for what the bot then handles (long polling asks again and
+    reduces that update to its id: bot/inbox.py ``read_update``). Such a record becomes one WARNING
+    line naming the error's type; the content and traceback are left out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "Received data was" in str(record.msg):
+            error = record.exc_info[1] if record.exc_info else None
+            record.msg = ("python-telegram-bot could not read what Telegram sent (%s); its content is not "
+                          "logged, and an update it cannot read is handled as an empty one (bot/inbox.py)")
+            record.args = (type(error).__name__ if error is not None else "no error given",)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def setup_logging(level: str = "INFO", secret: str | None = None) -> None:
     add_secret(secret)
     handler = logging.StreamHandler(sys.stderr)
@@ -127,3 +145,5 @@ def setup_logging(level: str = "INFO", secret: str | None = None) -> None:
     for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("apscheduler.scheduler").addFilter(SkippedRun())
+    for name in ("telegram.ext.ExtBot", "telegram.Bot", "telegram.ext.Updater"):
+        logging.getLogger(name).addFilter(WithholdUpdates())
