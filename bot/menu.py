@@ -27,14 +27,16 @@ class MenuItem:
     action: MenuAction
     visible: Callable[[Member | None], bool]
     order: int = 50
+    about: str | None = None            # message id: what it is for, in a few words (/help)
 
 
 ITEMS: dict[str, MenuItem] = {}
 
 
-def menu_item(key: str, label: str, *, visible: Callable[[Member | None], bool], order: int = 50) -> Callable[[MenuAction], MenuAction]:
+def menu_item(key: str, label: str, *, visible: Callable[[Member | None], bool], order: int = 50,
+              about: str | None = None) -> Callable[[MenuAction], MenuAction]:
     def deco(fn: MenuAction) -> MenuAction:
-        ITEMS[key] = MenuItem(key, label, fn, visible, order)
+        ITEMS[key] = MenuItem(key, label, fn, visible, order, about)
         return fn
 
     return deco
@@ -73,10 +75,20 @@ async def load_member(ctx: LinliContext, tg_user_id: int) -> Member | None:
     return await member_store.by_tg_with_merchant(ctx.db, tg_user_id)
 
 
+def _visible(member: Member | None) -> list[MenuItem]:
+    return sorted((i for i in ITEMS.values() if i.visible(member)), key=lambda i: (i.order, i.key))
+
+
+def menu_help(member: Member | None, t: Translator) -> list[str]:
+    """What each of this person's menu buttons is for, one line each, in the menu's order (/help):
+    the buttons are named as they read, so the help can never send anyone looking for another."""
+    return [t("“{label}”: {about}", label=t(i.label), about=t(i.about)) for i in _visible(member) if i.about]
+
+
 async def main_menu(ctx: LinliContext, tg_user_id: int, t: Translator) -> ReplyKeyboardMarkup | None:
     """The reply keyboard for this person (two buttons a row, big and plain)."""
     member = await load_member(ctx, tg_user_id)
-    items = sorted((i for i in ITEMS.values() if i.visible(member)), key=lambda i: (i.order, i.key))
+    items = _visible(member)
     if not items:
         return None
     labels = [KeyboardButton(t(i.label)) for i in items]

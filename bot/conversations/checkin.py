@@ -134,7 +134,8 @@ async def _code_without_button(update: Update, ctx: LinliContext) -> bool:
     return True
 
 
-_menu_checkin = menu_item("checkin", N_("📍 Check in"), visible=volunteer, order=25)(dialogs.typed_code(
+_menu_checkin = menu_item("checkin", N_("📍 Check in"), visible=volunteer, order=25,
+                          about=N_("at an event, the code shown at the venue says you are there."))(dialogs.typed_code(
     "checkin",
     ask=N_("Please type the check-in code shown at the venue (6 letters), or scan its QR code with"
            " your phone's camera."),

@@ -414,7 +414,8 @@ async def _attend_flow(update: Update, ctx: LinliContext, dialog: dialogs.Dialog
     await edit_or_send(query, text, markup)
 
 
-@menu_item("points", N_("⭐ My points"), visible=participant, order=55)
+@menu_item("points", N_("⭐ My points"), visible=participant, order=55,
+           about=N_("how many points you have, and what for."))
 async def _menu_points(update: Update, ctx: LinliContext) -> None:
     await cmd_points(update, ctx)
 

@@ -17,7 +17,7 @@ from bot import dialogs
 from bot.context import LinliApp, LinliContext
 from bot.deeplinks import link
 from bot.i18n import both
-from bot.menu import handle_menu_text, load_member, main_menu
+from bot.menu import handle_menu_text, load_member, main_menu, menu_help
 from bot.services import members
 from bot.ui import answer, esc, reply, tr_for
 from storage import communities as community_store
@@ -47,10 +47,9 @@ async def help_command(update: Update, ctx: LinliContext) -> None:
     if member is None or not member.registered:
         lines.append(t("Send /start to register. It takes a minute."))
     else:
-        lines.append(t("Use the buttons below. You can also type:"))
-        lines.append(t("/request ask for help · /tasks open tasks · /mytasks your tasks"))
-        lines.append(t("/points your points · /rewards points supermarket · /profile your data"))
-        lines.append(t("/language 中文 / English · /cancel stop · /deleteme erase your data"))
+        lines.append(t("Press a button below:"))
+        lines += menu_help(member, t)
+        lines.append(t("Stuck in the middle of something? Press any button below, or send /cancel."))
         if member.is_staff:
             lines.append(t("Staff: /publish · /review on|off · /edittask · /canceltask · /categories · /closeevent ·"
                            " /entries · /revoke · /areas · /org · /rewards manage · /stats · /report · /export ·"

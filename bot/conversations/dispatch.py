@@ -213,7 +213,8 @@ async def _open_registration(query: CallbackQuery, ctx: LinliContext) -> bool:
     return True
 
 
-@menu_item("duty", N_("🟢 On duty / off duty"), visible=volunteer, order=25)
+@menu_item("duty", N_("🟢 On duty / off duty"), visible=volunteer, order=25,
+           about=N_("while you are on duty, I may ask you first when a neighbour needs help urgently."))
 async def toggle_duty(update: Update, ctx: LinliContext) -> None:
     """Volunteers mark themselves available for urgent requests (and off again)."""
     t = await tr_for(update, ctx)
@@ -640,8 +641,10 @@ async def _r_reviewed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     return Rendered(text=rc.t("Sorry, your request was not approved. Staff will contact you if needed."))
 
 
-menu_item("tasks", N_("📋 Open tasks"), visible=volunteer, order=20)(cmd_tasks)
-menu_item("mytasks", N_("🗂 My tasks"), visible=participant, order=30)(cmd_mytasks)
+menu_item("tasks", N_("📋 Open tasks"), visible=volunteer, order=20,
+          about=N_("tasks you can help with: one tap takes one on."))(cmd_tasks)
+menu_item("mytasks", N_("🗂 My tasks"), visible=participant, order=30,
+          about=N_("what you asked for or took on, who is coming, and what is still open."))(cmd_mytasks)
 
 
 async def on_card_reply(update: Update, ctx: LinliContext) -> None:

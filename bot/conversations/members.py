@@ -494,7 +494,8 @@ async def register_flow(update: Update, ctx: LinliContext, dialog: Dialog, inp: 
 ROLE_NAMES = {"resident": "resident", "volunteer": "volunteer"}
 
 
-@menu_item("profile", N_("👤 My profile"), visible=participant, order=80)
+@menu_item("profile", N_("👤 My profile"), visible=participant, order=80,
+           about=N_("see, change or erase your details."))
 async def profile_command(update: Update, ctx: LinliContext) -> None:
     user = update.effective_user
     assert user is not None

@@ -1167,12 +1167,14 @@ async def publish_command(update: Update, ctx: LinliContext) -> None:
 
 
 # ---------------------------------------------------------------- menu and registration
-@menu_item("request", N_("🆘 Ask for help"), visible=resident, order=10)
+@menu_item("request", N_("🆘 Ask for help"), visible=resident, order=10,
+           about=N_("tell me what you need. You can also simply send me a voice message."))
 async def _menu_request(update: Update, ctx: LinliContext) -> None:
     await request_command(update, ctx)
 
 
-@menu_item("publish", N_("📢 Publish a task"), visible=staff, order=15)
+@menu_item("publish", N_("📢 Publish a task"), visible=staff, order=15,
+           about=N_("a task for a resident (also one without Telegram), or an event that recruits many."))
 async def _menu_publish(update: Update, ctx: LinliContext) -> None:
     await publish_command(update, ctx)
 

@@ -526,7 +526,8 @@ async def _ask(turn: Turn, text: str, markup: InlineKeyboardMarkup) -> None:
 
 
 # ---------------------------------------------------------------- starting
-@menu_item("manage_rewards", N_("🏷 Manage rewards"), visible=staff, order=65)
+@menu_item("manage_rewards", N_("🏷 Manage rewards"), visible=staff, order=65,
+           about=N_("add, change or withdraw what points can buy."))
 async def open_rewards(update: Update, ctx: LinliContext) -> None:
     """The staff menu's button and /rewards manage: the community's rewards (staff only)."""
     user = update.effective_user

@@ -113,12 +113,14 @@ async def cmd_rewards(update: Update, ctx: LinliContext) -> None:
     await _show_rewards(update, ctx)
 
 
-@menu_item("rewards", N_("🎁 Points supermarket"), visible=participant, order=60)
+@menu_item("rewards", N_("🎁 Points supermarket"), visible=participant, order=60,
+           about=N_("what your points can buy: goods, services, the community room, shop discounts."))
 async def _menu_rewards(update: Update, ctx: LinliContext) -> None:
     await _show_rewards(update, ctx)
 
 
-@menu_item("vouchers", N_("🎫 My vouchers"), visible=participant, order=61)
+@menu_item("vouchers", N_("🎫 My vouchers"), visible=participant, order=61,
+           about=N_("what you have redeemed, to show at the counter or the shop."))
 async def _menu_vouchers(update: Update, ctx: LinliContext) -> None:
     await cmd_vouchers(update, ctx)
 
@@ -128,7 +130,8 @@ async def _verify_typed(update: Update, ctx: LinliContext, text: str) -> None:
 
 
 # Merchants: the next message is taken as a voucher code (scanning the QR code works anyway).
-_menu_check = menu_item("check", N_("🏪 Check a voucher"), visible=merchant, order=5)(dialogs.typed_code(
+_menu_check = menu_item("check", N_("🏪 Check a voucher"), visible=merchant, order=5,
+                        about=N_("a customer's voucher code: whether it is good, and marking it used."))(dialogs.typed_code(
     "verify",
     ask=N_("Please type the voucher's code (10 letters and digits), or scan its QR code with the"
            " phone's camera."),

@@ -242,7 +242,8 @@ async def _stop_day(ctx: LinliContext, series_id: int, inp: Input, text: str) ->
     return await series_edit.typed_day(ctx, s, text)
 
 
-@menu_item("series", N_("🔁 My series"), visible=staff, order=16)
+@menu_item("series", N_("🔁 My series"), visible=staff, order=16,
+           about=N_("events that come back every week, published for you."))
 async def _menu_series(update: Update, ctx: LinliContext) -> None:
     await series_command(update, ctx)
 

@@ -99,7 +99,8 @@ async def settings_command(update: Update, ctx: LinliContext) -> None:
     await reply(update, text, markup)
 
 
-@menu_item("settings", N_("⚙ Settings"), visible=participant, order=85)
+@menu_item("settings", N_("⚙ Settings"), visible=participant, order=85,
+           about=N_("reminders and the daily digest: when, or not at all."))
 async def _menu_settings(update: Update, ctx: LinliContext) -> None:
     await settings_command(update, ctx)
 
