@@ -1,6 +1,7 @@
 """The people helpers live in the package (``bot.devkit.scenario``) so ``linli demo`` uses them too;
 ``say`` is for tests only."""
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from bot.devkit.scenario import ask_for_help, make_staff, register, setup_commun
 from storage.db import Database
 from tests.factories import make_community
 
-__all__ = ["ask_for_help", "community_with_group", "make_staff", "register", "say", "setup_community"]
+__all__ = ["ask_for_help", "community_with_group", "make_staff", "register", "say", "send_unreadable_poll", "setup_community"]
 
 
 async def community_with_group(fake: FakeTelegram, db: Database, now: datetime, *, title: str = "Sunny volunteers",
@@ -23,6 +24,17 @@ async def community_with_group(fake: FakeTelegram, db: Database, now: datetime, 
     await fake.add_bot_to_group(group, admin, admin=True)
     await settle(fake)
     return group, await make_community(db, now, group_chat_id=group.id, **community)
+
+
+def send_unreadable_poll(fake: FakeTelegram, user: Any) -> None:
+    """``user`` sends a poll shaped as an older Bot API sent it (without the fields version 9.6 made
+    required): an update python-telegram-bot cannot read. "Tea or coffee?" must not reach a log."""
+    chat = {"id": user.id, "type": "private", "first_name": user.first_name}
+    old_poll = {"id": "5", "question": "Tea or coffee?", "options": [{"text": "Tea", "voter_count": 0}],
+                "total_voter_count": 0, "is_closed": False, "is_anonymous": True, "type": "regular",
+                "allows_multiple_answers": False}
+    fake._enqueue(fake.bot, "message", {"message_id": 1, "date": int(time.time()), "chat": chat,
+                                        "from": user.to_dict(), "poll": old_poll})
 
 
 async def say(fake: FakeTelegram, user: Any, text: str, expect: str, where: Any = None, timeout: float = 10) -> str:

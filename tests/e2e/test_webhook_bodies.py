@@ -24,6 +24,7 @@ import pytest
 from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from bot.webhook import MAX_BODY
+from tests.e2e.people import send_unreadable_poll
 from tests.nginx import free_port
 
 T = 15
@@ -120,12 +121,7 @@ async def test_the_updates_behind_an_unreadable_one_are_not_held_back(fake: Fake
     """The stand-in delivers as Telegram does: the first pending update again until it gets a 2xx."""
     user = fake.add_user("Wang", language_code="en")
     fake.private_chat(user, create=True)
-    chat = {"id": user.id, "type": "private", "first_name": user.first_name}
-    old_poll = {"id": "5", "question": "Tea or coffee?", "options": [{"text": "Tea", "voter_count": 0}],
-                "total_voter_count": 0, "is_closed": False, "is_anonymous": True, "type": "regular",
-                "allows_multiple_answers": False}
-    fake._enqueue(fake.bot, "message", {"message_id": 1, "date": int(time.time()), "chat": chat,
-                                        "from": user.to_dict(), "poll": old_poll})
+    send_unreadable_poll(fake, user)
     start = await fake.send_text(user, None, "/start")
     await fake.wait_for_message(user, lambda m: "Linli" in str(m.text), timeout=T, after_id=start.message_id)
     assert fake.bot.webhook_last_error is None, fake.bot.webhook_last_error

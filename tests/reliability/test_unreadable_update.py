@@ -7,11 +7,11 @@ answered."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
+from tests.e2e.people import send_unreadable_poll
 
 T = 15
 
@@ -19,12 +19,7 @@ T = 15
 async def test_an_unreadable_update_does_not_stop_the_bot(fake: FakeTelegram, bot_process: BotProcess) -> None:
     user = fake.add_user("Wang", language_code="en")
     fake.private_chat(user, create=True)
-    chat = {"id": user.id, "type": "private", "first_name": user.first_name}
-    old_poll = {"id": "5", "question": "Tea or coffee?", "options": [{"text": "Tea", "voter_count": 0}],
-                "total_voter_count": 0, "is_closed": False, "is_anonymous": True, "type": "regular",
-                "allows_multiple_answers": False}
-    fake._enqueue(fake.bot, "message", {"message_id": 1, "date": int(time.time()), "chat": chat,
-                                        "from": user.to_dict(), "poll": old_poll})
+    send_unreadable_poll(fake, user)
     start = await fake.send_text(user, None, "/start")
     await fake.wait_for_message(user, lambda m: "Linli" in str(m.text), timeout=T, after_id=start.message_id)
     await settle(fake)
