@@ -13,6 +13,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 from bot import dialogs
 from bot.context import LinliApp, LinliContext
 from bot.conversations import reliability as reliability_ui
+from bot.fit import pages
 from bot.i18n import Translator
 from bot.menu import load_member, menu_item, participant
 from bot.models import N_, AlreadyDone, DomainError, InvalidInput, NotFound
@@ -291,7 +292,8 @@ async def cmd_entries(update: Update, ctx: LinliContext) -> None:
     lines = [t("Points for task {id} (entry · who · points):", id=tid)]
     lines += [f"{e.id} · {esc(e.name)} · {e.delta:+d} {esc(t(REASONS.get(e.reason, e.reason)))}" for e in rows]
     lines.append(esc(t("To take points back: /revoke <entry number> <reason>")))
-    await reply(update, "\n".join(lines)[:4000])
+    for page in pages("\n".join(lines)):   # staff need every entry: as many messages as it takes
+        await reply(update, page)
 
 
 async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:

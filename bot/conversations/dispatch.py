@@ -18,6 +18,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 from bot.context import LinliApp, LinliContext
 from bot.conversations.checkin import mytasks_buttons
 from bot.deeplinks import link
+from bot.fit import clip, fit
 from bot.i18n import Translator, normalise_language, translator
 from bot.menu import menu_item, participant, volunteer
 from bot.models import N_, DomainError, InvalidInput, Member, NotAllowed, NotRegistered
@@ -245,6 +246,7 @@ async def _r_urgent(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
 
 
 PAGE = 5
+WORDS_SHOWN = 3000  # of a task's words in a claimed task's details: the lines after them must fit too
 MAX_OFFSET = 999_999  # where the list's Next and Previous buttons can point
 
 
@@ -508,7 +510,7 @@ async def _r_claimed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
     # Withdrawn (or let go) before this could be sent: the resident's contact is no longer theirs to see.
     if task.mine != "active":
         return None
-    lines = [rc.t("Thank you for taking this task!"), esc(task.title or task.description or "")
+    lines = [rc.t("Thank you for taking this task!"), esc(clip(task.title or task.description or "", WORDS_SHOWN))
              or rc.t("The request is a voice message: listen to it below.")]
     if task.is_proxy:
         lines.append(rc.t("For: {name}, phone {phone}", name=esc(task.proxy_name or ""),
@@ -521,12 +523,12 @@ async def _r_claimed(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
         if task.address:
             lines.append(rc.t("Address: {a}", a=esc(task.address)))
     if task.description and task.title:
-        lines.append(esc(task.description))
+        lines.append(esc(clip(task.description, WORDS_SHOWN)))
     lines += _when_and_where(rc, task.kind, task.when())
     tid = task.id
     markup = inline([[(rc.t("✅ Done"), f"done:{tid}"), (rc.t("↩ Withdraw"), f"wd:{tid}")],
                      [(rc.t("☎ Contact staff"), f"cs:{tid}")]])
-    return Rendered(text="\n".join(lines)[:4000], reply_markup=markup, voice=task.voice_file_id)
+    return Rendered(text=fit("\n".join(lines), rc.t), reply_markup=markup, voice=task.voice_file_id)
 
 
 def _when_and_where(rc: RenderContext, kind: str, row: TaskWhen) -> list[str]:
@@ -629,7 +631,7 @@ async def _r_review(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
         return None
     tid = task.id
     text = rc.t("A new request waits for your review:") + "\n" + esc(task.description or task.title or "")
-    return Rendered(text=text[:4000], reply_markup=inline([[(rc.t("Approve"), f"ap:{tid}"),
+    return Rendered(text=fit(text, rc.t), reply_markup=inline([[(rc.t("Approve"), f"ap:{tid}"),
                                                             (rc.t("✏ Edit"), f"ed:{tid}"),
                                                             (rc.t("Reject"), f"rj:{tid}")]]))
 

@@ -17,6 +17,7 @@ from telegram import InlineKeyboardMarkup
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 
 from bot.context import LinliContext
+from bot.fit import fit
 from bot.i18n import Translator, translator
 from bot.models import N_
 from bot.ratelimit import group_room
@@ -105,7 +106,7 @@ def render_card(t: Translator, task: Any, taken: int) -> tuple[str, Any]:
     lines.append(t("When: {w}", w=esc(when or local_time(task["starts_at"], task["community_tz"]))))
     lines.append(t("Places: {taken}/{slots} · Points: {points}", taken=taken, slots=task["slots"], points=task["points"]))
     markup = _state_part(t, task, lines)
-    return "\n".join(lines)[:4000], markup
+    return fit("\n".join(lines), t), markup
 
 
 async def cards_waiting(ctx: LinliContext, chat_id: int) -> bool:

@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 
 from bot.context import LinliApp, LinliContext
+from bot.fit import CAPTION_LIMIT, MESSAGE_LIMIT, fit
 from bot.http_client import edit_text, send_text
 from bot.i18n import translator
 from bot.instance import run_leased
@@ -235,6 +236,10 @@ class OutboxSender:
             return None
         if rendered is None:
             await self._finish(ctx, row, "sent", error="dropped by renderer")
+            return None
+        # Whatever a renderer built, it goes out as one message that Telegram takes (bot.fit).
+        caption = rendered.photo is not None or rendered.document is not None
+        rendered.text = fit(rendered.text, rctx.t, CAPTION_LIMIT if caption else MESSAGE_LIMIT)
         return rendered
 
     async def _refused(self, ctx: LinliContext, row: OutboxRow, payload: dict[str, Any], now: datetime,

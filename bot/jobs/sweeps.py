@@ -12,6 +12,7 @@ from typing import Any
 
 from bot import budget
 from bot.context import LinliApp, LinliContext
+from bot.fit import fit
 from bot.instance import SWEEPS, Passes, run_passes
 from bot.jobs import expiry
 from bot.jobs import waitlist as waitlist_job
@@ -181,7 +182,7 @@ def render_group_digest(ctx: RenderContext, d: dict[str, Any]) -> str:
         lines += [f"• {_named(ctx, x, tz, category=False)}"
                   + (" · " + t("only for {org}", org=esc(x["organisation"])) if x.get("organisation") else "")
                   for x in d["events"]]
-    return "\n".join(lines)[:4000]
+    return fit("\n".join(lines), t)
 
 
 def render_volunteer_digest(ctx: RenderContext, d: dict[str, Any]) -> str:
@@ -196,7 +197,7 @@ def render_volunteer_digest(ctx: RenderContext, d: dict[str, Any]) -> str:
         lines += [f"• {_named(ctx, x, tz)}" for x in d["matching"]]
     lines.append(t("Your balance: {n} points.", n=d["balance"]))
     lines.append(t("To change or stop this digest, press ⚙ Settings in the menu."))
-    return "\n".join(lines)[:4000]
+    return fit("\n".join(lines), t)
 
 
 def render_staff_digest(ctx: RenderContext, d: dict[str, Any]) -> str:
@@ -213,7 +214,7 @@ def render_staff_digest(ctx: RenderContext, d: dict[str, Any]) -> str:
     if d["unreachable"]:
         lines.append(t("Volunteers we cannot reach (they have active tasks):"))
         lines += [f"• {esc(x['name'] or '')}" for x in d["unreachable"]]
-    return "\n".join(lines)[:4000]
+    return fit("\n".join(lines), t)
 
 
 @renderer("digest_group")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.fit import fit
 from bot.i18n import Translator
 from bot.services.reports import Stats
 from bot.ui import esc
@@ -34,4 +35,4 @@ def summary_text(t: Translator, st: Stats, *, title: str) -> str:
         t("Top organisations: {x}", x=_top(t, st.top_organisations)),
         t("Members who cannot be reached by the bot: {n}", n=st.unreachable_members),
     ]
-    return "\n".join(lines)[:4000]
+    return fit("\n".join(lines), t)

@@ -1,0 +1,69 @@
+"""Long texts never break a message (through the real bot and the stand-in, which refuses what Telegram
+refuses: a broken tag or entity, more than 4,096 characters once parsed): a resident's long request
+full of ``&<>`` reaches the reviewing staff and the volunteer who claims it, and says what it leaves out.
+(An event's long list of volunteers: tests/e2e/test_roster_long.py.)"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot.devkit.harness import BotProcess, settle
+from bot.devkit.sandbox import FakeTelegram
+from bot.services import tasks
+from storage.db import open_database
+from tests.e2e.people import community_with_group
+from tests.factories import make_member
+
+pytestmark = pytest.mark.unpaced  # the texts, not Telegram's pacing (tests/conftest.py)
+
+T = 15
+LIMIT = 4096
+
+
+def _starts(prefix: str) -> Any:
+    return lambda m: any(str(b.get("callback_data", "")).startswith(prefix) for b in m.inline_buttons)
+
+
+def _errors(fake: FakeTelegram) -> list[tuple[str, str | None]]:
+    """Messages Telegram refused for their text (a broken tag or entity, too long)."""
+    return [(c.method, c.description) for c in fake.errors
+            if any(why in (c.description or "") for why in ("parse entities", "too long", "text must be"))]
+
+
+async def test_a_long_request_full_of_html_characters_reaches_staff_and_the_volunteer(
+        fake: FakeTelegram, bot_process: BotProcess) -> None:
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        group, cid = await community_with_group(fake, db, now, language="en")
+        users = {n: fake.add_user(n, language_code="en") for n in ("Grandma", "Staff", "Helper")}
+        for user in users.values():
+            fake.private_chat(user, create=True)
+        resident = await make_member(db, now, cid, tg_user_id=users["Grandma"].id, language="en", resident=True)
+        staff = await make_member(db, now, cid, tg_user_id=users["Staff"].id, language="en", staff=True)
+        await make_member(db, now, cid, tg_user_id=users["Helper"].id, language="en", volunteer=True)
+        await tasks.set_review(db, now, staff, True)
+        # Longer than the dialogs let anyone type today (an older row, an import): 4,500 characters.
+        words = ("Rice & oil <5 kg> from the shop > the market & back; " * 90)[:4500].strip()
+        task_id = await tasks.create_task(db, now, resident, tasks.NewTask("shopping", description=words))
+
+        review = await fake.wait_for_message(users["Staff"], _starts("ap:"), timeout=T, after_id=0)
+        text = review.text or ""
+        assert text.startswith("A new request waits for your review:\nRice & oil <5 kg> from the shop"), text[:200]
+        assert len(text) <= LIMIT and text.endswith("…\n(the rest is too long to show)"), text[-200:]
+
+        await fake.press_button(users["Staff"], review, f"ap:{task_id}")
+        card = await fake.wait_for_message(group, _starts(f"cl:{task_id}"), timeout=T, after_id=0)
+        await fake.press_button(users["Helper"], card, f"cl:{task_id}")
+        details = await fake.wait_for_message(users["Helper"], _starts(f"done:{task_id}"), timeout=T, after_id=0)
+        text = details.text or ""
+        assert text.startswith("Thank you for taking this task!\nRice & oil <5 kg>"), text[:200]
+        assert len(text) <= LIMIT and text.split("\n")[-1].startswith("When: "), text[-200:]   # the time kept
+        assert "…" in text   # the words shortened, and it says so
+        await settle(fake, quiet=0.5)
+        assert _errors(fake) == []
+    finally:
+        await db.close()
