@@ -22,6 +22,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LinliApp, LinliContext
 from bot.conversations import reliability as reliability_ui
+from bot.fit import MESSAGE_LIMIT, clip, fit, visible_len
 from bot.i18n import Translator
 from bot.models import N_, DomainError, InvalidState
 from bot.renderers import RenderContext, Rendered, renderer
@@ -45,6 +46,8 @@ MAX_LISTED = 30   # names with buttons in one message (Telegram allows 100 butto
 MAX_PAGE = 999_999  # a larger page number is no button of ours
 MAX_WAITING_LISTED = 30  # waiting names on the list of places (it stays well under Telegram's 4,096 characters)
 WAITING_PAGE = 50   # names on a page of the whole waiting list, one a line
+NAME_SHOWN = 48     # characters of a name in these lists (Telegram's names run to 129)
+ROOM_FOR_SAID = 300  # a list is kept this much under a message, for what was just done above it
 USAGE = N_("Please write: /volunteers <event number>")
 
 
@@ -62,7 +65,13 @@ def _shown(r: roster.Roster, page: int) -> tuple[int, list[Attendee]]:
     return first, r.places[first:first + MAX_LISTED]
 
 
-def _lines(t: Translator, r: roster.Roster, when: str, scores: dict[int, int], page: int) -> list[str]:
+def _name(attendee: Any) -> str:
+    """A name as a list shows it: escaped, a very long one shortened (the list must fit a message)."""
+    return esc(clip(attendee.display_name or "?", NAME_SHOWN))
+
+
+def _lines(t: Translator, r: roster.Roster, when: str, scores: dict[int, int], page: int,
+           waiting_named: int = MAX_WAITING_LISTED) -> list[str]:
     task = r.task
     lines = [t("<b>Volunteers of “{event}”</b> (#{id})", event=task_name(t, task), id=task.id)]
     if when:
@@ -75,13 +84,13 @@ def _lines(t: Translator, r: roster.Roster, when: str, scores: dict[int, int], p
                        a=first + 1, b=first + len(shown), n=len(r.places)))
     for i, p in enumerate(shown, first + 1):
         mark = " ✓" if p.state == "done" else " " + t("(offered, not yet kept)") if p.member_id in r.offered else ""
-        lines.append(f"{i}. {esc(p.display_name or '?')}{mark} · {scores.get(p.member_id, 100)}%")
+        lines.append(f"{i}. {_name(p)}{mark} · {scores.get(p.member_id, 100)}%")
     if not r.places:
         lines.append(t("Nobody has a place yet."))
     if r.waiting:
-        named = r.waiting[:MAX_WAITING_LISTED]
+        named = r.waiting[:max(1, waiting_named)]
         line = t("Waiting list: {names}", names=", ".join(
-            f"{i}. {esc(w.display_name or '?')}" for i, w in enumerate(named, 1)))
+            f"{i}. {_name(w)}" for i, w in enumerate(named, 1)))
         if len(r.waiting) > len(named):
             line += " " + t("… and {n} more: press “🕒 Whole waiting list” below to see them all.",
                             n=len(r.waiting) - len(named))
@@ -97,7 +106,8 @@ def _lines(t: Translator, r: roster.Roster, when: str, scores: dict[int, int], p
     return lines
 
 
-def _buttons(t: Translator, r: roster.Roster, page: int) -> InlineKeyboardMarkup | None:
+def _buttons(t: Translator, r: roster.Roster, page: int,
+             waiting_named: int = MAX_WAITING_LISTED) -> InlineKeyboardMarkup | None:
     rows: list[list[tuple[str, str]]] = []
     first, shown = _shown(r, page)
     if r.task.state in roster.MANAGED_STATES:
@@ -113,7 +123,7 @@ def _buttons(t: Translator, r: roster.Roster, page: int) -> InlineKeyboardMarkup
         paging.append((t("Next ▶"), f"vp:{r.task.id}:{turn + 1}"))
     if paging:
         rows.append(paging)
-    if len(r.waiting) > MAX_WAITING_LISTED:
+    if len(r.waiting) > max(1, waiting_named):
         rows.append([(t("🕒 Whole waiting list"), f"vw:{r.task.id}:0")])
     return inline(rows) if rows else None
 
@@ -128,7 +138,7 @@ def _waiting_view(t: Translator, r: roster.Roster, page: int) -> tuple[str, Inli
     if pages > 1:
         lines.append(t("Showing {a}–{b} of {n}: press “Next ▶” or “◀ Previous” below to see the others.",
                        a=first + 1, b=first + len(shown), n=len(r.waiting)))
-    lines += [f"{i}. {esc(w.display_name or '?')}" for i, w in enumerate(shown, first + 1)]
+    lines += [f"{i}. {_name(w)}" for i, w in enumerate(shown, first + 1)]
     if not shown:
         lines.append(t("Nobody is waiting."))
     paging = [(t("◀ Previous"), f"vw:{r.task.id}:{turn - 1}")] if turn > 0 else []
@@ -136,7 +146,7 @@ def _waiting_view(t: Translator, r: roster.Roster, page: int) -> tuple[str, Inli
         paging.append((t("Next ▶"), f"vw:{r.task.id}:{turn + 1}"))
     rows = [paging] if paging else []
     rows.append([(t("◀ Back to the volunteers"), f"vp:{r.task.id}:0")])
-    return "\n".join(lines), inline(rows)
+    return fit("\n".join(lines), t), inline(rows)
 
 
 async def _waiting(ctx: LinliContext, t: Translator, tg_user_id: int, task_id: int,
@@ -152,8 +162,13 @@ async def _view(ctx: LinliContext, t: Translator, tg_user_id: int, task_id: int,
                             now=ctx.now())
     when = await task_store.when_row(ctx.db, task_id)
     scores = await reliability_ui.percents(ctx, [p.member_id for p in _shown(r, page)[1]])
-    text = "\n".join(_lines(t, r, event_time(when) if when else "", scores, page))
-    return text[:4000], _buttons(t, r, page)
+    named = MAX_WAITING_LISTED
+    text = "\n".join(_lines(t, r, event_time(when) if when else "", scores, page, named))
+    while visible_len(text) > MESSAGE_LIMIT - ROOM_FOR_SAID and named > 1:
+        # Fewer waiting named (the rest counted, "🕒 Whole waiting list" shows them page by page).
+        named = max(1, named * 2 // 3)
+        text = "\n".join(_lines(t, r, event_time(when) if when else "", scores, page, named))
+    return fit(text, t, MESSAGE_LIMIT - ROOM_FOR_SAID), _buttons(t, r, page, named)
 
 
 async def cmd_volunteers(update: Update, ctx: LinliContext) -> None:
@@ -255,7 +270,7 @@ async def on_press(update: Update, ctx: LinliContext) -> None:
         if prefix in ("vry", "vny") and isinstance(err, InvalidState):
             await _show_as_now(ctx, t, query, task_id)  # the question is stale: show the list instead
         return
-    await edit_or_send(query, text[:4000], markup)
+    await edit_or_send(query, fit(text, t), markup)
 
 
 async def _show_as_now(ctx: LinliContext, t: Translator, query: CallbackQuery, task_id: int) -> None:
