@@ -72,6 +72,18 @@ def _parse_mode_field(field: str) -> str:
     return "parse_mode" if field in {"text", "caption"} else f"{field}_parse_mode"
 
 
+# Telegram counts these once the markup is parsed, though the text the spec is made from does not
+# say so for them (editMessageText: "1-4096 characters after entities parsing" in Telegram's docs).
+_AFTER_PARSING = {("editMessageText", "text")}
+
+
+def _counted_after_parsing(methods: dict[str, dict[str, Any]]) -> None:
+    for method, name in _AFTER_PARSING:
+        for field in methods.get(method, {}).get("fields", []):
+            if field["name"] == name and "limit" in field:
+                field["parsed"] = True
+
+
 class Spec:
     """Methods and types of the Bot API, with call validation."""
 
@@ -80,6 +92,7 @@ class Spec:
         self.methods: dict[str, dict[str, Any]] = data["methods"]
         self.types: dict[str, dict[str, Any]] = data["types"]
         self._by_lower = {name.lower(): name for name in self.methods}
+        _counted_after_parsing(self.methods)
 
     def method_name(self, name: str) -> str | None:
         """Canonical spelling of a method name (lookup is case-insensitive, like Telegram's)."""

@@ -5,7 +5,14 @@ from __future__ import annotations
 import aiohttp
 import httpx
 import pytest
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+)
 from telegram.error import BadRequest
 
 from bot.devkit.sandbox import FakeTelegram, User, load_spec
@@ -228,3 +235,15 @@ async def test_nested_media_and_options_validation(server: FakeTelegram, alice: 
     assert status == 200 and body["result"]["entities"] == [{"type": "bold", "offset": 0, "length": 1}]
     status, body = await raw(server, "sendMessage", data={"chat_id": str(alice.id), "text": "x", "reply_markup": "{oops"})
     assert status == 400 and "can't parse" in body["description"]
+
+
+async def test_an_edited_text_is_counted_after_parsing_as_a_sent_one_is(tg: Bot, alice: User) -> None:
+    """Telegram counts an edit's 4096 characters once the markup is parsed, as for sendMessage."""
+    sent = await tg.send_message(alice.id, "short")
+    escaped = "<b>" + "&amp;" * 4000 + "</b>"          # 20,007 characters written, 4,000 shown
+    edited = await tg.edit_message_text(escaped, alice.id, sent.message_id, parse_mode="HTML")
+    assert isinstance(edited, Message) and edited.text == "&" * 4000
+    with pytest.raises(BadRequest, match=r"(?i)message is too long"):
+        await tg.edit_message_text("&lt;" * 4097, alice.id, sent.message_id, parse_mode="HTML")
+    with pytest.raises(BadRequest, match=r"(?i)can't parse entities"):
+        await tg.edit_message_text("<b>" + "x" * 10 + "&am", alice.id, sent.message_id, parse_mode="HTML")
