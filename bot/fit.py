@@ -119,7 +119,7 @@ def _marker(t: Translator, more: int, mid_line: bool) -> str:
 def fit(text: str, t: Translator, limit: int = MESSAGE_LIMIT) -> str:
     """``text`` if it fits in one message, else its head (whole lines, tags closed) and a marker
     saying how many lines are left out, in the reader's language."""
-    if visible_len(text) <= limit:
+    if len(text) * 2 <= limit or visible_len(text) <= limit:   # (a character is at most two units)
         return text
     room = limit - max(visible_len(_marker(t, 99_999, True)), visible_len(_marker(t, 0, True)))
     cut = _cut(text, room)

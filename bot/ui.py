@@ -6,6 +6,7 @@ import html
 import logging
 import time
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from telegram import (
@@ -21,6 +22,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.clock import short_local
 from bot.context import LinliContext
+from bot.fit import fit
 from bot.i18n import Translator, normalise_language, translator
 from bot.inbox import answer_is_late, handled_before
 from bot.models import DomainError, InvalidInput
@@ -32,6 +34,10 @@ from storage.members import Member
 log = logging.getLogger(__name__)
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
+
+# The language of whoever this update is from, once a handler asked for it (``tr_for``): what
+# ``reply`` and ``edit_or_send`` say a text they had to shorten left out in.
+_READER: ContextVar[Translator | None] = ContextVar("linli_reader", default=None)
 
 
 def esc(value: object) -> str:
@@ -63,7 +69,15 @@ async def member_of(ctx: LinliContext, tg_user_id: int) -> Member | None:
 async def tr_for(update: Update, ctx: LinliContext) -> Translator:
     """Translator for whoever sent this update (in a group too: replies go to that person)."""
     user = update.effective_user
-    return translator(await member_language(ctx, user.id if user else None, user.language_code if user else None))
+    t = translator(await member_language(ctx, user.id if user else None, user.language_code if user else None))
+    _READER.set(t)
+    return t
+
+
+def fitted(text: str, user: Any = None) -> str:
+    """``text`` as one message Telegram takes (``bot.fit``), any marker in the reader's language."""
+    t = _READER.get() or translator(normalise_language(getattr(user, "language_code", None)))
+    return fit(text, t)
 
 
 async def community_translator(ctx: LinliContext, community_id: int | None) -> Translator:
@@ -88,7 +102,7 @@ async def reply(update: Update, text: str, markup: Markup = None) -> Message | N
     if chat is None:
         return None
     try:
-        return await chat.send_message(text, reply_markup=markup)
+        return await chat.send_message(fitted(text, update.effective_user), reply_markup=markup)
     except Forbidden:
         log.info("cannot reply in chat %s: the bot was blocked or removed", chat.id)
     except BadRequest as exc:
@@ -135,6 +149,7 @@ def error_text(t: Translator, error: DomainError) -> str:
 
 async def edit_or_send(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
     """Replace the text of the message with the pressed button; send anew if it cannot be edited."""
+    text = fitted(text, query.from_user)
     try:
         await query.edit_message_text(text, reply_markup=markup)
     except BadRequest as exc:

@@ -13,6 +13,7 @@ import pytest
 from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from bot.services import tasks
+from storage import ledger
 from storage.db import open_database
 from tests.e2e.people import community_with_group
 from tests.factories import make_member
@@ -64,6 +65,61 @@ async def test_a_long_request_full_of_html_characters_reaches_staff_and_the_volu
         assert len(text) <= LIMIT and text.split("\n")[-1].startswith("When: "), text[-200:]   # the time kept
         assert "…" in text   # the words shortened, and it says so
         await settle(fake, quiet=0.5)
+        assert _errors(fake) == []
+    finally:
+        await db.close()
+
+
+async def test_a_long_list_of_points_reaches_staff_whole_in_several_messages(
+        fake: FakeTelegram, bot_process: BotProcess) -> None:
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        _group, cid = await community_with_group(fake, db, now, language="en")
+        boss = fake.add_user("Staff", language_code="en")
+        fake.private_chat(boss, create=True)
+        staff = await make_member(db, now, cid, tg_user_id=boss.id, language="en", staff=True, name="Staff")
+        ev = await tasks.create_task(db, now, staff, tasks.NewTask("other", title="Clean-up", kind="event", slots=60,
+                                                                   points=5), staff=True)
+        people = [await make_member(db, now, cid, language="en", volunteer=True,
+                                    name=f"Li & Wang <Building {i:02}> " + "neighbourhood & helpers " * 3)
+                  for i in range(60)]
+        async with db.transaction() as conn:
+            for i, member in enumerate(people):
+                await ledger.append(conn, member_id=member, delta=5, reason="event_attended", key=f"e{i}", now=now,
+                                    task_id=ev)
+        entries = [int(r[0]) for r in await db.fetchall("SELECT id FROM ledger WHERE task_id = :t", {"t": ev})]
+
+        await fake.send_text(boss, None, f"/entries {ev}")
+        last = await fake.wait_for_message(boss, lambda m: "/revoke" in (m.text or ""), timeout=T, after_id=0)
+        texts = [m.text or "" for m in fake.bot_messages(fake.private_chat(boss)) if m.message_id <= last.message_id]
+        texts = texts[next(i for i, x in enumerate(texts) if x.startswith(f"Points for task {ev}")):]
+        assert len(texts) > 1 and all(len(x) <= LIMIT for x in texts)
+        lines = "\n".join(texts).split("\n")
+        assert [int(x.split(" · ")[0]) for x in lines[1:-1]] == entries   # every entry, in order, none cut
+        assert lines[-1] == "To take points back: /revoke <entry number> <reason>"
+        assert _errors(fake) == []
+    finally:
+        await db.close()
+
+
+async def test_any_reply_too_long_is_fitted_in_the_readers_language(fake: FakeTelegram, bot_process: BotProcess) -> None:
+    """/staff lists a community's staff on one line: with many long names the reply is shortened (it
+    was refused whole: "message is too long"), and says so in the reader's language."""
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        _group, cid = await community_with_group(fake, db, now)
+        boss = fake.add_user("主任", language_code="zh-hans")
+        fake.private_chat(boss, create=True)
+        await make_member(db, now, cid, tg_user_id=boss.id, language="zh", staff=True, name="主任")
+        for i in range(40):
+            await make_member(db, now, cid, language="zh", staff=True,
+                              name=f"李 & 王 <{i:02}号楼> " + "邻里互助志愿服务队" * 12)
+        await fake.send_text(boss, None, "/staff")
+        answer = await fake.wait_for_message(boss, lambda m: "李 & 王" in (m.text or ""), timeout=T, after_id=0)
+        text = answer.text or ""
+        assert len(text) <= LIMIT and text.endswith("…\n…（还有 2 行）"), text[-200:]
         assert _errors(fake) == []
     finally:
         await db.close()
