@@ -468,3 +468,17 @@ async def test_a_message_is_settled_sent_as_soon_as_its_call_returns_not_with_it
     release.set()
     assert await drain == 4
     assert await settled() == [(7, "sent"), (8, "sent"), (9, "sent"), (10, "sent")]
+
+
+async def test_a_rendered_text_too_long_for_one_message_is_fitted(db: Database, day: FrozenClock) -> None:
+    """Whatever a renderer builds goes out as one message Telegram takes: whole lines, the marker in the
+    recipient's language (here the default, Chinese)."""
+    from bot.devkit.sandbox.html import parse_html
+
+    bot = StubBot()
+    await _queue(db, day.now(), 111, message="\n".join(f"{i}. 李 &amp; 王 &lt;3号楼&gt;" for i in range(800)))
+    assert await OutboxSender(rate=1000).drain(_ctx(db, day, bot)) == 1
+    shown = parse_html(bot.sent[0][1])[0]
+    assert len(shown.encode("utf-16-le")) // 2 <= 4096
+    *kept, marker = shown.split("\n")
+    assert kept[-1] == f"{len(kept) - 1}. 李 & 王 <3号楼>" and marker == f"…（还有 {800 - len(kept)} 行）"
