@@ -24,8 +24,10 @@ MESSAGE_LIMIT = 4096   # Telegram's limit for a message's visible text
 CAPTION_LIMIT = 1024   # and for a photo's or a document's caption
 MID_LINE_ROOM = 300    # a line that does not fit is cut inside when this much room (or a quarter) is left
 
-# A tag, a character reference, or one character (a lone "<" or "&" is one character too).
-_TOKEN = re.compile(r"<[^<>]*>|&(?:#[0-9]{1,7}|#x[0-9a-fA-F]{1,6}|[a-zA-Z]+);|[^<&]|[<&]", re.DOTALL)
+# A tag, a character reference, a line break, a run of plain characters, or a lone "<" or "&".
+_TOKEN = re.compile(r"<[^<>]*>|&(?:#[0-9]{1,7}|#x[0-9a-fA-F]{1,6}|[a-zA-Z]+);|\n|[^<&\n]+|[<&]")
+_TAGS = re.compile(r"<[^<>]*>")
+_REFS = re.compile(r"&(?:#[0-9]{1,7}|#x[0-9a-fA-F]{1,6}|lt|gt|amp|quot);", re.IGNORECASE)
 _TAG_NAME = re.compile(r"</?\s*([a-zA-Z][a-zA-Z0-9-]*)")
 
 
@@ -47,7 +49,18 @@ def _units(token: str) -> int:
 
 def visible_len(text: str) -> int:
     """The length of ``text`` as Telegram shows it (tags out, entities one character), in UTF-16 units."""
-    return sum(_units(match.group(0)) for match in _tokens(text))
+    plain = "".join(_REFS.sub(lambda m: html.unescape(m.group(0)), part) for part in _TAGS.split(text))
+    return utf16_len(plain)
+
+
+def _prefix(run: str, room: int) -> int:
+    """How many characters of a run of plain text fit in ``room`` UTF-16 units."""
+    used = 0
+    for i, ch in enumerate(run):
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > room:
+            return i
+    return len(run)
 
 
 @dataclass
@@ -90,7 +103,8 @@ def _cut(text: str, budget: int) -> _Cut:
             if line_end is not None and line_end[1] > 0 and budget - line_end[1] < min(MID_LINE_ROOM, budget // 4):
                 at, _used, open_tags = line_end
                 return _Cut(text[:at] + _close(open_tags), _reopen(open_tags) + text[at + 1:], False)
-            return _Cut(text[:match.start()] + _close(stack), _reopen(stack) + text[match.start():], True)
+            at = match.start() + (_prefix(token, budget - used) if token[0] not in "<&" else 0)
+            return _Cut(text[:at] + _close(stack), _reopen(stack) + text[at:], True)
         if token == "\n":
             line_end = (match.start(), used, list(stack))
         used += units

@@ -110,13 +110,15 @@ def test_clip_shortens_words_before_they_are_escaped() -> None:
     assert clip("a" * 20, 10) == "a" * 9 + "…"
 
 
-_PIECES = st.sampled_from(["a", "邻", "😀", "&amp;", "&lt;", "&gt;", "\n", "<b>x</b>", "<i>y\nz</i>", " "])
+_PIECES = st.sampled_from(["a", "邻", "😀", "&amp;", "&lt;", "&gt;", "&quot;", "&#128512;", "&nbsp;", "\n", "<b>x</b>",
+                           "<i>y\nz</i>", '<a href="https://example.org/?a=1&amp;b=2">link</a>', " ", "abc def"])
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(_PIECES, min_size=1, max_size=3000), st.integers(min_value=50, max_value=600))
 def test_any_well_formed_text_fits_and_still_parses(pieces: list[str], limit: int) -> None:
     text = "".join(pieces)
+    assert visible_len(text) == units(shown(text))
     fitted = fit(text, EN, limit)
     assert units(shown(fitted)) <= limit
     if visible_len(text) > limit:
