@@ -92,7 +92,8 @@ def _reopen(stack: list[tuple[str, str]]) -> str:
 
 def _cut(text: str, budget: int) -> _Cut:
     """The longest head of ``text`` showing at most ``budget`` units: up to the last line that fits, or
-    inside the next line when a line boundary would leave more than ``MID_LINE_ROOM`` unused."""
+    inside the next line (at a character outside any tag or entity) when stopping at the line boundary
+    would leave ``MID_LINE_ROOM`` or a quarter of the budget unused (one very long line)."""
     used = 0
     stack: list[tuple[str, str]] = []
     line_end: tuple[int, int, list[tuple[str, str]]] | None = None   # (position of "\n", used, stack)

@@ -44,7 +44,7 @@ from storage.claims import Attendee
 
 MAX_LISTED = 30   # names with buttons in one message (Telegram allows 100 buttons): one page
 MAX_PAGE = 999_999  # a larger page number is no button of ours
-MAX_WAITING_LISTED = 30  # waiting names on the list of places (it stays well under Telegram's 4,096 characters)
+MAX_WAITING_LISTED = 30  # waiting names on the list of places at most (fewer when long names would not fit)
 WAITING_PAGE = 50   # names on a page of the whole waiting list, one a line
 NAME_SHOWN = 48     # characters of a name in these lists (Telegram's names run to 129)
 ROOM_FOR_SAID = 300  # a list is kept this much under a message, for what was just done above it
