@@ -142,7 +142,7 @@ async def _text_request(fake: FakeTelegram, db: Database, group: Any, res: Any) 
 
 
 async def _proxy(fake: FakeTelegram, db: Database, group: Any, stf: Any) -> None:
-    await _say(fake, stf, "/help", contains="/request")  # the menu now has the staff items
+    await _say(fake, stf, "/help", contains="“📢 Publish a task”")  # the menu (and its help) now has the staff items
     mark = _mark(fake, stf)
     await fake.press_reply_button(stf, None, "📢 Publish a task")
     msg = await _next(fake, stf, mark, button="d:mode:")
