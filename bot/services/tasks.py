@@ -544,7 +544,8 @@ def _withdraw(conn: SyncConnection, now: datetime, member_id: int, task_id: int)
         chat = member_store.chat_of_sync(conn, task.requester_id)
         if chat is not None:
             enqueue_sync(conn, chat_id=chat, member_id=task.requester_id,
-                         kind="task_volunteer_withdrew", now=now, payload={"task_id": task_id},
+                         kind="task_volunteer_withdrew", now=now,
+                         payload={"task_id": task_id, "volunteer_id": member_id},
                          dedupe_key=f"withdrew:{existing.id}:{to_db(now)}")
         coming_ended_sync(conn, task_id, task.requester_id, member_id, now)  # "X is coming" no longer stands
     return late
