@@ -4,7 +4,7 @@ and changes nothing: the current dialog stays at its step and its own buttons ca
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bot.devkit.harness import BotProcess
@@ -12,6 +12,8 @@ from bot.devkit.sandbox import FakeTelegram
 from storage.db import Database, open_database
 from tests.conftest import ADMIN_ID
 from tests.e2e.people import make_staff, register, setup_community
+from tests.factories import make_community, make_member
+from tests.factories_tasks import make_claim, make_task
 
 T = 10
 OUT_OF_DATE_EN = "This button is out of date. Please use the latest message."
@@ -130,5 +132,37 @@ async def test_another_dialog_at_a_step_of_the_same_name(fake: FakeTelegram, bot
                                  (staff.id,)) == 1
         await _carries_on(fake, staff, summary, "d:confirm:submit", "event is published")
         assert await db.fetchval("SELECT COUNT(*) FROM tasks WHERE kind = 'event'") == 1
+    finally:
+        await db.close()
+
+
+async def test_an_earlier_attendance_sheet_cannot_close_the_event_now_open(
+        fake: FakeTelegram, bot_process: BotProcess) -> None:
+    """/closeevent A, then /closeevent B: the sheet of A (the same step) used to untick people of B
+    and its Close closed B. Now both are out of date; B's own sheet closes B, and A stays open."""
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        cid = await make_community(db, now)
+        async with db.transaction() as conn:  # no group chat in this scenario
+            await conn.execute("UPDATE communities SET group_chat_id = NULL WHERE id = ?", (cid,))
+        staff_u = fake.add_user("Staff", language_code="en")
+        staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
+        fake.private_chat(staff_u, create=True)
+        a, b = [await make_task(db, now, cid, staff, kind="event", slots=2, points=2, title=title,
+                                starts_at="2026-05-04T01:30:00.000000Z") for title in ("Clean-up", "Choir")]
+        for tid in (a, b):
+            for i in range(2):
+                await make_claim(db, now, tid, await make_member(db, now, cid, volunteer=True, name=f"V{tid}{i}"))
+        sheet_a = await _asked(fake, staff_u, f"/closeevent {a}", "d:att:")
+        sheet_b = await _asked(fake, staff_u, f"/closeevent {b}", "d:att:")
+        await _refused(fake, staff_u, sheet_a, "d:att:0", OUT_OF_DATE_EN)
+        await _refused(fake, staff_u, sheet_a, "d:att:close", OUT_OF_DATE_EN)
+        assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (b,)) != "completed"
+        assert "2 present" in str([x["text"] for x in sheet_b.inline_buttons])
+        await _carries_on(fake, staff_u, sheet_b, "d:att:close", "Event closed")
+        assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (b,)) == "completed"
+        assert await db.fetchval("SELECT state FROM tasks WHERE id = ?", (a,)) != "completed"
+        assert await db.fetchval("SELECT COUNT(*) FROM ledger WHERE task_id = ?", (a,)) == 0
     finally:
         await db.close()
