@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from bot.devkit.harness import BotProcess
+from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
 from storage.db import Database, open_database
 from tests.conftest import ADMIN_ID
@@ -73,6 +73,12 @@ async def test_a_request_started_again_leaves_its_first_buttons_out_of_date(
         assert await _step(db, res) == ("request", "cat")
         await _carries_on(fake, res, second, "d:cat:shopping", "what you need")
         assert await _step(db, res) == ("request", "desc")
+        # That press delivered again (same update): handled once, nothing more said.
+        mark = _last(fake, res)
+        fake.redeliver(max(fake._bot(None).history))
+        await settle(fake, quiet=0.5)
+        assert await _step(db, res) == ("request", "desc")
+        assert [m.text for m in fake.private_chat(res).messages if m.message_id > mark] == []
         # Once the second request moved on, the first message's buttons are still out of date.
         await _refused(fake, res, first, "d:cat:escort", OUT_OF_DATE_EN)
         assert await _step(db, res) == ("request", "desc")
