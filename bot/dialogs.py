@@ -11,14 +11,20 @@ work on one dialog at once. Each save is a compare-and-set on the row's version
 overwriting the other's step, and the person is asked the current question again (or, if the other
 lane ended the dialog, hears nothing more from this one).
 
-Buttons that belong to a dialog carry ``d:<step>:<value>`` as callback data; a button from an
-older step is answered with "this button is out of date" and changes nothing.
+Buttons that belong to a dialog carry ``d:<step>:<value>~<mark>`` as callback data, the mark being
+the dialog's own (a few letters drawn when it starts). A button from an older step, or from an earlier
+dialog of the same person (one that was restarted, replaced by another, cancelled or finished, even at
+a step of the same name), is answered with "this button is out of date" and changes nothing: the
+current dialog carries on untouched. A dialog started before marks existed has none, and so have its
+buttons.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -35,6 +41,11 @@ log = logging.getLogger(__name__)
 
 InputKind = Literal["text", "contact", "voice", "audio", "photo", "sticker", "location", "document", "callback", "other"]
 MAX_TEXT = 1000  # longest free text any step accepts
+MARK = "~"       # between a dialog button's value and the mark of its dialog (no value has one)
+
+# The mark of the dialog this handler is working on (set when a dialog starts, runs or is asked
+# again): what ``button`` puts on the buttons it makes.
+_current_mark: ContextVar[str] = ContextVar("dialog_mark", default="")
 
 
 __all__ = ["Again", "Dialog", "DialogMoved", "Go", "Input", "Next", "Outcome", "Stop", "button", "finish", "flow", "handle_start",
@@ -158,15 +169,29 @@ async def handle_start(update: Update, ctx: LinliContext) -> bool:
 
 
 def button(step: str, value: str) -> str:
-    """Callback data for a dialog button (kept well under Telegram's 64 bytes)."""
-    data = f"d:{step}:{value}"
+    """Callback data for a button of the dialog being worked on (kept under Telegram's 64 bytes)."""
+    mark = _current_mark.get()
+    data = f"d:{step}:{value}{MARK}{mark}" if mark else f"d:{step}:{value}"
     if len(data.encode()) > 64:
         raise ValueError(f"dialog callback data too long: {data!r}")
     return data
 
 
+def pressed(data: str) -> tuple[str, str, str]:
+    """(step, value, mark) of a dialog button's callback data."""
+    _, step, rest = ([*data.split(":", 2), "", ""])[:3]
+    value, _, mark = rest.rpartition(MARK) if MARK in rest else (rest, "", "")
+    return step, value, mark
+
+
+def _working_on(dialog: Dialog) -> Dialog:
+    _current_mark.set(dialog.gen)
+    return dialog
+
+
 async def load(ctx: LinliContext, tg_user_id: int) -> Dialog | None:
-    return await store.get(ctx.db, tg_user_id)
+    dialog = await store.get(ctx.db, tg_user_id)
+    return _working_on(dialog) if dialog is not None else None
 
 
 async def save(ctx: LinliContext, dialog: Dialog) -> None:
@@ -224,9 +249,9 @@ async def take_buttons_off(update: Update, chat_id: int, message_id: int) -> Non
 
 async def start(ctx: LinliContext, tg_user_id: int, flow_name: str, step: str, data: dict[str, Any] | None = None) -> Dialog:
     """Begin a dialog (replacing any other the person had open)."""
-    dialog = Dialog(tg_user_id, flow_name, step, data or {})
+    dialog = Dialog(tg_user_id, flow_name, step, data or {}, gen=secrets.token_hex(3))
     dialog.version = await store.put(ctx.db, dialog, ctx.now())
-    return dialog
+    return _working_on(dialog)  # the buttons made from here on are this dialog's
 
 
 async def finish(ctx: LinliContext, tg_user_id: int) -> None:
@@ -305,10 +330,10 @@ async def _on_button(update: Update, ctx: LinliContext) -> None:
     query = update.callback_query
     if query is None or query.data is None or update.effective_user is None:
         return
-    _, step, value = ([*query.data.split(":", 2), "", ""])[:3]
+    step, value, mark = pressed(query.data)
     dialog = await load(ctx, update.effective_user.id)
     t = await tr_for(update, ctx)
-    if dialog is None or dialog.step != step or dialog.flow not in FLOWS:
+    if dialog is None or dialog.gen != mark or dialog.step != step or dialog.flow not in FLOWS:
         await answer(query, t("This button is out of date. Please use the latest message."), alert=False)
         return
     await _run(update, ctx, dialog, Input("callback", text=value, step=step))

@@ -2,6 +2,9 @@
 
 Every write but ``put`` is conditional on the version the caller read, so a lane that read an
 older dialog learns it (``False``) instead of overwriting what another lane wrote meanwhile.
+
+A dialog's mark (``gen``, set when it starts and kept until it ends) is stored with its data under
+``_g``; the flows replace ``data`` as they like without losing it.
 """
 
 from __future__ import annotations
@@ -22,14 +25,16 @@ class DialogRow:
     step: str
     data: dict[str, Any] = field(default_factory=dict)
     version: int = 0
+    gen: str = ""  # which dialog of this person it is: its buttons carry it (bot.dialogs.button)
 
 
 async def get(db: Database, tg_user_id: int) -> DialogRow | None:
     row = await db.fetchone("SELECT flow, step, data, version FROM dialogs WHERE tg_user_id = ?", (tg_user_id,))
     if row is None:
         return None
-    return DialogRow(tg_user_id, str(row["flow"]), str(row["step"]), json.loads(row["data"] or "{}"),
-                     int(row["version"]))
+    data = json.loads(row["data"] or "{}")
+    gen = str(data.pop(_GEN, "") or "")  # none in a dialog started before dialogs had marks
+    return DialogRow(tg_user_id, str(row["flow"]), str(row["step"]), data, int(row["version"]), gen)
 
 
 async def put(db: Database, row: DialogRow, now: datetime) -> int:
@@ -40,7 +45,7 @@ async def put(db: Database, row: DialogRow, now: datetime) -> int:
             " ON CONFLICT (tg_user_id) DO UPDATE SET flow = excluded.flow, step = excluded.step,"
             " data = excluded.data, updated_at = excluded.updated_at, version = dialogs.version + 1"
             " RETURNING version",
-            (row.tg_user_id, row.flow, row.step, _json(row.data), to_db(now)),
+            (row.tg_user_id, row.flow, row.step, _json(row), to_db(now)),
         ) as cur:
             found = await cur.fetchone()
     return int(found[0]) if found else 1
@@ -53,7 +58,7 @@ async def compare_and_set(db: Database, row: DialogRow, now: datetime) -> int | 
         async with conn.execute(
             "UPDATE dialogs SET flow = ?, step = ?, data = ?, updated_at = ?, version = version + 1"
             " WHERE tg_user_id = ? AND version = ? RETURNING version",
-            (row.flow, row.step, _json(row.data), to_db(now), row.tg_user_id, row.version),
+            (row.flow, row.step, _json(row), to_db(now), row.tg_user_id, row.version),
         ) as cur:
             found = await cur.fetchone()
     return int(found[0]) if found else None
@@ -77,5 +82,9 @@ async def delete(db: Database, tg_user_id: int) -> None:
         await conn.execute("DELETE FROM dialogs WHERE tg_user_id = ?", (tg_user_id,))
 
 
-def _json(data: dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False)
+_GEN = "_g"
+
+
+def _json(row: DialogRow) -> str:
+    data = {k: v for k, v in row.data.items() if k != _GEN}
+    return json.dumps({**data, _GEN: row.gen} if row.gen else data, ensure_ascii=False)

@@ -16,11 +16,11 @@ from bot.conversations import reliability as reliability_ui
 from bot.fit import pages
 from bot.i18n import Translator
 from bot.menu import load_member, menu_item, participant
-from bot.models import N_, AlreadyDone, DomainError, InvalidInput, NotFound
+from bot.models import N_, AlreadyDone, DomainError, InvalidInput
 from bot.numbers import button_number, parse_int
 from bot.renderers import RenderContext, Rendered, renderer
 from bot.services import checkin, completion, points
-from bot.services.access import require_staff
+from bot.services.access import require_staff_for
 from bot.ui import (
     answer,
     edit_or_send,
@@ -279,9 +279,7 @@ async def cmd_entries(update: Update, ctx: LinliContext) -> None:
     try:
         tid = only_number(ctx.args, N_("Please write: /entries <task number>"))
         community = await task_store.community_of(ctx.db, tid)
-        if community is None:
-            raise NotFound()
-        await require_staff(ctx.db, update.effective_user.id, ctx.settings.admin_ids, community)
+        await require_staff_for(ctx.db, update.effective_user.id, ctx.settings.admin_ids, community)
         rows = await points.task_entries(ctx.db, task_id=tid)
     except DomainError as err:
         await reply(update, error_text(t, err))

@@ -592,24 +592,24 @@ async def _r_coming(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
 
 @renderer("task_coming_ended")
 async def _r_coming_ended(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
-    """Edit an earlier "who is coming" message once that volunteer withdrew: it no longer names them as
-    coming (nor links to them), and says the request is open again; its buttons stay while it is open."""
+    """Take away an earlier "who is coming" message once that volunteer withdrew (the resident is told
+    in one new message, ``task_volunteer_withdrew``): it is first edited down to one line that no
+    longer names them as coming nor links to them, then deleted; Telegram lets a bot delete its
+    messages for about two days only, so an older one stays as that line."""
     about = await outbox_store.sent_about(rc.db, p.get("outbox_id"), p["task_id"])
     if about is None or about.sent.message_id is None:
         return None  # never sent (its renderer dropped it): nothing to correct
     title = task_name(rc.t, about.task) if about.task else "#" + str(p["task_id"])
-    who = await member_store.by_id(rc.db, int(p["volunteer_id"])) if p.get("volunteer_id") else None
+    sent = int(about.sent.message_id)
+    return Rendered(text=await _cannot_come(rc, title, p.get("volunteer_id")), edit_message_id=sent,
+                    delete_message_ids=(sent,))
+
+
+async def _cannot_come(rc: RenderContext, title: str, volunteer_id: object) -> str:
+    who = await member_store.by_id(rc.db, int(str(volunteer_id))) if volunteer_id else None
     if who is not None and who.deleted_at is None and who.display_name:
-        text = rc.t("Update on “{title}”: {name} cannot come after all.", title=title, name=esc(who.display_name))
-    else:
-        text = rc.t("Update on “{title}”: the volunteer cannot come after all.", title=title)
-    task = await task_store.row(rc.db, p["task_id"])
-    if task is None or task.state not in ("open", "in_progress"):
-        return Rendered(text=text, edit_message_id=int(about.sent.message_id))
-    text += "\n" + rc.t("Your request is open again for other volunteers. I will tell you when someone takes it.")
-    return Rendered(text=text, edit_message_id=int(about.sent.message_id),
-                    reply_markup=inline([[(rc.t("✖ Cancel this request"), f"rc:{task.id}")],
-                                         [(rc.t("☎ Call staff"), f"cs:{task.id}")]]))
+        return rc.t("Update on “{title}”: {name} cannot come after all.", title=title, name=esc(who.display_name))
+    return rc.t("Update on “{title}”: the volunteer cannot come after all.", title=title)
 
 
 @renderer("task_cancelled")
@@ -621,7 +621,17 @@ async def _r_cancelled(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
 
 @renderer("task_volunteer_withdrew")
 async def _r_withdrew(rc: RenderContext, p: dict[str, Any]) -> Rendered | None:
-    return Rendered(text=rc.t("The volunteer cannot come after all. Your request is open again for others."))
+    """The one message a resident gets when their volunteer withdrew: who cannot come, and while the
+    request is open, that it is open again, with its Cancel and Call staff buttons (the earlier
+    "who is coming" message is taken away: ``task_coming_ended``)."""
+    task = await task_store.row(rc.db, p["task_id"])
+    title = task_name(rc.t, task) if task is not None else "#" + str(p["task_id"])
+    text = await _cannot_come(rc, title, p.get("volunteer_id"))
+    if task is None or task.state not in ("open", "in_progress"):
+        return Rendered(text=text)
+    text += "\n" + rc.t("Your request is open again for other volunteers. I will tell you when someone takes it.")
+    return Rendered(text=text, reply_markup=inline([[(rc.t("✖ Cancel this request"), f"rc:{task.id}")],
+                                                    [(rc.t("☎ Call staff"), f"cs:{task.id}")]]))
 
 
 @renderer("task_review")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from bot.models import Member, NotAllowed, NotRegistered
+from bot.models import Member, NotAllowed, NotFound, NotRegistered
 from storage import members as member_store
 from storage.db import Database
 
@@ -30,6 +30,18 @@ def is_staff_of(member: Member | None, community_id: int | None, tg_user_id: int
     if tg_user_id in admin_ids:
         return True
     return member is not None and member.registered and member.is_staff and member.community_id == community_id
+
+
+async def require_staff_for(db: Database, tg_user_id: int, admin_ids: Collection[int],
+                            community_id: int | None) -> Member | None:
+    """Staff work on something numbered (a task, an event): ``community_id`` is its community, None
+    when there is no such number. Who is not staff of it (of their own community, when there is no
+    such number) is refused first, with the same words whether the number exists or not; staff then
+    hear NotFound for a number that does not exist."""
+    member = await require_staff(db, tg_user_id, admin_ids, community_id)
+    if community_id is None:
+        raise NotFound()
+    return member
 
 
 async def require_staff(db: Database, tg_user_id: int, admin_ids: Collection[int], community_id: int | None = None) -> Member | None:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from bot import codes
 from bot.clock import short_local
 from bot.models import N_, DomainError, InvalidState, NotFound
-from bot.services.access import require_registered, require_staff
+from bot.services.access import require_registered, require_staff_for
 from bot.services.tasks import EVENT_OPEN_STATES, label
 from storage import checkins as store
 from storage.db import Database, Row
@@ -115,8 +115,9 @@ def _name(event: Row) -> str:
 async def open_checkin(db: Database, *, task_id: int, tg_user_id: int, admin_ids: Collection[int],
                        now: datetime) -> Opened:
     """Staff open check-in for an event (again: the same code)."""
+    found = await store.event(db, task_id)
+    staff = await require_staff_for(db, tg_user_id, admin_ids, int(found["community_id"]) if found else None)
     event = await _task(db, task_id)
-    staff = await require_staff(db, tg_user_id, admin_ids, int(event["community_id"]))
     _only_events(event)
     win = event_window(event)
     if event["state"] not in OPEN_STATES:

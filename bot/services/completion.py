@@ -512,10 +512,10 @@ async def revoke(db: Database, *, ledger_id: int, tg_user_id: int, now: datetime
     async with db.transaction() as conn:
         actor = await _actor(conn, tg_user_id)
         row = await ledger_store.entry(conn, ledger_id)
+        if not actor.is_staff or (row is not None and row["community_id"] != actor.community_id):
+            raise StaffOnly()  # first: the same for an entry that exists and one that does not
         if row is None:
             raise NotFound()
-        if not actor.is_staff or row["community_id"] != actor.community_id:
-            raise StaffOnly()
         if int(row["delta"]) <= 0 or str(row["reason"]) not in ("task_completed", "event_attended", "case_resolved",
                                                                "task_auto_confirmed"):
             raise InvalidState()

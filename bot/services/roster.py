@@ -23,7 +23,7 @@ from datetime import datetime
 
 from bot.models import N_, DomainError, InvalidState, NotFound
 from bot.services import waitlist
-from bot.services.access import require_staff
+from bot.services.access import require_staff_for
 from storage import claims as claim_store
 from storage import members as member_store
 from storage import tasks as task_store
@@ -89,10 +89,7 @@ def before_start(task: Task, now: datetime) -> bool:
 
 async def _staff_event(db: Database, task_id: int, tg_user_id: int, admin_ids: Collection[int]) -> tuple[Task, int | None]:
     """The event, if the presser is staff of its community (or a super-admin); their member id."""
-    community = await task_store.community_of(db, task_id)
-    if community is None:
-        raise NotFound()
-    staff = await require_staff(db, tg_user_id, admin_ids, community)
+    staff = await require_staff_for(db, tg_user_id, admin_ids, await task_store.community_of(db, task_id))
     task = await task_store.row(db, task_id)
     if task is None:
         raise NotFound()

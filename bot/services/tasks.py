@@ -544,7 +544,8 @@ def _withdraw(conn: SyncConnection, now: datetime, member_id: int, task_id: int)
         chat = member_store.chat_of_sync(conn, task.requester_id)
         if chat is not None:
             enqueue_sync(conn, chat_id=chat, member_id=task.requester_id,
-                         kind="task_volunteer_withdrew", now=now, payload={"task_id": task_id},
+                         kind="task_volunteer_withdrew", now=now,
+                         payload={"task_id": task_id, "volunteer_id": member_id},
                          dedupe_key=f"withdrew:{existing.id}:{to_db(now)}")
         coming_ended_sync(conn, task_id, task.requester_id, member_id, now)  # "X is coming" no longer stands
     return late
@@ -570,9 +571,10 @@ async def cancel(db: Database, now: datetime, actor_id: int, task_id: int) -> li
     """Cancel a task (requester: their own; staff: any of the community). Returns the members told."""
     async with db.transaction() as conn:
         actor = await load_member(conn, actor_id)
+        found = await task_store.get(conn, task_id)
+        if (found is None and not actor.is_staff) or (found is not None and not _may_cancel(actor, found)):
+            raise NotAllowed()  # first: the same for a task that exists and one that does not
         task = await load_task(conn, task_id)
-        if not _may_cancel(actor, task):
-            raise NotAllowed()
         if task.state not in CANCELLABLE_STATES:
             if task.state == "awaiting_confirmation":
                 raise InvalidState(N_("The volunteer has already marked it done; please answer the question"
@@ -638,12 +640,13 @@ async def state_after_edit(conn: Connection, task: Task, field: str, new: int | 
 
 async def edit_task(db: Database, now: datetime, staff_id: int, task_id: int, field: str, value: str) -> None:
     """Staff change a task's title, description, places or points; volunteers who claimed it are told."""
-    new = edited_value(field, value)
     async with db.transaction() as conn:
         actor = await load_member(conn, staff_id)
+        found = await task_store.get(conn, task_id)
+        if not actor.is_staff or (found is not None and actor.community_id != found.community_id):
+            raise NotAllowed()  # first: the same for a task that exists and one that does not
         task = await load_task(conn, task_id)
-        if not actor.is_staff or actor.community_id != task.community_id:
-            raise NotAllowed()
+        new = edited_value(field, value)
         if task.state not in EDITABLE_STATES:
             raise InvalidState(N_("Task #{id} is finished, cancelled or being confirmed; it cannot be changed now."),
                               id=task_id)

@@ -20,7 +20,7 @@ T = 10
 
 
 def _has(data: str) -> Any:
-    return lambda m: any(b.get("callback_data") == data for b in m.inline_buttons)
+    return lambda m: m.carries(data)
 
 
 async def _send_done_button(db: Database, now: datetime, tg: int, member_id: int, tid: int) -> None:

@@ -182,8 +182,7 @@ async def test_edit_org_staff_deleteme(fake: FakeTelegram, bot_process: BotProce
     assert [b["text"] for b in prof.inline_buttons] == ["✏ 修改资料", "🗑 删除我的资料"]
     assert not re.search(r"/[a-z]", prof.text or ""), prof.text
     await fake.press_button(other, prof, "pf:erase")
-    msg = await fake.wait_for_message(other, lambda m: any(b.get("callback_data") == "d:confirm:yes"
-                                                           for b in m.inline_buttons), timeout=10, after_id=mark)
+    msg = await fake.wait_for_message(other, lambda m: m.carries("d:confirm:yes"), timeout=10, after_id=mark)
     await fake.press_button(other, msg, "d:confirm:yes")
     await fake.wait_for_message(other, lambda m: "删除" in (m.text or ""), timeout=10, after_id=msg.message_id)
     row = _db(bot_process).execute("SELECT * FROM members WHERE id = ?", (mid,)).fetchone()
@@ -228,8 +227,7 @@ async def test_a_resident_may_skip_the_phone_in_her_own_words(fake: FakeTelegram
     gran = fake.add_user("奶奶", language_code="zh-hans")
     await fake.send_text(gran, None, "/start")
     for data in ("d:lang:zh", "d:role:resident"):
-        msg = await fake.wait_for_message(gran, lambda m, d=data: any(b.get("callback_data") == d
-                                                                      for b in m.inline_buttons), timeout=10)
+        msg = await fake.wait_for_message(gran, lambda m, d=data: m.carries(d), timeout=10)
         await fake.press_button(gran, msg, data)
     await fake.wait_for_message(gran, lambda m: "称呼" in (m.text or ""), timeout=10)
     await say(fake, gran, "王奶奶", "跳过")               # the phone question offers 跳过

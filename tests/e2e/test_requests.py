@@ -158,8 +158,11 @@ async def test_dispatch_end_to_end(fake: FakeTelegram, bot_process: BotProcess) 
 ])
 async def test_the_resident_sees_a_volunteer_who_withdrew_is_no_longer_coming(
         fake: FakeTelegram, bot_process: BotProcess, lang: str, code: str, gone: str, open_again: str) -> None:
-    """The resident's "Good news: Li is coming" is corrected when Li withdraws: it no longer names Li as
-    coming nor links to Li's chat, it says the request is open again, and its Cancel button stays."""
+    """When Li withdraws, the resident gets one clear message (was two: the "Good news: Li is coming"
+    message corrected in place, and a new "The volunteer cannot come after all" notice): a new one,
+    so her phone rings, naming Li and the request, saying it is open again, with its Cancel and Call
+    staff buttons. The "Good news: Li is coming" message is taken away (it no longer names Li as
+    coming nor links to Li's chat)."""
     db = await open_database(bot_process.database)
     try:
         now = datetime.now(UTC)
@@ -182,12 +185,13 @@ async def test_the_resident_sees_a_volunteer_who_withdrew_is_no_longer_coming(
                                                                for b in m.inline_buttons), timeout=T)
         await fake.wait_callback_answer(await fake.press_button(vol_u, pm, f"wd:{rq}"), timeout=T)
 
-        await fake.wait_for(lambda: gone in _text(coming), timeout=T)
-        assert open_again in _text(coming), _text(coming)
-        assert not any(e["type"] == "text_mention" for e in coming.entities), coming.entities
-        assert [b.get("callback_data") for b in coming.inline_buttons] == [f"rc:{rq}", f"cs:{rq}"]
+        told = await fake.wait_for_message(res_u, lambda m: gone in _text(m), timeout=T, after_id=coming.message_id)
+        assert open_again in _text(told), _text(told)
+        assert [b.get("callback_data") for b in told.inline_buttons] == [f"rc:{rq}", f"cs:{rq}"]
+        await fake.wait_for(lambda: coming.deleted, timeout=T)
         await settle(fake)
-        edits = await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'task_coming_ended' AND state = 'sent'")
-        assert edits == 1
+        assert not any(e["type"] == "text_mention" for e in coming.entities), coming.entities  # if it stayed
+        after = [m for m in fake.bot_messages(fake.private_chat(res_u)) if m.message_id > coming.message_id]
+        assert after == [told], [_text(m) for m in after]
     finally:
         await db.close()

@@ -35,8 +35,7 @@ async def _press(fake: FakeTelegram, user: Any, data: str, expect: str) -> Any:
     """Press the button with ``data`` on the newest message that carries it; the question that follows
     (the same message edited, or a new one) once it says ``expect``."""
     chat = fake.private_chat(user)
-    holder = next(m for m in reversed(fake.bot_messages(chat)) if any(
-        b.get("callback_data") == data for b in m.inline_buttons))
+    holder = next(m for m in reversed(fake.bot_messages(chat)) if m.carries(data))
     await fake.press_button(user, holder, data)
 
     def shown() -> Any:
@@ -197,9 +196,12 @@ async def test_only_staff_reach_the_dialog_and_its_buttons(fake: FakeTelegram, b
         # staff of another community cannot open this community's reward, even by a forged button
         await _type(fake, other_u, "🏷 Manage rewards", "There are no rewards yet.")
         listing = next(m for m in reversed(fake.bot_messages(fake.private_chat(other_u))) if m.inline_buttons)
-        await fake.press_raw_callback(other_u, listing, f"d:list:{rid}")
-        q = await fake.inject_callback(other_u, f"d:list:{rid}", message={
-            **forged, "message_id": listing.message_id, "chat": {"id": other_u.id, "type": "private"}})
+        # (forged as from this very dialog: with the mark its own buttons carry)
+        mark = str(listing.inline_buttons[0]["callback_data"]).rpartition("~")[2]
+        await fake.press_raw_callback(other_u, listing, f"d:list:{rid}~{mark}")
+        q = await fake.inject_callback(other_u, f"d:list:{rid}~{mark}", message={
+            **forged, "message_id": listing.message_id, "chat": {"id": other_u.id, "type": "private"},
+            "reply_markup": {"inline_keyboard": [[{"text": "x", "callback_data": f"d:list:{rid}~{mark}"}]]}})
         await fake.wait_callback_answer(q, timeout=T)
         await _said(fake, other_u, "could not find", 0)
         assert await db.fetchval("SELECT step FROM dialogs WHERE tg_user_id = ?", (other_u.id,)) == "list"

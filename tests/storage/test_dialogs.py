@@ -78,3 +78,27 @@ async def test_starting_again_replaces_the_dialog(db: Database, now: datetime) -
         await dialogs.save(ctx, old)  # type: ignore[arg-type]
     stored = await store.get(db, USER)
     assert stored is not None and (stored.flow, stored.step) == ("request", "cat")
+
+
+async def test_a_dialog_keeps_its_mark_and_a_new_one_draws_another(db: Database, now: datetime) -> None:
+    """The mark its buttons carry stays while the dialog runs (a flow that replaces its data, a
+    bookkeeping value), and a dialog started again has another; an old dialog without one reads ""."""
+    ctx = _Ctx(db, now)
+    first = await dialogs.start(ctx, USER, "request", "cat", {"k": 1})  # type: ignore[arg-type]
+    assert first.gen and dialogs.button("cat", "shopping") == f"d:cat:shopping~{first.gen}"
+    assert dialogs.pressed(f"d:cat:shopping~{first.gen}") == ("cat", "shopping", first.gen)
+    first.data = {"desc": "Buns"}  # as the request flow does: data replaced by its draft
+    first.step = "when"
+    await dialogs.save(ctx, first)  # type: ignore[arg-type]
+    again = await dialogs.load(ctx, USER)  # type: ignore[arg-type]
+    assert again is not None and again.gen == first.gen and again.data == {"desc": "Buns"}
+    await dialogs.set_value(ctx, again, "_q", 7)  # type: ignore[arg-type]
+    again = await dialogs.load(ctx, USER)  # type: ignore[arg-type]
+    assert again is not None and again.gen == first.gen and again.data == {"desc": "Buns", "_q": 7}
+    second = await dialogs.start(ctx, USER, "request", "cat")  # type: ignore[arg-type]
+    assert second.gen != first.gen and dialogs.button("cat", "x").endswith(f"~{second.gen}")
+    async with db.transaction() as conn:  # a dialog saved before marks existed
+        await conn.execute("UPDATE dialogs SET data = ? WHERE tg_user_id = ?", ('{"desc": "Old"}', USER))
+    old = await dialogs.load(ctx, USER)  # type: ignore[arg-type]
+    assert old is not None and old.gen == "" and dialogs.button("cat", "x") == "d:cat:x"
+    assert dialogs.pressed("d:cat:x") == ("cat", "x", "")

@@ -173,6 +173,10 @@ class StoredMessage:
             return []
         return [button for row in self.markup["inline_keyboard"] for button in row]
 
+    def carries(self, data: str) -> bool:
+        """An inline button named ``data`` is on this message (see ``button_named``)."""
+        return any(button_named(str(b.get("callback_data", "")), data) for b in self.inline_buttons)
+
     @property
     def keyboard_buttons(self) -> list[dict[str, Any]]:
         if not self.markup or "keyboard" not in self.markup:
@@ -308,3 +312,9 @@ class Stats:
         self.by_method[method] = self.by_method.get(method, 0) + 1
         if not ok:
             self.errors_by_method[method] = self.errors_by_method.get(method, 0) + 1
+
+
+def button_named(shown: str, named: str) -> bool:
+    """A button's callback data is the one a test names: the same, or a Linli dialog button
+    (``d:<step>:<value>~<mark>``) named without its dialog's mark, which a test cannot know."""
+    return named == shown or (shown.startswith("d:") and "~" in shown and named == shown.rpartition("~")[0])
