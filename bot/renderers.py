@@ -100,7 +100,11 @@ async def _forget(ctx: RenderContext, payload: dict[str, Any]) -> Rendered | Non
     if not isinstance(message_id, int):
         return None
     voice = payload.get("voice_message_id")
-    text = (ctx.t("The resident's personal details in this message were removed at their request.")
-            if payload.get("why") == "requester_left" else
-            ctx.t("The personal details in this message were removed when you left."))
+    why = payload.get("why")
+    if why == "requester_left":
+        text = ctx.t("The resident's personal details in this message were removed at their request.")
+    elif why == "about_left":  # a list or answer a handler showed (storage.outbox.SHOWN)
+        text = ctx.t("Personal details in this message were removed at the request of the person they belong to.")
+    else:
+        text = ctx.t("The personal details in this message were removed when you left.")
     return Rendered(text=text, edit_message_id=message_id, delete_message_ids=(voice,) if isinstance(voice, int) else ())

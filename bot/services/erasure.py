@@ -40,7 +40,8 @@ from typing import Any, Literal
 
 from bot.services.masking import mask
 from storage import erasure as erasure_store
-from storage.db import Connection
+from storage import outbox as outbox_store
+from storage.db import Connection, Database
 from storage.outbox import FORGET, QUEUE_FORGET
 from storage.timeutil import to_db
 
@@ -352,3 +353,14 @@ async def _empty_own_rows(conn: Connection, name: str, table: Table, params: dic
                 where = f"({where}) AND NOT ({table.kept})"
             n += await erasure_store.delete(conn, name, where, params)
     return n
+
+
+async def record_shown(db: Database, *, chat_id: int, message_id: int, about: Iterable[int], now: datetime) -> None:
+    """A message a handler sent or edited in ``chat_id`` shows the private data (name, phone, address,
+    words) of the members ``about``: recorded like a message the outbox delivered, so that erasing
+    any of them cuts it down (storage.outbox.SHOWN). Nothing is recorded for nobody."""
+    people = sorted({int(m) for m in about})
+    if not people:
+        return
+    async with db.transaction() as conn:
+        await outbox_store.record_shown(conn, chat_id=chat_id, message_id=message_id, about=people, now=now)

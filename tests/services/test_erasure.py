@@ -474,3 +474,43 @@ async def test_a_staff_member_who_leaves_keeps_no_request_sent_for_review(db: Da
     assert chats.chats[staff_tg] == {review_id: {
         "text": "The personal details in this message were removed when you left.", "buttons": None}}
     assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE chat_id = ? OR member_id = ?", (staff_tg, staff)) == 0
+
+
+ABOUT_LEFT = "Personal details in this message were removed at the request of the person they belong to."
+
+
+async def test_a_message_a_handler_showed_is_cut_down_when_someone_it_names_leaves(db: Database, now: datetime) -> None:
+    """Staff's list of an event's volunteers is a handler's own reply, not the outbox's: recorded
+    (erasure.record_shown, as bot.ui.shown does), it is cut down like the outbox's messages when
+    someone it names erases themselves; a message that does not name them stays as it was; when the
+    staff member leaves, what is left of it in their chat goes too, and no row is left in their chat."""
+    cid = await make_community(db, now)
+    staff_tg, a_tg, b_tg = 7_800_000_001, 7_800_000_002, 7_800_000_003
+    staff = await make_member(db, now, cid, tg_user_id=staff_tg, name="Stella Staff", staff=True, started_bot=1,
+                              language="en")
+    a = await make_member(db, now, cid, tg_user_id=a_tg, name="Amos Appleyard", volunteer=True, started_bot=1)
+    b = await make_member(db, now, cid, tg_user_id=b_tg, name="Bettina Bramble", volunteer=True, started_bot=1)
+    chats = Chats()
+    both = (await chats.send_message(staff_tg, "1. Amos Appleyard\n2. Bettina Bramble", reply_markup="buttons")).message_id
+    only_b = (await chats.send_message(staff_tg, "Bettina Bramble is now community staff.")).message_id
+    for _ in range(2):  # an edit showing the same people again: recorded once
+        await erasure.record_shown(db, chat_id=staff_tg, message_id=both, about=[b, a, b], now=now)
+    await erasure.record_shown(db, chat_id=staff_tg, message_id=only_b, about=[b], now=now)
+    await erasure.record_shown(db, chat_id=staff_tg, message_id=only_b, about=[], now=now)  # nobody: nothing
+    rows = await db.fetchall("SELECT member_id, state, message_id, payload FROM outbox WHERE kind = 'shown'"
+                             " ORDER BY id")
+    assert [(r[0], r[1], r[2], json.loads(r[3])) for r in rows] == [
+        (staff, "sent", both, {"about": sorted([a, b])}), (staff, "sent", only_b, {"about": [b]})]
+
+    assert await members.erase(db, tg_user_id=a_tg, now=now)
+    await _drain(db, now, chats)
+    assert chats.chats[staff_tg] == {
+        both: {"text": ABOUT_LEFT, "buttons": None},
+        only_b: {"text": "Bettina Bramble is now community staff.", "buttons": None}}
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'forget'") == 0
+
+    assert await members.erase(db, tg_user_id=staff_tg, now=now)
+    await _drain(db, now, chats)
+    assert chats.chats[staff_tg][only_b] == {
+        "text": "The personal details in this message were removed when you left.", "buttons": None}
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE chat_id = ? OR member_id = ?", (staff_tg, staff)) == 0
