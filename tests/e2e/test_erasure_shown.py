@@ -16,7 +16,8 @@ from bot.devkit.sandbox import FakeTelegram
 from bot.services import tasks
 from storage.db import open_database
 from tests.e2e.people import community_with_group
-from tests.factories import make_member
+from tests.factories import make_community, make_member
+from tests.factories_tasks import make_claim, make_task
 
 pytestmark = pytest.mark.unpaced  # erasure, not Telegram's pacing (tests/conftest.py)
 
@@ -28,6 +29,11 @@ ABOUT_LEFT = "Personal details in this message were removed at the request of th
 
 def _text(m: Any) -> str:
     return str(m.text or m.caption or "")
+
+
+def _seen(m: Any) -> str:
+    """All a reader sees of a message: its text and its buttons (an attendance list names people on them)."""
+    return _text(m) + " " + str([b.get("text") for b in m.inline_buttons])
 
 
 def _has(m: Any, data: str) -> bool:
@@ -50,9 +56,9 @@ async def _deleteme(fake: FakeTelegram, user: Any) -> None:
 
 
 def _showing(fake: FakeTelegram, user: Any, words: tuple[str, ...]) -> list[str]:
-    """The texts of the bot's messages in ``user``'s chat, not deleted, that show any of ``words``."""
-    return [_text(m) for m in fake.bot_messages(fake.private_chat(user))
-            if not m.deleted and any(w in _text(m) for w in words)]
+    """What the bot's messages in ``user``'s chat, not deleted, that show any of ``words`` show."""
+    return [_seen(m) for m in fake.bot_messages(fake.private_chat(user))
+            if not m.deleted and any(w in _seen(m) for w in words)]
 
 
 async def test_a_volunteers_details_from_mytasks_are_cut_down_when_the_resident_leaves(
@@ -129,6 +135,53 @@ async def test_staffs_list_of_an_events_volunteers_is_cut_down_when_a_volunteer_
         await fake.wait_for(lambda: _text(listed) == ABOUT_LEFT and _text(second) == ABOUT_LEFT, timeout=T)
         assert listed.markup is None and second.markup is None
         assert _showing(fake, staff_u, (V_NAME,)) == []
+        assert fake.errors == []
+    finally:
+        await db.close()
+
+
+async def test_staffs_other_lists_naming_a_volunteer_are_cut_down_when_they_leave(
+        fake: FakeTelegram, bot_process: BotProcess) -> None:
+    """/staff find, /closeevent's attendance list, /entries and the leaderboard, as staff saw them."""
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        cid = await make_community(db, now)
+        async with db.transaction() as conn:   # no group chat in this scenario
+            await conn.execute("UPDATE communities SET group_chat_id = NULL WHERE id = ?", (cid,))
+        staff_u, vol_u = fake.add_user("Sam", language_code="en"), fake.add_user("Quentin", language_code="en")
+        staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True, volunteer=True,
+                                  name="Sam Staff")
+        vol = await make_member(db, now, cid, tg_user_id=vol_u.id, language="en", volunteer=True, name=V_NAME)
+        stay = await make_member(db, now, cid, language="en", volunteer=True, name=W_NAME, started_bot=0)
+        for u in (staff_u, vol_u):
+            fake.private_chat(u, create=True)
+        open_ev, closed_ev = [await make_task(db, now, cid, staff, kind="event", slots=2, points=2, title=title,
+                                              starts_at="2026-05-04T01:30:00.000000Z")
+                              for title in ("Clean-up", "Tree planting")]
+        for ev in (open_ev, closed_ev):
+            for m in (vol, stay):
+                await make_claim(db, now, ev, m)
+
+        async def ask(command: str, words: str) -> Any:
+            mark = _last(fake, staff_u)
+            await fake.send_text(staff_u, None, command)
+            return await fake.wait_for_message(staff_u, lambda m: words in _seen(m), timeout=T, after_id=mark)
+
+        found = await ask("/staff find Quentin", V_NAME)
+        sheet = await ask(f"/closeevent {open_ev}", V_NAME)
+        closing = await ask(f"/closeevent {closed_ev}", "Attendance")
+        await fake.wait_callback_answer(await fake.press_button(staff_u, closing, "d:att:close"), timeout=T)
+        await fake.wait_for(lambda: "Event closed" in _text(closing), timeout=T)
+        entries = await ask(f"/entries {closed_ev}", V_NAME)
+        board = await ask("/leaderboard", V_NAME)
+        assert W_NAME in _text(entries) and W_NAME in _text(board)
+        await settle(fake)
+
+        await _deleteme(fake, vol_u)
+        await fake.wait_for(lambda: all(_text(m) == ABOUT_LEFT for m in (found, sheet, entries, board)), timeout=T)
+        assert _showing(fake, staff_u, (V_NAME,)) == []
+        assert sheet.markup is None and board.markup is None
         assert fake.errors == []
     finally:
         await db.close()
