@@ -20,7 +20,7 @@ from bot.report_files.charts import CHART_NAMES, render_charts
 from bot.report_files.exports import write_exports
 from bot.report_files.summary import summary_text
 from bot.services import access, reports
-from bot.ui import error_text, reply, tr_for
+from bot.ui import error_text, reply, shown, tr_for
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ async def _period_stats(update: Update, ctx: LinliContext,
 async def cmd_stats(update: Update, ctx: LinliContext) -> None:
     if (opened := await _period_stats(update, ctx, "week")) is not None:
         t, st, title = opened
-        await reply(update, summary_text(t, st, title=title))
+        await shown(ctx, await reply(update, summary_text(t, st, title=title)), st.named)
 
 
 async def cmd_report(update: Update, ctx: LinliContext) -> None:
@@ -91,7 +91,7 @@ async def cmd_report(update: Update, ctx: LinliContext) -> None:
     assert update.effective_chat is not None
     for name, png in zip(CHART_NAMES, render_charts(st, chinese=getattr(t, "lang", "zh") == "zh"), strict=True):
         await ctx.bot.send_photo(update.effective_chat.id, photo=InputFile(png, filename=f"{name}.png"))
-    await reply(update, summary_text(t, st, title=title))
+    await shown(ctx, await reply(update, summary_text(t, st, title=title)), st.named)
 
 
 async def cmd_export(update: Update, ctx: LinliContext) -> None:

@@ -142,7 +142,7 @@ async def test_staffs_list_of_an_events_volunteers_is_cut_down_when_a_volunteer_
 
 async def test_staffs_other_lists_naming_a_volunteer_are_cut_down_when_they_leave(
         fake: FakeTelegram, bot_process: BotProcess) -> None:
-    """/staff find, /closeevent's attendance list, /entries and the leaderboard, as staff saw them."""
+    """/staff find, /closeevent's attendance list, /entries, the leaderboard and /stats, as staff saw them."""
     db = await open_database(bot_process.database)
     try:
         now = datetime.now(UTC)
@@ -175,11 +175,13 @@ async def test_staffs_other_lists_naming_a_volunteer_are_cut_down_when_they_leav
         await fake.wait_for(lambda: "Event closed" in _text(closing), timeout=T)
         entries = await ask(f"/entries {closed_ev}", V_NAME)
         board = await ask("/leaderboard", V_NAME)
-        assert W_NAME in _text(entries) and W_NAME in _text(board)
+        stats = await ask("/stats", V_NAME)  # "Top volunteers: ..."
+        assert W_NAME in _text(entries) and W_NAME in _text(board) and W_NAME in _text(stats)
         await settle(fake)
 
         await _deleteme(fake, vol_u)
-        await fake.wait_for(lambda: all(_text(m) == ABOUT_LEFT for m in (found, sheet, entries, board)), timeout=T)
+        await fake.wait_for(lambda: all(_text(m) == ABOUT_LEFT for m in (found, sheet, entries, board, stats)),
+                            timeout=T)
         assert _showing(fake, staff_u, (V_NAME,)) == []
         assert sheet.markup is None and board.markup is None
         assert fake.errors == []
