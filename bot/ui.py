@@ -165,13 +165,15 @@ async def edit_or_send(query: CallbackQuery, text: str,
     return edited if isinstance(edited, Message) else query.message
 
 
-async def shown(ctx: LinliContext, message: MaybeInaccessibleMessage | None, about: Iterable[int]) -> None:
+async def shown(ctx: LinliContext, message: MaybeInaccessibleMessage | None, about: Iterable[int], *,
+                media: bool = False) -> None:
     """``message`` (a reply or an edit just made) shows other people's private data: record it, so that
     erasing any of ``about`` (member ids) cuts it down. Call it for every such message a handler sends
-    itself (the outbox records its own)."""
+    itself (the outbox records its own). ``media``: a file (a document, a photo): deleted, not edited."""
     if message is None:
         return
-    await record_shown(ctx.db, chat_id=message.chat.id, message_id=message.message_id, about=about, now=ctx.now())
+    await record_shown(ctx.db, chat_id=message.chat.id, message_id=message.message_id, about=about, now=ctx.now(),
+                       media=media)
 
 
 def task_name(t: Translator, task: Any, secrets: Sequence[object] = ()) -> str:

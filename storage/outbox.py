@@ -202,7 +202,8 @@ _ABOUT_ME = "EXISTS (SELECT 1 FROM json_each(o.payload, '$.about') a WHERE a.val
 QUEUE_FORGET = (
     "INSERT INTO outbox (dedupe_key, chat_id, member_id, kind, payload, priority, not_before, created_at)"
     f" SELECT 'forget:' || o.id, o.chat_id, o.member_id, '{FORGET}',"
-    " json_object('message_id', o.message_id, 'voice_message_id', o.voice_message_id, 'why',"
+    " json_object('message_id', o.message_id, 'voice_message_id', o.voice_message_id,"
+    " 'media', json_extract(o.payload, '$.media'), 'sent_at', o.sent_at, 'why',"
     " CASE WHEN o.member_id = :mid OR o.chat_id = :tg THEN 'left'"
     f" WHEN o.kind = '{SHOWN}' THEN 'about_left' ELSE 'requester_left' END),"
     f" {priority_of(FORGET)}, :now, :now"
@@ -221,6 +222,7 @@ QUEUE_FORGET = pg_twin(QUEUE_FORGET, QUEUE_FORGET
                        .replace(" END),", " END)::text,")
                        .replace("json_extract(o.payload, '$.task_id')", "(o.payload::jsonb ->> 'task_id')::bigint")
                        .replace("json_extract(s.payload, '$.outbox_id')", "(s.payload::jsonb ->> 'outbox_id')::bigint")
+                       .replace("json_extract(o.payload, '$.media')", "(o.payload::jsonb -> 'media')")
                        .replace(_ABOUT_ME, "(o.payload::jsonb -> 'about') @> jsonb_build_array(CAST(:mid AS BIGINT))"))
 
 
@@ -232,18 +234,20 @@ def _shown_key(chat_id: int, message_id: int, about: Sequence[int]) -> str:
 
 
 async def record_shown(conn: aiosqlite.Connection, *, chat_id: int, message_id: int, about: Sequence[int],
-                       now: datetime) -> bool:
+                       now: datetime, media: bool = False) -> bool:
     """Record a message a handler sent (or edited) in ``chat_id`` that shows the private data of the
     members ``about``, so that erasing one of them cuts it down (``QUEUE_FORGET``). One row, written
     already sent (the drain never picks it up), naming the reader (the member whose private chat it
     is, if any: the line that replaces it is in their language); False if the same message showing
-    the same people is recorded already."""
+    the same people is recorded already. ``media``: a file (a document, a photo), deleted rather than
+    edited (its caption is, once Telegram no longer lets the bot delete it)."""
     people = sorted(set(about))
+    payload: dict[str, Any] = {"about": people, **({"media": True} if media else {})}
     cur = await conn.execute(
         "INSERT INTO outbox (dedupe_key, chat_id, member_id, kind, payload, priority, not_before, state,"
         " message_id, created_at, sent_at) VALUES (?, ?, (SELECT MIN(id) FROM members WHERE tg_user_id = ?),"
         " ?, ?, ?, ?, 'sent', ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
-        (_shown_key(chat_id, message_id, people), chat_id, chat_id, SHOWN, json.dumps({"about": people}),
+        (_shown_key(chat_id, message_id, people), chat_id, chat_id, SHOWN, json.dumps(payload),
          priority_of(SHOWN), to_db(now), message_id, to_db(now), to_db(now)))
     return (cur.rowcount or 0) > 0
 

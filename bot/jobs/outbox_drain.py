@@ -269,11 +269,20 @@ class OutboxSender:
             await self._retry_at(ctx, row, now + timedelta(seconds=min(2 ** row.attempts, 300)), str(exc))
 
     async def _edit(self, ctx: LinliContext, chat_id: int, r: Rendered) -> int | None:
-        """Edit an earlier message (and delete the ones listed with it); returns its id if edited."""
+        """Edit an earlier message (and delete the ones listed with it); returns its id if edited.
+        ``delete_only``: delete them, edit nothing (a refusal is the row's, as a failed edit's is)."""
         bot = ctx.bot
+        if r.delete_only:
+            for old in r.delete_message_ids:
+                await bot.delete_message(chat_id, old)
+            return None
         assert r.edit_message_id is not None
         try:
-            edited = await edit_text(bot, chat_id, r.edit_message_id, r.text, r.reply_markup)
+            if r.edit_caption:
+                await bot.edit_message_caption(chat_id=chat_id, message_id=r.edit_message_id, caption=r.text)
+                edited: int | None = r.edit_message_id
+            else:
+                edited = await edit_text(bot, chat_id, r.edit_message_id, r.text, r.reply_markup)
         finally:
             # Best effort, even if the edit failed (e.g. the reader deleted that message); Telegram
             # lets a bot delete its messages for about two days only.
@@ -287,7 +296,7 @@ class OutboxSender:
     async def _deliver(self, ctx: LinliContext, chat_id: int, r: Rendered) -> tuple[int | None, int | None]:
         """Send (or edit) it; returns the message's id, and the voice note's sent after a text, if any."""
         bot = ctx.bot
-        if r.edit_message_id is not None:
+        if r.edit_message_id is not None or r.delete_only:
             return await self._edit(ctx, chat_id, r), None
         voice_id: int | None = None
         if r.photo is not None:

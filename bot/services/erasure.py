@@ -355,12 +355,15 @@ async def _empty_own_rows(conn: Connection, name: str, table: Table, params: dic
     return n
 
 
-async def record_shown(db: Database, *, chat_id: int, message_id: int, about: Iterable[int], now: datetime) -> None:
+async def record_shown(db: Database, *, chat_id: int, message_id: int, about: Iterable[int], now: datetime,
+                       media: bool = False) -> None:
     """A message a handler sent or edited in ``chat_id`` shows the private data (name, phone, address,
     words) of the members ``about``: recorded like a message the outbox delivered, so that erasing
-    any of them cuts it down (storage.outbox.SHOWN). Nothing is recorded for nobody."""
+    any of them cuts it down (storage.outbox.SHOWN); ``media``: a file, deleted rather than edited.
+    Nothing is recorded for nobody."""
     people = sorted({int(m) for m in about})
     if not people:
         return
     async with db.transaction() as conn:
-        await outbox_store.record_shown(conn, chat_id=chat_id, message_id=message_id, about=people, now=now)
+        await outbox_store.record_shown(conn, chat_id=chat_id, message_id=message_id, about=people, now=now,
+                                        media=media)

@@ -142,7 +142,8 @@ async def test_staffs_list_of_an_events_volunteers_is_cut_down_when_a_volunteer_
 
 async def test_staffs_other_lists_naming_a_volunteer_are_cut_down_when_they_leave(
         fake: FakeTelegram, bot_process: BotProcess) -> None:
-    """/staff find, /closeevent's attendance list, /entries, the leaderboard and /stats, as staff saw them."""
+    """/staff find, /closeevent's attendance list, /entries, the leaderboard, /stats and /export's files
+    naming people (deleted: files), as staff saw them."""
     db = await open_database(bot_process.database)
     try:
         now = datetime.now(UTC)
@@ -176,6 +177,12 @@ async def test_staffs_other_lists_naming_a_volunteer_are_cut_down_when_they_leav
         entries = await ask(f"/entries {closed_ev}", V_NAME)
         board = await ask("/leaderboard", V_NAME)
         stats = await ask("/stats", V_NAME)  # "Top volunteers: ..."
+        mark = _last(fake, staff_u)
+        await fake.send_text(staff_u, None, "/export month")
+        docs = await fake.wait_for(lambda: (lambda d: d if len(d) == 7 else None)(
+            [m for m in fake.bot_messages(fake.private_chat(staff_u)) if m.message_id > mark and "document" in m.data]),
+            timeout=T)
+        files = {str(d.data["document"].get("file_name")): d for d in docs}
         assert W_NAME in _text(entries) and W_NAME in _text(board) and W_NAME in _text(stats)
         await settle(fake)
 
@@ -184,6 +191,9 @@ async def test_staffs_other_lists_naming_a_volunteer_are_cut_down_when_they_leav
                             timeout=T)
         assert _showing(fake, staff_u, (V_NAME,)) == []
         assert sheet.markup is None and board.markup is None
+        # The files that name people (the members file, the workbook) are deleted, the others stay.
+        await fake.wait_for(lambda: files["members.csv"].deleted and files["linli.xlsx"].deleted, timeout=T)
+        assert not files["ledger.csv"].deleted and not files["tasks.csv"].deleted
         assert fake.errors == []
     finally:
         await db.close()

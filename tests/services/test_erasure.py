@@ -82,6 +82,12 @@ class Chats:
         message.update(text=text, buttons=reply_markup)
         return SimpleNamespace(message_id=message_id)
 
+    async def edit_message_caption(self, chat_id: int, message_id: int, caption: str | None = None,
+                                   reply_markup: Any = None) -> Any:
+        message = self.chats[chat_id][message_id]
+        message.update(text=caption, buttons=reply_markup)
+        return SimpleNamespace(message_id=message_id)
+
     async def delete_message(self, chat_id: int, message_id: int) -> bool:
         del self.chats[chat_id][message_id]
         return True
@@ -286,7 +292,7 @@ async def test_erase_leaves_nothing_of_the_person(db: Database, now: datetime, w
     assert sorted(leftovers) == kept
     assert len(kept) == (2 if who == "volunteer" else 0)
     for (payload,) in await db.fetchall("SELECT payload FROM outbox WHERE kind = 'forget'"):
-        assert set(json.loads(payload)) == {"message_id", "voice_message_id", "why"}
+        assert set(json.loads(payload)) == {"message_id", "voice_message_id", "media", "sent_at", "why"}
     await _drain(db, now + timedelta(days=2), chats)
     assert await _leftovers(db, person) == []
     assert _raw_leftovers(db, person) in (None, [])
@@ -514,3 +520,21 @@ async def test_a_message_a_handler_showed_is_cut_down_when_someone_it_names_leav
     assert chats.chats[staff_tg][only_b] == {
         "text": "The personal details in this message were removed when you left.", "buttons": None}
     assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE chat_id = ? OR member_id = ?", (staff_tg, staff)) == 0
+
+
+async def test_a_file_a_handler_showed_is_deleted_or_its_caption_edited(db: Database, now: datetime) -> None:
+    """A staff export naming someone (a document: no text to edit) goes when they erase themselves:
+    deleted while Telegram lets the bot delete it (two days), its caption edited after that."""
+    cid = await make_community(db, now)
+    staff_tg, a_tg = 7_800_000_011, 7_800_000_012
+    await make_member(db, now, cid, tg_user_id=staff_tg, name="Stella Staff", staff=True, started_bot=1, language="en")
+    a = await make_member(db, now, cid, tg_user_id=a_tg, name="Amos Appleyard", volunteer=True, started_bot=1)
+    chats = Chats()
+    old = (await chats.send_document(staff_tg, b"...", filename="members.csv")).message_id
+    new = (await chats.send_document(staff_tg, b"...", filename="members.csv")).message_id
+    await erasure.record_shown(db, chat_id=staff_tg, message_id=old, about=[a], now=now - timedelta(days=3), media=True)
+    await erasure.record_shown(db, chat_id=staff_tg, message_id=new, about=[a], now=now - timedelta(hours=2), media=True)
+    assert await members.erase(db, tg_user_id=a_tg, now=now)
+    await _drain(db, now, chats)
+    assert chats.chats[staff_tg] == {old: {"text": ABOUT_LEFT, "document": "members.csv", "buttons": None}}
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'forget'") == 0
