@@ -141,7 +141,8 @@ REGISTRY: dict[str, Table] = {
     # contact and voice note) becomes a "forget" row (chat id and message ids only: edit it down to
     # one line, delete the voice); those rows stay until the outbox job has sent them, and it deletes
     # each one then (or once it failed for good), so their Telegram id goes with the last of them.
-    # Their own requests' details in volunteers' chats are cut down the same way (rows to others).
+    # Their own requests' details in volunteers' chats are cut down the same way (rows to others), and
+    # so is every message a handler showed someone else naming them (kind "shown", storage.outbox.SHOWN).
     "outbox": Table(mine="member_id = :mid OR chat_id = :tg", delete_mine=True,
                     first=QUEUE_FORGET, kept=f"kind = '{FORGET}'",
                     cols={"payload": SCRUB, "last_error": SCRUB},
