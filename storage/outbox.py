@@ -202,7 +202,7 @@ _ABOUT_ME = "EXISTS (SELECT 1 FROM json_each(o.payload, '$.about') a WHERE a.val
 QUEUE_FORGET = (
     "INSERT INTO outbox (dedupe_key, chat_id, member_id, kind, payload, priority, not_before, created_at)"
     f" SELECT 'forget:' || o.id, o.chat_id, o.member_id, '{FORGET}',"
-    " json_object('message_id', o.message_id, 'voice_message_id', o.voice_message_id,"
+    " json_object('outbox_id', o.id, 'message_id', o.message_id, 'voice_message_id', o.voice_message_id,"
     " 'media', json_extract(o.payload, '$.media'), 'sent_at', o.sent_at, 'why',"
     " CASE WHEN o.member_id = :mid OR o.chat_id = :tg THEN 'left'"
     f" WHEN o.kind = '{SHOWN}' THEN 'about_left' ELSE 'requester_left' END),"
@@ -218,7 +218,7 @@ QUEUE_FORGET = (
     " OR (s.state IN ('pending', 'sending') AND s.chat_id IS DISTINCT FROM :tg AND s.member_id IS DISTINCT FROM :mid)))"
     " ON CONFLICT (dedupe_key) DO NOTHING")
 QUEUE_FORGET = pg_twin(QUEUE_FORGET, QUEUE_FORGET
-                       .replace(" json_object('message_id',", " json_build_object('message_id',")
+                       .replace(" json_object('outbox_id',", " json_build_object('outbox_id',")
                        .replace(" END),", " END)::text,")
                        .replace("json_extract(o.payload, '$.task_id')", "(o.payload::jsonb ->> 'task_id')::bigint")
                        .replace("json_extract(s.payload, '$.outbox_id')", "(s.payload::jsonb ->> 'outbox_id')::bigint")
@@ -404,6 +404,13 @@ def sending_by(conn: sqlite3.Connection) -> dict[str, int]:
 
 async def delete(conn: aiosqlite.Connection, row_id: int) -> None:
     await conn.execute("DELETE FROM outbox WHERE id = :id", {"id": row_id})
+
+
+async def file_forgotten(conn: aiosqlite.Connection, row_id: object) -> None:
+    """A file the row sent was deleted (or its caption cut down) at someone's erasure: nothing is left
+    to cut down, so a later erasure does not try again (a second delete would be refused)."""
+    if isinstance(row_id, int):
+        await conn.execute("UPDATE outbox SET message_id = NULL WHERE id = :id", {"id": row_id})
 
 
 async def settle(conn: aiosqlite.Connection, row_id: int, *, state: str, error: str | None, message_id: int | None,

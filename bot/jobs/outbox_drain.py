@@ -344,6 +344,9 @@ class OutboxSender:
                 # Erasure kept this row (the leaver's Telegram id) only until it went out: gone now.
                 await outbox_store.delete(conn, row.id)
                 self._forgotten += 1
+                forgot = json.loads(row.payload)
+                if forgot.get("media"):  # a file: deleted, or its caption cut down, once is all there is
+                    await outbox_store.file_forgotten(conn, forgot.get("outbox_id"))
                 return
             kept = await outbox_store.settle(conn, row.id, state=state, error=error, message_id=message_id,
                                              voice_message_id=voice_message_id, now=now)
