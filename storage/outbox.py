@@ -197,21 +197,25 @@ def coming_ended_sync(conn: sqlite3.Connection, task_id: int, requester_id: int,
 # other sent ones (bot/services/housekeeping.py).
 FORGET = "forget"
 SHOWN = "shown"
-FORGETTABLE = ("task_claimed_volunteer", "task_review", SHOWN)
+# A volunteer's note (and photo) after Done, to the resident: their own words, cut down the same way
+# when the volunteer leaves (the payload names them: "volunteer_id"; a photo is a file, "media").
+DONE_NOTE = "completion_done_note"
+FORGETTABLE = ("task_claimed_volunteer", "task_review", SHOWN, DONE_NOTE)
 _ABOUT_ME = "EXISTS (SELECT 1 FROM json_each(o.payload, '$.about') a WHERE a.value = :mid)"
+_THEIR_NOTE = "json_extract(o.payload, '$.volunteer_id') = :mid"
 QUEUE_FORGET = (
     "INSERT INTO outbox (dedupe_key, chat_id, member_id, kind, payload, priority, not_before, created_at)"
     f" SELECT 'forget:' || o.id, o.chat_id, o.member_id, '{FORGET}',"
     " json_object('outbox_id', o.id, 'message_id', o.message_id, 'voice_message_id', o.voice_message_id,"
     " 'media', json_extract(o.payload, '$.media'), 'sent_at', o.sent_at, 'why',"
     " CASE WHEN o.member_id = :mid OR o.chat_id = :tg THEN 'left'"
-    f" WHEN o.kind = '{SHOWN}' THEN 'about_left' ELSE 'requester_left' END),"
+    f" WHEN o.kind IN ('{SHOWN}', '{DONE_NOTE}') THEN 'about_left' ELSE 'requester_left' END),"
     f" {priority_of(FORGET)}, :now, :now"
     " FROM outbox o WHERE o.state = 'sent' AND o.message_id IS NOT NULL"
     f" AND o.kind IN ({', '.join(repr(k) for k in FORGETTABLE)})"
     " AND (o.member_id = :mid OR o.chat_id = :tg"
     " OR json_extract(o.payload, '$.task_id') IN (SELECT id FROM tasks WHERE requester_id = :mid)"
-    f" OR (o.kind = '{SHOWN}' AND {_ABOUT_ME}))"
+    f" OR (o.kind = '{SHOWN}' AND {_ABOUT_ME}) OR (o.kind = '{DONE_NOTE}' AND {_THEIR_NOTE}))"
     " AND NOT EXISTS (SELECT 1 FROM outbox s WHERE s.kind = 'task_details_removed'"
     " AND json_extract(s.payload, '$.outbox_id') = o.id"
     " AND ((s.state = 'sent' AND COALESCE(s.last_error, '') <> 'dropped by renderer')"
@@ -223,6 +227,7 @@ QUEUE_FORGET = pg_twin(QUEUE_FORGET, QUEUE_FORGET
                        .replace("json_extract(o.payload, '$.task_id')", "(o.payload::jsonb ->> 'task_id')::bigint")
                        .replace("json_extract(s.payload, '$.outbox_id')", "(s.payload::jsonb ->> 'outbox_id')::bigint")
                        .replace("json_extract(o.payload, '$.media')", "(o.payload::jsonb -> 'media')")
+                       .replace(_THEIR_NOTE, "(o.payload::jsonb ->> 'volunteer_id')::bigint = :mid")
                        .replace(_ABOUT_ME, "(o.payload::jsonb -> 'about') @> jsonb_build_array(CAST(:mid AS BIGINT))"))
 
 

@@ -290,7 +290,8 @@ async def test_erase_leaves_nothing_of_the_person(db: Database, now: datetime, w
     leftovers = await _leftovers(db, person)
     kept = await _kept_rows(db, person)
     assert sorted(leftovers) == kept
-    assert len(kept) == (2 if who == "volunteer" else 0)
+    # (His note with a photo, sent to her: in her chat, his words and picture are cut down when she leaves.)
+    assert len(kept) == (2 if who == "volunteer" else 1)
     for (payload,) in await db.fetchall("SELECT payload FROM outbox WHERE kind = 'forget'"):
         assert set(json.loads(payload)) == {"outbox_id", "message_id", "voice_message_id", "media", "sent_at", "why"}
     await _drain(db, now + timedelta(days=2), chats)
@@ -548,3 +549,34 @@ async def test_a_file_a_handler_showed_is_deleted_or_its_caption_edited(db: Data
     await _drain(db, now, chats)
     assert chats.chats[staff_tg] == {old: {"text": ABOUT_LEFT, "document": "members.csv", "buttons": None}}
 
+
+async def test_a_volunteers_note_and_photo_to_the_resident_go_when_the_volunteer_leaves(
+        db: Database, now: datetime) -> None:
+    """After Done a volunteer may send the resident a note and a photo (their own words and picture,
+    through the outbox): when the volunteer erases themselves, the photo is deleted from her chat (within
+    Telegram's two days) and a note in words is edited down to one line; her other messages stay."""
+    cid = await make_community(db, now)
+    res_tg, vol_tg = 7_800_000_021, 7_800_000_022
+    res = await make_member(db, now, cid, tg_user_id=res_tg, name="Rosa Resident", resident=True, started_bot=1,
+                            language="en")
+    await make_member(db, now, cid, tg_user_id=vol_tg, name="Vic Volunteer", volunteer=True, started_bot=1)
+    task = await tasks.create_task(db, now, res, tasks.NewTask("shopping", description="Milk"))
+    await tasks.claim(db, now, await db.fetchval("SELECT id FROM members WHERE tg_user_id = ?", (vol_tg,)), task)
+    await completion.mark_done(db, task_id=task, tg_user_id=vol_tg, now=now)
+    await completion.add_done_note(db, task_id=task, tg_user_id=vol_tg, now=now, note="Left it with Gooseberry")
+    await completion.add_done_note(db, task_id=task, tg_user_id=vol_tg, now=now + timedelta(seconds=1),
+                                   photo_file_id="AgACphotoVic001")
+    chats = Chats()
+    await _drain(db, now + timedelta(minutes=1), chats)
+    mine = chats.chats[res_tg]
+    note = next(m for m, v in mine.items() if "Gooseberry" in str(v.get("text")))
+    photo = next(m for m, v in mine.items() if v.get("photo") == "AgACphotoVic001")
+    others = {m: dict(v) for m, v in mine.items() if m not in (note, photo)}
+    assert others  # who is coming, the question to confirm
+
+    assert await members.erase(db, tg_user_id=vol_tg, now=now + timedelta(hours=1))
+    await _drain(db, now + timedelta(hours=1), chats)
+    assert photo not in mine
+    assert mine[note] == {"text": ABOUT_LEFT, "buttons": None}
+    assert not [v for v in mine.values() if "Gooseberry" in str(v) or "AgACphotoVic001" in str(v)]
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE kind = 'forget'") == 0
