@@ -34,6 +34,7 @@ from storage import outbox as outbox_store
 from storage import tasks as task_store
 from storage.db import Connection, Database, SyncConnection
 from storage.outbox import BULK, FIRST, FORGET, FORGETTABLE, OutboxRow, Recipient, enqueue, enqueue_sync
+from storage.timeutil import to_db
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -358,7 +359,7 @@ class OutboxSender:
                 # it carries of someone else is cut down at once, like the rest of their chat.
                 await enqueue(conn, chat_id=row.chat_id, member_id=row.member_id, kind=FORGET,
                               now=now, dedupe_key=f"forget:{row.id}",
-                              payload={"message_id": message_id, "voice_message_id": voice_message_id})
+                              payload=_forget_at_once(row, message_id, voice_message_id, now))
                 return
             if rendered is not None and rendered.on_sent is not None and message_id is not None:
                 await rendered.on_sent(conn, message_id)
@@ -475,6 +476,14 @@ async def _write_marks(ctx: LinliContext, ids: list[int], by: str | None = None,
         marked.update(done)
 
 
+def _forget_at_once(row: OutboxRow, message_id: int, voice_message_id: int | None, now: datetime) -> dict[str, Any]:
+    """The payload of the forget row for a message whose reader was erased while it was on its way
+    (as storage.outbox.QUEUE_FORGET writes them): a file (a volunteer's photo) is deleted, not edited."""
+    media = bool(json.loads(row.payload or "{}").get("media"))
+    return {"outbox_id": row.id, "message_id": message_id, "voice_message_id": voice_message_id, "media": media,
+            "sent_at": to_db(now), "why": "left"}
+
+
 async def _write_settles(ctx: LinliContext, done: list[tuple[OutboxRow, int | None, int | None]]) -> None:
     """Mark plain rows ``sent`` (``_finish``'s common case, one write for all of them)."""
     now = ctx.now()
@@ -487,7 +496,7 @@ async def _write_settles(ctx: LinliContext, done: list[tuple[OutboxRow, int | No
                 # As in _finish: its reader was erased while it was on its way.
                 enqueue_sync(conn, chat_id=row.chat_id, member_id=row.member_id, kind=FORGET, now=now,
                              dedupe_key=f"forget:{row.id}",
-                             payload={"message_id": message_id, "voice_message_id": voice_message_id})
+                             payload=_forget_at_once(row, message_id, voice_message_id, now))
 
     await ctx.db.write(settle)
 
