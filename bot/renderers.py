@@ -15,14 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup
 
 from bot.i18n import Translator
 from storage.db import Connection, Database
-from storage.timeutil import DEFAULT_TIMEZONE
+from storage.timeutil import DEFAULT_TIMEZONE, from_db
+
+# Telegram lets a bot delete a message of its own for 48 hours; a little less, to be sure.
+DELETABLE_FOR = timedelta(hours=47)
 
 
 @dataclass
@@ -34,6 +37,8 @@ class Rendered:
     document: tuple[str, bytes] | None = None  # (filename, content)
     edit_message_id: int | None = None     # edit this message instead of sending a new one
     delete_message_ids: tuple[int, ...] = ()  # with an edit: delete these messages of the chat too
+    edit_caption: bool = False             # the edit is of a file's caption (a photo, a document), not a text
+    delete_only: bool = False              # nothing to send or edit: only delete ``delete_message_ids``
     pin: bool = False
     on_sent: Callable[[Connection, int], Awaitable[None]] | None = None
 
@@ -95,12 +100,22 @@ async def _forget(ctx: RenderContext, payload: dict[str, Any]) -> Rendered | Non
     """/deleteme: a message in the leaver's chat that carried someone else's private data (or in a
     volunteer's chat, the details of a resident who left), edited down to one line, its voice note
     deleted. Needs nothing but the chat and the message ids (storage.outbox.QUEUE_FORGET); the
-    outbox job deletes the row once it is sent."""
+    outbox job deletes the row once it is sent. A file a handler showed (a staff export, ``media``)
+    is deleted while Telegram lets a bot delete it (two days); after that its caption is edited."""
     message_id = payload.get("message_id")
     if not isinstance(message_id, int):
         return None
     voice = payload.get("voice_message_id")
-    text = (ctx.t("The resident's personal details in this message were removed at their request.")
-            if payload.get("why") == "requester_left" else
-            ctx.t("The personal details in this message were removed when you left."))
+    why = payload.get("why")
+    if why == "requester_left":
+        text = ctx.t("The resident's personal details in this message were removed at their request.")
+    elif why == "about_left":  # a list or answer a handler showed (storage.outbox.SHOWN)
+        text = ctx.t("Personal details in this message were removed at the request of the person they belong to.")
+    else:
+        text = ctx.t("The personal details in this message were removed when you left.")
+    if payload.get("media"):
+        sent = payload.get("sent_at")
+        if isinstance(sent, str) and ctx.moment() - from_db(sent) < DELETABLE_FOR:
+            return Rendered(delete_message_ids=(message_id,), delete_only=True)
+        return Rendered(text=text, edit_message_id=message_id, edit_caption=True)
     return Rendered(text=text, edit_message_id=message_id, delete_message_ids=(voice,) if isinstance(voice, int) else ())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -13,6 +13,7 @@ from telegram import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    MaybeInaccessibleMessage,
     Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
@@ -27,6 +28,7 @@ from bot.i18n import Translator, normalise_language, translator
 from bot.inbox import answer_is_late, handled_before
 from bot.models import DomainError, InvalidInput
 from bot.numbers import MAX_ID, number
+from bot.services.erasure import record_shown
 from storage import communities as community_store
 from storage import members as member_store
 from storage.members import Member
@@ -147,16 +149,31 @@ def error_text(t: Translator, error: DomainError) -> str:
     return t.agree(template.format(**params)) if params else template
 
 
-async def edit_or_send(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-    """Replace the text of the message with the pressed button; send anew if it cannot be edited."""
+async def edit_or_send(query: CallbackQuery, text: str,
+                       markup: InlineKeyboardMarkup | None = None) -> MaybeInaccessibleMessage | None:
+    """Replace the text of the message with the pressed button; send anew if it cannot be edited.
+    Returns the message that shows the text now (None if none does, or it is not known)."""
     text = fitted(text, query.from_user)
     try:
-        await query.edit_message_text(text, reply_markup=markup)
+        edited = await query.edit_message_text(text, reply_markup=markup)
     except BadRequest as exc:
         if "not modified" in str(exc).lower():
-            return
+            return query.message
         if query.message is not None:
-            await query.message.chat.send_message(text, reply_markup=markup)
+            return await query.message.chat.send_message(text, reply_markup=markup)
+        return None
+    return edited if isinstance(edited, Message) else query.message
+
+
+async def shown(ctx: LinliContext, message: MaybeInaccessibleMessage | None, about: Iterable[int], *,
+                media: bool = False) -> None:
+    """``message`` (a reply or an edit just made) shows other people's private data: record it, so that
+    erasing any of ``about`` (member ids) cuts it down. Call it for every such message a handler sends
+    itself (the outbox records its own). ``media``: a file (a document, a photo): deleted, not edited."""
+    if message is None:
+        return
+    await record_shown(ctx.db, chat_id=message.chat.id, message_id=message.message_id, about=about, now=ctx.now(),
+                       media=media)
 
 
 def task_name(t: Translator, task: Any, secrets: Sequence[object] = ()) -> str:

@@ -175,13 +175,15 @@ class TaskEntry:
     name: str
     delta: int
     reason: str
+    member_id: int = 0
 
 
 async def task_entries(db: Database, task_id: int, *, limit: int = 200) -> list[TaskEntry]:
     rows = await db.fetchall(
-        "SELECT l.id, COALESCE(m.display_name, '?'), l.delta, l.reason FROM ledger l JOIN members m ON m.id = l.member_id"
+        "SELECT l.id, COALESCE(m.display_name, '?'), l.delta, l.reason, l.member_id FROM ledger l"
+        " JOIN members m ON m.id = l.member_id"
         " WHERE l.task_id = :task ORDER BY l.id LIMIT :limit", {"task": task_id, "limit": limit})
-    return [TaskEntry(int(r[0]), str(r[1]), int(r[2]), str(r[3])) for r in rows]
+    return [TaskEntry(int(r[0]), str(r[1]), int(r[2]), str(r[3]), int(r[4])) for r in rows]
 
 
 # -- running totals (kept by a trigger on the ledger, migration 0080) ---------------------------

@@ -3,6 +3,7 @@ drain job's rules live in bot/jobs/outbox_drain.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Collection, Sequence
@@ -187,28 +188,73 @@ def coming_ended_sync(conn: sqlite3.Connection, task_id: int, requester_id: int,
 # person's own requests in volunteers' chats (and their requests in staff's chats) are cut down too
 # ("why": "requester_left"). Details already cut down (a withdraw or cancel whose edit went out), or
 # about to be by an edit that stays queued, are left alone.
+#
+# A message a handler sent itself (an answer to a command or a button, not through the outbox) that
+# shows other people's private data (staff's list of an event's volunteers, with their names) is
+# recorded as an outbox row of kind ``SHOWN``, written already sent (``record_shown``): its chat,
+# its message id and, in the payload, whose data it shows ("about": member ids). Erasing one of
+# them cuts it down like the rest ("why": "about_left"); housekeeping prunes these rows with the
+# other sent ones (bot/services/housekeeping.py).
 FORGET = "forget"
-FORGETTABLE = ("task_claimed_volunteer", "task_review")
+SHOWN = "shown"
+# A volunteer's note (and photo) after Done, to the resident: their own words, cut down the same way
+# when the volunteer leaves (the payload names them: "volunteer_id"; a photo is a file, "media").
+DONE_NOTE = "completion_done_note"
+FORGETTABLE = ("task_claimed_volunteer", "task_review", SHOWN, DONE_NOTE)
+_ABOUT_ME = "EXISTS (SELECT 1 FROM json_each(o.payload, '$.about') a WHERE a.value = :mid)"
+_THEIR_NOTE = "json_extract(o.payload, '$.volunteer_id') = :mid"
 QUEUE_FORGET = (
     "INSERT INTO outbox (dedupe_key, chat_id, member_id, kind, payload, priority, not_before, created_at)"
     f" SELECT 'forget:' || o.id, o.chat_id, o.member_id, '{FORGET}',"
-    " json_object('message_id', o.message_id, 'voice_message_id', o.voice_message_id, 'why',"
-    " CASE WHEN o.member_id = :mid OR o.chat_id = :tg THEN 'left' ELSE 'requester_left' END),"
+    " json_object('outbox_id', o.id, 'message_id', o.message_id, 'voice_message_id', o.voice_message_id,"
+    " 'media', json_extract(o.payload, '$.media'), 'sent_at', o.sent_at, 'why',"
+    " CASE WHEN o.member_id = :mid OR o.chat_id = :tg THEN 'left'"
+    f" WHEN o.kind IN ('{SHOWN}', '{DONE_NOTE}') THEN 'about_left' ELSE 'requester_left' END),"
     f" {priority_of(FORGET)}, :now, :now"
     " FROM outbox o WHERE o.state = 'sent' AND o.message_id IS NOT NULL"
     f" AND o.kind IN ({', '.join(repr(k) for k in FORGETTABLE)})"
     " AND (o.member_id = :mid OR o.chat_id = :tg"
-    " OR json_extract(o.payload, '$.task_id') IN (SELECT id FROM tasks WHERE requester_id = :mid))"
+    " OR json_extract(o.payload, '$.task_id') IN (SELECT id FROM tasks WHERE requester_id = :mid)"
+    f" OR (o.kind = '{SHOWN}' AND {_ABOUT_ME}) OR (o.kind = '{DONE_NOTE}' AND {_THEIR_NOTE}))"
     " AND NOT EXISTS (SELECT 1 FROM outbox s WHERE s.kind = 'task_details_removed'"
     " AND json_extract(s.payload, '$.outbox_id') = o.id"
     " AND ((s.state = 'sent' AND COALESCE(s.last_error, '') <> 'dropped by renderer')"
     " OR (s.state IN ('pending', 'sending') AND s.chat_id IS DISTINCT FROM :tg AND s.member_id IS DISTINCT FROM :mid)))"
     " ON CONFLICT (dedupe_key) DO NOTHING")
 QUEUE_FORGET = pg_twin(QUEUE_FORGET, QUEUE_FORGET
-                       .replace(" json_object('message_id',", " json_build_object('message_id',")
+                       .replace(" json_object('outbox_id',", " json_build_object('outbox_id',")
                        .replace(" END),", " END)::text,")
                        .replace("json_extract(o.payload, '$.task_id')", "(o.payload::jsonb ->> 'task_id')::bigint")
-                       .replace("json_extract(s.payload, '$.outbox_id')", "(s.payload::jsonb ->> 'outbox_id')::bigint"))
+                       .replace("json_extract(s.payload, '$.outbox_id')", "(s.payload::jsonb ->> 'outbox_id')::bigint")
+                       .replace("json_extract(o.payload, '$.media')", "(o.payload::jsonb -> 'media')")
+                       .replace(_THEIR_NOTE, "(o.payload::jsonb ->> 'volunteer_id')::bigint = :mid")
+                       .replace(_ABOUT_ME, "(o.payload::jsonb -> 'about') @> jsonb_build_array(CAST(:mid AS BIGINT))"))
+
+
+def _shown_key(chat_id: int, message_id: int, about: Sequence[int]) -> str:
+    """One row per message and set of people shown (an edit showing the same people adds none); no
+    Telegram id in the key."""
+    digest = hashlib.sha256(f"{chat_id}:{message_id}:{','.join(map(str, about))}".encode()).hexdigest()
+    return f"{SHOWN}:{digest[:32]}"
+
+
+async def record_shown(conn: aiosqlite.Connection, *, chat_id: int, message_id: int, about: Sequence[int],
+                       now: datetime, media: bool = False) -> bool:
+    """Record a message a handler sent (or edited) in ``chat_id`` that shows the private data of the
+    members ``about``, so that erasing one of them cuts it down (``QUEUE_FORGET``). One row, written
+    already sent (the drain never picks it up), naming the reader (the member whose private chat it
+    is, if any: the line that replaces it is in their language); False if the same message showing
+    the same people is recorded already. ``media``: a file (a document, a photo), deleted rather than
+    edited (its caption is, once Telegram no longer lets the bot delete it)."""
+    people = sorted(set(about))
+    payload: dict[str, Any] = {"about": people, **({"media": True} if media else {})}
+    cur = await conn.execute(
+        "INSERT INTO outbox (dedupe_key, chat_id, member_id, kind, payload, priority, not_before, state,"
+        " message_id, created_at, sent_at) VALUES (?, ?, (SELECT MIN(id) FROM members WHERE tg_user_id = ?),"
+        " ?, ?, ?, ?, 'sent', ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+        (_shown_key(chat_id, message_id, people), chat_id, chat_id, SHOWN, json.dumps(payload),
+         priority_of(SHOWN), to_db(now), message_id, to_db(now), to_db(now)))
+    return (cur.rowcount or 0) > 0
 
 
 @dataclass(frozen=True)
@@ -365,6 +411,13 @@ async def delete(conn: aiosqlite.Connection, row_id: int) -> None:
     await conn.execute("DELETE FROM outbox WHERE id = :id", {"id": row_id})
 
 
+async def file_forgotten(conn: aiosqlite.Connection, row_id: object) -> None:
+    """A file the row sent was deleted (or its caption cut down) at someone's erasure: nothing is left
+    to cut down, so a later erasure does not try again (a second delete would be refused)."""
+    if isinstance(row_id, int):
+        await conn.execute("UPDATE outbox SET message_id = NULL WHERE id = :id", {"id": row_id})
+
+
 async def settle(conn: aiosqlite.Connection, row_id: int, *, state: str, error: str | None, message_id: int | None,
                  voice_message_id: int | None, now: datetime) -> bool:
     """The row's outcome (``sent_at`` is set when ``state`` is sent); False if the row is gone."""
@@ -443,6 +496,8 @@ def count_due(conn: sqlite3.Connection, now: datetime) -> int:
 
 
 def sent_messages(conn: sqlite3.Connection) -> dict[tuple[int, int], int]:
-    """The outbox row each sent message came from: (chat id, message id) -> row id."""
-    rows = conn.execute("SELECT chat_id, message_id, id FROM outbox WHERE message_id IS NOT NULL").fetchall()
+    """The outbox row each sent message came from: (chat id, message id) -> row id (not the records of
+    messages handlers sent themselves)."""
+    rows = conn.execute("SELECT chat_id, message_id, id FROM outbox WHERE message_id IS NOT NULL"
+                        f" AND kind <> '{SHOWN}'").fetchall()
     return {(int(c), int(m)): int(i) for c, m, i in rows}

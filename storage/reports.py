@@ -33,10 +33,12 @@ class NameCount:
 
     name: str
     n: int
+    member_id: int | None = None  # the person named (lists of people), if the query selects it third
 
 
 async def _ranked(db: Database, sql: str, params: dict[str, Any]) -> list[NameCount]:
-    return [NameCount(str(r[0]), int(r[1])) for r in await db.fetchall(sql, params)]
+    return [NameCount(str(r[0]), int(r[1]), int(r[2]) if len(r) > 2 else None)
+            for r in await db.fetchall(sql, params)]
 
 
 # -- tasks ------------------------------------------------------------------------------------
@@ -141,7 +143,7 @@ async def unreachable_members(db: Database, community_id: int | None) -> int:
 
 async def most_absent(db: Database, community_id: int | None, start: datetime, end: datetime) -> list[NameCount]:
     """Volunteers marked absent at an event in the period, most often first."""
-    return await _ranked(db, "SELECT COALESCE(m.display_name, '#' || m.id), COUNT(*) n FROM no_shows ns"
+    return await _ranked(db, "SELECT COALESCE(m.display_name, '#' || m.id), COUNT(*) n, m.id FROM no_shows ns"
                          f" JOIN members m ON m.id=ns.member_id WHERE {_scope(community_id, 'ns.community_id')}"
                          " AND ns.created_at >= :s AND ns.created_at < :e GROUP BY m.id ORDER BY n DESC, m.id LIMIT 5",
                          _params(community_id, start, end))
@@ -164,7 +166,7 @@ _EARNED = "l.delta > 0 AND l.reason <> 'refund' AND l.created_at >= :s AND l.cre
 
 
 async def top_earners(db: Database, community_id: int | None, start: datetime, end: datetime) -> list[NameCount]:
-    return await _ranked(db, "SELECT COALESCE(m.display_name, '#' || m.id), SUM(l.delta) n FROM ledger l"
+    return await _ranked(db, "SELECT COALESCE(m.display_name, '#' || m.id), SUM(l.delta) n, m.id FROM ledger l"
                          f" JOIN members m ON m.id=l.member_id WHERE {_scope(community_id, 'l.community_id')}"
                          f" AND {_EARNED} GROUP BY m.id ORDER BY n DESC, m.id LIMIT 5", _params(community_id, start, end))
 

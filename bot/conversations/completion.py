@@ -30,6 +30,7 @@ from bot.ui import (
     local_time,
     only_number,
     reply,
+    shown,
     task_name,
     tr_for,
     typed_int,
@@ -105,7 +106,8 @@ async def _page(update: Update, ctx: LinliContext, t: Translator, uid: int, part
     hide/show-my-name button (``lb:PERIOD:BY:h|s``); False if ``parts`` is none of them."""
     query = update.callback_query
     assert query is not None
-    note = None
+    note: str | None = None
+    named: list[int] = []
     if parts[0] == "ph" and len(parts) == 2:
         text, markup = await _history(ctx, t, uid, button_number(parts[1], low=0, high=HISTORY_PAGES))
     elif parts[0] == "lb" and len(parts) in (3, 4):
@@ -115,12 +117,12 @@ async def _page(update: Update, ctx: LinliContext, t: Translator, uid: int, part
             hidden = await points.set_opt_out(ctx.db, tg_user_id=uid, opt_out=parts[3] == "h", now=ctx.now())
             note = t("Your name is now hidden on the leaderboard.") if hidden else \
                 t("Your name is now shown on the leaderboard.")
-        text, markup = await _leaderboard(ctx, t, uid, parts[1], parts[2])
+        text, markup, named = await _leaderboard(ctx, t, uid, parts[1], parts[2])
     else:
         return False
     # Answered after building the page, so "please register first" can still be shown.
     await answer(query, note)
-    await edit_or_send(query, text, markup)
+    await shown(ctx, await edit_or_send(query, text, markup), named)
     return True
 
 
@@ -213,7 +215,9 @@ async def cmd_history(update: Update, ctx: LinliContext) -> None:
         await reply(update, error_text(t, err))
 
 
-async def _leaderboard(ctx: LinliContext, t: Translator, uid: int, period: str, by: str) -> tuple[str, Any]:
+async def _leaderboard(ctx: LinliContext, t: Translator, uid: int, period: str,
+                       by: str) -> tuple[str, Any, list[int]]:
+    """The leaderboard's text and buttons, and the members it names (not the reader)."""
     ranks = await points.leaderboard(ctx.db, tg_user_id=uid, now=ctx.now(), period=period, by=by)
     titles = {"week": t("this week"), "month": t("this month"), "all": t("all time")}
     head = (t("🏆 Organisations with the most points, {period}", period=titles.get(period, "")) if by == "org"
@@ -233,7 +237,7 @@ async def _leaderboard(ctx: LinliContext, t: Translator, uid: int, period: str, 
         rows.append([(t("👁 Show my name") if hidden else t("🙈 Hide my name"),
                       f"lb:{period}:{by}:{'s' if hidden else 'h'}")])
     rows.append([(t("Points history"), "ph:0")])
-    return "\n".join(lines), inline(rows)
+    return "\n".join(lines), inline(rows), [r.member_id for r in ranks if r.member_id is not None and not r.is_me]
 
 
 async def cmd_leaderboard(update: Update, ctx: LinliContext) -> None:
@@ -248,8 +252,8 @@ async def cmd_leaderboard(update: Update, ctx: LinliContext) -> None:
             await reply(update, t("Your name is now hidden on the leaderboard.") if hidden
                         else t("Your name is now shown on the leaderboard."))
             return
-        text, markup = await _leaderboard(ctx, t, update.effective_user.id, "month", "people")
-        await reply(update, text, markup)
+        text, markup, named = await _leaderboard(ctx, t, update.effective_user.id, "month", "people")
+        await shown(ctx, await reply(update, text, markup), named)
     except DomainError as err:
         await reply(update, error_text(t, err))
 
@@ -290,8 +294,9 @@ async def cmd_entries(update: Update, ctx: LinliContext) -> None:
     lines = [t("Points for task {id} (entry · who · points):", id=tid)]
     lines += [f"{e.id} · {esc(e.name)} · {e.delta:+d} {esc(t(REASONS.get(e.reason, e.reason)))}" for e in rows]
     lines.append(esc(t("To take points back: /revoke <entry number> <reason>")))
+    named = [e.member_id for e in rows]
     for page in pages("\n".join(lines)):   # staff need every entry: as many messages as it takes
-        await reply(update, page)
+        await shown(ctx, await reply(update, page), named)
 
 
 async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
@@ -319,7 +324,7 @@ async def cmd_closeevent(update: Update, ctx: LinliContext) -> None:
                                          {"task_id": tid, "absent": unticked or [], "heading": heading,
                                           "checkin": unticked is not None})
             text, markup = _attendance(t, dialog, people, await reliability_ui.percents(ctx, _ids(people)))
-            await reply(update, text, markup)
+            await shown(ctx, await reply(update, text, markup), _ids(people))
             return
         wrong = N_("The list of event #{id} has {n} people: the numbers of those who did not come go from 1 to {n}"
                    " (send /closeevent {id} to see the list).")
@@ -411,7 +416,7 @@ async def _attend_flow(update: Update, ctx: LinliContext, dialog: dialogs.Dialog
         dialog.data["absent"] = sorted(absent)
         await dialogs.save(ctx, dialog)
     text, markup = _attendance(t, dialog, people, await reliability_ui.percents(ctx, _ids(people)))
-    await edit_or_send(query, text, markup)
+    await shown(ctx, await edit_or_send(query, text, markup), _ids(people))
 
 
 @menu_item("points", N_("⭐ My points"), visible=participant, order=55,

@@ -32,7 +32,7 @@ from bot.services import communities as comm
 from bot.services import members as svc
 from bot.services.access import require_staff
 from bot.ui import Markup as ReplyMarkup
-from bot.ui import answer, community_translator, edit_or_send, error_text, esc, inline, reply, tr_for
+from bot.ui import answer, community_translator, edit_or_send, error_text, esc, inline, reply, shown, tr_for
 from storage import areas as area_store
 from storage import communities as community_store
 from storage import members as member_store
@@ -750,7 +750,9 @@ async def staff_command(update: Update, ctx: LinliContext) -> None:
         rows = await svc.staff_members(ctx.db, community_id=cid)
         names = t.join(f"#{r.id} {esc(r.display_name or '?')}" for r in rows)
         text = t("Staff: {list}", list=names or "—") if private else ""
-        await reply(update, (text + "\n" if text else "") + t(STAFF_HELP))
+        sent = await reply(update, (text + "\n" if text else "") + t(STAFF_HELP))
+        if private:
+            await shown(ctx, sent, [r.id for r in rows])
     else:
         await _staff_change(update, ctx, t, cid, args)
 
@@ -764,7 +766,8 @@ async def _staff_find(update: Update, ctx: LinliContext, t: Translator, cid: int
     scores = await reliability_ui.staff_labels(ctx, t, [m.id for m in found])
     lines = [f"#{m.id} {esc(m.display_name or '?')}" + (" ⭐" if m.is_staff else "") + scores.get(m.id, "")
              for m in found]
-    await reply(update, "\n".join(lines) if lines else t("Nobody registered here has that name."))
+    await shown(ctx, await reply(update, "\n".join(lines) if lines else t("Nobody registered here has that name.")),
+                [m.id for m in found])
 
 
 async def _staff_change(update: Update, ctx: LinliContext, t: Translator, cid: int, args: list[str]) -> None:
@@ -791,14 +794,15 @@ async def _staff_change(update: Update, ctx: LinliContext, t: Translator, cid: i
     except DomainError as err:
         await reply(update, error_text(t, err))
         return
-    name = target.name
+    name = esc(target.name)
     if not changed:
-        await reply(update, t("{name} is already community staff. Nothing changed.", name=esc(name)) if verb == "add"
-                    else t("{name} is not community staff. Nothing changed.", name=esc(name)))
+        text = (t("{name} is already community staff. Nothing changed.", name=name) if verb == "add"
+                else t("{name} is not community staff. Nothing changed.", name=name))
     elif verb == "add":
-        await reply(update, t("{name} is now community staff.", name=esc(name)))
+        text = t("{name} is now community staff.", name=name)
     else:
-        await reply(update, t("{name} is no longer community staff.", name=esc(name)))
+        text = t("{name} is no longer community staff.", name=name)
+    await shown(ctx, await reply(update, text), [target.member_id])
 
 
 AREAS_HELP = N_("Add one with /areas add &lt;name&gt;. Rename: /areas rename Old name = New name."

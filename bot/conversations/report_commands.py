@@ -17,10 +17,10 @@ from bot.i18n import Translator
 from bot.models import NotAllowed
 from bot.numbers import parse_int
 from bot.report_files.charts import CHART_NAMES, render_charts
-from bot.report_files.exports import write_exports
+from bot.report_files.exports import PERSONAL_FILES, write_exports
 from bot.report_files.summary import summary_text
 from bot.services import access, reports
-from bot.ui import error_text, reply, tr_for
+from bot.ui import error_text, reply, shown, tr_for
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ async def _period_stats(update: Update, ctx: LinliContext,
 async def cmd_stats(update: Update, ctx: LinliContext) -> None:
     if (opened := await _period_stats(update, ctx, "week")) is not None:
         t, st, title = opened
-        await reply(update, summary_text(t, st, title=title))
+        await shown(ctx, await reply(update, summary_text(t, st, title=title)), st.named)
 
 
 async def cmd_report(update: Update, ctx: LinliContext) -> None:
@@ -91,7 +91,7 @@ async def cmd_report(update: Update, ctx: LinliContext) -> None:
     assert update.effective_chat is not None
     for name, png in zip(CHART_NAMES, render_charts(st, chinese=getattr(t, "lang", "zh") == "zh"), strict=True):
         await ctx.bot.send_photo(update.effective_chat.id, photo=InputFile(png, filename=f"{name}.png"))
-    await reply(update, summary_text(t, st, title=title))
+    await shown(ctx, await reply(update, summary_text(t, st, title=title)), st.named)
 
 
 async def cmd_export(update: Update, ctx: LinliContext) -> None:
@@ -102,11 +102,15 @@ async def cmd_export(update: Update, ctx: LinliContext) -> None:
     community, start, end, is_admin, _ = scope
     assert update.effective_chat is not None
     await reply(update, t("Preparing the export. The files follow in a moment."))
-    paths = await write_exports(ctx.db, community_id=community, start=start, end=end, with_phone=is_admin)
+    named: set[int] = set()
+    paths = await write_exports(ctx.db, community_id=community, start=start, end=end, with_phone=is_admin,
+                                named=named)
     try:
         for path in paths:
             with path.open("rb") as f:
-                await ctx.bot.send_document(update.effective_chat.id, document=InputFile(f, filename=path.name))
+                sent = await ctx.bot.send_document(update.effective_chat.id, document=InputFile(f, filename=path.name))
+            if path.name in PERSONAL_FILES:  # names (and phones): deleted if one of them erases themselves
+                await shown(ctx, sent, named, media=True)
     finally:
         shutil.rmtree(paths[0].parent, ignore_errors=True)
 

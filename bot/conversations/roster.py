@@ -36,6 +36,7 @@ from bot.ui import (
     inline,
     only_number,
     reply,
+    shown,
     task_name,
     tr_for,
 )
@@ -149,15 +150,23 @@ def _waiting_view(t: Translator, r: roster.Roster, page: int) -> tuple[str, Inli
     return fit("\n".join(lines), t), inline(rows)
 
 
-async def _waiting(ctx: LinliContext, t: Translator, tg_user_id: int, task_id: int,
-                   page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+# A view of the list: its text, its buttons, and the members it names (erasing one of them cuts the
+# message down: bot.ui.shown).
+View = tuple[str, InlineKeyboardMarkup | None, list[int]]
+
+
+def _named(r: roster.Roster) -> list[int]:
+    """Everyone the event's list may name: those with a place and those waiting."""
+    return [p.member_id for p in r.places] + [w.member_id for w in r.waiting]
+
+
+async def _waiting(ctx: LinliContext, t: Translator, tg_user_id: int, task_id: int, page: int) -> View:
     r = await roster.roster(ctx.db, task_id=task_id, tg_user_id=tg_user_id, admin_ids=ctx.settings.admin_ids,
                             now=ctx.now())
-    return _waiting_view(t, r, page)
+    return (*_waiting_view(t, r, page), _named(r))
 
 
-async def _view(ctx: LinliContext, t: Translator, tg_user_id: int, task_id: int,
-                page: int = 0) -> tuple[str, InlineKeyboardMarkup | None]:
+async def _view(ctx: LinliContext, t: Translator, tg_user_id: int, task_id: int, page: int = 0) -> View:
     r = await roster.roster(ctx.db, task_id=task_id, tg_user_id=tg_user_id, admin_ids=ctx.settings.admin_ids,
                             now=ctx.now())
     when = await task_store.when_row(ctx.db, task_id)
@@ -168,7 +177,7 @@ async def _view(ctx: LinliContext, t: Translator, tg_user_id: int, task_id: int,
         # Fewer waiting named (the rest counted, "🕒 Whole waiting list" shows them page by page).
         named = max(1, named * 2 // 3)
         text = "\n".join(_lines(t, r, event_time(when) if when else "", scores, page, named))
-    return fit(text, t, MESSAGE_LIMIT - ROOM_FOR_SAID), _buttons(t, r, page, named)
+    return fit(text, t, MESSAGE_LIMIT - ROOM_FOR_SAID), _buttons(t, r, page, named), _named(r)
 
 
 async def cmd_volunteers(update: Update, ctx: LinliContext) -> None:
@@ -177,11 +186,11 @@ async def cmd_volunteers(update: Update, ctx: LinliContext) -> None:
     if update.effective_user is None:
         return
     try:
-        text, markup = await _view(ctx, t, update.effective_user.id, only_number(ctx.args, USAGE))
+        text, markup, named = await _view(ctx, t, update.effective_user.id, only_number(ctx.args, USAGE))
     except DomainError as err:
         await reply(update, error_text(t, err))
         return
-    await reply(update, text, markup)
+    await shown(ctx, await reply(update, text, markup), named)
 
 
 def _parts(data: str) -> tuple[str, int, int]:
@@ -190,14 +199,15 @@ def _parts(data: str) -> tuple[str, int, int]:
 
 
 async def _ask(ctx: LinliContext, t: Translator, tg_user_id: int, prefix: str, task_id: int,
-               member_id: int) -> tuple[str, InlineKeyboardMarkup | None]:
+               member_id: int) -> View:
     """The question before a place ends (or the list as it is, if the place has gone meanwhile)."""
     r = await roster.roster(ctx.db, task_id=task_id, tg_user_id=tg_user_id, admin_ids=ctx.settings.admin_ids,
                             now=ctx.now())
     place = next((p for p in r.places if p.member_id == member_id), None)
     if place is None or r.task.state not in roster.MANAGED_STATES or (prefix == "vn" and not r.before_start):
-        text, markup = await _view(ctx, t, tg_user_id, task_id)
-        return t("That can no longer be done: the list has changed. Here it is as it is now.") + "\n\n" + text, markup
+        text, markup, named = await _view(ctx, t, tg_user_id, task_id)
+        return (t("That can no longer be done: the list has changed. Here it is as it is now.") + "\n\n" + text,
+                markup, named)
     name, event = esc(place.display_name or "?"), task_name(t, r.task)
     if prefix == "vr":
         question = t("Remove {name} from “{event}”? They will be told politely, and the place goes to the first one"
@@ -208,7 +218,8 @@ async def _ask(ctx: LinliContext, t: Translator, tg_user_id: int, prefix: str, t
                      " and the place goes to the first one waiting.", name=name, event=event)
         yes = t("Yes, not coming")
     page = _page_of(r, member_id)
-    return question, inline([[(yes, f"{prefix}y:{task_id}:{member_id}"), (t("No"), f"vb:{task_id}:{page}")]])
+    return (question, inline([[(yes, f"{prefix}y:{task_id}:{member_id}"), (t("No"), f"vb:{task_id}:{page}")]]),
+            [member_id])
 
 
 def _page_of(r: roster.Roster, member_id: int) -> int:
@@ -227,8 +238,8 @@ def _done_text(t: Translator, ended: roster.Ended, given: str) -> str:
 
 
 async def _act(ctx: LinliContext, t: Translator, tg_user_id: int, prefix: str, task_id: int,
-               member_id: int) -> tuple[str, int]:
-    """End the place; what was done, and the page of the list where it was."""
+               member_id: int) -> tuple[str, int, list[int]]:
+    """End the place; what was done, the page of the list where it was, and whom it names."""
     before = await roster.roster(ctx.db, task_id=task_id, tg_user_id=tg_user_id, admin_ids=ctx.settings.admin_ids,
                                  now=ctx.now())
     do = roster.remove if prefix == "vry" else roster.mark_no_show
@@ -238,7 +249,8 @@ async def _act(ctx: LinliContext, t: Translator, tg_user_id: int, prefix: str, t
                             now=ctx.now())
     names = {w.member_id: w.display_name or "?" for w in r.waiting} | {p.member_id: p.display_name or "?"
                                                                         for p in r.places}
-    return _done_text(t, ended, t.join(names.get(m, "?") for m in ended.given)), _page_of(before, member_id)
+    return (_done_text(t, ended, t.join(names.get(m, "?") for m in ended.given)), _page_of(before, member_id),
+            [ended.member_id, *ended.given])
 
 
 async def on_press(update: Update, ctx: LinliContext) -> None:
@@ -249,36 +261,36 @@ async def on_press(update: Update, ctx: LinliContext) -> None:
     prefix, task_id, member_id = _parts(query.data or "")
     try:
         if prefix in ("vr", "vn"):
-            text, markup = await _ask(ctx, t, query.from_user.id, prefix, task_id, member_id)
+            text, markup, named = await _ask(ctx, t, query.from_user.id, prefix, task_id, member_id)
             await answer(query)
         elif prefix == "vb":
-            text, markup = await _view(ctx, t, query.from_user.id, task_id, min(member_id, MAX_PAGE))
+            text, markup, named = await _view(ctx, t, query.from_user.id, task_id, min(member_id, MAX_PAGE))
             await answer(query, t("Nothing was changed."))
         elif prefix == "vp":
-            text, markup = await _view(ctx, t, query.from_user.id, task_id, min(member_id, MAX_PAGE))
+            text, markup, named = await _view(ctx, t, query.from_user.id, task_id, min(member_id, MAX_PAGE))
             await answer(query)
         elif prefix == "vw":
-            text, markup = await _waiting(ctx, t, query.from_user.id, task_id, min(member_id, MAX_PAGE))
+            text, markup, named = await _waiting(ctx, t, query.from_user.id, task_id, min(member_id, MAX_PAGE))
             await answer(query)
         else:
-            said, page = await _act(ctx, t, query.from_user.id, prefix, task_id, member_id)
+            said, page, ended = await _act(ctx, t, query.from_user.id, prefix, task_id, member_id)
             await answer(query, said)
-            text, markup = await _view(ctx, t, query.from_user.id, task_id, page)
-            text = esc(said) + "\n\n" + text
+            text, markup, named = await _view(ctx, t, query.from_user.id, task_id, page)
+            text, named = esc(said) + "\n\n" + text, [*ended, *named]
     except DomainError as err:
         await answer(query, error_text(t, err), alert=True)
         if prefix in ("vry", "vny") and isinstance(err, InvalidState):
             await _show_as_now(ctx, t, query, task_id)  # the question is stale: show the list instead
         return
-    await edit_or_send(query, fit(text, t), markup)
+    await shown(ctx, await edit_or_send(query, fit(text, t), markup), named)
 
 
 async def _show_as_now(ctx: LinliContext, t: Translator, query: CallbackQuery, task_id: int) -> None:
     try:
-        text, markup = await _view(ctx, t, query.from_user.id, task_id)
+        text, markup, named = await _view(ctx, t, query.from_user.id, task_id)
     except DomainError:
         return
-    await edit_or_send(query, text, markup)
+    await shown(ctx, await edit_or_send(query, text, markup), named)
 
 
 @renderer("task_place_ended")

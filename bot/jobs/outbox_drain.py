@@ -34,6 +34,7 @@ from storage import outbox as outbox_store
 from storage import tasks as task_store
 from storage.db import Connection, Database, SyncConnection
 from storage.outbox import BULK, FIRST, FORGET, FORGETTABLE, OutboxRow, Recipient, enqueue, enqueue_sync
+from storage.timeutil import to_db
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -269,11 +270,20 @@ class OutboxSender:
             await self._retry_at(ctx, row, now + timedelta(seconds=min(2 ** row.attempts, 300)), str(exc))
 
     async def _edit(self, ctx: LinliContext, chat_id: int, r: Rendered) -> int | None:
-        """Edit an earlier message (and delete the ones listed with it); returns its id if edited."""
+        """Edit an earlier message (and delete the ones listed with it); returns its id if edited.
+        ``delete_only``: delete them, edit nothing (a refusal is the row's, as a failed edit's is)."""
         bot = ctx.bot
+        if r.delete_only:
+            for old in r.delete_message_ids:
+                await bot.delete_message(chat_id, old)
+            return None
         assert r.edit_message_id is not None
         try:
-            edited = await edit_text(bot, chat_id, r.edit_message_id, r.text, r.reply_markup)
+            if r.edit_caption:
+                await bot.edit_message_caption(chat_id=chat_id, message_id=r.edit_message_id, caption=r.text)
+                edited: int | None = r.edit_message_id
+            else:
+                edited = await edit_text(bot, chat_id, r.edit_message_id, r.text, r.reply_markup)
         finally:
             # Best effort, even if the edit failed (e.g. the reader deleted that message); Telegram
             # lets a bot delete its messages for about two days only.
@@ -287,7 +297,7 @@ class OutboxSender:
     async def _deliver(self, ctx: LinliContext, chat_id: int, r: Rendered) -> tuple[int | None, int | None]:
         """Send (or edit) it; returns the message's id, and the voice note's sent after a text, if any."""
         bot = ctx.bot
-        if r.edit_message_id is not None:
+        if r.edit_message_id is not None or r.delete_only:
             return await self._edit(ctx, chat_id, r), None
         voice_id: int | None = None
         if r.photo is not None:
@@ -335,6 +345,9 @@ class OutboxSender:
                 # Erasure kept this row (the leaver's Telegram id) only until it went out: gone now.
                 await outbox_store.delete(conn, row.id)
                 self._forgotten += 1
+                forgot = json.loads(row.payload)
+                if forgot.get("media"):  # a file: deleted, or its caption cut down, once is all there is
+                    await outbox_store.file_forgotten(conn, forgot.get("outbox_id"))
                 return
             kept = await outbox_store.settle(conn, row.id, state=state, error=error, message_id=message_id,
                                              voice_message_id=voice_message_id, now=now)
@@ -346,7 +359,7 @@ class OutboxSender:
                 # it carries of someone else is cut down at once, like the rest of their chat.
                 await enqueue(conn, chat_id=row.chat_id, member_id=row.member_id, kind=FORGET,
                               now=now, dedupe_key=f"forget:{row.id}",
-                              payload={"message_id": message_id, "voice_message_id": voice_message_id})
+                              payload=_forget_at_once(row, message_id, voice_message_id, now))
                 return
             if rendered is not None and rendered.on_sent is not None and message_id is not None:
                 await rendered.on_sent(conn, message_id)
@@ -463,6 +476,14 @@ async def _write_marks(ctx: LinliContext, ids: list[int], by: str | None = None,
         marked.update(done)
 
 
+def _forget_at_once(row: OutboxRow, message_id: int, voice_message_id: int | None, now: datetime) -> dict[str, Any]:
+    """The payload of the forget row for a message whose reader was erased while it was on its way
+    (as storage.outbox.QUEUE_FORGET writes them): a file (a volunteer's photo) is deleted, not edited."""
+    media = bool(json.loads(row.payload or "{}").get("media"))
+    return {"outbox_id": row.id, "message_id": message_id, "voice_message_id": voice_message_id, "media": media,
+            "sent_at": to_db(now), "why": "left"}
+
+
 async def _write_settles(ctx: LinliContext, done: list[tuple[OutboxRow, int | None, int | None]]) -> None:
     """Mark plain rows ``sent`` (``_finish``'s common case, one write for all of them)."""
     now = ctx.now()
@@ -475,7 +496,7 @@ async def _write_settles(ctx: LinliContext, done: list[tuple[OutboxRow, int | No
                 # As in _finish: its reader was erased while it was on its way.
                 enqueue_sync(conn, chat_id=row.chat_id, member_id=row.member_id, kind=FORGET, now=now,
                              dedupe_key=f"forget:{row.id}",
-                             payload={"message_id": message_id, "voice_message_id": voice_message_id})
+                             payload=_forget_at_once(row, message_id, voice_message_id, now))
 
     await ctx.db.write(settle)
 

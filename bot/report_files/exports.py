@@ -12,9 +12,14 @@ from openpyxl import Workbook
 from bot.services.reports import EXPORTS, export_columns, iter_export
 from storage.db import Database
 
+# The files of an export that name people: the members table, and the workbook holding every table.
+PERSONAL_FILES = frozenset({"members.csv", "linli.xlsx"})
+
 
 async def write_exports(db: Database, *, community_id: int | None, start: datetime, end: datetime,
-                        with_phone: bool, directory: Path | None = None) -> list[Path]:
+                        with_phone: bool, directory: Path | None = None, named: set[int] | None = None) -> list[Path]:
+    """The files of an export; ``named`` (if given) gets the ids of the members whose names (and
+    phones) the members file and the workbook hold (PERSONAL_FILES)."""
     out = Path(directory or tempfile.mkdtemp(prefix="linli-export-"))
     wb = Workbook(write_only=True)
     paths: list[Path] = []
@@ -30,6 +35,8 @@ async def write_exports(db: Database, *, community_id: int | None, start: dateti
                                          with_phone=with_phone):
                 w.writerow(row)
                 ws.append(list(row))
+                if table == "members" and named is not None:
+                    named.add(int(row[0]))
         paths.append(path)
     xlsx = out / "linli.xlsx"
     wb.save(xlsx)

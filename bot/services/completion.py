@@ -217,7 +217,8 @@ async def add_done_note(db: Database, *, task_id: int, tg_user_id: int, now: dat
         if task.kind == "request":
             await _tell(conn, confirmer_id(task), "completion_done_note",
                         {"task_id": task_id, "volunteer": actor.display_name or "?", "note": note,
-                         "photo": photo_file_id}, f"donenote:{task_id}:{actor.id}:{to_db(now)}", now)
+                         "photo": photo_file_id, "volunteer_id": int(actor.id), "media": photo_file_id is not None},
+                        f"donenote:{task_id}:{actor.id}:{to_db(now)}", now)
         await audit(conn, now=now, action="task_done_note", community_id=task.community_id,
                     actor_id=int(actor.id), object_type="task", object_id=task_id,
                     details={"note": note, "photo": photo_file_id})  # what erasure looks for elsewhere

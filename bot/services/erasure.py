@@ -40,7 +40,8 @@ from typing import Any, Literal
 
 from bot.services.masking import mask
 from storage import erasure as erasure_store
-from storage.db import Connection
+from storage import outbox as outbox_store
+from storage.db import Connection, Database
 from storage.outbox import FORGET, QUEUE_FORGET
 from storage.timeutil import to_db
 
@@ -140,7 +141,8 @@ REGISTRY: dict[str, Table] = {
     # contact and voice note) becomes a "forget" row (chat id and message ids only: edit it down to
     # one line, delete the voice); those rows stay until the outbox job has sent them, and it deletes
     # each one then (or once it failed for good), so their Telegram id goes with the last of them.
-    # Their own requests' details in volunteers' chats are cut down the same way (rows to others).
+    # Their own requests' details in volunteers' chats are cut down the same way (rows to others), and
+    # so is every message a handler showed someone else naming them (kind "shown", storage.outbox.SHOWN).
     "outbox": Table(mine="member_id = :mid OR chat_id = :tg", delete_mine=True,
                     first=QUEUE_FORGET, kept=f"kind = '{FORGET}'",
                     cols={"payload": SCRUB, "last_error": SCRUB},
@@ -352,3 +354,17 @@ async def _empty_own_rows(conn: Connection, name: str, table: Table, params: dic
                 where = f"({where}) AND NOT ({table.kept})"
             n += await erasure_store.delete(conn, name, where, params)
     return n
+
+
+async def record_shown(db: Database, *, chat_id: int, message_id: int, about: Iterable[int], now: datetime,
+                       media: bool = False) -> None:
+    """A message a handler sent or edited in ``chat_id`` shows the private data (name, phone, address,
+    words) of the members ``about``: recorded like a message the outbox delivered, so that erasing
+    any of them cuts it down (storage.outbox.SHOWN); ``media``: a file, deleted rather than edited.
+    Nothing is recorded for nobody."""
+    people = sorted({int(m) for m in about})
+    if not people:
+        return
+    async with db.transaction() as conn:
+        await outbox_store.record_shown(conn, chat_id=chat_id, message_id=message_id, about=people, now=now,
+                                        media=media)

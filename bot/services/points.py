@@ -61,6 +61,7 @@ class Rank:
     name: str | None      # None: the member opted out of appearing by name
     points: int
     is_me: bool = False
+    member_id: int | None = None  # the person named (None: an organisation, or a person not named)
 
 
 async def _member(db: Database, tg_user_id: int) -> tuple[int, int | None, str]:
@@ -116,8 +117,8 @@ async def leaderboard(db: Database, *, tg_user_id: int, now: datetime, period: s
     key = {"week": week_key(now, tz), "month": month_key(now, tz)}.get(period, ALL)
     if by == "people":
         people = await store.top_people(db, community_id, key, limit)
-        return [Rank(i + 1, None if e.opt_out else str(e.name or "?"), e.points, e.subject_id == member_id)
-                for i, e in enumerate(people)]
+        return [Rank(i + 1, None if e.opt_out else str(e.name or "?"), e.points, e.subject_id == member_id,
+                     None if e.opt_out else e.subject_id) for i, e in enumerate(people)]
     orgs = await store.top_organisations(db, community_id, key, limit)
     return [Rank(i + 1, str(e.name), e.points) for i, e in enumerate(orgs)]
 

@@ -34,6 +34,8 @@ class Stats:
     top_organisations: list[tuple[str, int]] = field(default_factory=list)
     # Volunteers marked absent at an event in the period, most often first (staff only see /stats).
     no_shows: list[tuple[str, int]] = field(default_factory=list)
+    # The members those two lists name: a message showing them is cut down if one erases themselves.
+    named: list[int] = field(default_factory=list)
     unreachable_members: int = 0
     claim_minutes: list[float] = field(default_factory=list)
     # Tasks created each day of the period (the local date), by the state they are in now.
@@ -64,13 +66,16 @@ async def compute_stats(db: Database, *, community_id: int | None, start: dateti
     closed = await store.closed_claims(*period)
     noshow = await store.closed_claims(*period, no_show_only=True)
     st.no_show_rate = noshow / closed if closed else None
-    st.no_shows = _pairs(await store.most_absent(*period))
+    absent = await store.most_absent(*period)
+    st.no_shows = _pairs(absent)
     st.points_credited = await store.points_credited(*period)
     st.points_redeemed = await store.points_redeemed(*period)
     st.points_expired = await expiry_store.expired_between(*period)
     st.top_categories = _pairs(await store.top_categories(*period))
     st.top_areas = _pairs(await store.top_areas(*period))
-    st.top_volunteers = _pairs(await store.top_earners(*period))
+    earners = await store.top_earners(*period)
+    st.top_volunteers = _pairs(earners)
+    st.named = [r.member_id for r in (*absent, *earners) if r.member_id is not None]
     st.top_organisations = _pairs(await store.top_organisations(*period))
     st.unreachable_members = await store.unreachable_members(db, community_id)
     for day, state, n in await store.daily_states(*period, tz):

@@ -410,6 +410,34 @@ async def test_details_erased_on_their_way_out_are_cut_down_after_all(db: Databa
     assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE chat_id = 777 OR member_id = ?", (vol,)) == 0
 
 
+async def test_a_photo_erased_on_its_way_out_is_deleted_not_edited(db: Database, day: FrozenClock) -> None:
+    """A volunteer's photo after Done was being sent to the resident when she erased herself: the photo
+    (his picture, in her chat) is deleted at once; a photo has no text, so an edit would be refused."""
+    import bot.conversations.completion
+    import bot.conversations.dispatch  # the renderers
+    from bot.services import completion, members
+
+    _vol, tid = await _claimed_by_777(db, day.now())
+    await OutboxSender(rate=1000).drain(_ctx(db, day, Editor()))  # the details, who is coming
+    await completion.mark_done(db, task_id=tid, tg_user_id=777, now=day.now())
+    await completion.add_done_note(db, task_id=tid, tg_user_id=777, now=day.now(), photo_file_id="AgACphoto1")
+
+    class ErasedMeanwhile(Editor):
+        async def send_photo(self, chat_id: int, photo: Any, caption: str | None = None,
+                             reply_markup: Any = None) -> Any:
+            assert await members.erase(db, tg_user_id=501, now=day.now())
+            self.sent.append((chat_id, f"photo {photo}"))
+            return SimpleNamespace(message_id=len(self.sent))
+
+    bot = ErasedMeanwhile()
+    sender = OutboxSender(rate=1000)
+    await sender.drain(_ctx(db, day, bot))
+    [photo] = [n for n, (chat, text) in enumerate(bot.sent, 1) if chat == 501 and text == "photo AgACphoto1"]
+    await sender.drain(_ctx(db, day, bot))
+    assert (501, photo) in bot.deleted and not [e for e in bot.edits if e[:2] == (501, photo)]
+    assert await db.fetchval("SELECT COUNT(*) FROM outbox WHERE chat_id = 501") == 0
+
+
 async def test_rows_let_go_together_are_marked_in_one_write_and_a_failed_write_fails_only_its_own_row(
         db: Database) -> None:
     only_sqlite(db, "a TEMP trigger in SQLite's syntax")

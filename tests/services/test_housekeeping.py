@@ -39,3 +39,14 @@ async def test_prune_keeps_what_matters(db: Database, monkeypatch) -> None:  # t
     await _outbox(db, "old-sent-again", "sent", 120)
     assert await housekeeping.prune(db, NOW + timedelta(hours=1)) == {}
     assert (await housekeeping.prune(db, NOW + timedelta(days=1)))["outbox"] == 1
+
+
+async def test_records_of_messages_handlers_showed_are_pruned_like_sent_ones(db: Database) -> None:
+    """The rows recording a handler's messages that name people (storage.outbox.SHOWN) do not pile up:
+    the daily prune deletes them after ``KEEP_DAYS`` with the outbox's sent rows."""
+    from bot.services import erasure
+
+    await erasure.record_shown(db, chat_id=42, message_id=1, about=[7], now=NOW - timedelta(days=120))
+    await erasure.record_shown(db, chat_id=42, message_id=2, about=[7], now=NOW - timedelta(days=3))
+    assert (await housekeeping.prune(db, NOW))["outbox"] == 1
+    assert [r[0] for r in await db.fetchall("SELECT message_id FROM outbox WHERE kind = 'shown'")] == [2]
