@@ -635,13 +635,13 @@ async def _r_honour_group(rc: RenderContext, p: dict[str, Any]) -> Rendered | No
     for honour, people in names.items():   # as many names as fit, the rest counted
         shown: list[str] = []
         for person in people:
-            line = rc.t("{names}: {honour}", names=rc.t(", ").join([*shown, person]), honour=honour)
+            line = rc.t("{names}: {honour}", names=rc.t.join([*shown, person]), honour=honour)
             if used + len(line) + 1 > GROUP_TEXT_MAX - 200:   # room for the last two lines
                 break
             shown.append(person)
         left_out += len(people) - len(shown)
         if shown:
-            lines.append(rc.t("{names}: {honour}", names=rc.t(", ").join(shown), honour=honour))
+            lines.append(rc.t("{names}: {honour}", names=rc.t.join(shown), honour=honour))
             used += len(lines[-1]) + 1
     if left_out:
         lines.append(rc.t("… and {n} more", n=left_out))
