@@ -34,11 +34,13 @@ async def returned_id(cursor: Any) -> int:
 
 
 async def make_community(db: Database, now: datetime, *, name: str = "Sunny Lane", group_chat_id: int | None = None,
-                         **fields: Any) -> int:
+                         no_group: bool = False, **fields: Any) -> int:
+    """A community, bound to a made-up group chat unless ``group_chat_id`` names one or ``no_group``
+    (the bot is in no group of it: not added yet, or removed)."""
     n = next(_seq)
     values: dict[str, Any] = {
         "name": name,
-        "group_chat_id": group_chat_id if group_chat_id is not None else -100_000 - n,
+        "group_chat_id": None if no_group else group_chat_id if group_chat_id is not None else -100_000 - n,
         "join_code": f"code{n:05d}",
         "created_at": to_db(now),
     }

@@ -32,9 +32,7 @@ async def _send_done_button(db: Database, now: datetime, tg: int, member_id: int
 async def _event_and_its_staff(fake: FakeTelegram, db: Database, now: datetime, *,
                                slots: int) -> tuple[int, Any, int, int]:
     """A community without a group, its staff member (in English) and an event “Clean-up” at 05-04 09:30."""
-    cid = await make_community(db, now)
-    async with db.transaction() as conn:   # no group chat in this scenario
-        await conn.execute("UPDATE communities SET group_chat_id = NULL WHERE id = ?", (cid,))
+    cid = await make_community(db, now, no_group=True)  # no group chat in this scenario
     staff_u = fake.add_user("Staff", language_code="en")
     staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
     fake.private_chat(staff_u, create=True)
@@ -47,9 +45,7 @@ async def test_request_done_confirm_credits_once(fake: FakeTelegram, bot_process
     db = await open_database(bot_process.database)
     try:
         now = datetime.now(UTC)
-        cid = await make_community(db, now)
-        async with db.transaction() as conn:   # no group chat in this scenario
-            await conn.execute("UPDATE communities SET group_chat_id = NULL WHERE id = ?", (cid,))
+        cid = await make_community(db, now, no_group=True)  # no group chat in this scenario
         res_u = fake.add_user("Li", language_code="en")
         vol_u = fake.add_user("Wang", language_code="en")
         other_u = fake.add_user("Nosy", language_code="en")

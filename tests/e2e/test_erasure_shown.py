@@ -147,9 +147,7 @@ async def test_staffs_other_lists_naming_a_volunteer_are_cut_down_when_they_leav
     db = await open_database(bot_process.database)
     try:
         now = datetime.now(UTC)
-        cid = await make_community(db, now)
-        async with db.transaction() as conn:   # no group chat in this scenario
-            await conn.execute("UPDATE communities SET group_chat_id = NULL WHERE id = ?", (cid,))
+        cid = await make_community(db, now, no_group=True)  # no group chat in this scenario
         staff_u, vol_u = fake.add_user("Sam", language_code="en"), fake.add_user("Quentin", language_code="en")
         staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True, volunteer=True,
                                   name="Sam Staff")

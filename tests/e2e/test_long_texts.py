@@ -1,18 +1,20 @@
 """Long texts never break a message (through the real bot and the stand-in, which refuses what Telegram
 refuses: a broken tag or entity, more than 4,096 characters once parsed): a resident's long request
 full of ``&<>`` reaches the reviewing staff and the volunteer who claims it, and says what it leaves out.
-(An event's long list of volunteers: tests/e2e/test_roster_long.py.)"""
+An event's /volunteers with a full page of places and a long waiting list, names as long as Telegram
+allows and full of ``&<>``: every place is named, names are shortened, the waiting are named as far
+as they fit and the rest counted, with the button that pages through them all."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from bot.devkit.harness import BotProcess, settle
 from bot.devkit.sandbox import FakeTelegram
-from bot.services import tasks
+from bot.services import tasks, waitlist
 from storage import ledger
 from storage.db import open_database
 from tests.e2e.people import community_with_group
@@ -120,6 +122,42 @@ async def test_any_reply_too_long_is_fitted_in_the_readers_language(fake: FakeTe
         answer = await fake.wait_for_message(boss, lambda m: "李 & 王" in (m.text or ""), timeout=T, after_id=0)
         text = answer.text or ""
         assert len(text) <= LIMIT and text.endswith("…\n…（还有 2 行）"), text[-200:]
+        assert _errors(fake) == []
+    finally:
+        await db.close()
+
+
+async def test_a_long_list_of_volunteers_reaches_staff_with_what_is_left_out_said(
+        fake: FakeTelegram, bot_process: BotProcess) -> None:
+    db = await open_database(bot_process.database)
+    try:
+        now = datetime.now(UTC)
+        group, cid = await community_with_group(fake, db, now, language="en")
+        boss = fake.add_user("Staff", language_code="en")
+        staff = await make_member(db, now, cid, tg_user_id=boss.id, language="en", staff=True, name="Staff")
+        fake.private_chat(boss, create=True)
+        ev = await tasks.create_task(db, now, staff, tasks.NewTask(
+            "other", title="Clean-up & <spring> campaign", kind="event", slots=30, points=5,
+            starts_at=now + timedelta(days=3)), staff=True)
+        await fake.wait_for_message(group, _starts(f"cl:{ev}"), timeout=T)
+        people = []
+        for i in range(70):   # 30 take the places (a page), 40 wait; names as long as Telegram allows, full of & < >
+            name = f"Li & Wang <Building {i:02}> " + "neighbourhood & helpers " * 4 + f"#{i:02}"
+            people.append(await make_member(db, now, cid, language="en", volunteer=True, name=name))
+        for member in people[:30]:
+            await tasks.claim(db, now, member, ev)
+        for member in people[30:]:
+            await waitlist.join(db, now, member, ev)
+
+        await fake.send_text(boss, None, f"/volunteers {ev}")
+        listing = await fake.wait_for_message(boss, _starts(f"vr:{ev}:"), timeout=T, after_id=0)
+        text = listing.text or ""
+        assert text.startswith("Volunteers of “Clean-up & <spring> campaign”") and len(text) <= LIMIT, text[:200]
+        assert "30. Li & Wang <Building 29>" in text, text              # every place on the page named
+        assert "more: press “🕒 Whole waiting list” below" in text, text  # the waiting named as far as they fit
+        assert text.split("\n")[-1].startswith("“🚫 Not coming” (until the start)"), text[-300:]
+        assert _starts(f"vw:{ev}:")(listing)
+        await settle(fake, quiet=0.5)
         assert _errors(fake) == []
     finally:
         await db.close()

@@ -29,9 +29,7 @@ async def test_no_show_lowers_and_a_completed_event_raises_the_score(fake: FakeT
     db = await open_database(bot_process.database)
     try:
         now = datetime.now(UTC)
-        cid = await make_community(db, now)
-        async with db.transaction() as conn:   # no group chat in this scenario
-            await conn.execute("UPDATE communities SET group_chat_id = NULL WHERE id = :c", {"c": cid})
+        cid = await make_community(db, now, no_group=True)  # no group chat in this scenario
         staff_u, vol_u = fake.add_user("Staff", language_code="en"), fake.add_user("Wang", language_code="en")
         staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
         vol = await make_member(db, now, cid, tg_user_id=vol_u.id, language="en", volunteer=True, name="Wang")

@@ -68,9 +68,7 @@ async def test_dispatch_end_to_end(fake: FakeTelegram, bot_process: BotProcess) 
         rcard = await fake.wait_for_message(group, lambda m: any(b.get("callback_data") == f"cl:{rq}"
                                                                  for b in m.inline_buttons), timeout=T)
         # forged and stale data: refused with an answer, nothing changes
-        other_cid = await make_community(db, now)
-        async with db.transaction() as conn:   # no group for the other community
-            await conn.execute("UPDATE communities SET group_chat_id = NULL WHERE id = ?", (other_cid,))
+        other_cid = await make_community(db, now, no_group=True)  # no group for the other community
         foreign = await tasks.create_task(db, now, await make_member(db, now, other_cid, resident=True),
                                           tasks.NewTask("shopping", description="elsewhere"))
         for junk in ("cl:abc", f"cl:{foreign}", "cl:987654", f"rc:{rq}", f"wd:{rq}", "cl:-3"):

@@ -149,9 +149,7 @@ async def test_an_earlier_attendance_sheet_cannot_close_the_event_now_open(
     db = await open_database(bot_process.database)
     try:
         now = datetime.now(UTC)
-        cid = await make_community(db, now)
-        async with db.transaction() as conn:  # no group chat in this scenario
-            await conn.execute("UPDATE communities SET group_chat_id = NULL WHERE id = ?", (cid,))
+        cid = await make_community(db, now, no_group=True)  # no group chat in this scenario
         staff_u = fake.add_user("Staff", language_code="en")
         staff = await make_member(db, now, cid, tg_user_id=staff_u.id, language="en", staff=True)
         fake.private_chat(staff_u, create=True)

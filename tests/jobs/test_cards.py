@@ -132,9 +132,7 @@ async def test_card_job_reads_only_cards_to_post_or_edit_from_an_index(db: Any, 
     from tests.factories_tasks import make_task
 
     cid = await make_community(db, now)
-    no_group = await make_community(db, now)
-    async with db.transaction() as conn:  # the bot was removed from its group
-        await conn.execute("UPDATE communities SET group_chat_id = NULL WHERE id = ?", (no_group,))
+    no_group = await make_community(db, now, no_group=True)  # the bot was removed from its group
     staff = await make_member(db, now, cid, staff=True)
     to_post = await make_task(db, now, cid, staff)
     await make_task(db, now, no_group, staff)                                       # nowhere to post it
